@@ -1,0 +1,1 @@
+"""Face detection and embeddings, enrollment templates, the likeness index, video scanning."""

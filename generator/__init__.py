@@ -1,0 +1,1 @@
+"""The VideoGenerator interface and its backends (embedded procedural generator first)."""

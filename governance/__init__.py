@@ -1,0 +1,1 @@
+"""The ConsentGate service: Flask app, database, accounts, likeness consent, the generation gate, CLI."""

@@ -1,0 +1,1 @@
+"""Shared media helpers: the one place that decodes and encodes containers."""

@@ -1,0 +1,1 @@
+"""Rights-holder character rules, likeness-consent modes and prompt screening: pure decisions with reasons."""

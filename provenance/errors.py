@@ -1,0 +1,17 @@
+"""One error family for the provenance library; callers catch :class:`ProvenanceError`."""
+
+
+class ProvenanceError(Exception):
+    """Base of every error raised by ``provenance``."""
+
+
+class SigningError(ProvenanceError):
+    """A manifest could not be built or signed."""
+
+
+class VerificationError(ProvenanceError):
+    """The input could not be read for verification (not the same as an *invalid* manifest)."""
+
+
+class WatermarkError(ProvenanceError):
+    """Bad watermark input: wrong payload size, too few or too small frames, a bad key."""
