@@ -1,0 +1,99 @@
+"""Request plumbing shared by the views: the per-request session, authentication, JSON bodies, problems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from sqlmodel import Session
+from werkzeug.exceptions import HTTPException
+
+from governance.errors import BadRequest, Forbidden, GovernanceError, InvalidInput, Unauthenticated, problem_body
+from governance.models import Account, Role
+from governance.runtime import Runtime
+from governance.services.accounts import authenticate
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["consentgate"]
+    return rt
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = runtime().session()
+    session: Session = g.db
+    return session
+
+
+def _close_db(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.rollback()  # anything not committed by the view is discarded
+        session.close()
+
+
+def current_account(*roles: Role) -> Account:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    account = authenticate(db(), token.strip())
+    if account is None:
+        raise Unauthenticated("the API token is not valid")
+    if roles and account.role not in roles and account.role is not Role.ADMIN:
+        raise Forbidden(f"this needs one of the roles {[r.value for r in roles]}; the account is {account.role.value}")
+    return account
+
+
+def optional_account() -> Account | None:
+    return current_account() if request.headers.get("Authorization") else None
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object body with Content-Type: application/json")
+    return body
+
+
+def uploaded_blobs(field: str = "media") -> list[bytes]:
+    files = request.files.getlist(field)
+    if not files:
+        raise InvalidInput(f"send the file(s) in the multipart form field {field!r}")
+    return [f.read() for f in files]
+
+
+def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> Response:
+    resp = jsonify(problem_body(status, type_, title, detail, instance=request.path, **extra))
+    resp.status_code = status
+    resp.mimetype = PROBLEM_JSON
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(_close_db)
+
+    @app.errorhandler(GovernanceError)
+    def _governance_error(e: GovernanceError) -> Response:
+        resp = problem(e.status, e.type_, e.title, e.detail, **e.extra)
+        if e.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        slug = (e.name or "error").lower().replace(" ", "-")
+        detail = e.description or e.name
+        if status == 413:
+            limit = runtime().settings.max_upload_bytes
+            detail = f"uploads are limited to {limit} bytes ({limit / 1_048_576:.0f} MB)"
+        return problem(status, slug, e.name or "Error", detail)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception) -> Response:
+        app.logger.exception("unhandled error")
+        return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")

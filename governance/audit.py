@@ -1,0 +1,31 @@
+"""Typed audit events, written in the same transaction as the change they describe."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+from governance.models import AuditEvent
+
+
+class Tag(StrEnum):
+    ACCOUNT_CREATE = "account:create"
+    CONTACT_ADD = "account:contact:add"
+    CONTACT_REMOVE = "account:contact:remove"
+    LIKENESS_ENROLL = "likeness:enroll"
+    LIKENESS_MODE = "likeness:mode:change"
+    LIKENESS_DELETE = "likeness:delete"
+    GRANT_CREATE = "likeness:grant:create"
+    GRANT_REVOKE = "likeness:grant:revoke"
+    CHARACTER_CREATE = "character:create"
+    CHARACTER_DELETE = "character:delete"
+    GENERATION_REQUEST = "generation:request"
+    GENERATION_BLOCK = "generation:block"
+    GENERATION_RELEASE = "generation:release"
+    GENERATION_TAKEDOWN = "generation:takedown"
+
+
+def record(session: Session, tag: Tag, *, actor_id: str | None, subject: str | None, **data: Any) -> None:
+    session.add(AuditEvent(tag=tag.value, actor_id=actor_id, subject=subject, data=data))

@@ -1,0 +1,135 @@
+"""The ``consentgate`` command line. Errors print one line to stderr and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from governance.config import ConfigError, Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    return Settings.from_env(**overrides)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from governance.runtime import initialise
+
+    s = _settings(args)
+    initialise(s)
+    print(f"initialised {s.data_dir.resolve()} (database, signing CA, watermark key)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from waitress import serve
+
+    from governance.app import create_app
+
+    s = _settings(args)
+    host = args.host or s.host
+    port = args.port or s.port
+    app = create_app({"data_dir": s.data_dir})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"ConsentGate listening on http://{host}:{port} (generator={s.generator}, faces={s.face_backend})",
+          flush=True)
+    serve(app, host=host, port=port, threads=8, max_request_body_size=s.max_upload_bytes + 1_048_576)
+    return 0
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> int:
+    from governance.db import init_db, make_engine, unit_of_work
+    from governance.services.accounts import create_account
+
+    s = _settings(args)
+    engine = make_engine(s.db_url)
+    init_db(engine)
+    with unit_of_work(engine) as session:
+        account, token = create_account(session, args.name, args.role)
+        account_id = account.id
+    print(f"created {args.role} account {args.name} ({account_id}); its API token, shown only once:")
+    print(token)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from governance.runtime import Runtime
+    from governance.services.verification import verify_bytes
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"consentgate verify: no such file: {path}")
+    data = path.read_bytes()
+    s = _settings(args)
+    rt = Runtime(s) if (s.keys_dir / "c2pa").exists() else None
+    if rt is not None:
+        from governance.db import init_db
+
+        init_db(rt.engine)
+        with rt.session() as session:
+            report = verify_bytes(data, rt, session)
+    else:
+        report = verify_bytes(data, None, None)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        c = report["c2pa"]
+        print(f"file:        {path}")
+        print(f"c2pa:        {c['state']}" + (f" ({', '.join(c['failures'])})" if c["failures"] else ""))
+        if c.get("claim_generator"):
+            print(f"generator:   {c['claim_generator']}")
+        wm = report["watermark"]
+        print("watermark:   " + (f"content id {wm['payload']} (confidence {wm['confidence']})" if wm.get("found")
+                                 else "not found" if wm.get("checked") else "not checked (no service keys here)"))
+        if report.get("record"):
+            r = report["record"]
+            print(f"record:      generation {r['generation_id']} ({r['state']})")
+        print(f"summary:     {report['summary']}")
+    return 0 if report["c2pa"]["state"] != "Invalid" else 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="consentgate", description="Consent, rights and provenance gate for AI video")
+    p.add_argument("--data-dir", help="state folder (default: $GOVERNANCE_DATA_DIR or ./var)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="create the database, signing CA and watermark key (idempotent)").set_defaults(
+        fn=cmd_init)
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(fn=cmd_serve)
+    accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="accounts_cmd", required=True)
+    create = accounts.add_parser("create", help="create an account and print its API token")
+    create.add_argument("name")
+    create.add_argument("--role", required=True, choices=["creator", "rights_holder", "regulator", "admin"])
+    create.set_defaults(fn=cmd_accounts_create)
+    verify = sub.add_parser("verify", help="verify a video or image offline")
+    verify.add_argument("file")
+    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    verify.set_defaults(fn=cmd_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except SystemExit:
+        raise
+    except ConfigError as e:
+        print(f"consentgate: configuration error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # one line, never a traceback, for the person at the terminal
+        from governance.errors import GovernanceError
+
+        if isinstance(e, GovernanceError):
+            print(f"consentgate: {e.detail}", file=sys.stderr)
+            return 1
+        print(f"consentgate: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1

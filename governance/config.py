@@ -1,0 +1,102 @@
+"""Configuration: read from the environment in this one module, with safe embedded defaults.
+
+Every setting has a ``GOVERNANCE_`` variable; ``Settings.from_env()`` reads them, ``create_app(test_config)``
+overrides them. Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+MB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: sqlite file under data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    daily_quota: int = 30
+    max_upload_bytes: int = 50 * MB
+    generator: str = "procedural"
+    face_backend: str = "dlib"
+    match_threshold: float | None = None  # None: the calibrated default of detectors.scan
+    duration_s: float = 4.0
+    frame_size: int = 256
+    fps: float = 24.0
+    tsa_url: str = ""  # no RFC 3161 timestamp authority by default
+    worker: str = "thread"  # "thread": in-process worker; "none": jobs wait (tests drive the queue by hand)
+    secret_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.daily_quota < 0:
+            raise ConfigError(f"daily_quota must be >= 0, got {self.daily_quota}")
+        if self.max_upload_bytes < 1024:
+            raise ConfigError(f"max_upload_bytes must be at least 1024, got {self.max_upload_bytes}")
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"port must be 1..65535, got {self.port}")
+        if self.worker not in ("thread", "none"):
+            raise ConfigError(f"worker must be 'thread' or 'none', got {self.worker!r}")
+        if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):
+            raise ConfigError(f"frame_size must be a multiple of 16 in 64..1024, got {self.frame_size}")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'consentgate.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.data_dir / "videos"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"GOVERNANCE_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {sorted(unknown)}")
+        values = dict(overrides)
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return replace(self, **values)
+
+
+def _parse(name: str, type_: Any, raw: str) -> Any:
+    t = str(type_)
+    try:
+        if t == "Path":
+            return Path(raw)
+        if t == "int":
+            return int(raw)
+        if t.startswith("float"):
+            return float(raw)
+    except ValueError as e:
+        raise ConfigError(f"GOVERNANCE_{name.upper()} must be a number, got {raw!r}") from e
+    return raw

@@ -1,0 +1,90 @@
+"""One exception hierarchy for the service; each family knows its HTTP status and problem type.
+
+Rendering to RFC 9457 ``application/problem+json`` happens in exactly one place: :func:`problem_response`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://consentgate.dev/problems/"
+
+
+class GovernanceError(Exception):
+    status = 500
+    type_ = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(GovernanceError):
+    status = 422
+    type_ = "invalid-input"
+    title = "The request could not be accepted"
+
+
+class BadRequest(GovernanceError):
+    status = 400
+    type_ = "bad-request"
+    title = "The request is malformed"
+
+
+class Unauthenticated(GovernanceError):
+    status = 401
+    type_ = "unauthenticated"
+    title = "A valid API token is required"
+
+
+class Forbidden(GovernanceError):
+    status = 403
+    type_ = "forbidden"
+    title = "Not allowed for this account"
+
+
+class NotFound(GovernanceError):
+    status = 404
+    type_ = "not-found"
+    title = "No such resource"
+
+
+class Conflict(GovernanceError):
+    status = 409
+    type_ = "conflict"
+    title = "The resource is not in a state that allows this"
+
+
+class Gone(GovernanceError):
+    status = 410
+    type_ = "gone"
+    title = "The resource was taken down"
+
+
+class TooLarge(GovernanceError):
+    status = 413
+    type_ = "too-large"
+    title = "The upload is too large"
+
+
+class UnsupportedMedia(GovernanceError):
+    status = 415
+    type_ = "unsupported-media"
+    title = "The upload is not a supported image or video"
+
+
+class QuotaExceeded(GovernanceError):
+    status = 429
+    type_ = "quota-exceeded"
+    title = "Daily generation quota reached"
+
+
+def problem_body(status: int, type_: str, title: str, detail: str, instance: str | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + type_, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body

@@ -1,0 +1,155 @@
+"""Database tables (SQLModel). Same code on SQLite (embedded) and PostgreSQL (at scale)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from policies.characters import CharacterRule
+from policies.consent import LikenessMode
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+def _opt_ts(**kw: Any) -> Any:
+    return Field(default=None, sa_type=sa.DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_type=sa.JSON)  # type: ignore[call-overload]
+
+
+class Role(StrEnum):
+    CREATOR = "creator"
+    RIGHTS_HOLDER = "rights_holder"
+    REGULATOR = "regulator"
+    ADMIN = "admin"
+
+
+class GenerationState(StrEnum):
+    REQUESTED = "requested"
+    PRECHECKED = "prechecked"
+    GENERATING = "generating"
+    SCANNING = "scanning"
+    SEALING = "sealing"
+    RELEASED = "released"
+    BLOCKED = "blocked"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (GenerationState.RELEASED, GenerationState.BLOCKED)
+
+
+class Account(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("acc"), primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    role: Role
+    token_hash: str = Field(index=True, unique=True, repr=False)
+    daily_quota: int | None = None  # None: the service default
+    created_at: datetime = _ts()
+
+
+class Contact(SQLModel, table=True):
+    """``owner_id`` lists ``contact_id`` as a contact; mutual when the reverse row exists too."""
+
+    owner_id: str = Field(foreign_key="account.id", primary_key=True)
+    contact_id: str = Field(foreign_key="account.id", primary_key=True)
+    created_at: datetime = _ts()
+
+
+class Likeness(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("lk"), primary_key=True)
+    owner_id: str = Field(foreign_key="account.id", index=True)
+    mode: LikenessMode = LikenessMode.APPROVED
+    display_name: str | None = Field(default=None, max_length=120)
+    backend: str
+    template: bytes = Field(sa_type=sa.LargeBinary, repr=False)  # type: ignore[call-overload]
+    embeddings: int = 0
+    created_at: datetime = _ts()
+
+
+class Grant(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("gr"), primary_key=True)
+    likeness_id: str = Field(foreign_key="likeness.id", index=True)
+    grantee_id: str = Field(foreign_key="account.id", index=True)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _opt_ts()
+
+
+class Character(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("ch"), primary_key=True)
+    owner_id: str = Field(foreign_key="account.id", index=True)
+    name: str = Field(max_length=200)
+    aliases: list[str] = _json(list)
+    rule: CharacterRule
+    licensees: list[str] = _json(list)  # account ids
+    created_at: datetime = _ts()
+
+
+class Generation(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("gen"), primary_key=True)
+    requester_id: str = Field(foreign_key="account.id", index=True)
+    prompt: str
+    seed: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    likeness_ids: list[str] = _json(list)
+    state: GenerationState = Field(default=GenerationState.REQUESTED, index=True)
+    reasons: list[str] = _json(list)
+    decisions: list[dict[str, Any]] = _json(list)
+    grants_relied: list[dict[str, Any]] = _json(list)
+    faces_found: list[dict[str, Any]] = _json(list)  # scan results: likeness, distance, frames
+    content_id: str | None = Field(default=None, index=True, unique=True)
+    generator: str | None = None
+    video_sha256: str | None = None
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    released_at: datetime | None = _opt_ts()
+    taken_down_at: datetime | None = _opt_ts()
+    taken_down_by: str | None = None
+
+
+class Notification(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("ntf"), primary_key=True)
+    account_id: str = Field(foreign_key="account.id", index=True)
+    kind: str
+    message: str
+    generation_id: str | None = None
+    likeness_id: str | None = None
+    created_at: datetime = _ts()
+    read_at: datetime | None = _opt_ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    tag: str = Field(index=True)
+    actor_id: str | None = None
+    subject: str | None = Field(default=None, index=True)
+    data: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts()
+
+
+class LogEntry(SQLModel, table=True):
+    """The transparency log: an append-only hash chain of released content."""
+
+    index: int = Field(primary_key=True)
+    generation_id: str = Field(index=True)
+    content_id: str = Field(index=True)
+    video_sha256: str
+    manifest_sha256: str
+    prev_hash: str
+    entry_hash: str
+    created_at: datetime = _ts()

@@ -1,0 +1,314 @@
+"""The gate: one generation from ``prechecked`` through generate, scan and seal to ``released`` (or ``blocked``).
+
+Consent is asked again at every stage boundary and once more inside the transaction that releases, so a
+revocation that lands at any moment before release wins. Raw output lives in quarantine and is deleted
+whatever happens; a sealed file exists outside quarantine only for a released generation.
+
+Jobs run on an in-process worker thread (the embedded default). ``Pipeline.on(event, fn)`` lets operators
+and tests observe the stage boundaries ``generated``, ``scanned`` and ``sealed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import secrets
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, select
+
+from governance.audit import Tag, record
+from governance.db import unit_of_work
+from governance.models import Account, Generation, GenerationState, Likeness, utcnow
+from governance.services import translog
+from governance.services.generations import block, involved_owner_ids
+from governance.services.likenesses import check_consent
+from governance.services.notifications import notify
+
+if TYPE_CHECKING:
+    from governance.runtime import Runtime
+
+log = logging.getLogger(__name__)
+EVENTS = ("generated", "scanned", "sealed")
+_ACTIVE = (GenerationState.PRECHECKED, GenerationState.GENERATING, GenerationState.SCANNING, GenerationState.SEALING)
+
+
+class _Stop(Exception):
+    """The generation left the expected state (blocked, taken down): stop quietly."""
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._listeners: dict[str, list[Callable[[str], None]]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._busy = 0
+
+    # -- wiring -------------------------------------------------------------------------------------------
+    def on(self, event: str, fn: Callable[[str], None]) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"event must be one of {EVENTS}, got {event!r}")
+        self._listeners[event].append(fn)
+
+    def _emit(self, event: str, generation_id: str) -> None:
+        for fn in list(self._listeners[event]):
+            fn(generation_id)
+
+    def submit(self, generation_id: str) -> None:
+        with self._idle:
+            self._busy += 1
+        self._queue.put(generation_id)
+        if self.rt.settings.worker == "thread":
+            self.start()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._loop, name="consentgate-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            thread = self._thread
+            self._thread = None
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            thread.join(timeout)
+
+    def resume_unfinished(self) -> list[str]:
+        """After a restart, run again every job that was interrupted (from the start: quarantine is scratch)."""
+        with unit_of_work(self.rt.engine) as session:
+            gens = session.exec(select(Generation).where(Generation.state.in_(_ACTIVE))).all()  # type: ignore[attr-defined]
+            for g in gens:
+                g.state = GenerationState.PRECHECKED
+                session.add(g)
+            ids = [g.id for g in gens]
+        for gid in ids:
+            self.submit(gid)
+        return ids
+
+    def run_pending(self) -> None:
+        """Process every queued job in the calling thread (worker='none')."""
+        while True:
+            try:
+                gid = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if gid is not None:
+                self._process_counted(gid)
+
+    def wait_idle(self, timeout: float = 120.0) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            gid = self._queue.get()
+            if gid is None:
+                return
+            self._process_counted(gid)
+
+    def _process_counted(self, gid: str) -> None:
+        try:
+            self.process(gid)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    # -- the stages -----------------------------------------------------------------------------------------
+    def process(self, generation_id: str) -> None:
+        from detectors.enroll import Template
+        from generator.base import GenerationSpec
+        from media.video import save_clip_lossless
+
+        s = self.rt.settings
+        raw = s.quarantine_dir / f"{generation_id}.npz"
+        marked = s.quarantine_dir / f"{generation_id}.marked.mp4"
+        final = s.videos_dir / f"{generation_id}.mp4"
+        stage = "generating"
+        released = False
+        try:
+            with unit_of_work(self.rt.engine) as session:
+                gen = self._expect(session, generation_id, GenerationState.PRECHECKED)
+                self._consent_or_stop(session, gen, gen.likeness_ids, "generation")
+                self._advance(session, gen, GenerationState.GENERATING)
+                faces = []
+                for lid in gen.likeness_ids:
+                    lk = session.get(Likeness, lid)
+                    assert lk is not None  # _consent_or_stop denies deleted likenesses
+                    faces.append(Template.from_bytes(lk.template).reference)
+                spec = GenerationSpec(prompt=gen.prompt, seed=gen.seed, faces=tuple(faces), duration_s=s.duration_s,
+                                      width=s.frame_size, height=s.frame_size, fps=s.fps)
+                gen.generator = f"{self.rt.generator.info.name}/{self.rt.generator.info.version}"
+            clip = self.rt.generator.generate(spec)
+            save_clip_lossless(raw, clip)
+            self._emit("generated", generation_id)
+
+            stage = "scanning"
+            with unit_of_work(self.rt.engine) as session:
+                gen = self._expect(session, generation_id, GenerationState.GENERATING)
+                self._consent_or_stop(session, gen, gen.likeness_ids, "scan")
+                self._advance(session, gen, GenerationState.SCANNING)
+                index = self.rt.sync_index(session)
+            result = self._scan(clip.frames, clip.fps, index)
+            with unit_of_work(self.rt.engine) as session:
+                gen = self._expect(session, generation_id, GenerationState.SCANNING)
+                gen.faces_found = [
+                    {"likeness": m.likeness_id, "distance": round(float(m.distance), 4),
+                     "first_frame": m.first_frame, "last_frame": m.last_frame, "frames_matched": m.frames_matched}
+                    for m in result.matches
+                ]
+                found = [m.likeness_id for m in result.matches]
+                session.add(gen)
+                denied = [c for c in check_consent(session, found, gen.requester_id) if not c.decision.allowed]
+                if denied:
+                    by_id = {m.likeness_id: m for m in result.matches}
+                    reasons = [
+                        f"the face of likeness {c.likeness_id} appears in the output (distance "
+                        f"{by_id[c.likeness_id].distance:.2f}, frames {by_id[c.likeness_id].first_frame}-"
+                        f"{by_id[c.likeness_id].last_frame}) without consent: {c.decision.reason}"
+                        for c in denied
+                    ]
+                    block(session, gen, reasons, stage="scan", notify_owners=involved_owner_ids(session, gen))
+                    session.commit()
+                    raise _Stop
+                self._advance(session, gen, GenerationState.SEALING)
+            self._emit("scanned", generation_id)
+
+            stage = "sealing"
+            with unit_of_work(self.rt.engine) as session:
+                gen = self._expect(session, generation_id, GenerationState.SEALING)
+                involved = self._involved_ids(gen)
+                checks = self._consent_or_stop(session, gen, involved, "seal")
+                gen.content_id = secrets.token_hex(8)
+                requester = session.get(Account, gen.requester_id)
+                governance = self._governance_assertion(gen, requester, checks)
+                session.add(gen)
+            self._seal(clip, gen, governance, marked, final)
+            self._emit("sealed", generation_id)
+
+            stage = "release"
+            with unit_of_work(self.rt.engine) as session:
+                gen = self._expect(session, generation_id, GenerationState.SEALING)
+                self._consent_or_stop(session, gen, self._involved_ids(gen), "release")
+                assert gen.content_id is not None
+                video_sha = _sha256_file(final)
+                entry = translog.append(session, gen.id, gen.content_id, video_sha,
+                                        hashlib.sha256(_canonical(governance)).hexdigest())
+                gen.video_sha256 = video_sha
+                gen.released_at = utcnow()
+                self._advance(session, gen, GenerationState.RELEASED)
+                record(session, Tag.GENERATION_RELEASE, actor_id=None, subject=gen.id, content_id=gen.content_id,
+                       log_index=entry.index)
+                name = requester.name if requester else gen.requester_id
+                for owner in involved_owner_ids(session, gen) - {gen.requester_id}:
+                    notify(session, owner, "likeness:use:released",
+                           f"{name} used your likeness in generation {gen.id}; it was released", generation_id=gen.id)
+            released = True
+        except _Stop:
+            pass
+        except Exception as e:  # a crash must still leave a record saying why nothing was released
+            log.exception("generation %s failed while %s", generation_id, stage)
+            with unit_of_work(self.rt.engine) as session:
+                gen = session.get(Generation, generation_id)
+                if gen is not None and not gen.state.terminal:
+                    block(session, gen, [f"internal error while {stage}: {type(e).__name__}: {e}"], stage=stage,
+                          notify_owners=set())
+        finally:
+            raw.unlink(missing_ok=True)
+            marked.unlink(missing_ok=True)
+            if not released:
+                final.unlink(missing_ok=True)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _expect(session: Session, generation_id: str, state: GenerationState) -> Generation:
+        gen = session.get(Generation, generation_id)
+        if gen is None or gen.state is not state or gen.taken_down_at is not None:
+            raise _Stop
+        return gen
+
+    @staticmethod
+    def _advance(session: Session, gen: Generation, state: GenerationState) -> None:
+        gen.state = state
+        gen.updated_at = utcnow()
+        session.add(gen)
+
+    @staticmethod
+    def _involved_ids(gen: Generation) -> list[str]:
+        return list(dict.fromkeys([*gen.likeness_ids, *(f["likeness"] for f in gen.faces_found)]))
+
+    def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str
+                         ) -> list[Any]:
+        checks = check_consent(session, list(likeness_ids), gen.requester_id)
+        denied = [c for c in checks if not c.decision.allowed]
+        if denied:
+            block(session, gen, [f"consent no longer holds at {stage}: {c.decision.reason}" for c in denied],
+                  stage=stage, notify_owners=involved_owner_ids(session, gen))
+            session.commit()
+            raise _Stop
+        return checks
+
+    def _scan(self, frames: Any, fps: float, index: Any) -> Any:
+        from detectors.scan import MATCH_THRESHOLD, scan_frames
+
+        threshold = self.rt.settings.match_threshold or MATCH_THRESHOLD
+        return scan_frames(frames, fps, index, self.rt.face_backend, threshold=threshold)
+
+    def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any]) -> dict[str, Any]:
+        return {
+            "generation_id": gen.id,
+            "content_id": gen.content_id,
+            "requester": requester.name if requester else gen.requester_id,
+            "generator": gen.generator,
+            "prompt_sha256": hashlib.sha256(gen.prompt.encode()).hexdigest(),
+            "likenesses": [
+                {"likeness": c.likeness_id, "owner": c.owner_id, "grant": c.grant_id, "rule": c.decision.rule,
+                 "reason": c.decision.reason, "named": c.likeness_id in gen.likeness_ids}
+                for c in checks
+            ],
+            "faces_found": gen.faces_found,
+            "decisions": gen.decisions,
+            "consent_checked_at": utcnow().isoformat(),
+        }
+
+    def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path) -> None:
+        from provenance.label import add_visible_label
+
+        from media.video import write_video
+        from provenance.c2pa_seal import ManifestSpec, seal_video
+        from provenance.watermark import embed
+
+        assert gen.content_id is not None
+        frames = add_visible_label(clip.frames, "AI-generated", sub="ConsentGate")
+        frames = embed(frames, bytes.fromhex(gen.content_id), self.rt.watermark_key)
+        write_video(marked, clip.with_frames(frames), crf=18)
+        info = self.rt.generator.info
+        spec = ManifestSpec(
+            title=f"ConsentGate generation {gen.id}", generator_name=info.name, generator_version=info.version,
+            learned_weights=info.learned_weights, governance=governance,
+        )
+        seal_video(marked, final, spec, self.rt.signer_material, tsa_url=self.rt.settings.tsa_url or None)
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

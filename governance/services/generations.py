@@ -1,0 +1,195 @@
+"""Generation requests: validation, quota, the precheck, visibility and takedown.
+
+The asynchronous stages (generate, scan, seal, release) live in :mod:`governance.pipeline`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, time
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from governance.audit import Tag, record
+from governance.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
+from governance.models import Account, Generation, GenerationState, Likeness, Role, utcnow
+from governance.services import characters as characters_svc
+from governance.services.likenesses import check_consent
+from governance.services.notifications import notify
+from policies.characters import CharacterPolicy, mentions, screen_prompt
+from policies.consent import LikenessMode
+from policies.decisions import Decision, Deny, all_of
+
+MAX_PROMPT = 2000
+MAX_LIKENESSES = 4
+
+
+def _validate(prompt: Any, likeness_ids: Any, seed: Any) -> tuple[str, list[str], int]:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidInput("prompt must be a non-empty string")
+    if len(prompt) > MAX_PROMPT:
+        raise InvalidInput(f"prompt must be at most {MAX_PROMPT} characters, got {len(prompt)}")
+    likeness_ids = [] if likeness_ids is None else likeness_ids
+    if not isinstance(likeness_ids, list) or not all(isinstance(x, str) for x in likeness_ids):
+        raise InvalidInput("likenesses must be a list of likeness ids")
+    if len(likeness_ids) > MAX_LIKENESSES:
+        raise InvalidInput(f"at most {MAX_LIKENESSES} likenesses per generation, got {len(likeness_ids)}")
+    if len(set(likeness_ids)) != len(likeness_ids):
+        raise InvalidInput("likenesses must not repeat")
+    if seed is None:
+        seed = secrets.randbelow(2**63)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not (0 <= seed < 2**63):
+        raise InvalidInput(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return prompt.strip(), likeness_ids, seed
+
+
+def used_today(session: Session, account_id: str) -> int:
+    midnight = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+    q = select(func.count()).select_from(Generation).where(
+        Generation.requester_id == account_id, Generation.created_at >= midnight)
+    return int(session.exec(q).one())
+
+
+def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
+             ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
+    """Consent for each named likeness, the rights-holder rules, public-figure protection.
+
+    Returns (decisions, grants relied on, owners to notify).
+    """
+    decisions: list[Decision] = []
+    relied: list[dict[str, Any]] = []
+    owners: set[str] = set()
+    for check in check_consent(session, likeness_ids, requester.id):
+        decisions.append(check.decision)
+        owners.add(check.owner_id)
+        relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
+                       "rule": check.decision.rule, "reason": check.decision.reason})
+    decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
+    # Public-figure protection: a prompt that names an enrolled person whose likeness the requester may not use
+    # is denied even when the likeness is not attached (text-to-video could still draw them).
+    named = session.exec(select(Likeness).where(Likeness.display_name != None)).all()  # noqa: E711
+    for lk in named:
+        if lk.id in likeness_ids or lk.display_name is None:
+            continue
+        if mentions(prompt, CharacterPolicy(lk.id, lk.display_name)) is None:
+            continue
+        [check] = check_consent(session, [lk.id], requester.id)
+        if not check.decision.allowed:
+            decisions.append(Deny(f"the prompt names {lk.display_name!r}, an enrolled person whose likeness "
+                                  "the requester may not use", f"likeness:{lk.mode.value}:named"))
+            owners.add(lk.owner_id)
+    if not decisions:
+        from policies.decisions import Allow
+
+        decisions.append(Allow("no likeness, character or protected person is involved", "default"))
+    return decisions, relied, owners
+
+
+def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
+                       *, default_quota: int) -> Generation:
+    prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
+    missing = [lid for lid in likeness_ids if session.get(Likeness, lid) is None]
+    if missing:
+        raise InvalidInput(f"unknown likeness ids: {missing}")
+    quota = requester.daily_quota if requester.daily_quota is not None else default_quota
+    if used_today(session, requester.id) >= quota:
+        raise QuotaExceeded(f"{requester.name!r} has used all {quota} generations for today (UTC)", quota=quota)
+    decisions, relied, owners = precheck(session, requester, prompt, likeness_ids)
+    gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
+                     decisions=[d.to_dict() for d in decisions], grants_relied=relied)
+    session.add(gen)
+    record(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
+    verdict = all_of(decisions)
+    if verdict.allowed:
+        gen.state = GenerationState.PRECHECKED
+    else:
+        block(session, gen, [d.reason for d in verdict.denials], stage="precheck", notify_owners=owners,
+              requester=requester)
+    return gen
+
+
+def block(session: Session, gen: Generation, reasons: Sequence[str], *, stage: str, notify_owners: set[str],
+          requester: Account | None = None) -> None:
+    gen.state = GenerationState.BLOCKED
+    gen.reasons = [*gen.reasons, *reasons]
+    gen.updated_at = utcnow()
+    session.add(gen)
+    record(session, Tag.GENERATION_BLOCK, actor_id=None, subject=gen.id, stage=stage, reasons=list(reasons))
+    requester = requester or session.get(Account, gen.requester_id)
+    who = requester.name if requester else gen.requester_id
+    for owner in notify_owners - {gen.requester_id, ""}:
+        notify(session, owner, "likeness:use:blocked",
+               f"{who} tried to use your likeness in generation {gen.id}; it was blocked ({stage})",
+               generation_id=gen.id)
+
+
+def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
+    ids = set(gen.likeness_ids) | {f["likeness"] for f in gen.faces_found}
+    owners = set()
+    for lid in ids:
+        lk = session.get(Likeness, lid)
+        if lk is not None:
+            owners.add(lk.owner_id)
+    return owners
+
+
+def visible_generation(session: Session, account: Account, generation_id: str) -> Generation:
+    """The requester, owners of any likeness in it, admins and regulators may see a generation."""
+    gen = session.get(Generation, generation_id)
+    if gen is None:
+        raise NotFound(f"no generation {generation_id!r}")
+    if account.role in (Role.ADMIN, Role.REGULATOR) or gen.requester_id == account.id:
+        return gen
+    if account.id in involved_owner_ids(session, gen):
+        return gen
+    raise NotFound(f"no generation {generation_id!r}")  # do not reveal that it exists
+
+
+def list_for_requester(session: Session, account: Account, limit: int = 100) -> Sequence[Generation]:
+    q = select(Generation).where(Generation.requester_id == account.id)
+    return session.exec(q.order_by(Generation.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
+
+
+def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> list[Generation]:
+    """Every generation that named the likeness or in which its face was found, drafts and blocked ones too."""
+    gens = session.exec(select(Generation).order_by(Generation.created_at.desc())).all()  # type: ignore[attr-defined]
+    out = [g for g in gens if likeness_id in g.likeness_ids or any(f["likeness"] == likeness_id for f in g.faces_found)]
+    return out[:limit]
+
+
+def take_down(session: Session, actor: Account, gen: Generation) -> bool:
+    """Take a generation down. Returns True when this call changed something."""
+    allowed = actor.id == gen.requester_id or actor.role is Role.ADMIN or actor.id in involved_owner_ids(session, gen)
+    if not allowed:
+        raise Forbidden("only the requester or the owner of a likeness in it may take a generation down")
+    if gen.taken_down_at is not None:
+        return False
+    gen.taken_down_at = utcnow()
+    gen.taken_down_by = actor.id
+    gen.updated_at = utcnow()
+    if not gen.state.terminal:
+        gen.reasons = [*gen.reasons, f"taken down by {actor.name} before release"]
+        gen.state = GenerationState.BLOCKED
+    session.add(gen)
+    record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id)
+    return True
+
+
+def public_view(gen: Generation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": gen.id, "state": gen.state.value, "reasons": list(gen.reasons), "prompt": gen.prompt,
+        "seed": gen.seed, "likenesses": list(gen.likeness_ids), "decisions": list(gen.decisions),
+        "faces_found": list(gen.faces_found), "created_at": gen.created_at.isoformat(),
+        "taken_down": gen.taken_down_at is not None,
+    }
+    if gen.content_id:
+        out["content_id"] = gen.content_id
+    if gen.released_at:
+        out["released_at"] = gen.released_at.isoformat()
+    return out
+
+
+__all__ = ["LikenessMode", "request_generation", "precheck", "block", "visible_generation", "take_down"]

@@ -1,0 +1,157 @@
+"""Likeness records, consent modes, per-account grants and the consent check the gate relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlmodel import Session, select
+
+from governance.audit import Tag, record
+from governance.errors import Forbidden, InvalidInput, NotFound
+from governance.models import Account, Grant, Likeness, Role, utcnow
+from governance.services.accounts import is_mutual, resolve_account
+from policies.consent import ConsentFacts, LikenessMode, likeness_permits
+from policies.decisions import Decision
+
+if TYPE_CHECKING:
+    from detectors.faces import FaceBackend
+
+
+def enroll(
+    session: Session, owner: Account, images: Sequence[np.ndarray], backend: FaceBackend,
+    display_name: str | None = None,
+) -> tuple[Likeness, object]:
+    """Build a template from the owner's photos/frames and store it. Returns the row and the template."""
+    from detectors.enroll import enroll as build_template
+    from detectors.errors import EnrollmentError
+
+    if display_name is not None and not (1 <= len(display_name.strip()) <= 120):
+        raise InvalidInput("display_name must be 1-120 characters")
+    try:
+        template = build_template(images, backend)
+    except EnrollmentError as e:
+        raise InvalidInput(str(e), reason=e.reason) from e
+    likeness = Likeness(
+        owner_id=owner.id, backend=template.backend, template=template.to_bytes(),
+        embeddings=int(template.embeddings.shape[0]),
+        display_name=display_name.strip() if display_name else None,
+    )
+    session.add(likeness)
+    record(session, Tag.LIKENESS_ENROLL, actor_id=owner.id, subject=likeness.id,
+           embeddings=likeness.embeddings, backend=likeness.backend)
+    return likeness, template
+
+
+def get_likeness(session: Session, likeness_id: str) -> Likeness:
+    likeness = session.get(Likeness, likeness_id)
+    if likeness is None:
+        raise NotFound(f"no likeness {likeness_id!r}")
+    return likeness
+
+
+def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
+    likeness = get_likeness(session, likeness_id)
+    if likeness.owner_id != actor.id and actor.role is not Role.ADMIN:
+        raise Forbidden(f"likeness {likeness_id!r} belongs to another account")
+    return likeness
+
+
+def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) -> Likeness:
+    try:
+        new = LikenessMode(mode)
+    except ValueError as e:
+        raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
+    old = likeness.mode
+    likeness.mode = new
+    session.add(likeness)
+    record(session, Tag.LIKENESS_MODE, actor_id=actor.id, subject=likeness.id, old=old.value, new=new.value)
+    if new is LikenessMode.ONLY_ME:
+        # "only me" takes back every other use at once: grants do not silently return if the mode changes later.
+        for grant in active_grants(session, likeness.id):
+            _revoke(session, actor, grant, why="mode set to only_me")
+    return likeness
+
+
+def active_grants(session: Session, likeness_id: str) -> list[Grant]:
+    return list(session.exec(
+        select(Grant).where(Grant.likeness_id == likeness_id, Grant.revoked_at == None)  # noqa: E711
+    ).all())
+
+
+def active_grant(session: Session, likeness_id: str, grantee_id: str) -> Grant | None:
+    return session.exec(select(Grant).where(
+        Grant.likeness_id == likeness_id, Grant.grantee_id == grantee_id, Grant.revoked_at == None  # noqa: E711
+    )).first()
+
+
+def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> tuple[Grant, bool]:
+    """Grant one account; idempotent. Returns the grant and whether it is new."""
+    grantee = resolve_account(session, grantee_ref)
+    if grantee.id == likeness.owner_id:
+        raise InvalidInput("the owner may always use their own likeness; no grant is needed")
+    if likeness.mode is LikenessMode.ONLY_ME:
+        raise InvalidInput("this likeness is set to only_me; change its mode before granting anyone")
+    existing = active_grant(session, likeness.id, grantee.id)
+    if existing is not None:
+        return existing, False
+    g = Grant(likeness_id=likeness.id, grantee_id=grantee.id)
+    session.add(g)
+    record(session, Tag.GRANT_CREATE, actor_id=actor.id, subject=likeness.id, grantee=grantee.id, grant=g.id)
+    return g, True
+
+
+def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
+    grantee = resolve_account(session, grantee_ref)
+    g = active_grant(session, likeness.id, grantee.id)
+    if g is None:
+        raise NotFound(f"{grantee.name!r} holds no grant on likeness {likeness.id!r}")
+    _revoke(session, actor, g, why="revoked by owner")
+    return g
+
+
+def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
+    g.revoked_at = utcnow()
+    session.add(g)
+    record(session, Tag.GRANT_REVOKE, actor_id=actor.id, subject=g.likeness_id, grantee=g.grantee_id,
+           grant=g.id, why=why)
+
+
+def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
+    for g in active_grants(session, likeness.id):
+        _revoke(session, actor, g, why="likeness deleted")
+    session.flush()
+    for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
+        session.delete(g)
+    session.delete(likeness)
+    record(session, Tag.LIKENESS_DELETE, actor_id=actor.id, subject=likeness.id)
+
+
+@dataclass(frozen=True)
+class ConsentCheck:
+    likeness_id: str
+    owner_id: str
+    decision: Decision
+    grant_id: str | None
+
+
+def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: str) -> list[ConsentCheck]:
+    """Ask, now, whether ``requester_id`` may use each likeness. A deleted likeness is denied."""
+    from policies.decisions import Deny
+
+    checks = []
+    for lid in likeness_ids:
+        likeness = session.get(Likeness, lid)
+        if likeness is None:
+            checks.append(ConsentCheck(lid, "", Deny(f"likeness {lid} no longer exists", "likeness:deleted"), None))
+            continue
+        g = active_grant(session, lid, requester_id)
+        facts = ConsentFacts(
+            likeness_id=lid, owner_id=likeness.owner_id, mode=likeness.mode,
+            grant_id=g.id if g else None,
+            mutual_contact=likeness.mode is LikenessMode.MUTUALS and is_mutual(session, likeness.owner_id, requester_id),
+        )
+        checks.append(ConsentCheck(lid, likeness.owner_id, likeness_permits(facts, requester_id), facts.grant_id))
+    return checks

@@ -1,0 +1,105 @@
+"""The verification report: C2PA state, the invisible watermark, and the matching record and log entry.
+
+Works from the bytes alone; nothing uploaded for verification is written anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, select
+
+from governance.errors import UnsupportedMedia
+from governance.models import Generation
+from governance.services import translog
+
+if TYPE_CHECKING:
+    from governance.runtime import Runtime
+
+WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
+
+
+def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
+                 trust_anchors_pem: bytes | None = None) -> dict[str, Any]:
+    """``rt``/``session`` may be None (offline verification without the service's keys or records)."""
+    from media.video import MediaError, iter_frames, load_image, sniff_kind
+    from provenance.errors import VerificationError, WatermarkError
+    from provenance.verify import read_c2pa
+
+    kind = sniff_kind(data[:16]) if data else None
+    if kind is None:
+        raise UnsupportedMedia("expected an image or a video file")
+    anchors = trust_anchors_pem
+    if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
+        anchors = rt.signer_material.root_pem
+    try:
+        c2pa = read_c2pa(data, trust_anchors_pem=anchors)
+    except VerificationError as e:
+        raise UnsupportedMedia(str(e)) from e
+    report: dict[str, Any] = {"media_type": kind, "c2pa": c2pa.to_dict()}
+
+    watermark: dict[str, Any] = {"checked": False}
+    if rt is not None and (rt.settings.keys_dir / "watermark.key").exists():
+        from provenance.watermark import detect
+
+        try:
+            if kind == "video":
+                frames: Any = (f for _, f in iter_frames(io.BytesIO(data), max_frames=WATERMARK_FRAMES))
+            else:
+                frames = load_image(data)[None]
+            found = detect(frames, rt.watermark_key)
+            watermark = {"checked": True, "found": found is not None}
+            if found is not None:
+                watermark.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
+                                 frames_used=found.frames_used)
+        except (MediaError, WatermarkError) as e:
+            watermark = {"checked": False, "error": str(e)}
+    report["watermark"] = watermark
+
+    manifest_cid = (c2pa.governance or {}).get("content_id") if c2pa.state in ("Trusted", "Valid") else None
+    wm_cid = watermark.get("payload")
+    content_id = manifest_cid or wm_cid
+    report["content_id"] = content_id
+    report["content_id_source"] = "manifest" if manifest_cid else ("watermark" if wm_cid else None)
+    if manifest_cid and wm_cid and manifest_cid != wm_cid:
+        report["warnings"] = ["the manifest and the watermark name different content ids"]
+
+    record: dict[str, Any] | None = None
+    if content_id and session is not None:
+        gen = session.exec(select(Generation).where(Generation.content_id == content_id)).first()
+        if gen is not None:
+            record = {"generation_id": gen.id, "state": gen.state.value,
+                      "released_at": gen.released_at.isoformat() if gen.released_at else None,
+                      "taken_down": gen.taken_down_at is not None, "generator": gen.generator,
+                      "likenesses": [r.get("likeness") for r in gen.grants_relied],
+                      "grants_relied": gen.grants_relied}
+            entry = translog.find(session, content_id)
+            if entry is not None:
+                record["log_entry"] = {"index": entry.index, "entry_hash": entry.entry_hash,
+                                       "prev_hash": entry.prev_hash, "video_sha256": entry.video_sha256}
+    report["record"] = record
+    report["ai_generated"] = bool(
+        (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
+    )
+    report["summary"] = _summary(c2pa.state, watermark, record)
+    return report
+
+
+def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None) -> str:
+    parts = {
+        "Trusted": "C2PA manifest valid and signed by a trusted ConsentGate key",
+        "Valid": "C2PA manifest valid, but the signer is not a trusted ConsentGate key",
+        "Invalid": "C2PA manifest present but INVALID (tampered or badly signed)",
+        "absent": "no C2PA manifest",
+    }
+    text = parts.get(state, state)
+    if watermark.get("found"):
+        text += f"; ConsentGate watermark found (content id {watermark['payload']})"
+    elif watermark.get("checked"):
+        text += "; no ConsentGate watermark found"
+    if record:
+        text += f"; matches generation {record['generation_id']} ({record['state']})"
+    return text
+
+

@@ -1,0 +1,93 @@
+"""Rights-holder characters and prompt screening.
+
+Names and aliases match case-, accent-, spacing- and punctuation-insensitively, on word boundaries:
+"Spider-Man", "spider man" and "SPIDERMAN" all name the same character; "Oscars" does not name "Cars".
+
+    >>> from policies.characters import CharacterPolicy, CharacterRule, screen_prompt
+    >>> mouse = CharacterPolicy("ch1", "Steamboat Mouse", ("the mouse",), CharacterRule.DENY)
+    >>> [d.allowed for d in screen_prompt("a STEAMBOAT-mouse dancing", [mouse], requester="bob")]
+    [False]
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from policies.decisions import Allow, Decision, Deny
+
+MAX_NAME_CHARS = 200
+
+
+class CharacterRule(StrEnum):
+    DENY = "deny"  # not at all
+    LICENSEES_ONLY = "licensees_only"
+    ALLOW = "allow"
+
+
+class PolicyError(ValueError):
+    """A character definition that cannot be used."""
+
+
+def normalize(text: str) -> tuple[str, ...]:
+    """Lower-case, strip accents, split on anything that is not a letter or digit."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return tuple(t for t in re.split(r"[\W_]+", plain) if t)
+
+
+@dataclass(frozen=True)
+class CharacterPolicy:
+    character_id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    rule: CharacterRule = CharacterRule.DENY
+    licensees: frozenset[str] = field(default_factory=frozenset)  # account ids allowed under licensees_only
+
+    def __post_init__(self) -> None:
+        for label in (self.name, *self.aliases):
+            if not isinstance(label, str) or not normalize(label):
+                raise PolicyError(f"character names and aliases need a letter or digit, got {label!r}")
+            if len(label) > MAX_NAME_CHARS:
+                raise PolicyError(f"character names are at most {MAX_NAME_CHARS} characters, got {len(label)}")
+        if not isinstance(self.rule, CharacterRule):
+            raise PolicyError(f"rule must be one of {[r.value for r in CharacterRule]}, got {self.rule!r}")
+
+    def compact_names(self) -> frozenset[str]:
+        return frozenset("".join(normalize(n)) for n in (self.name, *self.aliases))
+
+
+def mentions(prompt: str, character: CharacterPolicy) -> str | None:
+    """Return the name or alias the prompt uses for ``character``, if any (spacing-insensitive, whole words)."""
+    tokens = normalize(prompt)
+    wanted = character.compact_names()
+    longest = max(len(w) for w in wanted)
+    for i in range(len(tokens)):
+        joined = ""
+        for j in range(i, len(tokens)):
+            joined += tokens[j]
+            if len(joined) > longest:
+                break
+            if joined in wanted:
+                return " ".join(tokens[i : j + 1])
+    return None
+
+
+def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester: str) -> list[Decision]:
+    """One decision per registered character the prompt names; an empty list when it names none."""
+    decisions: list[Decision] = []
+    for ch in characters:
+        said = mentions(prompt, ch)
+        if said is None:
+            continue
+        rule = f"character:{ch.character_id}:{ch.rule.value}"
+        if ch.rule is CharacterRule.DENY:
+            decisions.append(Deny(f"the prompt names {ch.name!r} ({said!r}), whose rights holder forbids its use", rule))
+        elif ch.rule is CharacterRule.LICENSEES_ONLY and requester not in ch.licensees:
+            decisions.append(Deny(f"the prompt names {ch.name!r} ({said!r}), licensed to named licensees only", rule))
+        else:
+            decisions.append(Allow(f"the prompt names {ch.name!r}, which the requester may use", rule))
+    return decisions

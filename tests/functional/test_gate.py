@@ -1,0 +1,188 @@
+"""The whole gate, end to end, as users meet it."""
+
+from __future__ import annotations
+
+import threading
+
+from media.video import remux
+
+
+def test_consent_story(api, faces_dir, tmp_path):
+    alice = api.account("alice")
+    bob = api.account("bob")
+    lk = api.enroll(alice, faces_dir / "obama.jpg", faces_dir / "obama2.jpg")
+    assert lk["mode"] == "approved"
+
+    # bob has no grant: blocked before anything is generated, and alice hears about it
+    blocked = api.generate(bob, "a walk on the beach at sunset", [lk["id"]])
+    assert blocked["state"] == "blocked"
+    assert any("needs a grant" in r for r in blocked["reasons"])
+    notes = api.notifications(alice)
+    assert any("bob" in n["message"] and n["generation"] == blocked["id"] for n in notes)
+    r = api.call("GET", f"/v1/generations/{blocked['id']}/video", bob)
+    assert r.status_code == 409 and r.mimetype == "application/problem+json"
+
+    # after a grant the same request is released
+    assert api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice).status_code == 201
+    gen = api.generate(bob, "a walk on the beach at sunset", [lk["id"]])
+    assert gen["state"] == "prechecked"
+    done = api.wait(bob, gen["id"])
+    assert done["state"] == "released", done["reasons"]
+    assert [f["likeness"] for f in done["faces_found"]] == [lk["id"]]
+    content_id = done["content_id"]
+    assert len(content_id) == 16
+
+    video = api.call("GET", f"/v1/generations/{gen['id']}/video", bob)
+    assert video.status_code == 200 and video.mimetype == "video/mp4"
+    data = video.data
+
+    report = api.verify(data).get_json()
+    assert report["c2pa"]["state"] == "Trusted", report["c2pa"]
+    assert report["c2pa"]["governance"]["content_id"] == content_id
+    assert report["c2pa"]["governance"]["likenesses"][0]["grant"]
+    assert "trainedAlgorithmicMedia" in report["c2pa"]["digital_source_type"]
+    assert report["watermark"]["found"] and report["watermark"]["payload"] == content_id
+    assert report["record"]["generation_id"] == gen["id"]
+    assert report["record"]["log_entry"]["index"] == 0
+    assert report["ai_generated"] is True
+
+    # the manifest stripped by a remux: the watermark still names the content
+    src, stripped = tmp_path / "in.mp4", tmp_path / "stripped.mp4"
+    src.write_bytes(data)
+    remux(src, stripped)
+    report = api.verify(stripped.read_bytes()).get_json()
+    assert report["c2pa"]["state"] == "absent"
+    assert report["content_id"] == content_id and report["content_id_source"] == "watermark"
+    assert report["record"]["generation_id"] == gen["id"]
+
+    # one flipped byte in the media data: Invalid
+    tampered = bytearray(data)
+    mdat = tampered.find(b"mdat")
+    tampered[mdat + 5000] ^= 0xFF
+    report = api.verify(bytes(tampered)).get_json()
+    assert report["c2pa"]["state"] == "Invalid"
+    assert report["c2pa"]["failures"]
+
+    # the owner is told about the release, naming the requester
+    assert any(n["generation"] == gen["id"] and "bob" in n["message"] and "released" in n["message"]
+               for n in api.notifications(alice))
+    # ...sees it among the uses of her likeness, drafts and blocked ones included...
+    uses = api.call("GET", f"/v1/likenesses/{lk['id']}/generations", alice).get_json()["generations"]
+    assert {u["id"] for u in uses} == {blocked["id"], gen["id"]}
+    # ...and may take it down: later downloads get 410
+    assert api.call("DELETE", f"/v1/generations/{gen['id']}", alice).status_code == 204
+    r = api.call("GET", f"/v1/generations/{gen['id']}/video", bob)
+    assert r.status_code == 410 and r.mimetype == "application/problem+json"
+    assert api.leftovers() == []
+
+
+def test_revocation_during_generation_wins(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
+    revoked = threading.Event()
+
+    def revoke_now(generation_id: str) -> None:  # runs between scanning and sealing
+        assert api.call("DELETE", f"/v1/likenesses/{lk['id']}/grants/bob", alice).status_code == 204
+        revoked.set()
+
+    api.rt.pipeline.on("scanned", revoke_now)
+    gen = api.generate(bob, "city lights at night", [lk["id"]])
+    done = api.wait(bob, gen["id"])
+    assert revoked.is_set()
+    assert done["state"] == "blocked"
+    assert any("consent no longer holds at seal" in r for r in done["reasons"])
+    assert "content_id" not in done
+    assert api.call("GET", f"/v1/generations/{gen['id']}/video", bob).status_code == 409
+    assert not any(api.rt.settings.videos_dir.iterdir())
+    assert api.leftovers() == []
+
+
+def test_only_me_stops_in_flight_jobs(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
+
+    def lock_down(generation_id: str) -> None:  # runs right after the raw video is written
+        api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "only_me"})
+
+    api.rt.pipeline.on("generated", lock_down)
+    done = api.wait(bob, api.generate(bob, "snow in the forest", [lk["id"]])["id"])
+    assert done["state"] == "blocked"
+    assert any("only_me" in r for r in done["reasons"])
+    # the grant is gone for good: switching back does not revive it
+    api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "approved"})
+    assert api.generate(bob, "snow in the forest", [lk["id"]])["state"] == "blocked"
+
+
+def test_unnamed_enrolled_face_in_output_blocks_release(api, faces_dir):
+    """Every face in the output is matched against every enrolled likeness, not only the ones named."""
+    alice, mallory = api.account("alice"), api.account("mallory")
+    alices = api.enroll(alice, faces_dir / "obama.jpg")
+    # mallory enrolls someone else's face as her own likeness, then uses "her" likeness
+    mallorys = api.enroll(mallory, faces_dir / "obama2.jpg")
+    done = api.wait(mallory, api.generate(mallory, "a quiet ocean morning", [mallorys["id"]])["id"])
+    assert done["state"] == "blocked"
+    assert any(alices["id"] in r and "without consent" in r for r in done["reasons"])
+    assert alices["id"] in {f["likeness"] for f in done["faces_found"]}
+    assert any(n["generation"] == done["id"] and "mallory" in n["message"] for n in api.notifications(alice))
+    assert api.leftovers() == []
+
+
+def test_denied_character_is_blocked_before_generation(api):
+    studio = api.account("studio", "rights_holder")
+    bob = api.account("bob")
+    r = api.call("POST", "/v1/characters", studio,
+                 json={"name": "Captain Comet", "aliases": ["the comet kid"], "rule": "deny"})
+    assert r.status_code == 201
+    gen = api.generate(bob, "CAPTAIN-COMET flies over the city")
+    assert gen["state"] == "blocked"
+    assert any("Captain Comet" in reason for reason in gen["reasons"])
+    # nothing ran: the generator never saw it
+    body = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
+    assert body["faces_found"] == [] and "content_id" not in body
+
+
+def test_licensees_only_character(api):
+    studio = api.account("studio", "rights_holder")
+    bob, carol = api.account("bob"), api.account("carol")
+    r = api.call("POST", "/v1/characters", studio,
+                 json={"name": "Robo Pup", "rule": "licensees_only", "licensees": ["carol"]})
+    assert r.status_code == 201
+    assert api.generate(bob, "robo pup plays")["state"] == "blocked"
+    gen = api.generate(carol, "robo pup plays")
+    assert gen["state"] == "prechecked"
+    assert api.wait(carol, gen["id"])["state"] == "released"
+
+
+def test_mutuals_mode(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "mutuals"})
+    assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"
+    assert api.call("PUT", "/v1/contacts/alice", bob).get_json()["mutual"] is False
+    assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"  # one-sided is not mutual
+    assert api.call("PUT", "/v1/contacts/bob", alice).get_json()["mutual"] is True
+    gen = api.generate(bob, "hills", [lk["id"]])
+    assert gen["state"] == "prechecked"
+    api.rt.pipeline.wait_idle()
+
+
+def test_public_figure_named_in_prompt_is_protected(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    api.enroll(alice, faces_dir / "obama.jpg", display_name="Barack Obama")
+    gen = api.generate(bob, "barack obama dancing in the rain")
+    assert gen["state"] == "blocked"
+    assert any("Barack Obama" in r for r in gen["reasons"])
+
+
+def test_daily_quota(make_api):
+    api = make_api(worker="none", daily_quota=2)
+    bob = api.account("bob")
+    studio = api.account("studio", "rights_holder")
+    api.call("POST", "/v1/characters", studio, json={"name": "Comet", "rule": "deny"})
+    api.generate(bob, "comet")  # blocked ones count too: probing the rules is not free
+    api.generate(bob, "a tree")
+    r = api.call("POST", "/v1/generations", bob, json={"prompt": "another tree"})
+    assert r.status_code == 429 and r.mimetype == "application/problem+json"
+    assert r.get_json()["quota"] == 2

@@ -1,0 +1,139 @@
+"""Bad input gets a clear problem+json and leaves nothing behind."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlmodel import select
+
+from governance.models import AuditEvent, Generation, Likeness
+
+
+def _counts(api):
+    with api.rt.session() as s:
+        return (len(s.exec(select(Likeness)).all()), len(s.exec(select(Generation)).all()),
+                len(s.exec(select(AuditEvent)).all()))
+
+
+def _problem(r, status):
+    assert r.status_code == status, (r.status_code, r.data[:300])
+    assert r.mimetype == "application/problem+json"
+    body = r.get_json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
+    return body
+
+
+def _upload(api, token, *files):
+    data = {"media": [(io.BytesIO(b), name) for name, b in files]}
+    return api.call("POST", "/v1/likenesses", token, data=data, content_type="multipart/form-data")
+
+
+def test_upload_rejections_leave_nothing(api, faces_dir):
+    alice = api.account("alice")
+    before = _counts(api)
+    _problem(_upload(api, alice, ("notes.txt", b"just some text, not media at all")), 415)
+    _problem(_upload(api, alice, ("empty.jpg", b"")), 422)
+    _problem(_upload(api, alice, ("big.jpg", b"\xff\xd8\xff" + b"0" * (9 * 1024 * 1024))), 413)
+    _problem(_upload(api, alice, ("broken.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 500)), 415)
+    _problem(_upload(api, alice, ("broken.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)), 415)
+    _problem(api.call("POST", "/v1/likenesses", alice, data={}, content_type="multipart/form-data"), 422)
+    # a photo with no face, and one with several people
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (90, 140, 200)).save(buf, "PNG")
+    body = _problem(_upload(api, alice, ("sky.png", buf.getvalue())), 422)
+    assert body["reason"] == "no_face"
+    body = _problem(_upload(api, alice, ("group.jpg", (faces_dir / "two_people.jpg").read_bytes())), 422)
+    assert body["reason"] == "multiple_people"
+    body = _problem(_upload(api, alice, ("a.jpg", (faces_dir / "obama.jpg").read_bytes()),
+                            ("b.jpg", (faces_dir / "biden2.jpg").read_bytes())), 422)
+    assert body["reason"] == "multiple_people"
+    assert _counts(api) == before
+    assert not any(api.rt.settings.quarantine_dir.iterdir())
+
+
+def test_auth_and_roles(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    _problem(api.call("GET", "/v1/notifications"), 401)
+    r = api.call("GET", "/v1/notifications", "cg_not-a-real-token")
+    _problem(r, 401)
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    # a creator may not register characters; a regulator may not generate
+    _problem(api.call("POST", "/v1/characters", alice, json={"name": "X", "rule": "deny"}), 403)
+    reg = api.account("reg", "regulator")
+    _problem(api.call("POST", "/v1/generations", reg, json={"prompt": "hi"}), 403)
+    # someone else's likeness
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    before = _counts(api)
+    _problem(api.call("PATCH", f"/v1/likenesses/{lk['id']}", bob, json={"mode": "everyone"}), 403)
+    _problem(api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", bob), 403)
+    _problem(api.call("DELETE", f"/v1/likenesses/{lk['id']}", bob), 403)
+    # someone else's generation is invisible
+    gen = api.generate(alice, "a lake", [lk["id"]])
+    _problem(api.call("GET", f"/v1/generations/{gen['id']}", bob), 404)
+    _problem(api.call("DELETE", f"/v1/generations/{gen['id']}", bob), 404)
+    _problem(api.call("GET", f"/v1/generations/{gen['id']}/video", bob), 404)
+    api.rt.pipeline.wait_idle()
+    assert _counts(api)[0] == before[0]
+
+
+@pytest.mark.parametrize(
+    "method,path,body,status",
+    [
+        ("GET", "/v1/generations/gen_nope", None, 404),
+        ("GET", "/v1/likenesses/lk_nope", None, 404),
+        ("PATCH", "/v1/likenesses/lk_nope", {"mode": "everyone"}, 404),
+        ("PUT", "/v1/likenesses/lk_nope/grants/bob", None, 404),
+        ("DELETE", "/v1/generations/gen_nope", None, 404),
+        ("POST", "/v1/generations", {"prompt": "x", "likenesses": ["lk_nope"]}, 422),
+        ("POST", "/v1/generations", {"prompt": ""}, 422),
+        ("POST", "/v1/generations", {"prompt": "x" * 2001}, 422),
+        ("POST", "/v1/generations", {"prompt": "x", "seed": -1}, 422),
+        ("POST", "/v1/generations", {"prompt": "x", "seed": "7"}, 422),
+        ("POST", "/v1/generations", {"prompt": "x", "colour": "red"}, 422),
+        ("POST", "/v1/generations", ["not", "an", "object"], 400),
+        ("PUT", "/v1/contacts/nobody", None, 404),
+        ("GET", "/v1/nothing-here", None, 404),
+    ],
+)
+def test_bad_requests(api, method, path, body, status):
+    bob = api.account("bob")
+    before = _counts(api)
+    _problem(api.call(method, path, bob, json=body), status)
+    assert _counts(api) == before
+
+
+def test_bad_likeness_changes(api, faces_dir):
+    alice = api.account("alice")
+    api.account("bob")
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    before = _counts(api)
+    _problem(api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "sometimes"}), 422)
+    _problem(api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"owner": "bob"}), 422)
+    _problem(api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/ghost", alice), 404)
+    _problem(api.call("DELETE", f"/v1/likenesses/{lk['id']}/grants/bob", alice), 404)
+    _problem(api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/alice", alice), 422)
+    assert _counts(api) == before
+    api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "only_me"})
+    _problem(api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice), 422)
+
+
+def test_bad_characters(api):
+    studio = api.account("studio", "rights_holder")
+    for body in ({"name": "", "rule": "deny"}, {"name": "X", "rule": "sometimes"},
+                 {"name": "X", "rule": "licensees_only", "licensees": ["ghost"]},
+                 {"name": "X", "rule": "deny", "aliases": "not-a-list"}, {"name": "X", "rule": "deny", "extra": 1}):
+        _problem(api.call("POST", "/v1/characters", studio, json=body), 422)
+    with api.rt.session() as s:
+        from governance.models import Character
+
+        assert s.exec(select(Character)).all() == []
+
+
+def test_verify_rejections(api):
+    _problem(api.verify(b"", "empty.mp4"), 422)
+    _problem(api.verify(b"hello, this is text", "notes.txt"), 415)
+    _problem(api.call("POST", "/v1/verify", data={}, content_type="multipart/form-data"), 422)
+    _problem(api.call("POST", "/v1/verify", "cg_bad", data={}, content_type="multipart/form-data"), 401)

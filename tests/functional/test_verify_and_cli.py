@@ -1,0 +1,59 @@
+"""Verification of third-party files, and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from governance.cli import main
+
+
+@pytest.mark.parametrize(
+    "name,state",
+    [("video1.mp4", "Valid"), ("video1_no_manifest.mp4", "absent"), ("CA.jpg", "Valid"),
+     ("E-sig-CA.jpg", "Invalid"), ("no_manifest.jpg", "absent")],
+)
+def test_third_party_files_over_http(api, c2pa_dir, name, state):
+    r = api.verify((c2pa_dir / name).read_bytes(), name)
+    assert r.status_code == 200, r.get_json()
+    report = r.get_json()
+    assert report["c2pa"]["state"] == state
+    assert report["record"] is None
+    if state == "Invalid":
+        assert report["c2pa"]["failures"]
+    if name == "CA.jpg":
+        assert report["c2pa"]["ingredients"]
+
+
+def test_cli_accounts_and_offline_verify(tmp_path, c2pa_dir, capsys):
+    var = str(tmp_path / "var")
+    assert main(["--data-dir", var, "init"]) == 0
+    assert main(["--data-dir", var, "init"]) == 0  # idempotent
+    capsys.readouterr()
+    assert main(["--data-dir", var, "accounts", "create", "alice", "--role", "creator"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert token.startswith("cg_") and len(token) > 30
+    assert main(["--data-dir", var, "accounts", "create", "alice", "--role", "creator"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+    assert main(["--data-dir", var, "verify", str(c2pa_dir / "video1.mp4"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["c2pa"]["state"] == "Valid" and report["watermark"]["checked"] is True
+    assert main(["--data-dir", var, "verify", str(c2pa_dir / "E-sig-CA.jpg")]) == 2
+    out = capsys.readouterr().out
+    assert "Invalid" in out and "summary:" in out
+
+
+def test_cli_one_line_errors(tmp_path):
+    env_run = [sys.executable, "-m", "governance", "--data-dir", str(tmp_path / "v")]
+    r = subprocess.run([*env_run, "verify", str(tmp_path / "missing.mp4")], capture_output=True, text=True)
+    assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "no such file" in r.stderr
+    (tmp_path / "junk.mp4").write_bytes(b"junk junk junk junk")
+    r = subprocess.run([*env_run, "verify", str(tmp_path / "junk.mp4")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
+    r = subprocess.run([*env_run, "accounts", "create", "Bad Name!", "--role", "creator"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "account names" in r.stderr and "Traceback" not in r.stderr
