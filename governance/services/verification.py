@@ -25,7 +25,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     """``rt``/``session`` may be None (offline verification without the service's keys or records)."""
     from media.video import MediaError, iter_frames, load_image, sniff_kind
     from provenance.errors import VerificationError, WatermarkError
-    from provenance.verify import read_c2pa
+    from provenance.verify import C2paReport, read_c2pa
 
     kind = sniff_kind(data[:16]) if data else None
     if kind is None:
@@ -33,10 +33,14 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
         anchors = rt.signer_material.root_pem
+    c2pa_error: VerificationError | None = None
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)
     except VerificationError as e:
-        raise UnsupportedMedia(str(e)) from e
+        if kind != "video":
+            raise UnsupportedMedia(str(e)) from e
+        # c2pa cannot read every container (WebM, odd MP4 layouts); the watermark may still speak for it
+        c2pa, c2pa_error = C2paReport.absent("container.unsupported"), e
     report: dict[str, Any] = {"media_type": kind, "c2pa": c2pa.to_dict()}
 
     watermark: dict[str, Any] = {"checked": False}
@@ -54,6 +58,8 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 watermark.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
                                  frames_used=found.frames_used)
         except (MediaError, WatermarkError) as e:
+            if c2pa_error is not None:
+                raise UnsupportedMedia(f"the file cannot be read as a video: {e}") from e
             watermark = {"checked": False, "error": str(e)}
     report["watermark"] = watermark
 

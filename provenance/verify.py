@@ -1,0 +1,309 @@
+"""Read and validate the C2PA manifest of any uploaded file (c2pa-python), offline.
+
+:func:`read_c2pa` never raises for what it finds *in* a file: a missing manifest is ``"absent"``, a
+tampered one ``"Invalid"`` with the failure codes c2pa reports. It raises :class:`VerificationError`
+only when the input itself cannot be read (empty, not a supported media type, a broken container)::
+
+    >>> from pathlib import Path
+    >>> from provenance.verify import read_c2pa
+    >>> data = Path("clip.mp4").read_bytes()                                  # doctest: +SKIP
+    >>> report = read_c2pa(data, trust_anchors_pem=material.root_pem)         # doctest: +SKIP
+    >>> report.state, report.digital_source_type                              # doctest: +SKIP
+    ('Trusted', 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia')
+
+States, as c2pa reports them: ``Trusted`` (valid and the signer chains to a given trust anchor),
+``Valid`` (intact and correctly signed, signer not trusted here: failures then hold
+``signingCredential.untrusted``), ``Invalid`` (something does not match: content, assertions or
+signature). Remote manifests and OCSP are never fetched.
+
+The fields other than ``state`` and ``failures`` are what the manifest *claims*; they are only worth
+believing when the state is ``Trusted`` (or ``Valid`` and you trust the issuer by other means).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import c2pa
+from cryptography import x509
+
+from provenance.c2pa_seal import GENERATOR_LABEL, GOVERNANCE_LABEL
+from provenance.errors import VerificationError
+
+__all__ = ["C2paReport", "C2paState", "UNREADABLE_MANIFEST", "mime_for", "read_c2pa"]
+
+C2paState = Literal["Trusted", "Valid", "Invalid", "absent"]
+
+UNREADABLE_MANIFEST = "manifest.unreadable"
+"""Our failure code (not a C2PA status code) for a manifest that is present but cannot be decoded."""
+
+_STATES = ("Trusted", "Valid", "Invalid")
+
+
+@dataclass(frozen=True)
+class C2paReport:
+    """What the active manifest of a file says, and whether c2pa believes it.
+
+    ``failures`` lists failure codes from the active manifest first, then from its ingredients
+    (each code once). ``generator`` is ConsentGate's generator assertion and ``software_agent`` the
+    ``name/version`` of the software agent of the creating action, when the manifest has them;
+    ``detail`` is a one-line explanation for the ``manifest.unreadable`` failure.
+    """
+
+    state: C2paState
+    failures: tuple[str, ...]
+    title: str | None
+    claim_generator: str | None
+    issuer: str | None
+    digital_source_type: str | None
+    actions: tuple[str, ...]
+    governance: Mapping[str, Any] | None
+    ingredients: tuple[str, ...]
+    generator: Mapping[str, Any] | None = None
+    software_agent: str | None = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in (*_STATES, "absent"):
+            raise VerificationError(
+                f"state must be one of Trusted, Valid, Invalid, absent; got {self.state!r}"
+            )
+
+    @classmethod
+    def absent(cls, *failures: str) -> C2paReport:
+        """The report for a file without a (readable, embedded) manifest."""
+        return cls("absent", tuple(failures), None, None, None, None, (), None, ())
+
+    @property
+    def present(self) -> bool:
+        return self.state != "absent"
+
+    @property
+    def trusted(self) -> bool:
+        return self.state == "Trusted"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists, mappings plain dicts)."""
+        return {
+            "state": self.state,
+            "failures": list(self.failures),
+            "title": self.title,
+            "claim_generator": self.claim_generator,
+            "issuer": self.issuer,
+            "digital_source_type": self.digital_source_type,
+            "actions": list(self.actions),
+            "governance": _plain(self.governance),
+            "ingredients": list(self.ingredients),
+            "generator": _plain(self.generator),
+            "software_agent": self.software_agent,
+            "detail": self.detail,
+        }
+
+
+def mime_for(head: bytes) -> str:
+    """The MIME type c2pa should read a file as, from its first bytes (16 are enough, 64 are safer).
+
+    Knows JPEG, PNG, WebP, GIF, TIFF, the ISO BMFF family (MP4, MOV, M4A, HEIF/HEIC, AVIF) and WAV.
+    Raises :class:`VerificationError` for anything else, naming what it saw.
+    """
+    if not head:
+        raise VerificationError("expected the first bytes of an image or video, got no bytes")
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        if brand in (b"avif", b"avis"):
+            return "image/avif"
+        if brand in (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"):
+            return "image/heif"
+        if brand in (b"M4A ", b"M4B "):
+            return "audio/mp4"
+        return "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        raise VerificationError(
+            "expected MP4, MOV or an image; got Matroska/WebM, which cannot carry a C2PA manifest"
+        )
+    raise VerificationError(
+        "expected an image (JPEG, PNG, WebP, GIF, TIFF) or an MP4/MOV video, "
+        f"got bytes starting {head[:12]!r}"
+    )
+
+
+def read_c2pa(data: bytes, *, trust_anchors_pem: bytes | None = None, mime: str | None = None) -> C2paReport:
+    """Validate the C2PA manifest embedded in ``data`` and summarise it.
+
+    ``trust_anchors_pem`` (one or more PEM roots) turns a valid signature by a chain under one of them
+    into ``Trusted``. ``mime`` overrides :func:`mime_for`. Nothing is fetched over the network.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise VerificationError(f"expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise VerificationError("expected the bytes of an image or video, got an empty input")
+    if mime is None:
+        mime = mime_for(data[:64])
+    elif mime not in c2pa.Reader.get_supported_mime_types():
+        raise VerificationError(
+            f"expected a MIME type c2pa can read (e.g. video/mp4, image/jpeg), got {mime!r}"
+        )
+    anchors = _anchors(trust_anchors_pem)
+
+    settings_dict: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+    if anchors is not None:
+        settings_dict["trust"] = {"user_anchors": anchors}
+    try:
+        with c2pa.Settings.from_dict(settings_dict) as settings, c2pa.Context(settings=settings) as context:
+            with c2pa.Reader(mime, io.BytesIO(data), None, context) as reader:
+                store = reader.json()
+    except c2pa.C2paError.ManifestNotFound:
+        return C2paReport.absent()
+    except c2pa.C2paError.RemoteManifest:
+        return C2paReport.absent("manifest.inaccessible")
+    except (
+        c2pa.C2paError.Decoding,
+        c2pa.C2paError.Verify,
+        c2pa.C2paError.Signature,
+        c2pa.C2paError.Assertion,
+        c2pa.C2paError.AssertionNotFound,
+        c2pa.C2paError.Json,
+        c2pa.C2paError.Manifest,
+    ) as e:
+        # A manifest is there but too damaged to decode: that is tampering, not an unreadable upload.
+        return C2paReport(
+            "Invalid", (UNREADABLE_MANIFEST,), None, None, None, None, (), None, (), detail=_one_line(e)
+        )
+    except c2pa.C2paError as e:
+        raise VerificationError(f"could not read the input as {mime}: {_one_line(e)}") from e
+
+    return _report(store)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _report(store_json: str) -> C2paReport:
+    try:
+        store = json.loads(store_json)
+    except ValueError as e:  # pragma: no cover - c2pa always returns JSON
+        raise VerificationError(f"c2pa returned a manifest store that is not JSON: {e}") from e
+    state = store.get("validation_state")
+    if state not in _STATES:
+        # Older stores have no state: no failure means valid.
+        state = "Invalid" if store.get("validation_status") else "Valid"
+    active_label = store.get("active_manifest")
+    manifest: Mapping[str, Any] = store.get("manifests", {}).get(active_label) or {}
+    assertions = [a for a in manifest.get("assertions", []) if isinstance(a, Mapping)]
+
+    actions: list[Mapping[str, Any]] = []
+    for a in assertions:
+        if _label_is(a.get("label"), "c2pa.actions") or _label_is(a.get("label"), "c2pa.actions.v2"):
+            actions.extend(x for x in (a.get("data") or {}).get("actions", []) if isinstance(x, Mapping))
+    created = next((x for x in actions if x.get("action") == "c2pa.created"), None)
+    with_source = created if created and created.get("digitalSourceType") else next(
+        (x for x in actions if x.get("digitalSourceType")), None
+    )
+
+    signature = manifest.get("signature_info") or {}
+    return C2paReport(
+        state=state,
+        failures=_failure_codes(store),
+        title=manifest.get("title"),
+        claim_generator=_claim_generator(manifest),
+        issuer=signature.get("issuer") or signature.get("common_name"),
+        digital_source_type=with_source.get("digitalSourceType") if with_source else None,
+        actions=tuple(str(x.get("action")) for x in actions),
+        governance=_assertion_data(assertions, GOVERNANCE_LABEL),
+        ingredients=tuple(
+            str(i.get("title") or i.get("label") or "")
+            for i in manifest.get("ingredients", [])
+            if isinstance(i, Mapping)
+        ),
+        generator=_assertion_data(assertions, GENERATOR_LABEL),
+        software_agent=_agent_name(created.get("softwareAgent")) if created else None,
+    )
+
+
+def _failure_codes(store: Mapping[str, Any]) -> tuple[str, ...]:
+    results = store.get("validation_results")
+    entries: list[Any] = []
+    if isinstance(results, Mapping):
+        entries.extend((results.get("activeManifest") or {}).get("failure", []))
+        for delta in results.get("ingredientDeltas") or []:
+            entries.extend(((delta or {}).get("validationDeltas") or {}).get("failure", []))
+    else:
+        entries.extend(store.get("validation_status") or [])
+    codes = (str(e["code"]) for e in entries if isinstance(e, Mapping) and e.get("code"))
+    return tuple(dict.fromkeys(codes))
+
+
+def _claim_generator(manifest: Mapping[str, Any]) -> str | None:
+    if manifest.get("claim_generator"):
+        return str(manifest["claim_generator"])
+    infos = [i for i in manifest.get("claim_generator_info", []) if isinstance(i, Mapping) and i.get("name")]
+    return _agent_name(infos[0]) if infos else None
+
+
+def _agent_name(agent: Any) -> str | None:
+    if isinstance(agent, str):
+        return agent
+    if isinstance(agent, Mapping) and agent.get("name"):
+        return f"{agent['name']}/{agent['version']}" if agent.get("version") else str(agent["name"])
+    return None
+
+
+def _label_is(label: Any, base: str) -> bool:
+    # c2pa numbers repeated labels as "label__1", "label__2"...
+    return isinstance(label, str) and (label == base or label.startswith(f"{base}__"))
+
+
+def _assertion_data(assertions: Iterable[Mapping[str, Any]], label: str) -> Mapping[str, Any] | None:
+    for a in assertions:
+        if _label_is(a.get("label"), label) and isinstance(a.get("data"), Mapping):
+            return dict(a["data"])
+    return None
+
+
+def _anchors(pem: bytes | None) -> str | None:
+    if pem is None:
+        return None
+    try:
+        text = bytes(pem).decode("ascii")
+    except (UnicodeDecodeError, TypeError) as e:
+        raise VerificationError(
+            f"trust_anchors_pem must be ASCII PEM bytes, got undecodable data: {e}"
+        ) from e
+    try:
+        x509.load_pem_x509_certificates(text.encode("ascii"))
+    except ValueError as e:
+        raise VerificationError(
+            f"trust_anchors_pem must hold PEM certificates, could not parse them: {e}"
+        ) from e
+    return text
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
