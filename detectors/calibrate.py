@@ -1,0 +1,325 @@
+"""Calibrate the face match threshold on the real test media: ``python -m detectors.calibrate``.
+
+Builds genuine (same person) and impostor (different people) pairs from the photos in the test
+``faces`` folder and prints false-match and false-non-match rates at several thresholds, per face and
+per track (the mean embedding of several looks at one face, which is what :func:`detectors.scan.scan_frames`
+compares). The result and the reasoning behind ``MATCH_THRESHOLD`` are in ``docs/face-matching.md``.
+
+Probes are each source photo's face, normalised to 200 px and then degraded the way generated video
+degrades faces: downscaled to 48-160 px and back, JPEG at quality 30-50 (a stand-in for H.264),
+blur, noise, brightness, a small rotation, a mirror image. Templates are the undegraded photos, one
+per source photo. ``short_hamilton_clip.mp4`` adds real video faces: Lin-Manuel Miranda at two sizes
+(genuine against his photo) and an audience member who is none of the enrolled people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from detectors.faces import Box, Face, FaceBackend, crop_face, default_backend
+from media.video import iter_frames, load_image
+
+_DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+_THRESHOLDS = (0.35, 0.40, 0.45, 0.50, 0.55, 0.60)
+_CANON = 200  # face side in the canonical probe image
+_MARGIN = 0.6
+
+# One row per distinct source photo. obama-240p.jpg and obama_partial_face.jpg are copies of the
+# obama.jpg portrait, and two_people.jpg is cut from obama3.jpg and biden.jpg: they add no new pairs.
+_PHOTOS: tuple[tuple[str, str], ...] = (
+    ("obama.jpg", "obama"),
+    ("obama2.jpg", "obama"),
+    ("obama3.jpg", "obama"),
+    ("biden.jpg", "biden"),
+    ("biden2.jpg", "biden"),
+    ("alex-lacamoire.png", "lacamoire"),
+    ("alex_lacamoire2.jpg", "lacamoire"),
+    ("lin-manuel-miranda.png", "miranda"),
+)
+_CLIP = "short_hamilton_clip.mp4"
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("JPEG decoding failed")
+    return np.ascontiguousarray(decoded[:, :, ::-1])
+
+
+def _rescale(rgb: np.ndarray, face_px: int) -> np.ndarray:
+    """Downscale so the face is ``face_px`` wide, then back up to the original size."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = face_px / _CANON
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return np.asarray(cv2.GaussianBlur(rgb, (0, 0), sigma))
+
+
+def _gain(rgb: np.ndarray, gain: float) -> np.ndarray:
+    return np.asarray(np.clip(rgb.astype(np.float32) * gain, 0, 255), dtype=np.uint8)
+
+
+def _noise(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return np.clip(rgb + rng.normal(0, sigma, rgb.shape), 0, 255).astype(np.uint8)
+
+
+def _rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+AUGMENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "original": lambda x: x,
+    "mirror": lambda x: np.ascontiguousarray(x[:, ::-1]),
+    "down48": lambda x: _rescale(x, 48),
+    "down64": lambda x: _rescale(x, 64),
+    "down96": lambda x: _rescale(x, 96),
+    "down128": lambda x: _rescale(x, 128),
+    "down160": lambda x: _rescale(x, 160),
+    "jpeg30": lambda x: _jpeg(x, 30),
+    "jpeg50": lambda x: _jpeg(x, 50),
+    "down48+jpeg50": lambda x: _jpeg(_rescale(x, 48), 50),
+    "down64+jpeg40": lambda x: _jpeg(_rescale(x, 64), 40),
+    "down96+jpeg30": lambda x: _jpeg(_rescale(x, 96), 30),
+    "blur1.5": lambda x: _blur(x, 1.5),
+    "blur3": lambda x: _blur(x, 3.0),
+    "dark0.6": lambda x: _gain(x, 0.6),
+    "bright1.4": lambda x: _gain(x, 1.4),
+    "noise8": lambda x: _noise(x, 8.0),
+    "rotate10": lambda x: _rotate(x, 10.0),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    identity: str  # "" for a person who is none of the enrolled
+    source: str  # the photo (or clip segment) it comes from
+    kind: str  # augmentation name or "video"
+    embedding: np.ndarray
+
+
+def _best_match(faces: list[Face], expected: Box) -> Face | None:
+    best = max(faces, key=lambda f: f.box.iou(expected), default=None)
+    return best if best is not None and best.box.iou(expected) >= 0.3 else None
+
+
+def _canonical(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, Box]:
+    """The face with context, resized so the face is ``_CANON`` px; and where the face now is."""
+    import cv2
+
+    crop = crop_face(rgb, face.box, margin=_MARGIN)
+    scale = _CANON / max(face.box.width, face.box.height)
+    side = round(crop.shape[1] * scale), round(crop.shape[0] * scale)
+    canon = cv2.resize(crop, side, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    cx, cy = canon.shape[1] / 2, canon.shape[0] / 2
+    half = _CANON / 2
+    return canon, Box(top=round(cy - half), right=round(cx + half), bottom=round(cy + half), left=round(cx - half))
+
+
+def photo_probes(backend: FaceBackend, faces_dir: Path) -> tuple[dict[str, tuple[str, np.ndarray]], list[Probe], int]:
+    """Templates (source -> (identity, embedding)), degraded probes, and how many probes went undetected."""
+    templates: dict[str, tuple[str, np.ndarray]] = {}
+    probes: list[Probe] = []
+    missed = 0
+    for name, identity in _PHOTOS:
+        rgb = load_image(faces_dir / name)
+        faces = backend.faces(rgb)
+        if not faces:
+            raise RuntimeError(f"no face found in {name}")
+        face = faces[0]
+        templates[name] = (identity, face.embedding)
+        canon, where = _canonical(rgb, face)
+        for kind, augment in AUGMENTATIONS.items():
+            img = augment(canon)
+            if kind == "mirror":
+                where_now = Box(top=where.top, right=img.shape[1] - where.left, bottom=where.bottom,
+                                left=img.shape[1] - where.right)
+            else:
+                where_now = where
+            found = _best_match(backend.faces(img), where_now) or _best_match(backend.faces(img, upsample=1), where_now)
+            if found is None:
+                missed += 1
+                continue
+            probes.append(Probe(identity, name, kind, found.embedding))
+    return templates, probes, missed
+
+
+def _clip_label(frame: int, box: Box) -> str | None:
+    """Who is who in short_hamilton_clip.mp4 (checked by eye): Lin-Manuel Miranda on stage, far away in
+    frames 0-19 and close up in frames 80-211; then an audience member at the left edge."""
+    if frame < 20 and box.left > 450:
+        return "miranda"
+    if 80 <= frame <= 211 and box.width > 70:
+        return "miranda"
+    if frame >= 212 and box.left < 150 and box.top < 200:
+        return ""
+    return None
+
+
+def clip_probes(backend: FaceBackend, faces_dir: Path, every: int = 4) -> list[Probe]:
+    probes = []
+    for index, frame in iter_frames(faces_dir / _CLIP, every=every):
+        for face in backend.faces(frame, upsample=1):
+            who = _clip_label(index, face.box)
+            if who is None:
+                continue
+            segment = "clip-far" if who and index < 20 else ("clip-close" if who else "clip-audience")
+            probes.append(Probe(who, segment, "video", face.embedding))
+    return probes
+
+
+def _tracks(probes: list[Probe], per_track: int, rng: np.random.Generator) -> list[Probe]:
+    """Mean embeddings of ``per_track`` looks at one face: random degradations of one photo, or
+    consecutive samples of one person in the clip."""
+    out = []
+    by_source: dict[str, list[Probe]] = {}
+    for p in probes:
+        by_source.setdefault(p.source, []).append(p)
+    for source, group in by_source.items():
+        if group[0].kind == "video":
+            windows: Iterable[list[Probe]] = (group[i:i + per_track] for i in range(0, len(group) - per_track + 1, 2))
+        else:
+            windows = ([group[j] for j in rng.choice(len(group), per_track, replace=False)] for _ in range(12))
+        for window in windows:
+            mean = np.mean([p.embedding for p in window], axis=0)
+            out.append(Probe(window[0].identity, source, "track", mean.astype(np.float32)))
+    return out
+
+
+@dataclass(frozen=True)
+class Pairs:
+    same_photo: np.ndarray  # genuine: a degraded photo against its own original
+    cross_photo: np.ndarray  # genuine: against another photo (or the clip against the photo)
+    impostor: np.ndarray
+    impostor_kinds: tuple[str, ...]
+
+
+def make_pairs(templates: dict[str, tuple[str, np.ndarray]], probes: list[Probe]) -> Pairs:
+    same: list[float] = []
+    cross: list[float] = []
+    imp: list[float] = []
+    imp_kinds: list[str] = []
+    for p in probes:
+        for source, (identity, emb) in templates.items():
+            d = float(np.linalg.norm(p.embedding - emb))
+            if p.identity == identity:
+                (same if p.source == source else cross).append(d)
+            else:
+                imp.append(d)
+                imp_kinds.append(f"{p.source}/{p.kind} vs {source}")
+    return Pairs(np.array(same), np.array(cross), np.array(imp), tuple(imp_kinds))
+
+
+def _rate(values: np.ndarray, t: float, above: bool) -> str:
+    if values.size == 0:
+        return "n/a"
+    hits = int(np.sum(values > t)) if above else int(np.sum(values <= t))
+    return f"{100.0 * hits / values.size:.1f} % ({hits}/{values.size})"
+
+
+def table(title: str, pairs: Pairs, thresholds: Iterable[float]) -> str:
+    lines = [
+        f"#### {title}",
+        "",
+        "| threshold | FMR (impostor <= t) | FNMR same photo | FNMR other photo / video |",
+        "|---|---|---|---|",
+    ]
+    for t in thresholds:
+        lines.append(f"| {t:.2f} | {_rate(pairs.impostor, t, False)} | {_rate(pairs.same_photo, t, True)} "
+                     f"| {_rate(pairs.cross_photo, t, True)} |")
+    worst = int(np.argmin(pairs.impostor)) if pairs.impostor.size else -1
+    lines += [
+        "",
+        f"closest impostor {pairs.impostor.min():.3f} ({pairs.impostor_kinds[worst]}); "
+        f"furthest genuine: same photo {pairs.same_photo.max():.3f}, other photo {pairs.cross_photo.max():.3f}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def clip_tracks(backend: FaceBackend, faces_dir: Path, templates: dict[str, tuple[str, np.ndarray]]) -> str:
+    """End to end: :func:`detectors.scan.scan_video` on the Hamilton clip with every photo enrolled as
+    its own likeness; each track's mean-embedding distance to each photo."""
+    from detectors.enroll import Template
+    from detectors.index import LikenessIndex
+    from detectors.scan import scan_video
+
+    index = LikenessIndex(dim=backend.dim)
+    blank = np.zeros((1, 1, 3), np.uint8)
+    for source, (_, emb) in templates.items():
+        index.add(source, Template(emb[None, :], backend.name, blank))
+    result = scan_video(faces_dir / _CLIP, index, backend, threshold=1e9)  # report every distance
+    tracks: dict[tuple[int, int, int], dict[str, float]] = {}
+    for m in result.matches:
+        tracks.setdefault((m.first_frame, m.last_frame, m.frames_matched), {})[m.likeness_id] = m.distance
+    lines = ["| track (frames, looks) | who | nearest genuine photo | nearest impostor photo |", "|---|---|---|---|"]
+    for (first, last, looks), dist in sorted(tracks.items()):
+        who = "miranda" if first < 20 or 80 <= first <= 211 else "audience member"
+        genuine = {s: d for s, d in dist.items() if templates[s][0] == who}
+        impostor = {s: d for s, d in dist.items() if templates[s][0] != who}
+        g = min(genuine.items(), key=lambda t: t[1], default=None)
+        i = min(impostor.items(), key=lambda t: t[1])
+        lines.append(f"| {first}-{last} ({looks}) | {who} | {f'{g[1]:.3f} ({g[0]})' if g else '-'} "
+                     f"| {i[1]:.3f} ({i[0]}) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m detectors.calibrate", description=__doc__.split("\n")[0])
+    parser.add_argument("--faces-dir", type=Path, default=_DEFAULT_FACES, help="the test faces folder")
+    parser.add_argument("--no-video", action="store_true", help="skip the Hamilton clip (faster)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, action="append", help="extra threshold to report")
+    args = parser.parse_args(argv)
+    from detectors.scan import MATCH_THRESHOLD
+
+    thresholds = sorted(set(_THRESHOLDS) | {MATCH_THRESHOLD} | set(args.threshold or ()))
+    started = time.perf_counter()
+    backend = default_backend()
+    templates, probes, missed = photo_probes(backend, args.faces_dir)
+    if not args.no_video:
+        probes += clip_probes(backend, args.faces_dir)
+    tracks = _tracks(probes, per_track=4, rng=np.random.default_rng(args.seed))
+    print(f"backend {backend.name}; {len(templates)} source photos, {len(probes)} face probes "
+          f"({missed} degraded photos where no face was detected), {len(tracks)} simulated tracks\n")
+    print(table("Per face (one look)", make_pairs(templates, probes), thresholds))
+    print(table("Per track (mean embedding of 4 looks)", make_pairs(templates, tracks), thresholds))
+
+    per_kind: dict[str, list[float]] = {}
+    for p in probes:
+        for identity, emb in templates.values():
+            if identity != p.identity:
+                per_kind.setdefault(p.kind, []).append(float(np.linalg.norm(p.embedding - emb)))
+    print("closest impostor by degradation: " + ", ".join(f"{k} {min(v):.2f}" for k, v in per_kind.items()))
+    if not args.no_video:
+        print(f"\n#### scan_video on {_CLIP} (mean embedding per track)\n")
+        print(clip_tracks(backend, args.faces_dir, templates))
+    print(f"\nMATCH_THRESHOLD = {MATCH_THRESHOLD}; done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Enrollment: turn a person's photos (or frames of a short selfie video) into a :class:`Template`.
+
+Every image must show exactly one face, all images must show the same person, and at least one face
+must be large and sharp enough. Rejections raise :class:`~detectors.errors.EnrollmentError` with a
+stable ``reason``::
+
+    >>> from media.video import load_image
+    >>> from detectors.enroll import Template, enroll
+    >>> photos = [load_image(f"../shared/testdata/faces/{n}") for n in ("obama.jpg", "obama2.jpg")]
+    >>> template = enroll(photos)
+    >>> template.embeddings.shape, template.backend
+    ((2, 128), 'dlib-resnet-v1')
+    >>> Template.from_bytes(template.to_bytes()).embeddings.shape
+    (2, 128)
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from detectors.errors import DetectorError, EnrollmentError
+from detectors.faces import Face, FaceBackend, _as_rgb, crop_face, default_backend
+
+__all__ = ["MAX_TEMPLATE_EMBEDDINGS", "MIN_SHARPNESS", "Template", "enroll", "face_sharpness"]
+
+#: At most this many embeddings are kept per template (the most distinct of the largest faces).
+MAX_TEMPLATE_EMBEDDINGS: Final = 10
+#: Faces whose :func:`face_sharpness` is below this are "too_blurry". Sharp portraits measure
+#: 160-800; a Gaussian blur of sigma 2 px on a 100 px face brings them to 10-30.
+MIN_SHARPNESS: Final = 20.0
+
+_FORMAT: Final = "consentgate-template-v1"
+_MAX_SIDE: Final = 1600  # larger photos are downscaled first: faces stay big, HOG stays fast
+_SMALL_IMAGE: Final = 400  # below this shorter side, detect with one upsampling (finds ~40 px faces)
+_DUPLICATE: Final = 0.06  # embeddings closer than this add nothing to a template
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """One person's enrolled likeness: ``embeddings`` (k, dim) float32 from ``backend``, and the
+    ``reference`` RGB face crop the generator composites. Arrays are private, read-only copies."""
+
+    embeddings: np.ndarray
+    backend: str
+    reference: np.ndarray
+
+    def __post_init__(self) -> None:
+        emb = np.array(self.embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] < 1 or emb.shape[1] < 1 or not np.all(np.isfinite(emb)):
+            raise DetectorError(f"template embeddings must be a finite (k >= 1, dim) array, got {emb.shape}")
+        if not isinstance(self.backend, str) or not self.backend:
+            raise DetectorError(f"template backend must be a non-empty name, got {self.backend!r}")
+        ref = self.reference
+        if not isinstance(ref, np.ndarray) or ref.dtype != np.uint8 or ref.ndim != 3 or ref.shape[2] != 3 \
+                or ref.shape[0] < 1 or ref.shape[1] < 1:
+            raise DetectorError(f"template reference must be an (H, W, 3) uint8 image, got "
+                                f"{getattr(ref, 'shape', type(ref))}")
+        ref = ref.copy()
+        emb.setflags(write=False)
+        ref.setflags(write=False)
+        object.__setattr__(self, "embeddings", emb)
+        object.__setattr__(self, "reference", ref)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def __repr__(self) -> str:
+        h, w = self.reference.shape[:2]
+        return f"Template(k={self.embeddings.shape[0]}, dim={self.dim}, backend={self.backend!r}, reference={w}x{h})"
+
+    def to_bytes(self) -> bytes:
+        """Serialise as a compressed ``.npz`` (no pickles)."""
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            format=np.array(_FORMAT),
+            embeddings=self.embeddings,
+            backend=np.array(self.backend),
+            reference=self.reference,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Template:
+        """Parse :meth:`to_bytes` output; anything else raises :class:`DetectorError`."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                fmt = str(npz["format"])
+                if fmt != _FORMAT:
+                    raise DetectorError(f"expected a {_FORMAT} template, got format {fmt!r}")
+                return cls(embeddings=npz["embeddings"], backend=str(npz["backend"]), reference=npz["reference"])
+        except DetectorError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:
+            raise DetectorError(f"not a serialised template: {e}") from e
+
+
+def face_sharpness(rgb: np.ndarray, face: Face) -> float:
+    """Variance of the Laplacian of the face resized to 100x100 gray: low means blurry."""
+    import cv2
+
+    crop = crop_face(rgb, face.box, margin=0.0)
+    gray = cv2.cvtColor(cv2.resize(crop, (100, 100), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F).var())
+
+
+@dataclass(frozen=True, eq=False)
+class _Candidate:
+    image: int
+    rgb: np.ndarray
+    face: Face
+
+
+def _prepare(image: np.ndarray, position: int) -> np.ndarray:
+    try:
+        rgb = _as_rgb(image)
+    except DetectorError as e:
+        raise EnrollmentError("unreadable", f"image {position}: {e}") from e
+    longest = max(rgb.shape[:2])
+    if longest > _MAX_SIDE:
+        import cv2
+
+        scale = _MAX_SIDE / longest
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def _detect(backend: FaceBackend, rgb: np.ndarray) -> list[Face]:
+    small = min(rgb.shape[:2]) < _SMALL_IMAGE
+    faces = backend.faces(rgb, upsample=1 if small else 0)
+    if not faces and not small:
+        # Upsample 0 misses faces under ~80 px; look again so a small face reads as "too small", not "none".
+        faces = backend.faces(rgb, upsample=1)
+    return faces
+
+
+def enroll(images: Sequence[np.ndarray], backend: FaceBackend | None = None, *, min_face_px: int = 60) -> Template:
+    """Build a :class:`Template` from photos or sampled selfie-video frames of one person.
+
+    Per image: no face (or only faces smaller than ``min_face_px`` or too blurry) -> the image is skipped;
+    more than one face -> ``"multiple_people"`` (a second face counts when it is at least
+    ``min_face_px`` or half the main face's size). Across images: any two faces further apart than
+    ``detectors.scan.MATCH_THRESHOLD`` -> ``"multiple_people"``. When no image is usable the reason is
+    ``"too_blurry"``, ``"face_too_small"`` or ``"no_face"``, in that order of precedence.
+    """
+    from detectors.scan import MATCH_THRESHOLD
+
+    backend = backend or default_backend()
+    if min_face_px < 1:
+        raise ValueError(f"min_face_px must be >= 1, got {min_face_px}")
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images = [images]  # one image passed bare
+    if len(images) == 0:
+        raise EnrollmentError("no_face", "no images were given")
+
+    accepted: list[_Candidate] = []
+    too_small = too_blurry = 0
+    for position, image in enumerate(images):
+        rgb = _prepare(image, position)
+        faces = _detect(backend, rgb)
+        if not faces:
+            continue
+        main = faces[0]
+        others = [f for f in faces[1:] if f.box.size >= min(min_face_px, main.box.size / 2)]
+        if others:
+            raise EnrollmentError(
+                "multiple_people",
+                f"image {position} shows {len(others) + 1} faces; each image must show only the person enrolling",
+            )
+        if main.box.size < min_face_px:
+            too_small += 1
+            continue
+        if face_sharpness(rgb, main) < MIN_SHARPNESS:
+            too_blurry += 1
+            continue
+        accepted.append(_Candidate(position, rgb, main))
+
+    if not accepted:
+        n = len(images)
+        if too_blurry:
+            raise EnrollmentError("too_blurry", f"every face found in the {n} image(s) is too blurry to enroll")
+        if too_small:
+            raise EnrollmentError(
+                "face_too_small", f"every face found in the {n} image(s) is smaller than {min_face_px} px"
+            )
+        raise EnrollmentError("no_face", f"no face was found in any of the {n} image(s)")
+
+    emb = np.stack([c.face.embedding for c in accepted])
+    dist = np.linalg.norm(emb[:, None, :] - emb[None, :, :], axis=-1)
+    i, j = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    if dist[i, j] > MATCH_THRESHOLD:
+        a, b = accepted[int(i)].image, accepted[int(j)].image
+        raise EnrollmentError(
+            "multiple_people",
+            f"images {min(a, b)} and {max(a, b)} do not show the same person "
+            f"(distance {dist[i, j]:.2f} > {MATCH_THRESHOLD:.2f})",
+        )
+
+    # Largest faces first; keep the ones that add something, up to MAX_TEMPLATE_EMBEDDINGS.
+    order = sorted(range(len(accepted)), key=lambda k: accepted[k].face.box.area, reverse=True)
+    kept: list[int] = []
+    for k in order:
+        if all(dist[k, m] >= _DUPLICATE for m in kept):
+            kept.append(k)
+        if len(kept) == MAX_TEMPLATE_EMBEDDINGS:
+            break
+    best = accepted[order[0]]
+    return Template(
+        embeddings=emb[kept],
+        backend=backend.name,
+        reference=crop_face(best.rgb, best.face.box),
+    )

@@ -1,0 +1,83 @@
+"""Shared fixtures for the detectors tests: one real dlib backend per session, enrolled templates, and
+a helper that builds synthetic clips by pasting a reference face onto a moving background."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors.enroll import Template, enroll
+from detectors.faces import FaceBackend, default_backend
+from media.video import load_image
+
+
+@pytest.fixture(scope="session")
+def backend() -> FaceBackend:
+    return default_backend()
+
+
+@pytest.fixture(scope="session")
+def photo(faces_dir: Path) -> Callable[[str], np.ndarray]:
+    cache: dict[str, np.ndarray] = {}
+
+    def load(name: str) -> np.ndarray:
+        if name not in cache:
+            cache[name] = load_image(faces_dir / name)
+        return cache[name].copy()
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def templates(backend: FaceBackend, photo: Callable[[str], np.ndarray]) -> dict[str, Template]:
+    """One template per person, as the service would enroll them."""
+    sources = {
+        "obama": ["obama.jpg", "obama2.jpg"],
+        "biden": ["biden2.jpg"],
+        "lacamoire": ["alex-lacamoire.png"],
+        "miranda": ["lin-manuel-miranda.png"],
+    }
+    return {who: enroll([photo(n) for n in names], backend) for who, names in sources.items()}
+
+
+def _background(size: int = 256, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient with a little texture, like a plain generated backdrop."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    rng = np.random.default_rng(seed)
+    rgb = np.stack([60 + 120 * xx, 90 + 80 * yy, 160 - 60 * xx * yy], axis=-1)
+    rgb += rng.normal(0, 3, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _paste(frame: np.ndarray, face: np.ndarray, side: int, x: int, y: int) -> None:
+    """Resize ``face`` to ``side`` x ``side`` and paste it with its top-left corner at (x, y)."""
+    import cv2
+
+    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    frame[y:y + side, x:x + side] = small
+
+
+def _synthetic_clip(
+    faces: dict[str, np.ndarray], frames: int, visible: dict[str, range], *, size: int = 256, side: int = 110
+) -> np.ndarray:
+    """``frames`` frames of ``size`` px; face ``k`` (a reference crop) is pasted at ``side`` px during
+    ``visible[k]``, drifting a pixel every other frame. Faces are laid out left to right."""
+    out = np.empty((frames, size, size, 3), np.uint8)
+    bg = _background(size)
+    for t in range(frames):
+        out[t] = bg
+        for slot, (key, crop) in enumerate(faces.items()):
+            if t in visible[key]:
+                x = 8 + slot * (size // max(1, len(faces))) + (t // 2) % 12
+                y = (size - side) // 2 + (t // 3) % 8 - 4
+                _paste(out[t], crop, side, min(x, size - side), y)
+    return out
+
+
+@pytest.fixture(scope="session")
+def make_clip() -> Callable[..., np.ndarray]:
+    """The synthetic clip builder (see ``_synthetic_clip``)."""
+    return _synthetic_clip

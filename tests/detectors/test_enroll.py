@@ -1,0 +1,120 @@
+"""Enrollment: templates from real photos and every rejection reason."""
+
+from __future__ import annotations
+
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+
+from detectors.enroll import MIN_SHARPNESS, Template, enroll, face_sharpness
+from detectors.errors import DetectorError, EnrollmentError
+from detectors.faces import crop_face
+
+
+def reason(images, backend, **kw) -> str:
+    with pytest.raises(EnrollmentError) as info:
+        enroll(images, backend, **kw)
+    return info.value.reason
+
+
+def test_enroll_photos_of_one_person(backend, photo):
+    template = enroll([photo("obama.jpg"), photo("obama2.jpg"), photo("obama-240p.jpg")], backend)
+    assert template.backend == "dlib-resnet-v1"
+    assert template.embeddings.dtype == np.float32
+    assert template.embeddings.shape[1] == 128 and 2 <= template.embeddings.shape[0] <= 3
+    ref = template.reference
+    assert ref.dtype == np.uint8 and ref.ndim == 3 and ref.shape[2] == 3
+    assert 0.8 < ref.shape[0] / ref.shape[1] < 1.25 and min(ref.shape[:2]) > 300  # from the biggest face
+    [face] = backend.faces(ref)
+    assert face.box.width > ref.shape[1] / 3  # the face fills the crop, with a margin around it
+    distances = np.linalg.norm(template.embeddings - face.embedding, axis=1)
+    assert distances.min() < 0.2
+
+
+def test_frames_without_a_face_are_skipped(backend, photo):
+    blank = np.full((360, 480, 3), 90, np.uint8)
+    frames = [blank, photo("obama-240p.jpg"), blank]
+    assert enroll(frames, backend).embeddings.shape == (1, 128)
+
+
+def test_group_photo_is_multiple_people(backend, photo):
+    assert reason([photo("two_people.jpg")], backend) == "multiple_people"
+
+
+def test_two_different_people_across_images_is_multiple_people(backend, photo):
+    assert reason([photo("obama.jpg"), photo("biden2.jpg")], backend) == "multiple_people"
+
+
+@pytest.mark.parametrize("kind", ["blank", "noise"])
+def test_no_face(backend, kind):
+    rng = np.random.default_rng(1)
+    img = np.zeros((300, 400, 3), np.uint8) if kind == "blank" else rng.integers(0, 256, (300, 400, 3), np.uint8)
+    assert reason([img, img], backend) == "no_face"
+
+
+def test_no_images_is_no_face(backend):
+    assert reason([], backend) == "no_face"
+
+
+def test_tiny_face_is_too_small(backend, photo):
+    rgb = photo("obama.jpg")
+    [face] = backend.faces(rgb)
+    crop = crop_face(rgb, face.box, margin=1.0)  # the face is a third of the crop
+    canvas = np.full((240, 320, 3), 200, np.uint8)
+    canvas[50:200, 80:230] = cv2.resize(crop, (150, 150), interpolation=cv2.INTER_AREA)  # a ~50 px face
+    [small] = backend.faces(canvas, upsample=1)
+    assert small.box.size < 60
+    assert reason([canvas], backend) == "face_too_small"
+    assert enroll([canvas], backend, min_face_px=40).embeddings.shape == (1, 128)
+
+
+def test_blurred_photo_is_too_blurry(backend, photo):
+    rgb = photo("obama.jpg")
+    [face] = backend.faces(rgb)
+    blurred = cv2.GaussianBlur(rgb, (0, 0), face.box.width * 0.04)
+    [soft] = backend.faces(blurred)
+    assert face_sharpness(blurred, soft) < MIN_SHARPNESS < face_sharpness(rgb, face)
+    assert reason([blurred], backend) == "too_blurry"
+    assert enroll([blurred, rgb], backend).embeddings.shape == (1, 128)  # the sharp one is enough
+
+
+def test_unreadable_image(backend):
+    assert reason([np.zeros((20, 20), np.float64)], backend) == "unreadable"
+
+
+def test_template_round_trip(templates):
+    t = templates["obama"]
+    again = Template.from_bytes(t.to_bytes())
+    np.testing.assert_array_equal(again.embeddings, t.embeddings)
+    np.testing.assert_array_equal(again.reference, t.reference)
+    assert again.backend == t.backend and again.embeddings.dtype == np.float32
+
+
+@pytest.mark.parametrize("data", [b"", b"not a template", Template(
+    np.zeros((1, 4), np.float32), "x", np.zeros((2, 2, 3), np.uint8)).to_bytes()[:50]])
+def test_template_from_garbage(data):
+    with pytest.raises(DetectorError):
+        Template.from_bytes(data)
+
+
+def test_template_validates_itself():
+    ref = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(DetectorError):
+        Template(np.zeros((0, 128), np.float32), "dlib-resnet-v1", ref)
+    with pytest.raises(DetectorError):
+        Template(np.full((1, 128), np.nan, np.float32), "dlib-resnet-v1", ref)
+    with pytest.raises(DetectorError):
+        Template(np.zeros((1, 128), np.float32), "", ref)
+    with pytest.raises(DetectorError):
+        Template(np.zeros((1, 128), np.float32), "dlib-resnet-v1", np.zeros((4, 4), np.uint8))
+
+
+def test_enrollment_error_carries_reason_and_pickles():
+    err = EnrollmentError("face_too_small", "every face is smaller than 60 px")
+    assert isinstance(err, DetectorError)
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.reason, again.message) == ("face_too_small", "every face is smaller than 60 px")
+    with pytest.raises(ValueError):
+        EnrollmentError("sunburn", "not a reason")
