@@ -48,6 +48,7 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
     from governance.services.accounts import create_account
 
     s = _settings(args)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(s.db_url)
     init_db(engine)
     with unit_of_work(engine) as session:

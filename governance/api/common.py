@@ -90,7 +90,7 @@ def init_app(app: Flask) -> None:
         detail = e.description or e.name
         if status == 413:
             limit = runtime().settings.max_upload_bytes
-            detail = f"uploads are limited to {limit} bytes ({limit / 1_048_576:.0f} MB)"
+            detail = f"uploads are limited to {limit} bytes ({limit / 1_048_576:.1f} MB)"
         return problem(status, slug, e.name or "Error", detail)
 
     @app.errorhandler(Exception)

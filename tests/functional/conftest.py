@@ -3,6 +3,7 @@ the watermark, c2pa-python signing. No mocks."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,9 +37,19 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         return self.client.open(path, method=method, headers=headers, **kw)
 
+    def multipart(self, path: str, token: str | None, files: list[tuple[str, bytes]], **form: str) -> Any:
+        """POST a multipart form built in memory (the test client would spool big bodies to unclosed files)."""
+        from werkzeug.datastructures import FileStorage, MultiDict
+        from werkzeug.test import encode_multipart
+
+        fields: MultiDict[str, Any] = MultiDict(form)
+        for name, data in files:
+            fields.add("media", FileStorage(io.BytesIO(data), filename=name))
+        boundary, body = encode_multipart(fields)
+        return self.call("POST", path, token, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
     def enroll(self, token: str, *paths: Path, expect: int = 201, **form: str) -> Any:
-        data: dict[str, Any] = {"media": [(open(p, "rb"), p.name) for p in paths], **form}
-        r = self.call("POST", "/v1/likenesses", token, data=data, content_type="multipart/form-data")
+        r = self.multipart("/v1/likenesses", token, [(p.name, p.read_bytes()) for p in paths], **form)
         assert r.status_code == expect, r.get_json()
         return r.get_json()
 
@@ -56,12 +67,16 @@ class Api:
                 return body
             time.sleep(0.1)
 
-    def verify(self, data: bytes, name: str = "clip.mp4") -> Any:
-        import io
+    def download(self, token: str, gen_id: str) -> bytes:
+        r = self.call("GET", f"/v1/generations/{gen_id}/video", token)
+        try:
+            assert r.status_code == 200 and r.mimetype == "video/mp4", r.get_json()
+            return bytes(r.data)
+        finally:
+            r.close()
 
-        r = self.call("POST", "/v1/verify", data={"media": (io.BytesIO(data), name)},
-                      content_type="multipart/form-data")
-        return r
+    def verify(self, data: bytes, name: str = "clip.mp4") -> Any:
+        return self.multipart("/v1/verify", None, [(name, data)])
 
     def notifications(self, token: str) -> list[dict[str, Any]]:
         return self.call("GET", "/v1/notifications", token).get_json()["notifications"]

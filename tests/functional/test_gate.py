@@ -32,9 +32,7 @@ def test_consent_story(api, faces_dir, tmp_path):
     content_id = done["content_id"]
     assert len(content_id) == 16
 
-    video = api.call("GET", f"/v1/generations/{gen['id']}/video", bob)
-    assert video.status_code == 200 and video.mimetype == "video/mp4"
-    data = video.data
+    data = api.download(bob, gen["id"])
 
     report = api.verify(data).get_json()
     assert report["c2pa"]["state"] == "Trusted", report["c2pa"]

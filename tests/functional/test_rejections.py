@@ -25,8 +25,7 @@ def _problem(r, status):
 
 
 def _upload(api, token, *files):
-    data = {"media": [(io.BytesIO(b), name) for name, b in files]}
-    return api.call("POST", "/v1/likenesses", token, data=data, content_type="multipart/form-data")
+    return api.multipart("/v1/likenesses", token, list(files))
 
 
 def test_upload_rejections_leave_nothing(api, faces_dir):
@@ -34,7 +33,6 @@ def test_upload_rejections_leave_nothing(api, faces_dir):
     before = _counts(api)
     _problem(_upload(api, alice, ("notes.txt", b"just some text, not media at all")), 415)
     _problem(_upload(api, alice, ("empty.jpg", b"")), 422)
-    _problem(_upload(api, alice, ("big.jpg", b"\xff\xd8\xff" + b"0" * (9 * 1024 * 1024))), 413)
     _problem(_upload(api, alice, ("broken.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 500)), 415)
     _problem(_upload(api, alice, ("broken.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)), 415)
     _problem(api.call("POST", "/v1/likenesses", alice, data={}, content_type="multipart/form-data"), 422)
@@ -52,6 +50,16 @@ def test_upload_rejections_leave_nothing(api, faces_dir):
     assert body["reason"] == "multiple_people"
     assert _counts(api) == before
     assert not any(api.rt.settings.quarantine_dir.iterdir())
+
+
+def test_oversized_upload(make_api):
+    api = make_api(max_upload_bytes=100_000)
+    alice = api.account("alice")
+    before = _counts(api)
+    body = _problem(_upload(api, alice, ("big.jpg", b"\xff\xd8\xff" + b"0" * 200_000)), 413)
+    assert "100000 bytes" in body["detail"]
+    _problem(api.verify(b"\x00\x00\x00\x18ftypmp42" + b"0" * 200_000), 413)
+    assert _counts(api) == before
 
 
 def test_auth_and_roles(api, faces_dir):
