@@ -1,0 +1,105 @@
+"""Visible label: drawn in the bottom-right corner only, on every frame, scaled to the frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from provenance.errors import WatermarkError
+from provenance.label import add_visible_label
+
+
+def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) bounds (exclusive) of the pixels that differ in any frame."""
+    diff = np.any(before != after, axis=(0, -1)) if before.ndim == 4 else np.any(before != after, axis=-1)
+    rows, cols = np.nonzero(diff)
+    assert rows.size, "the label changed nothing"
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
+
+
+def textured(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("h, w", [(256, 256), (360, 640), (512, 512), (640, 360), (1080, 1920)])
+def test_only_the_bottom_right_corner_changes(h: int, w: int) -> None:
+    frames = textured(3, h, w)
+    out = add_visible_label(frames)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    top, left, bottom, right = changed_box(frames, out)
+    assert top >= h // 2 and left >= w // 3, "the badge strays out of its corner"
+    assert bottom >= h - 0.06 * h and right >= w - 0.06 * w, "the badge is not in the corner"
+    outside = np.ones((h, w), bool)
+    outside[top:bottom, left:right] = False
+    assert np.array_equal(out[:, outside], frames[:, outside])
+    assert (bottom - top) * (right - left) <= 0.2 * h * w
+
+
+def test_small_frames_get_a_small_badge_at_the_bottom() -> None:
+    frames = textured(2, 64, 64)
+    top, left, bottom, right = changed_box(frames, add_visible_label(frames))
+    assert top >= 40 and bottom >= 60 and right >= 60
+
+
+def test_every_frame_is_labelled_the_same_way() -> None:
+    frames = np.full((5, 256, 256, 3), 90, np.uint8)
+    out = add_visible_label(frames)
+    assert all(np.array_equal(out[0], out[i]) for i in range(1, 5))
+    assert not np.array_equal(out[0], frames[0])
+
+
+def test_returns_a_new_array_and_accepts_one_frame() -> None:
+    frames = textured(2, 128, 128)
+    before = frames.copy()
+    out = add_visible_label(frames)
+    assert out is not frames and np.array_equal(frames, before)
+    one = add_visible_label(frames[0])
+    assert one.shape == frames[0].shape and np.array_equal(one, out[0])
+
+
+def test_semi_opaque_badge_with_legible_text() -> None:
+    white = np.full((1, 256, 256, 3), 255, np.uint8)
+    black = np.zeros((1, 256, 256, 3), np.uint8)
+    on_white, on_black = add_visible_label(white), add_visible_label(black)
+    top, left, bottom, right = changed_box(white, on_white)
+    box = on_white[0, top:bottom, left:right].astype(int)
+    assert 60 < np.median(box) < 200, "the box should darken a white frame but let it show through"
+    assert (box >= 240).any(), "white text should stand out on the darkened box"
+    t2, l2, b2, r2 = changed_box(black, on_black)
+    assert (on_black[0, t2:b2, l2:r2] >= 230).sum() >= 20, "the text should read on black too"
+
+
+def test_badge_scales_with_the_frame_and_grows_with_a_sub_line() -> None:
+    def area(h: int, w: int, sub: str | None = None) -> int:
+        frames = np.full((1, h, w, 3), 128, np.uint8)
+        top, left, bottom, right = changed_box(frames, add_visible_label(frames, sub=sub))
+        return (bottom - top) * (right - left)
+
+    assert area(512, 512) > 3 * area(256, 256)
+    assert area(256, 256, sub="ConsentGate c0ffee00") > area(256, 256)
+
+
+def test_custom_text_changes_the_badge() -> None:
+    frames = np.full((1, 256, 256, 3), 128, np.uint8)
+    assert not np.array_equal(add_visible_label(frames), add_visible_label(frames, "Made with AI"))
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [np.zeros((2, 64, 64, 3), np.float32), np.zeros((2, 64, 64, 4), np.uint8), np.zeros((0, 64, 64, 3), np.uint8),
+     np.zeros((64, 64), np.uint8), [[0, 0, 0]]],
+)
+def test_bad_frames(frames: object) -> None:
+    with pytest.raises(WatermarkError):
+        add_visible_label(frames)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 81, None, 42])
+def test_bad_text(text: object) -> None:
+    with pytest.raises(WatermarkError):
+        add_visible_label(np.zeros((1, 64, 64, 3), np.uint8), text)  # type: ignore[arg-type]
+
+
+def test_frame_too_small_for_a_label() -> None:
+    with pytest.raises(WatermarkError, match="too small"):
+        add_visible_label(np.zeros((1, 12, 12, 3), np.uint8))

@@ -1,0 +1,256 @@
+"""Invisible watermark: round trips (raw and through H.264 + remux), keyed rejection, input errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from media.video import Clip, load_image, read_video, remux, write_video
+from provenance.errors import ProvenanceError, WatermarkError
+from provenance.label import add_visible_label
+from provenance.watermark import (
+    PAYLOAD_BYTES,
+    WatermarkDetection,
+    WatermarkKey,
+    detect,
+    embed,
+    psnr,
+)
+
+PAYLOAD = bytes.fromhex("c0ffee00deadbeef")
+
+
+@pytest.fixture(scope="module")
+def key() -> WatermarkKey:
+    return WatermarkKey(b"consentgate-test-watermark-key-1")
+
+
+def synthetic_clip(size: int = 256, frames: int = 48, seed: int = 0) -> np.ndarray:
+    """Smooth colour gradients with a few flat shapes drifting across: the procedural generator's look."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = np.stack([60 + 150 * xx, 40 + 120 * yy, 180 - 100 * xx * yy], axis=-1)
+    shapes = [(rng.uniform(0.15, 0.85, 2), rng.uniform(-0.004, 0.004, 2), rng.uniform(0.05, 0.2),
+               rng.integers(0, 256, 3)) for _ in range(5)]
+    out = np.empty((frames, size, size, 3), np.uint8)
+    for t in range(frames):
+        f = base.copy()
+        for i, (centre, velocity, r, colour) in enumerate(shapes):
+            cx, cy = centre + velocity * t
+            if i % 2:
+                inside = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
+            else:
+                inside = (np.abs(xx - cx) < r) & (np.abs(yy - cy) < 0.6 * r)
+            f[inside] = colour
+        out[t] = np.clip(f, 0, 255)
+    return out
+
+
+@pytest.fixture(scope="module")
+def footage(faces_dir: Path) -> np.ndarray:
+    """48 real frames: the centre square of the Hamilton clip, scaled to 256x256."""
+    frames = read_video(faces_dir / "short_hamilton_clip.mp4", max_frames=48, with_audio=False).frames
+    h, w = frames.shape[1:3]
+    x0 = (w - h) // 2
+    return np.stack([cv2.resize(f[:, x0:x0 + h], (256, 256), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+@pytest.fixture(scope="module")
+def still_photo(faces_dir: Path) -> np.ndarray:
+    """A textured still (face, flag, suit) held for 24 frames: no motion to average the picture away."""
+    im = load_image(faces_dir / "obama.jpg")
+    s = min(im.shape[:2])
+    y0, x0 = (im.shape[0] - s) // 2, (im.shape[1] - s) // 2
+    frame = cv2.resize(im[y0:y0 + s, x0:x0 + s], (256, 256), interpolation=cv2.INTER_AREA)
+    return np.repeat(frame[None], 24, axis=0)
+
+
+def h264_round_trip(frames: np.ndarray, tmp_path: Path, crf: int) -> np.ndarray:
+    """write_video -> remux (container copy, as a re-upload would do) -> read_video."""
+    encoded, remuxed = tmp_path / f"crf{crf}.mp4", tmp_path / f"crf{crf}-remuxed.mp4"
+    write_video(encoded, Clip(frames=frames, fps=24.0), crf=crf)
+    remux(encoded, remuxed)
+    return read_video(remuxed, with_audio=False).frames
+
+
+# --- round trips ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(6, 256, 256), (4, 64, 64), (3, 130, 250), (2, 360, 640), (1, 512, 512)])
+def test_round_trip_raw_frames(key: WatermarkKey, footage: np.ndarray, shape: tuple[int, int, int]) -> None:
+    t, h, w = shape
+    frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in footage[:t]])
+    marked = embed(frames, PAYLOAD, key)
+    assert marked.shape == frames.shape and marked.dtype == np.uint8
+    assert psnr(frames, marked) >= 38
+    found = detect(marked, key)
+    assert isinstance(found, WatermarkDetection)
+    assert (found.payload, found.frames_used) == (PAYLOAD, t)
+    assert 0.9 < found.confidence <= 1.0
+
+
+def test_embed_returns_a_new_array_and_leaves_the_input_alone(key: WatermarkKey) -> None:
+    frames = synthetic_clip(frames=4)
+    before = frames.copy()
+    marked = embed(frames, PAYLOAD, key)
+    assert marked is not frames and np.array_equal(frames, before)
+    assert not np.array_equal(marked, frames)
+
+
+def test_single_frame_and_iterables_are_accepted(key: WatermarkKey) -> None:
+    frames = synthetic_clip(frames=6)
+    marked = embed(frames, PAYLOAD, key)
+    one = embed(frames[0], PAYLOAD, key)
+    assert one.shape == frames[0].shape
+    assert detect(one, key).payload == PAYLOAD
+    from_generator = detect((f for f in marked), key)
+    assert from_generator is not None and from_generator.frames_used == 6
+    from_batches = detect([marked[:2], marked[2:]], key)
+    assert from_batches is not None and from_batches.payload == PAYLOAD and from_batches.frames_used == 6
+
+
+def test_survives_h264_crf23_and_remux_on_a_synthetic_clip(key: WatermarkKey, tmp_path: Path) -> None:
+    frames = synthetic_clip()
+    marked = embed(frames, PAYLOAD, key)
+    assert psnr(frames, marked) >= 38
+    found = detect(h264_round_trip(marked, tmp_path, crf=23), key)
+    assert found is not None and found.payload == PAYLOAD and found.frames_used == 48
+
+
+@pytest.mark.parametrize("crf", [23, 28])
+def test_survives_h264_and_remux_on_real_footage(
+    key: WatermarkKey, footage: np.ndarray, tmp_path: Path, crf: int
+) -> None:
+    marked = embed(footage, PAYLOAD, key)
+    assert psnr(footage, marked) >= 38
+    found = detect(h264_round_trip(marked, tmp_path, crf=crf), key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+def test_survives_h264_on_a_textured_still(key: WatermarkKey, still_photo: np.ndarray, tmp_path: Path) -> None:
+    marked = embed(still_photo, PAYLOAD, key)
+    assert psnr(still_photo, marked) >= 38
+    found = detect(h264_round_trip(marked, tmp_path, crf=23), key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+def test_survives_half_size_rescale_and_back(key: WatermarkKey, footage: np.ndarray) -> None:
+    marked = embed(footage[:24], PAYLOAD, key)
+    rescaled = np.stack([
+        cv2.resize(cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA), (256, 256),
+                   interpolation=cv2.INTER_LINEAR)
+        for f in marked
+    ])
+    found = detect(rescaled, key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+def test_gate_pipeline_label_then_watermark(key: WatermarkKey, tmp_path: Path) -> None:
+    frames = add_visible_label(synthetic_clip(), sub="ConsentGate c0ffee00")
+    marked = embed(frames, PAYLOAD, key)
+    found = detect(h264_round_trip(marked, tmp_path, crf=23), key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+# --- keyed rejection ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unmarked_input_gives_none(key: WatermarkKey, footage: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (4, 128, 160, 3), dtype=np.uint8)
+    assert detect(noise, key) is None
+    assert detect(synthetic_clip(frames=8, seed=seed), key) is None
+    start = 8 * seed
+    assert detect(footage[start:start + 8], key) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_wrong_key_gives_none(footage: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    right, wrong = WatermarkKey(rng.bytes(32)), WatermarkKey(rng.bytes(32))
+    marked = embed(footage[:12], PAYLOAD, right)
+    assert detect(marked, right) is not None
+    assert detect(marked, wrong) is None
+
+
+def test_payloads_round_trip_exactly(key: WatermarkKey) -> None:
+    frames = synthetic_clip(frames=4)
+    for payload in (bytes(8), b"\xff" * 8, bytes(range(8))):
+        assert detect(embed(frames, payload, key), key).payload == payload
+
+
+# --- keys and bad input ---------------------------------------------------------------------------
+
+
+def test_key_repr_hides_the_secret() -> None:
+    key = WatermarkKey.generate()
+    for text in (repr(key), str(key), f"{key}", repr([key])):
+        assert key.secret.hex() not in text and repr(key.secret) not in text
+    assert "hidden" in repr(key) and key.key_id in repr(key)
+    assert len(key.secret) >= 16 and WatermarkKey.generate() != key
+
+
+@pytest.mark.parametrize("secret", [b"", b"short", b"x" * 15, "a string secret of enough length"])
+def test_key_needs_sixteen_secret_bytes(secret: object) -> None:
+    with pytest.raises(WatermarkError):
+        WatermarkKey(secret)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("payload", [b"", b"1234567", b"123456789", "12345678"])
+def test_payload_must_be_eight_bytes(key: WatermarkKey, payload: object) -> None:
+    assert PAYLOAD_BYTES == 8
+    with pytest.raises(WatermarkError, match="8 bytes"):
+        embed(synthetic_clip(frames=1), payload, key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("h, w", [(63, 256), (256, 40), (32, 32)])
+def test_frames_too_small(key: WatermarkKey, h: int, w: int) -> None:
+    frames = np.zeros((2, h, w, 3), np.uint8)
+    with pytest.raises(WatermarkError, match=f"{w}x{h}"):
+        embed(frames, PAYLOAD, key)
+    with pytest.raises(WatermarkError, match=f"{w}x{h}"):
+        detect(frames, key)
+
+
+def test_empty_input(key: WatermarkKey) -> None:
+    empty = np.zeros((0, 128, 128, 3), np.uint8)
+    with pytest.raises(WatermarkError, match="no frames"):
+        embed(empty, PAYLOAD, key)
+    with pytest.raises(WatermarkError, match="no frames"):
+        detect(empty, key)
+    with pytest.raises(WatermarkError, match="no frames"):
+        detect([], key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.int64])
+def test_wrong_dtype(key: WatermarkKey, dtype: type) -> None:
+    frames = np.zeros((2, 128, 128, 3), dtype)
+    with pytest.raises(WatermarkError, match="uint8"):
+        embed(frames, PAYLOAD, key)
+    with pytest.raises(WatermarkError, match="uint8"):
+        detect(frames, key)
+
+
+def test_wrong_shape_and_mixed_sizes(key: WatermarkKey) -> None:
+    with pytest.raises(WatermarkError, match="shape"):
+        embed(np.zeros((2, 128, 128, 4), np.uint8), PAYLOAD, key)
+    with pytest.raises(WatermarkError, match="one size"):
+        detect([np.zeros((128, 128, 3), np.uint8), np.zeros((128, 130, 3), np.uint8)], key)
+    with pytest.raises(WatermarkError):
+        detect(b"not frames", key)  # type: ignore[arg-type]
+
+
+def test_errors_belong_to_the_provenance_family() -> None:
+    assert issubclass(WatermarkError, ProvenanceError)
+
+
+def test_psnr() -> None:
+    a = np.zeros((2, 8, 8, 3), np.uint8)
+    assert psnr(a, a) == float("inf")
+    assert psnr(a, a + 1) == pytest.approx(48.13, abs=0.01)
+    with pytest.raises(WatermarkError):
+        psnr(a, a[0])
