@@ -51,9 +51,12 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
     s.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(s.db_url)
     init_db(engine)
-    with unit_of_work(engine) as session:
-        account, token = create_account(session, args.name, args.role)
-        account_id = account.id
+    try:
+        with unit_of_work(engine) as session:
+            account, token = create_account(session, args.name, args.role)
+            account_id = account.id
+    finally:
+        engine.dispose()
     print(f"created {args.role} account {args.name} ({account_id}); its API token, shown only once:")
     print(token)
     return 0
@@ -73,8 +76,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from governance.db import init_db
 
         init_db(rt.engine)
-        with rt.session() as session:
-            report = verify_bytes(data, rt, session)
+        try:
+            with rt.session() as session:
+                report = verify_bytes(data, rt, session)
+        finally:
+            rt.close()
     else:
         report = verify_bytes(data, None, None)
     if args.json:

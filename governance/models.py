@@ -18,6 +18,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here by construction."""
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 

@@ -284,10 +284,9 @@ class Pipeline:
         }
 
     def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path) -> None:
-        from provenance.label import add_visible_label
-
         from media.video import write_video
         from provenance.c2pa_seal import ManifestSpec, seal_video
+        from provenance.label import add_visible_label
         from provenance.watermark import embed
 
         assert gen.content_id is not None

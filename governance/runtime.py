@@ -29,7 +29,11 @@ def initialise(settings: Settings) -> None:
     """Create var/ folders, the database, the development signing CA and the watermark key. Idempotent."""
     for d in (settings.data_dir, settings.quarantine_dir, settings.videos_dir, settings.keys_dir):
         d.mkdir(parents=True, exist_ok=True)
-    init_db(make_engine(settings.db_url))
+    engine = make_engine(settings.db_url)
+    try:
+        init_db(engine)
+    finally:
+        engine.dispose()
     from provenance.keys import ensure_dev_ca
 
     ensure_dev_ca(settings.keys_dir / "c2pa")
@@ -61,6 +65,12 @@ class Runtime:
         self.engine = engine or make_engine(settings.db_url)
         self._index_lock = threading.Lock()
         self._indexed: set[str] = set()
+
+    def close(self) -> None:
+        """Stop the worker and release database connections."""
+        if "pipeline" in self.__dict__:
+            self.pipeline.stop()
+        self.engine.dispose()
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

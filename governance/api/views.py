@@ -15,7 +15,17 @@ from governance.api.common import (
     uploaded_blobs,
 )
 from governance.errors import Conflict, Gone, InvalidInput
-from governance.models import Account, Character, Generation, GenerationState, Likeness, Notification, Role, utcnow
+from governance.models import (
+    Account,
+    Character,
+    Generation,
+    GenerationState,
+    Likeness,
+    Notification,
+    Role,
+    iso,
+    utcnow,
+)
 from governance.services import accounts as accounts_svc
 from governance.services import characters as characters_svc
 from governance.services import generations as generations_svc
@@ -33,7 +43,7 @@ def _account_view(a: Account) -> dict[str, Any]:
 
 def _likeness_view(lk: Likeness, grants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"id": lk.id, "owner": lk.owner_id, "mode": lk.mode.value, "display_name": lk.display_name,
-                           "backend": lk.backend, "embeddings": lk.embeddings, "created_at": lk.created_at.isoformat()}
+                           "backend": lk.backend, "embeddings": lk.embeddings, "created_at": iso(lk.created_at)}
     if grants is not None:
         out["grants"] = grants
     return out
@@ -41,12 +51,12 @@ def _likeness_view(lk: Likeness, grants: list[dict[str, Any]] | None = None) -> 
 
 def _character_view(c: Character) -> dict[str, Any]:
     return {"id": c.id, "owner": c.owner_id, "name": c.name, "aliases": c.aliases, "rule": c.rule.value,
-            "licensees": c.licensees, "created_at": c.created_at.isoformat()}
+            "licensees": c.licensees, "created_at": iso(c.created_at)}
 
 
 def _notification_view(n: Notification) -> dict[str, Any]:
     return {"id": n.id, "kind": n.kind, "message": n.message, "generation": n.generation_id,
-            "created_at": n.created_at.isoformat(), "read": n.read_at is not None}
+            "created_at": iso(n.created_at), "read": n.read_at is not None}
 
 
 # -- accounts and contacts ------------------------------------------------------------------------------------
@@ -103,7 +113,7 @@ def my_likenesses() -> Response:
 def get_likeness(likeness_id: str) -> Response:
     actor = current_account()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
-    grants = [{"account": g.grantee_id, "grant": g.id, "since": g.created_at.isoformat()}
+    grants = [{"account": g.grantee_id, "grant": g.id, "since": iso(g.created_at)}
               for g in likenesses_svc.active_grants(db(), lk.id)]
     return jsonify(_likeness_view(lk, grants))
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
-from governance.models import Account, Generation, GenerationState, Likeness, Role, utcnow
+from governance.models import Account, Generation, GenerationState, Likeness, Role, iso, utcnow
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
@@ -182,13 +182,13 @@ def public_view(gen: Generation) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": gen.id, "state": gen.state.value, "reasons": list(gen.reasons), "prompt": gen.prompt,
         "seed": gen.seed, "likenesses": list(gen.likeness_ids), "decisions": list(gen.decisions),
-        "faces_found": list(gen.faces_found), "created_at": gen.created_at.isoformat(),
+        "faces_found": list(gen.faces_found), "created_at": iso(gen.created_at),
         "taken_down": gen.taken_down_at is not None,
     }
     if gen.content_id:
         out["content_id"] = gen.content_id
     if gen.released_at:
-        out["released_at"] = gen.released_at.isoformat()
+        out["released_at"] = iso(gen.released_at)
     return out
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, select
 
 from governance.errors import UnsupportedMedia
-from governance.models import Generation
+from governance.models import Generation, iso
 from governance.services import translog
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         gen = session.exec(select(Generation).where(Generation.content_id == content_id)).first()
         if gen is not None:
             record = {"generation_id": gen.id, "state": gen.state.value,
-                      "released_at": gen.released_at.isoformat() if gen.released_at else None,
+                      "released_at": iso(gen.released_at),
                       "taken_down": gen.taken_down_at is not None, "generator": gen.generator,
                       "likenesses": [r.get("likeness") for r in gen.grants_relied],
                       "grants_relied": gen.grants_relied}

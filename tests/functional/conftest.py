@@ -98,7 +98,7 @@ def make_api(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for app in apps:
-        app.extensions["consentgate"].pipeline.stop()
+        app.extensions["consentgate"].close()
 
 
 @pytest.fixture
