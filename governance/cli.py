@@ -7,12 +7,13 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from governance.config import ConfigError, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
     return Settings.from_env(**overrides)

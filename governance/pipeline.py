@@ -221,9 +221,9 @@ class Pipeline:
         except Exception as e:  # a crash must still leave a record saying why nothing was released
             log.exception("generation %s failed while %s", generation_id, stage)
             with unit_of_work(self.rt.engine) as session:
-                gen = session.get(Generation, generation_id)
-                if gen is not None and not gen.state.terminal:
-                    block(session, gen, [f"internal error while {stage}: {type(e).__name__}: {e}"], stage=stage,
+                failed = session.get(Generation, generation_id)
+                if failed is not None and not failed.state.terminal:
+                    block(session, failed, [f"internal error while {stage}: {type(e).__name__}: {e}"], stage=stage,
                           notify_owners=set())
         finally:
             raw.unlink(missing_ok=True)

@@ -212,6 +212,7 @@ def write_video(
             if metadata:
                 out.metadata.update(metadata)
             vs = out.add_stream(codec, rate=rate)
+            assert isinstance(vs, av.video.stream.VideoStream)
             vs.width, vs.height, vs.pix_fmt = clip.width, clip.height, "yuv420p"
             vs.options = {"crf": str(crf), "preset": preset}
             if codec == "libx265":
@@ -219,6 +220,7 @@ def write_video(
             aus = None
             if clip.audio is not None:
                 aus = out.add_stream("aac", rate=clip.sample_rate)
+                assert isinstance(aus, av.audio.stream.AudioStream)
                 aus.layout = "mono" if clip.audio.shape[0] == 1 else "stereo"
             for i in range(clip.frame_count):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(clip.frames[i]), format="rgb24")
@@ -289,16 +291,16 @@ def load_image(source: Source) -> np.ndarray:
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
-        with Image.open(source) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        with Image.open(source) as opened:
+            upright = ImageOps.exif_transpose(opened)
+            return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError) as e:
         raise MediaError(f"not a readable image: {e}") from e
 
 
 def sniff_kind(head: bytes) -> str | None:
     """Classify a file by its first bytes: ``"image"``, ``"video"`` or ``None``."""
-    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n") or head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
     if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"uuid"):
         return "video"

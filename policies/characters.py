@@ -85,7 +85,8 @@ def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester:
             continue
         rule = f"character:{ch.character_id}:{ch.rule.value}"
         if ch.rule is CharacterRule.DENY:
-            decisions.append(Deny(f"the prompt names {ch.name!r} ({said!r}), whose rights holder forbids its use", rule))
+            decisions.append(
+                Deny(f"the prompt names {ch.name!r} ({said!r}), whose rights holder forbids its use", rule))
         elif ch.rule is CharacterRule.LICENSEES_ONLY and requester not in ch.licensees:
             decisions.append(Deny(f"the prompt names {ch.name!r} ({said!r}), licensed to named licensees only", rule))
         else:

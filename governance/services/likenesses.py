@@ -151,7 +151,8 @@ def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: s
         facts = ConsentFacts(
             likeness_id=lid, owner_id=likeness.owner_id, mode=likeness.mode,
             grant_id=g.id if g else None,
-            mutual_contact=likeness.mode is LikenessMode.MUTUALS and is_mutual(session, likeness.owner_id, requester_id),
+            mutual_contact=(likeness.mode is LikenessMode.MUTUALS
+                            and is_mutual(session, likeness.owner_id, requester_id)),
         )
         checks.append(ConsentCheck(lid, likeness.owner_id, likeness_permits(facts, requester_id), facts.grant_id))
     return checks

@@ -15,7 +15,8 @@ def notify(session: Session, account_id: str, kind: str, message: str, *, genera
                              likeness_id=likeness_id))
 
 
-def list_for(session: Session, account_id: str, *, unread_only: bool = False, limit: int = 100) -> Sequence[Notification]:
+def list_for(session: Session, account_id: str, *, unread_only: bool = False,
+             limit: int = 100) -> Sequence[Notification]:
     q = select(Notification).where(Notification.account_id == account_id)
     if unread_only:
         q = q.where(Notification.read_at == None)  # noqa: E711

@@ -9,7 +9,8 @@ SPIDEY = CharacterPolicy("c1", "Spider-Man", ("Peter Parker",), CharacterRule.DE
 
 @pytest.mark.parametrize(
     "prompt",
-    ["spider-man swings", "SPIDERMAN at night", "a Spider   Man cameo", "spïder man", "peter.parker eats", "“Spider_Man”"],
+    ["spider-man swings", "SPIDERMAN at night", "a Spider   Man cameo", "spïder man", "peter.parker eats",
+     "“Spider_Man”"],
 )
 def test_names_match_whatever_the_spelling(prompt):
     assert mentions(prompt, SPIDEY) is not None
