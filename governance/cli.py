@@ -102,6 +102,73 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report["c2pa"]["state"] != "Invalid" else 2
 
 
+def _watermark_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from governance.runtime import load_or_create_watermark_key
+
+    path = Path(args.key) if args.key else _settings(args).keys_dir / "watermark.key"
+    if not path.is_file():
+        raise SystemExit(f"consentgate watermark: no watermark key at {path}; run 'consentgate init' or pass --key")
+    return load_or_create_watermark_key(path)
+
+
+def _video_bytes(path: Path, what: str) -> bytes:
+    from media.video import sniff_kind
+
+    if not path.is_file():
+        raise SystemExit(f"consentgate watermark {what}: no such file: {path}")
+    data = path.read_bytes()
+    if not data:
+        raise SystemExit(f"consentgate watermark {what}: {path} is empty")
+    kind = sniff_kind(data[:16])
+    if kind != "video":
+        found = "an image" if kind == "image" else "not a video container"
+        raise SystemExit(f"consentgate watermark {what}: {path} is {found}; a video (MP4/WebM) is expected")
+    return data
+
+
+def cmd_watermark_embed(args: argparse.Namespace) -> int:
+    import io
+
+    from media.video import read_video, write_video
+    from provenance.watermark import PAYLOAD_BYTES, embed
+
+    try:
+        payload = bytes.fromhex(args.payload)
+    except ValueError:
+        payload = b""
+    if len(payload) != PAYLOAD_BYTES:
+        raise SystemExit(f"consentgate watermark embed: --payload must be {PAYLOAD_BYTES * 2} hex digits "
+                         f"({PAYLOAD_BYTES * 8} bits), got {args.payload!r}")
+    key = _watermark_key(args)
+    clip = read_video(io.BytesIO(_video_bytes(Path(args.input), "embed")))
+    marked = embed(clip.frames, payload, key)
+    write_video(Path(args.output), clip.with_frames(marked), crf=args.crf)
+    print(f"embedded {payload.hex()} into {clip.frame_count} frames -> {args.output}")
+    return 0
+
+
+def cmd_watermark_detect(args: argparse.Namespace) -> int:
+    import io
+
+    from media.video import iter_frames
+    from provenance.watermark import detect
+
+    key = _watermark_key(args)
+    data = _video_bytes(Path(args.file), "detect")
+    found = detect((f for _, f in iter_frames(io.BytesIO(data))), key)
+    result = {"found": found is not None}
+    if found is not None:
+        result.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
+                      frames_used=found.frames_used)
+    if args.json:
+        print(json.dumps(result))
+    elif found is not None:
+        print(f"payload {found.payload.hex()} (confidence {found.confidence:.3f}, {found.frames_used} frames)")
+    else:
+        print("no ConsentGate watermark found for this key")
+    return 0 if found is not None else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consentgate", description="Consent, rights and provenance gate for AI video")
     p.add_argument("--data-dir", help="state folder (default: $GOVERNANCE_DATA_DIR or ./var)")
@@ -121,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(fn=cmd_verify)
+    wm = sub.add_parser("watermark", help="embed or detect the invisible watermark").add_subparsers(
+        dest="watermark_cmd", required=True)
+    emb = wm.add_parser("embed", help="mark a video with a 64-bit payload")
+    emb.add_argument("input")
+    emb.add_argument("output")
+    emb.add_argument("--payload", required=True, help="16 hex digits")
+    emb.add_argument("--crf", type=int, default=18, help="H.264 quality of the output (default 18)")
+    emb.add_argument("--key", help="watermark key file (default: the service's, under the data dir)")
+    emb.set_defaults(fn=cmd_watermark_embed)
+    det = wm.add_parser("detect", help="read the payload from a video (exit 3 when none is found)")
+    det.add_argument("file")
+    det.add_argument("--json", action="store_true")
+    det.add_argument("--key", help="watermark key file (default: the service's, under the data dir)")
+    det.set_defaults(fn=cmd_watermark_detect)
     return p
 
 

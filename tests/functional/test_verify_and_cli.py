@@ -57,3 +57,41 @@ def test_cli_one_line_errors(tmp_path):
     r = subprocess.run([*env_run, "accounts", "create", "Bad Name!", "--role", "creator"], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "account names" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_watermark_embed_and_detect(tmp_path, faces_dir, capsys):
+    import numpy as np
+
+    from media.video import Clip, remux, write_video
+
+    var = str(tmp_path / "var")
+    assert main(["--data-dir", var, "init"]) == 0
+    rng = np.random.default_rng(3)
+    base = np.linspace(40, 200, 256, dtype=np.float32)[None, :, None] * np.ones((48, 256, 256, 3), np.float32)
+    frames = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+    src, out, copy = tmp_path / "in.mp4", tmp_path / "out.mp4", tmp_path / "copy.mp4"
+    write_video(src, Clip(frames, 24.0))
+    capsys.readouterr()
+    assert main(["--data-dir", var, "watermark", "embed", str(src), str(out), "--payload", "00112233445566ff"]) == 0
+    remux(out, copy)
+    assert main(["--data-dir", var, "watermark", "detect", str(copy), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["payload"] == "00112233445566ff"
+    assert main(["--data-dir", var, "watermark", "detect", str(src)]) == 3
+    assert "no ConsentGate watermark" in capsys.readouterr().out
+
+    # bad input: one clear line each, never a silent "not found"
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for argv, needle in [
+        (["embed", str(src), str(tmp_path / "x.mp4"), "--payload", "abc"], "16 hex digits"),
+        (["embed", str(src), str(tmp_path / "x.mp4"), "--payload", "zz112233445566ff"], "16 hex digits"),
+        (["detect", str(tmp_path / "empty.mp4")], "is empty"),
+        (["detect", str(faces_dir / "obama.jpg")], "is an image"),
+        (["detect", str(tmp_path / "nope.mp4")], "no such file"),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            main(["--data-dir", var, "watermark", *argv])
+        assert needle in str(e.value)
+    assert not (tmp_path / "x.mp4").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path / "nokeys"), "watermark", "detect", str(src)])
+    assert "no watermark key" in str(e.value)
