@@ -47,6 +47,10 @@ def test_consent_story(api, faces_dir, tmp_path):
     # the manifest stripped by a remux: the watermark still names the content
     src, stripped = tmp_path / "in.mp4", tmp_path / "stripped.mp4"
     src.write_bytes(data)
+    import av
+
+    with av.open(str(src)) as container:  # the container says what made it, too
+        assert "no learned weights" in container.metadata["comment"]
     remux(src, stripped)
     report = api.verify(stripped.read_bytes()).get_json()
     assert report["c2pa"]["state"] == "absent"
