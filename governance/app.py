@@ -37,5 +37,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return jsonify({"status": "ok", "generator": settings.generator, "face_backend": settings.face_backend})
 
     if settings.worker == "thread":
-        rt.pipeline.resume_unfinished()
+        if settings.queue == "inprocess":
+            rt.pipeline.resume_unfinished()
+        else:
+            rt.pipeline.recover()
+            rt.pipeline.start()
     return app

@@ -44,6 +44,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from governance.runtime import Runtime, initialise
+
+    s = _settings(args)
+    overrides: dict[str, Any] = {"worker": "none"}
+    if args.name:
+        overrides["worker_name"] = args.name
+    s = s.with_overrides(overrides)
+    if s.queue != "redis":
+        raise SystemExit("consentgate worker: needs GOVERNANCE_QUEUE=redis (the embedded queue lives inside 'serve')")
+    initialise(s)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rt = Runtime(s)
+    try:
+        recovered = rt.pipeline.recover()
+        print(f"worker {rt.pipeline.queue.worker_name!r} on {s.redis_url} (recovered {len(recovered)} unfinished)",  # type: ignore[attr-defined]
+              flush=True)
+        done = rt.pipeline.run_worker(max_jobs=args.max_jobs)
+        print(f"processed {done} job(s)")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rt.close()
+    return 0
+
+
 def cmd_accounts_create(args: argparse.Namespace) -> int:
     from governance.db import init_db, make_engine, unit_of_work
     from governance.services.accounts import create_account
@@ -179,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(fn=cmd_serve)
+    worker = sub.add_parser("worker", help="run generation jobs from the Redis queue (GOVERNANCE_QUEUE=redis)")
+    worker.add_argument("--name", help="stable worker name (its unfinished jobs are recovered on restart)")
+    worker.add_argument("--max-jobs", type=int, help="stop after this many jobs")
+    worker.set_defaults(fn=cmd_worker)
     accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="accounts_cmd", required=True)
     create = accounts.add_parser("create", help="create an account and print its API token")
     create.add_argument("name")

@@ -34,7 +34,11 @@ class Settings:
     frame_size: int = 256
     fps: float = 24.0
     tsa_url: str = ""  # no RFC 3161 timestamp authority by default
-    worker: str = "thread"  # "thread": in-process worker; "none": jobs wait (tests drive the queue by hand)
+    worker: str = "thread"  # "thread": a worker thread in this process; "none": enqueue only
+    queue: str = "inprocess"  # "inprocess" (embedded) or "redis" (separate `consentgate worker` processes)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_prefix: str = "consentgate"
+    worker_name: str = ""  # stable per worker process (its unacknowledged jobs are recovered under it)
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +48,8 @@ class Settings:
             raise ConfigError(f"max_upload_bytes must be at least 1024, got {self.max_upload_bytes}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port must be 1..65535, got {self.port}")
+        if self.queue not in ("inprocess", "redis"):
+            raise ConfigError(f"queue must be 'inprocess' or 'redis', got {self.queue!r}")
         if self.worker not in ("thread", "none"):
             raise ConfigError(f"worker must be 'thread' or 'none', got {self.worker!r}")
         if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):

@@ -4,8 +4,10 @@ Consent is asked again at every stage boundary and once more inside the transact
 revocation that lands at any moment before release wins. Raw output lives in quarantine and is deleted
 whatever happens; a sealed file exists outside quarantine only for a released generation.
 
-Jobs run on an in-process worker thread (the embedded default). ``Pipeline.on(event, fn)`` lets operators
-and tests observe the stage boundaries ``generated``, ``scanned`` and ``sealed``.
+Jobs come from a :mod:`governance.jobs` queue: in-process with a worker thread (the embedded default) or
+Redis with ``consentgate worker`` processes. A job is claimed with a compare-and-set on its state, so a job
+delivered twice runs once. ``Pipeline.on(event, fn)`` lets operators and tests observe the stage
+boundaries ``generated``, ``scanned`` and ``sealed``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 import secrets
 import threading
 from collections import defaultdict
@@ -21,10 +22,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.db import unit_of_work
+from governance.jobs import JobQueue, make_queue
 from governance.models import Account, Generation, GenerationState, Likeness, utcnow
 from governance.services import translog
 from governance.services.generations import block, involved_owner_ids
@@ -46,7 +49,9 @@ class _Stop(Exception):
 class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        s = runtime.settings
+        self.queue: JobQueue = make_queue(s.queue, s.redis_url, s.queue_prefix, s.worker_name or None)
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: dict[str, list[Callable[[str], None]]] = defaultdict(list)
         self._lock = threading.Lock()
@@ -66,7 +71,7 @@ class Pipeline:
     def submit(self, generation_id: str) -> None:
         with self._idle:
             self._busy += 1
-        self._queue.put(generation_id)
+        self.queue.put(generation_id)
         if self.rt.settings.worker == "thread":
             self.start()
 
@@ -74,56 +79,74 @@ class Pipeline:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(target=self._loop, name="consentgate-worker", daemon=True)
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self.run_worker, name="consentgate-worker", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
         with self._lock:
             thread = self._thread
             self._thread = None
         if thread is not None and thread.is_alive():
-            self._queue.put(None)
             thread.join(timeout)
+        self.queue.close()
 
     def resume_unfinished(self) -> list[str]:
-        """After a restart, run again every job that was interrupted (from the start: quarantine is scratch)."""
+        """Embedded mode, after a restart: run again every job that was interrupted (from the start:
+        quarantine is scratch). With a shared queue, each worker recovers its own jobs instead."""
         with unit_of_work(self.rt.engine) as session:
-            gens = session.exec(select(Generation).where(Generation.state.in_(_ACTIVE))).all()  # type: ignore[attr-defined]
-            for g in gens:
-                g.state = GenerationState.PRECHECKED
-                session.add(g)
-            ids = [g.id for g in gens]
+            ids = list(session.exec(select(Generation.id).where(Generation.state.in_(_ACTIVE))).all())  # type: ignore[attr-defined]
+        self._restart(ids)
         for gid in ids:
             self.submit(gid)
         return ids
 
-    def run_pending(self) -> None:
-        """Process every queued job in the calling thread (worker='none')."""
-        while True:
-            try:
-                gid = self._queue.get_nowait()
-            except queue.Empty:
-                return
+    def recover(self) -> list[str]:
+        """A worker restarting under its old name: jobs it took and never finished go back to the queue."""
+        ids = self.queue.unacknowledged()
+        self._restart(ids)
+        self.queue.recover()
+        return ids
+
+    def _restart(self, ids: list[str]) -> None:
+        with unit_of_work(self.rt.engine) as session:
+            for gid in ids:
+                gen = session.get(Generation, gid)
+                if gen is not None and gen.state in _ACTIVE:
+                    gen.state = GenerationState.PRECHECKED
+                    session.add(gen)
+
+    def run_pending(self) -> int:
+        """Process every queued job in the calling thread; returns how many."""
+        done = 0
+        while (gid := self.queue.get(0)) is not None:
+            self._process_counted(gid)
+            done += 1
+        return done
+
+    def run_worker(self, *, max_jobs: int | None = None, poll_s: float = 0.5) -> int:
+        """Take jobs until stopped (or ``max_jobs`` were done); returns how many."""
+        done = 0
+        while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
+            gid = self.queue.get(poll_s)
             if gid is not None:
                 self._process_counted(gid)
+                done += 1
+        return done
 
     def wait_idle(self, timeout: float = 120.0) -> bool:
+        """Wait until every job submitted by this process was processed here (in-process queue)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
-
-    def _loop(self) -> None:
-        while True:
-            gid = self._queue.get()
-            if gid is None:
-                return
-            self._process_counted(gid)
 
     def _process_counted(self, gid: str) -> None:
         try:
             self.process(gid)
         finally:
+            self.queue.ack(gid)
             with self._idle:
-                self._busy -= 1
+                self._busy = max(0, self._busy - 1)
                 self._idle.notify_all()
 
     # -- the stages -----------------------------------------------------------------------------------------
@@ -140,9 +163,8 @@ class Pipeline:
         released = False
         try:
             with unit_of_work(self.rt.engine) as session:
-                gen = self._expect(session, generation_id, GenerationState.PRECHECKED)
+                gen = self._claim(session, generation_id)
                 self._consent_or_stop(session, gen, gen.likeness_ids, "generation")
-                self._advance(session, gen, GenerationState.GENERATING)
                 faces = []
                 for lid in gen.likeness_ids:
                     lk = session.get(Likeness, lid)
@@ -232,6 +254,23 @@ class Pipeline:
                 final.unlink(missing_ok=True)
 
     # -- helpers --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _claim(session: Session, generation_id: str) -> Generation:
+        """prechecked -> generating as one compare-and-set: of two deliveries of a job, one wins."""
+        result = session.execute(
+            update(Generation)
+            .where(Generation.id == generation_id, Generation.state == GenerationState.PRECHECKED,  # type: ignore[arg-type]
+                   Generation.taken_down_at == None)  # type: ignore[arg-type]  # noqa: E711
+            .values(state=GenerationState.GENERATING, updated_at=utcnow())
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise _Stop
+        session.commit()
+        gen = session.get(Generation, generation_id)
+        assert gen is not None
+        session.refresh(gen)
+        return gen
+
     @staticmethod
     def _expect(session: Session, generation_id: str, state: GenerationState) -> Generation:
         gen = session.get(Generation, generation_id)
