@@ -1,34 +1,42 @@
 """The one exception family of :mod:`detectors`.
 
-Every failure the library reports is a :class:`DetectorError`; enrollment rejections carry a stable
-machine-readable ``reason`` so the service can map them to a user-facing message::
+Every failure the library reports is a :class:`DetectorError`; enrollment rejections and scan
+refusals carry a stable machine-readable ``reason`` so the service can map them to a user-facing
+message::
 
-    >>> from detectors.errors import EnrollmentError
+    >>> from detectors.errors import EnrollmentError, ScanError
     >>> err = EnrollmentError("no_face", "no face was found in any of the 3 images")
     >>> err.reason
     'no_face'
+    >>> str(ScanError("too_large", "a 8000x6000 frame is larger than 4096x2304"))
+    'too_large: a 8000x6000 frame is larger than 4096x2304'
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ENROLLMENT_REASONS", "DetectorError", "EnrollmentError"]
+__all__ = ["ENROLLMENT_REASONS", "SCAN_REASONS", "DetectorError", "EnrollmentError", "ScanError"]
 
-#: The reason codes an :class:`EnrollmentError` may carry.
-ENROLLMENT_REASONS: Final = frozenset({"no_face", "multiple_people", "face_too_small", "too_blurry", "unreadable"})
+#: The reason codes an :class:`EnrollmentError` may carry. ``single_pose``: a selfie video whose
+#: face never turns (a replayed still photo looks like that); ``too_short``: too few usable frames.
+ENROLLMENT_REASONS: Final = frozenset({
+    "no_face", "multiple_people", "face_too_small", "too_blurry", "unreadable", "single_pose", "too_short",
+})
+#: The reason codes a :class:`ScanError` may carry.
+SCAN_REASONS: Final = frozenset({"unreadable", "too_large", "too_long", "too_many_faces"})
 
 
 class DetectorError(Exception):
     """Face detection, enrollment, indexing or scanning could not be done as asked."""
 
 
-class EnrollmentError(DetectorError):
-    """The enrollment images cannot make a template; ``reason`` says why (see :data:`ENROLLMENT_REASONS`)."""
+class _ReasonedError(DetectorError):
+    REASONS: frozenset[str] = frozenset()
 
     def __init__(self, reason: str, message: str) -> None:
-        if reason not in ENROLLMENT_REASONS:
-            raise ValueError(f"unknown enrollment reason {reason!r}; expected one of {sorted(ENROLLMENT_REASONS)}")
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown {type(self).__name__} reason {reason!r}; expected one of {sorted(self.REASONS)}")
         super().__init__(reason, message)  # both in args, so the error survives pickling
         self.reason = reason
         self.message = message
@@ -37,4 +45,17 @@ class EnrollmentError(DetectorError):
         return f"{self.reason}: {self.message}"
 
     def __repr__(self) -> str:
-        return f"EnrollmentError({self.reason!r}, {self.message!r})"
+        return f"{type(self).__name__}({self.reason!r}, {self.message!r})"
+
+
+class EnrollmentError(_ReasonedError):
+    """The enrollment images cannot make a template; ``reason`` says why (see :data:`ENROLLMENT_REASONS`)."""
+
+    REASONS = ENROLLMENT_REASONS
+
+
+class ScanError(_ReasonedError):
+    """A file or clip cannot be scanned as given; ``reason`` says why (see :data:`SCAN_REASONS`). A scan
+    that cannot vouch for its input fails closed with this error rather than report "nobody found"."""
+
+    REASONS = SCAN_REASONS

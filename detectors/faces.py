@@ -1,18 +1,24 @@
 """Face detection and embeddings behind one small interface.
 
-A :class:`FaceBackend` turns an RGB image into :class:`Face` values (a box and an L2-comparable
-embedding). The embedded default is :class:`DlibBackend`: dlib's HOG detector, its 5-point landmark
-model and its ResNet face encoder (128-d), using the model files shipped by the
-``face-recognition-models`` wheel::
+A :class:`FaceBackend` turns an RGB image into :class:`Face` values (a box, landmarks, a rough head
+pose and an L2-comparable embedding). Backends that can detect without embedding also implement
+:class:`TrackingBackend` (``detect`` + ``embed``), which lets the video scanner embed a face a few
+times per track instead of on every sampled frame.
+
+The embedded default is :class:`DlibBackend`: dlib's HOG detector, its 5-point landmark model and its
+ResNet face encoder (128-d), using the model files shipped by the ``face-recognition-models`` wheel.
+The production backend is :class:`detectors.insightface.InsightFaceBackend` (SCRFD + ArcFace on
+onnxruntime, model files supplied by the operator); :func:`backend_from_settings` picks one by name::
 
     >>> from media.video import load_image
     >>> from detectors.faces import default_backend, crop_face
     >>> rgb = load_image("../shared/testdata/faces/obama.jpg")
     >>> [face] = default_backend().faces(rgb)
-    >>> face.embedding.shape, face.box.width > 200
-    ((128,), True)
-    >>> crop_face(rgb, face.box).shape[2]
-    3
+    >>> face.embedding.shape, face.box.width > 200, abs(face.pose) < 0.2
+    ((128,), True, True)
+    >>> crop = crop_face(rgb, face.box)
+    >>> crop.shape[0] == crop.shape[1] == 2 * max(face.box.width, face.box.height)
+    True
 
 Two embeddings of the same person are close in euclidean distance; see ``docs/face-matching.md`` for
 the calibrated threshold (``detectors.scan.MATCH_THRESHOLD``).
@@ -21,19 +27,34 @@ the calibrated threshold (``detectors.scan.MATCH_THRESHOLD``).
 from __future__ import annotations
 
 import importlib.util
+import math
+import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 
 from detectors.errors import DetectorError
 
-__all__ = ["Box", "DlibBackend", "Face", "FaceBackend", "crop_face", "default_backend"]
+__all__ = [
+    "Box",
+    "Detection",
+    "DlibBackend",
+    "Face",
+    "FaceBackend",
+    "TrackingBackend",
+    "backend_from_settings",
+    "crop_face",
+    "default_backend",
+    "yaw_from_landmarks",
+]
 
 _SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
 _ENCODER_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
+_HOG_WINDOW: Final = 80  # dlib's frontal HOG detector finds faces down to about this size, unscaled
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,11 @@ class Box:
         """The shorter side: what "face size in pixels" means throughout this package."""
         return min(self.width, self.height)
 
+    @property
+    def center(self) -> tuple[float, float]:
+        """``(x, y)`` of the box's centre."""
+        return (self.left + self.right) / 2.0, (self.top + self.bottom) / 2.0
+
     def iou(self, other: Box) -> float:
         """Intersection over union with ``other`` (0.0 when they do not overlap)."""
         w = min(self.right, other.right) - max(self.left, other.left)
@@ -79,13 +105,48 @@ class Box:
         inter = w * h
         return inter / float(self.area + other.area - inter)
 
+    def clipped(self, width: int, height: int) -> Box | None:
+        """This box cut to a ``width`` x ``height`` image; ``None`` when nothing of it is inside."""
+        box = Box(top=max(0, min(self.top, height)), right=max(0, min(self.right, width)),
+                  bottom=max(0, min(self.bottom, height)), left=max(0, min(self.left, width)))
+        return box if box.width > 0 and box.height > 0 else None
+
+
+def _landmarks(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    pts = np.array(value, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] < 3 or not np.all(np.isfinite(pts)):
+        raise DetectorError(f"landmarks must be a finite (k >= 3, 2) array, got shape {pts.shape}")
+    pts.setflags(write=False)
+    return pts
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """A face found but not yet embedded: its box, the detector's score, landmarks (``(k, 2)`` float32
+    ``(x, y)`` points in image coordinates, or ``None``) and a rough yaw (see :func:`yaw_from_landmarks`)."""
+
+    box: Box
+    score: float = 1.0
+    landmarks: np.ndarray | None = None
+    pose: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "landmarks", _landmarks(self.landmarks))
+        object.__setattr__(self, "score", float(self.score))
+
 
 @dataclass(frozen=True, eq=False)
 class Face:
-    """One detected face: where it is and its embedding (float32, shape ``(dim,)``, read-only)."""
+    """One detected face: where it is and its embedding (float32, shape ``(dim,)``, read-only); when the
+    backend knows them, its landmarks, detector score and rough yaw (``pose``)."""
 
     box: Box
     embedding: np.ndarray
+    landmarks: np.ndarray | None = None
+    pose: float | None = None
+    score: float = 1.0
 
     def __post_init__(self) -> None:
         emb = np.array(self.embedding, dtype=np.float32)  # a private copy
@@ -93,6 +154,11 @@ class Face:
             raise DetectorError(f"a face embedding must be a finite 1-D vector, got shape {emb.shape}")
         emb.setflags(write=False)
         object.__setattr__(self, "embedding", emb)
+        object.__setattr__(self, "landmarks", _landmarks(self.landmarks))
+
+    @classmethod
+    def of(cls, detection: Detection, embedding: np.ndarray) -> Face:
+        return cls(detection.box, embedding, detection.landmarks, detection.pose, detection.score)
 
 
 @runtime_checkable
@@ -106,6 +172,38 @@ class FaceBackend(Protocol):
         """Every face in ``rgb`` ((H, W, 3) uint8), largest first. ``upsample`` doubles the image that
         many times before detection, to find smaller faces (slower)."""
         ...
+
+
+@runtime_checkable
+class TrackingBackend(FaceBackend, Protocol):
+    """A backend that detects and embeds separately, so a scanner can embed a tracked face rarely."""
+
+    def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
+        """Every face in ``rgb`` of at least about ``min_face_px`` (shorter side), largest first. The
+        backend may work on a resized copy of at most ``max_pixels`` pixels, which can raise the
+        smallest size it finds; see :meth:`smallest_face`."""
+        ...
+
+    def smallest_face(self, height: int, width: int, *, min_face_px: int = 40, max_pixels: int | None = None) -> int:
+        """The smallest face (px) :meth:`detect` is expected to find in an image of that size."""
+        ...
+
+    def embed(self, rgb: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+        """``(len(detections), dim)`` float32 embeddings of ``detections`` found in ``rgb``."""
+        ...
+
+
+def yaw_from_landmarks(points: np.ndarray) -> float:
+    """A rough, signed head yaw from 5 landmarks in the ArcFace order (eye, eye, nose, mouth, mouth):
+    the nose's sideways offset from the eyes' midpoint, in units of the distance between the eyes.
+    About 0 for a frontal face and +-0.3 or more for a head turned by ~30 degrees."""
+    pts = np.asarray(points, dtype=np.float64)
+    a, b, nose = pts[0], pts[1], pts[2]
+    axis = b - a
+    span = float(axis @ axis)
+    if span <= 1e-9:
+        return 0.0
+    return float((nose - (a + b) / 2.0) @ axis / span)
 
 
 def _as_rgb(image: Any) -> np.ndarray:
@@ -134,6 +232,19 @@ def default_models_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+def detection_scale(height: int, width: int, *, native_px: int, min_face_px: int, max_pixels: int | None) -> float:
+    """How much to resize an image so a detector that finds faces of ``native_px`` finds ones of
+    ``min_face_px``, without the resized image exceeding ``max_pixels`` pixels."""
+    if min_face_px < 1:
+        raise DetectorError(f"min_face_px must be >= 1, got {min_face_px}")
+    scale = native_px / float(min_face_px)
+    if max_pixels is not None:
+        if max_pixels < 1:
+            raise DetectorError(f"max_pixels must be >= 1, got {max_pixels}")
+        scale = min(scale, math.sqrt(max_pixels / float(height * width)))
+    return scale
+
+
 @dataclass
 class _DlibModels:
     detector: Any
@@ -144,8 +255,8 @@ class _DlibModels:
 class DlibBackend:
     """dlib HOG detector + 5-point landmarks + ResNet encoder (128-d), thread-safe.
 
-    Models load on first use. dlib objects are not thread-safe, so calls are serialised by a lock;
-    run one backend per worker process to use several cores.
+    Models load on first use. dlib objects are not thread-safe (and hold the GIL), so calls are
+    serialised by a lock; run one backend per worker process to use several cores.
     """
 
     name = "dlib-resnet-v1"
@@ -178,53 +289,121 @@ class DlibBackend:
                 raise DetectorError(f"could not load the dlib models from {self._models_dir}: {e}") from e
         return self._models
 
+    # -- detection ----------------------------------------------------------------------------------------
+    def _rects(self, models: _DlibModels, img: np.ndarray, upsample: int, scale: float) -> list[Box]:
+        import cv2
+
+        height, width = img.shape[:2]
+        small = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)  # HOG on gray: ~25 % faster, finds the same faces
+        if abs(scale - 1.0) > 1e-3:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        boxes = []
+        for r in models.detector(small, upsample):
+            box = Box(top=math.floor(r.top() / scale), right=math.ceil((r.right() + 1) / scale),
+                      bottom=math.ceil((r.bottom() + 1) / scale), left=math.floor(r.left() / scale))
+            clipped = box.clipped(width, height)
+            if clipped is not None:
+                boxes.append(clipped)
+        return boxes
+
+    def _shape(self, models: _DlibModels, img: np.ndarray, box: Box) -> Any:
+        import dlib
+
+        return models.shape_predictor(img, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))
+
+    @staticmethod
+    def _detection(box: Box, shape: Any) -> Detection:
+        pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], np.float32)
+        # dlib's 5 points: two corners of one eye, two of the other, the base of the nose.
+        eyes_nose = np.stack([pts[0:2].mean(axis=0), pts[2:4].mean(axis=0), pts[4]])
+        return Detection(box=box, landmarks=pts, pose=yaw_from_landmarks(eyes_nose))
+
+    def _detect_locked(self, img: np.ndarray, upsample: int, scale: float) -> tuple[list[Detection], list[Any]]:
+        models = self._load()
+        height, width = img.shape[:2]
+        try:
+            boxes = self._rects(models, img, upsample, scale)
+            shapes = [self._shape(models, img, b) for b in boxes]
+        except RuntimeError as e:
+            raise DetectorError(f"dlib failed on a {width}x{height} image: {e}") from e
+        dets = [self._detection(b, s) for b, s in zip(boxes, shapes, strict=True)]
+        order = sorted(range(len(dets)), key=lambda i: dets[i].box.area, reverse=True)
+        return [dets[i] for i in order], [shapes[i] for i in order]
+
+    def smallest_face(self, height: int, width: int, *, min_face_px: int = 40, max_pixels: int | None = None) -> int:
+        scale = detection_scale(height, width, native_px=_HOG_WINDOW, min_face_px=min_face_px, max_pixels=max_pixels)
+        return math.ceil(_HOG_WINDOW / scale)
+
+    def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
+        img = _as_rgb(rgb)
+        h, w = img.shape[:2]
+        scale = detection_scale(h, w, native_px=_HOG_WINDOW, min_face_px=min_face_px, max_pixels=max_pixels)
+        with self._lock:
+            return self._detect_locked(img, 0, scale)[0]
+
+    def embed(self, rgb: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+        img = _as_rgb(rgb)
+        if not detections:
+            return np.zeros((0, self.dim), np.float32)
+        import dlib
+
+        with self._lock:
+            models = self._load()
+            try:
+                shapes = dlib.full_object_detections()
+                for d in detections:
+                    shapes.append(self._shape(models, img, d.box))
+                descriptors = models.encoder.compute_face_descriptor(img, shapes, 0)
+            except RuntimeError as e:
+                raise DetectorError(f"dlib failed to embed {len(detections)} face(s): {e}") from e
+        return np.asarray([np.asarray(d, np.float32) for d in descriptors], np.float32).reshape(-1, self.dim)
+
     def faces(self, rgb: np.ndarray, *, upsample: int = 0) -> list[Face]:
         img = _as_rgb(rgb)
         if not 0 <= upsample <= 3:
             raise DetectorError(f"upsample must be between 0 and 3, got {upsample}")
         import dlib
 
-        height, width = img.shape[:2]
         with self._lock:
+            dets, shapes = self._detect_locked(img, upsample, 1.0)
+            if not dets:
+                return []
             models = self._load()
+            batch = dlib.full_object_detections()
+            for s in shapes:
+                batch.append(s)
             try:
-                rects = list(models.detector(img, upsample))
-                if not rects:
-                    return []
-                shapes = dlib.full_object_detections()
-                for rect in rects:
-                    shapes.append(models.shape_predictor(img, rect))
-                descriptors = models.encoder.compute_face_descriptor(img, shapes, 0)
+                descriptors = models.encoder.compute_face_descriptor(img, batch, 0)
             except RuntimeError as e:
-                raise DetectorError(f"dlib failed on a {width}x{height} image: {e}") from e
-        found = []
-        for rect, desc in zip(rects, descriptors, strict=True):
-            box = Box(
-                top=max(0, rect.top()),
-                right=min(width, rect.right() + 1),
-                bottom=min(height, rect.bottom() + 1),
-                left=max(0, rect.left()),
-            )
-            if box.width > 0 and box.height > 0:
-                found.append(Face(box=box, embedding=np.asarray(desc, dtype=np.float32)))
-        found.sort(key=lambda f: f.box.area, reverse=True)
-        return found
+                raise DetectorError(f"dlib failed to embed {len(dets)} face(s): {e}") from e
+        return [Face.of(d, np.asarray(e, np.float32)) for d, e in zip(dets, descriptors, strict=True)]
 
 
 def crop_face(rgb: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
-    """A square crop centred on ``box``, its side ``(1 + 2 * margin)`` times the face's longer side,
-    clipped to the image (so it is only square-ish at the borders). Returns a copy."""
+    """A square crop centred on ``box``, its side ``(1 + 2 * margin)`` times the face's longer side.
+
+    Where the square reaches past the image, the image's edge pixels are repeated, so the face is
+    always in the centre of the crop (a tight headshot is padded, never cut off-centre). Returns a copy.
+    """
+    import cv2
+
     img = _as_rgb(rgb)
     if margin < 0:
         raise DetectorError(f"margin must be >= 0, got {margin}")
     height, width = img.shape[:2]
-    half = max(box.width, box.height) * (1.0 + 2.0 * margin) / 2.0
-    cx, cy = (box.left + box.right) / 2.0, (box.top + box.bottom) / 2.0
-    top, bottom = max(0, int(round(cy - half))), min(height, int(round(cy + half)))
-    left, right = max(0, int(round(cx - half))), min(width, int(round(cx + half)))
-    if bottom <= top or right <= left:
+    if box.clipped(width, height) is None:
         raise DetectorError(f"{box} lies outside the {width}x{height} image")
-    return img[top:bottom, left:right].copy()
+    side = max(1, round(max(box.width, box.height) * (1.0 + 2.0 * margin)))
+    cx, cy = box.center
+    left, top = round(cx - side / 2.0), round(cy - side / 2.0)
+    right, bottom = left + side, top + side
+    pad_t, pad_l = max(0, -top), max(0, -left)
+    pad_b, pad_r = max(0, bottom - height), max(0, right - width)
+    inner = img[max(0, top):min(height, bottom), max(0, left):min(width, right)]
+    if pad_t or pad_l or pad_b or pad_r:
+        return np.ascontiguousarray(cv2.copyMakeBorder(inner, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE))
+    return inner.copy()
 
 
 _default: DlibBackend | None = None
@@ -238,3 +417,27 @@ def default_backend() -> FaceBackend:
         if _default is None:
             _default = DlibBackend()
         return _default
+
+
+#: The names :func:`backend_from_settings` accepts.
+BACKENDS: Final = ("dlib", "insightface")
+_INSIGHTFACE_ENV: Final = "GOVERNANCE_INSIGHTFACE_DIR"
+
+
+def backend_from_settings(name: str = "dlib", model_dir: str | os.PathLike[str] | None = None, *,
+                          providers: Sequence[str] | None = None) -> FaceBackend:
+    """The face backend a deployment configured: ``"dlib"`` (the process-wide default; ``model_dir``
+    may point at other dlib model files) or ``"insightface"`` (``model_dir``, or the
+    ``GOVERNANCE_INSIGHTFACE_DIR`` environment variable, must hold the operator's SCRFD and ArcFace
+    ONNX files; see ``docs/insightface.md``). Unknown names and missing files raise :class:`DetectorError`."""
+    key = (name or "").strip().lower()
+    if key == "dlib":
+        return default_backend() if model_dir is None else DlibBackend(model_dir)
+    if key == "insightface":
+        from detectors.insightface import InsightFaceBackend
+
+        where = model_dir if model_dir is not None else os.environ.get(_INSIGHTFACE_ENV)
+        if not where:
+            raise DetectorError(f"the insightface backend needs a model directory ({_INSIGHTFACE_ENV})")
+        return InsightFaceBackend(where, providers=providers)
+    raise DetectorError(f"unknown face backend {name!r}; expected one of {', '.join(BACKENDS)}")

@@ -1,19 +1,25 @@
 """Video scanning: find every enrolled likeness that appears in a video.
 
-Frames are sampled so that a face on screen for ``min_visible_s`` is looked at at least three times;
-faces are detected and embedded, linked across samples into tracks, and each track's mean embedding
-is compared with every likeness in the index. Averaging a track's looks cancels most of the
-per-frame noise (pose, blur, compression), which is what lets one strict threshold hold::
+Frames are sampled so that a face on screen for ``min_visible_s`` is looked at at least three times.
+On each sampled frame faces are only *detected* (cheap); detections are linked into tracks by
+overlap, and a track is *embedded* (the expensive step) when it starts, a few more times while it
+lasts, and whenever its face crop stops looking like the one last embedded (a cut, a swap, a turn).
+Each track's embeddings are averaged and compared with every likeness in the index; averaging looks
+cancels most per-frame noise (pose, blur, compression), which is what lets one strict threshold hold.
+When a track starts or ends between two samples, the frames in between are searched around it, so
+reported frame ranges are exact to the frame::
 
     >>> from media.video import load_image
     >>> from detectors.enroll import enroll
     >>> from detectors.index import LikenessIndex
-    >>> from detectors.scan import scan_video
+    >>> from detectors.scan import scan_path
     >>> index = LikenessIndex()
     >>> index.add("lin", enroll([load_image("../shared/testdata/faces/lin-manuel-miranda.png")]))
-    >>> result = scan_video("../shared/testdata/faces/short_hamilton_clip.mp4", index, max_frames=150)
+    >>> result = scan_path("../shared/testdata/faces/short_hamilton_clip.mp4", index)
     >>> sorted(result.likeness_ids())
     ['lin']
+    >>> result.to_dict()["matches"][0]["likeness"]
+    'lin'
 
 ``MATCH_THRESHOLD`` and the measurements behind it are in ``docs/face-matching.md``.
 """
@@ -22,30 +28,67 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Final
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 
-from detectors.errors import DetectorError
-from detectors.faces import Box, Face, FaceBackend, default_backend
+from detectors.errors import DetectorError, ScanError
+from detectors.faces import Box, Detection, FaceBackend, TrackingBackend, default_backend
 from detectors.index import LikenessIndex
 
-__all__ = ["MATCH_THRESHOLD", "ScanResult", "TrackMatch", "sample_stride", "scan_frames", "scan_video"]
+__all__ = [
+    "DEFAULT_DETECT_PIXELS",
+    "MATCH_THRESHOLD",
+    "MAX_FACES_PER_FRAME",
+    "MAX_FRAME_PIXELS",
+    "MAX_SCAN_SECONDS",
+    "ScanResult",
+    "TrackMatch",
+    "TrackReport",
+    "sample_stride",
+    "scan_frames",
+    "scan_path",
+    "scan_video",
+    "threshold_for",
+]
 
-#: Largest distance between a track's mean embedding and a likeness that counts as that likeness.
-#: Calibrated with ``python -m detectors.calibrate`` (docs/face-matching.md): no impostor came closer
-#: than 0.57 (one video frame) or 0.60 (a track); a face composited from the enrolled reference stays
-#: under 0.3, and a person tracked for a second or more from another photo or video at 0.36-0.45.
+#: Largest distance between a track's mean embedding and a likeness that counts as that likeness, for
+#: the dlib backend. Calibrated with ``python -m detectors.calibrate`` (docs/face-matching.md).
 MATCH_THRESHOLD: Final[float] = 0.5
+#: A frame with more faces than this is refused (``too_many_faces``): a crowd is not scanned partially.
+MAX_FACES_PER_FRAME: Final = 24
+#: A frame larger than this (4096 x 2304, DCI 4K) is refused (``too_large``).
+MAX_FRAME_PIXELS: Final = 4096 * 2304
+#: A video longer than this is refused (``too_long``).
+MAX_SCAN_SECONDS: Final = 600.0
+#: Detection works on frames resized to at most this many pixels, which bounds the cost per frame and
+#: sets the smallest face found (``ScanResult.smallest_face_px``): 40 px at 256p, ~65 px at 512p.
+DEFAULT_DETECT_PIXELS: Final = 400_000
 
-_LOOKS: Final = 3  # looks at a face visible for min_visible_s
-_UPSAMPLE_BELOW: Final = 500  # frames with a shorter side below this are upsampled once (finds ~40 px faces)
-_LINK_IOU: Final = 0.3  # a detection overlapping a live track this much ...
-_LINK_SAME: Final = 0.55  # ... continues it if it is at most this far from the track's mean embedding;
-_LINK_REID: Final = 0.4  # anywhere in the frame, this close continues it (cuts, fast motion)
+_IMAGE_DETECT_PIXELS: Final = 2_000_000  # a still image is detected at up to this many pixels
+_LOOKS: Final = 3  # samples of a face visible for min_visible_s
+_EARLY_LOOKS: Final = 3  # a new track is embedded up to this many times, ~2 samples apart ...
+_EMBED_EVERY_S: Final = 3.0  # ... then once every this many seconds ...
+_MAX_LOOKS: Final = 5  # ... up to this many looks (appearance changes and cuts are always embedded)
+_LINK_IOU: Final = 0.3  # a detection overlapping a live track's predicted box this much continues it
+_LINK_SAME: Final = 0.55  # a look further than this from its track's mean starts a new track
+_LINK_REID: Final = 0.4  # a new track this close to a recently seen track continues it (cuts, fast motion)
 _MAX_GAP_S: Final = 1.0  # a track not seen for longer than this is closed
+_APPEARANCE: Final = 0.25  # face patch correlation with the last embedded look below this: embed again
+_THUMB: Final = 16
+_CUT: Final = 24.0  # mean absolute change of a 32x18 gray thumbnail between samples that counts as a cut
+
+
+def threshold_for(backend: FaceBackend) -> float:
+    """The match threshold measured for ``backend`` (its ``match_threshold`` attribute, else
+    :data:`MATCH_THRESHOLD`, which was measured for dlib)."""
+    value = getattr(backend, "match_threshold", None)
+    return float(value) if value is not None else MATCH_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -58,76 +101,355 @@ class TrackMatch:
     first_frame: int
     last_frame: int
     frames_matched: int
+    track_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"likeness": self.likeness_id, "distance": round(self.distance, 4), "first_frame": self.first_frame,
+                "last_frame": self.last_frame, "frames_matched": self.frames_matched, "track": self.track_id}
+
+
+@dataclass(frozen=True)
+class TrackReport:
+    """One face track: where it was (frames, largest face), how often it was embedded (``looks``), and
+    its nearest likeness and distance whether or not that was a match (``None`` with an empty index)."""
+
+    track_id: int
+    first_frame: int
+    last_frame: int
+    frames_seen: int
+    looks: int
+    max_face_px: int
+    best_likeness: str | None
+    distance: float | None
+    matched: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track": self.track_id, "first_frame": self.first_frame, "last_frame": self.last_frame,
+                "frames_seen": self.frames_seen, "looks": self.looks, "max_face_px": self.max_face_px,
+                "best_likeness": self.best_likeness,
+                "distance": None if self.distance is None else round(self.distance, 4), "matched": self.matched}
 
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What a scan saw: frames looked at, faces detected, matched tracks, and tracks matching no one."""
+    """What a scan saw: frames looked at, faces detected, matched tracks, and tracks matching no one.
+
+    ``tracks`` reports every track (matched or not); ``smallest_face_px`` is the smallest face the
+    detector was expected to find at the resolution scanned (smaller faces may be missed); ``embeddings``
+    counts the faces embedded; ``frame_count`` the frames decoded; ``fps`` the rate they were scanned at."""
 
     frames_scanned: int
     faces_seen: int
     matches: tuple[TrackMatch, ...]
     unmatched_tracks: int
+    tracks: tuple[TrackReport, ...] = ()
+    frame_count: int = 0
+    fps: float = 0.0
+    smallest_face_px: int = 0
+    embeddings: int = 0
+    threshold: float = MATCH_THRESHOLD
+    backend: str = ""
 
     def likeness_ids(self) -> frozenset[str]:
         return frozenset(m.likeness_id for m in self.matches)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able summary (what ``consentgate scan --json`` prints)."""
+        return {
+            "backend": self.backend, "threshold": self.threshold, "fps": round(self.fps, 3),
+            "frame_count": self.frame_count, "frames_scanned": self.frames_scanned, "faces_seen": self.faces_seen,
+            "embeddings": self.embeddings, "smallest_face_px": self.smallest_face_px,
+            "likenesses": sorted(self.likeness_ids()), "matches": [m.to_dict() for m in self.matches],
+            "unmatched_tracks": self.unmatched_tracks, "tracks": [t.to_dict() for t in self.tracks],
+        }
+
+
+# -- backends that cannot detect without embedding ----------------------------------------------------------
+class _EmbedEveryFace:
+    """Presents a plain :class:`FaceBackend` as a tracking one: every detection is embedded at once."""
+
+    def __init__(self, backend: FaceBackend) -> None:
+        self.inner = backend
+        self.name, self.dim = backend.name, backend.dim
+        self._cache: dict[int, np.ndarray] = {}
+
+    def smallest_face(self, height: int, width: int, *, min_face_px: int = 40, max_pixels: int | None = None) -> int:
+        return 40 if min(height, width) < 500 else 80
+
+    def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
+        faces = self.inner.faces(rgb, upsample=1 if min(rgb.shape[:2]) < 500 else 0)
+        dets = [Detection(f.box, f.score, f.landmarks, f.pose) for f in faces]
+        self._cache = {id(d): f.embedding for d, f in zip(dets, faces, strict=True)}
+        return dets
+
+    def embed(self, rgb: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+        return np.stack([self._cache[id(d)] for d in detections]).astype(np.float32)
+
+
+def _tracking(backend: FaceBackend) -> TrackingBackend:
+    if all(callable(getattr(backend, m, None)) for m in ("detect", "embed", "smallest_face")):
+        return backend  # type: ignore[return-value]
+    return _EmbedEveryFace(backend)  # type: ignore[return-value]
+
+
+# -- tracking -------------------------------------------------------------------------------------------------
+def _thumb(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """A small zero-mean, unit-norm gray patch of the face, to notice when a track's face changes."""
+    import cv2
+
+    crop = rgb[box.top:box.bottom, box.left:box.right]
+    gray = cv2.cvtColor(cv2.resize(crop, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    v = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 1.0).ravel()
+    v -= v.mean()
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-6 else v
+
 
 @dataclass(eq=False)
 class _Track:
+    track_id: int
     first_frame: int
     last_frame: int
     box: Box
-    total: np.ndarray  # sum of the embeddings, float64
-    looks: int = 1
-
-    @classmethod
-    def start(cls, frame: int, face: Face) -> _Track:
-        return cls(frame, frame, face.box, face.embedding.astype(np.float64))
+    prev_box: Box | None = None
+    prev_frame: int = 0
+    frames_seen: int = 1
+    looks: list[np.ndarray] = field(default_factory=list)
+    last_embed_frame: int = -1
+    embedded_px: int = 0
+    max_face_px: int = 0
+    thumb: np.ndarray | None = None  # of the last embedded look
+    force_look: bool = False  # a cut happened since the last look
+    tail: dict[int, np.ndarray] = field(default_factory=dict)  # frames after the last sighting, to refine its end
 
     @property
     def mean(self) -> np.ndarray:
-        return self.total / self.looks
+        return np.mean(np.stack(self.looks), axis=0)
 
-    def extend(self, frame: int, face: Face) -> None:
-        self.last_frame, self.box = frame, face.box
-        self.total = self.total + face.embedding
-        self.looks += 1
+    def predicted(self, frame: int) -> Box:
+        """Where the face should be at ``frame``, moving as it moved between its last two sightings."""
+        if self.prev_box is None or self.last_frame == self.prev_frame:
+            return self.box
+        f = (frame - self.last_frame) / float(self.last_frame - self.prev_frame)
+        dx = (self.box.left - self.prev_box.left + self.box.right - self.prev_box.right) / 2.0 * f
+        dy = (self.box.top - self.prev_box.top + self.box.bottom - self.prev_box.bottom) / 2.0 * f
+        return Box(top=round(self.box.top + dy), right=round(self.box.right + dx),
+                   bottom=round(self.box.bottom + dy), left=round(self.box.left + dx))
 
 
-class _Tracker:
-    """Greedy linking of detections into tracks by overlap and embedding distance."""
+@dataclass
+class _Stats:
+    frames_scanned: int = 0
+    faces_seen: int = 0
+    embeddings: int = 0
+    frame_count: int = 0
+    smallest_face_px: int = 0
 
-    def __init__(self, max_gap_frames: int) -> None:
-        self.max_gap = max_gap_frames
+
+class _Scanner:
+    def __init__(self, backend: TrackingBackend, fps: float, stride: int, min_face_px: int,
+                 max_pixels: int | None, max_faces: int, normalize: bool) -> None:
+        self.backend = backend
+        self.fps = fps
+        self.stride = stride
+        self.min_face_px = min_face_px
+        self.max_pixels = max_pixels
+        self.max_faces = max_faces
+        self.normalize = normalize
+        self.max_gap = max(stride, round(_MAX_GAP_S * fps))
+        self.embed_every = max(stride, round(_EMBED_EVERY_S * fps))
         self.live: list[_Track] = []
         self.done: list[_Track] = []
+        self.stats = _Stats()
+        self.recent: dict[int, np.ndarray] = {}  # frames since the previous sample, for refinement
+        self._prev_sample = -1
+        self._prev_small: np.ndarray | None = None
+        self._next_id = 0
 
-    def update(self, frame: int, faces: list[Face]) -> None:
-        still: list[_Track] = []
-        for t in self.live:
-            (still if frame - t.last_frame <= self.max_gap else self.done).append(t)
-        self.live = still
-        candidates = []
-        for fi, face in enumerate(faces):
-            for ti, track in enumerate(self.live):
-                d = float(np.linalg.norm(track.mean - face.embedding))
-                if track.box.iou(face.box) >= _LINK_IOU and d <= _LINK_SAME:
-                    candidates.append((d, fi, ti))
-                elif d <= _LINK_REID:
-                    candidates.append((d + 0.1, fi, ti))  # prefer a link that also overlaps
-        used_faces: set[int] = set()
-        used_tracks: set[int] = set()
-        for _, fi, ti in sorted(candidates):
-            if fi in used_faces or ti in used_tracks:
+    # embedding -------------------------------------------------------------------------------------------
+    def _embed(self, rgb: np.ndarray, dets: Sequence[Detection]) -> np.ndarray:
+        if not dets:
+            return np.zeros((0, self.backend.dim), np.float32)
+        emb = np.asarray(self.backend.embed(rgb, dets), np.float32)
+        self.stats.embeddings += len(dets)
+        if self.normalize:
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        return emb
+
+    def _look(self, track: _Track, frame: int, emb: np.ndarray, box: Box, thumb: np.ndarray) -> None:
+        track.force_look = False
+        track.looks.append(emb)
+        track.last_embed_frame = frame
+        track.embedded_px = max(track.embedded_px, box.size)
+        track.thumb = thumb
+
+    def _wants_look(self, track: _Track, frame: int, box: Box, thumb: np.ndarray) -> bool:
+        if track.force_look or (track.thumb is not None and float(thumb @ track.thumb) < _APPEARANCE):
+            return True  # after a cut, or a different-looking face in the same place: check who it is
+        if len(track.looks) >= _MAX_LOOKS:
+            return False
+        since = frame - track.last_embed_frame
+        if len(track.looks) < _EARLY_LOOKS:
+            return since >= 2 * self.stride or since >= self.max_gap // 2
+        return since >= self.embed_every or box.size >= 1.5 * track.embedded_px
+
+    # detection -------------------------------------------------------------------------------------------
+    def _detect(self, rgb: np.ndarray, frame: int) -> list[Detection]:
+        dets = list(self.backend.detect(rgb, min_face_px=self.min_face_px, max_pixels=self.max_pixels))
+        if len(dets) > self.max_faces:
+            raise ScanError("too_many_faces", f"frame {frame} shows {len(dets)} faces; at most {self.max_faces} "
+                            "are scanned per frame")
+        return dets
+
+    def _detect_near(self, rgb: np.ndarray, box: Box) -> Box | None:
+        """The face overlapping ``box`` in ``rgb``, searching only a window around it."""
+        h, w = rgb.shape[:2]
+        pad = max(box.width, box.height)
+        window = Box(top=box.top - pad, right=box.right + pad, bottom=box.bottom + pad,
+                     left=box.left - pad).clipped(w, h)
+        if window is None:
+            return None
+        crop = rgb[window.top:window.bottom, window.left:window.right]
+        dets = self.backend.detect(crop, min_face_px=max(20, int(box.size * 0.6)), max_pixels=self.max_pixels)
+        best: Box | None = None
+        best_iou = _LINK_IOU
+        for d in dets:
+            b = Box(top=d.box.top + window.top, right=d.box.right + window.left,
+                    bottom=d.box.bottom + window.top, left=d.box.left + window.left)
+            if b.iou(box) >= best_iou:
+                best, best_iou = b, b.iou(box)
+        return best
+
+    def _refine_start(self, track: _Track, box: Box) -> None:
+        for f in sorted(self.recent, reverse=True):
+            if f >= track.first_frame:
                 continue
-            self.live[ti].extend(frame, faces[fi])
-            used_faces.add(fi)
-            used_tracks.add(ti)
-        self.live += [_Track.start(frame, f) for i, f in enumerate(faces) if i not in used_faces]
+            found = self._detect_near(self.recent[f], box)
+            if found is None:
+                return
+            track.first_frame, box = f, found
 
-    def tracks(self) -> list[_Track]:
-        return self.done + self.live
+    def _refine_end(self, track: _Track) -> None:
+        box = track.box
+        for f in sorted(track.tail):
+            if f <= track.last_frame:
+                continue
+            found = self._detect_near(track.tail[f], box)
+            if found is None:
+                break
+            track.last_frame, box = f, found
+        track.tail = {}
+
+    # the loop --------------------------------------------------------------------------------------------
+    def _new_track(self, frame: int, det: Detection) -> _Track:
+        self._next_id += 1
+        return _Track(self._next_id, frame, frame, det.box, max_face_px=det.box.size)
+
+    def _close_stale(self, frame: int, final: bool = False) -> None:
+        still = []
+        for t in self.live:
+            if t.last_frame == self._prev_sample and t.last_frame < frame:
+                t.tail = dict(self.recent)  # first miss: keep the frames in between, in case it ends here
+            if final or frame - t.last_frame > self.max_gap:
+                self._refine_end(t)  # closed: find its exact last frame
+                self.done.append(t)
+            else:
+                still.append(t)
+        self.live = still
+
+    def _scene_cut(self, rgb: np.ndarray) -> bool:
+        import cv2
+
+        small = cv2.cvtColor(cv2.resize(rgb, (32, 18), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        small = small.astype(np.float32)
+        cut = self._prev_small is not None and float(np.abs(small - self._prev_small).mean()) > _CUT
+        self._prev_small = small
+        return cut
+
+    def update(self, frame: int, rgb: np.ndarray) -> None:
+        if self._scene_cut(rgb):
+            for t in self.live:
+                t.force_look = True
+        dets = self._detect(rgb, frame)
+        self.stats.frames_scanned += 1
+        self.stats.faces_seen += len(dets)
+        pairs = []
+        for di, d in enumerate(dets):
+            for ti, t in enumerate(self.live):
+                iou = t.predicted(frame).iou(d.box)
+                if iou >= _LINK_IOU:
+                    pairs.append((iou, di, ti))
+        used_d: set[int] = set()
+        used_t: set[int] = set()
+        linked: list[tuple[Detection, _Track]] = []
+        for _, di, ti in sorted(pairs, reverse=True):
+            if di not in used_d and ti not in used_t:
+                used_d.add(di)
+                used_t.add(ti)
+                linked.append((dets[di], self.live[ti]))
+        fresh = [d for i, d in enumerate(dets) if i not in used_d]
+        thumbs = {id(d): _thumb(rgb, d.box) for d in dets}
+
+        for _, t in linked:
+            if t.last_frame < self._prev_sample:
+                t.force_look = True  # re-found after a miss: check it is still the same person
+        to_embed = fresh + [d for d, t in linked if self._wants_look(t, frame, d.box, thumbs[id(d)])]
+        emb = self._embed(rgb, to_embed)
+        emb_of = {id(d): e for d, e in zip(to_embed, emb, strict=True)}
+
+        for d, t in linked:
+            e = emb_of.get(id(d))
+            if e is not None and t.looks and float(np.linalg.norm(t.mean - e)) > _LINK_SAME:
+                fresh.append(d)  # someone else now stands where this track was: split
+                continue
+            t.prev_box, t.prev_frame = t.box, t.last_frame
+            t.box, t.last_frame = d.box, frame
+            t.frames_seen += 1
+            t.tail = {}
+            t.max_face_px = max(t.max_face_px, d.box.size)
+            if e is not None:
+                self._look(t, frame, e, d.box, thumbs[id(d)])
+
+        seen_now = {id(t) for _, t in linked}
+        for d in fresh:
+            e = emb_of[id(d)]
+            # a face that reappears elsewhere (a cut, fast motion) continues the nearest recent track
+            candidates = [t for t in self.live if id(t) not in seen_now and t.looks and t.last_frame < frame]
+            near = min(candidates, key=lambda t: float(np.linalg.norm(t.mean - e)), default=None)
+            if near is not None and float(np.linalg.norm(near.mean - e)) <= _LINK_REID:
+                near.prev_box, near.box, near.prev_frame, near.last_frame = None, d.box, frame, frame
+                near.frames_seen += 1
+                near.tail = {}
+                near.max_face_px = max(near.max_face_px, d.box.size)
+                self._look(near, frame, e, d.box, thumbs[id(d)])
+                seen_now.add(id(near))
+                continue
+            t = self._new_track(frame, d)
+            self._refine_start(t, d.box)
+            self._look(t, frame, e, d.box, thumbs[id(d)])
+            self.live.append(t)
+            seen_now.add(id(t))
+
+    def run(self, frames: Iterable[tuple[int, np.ndarray]]) -> list[_Track]:
+        for index, rgb in frames:
+            if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.dtype != np.uint8:
+                raise DetectorError(f"frame {index} is not an (H, W, 3) uint8 image: {getattr(rgb, 'shape', rgb)!r}")
+            h, w = rgb.shape[:2]
+            if h * w > MAX_FRAME_PIXELS:
+                raise ScanError("too_large", f"a {w}x{h} frame is larger than the {MAX_FRAME_PIXELS} pixels scanned")
+            if self.stats.frame_count == 0:
+                self.stats.smallest_face_px = self.backend.smallest_face(
+                    h, w, min_face_px=self.min_face_px, max_pixels=self.max_pixels)
+            self.stats.frame_count = index + 1
+            if index % self.stride:
+                self.recent[index] = rgb
+                continue
+            self._close_stale(index)
+            self.update(index, rgb)
+            self.recent = {}
+            self._prev_sample = index
+        self._close_stale(self.stats.frame_count, final=True)  # refines the ends of the tracks still alive
+        return [t for t in self.done + self.live if t.looks]
 
 
 def sample_stride(fps: float, min_visible_s: float = 0.5) -> int:
@@ -152,31 +474,39 @@ def _scan(
     index: LikenessIndex,
     backend: FaceBackend,
     threshold: float,
+    *,
+    stride: int,
+    min_face_px: int,
+    max_pixels: int | None,
+    max_faces: int,
 ) -> ScanResult:
-    tracker = _Tracker(max_gap_frames=max(1, round(_MAX_GAP_S * fps)))
-    frames_scanned = faces_seen = 0
-    for frame_index, rgb in samples:
-        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3:
-            raise DetectorError(f"frame {frame_index} is not an (H, W, 3) image: {getattr(rgb, 'shape', rgb)!r}")
-        upsample = 1 if min(rgb.shape[:2]) < _UPSAMPLE_BELOW else 0
-        faces = backend.faces(rgb, upsample=upsample)
-        frames_scanned += 1
-        faces_seen += len(faces)
-        tracker.update(frame_index, faces)
-
-    tracks = tracker.tracks()
+    scanner = _Scanner(_tracking(backend), fps, stride, min_face_px, max_pixels, max_faces,
+                       normalize=bool(getattr(backend, "normalized", False)))
+    tracks = scanner.run(samples)
+    stats = scanner.stats
     matches: list[TrackMatch] = []
+    reports: list[TrackReport] = []
     unmatched = 0
     if tracks:
-        ids, dist = index.distance_matrix(np.stack([t.mean for t in tracks]))
-        for track, row in zip(tracks, dist, strict=True):
-            hits = [(float(row[j]), ids[j]) for j in np.flatnonzero(row <= threshold)]
+        means = np.stack([t.mean for t in tracks])
+        if scanner.normalize:
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        nearest = index.search(means, k=1)
+        within = index.search(means, k=max(1, min(len(index), 16)), threshold=threshold)
+        for track, best, hits in zip(tracks, nearest, within, strict=True):
             if not hits:
                 unmatched += 1
-            for d, likeness_id in sorted(hits):
-                matches.append(TrackMatch(likeness_id, d, track.first_frame, track.last_frame, track.looks))
+            for likeness_id, d in hits:
+                matches.append(TrackMatch(likeness_id, d, track.first_frame, track.last_frame, track.frames_seen,
+                                          track.track_id))
+            reports.append(TrackReport(
+                track.track_id, track.first_frame, track.last_frame, track.frames_seen, len(track.looks),
+                track.max_face_px, best[0][0] if best else None, best[0][1] if best else None, bool(hits)))
     matches.sort(key=lambda m: (m.first_frame, m.distance))
-    return ScanResult(frames_scanned, faces_seen, tuple(matches), unmatched)
+    reports.sort(key=lambda r: (r.first_frame, r.track_id))
+    return ScanResult(stats.frames_scanned, stats.faces_seen, tuple(matches), unmatched, tuple(reports),
+                      stats.frame_count, float(fps), stats.smallest_face_px, stats.embeddings, float(threshold),
+                      backend.name)
 
 
 def scan_frames(
@@ -185,19 +515,65 @@ def scan_frames(
     index: LikenessIndex,
     backend: FaceBackend | None = None,
     *,
-    threshold: float = MATCH_THRESHOLD,
+    threshold: float | None = None,
     min_visible_s: float = 0.5,
+    min_face_px: int = 40,
+    max_pixels: int | None = DEFAULT_DETECT_PIXELS,
+    max_faces: int = MAX_FACES_PER_FRAME,
 ) -> ScanResult:
     """Scan decoded RGB frames ((T, H, W, 3) uint8 or a sequence of (H, W, 3)) shown at ``fps``.
 
-    Every track whose mean embedding is within ``threshold`` of a likeness is reported, once per such
-    likeness (a face close to two enrolled likenesses is reported as both).
+    Every track whose mean embedding is within ``threshold`` (default: :func:`threshold_for` the
+    backend) of a likeness is reported, once per such likeness (a face close to two enrolled
+    likenesses is reported as both). ``min_face_px`` and ``max_pixels`` set the detection resolution
+    (see :data:`DEFAULT_DETECT_PIXELS`; ``max_pixels=None`` looks for ``min_face_px`` faces at any cost).
     """
     backend = backend or default_backend()
+    threshold = threshold_for(backend) if threshold is None else threshold
     _check(index, backend, threshold)
+    if len(frames) / fps > MAX_SCAN_SECONDS:
+        raise ScanError("too_long", f"{len(frames) / fps:.0f} s of video is longer than {MAX_SCAN_SECONDS:.0f} s")
     stride = sample_stride(fps, min_visible_s)
-    samples = ((i, frames[i]) for i in range(0, len(frames), stride))
-    return _scan(samples, fps, index, backend, threshold)
+    samples = ((i, frames[i]) for i in range(len(frames)))
+    return _scan(samples, fps, index, backend, threshold, stride=stride, min_face_px=min_face_px,
+                 max_pixels=max_pixels, max_faces=max_faces)
+
+
+def _prefetch(make: Callable[[], Iterator[tuple[int, np.ndarray]]], depth: int = 16
+              ) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode on a second thread (FFmpeg releases the GIL) while this one detects and embeds."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in make():
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    worker = threading.Thread(target=produce, name="scan-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def scan_video(
@@ -205,19 +581,77 @@ def scan_video(
     index: LikenessIndex,
     backend: FaceBackend | None = None,
     *,
-    threshold: float = MATCH_THRESHOLD,
+    threshold: float | None = None,
     min_visible_s: float = 0.5,
     max_frames: int | None = None,
+    min_face_px: int = 40,
+    max_pixels: int | None = DEFAULT_DETECT_PIXELS,
+    max_faces: int = MAX_FACES_PER_FRAME,
 ) -> ScanResult:
-    """:func:`scan_frames` on a video file, decoding only as it goes (``max_frames`` stops early).
-
-    Raises :class:`media.video.MediaError` when the file is not a readable video.
-    """
-    from media.video import iter_frames, probe
+    """:func:`scan_frames` on a video file, decoding on a second thread as it goes (``max_frames``
+    stops early). Raises :class:`ScanError` when the file is not a readable video (``unreadable``),
+    its frames are too large (``too_large``) or it is too long (``too_long``)."""
+    from media.video import MediaError, iter_frames, probe
 
     backend = backend or default_backend()
+    threshold = threshold_for(backend) if threshold is None else threshold
     _check(index, backend, threshold)
-    fps = probe(path).fps
-    stride = sample_stride(fps, min_visible_s)
-    samples: Iterator[tuple[int, np.ndarray]] = iter_frames(path, every=stride, max_frames=max_frames)
-    return _scan(samples, fps, index, backend, threshold)
+    try:
+        info = probe(path)
+    except MediaError as e:
+        raise ScanError("unreadable", f"{Path(path).name}: {e}") from e
+    if info.width * info.height > MAX_FRAME_PIXELS:
+        raise ScanError("too_large", f"{info.width}x{info.height} frames are larger than the "
+                        f"{MAX_FRAME_PIXELS} pixels scanned")
+    if info.duration_s > MAX_SCAN_SECONDS and (max_frames is None or max_frames / info.fps > MAX_SCAN_SECONDS):
+        raise ScanError("too_long", f"{info.duration_s:.0f} s of video is longer than {MAX_SCAN_SECONDS:.0f} s")
+    limit = round(MAX_SCAN_SECONDS * info.fps) + 1
+    stride = sample_stride(info.fps, min_visible_s)
+
+    def frames() -> Iterator[tuple[int, np.ndarray]]:
+        for i, rgb in iter_frames(path, max_frames=max_frames):
+            if i >= limit:
+                raise ScanError("too_long", f"the video runs past {MAX_SCAN_SECONDS:.0f} s")
+            yield i, rgb
+
+    try:
+        return _scan(_prefetch(frames), info.fps, index, backend, threshold, stride=stride,
+                     min_face_px=min_face_px, max_pixels=max_pixels, max_faces=max_faces)
+    except MediaError as e:
+        raise ScanError("unreadable", f"{Path(path).name}: {e}") from e
+
+
+def scan_path(
+    path: str | os.PathLike[str],
+    index: LikenessIndex,
+    backend: FaceBackend | None = None,
+    **options: Any,
+) -> ScanResult:
+    """Scan a video or a still image file against every likeness in ``index`` (what ``consentgate scan``
+    runs). An image is scanned as a one-frame video, every face embedded. ``options`` are those of
+    :func:`scan_video`. Unreadable, oversized or overlong files raise :class:`ScanError`."""
+    from media.video import MediaError, load_image, sniff_kind
+
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+    except OSError as e:
+        raise ScanError("unreadable", f"cannot read {p}: {e.strerror or e}") from e
+    kind = sniff_kind(head)
+    if kind == "video" or (kind is None and p.suffix.lower() in {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"}):
+        return scan_video(p, index, backend, **options)
+    if kind != "image":
+        raise ScanError("unreadable", f"{p.name} is neither a video nor an image this scanner reads "
+                        "(MP4/MOV/MKV/WebM video, JPEG/PNG/WebP image)")
+    backend = backend or default_backend()
+    try:
+        rgb = load_image(p)
+    except MediaError as e:
+        raise ScanError("unreadable", f"{p.name}: {e}") from e
+    except Exception as e:  # PIL's decompression-bomb guard and friends
+        raise ScanError("too_large" if "pixels" in str(e) else "unreadable", f"{p.name}: {e}") from e
+    options.pop("max_frames", None)
+    options.pop("min_visible_s", None)
+    options.setdefault("max_pixels", _IMAGE_DETECT_PIXELS)  # one frame: afford a finer look
+    return scan_frames(rgb[None], 1.0, index, backend, **options)

@@ -152,6 +152,40 @@ def _video_bytes(path: Path, what: str) -> bytes:
     return data
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from detectors.errors import DetectorError
+    from detectors.scan import scan_path
+    from governance.runtime import Runtime
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"consentgate scan: no such file: {path}")
+    rt = Runtime(_settings(args))
+    try:
+        from governance.db import init_db
+
+        init_db(rt.engine)
+        with rt.session() as session:
+            index = rt.sync_index(session)
+        try:
+            result = scan_path(path, index, rt.face_backend, threshold=rt.match_threshold)
+        except DetectorError as e:
+            raise SystemExit(f"consentgate scan: {e}") from e
+    finally:
+        rt.close()
+    report = {"file": str(path), "enrolled": len(index), **result.to_dict()}
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(f"{path}: {result.frames_scanned} frames scanned, {result.faces_seen} faces seen, "
+              f"{len(index)} likenesses enrolled")
+        for m in result.matches:
+            print(f"  likeness {m.likeness_id}: distance {m.distance:.3f}, frames {m.first_frame}-{m.last_frame}")
+        if not result.matches:
+            print("  no enrolled likeness found")
+    return 0
+
+
 def cmd_watermark_embed(args: argparse.Namespace) -> int:
     import io
 
@@ -218,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(fn=cmd_verify)
+    scan = sub.add_parser("scan", help="find enrolled likenesses in a video or image")
+    scan.add_argument("file")
+    scan.add_argument("--json", action="store_true")
+    scan.set_defaults(fn=cmd_scan)
     wm = sub.add_parser("watermark", help="embed or detect the invisible watermark").add_subparsers(
         dest="watermark_cmd", required=True)
     emb = wm.add_parser("embed", help="mark a video with a 64-bit payload")

@@ -28,8 +28,9 @@ class Settings:
     daily_quota: int = 30
     max_upload_bytes: int = 50 * MB
     generator: str = "procedural"
-    face_backend: str = "dlib"
-    match_threshold: float | None = None  # None: the calibrated default of detectors.scan
+    face_backend: str = "dlib"  # or "insightface" with insightface_dir holding the operator's ONNX files
+    insightface_dir: str = ""
+    match_threshold: float | None = None  # None: the threshold measured for the face backend
     duration_s: float = 4.0
     frame_size: int = 256
     fps: float = 24.0

@@ -149,6 +149,15 @@ class AuditEvent(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class ContentFingerprint(SQLModel, table=True):
+    """The perceptual fingerprint of a released video, for finding its record when marks are gone."""
+
+    generation_id: str = Field(foreign_key="generation.id", primary_key=True)
+    content_id: str = Field(index=True)
+    data: bytes = Field(sa_type=sa.LargeBinary, repr=False)  # type: ignore[call-overload]
+    created_at: datetime = _ts()
+
+
 class LogEntry(SQLModel, table=True):
     """The transparency log: an append-only hash chain of released content."""
 

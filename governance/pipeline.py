@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from governance.audit import Tag, record
 from governance.db import unit_of_work
 from governance.jobs import JobQueue, make_queue
-from governance.models import Account, Generation, GenerationState, Likeness, utcnow
+from governance.models import Account, ContentFingerprint, Generation, GenerationState, Likeness, utcnow
 from governance.services import translog
 from governance.services.generations import block, involved_owner_ids
 from governance.services.likenesses import check_consent
@@ -186,11 +186,7 @@ class Pipeline:
             result = self._scan(clip.frames, clip.fps, index)
             with unit_of_work(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
-                gen.faces_found = [
-                    {"likeness": m.likeness_id, "distance": round(float(m.distance), 4),
-                     "first_frame": m.first_frame, "last_frame": m.last_frame, "frames_matched": m.frames_matched}
-                    for m in result.matches
-                ]
+                gen.faces_found = [m.to_dict() for m in result.matches]
                 found = [m.likeness_id for m in result.matches]
                 session.add(gen)
                 denied = [c for c in check_consent(session, found, gen.requester_id) if not c.decision.allowed]
@@ -217,7 +213,7 @@ class Pipeline:
                 requester = session.get(Account, gen.requester_id)
                 governance = self._governance_assertion(gen, requester, checks)
                 session.add(gen)
-            self._seal(clip, gen, governance, marked, final)
+            fingerprint = self._seal(clip, gen, governance, marked, final)
             self._emit("sealed", generation_id)
 
             stage = "release"
@@ -230,6 +226,7 @@ class Pipeline:
                                         hashlib.sha256(_canonical(governance)).hexdigest())
                 gen.video_sha256 = video_sha
                 gen.released_at = utcnow()
+                session.add(ContentFingerprint(generation_id=gen.id, content_id=gen.content_id, data=fingerprint))
                 self._advance(session, gen, GenerationState.RELEASED)
                 record(session, Tag.GENERATION_RELEASE, actor_id=None, subject=gen.id, content_id=gen.content_id,
                        log_index=entry.index)
@@ -300,10 +297,9 @@ class Pipeline:
         return checks
 
     def _scan(self, frames: Any, fps: float, index: Any) -> Any:
-        from detectors.scan import MATCH_THRESHOLD, scan_frames
+        from detectors.scan import scan_frames
 
-        threshold = self.rt.settings.match_threshold or MATCH_THRESHOLD
-        return scan_frames(frames, fps, index, self.rt.face_backend, threshold=threshold)
+        return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold)
 
     def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any]) -> dict[str, Any]:
         return {
@@ -322,9 +318,11 @@ class Pipeline:
             "consent_checked_at": utcnow().isoformat(),
         }
 
-    def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path) -> None:
+    def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path) -> bytes:
+        """Label, watermark, encode and sign into ``final``; returns the released frames' fingerprint."""
         from media.video import write_video
         from provenance.c2pa_seal import ManifestSpec, seal_video
+        from provenance.fingerprint import fingerprint_clip
         from provenance.label import add_visible_label
         from provenance.watermark import embed
 
@@ -343,6 +341,7 @@ class Pipeline:
             learned_weights=info.learned_weights, governance=governance,
         )
         seal_video(marked, final, spec, self.rt.signer_material, tsa_url=self.rt.settings.tsa_url or None)
+        return fingerprint_clip(clip.with_frames(frames)).to_bytes()
 
 
 def _canonical(obj: Any) -> bytes:

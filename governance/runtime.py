@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.config import Settings
 from governance.db import init_db, make_engine
-from governance.models import Likeness
+from governance.models import ContentFingerprint, Likeness
 
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
     from detectors.index import LikenessIndex
     from generator.base import VideoGenerator
     from governance.pipeline import Pipeline
+    from provenance.fingerprint import FingerprintIndex
     from provenance.keys import SignerMaterial
     from provenance.watermark import WatermarkKey
 
@@ -59,12 +61,26 @@ def load_or_create_watermark_key(path: Path) -> WatermarkKey:
     return WatermarkKey(path.read_bytes())
 
 
+def _sync(index: Any, known: set[str], wanted: set[str], load: Callable[[str], Any]) -> set[str]:
+    """Bring an in-memory index (``add``/``remove`` by key) from ``known`` keys to ``wanted`` keys."""
+    for key in known - wanted:
+        index.remove(key)
+    present = set(known & wanted)
+    for key in wanted - known:
+        item = load(key)
+        if item is not None:
+            index.add(key, item)
+            present.add(key)
+    return present
+
+
 class Runtime:
     def __init__(self, settings: Settings, engine: sa.Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url)
         self._index_lock = threading.Lock()
         self._indexed: set[str] = set()
+        self._fingerprinted: set[str] = set()
 
     def close(self) -> None:
         """Stop the worker and release database connections."""
@@ -77,13 +93,20 @@ class Runtime:
 
     @cached_property
     def face_backend(self) -> FaceBackend:
-        if self.settings.face_backend != "dlib":
-            from governance.config import ConfigError
+        from detectors.errors import DetectorError
+        from detectors.faces import backend_from_settings
+        from governance.config import ConfigError
 
-            raise ConfigError(f"face backend {self.settings.face_backend!r} is not available; use 'dlib'")
-        from detectors.faces import default_backend
+        try:
+            return backend_from_settings(self.settings.face_backend, self.settings.insightface_dir or None)
+        except DetectorError as e:
+            raise ConfigError(str(e)) from e
 
-        return default_backend()
+    @property
+    def match_threshold(self) -> float:
+        from detectors.scan import threshold_for
+
+        return self.settings.match_threshold or threshold_for(self.face_backend)
 
     @cached_property
     def index(self) -> LikenessIndex:
@@ -95,18 +118,32 @@ class Runtime:
         """Make the in-memory index hold exactly the enrolled likenesses (other processes may have enrolled)."""
         from detectors.enroll import Template
 
+        def load(lid: str) -> Template | None:
+            lk = session.get(Likeness, lid)
+            return Template.from_bytes(lk.template) if lk is not None else None
+
         with self._index_lock:
-            index = self.index
-            ids = set(session.exec(select(Likeness.id)).all())
-            known = self._indexed
-            for lid in known - ids:
-                index.remove(lid)
-            for lid in ids - known:
-                lk = session.get(Likeness, lid)
-                if lk is not None:
-                    index.add(lid, Template.from_bytes(lk.template))
-            self._indexed = set(ids)
-            return index
+            self._indexed = _sync(self.index, self._indexed, set(session.exec(select(Likeness.id)).all()), load)
+            return self.index
+
+    @cached_property
+    def fingerprint_index(self) -> FingerprintIndex:
+        from provenance.fingerprint import FingerprintIndex
+
+        return FingerprintIndex()
+
+    def sync_fingerprints(self, session: Session) -> FingerprintIndex:
+        """Make the fingerprint index hold exactly the stored fingerprints of released videos."""
+        from provenance.fingerprint import Fingerprint
+
+        def load(gid: str) -> Fingerprint | None:
+            row = session.get(ContentFingerprint, gid)
+            return Fingerprint.from_bytes(row.data) if row is not None else None
+
+        with self._index_lock:
+            ids = set(session.exec(select(ContentFingerprint.generation_id)).all())
+            self._fingerprinted = _sync(self.fingerprint_index, self._fingerprinted, ids, load)
+            return self.fingerprint_index
 
     @cached_property
     def generator(self) -> VideoGenerator:

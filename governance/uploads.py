@@ -62,16 +62,21 @@ def sample_video(data: bytes, *, max_frames: int = ENROLL_FRAMES) -> list[np.nda
     return frames
 
 
-def enrollment_frames(blobs: list[bytes]) -> list[np.ndarray]:
+def enrollment_frames(blobs: list[bytes]) -> tuple[list[np.ndarray], bool]:
+    """Decoded photos and sampled video frames, and whether the input was video only (a selfie video must
+    show the head turning: liveness-lite)."""
     if not blobs:
         raise InvalidInput("send one or more photos, or a short video, in the multipart field 'media'")
     frames: list[np.ndarray] = []
+    kinds = set()
     for data in blobs:
-        if media_kind(data) == "image":
+        kind = media_kind(data)
+        kinds.add(kind)
+        if kind == "image":
             frames.append(decode_image(data))
         else:
             frames.extend(sample_video(data))
-    return frames
+    return frames, kinds == {"video"}
 
 
 def _downscale(rgb: np.ndarray) -> np.ndarray:

@@ -91,10 +91,10 @@ def remove_contact(ref: str) -> tuple[str, int]:
 @bp.post("/likenesses")
 def enroll() -> tuple[Response, int]:
     owner = current_account()
-    frames = enrollment_frames(uploaded_blobs())
+    frames, selfie_video = enrollment_frames(uploaded_blobs())
     display_name = request.form.get("display_name") or None
-    rt = runtime()
-    likeness, template = likenesses_svc.enroll(db(), owner, frames, rt.face_backend, display_name=display_name)
+    likeness = likenesses_svc.enroll(db(), owner, frames, runtime().face_backend, display_name=display_name,
+                                     require_pose_change=selfie_video)
     db().commit()
     return jsonify({"id": likeness.id, "owner": owner.id, "mode": likeness.mode.value,
                     "embeddings": likeness.embeddings}), 201

@@ -22,16 +22,16 @@ if TYPE_CHECKING:
 
 def enroll(
     session: Session, owner: Account, images: Sequence[np.ndarray], backend: FaceBackend,
-    display_name: str | None = None,
-) -> tuple[Likeness, object]:
-    """Build a template from the owner's photos/frames and store it. Returns the row and the template."""
+    display_name: str | None = None, *, require_pose_change: bool = False,
+) -> Likeness:
+    """Build a template from the owner's photos or selfie-video frames and store it."""
     from detectors.enroll import enroll as build_template
     from detectors.errors import EnrollmentError
 
     if display_name is not None and not (1 <= len(display_name.strip()) <= 120):
         raise InvalidInput("display_name must be 1-120 characters")
     try:
-        template = build_template(images, backend)
+        template = build_template(images, backend, require_pose_change=require_pose_change)
     except EnrollmentError as e:
         raise InvalidInput(str(e), reason=e.reason) from e
     likeness = Likeness(
@@ -42,7 +42,7 @@ def enroll(
     session.add(likeness)
     record(session, Tag.LIKENESS_ENROLL, actor_id=owner.id, subject=likeness.id,
            embeddings=likeness.embeddings, backend=likeness.backend)
-    return likeness, template
+    return likeness
 
 
 def get_likeness(session: Session, likeness_id: str) -> Likeness:

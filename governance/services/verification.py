@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, select
 
 from governance.errors import UnsupportedMedia
-from governance.models import Generation, iso
+from governance.models import ContentFingerprint, Generation, iso
 from governance.services import translog
 
 if TYPE_CHECKING:
@@ -62,12 +62,16 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 raise UnsupportedMedia(f"the file cannot be read as a video: {e}") from e
             watermark = {"checked": False, "error": str(e)}
     report["watermark"] = watermark
+    report["fingerprint"] = _fingerprint_matches(data, kind, rt, session)
 
     manifest_cid = (c2pa.governance or {}).get("content_id") if c2pa.state in ("Trusted", "Valid") else None
     wm_cid = watermark.get("payload")
-    content_id = manifest_cid or wm_cid
+    fp_matches = report["fingerprint"].get("matches") or []
+    fp_cid = fp_matches[0]["content_id"] if fp_matches else None
+    content_id = manifest_cid or wm_cid or fp_cid
     report["content_id"] = content_id
-    report["content_id_source"] = "manifest" if manifest_cid else ("watermark" if wm_cid else None)
+    report["content_id_source"] = ("manifest" if manifest_cid else "watermark" if wm_cid
+                                   else "fingerprint" if fp_cid else None)
     if manifest_cid and wm_cid and manifest_cid != wm_cid:
         report["warnings"] = ["the manifest and the watermark name different content ids"]
 
@@ -88,11 +92,31 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     report["ai_generated"] = bool(
         (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
     )
-    report["summary"] = _summary(c2pa.state, watermark, record)
+    report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"])
     return report
 
 
-def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None) -> str:
+def _fingerprint_matches(data: bytes, kind: str, rt: Runtime | None, session: Session | None) -> dict[str, Any]:
+    """Search the fingerprints of released videos (the soft binding for when manifest and watermark are gone)."""
+    if kind != "video" or rt is None or session is None:
+        return {"checked": False}
+    from provenance.errors import ProvenanceError
+    from provenance.fingerprint import fingerprint_video
+
+    try:
+        fp = fingerprint_video(io.BytesIO(data))
+    except ProvenanceError as e:
+        return {"checked": False, "error": str(e)}
+    index = rt.sync_fingerprints(session)
+    matches = []
+    for m in index.match(fp, max_results=3):
+        row = session.get(ContentFingerprint, m.key)
+        if row is not None:
+            matches.append({"generation_id": m.key, "content_id": row.content_id, "distance": round(m.distance, 4)})
+    return {"checked": True, "matches": matches}
+
+
+def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None, source: str | None) -> str:
     parts = {
         "Trusted": "C2PA manifest valid and signed by a trusted ConsentGate key",
         "Valid": "C2PA manifest valid, but the signer is not a trusted ConsentGate key",
@@ -105,7 +129,8 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
     elif watermark.get("checked"):
         text += "; no ConsentGate watermark found"
     if record:
-        text += f"; matches generation {record['generation_id']} ({record['state']})"
+        how = " by its perceptual fingerprint" if source == "fingerprint" else ""
+        text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
     return text
 
 

@@ -81,3 +81,16 @@ def _synthetic_clip(
 def make_clip() -> Callable[..., np.ndarray]:
     """The synthetic clip builder (see ``_synthetic_clip``)."""
     return _synthetic_clip
+
+
+@pytest.fixture(scope="session")
+def onnx_models():
+    """The tiny torch-built ONNX stand-ins for insightface's models (``onnx_models.py``)."""
+    import importlib.util
+
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("detectors_onnx_models", Path(__file__).with_name("onnx_models.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

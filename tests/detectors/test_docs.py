@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["detectors.errors", "detectors.faces", "detectors.enroll", "detectors.index"])
+@pytest.mark.parametrize("module", ["detectors.errors", "detectors.faces", "detectors.enroll", "detectors.index",
+                                    "detectors.insightface", "detectors.scan"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

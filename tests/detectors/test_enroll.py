@@ -118,3 +118,67 @@ def test_enrollment_error_carries_reason_and_pickles():
     assert (again.reason, again.message) == ("face_too_small", "every face is smaller than 60 px")
     with pytest.raises(ValueError):
         EnrollmentError("sunburn", "not a reason")
+
+
+@pytest.fixture(scope="module")
+def miranda_selfie(faces_dir) -> np.ndarray:
+    """Frames 84-210 of the Hamilton clip: Lin-Manuel Miranda alone, close up, turning his head."""
+    from media.video import iter_frames
+
+    return np.stack([f for i, f in iter_frames(faces_dir / "short_hamilton_clip.mp4", max_frames=211) if i >= 84])
+
+
+def replayed_photo(rgb: np.ndarray, frames: int = 24) -> list[np.ndarray]:
+    """A still photo held in front of a camera: slowly zoomed, shifted and tilted."""
+    h, w = rgb.shape[:2]
+    out = []
+    for k in range(frames):
+        m = cv2.getRotationMatrix2D((w / 2 + k, h / 2), (k - frames / 2) * 0.5, 1 + 0.01 * k)
+        out.append(cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def test_selfie_video_with_a_head_turn_enrolls(backend, miranda_selfie, templates):
+    from detectors.enroll import MIN_POSE_SPREAD, enroll_video
+
+    template = enroll_video(miranda_selfie, backend)
+    assert 3 <= template.embeddings.shape[0] <= 10
+    assert template.reference.shape[0] == template.reference.shape[1]
+    [face] = backend.faces(template.reference, upsample=1)
+    assert abs(face.pose) < MIN_POSE_SPREAD  # the reference is one of the frontal frames
+    # the video template finds him in his photo
+    photo_emb = templates["miranda"].embeddings[0]
+    assert np.linalg.norm(template.embeddings - photo_emb, axis=1).min() < 0.5
+
+
+def test_replayed_still_photo_is_single_pose(backend, photo):
+    small = cv2.resize(photo("obama.jpg"), (569, 455), interpolation=cv2.INTER_AREA)
+    assert reason_video(replayed_photo(small), backend) == "single_pose"
+
+
+def reason_video(source, backend, **kw) -> str:
+    from detectors.enroll import enroll_video
+
+    with pytest.raises(EnrollmentError) as info:
+        enroll_video(source, backend, **kw)
+    return info.value.reason
+
+
+def test_selfie_video_that_switches_person_is_multiple_people(backend, miranda_selfie, photo):
+    biden = cv2.resize(photo("biden2.jpg"), (500, 500), interpolation=cv2.INTER_AREA)
+    frames = list(miranda_selfie[::6]) + replayed_photo(biden, 12)
+    assert reason_video(frames, backend) == "multiple_people"
+
+
+def test_hamilton_file_as_a_selfie_video_is_refused(backend, faces_dir):
+    # Miranda, then an audience member: not one person
+    assert reason_video(faces_dir / "short_hamilton_clip.mp4", backend) == "multiple_people"
+
+
+def test_short_or_unreadable_selfie_video(backend, miranda_selfie, tmp_path):
+    assert reason_video(miranda_selfie[:3], backend) == "too_short"
+    assert reason_video([], backend) == "too_short"
+    bad = tmp_path / "selfie.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    assert reason_video(bad, backend) == "unreadable"
+

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detectors.errors import DetectorError
-from detectors.faces import Box, DlibBackend, Face, FaceBackend, crop_face, default_backend
+from detectors.faces import Box, DlibBackend, Face, FaceBackend, crop_face, default_backend, yaw_from_landmarks
 from detectors.scan import MATCH_THRESHOLD
 
 
@@ -91,12 +91,46 @@ def test_box_geometry():
         Box(top=50, right=10, bottom=10, left=50)
 
 
-def test_crop_face_adds_margin_and_clips():
+def test_crop_face_adds_margin_and_pads_at_the_edges():
     rgb = np.arange(200 * 300 * 3, dtype=np.uint32).astype(np.uint8).reshape(200, 300, 3)
     crop = crop_face(rgb, Box(top=80, right=170, bottom=120, left=130))
     assert crop.shape == (80, 80, 3)  # 40 px face, 0.5 margin on each side
     np.testing.assert_array_equal(crop, rgb[60:140, 110:190])
     corner = crop_face(rgb, Box(top=0, right=40, bottom=40, left=0), margin=1.0)
-    assert corner.shape == (80, 80, 3)  # wanted 120, clipped at the top and left edges
+    assert corner.shape == (120, 120, 3)  # always square, the face in the middle
+    np.testing.assert_array_equal(corner[40:80, 40:80], rgb[0:40, 0:40])
+    np.testing.assert_array_equal(corner[:40, 40], np.repeat(rgb[0:1, 0], 40, axis=0))  # edge pixels repeated
     crop[:] = 0
     assert rgb.any(), "crop_face returns a copy"
+    with pytest.raises(DetectorError):
+        crop_face(rgb, Box(top=300, right=400, bottom=350, left=350))
+
+
+def test_tight_headshot_reference_keeps_the_face_centred(backend, photo):
+    rgb = photo("obama.jpg")
+    [face] = backend.faces(rgb)
+    tight = rgb[face.box.top - 10:face.box.bottom + 60, face.box.left - 5:face.box.right + 80]  # off-centre, cut
+    [again] = backend.faces(tight)
+    crop = crop_face(tight, again.box)
+    [inside] = backend.faces(crop)
+    cx, cy = inside.box.center
+    side = crop.shape[0]
+    assert crop.shape[0] == crop.shape[1] and abs(cx - side / 2) < side * 0.06 and abs(cy - side / 2) < side * 0.08
+
+
+def test_detect_then_embed_equals_faces(backend, photo):
+    rgb = photo("two_people.jpg")
+    faces = backend.faces(rgb)
+    dets = backend.detect(rgb, min_face_px=80)
+    assert [d.box for d in dets] == [f.box for f in faces]
+    np.testing.assert_allclose(backend.embed(rgb, dets), np.stack([f.embedding for f in faces]), atol=1e-6)
+    assert all(d.landmarks.shape == (5, 2) and abs(d.pose) < 0.3 for d in dets)
+    assert backend.smallest_face(512, 512, min_face_px=40, max_pixels=None) == 40
+    assert backend.smallest_face(512, 512, min_face_px=40, max_pixels=400_000) == 65
+
+
+def test_yaw_follows_the_nose():
+    frontal = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], np.float32)
+    turned = frontal + np.array([[0, 0], [0, 0], [12, 0], [0, 0], [0, 0]], np.float32)
+    assert yaw_from_landmarks(frontal) == pytest.approx(0.0)
+    assert yaw_from_landmarks(turned) == pytest.approx(0.3)

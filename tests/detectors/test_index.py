@@ -105,3 +105,51 @@ def test_concurrent_adds_removes_and_searches():
         t.join()
     assert not errors
     assert 0 < len(index) <= 30
+
+
+def unit(rng, n, dim=32):
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_faiss_search_above_the_exact_limit_agrees_with_exact_search():
+    rng = np.random.default_rng(3)
+    data = unit(rng, 3000)
+    ids = [f"p{i // 2}" for i in range(3000)]  # two embeddings per likeness
+    big = LikenessIndex(dim=32, exact_limit=1000)
+    exact = LikenessIndex(dim=32, exact_limit=10**9)
+    big.add_embeddings(ids, data, "dlib-resnet-v1")
+    exact.add_embeddings(ids, data, "dlib-resnet-v1")
+    assert big.search_kind == "faiss-ivf" and exact.search_kind == "exact" and len(big) == 1500
+    queries = data[::50] + unit(rng, 60) * 0.1
+    got, want = big.search(queries, k=1), exact.search(queries, k=1)
+    assert [g[0][0] for g in got] == [w[0][0] for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert g[0][1] == pytest.approx(w[0][1], abs=1e-5)  # distances are exact, not quantised
+    # enroll and delete keep FAISS in step
+    big.add("newcomer", tpl(*(queries[0:1] + 0.01)))
+    assert big.nearest(queries[0], k=1)[0][0] == "newcomer"
+    big.remove("newcomer")
+    big.remove(ids[0])
+    assert big.nearest(queries[0], k=1)[0][0] not in ("newcomer", ids[0])
+    assert big.within(queries[0], 0.2) == []
+    # deleting most of it falls back to exact search and compacts the rows
+    for i in range(1, 1200):
+        big.remove(f"p{i}")
+    assert big.search_kind == "exact" and len(big) == 300 and big.embeddings_count == 600
+    assert big.nearest(data[2999], k=1) == [("p1499", pytest.approx(0.0, abs=1e-3))]
+
+
+def test_add_embeddings_validates_its_input():
+    index = LikenessIndex(dim=2)
+    with pytest.raises(DetectorError, match="consecutive"):
+        index.add_embeddings(["a", "b", "a"], np.zeros((3, 2), np.float32), "x")
+    with pytest.raises(DetectorError, match="ids for"):
+        index.add_embeddings(["a"], np.zeros((3, 2), np.float32), "x")
+    with pytest.raises(DetectorError):
+        index.add_embeddings(["a"], np.full((1, 2), np.nan, np.float32), "x")
+    index.add_embeddings(["a", "a", "b"], np.array([[0, 0], [1, 1], [5, 5]], np.float32), "x")
+    assert index.ids() == ("a", "b") and index.embeddings_count == 3
+    assert index.search(np.array([[1, 1], [4, 4]], np.float32), k=2) == [
+        [("a", pytest.approx(0.0)), ("b", pytest.approx(np.hypot(4, 4)))],
+        [("b", pytest.approx(np.hypot(1, 1))), ("a", pytest.approx(np.hypot(3, 3)))]]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from detectors.enroll import Template
-from detectors.errors import DetectorError
+from detectors.errors import DetectorError, ScanError
 from detectors.index import LikenessIndex
-from detectors.scan import MATCH_THRESHOLD, ScanResult, sample_stride, scan_frames, scan_video
+from detectors.scan import MATCH_THRESHOLD, ScanResult, sample_stride, scan_frames, scan_path, scan_video
 from media.video import Clip, write_video
 
 
@@ -45,7 +47,7 @@ def test_synthetic_clip_finds_the_right_likeness_and_nobody_else(templates, ever
     assert result.unmatched_tracks == 0
     [match] = result.matches
     assert match.distance < MATCH_THRESHOLD / 2
-    assert 12 <= match.first_frame <= 16 and 52 <= match.last_frame < 60
+    assert (match.first_frame, match.last_frame) == (12, 59)
     assert match.frames_matched >= 10
     assert result.frames_scanned == 18 and result.faces_seen >= 10
 
@@ -74,7 +76,9 @@ def test_unenrolled_face_matches_nobody(templates, make_clip, backend):
 
 def test_no_faces_and_empty_index(templates, make_clip, backend):
     frames = make_clip({"obama": templates["obama"].reference}, 24, {"obama": range(0)})
-    assert scan_frames(frames, 24.0, index_of(templates), backend) == ScanResult(6, 0, (), 0)
+    result = scan_frames(frames, 24.0, index_of(templates), backend)
+    assert (result.frames_scanned, result.faces_seen, result.matches, result.unmatched_tracks) == (6, 0, (), 0)
+    assert result.tracks == () and result.embeddings == 0 and result.frame_count == 24
     frames = make_clip({"obama": templates["obama"].reference}, 24, {"obama": range(24)})
     result = scan_frames(frames, 24.0, LikenessIndex(), backend)
     assert result.matches == () and result.unmatched_tracks == 1
@@ -109,3 +113,85 @@ def test_hamilton_clip_with_only_obama_enrolled_finds_nobody(faces_dir, template
                         max_frames=150)
     assert result.matches == ()
     assert result.faces_seen > 10 and result.unmatched_tracks >= 1
+
+
+def test_someone_else_in_the_same_place_is_a_new_track_with_exact_frames(templates, make_clip, backend):
+    # biden for frames 0-29, then lacamoire (not enrolled) in the very same place from frame 34
+    frames = make_clip({"biden": templates["biden"].reference}, 60, {"biden": range(0, 30)})
+    later = make_clip({"lacamoire": templates["lacamoire"].reference}, 60, {"lacamoire": range(34, 60)})
+    frames[34:] = later[34:]
+    result = scan_frames(frames, 24.0, index_of(templates, "biden", "obama"), backend)
+    assert result.likeness_ids() == {"biden"}
+    [match] = result.matches
+    assert (match.first_frame, match.last_frame) == (0, 29)
+    [stranger] = [t for t in result.tracks if not t.matched]
+    assert (stranger.first_frame, stranger.last_frame) == (34, 59) and stranger.best_likeness is not None
+
+
+def test_twelve_frame_flash_has_its_exact_frame_range(templates, everyone, make_clip, backend):
+    frames = make_clip({"obama": templates["obama"].reference}, 48, {"obama": range(21, 33)})
+    [match] = scan_frames(frames, 24.0, everyone, backend).matches
+    assert (match.likeness_id, match.first_frame, match.last_frame) == ("obama", 21, 32)
+
+
+def test_result_is_json_able(templates, everyone, make_clip, backend):
+    frames = make_clip({"biden": templates["biden"].reference, "lacamoire": templates["lacamoire"].reference},
+                       24, {"biden": range(24), "lacamoire": range(12, 24)})
+    result = scan_frames(frames, 24.0, everyone, backend)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["likenesses"] == ["biden", "lacamoire"] and data["backend"] == "dlib-resnet-v1"
+    distance = pytest.approx(result.matches[0].distance, abs=1e-4)
+    assert data["matches"][0] == {"likeness": "biden", "distance": distance,
+                                  "first_frame": 0, "last_frame": 23, "frames_matched": 6, "track": 1}
+    assert len(data["tracks"]) == 2 and data["smallest_face_px"] == 40 and data["embeddings"] >= 2
+
+
+def test_too_many_faces_is_refused(templates, everyone, make_clip, backend):
+    frames = make_clip({"biden": templates["biden"].reference, "obama": templates["obama"].reference},
+                       8, {"biden": range(8), "obama": range(8)})
+    with pytest.raises(ScanError) as info:
+        scan_frames(frames, 24.0, everyone, backend, max_faces=1)
+    assert info.value.reason == "too_many_faces"
+
+
+def test_scan_path_reads_images_and_videos(templates, everyone, make_clip, backend, photo, faces_dir, tmp_path):
+    result = scan_path(faces_dir / "two_people.jpg", everyone, backend)
+    assert result.frames_scanned == 1 and len(result.tracks) == 2
+    assert scan_path(faces_dir / "biden2.jpg", everyone, backend).likeness_ids() == {"biden"}
+    frames = make_clip({"miranda": templates["miranda"].reference}, 24, {"miranda": range(24)})
+    write_video(tmp_path / "clip.mp4", Clip(frames=frames, fps=24.0), crf=30)
+    assert scan_path(tmp_path / "clip.mp4", everyone, backend).likeness_ids() == {"miranda"}
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not media", b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 500,
+                                     b"\x89PNG\r\n\x1a\n" + b"\x00" * 100])
+def test_scan_path_refuses_unreadable_files(everyone, backend, tmp_path, content):
+    path = tmp_path / "upload.mp4"
+    path.write_bytes(content)
+    with pytest.raises(ScanError) as info:
+        scan_path(path, everyone, backend)
+    assert info.value.reason == "unreadable"
+    with pytest.raises(ScanError, match="unreadable"):
+        scan_path(tmp_path / "missing.mp4", everyone, backend)
+
+
+def test_scan_refuses_huge_frames(everyone, backend, tmp_path, monkeypatch, make_clip, templates):
+    huge = np.zeros((2400, 4400, 3), np.uint8)
+    with pytest.raises(ScanError) as info:
+        scan_frames(huge[None], 1.0, everyone, backend)
+    assert info.value.reason == "too_large"
+    frames = make_clip({"obama": templates["obama"].reference}, 4, {"obama": range(4)})
+    write_video(tmp_path / "clip.mp4", Clip(frames=frames, fps=24.0))
+    monkeypatch.setattr("detectors.scan.MAX_FRAME_PIXELS", 200 * 200)
+    with pytest.raises(ScanError, match="too_large"):
+        scan_path(tmp_path / "clip.mp4", everyone, backend)
+    monkeypatch.setattr("detectors.scan.MAX_SCAN_SECONDS", 0.1)
+    with pytest.raises(ScanError, match="too_long"):
+        scan_frames(frames, 24.0, everyone, backend)
+
+
+def test_hamilton_clip_with_everyone_enrolled_finds_only_miranda(faces_dir, everyone, backend):
+    result = scan_path(faces_dir / "short_hamilton_clip.mp4", everyone, backend)
+    assert result.likeness_ids() == {"miranda"}
+    [match] = result.matches
+    assert match.first_frame <= 84 and match.last_frame >= 205 and match.distance < 0.45

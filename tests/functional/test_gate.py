@@ -57,6 +57,21 @@ def test_consent_story(api, faces_dir, tmp_path):
     assert report["content_id"] == content_id and report["content_id_source"] == "watermark"
     assert report["record"]["generation_id"] == gen["id"]
 
+    # a cropped, re-encoded copy: whatever survives, the fingerprint still finds the record
+    from media.video import read_video, write_video
+
+    clip = read_video(src)
+    cropped = clip.with_frames(clip.frames[:, 26:248, 24:256, :].copy())  # ~12 % off, off-centre
+    copy = tmp_path / "copy.mp4"
+    write_video(copy, cropped, crf=30)
+    report = api.verify(copy.read_bytes()).get_json()
+    assert report["c2pa"]["state"] == "absent"
+    assert report["fingerprint"]["matches"][0]["generation_id"] == gen["id"]
+    assert report["record"]["generation_id"] == gen["id"]
+    # ...and an unrelated video matches nothing
+    other = api.verify((faces_dir / "short_hamilton_clip.mp4").read_bytes()).get_json()
+    assert other["fingerprint"] == {"checked": True, "matches": []} and other["record"] is None
+
     # one flipped byte in the media data: Invalid
     tampered = bytearray(data)
     mdat = tampered.find(b"mdat")

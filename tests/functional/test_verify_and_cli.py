@@ -95,3 +95,36 @@ def test_cli_watermark_embed_and_detect(tmp_path, faces_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--data-dir", str(tmp_path / "nokeys"), "watermark", "detect", str(src)])
     assert "no watermark key" in str(e.value)
+
+
+def test_cli_scan_finds_enrolled_people(make_api, faces_dir, tmp_path, capsys):
+    api = make_api()
+    alice = api.account("alice")
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    var = str(api.rt.settings.data_dir)
+    assert main(["--data-dir", var, "scan", str(faces_dir / "obama2.jpg"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [m["likeness"] for m in report["matches"]] == [lk["id"]] and report["enrolled"] == 1
+    assert main(["--data-dir", var, "scan", str(faces_dir / "biden2.jpg")]) == 0
+    assert "no enrolled likeness found" in capsys.readouterr().out
+    (tmp_path / "junk.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 300)
+    for bad in (tmp_path / "junk.mp4", tmp_path / "missing.mp4"):
+        with pytest.raises(SystemExit) as e:
+            main(["--data-dir", var, "scan", str(bad)])
+        assert str(e.value).startswith("consentgate scan: ")
+
+
+def test_selfie_video_of_a_still_photo_is_refused(api, faces_dir, tmp_path):
+    """Liveness-lite: a replayed still photo shows no change of head pose."""
+    import cv2
+    import numpy as np
+
+    from media.video import Clip, load_image, write_video
+
+    face = cv2.resize(load_image(faces_dir / "obama.jpg"), (320, 400))
+    write_video(tmp_path / "still.mp4", Clip(np.repeat(face[None], 48, axis=0), 24.0))
+    alice = api.account("alice")
+    r = api.multipart("/v1/likenesses", alice, [("selfie.mp4", (tmp_path / "still.mp4").read_bytes())])
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    assert r.get_json()["reason"] == "single_pose"
+    assert api.call("GET", "/v1/likenesses", alice).get_json()["likenesses"] == []

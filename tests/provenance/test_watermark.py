@@ -12,11 +12,15 @@ from media.video import Clip, load_image, read_video, remux, write_video
 from provenance.errors import ProvenanceError, WatermarkError
 from provenance.label import add_visible_label
 from provenance.watermark import (
+    FALSE_POSITIVE_BOUND,
     PAYLOAD_BYTES,
     WatermarkDetection,
     WatermarkKey,
     detect,
+    detect_video,
     embed,
+    embed_video,
+    parse_payload,
     psnr,
 )
 
@@ -155,6 +159,82 @@ def test_gate_pipeline_label_then_watermark(key: WatermarkKey, tmp_path: Path) -
     assert found is not None and found.payload == PAYLOAD
 
 
+# --- geometry and timing: crops, rescales, frame rates, trims, levels -----------------------------
+
+
+def crop(frames: np.ndarray, frac: float, fy: float = 0.5, fx: float = 0.5) -> np.ndarray:
+    """Keep (1 - frac) of each side (even sides); fy/fx: share of the removed rows/columns taken from the top/left."""
+    h, w = frames.shape[1:3]
+    ch, cw = round(h * (1 - frac)) // 2 * 2, round(w * (1 - frac)) // 2 * 2
+    y0, x0 = round((h - ch) * fy), round((w - cw) * fx)
+    return frames[:, y0:y0 + ch, x0:x0 + cw]
+
+
+@pytest.fixture(scope="module")
+def marked_footage(key: WatermarkKey, footage: np.ndarray) -> np.ndarray:
+    return embed(footage, PAYLOAD, key)
+
+
+@pytest.mark.parametrize("frac, fy, fx", [(0.05, 0.5, 0.5), (0.10, 0.5, 0.5), (0.10, 0.8, 0.25), (0.05, 0.0, 1.0)])
+def test_survives_crop_then_h264(
+    key: WatermarkKey, marked_footage: np.ndarray, tmp_path: Path, frac: float, fy: float, fx: float
+) -> None:
+    cropped = crop(marked_footage, frac, fy, fx)
+    found = detect(h264_round_trip(cropped, tmp_path, crf=23), key)
+    assert found is not None and found.payload == PAYLOAD
+    assert found.scale == 1.0
+
+
+def test_survives_crop_of_a_generated_clip(key: WatermarkKey, tmp_path: Path) -> None:
+    frames = synthetic_clip(frames=24)
+    marked = embed(frames, PAYLOAD, key)
+    found = detect(h264_round_trip(crop(marked, 0.10, 0.3, 0.7), tmp_path, crf=23), key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+def test_survives_resize_to_three_quarters(key: WatermarkKey, marked_footage: np.ndarray, tmp_path: Path) -> None:
+    small = np.stack([cv2.resize(f, (192, 192), interpolation=cv2.INTER_AREA) for f in marked_footage])
+    found = detect(h264_round_trip(small, tmp_path, crf=23), key)
+    assert found is not None and found.payload == PAYLOAD
+    assert found.scale == pytest.approx(0.75, abs=0.01)
+
+
+def test_survives_frame_rate_change_and_trim(key: WatermarkKey, marked_footage: np.ndarray, tmp_path: Path) -> None:
+    t = np.arange(60) * 24 / 30  # 24 -> 30 fps by blending neighbours
+    i0 = np.minimum(np.floor(t).astype(int), len(marked_footage) - 1)
+    i1 = np.minimum(i0 + 1, len(marked_footage) - 1)
+    a = (t - i0)[:, None, None, None]
+    blended = np.rint((1 - a) * marked_footage[i0] + a * marked_footage[i1]).astype(np.uint8)
+    path = tmp_path / "30fps.mp4"
+    write_video(path, Clip(frames=blended, fps=30.0), crf=23)
+    found = detect_video(path, key)
+    assert found is not None and found.payload == PAYLOAD and found.frames_used == 60
+    trimmed = detect(marked_footage[20:32], key)  # half a second from the middle
+    assert trimmed is not None and trimmed.payload == PAYLOAD
+
+
+@pytest.mark.parametrize("gain, pivot", [(1.2, 0.0), (0.8, 0.0), (1.2, 128.0), (0.8, 128.0)])
+def test_survives_brightness_and_contrast(
+    key: WatermarkKey, marked_footage: np.ndarray, gain: float, pivot: float
+) -> None:
+    changed = np.clip(np.rint((marked_footage[:24].astype(np.float32) - pivot) * gain + pivot), 0, 255)
+    found = detect(changed.astype(np.uint8), key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+def test_survives_gaussian_noise(key: WatermarkKey, marked_footage: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    noisy = np.clip(np.rint(marked_footage + rng.normal(0, 5, marked_footage.shape)), 0, 255).astype(np.uint8)
+    found = detect(noisy, key)
+    assert found is not None and found.payload == PAYLOAD
+
+
+def test_small_frames_use_a_half_size_tile(key: WatermarkKey, footage: np.ndarray) -> None:
+    frames = np.stack([cv2.resize(f, (96, 96), interpolation=cv2.INTER_AREA) for f in footage[:8]])
+    found = detect(embed(frames, PAYLOAD, key), key)
+    assert found is not None and found.payload == PAYLOAD and found.scale == 0.5
+
+
 # --- keyed rejection ------------------------------------------------------------------------------
 
 
@@ -166,6 +246,16 @@ def test_unmarked_input_gives_none(key: WatermarkKey, footage: np.ndarray, seed:
     assert detect(synthetic_clip(frames=8, seed=seed), key) is None
     start = 8 * seed
     assert detect(footage[start:start + 8], key) is None
+
+
+def test_unmarked_crops_and_rescales_give_none(key: WatermarkKey, footage: np.ndarray) -> None:
+    assert detect(crop(footage, 0.1, 0.8, 0.25), key) is None
+    small = np.stack([cv2.resize(f, (192, 192), interpolation=cv2.INTER_AREA) for f in footage[:24]])
+    assert detect(small, key) is None
+
+
+def test_false_positive_bound_is_stated() -> None:
+    assert FALSE_POSITIVE_BOUND < 1e-8
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -242,6 +332,47 @@ def test_wrong_shape_and_mixed_sizes(key: WatermarkKey) -> None:
         detect([np.zeros((128, 128, 3), np.uint8), np.zeros((128, 130, 3), np.uint8)], key)
     with pytest.raises(WatermarkError):
         detect(b"not frames", key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text, ok", [("c0ffee00deadbeef", True), ("0xC0FFEE00DEADBEEF", True),
+                                      ("c0ffee", False), ("c0ffee00deadbeef00", False), ("not hex!", False)])
+def test_parse_payload(text: str, ok: bool) -> None:
+    if ok:
+        assert parse_payload(text) == PAYLOAD
+    else:
+        with pytest.raises(WatermarkError, match="payload"):
+            parse_payload(text)
+
+
+def test_video_files_round_trip(key: WatermarkKey, tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_video(src, Clip(frames=synthetic_clip(frames=24), fps=24.0))
+    assert embed_video(src, dst, PAYLOAD, key) >= 38
+    found = detect_video(dst, key)
+    assert found is not None and found.payload == PAYLOAD
+    assert detect_video(dst.read_bytes(), key) == found
+    assert detect_video(src, key) is None
+    with pytest.raises(WatermarkError, match="8 bytes"):
+        embed_video(src, tmp_path / "x.mp4", b"short", key)
+
+
+def test_bad_video_files_give_clear_errors(key: WatermarkKey, faces_dir: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x01 this is not a video" * 100)
+    cases = [(empty, "empty"), (junk, "not a readable video"), (tmp_path / "missing.mp4", "cannot read"),
+             (faces_dir / "obama.jpg", "still image"), ((faces_dir / "obama.jpg").read_bytes(), "still image")]
+    for source, message in cases:
+        with pytest.raises(WatermarkError, match=message):
+            detect_video(source, key)
+    with pytest.raises(WatermarkError, match="still image"):
+        embed_video(faces_dir / "obama.jpg", tmp_path / "o.mp4", PAYLOAD, key)
+    # a container whose video stream holds no frame at all
+    head = tmp_path / "head.mp4"
+    write_video(head, Clip(frames=synthetic_clip(frames=2), fps=24.0))
+    with pytest.raises(WatermarkError):
+        detect_video(head.read_bytes()[:200], key)
 
 
 def test_errors_belong_to_the_provenance_family() -> None:

@@ -1,0 +1,405 @@
+"""Watermark and fingerprint benchmark: ``python -m bench watermark [--quick] [--no-baseline] [--fp-clips N]``.
+
+Part 1 (watermark). Clips: two procedural scenes (a night city, snowy mountains) and the real Hamilton
+footage (../shared/testdata/faces/short_hamilton_clip.mp4), each at 256p and 512p (3 s). Every clip is marked
+with the default watermark (``provenance.watermark``) and, side by side, with imwatermark's
+dwtDctSvd (64 bits, ``scales=[0, 72, 0]``, majority vote over up to 12 frames), released as H.264
+crf 18, then attacked; every attack ends with an encode (libx264 crf 23 unless it is the encode
+under test) and a decode. A cell is the fraction of clips whose 64-bit payload came back exactly.
+The same attacks run on the unmarked clips: any payload from those is a false positive.
+
+Part 2 (timing). Embedding and detection of a 10 s 512x512 24 fps clip (frames in memory).
+
+Part 3 (fingerprint). ``--fp-clips`` procedural clips (128x128, 2 s) are fingerprinted as "released";
+the first 40 are then re-encoded, resized, cropped, brightened and re-timed and looked up among all
+of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from generator.base import GenerationSpec
+from generator.procedural import ProceduralGenerator
+from media.video import Clip, read_video, write_video
+from provenance import fingerprint as fpr
+from provenance import watermark as wm
+
+TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+PAYLOAD = bytes.fromhex("c0ffee00deadbeef")
+KEY = wm.WatermarkKey(b"consentgate-benchmark-watermark-key")
+TARGET_PSNR = 38.0
+TARGET_EMBED_S, TARGET_DETECT_S = 10.0, 2.0
+PROMPTS = ("a city street at night", "snowy mountains with a forest", "sunset over the ocean waves")
+
+
+# --- attacks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Video:
+    frames: np.ndarray
+    fps: float
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    return np.ascontiguousarray(frames[:, : h - h % 2, : w - w % 2])
+
+
+def _encode(v: Video, tmp: Path, *, codec: str = "libx264", crf: int = 23) -> Video:
+    path = tmp / "attack.mp4"
+    write_video(path, Clip(frames=_even(v.frames), fps=v.fps), codec=codec, crf=crf, preset="veryfast")
+    return Video(read_video(path, with_audio=False).frames, v.fps)
+
+
+def _resize(frames: np.ndarray, s: float, back: bool = False) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    size = (max(2, round(w * s) // 2 * 2), max(2, round(h * s) // 2 * 2))
+    out = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+    if back:
+        out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in out])
+    return out
+
+
+def _crop(frames: np.ndarray, frac: float, off_centre: bool) -> np.ndarray:
+    """Keep (1 - frac) of each side; off-centre keeps 80 % of the removed rows from the top, 25 % of
+    the removed columns from the left (so the tile grid moves by an odd, non-block-aligned amount)."""
+    h, w = frames.shape[1:3]
+    ch, cw = round(h * (1 - frac)) // 2 * 2, round(w * (1 - frac)) // 2 * 2
+    fy, fx = (0.8, 0.25) if off_centre else (0.5, 0.5)
+    y0, x0 = round((h - ch) * fy), round((w - cw) * fx)
+    return frames[:, y0 : y0 + ch, x0 : x0 + cw]
+
+
+def _levels(frames: np.ndarray, gain: float, offset: float, pivot: float = 0.0) -> np.ndarray:
+    out = (frames.astype(np.float32) - pivot) * gain + pivot + offset
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _retime(v: Video, fps: float) -> Video:
+    """Frame-rate conversion by linear blending of the two nearest source frames."""
+    n = len(v.frames)
+    m = max(1, int(n * fps / v.fps))
+    t = np.arange(m) * v.fps / fps
+    i0 = np.minimum(np.floor(t).astype(int), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    a = (t - i0)[:, None, None, None].astype(np.float32)
+    out = (1 - a) * v.frames[i0].astype(np.float32) + a * v.frames[i1].astype(np.float32)
+    return Video(np.clip(np.rint(out), 0, 255).astype(np.uint8), fps)
+
+
+def _trim(v: Video, seconds: float) -> Video:
+    n = len(v.frames)
+    k = max(1, round(seconds * v.fps))
+    s = max(0, (n - k) // 2)
+    return Video(v.frames[s : s + k], v.fps)
+
+
+def attacks(tmp: Path) -> dict[str, Callable[[Video], Video]]:
+    e = _encode
+    noise_rng = np.random.default_rng(1234)
+
+    def noisy(v: Video) -> Video:
+        n = noise_rng.normal(0.0, 5.0, v.frames.shape).astype(np.float32)
+        return Video(np.clip(np.rint(v.frames + n), 0, 255).astype(np.uint8), v.fps)
+
+    return {
+        "h264 crf23": lambda v: e(v, tmp, crf=23),
+        "h264 crf28": lambda v: e(v, tmp, crf=28),
+        "h264 crf35": lambda v: e(v, tmp, crf=35),
+        "h265 crf28": lambda v: e(v, tmp, codec="libx265", crf=28),
+        "resize 0.5x+back": lambda v: e(Video(_resize(v.frames, 0.5, back=True), v.fps), tmp),
+        "resize 0.75x": lambda v: e(Video(_resize(v.frames, 0.75), v.fps), tmp),
+        "crop 5%": lambda v: e(Video(_crop(v.frames, 0.05, False), v.fps), tmp),
+        "crop 5% off-centre": lambda v: e(Video(_crop(v.frames, 0.05, True), v.fps), tmp),
+        "crop 10%": lambda v: e(Video(_crop(v.frames, 0.10, False), v.fps), tmp),
+        "crop 10% off-centre": lambda v: e(Video(_crop(v.frames, 0.10, True), v.fps), tmp),
+        "crop 20%": lambda v: e(Video(_crop(v.frames, 0.20, False), v.fps), tmp),
+        "crop 20% off-centre": lambda v: e(Video(_crop(v.frames, 0.20, True), v.fps), tmp),
+        "brightness +20%": lambda v: e(Video(_levels(v.frames, 1.2, 0.0), v.fps), tmp),
+        "brightness -20%": lambda v: e(Video(_levels(v.frames, 0.8, 0.0), v.fps), tmp),
+        "contrast +20%": lambda v: e(Video(_levels(v.frames, 1.2, 0.0, pivot=128.0), v.fps), tmp),
+        "contrast -20%": lambda v: e(Video(_levels(v.frames, 0.8, 0.0, pivot=128.0), v.fps), tmp),
+        "gaussian noise s=5": lambda v: e(noisy(v), tmp),
+        "fps 24->30 (blend)": lambda v: e(_retime(v, 30.0 if abs(v.fps - 30.0) > 1 else 24.0), tmp),
+        "trim middle 2 s": lambda v: e(_trim(v, 2.0), tmp),
+    }
+
+
+# Attacks the targets cover ("every attack above up to crop 10 % and crf 35").
+IN_TARGET = {name for name in attacks(Path(".")) if not name.startswith("crop 20%")}
+
+
+# --- the two watermarks ---------------------------------------------------------------------------
+
+
+class Default:
+    name = "default (provenance.watermark)"
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        return wm.embed(frames, PAYLOAD, KEY)
+
+    def detect(self, frames: np.ndarray) -> bytes | None:
+        found = wm.detect(frames, KEY)
+        return None if found is None else found.payload
+
+
+class DwtDctSvd:
+    """imwatermark's dwtDctSvd: 64 bits per frame, majority vote over up to 12 evenly spread frames."""
+
+    name = "imwatermark dwtDctSvd"
+    frames_read = 12
+
+    def __init__(self) -> None:
+        from imwatermark import WatermarkDecoder, WatermarkEncoder
+
+        self._enc = WatermarkEncoder()
+        self._enc.set_watermark("bytes", PAYLOAD)
+        self._dec = WatermarkDecoder("bits", 8 * len(PAYLOAD))
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        out = np.empty_like(frames)
+        for i, f in enumerate(frames):
+            bgr = self._enc.encode(np.ascontiguousarray(f[..., ::-1]), "dwtDctSvd", scales=[0, 72, 0])
+            out[i] = np.clip(bgr, 0, 255).astype(np.uint8)[..., ::-1]
+        return out
+
+    def detect(self, frames: np.ndarray) -> bytes | None:
+        h, w = frames.shape[1:3]
+        if h * w < 256 * 256:
+            return None  # imwatermark refuses frames under 256x256 pixels
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(self.frames_read, len(frames))).round().astype(int))
+        votes = np.zeros(8 * len(PAYLOAD))
+        for i in picks:
+            bits = self._dec.decode(np.ascontiguousarray(frames[i][..., ::-1]), "dwtDctSvd", scales=[0, 72, 0])
+            votes += np.asarray(bits, np.float64)
+        return np.packbits((votes > len(picks) / 2).astype(np.uint8)).tobytes()
+
+
+# --- clips ----------------------------------------------------------------------------------------
+
+
+def clips(sizes: tuple[int, ...], n_generated: int, seconds: float) -> list[tuple[str, Video]]:
+    gen = ProceduralGenerator()
+    real = read_video(TESTDATA / "faces" / "short_hamilton_clip.mp4", with_audio=False)
+    out = []
+    for size in sizes:
+        for i, prompt in enumerate(PROMPTS[:n_generated]):
+            spec = GenerationSpec(prompt=prompt, seed=i, width=size, height=size, duration_s=seconds)
+            out.append((f"{prompt.split()[1]} {size}x{size}", Video(gen.generate(spec).frames, 24.0)))
+        w = round(real.width * size / real.height) // 2 * 2
+        n = min(real.frame_count, round(seconds * real.fps))
+        frames = np.stack([cv2.resize(f, (w, size), interpolation=cv2.INTER_AREA) for f in real.frames[:n]])
+        out.append((f"hamilton {w}x{size}", Video(frames, real.fps)))
+    return out
+
+
+# --- part 1 ---------------------------------------------------------------------------------------
+
+
+def bench_watermarks(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+    sizes = (256,) if args.quick else (256, 512)
+    sources = clips(sizes, 1 if args.quick else 2, 3.0)
+    methods: list[Default | DwtDctSvd] = [Default()]
+    if not args.no_baseline:
+        methods.append(DwtDctSvd())
+    table = attacks(tmp)
+    names = ["release (crf 18)", *table]
+    hits = {m.name: {a: 0 for a in names} for m in methods}
+    psnrs: dict[str, list[float]] = {m.name: [] for m in methods}
+    false_pos = {a: 0 for a in names}
+    misses: dict[str, list[str]] = {m.name: [] for m in methods}
+    for label, video in sources:
+        t0 = time.perf_counter()
+        for m in methods:
+            marked = m.embed(video.frames)
+            psnrs[m.name].append(wm.psnr(video.frames, marked))
+            released = _encode(Video(marked, video.fps), tmp, crf=18)
+            for a in names:
+                attacked = released if a == names[0] else table[a](released)
+                ok = m.detect(attacked.frames) == PAYLOAD
+                hits[m.name][a] += ok
+                if not ok:
+                    misses[m.name].append(f"{a} on {label}")
+        clean = _encode(video, tmp, crf=18)
+        for a in names:
+            attacked = clean if a == names[0] else table[a](clean)
+            false_pos[a] += wm.detect(attacked.frames, KEY) is not None
+        print(f"  {label}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+    n = len(sources)
+    print(f"\nWatermark robustness: fraction of {n} clips whose 64-bit payload is recovered exactly")
+    print(f"clips: {', '.join(label for label, _ in sources)}")
+    header = f"| attack | {' | '.join(m.name for m in methods)} | unmarked clips: false positives |"
+    print(header)
+    print("|" + "---|" * (len(methods) + 2))
+    print("| PSNR (dB), mean / min | " + " | ".join(
+        f"{np.mean(psnrs[m.name]):.1f} / {np.min(psnrs[m.name]):.1f}" for m in methods) + " | |")
+    for a in names:
+        cells = [f"{hits[m.name][a] / n:.2f}" for m in methods]
+        print(f"| {a} | {' | '.join(cells)} | {false_pos[a]} / {n} |")
+    default = methods[0].name
+    print("\nAgainst the targets (default watermark):")
+    min_psnr = float(np.min(psnrs[default]))
+    print(f"  PSNR >= {TARGET_PSNR} dB: min {min_psnr:.2f} dB"
+          + ("  (met)" if min_psnr >= TARGET_PSNR else f"  (MISSED by {TARGET_PSNR - min_psnr:.2f} dB)"))
+    missed = [(a, hits[default][a]) for a in names if (a in IN_TARGET or a == names[0]) and hits[default][a] < n]
+    if not missed:
+        print("  100 % exact recovery on every attack up to crop 10 % and crf 35: met")
+    for a, k in missed:
+        print(f"  {a}: {k}/{n} clips, MISSED by {n - k} clip(s) ({100 * (n - k) / n:.0f} percentage points)")
+    for m in methods:
+        if misses[m.name] and m.name == default:
+            print(f"  failures ({m.name}): " + "; ".join(misses[m.name]))
+    total_fp = sum(false_pos.values())
+    print(f"  false positives on unmarked clips: {total_fp} in {n * len(names)} detections "
+          f"(bound by design: {wm.FALSE_POSITIVE_BOUND:.1e} per detection)")
+    return {"hits": hits, "false_pos": false_pos, "n": n}
+
+
+# --- part 2 ---------------------------------------------------------------------------------------
+
+
+def bench_timing() -> None:
+    spec = GenerationSpec(prompt="a forest at sunset", seed=7, width=512, height=512, duration_s=10.0)
+    frames = ProceduralGenerator().generate(spec).frames
+    wm.embed(frames[:4], PAYLOAD, KEY)  # warm caches
+    t0 = time.perf_counter()
+    marked = wm.embed(frames, PAYLOAD, KEY)
+    t_embed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    found = wm.detect(marked, KEY)
+    t_detect = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    wm.detect(frames, KEY)
+    t_none = time.perf_counter() - t0
+    small = _resize(marked, 0.75)
+    t0 = time.perf_counter()
+    wm.detect(small, KEY)
+    t_scaled = time.perf_counter() - t0
+    assert found is not None and found.payload == PAYLOAD
+    print(f"\nTiming, 10 s 512x512 24 fps ({len(frames)} frames, in memory, {_cores()} cores):")
+    print(f"  embed {t_embed:.2f} s (target {TARGET_EMBED_S:.0f} s"
+          + (", met)" if t_embed <= TARGET_EMBED_S else f", MISSED by {t_embed - TARGET_EMBED_S:.1f} s)"))
+    print(f"  detect {t_detect:.2f} s marked, {t_none:.2f} s unmarked (full search), {t_scaled:.2f} s after 0.75x"
+          f" (target {TARGET_DETECT_S:.0f} s"
+          + (", met)" if max(t_detect, t_none, t_scaled) <= TARGET_DETECT_S else ", MISSED)"))
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --- part 3 ---------------------------------------------------------------------------------------
+
+
+def corpus_prompts() -> list[str]:
+    times = ("day", "sunset", "night", "")
+    settings = ("hills", "city", "forest", "ocean", "snow", "desert")
+    weather = ("", "rain", "snow")
+    return [" ".join(p).strip() for p in itertools.product(times, settings, weather)]
+
+
+def bench_fingerprint(n_clips: int, n_queries: int, tmp: Path) -> None:
+    gen = ProceduralGenerator()
+    prompts = corpus_prompts()
+    index = fpr.FingerprintIndex()
+    originals: dict[str, np.ndarray] = {}
+    t0 = time.perf_counter()
+    fps_time = 0.0
+    for i in range(n_clips):
+        spec = GenerationSpec(prompt=prompts[i % len(prompts)] or "a quiet scene", seed=i, width=128, height=128,
+                              duration_s=2.0)
+        frames = gen.generate(spec).frames
+        t1 = time.perf_counter()
+        index.add(f"clip-{i:04d}", fpr.fingerprint_frames(frames, query_views=False))
+        fps_time += time.perf_counter() - t1
+        if i < n_queries:
+            originals[f"clip-{i:04d}"] = frames
+    build = time.perf_counter() - t0
+    # Twins: released clips the fingerprint cannot tell apart from a query's original even unaltered.
+    stored = {k: fpr.fingerprint_frames(v) for k, v in originals.items()}
+    twins = {k: {m.key for m in index.distances(fp) if m.key != k and m.distance < index.threshold}
+             for k, fp in stored.items()}
+    nearest_unaltered = [next(m.distance for m in index.distances(fp) if m.key != k) for k, fp in stored.items()]
+    table = attacks(tmp)
+    chosen = {
+        "h264 crf28": table["h264 crf28"],
+        "h264 crf35": table["h264 crf35"],
+        "resize 0.75x": table["resize 0.75x"],
+        "crop 10%": table["crop 10%"],
+        "crop 10% off-centre": table["crop 10% off-centre"],
+        "crop 20% off-centre": table["crop 20% off-centre"],
+        "brightness +20%": table["brightness +20%"],
+        "fps 24->30 (blend)": table["fps 24->30 (blend)"],
+    }
+    n_twins = sum(1 for t in twins.values() if t)
+    print(f"\nFingerprint: {n_queries} altered copies looked up among {len(index)} released clips "
+          f"(procedural, 128x128, 2 s; threshold {index.threshold}, ambiguity {fpr.AMBIGUITY})")
+    print(f"index built in {build:.0f} s ({1000 * fps_time / n_clips:.1f} ms per stored fingerprint, "
+          f"{len(next(iter(stored.values())).to_bytes())} bytes each); {n_twins} of the {n_queries} query "
+          f"originals have a twin (another released clip under the threshold before any change); nearest other "
+          f"clip to an unaltered original: min {min(nearest_unaltered):.3f}, median {np.median(nearest_unaltered):.3f}")
+    print("| change | original returned | returned first | false match: other clip returned (of which twins) "
+          "| genuine distance max | nearest other clip min |")
+    print("|---|---|---|---|---|---|")
+    for name, fn in chosen.items():
+        found = first = false = false_twin = 0
+        genuine: list[float] = []
+        nearest_other: list[float] = []
+        for key, frames in originals.items():
+            q = fpr.fingerprint_frames(fn(Video(frames, 24.0)).frames)
+            ranked = index.distances(q)
+            genuine.append(next(m.distance for m in ranked if m.key == key))
+            nearest_other.append(next(m.distance for m in ranked if m.key != key))
+            matches = index.match(q)
+            found += any(m.key == key for m in matches)
+            first += bool(matches) and matches[0].key == key
+            wrong = [m.key for m in matches if m.key != key]
+            false += bool(wrong)
+            false_twin += bool(wrong) and all(w in twins[key] for w in wrong)
+        k = len(originals)
+        print(f"| {name} | {found}/{k} | {first}/{k} | {false}/{k} ({false_twin}) | {max(genuine):.3f} | "
+              f"{min(nearest_other):.3f} |", flush=True)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        index.match(stored[next(iter(stored))])
+    print(f"lookup: {1000 * (time.perf_counter() - t0) / 20:.1f} ms per query over {len(index)} clips "
+          f"({len(fpr._windows())} crop views per query)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench watermark", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256p only, two clips, 200 fingerprint clips")
+    parser.add_argument("--no-baseline", action="store_true", help="skip imwatermark (it imports torch)")
+    parser.add_argument("--fp-clips", type=int, default=None, help="released clips in the fingerprint test")
+    parser.add_argument("--skip", choices=("watermark", "timing", "fingerprint"), action="append", default=[])
+    args = parser.parse_args(sys.argv[2:] if argv is None and sys.argv[1:2] == ["watermark"] else argv)
+    n_fp = args.fp_clips or (200 if args.quick else 1000)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if "watermark" not in args.skip:
+            bench_watermarks(args, tmp)
+        if "timing" not in args.skip:
+            bench_timing()
+        if "fingerprint" not in args.skip:
+            bench_fingerprint(n_fp, min(40, n_fp), tmp)
+    print(f"\nbenchmark finished in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
