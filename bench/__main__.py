@@ -1,4 +1,5 @@
-"""Run every benchmark module (or the ones named): ``python -m bench [watermark] [faces]``."""
+"""Run benchmarks: ``python -m bench`` runs them all; ``python -m bench NAME [flags]`` runs one with its flags
+(``python -m bench watermark --quick``, ``python -m bench faces --only search``)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ ALL = ("watermark", "faces")
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(ALL)
-    for name in names:
-        if name not in ALL:
-            print(f"bench: unknown benchmark {name!r}; choose from {', '.join(ALL)}", file=sys.stderr)
-            return 2
-    for name in names:
-        print(f"\n=== bench.{name} ===", flush=True)
-        importlib.import_module(f"bench.{name}").main()
+    if argv and argv[0] not in ALL:
+        print(f"bench: unknown benchmark {argv[0]!r}; choose from {', '.join(ALL)}", file=sys.stderr)
+        return 2
+    runs = [(argv[0], argv[1:])] if argv else [(name, []) for name in ALL]
+    for name, flags in runs:
+        print(f"\n=== bench.{name} {' '.join(flags)} ===", flush=True)
+        importlib.import_module(f"bench.{name}").main(flags)
     return 0
 
 

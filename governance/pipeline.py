@@ -341,7 +341,7 @@ class Pipeline:
             learned_weights=info.learned_weights, governance=governance,
         )
         seal_video(marked, final, spec, self.rt.signer_material, tsa_url=self.rt.settings.tsa_url or None)
-        return fingerprint_clip(clip.with_frames(frames)).to_bytes()
+        return fingerprint_clip(clip.with_frames(frames), query_views=False).to_bytes()
 
 
 def _canonical(obj: Any) -> bytes:

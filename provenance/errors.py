@@ -15,3 +15,7 @@ class VerificationError(ProvenanceError):
 
 class WatermarkError(ProvenanceError):
     """Bad watermark input: wrong payload size, too few or too small frames, a bad key."""
+
+
+class FingerprintError(ProvenanceError):
+    """The input cannot be fingerprinted (not a video, no frames) or a stored fingerprint is malformed."""

@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 
 from media.video import Clip, MediaError, iter_frames, sniff_kind
-from provenance.errors import ProvenanceError
+from provenance.errors import FingerprintError
 
 __all__ = [
     "AMBIGUITY",
@@ -92,10 +92,6 @@ _DIMS = _GRID * _GRID + 2 * _CHROMA_GRID * _CHROMA_GRID
 _MAGIC = b"CGFP"
 _VERSION = 1
 _HEADER = struct.Struct(">4sBBH")  # magic, version, samples, dims per sample
-
-
-class FingerprintError(ProvenanceError):
-    """The input cannot be fingerprinted (not a video, no frames) or a stored fingerprint is malformed."""
 
 
 @dataclass(frozen=True, eq=False)
