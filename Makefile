@@ -23,7 +23,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy policies provenance detectors generator media
+	$(VENV)/bin/mypy policies provenance detectors generator media governance
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -82,8 +82,8 @@ def _turn(rgb: np.ndarray, amount: float) -> np.ndarray:
 
     h, w = rgb.shape[:2]
     d = amount * h / 2
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32([[0, 0], [w * (1 - amount / 2), d], [w * (1 - amount / 2), h - d], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    dst = np.array([[0, 0], [w * (1 - amount / 2), d], [w * (1 - amount / 2), h - d], [0, h]], dtype=np.float32)
     return cv2.warpPerspective(rgb, cv2.getPerspectiveTransform(src, dst), (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -432,7 +432,7 @@ def backend_from_settings(name: str = "dlib", model_dir: str | os.PathLike[str] 
     ONNX files; see ``docs/insightface.md``). Unknown names and missing files raise :class:`DetectorError`."""
     key = (name or "").strip().lower()
     if key == "dlib":
-        return default_backend() if model_dir is None else DlibBackend(model_dir)
+        return default_backend() if model_dir is None else DlibBackend(Path(model_dir))
     if key == "insightface":
         from detectors.insightface import InsightFaceBackend
 

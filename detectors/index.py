@@ -60,13 +60,14 @@ class _Ivf:
         self.nprobe = max(16, self.nlist // 32)
         self.trained_on = n
         quantizer = faiss.IndexFlatL2(dim)
+        index: Any
         if dim % 8 == 0:
             index = faiss.IndexIVFPQFastScan(quantizer, dim, self.nlist, dim // 8, 4)
             self.fast_scan = True
         else:
             index = faiss.IndexIVFScalarQuantizer(quantizer, dim, self.nlist, faiss.ScalarQuantizer.QT_8bit,
                                                   faiss.METRIC_L2)
-            index.set_direct_map_type(faiss.DirectMap.Hashtable)  # O(1) removal by id
+            index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # O(1) removal
             self.fast_scan = False
         rng = np.random.default_rng(seed)
         sample = rows if n <= self.nlist * _TRAIN_PER_LIST else rng.choice(rows, self.nlist * _TRAIN_PER_LIST,

@@ -216,7 +216,7 @@ def cmd_watermark_detect(args: argparse.Namespace) -> int:
     key = _watermark_key(args)
     data = _video_bytes(Path(args.file), "detect")
     found = detect((f for _, f in iter_frames(io.BytesIO(data))), key)
-    result = {"found": found is not None}
+    result: dict[str, Any] = {"found": found is not None}
     if found is not None:
         result.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
                       frames_used=found.frames_used)

@@ -76,7 +76,7 @@ class RedisQueue:
 
     def get(self, timeout: float) -> str | None:
         if timeout > 0:
-            raw = self._redis.blmove(self.pending, self.processing, timeout, "RIGHT", "LEFT")
+            raw = self._redis.blmove(self.pending, self.processing, timeout, "RIGHT", "LEFT")  # type: ignore[arg-type]
         else:
             raw = self._redis.lmove(self.pending, self.processing, "RIGHT", "LEFT")
         return raw.decode() if isinstance(raw, bytes) else raw
@@ -85,7 +85,7 @@ class RedisQueue:
         self._redis.lrem(self.processing, 1, job_id)
 
     def unacknowledged(self) -> list[str]:
-        return [x.decode() for x in self._redis.lrange(self.processing, 0, -1)]
+        return [x.decode() if isinstance(x, bytes) else str(x) for x in self._redis.lrange(self.processing, 0, -1)]
 
     def recover(self) -> int:
         moved = 0
