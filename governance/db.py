@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
 from governance import models  # noqa: F401  (registers the tables)
+
+T = TypeVar("T")
+
+
+def get_or_404(session: Session, model: type[T], key: Any, noun: str) -> T:
+    """The row with primary key ``key``, or :class:`~governance.errors.NotFound` naming it."""
+    from governance.errors import NotFound
+
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f"no {noun} {key!r}")
+    return row
 
 
 def make_engine(url: str) -> sa.Engine:

@@ -284,14 +284,18 @@ class FingerprintIndex:
         with self._lock:
             return key in self._row
 
-    def distances(self, fp: Fingerprint) -> list[FingerprintMatch]:
-        """Every stored key with its distance to ``fp``, nearest first (for calibration and tools)."""
+    def _distances(self, fp: Fingerprint) -> tuple[np.ndarray, list[str]]:
+        """Distance from ``fp`` (best query view) to every stored row, and the rows' keys."""
         if not isinstance(fp, Fingerprint):
             raise FingerprintError(f"expected a Fingerprint, got {type(fp).__name__}")
         q = fp.query_vectors()
         with self._lock:
             d = 1.0 - np.max(self._matrix[: self._size] @ q.T, axis=1, initial=-1.0)
-            keys = list(self._keys)
+            return d, list(self._keys)
+
+    def distances(self, fp: Fingerprint) -> list[FingerprintMatch]:
+        """Every stored key with its distance to ``fp``, nearest first (for calibration and tools)."""
+        d, keys = self._distances(fp)
         order = np.argsort(d, kind="stable")
         return [FingerprintMatch(keys[i], float(d[i])) for i in order]
 
@@ -303,12 +307,7 @@ class FingerprintIndex:
         """
         if max_results < 1:
             raise FingerprintError(f"max_results must be at least 1, got {max_results}")
-        if not isinstance(fp, Fingerprint):
-            raise FingerprintError(f"expected a Fingerprint, got {type(fp).__name__}")
-        q = fp.query_vectors()
-        with self._lock:
-            d = 1.0 - np.max(self._matrix[: self._size] @ q.T, axis=1, initial=-1.0)
-            keys = list(self._keys)
+        d, keys = self._distances(fp)
         hits = np.flatnonzero(d < self.threshold)
         hits = hits[np.argsort(d[hits], kind="stable")]
         if len(hits):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
+from governance.db import get_or_404
 from governance.errors import Forbidden, InvalidInput, NotFound
 from governance.models import Account, Character, Role
 from governance.services.accounts import resolve_account
@@ -51,10 +52,7 @@ def create_character(
 
 
 def get_character(session: Session, character_id: str) -> Character:
-    ch = session.get(Character, character_id)
-    if ch is None:
-        raise NotFound(f"no character {character_id!r}")
-    return ch
+    return get_or_404(session, Character, character_id, "character")
 
 
 def delete_character(session: Session, actor: Account, ch: Character) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
+from governance.db import get_or_404
 from governance.errors import Forbidden, InvalidInput, NotFound
 from governance.models import Account, Grant, Likeness, Role, utcnow
 from governance.services.accounts import is_mutual, resolve_account
@@ -45,15 +46,8 @@ def enroll(
     return likeness
 
 
-def get_likeness(session: Session, likeness_id: str) -> Likeness:
-    likeness = session.get(Likeness, likeness_id)
-    if likeness is None:
-        raise NotFound(f"no likeness {likeness_id!r}")
-    return likeness
-
-
 def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
-    likeness = get_likeness(session, likeness_id)
+    likeness = get_or_404(session, Likeness, likeness_id, "likeness")
     if likeness.owner_id != actor.id and actor.role is not Role.ADMIN:
         raise Forbidden(f"likeness {likeness_id!r} belongs to another account")
     return likeness
