@@ -27,6 +27,7 @@ class Settings:
     port: int = 8080
     daily_quota: int = 30
     max_upload_bytes: int = 50 * MB
+    verify_max_seconds: float = 300.0  # longer uploads to /v1/verify are refused before decoding
     generator: str = "procedural"
     face_backend: str = "dlib"  # or "insightface" with insightface_dir holding the operator's ONNX files
     insightface_dir: str = ""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
-from governance.errors import UnsupportedMedia
+from governance.errors import InvalidInput, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
 from governance.services import translog
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from governance.runtime import Runtime
 
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
+MAX_VERIFY_PIXELS = 3840 * 2160
 
 
 def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
@@ -30,6 +31,8 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     kind = sniff_kind(data[:16]) if data else None
     if kind is None:
         raise UnsupportedMedia("expected an image or a video file")
+    if kind == "video":
+        _check_size(data, rt.settings.verify_max_seconds if rt is not None else None)
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
         anchors = rt.signer_material.root_pem
@@ -94,6 +97,21 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     )
     report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"])
     return report
+
+
+def _check_size(data: bytes, max_seconds: float | None) -> None:
+    """Refuse, from the container header alone, videos too long or too large to verify on request."""
+    from media.video import MediaError, probe
+
+    try:
+        info = probe(io.BytesIO(data))
+    except MediaError:
+        return  # c2pa may still read it; the decoders report their own errors
+    if info.width * info.height > MAX_VERIFY_PIXELS:
+        raise InvalidInput(f"the video is {info.width}x{info.height}; at most 3840x2160 can be verified")
+    if max_seconds is not None and info.duration_s > max_seconds:
+        raise InvalidInput(f"the video lasts {info.duration_s:.0f} s; at most {max_seconds:.0f} s can be verified "
+                           "on request (verify a shorter excerpt: the watermark and fingerprint need only seconds)")
 
 
 def _fingerprint_matches(data: bytes, kind: str, rt: Runtime | None, session: Session | None) -> dict[str, Any]:

@@ -145,3 +145,9 @@ def test_verify_rejections(api):
     _problem(api.verify(b"hello, this is text", "notes.txt"), 415)
     _problem(api.call("POST", "/v1/verify", data={}, content_type="multipart/form-data"), 422)
     _problem(api.call("POST", "/v1/verify", "cg_bad", data={}, content_type="multipart/form-data"), 401)
+
+
+def test_verify_refuses_overlong_videos_before_decoding(make_api, faces_dir):
+    api = make_api(verify_max_seconds=5.0)
+    body = _problem(api.verify((faces_dir / "short_hamilton_clip.mp4").read_bytes()), 422)
+    assert "9 s" in body["detail"] and "at most 5 s" in body["detail"]
