@@ -219,7 +219,7 @@ class Pipeline:
             stage = "release"
             with unit_of_work(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SEALING)
-                self._consent_or_stop(session, gen, self._involved_ids(gen), "release")
+                self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
                 assert gen.content_id is not None
                 video_sha = _sha256_file(final)
                 entry = translog.append(session, gen.id, gen.content_id, video_sha,
@@ -285,9 +285,9 @@ class Pipeline:
     def _involved_ids(gen: Generation) -> list[str]:
         return list(dict.fromkeys([*gen.likeness_ids, *(f["likeness"] for f in gen.faces_found)]))
 
-    def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str
-                         ) -> list[Any]:
-        checks = check_consent(session, list(likeness_ids), gen.requester_id)
+    def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str,
+                         *, lock: bool = False) -> list[Any]:
+        checks = check_consent(session, list(likeness_ids), gen.requester_id, lock=lock)
         denied = [c for c in checks if not c.decision.allowed]
         if denied:
             block(session, gen, [f"consent no longer holds at {stage}: {c.decision.reason}" for c in denied],

@@ -46,6 +46,14 @@ def enroll(
     return likeness
 
 
+def lock_likeness(session: Session, likeness_id: str) -> Likeness | None:
+    """Read a likeness row with a row lock held to the end of the transaction (PostgreSQL; SQLite serialises
+    writers anyway). Consent changes and the gate's final check both take it, so a revocation and a release
+    of the same likeness cannot interleave: whichever commits second sees the other."""
+    q = select(Likeness).where(Likeness.id == likeness_id).with_for_update().execution_options(populate_existing=True)
+    return session.exec(q).first()
+
+
 def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
     likeness = get_or_404(session, Likeness, likeness_id, "likeness")
     if likeness.owner_id != actor.id and actor.role is not Role.ADMIN:
@@ -58,6 +66,7 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
         new = LikenessMode(mode)
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
+    lock_likeness(session, likeness.id)
     old = likeness.mode
     likeness.mode = new
     session.add(likeness)
@@ -99,6 +108,7 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
 
 def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
     grantee = resolve_account(session, grantee_ref)
+    lock_likeness(session, likeness.id)
     g = active_grant(session, likeness.id, grantee.id)
     if g is None:
         raise NotFound(f"{grantee.name!r} holds no grant on likeness {likeness.id!r}")
@@ -114,6 +124,7 @@ def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
 
 
 def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
+    lock_likeness(session, likeness.id)
     for g in active_grants(session, likeness.id):
         _revoke(session, actor, g, why="likeness deleted")
     session.flush()
@@ -131,13 +142,15 @@ class ConsentCheck:
     grant_id: str | None
 
 
-def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: str) -> list[ConsentCheck]:
-    """Ask, now, whether ``requester_id`` may use each likeness. A deleted likeness is denied."""
+def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: str, *, lock: bool = False
+                  ) -> list[ConsentCheck]:
+    """Ask, now, whether ``requester_id`` may use each likeness. A deleted likeness is denied. With ``lock``
+    the likeness rows stay locked until the caller's transaction ends (the gate's final check)."""
     from policies.decisions import Deny
 
     checks = []
-    for lid in likeness_ids:
-        likeness = session.get(Likeness, lid)
+    for lid in sorted(likeness_ids) if lock else likeness_ids:  # one lock order: no deadlocks
+        likeness = lock_likeness(session, lid) if lock else session.get(Likeness, lid)
         if likeness is None:
             checks.append(ConsentCheck(lid, "", Deny(f"likeness {lid} no longer exists", "likeness:deleted"), None))
             continue
