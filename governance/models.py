@@ -129,6 +129,17 @@ class Generation(SQLModel, table=True):
     taken_down_by: str | None = None
 
 
+class GenerationLikeness(SQLModel, table=True):
+    """Which likenesses a generation involves: named in the request, found by the scan, or both. Indexed by
+    likeness so an owner's "every video that contains me" is one query. (No foreign key to the likeness: the
+    history outlives a deleted likeness.)"""
+
+    generation_id: str = Field(foreign_key="generation.id", primary_key=True)
+    likeness_id: str = Field(primary_key=True, index=True)
+    named: bool = False
+    found: bool = False
+
+
 class Notification(SQLModel, table=True):
     id: str = Field(default_factory=lambda: new_id("ntf"), primary_key=True)
     account_id: str = Field(foreign_key="account.id", index=True)

@@ -30,7 +30,7 @@ from governance.db import unit_of_work
 from governance.jobs import JobQueue, make_queue
 from governance.models import Account, ContentFingerprint, Generation, GenerationState, Likeness, utcnow
 from governance.services import translog
-from governance.services.generations import block, involved_owner_ids
+from governance.services.generations import block, involved_owner_ids, link_likenesses
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
 
@@ -187,7 +187,8 @@ class Pipeline:
             with unit_of_work(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 gen.faces_found = [m.to_dict() for m in result.matches]
-                found = [m.likeness_id for m in result.matches]
+                found = list(dict.fromkeys(m.likeness_id for m in result.matches))
+                link_likenesses(session, gen.id, found, found=True)
                 session.add(gen)
                 denied = [c for c in check_consent(session, found, gen.requester_id) if not c.decision.allowed]
                 if denied:

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
-from governance.models import Account, Generation, GenerationState, Likeness, Role, iso, utcnow
+from governance.models import Account, Generation, GenerationLikeness, GenerationState, Likeness, Role, iso, utcnow
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
@@ -101,6 +101,7 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     session.add(gen)
+    link_likenesses(session, gen.id, likeness_ids, named=True)
     record(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
     verdict = all_of(decisions)
     if verdict.allowed:
@@ -153,11 +154,24 @@ def list_for_requester(session: Session, account: Account, limit: int = 100) -> 
     return session.exec(q.order_by(Generation.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
 
 
-def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> list[Generation]:
+def link_likenesses(session: Session, generation_id: str, likeness_ids: Sequence[str], *, named: bool = False,
+                    found: bool = False) -> None:
+    """Record that a generation involves these likenesses (named in the request and/or found by the scan)."""
+    for lid in likeness_ids:
+        link = session.get(GenerationLikeness, (generation_id, lid))
+        if link is None:
+            link = GenerationLikeness(generation_id=generation_id, likeness_id=lid)
+        link.named = link.named or named
+        link.found = link.found or found
+        session.add(link)
+
+
+def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> Sequence[Generation]:
     """Every generation that named the likeness or in which its face was found, drafts and blocked ones too."""
-    gens = session.exec(select(Generation).order_by(Generation.created_at.desc())).all()  # type: ignore[attr-defined]
-    out = [g for g in gens if likeness_id in g.likeness_ids or any(f["likeness"] == likeness_id for f in g.faces_found)]
-    return out[:limit]
+    q = (select(Generation).join(GenerationLikeness, GenerationLikeness.generation_id == Generation.id)  # type: ignore[arg-type]
+         .where(GenerationLikeness.likeness_id == likeness_id)
+         .order_by(Generation.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
+    return session.exec(q).all()
 
 
 def take_down(session: Session, actor: Account, gen: Generation) -> bool:

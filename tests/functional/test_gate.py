@@ -143,6 +143,9 @@ def test_unnamed_enrolled_face_in_output_blocks_release(api, faces_dir):
     assert any(alices["id"] in r and "without consent" in r for r in done["reasons"])
     assert alices["id"] in {f["likeness"] for f in done["faces_found"]}
     assert any(n["generation"] == done["id"] and "mallory" in n["message"] for n in api.notifications(alice))
+    # alice sees it among the uses of her likeness although mallory never named it
+    uses = api.call("GET", f"/v1/likenesses/{alices['id']}/generations", alice).get_json()["generations"]
+    assert [u["id"] for u in uses] == [done["id"]]
     assert api.leftovers() == []
 
 
