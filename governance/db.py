@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from governance import models  # noqa: F401  (registers the tables)
 
@@ -40,8 +40,31 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+COUNTERS = ("likenesses", "fingerprints")
+
+
 def init_db(engine: sa.Engine) -> None:
     SQLModel.metadata.create_all(engine)
+    with Session(engine) as session:
+        for name in COUNTERS:
+            if session.get(models.Counter, name) is None:
+                session.add(models.Counter(name=name, value=0))
+        try:
+            session.commit()
+        except sa.exc.IntegrityError:  # another process created them first
+            session.rollback()
+
+
+def bump(session: Session, name: str) -> None:
+    """Increment a counter atomically, inside the caller's transaction."""
+    session.execute(sa.update(models.Counter).where(models.Counter.name == name)  # type: ignore[arg-type]
+                    .values(value=models.Counter.value + 1))
+
+
+def counter(session: Session, name: str) -> int:
+    row = session.exec(select(models.Counter).where(models.Counter.name == name)
+                       .execution_options(populate_existing=True)).first()
+    return -1 if row is None else int(row.value)
 
 
 @contextmanager

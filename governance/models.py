@@ -160,6 +160,14 @@ class AuditEvent(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class Counter(SQLModel, table=True):
+    """Monotonic counters bumped atomically (``UPDATE ... SET value = value + 1``) in the same transaction as
+    the change they count; in-memory indexes compare them to skip a resync when nothing changed."""
+
+    name: str = Field(primary_key=True)
+    value: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+
+
 class ContentFingerprint(SQLModel, table=True):
     """The perceptual fingerprint of a released video, for finding its record when marks are gone."""
 

@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import unit_of_work
+from governance.db import bump, unit_of_work
 from governance.jobs import JobQueue, make_queue
 from governance.models import Account, ContentFingerprint, Generation, GenerationState, Likeness, utcnow
 from governance.services import translog
@@ -228,6 +228,8 @@ class Pipeline:
                 gen.video_sha256 = video_sha
                 gen.released_at = utcnow()
                 session.add(ContentFingerprint(generation_id=gen.id, content_id=gen.content_id, data=fingerprint))
+                session.flush()
+                bump(session, "fingerprints")
                 self._advance(session, gen, GenerationState.RELEASED)
                 record(session, Tag.GENERATION_RELEASE, actor_id=None, subject=gen.id, content_id=gen.content_id,
                        log_index=entry.index)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.config import Settings
-from governance.db import init_db, make_engine
+from governance.db import counter, init_db, make_engine
 from governance.models import ContentFingerprint, Likeness
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class Runtime:
         self._index_lock = threading.Lock()
         self._indexed: set[str] = set()
         self._fingerprinted: set[str] = set()
+        self._versions: dict[str, int] = {}  # counter value each in-memory index was last synced at
 
     def close(self) -> None:
         """Stop the worker and release database connections."""
@@ -123,7 +124,10 @@ class Runtime:
             return Template.from_bytes(lk.template) if lk is not None else None
 
         with self._index_lock:
-            self._indexed = _sync(self.index, self._indexed, set(session.exec(select(Likeness.id)).all()), load)
+            version = counter(session, "likenesses")  # read before the ids: a later change bumps it again
+            if version < 0 or self._versions.get("likenesses") != version:
+                self._indexed = _sync(self.index, self._indexed, set(session.exec(select(Likeness.id)).all()), load)
+                self._versions["likenesses"] = version
             return self.index
 
     @cached_property
@@ -141,8 +145,11 @@ class Runtime:
             return Fingerprint.from_bytes(row.data) if row is not None else None
 
         with self._index_lock:
-            ids = set(session.exec(select(ContentFingerprint.generation_id)).all())
-            self._fingerprinted = _sync(self.fingerprint_index, self._fingerprinted, ids, load)
+            version = counter(session, "fingerprints")
+            if version < 0 or self._versions.get("fingerprints") != version:
+                ids = set(session.exec(select(ContentFingerprint.generation_id)).all())
+                self._fingerprinted = _sync(self.fingerprint_index, self._fingerprinted, ids, load)
+                self._versions["fingerprints"] = version
             return self.fingerprint_index
 
     @cached_property

@@ -10,7 +10,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import get_or_404
+from governance.db import bump, get_or_404
 from governance.errors import Forbidden, InvalidInput, NotFound
 from governance.models import Account, Grant, Likeness, Role, utcnow
 from governance.services.accounts import is_mutual, resolve_account
@@ -41,6 +41,8 @@ def enroll(
         display_name=display_name.strip() if display_name else None,
     )
     session.add(likeness)
+    session.flush()
+    bump(session, "likenesses")
     record(session, Tag.LIKENESS_ENROLL, actor_id=owner.id, subject=likeness.id,
            embeddings=likeness.embeddings, backend=likeness.backend)
     return likeness
@@ -131,6 +133,7 @@ def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> Non
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)
     session.delete(likeness)
+    bump(session, "likenesses")
     record(session, Tag.LIKENESS_DELETE, actor_id=actor.id, subject=likeness.id)
 
 
