@@ -28,6 +28,7 @@ class Settings:
     daily_quota: int = 30
     max_upload_bytes: int = 50 * MB
     verify_max_seconds: float = 300.0  # longer uploads to /v1/verify are refused before decoding
+    verify_per_minute: int = 30  # /v1/verify requests per client (token or address) per minute; 0: unlimited
     generator: str = "procedural"
     face_backend: str = "dlib"  # or "insightface" with insightface_dir holding the operator's ONNX files
     insightface_dir: str = ""

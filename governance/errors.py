@@ -88,3 +88,9 @@ def problem_body(status: int, type_: str, title: str, detail: str, instance: str
         body["instance"] = instance
     body.update(extra)
     return body
+
+
+class RateLimited(GovernanceError):
+    status = 429
+    type_ = "rate-limited"
+    title = "Too many requests"

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from governance.config import Settings
 from governance.db import counter, init_db, make_engine
 from governance.models import ContentFingerprint, Likeness
+from governance.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
@@ -151,6 +152,10 @@ class Runtime:
                 self._fingerprinted = _sync(self.fingerprint_index, self._fingerprinted, ids, load)
                 self._versions["fingerprints"] = version
             return self.fingerprint_index
+
+    @cached_property
+    def verify_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.verify_per_minute)
 
     @cached_property
     def generator(self) -> VideoGenerator:

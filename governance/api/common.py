@@ -81,6 +81,8 @@ def init_app(app: Flask) -> None:
         resp = problem(e.status, e.type_, e.title, e.detail, **e.extra)
         if e.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
+        if "retry_after" in e.extra:
+            resp.headers["Retry-After"] = str(e.extra["retry_after"])
         return resp
 
     @app.errorhandler(HTTPException)

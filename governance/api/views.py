@@ -14,7 +14,7 @@ from governance.api.common import (
     runtime,
     uploaded_blobs,
 )
-from governance.errors import Conflict, Gone, InvalidInput
+from governance.errors import Conflict, Gone, InvalidInput, RateLimited
 from governance.models import (
     Account,
     Character,
@@ -26,6 +26,7 @@ from governance.models import (
     iso,
     utcnow,
 )
+from governance.ratelimit import retry_after
 from governance.services import accounts as accounts_svc
 from governance.services import characters as characters_svc
 from governance.services import generations as generations_svc
@@ -258,7 +259,12 @@ def take_down(generation_id: str) -> tuple[str, int]:
 # -- verification and notifications ------------------------------------------------------------------------
 @bp.post("/verify")
 def verify() -> Response:
-    optional_account()  # anyone may verify; a token, if sent, must be valid
+    account = optional_account()  # anyone may verify; a token, if sent, must be valid
+    client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
+    wait = runtime().verify_limiter.acquire(client)
+    if wait:
+        raise RateLimited(f"at most {runtime().settings.verify_per_minute} verifications a minute per client; "
+                          f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     blobs = uploaded_blobs()
     if len(blobs) != 1:
         raise InvalidInput("send exactly one file in the multipart field 'media'")

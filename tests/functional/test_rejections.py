@@ -151,3 +151,16 @@ def test_verify_refuses_overlong_videos_before_decoding(make_api, faces_dir):
     api = make_api(verify_max_seconds=5.0)
     body = _problem(api.verify((faces_dir / "short_hamilton_clip.mp4").read_bytes()), 422)
     assert "9 s" in body["detail"] and "at most 5 s" in body["detail"]
+
+
+def test_verify_is_rate_limited_per_client(make_api, c2pa_dir):
+    api = make_api(verify_per_minute=2)
+    data = (c2pa_dir / "no_manifest.jpg").read_bytes()
+    assert api.verify(data, "a.jpg").status_code == 200
+    assert api.verify(data, "a.jpg").status_code == 200
+    r = api.verify(data, "a.jpg")
+    body = _problem(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1 and "2 verifications a minute" in body["detail"]
+    # another client (an account) has its own allowance
+    token = api.account("reg", "regulator")
+    assert api.multipart("/v1/verify", token, [("a.jpg", data)]).status_code == 200

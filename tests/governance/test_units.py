@@ -77,3 +77,16 @@ def test_fingerprint_index_resyncs_only_when_the_counter_moves(tmp_path):
             assert len(rt.sync_fingerprints(s)) == 3
     finally:
         rt.close()
+
+
+def test_rate_limiter_refills():
+    from governance.ratelimit import RateLimiter
+
+    now = [0.0]
+    rl = RateLimiter(60, clock=lambda: now[0])  # one a second, burst 60
+    assert all(rl.acquire("a") == 0.0 for _ in range(60))
+    assert rl.acquire("a") == pytest.approx(1.0)
+    assert rl.acquire("b") == 0.0
+    now[0] += 2.0
+    assert rl.acquire("a") == 0.0
+    assert RateLimiter(0).acquire("a") == 0.0  # 0: unlimited
