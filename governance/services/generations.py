@@ -20,8 +20,7 @@ from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
 from policies.characters import CharacterPolicy, mentions, screen_prompt
-from policies.consent import LikenessMode
-from policies.decisions import Decision, Deny, all_of
+from policies.decisions import Allow, Decision, Deny, all_of
 
 MAX_PROMPT = 2000
 MAX_LIKENESSES = 4
@@ -82,8 +81,6 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
                                   "the requester may not use", f"likeness:{lk.mode.value}:named"))
             owners.add(lk.owner_id)
     if not decisions:
-        from policies.decisions import Allow
-
         decisions.append(Allow("no likeness, character or protected person is involved", "default"))
     return decisions, relied, owners
 
@@ -205,5 +202,3 @@ def public_view(gen: Generation) -> dict[str, Any]:
         out["released_at"] = iso(gen.released_at)
     return out
 
-
-__all__ = ["LikenessMode", "request_generation", "precheck", "block", "visible_generation", "take_down"]

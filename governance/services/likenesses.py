@@ -15,7 +15,7 @@ from governance.errors import Forbidden, InvalidInput, NotFound
 from governance.models import Account, Grant, Likeness, Role, utcnow
 from governance.services.accounts import is_mutual, resolve_account
 from policies.consent import ConsentFacts, LikenessMode, likeness_permits
-from policies.decisions import Decision
+from policies.decisions import Decision, Deny
 
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
@@ -149,7 +149,6 @@ def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: s
                   ) -> list[ConsentCheck]:
     """Ask, now, whether ``requester_id`` may use each likeness. A deleted likeness is denied. With ``lock``
     the likeness rows stay locked until the caller's transaction ends (the gate's final check)."""
-    from policies.decisions import Deny
 
     checks = []
     for lid in sorted(likeness_ids) if lock else likeness_ids:  # one lock order: no deadlocks
