@@ -171,7 +171,19 @@ class Runtime:
 
     @cached_property
     def watermark_key(self) -> WatermarkKey:
+        """The key new releases are marked with."""
         return load_or_create_watermark_key(self.settings.keys_dir / "watermark.key")
+
+    @cached_property
+    def watermark_keys(self) -> list[WatermarkKey]:
+        """Every key detection tries: the current one, then retired ones (``keys/watermark-retired/*.key``,
+        newest file first), so videos marked before a key rotation still verify (docs/adr/0004)."""
+        from provenance.watermark import WatermarkKey
+
+        retired_dir = self.settings.keys_dir / "watermark-retired"
+        retired = sorted(retired_dir.glob("*.key"), key=lambda p: p.stat().st_mtime, reverse=True) \
+            if retired_dir.is_dir() else []
+        return [self.watermark_key, *(WatermarkKey(p.read_bytes()) for p in retired)]
 
     @cached_property
     def pipeline(self) -> Pipeline:

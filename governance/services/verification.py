@@ -51,15 +51,21 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         from provenance.watermark import detect
 
         try:
-            if kind == "video":
-                frames: Any = (f for _, f in iter_frames(io.BytesIO(data), max_frames=WATERMARK_FRAMES))
-            else:
-                frames = load_image(data)[None]
-            found = detect(frames, rt.watermark_key)
-            watermark = {"checked": True, "found": found is not None}
+            def frames() -> Any:  # decoded again for each key tried (streamed: memory stays one frame)
+                if kind == "video":
+                    return (f for _, f in iter_frames(io.BytesIO(data), max_frames=WATERMARK_FRAMES))
+                return load_image(data)[None]
+
+            found, key_id = None, None
+            for key in rt.watermark_keys:
+                found = detect(frames(), key)
+                if found is not None:
+                    key_id = key.key_id
+                    break
+            watermark = {"checked": True, "found": found is not None, "keys_tried": len(rt.watermark_keys)}
             if found is not None:
                 watermark.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
-                                 frames_used=found.frames_used)
+                                 frames_used=found.frames_used, key_id=key_id)
         except (MediaError, WatermarkError) as e:
             if c2pa_error is not None:
                 raise UnsupportedMedia(f"the file cannot be read as a video: {e}") from e

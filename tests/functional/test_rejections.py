@@ -164,3 +164,25 @@ def test_verify_is_rate_limited_per_client(make_api, c2pa_dir):
     # another client (an account) has its own allowance
     token = api.account("reg", "regulator")
     assert api.multipart("/v1/verify", token, [("a.jpg", data)]).status_code == 200
+
+
+def test_videos_marked_before_a_key_rotation_still_verify(make_api, faces_dir, tmp_path):
+    import os
+
+    api = make_api()
+    bob = api.account("bob")
+    done = api.wait(bob, api.generate(bob, "snow in the forest")["id"])
+    data = api.download(bob, done["id"])
+    keys = api.rt.settings.keys_dir
+    old = (keys / "watermark.key").read_bytes()
+    # rotate: the old key is retired, a new one takes its place (a fresh runtime reads the key folder)
+    (keys / "watermark-retired").mkdir()
+    (keys / "watermark-retired" / "2026-11.key").write_bytes(old)
+    os.unlink(keys / "watermark.key")
+    rotated = make_api(data_dir=api.rt.settings.data_dir)
+    assert rotated.rt.watermark_key.secret != old
+    wm = rotated.verify(data).get_json()["watermark"]
+    assert wm["found"] and wm["payload"] == done["content_id"] and wm["keys_tried"] == 2
+    # without the retired key the same video reads as unmarked, never as someone else's payload
+    (keys / "watermark-retired" / "2026-11.key").unlink()
+    assert make_api(data_dir=api.rt.settings.data_dir).verify(data).get_json()["watermark"]["found"] is False
