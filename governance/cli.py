@@ -137,19 +137,16 @@ def _watermark_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return load_or_create_watermark_key(path)
 
 
-def _video_bytes(path: Path, what: str) -> bytes:
-    from media.video import sniff_kind
+def _video_file(path: Path, what: str) -> Path:
+    from media.video import MediaError, video_source
 
     if not path.is_file():
         raise SystemExit(f"consentgate watermark {what}: no such file: {path}")
-    data = path.read_bytes()
-    if not data:
-        raise SystemExit(f"consentgate watermark {what}: {path} is empty")
-    kind = sniff_kind(data[:16])
-    if kind != "video":
-        found = "an image" if kind == "image" else "not a video container"
-        raise SystemExit(f"consentgate watermark {what}: {path} is {found}; a video (MP4/WebM) is expected")
-    return data
+    try:
+        video_source(path)
+    except MediaError as e:
+        raise SystemExit(f"consentgate watermark {what}: {path}: {e}") from e
+    return path
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -187,35 +184,24 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_watermark_embed(args: argparse.Namespace) -> int:
-    import io
-
-    from media.video import read_video, write_video
-    from provenance.watermark import PAYLOAD_BYTES, embed
+    from provenance.errors import WatermarkError
+    from provenance.watermark import embed_video, parse_payload
 
     try:
-        payload = bytes.fromhex(args.payload)
-    except ValueError:
-        payload = b""
-    if len(payload) != PAYLOAD_BYTES:
-        raise SystemExit(f"consentgate watermark embed: --payload must be {PAYLOAD_BYTES * 2} hex digits "
-                         f"({PAYLOAD_BYTES * 8} bits), got {args.payload!r}")
+        payload = parse_payload(args.payload)
+    except WatermarkError as e:
+        raise SystemExit(f"consentgate watermark embed: --payload: {e}") from e
     key = _watermark_key(args)
-    clip = read_video(io.BytesIO(_video_bytes(Path(args.input), "embed")))
-    marked = embed(clip.frames, payload, key)
-    write_video(Path(args.output), clip.with_frames(marked), crf=args.crf)
-    print(f"embedded {payload.hex()} into {clip.frame_count} frames -> {args.output}")
+    quality = embed_video(_video_file(Path(args.input), "embed"), Path(args.output), payload, key, crf=args.crf)
+    print(f"embedded {payload.hex()} -> {args.output} (PSNR {quality:.1f} dB)")
     return 0
 
 
 def cmd_watermark_detect(args: argparse.Namespace) -> int:
-    import io
-
-    from media.video import iter_frames
-    from provenance.watermark import detect
+    from provenance.watermark import detect_video
 
     key = _watermark_key(args)
-    data = _video_bytes(Path(args.file), "detect")
-    found = detect((f for _, f in iter_frames(io.BytesIO(data))), key)
+    found = detect_video(_video_file(Path(args.file), "detect"), key)
     result: dict[str, Any] = {"found": found is not None}
     if found is not None:
         result.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),

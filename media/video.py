@@ -298,6 +298,34 @@ def load_image(source: Source) -> np.ndarray:
         raise MediaError(f"not a readable image: {e}") from e
 
 
+def video_source(source: Source) -> str | io.BytesIO:
+    """Accept a video given as a path, bytes or a binary stream, for the decoders above.
+
+    Refuses, with a one-line :class:`MediaError`, what is certainly not a video: a missing or unreadable
+    path, zero bytes, a still image. (Anything else is left to the decoder, which says what it found.)
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(64)
+        except OSError as e:
+            raise MediaError(f"cannot read {path!r}: {e.strerror or e}") from e
+        src: str | io.BytesIO = path
+    elif isinstance(source, (bytes, bytearray)):
+        head, src = bytes(source[:64]), io.BytesIO(bytes(source))
+    elif hasattr(source, "read"):
+        data = source.read()
+        head, src = data[:64], io.BytesIO(data)
+    else:
+        raise MediaError(f"expected a video path, bytes or a binary stream, got {type(source).__name__}")
+    if not head:
+        raise MediaError("the file is empty (zero bytes)")
+    if sniff_kind(head) == "image":
+        raise MediaError("the file is an image, not a video: a still image has no frames over time")
+    return src
+
+
 def sniff_kind(head: bytes) -> str | None:
     """Classify a file by its first bytes: ``"image"``, ``"video"`` or ``None``."""
     if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):

@@ -44,20 +44,18 @@ Example::
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import BinaryIO
 
 import cv2
 import numpy as np
 
-from media.video import Clip, MediaError, iter_frames, sniff_kind
+from media.video import Clip, MediaError, iter_frames, video_source
 from provenance.errors import FingerprintError
 
 __all__ = [
@@ -205,25 +203,10 @@ def fingerprint_video(
     Raises :class:`FingerprintError` for a still image, an empty or unreadable file, or a video
     without a decodable frame.
     """
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as fh:
-                head = fh.read(64)
-        except OSError as e:
-            raise FingerprintError(f"cannot read {os.fspath(source)!r}: {e}") from e
-    elif isinstance(source, (bytes, bytearray)):
-        source = bytes(source)
-        head = source[:64]
-    elif hasattr(source, "read"):
-        source = source.read()
-        head = source[:64]
-    else:
-        raise FingerprintError(f"expected a path, bytes or a binary stream, got {type(source).__name__}")
-    if not head:
-        raise FingerprintError("the file is empty (zero bytes)")
-    if sniff_kind(head) == "image":
-        raise FingerprintError("this is a still image, not a video: fingerprints are made of video frames")
-    src: str | bytes | io.BytesIO = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(Path(source))
+    try:
+        src = video_source(source)
+    except MediaError as e:
+        raise FingerprintError(str(e)) from e
     try:
         return fingerprint_frames((f for _, f in iter_frames(src)), query_views=query_views)
     except MediaError as e:

@@ -257,7 +257,7 @@ def parse_payload(text: str) -> bytes:
     try:
         payload = bytes.fromhex(clean)
     except ValueError as e:
-        raise WatermarkError(f"the payload must be hexadecimal, got {text!r}") from e
+        raise WatermarkError(f"the payload must be {2 * PAYLOAD_BYTES} hex digits, got {text!r}") from e
     if len(payload) != PAYLOAD_BYTES:
         raise WatermarkError(
             f"the payload must be exactly {PAYLOAD_BYTES} bytes ({2 * PAYLOAD_BYTES} hex digits), "
@@ -309,27 +309,13 @@ def detect_video(
 
 
 def _video_source(source: object) -> str | io.BytesIO:
-    """Check that ``source`` (a path or bytes) is a non-empty video, not a still image."""
-    from media.video import sniff_kind
+    """``media.video.video_source``, its refusals as :class:`WatermarkError`."""
+    from media.video import MediaError, video_source
 
-    src: str | io.BytesIO
-    if isinstance(source, (bytes, bytearray)):
-        head, src = bytes(source[:64]), io.BytesIO(bytes(source))
-    elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(64)
-        except OSError as e:
-            raise WatermarkError(f"cannot read {path!r}: {e.strerror or e}") from e
-        src = path
-    else:
-        raise WatermarkError(f"expected a video path or bytes, got {type(source).__name__}")
-    if not head:
-        raise WatermarkError("the video file is empty (zero bytes)")
-    if sniff_kind(head) == "image":
-        raise WatermarkError("this is a still image, not a video (detect() reads images as one-frame clips)")
-    return src
+    try:
+        return video_source(source)  # type: ignore[arg-type]
+    except MediaError as e:
+        raise WatermarkError(str(e)) from e
 
 
 # --- synchronisation and decoding -----------------------------------------------------------------
