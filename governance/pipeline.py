@@ -18,10 +18,12 @@ import logging
 import secrets
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -44,6 +46,22 @@ _ACTIVE = (GenerationState.PRECHECKED, GenerationState.GENERATING, GenerationSta
 
 class _Stop(Exception):
     """The generation left the expected state (blocked, taken down): stop quietly."""
+
+
+@contextmanager
+def _stage(engine: sa.Engine) -> Iterator[Session]:
+    """One stage's transaction. Unlike ``unit_of_work``, a :class:`_Stop` commits: a stage that blocks the
+    generation keeps the block and its reasons; any other error rolls back."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        except _Stop:
+            session.commit()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 class Pipeline:
@@ -162,7 +180,7 @@ class Pipeline:
         stage = "generating"
         released = False
         try:
-            with unit_of_work(self.rt.engine) as session:
+            with _stage(self.rt.engine) as session:
                 gen = self._claim(session, generation_id)
                 self._consent_or_stop(session, gen, gen.likeness_ids, "generation")
                 faces = []
@@ -178,13 +196,13 @@ class Pipeline:
             self._emit("generated", generation_id)
 
             stage = "scanning"
-            with unit_of_work(self.rt.engine) as session:
+            with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.GENERATING)
                 self._consent_or_stop(session, gen, gen.likeness_ids, "scan")
                 self._advance(session, gen, GenerationState.SCANNING)
                 index = self.rt.sync_index(session)
             result = self._scan(clip.frames, clip.fps, index)
-            with unit_of_work(self.rt.engine) as session:
+            with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 gen.faces_found = [m.to_dict() for m in result.matches]
                 found = list(dict.fromkeys(m.likeness_id for m in result.matches))
@@ -200,13 +218,12 @@ class Pipeline:
                         for c in denied
                     ]
                     block(session, gen, reasons, stage="scan", notify_owners=involved_owner_ids(session, gen))
-                    session.commit()
                     raise _Stop
                 self._advance(session, gen, GenerationState.SEALING)
             self._emit("scanned", generation_id)
 
             stage = "sealing"
-            with unit_of_work(self.rt.engine) as session:
+            with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SEALING)
                 involved = self._involved_ids(gen)
                 checks = self._consent_or_stop(session, gen, involved, "seal")
@@ -218,7 +235,7 @@ class Pipeline:
             self._emit("sealed", generation_id)
 
             stage = "release"
-            with unit_of_work(self.rt.engine) as session:
+            with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SEALING)
                 self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
                 assert gen.content_id is not None
@@ -265,10 +282,8 @@ class Pipeline:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise _Stop
-        session.commit()
         gen = session.get(Generation, generation_id)
         assert gen is not None
-        session.refresh(gen)
         return gen
 
     @staticmethod
@@ -295,7 +310,6 @@ class Pipeline:
         if denied:
             block(session, gen, [f"consent no longer holds at {stage}: {c.decision.reason}" for c in denied],
                   stage=stage, notify_owners=involved_owner_ids(session, gen))
-            session.commit()
             raise _Stop
         return checks
 

@@ -52,10 +52,14 @@ def optional_account() -> Account | None:
     return current_account() if request.headers.get("Authorization") else None
 
 
-def json_body() -> dict[str, Any]:
+def json_body(*allowed: str) -> dict[str, Any]:
+    """The request's JSON object; with ``allowed``, any other field is refused (a typo must not be ignored)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object body with Content-Type: application/json")
+    unknown = set(body) - set(allowed) if allowed else set()
+    if unknown:
+        raise InvalidInput(f"unknown fields: {sorted(unknown)}; expected some of {sorted(allowed)}")
     return body
 
 

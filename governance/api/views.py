@@ -122,8 +122,8 @@ def get_likeness(likeness_id: str) -> Response:
 @bp.patch("/likenesses/<likeness_id>")
 def patch_likeness(likeness_id: str) -> Response:
     actor = current_account()
-    body = json_body()
-    if set(body) - {"mode"} or "mode" not in body:
+    body = json_body("mode")
+    if "mode" not in body:
         raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
     likenesses_svc.set_mode(db(), actor, lk, body["mode"])
@@ -171,10 +171,7 @@ def likeness_generations(likeness_id: str) -> Response:
 @bp.post("/characters")
 def create_character() -> tuple[Response, int]:
     owner = current_account(Role.RIGHTS_HOLDER)
-    body = json_body()
-    unknown = set(body) - {"name", "aliases", "rule", "licensees"}
-    if unknown:
-        raise InvalidInput(f"unknown fields: {sorted(unknown)}")
+    body = json_body("name", "aliases", "rule", "licensees")
     ch = characters_svc.create_character(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
                                          body.get("licensees"))
     db().commit()
@@ -199,10 +196,7 @@ def delete_character(character_id: str) -> tuple[str, int]:
 @bp.post("/generations")
 def create_generation() -> tuple[Response, int]:
     requester = current_account(Role.CREATOR)
-    body = json_body()
-    unknown = set(body) - {"prompt", "likenesses", "seed"}
-    if unknown:
-        raise InvalidInput(f"unknown fields: {sorted(unknown)}")
+    body = json_body("prompt", "likenesses", "seed")
     rt = runtime()
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota)

@@ -1,0 +1,87 @@
+"""Lifecycle promises: deleting likenesses and characters, contacts, notifications, crashes and restarts."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from governance.db import unit_of_work
+from governance.models import Generation, GenerationState, Grant
+
+
+def test_deleting_a_likeness_stops_every_use(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
+
+    def delete_now(generation_id: str) -> None:  # while bob's job is in flight
+        assert api.call("DELETE", f"/v1/likenesses/{lk['id']}", alice).status_code == 204
+
+    api.rt.pipeline.on("generated", delete_now)
+    done = api.wait(bob, api.generate(bob, "a lake at dawn", [lk["id"]])["id"])
+    assert done["state"] == "blocked"
+    assert any(f"likeness {lk['id']} no longer exists" in r for r in done["reasons"])
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", alice).status_code == 404
+    r = api.call("POST", "/v1/generations", bob, json={"prompt": "x", "likenesses": [lk["id"]]})
+    assert r.status_code == 422
+    with api.rt.session() as s:
+        assert s.exec(select(Grant).where(Grant.likeness_id == lk["id"])).all() == []
+    # the face is no longer enrolled: an image of it matches nobody
+    with api.rt.session() as s:
+        assert lk["id"] not in api.rt.sync_index(s)
+    assert api.leftovers() == []
+
+
+def test_deleting_a_character(api):
+    studio, other = api.account("studio", "rights_holder"), api.account("other", "rights_holder")
+    bob = api.account("bob")
+    ch = api.call("POST", "/v1/characters", studio, json={"name": "Captain Comet", "rule": "deny"}).get_json()
+    assert api.generate(bob, "captain comet")["state"] == "blocked"
+    assert api.call("DELETE", f"/v1/characters/{ch['id']}", bob).status_code == 403
+    assert api.call("DELETE", f"/v1/characters/{ch['id']}", other).status_code == 403
+    assert api.call("DELETE", f"/v1/characters/{ch['id']}", studio).status_code == 204
+    assert api.call("DELETE", f"/v1/characters/{ch['id']}", studio).status_code == 404
+    assert api.call("GET", "/v1/characters", bob).get_json()["characters"] == []
+    assert api.generate(bob, "captain comet")["state"] == "prechecked"
+    api.rt.pipeline.wait_idle()
+
+
+def test_contacts_and_notifications(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    api.call("PUT", "/v1/contacts/bob", alice)
+    api.call("PUT", "/v1/contacts/alice", bob)
+    [c] = api.call("GET", "/v1/contacts", alice).get_json()["contacts"]
+    assert c["name"] == "bob" and c["mutual"] is True
+    assert api.call("DELETE", "/v1/contacts/bob", alice).status_code == 204
+    assert api.call("DELETE", "/v1/contacts/bob", alice).status_code == 404
+    assert api.call("GET", "/v1/contacts", bob).get_json()["contacts"][0]["mutual"] is False
+
+    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    api.generate(bob, "hills", [lk["id"]])  # blocked: alice is told
+    unread = api.call("GET", "/v1/notifications?unread=1", alice).get_json()["notifications"]
+    assert len(unread) == 1 and not unread[0]["read"]
+    assert api.call("POST", "/v1/notifications/read", alice).status_code == 204
+    assert api.call("GET", "/v1/notifications?unread=1", alice).get_json()["notifications"] == []
+    assert api.notifications(alice)[0]["read"] is True
+    assert api.notifications(bob) == []  # each account sees only its own
+
+
+def test_a_crashing_generator_blocks_with_a_reason(make_api):
+    api = make_api(generator="diffusers")  # configured, but not available on this machine
+    bob = api.account("bob")
+    done = api.wait(bob, api.generate(bob, "a forest")["id"])
+    assert done["state"] == "blocked"
+    assert any(r.startswith("internal error while generating") for r in done["reasons"])
+    assert api.leftovers() == [] and not any(api.rt.settings.videos_dir.iterdir())
+
+
+def test_interrupted_jobs_resume_after_a_restart(make_api):
+    first = make_api(worker="none")  # accepts jobs, runs none, then "crashes" mid-generation
+    bob = first.account("bob")
+    gen = first.generate(bob, "city lights")
+    with unit_of_work(first.rt.engine) as s:
+        s.get(Generation, gen["id"]).state = GenerationState.GENERATING
+    first.rt.close()
+
+    restarted = make_api(data_dir=first.rt.settings.data_dir)
+    done = restarted.wait(bob, gen["id"])
+    assert done["state"] == "released", done["reasons"]
