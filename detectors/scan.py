@@ -47,6 +47,7 @@ __all__ = [
     "MAX_FACES_PER_FRAME",
     "MAX_FRAME_PIXELS",
     "MAX_SCAN_SECONDS",
+    "THOROUGH_EVERY_S",
     "ScanResult",
     "TrackMatch",
     "TrackReport",
@@ -82,6 +83,15 @@ _MAX_GAP_S: Final = 1.0  # a track not seen for longer than this is closed
 _APPEARANCE: Final = 0.25  # face patch correlation with the last embedded look below this: embed again
 _THUMB: Final = 16
 _CUT: Final = 24.0  # mean absolute change of a 32x18 gray thumbnail between samples that counts as a cut
+#: Seconds between keyframes in a thorough scan (``thorough_every_s``; ``consentgate scan --thorough``):
+#: on keyframes the backend's slower ``detect_thorough`` (dlib: a CNN that also finds heads turned to
+#: three-quarter or profile view) runs besides its ``detect``. The first sample and the first after a
+#: scene cut are keyframes too. Off by default: it costs ~0.6 s per keyframe (docs/face-matching.md).
+THOROUGH_EVERY_S: Final = 4.0
+_KEYFRAME_GAP_S: Final = 1.0  # a cut this soon after a keyframe waits for the gap to pass (busy footage)
+_TURNED_MIN_PX: Final = 80  # the smallest face the keyframe detector looks for
+_FOLLOW: Final = 24  # a face found only on a keyframe is followed in between by a patch this size ...
+_FOLLOW_MIN: Final = 0.6  # ... whose normalised correlation with the face must stay above this
 
 
 def threshold_for(backend: FaceBackend) -> float:
@@ -136,7 +146,8 @@ class ScanResult:
 
     ``tracks`` reports every track (matched or not); ``smallest_face_px`` is the smallest face the
     detector was expected to find at the resolution scanned (smaller faces may be missed); ``embeddings``
-    counts the faces embedded; ``frame_count`` the frames decoded; ``fps`` the rate they were scanned at."""
+    counts the faces embedded; ``frame_count`` the frames decoded; ``fps`` the rate they were scanned at;
+    ``keyframes`` the samples the backend's slower turned-head detector also looked at."""
 
     frames_scanned: int
     faces_seen: int
@@ -149,6 +160,7 @@ class ScanResult:
     embeddings: int = 0
     threshold: float = MATCH_THRESHOLD
     backend: str = ""
+    keyframes: int = 0
 
     def likeness_ids(self) -> frozenset[str]:
         return frozenset(m.likeness_id for m in self.matches)
@@ -158,7 +170,7 @@ class ScanResult:
         return {
             "backend": self.backend, "threshold": self.threshold, "fps": round(self.fps, 3),
             "frame_count": self.frame_count, "frames_scanned": self.frames_scanned, "faces_seen": self.faces_seen,
-            "embeddings": self.embeddings, "smallest_face_px": self.smallest_face_px,
+            "embeddings": self.embeddings, "keyframes": self.keyframes, "smallest_face_px": self.smallest_face_px,
             "likenesses": sorted(self.likeness_ids()), "matches": [m.to_dict() for m in self.matches],
             "unmatched_tracks": self.unmatched_tracks, "tracks": [t.to_dict() for t in self.tracks],
         }
@@ -205,6 +217,43 @@ def _thumb(rgb: np.ndarray, box: Box) -> np.ndarray:
     return v / n if n > 1e-6 else v
 
 
+def _same_face(a: Box, b: Box) -> bool:
+    """Whether two detectors' boxes (of different extents) frame the same face."""
+    cx, cy = b.center
+    return a.iou(b) >= _LINK_IOU or (a.left <= cx < a.right and a.top <= cy < a.bottom)
+
+
+def _patch(rgb: np.ndarray, box: Box) -> np.ndarray:
+    import cv2
+
+    crop = rgb[box.top:box.bottom, box.left:box.right]
+    small = cv2.resize(crop, (_FOLLOW, _FOLLOW), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _follow(rgb: np.ndarray, box: Box, patch: np.ndarray) -> Box | None:
+    """Where the face of ``patch`` (last seen at ``box``) is in ``rgb``: the best normalised correlation
+    within half a face of ``box``, or ``None`` when nothing there correlates above ``_FOLLOW_MIN``."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    pad = max(box.width, box.height) // 2
+    window = Box(top=box.top - pad, right=box.right + pad, bottom=box.bottom + pad, left=box.left - pad).clipped(w, h)
+    if window is None:
+        return None
+    sx, sy = _FOLLOW / box.width, _FOLLOW / box.height
+    size = (round(window.width * sx), round(window.height * sy))
+    if size[0] < _FOLLOW or size[1] < _FOLLOW:
+        return None
+    crop = rgb[window.top:window.bottom, window.left:window.right]
+    gray = cv2.cvtColor(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    _, best, _, (x, y) = cv2.minMaxLoc(cv2.matchTemplate(gray.astype(np.float32), patch, cv2.TM_CCOEFF_NORMED))
+    if not best >= _FOLLOW_MIN:
+        return None
+    left, top = window.left + round(x / sx), window.top + round(y / sy)
+    return Box(top=top, right=left + box.width, bottom=top + box.height, left=left).clipped(w, h)
+
+
 @dataclass(eq=False)
 class _Track:
     track_id: int
@@ -221,6 +270,8 @@ class _Track:
     thumb: np.ndarray | None = None  # of the last embedded look
     force_look: bool = False  # a cut happened since the last look
     tail: dict[int, np.ndarray] = field(default_factory=dict)  # frames after the last sighting, to refine its end
+    keyframe_only: bool = False  # last detected by the keyframe detector alone: followed by its patch
+    patch: np.ndarray | None = None  # gray face patch of its last keyframe detection
 
     @property
     def mean(self) -> np.ndarray:
@@ -244,12 +295,19 @@ class _Stats:
     embeddings: int = 0
     frame_count: int = 0
     smallest_face_px: int = 0
+    keyframes: int = 0
 
 
 class _Scanner:
     def __init__(self, backend: TrackingBackend, fps: float, stride: int, min_face_px: int,
-                 max_pixels: int | None, max_faces: int, normalize: bool) -> None:
+                 max_pixels: int | None, max_faces: int, normalize: bool, thorough_every: int = 0) -> None:
         self.backend = backend
+        thorough = getattr(backend, "detect_thorough", None)
+        self.thorough: Callable[..., Sequence[Detection]] | None = thorough if thorough_every > 0 else None
+        self.thorough_every = thorough_every
+        self._last_keyframe: int | None = None
+        self._cut_pending = False
+        self.keyframe_gap = max(stride, round(_KEYFRAME_GAP_S * fps))
         self.fps = fps
         self.stride = stride
         self.min_face_px = min_face_px
@@ -294,12 +352,25 @@ class _Scanner:
         return since >= self.embed_every or box.size >= 1.5 * track.embedded_px
 
     # detection -------------------------------------------------------------------------------------------
-    def _detect(self, rgb: np.ndarray, frame: int) -> list[Detection]:
+    def _detect(self, rgb: np.ndarray, frame: int, cut: bool) -> tuple[list[Detection], set[int]]:
+        """The faces in ``rgb`` and the ids of those only the keyframe detector found."""
         dets = list(self.backend.detect(rgb, min_face_px=self.min_face_px, max_pixels=self.max_pixels))
+        only_keyframe: set[int] = set()
+        self._cut_pending = self._cut_pending or cut
+        since = None if self._last_keyframe is None else frame - self._last_keyframe
+        if self.thorough is not None and (since is None or since >= self.thorough_every
+                                          or (self._cut_pending and since >= self.keyframe_gap)):
+            self._last_keyframe, self._cut_pending = frame, False
+            self.stats.keyframes += 1
+            frontal = list(dets)
+            for d in self.thorough(rgb, min_face_px=max(self.min_face_px, _TURNED_MIN_PX)):
+                if not any(_same_face(o.box, d.box) for o in frontal):
+                    dets.append(d)
+                    only_keyframe.add(id(d))
         if len(dets) > self.max_faces:
             raise ScanError("too_many_faces", f"frame {frame} shows {len(dets)} faces; at most {self.max_faces} "
                             "are scanned per frame")
-        return dets
+        return dets, only_keyframe
 
     def _detect_near(self, rgb: np.ndarray, box: Box) -> Box | None:
         """The face overlapping ``box`` in ``rgb``, searching only a window around it."""
@@ -320,11 +391,16 @@ class _Scanner:
                 best, best_iou = b, b.iou(box)
         return best
 
+    def _near(self, rgb: np.ndarray, track: _Track, box: Box) -> Box | None:
+        if track.keyframe_only and track.patch is not None:
+            return _follow(rgb, box, track.patch)
+        return self._detect_near(rgb, box)
+
     def _refine_start(self, track: _Track, box: Box) -> None:
         for f in sorted(self.recent, reverse=True):
             if f >= track.first_frame:
                 continue
-            found = self._detect_near(self.recent[f], box)
+            found = self._near(self.recent[f], track, box)
             if found is None:
                 return
             track.first_frame, box = f, found
@@ -334,7 +410,7 @@ class _Scanner:
         for f in sorted(track.tail):
             if f <= track.last_frame:
                 continue
-            found = self._detect_near(track.tail[f], box)
+            found = self._near(track.tail[f], track, box)
             if found is None:
                 break
             track.last_frame, box = f, found
@@ -366,11 +442,25 @@ class _Scanner:
         self._prev_small = small
         return cut
 
+    def _sighting(self, track: _Track, frame: int, box: Box) -> None:
+        track.prev_box, track.prev_frame = track.box, track.last_frame
+        track.box, track.last_frame = box, frame
+        track.frames_seen += 1
+        track.tail = {}
+        track.max_face_px = max(track.max_face_px, box.size)
+
+    def _mark(self, track: _Track, rgb: np.ndarray, det: Detection, only_keyframe: set[int]) -> None:
+        """Remember which detector saw ``track`` last: a face only the keyframe detector sees is followed
+        by its patch until the next keyframe."""
+        track.keyframe_only = id(det) in only_keyframe
+        track.patch = _patch(rgb, det.box) if track.keyframe_only else None
+
     def update(self, frame: int, rgb: np.ndarray) -> None:
-        if self._scene_cut(rgb):
+        cut = self._scene_cut(rgb)
+        if cut:
             for t in self.live:
                 t.force_look = True
-        dets = self._detect(rgb, frame)
+        dets, only_keyframe = self._detect(rgb, frame, cut)
         self.stats.frames_scanned += 1
         self.stats.faces_seen += len(dets)
         pairs = []
@@ -388,43 +478,52 @@ class _Scanner:
                 used_t.add(ti)
                 linked.append((dets[di], self.live[ti]))
         fresh = [d for i, d in enumerate(dets) if i not in used_d]
-        thumbs = {id(d): _thumb(rgb, d.box) for d in dets}
+        followed: list[tuple[Detection, _Track]] = []
+        if not cut:  # between keyframes, a face only the keyframe detector sees is followed by its patch
+            for ti, t in enumerate(self.live):
+                if ti in used_t or not t.keyframe_only or t.patch is None or t.last_frame >= frame:
+                    continue
+                box = _follow(rgb, t.predicted(frame), t.patch)
+                if box is not None:
+                    followed.append((Detection(box), t))
+        thumbs = {id(d): _thumb(rgb, d.box) for d in dets + [d for d, _ in followed]}
 
         for _, t in linked:
             if t.last_frame < self._prev_sample:
                 t.force_look = True  # re-found after a miss: check it is still the same person
-        to_embed = fresh + [d for d, t in linked if self._wants_look(t, frame, d.box, thumbs[id(d)])]
+        seen = linked + followed
+        to_embed = fresh + [d for d, t in seen if self._wants_look(t, frame, d.box, thumbs[id(d)])]
         emb = self._embed(rgb, to_embed)
         emb_of = {id(d): e for d, e in zip(to_embed, emb, strict=True)}
 
-        for d, t in linked:
+        is_followed = {id(d) for d, _ in followed}
+        for d, t in seen:
             e = emb_of.get(id(d))
             if e is not None and t.looks and float(np.linalg.norm(t.mean - e)) > _LINK_SAME:
-                fresh.append(d)  # someone else now stands where this track was: split
-                continue
-            t.prev_box, t.prev_frame = t.box, t.last_frame
-            t.box, t.last_frame = d.box, frame
-            t.frames_seen += 1
-            t.tail = {}
-            t.max_face_px = max(t.max_face_px, d.box.size)
+                if id(d) not in is_followed:
+                    fresh.append(d)  # someone else now stands where this track was: split
+                continue  # (a followed patch that embeds as someone else: stop following)
+            self._sighting(t, frame, d.box)
+            if id(d) not in is_followed:
+                self._mark(t, rgb, d, only_keyframe)
             if e is not None:
                 self._look(t, frame, e, d.box, thumbs[id(d)])
 
-        seen_now = {id(t) for _, t in linked}
+        seen_now = {id(t) for _, t in seen}
         for d in fresh:
             e = emb_of[id(d)]
             # a face that reappears elsewhere (a cut, fast motion) continues the nearest recent track
             candidates = [t for t in self.live if id(t) not in seen_now and t.looks and t.last_frame < frame]
             near = min(candidates, key=lambda t: float(np.linalg.norm(t.mean - e)), default=None)
             if near is not None and float(np.linalg.norm(near.mean - e)) <= _LINK_REID:
-                near.prev_box, near.box, near.prev_frame, near.last_frame = None, d.box, frame, frame
-                near.frames_seen += 1
-                near.tail = {}
-                near.max_face_px = max(near.max_face_px, d.box.size)
+                self._sighting(near, frame, d.box)
+                near.prev_box = None
+                self._mark(near, rgb, d, only_keyframe)
                 self._look(near, frame, e, d.box, thumbs[id(d)])
                 seen_now.add(id(near))
                 continue
             t = self._new_track(frame, d)
+            self._mark(t, rgb, d, only_keyframe)
             self._refine_start(t, d.box)
             self._look(t, frame, e, d.box, thumbs[id(d)])
             self.live.append(t)
@@ -479,9 +578,13 @@ def _scan(
     min_face_px: int,
     max_pixels: int | None,
     max_faces: int,
+    thorough_every_s: float,
 ) -> ScanResult:
+    if not thorough_every_s >= 0:
+        raise DetectorError(f"thorough_every_s must be >= 0, got {thorough_every_s}")
+    thorough_every = max(stride, round(thorough_every_s * fps)) if thorough_every_s > 0 else 0
     scanner = _Scanner(_tracking(backend), fps, stride, min_face_px, max_pixels, max_faces,
-                       normalize=bool(getattr(backend, "normalized", False)))
+                       normalize=bool(getattr(backend, "normalized", False)), thorough_every=thorough_every)
     tracks = scanner.run(samples)
     stats = scanner.stats
     matches: list[TrackMatch] = []
@@ -506,7 +609,7 @@ def _scan(
     reports.sort(key=lambda r: (r.first_frame, r.track_id))
     return ScanResult(stats.frames_scanned, stats.faces_seen, tuple(matches), unmatched, tuple(reports),
                       stats.frame_count, float(fps), stats.smallest_face_px, stats.embeddings, float(threshold),
-                      backend.name)
+                      backend.name, stats.keyframes)
 
 
 def scan_frames(
@@ -520,6 +623,7 @@ def scan_frames(
     min_face_px: int = 40,
     max_pixels: int | None = DEFAULT_DETECT_PIXELS,
     max_faces: int = MAX_FACES_PER_FRAME,
+    thorough_every_s: float = 0.0,
 ) -> ScanResult:
     """Scan decoded RGB frames ((T, H, W, 3) uint8 or a sequence of (H, W, 3)) shown at ``fps``.
 
@@ -527,6 +631,8 @@ def scan_frames(
     backend) of a likeness is reported, once per such likeness (a face close to two enrolled
     likenesses is reported as both). ``min_face_px`` and ``max_pixels`` set the detection resolution
     (see :data:`DEFAULT_DETECT_PIXELS`; ``max_pixels=None`` looks for ``min_face_px`` faces at any cost).
+    ``thorough_every_s > 0`` makes it a thorough scan: the backend's turned-head detector also runs on
+    keyframes that far apart, at the first sample and after cuts (:data:`THOROUGH_EVERY_S`).
     """
     backend = backend or default_backend()
     threshold = threshold_for(backend) if threshold is None else threshold
@@ -536,7 +642,7 @@ def scan_frames(
     stride = sample_stride(fps, min_visible_s)
     samples = ((i, frames[i]) for i in range(len(frames)))
     return _scan(samples, fps, index, backend, threshold, stride=stride, min_face_px=min_face_px,
-                 max_pixels=max_pixels, max_faces=max_faces)
+                 max_pixels=max_pixels, max_faces=max_faces, thorough_every_s=thorough_every_s)
 
 
 def _prefetch(make: Callable[[], Iterator[tuple[int, np.ndarray]]], depth: int = 16
@@ -587,6 +693,7 @@ def scan_video(
     min_face_px: int = 40,
     max_pixels: int | None = DEFAULT_DETECT_PIXELS,
     max_faces: int = MAX_FACES_PER_FRAME,
+    thorough_every_s: float = 0.0,
 ) -> ScanResult:
     """:func:`scan_frames` on a video file, decoding on a second thread as it goes (``max_frames``
     stops early). Raises :class:`ScanError` when the file is not a readable video (``unreadable``),
@@ -616,7 +723,8 @@ def scan_video(
 
     try:
         return _scan(_prefetch(frames), info.fps, index, backend, threshold, stride=stride,
-                     min_face_px=min_face_px, max_pixels=max_pixels, max_faces=max_faces)
+                     min_face_px=min_face_px, max_pixels=max_pixels, max_faces=max_faces,
+                     thorough_every_s=thorough_every_s)
     except MediaError as e:
         raise ScanError("unreadable", f"{Path(path).name}: {e}") from e
 

@@ -151,7 +151,7 @@ def _video_file(path: Path, what: str) -> Path:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from detectors.errors import DetectorError
-    from detectors.scan import scan_path
+    from detectors.scan import THOROUGH_EVERY_S, scan_path
     from governance.runtime import Runtime
 
     path = Path(args.file)
@@ -165,7 +165,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         with rt.session() as session:
             index = rt.sync_index(session)
         try:
-            result = scan_path(path, index, rt.face_backend, threshold=rt.match_threshold)
+            every = THOROUGH_EVERY_S if args.thorough else rt.settings.scan_thorough_every_s
+            result = scan_path(path, index, rt.face_backend, threshold=rt.match_threshold, thorough_every_s=every)
         except DetectorError as e:
             raise SystemExit(f"consentgate scan: {e}") from e
     finally:
@@ -241,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="find enrolled likenesses in a video or image")
     scan.add_argument("file")
     scan.add_argument("--json", action="store_true")
+    scan.add_argument("--thorough", action="store_true",
+                      help="also look for turned heads (three-quarter, profile) every 4 s and at cuts (slower)")
     scan.set_defaults(fn=cmd_scan)
     wm = sub.add_parser("watermark", help="embed or detect the invisible watermark").add_subparsers(
         dest="watermark_cmd", required=True)

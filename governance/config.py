@@ -33,6 +33,8 @@ class Settings:
     face_backend: str = "dlib"  # or "insightface" with insightface_dir holding the operator's ONNX files
     insightface_dir: str = ""
     match_threshold: float | None = None  # None: the threshold measured for the face backend
+    # seconds between the keyframes on which the scan also looks for turned heads (dlib's CNN); 0: off
+    scan_thorough_every_s: float = 0.0
     duration_s: float = 4.0
     frame_size: int = 256
     fps: float = 24.0
@@ -45,6 +47,8 @@ class Settings:
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
+        if not self.scan_thorough_every_s >= 0:
+            raise ConfigError(f"scan_thorough_every_s must be >= 0, got {self.scan_thorough_every_s}")
         if self.daily_quota < 0:
             raise ConfigError(f"daily_quota must be >= 0, got {self.daily_quota}")
         if self.max_upload_bytes < 1024:

@@ -316,7 +316,8 @@ class Pipeline:
     def _scan(self, frames: Any, fps: float, index: Any) -> Any:
         from detectors.scan import scan_frames
 
-        return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold)
+        return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
+                           thorough_every_s=self.rt.settings.scan_thorough_every_s)
 
     def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any]) -> dict[str, Any]:
         return {

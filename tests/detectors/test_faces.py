@@ -134,3 +134,35 @@ def test_yaw_follows_the_nose():
     turned = frontal + np.array([[0, 0], [0, 0], [12, 0], [0, 0], [0, 0]], np.float32)
     assert yaw_from_landmarks(frontal) == pytest.approx(0.0)
     assert yaw_from_landmarks(turned) == pytest.approx(0.3)
+
+
+def test_mirror_averaged_embedding_hardly_changes_when_the_face_is_flipped(photo):
+    """A face and its mirror image embed alike with ``mirror`` (the default), far less alike without:
+    the mean of a chip's and its mirror's descriptors is nearly symmetric in head yaw."""
+    rgb = photo("obama2.jpg")
+    flipped = np.ascontiguousarray(rgb[:, ::-1])
+    gaps = {}
+    for mirror in (True, False):
+        b = DlibBackend(mirror=mirror)
+        gaps[mirror] = distance(only_face(b, rgb), only_face(b, flipped))
+    assert gaps[True] < 0.12 < 0.18 < gaps[False]
+    assert default_backend().mirror is True
+
+
+def test_detect_thorough_finds_a_turned_head_that_hog_misses(backend, faces_dir):
+    """Barack Obama, in the audience of the Hamilton clip, is turned three-quarters away: the HOG
+    detector does not see him; the keyframe detector (dlib's mmod CNN) does, with landmarks."""
+    from media.video import iter_frames
+
+    rgb = next(f for i, f in iter_frames(faces_dir / "short_hamilton_clip.mp4", max_frames=231) if i == 230)
+    where = Box(top=40, right=420, bottom=160, left=300)
+    assert not [d for d in backend.detect(rgb) if d.box.iou(where) > 0.3]
+    turned = [d for d in backend.detect_thorough(rgb) if d.box.iou(where) > 0.5]
+    assert len(turned) == 1
+    [d] = turned
+    assert d.landmarks is not None and d.landmarks.shape == (5, 2) and d.score > 0
+    assert backend.embed(rgb, [d]).shape == (1, 128)
+
+
+def test_detect_thorough_on_a_flat_image_finds_nothing(backend):
+    assert backend.detect_thorough(np.full((240, 320, 3), 128, np.uint8)) == []

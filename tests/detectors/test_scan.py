@@ -10,7 +10,15 @@ import pytest
 from detectors.enroll import Template
 from detectors.errors import DetectorError, ScanError
 from detectors.index import LikenessIndex
-from detectors.scan import MATCH_THRESHOLD, ScanResult, sample_stride, scan_frames, scan_path, scan_video
+from detectors.scan import (
+    MATCH_THRESHOLD,
+    THOROUGH_EVERY_S,
+    ScanResult,
+    sample_stride,
+    scan_frames,
+    scan_path,
+    scan_video,
+)
 from media.video import Clip, write_video
 
 
@@ -108,9 +116,9 @@ def test_hamilton_clip_finds_lin_manuel_miranda(faces_dir, templates, backend):
     assert min(m.first_frame for m in result.matches) < 100  # he is on screen from about frame 84
 
 
-def test_hamilton_clip_with_only_obama_enrolled_finds_nobody(faces_dir, templates, backend):
+def test_hamilton_clip_with_only_obama_enrolled_matches_nobody_before_he_appears(faces_dir, templates, backend):
     result = scan_video(faces_dir / "short_hamilton_clip.mp4", index_of(templates, "obama"), backend,
-                        max_frames=150)
+                        max_frames=150)  # Obama is in the audience from frame 212
     assert result.matches == ()
     assert result.faces_seen > 10 and result.unmatched_tracks >= 1
 
@@ -190,8 +198,40 @@ def test_scan_refuses_huge_frames(everyone, backend, tmp_path, monkeypatch, make
         scan_frames(frames, 24.0, everyone, backend)
 
 
-def test_hamilton_clip_with_everyone_enrolled_finds_only_miranda(faces_dir, everyone, backend):
+def test_hamilton_clip_with_everyone_enrolled_finds_miranda_and_matches_no_one_wrongly(faces_dir, everyone, backend):
     result = scan_path(faces_dir / "short_hamilton_clip.mp4", everyone, backend)
-    assert result.likeness_ids() == {"miranda"}
-    [match] = result.matches
+    # Lacamoire (at the piano, then in profile) and Obama (turned away) appear too; Biden does not
+    assert "miranda" in result.likeness_ids() and "biden" not in result.likeness_ids()
+    [match] = [m for m in result.matches if m.likeness_id == "miranda"]
     assert match.first_frame <= 84 and match.last_frame >= 205 and match.distance < 0.45
+    assert all(m.first_frame < 80 for m in result.matches if m.likeness_id == "lacamoire")
+    assert all(m.first_frame >= 205 for m in result.matches if m.likeness_id == "obama")
+
+
+def test_thorough_scan_tracks_turned_heads_and_ranks_the_right_person_nearest(faces_dir, everyone, backend):
+    """A thorough scan runs the turned-head detector on keyframes and follows what only it sees by the
+    face's patch in between: Alex Lacamoire in profile (frames 20-47) and Barack Obama turned
+    three-quarters (frames 212-274) become tracks. Lacamoire's nearest likeness is Lacamoire; dlib's
+    encoder cannot place Obama at that angle (0.64 from his photos, no nearer than to others), and
+    neither is close enough to match: see "Known weaknesses" in docs/face-matching.md."""
+    path = faces_dir / "short_hamilton_clip.mp4"
+    frontal = scan_path(path, everyone, backend)
+    thorough = scan_path(path, everyone, backend, thorough_every_s=THOROUGH_EVERY_S)
+    assert frontal.keyframes == 0 and 4 <= thorough.keyframes <= 8
+
+    def turned(result: ScanResult, first: range, min_px: int) -> list:
+        return [t for t in result.tracks if t.first_frame in first and t.max_face_px >= min_px]
+
+    assert not turned(frontal, range(18, 30), 150) and not turned(frontal, range(205, 216), 100)
+    [lacamoire] = turned(thorough, range(18, 30), 150)
+    [obama] = turned(thorough, range(205, 216), 100)
+    assert lacamoire.best_likeness == "lacamoire" and lacamoire.last_frame >= 40
+    assert obama.last_frame >= 270 and obama.looks >= 2
+    assert obama.frames_seen >= 10  # followed between keyframes, not only seen on them
+    assert thorough.likeness_ids() <= {"miranda", "obama", "lacamoire"} and "miranda" in thorough.likeness_ids()
+
+
+def test_thorough_every_s_must_not_be_negative(templates, everyone, make_clip, backend):
+    frames = make_clip({"biden": templates["biden"].reference}, 8, {"biden": range(0, 8)})
+    with pytest.raises(DetectorError, match="thorough_every_s"):
+        scan_frames(frames, 24.0, everyone, backend, thorough_every_s=-1)

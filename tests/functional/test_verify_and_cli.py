@@ -107,6 +107,9 @@ def test_cli_scan_finds_enrolled_people(make_api, faces_dir, tmp_path, capsys):
     assert [m["likeness"] for m in report["matches"]] == [lk["id"]] and report["enrolled"] == 1
     assert main(["--data-dir", var, "scan", str(faces_dir / "biden2.jpg")]) == 0
     assert "no enrolled likeness found" in capsys.readouterr().out
+    assert main(["--data-dir", var, "scan", str(faces_dir / "obama2.jpg"), "--thorough", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["keyframes"] == 1 and [m["likeness"] for m in report["matches"]] == [lk["id"]]
     (tmp_path / "junk.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 300)
     for bad in (tmp_path / "junk.mp4", tmp_path / "missing.mp4"):
         with pytest.raises(SystemExit) as e:

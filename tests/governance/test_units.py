@@ -19,6 +19,9 @@ def test_settings_from_env():
         Settings(daily_quota=-1)
     with pytest.raises(ConfigError):
         Settings().with_overrides({"colour": "red"})
+    assert Settings.from_env({"GOVERNANCE_SCAN_THOROUGH_EVERY_S": "4"}).scan_thorough_every_s == 4.0
+    with pytest.raises(ConfigError, match="scan_thorough_every_s"):
+        Settings(scan_thorough_every_s=-1.0)
 
 
 def test_translog_chain_detects_edits():
