@@ -198,6 +198,9 @@ class TrackingBackend(FaceBackend, Protocol):
         """``(len(detections), dim)`` float32 embeddings of ``detections`` found in ``rgb``."""
         ...
 
+    # Optional: ``detect_thorough(rgb, *, min_face_px)``, a slower detector for faces ``detect`` misses
+    # (turned heads), which a thorough scan runs on keyframes (see DlibBackend.detect_thorough).
+
 
 def yaw_from_landmarks(points: np.ndarray) -> float:
     """A rough, signed head yaw from 5 landmarks in the ArcFace order (eye, eye, nose, mouth, mouth):

@@ -7,7 +7,8 @@ lasts, and whenever its face crop stops looking like the one last embedded (a cu
 Each track's embeddings are averaged and compared with every likeness in the index; averaging looks
 cancels most per-frame noise (pose, blur, compression), which is what lets one strict threshold hold.
 When a track starts or ends between two samples, the frames in between are searched around it, so
-reported frame ranges are exact to the frame::
+reported frame ranges are exact to the frame. A *thorough* scan (``thorough_every_s``) also runs the
+backend's slower turned-head detector on keyframes and follows what only it finds by its face patch::
 
     >>> from media.video import load_image
     >>> from detectors.enroll import enroll

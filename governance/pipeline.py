@@ -229,7 +229,7 @@ class Pipeline:
                 checks = self._consent_or_stop(session, gen, involved, "seal")
                 gen.content_id = secrets.token_hex(8)
                 requester = session.get(Account, gen.requester_id)
-                governance = self._governance_assertion(gen, requester, checks)
+                governance = self._governance_assertion(gen, requester, checks, result)
                 session.add(gen)
             fingerprint = self._seal(clip, gen, governance, marked, final)
             self._emit("sealed", generation_id)
@@ -319,7 +319,8 @@ class Pipeline:
         return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
                            thorough_every_s=self.rt.settings.scan_thorough_every_s)
 
-    def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any]) -> dict[str, Any]:
+    def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any],
+                              scan: Any) -> dict[str, Any]:
         return {
             "generation_id": gen.id,
             "content_id": gen.content_id,
@@ -332,6 +333,12 @@ class Pipeline:
                 for c in checks
             ],
             "faces_found": gen.faces_found,
+            "face_scan": {  # how the output was scanned: which faces a verifier can rely on having been checked
+                "backend": scan.backend, "threshold": scan.threshold, "frames": scan.frame_count,
+                "frames_scanned": scan.frames_scanned, "keyframes": scan.keyframes, "tracks": len(scan.tracks),
+                "smallest_face_px": scan.smallest_face_px,
+                "thorough_every_s": self.rt.settings.scan_thorough_every_s,
+            },
             "decisions": gen.decisions,
             "consent_checked_at": utcnow().isoformat(),
         }

@@ -38,6 +38,9 @@ def test_consent_story(api, faces_dir, tmp_path):
     assert report["c2pa"]["state"] == "Trusted", report["c2pa"]
     assert report["c2pa"]["governance"]["content_id"] == content_id
     assert report["c2pa"]["governance"]["likenesses"][0]["grant"]
+    scan = report["c2pa"]["governance"]["face_scan"]
+    assert scan["backend"] == "dlib-resnet-v1" and scan["threshold"] == 0.5 and scan["tracks"] >= 1
+    assert scan["frames_scanned"] >= 1 and scan["keyframes"] == 0 and scan["thorough_every_s"] == 0
     assert "trainedAlgorithmicMedia" in report["c2pa"]["digital_source_type"]
     assert report["watermark"]["found"] and report["watermark"]["payload"] == content_id
     assert report["record"]["generation_id"] == gen["id"]
@@ -206,3 +209,17 @@ def test_daily_quota(make_api):
     r = api.call("POST", "/v1/generations", bob, json={"prompt": "another tree"})
     assert r.status_code == 429 and r.mimetype == "application/problem+json"
     assert r.get_json()["quota"] == 2
+
+
+def test_a_thorough_gate_scan_is_recorded_in_the_manifest(make_api, faces_dir):
+    """GOVERNANCE_SCAN_THOROUGH_EVERY_S makes the gate look for turned heads on keyframes too, and the
+    manifest says so, so a verifier knows which scan the release relied on."""
+    api = make_api(scan_thorough_every_s=4.0)
+    alice = api.account("alice")
+    lk = api.enroll(alice, faces_dir / "biden2.jpg")
+    gen = api.generate(alice, "a portrait in the park", [lk["id"]])
+    done = api.wait(alice, gen["id"])
+    assert done["state"] == "released", done["reasons"]
+    assert [f["likeness"] for f in done["faces_found"]] == [lk["id"]]
+    scan = api.verify(api.download(alice, gen["id"])).get_json()["c2pa"]["governance"]["face_scan"]
+    assert scan["thorough_every_s"] == 4.0 and scan["keyframes"] >= 1
