@@ -254,6 +254,13 @@ def detection_scale(height: int, width: int, *, native_px: int, min_face_px: int
     return scale
 
 
+def _unscaled(rect: Any, scale: float, width: int, height: int) -> Box | None:
+    """A dlib rectangle found in a copy resized by ``scale``, in the original image's pixels."""
+    box = Box(top=math.floor(rect.top() / scale), right=math.ceil((rect.right() + 1) / scale),
+              bottom=math.ceil((rect.bottom() + 1) / scale), left=math.floor(rect.left() / scale))
+    return box.clipped(width, height)
+
+
 @dataclass
 class _DlibModels:
     detector: Any
@@ -315,14 +322,8 @@ class DlibBackend:
         if abs(scale - 1.0) > 1e-3:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        boxes = []
-        for r in models.detector(small, upsample):
-            box = Box(top=math.floor(r.top() / scale), right=math.ceil((r.right() + 1) / scale),
-                      bottom=math.ceil((r.bottom() + 1) / scale), left=math.floor(r.left() / scale))
-            clipped = box.clipped(width, height)
-            if clipped is not None:
-                boxes.append(clipped)
-        return boxes
+        boxes = [_unscaled(r, scale, width, height) for r in models.detector(small, upsample)]
+        return [b for b in boxes if b is not None]
 
     def _shape(self, models: _DlibModels, img: np.ndarray, box: Box) -> Any:
         import dlib
@@ -390,10 +391,7 @@ class DlibBackend:
                 found = self._cnn(small, 0)
                 dets = []
                 for d in found:
-                    r = d.rect
-                    box = Box(top=math.floor(r.top() / scale), right=math.ceil((r.right() + 1) / scale),
-                              bottom=math.ceil((r.bottom() + 1) / scale), left=math.floor(r.left() / scale))
-                    clipped = box.clipped(width, height)
+                    clipped = _unscaled(d.rect, scale, width, height)
                     if clipped is not None:
                         det = self._detection(clipped, self._shape(models, img, clipped))
                         dets.append(Detection(det.box, float(d.confidence), det.landmarks, det.pose))
