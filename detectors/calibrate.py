@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.faces import Box, Face, FaceBackend, backend_from_settings, crop_face
+from detectors.faces import Box, Detection, Face, FaceBackend, backend_from_settings, crop_face
 from media.video import Clip, iter_frames, load_image, read_video, write_video
 
 _DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
@@ -153,6 +153,22 @@ class Probe:
     source: str  # the photo (or clip segment) it comes from
     kind: str  # augmentation name or "video"
     embedding: np.ndarray
+    views: np.ndarray | None = None  # (2, dim): the plain and the mirrored chip alone, for mirroring backends
+
+
+def _probe(backend: FaceBackend, img: np.ndarray, face: Face, identity: str, source: str, kind: str) -> Probe:
+    views = None
+    if getattr(backend, "mirror", False):  # the scanner alternates single views between a track's looks
+        det = Detection(face.box)
+        views = np.asarray(backend.embed(img, [det, det], views=["plain", "mirror"]))  # type: ignore[attr-defined]
+    return Probe(identity, source, kind, face.embedding, views)
+
+
+def _look(probe: Probe, i: int) -> np.ndarray:
+    """What the scanner's ``i``-th look at a track encodes: both orientations first, then one at a time."""
+    if i == 0 or probe.views is None:
+        return probe.embedding
+    return probe.views[1 if i % 2 else 0]
 
 
 def _best_match(faces: list[Face], expected: Box) -> Face | None:
@@ -197,7 +213,7 @@ def photo_probes(backend: FaceBackend, faces_dir: Path) -> tuple[dict[str, tuple
             if found is None:
                 missed += 1
                 continue
-            probes.append(Probe(identity, name, kind, found.embedding))
+            probes.append(_probe(backend, img, found, identity, name, kind))
     return templates, probes, missed
 
 
@@ -221,13 +237,13 @@ def clip_probes(backend: FaceBackend, faces_dir: Path, every: int = 4) -> list[P
             if who is None:
                 continue
             segment = "clip-far" if who and index < 20 else ("clip-close" if who else "clip-audience")
-            probes.append(Probe(who, segment, "video", face.embedding))
+            probes.append(_probe(backend, frame, face, who, segment, "video"))
     return probes
 
 
 def _tracks(probes: list[Probe], per_track: int, rng: np.random.Generator) -> list[Probe]:
     """Mean embeddings of ``per_track`` looks at one face: random degradations of one photo, or
-    consecutive samples of one person in the clip."""
+    consecutive samples of one person in the clip; each look encoded as the scanner would (``_look``)."""
     out = []
     by_source: dict[str, list[Probe]] = {}
     for p in probes:
@@ -238,7 +254,7 @@ def _tracks(probes: list[Probe], per_track: int, rng: np.random.Generator) -> li
         else:
             windows = ([group[j] for j in rng.choice(len(group), per_track, replace=False)] for _ in range(12))
         for window in windows:
-            mean = np.mean([p.embedding for p in window], axis=0)
+            mean = np.mean([_look(p, i) for i, p in enumerate(window)], axis=0)
             out.append(Probe(window[0].identity, source, "track", mean.astype(np.float32)))
     return out
 

@@ -57,6 +57,8 @@ _ENCODER_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 _CNN_WINDOW: Final = 56  # dlib's mmod CNN detector finds faces down to about this size, unscaled (measured)
 #: The budget of :meth:`DlibBackend.detect_thorough`: ~0.5 s a call on one core of the reference machine.
 THOROUGH_PIXELS: Final = 100_000
+#: What :meth:`DlibBackend.embed` can encode of a face: the mean of both orientations, or one of them.
+VIEWS: Final = ("both", "plain", "mirror")
 _CHIP: Final = 150  # the encoder's aligned input, as dlib's own compute_face_descriptor(img, shape) crops it
 _CHIP_PADDING: Final = 0.25
 _CNN_MODEL = "mmod_human_face_detector.dat"
@@ -399,28 +401,43 @@ class DlibBackend:
                 raise DetectorError(f"dlib's CNN detector failed on a {width}x{height} image: {e}") from e
         return sorted(dets, key=lambda d: d.box.area, reverse=True)
 
-    def _descriptors(self, models: _DlibModels, img: np.ndarray, shapes: Sequence[Any]) -> np.ndarray:
-        """ResNet descriptors of the aligned 150 px chips; with ``mirror``, each is the mean of the chip's
-        and its mirror image's descriptor (see the class docstring)."""
+    def _descriptors(self, models: _DlibModels, img: np.ndarray, shapes: Sequence[Any],
+                     views: Sequence[str] | None = None) -> np.ndarray:
+        """ResNet descriptors of the aligned 150 px chips, one per shape, of the given ``views`` (default:
+        ``"both"`` with ``mirror``, else ``"plain"``)."""
         import dlib
 
+        views = list(views) if views is not None else ["both" if self.mirror else "plain"] * len(shapes)
+        if len(views) != len(shapes) or not set(views) <= set(VIEWS):
+            raise DetectorError(f"views must be one of {', '.join(VIEWS)} per face, got {views!r}")
         batch = dlib.full_object_detections()
         for s in shapes:
             batch.append(s)
         try:
             chips = list(dlib.get_face_chips(img, batch, size=_CHIP, padding=_CHIP_PADDING))
-            if self.mirror:
-                chips += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
-            out = np.asarray([np.asarray(d, np.float32) for d in models.encoder.compute_face_descriptor(chips)],
+            inputs: list[np.ndarray] = []
+            parts: list[list[int]] = []  # parts[i]: the input rows averaged into face i
+            for chip, view in zip(chips, views, strict=True):
+                rows = []
+                if view != "mirror":
+                    rows.append(len(inputs))
+                    inputs.append(chip)
+                if view != "plain":
+                    rows.append(len(inputs))
+                    inputs.append(np.ascontiguousarray(chip[:, ::-1]))
+                parts.append(rows)
+            out = np.asarray([np.asarray(d, np.float32) for d in models.encoder.compute_face_descriptor(inputs)],
                              np.float32).reshape(-1, self.dim)
         except RuntimeError as e:
             raise DetectorError(f"dlib failed to embed {len(shapes)} face(s): {e}") from e
-        if self.mirror:
-            n = len(shapes)
-            out = (out[:n] + out[n:]) / 2.0
-        return out
+        return np.stack([out[rows].mean(axis=0) for rows in parts]).astype(np.float32)
 
-    def embed(self, rgb: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+    def embed(self, rgb: np.ndarray, detections: Sequence[Detection], *,
+              views: Sequence[str] | None = None) -> np.ndarray:
+        """Embeddings of ``detections``. ``views`` (one per detection) picks what is encoded: ``"both"``
+        (the mean of the chip's and its mirror's descriptors: the default with ``mirror``), ``"plain"``
+        or ``"mirror"`` (one encoder pass each). The scanner alternates single views between the looks
+        at one track, so the track's mean is mirror-averaged at one pass per look."""
         img = _as_rgb(rgb)
         if not detections:
             return np.zeros((0, self.dim), np.float32)
@@ -430,7 +447,7 @@ class DlibBackend:
                 shapes = [self._shape(models, img, d.box) for d in detections]
             except RuntimeError as e:
                 raise DetectorError(f"dlib failed to find landmarks for {len(detections)} face(s): {e}") from e
-            return self._descriptors(models, img, shapes)
+            return self._descriptors(models, img, shapes, views)
 
     def faces(self, rgb: np.ndarray, *, upsample: int = 0) -> list[Face]:
         img = _as_rgb(rgb)

@@ -303,6 +303,7 @@ class _Scanner:
     def __init__(self, backend: TrackingBackend, fps: float, stride: int, min_face_px: int,
                  max_pixels: int | None, max_faces: int, normalize: bool, thorough_every: int = 0) -> None:
         self.backend = backend
+        self.alternate = bool(getattr(backend, "mirror", False))  # DlibBackend: embed(..., views=...)
         thorough = getattr(backend, "detect_thorough", None)
         self.thorough: Callable[..., Sequence[Detection]] | None = thorough if thorough_every > 0 else None
         self.thorough_every = thorough_every
@@ -326,10 +327,17 @@ class _Scanner:
         self._next_id = 0
 
     # embedding -------------------------------------------------------------------------------------------
-    def _embed(self, rgb: np.ndarray, dets: Sequence[Detection]) -> np.ndarray:
+    def _embed(self, rgb: np.ndarray, dets: Sequence[Detection], looks: Sequence[int]) -> np.ndarray:
+        """Embed ``dets``; ``looks[i]`` is how many looks the track of ``dets[i]`` already has (0: new).
+        With a mirroring backend a track's first look encodes both orientations, later looks one,
+        alternating, so the track's mean is mirror-averaged at one encoder pass per look."""
         if not dets:
             return np.zeros((0, self.backend.dim), np.float32)
-        emb = np.asarray(self.backend.embed(rgb, dets), np.float32)
+        if self.alternate:
+            views = ["both" if n == 0 else ("mirror" if n % 2 else "plain") for n in looks]
+            emb = np.asarray(self.backend.embed(rgb, dets, views=views), np.float32)  # type: ignore[call-arg]
+        else:
+            emb = np.asarray(self.backend.embed(rgb, dets), np.float32)
         self.stats.embeddings += len(dets)
         if self.normalize:
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
@@ -493,8 +501,9 @@ class _Scanner:
             if t.last_frame < self._prev_sample:
                 t.force_look = True  # re-found after a miss: check it is still the same person
         seen = linked + followed
-        to_embed = fresh + [d for d, t in seen if self._wants_look(t, frame, d.box, thumbs[id(d)])]
-        emb = self._embed(rgb, to_embed)
+        looking = [(d, t) for d, t in seen if self._wants_look(t, frame, d.box, thumbs[id(d)])]
+        to_embed = fresh + [d for d, _ in looking]
+        emb = self._embed(rgb, to_embed, [0] * len(fresh) + [len(t.looks) for _, t in looking])
         emb_of = {id(d): e for d, e in zip(to_embed, emb, strict=True)}
 
         is_followed = {id(d) for d, _ in followed}
