@@ -165,10 +165,10 @@ def _probe(backend: FaceBackend, img: np.ndarray, face: Face, identity: str, sou
 
 
 def _look(probe: Probe, i: int) -> np.ndarray:
-    """What the scanner's ``i``-th look at a track encodes: both orientations first, then one at a time."""
-    if i == 0 or probe.views is None:
+    """What the scanner's ``i``-th look at a track encodes: the plain and the mirrored chip in turn."""
+    if probe.views is None:
         return probe.embedding
-    return probe.views[1 if i % 2 else 0]
+    return probe.views[i % 2]
 
 
 def _best_match(faces: list[Face], expected: Box) -> Face | None:

@@ -301,9 +301,11 @@ class _Stats:
 
 class _Scanner:
     def __init__(self, backend: TrackingBackend, fps: float, stride: int, min_face_px: int,
-                 max_pixels: int | None, max_faces: int, normalize: bool, thorough_every: int = 0) -> None:
+                 max_pixels: int | None, max_faces: int, normalize: bool, thorough_every: int = 0,
+                 single_frame: bool = False) -> None:
         self.backend = backend
-        self.alternate = bool(getattr(backend, "mirror", False))  # DlibBackend: embed(..., views=...)
+        # DlibBackend: embed(..., views=...); a one-frame scan (an image) gets both views in its one look
+        self.alternate = bool(getattr(backend, "mirror", False)) and not single_frame
         thorough = getattr(backend, "detect_thorough", None)
         self.thorough: Callable[..., Sequence[Detection]] | None = thorough if thorough_every > 0 else None
         self.thorough_every = thorough_every
@@ -329,12 +331,13 @@ class _Scanner:
     # embedding -------------------------------------------------------------------------------------------
     def _embed(self, rgb: np.ndarray, dets: Sequence[Detection], looks: Sequence[int]) -> np.ndarray:
         """Embed ``dets``; ``looks[i]`` is how many looks the track of ``dets[i]`` already has (0: new).
-        With a mirroring backend a track's first look encodes both orientations, later looks one,
-        alternating, so the track's mean is mirror-averaged at one encoder pass per look."""
+        With a mirroring backend the looks at a track alternate between the plain and the mirrored chip,
+        so the track's mean is mirror-averaged (exactly, for an even number of looks) at one encoder
+        pass per look, as the calibration simulates it. A one-look track gets no mirror."""
         if not dets:
             return np.zeros((0, self.backend.dim), np.float32)
         if self.alternate:
-            views = ["both" if n == 0 else ("mirror" if n % 2 else "plain") for n in looks]
+            views = ["mirror" if n % 2 else "plain" for n in looks]
             emb = np.asarray(self.backend.embed(rgb, dets, views=views), np.float32)  # type: ignore[call-arg]
         else:
             emb = np.asarray(self.backend.embed(rgb, dets), np.float32)
@@ -589,12 +592,14 @@ def _scan(
     max_pixels: int | None,
     max_faces: int,
     thorough_every_s: float,
+    single_frame: bool = False,
 ) -> ScanResult:
     if not thorough_every_s >= 0:
         raise DetectorError(f"thorough_every_s must be >= 0, got {thorough_every_s}")
     thorough_every = max(stride, round(thorough_every_s * fps)) if thorough_every_s > 0 else 0
     scanner = _Scanner(_tracking(backend), fps, stride, min_face_px, max_pixels, max_faces,
-                       normalize=bool(getattr(backend, "normalized", False)), thorough_every=thorough_every)
+                       normalize=bool(getattr(backend, "normalized", False)), thorough_every=thorough_every,
+                       single_frame=single_frame)
     tracks = scanner.run(samples)
     stats = scanner.stats
     matches: list[TrackMatch] = []
@@ -652,7 +657,8 @@ def scan_frames(
     stride = sample_stride(fps, min_visible_s)
     samples = ((i, frames[i]) for i in range(len(frames)))
     return _scan(samples, fps, index, backend, threshold, stride=stride, min_face_px=min_face_px,
-                 max_pixels=max_pixels, max_faces=max_faces, thorough_every_s=thorough_every_s)
+                 max_pixels=max_pixels, max_faces=max_faces, thorough_every_s=thorough_every_s,
+                 single_frame=len(frames) == 1)
 
 
 def _prefetch(make: Callable[[], Iterator[tuple[int, np.ndarray]]], depth: int = 16

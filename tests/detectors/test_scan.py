@@ -235,3 +235,37 @@ def test_thorough_every_s_must_not_be_negative(templates, everyone, make_clip, b
     frames = make_clip({"biden": templates["biden"].reference}, 8, {"biden": range(0, 8)})
     with pytest.raises(DetectorError, match="thorough_every_s"):
         scan_frames(frames, 24.0, everyone, backend, thorough_every_s=-1)
+
+
+class _RecordingViews:
+    """The real dlib backend, recording which chip views the scanner asks it to encode."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.dim, self.mirror = inner, inner.name, inner.dim, True
+        self.views: list = []
+
+    def detect(self, rgb, **kw):
+        return self.inner.detect(rgb, **kw)
+
+    def smallest_face(self, *a, **kw):
+        return self.inner.smallest_face(*a, **kw)
+
+    def faces(self, rgb, **kw):
+        return self.inner.faces(rgb, **kw)
+
+    def embed(self, rgb, dets, *, views=None):
+        self.views.append(None if views is None else list(views))
+        return self.inner.embed(rgb, dets, views=views)
+
+
+def test_looks_at_a_track_alternate_plain_and_mirrored_chips(templates, everyone, make_clip, backend):
+    """One encoder pass per look, the track's mean still mirror-averaged; an image's one look gets both."""
+    rec = _RecordingViews(backend)
+    frames = make_clip({"biden": templates["biden"].reference}, 96, {"biden": range(0, 96)})
+    result = scan_frames(frames, 24.0, everyone, rec)
+    assert result.likeness_ids() == {"biden"}
+    looks = [v for call in rec.views for v in call]
+    assert len(looks) >= 3 and looks[:3] == ["plain", "mirror", "plain"]
+    rec.views.clear()
+    assert scan_frames(frames[:1], 24.0, everyone, rec).likeness_ids() == {"biden"}
+    assert rec.views == [None]  # the backend's default: the mean of both orientations
