@@ -277,7 +277,8 @@ class DlibBackend:
     and of the chip's mirror image. The mean is nearly pose-symmetric: a head turned 30-45 degrees
     comes 0.05-0.10 closer to the same person's frontal photo (Barack Obama in three-quarter profile in
     the Hamilton clip: 0.60-0.65 -> 0.51-0.55), while other people stay as far (docs/face-matching.md).
-    It costs a second encoder pass per face.
+    It costs a second encoder pass per face; the video scanner avoids that by alternating single views
+    between the looks at one track (``embed(..., views=...)``).
 
     Models load on first use. dlib objects are not thread-safe (and hold the GIL), so calls are
     serialised by a lock; run one backend per worker process to use several cores.
