@@ -200,8 +200,9 @@ class TrackingBackend(FaceBackend, Protocol):
         """``(len(detections), dim)`` float32 embeddings of ``detections`` found in ``rgb``."""
         ...
 
-    # Optional: ``detect_thorough(rgb, *, min_face_px)``, a slower detector for faces ``detect`` misses
-    # (turned heads), which a thorough scan runs on keyframes (see DlibBackend.detect_thorough).
+    # Optional, used by the scanner when present (see DlibBackend): ``detect_thorough(rgb, *, min_face_px)``,
+    # a slower detector for faces ``detect`` misses (turned heads), run on a thorough scan's keyframes; and,
+    # with a true ``mirror`` attribute, ``embed(rgb, detections, *, views)`` encoding single chip views.
 
 
 def yaw_from_landmarks(points: np.ndarray) -> float:
