@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("watermark", "faces")
+ALL = ("watermark", "faces", "insightface")
 
 
 def main(argv: list[str]) -> int:
