@@ -1,11 +1,24 @@
-"""A token bucket per client key (in-process; put a shared limiter in front when running several processes)."""
+"""A token bucket per client key: in-process (:class:`RateLimiter`, the embedded default) or shared by
+every process through Redis (:class:`RedisRateLimiter`, used with the Redis job queue), so that several
+API processes enforce one limit."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Limiter(Protocol):
+    def acquire(self, key: str) -> float:
+        """Take one token for ``key``; 0.0 when allowed, else the seconds until a token is available."""
+        ...
 
 
 class RateLimiter:
@@ -34,6 +47,57 @@ class RateLimiter:
             while len(self._buckets) > self._max:
                 self._buckets.popitem(last=False)  # forget the least recently seen client
             return wait
+
+
+# One atomic step of the bucket, on Redis's clock (every process sees the same time): refill, take a token
+# or say how long until one is there, and let an idle bucket expire once it would be full again.
+_BUCKET = """
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+return string.format('%.6f', wait)
+"""
+
+
+class RedisRateLimiter:
+    """The same token bucket as :class:`RateLimiter`, kept in Redis (``{prefix}:ratelimit:{name}:{hash}``)
+    and updated by one Lua script, so all processes share it. Client keys are hashed (they may hold
+    account ids or addresses). If Redis cannot be reached the request is let through and a warning
+    logged: the limit protects the service from abuse; it is not worth failing verification for."""
+
+    def __init__(self, per_minute: int, url: str, *, prefix: str = "consentgate", name: str = "verify",
+                 client: Any = None) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._prefix = f"{prefix}:ratelimit:{name}:"
+        if client is None:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = client
+        self._script = client.register_script(_BUCKET)
+
+    def acquire(self, key: str) -> float:
+        if self.capacity <= 0:
+            return 0.0
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        try:
+            raw = self._script(keys=[self._prefix + digest], args=[self.capacity, self.rate])
+        except Exception as e:  # redis.RedisError and connection failures
+            log.warning("rate limiter: Redis unavailable, request let through: %s", e)
+            return 0.0
+        return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+    def close(self) -> None:
+        self._redis.close()
 
 
 def retry_after(wait_s: float) -> int:

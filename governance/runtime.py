@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from governance.config import Settings
 from governance.db import counter, init_db, make_engine
 from governance.models import ContentFingerprint, Likeness
-from governance.ratelimit import RateLimiter
+from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
@@ -88,6 +88,9 @@ class Runtime:
         """Stop the worker and release database connections."""
         if "pipeline" in self.__dict__:
             self.pipeline.stop()
+        close = getattr(self.__dict__.get("verify_limiter"), "close", None)
+        if close is not None:
+            close()
         self.engine.dispose()
 
     def session(self) -> Session:
@@ -154,8 +157,13 @@ class Runtime:
             return self.fingerprint_index
 
     @cached_property
-    def verify_limiter(self) -> RateLimiter:
-        return RateLimiter(self.settings.verify_per_minute)
+    def verify_limiter(self) -> Limiter:
+        """Per process with the in-process queue; shared through Redis when jobs go through Redis (then
+        several API processes run, and each must count every request)."""
+        s = self.settings
+        if s.queue == "redis" and s.verify_per_minute > 0:
+            return RedisRateLimiter(s.verify_per_minute, s.redis_url, prefix=s.queue_prefix)
+        return RateLimiter(s.verify_per_minute)
 
     @cached_property
     def generator(self) -> VideoGenerator:

@@ -99,3 +99,36 @@ def test_double_delivery_runs_once(make_api, prefix):
             w.close()
     assert runs == [gen["id"]]
     assert web.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()["state"] == "released"
+
+
+def test_verify_rate_limit_is_shared_by_every_api_process_through_redis(make_api, prefix, faces_dir):
+    """With the Redis queue several API processes serve /v1/verify: the limit counts all their requests."""
+    first = make_api(queue="redis", queue_prefix=prefix, worker="none", verify_per_minute=3)
+    second = make_api(queue="redis", queue_prefix=prefix, worker="none", verify_per_minute=3)
+    clip = (faces_dir / "short_hamilton_clip.mp4").read_bytes()[:4096]  # refused later as unreadable: cheap
+    codes = [api.verify(clip).status_code for api in (first, second, first)]
+    assert 429 not in codes
+    over = second.verify(clip)
+    assert over.status_code == 429 and over.mimetype == "application/problem+json"
+    assert 1 <= int(over.headers["Retry-After"]) <= 20
+    stored = list(redis.Redis.from_url(REDIS_URL).scan_iter(f"{prefix}:ratelimit:verify:*"))
+    assert len(stored) == 1 and b"127.0.0.1" not in stored[0]  # the client key is hashed
+
+
+def test_redis_rate_limiter_refills_and_lets_requests_through_when_redis_is_down(prefix):
+    from governance.ratelimit import RedisRateLimiter
+
+    limiter = RedisRateLimiter(120, REDIS_URL, prefix=prefix)  # two a second, burst 120
+    try:
+        assert all(limiter.acquire("a") == 0.0 for _ in range(120))
+        wait = limiter.acquire("a")
+        assert 0.0 < wait <= 0.5
+        assert limiter.acquire("b") == 0.0  # another client has its own bucket
+        server = redis.Redis.from_url(REDIS_URL)
+        ttls = [server.ttl(k) for k in server.scan_iter(f"{prefix}:ratelimit:verify:*")]
+        assert len(ttls) == 2 and all(0 < t <= 61 for t in ttls)  # an idle bucket expires once it is full again
+        assert RedisRateLimiter(0, REDIS_URL, prefix=prefix).acquire("a") == 0.0  # 0: unlimited
+    finally:
+        limiter.close()
+    down = RedisRateLimiter(1, "redis://127.0.0.1:1/0", prefix=prefix)  # nothing listens there
+    assert down.acquire("a") == 0.0 and down.acquire("a") == 0.0
