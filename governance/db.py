@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from governance import models  # noqa: F401  (registers the tables)
 
@@ -43,8 +44,59 @@ def make_engine(url: str) -> sa.Engine:
 COUNTERS = ("likenesses", "fingerprints")
 
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The revision whose schema ``SQLModel.metadata.create_all`` made before migrations existed.
+BASELINE = "0001"
+_MIGRATION_LOCK = 0x436F6E73  # a PostgreSQL advisory lock key: one process migrates at a time
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the Alembic migrations in ``governance/migrations``.
+
+    A database whose tables were made by ``create_all`` before migrations existed (no
+    ``alembic_version`` table) is stamped as :data:`BASELINE` first. On PostgreSQL an advisory lock
+    makes concurrent starts migrate one after the other. To add a migration after changing
+    ``governance/models.py``: ``python -m governance.db revision "what changed"``."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        cfg = _alembic_config(conn)
+        tables = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" not in tables and "likeness" in tables:
+            command.stamp(cfg, BASELINE)
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Undo migrations down to ``revision`` (``"base"``: no tables). For operators rolling back a release."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        command.downgrade(_alembic_config(conn), revision)
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def init_db(engine: sa.Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    migrate(engine)
     with Session(engine) as session:
         for name in COUNTERS:
             if session.get(models.Counter, name) is None:
@@ -77,3 +129,27 @@ def unit_of_work(engine: sa.Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def _make_revision(message: str) -> None:
+    """Autogenerate a migration from the difference between the models and a database migrated to head
+    (a scratch SQLite file), into ``governance/migrations/versions``."""
+    import tempfile
+
+    from alembic import command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/scratch.db")
+        migrate(engine)
+        with engine.begin() as conn:
+            heads = len(list((MIGRATIONS / "versions").glob("[0-9]*.py")))
+            command.revision(_alembic_config(conn), message=message, autogenerate=True, rev_id=f"{heads + 1:04d}")
+        engine.dispose()
+
+
+if __name__ == "__main__":  # python -m governance.db revision "what changed"
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "revision":
+        raise SystemExit('usage: python -m governance.db revision "what changed"')
+    _make_revision(sys.argv[2])
