@@ -166,3 +166,24 @@ def test_detect_thorough_finds_a_turned_head_that_hog_misses(backend, faces_dir)
 
 def test_detect_thorough_on_a_flat_image_finds_nothing(backend):
     assert backend.detect_thorough(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_embed_views_are_checked_and_combine(backend, photo):
+    rgb = photo("biden2.jpg")
+    d = backend.detect(rgb)[:1]
+    both, plain, mirrored = backend.embed(rgb, d * 3, views=["both", "plain", "mirror"])
+    assert np.allclose(both, (plain + mirrored) / 2, atol=1e-6) and np.linalg.norm(plain - mirrored) > 0.05
+    for bad in (["sideways"], ["plain", "plain"]):
+        with pytest.raises(DetectorError, match="views must be"):
+            backend.embed(rgb, d, views=bad)
+
+
+def test_detect_thorough_without_the_cnn_model_file_says_which_file(tmp_path):
+    import shutil
+
+    from detectors.faces import default_models_dir
+
+    for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
+        shutil.copy(default_models_dir() / name, tmp_path / name)
+    with pytest.raises(DetectorError, match="mmod_human_face_detector.dat"):
+        DlibBackend(tmp_path).detect_thorough(np.full((120, 160, 3), 100, np.uint8))
