@@ -31,7 +31,10 @@ CLIP = TESTDATA / "faces" / "short_hamilton_clip.mp4"
 BATCHES = (1, 8, 32)
 
 
-def _export(module, example, path: Path, outputs: list[str], dynamic: dict | None) -> Path:  # type: ignore[no-untyped-def]
+def export_onnx(module, example, path: Path, inputs: list[str], outputs: list[str],  # type: ignore[no-untyped-def]
+                dynamic: dict | None = None) -> Path:
+    """Export a torch module to ONNX (opset 17) with the TorchScript exporter, which needs no onnxscript;
+    used here and by the tests' tiny stand-in models."""
     import warnings
 
     import torch
@@ -39,7 +42,7 @@ def _export(module, example, path: Path, outputs: list[str], dynamic: dict | Non
     module.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter says it is deprecated
-        torch.onnx.export(module, (example,), str(path), input_names=["input.1"], output_names=outputs,
+        torch.onnx.export(module, (example,), str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
     return path
 
@@ -71,7 +74,8 @@ def iresnet50(path: Path) -> Path:
     layers += [nn.BatchNorm2d(512), nn.Flatten(), nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512)]
     torch.manual_seed(0)
     net = nn.Sequential(*layers)
-    return _export(net, torch.zeros(2, 3, 112, 112), path, ["fc1"], {"input.1": {0: "batch"}, "fc1": {0: "batch"}})
+    return export_onnx(net, torch.zeros(2, 3, 112, 112), path, ["input.1"], ["fc1"],
+                       {"input.1": {0: "batch"}, "fc1": {0: "batch"}})
 
 
 def detector_standin(path: Path) -> Path:
@@ -96,7 +100,7 @@ def detector_standin(path: Path) -> Path:
                     out[k].append(torch.sigmoid(y) * 0.0 if k == 0 else y)
             return tuple(out[0] + out[1] + out[2])
 
-    return _export(Heads(), torch.zeros(1, 3, 640, 640), path, [f"o{i}" for i in range(9)], None)
+    return export_onnx(Heads(), torch.zeros(1, 3, 640, 640), path, ["input.1"], [f"o{i}" for i in range(9)])
 
 
 def _frames(count: int) -> list[np.ndarray]:

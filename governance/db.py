@@ -59,6 +59,16 @@ def _alembic_config(connection: sa.Connection) -> Any:
     return cfg
 
 
+@contextmanager
+def _migrating(engine: sa.Engine) -> Iterator[tuple[sa.Connection, Any]]:
+    """One transaction for a migration step, and its Alembic config; on PostgreSQL under an advisory lock,
+    so processes starting together migrate one after the other."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        yield conn, _alembic_config(conn)
+
+
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with the Alembic migrations in ``governance/migrations``.
 
@@ -68,10 +78,7 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     ``governance/models.py``: ``python -m governance.db revision "what changed"``."""
     from alembic import command
 
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        cfg = _alembic_config(conn)
+    with _migrating(engine) as (conn, cfg):
         tables = set(sa.inspect(conn).get_table_names())
         if "alembic_version" not in tables and "likeness" in tables:
             command.stamp(cfg, BASELINE)
@@ -82,10 +89,8 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
     """Undo migrations down to ``revision`` (``"base"``: no tables). For operators rolling back a release."""
     from alembic import command
 
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        command.downgrade(_alembic_config(conn), revision)
+    with _migrating(engine) as (_, cfg):
+        command.downgrade(cfg, revision)
 
 
 def current_revision(engine: sa.Engine) -> str | None:
@@ -141,9 +146,9 @@ def _make_revision(message: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/scratch.db")
         migrate(engine)
-        with engine.begin() as conn:
+        with _migrating(engine) as (_, cfg):
             heads = len(list((MIGRATIONS / "versions").glob("[0-9]*.py")))
-            command.revision(_alembic_config(conn), message=message, autogenerate=True, rev_id=f"{heads + 1:04d}")
+            command.revision(cfg, message=message, autogenerate=True, rev_id=f"{heads + 1:04d}")
         engine.dispose()
 
 

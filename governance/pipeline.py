@@ -37,6 +37,7 @@ from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
 
 if TYPE_CHECKING:
+    from detectors.scan import ScanResult
     from governance.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -313,14 +314,14 @@ class Pipeline:
             raise _Stop
         return checks
 
-    def _scan(self, frames: Any, fps: float, index: Any) -> Any:
+    def _scan(self, frames: Any, fps: float, index: Any) -> ScanResult:
         from detectors.scan import scan_frames
 
         return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
                            thorough_every_s=self.rt.settings.scan_thorough_every_s)
 
     def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any],
-                              scan: Any) -> dict[str, Any]:
+                              scan: ScanResult) -> dict[str, Any]:
         return {
             "generation_id": gen.id,
             "content_id": gen.content_id,

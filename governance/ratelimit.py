@@ -10,7 +10,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +73,14 @@ class RedisRateLimiter:
     account ids or addresses). If Redis cannot be reached the request is let through and a warning
     logged: the limit protects the service from abuse; it is not worth failing verification for."""
 
-    def __init__(self, per_minute: int, url: str, *, prefix: str = "consentgate", name: str = "verify",
-                 client: Any = None) -> None:
+    def __init__(self, per_minute: int, url: str, *, prefix: str = "consentgate", name: str = "verify") -> None:
+        import redis
+
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self._prefix = f"{prefix}:ratelimit:{name}:"
-        if client is None:
-            import redis
-
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._redis = client
-        self._script = client.register_script(_BUCKET)
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._script = self._redis.register_script(_BUCKET)
 
     def acquire(self, key: str) -> float:
         if self.capacity <= 0:

@@ -11,22 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.insightface import export_onnx as _export
+
 STRIDES = (8, 16, 32)
 ANCHORS = 2
-
-
-def _export(module, example, path: Path, inputs: list[str], outputs: list[str], dynamic: dict | None = None) -> Path:
-    import warnings
-
-    import torch
-
-    module.eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        # the TorchScript exporter (dynamo=False) is deprecated and says so several times, but needs no onnxscript
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (example,), str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
-    return path
 
 
 def rows(size: int, stride: int) -> int:
