@@ -61,12 +61,26 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 @contextmanager
 def _migrating(engine: sa.Engine) -> Iterator[tuple[sa.Connection, Any]]:
-    """One transaction for a migration step, and its Alembic config; on PostgreSQL under an advisory lock,
-    so processes starting together migrate one after the other."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        yield conn, _alembic_config(conn)
+    """One transaction for a migration step, and its Alembic config, holding a lock so processes
+    starting together migrate one after the other: on PostgreSQL an advisory lock; on SQLite the
+    database's write lock, taken up front (``BEGIN IMMEDIATE``) so the check for existing tables and the
+    DDL are one transaction (the sqlite3 module would otherwise leave DDL outside any transaction)."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            yield conn, _alembic_config(conn)
+        return
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        managed = dbapi.isolation_level
+        dbapi.isolation_level = None  # we say BEGIN; the commit or rollback of conn.begin() still ends it
+        try:
+            with conn.begin():
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout
+                yield conn, _alembic_config(conn)
+        finally:
+            dbapi.isolation_level = managed
 
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
