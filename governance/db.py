@@ -72,7 +72,7 @@ def _migrating(engine: sa.Engine) -> Iterator[tuple[sa.Connection, Any]]:
             yield conn, _alembic_config(conn)
         return
     with engine.connect() as conn:
-        dbapi = conn.connection.driver_connection
+        dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection
         managed = dbapi.isolation_level
         dbapi.isolation_level = None  # we say BEGIN; the commit or rollback of conn.begin() still ends it
         try:
