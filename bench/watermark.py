@@ -297,6 +297,40 @@ def bench_timing() -> None:
           + (", met)" if max(t_detect, t_none, t_scaled) <= TARGET_DETECT_S else ", MISSED)"))
 
 
+def bench_verify(tmp: Path) -> None:
+    """What /v1/verify spends reading a video's watermark (under every key a deployment has used) and
+    fingerprint: one decode shared by both readers (the service's ``_read``) against a decode per reader
+    and per key (``detect_video`` per key, then ``fingerprint_video``: how verification worked before)."""
+    from governance.services.verification import _read
+
+    spec = GenerationSpec(prompt="a forest at sunset", seed=7, width=512, height=512, duration_s=10.0)
+    clip = ProceduralGenerator().generate(spec)
+    path = tmp / "verify.mp4"
+    write_video(path, Clip(wm.embed(clip.frames, PAYLOAD, KEY), clip.fps), crf=23)
+    data = path.read_bytes()
+    print(f"\nVerify reading, 10 s 512x512 24 fps H.264 ({len(data) // 1024} KiB, {_cores()} cores; "
+          "the mark was made with the oldest key, so every key is tried):")
+    print("  keys   per-reader decodes   one decode   ratio")
+    for n_keys in (1, 3):
+        keys = [wm.WatermarkKey.generate() for _ in range(n_keys - 1)] + [KEY]
+        times = {}
+        for name in ("separate", "shared", "separate", "shared"):  # interleaved; the best of two each
+            t0 = time.perf_counter()
+            if name == "separate":
+                found = next((f for f in (wm.detect_video(data, k, max_frames=240) for k in keys) if f), None)
+                fp = fpr.fingerprint_video(data)
+            else:
+                read = _read(data, "video", watermark=True, fingerprint=True)
+                evidence = read.watermark_evidence()
+                found = next((f for f in map(evidence.detect, keys) if f), None)
+                fp = read.fingerprint()
+            elapsed = time.perf_counter() - t0
+            times[name] = min(times.get(name, elapsed), elapsed)
+            assert found is not None and found.payload == PAYLOAD and fp is not None
+        print(f"  {n_keys:>4}   {times['separate']:>16.2f} s   {times['shared']:>8.2f} s   "
+              f"{times['separate'] / times['shared']:.2f}x")
+
+
 def _cores() -> int:
     import os
 
@@ -396,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="256p only, two clips, 200 fingerprint clips")
     parser.add_argument("--no-baseline", action="store_true", help="skip imwatermark (it imports torch)")
     parser.add_argument("--fp-clips", type=int, default=None, help="released clips in the fingerprint test")
-    parser.add_argument("--skip", choices=("watermark", "timing", "fingerprint"), action="append", default=[])
+    parser.add_argument("--skip", choices=("watermark", "timing", "verify", "fingerprint"), action="append", default=[])
     args = parser.parse_args(argv)
     n_fp = args.fp_clips or (200 if args.quick else 1000)
     t0 = time.perf_counter()
@@ -406,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_watermarks(args, tmp)
         if "timing" not in args.skip:
             bench_timing()
+        if "verify" not in args.skip:
+            bench_verify(tmp)
         if "fingerprint" not in args.skip:
             bench_fingerprint(n_fp, min(40, n_fp), tmp)
     print(f"\nbenchmark finished in {time.perf_counter() - t0:.0f} s")

@@ -63,6 +63,7 @@ __all__ = [
     "MATCH_THRESHOLD",
     "SAMPLES",
     "Fingerprint",
+    "FingerprintBuilder",
     "FingerprintError",
     "FingerprintIndex",
     "FingerprintMatch",
@@ -184,15 +185,40 @@ def fingerprint_frames(frames: np.ndarray | Iterable[np.ndarray], *, query_views
     """
     if isinstance(frames, np.ndarray) and (frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3):
         raise FingerprintError(f"frames must be a (T, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}")
-    thumbs = [_thumbnail(f) for f in frames]
-    if not thumbs:
-        raise FingerprintError("no frames to fingerprint")
-    n = len(thumbs)
-    picked = [thumbs[min(n - 1, int((i + 0.5) * n / SAMPLES))] for i in range(SAMPLES)]
-    windows = _windows() if query_views else _windows()[:1]
-    views = np.stack([np.stack([_describe(t, w) for t in picked]) for w in windows])
-    q = np.clip(np.rint(views * 127), -127, 127).astype(np.int8)
-    return Fingerprint(q[0], views=q[1:] if query_views else None)
+    builder = FingerprintBuilder(query_views=query_views)
+    for f in frames:
+        builder.add(f)
+    return builder.fingerprint()
+
+
+class FingerprintBuilder:
+    """A fingerprint fed one decoded frame at a time, for a reader that also does other work with the
+    frames (verification reads the watermark from the same decode). It keeps a small thumbnail per
+    frame, since the sampled frames are spread over the whole clip."""
+
+    def __init__(self, *, query_views: bool = True) -> None:
+        self.query_views = query_views
+        self._thumbs: list[np.ndarray] = []
+
+    @property
+    def frames(self) -> int:
+        return len(self._thumbs)
+
+    def add(self, frame: np.ndarray) -> None:
+        """Add one (H, W, 3) uint8 RGB frame."""
+        self._thumbs.append(_thumbnail(frame))
+
+    def fingerprint(self) -> Fingerprint:
+        """The fingerprint of the frames added so far (at least one)."""
+        thumbs = self._thumbs
+        if not thumbs:
+            raise FingerprintError("no frames to fingerprint")
+        n = len(thumbs)
+        picked = [thumbs[min(n - 1, int((i + 0.5) * n / SAMPLES))] for i in range(SAMPLES)]
+        windows = _windows() if self.query_views else _windows()[:1]
+        views = np.stack([np.stack([_describe(t, w) for t in picked]) for w in windows])
+        q = np.clip(np.rint(views * 127), -127, 127).astype(np.int8)
+        return Fingerprint(q[0], views=q[1:] if self.query_views else None)
 
 
 def fingerprint_video(

@@ -81,6 +81,7 @@ from provenance.errors import WatermarkError
 __all__ = [
     "DEFAULT_STRENGTH",
     "FALSE_POSITIVE_BOUND",
+    "Evidence",
     "MAX_HYPOTHESES",
     "PAYLOAD_BYTES",
     "WatermarkDetection",
@@ -229,16 +230,65 @@ def detect(frames: np.ndarray | Iterable[np.ndarray], key: WatermarkKey) -> Wate
     """Read the payload marked with ``key``, or ``None`` when there is no valid mark.
 
     ``frames`` is a (T, H, W, 3) uint8 array, one (H, W, 3) frame, or any iterable of frames (or of
-    frame batches), e.g. a generator over a long video; every frame adds to the evidence.
+    frame batches), e.g. a generator over a long video; every frame adds to the evidence. To try
+    several keys on one video, gather its :class:`Evidence` once and call :meth:`Evidence.detect`.
     """
     _check_key(key)
-    acc, n = _accumulate(frames)
-    searcher = _Search(acc, key)
-    found = searcher.run()
-    if found is None:
-        return None
-    payload, confidence, scale, shift = found
-    return WatermarkDetection(payload=payload, confidence=confidence, frames_used=n, scale=scale, shift=shift)
+    return Evidence.of(frames).detect(key)
+
+
+class Evidence:
+    """What detection reads of a video: the detector image (weighted high-passed luma summed over the
+    frames) and the frame count. It does not depend on the key, so one pass over the frames serves
+    every key a deployment has used, and frames can be fed one at a time by a reader that also does
+    other work with them (verification fingerprints the same decoded frames)::
+
+        evidence = Evidence()
+        for frame in frames:
+            evidence.add(frame)
+        found = next((f for f in map(evidence.detect, keys) if f is not None), None)
+    """
+
+    def __init__(self) -> None:
+        self._image: np.ndarray | None = None
+        self.frames = 0
+
+    @classmethod
+    def of(cls, frames: np.ndarray | Iterable[np.ndarray]) -> Evidence:
+        """The evidence of ``frames`` (as :func:`detect` takes them); at least one frame."""
+        evidence = cls()
+        for f in _iter_frames(frames):
+            evidence.add(f)
+        if evidence.frames == 0:
+            raise WatermarkError("no frames given")
+        return evidence
+
+    def add(self, frame: np.ndarray) -> None:
+        """Add one (H, W, 3) uint8 frame; every frame must have the first one's size."""
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+            got = getattr(frame, "shape", type(frame).__name__)
+            raise WatermarkError(f"add one (H, W, 3) frame at a time, got {got}")
+        f = _check_frames(frame)[0]
+        if self._image is None:
+            self._image = np.zeros(f.shape[:2], np.float32)
+        elif f.shape[:2] != self._image.shape:
+            h, w = self._image.shape
+            raise WatermarkError(f"all frames must have one size, got {w}x{h} then {f.shape[1]}x{f.shape[0]}")
+        hp, wgt = _detector(_luma(f))
+        self._image += hp * wgt
+        self.frames += 1
+
+    def detect(self, key: WatermarkKey) -> WatermarkDetection | None:
+        """The payload marked with ``key`` in the frames added so far, or ``None``."""
+        _check_key(key)
+        if self._image is None:
+            raise WatermarkError("no frames given")
+        found = _Search(self._image, key).run()
+        if found is None:
+            return None
+        payload, confidence, scale, shift = found
+        return WatermarkDetection(payload=payload, confidence=confidence, frames_used=self.frames,
+                                  scale=scale, shift=shift)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -549,25 +599,6 @@ def _iter_frames(frames: np.ndarray | Iterable[np.ndarray]) -> Iterator[np.ndarr
         raise WatermarkError(f"frames must be an array or an iterable of arrays, got {type(frames).__name__}")
     for item in frames:
         yield from _check_frames(item)
-
-
-def _accumulate(frames: np.ndarray | Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
-    """The detector image: weighted high-passed luma summed over every frame, and the frame count."""
-    acc: np.ndarray | None = None
-    shape: tuple[int, ...] = ()
-    n = 0
-    for f in _iter_frames(frames):
-        if acc is None:
-            shape = f.shape
-            acc = np.zeros(shape[:2], np.float32)
-        elif f.shape != shape:
-            raise WatermarkError(f"all frames must have one size, got {shape} then {f.shape}")
-        hp, wgt = _detector(_luma(f))
-        acc += hp * wgt
-        n += 1
-    if acc is None:
-        raise WatermarkError("no frames given")
-    return acc, n
 
 
 def _luma(frame: np.ndarray) -> np.ndarray:

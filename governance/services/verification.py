@@ -6,6 +6,7 @@ Works from the bytes alone; nothing uploaded for verification is written anywher
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
@@ -16,6 +17,8 @@ from governance.services import translog
 
 if TYPE_CHECKING:
     from governance.runtime import Runtime
+    from provenance.fingerprint import Fingerprint, FingerprintBuilder
+    from provenance.watermark import Evidence
 
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 MAX_VERIFY_PIXELS = 3840 * 2160
@@ -24,7 +27,7 @@ MAX_VERIFY_PIXELS = 3840 * 2160
 def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                  trust_anchors_pem: bytes | None = None) -> dict[str, Any]:
     """``rt``/``session`` may be None (offline verification without the service's keys or records)."""
-    from media.video import MediaError, iter_frames, load_image, sniff_kind
+    from media.video import MediaError, sniff_kind
     from provenance.errors import VerificationError, WatermarkError
     from provenance.verify import C2paReport, read_c2pa
 
@@ -46,19 +49,16 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         c2pa, c2pa_error = C2paReport.absent("container.unsupported"), e
     report: dict[str, Any] = {"media_type": kind, "c2pa": c2pa.to_dict()}
 
+    checking_marks = rt is not None and (rt.settings.keys_dir / "watermark.key").exists()
+    checking_prints = kind == "video" and rt is not None and session is not None
+    read = _read(data, kind, watermark=checking_marks, fingerprint=checking_prints)
     watermark: dict[str, Any] = {"checked": False}
-    if rt is not None and (rt.settings.keys_dir / "watermark.key").exists():
-        from provenance.watermark import detect
-
+    if rt is not None and checking_marks:
         try:
-            def frames() -> Any:  # decoded again for each key tried (streamed: memory stays one frame)
-                if kind == "video":
-                    return (f for _, f in iter_frames(io.BytesIO(data), max_frames=WATERMARK_FRAMES))
-                return load_image(data)[None]
-
+            evidence = read.watermark_evidence()
             found, key_id = None, None
-            for key in rt.watermark_keys:
-                found = detect(frames(), key)
+            for key in rt.watermark_keys:  # one decode serves every key: the evidence does not depend on it
+                found = evidence.detect(key)
                 if found is not None:
                     key_id = key.key_id
                     break
@@ -71,7 +71,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 raise UnsupportedMedia(f"the file cannot be read as a video: {e}") from e
             watermark = {"checked": False, "error": str(e)}
     report["watermark"] = watermark
-    report["fingerprint"] = _fingerprint_matches(data, kind, rt, session)
+    report["fingerprint"] = _fingerprint_matches(read, rt, session)
 
     manifest_cid = (c2pa.governance or {}).get("content_id") if c2pa.state in ("Trusted", "Valid") else None
     wm_cid = watermark.get("payload")
@@ -120,17 +120,80 @@ def _check_size(data: bytes, max_seconds: float | None) -> None:
                            "on request (verify a shorter excerpt: the watermark and fingerprint need only seconds)")
 
 
-def _fingerprint_matches(data: bytes, kind: str, rt: Runtime | None, session: Session | None) -> dict[str, Any]:
+@dataclass
+class _Read:
+    """What one decode of the upload gave each reader, or why that reader got nothing."""
+
+    evidence: Evidence | None = None
+    watermark_error: Exception | None = None
+    prints: FingerprintBuilder | None = None
+    fingerprint_error: Exception | None = None
+
+    def watermark_evidence(self) -> Evidence:
+        """The watermark's evidence, or the error that stopped its reader."""
+        if self.watermark_error is not None:
+            raise self.watermark_error
+        if self.evidence is None:
+            raise RuntimeError("the watermark reader was not asked for")
+        return self.evidence
+
+    def fingerprint(self) -> Fingerprint | None:
+        """The fingerprint (None when its reader was not asked for), or the error that stopped its reader."""
+        if self.fingerprint_error is not None:
+            raise self.fingerprint_error
+        return None if self.prints is None else self.prints.fingerprint()
+
+
+def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool) -> _Read:
+    """Decode the upload once for both readers: the watermark's evidence from the first
+    :data:`WATERMARK_FRAMES` frames, the fingerprint's thumbnails from every frame. Frames stream
+    through, so memory stays about one frame. A reader whose input fails is dropped with its error; the
+    other one goes on."""
+    from media.video import MediaError, iter_frames, load_image
+    from provenance.errors import FingerprintError, WatermarkError
+    from provenance.fingerprint import FingerprintBuilder
+    from provenance.watermark import Evidence
+
+    out = _Read(evidence=Evidence() if watermark else None, prints=FingerprintBuilder() if fingerprint else None)
+    if kind != "video":
+        if out.evidence is not None:
+            try:
+                out.evidence.add(load_image(data))
+            except (MediaError, WatermarkError) as e:
+                out.evidence, out.watermark_error = None, e
+        return out
+    try:
+        for i, (_, frame) in enumerate(iter_frames(io.BytesIO(data))):
+            if out.evidence is not None and i < WATERMARK_FRAMES:
+                try:
+                    out.evidence.add(frame)
+                except WatermarkError as e:
+                    out.evidence, out.watermark_error = None, e
+            if out.prints is not None:
+                try:
+                    out.prints.add(frame)
+                except FingerprintError as e:
+                    out.prints, out.fingerprint_error = None, e
+            if out.prints is None and (out.evidence is None or i + 1 >= WATERMARK_FRAMES):
+                break  # nobody needs more frames
+    except MediaError as e:
+        if out.evidence is not None and out.evidence.frames < WATERMARK_FRAMES:
+            out.evidence, out.watermark_error = None, e
+        if out.prints is not None:
+            out.prints, out.fingerprint_error = None, FingerprintError(f"not a readable video: {e}")
+    return out
+
+
+def _fingerprint_matches(read: _Read, rt: Runtime | None, session: Session | None) -> dict[str, Any]:
     """Search the fingerprints of released videos (the soft binding for when manifest and watermark are gone)."""
-    if kind != "video" or rt is None or session is None:
-        return {"checked": False}
     from provenance.errors import ProvenanceError
-    from provenance.fingerprint import fingerprint_video
 
     try:
-        fp = fingerprint_video(io.BytesIO(data))
+        fp = read.fingerprint()
     except ProvenanceError as e:
         return {"checked": False, "error": str(e)}
+    if fp is None or rt is None or session is None:
+        return {"checked": False}
     index = rt.sync_fingerprints(session)
     matches = []
     for m in index.match(fp, max_results=3):

@@ -166,8 +166,10 @@ def test_verify_is_rate_limited_per_client(make_api, c2pa_dir):
     assert api.multipart("/v1/verify", token, [("a.jpg", data)]).status_code == 200
 
 
-def test_videos_marked_before_a_key_rotation_still_verify(make_api, faces_dir, tmp_path):
+def test_videos_marked_before_a_key_rotation_still_verify(make_api, faces_dir, tmp_path, monkeypatch):
     import os
+
+    import media.video
 
     api = make_api()
     bob = api.account("bob")
@@ -181,8 +183,28 @@ def test_videos_marked_before_a_key_rotation_still_verify(make_api, faces_dir, t
     os.unlink(keys / "watermark.key")
     rotated = make_api(data_dir=api.rt.settings.data_dir)
     assert rotated.rt.watermark_key.secret != old
-    wm = rotated.verify(data).get_json()["watermark"]
+    decodes = []
+    real = media.video.iter_frames
+    monkeypatch.setattr(media.video, "iter_frames", lambda *a, **kw: decodes.append(1) or real(*a, **kw))
+    report = rotated.verify(data).get_json()
+    wm = report["watermark"]
     assert wm["found"] and wm["payload"] == done["content_id"] and wm["keys_tried"] == 2
+    # one decode served both keys and the fingerprint
+    assert len(decodes) == 1 and report["fingerprint"]["matches"][0]["content_id"] == done["content_id"]
     # without the retired key the same video reads as unmarked, never as someone else's payload
     (keys / "watermark-retired" / "2026-11.key").unlink()
     assert make_api(data_dir=api.rt.settings.data_dir).verify(data).get_json()["watermark"]["found"] is False
+
+
+def test_verify_reads_what_it_can_of_a_video_too_small_to_watermark(make_api, tmp_path):
+    """Each reader of the one decode fails alone: a 48x48 video is below the watermark's smallest frame,
+    so the report says why the watermark was not checked, and the fingerprint is still searched."""
+    import numpy as np
+
+    from media.video import Clip, write_video
+
+    frames = np.random.default_rng(3).integers(0, 255, (24, 48, 48, 3), dtype=np.uint8)
+    write_video(tmp_path / "tiny.mp4", Clip(frames, 24.0))
+    report = make_api().verify((tmp_path / "tiny.mp4").read_bytes()).get_json()
+    assert report["watermark"]["checked"] is False and "at least 64x64" in report["watermark"]["error"]
+    assert report["fingerprint"] == {"checked": True, "matches": []}

@@ -14,6 +14,7 @@ from provenance.label import add_visible_label
 from provenance.watermark import (
     FALSE_POSITIVE_BOUND,
     PAYLOAD_BYTES,
+    Evidence,
     WatermarkDetection,
     WatermarkKey,
     detect,
@@ -114,6 +115,26 @@ def test_single_frame_and_iterables_are_accepted(key: WatermarkKey) -> None:
     assert from_generator is not None and from_generator.frames_used == 6
     from_batches = detect([marked[:2], marked[2:]], key)
     assert from_batches is not None and from_batches.payload == PAYLOAD and from_batches.frames_used == 6
+
+
+def test_one_evidence_serves_every_key(key: WatermarkKey) -> None:
+    """Evidence gathered once (frame by frame, as verification decodes) reads the mark with the right key
+    among several, and nothing with the others."""
+    marked = embed(synthetic_clip(frames=6), PAYLOAD, key)
+    evidence = Evidence()
+    for f in marked:
+        evidence.add(f)
+    others = [WatermarkKey.generate() for _ in range(3)]
+    assert [evidence.detect(k) for k in others] == [None, None, None]
+    found = evidence.detect(key)
+    assert found == detect(marked, key) and found is not None and found.frames_used == 6
+    with pytest.raises(WatermarkError, match="one .H, W, 3. frame"):
+        evidence.add(marked)  # a batch goes through Evidence.of or detect
+    with pytest.raises(WatermarkError, match="one size"):
+        evidence.add(np.zeros((128, 130, 3), np.uint8))
+    assert evidence.frames == 6  # a refused frame adds nothing
+    with pytest.raises(WatermarkError, match="no frames"):
+        Evidence().detect(key)
 
 
 def test_survives_h264_crf23_and_remux_on_a_synthetic_clip(key: WatermarkKey, tmp_path: Path) -> None:
