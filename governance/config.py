@@ -39,6 +39,8 @@ class Settings:
     frame_size: int = 256
     fps: float = 24.0
     tsa_url: str = ""  # no RFC 3161 timestamp authority by default
+    # "package.module:factory" returning the KMS/HSM signing callback; empty: the key file in keys/c2pa
+    c2pa_signer: str = ""
     worker: str = "thread"  # "thread": a worker thread in this process; "none": enqueue only
     queue: str = "inprocess"  # "inprocess" (embedded) or "redis" (separate `consentgate worker` processes)
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -59,6 +61,8 @@ class Settings:
             raise ConfigError(f"queue must be 'inprocess' or 'redis', got {self.queue!r}")
         if self.worker not in ("thread", "none"):
             raise ConfigError(f"worker must be 'thread' or 'none', got {self.worker!r}")
+        if self.c2pa_signer and (":" not in self.c2pa_signer or self.c2pa_signer.strip() != self.c2pa_signer):
+            raise ConfigError(f"c2pa_signer must name a factory as 'package.module:factory', got {self.c2pa_signer!r}")
         if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):
             raise ConfigError(f"frame_size must be a multiple of 16 in 64..1024, got {self.frame_size}")
 

@@ -116,14 +116,15 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 def init_db(engine: sa.Engine) -> None:
     migrate(engine)
-    with Session(engine) as session:
-        for name in COUNTERS:
-            if session.get(models.Counter, name) is None:
-                session.add(models.Counter(name=name, value=0))
-        try:
-            session.commit()
-        except sa.exc.IntegrityError:  # another process created them first
-            session.rollback()
+    for name in COUNTERS:  # one transaction each: a process starting alongside may create any of them first
+        with Session(engine) as session:
+            if session.get(models.Counter, name) is not None:
+                continue
+            session.add(models.Counter(name=name, value=0))
+            try:
+                session.commit()
+            except sa.exc.IntegrityError:  # it did
+                session.rollback()
 
 
 def bump(session: Session, name: str) -> None:

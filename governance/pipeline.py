@@ -366,7 +366,8 @@ class Pipeline:
             title=f"ConsentGate generation {gen.id}", generator_name=info.name, generator_version=info.version,
             learned_weights=info.learned_weights, governance=governance,
         )
-        seal_video(marked, final, spec, self.rt.signer_material, tsa_url=self.rt.settings.tsa_url or None)
+        seal_video(marked, final, spec, self.rt.signer_material, sign_fn=self.rt.sign_fn,
+                   tsa_url=self.rt.settings.tsa_url or None)
         return fingerprint_clip(clip.with_frames(frames), query_views=False).to_bytes()
 
 

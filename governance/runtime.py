@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from generator.base import VideoGenerator
     from governance.pipeline import Pipeline
     from provenance.fingerprint import FingerprintIndex
-    from provenance.keys import SignerMaterial
+    from provenance.keys import SignerMaterial, SignFn
     from provenance.watermark import WatermarkKey
 
 
@@ -37,10 +37,36 @@ def initialise(settings: Settings) -> None:
         init_db(engine)
     finally:
         engine.dispose()
-    from provenance.keys import ensure_dev_ca
+    if settings.c2pa_signer:
+        load_signer(settings)  # a KMS/HSM signer is checked at start, not at the first release
+    else:
+        from provenance.keys import ensure_dev_ca
 
-    ensure_dev_ca(settings.keys_dir / "c2pa")
+        ensure_dev_ca(settings.keys_dir / "c2pa")
     load_or_create_watermark_key(settings.keys_dir / "watermark.key")
+
+
+def load_signer(settings: Settings) -> tuple[SignerMaterial, SignFn | None]:
+    """The C2PA signer: the certificate chain in ``keys/c2pa`` and, with ``c2pa_signer`` set, the
+    operator's KMS/HSM signing callback (checked against the leaf certificate); without it the key
+    file there (a development CA is made on first start). Raises ``SigningError`` saying what is wrong."""
+    from provenance.errors import SigningError
+    from provenance.keys import check_sign_fn, ensure_dev_ca, import_signer_factory, load_signer_material
+
+    directory = settings.keys_dir / "c2pa"
+    if not settings.c2pa_signer:
+        return ensure_dev_ca(directory), None
+    material = load_signer_material(directory, with_key=False)
+    factory = import_signer_factory(settings.c2pa_signer)
+    try:
+        sign_fn = factory(material)
+    except Exception as e:  # the operator's code: any failure is a configuration error
+        raise SigningError(f"the signer factory {settings.c2pa_signer!r} failed: {type(e).__name__}: {e}") from e
+    if not callable(sign_fn):
+        raise SigningError(f"the signer factory {settings.c2pa_signer!r} must return a callable, "
+                           f"got {type(sign_fn).__name__}")
+    check_sign_fn(material, sign_fn)
+    return material, sign_fn
 
 
 def load_or_create_watermark_key(path: Path) -> WatermarkKey:
@@ -172,10 +198,27 @@ class Runtime:
         return get_generator(self.settings.generator)
 
     @cached_property
-    def signer_material(self) -> SignerMaterial:
-        from provenance.keys import ensure_dev_ca
+    def _signer(self) -> tuple[SignerMaterial, SignFn | None]:
+        return load_signer(self.settings)
 
-        return ensure_dev_ca(self.settings.keys_dir / "c2pa")
+    @property
+    def signer_material(self) -> SignerMaterial:
+        """The C2PA certificate chain and root (and the key, unless a KMS/HSM callback signs)."""
+        return self._signer[0]
+
+    @cached_property
+    def trust_anchor_pem(self) -> bytes:
+        """The root certificate verification trusts (no key and no KMS needed to read it)."""
+        if self.settings.c2pa_signer:
+            from provenance.keys import load_signer_material
+
+            return load_signer_material(self.settings.keys_dir / "c2pa", with_key=False).root_pem
+        return self.signer_material.root_pem
+
+    @property
+    def sign_fn(self) -> SignFn | None:
+        """The KMS/HSM signing callback (``c2pa_signer``), or ``None`` to sign with the key file."""
+        return self._signer[1]
 
     @cached_property
     def watermark_key(self) -> WatermarkKey:

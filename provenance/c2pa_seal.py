@@ -146,6 +146,8 @@ def seal_video(
     src, dst = Path(src), Path(dst)
     if tsa_url is not None and not tsa_url.startswith(("http://", "https://")):
         raise SigningError(f"tsa_url must be an http(s) URL, got {tsa_url!r}")
+    if sign_fn is None and material.private_key_pem is None:
+        raise SigningError("the signer material holds no private key: pass the KMS/HSM signing callback (sign_fn)")
     try:
         with open(src, "rb") as fh:
             head = fh.read(_HEAD_BYTES)

@@ -21,6 +21,13 @@ Files in the directory (keys are written with mode 0600, every file atomically):
 
 The CA private keys are used once to issue the chain and are never written: the development CA cannot
 issue anything else. Delete the directory to start over with a fresh CA.
+
+With the key in a KMS or HSM, the directory holds only the chain and the root:
+``load_signer_material(directory, with_key=False)`` loads them, :func:`import_signer_factory` finds the
+operator's callback factory (``"package.module:factory"``, called with the material, returning a
+:data:`SignFn`), and :func:`check_sign_fn` proves, before anything is sealed, that the callback's
+signatures verify under the leaf certificate (a KMS key and a certificate that are not a pair would
+otherwise produce manifests every verifier rejects).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from provenance.errors import SigningError
@@ -49,7 +56,9 @@ __all__ = [
     "SignFn",
     "SignerMaterial",
     "callback_signer_from_key",
+    "check_sign_fn",
     "ensure_dev_ca",
+    "import_signer_factory",
     "load_signer_material",
 ]
 
@@ -78,11 +87,12 @@ class SignerMaterial:
     """A signing certificate chain, its private key and the root that anchors it.
 
     ``cert_chain_pem`` holds the leaf then its intermediates and never the root (c2pa embeds exactly
-    this chain in the manifest). ``repr`` never shows the key.
+    this chain in the manifest). ``private_key_pem`` is ``None`` when the key lives in a KMS or HSM and
+    signing goes through a callback. ``repr`` never shows the key.
     """
 
     cert_chain_pem: bytes
-    private_key_pem: bytes
+    private_key_pem: bytes | None
     root_pem: bytes
     alg: str = "es256"
 
@@ -91,13 +101,14 @@ class SignerMaterial:
             raise SigningError(f"signing algorithm must be one of {', '.join(_ALGS)}, got {self.alg!r}")
         if _PEM_CERT not in self.cert_chain_pem:
             raise SigningError("cert_chain_pem must hold PEM certificates (leaf first), got no certificate")
-        if _PEM_KEY not in self.private_key_pem:
+        if self.private_key_pem is not None and _PEM_KEY not in self.private_key_pem:
             raise SigningError("private_key_pem must hold a PEM private key, got something else")
         if _PEM_CERT not in self.root_pem:
             raise SigningError("root_pem must hold a PEM certificate (the trust anchor), got no certificate")
 
     def __repr__(self) -> str:
-        return f"SignerMaterial(subject={self.subject!r}, alg={self.alg!r}, private_key=<hidden>)"
+        key = "<hidden>" if self.private_key_pem is not None else "None (signs through a callback)"
+        return f"SignerMaterial(subject={self.subject!r}, alg={self.alg!r}, private_key={key})"
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -135,21 +146,25 @@ def ensure_dev_ca(directory: Path, organisation: str = "ConsentGate development 
     return load_signer_material(directory)
 
 
-def load_signer_material(directory: Path) -> SignerMaterial:
+def load_signer_material(directory: Path, *, with_key: bool = True) -> SignerMaterial:
     """Load and check the signer files in ``directory`` (see the module docstring for the layout).
 
     Checks that every file parses, that the key matches the leaf certificate, that the chain is not
     expired and that it links up to the root. Raises :class:`SigningError` saying which file is wrong.
+    ``with_key=False`` (the key is in a KMS or HSM) loads only the chain and the root; a key file
+    there is not read.
     """
     directory = Path(directory)
     blobs: dict[str, bytes] = {}
-    for name in (CHAIN_FILE, KEY_FILE, ROOT_FILE):
+    for name in (CHAIN_FILE, KEY_FILE, ROOT_FILE) if with_key else (CHAIN_FILE, ROOT_FILE):
         path = directory / name
         try:
             blobs[name] = path.read_bytes()
         except FileNotFoundError as e:
             raise SigningError(
                 f"signer file {path} is missing: run ensure_dev_ca or install a certificate there"
+                if with_key else f"signer file {path} is missing: install the KMS key's certificate chain "
+                f"({CHAIN_FILE}) and its root ({ROOT_FILE}) there"
             ) from e
         except OSError as e:
             raise SigningError(f"cannot read signer file {path}: {e}") from e
@@ -166,19 +181,21 @@ def load_signer_material(directory: Path) -> SignerMaterial:
         raise SigningError(
             f"{directory / ROOT_FILE} must hold one PEM certificate, could not parse it: {e}"
         ) from e
-    try:
-        key = serialization.load_pem_private_key(blobs[KEY_FILE], password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
-        raise SigningError(
-            f"{directory / KEY_FILE} must hold an unencrypted PEM private key, could not load it: {e}"
-        ) from e
-
-    alg = _alg_for_key(key)
     leaf = chain[0]
-    if leaf.public_key() != key.public_key():
-        raise SigningError(
-            f"{directory / KEY_FILE} does not match the leaf certificate in {directory / CHAIN_FILE}"
-        )
+    if with_key:
+        try:
+            key = serialization.load_pem_private_key(blobs[KEY_FILE], password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+            raise SigningError(
+                f"{directory / KEY_FILE} must hold an unencrypted PEM private key, could not load it: {e}"
+            ) from e
+        alg = _alg_for_key(key)
+        if leaf.public_key() != key.public_key():
+            raise SigningError(
+                f"{directory / KEY_FILE} does not match the leaf certificate in {directory / CHAIN_FILE}"
+            )
+    else:
+        alg = _alg_for_key(leaf.public_key())
     now = dt.datetime.now(dt.UTC)
     for cert in (*chain, root):
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
@@ -199,7 +216,7 @@ def load_signer_material(directory: Path) -> SignerMaterial:
             ) from e
     return SignerMaterial(
         cert_chain_pem=blobs[CHAIN_FILE],
-        private_key_pem=blobs[KEY_FILE],
+        private_key_pem=blobs.get(KEY_FILE),
         root_pem=blobs[ROOT_FILE],
         alg=alg,
     )
@@ -211,6 +228,8 @@ def callback_signer_from_key(material: SignerMaterial) -> SignFn:
     ES* signatures come back as raw ``r || s`` (the COSE form), PS* as RSA-PSS with a digest-sized
     salt, Ed25519 as the plain 64-byte signature.
     """
+    if material.private_key_pem is None:
+        raise SigningError("this signer material holds no private key (it signs through a KMS/HSM callback)")
     try:
         key = serialization.load_pem_private_key(material.private_key_pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
@@ -245,20 +264,80 @@ def callback_signer_from_key(material: SignerMaterial) -> SignFn:
     raise SigningError(f"unsupported private key type {type(key).__name__}")  # pragma: no cover
 
 
+_PROBE = b"ConsentGate signer check: a KMS key and its certificate must be a pair"
+
+
+def check_sign_fn(material: SignerMaterial, sign_fn: SignFn) -> None:
+    """Sign a probe with ``sign_fn`` and verify it under ``material``'s leaf certificate, as a C2PA
+    verifier will; raise :class:`SigningError` saying what is wrong (the callback failed, returned
+    something other than bytes, or signs with a key that is not the certificate's)."""
+    try:
+        signature = sign_fn(_PROBE)
+    except Exception as e:  # the operator's KMS client: any failure is a configuration error here
+        raise SigningError(f"the signing callback failed on a test signature: {type(e).__name__}: {e}") from e
+    if not isinstance(signature, bytes | bytearray):
+        raise SigningError(f"the signing callback must return bytes, got {type(signature).__name__}")
+    public = material.leaf.public_key()
+    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}.get(
+        material.alg[-3:], hashes.SHA256())
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            size = (public.curve.key_size + 7) // 8
+            if len(signature) != 2 * size:
+                raise InvalidSignature(f"{len(signature)} bytes, expected {2 * size} (raw r || s)")
+            r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+            public.verify(encode_dss_signature(r, s), _PROBE, ec.ECDSA(digest))
+        elif isinstance(public, rsa.RSAPublicKey):
+            public.verify(bytes(signature), _PROBE,
+                          padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size), digest)
+        elif isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(bytes(signature), _PROBE)
+        else:  # pragma: no cover  (load_signer_material refuses other key types)
+            raise SigningError(f"unsupported certificate key type {type(public).__name__}")
+    except (InvalidSignature, ValueError) as e:
+        raise SigningError(
+            f"the signing callback's signature does not verify under the leaf certificate {material.subject} "
+            f"({material.alg}): the KMS key and the certificate in {CHAIN_FILE} must be a pair ({e or 'bad signature'})"
+        ) from e
+
+
+def import_signer_factory(spec: str) -> Callable[[SignerMaterial], SignFn]:
+    """The operator's signer factory named ``"package.module:factory"``: called with the
+    :class:`SignerMaterial` (chain and root, no key), it returns the :data:`SignFn` that asks the KMS or
+    HSM to sign. Raises :class:`SigningError` when the name is malformed or names nothing callable."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr or not all(p.isidentifier() for p in (*module_name.split("."), *attr.split("."))):
+        raise SigningError(f"a signer factory is named 'package.module:factory', got {spec!r}")
+    try:
+        target: object = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SigningError(f"cannot import the signer factory's module {module_name!r}: {e}") from e
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise SigningError(f"{module_name!r} has no {attr!r} (the signer factory {spec!r})")
+    if not callable(target):
+        raise SigningError(f"the signer factory {spec!r} is not callable")
+    return target  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------------------------------
 
 
 def _alg_for_key(key: object) -> str:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+    """The C2PA algorithm for a private key or a certificate's public key."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         algs = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
         if key.curve.name not in algs:
             raise SigningError(f"EC signing keys must use P-256, P-384 or P-521, got {key.curve.name}")
         return algs[key.curve.name]
-    if isinstance(key, rsa.RSAPrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise SigningError(f"RSA signing keys must have at least 2048 bits, got {key.key_size}")
         return "ps256"
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "ed25519"
     raise SigningError(f"signing keys must be EC, RSA or Ed25519, got {type(key).__name__}")
 

@@ -38,7 +38,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         _check_size(data, rt.settings.verify_max_seconds if rt is not None else None)
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
-        anchors = rt.signer_material.root_pem
+        anchors = rt.trust_anchor_pem
     c2pa_error: VerificationError | None = None
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)

@@ -20,7 +20,9 @@ from provenance.keys import (
     ROOT_FILE,
     SignerMaterial,
     callback_signer_from_key,
+    check_sign_fn,
     ensure_dev_ca,
+    import_signer_factory,
     load_signer_material,
 )
 
@@ -171,3 +173,57 @@ def test_key_is_pkcs8_unencrypted(material: SignerMaterial) -> None:
     key = serialization.load_pem_private_key(material.private_key_pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert material.private_key_pem.startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+# --- a key in a KMS/HSM: the chain and root on disk, signing through a callback ----------------------
+
+
+def test_chain_and_root_load_without_the_key(tmp_path: Path) -> None:
+    full = ensure_dev_ca(tmp_path)
+    (tmp_path / KEY_FILE).unlink()  # the key now lives in the KMS
+    with pytest.raises(SigningError, match="signer-key.pem is missing"):
+        load_signer_material(tmp_path)
+    material = load_signer_material(tmp_path, with_key=False)
+    assert material.private_key_pem is None and material.alg == "es256" == full.alg
+    assert material.cert_chain_pem == full.cert_chain_pem and material.root_pem == full.root_pem
+    assert "signs through a callback" in repr(material)
+    with pytest.raises(SigningError, match="holds no private key"):
+        callback_signer_from_key(material)
+    (tmp_path / CHAIN_FILE).unlink()
+    with pytest.raises(SigningError, match="install the KMS key's certificate chain"):
+        load_signer_material(tmp_path, with_key=False)
+
+
+def test_check_sign_fn_accepts_the_certificates_key_only(tmp_path: Path) -> None:
+    material = ensure_dev_ca(tmp_path / "a")
+    other = ensure_dev_ca(tmp_path / "b")
+    check_sign_fn(material, callback_signer_from_key(material))
+    with pytest.raises(SigningError, match="must be a pair"):
+        check_sign_fn(material, callback_signer_from_key(other))  # a KMS key issued another certificate
+    with pytest.raises(SigningError, match="expected 64"):
+        check_sign_fn(material, lambda data: b"\x01" * 70)
+    with pytest.raises(SigningError, match="must return bytes"):
+        check_sign_fn(material, lambda data: "signature")  # type: ignore[arg-type,return-value]
+
+    def unreachable(data: bytes) -> bytes:
+        raise ConnectionError("kms.example: connection refused")
+
+    with pytest.raises(SigningError, match="failed on a test signature: ConnectionError: kms.example"):
+        check_sign_fn(material, unreachable)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no_colon", "package.module:factory"),
+    ("a.b:", "package.module:factory"),
+    ("a-b:make", "package.module:factory"),
+    ("consentgate_no_such_module:make", "cannot import"),
+    ("provenance.keys:no_such_factory", "has no 'no_such_factory'"),
+    ("provenance.keys:CHAIN_FILE", "not callable"),
+])
+def test_import_signer_factory_names_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(SigningError, match=message):
+        import_signer_factory(spec)
+
+
+def test_import_signer_factory_finds_a_factory() -> None:
+    assert import_signer_factory("provenance.keys:callback_signer_from_key") is callback_signer_from_key
