@@ -12,6 +12,7 @@ from governance.models import AuditEvent
 
 class Tag(StrEnum):
     ACCOUNT_CREATE = "account:create"
+    TOKEN_ROTATE = "account:token:rotate"
     CONTACT_ADD = "account:contact:add"
     CONTACT_REMOVE = "account:contact:remove"
     LIKENESS_ENROLL = "likeness:enroll"

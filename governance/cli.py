@@ -89,6 +89,26 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
+    from governance.db import init_db, make_engine, unit_of_work
+    from governance.services.accounts import resolve_account, rotate_token
+
+    s = _settings(args)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(s.db_url)
+    init_db(engine)
+    try:
+        with unit_of_work(engine) as session:
+            account = resolve_account(session, args.account)
+            token = rotate_token(session, account, actor=None)
+            name = account.name
+    finally:
+        engine.dispose()
+    print(f"account {name}: the old API token no longer works; the new one, shown only once:")
+    print(token)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from governance.runtime import Runtime
     from governance.services.verification import verify_bytes
@@ -235,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--role", required=True, choices=["creator", "rights_holder", "regulator", "admin"])
     create.set_defaults(fn=cmd_accounts_create)
+    rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
+    rotate.add_argument("account", help="the account's name or id")
+    rotate.set_defaults(fn=cmd_accounts_rotate_token)
     verify = sub.add_parser("verify", help="verify a video or image offline")
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")

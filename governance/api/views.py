@@ -66,6 +66,48 @@ def me() -> Response:
     return jsonify(_account_view(current_account()))
 
 
+@bp.post("/me/token")
+def rotate_my_token() -> Response:
+    """A new API token for the caller; the one used for this request stops working at once."""
+    me_ = current_account()
+    token = accounts_svc.rotate_token(db(), me_, actor=me_)
+    db().commit()
+    return _secret(jsonify({**_account_view(me_), "token": token}))
+
+
+@bp.post("/accounts")
+def create_account() -> tuple[Response, int]:
+    admin = current_account(Role.ADMIN)
+    body = json_body("name", "role", "daily_quota")
+    account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
+                                                 daily_quota=body.get("daily_quota"))
+    db().commit()
+    return _secret(jsonify({**_account_view(account), "daily_quota": account.daily_quota, "token": token})), 201
+
+
+@bp.get("/accounts")
+def list_accounts() -> Response:
+    current_account(Role.ADMIN)
+    return jsonify({"accounts": [{**_account_view(a), "daily_quota": a.daily_quota, "created_at": iso(a.created_at)}
+                                 for a in accounts_svc.list_accounts(db())]})
+
+
+@bp.post("/accounts/<ref>/token")
+def rotate_token(ref: str) -> Response:
+    """An admin replaces an account's token (a leaked token stops working at once)."""
+    admin = current_account(Role.ADMIN)
+    account = accounts_svc.resolve_account(db(), ref)
+    token = accounts_svc.rotate_token(db(), account, actor=admin)
+    db().commit()
+    return _secret(jsonify({**_account_view(account), "token": token}))
+
+
+def _secret(response: Response) -> Response:
+    """A response carrying a token: no cache may keep it."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/contacts")
 def contacts() -> Response:
     me_ = current_account()

@@ -20,20 +20,45 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_account(session: Session, name: str, role: str) -> tuple[Account, str]:
+def _new_token() -> str:
+    return "cg_" + secrets.token_urlsafe(32)
+
+
+def create_account(session: Session, name: object, role: object, *, actor: Account | None = None,
+                   daily_quota: object = None) -> tuple[Account, str]:
+    """A new account and its API token (shown this once; only its hash is stored). ``actor`` is the
+    admin who asked (None: the operator's CLI); ``daily_quota`` None means the service default."""
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise InvalidInput(f"account names are 2-64 characters of a-z, 0-9, '.', '_' or '-', got {name!r}")
-    try:
-        role_ = Role(role)
-    except ValueError as e:
-        raise InvalidInput(f"role must be one of {[r.value for r in Role]}, got {role!r}") from e
+    if not isinstance(role, str) or role not in {r.value for r in Role}:
+        raise InvalidInput(f"role must be one of {[r.value for r in Role]}, got {role!r}")
+    role_ = Role(role)
     if session.exec(select(Account).where(Account.name == name)).first() is not None:
         raise Conflict(f"an account named {name!r} already exists")
-    token = "cg_" + secrets.token_urlsafe(32)
-    account = Account(name=name, role=role_, token_hash=hash_token(token))
+    if daily_quota is not None and (isinstance(daily_quota, bool) or not isinstance(daily_quota, int)
+                                    or not 0 <= daily_quota <= 100_000):
+        raise InvalidInput(f"daily_quota must be a whole number from 0 to 100000 (or null: the default), "
+                           f"got {daily_quota!r}")
+    token = _new_token()
+    account = Account(name=name, role=role_, token_hash=hash_token(token), daily_quota=daily_quota)
     session.add(account)
-    record(session, Tag.ACCOUNT_CREATE, actor_id=None, subject=account.id, name=name, role=role_.value)
+    record(session, Tag.ACCOUNT_CREATE, actor_id=actor.id if actor else None, subject=account.id, name=name,
+           role=role_.value)
     return account, token
+
+
+def rotate_token(session: Session, account: Account, *, actor: Account | None) -> str:
+    """Replace ``account``'s API token: the old one stops working when the caller commits, the new one
+    is returned this once. ``actor`` is the account itself, an admin, or None (the operator's CLI)."""
+    token = _new_token()
+    account.token_hash = hash_token(token)
+    session.add(account)
+    record(session, Tag.TOKEN_ROTATE, actor_id=actor.id if actor else None, subject=account.id)
+    return token
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.exec(select(Account).order_by(Account.name)).all())  # type: ignore[arg-type]
 
 
 def authenticate(session: Session, token: str) -> Account | None:
