@@ -178,7 +178,8 @@ class ContentFingerprint(SQLModel, table=True):
 
 
 class LogEntry(SQLModel, table=True):
-    """The transparency log: an append-only hash chain of released content."""
+    """The transparency log: an append-only hash chain of released content, and the leaves of its Merkle
+    tree (:class:`LogNode`)."""
 
     index: int = Field(primary_key=True)
     generation_id: str = Field(index=True)
@@ -188,3 +189,13 @@ class LogEntry(SQLModel, table=True):
     prev_hash: str
     entry_hash: str
     created_at: datetime = _ts()
+
+
+class LogNode(SQLModel, table=True):
+    """A complete, aligned subtree of the transparency log's Merkle tree (RFC 9162): ``level`` 0 holds the
+    leaf hashes, level ``l`` the node over leaves ``[idx * 2**l, (idx + 1) * 2**l)``. Written once, when
+    the subtree fills up, so any root, inclusion or consistency proof takes O(log n) lookups."""
+
+    level: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)
+    digest: str  # hex SHA-256

@@ -32,6 +32,7 @@ from governance.services import characters as characters_svc
 from governance.services import generations as generations_svc
 from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
+from governance.services import translog
 from governance.services import verification as verification_svc
 from governance.uploads import enrollment_frames, media_kind
 
@@ -306,6 +307,36 @@ def verify() -> Response:
         raise InvalidInput("send exactly one file in the multipart field 'media'")
     media_kind(blobs[0])
     return jsonify(verification_svc.verify_bytes(blobs[0], runtime(), db()))
+
+
+# -- the transparency log (public: anyone may audit it) -------------------------------------------------------
+@bp.get("/log")
+def log_head() -> Response:
+    return jsonify(translog.head(db()).to_dict())
+
+
+@bp.get("/log/entries/<int:index>")
+def log_entry(index: int) -> Response:
+    """The entry, its leaf hash and its inclusion proof in the tree of ``tree_size`` entries (default: all)."""
+    return jsonify(translog.inclusion(db(), index, _int_arg("tree_size")))
+
+
+@bp.get("/log/consistency")
+def log_consistency() -> Response:
+    """The proof that the first ``old_size`` entries are a prefix of the tree of ``tree_size`` (default: all)."""
+    old_size = _int_arg("old_size")
+    if old_size is None:
+        raise InvalidInput("send old_size: the tree size you saw before")
+    return jsonify(translog.consistency(db(), old_size, _int_arg("tree_size")))
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 15:
+        raise InvalidInput(f"{name} must be a whole number, got {raw!r}")
+    return int(raw)
 
 
 @bp.get("/notifications")

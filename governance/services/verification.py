@@ -5,6 +5,7 @@ Works from the bytes alone; nothing uploaded for verification is written anywher
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,8 +96,13 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                       "grants_relied": gen.grants_relied}
             entry = translog.find(session, content_id)
             if entry is not None:
-                record["log_entry"] = {"index": entry.index, "entry_hash": entry.entry_hash,
-                                       "prev_hash": entry.prev_hash, "video_sha256": entry.video_sha256}
+                # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
+                proof = translog.inclusion(session, entry.index)
+                record["log_entry"] = {k: proof[k] for k in (
+                    "index", "entry_hash", "prev_hash", "video_sha256", "leaf_hash", "tree_size", "root_hash",
+                    "inclusion_proof")}
+                # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
+                record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
     report["record"] = record
     report["ai_generated"] = bool(
         (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record

@@ -44,7 +44,15 @@ def test_consent_story(api, faces_dir, tmp_path):
     assert "trainedAlgorithmicMedia" in report["c2pa"]["digital_source_type"]
     assert report["watermark"]["found"] and report["watermark"]["payload"] == content_id
     assert report["record"]["generation_id"] == gen["id"]
-    assert report["record"]["log_entry"]["index"] == 0
+    entry = report["record"]["log_entry"]
+    assert entry["index"] == 0 and entry["same_file"] is True
+    # the report carries what a regulator needs to check the log holds this release, with no trust in us
+    from provenance.merkle import verify_inclusion
+
+    assert verify_inclusion(bytes.fromhex(entry["leaf_hash"]), entry["index"], entry["tree_size"],
+                            [bytes.fromhex(h) for h in entry["inclusion_proof"]], bytes.fromhex(entry["root_hash"]))
+    public = api.call("GET", "/v1/log").get_json()  # no token: the log is public
+    assert public == {"tree_size": entry["tree_size"], "root_hash": entry["root_hash"]}
     assert report["ai_generated"] is True
 
     # the manifest stripped by a remux: the watermark still names the content
@@ -58,6 +66,7 @@ def test_consent_story(api, faces_dir, tmp_path):
     report = api.verify(stripped.read_bytes()).get_json()
     assert report["c2pa"]["state"] == "absent"
     assert report["content_id"] == content_id and report["content_id_source"] == "watermark"
+    assert report["record"]["log_entry"]["same_file"] is False  # found through the mark, not the same bytes
     assert report["record"]["generation_id"] == gen["id"]
 
     # a cropped, re-encoded copy: whatever survives, the fingerprint still finds the record

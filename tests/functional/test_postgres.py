@@ -80,3 +80,42 @@ def test_revocation_racing_the_release_wins(pg_url, make_api, faces_dir):
     assert done["state"] == "blocked", done
     assert any("consent no longer holds at release" in r for r in done["reasons"])
     assert not any(api.rt.settings.videos_dir.iterdir())
+
+
+def test_releases_on_several_workers_append_to_the_log_one_at_a_time(pg_url):
+    """Workers releasing at the same moment each get the next log index and a consistent Merkle tree: an
+    advisory lock orders the appends (without it, two would take the same index and one release fail)."""
+    import threading
+    import time
+
+    from sqlmodel import Session
+
+    from governance.db import init_db, make_engine, unit_of_work
+    from governance.services import translog
+
+    engine = make_engine(pg_url)
+    init_db(engine)
+    start, errors = threading.Barrier(4), []
+
+    def worker(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(4):
+                with unit_of_work(engine) as s:
+                    translog.append(s, f"gen{w}-{i}", f"{w:08x}{i:08x}", "aa" * 32, "bb" * 32)
+                    time.sleep(0.01)  # the rest of the release transaction
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        with Session(engine) as s:
+            entries = list(translog.all_entries(s))
+            assert len(entries) == 16 and translog.verify_chain(entries) and translog.verify_tree(s)
+    finally:
+        engine.dispose()

@@ -208,3 +208,29 @@ def test_verify_reads_what_it_can_of_a_video_too_small_to_watermark(make_api, tm
     report = make_api().verify((tmp_path / "tiny.mp4").read_bytes()).get_json()
     assert report["watermark"]["checked"] is False and "at least 64x64" in report["watermark"]["error"]
     assert report["fingerprint"] == {"checked": True, "matches": []}
+
+
+def test_the_public_log_answers_proofs_and_names_bad_requests(api):
+    from provenance import merkle
+
+    bob = api.account("bob")
+    for prompt in ("snow in the forest", "rain over the city", "a desert at noon"):
+        assert api.wait(bob, api.generate(bob, prompt)["id"])["state"] == "released"
+    head = api.call("GET", "/v1/log").get_json()
+    assert head["tree_size"] == 3
+    entry = api.call("GET", "/v1/log/entries/1").get_json()
+    proof = [bytes.fromhex(h) for h in entry["inclusion_proof"]]
+    assert merkle.verify_inclusion(bytes.fromhex(entry["leaf_hash"]), 1, 3, proof, bytes.fromhex(head["root_hash"]))
+    c = api.call("GET", "/v1/log/consistency?old_size=2").get_json()
+    assert merkle.verify_consistency(2, 3, bytes.fromhex(c["old_root_hash"]), bytes.fromhex(head["root_hash"]),
+                                     [bytes.fromhex(h) for h in c["consistency_proof"]])
+    first = api.call("GET", "/v1/log/entries/0?tree_size=1").get_json()  # against the head of a 1-entry log
+    assert first["inclusion_proof"] == [] and first["root_hash"] == first["leaf_hash"]
+    for path, status, words in [
+        ("/v1/log/entries/3", 404, "no log entry 3"),
+        ("/v1/log/entries/0?tree_size=9", 422, "tree_size must be between 1 and the log's size 3"),
+        ("/v1/log/entries/0?tree_size=two", 422, "tree_size must be a whole number"),
+        ("/v1/log/consistency", 422, "send old_size"),
+        ("/v1/log/consistency?old_size=4", 422, "old size must be between 1 and 3"),
+    ]:
+        assert words in _problem(api.call("GET", path), status)["detail"], path

@@ -62,7 +62,10 @@ def test_downgrade_to_nothing_and_back(engine):
 
 
 def test_a_database_made_by_create_all_is_adopted_with_its_rows(engine):
-    SQLModel.metadata.create_all(engine)  # what init_db did before migrations
+    # what init_db's create_all made before migrations existed: the schema of revision 0001, unversioned
+    migrate(engine, BASELINE)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     with Session(engine) as s:
         s.add(models.Counter(name="likenesses", value=7))
         s.commit()
@@ -115,3 +118,31 @@ def test_processes_starting_together_migrate_one_after_the_other(engine):
             p.join(timeout=60)
         assert outcomes == ["ok"] * 4
         assert _drift(engine) == []
+
+
+def test_an_existing_log_gets_its_merkle_tree(engine):
+    """Revision 0002 builds the Merkle nodes of the entries a log already holds; appends carry on."""
+    from governance.services import translog
+    from provenance import merkle
+
+    migrate(engine, BASELINE)
+    prev, hashes = translog.GENESIS, []
+    with engine.begin() as conn:
+        for i in range(6):
+            h = translog._entry_hash(i, f"gen{i}", f"{i:016x}", "aa" * 32, "bb" * 32, prev)
+            conn.execute(sa.text('INSERT INTO logentry ("index", generation_id, content_id, video_sha256, '
+                                 "manifest_sha256, prev_hash, entry_hash, created_at) VALUES "
+                                 "(:i, :g, :c, :v, :m, :p, :h, CURRENT_TIMESTAMP)"),
+                         {"i": i, "g": f"gen{i}", "c": f"{i:016x}", "v": "aa" * 32, "m": "bb" * 32, "p": prev, "h": h})
+            prev = h
+            hashes.append(h)
+    init_db(engine)
+    with Session(engine) as s:
+        head = translog.head(s)
+        assert head.size == 6 and translog.verify_tree(s)
+        assert head.root_hash == merkle.root_of([merkle.leaf_hash(bytes.fromhex(h)) for h in hashes]).hex()
+        translog.append(s, "gen6", "6" * 16, "aa" * 32, "bb" * 32)
+        s.commit()
+        assert translog.head(s).size == 7 and translog.verify_tree(s)
+    downgrade(engine, BASELINE)  # and back: the entries stay, the nodes go
+    assert "lognode" not in sa.inspect(engine).get_table_names()

@@ -39,6 +39,48 @@ def test_translog_chain_detects_edits():
         assert not translog.verify_chain(entries[:2] + entries[3:])
 
 
+def test_translog_merkle_tree_gives_proofs_anyone_can_check():
+    from provenance import merkle
+
+    engine = make_engine("sqlite://")
+    init_db(engine)
+    with unit_of_work(engine) as s:
+        assert translog.head(s).to_dict() == {"tree_size": 0, "root_hash": merkle.EMPTY_ROOT.hex()}
+        for i in range(11):  # several in one transaction: each append sees the nodes the previous one added
+            translog.append(s, f"gen{i}", f"{i:016x}", "aa" * 32, "bb" * 32)
+    with unit_of_work(engine) as s:
+        for i in range(11, 23):
+            translog.append(s, f"gen{i}", f"{i:016x}", "aa" * 32, "bb" * 32)
+    with Session(engine) as s:
+        leaves = [translog.leaf_hash(e) for e in translog.all_entries(s)]
+        head = translog.head(s)
+        assert head.size == 23 and head.root_hash == merkle.root_of(leaves).hex() and translog.verify_tree(s)
+        for index in (0, 7, 16, 22):
+            p = translog.inclusion(s, index)
+            assert p["tree_size"] == 23 and p["root_hash"] == head.root_hash and p["index"] == index
+            proof = [bytes.fromhex(h) for h in p["inclusion_proof"]]
+            root = bytes.fromhex(head.root_hash)
+            assert merkle.verify_inclusion(bytes.fromhex(p["leaf_hash"]), index, 23, proof, root)
+        older = translog.inclusion(s, 3, tree_size=9)  # against a head a verifier saw earlier
+        assert older["root_hash"] == merkle.root_of(leaves[:9]).hex()
+        c = translog.consistency(s, 9)
+        assert merkle.verify_consistency(9, 23, bytes.fromhex(c["old_root_hash"]), bytes.fromhex(c["root_hash"]),
+                                         [bytes.fromhex(h) for h in c["consistency_proof"]])
+        from governance.errors import InvalidInput, NotFound
+
+        with pytest.raises(NotFound):
+            translog.inclusion(s, 23)
+        with pytest.raises(InvalidInput, match="tree_size must be between 1 and the log's size 23"):
+            translog.inclusion(s, 3, tree_size=24)
+        with pytest.raises(InvalidInput, match="not in the first 3"):
+            translog.inclusion(s, 5, tree_size=3)
+        with pytest.raises(InvalidInput, match="old size"):
+            translog.consistency(s, 0)
+        # an entry edited in place no longer matches the tree built when it was appended
+        s.get(translog.LogEntry, 5).entry_hash = "ff" * 32
+        assert not translog.verify_tree(s)
+
+
 def test_fingerprint_index_resyncs_only_when_the_counter_moves(tmp_path):
     import numpy as np
 
