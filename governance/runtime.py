@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from governance.pipeline import Pipeline
     from provenance.fingerprint import FingerprintIndex
     from provenance.keys import SignerMaterial, SignFn
+    from provenance.treehead import SignedTreeHead
     from provenance.watermark import WatermarkKey
 
 
@@ -109,6 +110,8 @@ class Runtime:
         self._indexed: set[str] = set()
         self._fingerprinted: set[str] = set()
         self._versions: dict[str, int] = {}  # counter value each in-memory index was last synced at
+        self._head_lock = threading.Lock()
+        self._signed_head: SignedTreeHead | None = None  # the newest, re-signed only when the log grows
 
     def close(self) -> None:
         """Stop the worker and release database connections."""
@@ -205,6 +208,22 @@ class Runtime:
     def signer_material(self) -> SignerMaterial:
         """The C2PA certificate chain and root (and the key, unless a KMS/HSM callback signs)."""
         return self._signer[0]
+
+    def signed_log_head(self, session: Session) -> SignedTreeHead:
+        """The transparency log's current size and root, signed with the C2PA signer (key or KMS)."""
+        from governance.services import translog
+        from provenance.keys import callback_signer_from_key
+        from provenance.treehead import SignedTreeHead
+
+        head = translog.head(session)
+        with self._head_lock:
+            cached = self._signed_head
+            if cached is None or (cached.tree_size, cached.root_hash) != (head.size, head.root_hash):
+                material = self.signer_material
+                sign = self.sign_fn or callback_signer_from_key(material)
+                cached = SignedTreeHead.sign(head.size, head.root_hash, sign, material.alg, material.cert_chain_pem)
+                self._signed_head = cached
+            return cached
 
     @cached_property
     def trust_anchor_pem(self) -> bytes:

@@ -36,7 +36,7 @@ import contextlib
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,8 @@ __all__ = [
     "ensure_dev_ca",
     "import_signer_factory",
     "load_signer_material",
+    "verify_chain",
+    "verify_signature",
 ]
 
 CHAIN_FILE = "signer-chain.pem"
@@ -204,16 +206,10 @@ def load_signer_material(directory: Path, *, with_key: bool = True) -> SignerMat
                 f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}, not now: "
                 f"replace it (or delete {directory} for a new dev CA)"
             )
-    links = (*chain, root)
-    for child, parent in zip(links, links[1:], strict=False):
-        try:
-            child.verify_directly_issued_by(parent)
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as e:
-            raise SigningError(
-                f"certificate {child.subject.rfc4514_string()} is not issued by "
-                f"{parent.subject.rfc4514_string()}: {CHAIN_FILE} must run leaf -> intermediates "
-                f"and end under {ROOT_FILE} ({e or 'signature does not verify'})"
-            ) from e
+    try:
+        _check_links(chain, root)
+    except SigningError as e:
+        raise SigningError(f"{e}: {CHAIN_FILE} must run leaf -> intermediates and end under {ROOT_FILE}") from e
     return SignerMaterial(
         cert_chain_pem=blobs[CHAIN_FILE],
         private_key_pem=blobs.get(KEY_FILE),
@@ -277,28 +273,67 @@ def check_sign_fn(material: SignerMaterial, sign_fn: SignFn) -> None:
         raise SigningError(f"the signing callback failed on a test signature: {type(e).__name__}: {e}") from e
     if not isinstance(signature, bytes | bytearray):
         raise SigningError(f"the signing callback must return bytes, got {type(signature).__name__}")
-    public = material.leaf.public_key()
-    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}.get(
-        material.alg[-3:], hashes.SHA256())
     try:
-        if isinstance(public, ec.EllipticCurvePublicKey):
+        verify_signature(material.cert_chain_pem, material.alg, _PROBE, bytes(signature))
+    except SigningError as e:
+        raise SigningError(f"{e}: the KMS key and the certificate in {CHAIN_FILE} must be a pair") from e
+
+
+def verify_signature(cert_chain_pem: bytes, alg: str, data: bytes, signature: bytes) -> None:
+    """Check ``signature`` (in the form a :data:`SignFn` returns) over ``data`` under the first
+    certificate of ``cert_chain_pem``; raise :class:`SigningError` when it does not verify."""
+    try:
+        leaf = x509.load_pem_x509_certificates(cert_chain_pem)[0]
+    except (ValueError, IndexError) as e:
+        raise SigningError(f"the certificate chain could not be read: {e}") from e
+    if alg not in _ALGS:
+        raise SigningError(f"signing algorithm must be one of {', '.join(_ALGS)}, got {alg!r}")
+    public = leaf.public_key()
+    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}.get(alg[-3:], hashes.SHA256())
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey) and alg.startswith("es"):
             size = (public.curve.key_size + 7) // 8
             if len(signature) != 2 * size:
                 raise InvalidSignature(f"{len(signature)} bytes, expected {2 * size} (raw r || s)")
             r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-            public.verify(encode_dss_signature(r, s), _PROBE, ec.ECDSA(digest))
-        elif isinstance(public, rsa.RSAPublicKey):
-            public.verify(bytes(signature), _PROBE,
-                          padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size), digest)
-        elif isinstance(public, ed25519.Ed25519PublicKey):
-            public.verify(bytes(signature), _PROBE)
-        else:  # pragma: no cover  (load_signer_material refuses other key types)
-            raise SigningError(f"unsupported certificate key type {type(public).__name__}")
+            public.verify(encode_dss_signature(r, s), data, ec.ECDSA(digest))
+        elif isinstance(public, rsa.RSAPublicKey) and alg.startswith("ps"):
+            public.verify(signature, data, padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size),
+                          digest)
+        elif isinstance(public, ed25519.Ed25519PublicKey) and alg == "ed25519":
+            public.verify(signature, data)
+        else:
+            raise InvalidSignature(f"a {type(public).__name__} cannot verify {alg}")
     except (InvalidSignature, ValueError) as e:
-        raise SigningError(
-            f"the signing callback's signature does not verify under the leaf certificate {material.subject} "
-            f"({material.alg}): the KMS key and the certificate in {CHAIN_FILE} must be a pair ({e or 'bad signature'})"
-        ) from e
+        raise SigningError(f"the signature does not verify under the certificate "
+                           f"{leaf.subject.rfc4514_string()} ({alg}; {e or 'bad signature'})") from e
+
+
+def verify_chain(cert_chain_pem: bytes, root_pem: bytes) -> None:
+    """Check that ``cert_chain_pem`` (leaf, then intermediates) is issued, link by link, under the root
+    certificate ``root_pem``, and that every certificate is valid now; raise :class:`SigningError`."""
+    try:
+        chain = x509.load_pem_x509_certificates(cert_chain_pem)
+        root = x509.load_pem_x509_certificate(root_pem)
+    except ValueError as e:
+        raise SigningError(f"the certificates could not be read: {e}") from e
+    now = dt.datetime.now(dt.UTC)
+    for cert in (*chain, root):
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise SigningError(f"certificate {cert.subject.rfc4514_string()} is not valid now")
+    _check_links(chain, root)
+
+
+def _check_links(chain: Sequence[x509.Certificate], root: x509.Certificate) -> None:
+    links = (*chain, root)
+    for child, parent in zip(links, links[1:], strict=False):
+        try:
+            child.verify_directly_issued_by(parent)
+        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as e:
+            raise SigningError(
+                f"certificate {child.subject.rfc4514_string()} is not issued by "
+                f"{parent.subject.rfc4514_string()} ({e or 'signature does not verify'})"
+            ) from e
 
 
 def import_signer_factory(spec: str) -> Callable[[SignerMaterial], SignFn]:

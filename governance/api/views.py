@@ -312,7 +312,8 @@ def verify() -> Response:
 # -- the transparency log (public: anyone may audit it) -------------------------------------------------------
 @bp.get("/log")
 def log_head() -> Response:
-    return jsonify(translog.head(db()).to_dict())
+    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain."""
+    return jsonify(runtime().signed_log_head(db()).to_dict())
 
 
 @bp.get("/log/entries/<int:index>")

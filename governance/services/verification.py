@@ -97,10 +97,13 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
             entry = translog.find(session, content_id)
             if entry is not None:
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
-                proof = translog.inclusion(session, entry.index)
+                signed = rt.signed_log_head(session) if rt is not None else None
+                proof = translog.inclusion(session, entry.index, signed.tree_size if signed else None)
                 record["log_entry"] = {k: proof[k] for k in (
                     "index", "entry_hash", "prev_hash", "video_sha256", "leaf_hash", "tree_size", "root_hash",
                     "inclusion_proof")}
+                if signed is not None:  # the proof's root, signed: a statement the service cannot take back
+                    record["log_entry"]["signed_tree_head"] = signed.to_dict()
                 # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
     report["record"] = record

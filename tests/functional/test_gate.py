@@ -51,8 +51,13 @@ def test_consent_story(api, faces_dir, tmp_path):
 
     assert verify_inclusion(bytes.fromhex(entry["leaf_hash"]), entry["index"], entry["tree_size"],
                             [bytes.fromhex(h) for h in entry["inclusion_proof"]], bytes.fromhex(entry["root_hash"]))
-    public = api.call("GET", "/v1/log").get_json()  # no token: the log is public
-    assert public == {"tree_size": entry["tree_size"], "root_hash": entry["root_hash"]}
+    from provenance.treehead import SignedTreeHead
+
+    public = api.call("GET", "/v1/log").get_json()  # no token: the log is public, its head signed
+    assert public == entry["signed_tree_head"]
+    head = SignedTreeHead.from_dict(public)
+    assert (head.tree_size, head.root_hash) == (entry["tree_size"], entry["root_hash"])
+    head.verify(api.rt.trust_anchor_pem)
     assert report["ai_generated"] is True
 
     # the manifest stripped by a remux: the watermark still names the content

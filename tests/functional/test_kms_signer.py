@@ -71,6 +71,9 @@ def test_releases_are_signed_through_the_kms_and_verify_as_trusted(make_api, kms
     report = api.verify(api.download(bob, done["id"])).get_json()
     assert report["c2pa"]["state"] == "Trusted", report["c2pa"]
     assert len(operator_kms.calls) >= 2  # the start-up check, then the release
+    from provenance.treehead import SignedTreeHead
+
+    SignedTreeHead.from_dict(report["record"]["log_entry"]["signed_tree_head"]).verify(api.rt.trust_anchor_pem)
     assert not (kms / "var" / "keys" / "c2pa" / KEY_FILE).exists()  # no key was written on start
 
 
