@@ -177,6 +177,16 @@ class ContentFingerprint(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class GenerationCharacter(SQLModel, table=True):
+    """Which registered characters a generation's prompt named, and whether the character's rule allowed
+    the requester: a rights holder's usage report is one query by character. (No foreign key to the
+    character: the usage history outlives a deleted character.)"""
+
+    generation_id: str = Field(foreign_key="generation.id", primary_key=True)
+    character_id: str = Field(primary_key=True, index=True)
+    allowed: bool
+
+
 class LogEntry(SQLModel, table=True):
     """The transparency log: an append-only hash chain of released content, and the leaves of its Merkle
     tree (:class:`LogNode`)."""

@@ -76,6 +76,13 @@ def mentions(prompt: str, character: CharacterPolicy) -> str | None:
     return None
 
 
+def character_of(rule: str) -> str | None:
+    """The character id a decision of :func:`screen_prompt` is about (its rule is
+    ``character:<id>:<rule>``), or ``None`` for any other decision."""
+    parts = rule.split(":")
+    return parts[1] if len(parts) == 3 and parts[0] == "character" and parts[1] else None
+
+
 def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester: str) -> list[Decision]:
     """One decision per registered character the prompt names; an empty list when it names none."""
     decisions: list[Decision] = []

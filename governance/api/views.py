@@ -227,6 +227,21 @@ def list_characters() -> Response:
     return jsonify({"characters": [_character_view(c) for c in characters_svc.list_characters(db())]})
 
 
+@bp.post("/characters/simulate")
+def simulate_character() -> Response:
+    """What a rule would have done to past requests, before it is registered (counts only)."""
+    owner = current_account(Role.RIGHTS_HOLDER)
+    body = json_body("name", "aliases", "rule", "licensees", "last")
+    return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
+                                           body.get("licensees"), body.get("last")))
+
+
+@bp.get("/characters/<character_id>/usage")
+def character_usage(character_id: str) -> Response:
+    actor = current_account(Role.RIGHTS_HOLDER)
+    return jsonify(characters_svc.usage(db(), actor, characters_svc.get_character(db(), character_id)))
+
+
 @bp.delete("/characters/<character_id>")
 def delete_character(character_id: str) -> tuple[str, int]:
     actor = current_account(Role.RIGHTS_HOLDER)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,16 +11,18 @@ from sqlmodel import Session, select
 from governance.audit import Tag, record
 from governance.db import get_or_404
 from governance.errors import Forbidden, InvalidInput, NotFound
-from governance.models import Account, Character, Role
+from governance.models import Account, Character, Generation, GenerationCharacter, GenerationState, Role, iso
 from governance.services.accounts import resolve_account
-from policies.characters import CharacterPolicy, CharacterRule, PolicyError
+from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, screen_prompt
 
 MAX_ALIASES = 50
+SIMULATE_LAST = 1000  # past requests a simulation screens by default
+MAX_SIMULATE = 100_000
 
 
-def create_character(
-    session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any
-) -> Character:
+def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any
+            ) -> tuple[CharacterPolicy, list[str]]:
+    """The character a rights holder describes, checked: its policy and its licensees' account ids."""
     if owner.role not in (Role.RIGHTS_HOLDER, Role.ADMIN):
         raise Forbidden("only rights holders may register characters")
     if not isinstance(name, str):
@@ -41,14 +44,81 @@ def create_character(
         except NotFound as e:
             raise InvalidInput(f"unknown licensee account {ref!r}") from e
     try:
-        CharacterPolicy("new", name, tuple(aliases), rule_, frozenset(licensee_ids))
+        policy = CharacterPolicy("new", name.strip(), tuple(a.strip() for a in aliases), rule_,
+                                 frozenset(licensee_ids))
     except PolicyError as e:
         raise InvalidInput(str(e)) from e
-    ch = Character(owner_id=owner.id, name=name.strip(), aliases=[a.strip() for a in aliases], rule=rule_,
+    return policy, licensee_ids
+
+
+def create_character(
+    session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any
+) -> Character:
+    policy, licensee_ids = _policy(session, owner, name, aliases, rule, licensees)
+    ch = Character(owner_id=owner.id, name=policy.name, aliases=list(policy.aliases), rule=policy.rule,
                    licensees=licensee_ids)
     session.add(ch)
-    record(session, Tag.CHARACTER_CREATE, actor_id=owner.id, subject=ch.id, name=ch.name, rule=rule_.value)
+    record(session, Tag.CHARACTER_CREATE, actor_id=owner.id, subject=ch.id, name=ch.name, rule=policy.rule.value)
     return ch
+
+
+def simulate(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
+             last: Any = None) -> dict[str, Any]:
+    """What a rule would have done to the ``last`` generation requests (default :data:`SIMULATE_LAST`):
+    how many named the character, how many the rule would deny or allow, and how many of those it would
+    deny were released. Counts only: other people's prompts and names are never shown."""
+    policy, _ = _policy(session, owner, name, aliases, rule, licensees)
+    last = SIMULATE_LAST if last is None else last
+    if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= MAX_SIMULATE:
+        raise InvalidInput(f"last must be a whole number from 1 to {MAX_SIMULATE}, got {last!r}")
+    rows = session.exec(select(Generation.prompt, Generation.requester_id, Generation.state)
+                        .order_by(Generation.created_at.desc()).limit(last)).all()  # type: ignore[attr-defined]
+    named = denied = released_denied = 0
+    phrases: Counter[str] = Counter()
+    for prompt, requester, state in rows:
+        decisions = screen_prompt(prompt, [policy], requester)
+        if not decisions:
+            continue
+        decision = decisions[0]
+        named += 1
+        phrases[mentions(prompt, policy) or ""] += 1
+        if not decision.allowed:
+            denied += 1
+            released_denied += state == GenerationState.RELEASED
+    return {"requests_screened": len(rows), "named": named, "would_deny": denied, "would_allow": named - denied,
+            "released_that_would_be_denied": released_denied,
+            "named_as": [{"phrase": p, "requests": n} for p, n in phrases.most_common()]}
+
+
+def usage(session: Session, actor: Account, ch: Character) -> dict[str, Any]:
+    """Every request that named ``ch``: totals by the rule's decision and the outcome, and per licensee
+    (the rights holder's own partners); other requesters are counted, not named."""
+    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
+        raise Forbidden("only the rights holder who registered a character may read its usage")
+    rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,
+                               Generation.created_at)
+                        .join(Generation, Generation.id == GenerationCharacter.generation_id)  # type: ignore[arg-type]
+                        .where(GenerationCharacter.character_id == ch.id)).all()
+    licensees: dict[str, dict[str, int]] = {}
+    others: set[str] = set()
+    totals = {"requests": 0, "allowed_by_rule": 0, "denied_by_rule": 0, "released": 0, "blocked": 0}
+    for allowed, requester, state, _created in rows:
+        totals["requests"] += 1
+        totals["allowed_by_rule" if allowed else "denied_by_rule"] += 1
+        totals["released"] += state == GenerationState.RELEASED
+        totals["blocked"] += state == GenerationState.BLOCKED
+        if requester in ch.licensees:
+            mine = licensees.setdefault(requester, {"requests": 0, "released": 0})
+            mine["requests"] += 1
+            mine["released"] += state == GenerationState.RELEASED
+        else:
+            others.add(requester)
+    names = {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(list(licensees))))}  # type: ignore[attr-defined]
+    return {"character": ch.id, "name": ch.name, "rule": CharacterRule(ch.rule).value, **totals,
+            "first_request_at": iso(min((r[3] for r in rows), default=None)),
+            "last_request_at": iso(max((r[3] for r in rows), default=None)),
+            "licensees": [{"account": names.get(a, a), **n} for a, n in sorted(licensees.items())],
+            "other_requesters": len(others)}
 
 
 def get_character(session: Session, character_id: str) -> Character:

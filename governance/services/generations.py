@@ -15,11 +15,21 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
-from governance.models import Account, Generation, GenerationLikeness, GenerationState, Likeness, Role, iso, utcnow
+from governance.models import (
+    Account,
+    Generation,
+    GenerationCharacter,
+    GenerationLikeness,
+    GenerationState,
+    Likeness,
+    Role,
+    iso,
+    utcnow,
+)
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
-from policies.characters import CharacterPolicy, mentions, screen_prompt
+from policies.characters import CharacterPolicy, character_of, mentions, screen_prompt
 from policies.decisions import Allow, Decision, Deny, all_of
 
 MAX_PROMPT = 2000
@@ -99,6 +109,13 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     session.add(gen)
     link_likenesses(session, gen.id, likeness_ids, named=True)
+    named: dict[str, bool] = {}
+    for d in decisions:
+        character_id = character_of(d.rule)
+        if character_id is not None:
+            named[character_id] = named.get(character_id, True) and d.allowed
+    for character_id, allowed in named.items():
+        session.add(GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed))
     record(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
     verdict = all_of(decisions)
     if verdict.allowed:

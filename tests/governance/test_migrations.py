@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from governance import models
 from governance.db import BASELINE, current_revision, downgrade, init_db, make_engine, migrate
@@ -146,3 +146,21 @@ def test_an_existing_log_gets_its_merkle_tree(engine):
         assert translog.head(s).size == 7 and translog.verify_tree(s)
     downgrade(engine, BASELINE)  # and back: the entries stay, the nodes go
     assert "lognode" not in sa.inspect(engine).get_table_names()
+
+
+def test_past_generations_get_their_characters(engine):
+    """Revision 0003 reads which characters past generations named from the decisions they recorded."""
+    migrate(engine, "0002")
+    deny = {"decision": "deny", "reason": "...", "rule": "character:ch_a:deny"}
+    allow = {"decision": "allow", "reason": "...", "rule": "character:ch_b:allow"}
+    other = {"decision": "allow", "reason": "...", "rule": "likeness:approved"}
+    with Session(engine) as s:
+        s.add(models.Account(id="acc_1", name="bob", role=models.Role.CREATOR, token_hash="h"))
+        s.flush()
+        for gid, decisions in (("gen_1", [deny, allow]), ("gen_2", [allow, other]), ("gen_3", [other])):
+            s.add(models.Generation(id=gid, requester_id="acc_1", prompt="p", seed=1, decisions=decisions))
+        s.commit()
+    migrate(engine)
+    with Session(engine) as s:
+        rows = sorted((r.generation_id, r.character_id, r.allowed) for r in s.exec(select(models.GenerationCharacter)))
+    assert rows == [("gen_1", "ch_a", False), ("gen_1", "ch_b", True), ("gen_2", "ch_b", True)]
