@@ -105,6 +105,7 @@ class Character(SQLModel, table=True):
     aliases: list[str] = _json(list)
     rule: CharacterRule
     licensees: list[str] = _json(list)  # account ids
+    attribution: str | None = Field(default=None, max_length=60)  # the credit the attribution rule requires
     created_at: datetime = _ts()
 
 

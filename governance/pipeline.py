@@ -30,11 +30,21 @@ from sqlmodel import Session, select
 from governance.audit import Tag, record
 from governance.db import bump, unit_of_work
 from governance.jobs import JobQueue, make_queue
-from governance.models import Account, ContentFingerprint, Generation, GenerationState, Likeness, utcnow
+from governance.models import (
+    Account,
+    Character,
+    ContentFingerprint,
+    Generation,
+    GenerationCharacter,
+    GenerationState,
+    Likeness,
+    utcnow,
+)
 from governance.services import translog
 from governance.services.generations import block, involved_owner_ids, link_likenesses
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
+from policies.characters import CharacterRule
 
 if TYPE_CHECKING:
     from detectors.scan import ScanResult
@@ -231,6 +241,7 @@ class Pipeline:
                 gen.content_id = secrets.token_hex(8)
                 requester = session.get(Account, gen.requester_id)
                 governance = self._governance_assertion(gen, requester, checks, result)
+                governance["attributions"] = self._attributions(session, gen)
                 session.add(gen)
             fingerprint = self._seal(clip, gen, governance, marked, final)
             self._emit("sealed", generation_id)
@@ -344,6 +355,20 @@ class Pipeline:
             "consent_checked_at": utcnow().isoformat(),
         }
 
+    @staticmethod
+    def _attributions(session: Session, gen: Generation) -> list[dict[str, str]]:
+        """The credits the characters this generation names require (the attribution rule), as their
+        rights holders state them now: each goes into the visible label and the manifest."""
+        rows = session.exec(select(GenerationCharacter).where(GenerationCharacter.generation_id == gen.id,
+                                                              GenerationCharacter.allowed == True)  # noqa: E712
+                            .order_by(GenerationCharacter.character_id)).all()  # type: ignore[arg-type]
+        out = []
+        for row in rows:
+            ch = session.get(Character, row.character_id)
+            if ch is not None and ch.rule == CharacterRule.ATTRIBUTION and ch.attribution:
+                out.append({"character": ch.id, "name": ch.name, "credit": ch.attribution})
+        return out
+
     def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path) -> bytes:
         """Label, watermark, encode and sign into ``final``; returns the released frames' fingerprint."""
         from media.video import write_video
@@ -353,7 +378,8 @@ class Pipeline:
         from provenance.watermark import embed
 
         assert gen.content_id is not None
-        frames = add_visible_label(clip.frames, "AI-generated", sub="ConsentGate")
+        credits = tuple(a["credit"] for a in governance.get("attributions", []))
+        frames = add_visible_label(clip.frames, "AI-generated", sub="ConsentGate", credits=credits)
         frames = embed(frames, bytes.fromhex(gen.content_id), self.rt.watermark_key)
         info = self.rt.generator.info
         weights = "learned weights" if info.learned_weights else "no learned weights"

@@ -26,6 +26,10 @@ class CharacterRule(StrEnum):
     DENY = "deny"  # not at all
     LICENSEES_ONLY = "licensees_only"
     ALLOW = "allow"
+    ATTRIBUTION = "attribution"  # anyone, if the release credits the rights holder (label and manifest)
+
+
+MAX_ATTRIBUTION_CHARS = 60  # it must fit the visible label's second line
 
 
 class PolicyError(ValueError):
@@ -46,6 +50,7 @@ class CharacterPolicy:
     aliases: tuple[str, ...] = ()
     rule: CharacterRule = CharacterRule.DENY
     licensees: frozenset[str] = field(default_factory=frozenset)  # account ids allowed under licensees_only
+    attribution: str = ""  # the credit a release must carry under the attribution rule
 
     def __post_init__(self) -> None:
         for label in (self.name, *self.aliases):
@@ -55,6 +60,14 @@ class CharacterPolicy:
                 raise PolicyError(f"character names are at most {MAX_NAME_CHARS} characters, got {len(label)}")
         if not isinstance(self.rule, CharacterRule):
             raise PolicyError(f"rule must be one of {[r.value for r in CharacterRule]}, got {self.rule!r}")
+        if self.rule is CharacterRule.ATTRIBUTION:
+            text = self.attribution
+            if not isinstance(text, str) or not text.strip() or not text.isprintable():
+                raise PolicyError("the attribution rule needs the credit to show, as one printable line")
+            if len(text) > MAX_ATTRIBUTION_CHARS:
+                raise PolicyError(f"an attribution is at most {MAX_ATTRIBUTION_CHARS} characters, got {len(text)}")
+        elif self.attribution:
+            raise PolicyError(f"an attribution goes with the 'attribution' rule, not {self.rule.value!r}")
 
     def compact_names(self) -> frozenset[str]:
         return frozenset("".join(normalize(n)) for n in (self.name, *self.aliases))
@@ -96,6 +109,9 @@ def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester:
                 Deny(f"the prompt names {ch.name!r} ({said!r}), whose rights holder forbids its use", rule))
         elif ch.rule is CharacterRule.LICENSEES_ONLY and requester not in ch.licensees:
             decisions.append(Deny(f"the prompt names {ch.name!r} ({said!r}), licensed to named licensees only", rule))
+        elif ch.rule is CharacterRule.ATTRIBUTION:
+            decisions.append(Allow(f"the prompt names {ch.name!r}, which may be used when credited "
+                                   f"{ch.attribution!r}", rule))
         else:
             decisions.append(Allow(f"the prompt names {ch.name!r}, which the requester may use", rule))
     return decisions

@@ -56,10 +56,13 @@ class _Badge:
         return int(self.box.shape[1])
 
 
-def add_visible_label(frames: np.ndarray, text: str = "AI-generated", *, sub: str | None = None) -> np.ndarray:
+def add_visible_label(frames: np.ndarray, text: str = "AI-generated", *, sub: str | None = None,
+                      credits: tuple[str, ...] = ()) -> np.ndarray:
     """Return a copy of ``frames`` ((T, H, W, 3) or one (H, W, 3) uint8 RGB) with the badge drawn in.
 
-    ``text`` is the main line, ``sub`` an optional smaller second line (e.g. the issuer and content id).
+    ``text`` is the main line, ``sub`` an optional smaller second line (e.g. the issuer and content id),
+    ``credits`` further small lines (the attributions rights holders require). A frame too small to hold
+    them all legibly is refused, never labelled with some left out.
     """
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim not in (3, 4) \
             or frames.shape[-1] != 3:
@@ -69,8 +72,9 @@ def add_visible_label(frames: np.ndarray, text: str = "AI-generated", *, sub: st
         raise WatermarkError("no frames given")
     text = _clean(text, "text")
     sub = None if sub is None else _clean(sub, "sub")
+    credits = tuple(_clean(c, "credit") for c in credits)
     h, w = frames.shape[-3:-1]
-    badge = _badge(text, sub, h, w)
+    badge = _badge(text, sub, credits, h, w)
     margin = _margin(h, w)
     y0, x0 = h - margin - badge.height, w - margin - badge.width
     if y0 < 0 or x0 < 0:
@@ -99,21 +103,23 @@ def _margin(h: int, w: int) -> int:
 
 
 @lru_cache(maxsize=16)
-def _badge(text: str, sub: str | None, h: int, w: int) -> _Badge:
+def _badge(text: str, sub: str | None, credits: tuple[str, ...], h: int, w: int) -> _Badge:
     """Render the badge for an h x w frame, shrinking the font until it fits."""
     size = max(_MIN_FONT, round(_FONT_FRACTION * min(h, w)))
     while True:
-        badge = _render(text, sub, size)
+        badge = _render(text, sub, credits, size)
         if badge.width <= _MAX_WIDTH * w and badge.height <= 0.4 * h or size <= _MIN_FONT:
             return badge
         size -= 1
 
 
-def _render(text: str, sub: str | None, size: int) -> _Badge:
+def _render(text: str, sub: str | None, credits: tuple[str, ...], size: int) -> _Badge:
     font = ImageFont.load_default(size=size)
+    small = ImageFont.load_default(size=max(_MIN_FONT - 1, round(size * _SUB_SCALE)))
     lines = [(text, font)]
     if sub is not None:
-        lines.append((sub, ImageFont.load_default(size=max(_MIN_FONT - 1, round(size * _SUB_SCALE)))))
+        lines.append((sub, small))
+    lines += [(c, small) for c in credits]
     pad = max(2, round(size * 0.45))
     gap = max(1, round(size * 0.2))
     boxes = [tuple(int(v) for v in f.getbbox(t)) for t, f in lines]

@@ -53,7 +53,7 @@ def _likeness_view(lk: Likeness, grants: list[dict[str, Any]] | None = None) -> 
 
 def _character_view(c: Character) -> dict[str, Any]:
     return {"id": c.id, "owner": c.owner_id, "name": c.name, "aliases": c.aliases, "rule": c.rule.value,
-            "licensees": c.licensees, "created_at": iso(c.created_at)}
+            "licensees": c.licensees, "attribution": c.attribution, "created_at": iso(c.created_at)}
 
 
 def _notification_view(n: Notification) -> dict[str, Any]:
@@ -214,9 +214,9 @@ def likeness_generations(likeness_id: str) -> Response:
 @bp.post("/characters")
 def create_character() -> tuple[Response, int]:
     owner = current_account(Role.RIGHTS_HOLDER)
-    body = json_body("name", "aliases", "rule", "licensees")
+    body = json_body("name", "aliases", "rule", "licensees", "attribution")
     ch = characters_svc.create_character(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
-                                         body.get("licensees"))
+                                         body.get("licensees"), body.get("attribution"))
     db().commit()
     return jsonify(_character_view(ch)), 201
 
@@ -231,9 +231,9 @@ def list_characters() -> Response:
 def simulate_character() -> Response:
     """What a rule would have done to past requests, before it is registered (counts only)."""
     owner = current_account(Role.RIGHTS_HOLDER)
-    body = json_body("name", "aliases", "rule", "licensees", "last")
+    body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
     return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
-                                           body.get("licensees"), body.get("last")))
+                                           body.get("licensees"), body.get("last"), body.get("attribution")))
 
 
 @bp.get("/characters/<character_id>/usage")

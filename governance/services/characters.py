@@ -20,8 +20,8 @@ SIMULATE_LAST = 1000  # past requests a simulation screens by default
 MAX_SIMULATE = 100_000
 
 
-def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any
-            ) -> tuple[CharacterPolicy, list[str]]:
+def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
+            attribution: Any = None) -> tuple[CharacterPolicy, list[str]]:
     """The character a rights holder describes, checked: its policy and its licensees' account ids."""
     if owner.role not in (Role.RIGHTS_HOLDER, Role.ADMIN):
         raise Forbidden("only rights holders may register characters")
@@ -43,31 +43,33 @@ def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any
             licensee_ids.append(resolve_account(session, ref).id)
         except NotFound as e:
             raise InvalidInput(f"unknown licensee account {ref!r}") from e
+    if attribution is not None and not isinstance(attribution, str):
+        raise InvalidInput("attribution must be a string: the credit a release must show")
     try:
         policy = CharacterPolicy("new", name.strip(), tuple(a.strip() for a in aliases), rule_,
-                                 frozenset(licensee_ids))
+                                 frozenset(licensee_ids), " ".join((attribution or "").split()))
     except PolicyError as e:
         raise InvalidInput(str(e)) from e
     return policy, licensee_ids
 
 
 def create_character(
-    session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any
+    session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any, attribution: Any = None
 ) -> Character:
-    policy, licensee_ids = _policy(session, owner, name, aliases, rule, licensees)
+    policy, licensee_ids = _policy(session, owner, name, aliases, rule, licensees, attribution)
     ch = Character(owner_id=owner.id, name=policy.name, aliases=list(policy.aliases), rule=policy.rule,
-                   licensees=licensee_ids)
+                   licensees=licensee_ids, attribution=policy.attribution or None)
     session.add(ch)
     record(session, Tag.CHARACTER_CREATE, actor_id=owner.id, subject=ch.id, name=ch.name, rule=policy.rule.value)
     return ch
 
 
 def simulate(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
-             last: Any = None) -> dict[str, Any]:
+             last: Any = None, attribution: Any = None) -> dict[str, Any]:
     """What a rule would have done to the ``last`` generation requests (default :data:`SIMULATE_LAST`):
     how many named the character, how many the rule would deny or allow, and how many of those it would
     deny were released. Counts only: other people's prompts and names are never shown."""
-    policy, _ = _policy(session, owner, name, aliases, rule, licensees)
+    policy, _ = _policy(session, owner, name, aliases, rule, licensees, attribution)
     last = SIMULATE_LAST if last is None else last
     if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= MAX_SIMULATE:
         raise InvalidInput(f"last must be a whole number from 1 to {MAX_SIMULATE}, got {last!r}")
@@ -138,6 +140,7 @@ def list_characters(session: Session) -> Sequence[Character]:
 
 def policies(session: Session) -> list[CharacterPolicy]:
     return [
-        CharacterPolicy(c.id, c.name, tuple(c.aliases), CharacterRule(c.rule), frozenset(c.licensees))
+        CharacterPolicy(c.id, c.name, tuple(c.aliases), CharacterRule(c.rule), frozenset(c.licensees),
+                        c.attribution or "")
         for c in list_characters(session)
     ]

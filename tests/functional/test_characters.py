@@ -59,3 +59,25 @@ def test_character_tools_refuse_others_and_bad_input(api):
         ({"name": "Comet", "rule": "deny", "since": "2026"}, "unknown fields"),
     ]:
         assert words in _problem(api.call("POST", "/v1/characters/simulate", studio, json=body), 422)["detail"], body
+
+
+def test_attribution_rule_credits_the_rights_holder_in_label_and_manifest(api):
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    r = api.call("POST", "/v1/characters", studio,
+                 json={"name": "Captain Comet", "rule": "attribution", "attribution": "Captain Comet (c) Studio"})
+    assert r.status_code == 201 and r.get_json()["attribution"] == "Captain Comet (c) Studio"
+    done = api.wait(bob, api.generate(bob, "captain comet over the sea")["id"])
+    assert done["state"] == "released", done
+    report = api.verify(api.download(bob, done["id"])).get_json()
+    assert report["c2pa"]["governance"]["attributions"] == [
+        {"character": r.get_json()["id"], "name": "Captain Comet", "credit": "Captain Comet (c) Studio"}]
+    plain = api.wait(bob, api.generate(bob, "a quiet sea")["id"])
+    assert api.verify(api.download(bob, plain["id"])).get_json()["c2pa"]["governance"]["attributions"] == []
+
+    for body, words in [
+        ({"name": "Robo Pup", "rule": "attribution"}, "needs the credit"),
+        ({"name": "Robo Pup", "rule": "attribution", "attribution": "x" * 61}, "at most 60"),
+        ({"name": "Robo Pup", "rule": "deny", "attribution": "(c) Studio"}, "goes with the 'attribution' rule"),
+        ({"name": "Robo Pup", "rule": "attribution", "attribution": 7}, "attribution must be a string"),
+    ]:
+        assert words in _problem(api.call("POST", "/v1/characters", studio, json=body), 422)["detail"], body

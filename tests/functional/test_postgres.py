@@ -119,3 +119,16 @@ def test_releases_on_several_workers_append_to_the_log_one_at_a_time(pg_url):
             assert len(entries) == 16 and translog.verify_chain(entries) and translog.verify_tree(s)
     finally:
         engine.dispose()
+
+
+def test_attribution_characters_on_postgres(pg_url, make_api):
+    """The 'attribution' rule is a value migration 0004 adds to PostgreSQL's native enum type."""
+    api = make_api(database_url=pg_url)
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    ch = api.call("POST", "/v1/characters", studio,
+                  json={"name": "Captain Comet", "rule": "attribution", "attribution": "(c) Studio"}).get_json()
+    assert ch["rule"] == "attribution"
+    gen = api.generate(bob, "captain comet at dawn")
+    assert gen["state"] == "prechecked" and api.wait(bob, gen["id"])["state"] == "released"
+    usage = api.call("GET", f"/v1/characters/{ch['id']}/usage", studio).get_json()
+    assert usage["requests"] == 1 and usage["allowed_by_rule"] == 1

@@ -76,3 +76,18 @@ def test_consent_modes(mode, grant, mutual, allowed):
 def test_empty_rule_set_fails_closed():
     assert not all_of([]).allowed
     assert all_of([Allow("a")]).allowed
+
+
+def test_attribution_rule_allows_anyone_and_needs_one_printable_credit():
+    comet = CharacterPolicy("c1", "Captain Comet", rule=CharacterRule.ATTRIBUTION,
+                            attribution="Captain Comet (c) Studio")
+    [d] = screen_prompt("captain comet flies", [comet], requester="anyone")
+    assert d.allowed and "Captain Comet (c) Studio" in d.reason and d.rule == "character:c1:attribution"
+    from policies.characters import character_of
+
+    assert character_of(d.rule) == "c1" and character_of("likeness:approved") is None
+    for bad, words in [("", "needs the credit"), ("a\nb", "needs the credit"), ("x" * 61, "at most 60")]:
+        with pytest.raises(PolicyError, match=words):
+            CharacterPolicy("c1", "Comet", rule=CharacterRule.ATTRIBUTION, attribution=bad)
+    with pytest.raises(PolicyError, match="goes with the 'attribution' rule"):
+        CharacterPolicy("c1", "Comet", rule=CharacterRule.DENY, attribution="(c) Studio")

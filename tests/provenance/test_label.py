@@ -103,3 +103,15 @@ def test_bad_text(text: object) -> None:
 def test_frame_too_small_for_a_label() -> None:
     with pytest.raises(WatermarkError, match="too small"):
         add_visible_label(np.zeros((1, 12, 12, 3), np.uint8))
+
+
+def test_credits_add_lines_below_and_are_never_dropped() -> None:
+    frames = np.full((1, 256, 256, 3), 128, np.uint8)
+    plain = changed_box(frames, add_visible_label(frames, sub="ConsentGate"))
+    credited = changed_box(frames, add_visible_label(frames, sub="ConsentGate", credits=("Captain Comet (c) Studio",)))
+    assert credited[0] < plain[0] and credited[2] == plain[2]  # taller, still on the bottom margin
+    with pytest.raises(WatermarkError, match="credit"):
+        add_visible_label(frames, credits=("",))
+    many = tuple(f"Character {i} (c) Some Studio" for i in range(12))
+    with pytest.raises(WatermarkError, match="too small"):  # refused, not labelled with credits missing
+        add_visible_label(np.full((1, 96, 96, 3), 128, np.uint8), sub="ConsentGate", credits=many)
