@@ -81,6 +81,12 @@ class QuotaExceeded(GovernanceError):
     title = "Daily generation quota reached"
 
 
+class Unavailable(GovernanceError):
+    status = 503
+    type_ = "unavailable"
+    title = "A backend the service needs is unavailable"
+
+
 def problem_body(status: int, type_: str, title: str, detail: str, instance: str | None = None,
                  **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"type": PROBLEM_BASE + type_, "title": title, "status": status, "detail": detail}

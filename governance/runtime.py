@@ -211,7 +211,9 @@ class Runtime:
 
     def signed_log_head(self, session: Session) -> SignedTreeHead:
         """The transparency log's current size and root, signed with the C2PA signer (key or KMS)."""
+        from governance.errors import Unavailable
         from governance.services import translog
+        from provenance.errors import SigningError
         from provenance.keys import callback_signer_from_key
         from provenance.treehead import SignedTreeHead
 
@@ -221,7 +223,11 @@ class Runtime:
             if cached is None or (cached.tree_size, cached.root_hash) != (head.size, head.root_hash):
                 material = self.signer_material
                 sign = self.sign_fn or callback_signer_from_key(material)
-                cached = SignedTreeHead.sign(head.size, head.root_hash, sign, material.alg, material.cert_chain_pem)
+                try:
+                    cached = SignedTreeHead.sign(head.size, head.root_hash, sign, material.alg,
+                                                 material.cert_chain_pem)
+                except SigningError as e:  # a KMS that is down: say so, retry on the next request
+                    raise Unavailable(f"the transparency log's head cannot be signed now: {e}") from e
                 self._signed_head = cached
             return cached
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
-from governance.errors import InvalidInput, UnsupportedMedia
+from governance.errors import InvalidInput, Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
 from governance.services import translog
 
@@ -97,13 +97,19 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
             entry = translog.find(session, content_id)
             if entry is not None:
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
-                signed = rt.signed_log_head(session) if rt is not None else None
+                signed, unsigned_why = None, None
+                try:
+                    signed = rt.signed_log_head(session) if rt is not None else None
+                except Unavailable as e:  # the report still carries the proof; only the head's signature is missing
+                    unsigned_why = e.detail
                 proof = translog.inclusion(session, entry.index, signed.tree_size if signed else None)
                 record["log_entry"] = {k: proof[k] for k in (
                     "index", "entry_hash", "prev_hash", "video_sha256", "leaf_hash", "tree_size", "root_hash",
                     "inclusion_proof")}
-                if signed is not None:  # the proof's root, signed: a statement the service cannot take back
-                    record["log_entry"]["signed_tree_head"] = signed.to_dict()
+                # the proof's root, signed: a statement the service cannot take back
+                record["log_entry"]["signed_tree_head"] = signed.to_dict() if signed else None
+                if unsigned_why:
+                    record["log_entry"]["signed_tree_head_error"] = unsigned_why
                 # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
     report["record"] = record

@@ -74,6 +74,15 @@ def test_releases_are_signed_through_the_kms_and_verify_as_trusted(make_api, kms
     from provenance.treehead import SignedTreeHead
 
     SignedTreeHead.from_dict(report["record"]["log_entry"]["signed_tree_head"]).verify(api.rt.trust_anchor_pem)
+    # the KMS goes down after another release: the log's new head cannot be signed, and says so
+    other = api.wait(bob, api.generate(bob, "a harbour at dawn")["id"])
+    assert other["state"] == "released"
+    (kms / "mods" / "kms" / "down").touch()
+    r = api.call("GET", "/v1/log")
+    assert r.status_code == 503 and "cannot be signed now" in r.get_json()["detail"], r.get_json()
+    entry = api.verify(api.download(bob, other["id"])).get_json()["record"]["log_entry"]
+    assert entry["signed_tree_head"] is None and "kms.internal" in entry["signed_tree_head_error"]
+    assert entry["tree_size"] == 2 and entry["inclusion_proof"]  # the proof itself needs no signature
     assert not (kms / "var" / "keys" / "c2pa" / KEY_FILE).exists()  # no key was written on start
 
 
