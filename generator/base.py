@@ -190,7 +190,8 @@ _KNOWN = ("procedural", "diffusers")
 
 
 def get_generator(name: str, **options: Any) -> VideoGenerator:
-    """Build the backend called ``name`` ("procedural"; "diffusers" is not available yet)."""
+    """Build the backend called ``name``: ``"procedural"`` (no weights), or ``"diffusers"`` with
+    ``model_dir=`` a local model directory (see :mod:`generator.diffusers_video`)."""
     key = name.strip().lower() if isinstance(name, str) else ""
     if key == "procedural":
         from generator.procedural import ProceduralGenerator
@@ -200,8 +201,15 @@ def get_generator(name: str, **options: Any) -> VideoGenerator:
         except TypeError as e:
             raise GeneratorError(f"bad options for the procedural generator {sorted(options)}: {e}") from e
     if key == "diffusers":
-        raise GeneratorError(
-            "the diffusers generator (Wan / LTX from a local weights directory) is not available yet; "
-            "use 'procedural'"
-        )
+        from generator.diffusers_video import DiffusersGenerator
+
+        options = dict(options)
+        model_dir = options.pop("model_dir", None)
+        if not model_dir:
+            raise GeneratorError("the diffusers generator needs the model's local directory "
+                                 "(GOVERNANCE_GENERATOR_DIR): nothing is downloaded")
+        try:
+            return DiffusersGenerator(model_dir, **options)
+        except TypeError as e:
+            raise GeneratorError(f"bad options for the diffusers generator {sorted(options)}: {e}") from e
     raise GeneratorError(f"unknown generator {name!r}; expected one of {', '.join(_KNOWN)}")

@@ -29,7 +29,9 @@ class Settings:
     max_upload_bytes: int = 50 * MB
     verify_max_seconds: float = 300.0  # longer uploads to /v1/verify are refused before decoding
     verify_per_minute: int = 30  # /v1/verify requests per client (token or address) per minute; 0: unlimited
-    generator: str = "procedural"
+    generator: str = "procedural"  # or "diffusers" with generator_dir holding a local text-to-video model
+    generator_dir: str = ""
+    generator_steps: int = 30  # the diffusers sampler's steps
     face_backend: str = "dlib"  # or "insightface" with insightface_dir holding the operator's ONNX files
     insightface_dir: str = ""
     match_threshold: float | None = None  # None: the threshold measured for the face backend
@@ -63,6 +65,13 @@ class Settings:
             raise ConfigError(f"worker must be 'thread' or 'none', got {self.worker!r}")
         if self.c2pa_signer and (":" not in self.c2pa_signer or self.c2pa_signer.strip() != self.c2pa_signer):
             raise ConfigError(f"c2pa_signer must name a factory as 'package.module:factory', got {self.c2pa_signer!r}")
+        if self.generator not in ("procedural", "diffusers"):
+            raise ConfigError(f"generator must be 'procedural' or 'diffusers', got {self.generator!r}")
+        if self.generator == "diffusers" and not self.generator_dir:
+            raise ConfigError("generator 'diffusers' needs generator_dir: the local model directory (nothing is "
+                              "downloaded)")
+        if not 1 <= self.generator_steps <= 500:
+            raise ConfigError(f"generator_steps must be 1..500, got {self.generator_steps}")
         if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):
             raise ConfigError(f"frame_size must be a multiple of 16 in 64..1024, got {self.frame_size}")
 

@@ -198,7 +198,10 @@ class Runtime:
     def generator(self) -> VideoGenerator:
         from generator.base import get_generator
 
-        return get_generator(self.settings.generator)
+        s = self.settings
+        if s.generator == "diffusers":
+            return get_generator("diffusers", model_dir=s.generator_dir, steps=s.generator_steps)
+        return get_generator(s.generator)
 
     @cached_property
     def _signer(self) -> tuple[SignerMaterial, SignFn | None]:

@@ -26,3 +26,35 @@ def faces_dir(testdata: Path) -> Path:
 @pytest.fixture(scope="session")
 def c2pa_dir(testdata: Path) -> Path:
     return testdata / "c2pa"
+
+
+@pytest.fixture(scope="session")
+def tiny_wan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Wan text-to-video pipeline with random weights and the real architecture, a few kB in all, saved
+    the way an operator's model directory is laid out (``save_pretrained``): what the diffusers generator
+    loads in tests, since real weights cannot be downloaded here."""
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    words = "a an the city at night snow forest walk beach over flies sea dawn harbour comet captain".split()
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    pipe = diffusers.WanPipeline(
+        tokenizer=PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"),
+        text_encoder=UMT5EncoderModel(UMT5Config(vocab_size=len(vocab), d_model=16, d_kv=4, d_ff=32, num_layers=1,
+                                                 num_heads=2, relative_attention_num_buckets=8)),
+        vae=diffusers.AutoencoderKLWan(base_dim=3, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                       temperal_downsample=[False, True, True], latents_mean=[0.0] * 4,
+                                       latents_std=[1.0] * 4),
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=diffusers.WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8,
+                                                    in_channels=4, out_channels=4, text_dim=16, freq_dim=32,
+                                                    ffn_dim=32, num_layers=1, rope_max_seq_len=32),
+    )
+    out = tmp_path_factory.mktemp("models") / "tiny-wan"
+    pipe.save_pretrained(out)
+    return out

@@ -65,8 +65,11 @@ def test_contacts_and_notifications(api, faces_dir):
     assert api.notifications(bob) == []  # each account sees only its own
 
 
-def test_a_crashing_generator_blocks_with_a_reason(make_api):
-    api = make_api(generator="diffusers")  # configured, but not available on this machine
+def test_a_crashing_generator_blocks_with_a_reason(make_api, tmp_path):
+    broken = tmp_path / "model"  # a model directory whose components are missing: it fails when it loads
+    broken.mkdir()
+    (broken / "model_index.json").write_text('{"_class_name": "WanPipeline", "transformer": ["diffusers", "X"]}')
+    api = make_api(generator="diffusers", generator_dir=str(broken))
     bob = api.account("bob")
     done = api.wait(bob, api.generate(bob, "a forest")["id"])
     assert done["state"] == "blocked"

@@ -108,7 +108,7 @@ def test_get_generator_procedural() -> None:
 
 
 def test_get_generator_rejections() -> None:
-    with pytest.raises(GeneratorError, match="not available yet"):
+    with pytest.raises(GeneratorError, match="needs the model's local directory"):
         get_generator("diffusers")
     with pytest.raises(GeneratorError, match="unknown generator 'sora'"):
         get_generator("sora")

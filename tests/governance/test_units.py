@@ -20,6 +20,10 @@ def test_settings_from_env():
     with pytest.raises(ConfigError):
         Settings().with_overrides({"colour": "red"})
     assert Settings.from_env({"GOVERNANCE_SCAN_THOROUGH_EVERY_S": "4"}).scan_thorough_every_s == 4.0
+    with pytest.raises(ConfigError, match="needs generator_dir"):
+        Settings(generator="diffusers")
+    with pytest.raises(ConfigError, match="'procedural' or 'diffusers'"):
+        Settings(generator="sora")
     with pytest.raises(ConfigError, match="scan_thorough_every_s"):
         Settings(scan_thorough_every_s=-1.0)
 
