@@ -331,6 +331,30 @@ def bench_verify(tmp: Path) -> None:
               f"{times['separate'] / times['shared']:.2f}x")
 
 
+def bench_readback(tmp: Path) -> None:
+    """What the gate's read-back of the watermark (decode + detect of the encoded file) adds to sealing,
+    against the H.264 encode it follows, at the service's default size and at 512p."""
+    print(f"\nGate read-back ({_cores()} cores; best of two):")
+    print("  clip                     embed      encode   read back   read back / encode")
+    for side, seconds in ((256, 4.0), (512, 10.0)):
+        spec = GenerationSpec(prompt="a city at night", seed=1, width=side, height=side, duration_s=seconds)
+        clip = ProceduralGenerator().generate(spec)
+        best = {"embed": float("inf"), "encode": float("inf"), "read": float("inf")}
+        for _ in range(2):
+            t0 = time.perf_counter()
+            marked = wm.embed(clip.frames, PAYLOAD, KEY)
+            t1 = time.perf_counter()
+            write_video(tmp / "readback.mp4", Clip(marked, clip.fps), crf=18)
+            t2 = time.perf_counter()
+            found = wm.detect_video(tmp / "readback.mp4", KEY, max_frames=240)
+            t3 = time.perf_counter()
+            assert found is not None and found.payload == PAYLOAD
+            for k, v in (("embed", t1 - t0), ("encode", t2 - t1), ("read", t3 - t2)):
+                best[k] = min(best[k], v)
+        print(f"  {seconds:>4.0f} s {side}x{side} 24 fps   {best['embed']:>5.2f} s   {best['encode']:>5.2f} s   "
+              f"{best['read']:>7.2f} s   {best['read'] / best['encode']:.2f}")
+
+
 def _cores() -> int:
     import os
 
@@ -430,7 +454,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="256p only, two clips, 200 fingerprint clips")
     parser.add_argument("--no-baseline", action="store_true", help="skip imwatermark (it imports torch)")
     parser.add_argument("--fp-clips", type=int, default=None, help="released clips in the fingerprint test")
-    parser.add_argument("--skip", choices=("watermark", "timing", "verify", "fingerprint"), action="append", default=[])
+    parser.add_argument("--skip", choices=("watermark", "timing", "verify", "readback", "fingerprint"),
+                        action="append", default=[])
     args = parser.parse_args(argv)
     n_fp = args.fp_clips or (200 if args.quick else 1000)
     t0 = time.perf_counter()
@@ -442,6 +467,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_timing()
         if "verify" not in args.skip:
             bench_verify(tmp)
+        if "readback" not in args.skip:
+            bench_readback(tmp)
         if "fingerprint" not in args.skip:
             bench_fingerprint(n_fp, min(40, n_fp), tmp)
     print(f"\nbenchmark finished in {time.perf_counter() - t0:.0f} s")
