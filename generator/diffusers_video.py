@@ -95,8 +95,8 @@ class DiffusersGenerator:
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype_name = self._dtype or ("bfloat16" if device.startswith("cuda") else "float32")
         try:
-            pipe = DiffusionPipeline.from_pretrained(str(self.model_dir), torch_dtype=getattr(torch, dtype_name),
-                                                     local_files_only=True)
+            dtype = getattr(torch, dtype_name)
+            pipe = DiffusionPipeline.from_pretrained(str(self.model_dir), local_files_only=True, torch_dtype=dtype)
             pipe.to(device)
         except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:
             raise GeneratorError(f"could not load the diffusers pipeline in {self.model_dir}: {e}") from e

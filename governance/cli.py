@@ -6,10 +6,15 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -70,9 +75,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_accounts_create(args: argparse.Namespace) -> int:
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[Session]:
+    """One unit of work on the service's database (migrated first), for the account commands."""
     from governance.db import init_db, make_engine, unit_of_work
-    from governance.services.accounts import create_account
 
     s = _settings(args)
     s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,30 +86,29 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
     init_db(engine)
     try:
         with unit_of_work(engine) as session:
-            account, token = create_account(session, args.name, args.role)
-            account_id = account.id
+            yield session
     finally:
         engine.dispose()
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> int:
+    from governance.services.accounts import create_account
+
+    with _database(args) as session:
+        account, token = create_account(session, args.name, args.role)
+        account_id = account.id
     print(f"created {args.role} account {args.name} ({account_id}); its API token, shown only once:")
     print(token)
     return 0
 
 
 def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
-    from governance.db import init_db, make_engine, unit_of_work
     from governance.services.accounts import resolve_account, rotate_token
 
-    s = _settings(args)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(s.db_url)
-    init_db(engine)
-    try:
-        with unit_of_work(engine) as session:
-            account = resolve_account(session, args.account)
-            token = rotate_token(session, account, actor=None)
-            name = account.name
-    finally:
-        engine.dispose()
+    with _database(args) as session:
+        account = resolve_account(session, args.account)
+        token = rotate_token(session, account, actor=None)
+        name = account.name
     print(f"account {name}: the old API token no longer works; the new one, shown only once:")
     print(token)
     return 0

@@ -5,7 +5,7 @@ or a later head that no consistency proof links to an earlier one, prove the log
 different histories to different people. Verifiers keep the heads they see and check them with nothing
 but this module and the trust anchor (the service's ``root-ca.pem``, or a C2PA trust list)::
 
-    head = SignedTreeHead.from_dict(requests.get(".../v1/log").json())
+    head = SignedTreeHead.from_dict(json.loads(body_of_GET_v1_log))
     head.verify(trust_anchor_pem)          # raises SigningError when it is not the service's signature
 
 The signed message is ``b"ConsentGate transparency log tree head v1\\n"`` followed by the compact,
