@@ -114,6 +114,27 @@ def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_audit(args: argparse.Namespace) -> int:
+    """Recompute the transparency log: every entry's hash chain, and the Merkle root from the entries
+    against the one the stored nodes give. Exit 0 when both hold, 2 when the log was altered."""
+    from governance.services import translog
+
+    with _database(args) as session:
+        entries = list(translog.all_entries(session))
+        chain = translog.verify_chain(entries)
+        tree = translog.verify_tree(session)
+        head = translog.head(session)
+    report = {"tree_size": head.size, "root_hash": head.root_hash, "hash_chain_intact": chain,
+              "merkle_tree_intact": tree}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"log:         {head.size} entries, Merkle root {head.root_hash}")
+        print(f"hash chain:  {'intact' if chain else 'BROKEN (an entry was edited, removed or reordered)'}")
+        print(f"Merkle tree: {'intact' if tree else 'BROKEN (entries no longer match the tree built as they came)'}")
+    return 0 if chain and tree else 2
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from governance.runtime import Runtime
     from governance.services.verification import verify_bytes
@@ -263,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)
+    log = sub.add_parser("log", help="the transparency log").add_subparsers(dest="log_cmd", required=True)
+    audit = log.add_parser("audit", help="recompute the hash chain and the Merkle tree (exit 2 when altered)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(fn=cmd_log_audit)
     verify = sub.add_parser("verify", help="verify a video or image offline")
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -131,3 +131,23 @@ def test_selfie_video_of_a_still_photo_is_refused(api, faces_dir, tmp_path):
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     assert r.get_json()["reason"] == "single_pose"
     assert api.call("GET", "/v1/likenesses", alice).get_json()["likenesses"] == []
+
+
+def test_cli_log_audit_finds_an_edited_entry(make_api, capsys):
+    api = make_api()
+    bob = api.account("bob")
+    for prompt in ("snow in the forest", "rain over the city"):
+        assert api.wait(bob, api.generate(bob, prompt)["id"])["state"] == "released"
+    var = str(api.rt.settings.data_dir)
+    assert main(["--data-dir", var, "log", "audit"]) == 0
+    out = capsys.readouterr().out
+    assert "2 entries" in out and "hash chain:  intact" in out and "Merkle tree: intact" in out
+    with api.rt.engine.begin() as conn:  # someone rewrites history in the database
+        conn.exec_driver_sql("UPDATE logentry SET content_id = 'ffffffffffffffff' WHERE \"index\" = 0")
+    assert main(["--data-dir", var, "log", "audit", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["hash_chain_intact"] is False and report["merkle_tree_intact"] is True and report["tree_size"] == 2
+    with api.rt.engine.begin() as conn:  # and covers it up by rewriting the entry hash too
+        conn.exec_driver_sql("UPDATE logentry SET entry_hash = '" + "ab" * 32 + "' WHERE \"index\" = 0")
+    assert main(["--data-dir", var, "log", "audit", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["merkle_tree_intact"] is False  # the tree still remembers
