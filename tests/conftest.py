@@ -58,3 +58,26 @@ def tiny_wan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny-wan"
     pipe.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def layout_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An image encoder with the interface of an operator's CLIP export (N x 3 x 64 x 64 in, N x 48 out)
+    but hand-set weights: the colour layout on a 4 x 4 grid. Two views of one picture embed alike and
+    different scenes do not, which is what the visual check's plumbing needs; it recognises nothing."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from torch import nn
+
+    from bench.insightface import export_onnx
+
+    class Layout(nn.Module):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+    d = tmp_path_factory.mktemp("models") / "layout-encoder"
+    d.mkdir()
+    export_onnx(Layout(), torch.zeros(1, 3, 64, 64), d / "image_encoder.onnx", ["pixels"], ["embedding"],
+                dynamic={"pixels": {0: "n"}, "embedding": {0: "n"}})
+    (d / "preprocess.json").write_text('{"size": 64}')
+    return d
