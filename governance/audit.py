@@ -22,6 +22,7 @@ class Tag(StrEnum):
     GRANT_REVOKE = "likeness:grant:revoke"
     CHARACTER_CREATE = "character:create"
     CHARACTER_DELETE = "character:delete"
+    CHARACTER_REFERENCES = "character:references:add"
     GENERATION_REQUEST = "generation:request"
     GENERATION_BLOCK = "generation:block"
     GENERATION_RELEASE = "generation:release"

@@ -37,6 +37,9 @@ class Settings:
     match_threshold: float | None = None  # None: the threshold measured for the face backend
     # seconds between the keyframes on which the scan also looks for turned heads (dlib's CNN); 0: off
     scan_thorough_every_s: float = 0.0
+    # the operator's ONNX image encoder for visual character detection (detectors/visual.py); empty: by name only
+    character_model_dir: str = ""
+    character_threshold: float | None = None  # cosine similarity; measured on the operator's model, no default
     duration_s: float = 4.0
     frame_size: int = 256
     fps: float = 24.0
@@ -63,6 +66,11 @@ class Settings:
             raise ConfigError(f"queue must be 'inprocess' or 'redis', got {self.queue!r}")
         if self.worker not in ("thread", "none"):
             raise ConfigError(f"worker must be 'thread' or 'none', got {self.worker!r}")
+        if self.character_model_dir and self.character_threshold is None:
+            raise ConfigError("character_model_dir needs character_threshold: the similarity at which a frame shows "
+                              "a character depends on the model, and must be measured on it (docs/characters.md)")
+        if self.character_threshold is not None and not 0 < self.character_threshold <= 1:
+            raise ConfigError(f"character_threshold is a cosine similarity in (0, 1], got {self.character_threshold}")
         if self.c2pa_signer and (":" not in self.c2pa_signer or self.c2pa_signer.strip() != self.c2pa_signer):
             raise ConfigError(f"c2pa_signer must name a factory as 'package.module:factory', got {self.c2pa_signer!r}")
         if self.generator not in ("procedural", "diffusers"):

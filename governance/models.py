@@ -109,6 +109,17 @@ class Character(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class CharacterReference(SQLModel, table=True):
+    """A reference image of a character, kept as its embedding under the operator's image encoder (the
+    picture itself is not stored): what the gate's visual check compares the output's frames with."""
+
+    id: str = Field(default_factory=lambda: new_id("ref"), primary_key=True)
+    character_id: str = Field(foreign_key="character.id", index=True)
+    encoder: str  # which model made the embedding; others' embeddings are not compared
+    embedding: bytes = Field(sa_type=sa.LargeBinary, repr=False)  # type: ignore[call-overload]  # float32 row
+    created_at: datetime = _ts()
+
+
 class Generation(SQLModel, table=True):
     id: str = Field(default_factory=lambda: new_id("gen"), primary_key=True)
     requester_id: str = Field(foreign_key="account.id", index=True)

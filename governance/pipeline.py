@@ -40,11 +40,12 @@ from governance.models import (
     Likeness,
     utcnow,
 )
+from governance.services import characters as characters_svc
 from governance.services import translog
 from governance.services.generations import block, involved_owner_ids, link_likenesses
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
-from policies.characters import CharacterRule
+from policies.characters import CharacterRule, judge
 
 if TYPE_CHECKING:
     from detectors.scan import ScanResult
@@ -216,9 +217,13 @@ class Pipeline:
                 self._consent_or_stop(session, gen, gen.likeness_ids, "scan")
                 self._advance(session, gen, GenerationState.SCANNING)
                 index = self.rt.sync_index(session)
+                encoder = self.rt.character_encoder
+                references = characters_svc.references(session, None, encoder.name) if encoder else []
             result = self._scan(clip.frames, clip.fps, index)
+            seen = self._characters_seen(clip, references)
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
+                self._judge_characters_seen(session, gen, seen)
                 gen.faces_found = [m.to_dict() for m in result.matches]
                 found = list(dict.fromkeys(m.likeness_id for m in result.matches))
                 link_likenesses(session, gen.id, found, found=True)
@@ -358,6 +363,47 @@ class Pipeline:
             "decisions": gen.decisions,
             "consent_checked_at": utcnow().isoformat(),
         }
+
+    def _characters_seen(self, clip: Any, references: list[tuple[str, Any]]) -> list[Any]:
+        """Registered characters whose reference images the output's frames resemble (the operator's image
+        encoder, ``character_threshold``); empty without an encoder or references."""
+        encoder = self.rt.character_encoder
+        if encoder is None or not references:
+            return []
+        from detectors.visual import best_matches, sample_indices
+
+        indices = sample_indices(len(clip.frames), clip.fps)
+        embeddings = encoder.embed([clip.frames[i] for i in indices])
+        threshold = self.rt.settings.character_threshold
+        assert threshold is not None  # Settings refuses a model without a threshold
+        return best_matches(embeddings, indices, references, threshold)
+
+    def _judge_characters_seen(self, session: Session, gen: Generation, seen: list[Any]) -> None:
+        """Each character the output shows, named or not, under its rule for the requester: recorded with
+        the generation's decisions (and its usage), and blocking when the rule denies."""
+        policies = {p.character_id: p for p in characters_svc.policies(session)}
+        denials = []
+        for sighting in seen:
+            policy = policies.get(sighting.character_id)
+            if policy is None:  # deleted meanwhile: its rights holder no longer asks for anything
+                continue
+            subject = (f"the output shows {policy.name!r} (similarity {sighting.similarity:.2f}, frames "
+                       f"{sighting.frames[0]}-{sighting.frames[-1]})")
+            decision = judge(policy, gen.requester_id, subject)
+            gen.decisions = [*gen.decisions, decision.to_dict()]
+            row = session.get(GenerationCharacter, (gen.id, policy.character_id))
+            if row is None:
+                session.add(GenerationCharacter(generation_id=gen.id, character_id=policy.character_id,
+                                                allowed=decision.allowed))
+            elif not decision.allowed:
+                row.allowed = False
+                session.add(row)
+            if not decision.allowed:
+                denials.append(decision.reason)
+        session.add(gen)
+        if denials:
+            block(session, gen, denials, stage="scan", notify_owners=set())
+            raise _Stop
 
     @staticmethod
     def _attributions(session: Session, gen: Generation) -> list[dict[str, str]]:

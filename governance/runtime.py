@@ -21,6 +21,7 @@ from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
     from detectors.index import LikenessIndex
+    from detectors.visual import OnnxImageEmbedder
     from generator.base import VideoGenerator
     from governance.pipeline import Pipeline
     from provenance.fingerprint import FingerprintIndex
@@ -193,6 +194,15 @@ class Runtime:
         if s.queue == "redis" and s.verify_per_minute > 0:
             return RedisRateLimiter(s.verify_per_minute, s.redis_url, prefix=s.queue_prefix)
         return RateLimiter(s.verify_per_minute)
+
+    @cached_property
+    def character_encoder(self) -> OnnxImageEmbedder | None:
+        """The operator's image encoder for visual character detection, or None (characters by name only)."""
+        if not self.settings.character_model_dir:
+            return None
+        from detectors.visual import OnnxImageEmbedder
+
+        return OnnxImageEmbedder(self.settings.character_model_dir)
 
     @cached_property
     def generator(self) -> VideoGenerator:

@@ -96,22 +96,24 @@ def character_of(rule: str) -> str | None:
     return parts[1] if len(parts) == 3 and parts[0] == "character" and parts[1] else None
 
 
+def judge(ch: CharacterPolicy, requester: str, subject: str) -> Decision:
+    """The character's rule applied to ``requester``; ``subject`` says how the character came up ("the
+    prompt names 'X' ('x')", "the output shows 'X' (...)") and starts the reason."""
+    rule = f"character:{ch.character_id}:{ch.rule.value}"
+    if ch.rule is CharacterRule.DENY:
+        return Deny(f"{subject}, whose rights holder forbids its use", rule)
+    if ch.rule is CharacterRule.LICENSEES_ONLY and requester not in ch.licensees:
+        return Deny(f"{subject}, licensed to named licensees only", rule)
+    if ch.rule is CharacterRule.ATTRIBUTION:
+        return Allow(f"{subject}, which may be used when credited {ch.attribution!r}", rule)
+    return Allow(f"{subject}, which the requester may use", rule)
+
+
 def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester: str) -> list[Decision]:
     """One decision per registered character the prompt names; an empty list when it names none."""
     decisions: list[Decision] = []
     for ch in characters:
         said = mentions(prompt, ch)
-        if said is None:
-            continue
-        rule = f"character:{ch.character_id}:{ch.rule.value}"
-        if ch.rule is CharacterRule.DENY:
-            decisions.append(
-                Deny(f"the prompt names {ch.name!r} ({said!r}), whose rights holder forbids its use", rule))
-        elif ch.rule is CharacterRule.LICENSEES_ONLY and requester not in ch.licensees:
-            decisions.append(Deny(f"the prompt names {ch.name!r} ({said!r}), licensed to named licensees only", rule))
-        elif ch.rule is CharacterRule.ATTRIBUTION:
-            decisions.append(Allow(f"the prompt names {ch.name!r}, which may be used when credited "
-                                   f"{ch.attribution!r}", rule))
-        else:
-            decisions.append(Allow(f"the prompt names {ch.name!r}, which the requester may use", rule))
+        if said is not None:
+            decisions.append(judge(ch, requester, f"the prompt names {ch.name!r} ({said!r})"))
     return decisions

@@ -34,7 +34,7 @@ from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
 from governance.services import translog
 from governance.services import verification as verification_svc
-from governance.uploads import enrollment_frames, media_kind
+from governance.uploads import decode_image, enrollment_frames, media_kind
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -225,6 +225,24 @@ def create_character() -> tuple[Response, int]:
 def list_characters() -> Response:
     current_account()
     return jsonify({"characters": [_character_view(c) for c in characters_svc.list_characters(db())]})
+
+
+@bp.post("/characters/<character_id>/references")
+def add_character_references(character_id: str) -> tuple[Response, int]:
+    """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
+    actor = current_account(Role.RIGHTS_HOLDER)
+    ch = characters_svc.get_character(db(), character_id)
+    blobs = uploaded_blobs()
+    if len(blobs) > 8:
+        raise InvalidInput("send at most 8 reference images at a time")
+    images = []
+    for blob in blobs:
+        if media_kind(blob) != "image":
+            raise InvalidInput("reference images must be photos or stills (JPEG, PNG, WebP), not videos")
+        images.append(decode_image(blob))
+    total = characters_svc.add_references(db(), actor, ch, images, runtime().character_encoder)
+    db().commit()
+    return jsonify({"character": ch.id, "references": total}), 201
 
 
 @bp.post("/characters/simulate")

@@ -10,8 +10,17 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.db import get_or_404
-from governance.errors import Forbidden, InvalidInput, NotFound
-from governance.models import Account, Character, Generation, GenerationCharacter, GenerationState, Role, iso
+from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
+from governance.models import (
+    Account,
+    Character,
+    CharacterReference,
+    Generation,
+    GenerationCharacter,
+    GenerationState,
+    Role,
+    iso,
+)
 from governance.services.accounts import resolve_account
 from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, screen_prompt
 
@@ -130,6 +139,9 @@ def get_character(session: Session, character_id: str) -> Character:
 def delete_character(session: Session, actor: Account, ch: Character) -> None:
     if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
         raise Forbidden("only the rights holder who registered a character may delete it")
+    for ref in session.exec(select(CharacterReference).where(CharacterReference.character_id == ch.id)):
+        session.delete(ref)
+    session.flush()
     session.delete(ch)
     record(session, Tag.CHARACTER_DELETE, actor_id=actor.id, subject=ch.id)
 
@@ -144,3 +156,38 @@ def policies(session: Session) -> list[CharacterPolicy]:
                         c.attribution or "")
         for c in list_characters(session)
     ]
+
+
+MAX_REFERENCES = 32  # per character
+
+
+def add_references(session: Session, actor: Account, ch: Character, images: Sequence[Any], encoder: Any) -> int:
+    """Embed reference images of ``ch`` with the operator's image ``encoder`` and keep the embeddings
+    (not the pictures); returns how many the character has now. Refused when the service has no encoder."""
+    import numpy as np
+
+    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
+        raise Forbidden("only the rights holder who registered a character may add its reference images")
+    if encoder is None:
+        raise Conflict("this service has no image encoder for characters (GOVERNANCE_CHARACTER_MODEL_DIR): "
+                       "characters are recognised by name only, so reference images would not be used")
+    have = len(references(session, ch.id, encoder.name))
+    if have + len(images) > MAX_REFERENCES:
+        raise InvalidInput(f"a character has at most {MAX_REFERENCES} reference images; it has {have}, "
+                           f"{len(images)} were sent")
+    for row in encoder.embed(list(images)):
+        session.add(CharacterReference(character_id=ch.id, encoder=encoder.name,
+                                       embedding=np.asarray(row, np.float32).tobytes()))
+    record(session, Tag.CHARACTER_REFERENCES, actor_id=actor.id, subject=ch.id, added=len(images))
+    return have + len(images)
+
+
+def references(session: Session, character_id: str | None, encoder_name: str) -> list[tuple[str, Any]]:
+    """(character id, embedding) of every reference made with ``encoder_name`` (all characters when
+    ``character_id`` is None)."""
+    import numpy as np
+
+    q = select(CharacterReference).where(CharacterReference.encoder == encoder_name)
+    if character_id is not None:
+        q = q.where(CharacterReference.character_id == character_id)
+    return [(r.character_id, np.frombuffer(r.embedding, np.float32)) for r in session.exec(q)]

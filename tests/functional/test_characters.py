@@ -81,3 +81,66 @@ def test_attribution_rule_credits_the_rights_holder_in_label_and_manifest(api):
         ({"name": "Robo Pup", "rule": "attribution", "attribution": 7}, "attribution must be a string"),
     ]:
         assert words in _problem(api.call("POST", "/v1/characters", studio, json=body), 422)["detail"], body
+
+
+def _png(rgb) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_character_shown_but_not_named_is_caught_by_its_reference_images(make_api, layout_encoder):
+    """The visual check with an operator's image encoder (here a hand-set stand-in): the rights holder's
+    reference still is a frame of the very scene the requester asks for, under another name."""
+    from generator.base import GenerationSpec, get_generator
+
+    api = make_api(character_model_dir=str(layout_encoder), character_threshold=0.95)
+    studio, bob, carol = api.account("studio", "rights_holder"), api.account("bob"), api.account("carol")
+    ch = api.call("POST", "/v1/characters", studio,
+                  json={"name": "Frost Giant", "rule": "licensees_only", "licensees": ["carol"]}).get_json()
+    still = get_generator("procedural").generate(GenerationSpec(prompt="snow in the forest", seed=7)).frames[0]
+    r = api.multipart(f"/v1/characters/{ch['id']}/references", studio, [("frost.png", _png(still))])
+    assert r.status_code == 201 and r.get_json() == {"character": ch["id"], "references": 1}
+
+    gen = api.generate(bob, "snow in the forest", seed=7)
+    assert gen["state"] == "prechecked"  # the prompt does not name it
+    done = api.wait(bob, gen["id"])
+    assert done["state"] == "blocked"
+    assert any("the output shows 'Frost Giant'" in r and "licensed to named licensees only" in r
+               for r in done["reasons"]), done["reasons"]
+    licensed = api.wait(carol, api.generate(carol, "snow in the forest", seed=7)["id"])
+    assert licensed["state"] == "released"
+    manifest = api.verify(api.download(carol, licensed["id"])).get_json()["c2pa"]["governance"]
+    assert any(d["reason"].startswith("the output shows 'Frost Giant'") for d in manifest["decisions"])
+    assert api.wait(bob, api.generate(bob, "a city at night", seed=7)["id"])["state"] == "released"
+    usage = api.call("GET", f"/v1/characters/{ch['id']}/usage", studio).get_json()
+    assert (usage["requests"], usage["denied_by_rule"], usage["allowed_by_rule"]) == (2, 1, 1)
+
+
+def test_reference_images_are_refused_when_they_cannot_be_used(make_api, api, faces_dir, layout_encoder):
+    import pytest
+
+    from governance.config import ConfigError
+
+    studio, rival = api.account("studio", "rights_holder"), api.account("rival", "rights_holder")
+    ch = api.call("POST", "/v1/characters", studio, json={"name": "Frost Giant", "rule": "deny"}).get_json()
+    photo = (faces_dir / "biden2.jpg").read_bytes()
+    path = f"/v1/characters/{ch['id']}/references"
+    assert "no image encoder" in _problem(api.multipart(path, studio, [("a.jpg", photo)]), 409)["detail"]
+    visual = make_api(character_model_dir=str(layout_encoder), character_threshold=0.95)
+    studio, rival = visual.account("studio", "rights_holder"), visual.account("rival", "rights_holder")
+    ch = visual.call("POST", "/v1/characters", studio, json={"name": "Frost Giant", "rule": "deny"}).get_json()
+    path = f"/v1/characters/{ch['id']}/references"
+    _problem(visual.multipart(path, rival, [("a.jpg", photo)]), 403)
+    clip = (faces_dir / "short_hamilton_clip.mp4").read_bytes()
+    assert "not videos" in _problem(visual.multipart(path, studio, [("a.mp4", clip)]), 422)["detail"]
+    assert "at most 8" in _problem(visual.multipart(path, studio, [("a.jpg", photo)] * 9), 422)["detail"]
+    _problem(visual.multipart("/v1/characters/ch_nope/references", studio, [("a.jpg", photo)]), 404)
+    assert visual.multipart(path, studio, [("a.jpg", photo)] * 2).get_json()["references"] == 2
+    assert visual.call("DELETE", f"/v1/characters/{ch['id']}", studio).status_code == 204  # references go too
+    with pytest.raises(ConfigError, match="needs character_threshold"):
+        make_api(character_model_dir=str(layout_encoder))
