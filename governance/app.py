@@ -19,12 +19,16 @@ from governance.runtime import Runtime, initialise
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = Settings.from_env().with_overrides(test_config or {})
-    initialise(settings)
+    rt = Runtime(settings)
+    try:
+        initialise(settings, rt)
+    except BaseException:
+        rt.close()
+        raise
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    rt = Runtime(settings)
     app.extensions["consentgate"] = rt
 
     from governance.api import common, views

@@ -59,9 +59,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     s = s.with_overrides(overrides)
     if s.queue != "redis":
         raise SystemExit("consentgate worker: needs GOVERNANCE_QUEUE=redis (the embedded queue lives inside 'serve')")
-    initialise(s)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rt = Runtime(s)
+    initialise(s, rt)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         recovered = rt.pipeline.recover()
         print(f"worker {rt.pipeline.queue.worker_name!r} on {s.redis_url} (recovered {len(recovered)} unfinished)",  # type: ignore[attr-defined]

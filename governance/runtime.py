@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from provenance.watermark import WatermarkKey
 
 
-def initialise(settings: Settings) -> None:
-    """Create var/ folders, the database, the development signing CA and the watermark key. Idempotent."""
+def initialise(settings: Settings, rt: Runtime | None = None) -> None:
+    """Create var/ folders, the database, the development signing CA and the watermark key. Idempotent.
+    With ``rt`` (the runtime about to serve), the signer loaded here is the one it keeps: a KMS/HSM
+    callback is built and checked once per start."""
     for d in (settings.data_dir, settings.quarantine_dir, settings.videos_dir, settings.keys_dir):
         d.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
@@ -39,12 +41,11 @@ def initialise(settings: Settings) -> None:
         init_db(engine)
     finally:
         engine.dispose()
-    if settings.c2pa_signer:
-        load_signer(settings)  # a KMS/HSM signer is checked at start, not at the first release
+    # the signer is made (dev CA) or checked (KMS/HSM) at start, not at the first release
+    if rt is not None:
+        rt.signer_material  # noqa: B018  (loads and keeps it)
     else:
-        from provenance.keys import ensure_dev_ca
-
-        ensure_dev_ca(settings.keys_dir / "c2pa")
+        load_signer(settings)
     load_or_create_watermark_key(settings.keys_dir / "watermark.key")
 
 

@@ -66,7 +66,7 @@ def append(session: Session, generation_id: str, content_id: str, video_sha256: 
 
 def nodes_completed_by(index: int, leaf: bytes, stored: Callable[[int, int], bytes]) -> list[LogNode]:
     """The nodes leaf ``index`` adds: itself, then every subtree it completes (its left siblings come from
-    ``stored(level, idx)``). Also used by the migration that built the tree for existing logs."""
+    ``stored(level, idx)``). Migration 0002 keeps its own frozen copy of this rule for existing logs."""
     nodes = [LogNode(level=0, idx=index, digest=leaf.hex())]
     level, idx, digest = 0, index, leaf
     while idx % 2 == 1:  # a right child: its parent is complete now
@@ -84,9 +84,15 @@ def _node(session: Session, level: int, idx: int) -> bytes:
 
 
 def _subtree(session: Session) -> Callable[[int, int], bytes]:
+    """Stored subtree hashes by leaf range, each read once per call site (a proof and its root share nodes)."""
+    seen: dict[tuple[int, int], bytes] = {}
+
     def subtree(start: int, end: int) -> bytes:
         level = (end - start).bit_length() - 1
-        return _node(session, level, start >> level)
+        key = (level, start >> level)
+        if key not in seen:
+            seen[key] = _node(session, *key)
+        return seen[key]
 
     return subtree
 

@@ -65,6 +65,7 @@ def test_releases_are_signed_through_the_kms_and_verify_as_trusted(make_api, kms
 
     api = make_api(data_dir=kms / "var", c2pa_signer="operator_kms:make_signer")
     assert api.rt.sign_fn is not None and api.rt.signer_material.private_key_pem is None
+    assert len(operator_kms.calls) == 1  # one start, one check of the callback
     bob = api.account("bob")
     done = api.wait(bob, api.generate(bob, "a lighthouse at dusk")["id"])
     assert done["state"] == "released", done

@@ -164,3 +164,18 @@ def test_past_generations_get_their_characters(engine):
     with Session(engine) as s:
         rows = sorted((r.generation_id, r.character_id, r.allowed) for r in s.exec(select(models.GenerationCharacter)))
     assert rows == [("gen_1", "ch_a", False), ("gen_1", "ch_b", True), ("gen_2", "ch_b", True)]
+
+
+def test_downgrading_below_attribution_turns_the_rule_into_deny(engine):
+    """Without the credit mechanism, "allowed if credited" is read as "not allowed" (fail closed)."""
+    migrate(engine)
+    with Session(engine) as s:
+        s.add(models.Account(id="acc_1", name="studio", role=models.Role.RIGHTS_HOLDER, token_hash="h"))
+        s.flush()
+        s.add(models.Character(id="ch_1", owner_id="acc_1", name="Comet", rule=models.CharacterRule.ATTRIBUTION,
+                               attribution="(c) Studio"))
+        s.commit()
+    downgrade(engine, "0003")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text('SELECT rule FROM "character"')).scalar_one() == "DENY"
+    migrate(engine)
