@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-
 import pytest
 
-psycopg = pytest.importorskip("psycopg")
-ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"cg_test_{secrets.token_hex(4)}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+psycopg = pytest.importorskip("psycopg")  # pg_url (conftest.py) makes a database per test
 
 
 def test_gate_on_postgres(pg_url, make_api, faces_dir):  # pg_url first: dropped after the app is closed
