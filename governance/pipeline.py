@@ -28,7 +28,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import bump, unit_of_work
+from governance.db import bump, serialize_consent, unit_of_work
 from governance.jobs import JobQueue, make_queue
 from governance.models import (
     Account,
@@ -258,6 +258,8 @@ class Pipeline:
             stage = "release"
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SEALING)
+                # the final check and the commit hold the consent locks: a consent change waits or is seen
+                serialize_consent(session, involved_owner_ids(session, gen))
                 self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
                 assert gen.content_id is not None
                 video_sha = _sha256_file(final)

@@ -9,6 +9,7 @@ import secrets
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
+from governance.db import serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.models import Account, Contact, Role
 
@@ -79,6 +80,7 @@ def add_contact(session: Session, owner: Account, ref: str) -> Account:
     other = resolve_account(session, ref)
     if other.id == owner.id:
         raise InvalidInput("an account cannot list itself as a contact")
+    serialize_consent(session, [owner.id, other.id])  # whether they are mutuals: both accounts' consent
     if session.get(Contact, (owner.id, other.id)) is None:
         session.add(Contact(owner_id=owner.id, contact_id=other.id))
         record(session, Tag.CONTACT_ADD, actor_id=owner.id, subject=other.id)
@@ -87,6 +89,7 @@ def add_contact(session: Session, owner: Account, ref: str) -> Account:
 
 def remove_contact(session: Session, owner: Account, ref: str) -> None:
     other = resolve_account(session, ref)
+    serialize_consent(session, [owner.id, other.id])  # whether they are mutuals: both accounts' consent
     row = session.get(Contact, (owner.id, other.id))
     if row is None:
         raise NotFound(f"{other.name!r} is not in your contacts")

@@ -10,7 +10,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import bump, get_or_404
+from governance.db import bump, get_or_404, serialize_consent
 from governance.errors import Forbidden, InvalidInput, NotFound
 from governance.models import Account, Grant, Likeness, Role, utcnow
 from governance.services.accounts import is_mutual, resolve_account
@@ -49,11 +49,19 @@ def enroll(
 
 
 def lock_likeness(session: Session, likeness_id: str) -> Likeness | None:
-    """Read a likeness row with a row lock held to the end of the transaction (PostgreSQL; SQLite serialises
-    writers anyway). Consent changes and the gate's final check both take it, so a revocation and a release
-    of the same likeness cannot interleave: whichever commits second sees the other."""
+    """Read a likeness row again, with a row lock held to the end of the transaction (PostgreSQL; SQLite has
+    none: there :func:`~governance.db.serialize_consent` holds the database's write lock). Consent changes and
+    the gate's final check both take it, after ``serialize_consent``."""
     q = select(Likeness).where(Likeness.id == likeness_id).with_for_update().execution_options(populate_existing=True)
     return session.exec(q).first()
+
+
+def _begin_change(session: Session, likeness: Likeness) -> None:
+    """Start a consent change to ``likeness``: serialise it with releases and other changes of its owner's
+    consent (docs/security.md), then read the likeness again under its row lock."""
+    serialize_consent(session, [likeness.owner_id])
+    if lock_likeness(session, likeness.id) is None:
+        raise NotFound(f"no likeness {likeness.id!r}")
 
 
 def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
@@ -68,7 +76,7 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
         new = LikenessMode(mode)
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
-    lock_likeness(session, likeness.id)
+    _begin_change(session, likeness)
     old = likeness.mode
     likeness.mode = new
     session.add(likeness)
@@ -94,6 +102,7 @@ def active_grant(session: Session, likeness_id: str, grantee_id: str) -> Grant |
 
 def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> tuple[Grant, bool]:
     """Grant one account; idempotent. Returns the grant and whether it is new."""
+    _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     if grantee.id == likeness.owner_id:
         raise InvalidInput("the owner may always use their own likeness; no grant is needed")
@@ -109,8 +118,8 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
 
 
 def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
+    _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
-    lock_likeness(session, likeness.id)
     g = active_grant(session, likeness.id, grantee.id)
     if g is None:
         raise NotFound(f"{grantee.name!r} holds no grant on likeness {likeness.id!r}")
@@ -126,7 +135,7 @@ def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
 
 
 def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
-    lock_likeness(session, likeness.id)
+    _begin_change(session, likeness)
     for g in active_grants(session, likeness.id):
         _revoke(session, actor, g, why="likeness deleted")
     session.flush()
@@ -148,7 +157,8 @@ class ConsentCheck:
 def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: str, *, lock: bool = False
                   ) -> list[ConsentCheck]:
     """Ask, now, whether ``requester_id`` may use each likeness. A deleted likeness is denied. With ``lock``
-    the likeness rows stay locked until the caller's transaction ends (the gate's final check)."""
+    the likeness rows stay locked until the caller's transaction ends (the gate's final check, which takes
+    :func:`~governance.db.serialize_consent` for the likenesses' owners first)."""
 
     checks = []
     for lid in sorted(likeness_ids) if lock else likeness_ids:  # one lock order: no deadlocks

@@ -27,45 +27,6 @@ def test_gate_on_postgres(pg_url, make_api, faces_dir):  # pg_url first: dropped
     assert len(api.notifications(alice)) == 3
 
 
-def test_revocation_racing_the_release_wins(pg_url, make_api, faces_dir):
-    """A revocation still uncommitted when the release transaction starts must not be missed: the release
-    waits on the likeness row lock, then sees the revocation."""
-    import threading
-    import time
-
-    from sqlmodel import Session
-
-    from governance.models import Account, Likeness
-    from governance.services import likenesses as likenesses_svc
-
-    api = make_api(database_url=pg_url)
-    alice, bob = api.account("alice"), api.account("bob")
-    alice_id = api.call("GET", "/v1/me", alice).get_json()["id"]
-    lk = api.enroll(alice, faces_dir / "biden2.jpg")
-    api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
-    held, committed = threading.Event(), threading.Event()
-
-    def revoke_slowly() -> None:
-        with Session(api.rt.engine) as s:
-            likenesses_svc.revoke(s, s.get(Account, alice_id), s.get(Likeness, lk["id"]), "bob")
-            s.flush()
-            held.set()
-            time.sleep(1.5)  # the release transaction starts meanwhile
-            s.commit()
-            committed.set()
-
-    def start_revocation(generation_id: str) -> None:  # runs right before the release transaction
-        threading.Thread(target=revoke_slowly).start()
-        assert held.wait(10)
-
-    api.rt.pipeline.on("sealed", start_revocation)
-    done = api.wait(bob, api.generate(bob, "night city", [lk["id"]])["id"])
-    assert committed.is_set()
-    assert done["state"] == "blocked", done
-    assert any("consent no longer holds at release" in r for r in done["reasons"])
-    assert not any(api.rt.settings.videos_dir.iterdir())
-
-
 def test_releases_on_several_workers_append_to_the_log_one_at_a_time(pg_url):
     """Workers releasing at the same moment each get the next log index and a consistent Merkle tree: an
     advisory lock orders the appends (without it, two would take the same index and one release fail)."""
