@@ -1,89 +1,100 @@
-"""Turning uploaded bytes into frames, with clear rejections. Nothing here writes to disk."""
+"""Turning uploaded bytes into frames, with clear rejections. Nothing here writes to disk.
+
+Every decode runs under the request's :class:`~media.limits.Meter` (``governance.admission``): a crossed
+limit is a 422 naming it, an unreadable file a 415.
+"""
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 
 from governance.errors import InvalidInput, UnsupportedMedia
+from media.limits import DEFAULT_LIMITS, Meter
 
-MAX_PIXELS = 40_000_000  # a larger still is refused before it is decoded (decompression bombs)
-MAX_VIDEO_S = 60.0
 MAX_SIDE = 1280  # enrollment works on downscaled copies: faces stay large, detection stays fast
-ENROLL_FRAMES = 40
+ENROLL_FRAMES = 40  # frames spread over a selfie video, judged for the face and its turning
 
 
 def media_kind(data: bytes) -> str:
-    from media.video import sniff_kind
+    """``"image"``, ``"video"``, ``"audio"`` or ``"document"`` (:func:`media.formats.sniff`); 422 for no
+    bytes, 415 for bytes that are none of them."""
+    from media.formats import HEAD_BYTES, sniff_kind
 
     if not data:
         raise InvalidInput("the upload is empty")
-    kind = sniff_kind(data[:16])
+    kind = sniff_kind(data[:HEAD_BYTES])
     if kind is None:
-        raise UnsupportedMedia("expected a JPEG, PNG or WebP photo or an MP4/WebM video; the bytes are neither")
+        raise UnsupportedMedia("expected a photo (JPEG, PNG, WebP, HEIF, AVIF, GIF, TIFF) or a video (MP4, MOV, "
+                               "WebM); the bytes are none of these")
     return kind
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    from media.video import MediaError, load_image
+def decode_image(data: bytes, meter: Meter | None = None) -> np.ndarray:
+    """An upright 8-bit RGB photo, its longer side at most :data:`MAX_SIDE`."""
+    from governance.admission import limit_error
+    from media.image import load_image
+    from media.video import LimitExceeded, MediaError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-    except Exception as e:
-        raise UnsupportedMedia(f"the photo cannot be read: {e}") from e
-    if w * h > MAX_PIXELS:
-        raise InvalidInput(f"the photo is {w}x{h}; at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
-    try:
-        return _downscale(load_image(data))
+        return load_image(data, meter=meter or Meter(DEFAULT_LIMITS), max_side=MAX_SIDE)
+    except LimitExceeded as e:
+        raise limit_error(e) from e
     except MediaError as e:
-        raise UnsupportedMedia(str(e)) from e
+        raise UnsupportedMedia(f"the photo cannot be read: {e}") from e
 
 
-def sample_video(data: bytes, *, max_frames: int = ENROLL_FRAMES) -> list[np.ndarray]:
-    from media.video import MediaError, iter_frames, probe
+def sample_video(data: bytes, *, max_frames: int = ENROLL_FRAMES, meter: Meter | None = None) -> list[np.ndarray]:
+    """Up to ``max_frames`` upright frames spread over the whole video, decoded under the meter's limits
+    (the length is counted while decoding, never taken from the header)."""
+    from governance.admission import limit_error
+    from media.video import LimitExceeded, MediaError, sample_frames
 
     try:
-        info = probe(io.BytesIO(data))
-        if info.width * info.height > MAX_PIXELS:
-            raise InvalidInput(f"the video is {info.width}x{info.height}; too large")
-        if info.duration_s > MAX_VIDEO_S:
-            raise InvalidInput(f"the video lasts {info.duration_s:.0f} s; at most {MAX_VIDEO_S:.0f} s are accepted")
-        every = max(1, int(round(info.fps / 4)))  # about 4 frames a second
-        frames = [_downscale(f) for _, f in iter_frames(io.BytesIO(data), every=every)]
+        return sample_frames(data, max_frames, max_side=MAX_SIDE,
+                             meter=meter or Meter(DEFAULT_LIMITS.but(seconds=60.0)))
+    except LimitExceeded as e:
+        raise limit_error(e) from e
     except MediaError as e:
         raise UnsupportedMedia(f"the video cannot be read: {e}") from e
-    if len(frames) > max_frames:
-        picks = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
-        frames = [frames[i] for i in picks]
-    return frames
 
 
-def enrollment_frames(blobs: list[bytes]) -> tuple[list[np.ndarray], bool]:
+def enrollment_frames(blobs: list[bytes], meter: Meter | None = None) -> tuple[list[np.ndarray], bool]:
     """Decoded photos and sampled video frames, and whether the input was video only (a selfie video must
     show the head turning: liveness-lite)."""
     if not blobs:
         raise InvalidInput("send one or more photos, or a short video, in the multipart field 'media'")
+    check_photos(len(blobs), meter)
     frames: list[np.ndarray] = []
     kinds = set()
     for data in blobs:
         kind = media_kind(data)
         kinds.add(kind)
         if kind == "image":
-            frames.append(decode_image(data))
+            frames.append(decode_image(data, meter))
+        elif kind == "video":
+            frames.extend(sample_video(data, meter=meter))
         else:
-            frames.extend(sample_video(data))
+            raise UnsupportedMedia(f"an {kind} file shows no face: send photos or a short selfie video")
     return frames, kinds == {"video"}
 
 
-def _downscale(rgb: np.ndarray) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    scale = MAX_SIDE / max(h, w)
-    if scale >= 1:
-        return rgb
-    import cv2
+def reference_images(blobs: list[bytes], meter: Meter | None = None) -> list[np.ndarray]:
+    """Decoded reference images (photos or stills, never videos) for a character."""
+    check_photos(len(blobs), meter)
+    images = []
+    for blob in blobs:
+        if media_kind(blob) != "image":
+            raise InvalidInput("reference images must be photos or stills (JPEG, PNG, WebP, HEIF, AVIF), not videos")
+        images.append(decode_image(blob, meter))
+    return images
 
-    return cv2.resize(rgb, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+
+def check_photos(count: int, meter: Meter | None) -> None:
+    """422 naming the ``photos`` limit when a request carries more files than it allows."""
+    from governance.admission import limit_error
+    from media.video import LimitExceeded
+
+    try:
+        (meter.limits if meter is not None else DEFAULT_LIMITS).check("photos", count, "files in the request")
+    except LimitExceeded as e:
+        raise limit_error(e) from e
