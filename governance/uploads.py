@@ -12,7 +12,7 @@ from governance.errors import InvalidInput, UnsupportedMedia
 from media.limits import DEFAULT_LIMITS, Meter
 
 MAX_SIDE = 1280  # enrollment works on downscaled copies: faces stay large, detection stays fast
-ENROLL_FRAMES = 40  # frames spread over a selfie video, judged for the face and its turning
+ENROLL_FRAMES = 40  # frames spread over a selfie video (about 4 a second), judged for the face and its turning
 
 
 def media_kind(data: bytes) -> str:
@@ -50,7 +50,7 @@ def sample_video(data: bytes, *, max_frames: int = ENROLL_FRAMES, meter: Meter |
     from media.video import LimitExceeded, MediaError, sample_frames
 
     try:
-        return sample_frames(data, max_frames, max_side=MAX_SIDE,
+        return sample_frames(data, max_frames, per_second=4.0, max_side=MAX_SIDE,
                              meter=meter or Meter(DEFAULT_LIMITS.but(seconds=60.0)))
     except LimitExceeded as e:
         raise limit_error(e) from e

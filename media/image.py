@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import warnings
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -67,9 +68,12 @@ def load_image(source: Source, *, limits: Limits | None = DEFAULT_LIMITS, meter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             opened = Image.open(fh)  # reads the header only
-    except Image.DecompressionBombError as e:
-        raise LimitExceeded("image_pixels", float("inf"), limits.image_pixels if limits else 0,
-                            f"the image is far too large: {e}") from e
+    except Image.DecompressionBombError as e:  # Pillow's own guard, past twice its MAX_IMAGE_PIXELS
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = float(found.group(1)) if found else float("inf")
+        allowed = limits.image_pixels if limits is not None else Image.MAX_IMAGE_PIXELS or 0
+        raise LimitExceeded("image_pixels", pixels, allowed, f"the image is {pixels / 1e6:.1f} megapixels; at most "
+                            f"{allowed / 1e6:.1f} megapixels allowed (image_pixels)") from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise MediaError(f"not a readable image: {e}") from e
     with opened as im:
@@ -102,7 +106,7 @@ def load_image(source: Source, *, limits: Limits | None = DEFAULT_LIMITS, meter:
     return rgb
 
 
-def _to_rgb(im):  # type: ignore[no-untyped-def]
+def _to_rgb(im: Any) -> np.ndarray:
     """8-bit RGB from any Pillow mode, as the module docstring says."""
     from PIL import Image
 
@@ -116,8 +120,8 @@ def _to_rgb(im):  # type: ignore[no-untyped-def]
         return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
     if mode == "F":
         samples = np.nan_to_num(np.asarray(im, dtype=np.float32))
-        top = float(samples.max()) if samples.size else 0.0
-        scaled = samples * 255.0 if top <= 1.0 else samples
+        peak = float(samples.max()) if samples.size else 0.0
+        scaled = samples * 255.0 if peak <= 1.0 else samples
         gray = np.rint(scaled).clip(0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
     if mode == "CMYK" and im.info.get("icc_profile"):
@@ -127,7 +131,8 @@ def _to_rgb(im):  # type: ignore[no-untyped-def]
             src = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
             converted = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
             if converted is not None:
-                return np.asarray(converted, dtype=np.uint8)
+                out: np.ndarray = np.asarray(converted, dtype=np.uint8)
+                return out
         except (OSError, ValueError, ImageCms.PyCMSError):
             pass  # a broken profile: fall back to the plain conversion
     if mode in ("LA", "PA", "La", "RGBA", "RGBa") or (mode == "P" and "transparency" in im.info) \
