@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from provenance.watermark import Evidence
 
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
-STILL_MAX_SIDE = 4096  # a larger still is shrunk before its watermark is read (the detector finds rescaled marks)
 
 
 def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
@@ -187,13 +186,13 @@ def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: 
     from media.video import LimitExceeded, MediaError, iter_frames, load_image
     from provenance.errors import FingerprintError, WatermarkError
     from provenance.fingerprint import FingerprintBuilder
-    from provenance.watermark import Evidence
+    from provenance.watermark import EVIDENCE_MAX_SIDE, Evidence
 
     out = _Read(evidence=Evidence() if watermark else None, prints=FingerprintBuilder() if fingerprint else None)
     if kind != "video":
         if out.evidence is not None:
             try:
-                out.evidence.add(load_image(data, meter=meter, max_side=STILL_MAX_SIDE))
+                out.evidence.add(load_image(data, meter=meter, max_side=EVIDENCE_MAX_SIDE))
             except LimitExceeded:
                 raise
             except (MediaError, WatermarkError) as e:
