@@ -66,8 +66,8 @@ class RateLimiter:
             return wait
 
 
-# One atomic step of the bucket, on Redis's clock (every process sees the same time): refill, take a token
-# or say how long until one is there, and let an idle bucket expire once it would be full again.
+# One atomic step of the bucket, on Redis's clock (every process sees the same time): refill, take the cost
+# or say how long until it is there, and let an idle bucket expire once it would be full again.
 # ARGV[3] is the cost; ARGV[4] "1" charges it after the fact (down to one bucket of debt).
 _BUCKET = """
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -83,7 +83,7 @@ if after then tokens = math.max(-capacity, tokens - cost)
 elseif tokens >= cost then tokens = tokens - cost
 else wait = (cost - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now))
-redis.call('EXPIRE', KEYS[1], math.ceil(2 * capacity / rate) + 1)
+redis.call('EXPIRE', KEYS[1], math.ceil((capacity - tokens) / rate) + 1)
 return string.format('%.6f', wait)
 """
 
