@@ -33,8 +33,8 @@ def png_bomb(side: int = 13000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _seed(fmt: str, codec: str):  # type: ignore[no-untyped-def]
-    """A tiny file of three identical black 16x16 frames (a key frame, then inter frames): its open
+def _seed(fmt: str, codec: str, side: int = 16):  # type: ignore[no-untyped-def]
+    """A tiny file of three identical black ``side`` x ``side`` frames (a key frame, then inter frames): its open
     container, video stream and encoded packets, to copy from."""
     import av
 
@@ -43,11 +43,11 @@ def _seed(fmt: str, codec: str):  # type: ignore[no-untyped-def]
     buf = io.BytesIO()
     with av.open(buf, "w", format=fmt) as out:
         s = out.add_stream(codec, rate=24)
-        s.width = s.height = 16
+        s.width = s.height = side
         s.pix_fmt = "yuv420p"
         s.options = options
         for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.zeros((side, side, 3), np.uint8), format="rgb24")
             frame.pts = i
             for p in s.encode(frame):
                 out.mux(p)
@@ -58,10 +58,10 @@ def _seed(fmt: str, codec: str):  # type: ignore[no-untyped-def]
     return src, stream, [bytes(p) for p in src.demux(stream) if p.size]
 
 
-def _mux(fmt: str, codec: str, tracks: int, frames: int, fps: int, *, seekable: bool = True) -> bytes:
+def _mux(fmt: str, codec: str, tracks: int, frames: int, fps: int, *, seekable: bool = True, side: int = 16) -> bytes:
     import av
 
-    src, template, packets = _seed(fmt, codec)
+    src, template, packets = _seed(fmt, codec, side)
     sink: io.BytesIO | _ForwardOnly = io.BytesIO() if seekable else _ForwardOnly()
     tb = Fraction(1, fps)
     with src, av.open(sink, "w", format=fmt) as out:  # type: ignore[arg-type]
@@ -109,7 +109,7 @@ def many_tracks_mp4(tracks: int = 900) -> bytes:
     return _mux("mp4", "libx264", tracks, 2, 24)
 
 
-def no_duration_webm(seconds: int = 400, fps: int = 10) -> bytes:
-    """A 16x16 VP9 WebM of ``seconds`` at ``fps`` written as a browser records: neither the container nor
-    the stream states a duration (checked with PyAV by the tests)."""
-    return _mux("webm", "libvpx-vp9", 1, seconds * fps, fps, seekable=False)
+def no_duration_webm(seconds: int = 400, fps: int = 10, side: int = 16) -> bytes:
+    """A ``side`` x ``side`` VP9 WebM of ``seconds`` at ``fps`` written as a browser records: neither the
+    container nor the stream states a duration (checked with PyAV by the tests)."""
+    return _mux("webm", "libvpx-vp9", 1, seconds * fps, fps, seekable=False, side=side)
