@@ -248,8 +248,13 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
 
 @bp.post("/characters/simulate")
 def simulate_character() -> Response:
-    """What a rule would have done to past requests, before it is registered (counts only)."""
+    """What a rule would have done to past requests, before it is registered: k-anonymous counts only
+    (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
     owner = current_account(Role.RIGHTS_HOLDER)
+    wait = runtime().simulate_limiter.acquire(f"account:{owner.id}")
+    if wait:
+        raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
+                          f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
     return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
                                            body.get("licensees"), body.get("last"), body.get("attribution")))
