@@ -41,7 +41,7 @@ from governance.models import (
     utcnow,
 )
 from governance.services import characters as characters_svc
-from governance.services import translog
+from governance.services import consent_record, translog
 from governance.services.generations import block, involved_owner_ids, link_likenesses
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
@@ -224,20 +224,29 @@ class Pipeline:
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 self._judge_characters_seen(session, gen, seen)
-                gen.faces_found = [m.to_dict() for m in result.matches]
-                found = list(dict.fromkeys(m.likeness_id for m in result.matches))
-                link_likenesses(session, gen.id, found, found=True)
+                # The record names each face once, after its nearest likeness; every likeness within the
+                # threshold of a face (a near miss too) must still allow the requester, or nothing is released.
+                attributed = result.attributed()
+                gen.faces_found = [m.to_dict() for m in attributed]
+                link_likenesses(session, gen.id, list(dict.fromkeys(m.likeness_id for m in attributed)), found=True)
                 session.add(gen)
-                denied = [c for c in check_consent(session, found, gen.requester_id) if not c.decision.allowed]
+                near = list(dict.fromkeys(m.likeness_id for m in result.matches))
+                denied = [c for c in check_consent(session, near, gen.requester_id) if not c.decision.allowed]
                 if denied:
-                    by_id = {m.likeness_id: m for m in result.matches}
+                    by_id: dict[str, Any] = {}
+                    for m in result.matches:
+                        if m.likeness_id not in by_id or m.distance < by_id[m.likeness_id].distance:
+                            by_id[m.likeness_id] = m
                     reasons = [
                         f"the face of likeness {c.likeness_id} appears in the output (distance "
                         f"{by_id[c.likeness_id].distance:.2f}, frames {by_id[c.likeness_id].first_frame}-"
                         f"{by_id[c.likeness_id].last_frame}) without consent: {c.decision.reason}"
                         for c in denied
                     ]
-                    block(session, gen, reasons, stage="scan", notify_owners=involved_owner_ids(session, gen))
+                    # whoever's rule blocked it may see the draft that may show them, and is told
+                    link_likenesses(session, gen.id, [c.likeness_id for c in denied], found=True)
+                    owners = involved_owner_ids(session, gen) | {c.owner_id for c in denied}
+                    block(session, gen, reasons, stage="scan", notify_owners=owners)
                     raise _Stop
                 self._advance(session, gen, GenerationState.SEALING)
             self._emit("scanned", generation_id)
@@ -249,7 +258,8 @@ class Pipeline:
                 checks = self._consent_or_stop(session, gen, involved, "seal")
                 gen.content_id = secrets.token_hex(8)
                 requester = session.get(Account, gen.requester_id)
-                governance = self._governance_assertion(gen, requester, checks, result)
+                gen.grants_relied = consent_record.seal(session, gen, checks)  # the openings stay here
+                governance = self._governance_assertion(gen, result)
                 governance["attributions"] = self._attributions(session, gen)
                 session.add(gen)
             fingerprint = self._seal(clip, gen, governance, marked, final)
@@ -342,28 +352,23 @@ class Pipeline:
         return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
                            thorough_every_s=self.rt.settings.scan_thorough_every_s)
 
-    def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any],
-                              scan: ScanResult) -> dict[str, Any]:
+    def _governance_assertion(self, gen: Generation, scan: ScanResult) -> dict[str, Any]:
+        """The manifest's ``org.consentgate.governance`` assertion: public, so it names nobody. The requester,
+        the prompt and each likeness, owner and grant appear as ``cg-commit-v1`` commitments whose openings
+        stay in the record (:mod:`governance.services.consent_record`); decisions whose reasons name likeness
+        or grant ids are left to those commitments."""
         return {
             "generation_id": gen.id,
             "content_id": gen.content_id,
-            "requester": requester.name if requester else gen.requester_id,
+            **consent_record.public_assertion(gen),
             "generator": gen.generator,
-            "prompt_sha256": hashlib.sha256(gen.prompt.encode()).hexdigest(),
-            "likenesses": [
-                {"likeness": c.likeness_id, "owner": c.owner_id, "grant": c.grant_id, "rule": c.decision.rule,
-                 "reason": c.decision.reason, "named": c.likeness_id in gen.likeness_ids}
-                for c in checks
-            ],
-            "faces_found": gen.faces_found,
             "face_scan": {  # how the output was scanned: which faces a verifier can rely on having been checked
                 "backend": scan.backend, "threshold": scan.threshold, "frames": scan.frame_count,
                 "frames_scanned": scan.frames_scanned, "keyframes": scan.keyframes, "tracks": len(scan.tracks),
                 "smallest_face_px": scan.smallest_face_px,
                 "thorough_every_s": self.rt.settings.scan_thorough_every_s,
             },
-            "decisions": gen.decisions,
-            "consent_checked_at": utcnow().isoformat(),
+            "decisions": consent_record.public_decisions(gen.decisions),
         }
 
     def _characters_seen(self, clip: Any, references: list[tuple[str, Any]]) -> list[Any]:

@@ -89,6 +89,29 @@ def mentions(prompt: str, character: CharacterPolicy) -> str | None:
     return None
 
 
+def names_used(prompt: str, character: CharacterPolicy) -> frozenset[str]:
+    """Every name or alias of ``character`` the prompt uses, in their compact form (as in
+    :meth:`CharacterPolicy.compact_names`); empty when it names none. Unlike :func:`mentions`, never the
+    prompt's own words: what the prompt said is not shown to anyone through this.
+
+    >>> names_used("robo pup meets the ROBOPUP", CharacterPolicy("c", "Robo Pup", ("Pup Bot",)))
+    frozenset({'robopup'})
+    """
+    tokens = normalize(prompt)
+    wanted = character.compact_names()
+    longest = max(len(w) for w in wanted)
+    found = set()
+    for i in range(len(tokens)):
+        joined = ""
+        for j in range(i, len(tokens)):
+            joined += tokens[j]
+            if len(joined) > longest:
+                break
+            if joined in wanted:
+                found.add(joined)
+    return frozenset(found)
+
+
 def character_of(rule: str) -> str | None:
     """The character id a decision of :func:`screen_prompt` is about (its rule is
     ``character:<id>:<rule>``), or ``None`` for any other decision."""

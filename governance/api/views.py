@@ -29,6 +29,7 @@ from governance.models import (
 from governance.ratelimit import retry_after
 from governance.services import accounts as accounts_svc
 from governance.services import characters as characters_svc
+from governance.services import consent_record as consent_record_svc
 from governance.services import generations as generations_svc
 from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
@@ -247,8 +248,13 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
 
 @bp.post("/characters/simulate")
 def simulate_character() -> Response:
-    """What a rule would have done to past requests, before it is registered (counts only)."""
+    """What a rule would have done to past requests, before it is registered: k-anonymous counts only
+    (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
     owner = current_account(Role.RIGHTS_HOLDER)
+    wait = runtime().simulate_limiter.acquire(f"account:{owner.id}")
+    if wait:
+        raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
+                          f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
     return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
                                            body.get("licensees"), body.get("last"), body.get("attribution")))
@@ -295,6 +301,19 @@ def list_generations() -> Response:
 def get_generation(generation_id: str) -> Response:
     gen = generations_svc.visible_generation(db(), current_account(), generation_id)
     return jsonify(generations_svc.public_view(gen))
+
+
+@bp.get("/generations/<generation_id>/consent-record")
+def consent_record(generation_id: str) -> Response:
+    """The openings of a sealed generation's public commitments: all of them for regulators and admins, their
+    own to the requester and to owners of a likeness in it (404 to anyone who may not see the generation)."""
+    actor = current_account()
+    gen = generations_svc.visible_generation(db(), actor, generation_id)
+    body = consent_record_svc.open_record(db(), actor, gen)
+    db().commit()  # the audit event of the opening
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.get("/generations/<generation_id>/video")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlmodel import Session, select
@@ -20,13 +20,19 @@ from governance.models import (
     GenerationState,
     Role,
     iso,
+    utcnow,
 )
 from governance.services.accounts import resolve_account
-from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, screen_prompt
+from policies.characters import CharacterPolicy, CharacterRule, PolicyError, judge, names_used, normalize
 
 MAX_ALIASES = 50
 SIMULATE_LAST = 1000  # past requests a simulation screens by default
 MAX_SIMULATE = 100_000
+#: k of k-anonymity (Sweeney 2002): no count a rights holder reads about other people's requests rests on
+#: fewer distinct requesters than this (:func:`simulate`, :func:`usage`).
+K_REQUESTERS = 5
+#: The smallest sample a simulation screens (with at least :data:`K_REQUESTERS` requesters in it).
+MIN_SAMPLE_REQUESTS = 20
 
 
 def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
@@ -73,63 +79,132 @@ def create_character(
     return ch
 
 
+def _start_of_today(now: datetime | None) -> datetime:
+    now = now or utcnow()
+    return datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+def _distinct(requesters: Iterable[str]) -> int:
+    return len(set(requesters))
+
+
 def simulate(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
-             last: Any = None, attribution: Any = None) -> dict[str, Any]:
-    """What a rule would have done to the ``last`` generation requests (default :data:`SIMULATE_LAST`):
-    how many named the character, how many the rule would deny or allow, and how many of those it would
-    deny were released. Counts only: other people's prompts and names are never shown."""
+             last: Any = None, attribution: Any = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """What a rule would have done to past requests, before it is registered: counts only, and only counts
+    that rest on at least :data:`K_REQUESTERS` people (k-anonymity; Sweeney 2002, "k-anonymity: a model for
+    protecting privacy", Int. J. Uncertainty, Fuzziness and Knowledge-Based Systems 10(5)).
+
+    The sample is the ``last`` requests (20 to :data:`MAX_SIMULATE`, default :data:`SIMULATE_LAST`) made
+    before the start of the current UTC day: today's requests, whose authors an onlooker may know, are never
+    screened, and the sample moves once a day, not with each new request. It must hold at least
+    :data:`MIN_SAMPLE_REQUESTS` requests from :data:`K_REQUESTERS` requesters, else :class:`Conflict` (409).
+
+    Returns ``{"requests_screened", "before" (ISO 8601), "k", "named", "would_deny", "would_allow",
+    "released_that_would_be_denied", "withheld": [reasons]}``. A count is ``None``, with a reason in
+    ``withheld``, when the requests it counts come from fewer than k requesters; zero is withheld the same way,
+    so a withheld count cannot be told from none. The rule applies to what it names (every name and alias
+    must itself be used by k requesters, or one guessed alias could be counted beside a common name) and to
+    whom it splits (``licensees_only`` with licensees: both sides need k requesters). Prompts and the
+    words they used are never returned. The view rate-limits it per account (setting ``simulate_per_minute``)."""
     policy, _ = _policy(session, owner, name, aliases, rule, licensees, attribution)
     last = SIMULATE_LAST if last is None else last
-    if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= MAX_SIMULATE:
-        raise InvalidInput(f"last must be a whole number from 1 to {MAX_SIMULATE}, got {last!r}")
+    if isinstance(last, bool) or not isinstance(last, int) or not MIN_SAMPLE_REQUESTS <= last <= MAX_SIMULATE:
+        raise InvalidInput(f"last must be a whole number from {MIN_SAMPLE_REQUESTS} to {MAX_SIMULATE}, got {last!r}")
+    before = _start_of_today(now)
     rows = session.exec(select(Generation.prompt, Generation.requester_id, Generation.state)
+                        .where(Generation.created_at < before)  # type: ignore[arg-type]
                         .order_by(Generation.created_at.desc()).limit(last)).all()  # type: ignore[attr-defined]
-    named = denied = released_denied = 0
-    phrases: Counter[str] = Counter()
+    if len(rows) < MIN_SAMPLE_REQUESTS or _distinct(r for _, r, _ in rows) < K_REQUESTERS:
+        raise Conflict(f"a simulation screens at least {MIN_SAMPLE_REQUESTS} requests from at least {K_REQUESTERS} "
+                       f"requesters, made before today (UTC), so that no count can single anyone out "
+                       f"(k-anonymity); the last {last} requests before today fall short: ask for more (last) "
+                       "or try again later", k=K_REQUESTERS, min_requests=MIN_SAMPLE_REQUESTS)
+    labels = {"".join(normalize(n)): n for n in (policy.name, *policy.aliases)}
+    by_name: dict[str, set[str]] = {t: set() for t in labels}
+    named: list[tuple[str, Any, bool]] = []  # requester, state, allowed
     for prompt, requester, state in rows:
-        decisions = screen_prompt(prompt, [policy], requester)
-        if not decisions:
+        used = names_used(prompt, policy)
+        if not used:
             continue
-        decision = decisions[0]
-        named += 1
-        phrases[mentions(prompt, policy) or ""] += 1
-        if not decision.allowed:
-            denied += 1
-            released_denied += state == GenerationState.RELEASED
-    return {"requests_screened": len(rows), "named": named, "would_deny": denied, "would_allow": named - denied,
-            "released_that_would_be_denied": released_denied,
-            "named_as": [{"phrase": p, "requests": n} for p, n in phrases.most_common()]}
+        for term in used:
+            by_name[term].add(requester)
+        named.append((requester, state, judge(policy, requester, "").allowed))
+
+    out: dict[str, Any] = {"requests_screened": len(rows), "before": iso(before), "k": K_REQUESTERS, "named": None,
+                           "would_deny": None, "would_allow": None, "released_that_would_be_denied": None,
+                           "withheld": []}
+    withheld: list[str] = out["withheld"]
+    rare = [labels[t] for t, who in by_name.items() if len(who) < K_REQUESTERS]
+    if _distinct(r for r, _, _ in named) < K_REQUESTERS:
+        withheld.append(f"every count: fewer than {K_REQUESTERS} requesters in the sample named the character")
+        return out
+    if rare:
+        withheld.append(f"every count: fewer than {K_REQUESTERS} requesters in the sample used {rare[0]!r}; "
+                        "simulate without it to see the counts")
+        return out
+    out["named"] = len(named)
+    deny = [(r, st) for r, st, allowed in named if not allowed]
+    allow = [r for r, _, allowed in named if allowed]
+    if (policy.rule is CharacterRule.LICENSEES_ONLY and policy.licensees
+            and min(_distinct(r for r, _ in deny), _distinct(allow)) < K_REQUESTERS):
+        withheld.append(f"would_deny, would_allow, released_that_would_be_denied: the licensees split the "
+                        f"requests into a group of fewer than {K_REQUESTERS} requesters")
+        return out
+    out["would_deny"], out["would_allow"] = len(deny), len(allow)
+    released = [r for r, st in deny if st == GenerationState.RELEASED]
+    if deny and _distinct(released) < K_REQUESTERS:
+        withheld.append(f"released_that_would_be_denied: fewer than {K_REQUESTERS} requesters")
+    else:
+        out["released_that_would_be_denied"] = len(released)
+    return out
 
 
-def usage(session: Session, actor: Account, ch: Character) -> dict[str, Any]:
-    """Every request that named ``ch``: totals by the rule's decision and the outcome, and per licensee
-    (the rights holder's own partners); other requesters are counted, not named."""
+def usage(session: Session, actor: Account, ch: Character, *, now: datetime | None = None) -> dict[str, Any]:
+    """The requests made before today (UTC) that named ``ch`` (or showed it): totals by the rule's decision
+    and the outcome, by day, with the rule's own licensees counted one by one under ``licensees_only`` (the
+    license is what let them in) and everyone else together.
+
+    Everyone else is counted only when they are at least :data:`K_REQUESTERS` distinct requesters
+    (k-anonymity, as in :func:`simulate`); otherwise their counts are left out of every total, and
+    ``other_requesters`` is ``None`` with a reason in ``withheld`` (zero is withheld alike). Today's requests
+    are counted from tomorrow, so polling cannot time one request. Returns ``{"character", "name", "rule",
+    "k", "before", "requests", "allowed_by_rule", "denied_by_rule", "released", "blocked",
+    "first_request_day", "last_request_day" (YYYY-MM-DD or None), "licensees": [{"account", "requests",
+    "released"}], "other_requesters", "withheld"}``."""
     if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
         raise Forbidden("only the rights holder who registered a character may read its usage")
+    before = _start_of_today(now)
     rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,
                                Generation.created_at)
                         .join(Generation, Generation.id == GenerationCharacter.generation_id)  # type: ignore[arg-type]
-                        .where(GenerationCharacter.character_id == ch.id)).all()
+                        .where(GenerationCharacter.character_id == ch.id,
+                               Generation.created_at < before)).all()  # type: ignore[arg-type]
+    licensed = CharacterRule(ch.rule) is CharacterRule.LICENSEES_ONLY
+    mine = [r for r in rows if licensed and r[1] in ch.licensees]
+    others = [r for r in rows if not (licensed and r[1] in ch.licensees)]
+    withheld = []
+    counted = _distinct(r[1] for r in others)
+    other_requesters: int | None = counted
+    if counted < K_REQUESTERS:
+        withheld.append(f"requests by anyone but the licensees: fewer than {K_REQUESTERS} requesters")
+        other_requesters, others = None, []
+    shown = [*mine, *others]
+    totals = {"requests": len(shown), "allowed_by_rule": sum(1 for r in shown if r[0]),
+              "denied_by_rule": sum(1 for r in shown if not r[0]),
+              "released": sum(1 for r in shown if r[2] == GenerationState.RELEASED),
+              "blocked": sum(1 for r in shown if r[2] == GenerationState.BLOCKED)}
     licensees: dict[str, dict[str, int]] = {}
-    others: set[str] = set()
-    totals = {"requests": 0, "allowed_by_rule": 0, "denied_by_rule": 0, "released": 0, "blocked": 0}
-    for allowed, requester, state, _created in rows:
-        totals["requests"] += 1
-        totals["allowed_by_rule" if allowed else "denied_by_rule"] += 1
-        totals["released"] += state == GenerationState.RELEASED
-        totals["blocked"] += state == GenerationState.BLOCKED
-        if requester in ch.licensees:
-            mine = licensees.setdefault(requester, {"requests": 0, "released": 0})
-            mine["requests"] += 1
-            mine["released"] += state == GenerationState.RELEASED
-        else:
-            others.add(requester)
+    for _, requester, state, _created in mine:
+        row = licensees.setdefault(requester, {"requests": 0, "released": 0})
+        row["requests"] += 1
+        row["released"] += state == GenerationState.RELEASED
     names = {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(list(licensees))))}  # type: ignore[attr-defined]
-    return {"character": ch.id, "name": ch.name, "rule": CharacterRule(ch.rule).value, **totals,
-            "first_request_at": iso(min((r[3] for r in rows), default=None)),
-            "last_request_at": iso(max((r[3] for r in rows), default=None)),
+    days = sorted((iso(r[3]) or "")[:10] for r in shown)
+    return {"character": ch.id, "name": ch.name, "rule": CharacterRule(ch.rule).value, "k": K_REQUESTERS,
+            "before": iso(before), **totals,
+            "first_request_day": days[0] if days else None, "last_request_day": days[-1] if days else None,
             "licensees": [{"account": names.get(a, a), **n} for a, n in sorted(licensees.items())],
-            "other_requesters": len(others)}
+            "other_requesters": other_requesters, "withheld": withheld}
 
 
 def get_character(session: Session, character_id: str) -> Character:
