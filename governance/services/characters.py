@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
@@ -22,7 +24,9 @@ from governance.models import (
     iso,
 )
 from governance.services.accounts import resolve_account
-from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, screen_prompt
+from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, screen_prompt, unreadable
+
+log = logging.getLogger(__name__)
 
 MAX_ALIASES = 50
 SIMULATE_LAST = 1000  # past requests a simulation screens by default
@@ -151,11 +155,39 @@ def list_characters(session: Session) -> Sequence[Character]:
 
 
 def policies(session: Session) -> list[CharacterPolicy]:
-    return [
-        CharacterPolicy(c.id, c.name, tuple(c.aliases), CharacterRule(c.rule), frozenset(c.licensees),
-                        c.attribution or "")
-        for c in list_characters(session)
-    ]
+    """Every registered character as the policy the gate screens prompts and outputs with.
+
+    A stored row that no longer makes a valid policy (a name with no letter or digit, an unknown rule, a
+    licensee list that is not one: written by hand, by an older version, or by a bug) fails closed for that
+    character alone, never for every request: it denies whatever names it by the labels that still work
+    (or, when none does, only outputs its reference images match), and the reason is logged. Columns are
+    read raw, so even a rule the enum no longer knows cannot stop the query."""
+    rows = session.exec(select(Character.id, Character.name, Character.aliases,  # type: ignore[call-overload]
+                               sa.cast(Character.rule, sa.String), Character.licensees, Character.attribution)
+                        .order_by(Character.created_at)).all()
+    out = []
+    for cid, name, aliases, rule, licensees, attribution in rows:
+        try:
+            out.append(CharacterPolicy(cid, name, tuple(_strings(aliases)), _stored_rule(rule),
+                                       frozenset(_strings(licensees)), attribution or ""))
+        except (PolicyError, TypeError, ValueError) as e:
+            log.warning("character %s cannot be used as stored (%s): it denies every request that names or "
+                        "shows it until its rights holder registers it again", cid, e)
+            out.append(unreadable(cid, [name, *(aliases if isinstance(aliases, list) else [])]))
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"expected a list of strings, got {value!r}")
+    return value
+
+
+def _stored_rule(raw: Any) -> CharacterRule:
+    """The rule as the database holds it (the enum's member name, e.g. ``LICENSEES_ONLY``)."""
+    if isinstance(raw, str) and raw in CharacterRule.__members__:
+        return CharacterRule[raw]
+    raise ValueError(f"unknown character rule {raw!r}")
 
 
 MAX_REFERENCES = 32  # per character

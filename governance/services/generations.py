@@ -29,8 +29,8 @@ from governance.models import (
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
-from policies.characters import CharacterPolicy, character_of, mentions, screen_prompt
-from policies.decisions import Allow, Decision, Deny, all_of
+from policies.characters import character_of, screen_prompt
+from policies.decisions import Allow, Decision, all_of
 
 MAX_PROMPT = 2000
 MAX_LIKENESSES = 4
@@ -64,7 +64,12 @@ def used_today(session: Session, account_id: str) -> int:
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
              ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
-    """Consent for each named likeness, the rights-holder rules, public-figure protection.
+    """Consent for each named likeness and the rights-holder rules.
+
+    A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
+    would let anyone squat a famous name, learn who is enrolled, and be told of every prompt naming it.
+    An enrolled face is protected where it cannot be faked, by the scan of every output against every
+    enrolled likeness. (Protected public figures come from an operator-kept gallery, issue #10.)
 
     Returns (decisions, grants relied on, owners to notify).
     """
@@ -77,21 +82,8 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": check.decision.rule, "reason": check.decision.reason})
     decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
-    # Public-figure protection: a prompt that names an enrolled person whose likeness the requester may not use
-    # is denied even when the likeness is not attached (text-to-video could still draw them).
-    named = session.exec(select(Likeness).where(Likeness.display_name != None)).all()  # noqa: E711
-    for lk in named:
-        if lk.id in likeness_ids or lk.display_name is None:
-            continue
-        if mentions(prompt, CharacterPolicy(lk.id, lk.display_name)) is None:
-            continue
-        [check] = check_consent(session, [lk.id], requester.id)
-        if not check.decision.allowed:
-            decisions.append(Deny(f"the prompt names {lk.display_name!r}, an enrolled person whose likeness "
-                                  "the requester may not use", f"likeness:{lk.mode.value}:named"))
-            owners.add(lk.owner_id)
     if not decisions:
-        decisions.append(Allow("no likeness, character or protected person is involved", "default"))
+        decisions.append(Allow("no likeness or character is involved", "default"))
     return decisions, relied, owners
 
 

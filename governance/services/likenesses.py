@@ -29,8 +29,7 @@ def enroll(
     from detectors.enroll import enroll as build_template
     from detectors.errors import EnrollmentError
 
-    if display_name is not None and not (1 <= len(display_name.strip()) <= 120):
-        raise InvalidInput("display_name must be 1-120 characters")
+    display_name = _display_name(display_name)
     try:
         template = build_template(images, backend, require_pose_change=require_pose_change)
     except EnrollmentError as e:
@@ -38,7 +37,7 @@ def enroll(
     likeness = Likeness(
         owner_id=owner.id, backend=template.backend, template=template.to_bytes(),
         embeddings=int(template.embeddings.shape[0]),
-        display_name=display_name.strip() if display_name else None,
+        display_name=display_name,
     )
     session.add(likeness)
     session.flush()
@@ -46,6 +45,30 @@ def enroll(
     record(session, Tag.LIKENESS_ENROLL, actor_id=owner.id, subject=likeness.id,
            embeddings=likeness.embeddings, backend=likeness.backend)
     return likeness
+
+
+MAX_DISPLAY_NAME = 120
+
+
+def _display_name(value: str | None) -> str | None:
+    """The owner's label for a likeness, checked as it is written: 1-120 printable characters with at least
+    one letter or digit. Zero-width, control and direction-changing characters are refused, so a label
+    cannot look like another or be empty to the eye. (A label is the owner's own note: it protects no one
+    and blocks no prompt; see docs/security.md.)"""
+    if value is None:
+        return None
+    name = value.strip()
+    why = None
+    if not 1 <= len(name) <= MAX_DISPLAY_NAME:
+        why = f"display_name must be 1-{MAX_DISPLAY_NAME} characters, got {len(name)}"
+    elif not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        why = f"display_name must be printable text; it contains U+{ord(bad):04X}"
+    elif not any(c.isalnum() for c in name):
+        why = f"display_name needs a letter or digit, got {name!r}"
+    if why is not None:
+        raise InvalidInput(why, reason="invalid_display_name")
+    return name
 
 
 def lock_likeness(session: Session, likeness_id: str) -> Likeness | None:
