@@ -10,7 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
+from governance.authz import Action
 from governance.db import get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.models import (
@@ -20,7 +22,6 @@ from governance.models import (
     Generation,
     GenerationCharacter,
     GenerationState,
-    Role,
     iso,
 )
 from governance.services.accounts import resolve_account
@@ -36,7 +37,7 @@ MAX_SIMULATE = 100_000
 def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
             attribution: Any = None) -> tuple[CharacterPolicy, list[str]]:
     """The character a rights holder describes, checked: its policy and its licensees' account ids."""
-    if owner.role not in (Role.RIGHTS_HOLDER, Role.ADMIN):
+    if not authz.allows(Action.CHARACTER_CREATE, authz.principal(owner), owner=True):
         raise Forbidden("only rights holders may register characters")
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
@@ -108,8 +109,7 @@ def simulate(session: Session, owner: Account, name: Any, aliases: Any, rule: An
 def usage(session: Session, actor: Account, ch: Character) -> dict[str, Any]:
     """Every request that named ``ch``: totals by the rule's decision and the outcome, and per licensee
     (the rights holder's own partners); other requesters are counted, not named."""
-    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden("only the rights holder who registered a character may read its usage")
+    authz.require(Action.CHARACTER_USAGE, actor, owner=ch.owner_id == actor.id, key=ch.id)
     rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,
                                Generation.created_at)
                         .join(Generation, Generation.id == GenerationCharacter.generation_id)  # type: ignore[arg-type]
@@ -140,9 +140,17 @@ def get_character(session: Session, character_id: str) -> Character:
     return get_or_404(session, Character, character_id, "character")
 
 
+def owned_character(session: Session, actor: Account, character_id: str, action: Action) -> Character:
+    """The character, when ``actor`` may do ``action`` on it (the rights holder who registered it); anybody
+    else's answers 404 exactly like an unknown id."""
+    ch = session.get(Character, character_id)
+    authz.require(action, actor, owner=ch is not None and ch.owner_id == actor.id, key=character_id)
+    assert ch is not None  # require() refuses a missing one as it refuses someone else's
+    return ch
+
+
 def delete_character(session: Session, actor: Account, ch: Character) -> None:
-    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden("only the rights holder who registered a character may delete it")
+    authz.require(Action.CHARACTER_DELETE, actor, owner=ch.owner_id == actor.id, key=ch.id)
     for ref in session.exec(select(CharacterReference).where(CharacterReference.character_id == ch.id)):
         session.delete(ref)
     session.flush()
@@ -198,8 +206,7 @@ def add_references(session: Session, actor: Account, ch: Character, images: Sequ
     (not the pictures); returns how many the character has now. Refused when the service has no encoder."""
     import numpy as np
 
-    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden("only the rights holder who registered a character may add its reference images")
+    authz.require(Action.CHARACTER_REFERENCES, actor, owner=ch.owner_id == actor.id, key=ch.id)
     if encoder is None:
         raise Conflict("this service has no image encoder for characters (GOVERNANCE_CHARACTER_MODEL_DIR): "
                        "characters are recognised by name only, so reference images would not be used")

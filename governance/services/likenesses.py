@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
-from governance.db import bump, get_or_404
-from governance.errors import Forbidden, InvalidInput, NotFound
-from governance.models import Account, Grant, Likeness, Role, utcnow
+from governance.authz import Action
+from governance.db import bump
+from governance.errors import InvalidInput, NotFound
+from governance.models import Account, Grant, Likeness, utcnow
 from governance.services.accounts import is_mutual, resolve_account
 from policies.consent import ConsentFacts, LikenessMode, likeness_permits
 from policies.decisions import Decision, Deny
@@ -79,11 +81,19 @@ def lock_likeness(session: Session, likeness_id: str) -> Likeness | None:
     return session.exec(q).first()
 
 
-def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
-    likeness = get_or_404(session, Likeness, likeness_id, "likeness")
-    if likeness.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden(f"likeness {likeness_id!r} belongs to another account")
+def owned_likeness(session: Session, actor: Account, likeness_id: str, action: Action = Action.LIKENESS_READ
+                   ) -> Likeness:
+    """The likeness, when ``actor`` may do ``action`` on it (its owner); someone else's answers 404 exactly
+    like an unknown id, whatever the actor's role."""
+    likeness = session.get(Likeness, likeness_id)
+    authz.require(action, actor, owner=likeness is not None and likeness.owner_id == actor.id, key=likeness_id)
+    assert likeness is not None  # require() refuses a missing one as it refuses someone else's
     return likeness
+
+
+def _owner_only(actor: Account, likeness: Likeness, action: Action) -> None:
+    """The service's own check, whoever calls it (views, CLI, pages): consent changes are the owner's alone."""
+    authz.require(action, actor, owner=likeness.owner_id == actor.id, key=likeness.id)
 
 
 def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) -> Likeness:
@@ -91,6 +101,7 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
         new = LikenessMode(mode)
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
+    _owner_only(actor, likeness, Action.LIKENESS_MODE)
     lock_likeness(session, likeness.id)
     old = likeness.mode
     likeness.mode = new
@@ -117,6 +128,7 @@ def active_grant(session: Session, likeness_id: str, grantee_id: str) -> Grant |
 
 def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> tuple[Grant, bool]:
     """Grant one account; idempotent. Returns the grant and whether it is new."""
+    _owner_only(actor, likeness, Action.LIKENESS_GRANT)
     grantee = resolve_account(session, grantee_ref)
     if grantee.id == likeness.owner_id:
         raise InvalidInput("the owner may always use their own likeness; no grant is needed")
@@ -132,6 +144,7 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
 
 
 def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
+    _owner_only(actor, likeness, Action.LIKENESS_REVOKE)
     grantee = resolve_account(session, grantee_ref)
     lock_likeness(session, likeness.id)
     g = active_grant(session, likeness.id, grantee.id)
@@ -149,6 +162,7 @@ def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
 
 
 def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
+    _owner_only(actor, likeness, Action.LIKENESS_DELETE)
     lock_likeness(session, likeness.id)
     for g in active_grants(session, likeness.id):
         _revoke(session, actor, g, why="likeness deleted")

@@ -1,10 +1,12 @@
-"""Issue #9, "Consent that cannot be forged", each item as the story that went wrong.
+"""Issue #9, "Consent that cannot be forged": items 1, 2 and 5, each as the story that went wrong.
 
 1. A stored value a shared decision path cannot digest stopped every generation (a likeness labelled "!!!").
-5. Answers differed by existence: a prompt naming an enrolled person was refused as such.
+2. Roles stood in for the person: an admin granted themselves someone else's likeness and generated with it.
+5. Answers differed by existence: someone else's likeness said 403 where an unknown one said 404, and a
+   prompt naming an enrolled person was refused as such.
 
 These tests use only the HTTP API and the tables, so they run against the code before the fix too (and fail
-there).
+there). The whole authorization table is tested in test_authz_table.py.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from governance.db import unit_of_work
-from governance.models import AuditEvent, Character, Likeness
+from governance.models import AuditEvent, Character, Grant, Likeness
 from policies.characters import CharacterRule
 
 
@@ -84,7 +86,91 @@ def test_stored_values_the_gate_cannot_digest_fail_closed_for_themselves_alone(m
         assert any(name in why and "cannot be read" in why for why in gen["reasons"]), gen["reasons"]
 
 
+# -- 2. roles that stand in for the person -------------------------------------------------------------------
+def test_an_admin_cannot_forge_consent(make_api, faces_dir):
+    """An admin granted themselves someone else's likeness, then generated with it, and the video was released
+    with the admin's grant recorded as the consent. Now only the owner grants, and admins do not generate."""
+    api = make_api(worker="none")
+    alice, root = api.account("alice"), api.account("root", "admin")
+    lk = _enroll(api, alice, faces_dir / "obama.jpg").get_json()["id"]
+    before = _audit_tags(api)
+
+    _problem(api.call("PUT", f"/v1/likenesses/{lk}/grants/root", root), 404)
+    for method, path, body in [("GET", f"/v1/likenesses/{lk}", None),
+                               ("PATCH", f"/v1/likenesses/{lk}", {"mode": "everyone"}),
+                               ("DELETE", f"/v1/likenesses/{lk}/grants/root", None),
+                               ("GET", f"/v1/likenesses/{lk}/generations", None),
+                               ("DELETE", f"/v1/likenesses/{lk}", None)]:
+        _problem(api.call(method, path, root, json=body), 404)
+    body = _problem(api.call("POST", "/v1/generations", root,
+                             json={"prompt": "a walk on the beach", "likenesses": [lk]}), 403)
+    assert "creator" in body["detail"]
+    _problem(api.call("POST", "/v1/characters", root, json={"name": "Captain Comet", "rule": "deny"}), 403)
+
+    with api.rt.session() as s:
+        assert s.exec(select(Grant)).all() == []
+        assert s.get(Likeness, lk).mode.value == "approved"
+    assert _audit_tags(api) == before  # nothing happened, so nothing was audited
+
+
+def test_an_admin_takedown_needs_a_reason_is_audited_and_told(make_api, faces_dir):
+    """What an admin keeps: taking a video down, with a reason that is audited and sent to the people in it."""
+    api = make_api(worker="none")
+    alice, bob, root = api.account("alice"), api.account("bob"), api.account("root", "admin")
+    lk = _enroll(api, alice, faces_dir / "obama.jpg").get_json()["id"]
+    assert api.call("PUT", f"/v1/likenesses/{lk}/grants/bob", alice).status_code == 201
+    gen = api.generate(bob, "a walk on the beach", [lk])["id"]
+    assert api.call("GET", f"/v1/generations/{gen}", root).status_code == 200  # admins may look
+
+    assert "needs a reason" in _problem(api.call("DELETE", f"/v1/generations/{gen}", root), 422)["detail"]
+    _problem(api.call("DELETE", f"/v1/generations/{gen}", root, json={"reason": " "}), 422)
+    assert api.call("GET", f"/v1/generations/{gen}", bob).get_json()["taken_down"] is False
+
+    r = api.call("DELETE", f"/v1/generations/{gen}?reason=reported+as+harassment+(ticket+88)", root)
+    assert r.status_code == 204
+    assert api.call("GET", f"/v1/generations/{gen}", bob).get_json()["taken_down"] is True
+    root_id = api.call("GET", "/v1/me", root).get_json()["id"]
+    with api.rt.session() as s:
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.tag == "generation:takedown")).all()
+    assert (event.actor_id, event.subject) == (root_id, gen)
+    assert event.data == {"reason": "reported as harassment (ticket 88)", "acting_as": "admin"}
+    for who in (alice, bob):  # the requester and the person in it are told why
+        [note] = [n for n in api.notifications(who) if n["kind"] == "generation:takedown"]
+        assert note["generation"] == gen and "reported as harassment (ticket 88)" in note["message"]
+    assert api.notifications(root) == []
+
+
+def test_owners_take_down_without_a_reason(make_api):
+    api = make_api(worker="none")
+    bob = api.account("bob")
+    gen = api.generate(bob, "a quiet lake")["id"]
+    assert api.call("DELETE", f"/v1/generations/{gen}", bob).status_code == 204
+    with api.rt.session() as s:
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.tag == "generation:takedown")).all()
+    assert event.data == {"reason": None, "acting_as": "owner"}
+
+
 # -- 5. answers that differ by existence ---------------------------------------------------------------------
+def test_someone_elses_likeness_answers_like_an_unknown_one(make_api, faces_dir):
+    api = make_api(worker="none")
+    alice, bob = api.account("alice"), api.account("bob")
+    lk = _enroll(api, alice, faces_dir / "obama.jpg").get_json()["id"]
+    unknown_id = "lk_0123456789abcdef"
+    for method, path, body in [("GET", "/v1/likenesses/{}", None), ("PATCH", "/v1/likenesses/{}", {"mode": "everyone"}),
+                               ("PUT", "/v1/likenesses/{}/grants/bob", None),
+                               ("GET", "/v1/likenesses/{}/generations", None)]:
+        theirs = api.call(method, path.format(lk), bob, json=body)
+        unknown = api.call(method, path.format(unknown_id), bob, json=body)
+        assert theirs.status_code == unknown.status_code == 404, (method, path)
+        assert theirs.get_data(as_text=True).replace(lk, unknown_id) == unknown.get_data(as_text=True)
+    studio, rival = api.account("studio", "rights_holder"), api.account("rival", "rights_holder")
+    ch = api.call("POST", "/v1/characters", studio, json={"name": "Captain Comet", "rule": "deny"}).get_json()["id"]
+    theirs = api.call("GET", f"/v1/characters/{ch}/usage", rival)
+    unknown = api.call("GET", "/v1/characters/ch_0123456789abcdef/usage", rival)
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.get_data(as_text=True).replace(ch, "ch_0123456789abcdef") == unknown.get_data(as_text=True)
+
+
 def test_naming_an_enrolled_person_in_a_prompt_reveals_nothing(make_api, faces_dir):
     """"Barack dancing" was refused as naming "an enrolled person" and the owner told who asked: anyone could
     learn who is enrolled, squat a famous name, and read other people's prompts. A display name is now the
