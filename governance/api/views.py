@@ -117,18 +117,17 @@ def _secret(response: Response) -> Response:
 @bp.get("/contacts")
 @guard(Action.CONTACT_LIST)
 def contacts() -> Response:
-    me_ = caller()
-    return jsonify({"contacts": [{**_account_view(a), "mutual": m} for a, m in accounts_svc.list_contacts(db(), me_)]})
+    """The names you listed that belong to an account, each with whether they list you too; no ids, no roles."""
+    return jsonify({"contacts": [{"name": a.name, "mutual": m} for a, m in accounts_svc.list_contacts(db(), caller())]})
 
 
 @bp.put("/contacts/<ref>")
 @guard(Action.CONTACT_ADD)
-def add_contact(ref: str) -> Response:
-    me_ = caller()
-    other = accounts_svc.add_contact(db(), me_, ref)
-    mutual = accounts_svc.is_mutual(db(), me_.id, other.id)
+def add_contact(ref: str) -> tuple[str, int]:
+    """List an account by its name. The answer is the same whether the name exists or not."""
+    accounts_svc.add_contact(db(), caller(), ref)
     db().commit()
-    return jsonify({**_account_view(other), "mutual": mutual})
+    return "", 204
 
 
 @bp.delete("/contacts/<ref>")

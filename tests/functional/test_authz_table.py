@@ -59,7 +59,7 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     "GET /v1/accounts":                                    {OWN: (403, 403, 403, 200, 401)},
     "POST /v1/accounts/<ref>/token":                       {OWN: (403, 403, 403, 200, 401)},
     "GET /v1/contacts":                                    {OWN: (200, 200, 200, 200, 401)},
-    "PUT /v1/contacts/<ref>":                              {OWN: (200, 200, 200, 200, 401)},
+    "PUT /v1/contacts/<ref>":                              {OWN: (204, 204, 204, 204, 401)},
     "DELETE /v1/contacts/<ref>":                           {OWN: (204, 204, 204, 204, 401)},
     "POST /v1/likenesses":                                 {OWN: (201, 201, 201, 201, 401)},
     "GET /v1/likenesses":                                  {OWN: (200, 200, 200, 200, 401)},

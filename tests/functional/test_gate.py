@@ -199,9 +199,11 @@ def test_mutuals_mode(api, faces_dir):
     lk = api.enroll(alice, faces_dir / "obama.jpg")
     api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "mutuals"})
     assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"
-    assert api.call("PUT", "/v1/contacts/alice", bob).get_json()["mutual"] is False
+    assert api.call("PUT", "/v1/contacts/alice", bob).status_code == 204
+    assert api.call("GET", "/v1/contacts", bob).get_json()["contacts"] == [{"name": "alice", "mutual": False}]
     assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"  # one-sided is not mutual
-    assert api.call("PUT", "/v1/contacts/bob", alice).get_json()["mutual"] is True
+    assert api.call("PUT", "/v1/contacts/bob", alice).status_code == 204
+    assert api.call("GET", "/v1/contacts", bob).get_json()["contacts"] == [{"name": "alice", "mutual": True}]
     gen = api.generate(bob, "hills", [lk["id"]])
     assert gen["state"] == "prechecked"
     api.rt.pipeline.wait_idle()

@@ -102,7 +102,7 @@ def test_auth_and_roles(api, faces_dir):
         ("POST", "/v1/generations", {"prompt": "x", "seed": "7"}, 422),
         ("POST", "/v1/generations", {"prompt": "x", "colour": "red"}, 422),
         ("POST", "/v1/generations", ["not", "an", "object"], 400),
-        ("PUT", "/v1/contacts/nobody", None, 404),
+        ("DELETE", "/v1/contacts/nobody", None, 404),
         ("GET", "/v1/nothing-here", None, 404),
     ],
 )

@@ -2,8 +2,8 @@
 
 1. A stored value a shared decision path cannot digest stopped every generation (a likeness labelled "!!!").
 2. Roles stood in for the person: an admin granted themselves someone else's likeness and generated with it.
-5. Answers differed by existence: someone else's likeness said 403 where an unknown one said 404, and a
-   prompt naming an enrolled person was refused as such.
+5. Answers differed by existence: contacts turned ids into names and roles, someone else's likeness said 403
+   where an unknown one said 404, and a prompt naming an enrolled person was refused as such.
 
 These tests use only the HTTP API and the tables, so they run against the code before the fix too (and fail
 there). The whole authorization table is tested in test_authz_table.py.
@@ -151,6 +151,28 @@ def test_owners_take_down_without_a_reason(make_api):
 
 
 # -- 5. answers that differ by existence ---------------------------------------------------------------------
+def test_contacts_are_by_name_and_tell_nothing_about_the_account(make_api):
+    """Adding a contact answered with the account's id and role, by name or by id: the account ids printed in
+    public manifests turned into names. Now: names only, and an unknown name gets the same answer."""
+    api = make_api(worker="none")
+    alice, bob = api.account("alice"), api.account("bob", "regulator")
+    bob_id = api.call("GET", "/v1/me", bob).get_json()["id"]
+    known, unknown = api.call("PUT", "/v1/contacts/bob", alice), api.call("PUT", "/v1/contacts/nobody-here", alice)
+    assert (known.status_code, known.data, known.mimetype) == (unknown.status_code, unknown.data, unknown.mimetype)
+    assert known.status_code == 204 and known.data == b""
+    assert api.call("PUT", f"/v1/contacts/{bob_id}", alice).status_code == 204  # an id is not a name...
+    listed = api.call("GET", "/v1/contacts", alice).get_json()["contacts"]
+    assert listed == [{"name": "bob", "mutual": False}]  # ...so it listed nobody; and no id, no role
+    api.call("PUT", "/v1/contacts/alice", bob)
+    assert api.call("GET", "/v1/contacts", alice).get_json()["contacts"] == [{"name": "bob", "mutual": True}]
+    # taking off an unknown name and a name never added answer alike
+    api.account("carol")  # exists, never added
+    never = _problem(api.call("DELETE", "/v1/contacts/carol", alice), 404)
+    ghost = _problem(api.call("DELETE", "/v1/contacts/ghost", alice), 404)
+    assert never["detail"].replace("carol", "ghost") == ghost["detail"]
+    assert api.call("DELETE", "/v1/contacts/bob", alice).status_code == 204
+
+
 def test_someone_elses_likeness_answers_like_an_unknown_one(make_api, faces_dir):
     api = make_api(worker="none")
     alice, bob = api.account("alice"), api.account("bob")
