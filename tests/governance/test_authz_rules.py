@@ -4,6 +4,8 @@ tests/functional drive the same through the API)."""
 from __future__ import annotations
 
 import doctest
+import re
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +55,37 @@ def test_no_role_is_allowed_what_the_owner_alone_may_do():
             and Principal.REGULATOR not in p.anyone} == {Action.ACCOUNT_CREATE, Action.ACCOUNT_LIST,
                                                           Action.ACCOUNT_TOKEN}
 
+
+ROOT = Path(__file__).resolve().parents[2]
+_CELL = {(True, True): "any", (True, False): "own", (False, True): "others'", (False, False): "—"}
+
+
+def authz_markdown() -> str:
+    """The table as docs/security.md shows it: per route and principal, whose resource they may act on
+    ("own", "any"), "yes" where no resource is involved, "—" never."""
+    cols = [Principal.CREATOR, Principal.RIGHTS_HOLDER, Principal.REGULATOR, Principal.ADMIN, Principal.ANONYMOUS]
+    lines = ["| endpoint | " + " | ".join(c.value for c in cols) + " | note |",
+             "|---|" + "---|" * len(cols) + "---|"]
+    for p in authz.TABLE.values():
+        if p.resource is None:
+            cells = ["yes" if c in p.owner else "—" for c in cols]
+        else:
+            cells = [_CELL[(c in p.owner, c in p.other)] for c in cols]
+        lines.append(f"| `{p.route}` | " + " | ".join(cells) + f" | {p.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_docs_security_shows_the_table_as_it_is():
+    text = (ROOT / "docs" / "security.md").read_text()
+    start, end = "<!-- authz-table:start -->\n", "<!-- authz-table:end -->"
+    shown = text[text.index(start) + len(start):text.index(end)]
+    assert shown == authz_markdown(), "docs/security.md's table is stale; paste:\n" + authz_markdown()
+
+
+def test_the_readme_lists_every_endpoint():
+    readme = (ROOT / "README.md").read_text()
+    listed = {re.sub(r"\{[^}]*\}", "{}", re.sub(r"\[[^\]]*\]|\?.*", "", path))
+              for path in re.findall(r"(/v1/[^\s`]*)", readme)}
+    for p in authz.TABLE.values():
+        path = re.sub(r"<[^>]*>", "{}", p.route.split()[1])
+        assert path in listed, f"README.md's endpoint table does not list {p.route}"
