@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
+from governance.authz import Action
 from governance.db import get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.models import (
@@ -18,12 +22,21 @@ from governance.models import (
     Generation,
     GenerationCharacter,
     GenerationState,
-    Role,
     iso,
     utcnow,
 )
 from governance.services.accounts import resolve_account
-from policies.characters import CharacterPolicy, CharacterRule, PolicyError, judge, names_used, normalize
+from policies.characters import (
+    CharacterPolicy,
+    CharacterRule,
+    PolicyError,
+    judge,
+    names_used,
+    normalize,
+    unreadable,
+)
+
+log = logging.getLogger(__name__)
 
 MAX_ALIASES = 50
 SIMULATE_LAST = 1000  # past requests a simulation screens by default
@@ -38,7 +51,7 @@ MIN_SAMPLE_REQUESTS = 20
 def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
             attribution: Any = None) -> tuple[CharacterPolicy, list[str]]:
     """The character a rights holder describes, checked: its policy and its licensees' account ids."""
-    if owner.role not in (Role.RIGHTS_HOLDER, Role.ADMIN):
+    if not authz.allows(Action.CHARACTER_CREATE, authz.principal(owner), owner=True):
         raise Forbidden("only rights holders may register characters")
     if not isinstance(name, str):
         raise InvalidInput("name must be a string")
@@ -171,8 +184,7 @@ def usage(session: Session, actor: Account, ch: Character, *, now: datetime | No
     "k", "before", "requests", "allowed_by_rule", "denied_by_rule", "released", "blocked",
     "first_request_day", "last_request_day" (YYYY-MM-DD or None), "licensees": [{"account", "requests",
     "released"}], "other_requesters", "withheld"}``."""
-    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden("only the rights holder who registered a character may read its usage")
+    authz.require(Action.CHARACTER_USAGE, actor, owner=ch.owner_id == actor.id, key=ch.id)
     before = _start_of_today(now)
     rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,
                                Generation.created_at)
@@ -211,9 +223,17 @@ def get_character(session: Session, character_id: str) -> Character:
     return get_or_404(session, Character, character_id, "character")
 
 
+def owned_character(session: Session, actor: Account, character_id: str, action: Action) -> Character:
+    """The character, when ``actor`` may do ``action`` on it (the rights holder who registered it); anybody
+    else's answers 404 exactly like an unknown id."""
+    ch = session.get(Character, character_id)
+    authz.require(action, actor, owner=ch is not None and ch.owner_id == actor.id, key=character_id)
+    assert ch is not None  # require() refuses a missing one as it refuses someone else's
+    return ch
+
+
 def delete_character(session: Session, actor: Account, ch: Character) -> None:
-    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden("only the rights holder who registered a character may delete it")
+    authz.require(Action.CHARACTER_DELETE, actor, owner=ch.owner_id == actor.id, key=ch.id)
     for ref in session.exec(select(CharacterReference).where(CharacterReference.character_id == ch.id)):
         session.delete(ref)
     session.flush()
@@ -226,11 +246,39 @@ def list_characters(session: Session) -> Sequence[Character]:
 
 
 def policies(session: Session) -> list[CharacterPolicy]:
-    return [
-        CharacterPolicy(c.id, c.name, tuple(c.aliases), CharacterRule(c.rule), frozenset(c.licensees),
-                        c.attribution or "")
-        for c in list_characters(session)
-    ]
+    """Every registered character as the policy the gate screens prompts and outputs with.
+
+    A stored row that no longer makes a valid policy (a name with no letter or digit, an unknown rule, a
+    licensee list that is not one: written by hand, by an older version, or by a bug) fails closed for that
+    character alone, never for every request: it denies whatever names it by the labels that still work
+    (or, when none does, only outputs its reference images match), and the reason is logged. Columns are
+    read raw, so even a rule the enum no longer knows cannot stop the query."""
+    rows = session.exec(select(Character.id, Character.name, Character.aliases,  # type: ignore[call-overload]
+                               sa.cast(Character.rule, sa.String), Character.licensees, Character.attribution)
+                        .order_by(Character.created_at)).all()
+    out = []
+    for cid, name, aliases, rule, licensees, attribution in rows:
+        try:
+            out.append(CharacterPolicy(cid, name, tuple(_strings(aliases)), _stored_rule(rule),
+                                       frozenset(_strings(licensees)), attribution or ""))
+        except (PolicyError, TypeError, ValueError) as e:
+            log.warning("character %s cannot be used as stored (%s): it denies every request that names or "
+                        "shows it until its rights holder registers it again", cid, e)
+            out.append(unreadable(cid, [name, *(aliases if isinstance(aliases, list) else [])]))
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"expected a list of strings, got {value!r}")
+    return value
+
+
+def _stored_rule(raw: Any) -> CharacterRule:
+    """The rule as the database holds it (the enum's member name, e.g. ``LICENSEES_ONLY``)."""
+    if isinstance(raw, str) and raw in CharacterRule.__members__:
+        return CharacterRule[raw]
+    raise ValueError(f"unknown character rule {raw!r}")
 
 
 MAX_REFERENCES = 32  # per character
@@ -241,8 +289,7 @@ def add_references(session: Session, actor: Account, ch: Character, images: Sequ
     (not the pictures); returns how many the character has now. Refused when the service has no encoder."""
     import numpy as np
 
-    if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden("only the rights holder who registered a character may add its reference images")
+    authz.require(Action.CHARACTER_REFERENCES, actor, owner=ch.owner_id == actor.id, key=ch.id)
     if encoder is None:
         raise Conflict("this service has no image encoder for characters (GOVERNANCE_CHARACTER_MODEL_DIR): "
                        "characters are recognised by name only, so reference images would not be used")
