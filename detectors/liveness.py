@@ -24,9 +24,10 @@ What is checked, in the order a refusal is reported (the first failing check win
    ``multiple_faces``);
 3. motion: the face region changes between frames; a still image replayed as a video is
    ``replayed_still``, a few stills held and swapped is ``slideshow``;
-4. one continuous take: no cut, no jump of the face between consecutive frames, the face not lost
-   for long (``track_break``), the same person throughout (``identity_changed``: the mean embedding of
-   any stretch of the video against the mean of the rest);
+4. one continuous take: no cut, the face in view from the first second to the last (``no_face``),
+   no jump of the face between consecutive frames, the face not lost for long (``track_break``), the
+   same person throughout (``identity_changed``: within each pose, the mean embedding of any stretch
+   of the video against the rest's; each turned pose's mean against the frontal mean);
 5. the challenge: every asked pose held for :attr:`LiveThresholds.hold_s` (``pose_not_reached``), in
    the asked order with no other turn in between (``pose_order``).
 
