@@ -46,7 +46,8 @@ def test_refusals_never_depend_on_existence():
 
 def test_no_role_is_allowed_what_the_owner_alone_may_do():
     owner_only = [a for a, p in authz.TABLE.items() if p.resource is not None and a not in
-                  (Action.GENERATION_READ, Action.GENERATION_VIDEO, Action.GENERATION_TAKEDOWN)]
+                  (Action.GENERATION_READ, Action.GENERATION_VIDEO, Action.GENERATION_TAKEDOWN,
+                   Action.GENERATION_CONSENT_RECORD)]
     assert len(owner_only) == 9
     for action in owner_only:
         assert authz.TABLE[action].other == frozenset(), action
