@@ -79,9 +79,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _database(args: argparse.Namespace) -> Iterator[Session]:
     """One unit of work on the service's database (migrated first), for the account commands."""
     from governance.db import init_db, make_engine, unit_of_work
+    from governance.runtime import private_dir
 
     s = _settings(args)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(s.data_dir)
     engine = make_engine(s.db_url)
     init_db(engine)
     try:

@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 
 
 def initialise(settings: Settings, rt: Runtime | None = None) -> None:
-    """Create var/ folders, the database, the development signing CA and the watermark key. Idempotent.
+    """Create var/ folders (mode 0700), the database, the development signing CA and the watermark key. Idempotent.
     With ``rt`` (the runtime about to serve), the signer loaded here is the one it keeps: a KMS/HSM
     callback is built and checked once per start."""
     for d in (settings.data_dir, settings.quarantine_dir, settings.videos_dir, settings.keys_dir):
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
     engine = make_engine(settings.db_url)
     try:
         init_db(engine)
@@ -47,6 +47,15 @@ def initialise(settings: Settings, rt: Runtime | None = None) -> None:
     else:
         load_signer(settings)
     load_or_create_watermark_key(settings.keys_dir / "watermark.key")
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and missing parents) with mode 0700 whatever the umask; an existing folder is left as
+    the operator made it."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
 
 
 def load_signer(settings: Settings) -> tuple[SignerMaterial, SignFn | None]:

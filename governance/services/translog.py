@@ -119,10 +119,10 @@ def _tree_size(session: Session, tree_size: int | None) -> int:
 def inclusion(session: Session, index: int, tree_size: int | None = None) -> dict[str, object]:
     """Entry ``index``, its leaf hash and its audit path in the tree of ``tree_size`` entries (default:
     the whole log), with that tree's root: what :func:`provenance.merkle.verify_inclusion` takes."""
-    entry = session.get(LogEntry, index)
+    n = _tree_size(session, tree_size)
+    entry = session.get(LogEntry, index) if 0 <= index < size(session) else None  # no index beyond a BIGINT
     if entry is None:
         raise NotFound(f"no log entry {index}")
-    n = _tree_size(session, tree_size)
     if index >= n:
         raise InvalidInput(f"entry {index} is not in the first {n} entries")
     sub = _subtree(session)

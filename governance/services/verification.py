@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from governance.errors import InvalidInput, Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
 from governance.services import translog
+from governance.uploads import image_size
 
 if TYPE_CHECKING:
     from governance.runtime import Runtime
@@ -37,6 +38,8 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         raise UnsupportedMedia("expected an image or a video file")
     if kind == "video":
         _check_size(data, rt.settings.verify_max_seconds if rt is not None else None)
+    else:
+        image_size(data)  # a decompression bomb is refused before anything decodes it
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
         anchors = rt.trust_anchor_pem
