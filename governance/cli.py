@@ -79,10 +79,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _database(args: argparse.Namespace) -> Iterator[Session]:
     """One unit of work on the service's database (migrated first), for the account commands."""
     from governance.db import init_db, make_engine, unit_of_work
-    from governance.runtime import private_dir
+    from governance.runtime import check_database_present, private_dir
 
     s = _settings(args)
     private_dir(s.data_dir)
+    check_database_present(s)
     engine = make_engine(s.db_url)
     init_db(engine)
     try:
@@ -136,6 +137,23 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     return 0 if chain and tree else 2
 
 
+def cmd_keys_retire(args: argparse.Namespace) -> int:
+    """Retire the signing chain or the watermark key on purpose (audited), so the next start makes a new one."""
+    from governance.services import keys as keys_svc
+
+    kind: keys_svc.Kind = "c2pa" if args.c2pa else "watermark"
+    s = _settings(args)
+    with _database(args) as session:
+        retirement = keys_svc.retire(session, s, kind, reason=args.reason)
+    retirement.move()  # after the record is committed: a failed commit leaves the key in place
+    where = (f"moved to {retirement.destination}, where verification still reads it" if retirement.destination
+             else "it was already gone")
+    print(f"retired the {'C2PA signing chain' if kind == 'c2pa' else 'watermark key'} "
+          f"{retirement.key_id or ''} ({where}; {retirement.releases} release(s) made before); "
+          "the next start makes a new one")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from governance.runtime import Runtime
     from governance.services.verification import verify_bytes
@@ -145,12 +163,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise SystemExit(f"consentgate verify: no such file: {path}")
     data = path.read_bytes()
     s = _settings(args)
-    rt = Runtime(s) if (s.keys_dir / "c2pa").exists() else None
-    if rt is not None:
+    rt = None
+    if (s.keys_dir / "c2pa").exists():
         from governance.db import init_db
+        from governance.runtime import check_database_present
 
-        init_db(rt.engine)
+        check_database_present(s)  # never build an empty database beside an earlier service's keys
+        rt = Runtime(s)
         try:
+            init_db(rt.engine)
             with rt.session() as session:
                 report = verify_bytes(data, rt, session)
         finally:
@@ -207,7 +228,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     rt = Runtime(_settings(args))
     try:
         from governance.db import init_db
+        from governance.runtime import check_database_present
 
+        check_database_present(rt.settings)  # never build an empty database beside an earlier service's keys
         init_db(rt.engine)
         with rt.session() as session:
             index = rt.sync_index(session)
@@ -289,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit = log.add_parser("audit", help="recompute the hash chain and the Merkle tree (exit 2 when altered)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(fn=cmd_log_audit)
+    keys = sub.add_parser("keys", help="the signing chain and the watermark key").add_subparsers(
+        dest="keys_cmd", required=True)
+    retire = keys.add_parser("retire", help="retire a key on purpose (audited) so the next start makes a new one")
+    which = retire.add_mutually_exclusive_group(required=True)
+    which.add_argument("--c2pa", action="store_true", help="the C2PA signing chain in keys/c2pa")
+    which.add_argument("--watermark", action="store_true", help="the watermark key keys/watermark.key")
+    retire.add_argument("--reason", help="why, for the audit log")
+    retire.set_defaults(fn=cmd_keys_retire)
     verify = sub.add_parser("verify", help="verify a video or image offline")
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")

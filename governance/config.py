@@ -88,6 +88,12 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.data_dir / 'consentgate.db').resolve()}"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None on another database."""
+        url = self.db_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") and ":memory:" not in url else None
+
+    @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 

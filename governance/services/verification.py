@@ -42,7 +42,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         image_size(data)  # a decompression bomb is refused before anything decodes it
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
-        anchors = rt.trust_anchor_pem
+        anchors = b"".join(rt.trust_anchors)
     c2pa_error: VerificationError | None = None
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)
