@@ -117,24 +117,49 @@ def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
 
 
 def cmd_log_audit(args: argparse.Namespace) -> int:
-    """Recompute the transparency log: every entry's hash chain, and the Merkle root from the entries
-    against the one the stored nodes give. Exit 0 when both hold, 2 when the log was altered."""
+    """Recompute the transparency log from its entries and hold everything stored against it: the hash
+    chain, every Merkle node, every signed tree head the service kept, every released generation. Exit 0
+    when all hold, 2 when anything was altered or removed (each problem is named)."""
     from governance.services import translog
 
+    s = _settings(args)
     with _database(args) as session:
-        entries = list(translog.all_entries(session))
-        chain = translog.verify_chain(entries)
-        tree = translog.verify_tree(session)
-        head = translog.head(session)
-    report = {"tree_size": head.size, "root_hash": head.root_hash, "hash_chain_intact": chain,
-              "merkle_tree_intact": tree}
+        report = translog.audit(session, _trust_anchors(s))
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(f"log:         {head.size} entries, Merkle root {head.root_hash}")
-        print(f"hash chain:  {'intact' if chain else 'BROKEN (an entry was edited, removed or reordered)'}")
-        print(f"Merkle tree: {'intact' if tree else 'BROKEN (entries no longer match the tree built as they came)'}")
-    return 0 if chain and tree else 2
+        latest = report.latest_signed_head
+        heads = f"{report.signed_heads} kept" + (
+            f", the newest of {latest['tree_size']} entries at {latest['timestamp']}" if latest else "")
+        lines = [
+            ("log", f"{report.tree_size} entries, Merkle root {report.root_hash}"),
+            ("hash chain", _state(report.hash_chain_intact, "an entry was edited, removed or reordered")),
+            ("Merkle tree", _state(report.merkle_tree_intact, "stored nodes no longer match the entries")),
+            ("signed heads", heads if report.signed_heads_intact
+             else f"{heads}: BROKEN (the log no longer extends a head the service signed)"),
+            ("releases", f"{report.releases}, each in the log" if report.releases_intact
+             else f"{report.releases}: BROKEN (releases and log entries disagree)"),
+        ]
+        for label, text in lines:
+            print(f"{label + ':':<12} {text}")
+        for problem in report.problems[:20]:
+            print(f"  - {problem}")
+        if len(report.problems) > 20:
+            print(f"  ... and {len(report.problems) - 20} more (--json lists them all)")
+    return 0 if report.intact else 2
+
+
+def _state(intact: bool, why: str) -> str:
+    return "intact" if intact else f"BROKEN ({why})"
+
+
+def _trust_anchors(s: Settings) -> list[bytes]:
+    """The roots signed tree heads are checked under: the current chain's and retired ones' (none: each
+    head is checked under the chain it carries only)."""
+    from governance.services.keys import c2pa_dir, retired_roots
+
+    roots = [c2pa_dir(s) / "root-ca.pem", *retired_roots(s)]
+    return [p.read_bytes() for p in roots if p.is_file()]
 
 
 def cmd_keys_retire(args: argparse.Namespace) -> int:
@@ -309,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)
     log = sub.add_parser("log", help="the transparency log").add_subparsers(dest="log_cmd", required=True)
-    audit = log.add_parser("audit", help="recompute the hash chain and the Merkle tree (exit 2 when altered)")
+    audit = log.add_parser("audit", help="recompute the log and check every node, signed head and release against "
+                                         "it (exit 2 when anything was altered or removed)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(fn=cmd_log_audit)
     keys = sub.add_parser("keys", help="the signing chain and the watermark key").add_subparsers(

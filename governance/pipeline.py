@@ -291,8 +291,19 @@ class Pipeline:
             marked.unlink(missing_ok=True)
             if not released:
                 final.unlink(missing_ok=True)
+        if released:
+            self._keep_log_head()
 
     # -- helpers --------------------------------------------------------------------------------------------
+    def _keep_log_head(self) -> None:
+        """Sign and keep the log's new head right after a release, so an audit holds every release to a
+        head the service signed. Best effort: the next ``GET /v1/log`` or verification signs it otherwise."""
+        try:
+            with self.rt.session() as session:
+                self.rt.signed_log_head(session)
+        except Exception:
+            log.warning("the transparency log's head could not be signed after a release", exc_info=True)
+
     @staticmethod
     def _claim(session: Session, generation_id: str) -> Generation:
         """prechecked -> generating as one compare-and-set: of two deliveries of a job, one wins."""

@@ -298,7 +298,9 @@ class Runtime:
         return self._signer[0]
 
     def signed_log_head(self, session: Session) -> SignedTreeHead:
-        """The transparency log's current size and root, signed with the C2PA signer (key or KMS)."""
+        """The transparency log's current size and root, signed with the C2PA signer (key or KMS). Every
+        head signed is kept (:func:`governance.services.translog.keep_head`); a log that no longer extends
+        the last head kept (entries removed or rewritten) gets no new signature: ``Unavailable`` says why."""
         from governance.errors import Unavailable
         from governance.services import translog
         from provenance.errors import SigningError
@@ -309,6 +311,10 @@ class Runtime:
         with self._head_lock:
             cached = self._signed_head
             if cached is None or (cached.tree_size, cached.root_hash) != (head.size, head.root_hash):
+                last = translog.latest_head(session)
+                why = translog.departs_from(session, last) if last is not None else None
+                if why is not None:
+                    raise Unavailable(f"the transparency log's head is not signed: {why} (run 'consentgate log audit')")
                 material = self.signer_material
                 sign = self.sign_fn or callback_signer_from_key(material)
                 try:
@@ -316,6 +322,8 @@ class Runtime:
                                                  material.cert_chain_pem)
                 except SigningError as e:  # a KMS that is down: say so, retry on the next request
                     raise Unavailable(f"the transparency log's head cannot be signed now: {e}") from e
+                with unit_of_work(self.engine) as s:  # its own transaction: the caller's may only read
+                    translog.keep_head(s, cached)
                 self._signed_head = cached
             return cached
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from provenance.fingerprint import Fingerprint, FingerprintBuilder
     from provenance.watermark import Evidence
 
+MISSING_FROM_LOG = "released here but missing from the transparency log"
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 MAX_VERIFY_PIXELS = 3840 * 2160
 
@@ -113,8 +114,14 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 record["log_entry"]["signed_tree_head"] = signed.to_dict() if signed else None
                 if unsigned_why:
                     record["log_entry"]["signed_tree_head_error"] = unsigned_why
+                    report.setdefault("warnings", []).append(unsigned_why)
                 # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
+            elif gen.released_at is not None:  # the log lost it: say so, never a silent null
+                record["log_entry"] = None
+                record["log_entry_problem"] = MISSING_FROM_LOG
+                report.setdefault("warnings", []).append(
+                    f"generation {gen.id} was {MISSING_FROM_LOG}: the log may have been truncated")
     report["record"] = record
     report["ai_generated"] = bool(
         (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
@@ -236,6 +243,8 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
     if record:
         how = " by its perceptual fingerprint" if source == "fingerprint" else ""
         text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
+        if record.get("log_entry_problem"):
+            text += f", which was {record['log_entry_problem']}"
     return text
 
 
