@@ -82,6 +82,12 @@ class QuotaExceeded(GovernanceError):
     title = "Daily generation quota reached"
 
 
+class InsufficientStorage(GovernanceError):
+    status = 507
+    type_ = "insufficient-storage"
+    title = "The service is short of storage"
+
+
 class Unavailable(GovernanceError):
     status = 503
     type_ = "unavailable"

@@ -4,6 +4,7 @@ signing material, watermark key, and the job pipeline. Heavy libraries load on f
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from functools import cached_property
@@ -200,6 +201,16 @@ class Runtime:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def require_free_space(self) -> None:
+        """Refuse new work (``InsufficientStorage``, 507) while the data directory has less free space than
+        ``min_free_bytes``: a generation needs room for its raw frames and its sealed video."""
+        from governance.errors import InsufficientStorage
+
+        floor = self.settings.min_free_bytes
+        if floor and shutil.disk_usage(self.settings.data_dir).free < floor:
+            raise InsufficientStorage("the service is short of storage space for new generations; try again later",
+                                      retry_after=60)
 
     @cached_property
     def face_backend(self) -> FaceBackend:

@@ -282,16 +282,21 @@ def remux(src: PathLike, dst: PathLike) -> None:
             out.mux(packet)
 
 
-def save_clip_lossless(path: PathLike, clip: Clip) -> None:
-    """Store a clip exactly (quarantine format): compressed npz, written atomically."""
+def save_clip_lossless(path: PathLike, clip: Clip, *, mode: int = 0o600) -> None:
+    """Store a clip exactly (quarantine format): compressed npz, written atomically with ``mode`` whatever
+    the umask. On any error (a full disk included) the partial file is removed and the error raised."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as fh:
-        arrays = {"frames": clip.frames, "fps": np.array(clip.fps), "sample_rate": np.array(clip.sample_rate)}
-        if clip.audio is not None:
-            arrays["audio"] = clip.audio
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, path)
+    arrays = {"frames": clip.frames, "fps": np.array(clip.fps), "sample_rate": np.array(clip.sample_rate)}
+    if clip.audio is not None:
+        arrays["audio"] = clip.audio
+    try:
+        with os.fdopen(_create(tmp, mode), "wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_clip_lossless(path: PathLike) -> Clip:
