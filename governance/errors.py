@@ -127,10 +127,10 @@ def _public(value: Any) -> Any:
 
 def describe_failure(e: BaseException) -> str:
     """An unexpected error as a user may read it: an operating-system error by its cause alone
-    (``No space left on device``), anything else by its type and scrubbed message."""
-    os_error = next((c for c in causes(e) if isinstance(c, OSError) and c.strerror), None)
-    if os_error is not None:
-        return f"{type(os_error).__name__}: {os_error.strerror}"
+    (``OSError: No space left on device``, never the file), anything else by its type and its message
+    without paths or object reprs."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{type(e).__name__}: {e.strerror}"
     return public_text(f"{type(e).__name__}: {e}")
 
 
