@@ -160,9 +160,8 @@ def test_an_empty_or_missing_database_beside_an_earlier_service_refuses_to_start
     assert (not db.exists()) or db.stat().st_size <= 4096  # nothing was built in it
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_an_empty_postgres_database_beside_an_earlier_service_refuses_to_start(database, make_api):
-    if not database:
-        pytest.skip("the SQLite cases are above")
     api = make_api(**FAST)  # an earlier service on SQLite left its keys
     var = api.rt.settings.data_dir
     api.rt.close()
