@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("watermark", "faces", "insightface", "limits")
+ALL = ("watermark", "faces", "insightface", "liveness", "limits")
 
 
 def main(argv: list[str]) -> int:

@@ -12,11 +12,13 @@ boundaries ``generated``, ``scanned`` and ``sealed``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import secrets
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.db import bump, serialize_consent, unit_of_work
+from governance.errors import causes, describe_failure
 from governance.jobs import JobQueue, make_queue
 from governance.models import (
     Account,
@@ -41,7 +44,7 @@ from governance.models import (
     utcnow,
 )
 from governance.services import characters as characters_svc
-from governance.services import translog
+from governance.services import consent_record, translog
 from governance.services.generations import block, involved_owner_ids, link_likenesses
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
@@ -62,6 +65,29 @@ WATERMARK_BOOSTS = (1, 2, 3)
 
 class _Stop(Exception):
     """The generation left the expected state (blocked, taken down): stop quietly."""
+
+
+class _Retry(Exception):
+    """A try failed on storage and the generation was put back to ``prechecked``: try again."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage, self.reason = stage, reason
+
+
+def _storage_failure(e: BaseException) -> bool:
+    """Whether ``e`` came from storage: an operating-system I/O error anywhere in its chain (a full disk,
+    a quota, a failing device), or a database that found its disk full."""
+    for cause in causes(e):
+        if isinstance(cause, OSError) and cause.errno in _STORAGE_ERRNOS:
+            return True
+        if isinstance(cause, sa.exc.OperationalError) and any(
+                words in str(cause) for words in ("database or disk is full", "disk I/O error")):
+            return True
+    return False
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
 
 
 @contextmanager
@@ -177,6 +203,8 @@ class Pipeline:
     def _process_counted(self, gid: str) -> None:
         try:
             self.process(gid)
+        except Exception:  # the worker outlives any job: the next one may well succeed
+            log.exception("generation %s: the job could not be finished", gid)
         finally:
             self.queue.ack(gid)
             with self._idle:
@@ -185,6 +213,20 @@ class Pipeline:
 
     # -- the stages -----------------------------------------------------------------------------------------
     def process(self, generation_id: str) -> None:
+        """Run one job through the gate. A job that fails on storage (a full disk, an I/O error) runs again,
+        from the start, after each wait of ``io_retry_delays``; after the last it is blocked with the
+        reason. Partial files are removed after every try."""
+        delays = self.rt.settings.io_retry_delays
+        for attempt in range(len(delays) + 1):
+            try:
+                self._process_once(generation_id, tries=attempt + 1, last=attempt == len(delays))
+                return
+            except _Retry as e:
+                log.warning("generation %s failed on storage while %s (%s); trying again in %.1f s",
+                            generation_id, e.stage, e.reason, delays[attempt])
+                time.sleep(delays[attempt])
+
+    def _process_once(self, generation_id: str, *, tries: int = 1, last: bool = True) -> None:
         from detectors.enroll import Template
         from generator.base import GenerationSpec
         from media.video import save_clip_lossless
@@ -224,20 +266,29 @@ class Pipeline:
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 self._judge_characters_seen(session, gen, seen)
-                gen.faces_found = [m.to_dict() for m in result.matches]
-                found = list(dict.fromkeys(m.likeness_id for m in result.matches))
-                link_likenesses(session, gen.id, found, found=True)
+                # The record names each face once, after its nearest likeness; every likeness within the
+                # threshold of a face (a near miss too) must still allow the requester, or nothing is released.
+                attributed = result.attributed()
+                gen.faces_found = [m.to_dict() for m in attributed]
+                link_likenesses(session, gen.id, list(dict.fromkeys(m.likeness_id for m in attributed)), found=True)
                 session.add(gen)
-                denied = [c for c in check_consent(session, found, gen.requester_id) if not c.decision.allowed]
+                near = list(dict.fromkeys(m.likeness_id for m in result.matches))
+                denied = [c for c in check_consent(session, near, gen.requester_id) if not c.decision.allowed]
                 if denied:
-                    by_id = {m.likeness_id: m for m in result.matches}
+                    by_id: dict[str, Any] = {}
+                    for m in result.matches:
+                        if m.likeness_id not in by_id or m.distance < by_id[m.likeness_id].distance:
+                            by_id[m.likeness_id] = m
                     reasons = [
                         f"the face of likeness {c.likeness_id} appears in the output (distance "
                         f"{by_id[c.likeness_id].distance:.2f}, frames {by_id[c.likeness_id].first_frame}-"
                         f"{by_id[c.likeness_id].last_frame}) without consent: {c.decision.reason}"
                         for c in denied
                     ]
-                    block(session, gen, reasons, stage="scan", notify_owners=involved_owner_ids(session, gen))
+                    # whoever's rule blocked it may see the draft that may show them, and is told
+                    link_likenesses(session, gen.id, [c.likeness_id for c in denied], found=True)
+                    owners = involved_owner_ids(session, gen) | {c.owner_id for c in denied}
+                    block(session, gen, reasons, stage="scan", notify_owners=owners)
                     raise _Stop
                 self._advance(session, gen, GenerationState.SEALING)
             self._emit("scanned", generation_id)
@@ -249,7 +300,8 @@ class Pipeline:
                 checks = self._consent_or_stop(session, gen, involved, "seal")
                 gen.content_id = secrets.token_hex(8)
                 requester = session.get(Account, gen.requester_id)
-                governance = self._governance_assertion(gen, requester, checks, result)
+                gen.grants_relied = consent_record.seal(session, gen, checks)  # the openings stay here
+                governance = self._governance_assertion(gen, result)
                 governance["attributions"] = self._attributions(session, gen)
                 session.add(gen)
             fingerprint = self._seal(clip, gen, governance, marked, final)
@@ -281,19 +333,64 @@ class Pipeline:
         except _Stop:
             pass
         except Exception as e:  # a crash must still leave a record saying why nothing was released
+            storage = _storage_failure(e)
+            if storage and not last and self._rewind(generation_id):
+                raise _Retry(stage, describe_failure(e)) from e
             log.exception("generation %s failed while %s", generation_id, stage)
-            with unit_of_work(self.rt.engine) as session:
-                failed = session.get(Generation, generation_id)
-                if failed is not None and not failed.state.terminal:
-                    block(session, failed, [f"internal error while {stage}: {type(e).__name__}: {e}"], stage=stage,
-                          notify_owners=set())
+            # what the requester reads: the cause without server paths (the log above keeps them)
+            reason = f"internal error while {stage}: {describe_failure(e)}"
+            if storage:
+                reason += f" (the service is short of storage or its disk failed; tried {tries} time(s))"
+            self._block_failed(generation_id, reason, stage)
         finally:
             raw.unlink(missing_ok=True)
             marked.unlink(missing_ok=True)
             if not released:
                 final.unlink(missing_ok=True)
+        if released:
+            self._keep_log_head()
 
     # -- helpers --------------------------------------------------------------------------------------------
+    def _rewind(self, generation_id: str) -> bool:
+        """Put a generation that failed mid-way back to ``prechecked`` for another try (False: it is
+        finished, taken down, or the database cannot be written either)."""
+        try:
+            with unit_of_work(self.rt.engine) as session:
+                gen = session.get(Generation, generation_id)
+                if gen is None or gen.taken_down_at is not None or gen.state not in _ACTIVE:
+                    return False
+                self._advance(session, gen, GenerationState.PRECHECKED)
+                return True
+        except Exception:
+            log.exception("generation %s could not be put back for another try", generation_id)
+            return False
+
+    def _block_failed(self, generation_id: str, reason: str, stage: str) -> None:
+        """Block a generation that failed, with ``reason``; the database itself may be short of space
+        for a moment, so the write is tried again after each of ``io_retry_delays``."""
+        for delay in (*self.rt.settings.io_retry_delays, None):
+            try:
+                with unit_of_work(self.rt.engine) as session:
+                    failed = session.get(Generation, generation_id)
+                    if failed is not None and not failed.state.terminal:
+                        block(session, failed, [reason], stage=stage, notify_owners=set())
+                return
+            except Exception:
+                if delay is None:
+                    raise
+                log.warning("generation %s could not be blocked yet; trying again in %.1f s", generation_id, delay,
+                            exc_info=True)
+                time.sleep(delay)
+
+    def _keep_log_head(self) -> None:
+        """Sign and keep the log's new head right after a release, so an audit holds every release to a
+        head the service signed. Best effort: the next ``GET /v1/log`` or verification signs it otherwise."""
+        try:
+            with self.rt.session() as session:
+                self.rt.signed_log_head(session)
+        except Exception:
+            log.warning("the transparency log's head could not be signed after a release", exc_info=True)
+
     @staticmethod
     def _claim(session: Session, generation_id: str) -> Generation:
         """prechecked -> generating as one compare-and-set: of two deliveries of a job, one wins."""
@@ -342,28 +439,23 @@ class Pipeline:
         return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
                            thorough_every_s=self.rt.settings.scan_thorough_every_s)
 
-    def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any],
-                              scan: ScanResult) -> dict[str, Any]:
+    def _governance_assertion(self, gen: Generation, scan: ScanResult) -> dict[str, Any]:
+        """The manifest's ``org.consentgate.governance`` assertion: public, so it names nobody. The requester,
+        the prompt and each likeness, owner and grant appear as ``cg-commit-v1`` commitments whose openings
+        stay in the record (:mod:`governance.services.consent_record`); decisions whose reasons name likeness
+        or grant ids are left to those commitments."""
         return {
             "generation_id": gen.id,
             "content_id": gen.content_id,
-            "requester": requester.name if requester else gen.requester_id,
+            **consent_record.public_assertion(gen),
             "generator": gen.generator,
-            "prompt_sha256": hashlib.sha256(gen.prompt.encode()).hexdigest(),
-            "likenesses": [
-                {"likeness": c.likeness_id, "owner": c.owner_id, "grant": c.grant_id, "rule": c.decision.rule,
-                 "reason": c.decision.reason, "named": c.likeness_id in gen.likeness_ids}
-                for c in checks
-            ],
-            "faces_found": gen.faces_found,
             "face_scan": {  # how the output was scanned: which faces a verifier can rely on having been checked
                 "backend": scan.backend, "threshold": scan.threshold, "frames": scan.frame_count,
                 "frames_scanned": scan.frames_scanned, "keyframes": scan.keyframes, "tracks": len(scan.tracks),
                 "smallest_face_px": scan.smallest_face_px,
                 "thorough_every_s": self.rt.settings.scan_thorough_every_s,
             },
-            "decisions": gen.decisions,
-            "consent_checked_at": utcnow().isoformat(),
+            "decisions": consent_record.public_decisions(gen.decisions),
         }
 
     def _characters_seen(self, clip: Any, references: list[tuple[str, Any]]) -> list[Any]:
@@ -441,7 +533,7 @@ class Pipeline:
         for boost in WATERMARK_BOOSTS:
             strength = DEFAULT_STRENGTH * boost
             frames = embed(labelled, payload, self.rt.watermark_key, strength=strength)
-            write_video(marked, clip.with_frames(frames), crf=18, metadata={
+            write_video(marked, clip.with_frames(frames), crf=18, mode=0o600, metadata={
                 "comment": f"AI-generated by {info.name} {info.version} ({weights}); sealed by ConsentGate; "
                            f"content id {gen.content_id}",
                 "encoder": "ConsentGate",
@@ -458,7 +550,7 @@ class Pipeline:
             learned_weights=info.learned_weights, governance=governance,
         )
         seal_video(marked, final, spec, self.rt.signer_material, sign_fn=self.rt.sign_fn,
-                   tsa_url=self.rt.settings.tsa_url or None)
+                   tsa_url=self.rt.settings.tsa_url or None, mode=0o600)
         return fingerprint_clip(clip.with_frames(frames), query_views=False).to_bytes()
 
 

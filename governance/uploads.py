@@ -29,6 +29,22 @@ def media_kind(data: bytes) -> str:
     return kind
 
 
+def image_size(data: bytes, meter: Meter | None = None) -> tuple[int, int]:
+    """A still's width and height, from its header: a decompression bomb (a small file that would decode to
+    more than the ``image_pixels`` limit) is refused (422 naming it) before anything decodes it; a file with
+    no readable image header is 415."""
+    from governance.admission import limit_error
+    from media.image import image_size as header_size
+    from media.video import LimitExceeded, MediaError
+
+    try:
+        return header_size(data, limits=meter.limits if meter is not None else DEFAULT_LIMITS)
+    except LimitExceeded as e:
+        raise limit_error(e) from e
+    except MediaError as e:
+        raise UnsupportedMedia(f"the image cannot be read: {e}") from e
+
+
 def decode_image(data: bytes, meter: Meter | None = None) -> np.ndarray:
     """An upright 8-bit RGB photo, its longer side at most :data:`MAX_SIDE`."""
     from governance.admission import limit_error

@@ -35,7 +35,7 @@ import numpy as np
 from media.errors import LimitExceeded, MediaError
 from media.limits import DEFAULT_LIMITS, Limits, Meter
 
-__all__ = ["load_image"]
+__all__ = ["image_size", "load_image"]
 
 Source = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -69,12 +69,10 @@ def load_image(source: Source, *, limits: Limits | None = DEFAULT_LIMITS, meter:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             opened = Image.open(fh)  # reads the header only
     except Image.DecompressionBombError as e:  # Pillow's own guard, past twice its MAX_IMAGE_PIXELS
-        found = re.search(r"\((\d+) pixels\)", str(e))
-        pixels = float(found.group(1)) if found else float("inf")
-        allowed = limits.image_pixels if limits is not None else Image.MAX_IMAGE_PIXELS or 0
-        raise LimitExceeded("image_pixels", pixels, allowed, f"the image is {pixels / 1e6:.1f} megapixels; at most "
-                            f"{allowed / 1e6:.1f} megapixels allowed (image_pixels)") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise _bomb(e, limits) from e
+    except UnidentifiedImageError as e:  # its message names the stream object: say what it means instead
+        raise MediaError("not a readable image: no image format recognised") from e
+    except (OSError, ValueError, SyntaxError) as e:
         raise MediaError(f"not a readable image: {e}") from e
     with opened as im:
         w, h = im.size
@@ -156,3 +154,38 @@ def _register_heif() -> None:
 
             register_heif_opener()
             _heif_registered = True
+
+
+def image_size(source: Source, *, limits: Limits | None = DEFAULT_LIMITS) -> tuple[int, int]:
+    """(width, height) of a still from its header, without decoding a pixel; with ``limits``, one over
+    ``image_pixels`` (a decompression bomb) raises :class:`~media.limits.LimitExceeded`. Raises
+    :class:`MediaError` when no image header can be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    _register_heif()
+    fh = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(fh) as im:
+                w, h = im.size
+    except Image.DecompressionBombError as e:
+        raise _bomb(e, limits) from e
+    except UnidentifiedImageError as e:
+        raise MediaError("not a readable image: no image format recognised") from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise MediaError(f"not a readable image: {e}") from e
+    if limits is not None:
+        limits.check("image_pixels", w * h, f"the image is {w}x{h}")
+    return w, h
+
+
+def _bomb(e: Exception, limits: Limits | None) -> LimitExceeded:
+    """Pillow's own guard (past twice its ``MAX_IMAGE_PIXELS``) as our ``image_pixels`` refusal."""
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\)", str(e))
+    pixels = float(found.group(1)) if found else float("inf")
+    allowed = limits.image_pixels if limits is not None else Image.MAX_IMAGE_PIXELS or 0
+    return LimitExceeded("image_pixels", pixels, allowed, f"the image is {pixels / 1e6:.1f} megapixels; at most "
+                         f"{allowed / 1e6:.1f} megapixels allowed (image_pixels)")

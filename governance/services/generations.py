@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
-from governance.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
+from governance.authz import Action
+from governance.errors import InvalidInput, QuotaExceeded
 from governance.models import (
     Account,
     Generation,
@@ -22,15 +24,14 @@ from governance.models import (
     GenerationLikeness,
     GenerationState,
     Likeness,
-    Role,
     iso,
     utcnow,
 )
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
-from policies.characters import CharacterPolicy, character_of, mentions, screen_prompt
-from policies.decisions import Allow, Decision, Deny, all_of
+from policies.characters import character_of, screen_prompt
+from policies.decisions import Allow, Decision, all_of
 
 MAX_PROMPT = 2000
 MAX_LIKENESSES = 4
@@ -64,7 +65,12 @@ def used_today(session: Session, account_id: str) -> int:
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
              ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
-    """Consent for each named likeness, the rights-holder rules, public-figure protection.
+    """Consent for each named likeness and the rights-holder rules.
+
+    A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
+    would let anyone squat a famous name, learn who is enrolled, and be told of every prompt naming it.
+    An enrolled face is protected where it cannot be faked, by the scan of every output against every
+    enrolled likeness. (Protected public figures come from an operator-kept gallery, issue #10.)
 
     Returns (decisions, grants relied on, owners to notify).
     """
@@ -77,26 +83,14 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": check.decision.rule, "reason": check.decision.reason})
     decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
-    # Public-figure protection: a prompt that names an enrolled person whose likeness the requester may not use
-    # is denied even when the likeness is not attached (text-to-video could still draw them).
-    named = session.exec(select(Likeness).where(Likeness.display_name != None)).all()  # noqa: E711
-    for lk in named:
-        if lk.id in likeness_ids or lk.display_name is None:
-            continue
-        if mentions(prompt, CharacterPolicy(lk.id, lk.display_name)) is None:
-            continue
-        [check] = check_consent(session, [lk.id], requester.id)
-        if not check.decision.allowed:
-            decisions.append(Deny(f"the prompt names {lk.display_name!r}, an enrolled person whose likeness "
-                                  "the requester may not use", f"likeness:{lk.mode.value}:named"))
-            owners.add(lk.owner_id)
     if not decisions:
-        decisions.append(Allow("no likeness, character or protected person is involved", "default"))
+        decisions.append(Allow("no likeness or character is involved", "default"))
     return decisions, relied, owners
 
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
                        *, default_quota: int) -> Generation:
+    authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
     missing = [lid for lid in likeness_ids if session.get(Likeness, lid) is None]
     if missing:
@@ -151,16 +145,23 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
     return owners
 
 
+def is_owner(session: Session, account: Account, gen: Generation) -> bool:
+    """Whether the generation is ``account``'s: its requester, or the owner of a likeness it names or shows."""
+    return gen.requester_id == account.id or account.id in involved_owner_ids(session, gen)
+
+
+def generation_for(session: Session, account: Account, generation_id: str, action: Action) -> Generation:
+    """The generation, when ``account`` may do ``action`` on it (see :data:`governance.authz.TABLE`); one it
+    may not see answers 404 exactly like an unknown id."""
+    gen = session.get(Generation, generation_id)
+    authz.require(action, account, owner=gen is not None and is_owner(session, account, gen), key=generation_id)
+    assert gen is not None  # require() refuses a missing one as it refuses one the caller may not see
+    return gen
+
+
 def visible_generation(session: Session, account: Account, generation_id: str) -> Generation:
     """The requester, owners of any likeness in it, admins and regulators may see a generation."""
-    gen = session.get(Generation, generation_id)
-    if gen is None:
-        raise NotFound(f"no generation {generation_id!r}")
-    if account.role in (Role.ADMIN, Role.REGULATOR) or gen.requester_id == account.id:
-        return gen
-    if account.id in involved_owner_ids(session, gen):
-        return gen
-    raise NotFound(f"no generation {generation_id!r}")  # do not reveal that it exists
+    return generation_for(session, account, generation_id, Action.GENERATION_READ)
 
 
 def list_for_requester(session: Session, account: Account, limit: int = 100) -> Sequence[Generation]:
@@ -188,11 +189,23 @@ def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> S
     return session.exec(q).all()
 
 
-def take_down(session: Session, actor: Account, gen: Generation) -> bool:
-    """Take a generation down. Returns True when this call changed something."""
-    allowed = actor.id == gen.requester_id or actor.role is Role.ADMIN or actor.id in involved_owner_ids(session, gen)
-    if not allowed:
-        raise Forbidden("only the requester or the owner of a likeness in it may take a generation down")
+MAX_REASON = 500
+
+
+def take_down(session: Session, actor: Account, gen: Generation, reason: Any = None) -> bool:
+    """Take a generation down. Returns True when this call changed something.
+
+    Its requester and the owners of the likenesses in it may, as may an admin; an admin who is neither
+    must give a ``reason``, which is audited and sent to the requester and every owner involved."""
+    owner = is_owner(session, actor, gen)
+    authz.require(Action.GENERATION_TAKEDOWN, actor, owner=owner, key=gen.id)
+    if reason is not None and (not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON
+                               or not reason.isprintable()):
+        raise InvalidInput(f"reason must be one line of 1-{MAX_REASON} printable characters, got {reason!r}")
+    reason = reason.strip() if reason else None
+    if not owner and reason is None:
+        raise InvalidInput("an admin's takedown needs a reason (JSON body {'reason': ...} or ?reason=...): it is "
+                           "audited and sent to the requester and the people in the video")
     if gen.taken_down_at is not None:
         return False
     gen.taken_down_at = utcnow()
@@ -202,7 +215,12 @@ def take_down(session: Session, actor: Account, gen: Generation) -> bool:
         gen.reasons = [*gen.reasons, f"taken down by {actor.name} before release"]
         gen.state = GenerationState.BLOCKED
     session.add(gen)
-    record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id)
+    record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
+           acting_as="owner" if owner else actor.role.value)
+    if not owner:
+        for account_id in sorted(({gen.requester_id} | involved_owner_ids(session, gen)) - {actor.id}):
+            notify(session, account_id, "generation:takedown",
+                   f"generation {gen.id} was taken down by an administrator: {reason}", generation_id=gen.id)
     return True
 
 

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
-from governance.db import bump, get_or_404, serialize_consent
-from governance.errors import Forbidden, InvalidInput, NotFound
-from governance.models import Account, Grant, Likeness, Role, utcnow
+from governance.authz import Action
+from governance.db import bump, serialize_consent
+from governance.errors import InvalidInput, NotFound
+from governance.models import Account, Grant, Likeness, utcnow
 from governance.services.accounts import is_mutual, resolve_account
 from policies.consent import ConsentFacts, LikenessMode, likeness_permits
 from policies.decisions import Decision, Deny
@@ -29,8 +31,7 @@ def enroll(
     from detectors.enroll import enroll as build_template
     from detectors.errors import EnrollmentError
 
-    if display_name is not None and not (1 <= len(display_name.strip()) <= 120):
-        raise InvalidInput("display_name must be 1-120 characters")
+    display_name = _display_name(display_name)
     try:
         template = build_template(images, backend, require_pose_change=require_pose_change)
     except EnrollmentError as e:
@@ -38,7 +39,7 @@ def enroll(
     likeness = Likeness(
         owner_id=owner.id, backend=template.backend, template=template.to_bytes(),
         embeddings=int(template.embeddings.shape[0]),
-        display_name=display_name.strip() if display_name else None,
+        display_name=display_name,
     )
     session.add(likeness)
     session.flush()
@@ -46,6 +47,30 @@ def enroll(
     record(session, Tag.LIKENESS_ENROLL, actor_id=owner.id, subject=likeness.id,
            embeddings=likeness.embeddings, backend=likeness.backend)
     return likeness
+
+
+MAX_DISPLAY_NAME = 120
+
+
+def _display_name(value: str | None) -> str | None:
+    """The owner's label for a likeness, checked as it is written: 1-120 printable characters with at least
+    one letter or digit. Zero-width, control and direction-changing characters are refused, so a label
+    cannot look like another or be empty to the eye. (A label is the owner's own note: it protects no one
+    and blocks no prompt; see docs/security.md.)"""
+    if value is None:
+        return None
+    name = value.strip()
+    why = None
+    if not 1 <= len(name) <= MAX_DISPLAY_NAME:
+        why = f"display_name must be 1-{MAX_DISPLAY_NAME} characters, got {len(name)}"
+    elif not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        why = f"display_name must be printable text; it contains U+{ord(bad):04X}"
+    elif not any(c.isalnum() for c in name):
+        why = f"display_name needs a letter or digit, got {name!r}"
+    if why is not None:
+        raise InvalidInput(why, reason="invalid_display_name")
+    return name
 
 
 def lock_likeness(session: Session, likeness_id: str) -> Likeness | None:
@@ -64,11 +89,19 @@ def _begin_change(session: Session, likeness: Likeness) -> None:
         raise NotFound(f"no likeness {likeness.id!r}")
 
 
-def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
-    likeness = get_or_404(session, Likeness, likeness_id, "likeness")
-    if likeness.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden(f"likeness {likeness_id!r} belongs to another account")
+def owned_likeness(session: Session, actor: Account, likeness_id: str, action: Action = Action.LIKENESS_READ
+                   ) -> Likeness:
+    """The likeness, when ``actor`` may do ``action`` on it (its owner); someone else's answers 404 exactly
+    like an unknown id, whatever the actor's role."""
+    likeness = session.get(Likeness, likeness_id)
+    authz.require(action, actor, owner=likeness is not None and likeness.owner_id == actor.id, key=likeness_id)
+    assert likeness is not None  # require() refuses a missing one as it refuses someone else's
     return likeness
+
+
+def _owner_only(actor: Account, likeness: Likeness, action: Action) -> None:
+    """The service's own check, whoever calls it (views, CLI, pages): consent changes are the owner's alone."""
+    authz.require(action, actor, owner=likeness.owner_id == actor.id, key=likeness.id)
 
 
 def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) -> Likeness:
@@ -76,6 +109,7 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
         new = LikenessMode(mode)
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
+    _owner_only(actor, likeness, Action.LIKENESS_MODE)
     _begin_change(session, likeness)
     old = likeness.mode
     likeness.mode = new
@@ -102,6 +136,7 @@ def active_grant(session: Session, likeness_id: str, grantee_id: str) -> Grant |
 
 def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> tuple[Grant, bool]:
     """Grant one account; idempotent. Returns the grant and whether it is new."""
+    _owner_only(actor, likeness, Action.LIKENESS_GRANT)
     _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     if grantee.id == likeness.owner_id:
@@ -118,6 +153,7 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
 
 
 def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
+    _owner_only(actor, likeness, Action.LIKENESS_REVOKE)
     _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     g = active_grant(session, likeness.id, grantee.id)
@@ -135,6 +171,7 @@ def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
 
 
 def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
+    _owner_only(actor, likeness, Action.LIKENESS_DELETE)
     _begin_change(session, likeness)
     for g in active_grants(session, likeness.id):
         _revoke(session, actor, g, why="likeness deleted")

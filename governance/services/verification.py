@@ -1,6 +1,9 @@
 """The verification report: C2PA state, the invisible watermark, and the matching record and log entry.
 
-Works from the bytes alone; nothing uploaded for verification is written anywhere.
+Works from the bytes alone; nothing uploaded for verification is written anywhere. The report is public
+(anyone may verify): it says how many people a video shows and that each consented, and when, through
+``cg-commit-v1`` commitments (:mod:`governance.services.consent_record`), never their accounts, likenesses
+or grants.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from sqlmodel import Session, select
 
 from governance.errors import Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
-from governance.services import translog
+from governance.services import consent_record, translog
+from governance.uploads import image_size
 
 if TYPE_CHECKING:
     from governance.runtime import Runtime
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from provenance.fingerprint import Fingerprint, FingerprintBuilder
     from provenance.watermark import Evidence
 
+MISSING_FROM_LOG = "released here but missing from the transparency log"
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 
 
@@ -50,9 +55,11 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         raise UnsupportedMedia("expected an image, a video, an audio file or a PDF; the bytes are none of these")
     kind = fmt.kind
     meter = meter or Meter(decode_limits(rt.settings if rt is not None else Settings(), "verify"))
+    if kind == "image" and fmt.pixels:
+        image_size(data, meter)  # a decompression bomb is refused before anything decodes it, checks or not
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
-        anchors = rt.trust_anchor_pem
+        anchors = b"".join(rt.trust_anchors)
     c2pa_error: VerificationError | None = None
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)
@@ -110,11 +117,11 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     if content_id and session is not None:
         gen = session.exec(select(Generation).where(Generation.content_id == content_id)).first()
         if gen is not None:
+            # public: how many people, that each consented and when, as commitments; never who they are
             record = {"generation_id": gen.id, "state": gen.state.value,
                       "released_at": iso(gen.released_at),
                       "taken_down": gen.taken_down_at is not None, "generator": gen.generator,
-                      "likenesses": [r.get("likeness") for r in gen.grants_relied],
-                      "grants_relied": gen.grants_relied}
+                      "consent": consent_record.public_summary(gen)}
             entry = translog.find(session, content_id)
             if entry is not None:
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
@@ -131,8 +138,14 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 record["log_entry"]["signed_tree_head"] = signed.to_dict() if signed else None
                 if unsigned_why:
                     record["log_entry"]["signed_tree_head_error"] = unsigned_why
+                    report.setdefault("warnings", []).append(unsigned_why)
                 # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
+            elif gen.released_at is not None:  # the log lost it: say so, never a silent null
+                record["log_entry"] = None
+                record["log_entry_problem"] = MISSING_FROM_LOG
+                report.setdefault("warnings", []).append(
+                    f"generation {gen.id} was {MISSING_FROM_LOG}: the log may have been truncated")
     report["record"] = record
     report["ai_generated"] = bool(
         (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
@@ -257,6 +270,12 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
     if record:
         how = " by its perceptual fingerprint" if source == "fingerprint" else ""
         text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
+        if record.get("log_entry_problem"):
+            text += f", which was {record['log_entry_problem']}"
+        consent = record.get("consent") or {}
+        if consent.get("people"):
+            held = "each consented" if consent.get("each_consented") else "consent did not hold at release"
+            text += f"; it shows {consent['people']} enrolled person(s): {held}"
     return text
 
 

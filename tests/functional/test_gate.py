@@ -160,7 +160,9 @@ def test_unnamed_enrolled_face_in_output_blocks_release(api, faces_dir):
     done = api.wait(mallory, api.generate(mallory, "a quiet ocean morning", [mallorys["id"]])["id"])
     assert done["state"] == "blocked"
     assert any(alices["id"] in r and "without consent" in r for r in done["reasons"])
-    assert alices["id"] in {f["likeness"] for f in done["faces_found"]}
+    # the record names the face once, after its nearest likeness (here mallory's, whose photo made it); alice's,
+    # a near miss, still had to allow mallory, and did not
+    assert [f["likeness"] for f in done["faces_found"]] == [mallorys["id"]]
     assert any(n["generation"] == done["id"] and "mallory" in n["message"] for n in api.notifications(alice))
     # alice sees it among the uses of her likeness although mallory never named it
     uses = api.call("GET", f"/v1/likenesses/{alices['id']}/generations", alice).get_json()["generations"]
@@ -199,20 +201,14 @@ def test_mutuals_mode(api, faces_dir):
     lk = api.enroll(alice, faces_dir / "obama.jpg")
     api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "mutuals"})
     assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"
-    assert api.call("PUT", "/v1/contacts/alice", bob).get_json()["mutual"] is False
+    assert api.call("PUT", "/v1/contacts/alice", bob).status_code == 204
+    assert api.call("GET", "/v1/contacts", bob).get_json()["contacts"] == [{"name": "alice", "mutual": False}]
     assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"  # one-sided is not mutual
-    assert api.call("PUT", "/v1/contacts/bob", alice).get_json()["mutual"] is True
+    assert api.call("PUT", "/v1/contacts/bob", alice).status_code == 204
+    assert api.call("GET", "/v1/contacts", bob).get_json()["contacts"] == [{"name": "alice", "mutual": True}]
     gen = api.generate(bob, "hills", [lk["id"]])
     assert gen["state"] == "prechecked"
     api.rt.pipeline.wait_idle()
-
-
-def test_public_figure_named_in_prompt_is_protected(api, faces_dir):
-    alice, bob = api.account("alice"), api.account("bob")
-    api.enroll(alice, faces_dir / "obama.jpg", display_name="Barack Obama")
-    gen = api.generate(bob, "barack obama dancing in the rain")
-    assert gen["state"] == "blocked"
-    assert any("Barack Obama" in r for r in gen["reasons"])
 
 
 def test_daily_quota(make_api):

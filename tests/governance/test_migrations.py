@@ -179,3 +179,31 @@ def test_downgrading_below_attribution_turns_the_rule_into_deny(engine):
     with engine.connect() as conn:
         assert conn.execute(sa.text('SELECT rule FROM "character"')).scalar_one() == "DENY"
     migrate(engine)
+
+
+def test_entry_hash_versions_are_found_again_after_a_downgrade(engine):
+    """Revision 0006: entries made before it stay version 1; entries made under it, downgraded and upgraded
+    again, are recognised as version 2 by their hash, so the chain still verifies."""
+    from governance.services import translog
+
+    migrate(engine, "0005")
+    old = translog._entry_hash(0, "gen0", "0" * 16, "aa" * 32, "bb" * 32, translog.GENESIS)
+    with engine.begin() as conn:
+        conn.execute(sa.text('INSERT INTO logentry ("index", generation_id, content_id, video_sha256, manifest_sha256, '
+                             "prev_hash, entry_hash, created_at) VALUES (0, 'gen0', :c, :v, :m, :p, :h, "
+                             "CURRENT_TIMESTAMP)"),
+                     {"c": "0" * 16, "v": "aa" * 32, "m": "bb" * 32, "p": translog.GENESIS, "h": old})
+        conn.execute(sa.text("INSERT INTO lognode (level, idx, digest) VALUES (0, 0, :d)"),
+                     {"d": translog.merkle.leaf_hash(bytes.fromhex(old)).hex()})
+    init_db(engine)
+    with Session(engine) as s:
+        for i in (1, 2):
+            translog.append(s, f"gen{i}", f"{i:016x}", "aa" * 32, "bb" * 32)
+        s.commit()
+        assert [e.hash_version for e in translog.all_entries(s)] == [1, 2, 2]
+    downgrade(engine, "0005")
+    assert "loghead" not in sa.inspect(engine).get_table_names()
+    migrate(engine)
+    with Session(engine) as s:
+        entries = list(translog.all_entries(s))
+        assert [e.hash_version for e in entries] == [1, 2, 2] and translog.verify_chain(entries)
