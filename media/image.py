@@ -1,8 +1,10 @@
 """Still images: decode any photo a phone, camera or browser makes to (H, W, 3) uint8 RGB, under limits.
 
     >>> from media.image import load_image
-    >>> load_image("../shared/testdata/faces/obama.jpg").shape                 # doctest: +SKIP
-    (1302, 1000, 3)
+    >>> load_image("../shared/testdata/faces/obama.jpg").shape
+    (1137, 910, 3)
+    >>> int(load_image("../shared/testdata/field-reports/face-gray16.png").mean())  # 16-bit: not all white
+    72
 
 Readers: Pillow for JPEG, PNG, GIF, TIFF, WebP and AVIF (Pillow >= 11.2 bundles libavif), pillow-heif
 for HEIF/HEIC (docs/adr/0006-media-limits-and-formats.md). What is normalised, so that every caller sees
