@@ -42,7 +42,7 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-COUNTERS = ("likenesses", "fingerprints")
+COUNTERS = ("likenesses", "fingerprints", "characters")
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import get_or_404
+from governance.db import bump, counter, get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.models import (
     Account,
@@ -22,7 +24,15 @@ from governance.models import (
     iso,
 )
 from governance.services.accounts import resolve_account
-from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, screen_prompt
+from policies.characters import (
+    CharacterMatcher,
+    CharacterPolicy,
+    CharacterRule,
+    PolicyError,
+    character_of,
+    mentions,
+    screen_prompt,
+)
 
 MAX_ALIASES = 50
 SIMULATE_LAST = 1000  # past requests a simulation screens by default
@@ -69,6 +79,7 @@ def create_character(
     ch = Character(owner_id=owner.id, name=policy.name, aliases=list(policy.aliases), rule=policy.rule,
                    licensees=licensee_ids, attribution=policy.attribution or None)
     session.add(ch)
+    _changed(session)
     record(session, Tag.CHARACTER_CREATE, actor_id=owner.id, subject=ch.id, name=ch.name, rule=policy.rule.value)
     return ch
 
@@ -106,14 +117,19 @@ def usage(session: Session, actor: Account, ch: Character) -> dict[str, Any]:
     (the rights holder's own partners); other requesters are counted, not named."""
     if ch.owner_id != actor.id and actor.role is not Role.ADMIN:
         raise Forbidden("only the rights holder who registered a character may read its usage")
-    rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,
-                               Generation.created_at)
+    rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,  # type: ignore[call-overload]
+                               Generation.created_at, Generation.decisions)
                         .join(Generation, Generation.id == GenerationCharacter.generation_id)  # type: ignore[arg-type]
                         .where(GenerationCharacter.character_id == ch.id)).all()
     licensees: dict[str, dict[str, int]] = {}
     others: set[str] = set()
     totals = {"requests": 0, "allowed_by_rule": 0, "denied_by_rule": 0, "released": 0, "blocked": 0}
-    for allowed, requester, state, _created in rows:
+    disguised: Counter[str] = Counter()
+    disguised_requests = 0
+    for allowed, requester, state, _created, decisions in rows:
+        kinds = {k for d in decisions if character_of(d.get("rule", "")) == ch.id for k in d.get("disguises", ())}
+        disguised_requests += bool(kinds)
+        disguised.update(kinds)
         totals["requests"] += 1
         totals["allowed_by_rule" if allowed else "denied_by_rule"] += 1
         totals["released"] += state == GenerationState.RELEASED
@@ -129,7 +145,8 @@ def usage(session: Session, actor: Account, ch: Character) -> dict[str, Any]:
             "first_request_at": iso(min((r[3] for r in rows), default=None)),
             "last_request_at": iso(max((r[3] for r in rows), default=None)),
             "licensees": [{"account": names.get(a, a), **n} for a, n in sorted(licensees.items())],
-            "other_requesters": len(others)}
+            "other_requesters": len(others),
+            "disguised": {"requests": disguised_requests, "by_kind": dict(sorted(disguised.items()))}}
 
 
 def get_character(session: Session, character_id: str) -> Character:
@@ -143,6 +160,7 @@ def delete_character(session: Session, actor: Account, ch: Character) -> None:
         session.delete(ref)
     session.flush()
     session.delete(ch)
+    _changed(session)
     record(session, Tag.CHARACTER_DELETE, actor_id=actor.id, subject=ch.id)
 
 
@@ -156,6 +174,37 @@ def policies(session: Session) -> list[CharacterPolicy]:
                         c.attribution or "")
         for c in list_characters(session)
     ]
+
+
+# The compiled matcher of each database (engine), with the "characters" counter it was built at.
+_matchers: weakref.WeakKeyDictionary[Any, tuple[int, CharacterMatcher]] = weakref.WeakKeyDictionary()
+_matchers_lock = threading.Lock()
+
+
+def _changed(session: Session) -> None:
+    """A character was added or removed in this unit of work: the next matcher build sees it (the counter), and
+    this session, which sees it before it commits, builds its own (``session.info``)."""
+    bump(session, "characters")
+    session.info["characters_changed"] = True
+
+
+def matcher(session: Session) -> CharacterMatcher:
+    """Every registered character compiled for screening prompts (:class:`policies.characters.CharacterMatcher`),
+    built once per change of the character set (the ``characters`` counter, bumped by every registration and
+    deletion) and shared by the requests and threads of this process. A session that changed characters itself
+    gets a fresh build that is not kept (it may yet roll back)."""
+    if session.info.get("characters_changed"):
+        return CharacterMatcher.build(policies(session))
+    engine = session.get_bind()
+    with _matchers_lock:  # one build at a time: concurrent requests after a change wait for it, not redo it
+        version = counter(session, "characters")  # read before the rows: a later change bumps it again
+        kept = _matchers.get(engine)
+        if kept is not None and kept[0] == version >= 0:
+            return kept[1]
+        built = CharacterMatcher.build(policies(session))
+        if version >= 0:
+            _matchers[engine] = (version, built)
+        return built
 
 
 MAX_REFERENCES = 32  # per character

@@ -29,7 +29,7 @@ from governance.models import (
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
-from policies.characters import CharacterPolicy, character_of, mentions, screen_prompt
+from policies.characters import CharacterPolicy, character_of, mentions
 from policies.decisions import Allow, Decision, Deny, all_of
 
 MAX_PROMPT = 2000
@@ -76,7 +76,7 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         owners.add(check.owner_id)
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": check.decision.rule, "reason": check.decision.reason})
-    decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
+    decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
     # Public-figure protection: a prompt that names an enrolled person whose likeness the requester may not use
     # is denied even when the likeness is not attached (text-to-video could still draw them).
     named = session.exec(select(Likeness).where(Likeness.display_name != None)).all()  # noqa: E711
