@@ -10,7 +10,10 @@
    disguised-names.json``: 917 disguised names, 338 benign prompts); the characters are its twelve plus
    made-up names (a title and an invented word, two invented words, or one invented word; one in five with
    an alias), so most prompts name nothing, a few name one.
-2. What each screening catches on the labelled set: disguised prompts blocked, benign prompts blocked.
+2. Screening time by prompt length (10,000 characters): prompts of 250 to 2,000 characters (the most a
+   request may send), made by joining the labelled set's benign prompts, then the same with every prompt
+   joined (about one disguised name in every 50 characters: the worst case here, not a likely prompt).
+3. What each screening catches on the labelled set: disguised prompts blocked, benign prompts blocked.
 """
 
 from __future__ import annotations
@@ -156,6 +159,21 @@ def latency(sizes: tuple[int, ...], legacy_budget_s: float) -> None:
         gc.collect()
 
 
+def by_length(n: int = 10_000) -> None:
+    matcher = CharacterMatcher.build(characters(n))
+    benign = [r["prompt"] for r in _labelled()["must_pass"]]
+    everything = prompts()
+    rng = random.Random(9)
+    print(f"{'prompt chars':>12} | {'benign p50 us':>13} | {'benign p99 us':>13} | {'all p50 us':>10} | "
+          f"{'all p99 us':>10}")
+    for length in (250, 500, 1000, 2000):
+        row = []
+        for pool in (benign, everything):
+            sample = [" ".join(rng.sample(pool, 80))[:length] for _ in range(100)]
+            row += list(np.percentile(_latencies(lambda p: matcher.screen(p, "bob"), sample), [50, 99]))
+        print(f"{length:>12,} | {row[0]:>13.0f} | {row[1]:>13.0f} | {row[2]:>10.0f} | {row[3]:>10.0f}", flush=True)
+
+
 def quality() -> None:
     data = _labelled()
     chars = characters(len(data["characters"]))
@@ -177,7 +195,9 @@ def main(argv: list[str]) -> None:
     sizes = SIZES[:3] if args.quick else SIZES
     print("1. screening latency per prompt (new: CharacterMatcher; old: screen_prompt of e87b5a7)")
     latency(sizes, legacy_budget_s=3.0 if args.quick else 10.0)
-    print("\n2. the labelled set (tests/policies/data/disguised-names.json)")
+    print("\n2. screening time by prompt length, 10,000 characters")
+    by_length()
+    print("\n3. the labelled set (tests/policies/data/disguised-names.json)")
     quality()
 
 

@@ -34,13 +34,14 @@ says why these libraries.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick
 import numpy as np
@@ -159,7 +160,7 @@ def _strip_marks(text: str) -> str:
 
 def _is_joiner(c: str) -> bool:
     """Characters that show nothing (or only change the letter before): they never separate words."""
-    return unicodedata.category(c) in ("Mn", "Me", "Cf") or c in _IGNORABLE_LETTERS
+    return c >= "\x80" and (unicodedata.category(c) in ("Mn", "Me", "Cf") or c in _IGNORABLE_LETTERS)
 
 
 def _fold_char(c: str) -> str:
@@ -210,8 +211,7 @@ def fold(word: str) -> str:
     return word.translate(_FOLD)
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(NamedTuple):
     start: int
     end: int
     folded: str
@@ -287,6 +287,12 @@ def _variants(word: str) -> set[str]:
     return {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _variant_hashes(word: str) -> tuple[int, ...]:
+    """The hashes of :func:`_variants` (a prompt's words repeat from prompt to prompt: kept for the most recent)."""
+    return tuple(hash(v) for v in _variants(word))
+
+
 def _swapped(q: str, t: str) -> bool:
     """``q`` is ``t`` with two neighbouring letters swapped."""
     if len(q) != len(t) or q == t:
@@ -310,7 +316,8 @@ def _leet_share(folded: str) -> float:
 
 class NameMatcher:
     """Every name of a list, compiled for screening prompts. Build it once per list (:meth:`build`), then call
-    :meth:`find` for each prompt; it is read-only after building and safe to share between threads.
+    :meth:`find` for each prompt. Safe to share between threads: after building it only remembers what the
+    prompt words it has seen misspell.
 
     Names that fold to no word at all are skipped (:class:`policies.characters.CharacterPolicy` refuses them)."""
 
@@ -326,6 +333,7 @@ class NameMatcher:
         self._alone = alone  # per vocab word: (entry, -1) where it is the whole name as one word, (entry, 0) where
         # it is the one word of a one-word name
         self._pairs = pairs  # (word, next word) -> (entry, position of word) for every several-word name
+        self._near_cache: dict[str, tuple[tuple[tuple[int, int], ...], frozenset[str]]] = {}
 
     @classmethod
     def build(cls, names: Iterable[str]) -> NameMatcher:
@@ -394,21 +402,16 @@ class NameMatcher:
         tokens = _tokens(prompt)
         if not tokens or (self._automaton is None and not len(self._fuzzy_keys)):
             return []
-        best: dict[int, Found] = {}
-
-        def keep(found: Found) -> None:
-            old = best.get(found.index)
-            if old is None or (len(found.disguises), found.start) < (len(old.disguises), old.start):
-                best[found.index] = found
-
+        best = _Best()
+        keep = best
         if self._automaton is not None:
             self._find_exact(prompt, tokens, [i for i, t in enumerate(tokens) if not t.symbol], keep)
             if any(t.symbol for t in tokens):
                 self._find_exact(prompt, tokens, list(range(len(tokens))), keep)
         self._find_misspelt(prompt, tokens, keep)
-        return [best[i] for i in sorted(best)]
+        return [best.found[i] for i in sorted(best.found)]
 
-    def _find_exact(self, prompt: str, tokens: list[_Token], use: list[int], keep: Any) -> None:
+    def _find_exact(self, prompt: str, tokens: list[_Token], use: list[int], keep: _Best) -> None:
         offsets: list[int] = []
         at = 0
         for i in use:
@@ -433,6 +436,8 @@ class NameMatcher:
                    if _BREAK.search(prompt[tokens[span[n - 1]].end:tokens[span[n]].start])}
             for e in ids:
                 entry = self._entries[e]
+                if keep.settled(entry.index):
+                    continue
                 leet = _leet_letters(written, entry.folded)
                 if leet is None or (cut and not cut <= entry.break_offsets()):
                     continue
@@ -442,42 +447,26 @@ class NameMatcher:
                     continue
                 extra = ((Disguise.LEETSPEAK,) if leet else ()) + \
                         ((Disguise.INFLECTION,) if rest or entry.inflected else ())
-                keep(self._found(prompt, tokens, span, entry, extra))
+                if not (extra and keep.settled(entry.index, tokens[span[0]].start)):
+                    keep(self._found(prompt, tokens, span, entry, extra))
 
-    def _find_misspelt(self, prompt: str, tokens: list[_Token], keep: Any) -> None:
+    def _find_misspelt(self, prompt: str, tokens: list[_Token], keep: _Best) -> None:
         if not len(self._fuzzy_keys):
             return
         word_ids = [i for i, t in enumerate(tokens) if not t.symbol]
         decoded = [tokens[i].folded.translate(_DECODE) for i in word_ids]
-        queries: list[int] = []
-        where: list[int] = []
+        near: dict[int, frozenset[str]] = {}  # prompt word -> the several-word names' words it misspells
         for p, i in enumerate(word_ids):
             folded = tokens[i].folded
-            if len(decoded[p]) >= FUZZY_MIN_LETTERS - 1 and any(c.isalpha() for c in folded) \
-                    and _leet_share(folded) <= LEET_MAX_SHARE:
-                for variant in _variants(decoded[p]):
-                    queries.append(hash(variant))
-                    where.append(p)
-        if not queries:
-            return
-        hashed = np.asarray(queries, dtype=np.int64)
-        lo = np.searchsorted(self._fuzzy_keys, hashed, "left")
-        hi = np.searchsorted(self._fuzzy_keys, hashed, "right")
-        candidates: set[tuple[int, int]] = set()
-        for n in np.flatnonzero(hi > lo):
-            for v in self._fuzzy_vocab[lo[n]:hi[n]]:
-                candidates.add((where[n], int(v)))
-        near: dict[int, set[str]] = {}  # prompt word -> the several-word names' words it misspells
-        for p, v in sorted(candidates):
-            word = self._vocab[v]
-            if decoded[p] == word:
-                continue  # written exactly: the automaton's
-            for e, j in self._alone[v]:
-                if j < 0 and OSA.distance(decoded[p], word, score_cutoff=1) == 1 or \
-                        j == 0 and _misspelt(decoded[p], word, alone=True):
-                    keep(self._found(prompt, tokens, [word_ids[p]], self._entries[e], (Disguise.TYPO,)))
-            if _misspelt(decoded[p], word, alone=False):
-                near.setdefault(p, set()).add(word)
+            if len(folded) < FUZZY_MIN_LETTERS - 1 or folded.isdigit() or \
+                    not folded.isalpha() and _leet_share(folded) > LEET_MAX_SHARE:
+                continue
+            whole, words_ = self._misspellings(decoded[p])
+            for whole_entry, _ in whole:
+                if not keep.settled(self._entries[whole_entry].index, tokens[i].start):
+                    keep(self._found(prompt, tokens, [i], self._entries[whole_entry], (Disguise.TYPO,)))
+            if words_:
+                near[p] = words_
         tried: set[tuple[int, int]] = set()
         for p, misspelt in near.items():
             for word in misspelt:
@@ -495,12 +484,47 @@ class NameMatcher:
                                 tried.add((e, start))
                                 self._align(prompt, tokens, word_ids, decoded, e, start, keep)
 
+    def _misspellings(self, word: str) -> tuple[tuple[tuple[int, int], ...], frozenset[str]]:
+        """What the prompt word ``word`` (folded, leetspeak-decoded) misspells: whole names ((entry, -1) written
+        as one word, (entry, 0) one-word names) and words of several-word names. Kept per word (prompts repeat
+        their words), up to :data:`_NEAR_CACHE` words."""
+        cached = self._near_cache.get(word)
+        if cached is not None:
+            return cached
+        keys = self._fuzzy_keys
+        hashed = np.sort(np.asarray(_variant_hashes(word), dtype=np.int64))
+        lo = np.minimum(np.searchsorted(keys, hashed, "left"), len(keys) - 1)
+        hits = np.flatnonzero(keys[lo] == hashed)
+        vocab: set[int] = set()
+        if len(hits):
+            hi = np.searchsorted(keys, hashed[hits], "right")
+            for n, end in zip(hits, hi, strict=True):
+                vocab.update(int(v) for v in self._fuzzy_vocab[lo[n]:end])
+        whole: list[tuple[int, int]] = []
+        words_: set[str] = set()
+        for v in vocab:
+            name_word = self._vocab[v]
+            if name_word == word:
+                continue  # written exactly: the automaton's
+            for e, j in self._alone[v]:
+                if j < 0 and OSA.distance(word, name_word, score_cutoff=1) == 1 or \
+                        j == 0 and _misspelt(word, name_word, alone=True):
+                    whole.append((e, j))
+            if _misspelt(word, name_word, alone=False):
+                words_.add(name_word)
+        result = (tuple(sorted(whole)), frozenset(words_))
+        if len(self._near_cache) >= _NEAR_CACHE:
+            self._near_cache.clear()
+        self._near_cache[word] = result
+        return result
+
     def _align(self, prompt: str, tokens: list[_Token], word_ids: list[int], decoded: list[str], e: int,
-               start: int, keep: Any) -> None:
+               start: int, keep: _Best) -> None:
         """Whether the several-word name ``e`` is written, one misspelt word or more, from prompt word ``start``."""
         entry = self._entries[e]
         n_words = len(entry.tokens)
-        if start < 0 or start + n_words > len(decoded):
+        if start < 0 or start + n_words > len(decoded) or \
+                keep.settled(entry.index, tokens[word_ids[start]].start):
             return
         if any(_BREAK.search(prompt[tokens[word_ids[start + i - 1]].end:tokens[word_ids[start + i]].start])
                and i not in entry.breaks for i in range(1, n_words)):
@@ -528,10 +552,31 @@ class NameMatcher:
         name = self._names[entry.index]
         written = "".join(prompt[tokens[i].start:tokens[i].end] for i in span)
         pieces = 1 + sum(tokens[a].end < tokens[b].start for a, b in zip(span, span[1:], strict=False))
-        kinds, lookalikes, invisible = _disguises(written, name, pieces, len(words(name)))
+        kinds, lookalikes, invisible = _disguises(written, name, pieces, len(entry.tokens))
         order = list(Disguise)
         return Found(entry.index, prompt[start:end], " ".join(tokens[i].folded for i in span), start, end,
                      tuple(sorted({*kinds, *extra}, key=order.index)), lookalikes, invisible)
+
+
+_NEAR_CACHE = 1 << 16  # prompt words whose misspellings a matcher remembers
+
+
+class _Best:
+    """The best writing found so far of each name: a plain one before a disguised one, then the first."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, Found] = {}
+
+    def settled(self, index: int, start: int | None = None) -> bool:
+        """Nothing found can beat what is kept: a plain writing, or (for a writing known to be disguised, that
+        starts at ``start``) one that starts no later."""
+        kept = self.found.get(index)
+        return kept is not None and (not kept.disguises or start is not None and kept.start <= start)
+
+    def __call__(self, found: Found) -> None:
+        kept = self.found.get(found.index)
+        if kept is None or (len(found.disguises), found.start) < (len(kept.disguises), kept.start):
+            self.found[found.index] = found
 
 
 def _leet_letters(written: str, name: str) -> int | None:
