@@ -20,6 +20,7 @@ Compile the registered characters once into a :class:`CharacterMatcher`, then sc
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -143,9 +144,21 @@ class CharacterMatcher:
                 for m in self.mentions(prompt)]
 
 
+def _compiled(characters: tuple[CharacterPolicy, ...]) -> CharacterMatcher:
+    """The matcher for the one-call helpers below: kept for the last few short lists (a simulation screens
+    thousands of past prompts against one rule), built afresh for long ones (a registry's matcher is the
+    caller's to keep)."""
+    return _compiled_short(characters) if len(characters) <= 16 else CharacterMatcher.build(characters)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_short(characters: tuple[CharacterPolicy, ...]) -> CharacterMatcher:
+    return CharacterMatcher.build(characters)
+
+
 def mentions(prompt: str, character: CharacterPolicy) -> str | None:
     """The words the prompt names ``character`` with, folded and space-separated ("robo pup"), if it does."""
-    found = CharacterMatcher.build([character]).mentions(prompt)
+    found = _compiled((character,)).mentions(prompt)
     return found[0].found.phrase if found else None
 
 
@@ -173,5 +186,6 @@ def judge(ch: CharacterPolicy, requester: str, subject: str, matched: str = "",
 
 def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester: str) -> list[Decision]:
     """One decision per registered character the prompt names; an empty list when it names none.
-    Compiles ``characters`` on every call: to screen many prompts, build a :class:`CharacterMatcher` once."""
-    return CharacterMatcher.build(characters).screen(prompt, requester)
+    Compiles ``characters`` (the last few lists are kept): to screen many prompts against a large registry,
+    build a :class:`CharacterMatcher` once and keep it."""
+    return _compiled(tuple(characters)).screen(prompt, requester)
