@@ -48,21 +48,24 @@ import numpy as np
 from rapidfuzz.distance import OSA
 
 # -- the rules, and where their numbers come from -------------------------------------------------------------
-#: Words of a several-word name may be misspelt from this many letters on; shorter words must be exact. One edit
-#: turns most short words into other words (comet -> comes, pup -> pug), and the benign half of the labelled set
-#: (``tests/policies/data/disguised-names.json``) blocks at 4.
+# Calibration: ``tests/policies/data/disguised-names.json`` (917 disguised prompts, 338 benign near-misses;
+# docs/characters.md). Each number below says what the set shows when it moves.
+#: Words of a several-word name may be misspelt from this many letters on; shorter words must be exact. At 4 the
+#: set blocks no more benign prompts and catches 9 more of its ``not_blocked_by_design`` swaps ("Nvoa Knight"),
+#: but short English words swap into each other (from/form, calm/clam, used/sued): 5, as issue #11 asks.
 FUZZY_MIN_LETTERS = 5
 #: A one-word name may be misspelt from this many letters on, and only by a swap of neighbouring letters: alone,
 #: its one word carries the whole proof (angel -> angle and casual -> causal are words, and one added letter
-#: turns "glimmerwing" into "glimmering"; "glimmerwnig" is no word).
+#: turns "glimmerwing" into "glimmering", which the set's benign prompts block; "glimmerwnig" is no word).
 FUZZY_MIN_LETTERS_ALONE = 7
 #: In a several-word name, a word shorter than this may be misspelt only by a swap of neighbouring letters
-#: ("Captian"); from it on, by any one edit: a letter swapped, added, dropped or replaced ("Nightshdae",
-#: "Marauer"). The name's other words must be there too, so a near word alone ("the captain comes") passes.
+#: ("Captian"); from it on, by any one edit: a letter swapped, added, dropped or replaced ("Nightshde",
+#: "Marauer"). At 5 the set's benign prompts block 6 more ("the captain comes home", "steamboat mousse cake");
+#: at 6 and 7 none more, but English words of 6-7 letters one edit apart are common (planet/plane, mousse/mouse).
 ANY_EDIT_FROM_LETTERS = 8
 #: Leetspeak is read in names of this many letters or more, when at most this share of the name is written in
 #: digits or symbols and every word written has a letter: "360" is a number, not "ego"; "3d" is not "ed";
-#: "C4pt41n C0m3t" is 5 of 12, "5734mb047 M0u53" 10 of 14 (labelled set: every leetspeak prompt, no benign one).
+#: "C4pt41n C0m3t" is 5 of 12, "5734mb047 M0u53" 10 of 14 (at 0.6 the set misses 8 heavy leetspeak prompts).
 LEET_MIN_LETTERS = 3
 LEET_MAX_SHARE = 0.75
 #: The endings of a plural (or a verb's third person) after a name's last word: "Comets", "Foxes".
