@@ -30,7 +30,7 @@ from governance.models import (
 from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
-from policies.characters import character_of, screen_prompt
+from policies.characters import character_of
 from policies.decisions import Allow, Decision, all_of
 
 MAX_PROMPT = 2000
@@ -82,7 +82,7 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         owners.add(check.owner_id)
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": check.decision.rule, "reason": check.decision.reason})
-    decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
+    decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
     if not decisions:
         decisions.append(Allow("no likeness or character is involved", "default"))
     return decisions, relied, owners
