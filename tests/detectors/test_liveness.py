@@ -273,5 +273,7 @@ def test_track_head_measures_every_frame(biden_video):
     track = track_head(frames, 15.0)
     assert track.frame_count == len(frames) and track.has_face.all()
     assert np.nanmax(track.yaw) >= TH.turn_yaw and np.nanmin(track.pitch) <= -TH.turn_pitch
-    assert np.isnan(track.face_change[0]) and np.nanmin(track.face_change[1:]) > 0.6  # no two frames alike
+    # a moving head: hardly any frame is near-identical to the one before (a replayed still has them all)
+    assert np.isnan(track.face_change[0])
+    assert np.mean(track.face_change[1:] < TH.still_level) < 0.1, track.face_change
     assert float(np.nanmax(track.jump)) < TH.max_jump
