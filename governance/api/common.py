@@ -100,7 +100,28 @@ def json_body(*allowed: str) -> dict[str, Any]:
     unknown = set(body) - set(allowed) if allowed else set()
     if unknown:
         raise InvalidInput(f"unknown fields: {sorted(unknown)}; expected some of {sorted(allowed)}")
+    _check_text(body, "")
     return body
+
+
+def _check_text(value: Any, where: str) -> None:
+    """Refuse strings no database or file can hold: a lone UTF-16 surrogate (``\\ud800``, which JSON allows
+    but UTF-8 cannot encode) and NUL (which PostgreSQL's text refuses), anywhere in the body (422)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{where or 'the body'} contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidInput(f"{where or 'the body'} contains a lone surrogate (U+{ord(value[e.start]):04X}), "
+                               "which is not text") from e
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, f"a field name in {where or 'the body'}")
+            _check_text(v, f"field {k!r}" if not where else f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_text(v, f"{where or 'the body'}[{i}]")
 
 
 def uploaded_blobs(field: str = "media") -> list[bytes]:

@@ -102,12 +102,13 @@ def list_accounts() -> Response:
 @bp.post("/accounts/<ref>/token")
 @guard(Action.ACCOUNT_TOKEN)
 def rotate_token(ref: str) -> Response:
-    """An admin replaces an account's token (a leaked token stops working at once)."""
+    """An admin revokes an account's token (a leaked token stops working at once). No new token is returned:
+    an admin holding one could act, and consent, as the person; the operator issues it instead."""
     admin = caller()
     account = accounts_svc.resolve_account(db(), ref)
-    token = accounts_svc.rotate_token(db(), account, actor=admin)
+    accounts_svc.revoke_token(db(), account, actor=admin)
     db().commit()
-    return _secret(jsonify({**_account_view(account), "token": token}))
+    return _secret(jsonify({**_account_view(account), "token": None, "token_revoked": True}))
 
 
 def _secret(response: Response) -> Response:
@@ -223,7 +224,7 @@ def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
 def likeness_generations(likeness_id: str) -> Response:
     lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_GENERATIONS)
     gens = generations_svc.list_for_likeness(db(), lk.id)
-    return jsonify({"generations": [generations_svc.public_view(g) for g in gens]})
+    return jsonify({"generations": [generations_svc.view_for(db(), caller(), g) for g in gens]})
 
 
 # -- characters ------------------------------------------------------------------------------------------
@@ -312,7 +313,7 @@ def create_generation() -> tuple[Response, int]:
 @guard(Action.GENERATION_LIST)
 def list_generations() -> Response:
     requester = caller()
-    return jsonify({"generations": [generations_svc.public_view(g)
+    return jsonify({"generations": [generations_svc.view_for(db(), requester, g)
                                     for g in generations_svc.list_for_requester(db(), requester)]})
 
 
@@ -320,7 +321,7 @@ def list_generations() -> Response:
 @guard(Action.GENERATION_READ)
 def get_generation(generation_id: str) -> Response:
     gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_READ)
-    return jsonify(generations_svc.public_view(gen))
+    return jsonify(generations_svc.view_for(db(), caller(), gen))
 
 
 @bp.get("/generations/<generation_id>/consent-record")

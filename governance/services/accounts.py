@@ -58,6 +58,19 @@ def rotate_token(session: Session, account: Account, *, actor: Account | None) -
     return token
 
 
+def revoke_token(session: Session, account: Account, *, actor: Account) -> None:
+    """An admin stops ``account``'s API token at once (a leaked token), without learning a new one: a token
+    handed to an admin would let the admin act as the person, and consent as them. The person gets a new
+    token from the operator (``consentgate accounts rotate-token NAME``) and is notified here."""
+    from governance.services.notifications import notify
+
+    account.token_hash = hash_token(_new_token())  # a value nobody is ever shown
+    session.add(account)
+    record(session, Tag.TOKEN_ROTATE, actor_id=actor.id, subject=account.id, revoked=True)
+    notify(session, account.id, "account:token:revoked",
+           "an admin revoked your API token; ask the operator for a new one (consentgate accounts rotate-token)")
+
+
 def list_accounts(session: Session) -> list[Account]:
     return list(session.exec(select(Account).order_by(Account.name)).all())  # type: ignore[arg-type]
 

@@ -5,6 +5,7 @@ The asynchronous stages (generate, scan, seal, release) live in :mod:`governance
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
@@ -24,6 +25,7 @@ from governance.models import (
     GenerationLikeness,
     GenerationState,
     Likeness,
+    Role,
     iso,
     utcnow,
 )
@@ -31,9 +33,11 @@ from governance.services import characters as characters_svc
 from governance.services.likenesses import check_consent
 from governance.services.notifications import notify
 from policies.characters import character_of
-from policies.decisions import Allow, Decision, all_of
+from policies.decisions import Allow, Decision, Deny, all_of
 
 MAX_PROMPT = 2000
+#: The rule a named likeness the requester may not use is refused under, whatever the reason.
+NO_CONSENT_RULE = "likeness:no-consent"
 MAX_LIKENESSES = 4
 
 
@@ -78,10 +82,16 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
     relied: list[dict[str, Any]] = []
     owners: set[str] = set()
     for check in check_consent(session, likeness_ids, requester.id):
-        decisions.append(check.decision)
+        decision = check.decision
+        if not decision.allowed and check.owner_id != requester.id:
+            # One answer whatever the reason (unknown id, deleted, only_me, no grant): the requester learns
+            # neither that the likeness exists nor how its owner set it (docs/security.md, oracles).
+            decision = Deny(f"likeness {check.likeness_id} may not be used by this account: no consent is on "
+                            "record for it", NO_CONSENT_RULE)
+        decisions.append(decision)
         owners.add(check.owner_id)
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
-                       "rule": check.decision.rule, "reason": check.decision.reason})
+                       "rule": decision.rule, "reason": decision.reason})
     decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
     if not decisions:
         decisions.append(Allow("no likeness or character is involved", "default"))
@@ -92,9 +102,6 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
                        *, default_quota: int) -> Generation:
     authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
-    missing = [lid for lid in likeness_ids if session.get(Likeness, lid) is None]
-    if missing:
-        raise InvalidInput(f"unknown likeness ids: {missing}")
     quota = requester.daily_quota if requester.daily_quota is not None else default_quota
     if used_today(session, requester.id) >= quota:
         raise QuotaExceeded(f"{requester.name!r} has used all {quota} generations for today (UTC)", quota=quota)
@@ -147,7 +154,12 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
 
 def is_owner(session: Session, account: Account, gen: Generation) -> bool:
     """Whether the generation is ``account``'s: its requester, or the owner of a likeness it names or shows."""
-    return gen.requester_id == account.id or account.id in involved_owner_ids(session, gen)
+    if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
+        return True
+    # a likeness linked to it (named, found, or a near miss that had to allow the requester and was asked)
+    linked = select(GenerationLikeness.likeness_id).where(GenerationLikeness.generation_id == gen.id)
+    return session.exec(select(Likeness.id).where(Likeness.owner_id == account.id,
+                                                  Likeness.id.in_(linked))).first() is not None  # type: ignore[attr-defined]
 
 
 def generation_for(session: Session, account: Account, generation_id: str, action: Action) -> Generation:
@@ -155,7 +167,8 @@ def generation_for(session: Session, account: Account, generation_id: str, actio
     may not see answers 404 exactly like an unknown id."""
     gen = session.get(Generation, generation_id)
     authz.require(action, account, owner=gen is not None and is_owner(session, account, gen), key=generation_id)
-    assert gen is not None  # require() refuses a missing one as it refuses one the caller may not see
+    if gen is None:  # a regulator or an admin may read anyone's: an unknown id is still the one 404
+        raise authz.not_found(authz.Resource.GENERATION, generation_id)
     return gen
 
 
@@ -224,11 +237,31 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     return True
 
 
-def public_view(gen: Generation) -> dict[str, Any]:
+_LIKENESS_ID = re.compile(r"\blk_[0-9a-f]{16}\b")
+_GRANT_ID = re.compile(r"\bgr_[0-9a-f]{16}\b")
+OTHER_PERSON = "another enrolled person"
+
+
+def public_view(gen: Generation, visible: set[str] | None = None, *, grants: bool = True) -> dict[str, Any]:
+    """The generation as its reader may see it. ``visible``: the likeness ids the reader may know (None:
+    all of them, for regulators and admins); any other likeness id, in the lists and in the reasons, becomes
+    "another enrolled person", so that a generation's requester or a likeness owner in it learns nobody
+    else's likeness (and, with ``grants`` False, no grant id)."""
+
+    def text(s: str) -> str:
+        if visible is not None:
+            s = _LIKENESS_ID.sub(lambda m: m.group(0) if m.group(0) in visible else OTHER_PERSON, s)
+        return s if grants else _GRANT_ID.sub("a grant", s)
+
+    def decision(d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, **{k: text(d[k]) for k in ("reason", "rule") if isinstance(d.get(k), str)}}
+
+    faces = [f if visible is None or f.get("likeness") in visible else {**f, "likeness": None}
+             for f in gen.faces_found]
     out: dict[str, Any] = {
-        "id": gen.id, "state": gen.state.value, "reasons": list(gen.reasons), "prompt": gen.prompt,
-        "seed": gen.seed, "likenesses": list(gen.likeness_ids), "decisions": list(gen.decisions),
-        "faces_found": list(gen.faces_found), "created_at": iso(gen.created_at),
+        "id": gen.id, "state": gen.state.value, "reasons": [text(r) for r in gen.reasons], "prompt": gen.prompt,
+        "seed": gen.seed, "likenesses": [x for x in gen.likeness_ids if visible is None or x in visible],
+        "decisions": [decision(d) for d in gen.decisions], "faces_found": faces, "created_at": iso(gen.created_at),
         "taken_down": gen.taken_down_at is not None,
     }
     if gen.content_id:
@@ -236,4 +269,19 @@ def public_view(gen: Generation) -> dict[str, Any]:
     if gen.released_at:
         out["released_at"] = iso(gen.released_at)
     return out
+
+
+def view_for(session: Session, reader: Account, gen: Generation) -> dict[str, Any]:
+    """:func:`public_view` for ``reader``: regulators and admins see every id; the requester the likenesses
+    they named and their own; a likeness owner only their own likenesses in it, and no grant ids."""
+    if reader.role in (Role.REGULATOR, Role.ADMIN):
+        return public_view(gen)
+    linked = select(GenerationLikeness.likeness_id).where(GenerationLikeness.generation_id == gen.id)
+    involved = set(gen.likeness_ids) | {f["likeness"] for f in gen.faces_found if f.get("likeness")}
+    own = set(session.exec(select(Likeness.id).where(
+        Likeness.owner_id == reader.id,
+        Likeness.id.in_(list(involved)) | Likeness.id.in_(linked))).all())  # type: ignore[attr-defined]
+    if reader.id == gen.requester_id:
+        return public_view(gen, own | set(gen.likeness_ids))
+    return public_view(gen, own, grants=False)
 

@@ -7,7 +7,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.cli import main
-from governance.models import AuditEvent
+from governance.db import unit_of_work
+from governance.models import Account, AuditEvent
+from governance.services.accounts import rotate_token
 
 
 def _problem(r, status: int) -> dict:
@@ -39,15 +41,20 @@ def test_admins_create_list_and_rotate_accounts(api):
     listed = api.call("GET", "/v1/accounts", admin).get_json()["accounts"]
     assert [a["name"] for a in listed] == ["root", "ruth"] and all("token" not in a for a in listed)
 
-    rotated = api.call("POST", "/v1/accounts/ruth/token", admin).get_json()  # ruth's token leaked
+    revoked = api.call("POST", "/v1/accounts/ruth/token", admin).get_json()  # ruth's token leaked
+    assert revoked["token"] is None and revoked["token_revoked"] is True  # the admin never holds ruth's token
     _problem(api.call("GET", "/v1/me", ruth["token"]), 401)
-    assert api.call("GET", "/v1/me", rotated["token"]).get_json()["name"] == "ruth"
+    with unit_of_work(api.rt.engine) as s:  # the operator issues the new one (consentgate accounts rotate-token)
+        fresh = rotate_token(s, s.exec(select(Account).where(Account.name == "ruth")).one(), actor=None)
+    assert api.call("GET", "/v1/me", fresh).get_json()["name"] == "ruth"
+    assert [n["kind"] for n in api.notifications(fresh)] == ["account:token:revoked"]
 
     with Session(api.rt.engine) as s:
         events = s.exec(select(AuditEvent).where(AuditEvent.subject == ruth["id"])
                         .order_by(sa.asc(AuditEvent.id))).all()  # type: ignore[arg-type]
     admin_id = api.call("GET", "/v1/me", admin).get_json()["id"]
-    assert [(e.tag, e.actor_id) for e in events] == [("account:create", admin_id), ("account:token:rotate", admin_id)]
+    assert [(e.tag, e.actor_id) for e in events] == [("account:create", admin_id), ("account:token:rotate", admin_id),
+                                                     ("account:token:rotate", None)]
 
 
 def test_only_admins_manage_accounts(api):

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from governance.db import _CONSENT_LOCK_CLASS, _consent_lock_key, init_db, make_engine, serialize_consent
+from governance.db import _CONSENT_LOCK_CLASS, COUNTERS, _consent_lock_key, init_db, make_engine, serialize_consent
 from governance.models import Counter
 
 
@@ -23,7 +23,7 @@ def test_on_sqlite_it_takes_the_write_lock_before_any_write_and_leaves_readers_a
         with Session(engine) as s:
             s.exec(select(Counter)).all()  # a read first: the sqlite3 module begins nothing for it
             serialize_consent(s, ["acc_a"])
-            assert other.execute("SELECT count(*) FROM counter").fetchone() == (2,)  # readers go on (WAL)
+            assert other.execute("SELECT count(*) FROM counter").fetchone() == (len(COUNTERS),)  # readers go on (WAL)
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("BEGIN IMMEDIATE")  # writers wait
             serialize_consent(s, ["acc_b"])  # again in the same transaction: already held
