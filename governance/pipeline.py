@@ -34,18 +34,23 @@ from governance.models import (
     Account,
     Character,
     ContentFingerprint,
+    Figure,
     Generation,
     GenerationCharacter,
     GenerationState,
     Likeness,
+    is_figure_key,
     utcnow,
 )
 from governance.services import characters as characters_svc
+from governance.services import figures as figures_svc
 from governance.services import translog
 from governance.services.generations import block, involved_owner_ids, link_likenesses
-from governance.services.likenesses import check_consent
+from governance.services.likenesses import check_consent, found_alongside
 from governance.services.notifications import notify
 from policies.characters import CharacterRule, judge
+
+DEFERRED = "likeness:disputed:deferred"
 
 if TYPE_CHECKING:
     from detectors.scan import ScanResult
@@ -224,13 +229,20 @@ class Pipeline:
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 self._judge_characters_seen(session, gen, seen)
-                gen.faces_found = [m.to_dict() for m in result.matches]
-                found = list(dict.fromkeys(m.likeness_id for m in result.matches))
+                on_faces = [m for m in result.matches if not is_figure_key(m.likeness_id)]
+                gen.faces_found = [m.to_dict() for m in on_faces]
+                found = list(dict.fromkeys(m.likeness_id for m in on_faces))
                 link_likenesses(session, gen.id, found, found=True)
                 session.add(gen)
-                denied = [c for c in check_consent(session, found, gen.requester_id) if not c.decision.allowed]
+                self._judge_figures_seen(session, gen, [m for m in result.matches if is_figure_key(m.likeness_id)])
+                checks = check_consent(session, found, gen.requester_id,
+                                       seen_with=found_alongside(gen.faces_found, gen.likeness_ids))
+                deferred = [c.decision.to_dict() for c in checks if c.decision.rule == DEFERRED]
+                if deferred:  # the manifest shows which later claims on a face deferred to the earlier one
+                    gen.decisions = [*gen.decisions, *deferred]
+                denied = [c for c in checks if not c.decision.allowed]
                 if denied:
-                    by_id = {m.likeness_id: m for m in result.matches}
+                    by_id = {m.likeness_id: m for m in on_faces}
                     reasons = [
                         f"the face of likeness {c.likeness_id} appears in the output (distance "
                         f"{by_id[c.likeness_id].distance:.2f}, frames {by_id[c.likeness_id].first_frame}-"
@@ -326,13 +338,43 @@ class Pipeline:
 
     def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str,
                          *, lock: bool = False) -> list[Any]:
-        checks = check_consent(session, list(likeness_ids), gen.requester_id, lock=lock)
-        denied = [c for c in checks if not c.decision.allowed]
-        if denied:
-            block(session, gen, [f"consent no longer holds at {stage}: {c.decision.reason}" for c in denied],
+        """Consent of every likeness involved, and of every protected figure the generation was allowed to
+        show, asked again now; any denial blocks the generation."""
+        checks = check_consent(session, list(likeness_ids), gen.requester_id, lock=lock,
+                               seen_with=found_alongside(gen.faces_found, gen.likeness_ids))
+        reasons = [c.decision.reason for c in checks if not c.decision.allowed]
+        for d in gen.decisions:
+            figure = session.get(Figure, figures_svc.figure_of(d["rule"]) or "") if d["decision"] == "allow" else None
+            if figure is not None:  # (a figure removed from the gallery is no longer protected)
+                again = figures_svc.decide(session, figure, gen.requester_id, f"the generation involves "
+                                           f"{figure.name!r}", lock=lock)
+                if not again.allowed:
+                    reasons.append(again.reason)
+        if reasons:
+            block(session, gen, [f"consent no longer holds at {stage}: {r}" for r in dict.fromkeys(reasons)],
                   stage=stage, notify_owners=involved_owner_ids(session, gen))
             raise _Stop
         return checks
+
+    def _judge_figures_seen(self, session: Session, gen: Generation, matches: list[Any]) -> None:
+        """Each protected public figure whose face the output shows: allowed only when a live-verified likeness
+        an admin approved as them consents to the requester; recorded with the decisions, blocking when not."""
+        denials = []
+        for figure_id in dict.fromkeys(m.likeness_id for m in matches):
+            figure = session.get(Figure, figure_id)
+            if figure is None:  # removed from the gallery meanwhile
+                continue
+            m = min((m for m in matches if m.likeness_id == figure_id), key=lambda m: m.distance)
+            subject = (f"the output shows {figure.name!r} (distance {m.distance:.2f}, frames "
+                       f"{m.first_frame}-{m.last_frame})")
+            decision = figures_svc.decide(session, figure, gen.requester_id, subject)
+            gen.decisions = [*gen.decisions, decision.to_dict()]
+            if not decision.allowed:
+                denials.append(decision.reason)
+        session.add(gen)
+        if denials:
+            block(session, gen, denials, stage="scan", notify_owners=set())
+            raise _Stop
 
     def _scan(self, frames: Any, fps: float, index: Any) -> ScanResult:
         from detectors.scan import scan_frames
@@ -350,7 +392,8 @@ class Pipeline:
             "prompt_sha256": hashlib.sha256(gen.prompt.encode()).hexdigest(),
             "likenesses": [
                 {"likeness": c.likeness_id, "owner": c.owner_id, "grant": c.grant_id, "rule": c.decision.rule,
-                 "reason": c.decision.reason, "named": c.likeness_id in gen.likeness_ids}
+                 "reason": c.decision.reason, "named": c.likeness_id in gen.likeness_ids,
+                 "verification": c.verification, "status": c.status}
                 for c in checks
             ],
             "faces_found": gen.faces_found,

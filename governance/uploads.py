@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 
@@ -10,6 +11,9 @@ from governance.errors import InvalidInput, UnsupportedMedia
 
 MAX_PIXELS = 40_000_000  # a larger still is refused before it is decoded (decompression bombs)
 MAX_VIDEO_S = 60.0
+MAX_CHALLENGE_S = 20.0  # a live challenge's video at most (detectors.liveness.LiveThresholds.max_seconds)
+MAX_CHALLENGE_FPS = 30.0  # faster videos are decimated to about this (20 s at 640 px: ~0.4 GB at most)
+CHALLENGE_SIDE = 640  # challenge frames are decoded at most this large: faces stay large, checks stay fast
 MAX_SIDE = 1280  # enrollment works on downscaled copies: faces stay large, detection stays fast
 ENROLL_FRAMES = 40
 
@@ -79,9 +83,40 @@ def enrollment_frames(blobs: list[bytes]) -> tuple[list[np.ndarray], bool]:
     return frames, kinds == {"video"}
 
 
-def _downscale(rgb: np.ndarray) -> np.ndarray:
+def challenge_video(blobs: list[bytes]) -> tuple[list[np.ndarray], float]:
+    """The frames (RGB, longest side at most :data:`CHALLENGE_SIDE`) and frame rate of the one selfie video
+    answering a live challenge; above :data:`MAX_CHALLENGE_FPS` every k-th frame. Anything else (no file,
+    several, a photo, an unreadable video, one longer than :data:`MAX_CHALLENGE_S`: reason ``too_long``) is
+    refused here, before anything is decoded or the challenge touched."""
+    from media.video import MediaError, iter_frames, probe
+
+    if len(blobs) != 1:
+        raise InvalidInput(f"a live challenge is answered with exactly one selfie video in the field 'media', "
+                           f"got {len(blobs)} files")
+    data = blobs[0]
+    if media_kind(data) != "video":
+        raise InvalidInput("a live challenge is answered with a selfie video (MP4 or WebM), not a photo")
+    try:
+        info = probe(io.BytesIO(data))
+        if info.width * info.height > MAX_PIXELS:
+            raise InvalidInput(f"the video is {info.width}x{info.height}; too large")
+        if info.duration_s > MAX_CHALLENGE_S:
+            raise InvalidInput(f"the video lasts {info.duration_s:.1f} s; a challenge video lasts at most "
+                               f"{MAX_CHALLENGE_S:.0f} s", reason="too_long")
+        every = max(1, math.ceil(info.fps / MAX_CHALLENGE_FPS - 0.01))  # 60 fps: every 2nd frame
+        limit = int(MAX_CHALLENGE_S * info.fps) + 1
+        frames = [_downscale(f, CHALLENGE_SIDE) for _, f in iter_frames(io.BytesIO(data), every=every,
+                                                                        max_frames=limit)]
+    except MediaError as e:
+        raise UnsupportedMedia(f"the video cannot be read: {e}") from e
+    if not frames:
+        raise UnsupportedMedia("the video has no frames")
+    return frames, float(info.fps) / every
+
+
+def _downscale(rgb: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
     h, w = rgb.shape[:2]
-    scale = MAX_SIDE / max(h, w)
+    scale = side / max(h, w)
     if scale >= 1:
         return rgb
     import cv2

@@ -108,11 +108,12 @@ def seen_face_permits(facts: ConsentFacts, requester_id: str, alongside: dict[st
     """The decision for a face the scan found (not one the request named). ``alongside`` holds the decisions
     of the other likenesses that matched every track this one matched.
 
-    A disputed likeness defers to the earlier claim it disputes when that likeness matched the same face and
+    A likeness that disputes an earlier claim (``disputes``; its status is ``disputed``, or ``pending_review``
+    when a figure or identity review is open too) defers to that claim when it matched the same face and
     consents: a later claim on a face must not block its first claimant's outputs while an admin decides.
     Otherwise it is :func:`likeness_permits`: a protective likeness says no."""
     own = likeness_permits(facts, requester_id)
-    if own.allowed or facts.status is not LikenessStatus.DISPUTED:
+    if own.allowed or facts.status is LikenessStatus.ACTIVE:
         return own
     for holder in facts.disputes:
         earlier = alongside.get(holder)

@@ -27,10 +27,11 @@ from governance.models import (
     utcnow,
 )
 from governance.services import characters as characters_svc
-from governance.services.likenesses import check_consent
+from governance.services import figures as figures_svc
+from governance.services.likenesses import check_consent, is_verified_claim
 from governance.services.notifications import notify
-from policies.characters import CharacterPolicy, character_of, mentions, screen_prompt
-from policies.decisions import Allow, Decision, Deny, all_of
+from policies.characters import character_of, screen_prompt
+from policies.decisions import Allow, Decision, all_of
 
 MAX_PROMPT = 2000
 MAX_LIKENESSES = 4
@@ -64,7 +65,7 @@ def used_today(session: Session, account_id: str) -> int:
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
              ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
-    """Consent for each named likeness, the rights-holder rules, public-figure protection.
+    """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
 
     Returns (decisions, grants relied on, owners to notify).
     """
@@ -77,19 +78,11 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": check.decision.rule, "reason": check.decision.reason})
     decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
-    # Public-figure protection: a prompt that names an enrolled person whose likeness the requester may not use
-    # is denied even when the likeness is not attached (text-to-video could still draw them).
-    named = session.exec(select(Likeness).where(Likeness.display_name != None)).all()  # noqa: E711
-    for lk in named:
-        if lk.id in likeness_ids or lk.display_name is None:
-            continue
-        if mentions(prompt, CharacterPolicy(lk.id, lk.display_name)) is None:
-            continue
-        [check] = check_consent(session, [lk.id], requester.id)
-        if not check.decision.allowed:
-            decisions.append(Deny(f"the prompt names {lk.display_name!r}, an enrolled person whose likeness "
-                                  "the requester may not use", f"likeness:{lk.mode.value}:named"))
-            owners.add(lk.owner_id)
+    # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
+    # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
+    for figure, said in figures_svc.named_in(session, prompt):
+        decisions.append(figures_svc.decide(session, figure, requester.id,
+                                            f"the prompt names {figure.name!r} ({said!r})"))
     if not decisions:
         decisions.append(Allow("no likeness, character or protected person is involved", "default"))
     return decisions, relied, owners
@@ -142,11 +135,13 @@ def block(session: Session, gen: Generation, reasons: Sequence[str], *, stage: s
 
 
 def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
-    ids = set(gen.likeness_ids) | {f["likeness"] for f in gen.faces_found}
+    """Owners of the likenesses the request named, and of those the scan found whose claim is verified (live,
+    undisputed): an unproven claim on a face learns nothing about the outputs that show it."""
+    found = {f["likeness"] for f in gen.faces_found} - set(gen.likeness_ids)
     owners = set()
-    for lid in ids:
+    for lid in [*gen.likeness_ids, *sorted(found)]:
         lk = session.get(Likeness, lid)
-        if lk is not None:
+        if lk is not None and (lid in gen.likeness_ids or is_verified_claim(lk)):
             owners.add(lk.owner_id)
     return owners
 
@@ -186,6 +181,16 @@ def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> S
          .where(GenerationLikeness.likeness_id == likeness_id)
          .order_by(Generation.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
     return session.exec(q).all()
+
+
+def uses_shown_to_owner(session: Session, likeness: Likeness, limit: int = 200) -> Sequence[Generation]:
+    """What the owner's "every video that contains me" shows: :func:`list_for_likeness` for a verified claim
+    (live, undisputed); for an unproven one (photo, disputed, pending review) only the owner's own requests
+    and those that named it, never others' outputs in which the scan found the face."""
+    gens = list_for_likeness(session, likeness.id, limit)
+    if is_verified_claim(likeness):
+        return gens
+    return [g for g in gens if g.requester_id == likeness.owner_id or likeness.id in g.likeness_ids]
 
 
 def take_down(session: Session, actor: Account, gen: Generation) -> bool:
