@@ -16,6 +16,8 @@ from governance.config import ConfigError, Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from governance.runtime import Runtime
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
@@ -111,6 +113,69 @@ def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
         name = account.name
     print(f"account {name}: the old API token no longer works; the new one, shown only once:")
     print(token)
+    return 0
+
+
+def cmd_figures_add(args: argparse.Namespace) -> int:
+    """Add a protected public figure from photos of them: prompts naming them and outputs showing their face
+    are blocked unless a live-verified likeness an admin approved as them consents."""
+    from governance.db import unit_of_work
+    from governance.services.figures import add_figure
+    from governance.uploads import decode_image
+
+    images = []
+    for photo in args.photos:
+        path = Path(photo)
+        if not path.is_file():
+            raise SystemExit(f"consentgate figures add: no such file: {path}")
+        images.append(decode_image(path.read_bytes()))
+    with _runtime(args) as rt, unit_of_work(rt.engine) as session:
+        figure, reviews = add_figure(session, None, args.name, args.alias or [], images, rt.face_backend,
+                                     rt.sync_index(session), rt.match_threshold)
+        figure_id, embeddings = figure.id, figure.embeddings
+    print(f"added protected figure {args.name} ({figure_id}) from {len(images)} photo(s), {embeddings} embedding(s)")
+    for d in reviews:
+        print(f"  likeness {d.likeness_id} shows this face: pending review {d.id}")
+    return 0
+
+
+@contextmanager
+def _runtime(args: argparse.Namespace) -> Iterator[Runtime]:
+    """The service's runtime (face backend, likeness index) on its database, migrated first."""
+    from governance.db import init_db
+    from governance.runtime import Runtime
+
+    s = _settings(args)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    rt = Runtime(s)
+    try:
+        init_db(rt.engine)
+        yield rt
+    finally:
+        rt.close()
+
+
+def cmd_figures_list(args: argparse.Namespace) -> int:
+    from governance.services.figures import list_figures, view
+
+    with _database(args) as session:
+        figures = [view(f) for f in list_figures(session)]
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    for f in [] if args.json else figures:
+        aliases = f" (also: {', '.join(f['aliases'])})" if f["aliases"] else ""
+        print(f"{f['id']}  {f['name']}{aliases}")
+    return 0
+
+
+def cmd_figures_remove(args: argparse.Namespace) -> int:
+    from governance.services.figures import get_figure, remove_figure
+
+    with _database(args) as session:
+        figure = get_figure(session, args.figure)
+        name = figure.name
+        remove_figure(session, None, figure)
+    print(f"removed protected figure {name} ({args.figure})")
     return 0
 
 
@@ -284,6 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)
+    figures = sub.add_parser("figures", help="the protected public-figure gallery").add_subparsers(
+        dest="figures_cmd", required=True)
+    fadd = figures.add_parser("add", help="add a figure from photos of them (one face each)")
+    fadd.add_argument("name")
+    fadd.add_argument("photos", nargs="+", metavar="PHOTO")
+    fadd.add_argument("--alias", action="append", help="another name prompts may use (repeatable)")
+    fadd.set_defaults(fn=cmd_figures_add)
+    flist = figures.add_parser("list", help="list the figures")
+    flist.add_argument("--json", action="store_true")
+    flist.set_defaults(fn=cmd_figures_list)
+    fremove = figures.add_parser("remove", help="remove a figure from the gallery")
+    fremove.add_argument("figure", help="the figure's id")
+    fremove.set_defaults(fn=cmd_figures_remove)
     log = sub.add_parser("log", help="the transparency log").add_subparsers(dest="log_cmd", required=True)
     audit = log.add_parser("audit", help="recompute the hash chain and the Merkle tree (exit 2 when altered)")
     audit.add_argument("--json", action="store_true")

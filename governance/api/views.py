@@ -34,7 +34,7 @@ from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
 from governance.services import translog
 from governance.services import verification as verification_svc
-from governance.uploads import decode_image, enrollment_frames, media_kind
+from governance.uploads import decode_image, media_kind
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -44,8 +44,11 @@ def _account_view(a: Account) -> dict[str, Any]:
 
 
 def _likeness_view(lk: Likeness, grants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    from governance.api.enrollment_views import verification_fields
+
     out: dict[str, Any] = {"id": lk.id, "owner": lk.owner_id, "mode": lk.mode.value, "display_name": lk.display_name,
-                           "backend": lk.backend, "embeddings": lk.embeddings, "created_at": iso(lk.created_at)}
+                           "backend": lk.backend, "embeddings": lk.embeddings, "created_at": iso(lk.created_at),
+                           **verification_fields(lk)}
     if grants is not None:
         out["grants"] = grants
     return out
@@ -134,14 +137,11 @@ def remove_contact(ref: str) -> tuple[str, int]:
 # -- likenesses ----------------------------------------------------------------------------------------------
 @bp.post("/likenesses")
 def enroll() -> tuple[Response, int]:
-    owner = current_account()
-    frames, selfie_video = enrollment_frames(uploaded_blobs())
-    display_name = request.form.get("display_name") or None
-    likeness = likenesses_svc.enroll(db(), owner, frames, runtime().face_backend, display_name=display_name,
-                                     require_pose_change=selfie_video)
-    db().commit()
-    return jsonify({"id": likeness.id, "owner": owner.id, "mode": likeness.mode.value,
-                    "embeddings": likeness.embeddings}), 201
+    """Photos (a protective likeness), or a selfie video with ``challenge`` (a live one): see
+    :mod:`governance.api.enrollment_views`."""
+    from governance.api.enrollment_views import enroll_likeness
+
+    return enroll_likeness()
 
 
 @bp.get("/likenesses")
@@ -206,7 +206,7 @@ def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
 def likeness_generations(likeness_id: str) -> Response:
     actor = current_account()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
-    gens = generations_svc.list_for_likeness(db(), lk.id)
+    gens = generations_svc.uses_shown_to_owner(db(), lk)
     return jsonify({"generations": [generations_svc.public_view(g) for g in gens]})
 
 
