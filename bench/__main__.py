@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("watermark", "faces", "insightface")
+ALL = ("watermark", "faces", "insightface", "liveness")
 
 
 def main(argv: list[str]) -> int:

@@ -12,6 +12,10 @@ stable ``reason``::
     ((2, 128), 'dlib-resnet-v1')
     >>> Template.from_bytes(template.to_bytes()).embeddings.shape
     (2, 128)
+
+A template from the live challenge (:mod:`detectors.liveness`) also says which head pose each
+embedding was taken in (``Template.bins``, one of :data:`POSE_BINS` per row); photo templates and
+templates stored before the live check have no bins (``()``).
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from detectors.errors import DetectorError, EnrollmentError
 from detectors.faces import Face, FaceBackend, _as_rgb, crop_face, default_backend
 
 __all__ = [
-    "MAX_TEMPLATE_EMBEDDINGS", "MIN_POSE_SPREAD", "MIN_SHARPNESS", "MIN_VIDEO_FRAMES", "Template", "enroll",
-    "enroll_video", "face_sharpness",
+    "MAX_TEMPLATE_EMBEDDINGS", "MIN_POSE_SPREAD", "MIN_SHARPNESS", "MIN_VIDEO_FRAMES", "POSE_BINS", "Template",
+    "enroll", "enroll_video", "face_sharpness",
 ]
 
 #: At most this many embeddings are kept per template (the most distinct of the largest faces).
@@ -51,16 +55,23 @@ _VIDEO_STEP: Final = 1.1  # in a selfie video, successive samples may differ by 
 MIN_POSE_SPREAD: Final = 0.2
 #: A selfie video needs at least this many frames with a usable face.
 MIN_VIDEO_FRAMES: Final = 5
+#: The head poses a template's embeddings may be labelled with (``Template.bins``): facing the camera,
+#: or turned to the person's left or right, chin up or down, as the live challenge measured them.
+POSE_BINS: Final = ("frontal", "left", "right", "up", "down")
 
 
 @dataclass(frozen=True, eq=False)
 class Template:
     """One person's enrolled likeness: ``embeddings`` (k, dim) float32 from ``backend``, and the
-    ``reference`` RGB face crop the generator composites. Arrays are private, read-only copies."""
+    ``reference`` RGB face crop the generator composites. Arrays are private, read-only copies.
+
+    ``bins`` is empty, or names the head pose of each embedding row (k names from :data:`POSE_BINS`),
+    as a live challenge enrolls turned views besides frontal ones; :meth:`view` selects one bin."""
 
     embeddings: np.ndarray
     backend: str
     reference: np.ndarray
+    bins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         emb = np.array(self.embeddings, dtype=np.float32)
@@ -73,6 +84,13 @@ class Template:
                 or ref.shape[0] < 1 or ref.shape[1] < 1:
             raise DetectorError(f"template reference must be an (H, W, 3) uint8 image, got "
                                 f"{getattr(ref, 'shape', type(ref))}")
+        bins = tuple(self.bins) if isinstance(self.bins, (tuple, list)) else self.bins
+        if not isinstance(bins, tuple) or not all(isinstance(b, str) for b in bins):
+            raise DetectorError(f"template bins must be a tuple of names, got {self.bins!r}")
+        if bins and (len(bins) != emb.shape[0] or not set(bins) <= set(POSE_BINS)):
+            raise DetectorError(f"template bins must name one of {', '.join(POSE_BINS)} for each of the "
+                                f"{emb.shape[0]} embeddings, got {bins!r}")
+        object.__setattr__(self, "bins", bins)
         ref = ref.copy()
         emb.setflags(write=False)
         ref.setflags(write=False)
@@ -85,18 +103,33 @@ class Template:
 
     def __repr__(self) -> str:
         h, w = self.reference.shape[:2]
-        return f"Template(k={self.embeddings.shape[0]}, dim={self.dim}, backend={self.backend!r}, reference={w}x{h})"
+        binned = f", bins={'/'.join(b for b in POSE_BINS if b in self.bins)}" if self.bins else ""
+        return (f"Template(k={self.embeddings.shape[0]}, dim={self.dim}, backend={self.backend!r}, "
+                f"reference={w}x{h}{binned})")
+
+    def view(self, pose_bin: str) -> np.ndarray:
+        """The ``(j, dim)`` embeddings labelled ``pose_bin`` (one of :data:`POSE_BINS`); ``j`` is 0 when the
+        template has none, or no bins at all."""
+        if pose_bin not in POSE_BINS:
+            raise DetectorError(f"unknown pose bin {pose_bin!r}; expected one of {', '.join(POSE_BINS)}")
+        rows = [i for i, b in enumerate(self.bins) if b == pose_bin]
+        return self.embeddings[rows]
 
     def to_bytes(self) -> bytes:
-        """Serialise as a compressed ``.npz`` (no pickles)."""
+        """Serialise as a compressed ``.npz`` (no pickles): arrays ``format`` (the string
+        ``consentgate-template-v1``), ``embeddings``, ``backend``, ``reference``, and ``bins`` (unicode
+        strings) only when the template has bins. Readers ignore members they do not know, so a binned
+        template still loads, without its bins, in code that predates them."""
         buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            format=np.array(_FORMAT),
-            embeddings=self.embeddings,
-            backend=np.array(self.backend),
-            reference=self.reference,
-        )
+        arrays = {
+            "format": np.array(_FORMAT),
+            "embeddings": self.embeddings,
+            "backend": np.array(self.backend),
+            "reference": self.reference,
+        }
+        if self.bins:
+            arrays["bins"] = np.array(self.bins, dtype=f"<U{max(len(b) for b in POSE_BINS)}")
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
     @classmethod
@@ -107,7 +140,9 @@ class Template:
                 fmt = str(npz["format"])
                 if fmt != _FORMAT:
                     raise DetectorError(f"expected a {_FORMAT} template, got format {fmt!r}")
-                return cls(embeddings=npz["embeddings"], backend=str(npz["backend"]), reference=npz["reference"])
+                bins = tuple(str(b) for b in npz["bins"]) if "bins" in npz.files else ()
+                return cls(embeddings=npz["embeddings"], backend=str(npz["backend"]), reference=npz["reference"],
+                           bins=bins)
         except DetectorError:
             raise
         except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:

@@ -4,19 +4,24 @@ Every failure the library reports is a :class:`DetectorError`; enrollment reject
 refusals carry a stable machine-readable ``reason`` so the service can map them to a user-facing
 message::
 
-    >>> from detectors.errors import EnrollmentError, ScanError
+    >>> from detectors.errors import EnrollmentError, LivenessError, ScanError
     >>> err = EnrollmentError("no_face", "no face was found in any of the 3 images")
     >>> err.reason
     'no_face'
     >>> str(ScanError("too_large", "a 8000x6000 frame is larger than 4096x2304"))
     'too_large: a 8000x6000 frame is larger than 4096x2304'
+    >>> LivenessError("pose_not_reached", "pose 'up' never reached: max pitch 6 deg, need 15").reason
+    'pose_not_reached'
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ENROLLMENT_REASONS", "SCAN_REASONS", "DetectorError", "EnrollmentError", "ScanError"]
+__all__ = [
+    "ENROLLMENT_REASONS", "LIVENESS_REASONS", "SCAN_REASONS", "DetectorError", "EnrollmentError", "LivenessError",
+    "ScanError",
+]
 
 #: The reason codes an :class:`EnrollmentError` may carry. ``single_pose``: a selfie video whose
 #: face never turns (a replayed still photo looks like that); ``too_short``: too few usable frames.
@@ -25,6 +30,16 @@ ENROLLMENT_REASONS: Final = frozenset({
 })
 #: The reason codes a :class:`ScanError` may carry.
 SCAN_REASONS: Final = frozenset({"unreadable", "too_large", "too_long", "too_many_faces"})
+#: The reason codes a :class:`LivenessError` may carry (the live challenge, :mod:`detectors.liveness`):
+#: the video as a whole (``unreadable``, ``too_short``, ``too_long``, ``frame_rate``), the face in it
+#: (``no_face``, ``face_too_small``, ``multiple_faces``), a picture that does not move like a live head
+#: (``replayed_still``, ``slideshow``), one continuous take of one person (``track_break``: a cut, a
+#: jump of the face or the face lost for too long; ``identity_changed``), and the challenge itself
+#: (``pose_not_reached``, ``pose_order``).
+LIVENESS_REASONS: Final = frozenset({
+    "unreadable", "too_short", "too_long", "frame_rate", "no_face", "face_too_small", "multiple_faces",
+    "replayed_still", "slideshow", "track_break", "identity_changed", "pose_not_reached", "pose_order",
+})
 
 
 class DetectorError(Exception):
@@ -59,3 +74,11 @@ class ScanError(_ReasonedError):
     that cannot vouch for its input fails closed with this error rather than report "nobody found"."""
 
     REASONS = SCAN_REASONS
+
+
+class LivenessError(_ReasonedError):
+    """A selfie video does not pass the live challenge; ``reason`` says why (see
+    :data:`LIVENESS_REASONS`) and the message says what was measured against what was needed, e.g.
+    ``pose 'up' never reached: max pitch 6 deg, need 15``."""
+
+    REASONS = LIVENESS_REASONS

@@ -94,3 +94,17 @@ def onnx_models():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def challenge():
+    """The challenge-video maker (``challenge_video.py``): head-turn selfie videos made from real photos,
+    and the attacks the live check must refuse."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("detectors_challenge_video",
+                                                  Path(__file__).with_name("challenge_video.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

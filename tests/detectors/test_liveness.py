@@ -1,0 +1,261 @@
+"""The live challenge (detectors.liveness) on challenge videos made from the real photos, and its refusals
+on real photos, the real Hamilton clip and splices of real faces.
+
+Challenge videos come from ``challenge_video.py`` (an ellipsoid head-turn warp of one photo, H.264):
+they pass the pose check, which is the point of docs/enrollment.md's "what it does not prove".
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from detectors.enroll import POSE_BINS, Template
+from detectors.errors import DetectorError, LivenessError
+from detectors.liveness import (
+    MAX_POSES,
+    MIN_POSES,
+    POSES,
+    LiveThresholds,
+    random_poses,
+    track_head,
+    verify_challenge,
+    verify_video,
+)
+from media.video import read_video
+
+FIVE = ("left", "up", "right", "center", "down")
+THREE = ("left", "down", "right")
+TH = LiveThresholds()
+
+
+def refusal(frames, fps, poses, backend) -> LivenessError:
+    with pytest.raises(LivenessError) as info:
+        verify_challenge(frames, fps, poses, backend)
+    return info.value
+
+
+# -- challenges ---------------------------------------------------------------------------------------------
+def test_random_poses_are_well_formed():
+    rng = random.Random(3)
+    drawn = [random_poses(rng=rng) for _ in range(400)]
+    assert {len(p) for p in drawn} == {3, 4, 5}
+    for poses in drawn:
+        assert set(poses) <= set(POSES) and poses[0] != "center" and poses[-1] != "center"
+        assert all(a != b for a, b in itertools.pairwise(poses))
+    assert {p for poses in drawn for p in poses} == set(POSES)
+    assert len(set(drawn)) > 250  # many different challenges
+    assert len(random_poses(4)) == 4 and MIN_POSES <= len(random_poses()) <= MAX_POSES  # secrets.SystemRandom
+    for bad in (2, 6, "3"):
+        with pytest.raises(ValueError):
+            random_poses(bad)
+
+
+def test_the_number_of_challenges_is_as_documented():
+    def ok(seq):
+        return seq[0] != "center" and seq[-1] != "center" and all(a != b for a, b in itertools.pairwise(seq))
+
+    counts = [sum(ok(s) for s in itertools.product(POSES, repeat=n)) for n in (3, 4, 5)]
+    assert counts == [52, 204, 820]  # random_poses' docstring: 1,076 in all
+
+
+@pytest.mark.parametrize("poses", [("left", "left", "up"), ("left", "up"), ("left", "sideways", "up"),
+                                   ("left", "up", "right", "down", "left", "up")])
+def test_a_malformed_challenge_is_the_callers_bug(poses, backend):
+    with pytest.raises(ValueError):
+        verify_challenge(np.zeros((40, 16, 16, 3), np.uint8), 20.0, poses, backend)
+
+
+def test_thresholds_validate_themselves():
+    with pytest.raises(DetectorError):
+        LiveThresholds(turn_yaw=-5)
+    with pytest.raises(DetectorError):
+        LiveThresholds(center=30)  # above the turn thresholds
+    with pytest.raises(DetectorError):
+        LiveThresholds(identity_distance=0)
+
+
+# -- a challenge performed --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def obama_live(challenge, photo, backend):
+    frames, fps = challenge.decode(challenge.challenge_video(photo("obama.jpg"), FIVE))
+    return frames, fps, verify_challenge(frames, fps, FIVE, backend)
+
+
+def test_a_challenge_performed_from_a_real_photo_passes(obama_live):
+    frames, fps, result = obama_live
+    assert result.poses == FIVE and [s.pose for s in result.spans] == list(FIVE)
+    for a, b in itertools.pairwise(result.spans):
+        assert a.last_frame < b.first_frame  # in the asked order, one after another
+    peaks = {s.pose: s for s in result.spans}
+    assert peaks["left"].yaw >= TH.turn_yaw and peaks["right"].yaw <= -TH.turn_yaw
+    assert peaks["up"].pitch >= TH.turn_pitch and peaks["down"].pitch <= -TH.turn_pitch
+    assert max(abs(peaks["center"].yaw), abs(peaks["center"].pitch)) <= TH.center
+    for s in result.spans:
+        assert s.first_frame <= s.peak_frame <= s.last_frame
+        assert s.last_frame - s.first_frame + 1 >= TH.hold_s * fps
+    assert result.yaw.shape == result.pitch.shape == (len(frames),) and result.fps == fps
+    assert np.isfinite(result.yaw).mean() > 0.95
+    assert not result.yaw.flags.writeable
+    assert result.identity_distance < 0.5 and result.pose_distance < 0.6
+    assert result.to_dict()["views"] == {b: 2 for b in POSE_BINS}
+
+
+def test_the_template_holds_the_turned_views(obama_live, templates, backend):
+    _, _, result = obama_live
+    template = result.template()
+    assert set(template.bins) == set(POSE_BINS) and len(template.bins) == template.embeddings.shape[0]
+    for b in POSE_BINS:
+        np.testing.assert_array_equal(template.view(b), result.views[b])
+    again = Template.from_bytes(template.to_bytes())
+    assert again.bins == template.bins and again.backend == "dlib-resnet-v1"
+    [face] = backend.faces(template.reference)
+    assert face.box.width > template.reference.shape[1] / 3  # the reference is a face crop
+    obama, biden = templates["obama"].embeddings, templates["biden"].embeddings
+
+    def nearest(emb, to):
+        return float(np.linalg.norm(to[None] - emb[:, None], axis=-1).min())
+
+    assert nearest(template.view("frontal"), obama) < 0.3  # the video was made from obama.jpg
+    for b in ("left", "right", "up", "down"):
+        assert nearest(template.view(b), obama) < 0.55 < nearest(template.view(b), biden)
+
+
+@pytest.fixture(scope="module")
+def biden_video(challenge, photo) -> bytes:
+    return challenge.challenge_video(photo("biden2.jpg"), THREE, fps=15.0, seed=1)
+
+
+def test_a_challenge_video_file_passes(biden_video, backend):
+    result = verify_video(biden_video, THREE, backend)
+    assert [s.pose for s in result.spans] == list(THREE) and result.fps == 15.0
+    assert all(result.views[b].shape[0] >= 1 for b in ("frontal", "left", "down", "right"))
+
+
+def test_a_pose_never_reached_says_how_far_the_head_went(biden_video, backend):
+    frames, fps = read_video(biden_video, with_audio=False).frames, 15.0
+    err = refusal(frames, fps, ("left", "up", "right"), backend)
+    assert err.reason == "pose_not_reached"
+    m = re.fullmatch(r"pose 'up' never reached: max pitch (-?\d+) deg, need 15", err.message)
+    assert m is not None and int(m.group(1)) < 15
+
+
+def test_poses_out_of_order(biden_video, backend):
+    frames, fps = read_video(biden_video, with_audio=False).frames, 15.0
+    err = refusal(frames, fps, ("down", "left", "right"), backend)
+    assert err.reason == "pose_order"
+    assert err.message.startswith("expected 'down' then 'left', saw 'left' first")
+
+
+def test_another_turn_between_two_asked_poses_is_out_of_order(biden_video, backend):
+    frames, fps = read_video(biden_video, with_audio=False).frames, 15.0
+    err = refusal(frames, fps, ("left", "right", "left"), backend)
+    assert err.reason == "pose_order"
+    assert err.message.startswith("expected 'left' then 'right', saw 'down' in between")
+
+
+# -- what is not a live person performing it --------------------------------------------------------------------
+def test_a_real_photo_replayed_as_a_video(challenge, photo, backend):
+    frames, fps = challenge.decode(challenge.still_video(photo("alex_lacamoire2.jpg"), seconds=3.0))
+    err = refusal(frames, fps, THREE, backend)
+    assert err.reason == "replayed_still" and "does not move" in err.message
+
+
+@pytest.fixture(scope="module")
+def hamilton(faces_dir):
+    clip = read_video(faces_dir / "short_hamilton_clip.mp4", with_audio=False)
+    return clip.frames, clip.fps
+
+
+def test_a_frame_of_the_real_clip_replayed(challenge, hamilton, backend):
+    frames, fps = hamilton
+    still = np.repeat(frames[150][None], round(3 * fps), axis=0)  # Miranda, close up
+    again, fps2 = challenge.decode(challenge.encode(still, fps))
+    assert refusal(again, fps2, THREE, backend).reason == "replayed_still"
+
+
+def test_a_slideshow_of_real_photos(challenge, photo, backend):
+    names = ("obama.jpg", "biden2.jpg", "alex_lacamoire2.jpg", "lin-manuel-miranda.png")
+    frames, fps = challenge.decode(challenge.slideshow_video([photo(n) for n in names], hold_s=0.5))
+    err = refusal(frames, fps, THREE, backend)
+    assert err.reason == "slideshow" and err.message.startswith("8 still images shown about 0.5 s each")
+
+
+def test_a_slideshow_of_real_frames_of_one_person_turning(challenge, hamilton, backend):
+    frames, fps = hamilton
+    held = [frames[t] for t in (95, 130, 160, 200) for _ in range(round(0.5 * fps))]  # Miranda, four poses
+    again, fps2 = challenge.decode(challenge.encode(np.stack(held * 2), fps))
+    assert refusal(again, fps2, THREE, backend).reason == "slideshow"
+
+
+def test_a_splice_of_two_people_with_a_cut(challenge, photo, backend):
+    frames = challenge.spliced_frames(photo("obama.jpg"), photo("biden2.jpg"), THREE, fps=15.0)
+    frames, fps = challenge.decode(challenge.encode(frames, 15.0))
+    err = refusal(frames, fps, THREE, backend)
+    assert err.reason == "track_break" and "changes abruptly" in err.message
+
+
+def test_a_splice_of_two_people_hidden_by_a_cross_fade(challenge, photo, backend):
+    frames = challenge.spliced_frames(photo("obama.jpg"), photo("biden2.jpg"), THREE, fps=15.0, dissolve_s=0.6)
+    frames, fps = challenge.decode(challenge.encode(frames, 15.0))
+    err = refusal(frames, fps, THREE, backend)
+    assert err.reason == "identity_changed" and "not show the same person" in err.message
+
+
+def test_the_real_hamilton_clip_is_not_one_take(faces_dir, backend):
+    with pytest.raises(LivenessError) as info:
+        verify_video(faces_dir / "short_hamilton_clip.mp4", ("left", "right", "up"), backend)
+    assert info.value.reason == "track_break" and "frames 19 and 20" in info.value.message  # the first cut
+
+
+def test_one_take_of_the_real_clip_passes_every_check_but_the_poses(hamilton, backend):
+    frames, fps = hamilton
+    # Frames 120-210: Lin-Manuel Miranda alone, singing, turning his head to his right (-44 deg) and a little
+    # to his left: real motion is not a still, not a slideshow, one take, one person.
+    err = refusal(frames[120:211], fps, ("left", "right", "up"), backend)
+    assert err.reason == "pose_not_reached"
+    m = re.fullmatch(r"pose 'left' never reached: max yaw to the left (\d+) deg, need 25", err.message)
+    assert m is not None and 12 <= int(m.group(1)) < 25
+
+
+def test_two_people_in_view(photo, backend):
+    group = cv2.resize(photo("two_people.jpg"), (640, 376), interpolation=cv2.INTER_AREA)
+    frames = np.repeat(group[None], 40, axis=0)
+    err = refusal(frames, 20.0, THREE, backend)
+    assert err.reason == "multiple_faces"
+
+
+def test_no_face_and_a_face_too_small(photo, backend):
+    noise = np.random.default_rng(0).integers(0, 256, (40, 120, 160, 3), dtype=np.uint8)
+    assert refusal(noise, 20.0, THREE, backend).reason == "no_face"
+    small = photo("obama-240p.jpg")  # a ~63 px face
+    assert refusal(np.repeat(small[None], 40, axis=0), 20.0, THREE, backend).reason == "face_too_small"
+
+
+@pytest.mark.parametrize(("n", "fps", "reason"), [(20, 20.0, "too_short"), (220, 10.0, "too_long"),
+                                                  (40, 5.0, "frame_rate"), (40, float("nan"), "unreadable")])
+def test_video_length_and_rate(n, fps, reason, backend):
+    assert refusal(np.zeros((n, 16, 16, 3), np.uint8), fps, THREE, backend).reason == reason
+
+
+def test_unreadable_input(backend, tmp_path):
+    assert refusal(np.zeros((40, 16, 16), np.uint8), 20.0, THREE, backend).reason == "unreadable"
+    bad = tmp_path / "selfie.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    with pytest.raises(LivenessError) as info:
+        verify_video(bad, THREE, backend)
+    assert info.value.reason == "unreadable"
+
+
+def test_track_head_measures_every_frame(biden_video):
+    frames = read_video(biden_video, with_audio=False).frames
+    track = track_head(frames, 15.0)
+    assert track.frame_count == len(frames) and track.has_face.all()
+    assert np.nanmax(track.yaw) >= TH.turn_yaw and np.nanmin(track.pitch) <= -TH.turn_pitch
+    assert np.isnan(track.face_change[0]) and np.nanmin(track.face_change[1:]) > 0.6  # no two frames alike
+    assert float(np.nanmax(track.jump)) < TH.max_jump
