@@ -159,6 +159,14 @@ def test_another_turn_between_two_asked_poses_is_out_of_order(biden_video, backe
     assert err.message.startswith("expected 'left' then 'right', saw 'down' in between")
 
 
+def test_a_mirrored_recording_says_so(biden_video, backend):
+    frames = np.ascontiguousarray(read_video(biden_video, with_audio=False).frames[:, :, ::-1])
+    result = verify_challenge(frames, 15.0, THREE, backend, mirrored=True)
+    assert result.spans[0].yaw >= TH.turn_yaw and np.nanmax(result.yaw) >= TH.turn_yaw  # the person's left
+    err = refusal(frames, 15.0, THREE, backend)  # read as the camera saw it, the first turn is to the right
+    assert err.reason == "pose_order" and err.message.startswith("expected 'left' first, saw 'right' first")
+
+
 # -- what is not a live person performing it --------------------------------------------------------------------
 def test_a_real_photo_replayed_as_a_video(challenge, photo, backend):
     frames, fps = challenge.decode(challenge.still_video(photo("alex_lacamoire2.jpg"), seconds=3.0))
