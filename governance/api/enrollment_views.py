@@ -119,18 +119,29 @@ def verify_likeness(likeness_id: str) -> Response:
 def _answer(owner: Account, challenge_id: Any, now: datetime, likeness: Likeness | None,
             display_name: str | None) -> Likeness:
     """Check the challenge and the video (malformed: refused, the challenge untouched), then verify: the
-    challenge is spent and committed whether the check passes or not."""
+    challenge is spent and committed whether the check passes or not. Form field ``mirrored=true``: the
+    video is the mirror image a client previewed (browsers' MediaRecorder and phone cameras store the
+    camera's view, the default)."""
+    mirrored = _flag("mirrored")
     ch = enrollment_svc.open_challenge(db(), owner, challenge_id, now)
     frames, fps = challenge_video(uploaded_blobs())
     rt = runtime()
     outcome = enrollment_svc.verify_live(db(), owner, ch, frames, fps, backend=rt.face_backend,
                                          index=rt.sync_index(db()), threshold=rt.match_threshold,
-                                         identity=rt.identity_proof, likeness=likeness, display_name=display_name)
+                                         identity=rt.identity_proof, likeness=likeness, display_name=display_name,
+                                         mirrored=mirrored)
     db().commit()
     if outcome.refusal is not None:
         raise outcome.refusal
     assert outcome.likeness is not None
     return outcome.likeness
+
+
+def _flag(name: str) -> bool:
+    raw = request.form.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InvalidInput(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1")
 
 
 # -- disputes (admin) -----------------------------------------------------------------------------------------------

@@ -150,14 +150,15 @@ class LiveOutcome:
     created: bool = False
 
 
-def check_live(frames: Sequence[np.ndarray], fps: float, poses: Sequence[str], backend: FaceBackend
-               ) -> tuple[Template, dict[str, Any]]:
-    """Run the live check (:func:`detectors.liveness.verify_challenge`); return the template of the views it
-    binned by pose (``Template.bins``) and its summary (poses, spans, distances; no pixels). Raises
-    :class:`detectors.errors.LivenessError` with the refusal's reason."""
+def check_live(frames: Sequence[np.ndarray], fps: float, poses: Sequence[str], backend: FaceBackend, *,
+               mirrored: bool = False) -> tuple[Template, dict[str, Any]]:
+    """Run the live check (:func:`detectors.liveness.verify_challenge`; ``mirrored`` for clients that upload
+    the mirror image they preview); return the template of the views it binned by pose (``Template.bins``)
+    and its summary (poses, spans, distances; no pixels). Raises :class:`detectors.errors.LivenessError`
+    with the refusal's reason."""
     from detectors.liveness import verify_challenge
 
-    result = verify_challenge(frames, fps, poses, backend)
+    result = verify_challenge(frames, fps, poses, backend, mirrored=mirrored)
     return result.template(), result.to_dict()
 
 
@@ -176,7 +177,8 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def verify_live(session: Session, owner: Account, ch: Challenge, frames: Sequence[np.ndarray], fps: float, *,
                 backend: FaceBackend, index: LikenessIndex, threshold: float, identity: IdentityProof,
-                likeness: Likeness | None = None, display_name: str | None = None) -> LiveOutcome:
+                likeness: Likeness | None = None, display_name: str | None = None,
+                mirrored: bool = False) -> LiveOutcome:
     """Answer ``ch`` with a decoded selfie video: a new ``live`` likeness, or ``likeness`` (a photo one of the
     same owner) upgraded to ``live`` when the face matches its template (else ``face_mismatch``). The challenge
     is spent whatever the outcome; the caller commits, then raises :attr:`LiveOutcome.refusal` if any.
@@ -188,7 +190,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, frames: Sequenc
     from detectors.errors import LivenessError
 
     try:
-        live, summary = check_live(frames, fps, ch.poses, backend)
+        live, summary = check_live(frames, fps, ch.poses, backend, mirrored=mirrored)
     except LivenessError as e:
         return _refused(session, owner, ch, e.reason, f"the live check failed: {e.message}",
                         likeness.id if likeness else None)

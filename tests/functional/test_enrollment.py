@@ -278,6 +278,9 @@ def test_the_live_challenge(api, faces_dir, liveness_videos):
     _problem(answer(alice, body["id"], b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500), 415)
     _problem(answer(bob, body["id"]), 404)  # another account's challenge is nobody's
     _problem(answer(alice, "chl_nope"), 404)
+    _problem(answer(alice, body["id"], mirrored="maybe"), 422)
+    long = helper.encode(np.zeros((21 * 10, 64, 64, 3), np.uint8), 10.0)  # over 20 s: not even decoded
+    _problem(answer(alice, body["id"], long), 422, "too_long")
     assert _counts(api) == before
 
     # the recorded challenge, performed in order: a live likeness with pose-binned views
@@ -316,6 +319,10 @@ def test_the_live_challenge(api, faces_dir, liveness_videos):
         s.get(Challenge, ch["id"]).expires_at = utcnow() - timedelta(seconds=1)
     _problem(answer(alice, ch["id"]), 409, "challenge_expired")
     assert _counts(api) == before
+    # an account holds a few open challenges at most
+    for _ in range(5):
+        api.challenge(alice)
+    _problem(api.call("POST", "/v1/likenesses/challenges", alice), 409, "too_many_challenges")
 
 
 class _RejectingVendor:
