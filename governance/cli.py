@@ -282,14 +282,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
             raise SystemExit(f"consentgate scan: {e}") from e
     finally:
         rt.close()
-    report = {"file": str(path), "enrolled": len(index), **result.to_dict()}
+    from governance.models import is_figure_key
+
+    figures = sum(1 for key in index.ids() if is_figure_key(key))  # the face index holds protected figures too
+    report = {"file": str(path), "enrolled": len(index) - figures, "figures": figures, **result.to_dict()}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(f"{path}: {result.frames_scanned} frames scanned, {result.faces_seen} faces seen, "
-              f"{len(index)} likenesses enrolled")
+              f"{len(index) - figures} likenesses enrolled, {figures} protected figures")
         for m in result.matches:
-            print(f"  likeness {m.likeness_id}: distance {m.distance:.3f}, frames {m.first_frame}-{m.last_frame}")
+            kind = "protected figure" if is_figure_key(m.likeness_id) else "likeness"
+            print(f"  {kind} {m.likeness_id}: distance {m.distance:.3f}, frames {m.first_frame}-{m.last_frame}")
         if not result.matches:
             print("  no enrolled likeness found")
     return 0
