@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, select
@@ -57,40 +58,76 @@ class FaceMatch:
     owner_id: str | None = None  # None for a figure
 
 
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
 def open_disputes(session: Session, likeness: Likeness, matches: Sequence[FaceMatch]) -> list[Dispute]:
-    """One dispute per matched likeness of another account and per matched figure (none twice for the same
-    pair); sets the likeness's status and notifies the owners. Returns the disputes opened now."""
-    existing = {(d.holder_likeness_id or d.figure_id) for d in session.exec(
-        select(Dispute).where(Dispute.likeness_id == likeness.id, Dispute.state == DisputeState.OPEN)).all()}
+    """Open a dispute for each matched likeness of another account and each matched figure, unless that pair
+    was ever disputed before; set the statuses and notify the owners. Returns the disputes opened now.
+
+    The claim enrolled later is always the claimant: usually ``likeness``, just enrolled. When ``likeness``
+    is being upgraded and the match was enrolled after it without a dispute (both predate the search, as
+    migrated likenesses do), the match is the claimant, so an unproven later claim cannot block the earlier
+    one's outputs."""
     opened = []
     for m in matches:
-        if m.key in existing:
-            continue
         if m.owner_id is None:
-            figure = session.get(Figure, m.key)
-            name = figure.name if figure else m.key
-            d = Dispute(kind=DisputeKind.PUBLIC_FIGURE, likeness_id=likeness.id, claimant_id=likeness.owner_id,
-                        figure_id=m.key, distance=round(m.distance, 4),
-                        detail=f"the face matches the protected public figure {name!r} (distance {m.distance:.2f})")
-            mine = (f"Your likeness {likeness.id} matches a protected public figure; it only protects the face until "
-                    f"an admin reviews it (review {d.id}).")
+            d = _figure_review(session, likeness, m)
         else:
-            d = Dispute(kind=DisputeKind.DOUBLE_CLAIM, likeness_id=likeness.id, claimant_id=likeness.owner_id,
-                        holder_likeness_id=m.key, holder_id=m.owner_id, distance=round(m.distance, 4),
-                        detail=f"the face matches likeness {m.key}, enrolled earlier by another account "
-                               f"(distance {m.distance:.2f})")
-            mine = (f"Your likeness {likeness.id} matches a face another account enrolled first; it only protects the "
-                    f"face until an admin resolves dispute {d.id}.")
-            notify(session, m.owner_id, "dispute:open",
-                   f"Another account enrolled a face matching your likeness {m.key}. Your likeness is not affected; "
-                   f"an admin will resolve dispute {d.id}.", likeness_id=m.key)
-        session.add(d)
-        notify(session, likeness.owner_id, "dispute:open", mine, likeness_id=likeness.id)
-        record(session, Tag.DISPUTE_OPEN, actor_id=None, subject=d.id, kind=d.kind.value, likeness=likeness.id,
-               holder_likeness=d.holder_likeness_id, figure=d.figure_id, distance=d.distance)
-        opened.append(d)
+            other = session.get(Likeness, m.key)
+            if other is None:
+                continue
+            later, earlier = ((other, likeness) if _aware(other.created_at) > _aware(likeness.created_at)
+                              else (likeness, other))
+            d = _double_claim(session, later, earlier, m.distance)
+        if d is not None:
+            opened.append(d)
     refresh_status(session, likeness)
     return opened
+
+
+def _ever_disputed(session: Session, likeness_id: str, key: str) -> bool:
+    q = select(Dispute.id).where(Dispute.likeness_id == likeness_id,
+                                 (Dispute.holder_likeness_id == key) | (Dispute.figure_id == key))
+    return session.exec(q).first() is not None
+
+
+def _figure_review(session: Session, likeness: Likeness, m: FaceMatch) -> Dispute | None:
+    if _ever_disputed(session, likeness.id, m.key):
+        return None
+    figure = session.get(Figure, m.key)
+    name = figure.name if figure else m.key
+    d = Dispute(kind=DisputeKind.PUBLIC_FIGURE, likeness_id=likeness.id, claimant_id=likeness.owner_id,
+                figure_id=m.key, distance=round(m.distance, 4),
+                detail=f"the face matches the protected public figure {name!r} (distance {m.distance:.2f})")
+    session.add(d)
+    notify(session, likeness.owner_id, "dispute:open",
+           f"Your likeness {likeness.id} matches a protected public figure; it only protects the face until an "
+           f"admin reviews it (review {d.id}).", likeness_id=likeness.id)
+    record(session, Tag.DISPUTE_OPEN, actor_id=None, subject=d.id, kind=d.kind.value, likeness=likeness.id,
+           figure=m.key, distance=d.distance)
+    return d
+
+
+def _double_claim(session: Session, later: Likeness, earlier: Likeness, distance: float) -> Dispute | None:
+    if _ever_disputed(session, later.id, earlier.id) or _ever_disputed(session, earlier.id, later.id):
+        return None
+    d = Dispute(kind=DisputeKind.DOUBLE_CLAIM, likeness_id=later.id, claimant_id=later.owner_id,
+                holder_likeness_id=earlier.id, holder_id=earlier.owner_id, distance=round(distance, 4),
+                detail=f"the face matches likeness {earlier.id}, enrolled earlier by another account "
+                       f"(distance {distance:.2f})")
+    session.add(d)
+    notify(session, later.owner_id, "dispute:open",
+           f"Your likeness {later.id} matches a face another account enrolled first; it only protects the face "
+           f"until an admin resolves dispute {d.id}.", likeness_id=later.id)
+    notify(session, earlier.owner_id, "dispute:open",
+           f"Another account enrolled a face matching your likeness {earlier.id}. Your likeness is not affected; "
+           f"an admin will resolve dispute {d.id}.", likeness_id=earlier.id)
+    record(session, Tag.DISPUTE_OPEN, actor_id=None, subject=d.id, kind=d.kind.value, likeness=later.id,
+           holder_likeness=earlier.id, distance=d.distance)
+    refresh_status(session, later)
+    return d
 
 
 def open_identity_review(session: Session, likeness: Likeness, detail: str) -> Dispute:

@@ -154,6 +154,26 @@ def test_the_person_proving_a_face_live_wins_over_an_earlier_photo_squatter(api,
     assert (now["status"], now["can_consent"], now["disputes"]) == ("active", True, [])
 
 
+def test_upgrading_an_old_photo_likeness_disputes_the_later_claim_not_itself(api, faces_dir):
+    """Likenesses enrolled before disputes existed (migrated ones) may hold the same face undisputed. When the
+    earlier one is verified live, the later one becomes the claimant, so it cannot block the earlier one."""
+    from governance.models import LikenessStatus
+
+    alice, bob = api.account("alice"), api.account("bob")
+    first = api.enroll(alice, faces_dir / "obama.jpg")
+    later = api.enroll(bob, faces_dir / "obama2.jpg")
+    with unit_of_work(api.rt.engine) as s:  # as migration 0007 leaves two such likenesses: no dispute
+        for d in s.exec(select(Dispute)).all():
+            s.delete(d)
+        s.get(Likeness, later["id"]).status = LikenessStatus.ACTIVE
+    up = api.verify_live(alice, first["id"], faces_dir / "obama.jpg")
+    assert (up["verification"], up["status"], up["disputes"]) == ("live", "active", [])
+    now = api.call("GET", f"/v1/likenesses/{later['id']}", bob).get_json()
+    assert now["status"] == "disputed" and [d["kind"] for d in now["disputes"]] == ["double_claim"]
+    done = api.wait(alice, api.generate(alice, "a walk", [first["id"]])["id"])
+    assert done["state"] == "released", done["reasons"]
+
+
 @pytest.fixture
 def figure_cli(api):
     from governance.cli import main
