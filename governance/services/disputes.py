@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.db import get_or_404
-from governance.errors import Conflict, InvalidInput
+from governance.errors import Conflict, Forbidden, InvalidInput
 from governance.models import (
     Account,
     Dispute,
@@ -166,13 +166,16 @@ def for_likeness(session: Session, likeness_id: str) -> Sequence[Dispute]:
 def resolve(session: Session, admin: Account, dispute: Dispute, outcome: Any, reason: Any) -> Dispute:
     """Decide an open dispute with one of :data:`OUTCOMES` for its kind and a reason (1-1000 characters).
 
-    Raises :class:`InvalidInput` for an unknown outcome or a missing reason, :class:`Conflict` when the
-    dispute is already resolved or the outcome would let a photo likeness displace a live-verified one."""
+    Raises :class:`InvalidInput` for an unknown outcome or a missing reason, :class:`Forbidden` when the admin
+    owns one of the likenesses (roles never stand in for the person), :class:`Conflict` when the dispute is
+    already resolved or the outcome would let a photo likeness displace a live-verified one."""
     allowed = OUTCOMES[dispute.kind]
     if outcome not in allowed:
         raise InvalidInput(f"a {dispute.kind.value} dispute is resolved with one of {list(allowed)}, got {outcome!r}")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise InvalidInput(f"say why, in a reason of 1-{MAX_REASON} characters")
+    if admin.id in (dispute.claimant_id, dispute.holder_id):
+        raise Forbidden(f"dispute {dispute.id} is about a likeness of yours; another admin must resolve it")
     if dispute.state is DisputeState.RESOLVED:
         raise Conflict(f"dispute {dispute.id} was already resolved ({dispute.outcome})", outcome=dispute.outcome)
     claimant = session.get(Likeness, dispute.likeness_id)

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from governance.audit import Tag, record
 from governance.db import bump, get_or_404
 from governance.errors import InvalidInput
-from governance.models import Dispute, Figure, Likeness, iso
+from governance.models import Dispute, DisputeState, Figure, Likeness, iso, utcnow
 from governance.services.likenesses import build_template, check_consent
 from policies.characters import CharacterPolicy, PolicyError, mentions
 from policies.consent import public_figure_permits
@@ -82,13 +82,26 @@ def get_figure(session: Session, figure_id: str) -> Figure:
 
 
 def remove_figure(session: Session, actor_id: str | None, figure: Figure) -> None:
-    """Remove a figure from the gallery; likenesses approved as it are approved as nobody any more."""
+    """Remove a figure from the gallery: likenesses approved as it are approved as nobody any more, and its
+    open reviews are withdrawn (a likeness with nothing else against it becomes active)."""
+    from governance.services.likenesses import refresh_status
+
     for lk in session.exec(select(Likeness).where(Likeness.figure_id == figure.id)).all():
         lk.figure_id = None
         session.add(lk)
     session.delete(figure)
     bump(session, "likenesses")
     record(session, Tag.FIGURE_REMOVE, actor_id=actor_id, subject=figure.id, name=figure.name)
+    q = select(Dispute).where(Dispute.figure_id == figure.id, Dispute.state == DisputeState.OPEN)
+    for d in session.exec(q).all():
+        d.state, d.outcome, d.resolved_at = DisputeState.RESOLVED, "withdrawn", utcnow()
+        d.reason = f"the figure {figure.name!r} was removed from the gallery"
+        d.resolved_by = actor_id
+        session.add(d)
+        record(session, Tag.DISPUTE_RESOLVE, actor_id=actor_id, subject=d.id, outcome="withdrawn", reason=d.reason)
+        claimant = session.get(Likeness, d.likeness_id)
+        if claimant is not None:
+            refresh_status(session, claimant)
 
 
 def view(figure: Figure) -> dict[str, Any]:

@@ -125,6 +125,13 @@ def test_a_second_claim_on_an_enrolled_face_is_disputed(api, faces_dir):
     _problem(api.call("POST", path, admin, json={"outcome": "holder"}), 422)
     _problem(api.call("POST", path, admin, json={"outcome": "approve", "reason": "x"}), 422)
     _problem(api.call("POST", path, bob, json={"outcome": "distinct", "reason": "x"}), 403)
+    with unit_of_work(api.rt.engine) as s:  # an admin who is a party must leave it to another admin
+        from governance.models import Account, Role
+
+        s.exec(select(Account).where(Account.name == "alice")).one().role = Role.ADMIN
+    _problem(api.call("POST", path, alice, json={"outcome": "holder", "reason": "mine"}), 403)
+    with unit_of_work(api.rt.engine) as s:
+        s.exec(select(Account).where(Account.name == "alice")).one().role = Role.CREATOR
     r = api.call("POST", path, admin, json={"outcome": "holder", "reason": "alice proved the face live first"})
     assert r.status_code == 200 and r.get_json()["state"] == "resolved"
     _problem(api.call("POST", path, admin, json={"outcome": "holder", "reason": "again"}), 409)
@@ -236,9 +243,11 @@ def test_a_protected_public_figure(api, faces_dir, figure_cli, capsys):
     assert api.generate(bob, "joe biden on a beach")["state"] == "prechecked"
     api.rt.pipeline.wait_idle()
 
-    # removed from the gallery, the name is free again
+    # removed from the gallery, the name is free again and its open reviews are withdrawn
     assert figure_cli("list") == 0 and fig["id"] in capsys.readouterr().out
     assert api.call("DELETE", f"/v1/figures/{fig['id']}", admin).status_code == 204
+    still = api.call("GET", f"/v1/likenesses/{other['id']}", bob).get_json()
+    assert (still["status"], [d["kind"] for d in still["disputes"]]) == ("disputed", ["double_claim"])
     assert api.call("DELETE", f"/v1/figures/{fig['id']}", admin).status_code == 404
     api.call("DELETE", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
     assert api.generate(bob, "joe biden on a beach")["state"] == "prechecked"
