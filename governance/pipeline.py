@@ -49,6 +49,7 @@ from governance.services.generations import block, involved_owner_ids, link_like
 from governance.services.likenesses import check_consent, found_alongside
 from governance.services.notifications import notify
 from policies.characters import CharacterRule, judge
+from policies.consent import public_figure_permits
 
 DEFERRED = "likeness:disputed:deferred"
 
@@ -339,22 +340,30 @@ class Pipeline:
     def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str,
                          *, lock: bool = False) -> list[Any]:
         """Consent of every likeness involved, and of every protected figure the generation was allowed to
-        show, asked again now; any denial blocks the generation."""
-        checks = check_consent(session, list(likeness_ids), gen.requester_id, lock=lock,
-                               seen_with=found_alongside(gen.faces_found, gen.likeness_ids))
-        reasons = [c.decision.reason for c in checks if not c.decision.allowed]
+        show (through the likenesses approved as them), asked again now in one pass (with ``lock``, one lock
+        order for all of them); any denial blocks the generation. Returns the involved likenesses' checks."""
+        involved = list(likeness_ids)
+        figures = []
         for d in gen.decisions:
-            figure = session.get(Figure, figures_svc.figure_of(d["rule"]) or "") if d["decision"] == "allow" else None
-            if figure is not None:  # (a figure removed from the gallery is no longer protected)
-                again = figures_svc.decide(session, figure, gen.requester_id, f"the generation involves "
-                                           f"{figure.name!r}", lock=lock)
-                if not again.allowed:
-                    reasons.append(again.reason)
+            figure_id = figures_svc.figure_of(d["rule"]) if d["decision"] == "allow" else None
+            figure = session.get(Figure, figure_id) if figure_id else None
+            if figure is not None and figure not in figures:  # (a figure removed from the gallery is not protected)
+                figures.append(figure)
+        approved = {f.id: figures_svc.approved_ids(session, f.id) for f in figures}
+        every = list(dict.fromkeys([*involved, *(i for ids in approved.values() for i in ids)]))
+        checks = {c.likeness_id: c for c in check_consent(session, every, gen.requester_id, lock=lock,
+                                                          seen_with=found_alongside(gen.faces_found, gen.likeness_ids))}
+        reasons = [checks[i].decision.reason for i in involved if not checks[i].decision.allowed]
+        for f in figures:
+            again = public_figure_permits(f.id, f.name, f"the generation involves {f.name!r}",
+                                          [checks[i].decision for i in approved[f.id]])
+            if not again.allowed:
+                reasons.append(again.reason)
         if reasons:
             block(session, gen, [f"consent no longer holds at {stage}: {r}" for r in dict.fromkeys(reasons)],
                   stage=stage, notify_owners=involved_owner_ids(session, gen))
             raise _Stop
-        return checks
+        return [checks[i] for i in involved]
 
     def _judge_figures_seen(self, session: Session, gen: Generation, matches: list[Any]) -> None:
         """Each protected public figure whose face the output shows: allowed only when a live-verified likeness

@@ -119,11 +119,15 @@ def named_in(session: Session, prompt: str) -> list[tuple[Figure, str]]:
     return out
 
 
-def decide(session: Session, figure: Figure, requester_id: str, subject: str, *, lock: bool = False) -> Decision:
+def approved_ids(session: Session, figure_id: str) -> list[str]:
+    """The likenesses an admin approved as the figure."""
+    return sorted(session.exec(select(Likeness.id).where(Likeness.figure_id == figure_id)).all())
+
+
+def decide(session: Session, figure: Figure, requester_id: str, subject: str) -> Decision:
     """Whether ``requester_id`` may show ``figure``: allowed only through a likeness approved as the figure that
     consents now (live, undisputed, and its mode or a grant admits the requester). Rule ``figure:<id>``."""
-    approved = session.exec(select(Likeness.id).where(Likeness.figure_id == figure.id)).all()
-    checks = check_consent(session, list(approved), requester_id, lock=lock)
+    checks = check_consent(session, approved_ids(session, figure.id), requester_id)
     return public_figure_permits(figure.id, figure.name, subject, [c.decision for c in checks])
 
 
