@@ -24,9 +24,10 @@ What is checked, in the order a refusal is reported (the first failing check win
    ``multiple_faces``);
 3. motion: the face region changes between frames; a still image replayed as a video is
    ``replayed_still``, a few stills held and swapped is ``slideshow``;
-4. one continuous take: no cut, no jump of the face between consecutive frames, the face not lost
-   for long (``track_break``), the same person throughout (``identity_changed``: the mean embedding of
-   any stretch of the video against the mean of the rest);
+4. one continuous take: no cut, the face in view from the first second to the last (``no_face``),
+   no jump of the face between consecutive frames, the face not lost for long (``track_break``), the
+   same person throughout (``identity_changed``: within each pose, the mean embedding of any stretch
+   of the video against the rest's; each turned pose's mean against the frontal mean);
 5. the challenge: every asked pose held for :attr:`LiveThresholds.hold_s` (``pose_not_reached``), in
    the asked order with no other turn in between (``pose_order``).
 
@@ -36,11 +37,12 @@ what the check proves and does not are in ``docs/enrollment.md`` ("The live chec
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import random
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -89,6 +91,9 @@ _SEGMENT: Final = 3  # the identity check compares stretches of at least this ma
 _ACROSS_POSES: Final = 1.2  # a turned pose's mean may be this much further from the frontal mean
 _PER_BIN: Final = 2  # a template keeps at most this many embeddings per pose bin
 _DUPLICATE: Final = 0.06  # embeddings closer than this add nothing to a bin
+
+#: Gives the frames at the asked indices again, scaled as :func:`track_head` scaled them.
+_Picker = Callable[[Sequence[int]], dict[int, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -276,10 +281,10 @@ def _centre_and_size(points: np.ndarray) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2.0, float(math.sqrt(max(1.0, float((hi - lo).prod()))))
 
 
-def track_head(frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
-               landmarks: LandmarkDetector | None = None) -> HeadTrack:
-    """Follow the main face through ``frames`` (RGB uint8, ``(T, H, W, 3)`` or a sequence of ``(H, W, 3)``)
-    recorded at ``fps`` and measure its pose and motion in every frame (see :class:`HeadTrack`).
+def track_head(frames: Iterable[np.ndarray], fps: float, *, landmarks: LandmarkDetector | None = None) -> HeadTrack:
+    """Follow the main face through ``frames`` (RGB uint8 ``(H, W, 3)`` images: a ``(T, H, W, 3)`` array,
+    a sequence or any iterable, read once, in order) recorded at ``fps`` and measure its pose and motion
+    in every frame (see :class:`HeadTrack`).
 
     The face is found by dlib's HOG detector in every frame (the one overlapping the last frame's face
     most, else the largest). Where the detector loses it (a head turned past ~40 degrees), its landmarks
@@ -290,12 +295,8 @@ def track_head(frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
     if not fps > 0:
         raise DetectorError(f"fps must be positive, got {fps!r}")
     landmarks = landmarks or default_landmarks()
-    n = len(frames)
-    yaw, pitch, face_px, face_change, frame_change, jump, scale_step = (np.full(n, np.nan, np.float32)
-                                                                        for _ in range(7))
-    followed = np.zeros(n, bool)
-    others = np.zeros(n, np.int32)
-    boxes: list[Box | None] = [None] * n
+    rows: list[tuple[float, float, float, float, float, float, float, bool, int]] = []
+    boxes: list[Box | None] = []
     prev_gray: np.ndarray | None = None
     prev_thumb: np.ndarray | None = None
     last_box: Box | None = None  # the face in the previous frame
@@ -304,13 +305,17 @@ def track_head(frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
     followed_run = 0
     max_follow = max(1, round(_FOLLOW_MAX_S * fps))
     scale = 1.0
-    for t in range(n):
-        img, scale = _work_frame(frames[t])
+    nan = float("nan")
+    for frame in frames:
+        img, scale = _work_frame(frame)
         height, width = img.shape[:2]
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         thumb = np.asarray(cv2.resize(gray, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA), np.float32)
+        frame_change = nan
         if prev_thumb is not None and prev_thumb.shape == thumb.shape:
-            frame_change[t] = float(np.abs(thumb - prev_thumb).mean())
+            frame_change = float(np.abs(thumb - prev_thumb).mean())
+        yaw = pitch = face_px = face_change = jump = scale_step = nan
+        followed, others = False, 0
         found = landmarks.detect(img)
         box: Box | None = None
         points: np.ndarray | None = None
@@ -321,13 +326,13 @@ def track_head(frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
                 if max(overlaps) > 0:
                     pick = int(np.argmax(overlaps))
             box, points = found[pick]
-            others[t] = sum(1 for i, (b, _) in enumerate(found) if i != pick and b.size >= _SECOND_FACE * box.size)
+            others = sum(1 for i, (b, _) in enumerate(found) if i != pick and b.size >= _SECOND_FACE * box.size)
             followed_run = 0
         elif last_box is not None and last_centre is not None and prev_gray is not None \
                 and followed_run < max_follow:
             box, points = _follow(landmarks, img, gray, prev_gray, last_box, last_centre)
             if box is not None:
-                followed[t] = True
+                followed = True
                 followed_run += 1
         if box is not None and points is not None:
             try:
@@ -335,25 +340,27 @@ def track_head(frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
             except DetectorError:
                 pose = None
             if pose is not None and pose.error <= _FIT_MAX_ERROR:
-                yaw[t], pitch[t], face_px[t] = pose.yaw, pose.pitch, box.size
-                boxes[t] = box
+                yaw, pitch, face_px = pose.yaw, pose.pitch, float(box.size)
                 centre, size = _centre_and_size(points)
                 if last_centre is not None:
-                    jump[t] = float(np.linalg.norm(centre - last_centre)) / max(last_size, 1.0)
-                    scale_step[t] = max(size, last_size) / max(min(size, last_size), 1.0)
+                    jump = float(np.linalg.norm(centre - last_centre)) / max(last_size, 1.0)
+                    scale_step = max(size, last_size) / max(min(size, last_size), 1.0)
                 last_centre, last_size = centre, size
                 if prev_gray is not None and prev_gray.shape == gray.shape:
                     before, now = _region(prev_gray, box, _PATCH), _region(gray, box, _PATCH)
                     if before is not None and now is not None:
-                        face_change[t] = float(np.abs(now - before).mean())
+                        face_change = float(np.abs(now - before).mean())
             else:
-                box = None
-                followed[t] = False
+                box, followed = None, False
+        rows.append((yaw, pitch, face_px, face_change, frame_change, jump, scale_step, followed, others))
+        boxes.append(box)
         last_box = box
         prev_gray, prev_thumb = gray, thumb
-    return HeadTrack(yaw=yaw, pitch=pitch, face_px=face_px, face_change=face_change, frame_change=frame_change,
-                     jump=jump, scale_step=scale_step, followed=followed, others=others, boxes=tuple(boxes),
-                     scale=scale)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    f32 = [np.array(c, np.float32) for c in cols[:7]]
+    return HeadTrack(yaw=f32[0], pitch=f32[1], face_px=f32[2], face_change=f32[3], frame_change=f32[4], jump=f32[5],
+                     scale_step=f32[6], followed=np.array(cols[7], bool), others=np.array(cols[8], np.int32),
+                     boxes=tuple(boxes), scale=scale)
 
 
 def _follow(landmarks: LandmarkDetector, img: np.ndarray, gray: np.ndarray, prev_gray: np.ndarray, last: Box,
@@ -447,6 +454,8 @@ class LiveResult:
         """The views as an enrollment :class:`~detectors.enroll.Template`: every bin's embeddings, in
         :data:`~detectors.enroll.POSE_BINS` order, labelled with their bin (``Template.bins``)."""
         rows = [(b, e) for b in POSE_BINS for e in self.views[b] if e.size]
+        if not rows:
+            raise DetectorError("this live result holds no embeddings to make a template of")
         return Template(embeddings=np.stack([e for _, e in rows]), backend=self.backend, reference=self.reference,
                         bins=tuple(b for b, _ in rows))
 
@@ -537,8 +546,9 @@ def _never_reached(pose: str, yaw: np.ndarray, pitch: np.ndarray, labels: Sequen
     }[pose]
     best = float(values.max())
     if best < need:
-        return f"pose '{pose}' never reached: {what} {best:.0f} deg, need {need:.0f}"
-    return (f"pose '{pose}' never held: {what} {best:.0f} deg (need {need:.0f}), but for at most "
+        shown = f"{best:.0f}" if round(best) < need else f"{best:.1f}"  # never "25 deg, need 25"
+        return f"pose '{pose}' never reached: {what} {shown} deg, need {need:g}"
+    return (f"pose '{pose}' never held: {what} {best:.0f} deg (need {need:g}), but for at most "
             f"{_longest_run(labels, pose)} frames in a row, need {hold} ({th.hold_s:g} s)")
 
 
@@ -600,17 +610,18 @@ def _check_video(n: int, fps: float, asked: tuple[str, ...], th: LiveThresholds)
         raise _fail("too_long", f"the video lasts {seconds:.1f} s; at most {th.max_seconds:.0f} s are accepted")
 
 
-def _check_face(track: HeadTrack, frames: np.ndarray | Sequence[np.ndarray], th: LiveThresholds,
-                landmarks: LandmarkDetector) -> None:
+def _check_face(track: HeadTrack, pick: _Picker, th: LiveThresholds, landmarks: LandmarkDetector) -> None:
     has = track.has_face
+    n = track.frame_count
     if not has.any():
         # The HOG detector finds faces of ~80 px and more; look again at a few frames for smaller ones.
-        for t in np.linspace(0, len(frames) - 1, num=min(4, len(frames))).round().astype(int):
-            small = landmarks.detect(_work_frame(frames[int(t)])[0], upsample=1)
+        wanted = sorted({int(t) for t in np.linspace(0, n - 1, num=min(4, n)).round()})
+        for frame in pick(wanted).values():
+            small = landmarks.detect(frame, upsample=1)
             if small:
                 raise _fail("face_too_small", f"the face is about {small[0][0].size} px, at least "
                                               f"{th.min_face_px} px are needed: hold the camera closer")
-        raise _fail("no_face", f"no face was found in any of the {len(frames)} frames")
+        raise _fail("no_face", f"no face was found in any of the {n} frames")
     size = float(np.nanmedian(track.face_px))
     if size < th.min_face_px:
         raise _fail("face_too_small", f"the face is {size:.0f} px (median), at least {th.min_face_px} px are "
@@ -806,14 +817,24 @@ def verify_challenge(
     Whether the recording was made within the challenge's expiry, and by the account it was issued to,
     is for the caller to check; this function sees only pixels."""
     asked = _check_poses(poses)
-    th = thresholds
-    if isinstance(frames, np.ndarray) and frames.ndim == 3:
-        raise _fail("unreadable", f"expected a sequence of frames, got one image of shape {frames.shape}")
-    n = len(frames)
+    if isinstance(frames, np.ndarray) and frames.ndim != 4:
+        raise _fail("unreadable", f"expected RGB frames as a (T, H, W, 3) array, got shape {frames.shape}")
     shapes = {getattr(f, "shape", None) for f in frames}
-    if n and (len(shapes) != 1 or any(getattr(f, "dtype", None) != np.uint8 for f in frames[:1])):
+    if len(frames) and (len(shapes) != 1 or getattr(frames[0], "dtype", None) != np.uint8):
         raise _fail("unreadable", f"frames must be RGB uint8 images of one size, got shapes {sorted(map(str, shapes))}")
-    _check_video(n, float(fps), asked, th)
+    _check_video(len(frames), float(fps), asked, thresholds)
+
+    def pick(wanted: Sequence[int]) -> dict[int, np.ndarray]:
+        return {t: _work_frame(frames[t])[0] for t in wanted}
+
+    return _verify(frames, fps, asked, pick, backend, thresholds, landmarks, mirrored)
+
+
+def _verify(frames: Iterable[np.ndarray], fps: float, asked: tuple[str, ...], pick: _Picker,
+            backend: FaceBackend | None, th: LiveThresholds, landmarks: LandmarkDetector | None, mirrored: bool,
+            ) -> LiveResult:
+    """The checks from the face on: ``frames`` are read once, in order; ``pick`` returns chosen frames
+    again (scaled as :func:`track_head` scales them) for the identity check and the reference crop."""
     landmarks = landmarks or default_landmarks()
     backend = backend or default_backend()
     try:
@@ -822,7 +843,8 @@ def verify_challenge(
         if isinstance(e, LivenessError):
             raise
         raise _fail("unreadable", f"the frames cannot be analysed: {e}") from e
-    _check_face(track, frames, th, landmarks)
+    _check_video(track.frame_count, float(fps), asked, th)
+    _check_face(track, pick, th, landmarks)
     _check_motion(track, fps, th)
     _check_continuity(track, fps, th)
 
@@ -835,12 +857,11 @@ def verify_challenge(
     spans = [_span(p, e, yaw, pitch) for p, e in zip(asked, matched, strict=False)]
 
     samples = _samples(track, spans, yaw, pitch, fps)
+    images = pick(samples)
     looks: list[tuple[int, np.ndarray]] = []
     for t in samples:
         box = track.boxes[t]
-        if box is None:
-            continue
-        emb = _embed(backend, _work_frame(frames[t])[0], box)
+        emb = _embed(backend, images[t], box) if box is not None and t in images else None
         if emb is not None:
             looks.append((t, emb))
     if not looks:
@@ -860,7 +881,9 @@ def verify_challenge(
 
     views = _views(taken, emb, labels, yaw, pitch)
     ref_t = min(taken, key=lambda t: (float(max(abs(yaw[t]), abs(pitch[t]))), -int(track.face_px[t])))
-    reference = crop_face(_work_frame(frames[ref_t])[0], track.boxes[ref_t])  # type: ignore[arg-type]
+    ref_box = track.boxes[ref_t]
+    assert ref_box is not None  # every embedded frame has a face
+    reference = crop_face(images[ref_t], ref_box)
     return LiveResult(poses=asked, spans=tuple(spans), yaw=sign * track.yaw, pitch=track.pitch, fps=float(fps),
                       views=views, reference=reference, backend=backend.name, identity_distance=within,
                       pose_distance=between, thresholds=th)
@@ -882,29 +905,45 @@ def verify_video(
     mirrored: bool = False,
 ) -> LiveResult:
     """:func:`verify_challenge` on a video file (a path or its bytes), decoded with :mod:`media.video`.
-    Frames are scaled to at most 640 px as they are decoded; a video longer than
-    ``thresholds.max_seconds`` is refused (``too_long``) without decoding the rest, and one that cannot
-    be decoded is ``unreadable``. The frame rate is the container's average rate."""
-    import io
+    The video is decoded twice, frames scaled to at most 640 px: once, in order, to measure every
+    frame, and once more for the 8-24 frames embedded; no more than two frames are held at a time
+    besides those. A video longer than ``thresholds.max_seconds`` is refused (``too_long``) without
+    decoding the rest, and one that cannot be decoded is ``unreadable``. The frame rate is the
+    container's average rate."""
+    from media.video import MediaError, probe, video_source
 
-    from media.video import MediaError, iter_frames, probe, video_source
-
+    asked = _check_poses(poses)
     try:
         src = video_source(source)
-        info = probe(src)
-        if isinstance(src, io.BytesIO):
-            src.seek(0)
-        fps = info.fps
-        if not fps > 0:
-            raise _fail("unreadable", "the video has no frame rate")
-        if info.duration_s > thresholds.max_seconds + 1.0 / fps:
-            raise _fail("too_long", f"the video lasts {info.duration_s:.1f} s; at most "
-                                    f"{thresholds.max_seconds:.0f} s are accepted")
-        limit = math.floor(thresholds.max_seconds * fps) + 1
-        frames = [_work_frame(f)[0] for _, f in iter_frames(src, max_frames=limit + 1)]
+        info = probe(_rewound(src))
     except MediaError as e:
         raise _fail("unreadable", f"the video cannot be read: {e}") from e
-    if len(frames) > limit:
-        raise _fail("too_long", f"the video lasts more than {thresholds.max_seconds:.0f} s")
-    return verify_challenge(frames, fps, poses, backend, thresholds=thresholds, landmarks=landmarks,
-                            mirrored=mirrored)
+    fps = info.fps
+    if not fps > 0:
+        raise _fail("unreadable", "the video has no frame rate")
+    if info.duration_s > thresholds.max_seconds + 1.0 / fps:
+        raise _fail("too_long", f"the video lasts {info.duration_s:.1f} s; at most {thresholds.max_seconds:.0f} s "
+                                "are accepted")
+    limit = math.floor(thresholds.max_seconds * fps) + 1
+
+    def decoded(wanted: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        from media.video import iter_frames
+
+        last = max(wanted) if wanted else limit
+        try:
+            for t, frame in iter_frames(_rewound(src), max_frames=last + 1):
+                if wanted is None or t in wanted:
+                    yield t, _work_frame(frame)[0]
+        except MediaError as e:
+            raise _fail("unreadable", f"the video cannot be read: {e}") from e
+
+    def pick(wanted: Sequence[int]) -> dict[int, np.ndarray]:
+        return dict(decoded(set(wanted))) if wanted else {}
+
+    return _verify((frame for _, frame in decoded()), fps, asked, pick, backend, thresholds, landmarks, mirrored)
+
+
+def _rewound(src: str | io.BytesIO) -> str | io.BytesIO:
+    if isinstance(src, io.BytesIO):
+        src.seek(0)
+    return src

@@ -166,6 +166,19 @@ class ScanResult:
     def likeness_ids(self) -> frozenset[str]:
         return frozenset(m.likeness_id for m in self.matches)
 
+    def attributed(self) -> tuple[TrackMatch, ...]:
+        """Each matched track once, under its nearest likeness (smallest distance; a tie goes to the
+        smaller likeness id), in the order of :attr:`matches`: whom each face is taken to be, and so what a
+        record of the scan lists. :attr:`matches` still holds every likeness within the threshold, for a
+        caller that must hold each near miss to its rule too (the gate blocks when any of them denies)."""
+        best: dict[int, TrackMatch] = {}
+        for m in self.matches:
+            held = best.get(m.track_id)
+            if held is None or (m.distance, m.likeness_id) < (held.distance, held.likeness_id):
+                best[m.track_id] = m
+        kept = set(map(id, best.values()))
+        return tuple(m for m in self.matches if id(m) in kept)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary (what ``consentgate scan --json`` prints)."""
         return {
@@ -644,7 +657,8 @@ def scan_frames(
 
     Every track whose mean embedding is within ``threshold`` (default: :func:`threshold_for` the
     backend) of a likeness is reported, once per such likeness (a face close to two enrolled
-    likenesses is reported as both). ``min_face_px`` and ``max_pixels`` set the detection resolution
+    likenesses is in ``matches`` as both; :meth:`ScanResult.attributed` keeps only the nearest).
+    ``min_face_px`` and ``max_pixels`` set the detection resolution
     (see :data:`DEFAULT_DETECT_PIXELS`; ``max_pixels=None`` looks for ``min_face_px`` faces at any cost).
     ``thorough_every_s > 0`` makes it a thorough scan: the backend's turned-head detector also runs on
     keyframes that far apart, at the first sample and after cuts (:data:`THOROUGH_EVERY_S`).

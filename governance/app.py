@@ -31,11 +31,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["consentgate"] = rt
 
-    from governance.api import common, enrollment_views, views
+    from governance.api import common, views
 
     common.init_app(app)
     app.register_blueprint(views.bp)
-    app.register_blueprint(enrollment_views.bp)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -35,6 +35,7 @@ class Tag(StrEnum):
     GENERATION_BLOCK = "generation:block"
     GENERATION_RELEASE = "generation:release"
     GENERATION_TAKEDOWN = "generation:takedown"
+    CONSENT_RECORD_OPEN = "generation:consent-record:open"
 
 
 def record(session: Session, tag: Tag, *, actor_id: str | None, subject: str | None, **data: Any) -> None:

@@ -29,6 +29,7 @@ class Settings:
     max_upload_bytes: int = 50 * MB
     verify_max_seconds: float = 300.0  # longer uploads to /v1/verify are refused before decoding
     verify_per_minute: int = 30  # /v1/verify requests per client (token or address) per minute; 0: unlimited
+    simulate_per_minute: int = 10  # POST /v1/characters/simulate per account per minute; 0: unlimited
     generator: str = "procedural"  # or "diffusers" with generator_dir holding a local text-to-video model
     generator_dir: str = ""
     generator_steps: int = 30  # the diffusers sampler's steps

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -137,6 +138,41 @@ def counter(session: Session, name: str) -> int:
     row = session.exec(select(models.Counter).where(models.Counter.name == name)
                        .execution_options(populate_existing=True)).first()
     return -1 if row is None else int(row.value)
+
+
+#: The first half of the two-int PostgreSQL advisory lock keys that :func:`serialize_consent` takes (two-int
+#: keys never collide with one-int ones such as the migration and log-append locks).
+_CONSENT_LOCK_CLASS = 0x436F6E43
+
+
+def _consent_lock_key(account_id: str) -> int:
+    """An account's consent lock key: 32 bits of a hash (accounts that share one just wait on each other)."""
+    return int.from_bytes(hashlib.sha256(account_id.encode()).digest()[:4], "big", signed=True)
+
+
+def serialize_consent(session: Session, account_ids: Iterable[str]) -> None:
+    """Take, for the rest of the caller's transaction, the lock that orders consent changes and releases
+    involving the likenesses of ``account_ids`` (docs/security.md, "Consent changes and the release serialize").
+
+    Every consent change (grant, revoke, mode, contact, likeness deletion) calls it first, before reading what
+    it decides on, and so does the release transaction, before its final consent check: of a change and a
+    release, whichever comes second waits until the other has committed, then sees it.
+
+    - SQLite: the database's write lock, taken now with ``BEGIN IMMEDIATE`` (the sqlite3 module would only
+      begin at the first write, after the reads). A transaction that has written already holds it. Readers
+      are not held up (WAL).
+    - PostgreSQL: a transaction-level advisory lock per account, taken in ascending key order. Call this once
+      per transaction, before any row lock (``FOR UPDATE``) or other advisory lock: every transaction then
+      takes its locks in one order (consent locks, likeness rows by id, the log-append lock), so none
+      deadlock."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection (deferred BEGIN before DML)
+        if not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout
+    elif conn.dialect.name == "postgresql":
+        for key in sorted({_consent_lock_key(a) for a in account_ids}):
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": _CONSENT_LOCK_CLASS, "key": key})
 
 
 @contextmanager

@@ -20,6 +20,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import bump, unit_of_work
+from governance.db import bump, serialize_consent, unit_of_work
 from governance.jobs import JobQueue, make_queue
 from governance.models import (
     Account,
@@ -43,10 +44,10 @@ from governance.models import (
     utcnow,
 )
 from governance.services import characters as characters_svc
+from governance.services import consent_record, translog
 from governance.services import figures as figures_svc
-from governance.services import translog
 from governance.services.generations import block, involved_owner_ids, link_likenesses
-from governance.services.likenesses import check_consent, found_alongside
+from governance.services.likenesses import check_consent, found_alongside, is_verified_claim
 from governance.services.notifications import notify
 from policies.characters import CharacterRule, judge
 from policies.consent import public_figure_permits
@@ -230,27 +231,43 @@ class Pipeline:
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 self._judge_characters_seen(session, gen, seen)
-                on_faces = [m for m in result.matches if not is_figure_key(m.likeness_id)]
-                gen.faces_found = [m.to_dict() for m in on_faces]
-                found = list(dict.fromkeys(m.likeness_id for m in on_faces))
-                link_likenesses(session, gen.id, found, found=True)
+                # Protected figures share the face index; they are judged by their own rule, not listed as faces.
+                seen_faces = replace(result, matches=tuple(m for m in result.matches
+                                                           if not is_figure_key(m.likeness_id)))
+                # The record names each face once, after its nearest likeness; every likeness within the
+                # threshold of a face (a near miss too) must still allow the requester, or nothing is released.
+                attributed = seen_faces.attributed()
+                gen.faces_found = [m.to_dict() for m in attributed]
+                link_likenesses(session, gen.id, list(dict.fromkeys(m.likeness_id for m in attributed)), found=True)
                 session.add(gen)
                 self._judge_figures_seen(session, gen, [m for m in result.matches if is_figure_key(m.likeness_id)])
-                checks = check_consent(session, found, gen.requester_id,
-                                       seen_with=found_alongside(gen.faces_found, gen.likeness_ids))
-                deferred = [c.decision.to_dict() for c in checks if c.decision.rule == DEFERRED]
-                if deferred:  # the manifest shows which later claims on a face deferred to the earlier one
-                    gen.decisions = [*gen.decisions, *deferred]
+                near = list(dict.fromkeys(m.likeness_id for m in seen_faces.matches))
+                checks = check_consent(session, near, gen.requester_id,
+                                       seen_with=found_alongside([m.to_dict() for m in seen_faces.matches],
+                                                                 gen.likeness_ids))
+                # A later claim on a face that deferred to the earlier one is kept with the decisions (the public
+                # record leaves likeness decisions out): the seal and the release ask both again.
+                gen.decisions = [*gen.decisions, *({**c.decision.to_dict(), "likeness": c.likeness_id,
+                                                    "defers_to": c.defers_to} for c in checks if c.defers_to)]
                 denied = [c for c in checks if not c.decision.allowed]
                 if denied:
-                    by_id = {m.likeness_id: m for m in on_faces}
+                    by_id: dict[str, Any] = {}
+                    for m in seen_faces.matches:
+                        if m.likeness_id not in by_id or m.distance < by_id[m.likeness_id].distance:
+                            by_id[m.likeness_id] = m
                     reasons = [
                         f"the face of likeness {c.likeness_id} appears in the output (distance "
                         f"{by_id[c.likeness_id].distance:.2f}, frames {by_id[c.likeness_id].first_frame}-"
                         f"{by_id[c.likeness_id].last_frame}) without consent: {c.decision.reason}"
                         for c in denied
                     ]
-                    block(session, gen, reasons, stage="scan", notify_owners=involved_owner_ids(session, gen))
+                    # whoever's rule blocked it may see the draft that may show them, and is told; an unproven
+                    # claim on a face (photo, disputed, under review) blocks it but learns nothing of it
+                    link_likenesses(session, gen.id, [c.likeness_id for c in denied], found=True)
+                    owners = involved_owner_ids(session, gen) | {
+                        c.owner_id for c in denied
+                        if (lk := session.get(Likeness, c.likeness_id)) is not None and is_verified_claim(lk)}
+                    block(session, gen, reasons, stage="scan", notify_owners=owners)
                     raise _Stop
                 self._advance(session, gen, GenerationState.SEALING)
             self._emit("scanned", generation_id)
@@ -262,7 +279,8 @@ class Pipeline:
                 checks = self._consent_or_stop(session, gen, involved, "seal")
                 gen.content_id = secrets.token_hex(8)
                 requester = session.get(Account, gen.requester_id)
-                governance = self._governance_assertion(gen, requester, checks, result)
+                gen.grants_relied = consent_record.seal(session, gen, checks)  # the openings stay here
+                governance = self._governance_assertion(gen, result)
                 governance["attributions"] = self._attributions(session, gen)
                 session.add(gen)
             fingerprint = self._seal(clip, gen, governance, marked, final)
@@ -271,6 +289,8 @@ class Pipeline:
             stage = "release"
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SEALING)
+                # the final check and the commit hold the consent locks: a consent change waits or is seen
+                serialize_consent(session, involved_owner_ids(session, gen))
                 self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
                 assert gen.content_id is not None
                 video_sha = _sha256_file(final)
@@ -350,9 +370,14 @@ class Pipeline:
             if figure is not None and figure not in figures:  # (a figure removed from the gallery is not protected)
                 figures.append(figure)
         approved = {f.id: figures_svc.approved_ids(session, f.id) for f in figures}
-        every = list(dict.fromkeys([*involved, *(i for ids in approved.values() for i in ids)]))
+        deferrals: dict[str, set[str]] = {}  # later claims that deferred at the scan, to the earlier claim
+        for d in gen.decisions:
+            if d["rule"] == DEFERRED and d.get("likeness") in involved:
+                deferrals.setdefault(d["likeness"], set()).add(d["defers_to"])
+        every = list(dict.fromkeys([*involved, *(i for ids in approved.values() for i in ids),
+                                    *(h for hs in deferrals.values() for h in hs)]))
         checks = {c.likeness_id: c for c in check_consent(session, every, gen.requester_id, lock=lock,
-                                                          seen_with=found_alongside(gen.faces_found, gen.likeness_ids))}
+                                                          seen_with=deferrals)}
         reasons = [checks[i].decision.reason for i in involved if not checks[i].decision.allowed]
         for f in figures:
             again = public_figure_permits(f.id, f.name, f"the generation involves {f.name!r}",
@@ -391,29 +416,23 @@ class Pipeline:
         return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
                            thorough_every_s=self.rt.settings.scan_thorough_every_s)
 
-    def _governance_assertion(self, gen: Generation, requester: Account | None, checks: list[Any],
-                              scan: ScanResult) -> dict[str, Any]:
+    def _governance_assertion(self, gen: Generation, scan: ScanResult) -> dict[str, Any]:
+        """The manifest's ``org.consentgate.governance`` assertion: public, so it names nobody. The requester,
+        the prompt and each likeness, owner and grant appear as ``cg-commit-v1`` commitments whose openings
+        stay in the record (:mod:`governance.services.consent_record`); decisions whose reasons name likeness
+        or grant ids are left to those commitments."""
         return {
             "generation_id": gen.id,
             "content_id": gen.content_id,
-            "requester": requester.name if requester else gen.requester_id,
+            **consent_record.public_assertion(gen),
             "generator": gen.generator,
-            "prompt_sha256": hashlib.sha256(gen.prompt.encode()).hexdigest(),
-            "likenesses": [
-                {"likeness": c.likeness_id, "owner": c.owner_id, "grant": c.grant_id, "rule": c.decision.rule,
-                 "reason": c.decision.reason, "named": c.likeness_id in gen.likeness_ids,
-                 "verification": c.verification, "status": c.status}
-                for c in checks
-            ],
-            "faces_found": gen.faces_found,
             "face_scan": {  # how the output was scanned: which faces a verifier can rely on having been checked
                 "backend": scan.backend, "threshold": scan.threshold, "frames": scan.frame_count,
                 "frames_scanned": scan.frames_scanned, "keyframes": scan.keyframes, "tracks": len(scan.tracks),
                 "smallest_face_px": scan.smallest_face_px,
                 "thorough_every_s": self.rt.settings.scan_thorough_every_s,
             },
-            "decisions": gen.decisions,
-            "consent_checked_at": utcnow().isoformat(),
+            "decisions": consent_record.public_decisions(gen.decisions),
         }
 
     def _characters_seen(self, clip: Any, references: list[tuple[str, Any]]) -> list[Any]:

@@ -121,9 +121,10 @@ class Runtime:
         """Stop the worker and release database connections."""
         if "pipeline" in self.__dict__:
             self.pipeline.stop()
-        close = getattr(self.__dict__.get("verify_limiter"), "close", None)
-        if close is not None:
-            close()
+        for limiter in ("verify_limiter", "simulate_limiter"):
+            close = getattr(self.__dict__.get(limiter), "close", None)
+            if close is not None:
+                close()
         self.engine.dispose()
 
     def session(self) -> Session:
@@ -206,6 +207,14 @@ class Runtime:
         if s.queue == "redis" and s.verify_per_minute > 0:
             return RedisRateLimiter(s.verify_per_minute, s.redis_url, prefix=s.queue_prefix)
         return RateLimiter(s.verify_per_minute)
+
+    @cached_property
+    def simulate_limiter(self) -> Limiter:
+        """Rule simulations per rights-holder account, shared like :attr:`verify_limiter`."""
+        s = self.settings
+        if s.queue == "redis" and s.simulate_per_minute > 0:
+            return RedisRateLimiter(s.simulate_per_minute, s.redis_url, prefix=s.queue_prefix, name="simulate")
+        return RateLimiter(s.simulate_per_minute)
 
     @cached_property
     def character_encoder(self) -> OnnxImageEmbedder | None:

@@ -51,6 +51,7 @@ class CharacterPolicy:
     rule: CharacterRule = CharacterRule.DENY
     licensees: frozenset[str] = field(default_factory=frozenset)  # account ids allowed under licensees_only
     attribution: str = ""  # the credit a release must carry under the attribution rule
+    unreadable: bool = False  # the stored definition could not be used: this deny rule stands in (see unreadable())
 
     def __post_init__(self) -> None:
         for label in (self.name, *self.aliases):
@@ -89,6 +90,29 @@ def mentions(prompt: str, character: CharacterPolicy) -> str | None:
     return None
 
 
+def names_used(prompt: str, character: CharacterPolicy) -> frozenset[str]:
+    """Every name or alias of ``character`` the prompt uses, in their compact form (as in
+    :meth:`CharacterPolicy.compact_names`); empty when it names none. Unlike :func:`mentions`, never the
+    prompt's own words: what the prompt said is not shown to anyone through this.
+
+    >>> names_used("robo pup meets the ROBOPUP", CharacterPolicy("c", "Robo Pup", ("Pup Bot",)))
+    frozenset({'robopup'})
+    """
+    tokens = normalize(prompt)
+    wanted = character.compact_names()
+    longest = max(len(w) for w in wanted)
+    found = set()
+    for i in range(len(tokens)):
+        joined = ""
+        for j in range(i, len(tokens)):
+            joined += tokens[j]
+            if len(joined) > longest:
+                break
+            if joined in wanted:
+                found.add(joined)
+    return frozenset(found)
+
+
 def character_of(rule: str) -> str | None:
     """The character id a decision of :func:`screen_prompt` is about (its rule is
     ``character:<id>:<rule>``), or ``None`` for any other decision."""
@@ -99,6 +123,9 @@ def character_of(rule: str) -> str | None:
 def judge(ch: CharacterPolicy, requester: str, subject: str) -> Decision:
     """The character's rule applied to ``requester``; ``subject`` says how the character came up ("the
     prompt names 'X' ('x')", "the output shows 'X' (...)") and starts the reason."""
+    if ch.unreadable:
+        return Deny(f"{subject}, whose registered rule cannot be read; it is refused until its rights holder "
+                    "registers it again", f"character:{ch.character_id}:unreadable")
     rule = f"character:{ch.character_id}:{ch.rule.value}"
     if ch.rule is CharacterRule.DENY:
         return Deny(f"{subject}, whose rights holder forbids its use", rule)
@@ -107,6 +134,20 @@ def judge(ch: CharacterPolicy, requester: str, subject: str) -> Decision:
     if ch.rule is CharacterRule.ATTRIBUTION:
         return Allow(f"{subject}, which may be used when credited {ch.attribution!r}", rule)
     return Allow(f"{subject}, which the requester may use", rule)
+
+
+def unreadable(character_id: str, labels: Iterable[object]) -> CharacterPolicy:
+    """The policy that stands in for a character whose stored definition cannot be used: it fails closed
+    for that character alone. It denies every requester under the labels that are still usable names; with
+    none left, under the character id itself, which no prompt says by chance, so that in practice only a
+    match on its reference images (by id) can involve it.
+
+        >>> [d.allowed for d in screen_prompt("robo pup", [unreadable("ch1", ["!!!", "Robo Pup"])], "bob")]
+        [False]
+    """
+    usable = [x for x in labels if isinstance(x, str) and normalize(x) and len(x) <= MAX_NAME_CHARS]
+    name, *aliases = usable or [character_id]
+    return CharacterPolicy(character_id, name, tuple(aliases), CharacterRule.DENY, unreadable=True)
 
 
 def screen_prompt(prompt: str, characters: Iterable[CharacterPolicy], requester: str) -> list[Decision]:

@@ -3,7 +3,8 @@
 The manifest says what the file is and who let it exist: one ``c2pa.created`` action with the IPTC
 digital source type ``trainedAlgorithmicMedia`` and the generator as its software agent, an
 ``org.consentgate.generator`` assertion (name, version, whether it has learned weights) and an
-``org.consentgate.governance`` assertion with the consent grants and policy decisions relied on::
+``org.consentgate.governance`` assertion with the consent and policy decisions relied on (ConsentGate
+puts commitments there, never account, likeness or grant ids: :mod:`provenance.commitments`)::
 
     >>> from pathlib import Path
     >>> from provenance.keys import ensure_dev_ca

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,24 @@ def faces_dir(testdata: Path) -> Path:
 @pytest.fixture(scope="session")
 def c2pa_dir(testdata: Path) -> Path:
     return testdata / "c2pa"
+
+
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server at 127.0.0.1:5432 (trust auth), dropped afterwards. Ask for it
+    before ``make_api`` so that it is dropped after the app is closed."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"cg_test_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

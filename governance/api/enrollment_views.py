@@ -1,15 +1,9 @@
 """HTTP API v1: enrollment (live challenges, photo and live likenesses, upgrades), disputes and the protected
 public-figure gallery. Views parse, call one service, commit, serialize.
 
-Who may call what is checked by the small functions ``_owner``/``_admin`` below, one per rule:
-
-| endpoint | who |
-|---|---|
-| ``POST /v1/likenesses/challenges`` | any account (the challenge is bound to it) |
-| ``POST /v1/likenesses`` | any account |
-| ``POST /v1/likenesses/{id}/verification`` | the likeness's owner (others, admins too: 404) |
-| ``GET /v1/disputes[/{id}]``, ``POST /v1/disputes/{id}/resolve`` | admin |
-| ``GET``/``POST /v1/figures``, ``DELETE /v1/figures/{id}`` | admin |
+Who may call what is the authorization table's (:data:`governance.authz.TABLE`): any account asks for a
+challenge (bound to it) and upgrades its own likeness (another's is 404, admins' too); disputes and figures are
+for admins. The blueprint is nested in ``v1`` (:mod:`governance.api.views`), so its endpoints are ``v1.*``.
 """
 
 from __future__ import annotations
@@ -19,30 +13,19 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from governance.api.common import current_account, db, json_body, runtime, uploaded_blobs
-from governance.errors import Conflict, InvalidInput, NotFound
-from governance.models import Account, Likeness, Role, iso, utcnow
+from governance.api.common import caller, db, guard, json_body, runtime, uploaded_blobs
+from governance.authz import Action
+from governance.errors import Conflict, InvalidInput
+from governance.models import Account, Likeness, iso, utcnow
 from governance.services import disputes as disputes_svc
 from governance.services import enrollment as enrollment_svc
 from governance.services import figures as figures_svc
+from governance.services import likenesses as likenesses_svc
 from governance.services.likenesses import check_display_name, facts_of
 from governance.uploads import challenge_video, decode_image, enrollment_frames, media_kind
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
-bp = Blueprint("enrollment", __name__, url_prefix="/v1")
-
-
-# -- who may ----------------------------------------------------------------------------------------------------
-def _admin() -> Account:
-    return current_account(Role.ADMIN)
-
-
-def _owner(actor: Account, likeness_id: str) -> Likeness:
-    """The caller's own likeness; another account's is as missing as one that does not exist (404)."""
-    lk = db().get(Likeness, likeness_id)
-    if lk is None or lk.owner_id != actor.id:
-        raise NotFound(f"no likeness {likeness_id!r}")
-    return lk
+bp = Blueprint("enrollment", __name__)  # nested in views.bp: /v1/...
 
 
 # -- views of a likeness ------------------------------------------------------------------------------------------
@@ -72,10 +55,11 @@ def _enrolled(lk: Likeness) -> dict[str, Any]:
 
 # -- enrollment ------------------------------------------------------------------------------------------------------
 @bp.post("/likenesses/challenges")
+@guard(Action.LIKENESS_CHALLENGE)
 def create_challenge() -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, created_at, ttl_s}``: head poses to perform in order on camera, then upload
     the video to ``POST /v1/likenesses`` (or ``/v1/likenesses/{id}/verification``) with ``challenge=<id>``."""
-    owner = current_account()
+    owner = caller()
     ttl = runtime().settings.challenge_ttl_s
     ch = enrollment_svc.create_challenge(db(), owner, ttl)
     db().commit()
@@ -85,12 +69,13 @@ def create_challenge() -> tuple[Response, int]:
 
 
 def enroll_likeness() -> tuple[Response, int]:
-    """``POST /v1/likenesses``: multipart ``media``. Photos (or a video without ``challenge``): a ``photo``
-    likeness, protective only. One selfie video with ``challenge=<id>``: verified live, a ``live`` likeness.
-    Either is searched against every other claim: 201 with ``status`` ``disputed`` or ``pending_review``
-    when it matches another account's likeness or a protected figure."""
+    """``POST /v1/likenesses`` (the route and its guard are in :mod:`governance.api.views`): multipart
+    ``media``. Photos (or a video without ``challenge``): a ``photo`` likeness, protective only. One selfie
+    video with ``challenge=<id>``: verified live, a ``live`` likeness. Either is searched against every other
+    claim: 201 with ``status`` ``disputed`` or ``pending_review`` when it matches another account's likeness
+    or a protected figure."""
     now = utcnow()
-    owner = current_account()
+    owner = caller()
     display_name = check_display_name(request.form.get("display_name") or None)
     challenge_id = request.form.get("challenge")
     if challenge_id is not None:
@@ -105,12 +90,13 @@ def enroll_likeness() -> tuple[Response, int]:
 
 
 @bp.post("/likenesses/<likeness_id>/verification")
+@guard(Action.LIKENESS_VERIFY)
 def verify_likeness(likeness_id: str) -> Response:
     """Upgrade the caller's photo likeness to ``live``: multipart ``media`` (the selfie video) and
     ``challenge``; the face must match the likeness's template (else 422 ``face_mismatch``)."""
     now = utcnow()
-    owner = current_account()
-    lk = _owner(owner, likeness_id)
+    owner = caller()
+    lk = likenesses_svc.owned_likeness(db(), owner, likeness_id, Action.LIKENESS_VERIFY)
     if lk.verification is Verification.LIVE:
         raise Conflict(f"likeness {lk.id} is already verified live", reason="already_live")
     return jsonify(_enrolled(_answer(owner, request.form.get("challenge"), now, lk, None)))
@@ -146,23 +132,24 @@ def _flag(name: str) -> bool:
 
 # -- disputes (admin) -----------------------------------------------------------------------------------------------
 @bp.get("/disputes")
+@guard(Action.DISPUTE_LIST)
 def list_disputes() -> Response:
     """``?state=open`` (default), ``resolved`` or ``all``."""
-    _admin()
     rows = disputes_svc.list_disputes(db(), request.args.get("state", "open"))
     return jsonify({"disputes": [disputes_svc.admin_view(db(), d) for d in rows]})
 
 
 @bp.get("/disputes/<dispute_id>")
+@guard(Action.DISPUTE_READ)
 def get_dispute(dispute_id: str) -> Response:
-    _admin()
     return jsonify(disputes_svc.admin_view(db(), disputes_svc.get_dispute(db(), dispute_id)))
 
 
 @bp.post("/disputes/<dispute_id>/resolve")
+@guard(Action.DISPUTE_RESOLVE)
 def resolve_dispute(dispute_id: str) -> Response:
     """``{outcome, reason}``: the outcomes a dispute's kind allows are listed in its view (``outcomes``)."""
-    admin = _admin()
+    admin = caller()
     body = json_body("outcome", "reason")
     d = disputes_svc.resolve(db(), admin, disputes_svc.get_dispute(db(), dispute_id), body.get("outcome"),
                              body.get("reason"))
@@ -173,16 +160,17 @@ def resolve_dispute(dispute_id: str) -> Response:
 
 # -- protected public figures (admin) -----------------------------------------------------------------------------
 @bp.get("/figures")
+@guard(Action.FIGURE_LIST)
 def list_figures() -> Response:
-    _admin()
     return jsonify({"figures": [figures_svc.view(f) for f in figures_svc.list_figures(db())]})
 
 
 @bp.post("/figures")
+@guard(Action.FIGURE_ADD)
 def add_figure() -> tuple[Response, int]:
     """Multipart: ``name``, any number of ``alias`` fields, photos of the figure in ``media``. Likenesses already
     enrolled with the figure's face go to ``pending_review`` (``reviews_opened``)."""
-    admin = _admin()
+    admin = caller()
     blobs = uploaded_blobs()
     if len(blobs) > 8:
         raise InvalidInput("send at most 8 photos of a figure")
@@ -199,8 +187,9 @@ def add_figure() -> tuple[Response, int]:
 
 
 @bp.delete("/figures/<figure_id>")
+@guard(Action.FIGURE_REMOVE)
 def remove_figure(figure_id: str) -> tuple[str, int]:
-    admin = _admin()
+    admin = caller()
     figures_svc.remove_figure(db(), admin.id, figures_svc.get_figure(db(), figure_id))
     db().commit()
     return "", 204

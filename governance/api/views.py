@@ -7,13 +7,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from governance.api.common import (
-    current_account,
+    caller,
     db,
+    guard,
     json_body,
-    optional_account,
+    optional_caller,
     runtime,
     uploaded_blobs,
 )
+from governance.authz import Action
 from governance.errors import Conflict, Gone, InvalidInput, RateLimited
 from governance.models import (
     Account,
@@ -22,13 +24,13 @@ from governance.models import (
     GenerationState,
     Likeness,
     Notification,
-    Role,
     iso,
     utcnow,
 )
 from governance.ratelimit import retry_after
 from governance.services import accounts as accounts_svc
 from governance.services import characters as characters_svc
+from governance.services import consent_record as consent_record_svc
 from governance.services import generations as generations_svc
 from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
@@ -66,22 +68,25 @@ def _notification_view(n: Notification) -> dict[str, Any]:
 
 # -- accounts and contacts ------------------------------------------------------------------------------------
 @bp.get("/me")
+@guard(Action.ME_READ)
 def me() -> Response:
-    return jsonify(_account_view(current_account()))
+    return jsonify(_account_view(caller()))
 
 
 @bp.post("/me/token")
+@guard(Action.ME_TOKEN)
 def rotate_my_token() -> Response:
     """A new API token for the caller; the one used for this request stops working at once."""
-    me_ = current_account()
+    me_ = caller()
     token = accounts_svc.rotate_token(db(), me_, actor=me_)
     db().commit()
     return _secret(jsonify({**_account_view(me_), "token": token}))
 
 
 @bp.post("/accounts")
+@guard(Action.ACCOUNT_CREATE)
 def create_account() -> tuple[Response, int]:
-    admin = current_account(Role.ADMIN)
+    admin = caller()
     body = json_body("name", "role", "daily_quota")
     account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
                                                  daily_quota=body.get("daily_quota"))
@@ -90,16 +95,17 @@ def create_account() -> tuple[Response, int]:
 
 
 @bp.get("/accounts")
+@guard(Action.ACCOUNT_LIST)
 def list_accounts() -> Response:
-    current_account(Role.ADMIN)
     return jsonify({"accounts": [{**_account_view(a), "daily_quota": a.daily_quota, "created_at": iso(a.created_at)}
                                  for a in accounts_svc.list_accounts(db())]})
 
 
 @bp.post("/accounts/<ref>/token")
+@guard(Action.ACCOUNT_TOKEN)
 def rotate_token(ref: str) -> Response:
     """An admin replaces an account's token (a leaked token stops working at once)."""
-    admin = current_account(Role.ADMIN)
+    admin = caller()
     account = accounts_svc.resolve_account(db(), ref)
     token = accounts_svc.rotate_token(db(), account, actor=admin)
     db().commit()
@@ -113,29 +119,32 @@ def _secret(response: Response) -> Response:
 
 
 @bp.get("/contacts")
+@guard(Action.CONTACT_LIST)
 def contacts() -> Response:
-    me_ = current_account()
-    return jsonify({"contacts": [{**_account_view(a), "mutual": m} for a, m in accounts_svc.list_contacts(db(), me_)]})
+    """The names you listed that belong to an account, each with whether they list you too; no ids, no roles."""
+    return jsonify({"contacts": [{"name": a.name, "mutual": m} for a, m in accounts_svc.list_contacts(db(), caller())]})
 
 
 @bp.put("/contacts/<ref>")
-def add_contact(ref: str) -> Response:
-    me_ = current_account()
-    other = accounts_svc.add_contact(db(), me_, ref)
-    mutual = accounts_svc.is_mutual(db(), me_.id, other.id)
+@guard(Action.CONTACT_ADD)
+def add_contact(ref: str) -> tuple[str, int]:
+    """List an account by its name. The answer is the same whether the name exists or not."""
+    accounts_svc.add_contact(db(), caller(), ref)
     db().commit()
-    return jsonify({**_account_view(other), "mutual": mutual})
+    return "", 204
 
 
 @bp.delete("/contacts/<ref>")
+@guard(Action.CONTACT_REMOVE)
 def remove_contact(ref: str) -> tuple[str, int]:
-    accounts_svc.remove_contact(db(), current_account(), ref)
+    accounts_svc.remove_contact(db(), caller(), ref)
     db().commit()
     return "", 204
 
 
 # -- likenesses ----------------------------------------------------------------------------------------------
 @bp.post("/likenesses")
+@guard(Action.LIKENESS_ENROLL)
 def enroll() -> tuple[Response, int]:
     """Photos (a protective likeness), or a selfie video with ``challenge`` (a live one): see
     :mod:`governance.api.enrollment_views`."""
@@ -145,39 +154,42 @@ def enroll() -> tuple[Response, int]:
 
 
 @bp.get("/likenesses")
+@guard(Action.LIKENESS_LIST)
 def my_likenesses() -> Response:
     from sqlmodel import select
 
-    owner = current_account()
+    owner = caller()
     rows = db().exec(select(Likeness).where(Likeness.owner_id == owner.id)).all()
     return jsonify({"likenesses": [_likeness_view(lk) for lk in rows]})
 
 
 @bp.get("/likenesses/<likeness_id>")
+@guard(Action.LIKENESS_READ)
 def get_likeness(likeness_id: str) -> Response:
-    actor = current_account()
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
+    lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_READ)
     grants = [{"account": g.grantee_id, "grant": g.id, "since": iso(g.created_at)}
               for g in likenesses_svc.active_grants(db(), lk.id)]
     return jsonify(_likeness_view(lk, grants))
 
 
 @bp.patch("/likenesses/<likeness_id>")
+@guard(Action.LIKENESS_MODE)
 def patch_likeness(likeness_id: str) -> Response:
-    actor = current_account()
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_MODE)
     body = json_body("mode")
     if "mode" not in body:
         raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
     likenesses_svc.set_mode(db(), actor, lk, body["mode"])
     db().commit()
     return jsonify(_likeness_view(lk))
 
 
 @bp.delete("/likenesses/<likeness_id>")
+@guard(Action.LIKENESS_DELETE)
 def delete_likeness(likeness_id: str) -> tuple[str, int]:
-    actor = current_account()
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
     likenesses_svc.delete_likeness(db(), actor, lk)
     db().commit()
     runtime().sync_index(db())
@@ -185,35 +197,38 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
 
 
 @bp.put("/likenesses/<likeness_id>/grants/<account_ref>")
+@guard(Action.LIKENESS_GRANT)
 def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
-    actor = current_account()
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_GRANT)
     g, created = likenesses_svc.grant(db(), actor, lk, account_ref)
     db().commit()
     return jsonify({"likeness": lk.id, "account": g.grantee_id, "grant": g.id}), (201 if created else 200)
 
 
 @bp.delete("/likenesses/<likeness_id>/grants/<account_ref>")
+@guard(Action.LIKENESS_REVOKE)
 def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
-    actor = current_account()
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_REVOKE)
     likenesses_svc.revoke(db(), actor, lk, account_ref)
     db().commit()
     return "", 204
 
 
 @bp.get("/likenesses/<likeness_id>/generations")
+@guard(Action.LIKENESS_GENERATIONS)
 def likeness_generations(likeness_id: str) -> Response:
-    actor = current_account()
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id)
+    lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_GENERATIONS)
     gens = generations_svc.uses_shown_to_owner(db(), lk)
     return jsonify({"generations": [generations_svc.public_view(g) for g in gens]})
 
 
 # -- characters ------------------------------------------------------------------------------------------
 @bp.post("/characters")
+@guard(Action.CHARACTER_CREATE)
 def create_character() -> tuple[Response, int]:
-    owner = current_account(Role.RIGHTS_HOLDER)
+    owner = caller()
     body = json_body("name", "aliases", "rule", "licensees", "attribution")
     ch = characters_svc.create_character(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
                                          body.get("licensees"), body.get("attribution"))
@@ -222,16 +237,17 @@ def create_character() -> tuple[Response, int]:
 
 
 @bp.get("/characters")
+@guard(Action.CHARACTER_LIST)
 def list_characters() -> Response:
-    current_account()
     return jsonify({"characters": [_character_view(c) for c in characters_svc.list_characters(db())]})
 
 
 @bp.post("/characters/<character_id>/references")
+@guard(Action.CHARACTER_REFERENCES)
 def add_character_references(character_id: str) -> tuple[Response, int]:
     """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
-    actor = current_account(Role.RIGHTS_HOLDER)
-    ch = characters_svc.get_character(db(), character_id)
+    actor = caller()
+    ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
     blobs = uploaded_blobs()
     if len(blobs) > 8:
         raise InvalidInput("send at most 8 reference images at a time")
@@ -246,32 +262,43 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
 
 
 @bp.post("/characters/simulate")
+@guard(Action.CHARACTER_SIMULATE)
 def simulate_character() -> Response:
-    """What a rule would have done to past requests, before it is registered (counts only)."""
-    owner = current_account(Role.RIGHTS_HOLDER)
+    """What a rule would have done to past requests, before it is registered: k-anonymous counts only
+    (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
+    owner = caller()
+    wait = runtime().simulate_limiter.acquire(f"account:{owner.id}")
+    if wait:
+        raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
+                          f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
     return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
                                            body.get("licensees"), body.get("last"), body.get("attribution")))
 
 
 @bp.get("/characters/<character_id>/usage")
+@guard(Action.CHARACTER_USAGE)
 def character_usage(character_id: str) -> Response:
-    actor = current_account(Role.RIGHTS_HOLDER)
-    return jsonify(characters_svc.usage(db(), actor, characters_svc.get_character(db(), character_id)))
+    actor = caller()
+    return jsonify(characters_svc.usage(db(), actor, characters_svc.owned_character(
+        db(), actor, character_id, Action.CHARACTER_USAGE)))
 
 
 @bp.delete("/characters/<character_id>")
+@guard(Action.CHARACTER_DELETE)
 def delete_character(character_id: str) -> tuple[str, int]:
-    actor = current_account(Role.RIGHTS_HOLDER)
-    characters_svc.delete_character(db(), actor, characters_svc.get_character(db(), character_id))
+    actor = caller()
+    characters_svc.delete_character(db(), actor, characters_svc.owned_character(
+        db(), actor, character_id, Action.CHARACTER_DELETE))
     db().commit()
     return "", 204
 
 
 # -- generations -----------------------------------------------------------------------------------------
 @bp.post("/generations")
+@guard(Action.GENERATION_CREATE)
 def create_generation() -> tuple[Response, int]:
-    requester = current_account(Role.CREATOR)
+    requester = caller()
     body = json_body("prompt", "likenesses", "seed")
     rt = runtime()
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
@@ -285,21 +312,38 @@ def create_generation() -> tuple[Response, int]:
 
 
 @bp.get("/generations")
+@guard(Action.GENERATION_LIST)
 def list_generations() -> Response:
-    requester = current_account()
+    requester = caller()
     return jsonify({"generations": [generations_svc.public_view(g)
                                     for g in generations_svc.list_for_requester(db(), requester)]})
 
 
 @bp.get("/generations/<generation_id>")
+@guard(Action.GENERATION_READ)
 def get_generation(generation_id: str) -> Response:
-    gen = generations_svc.visible_generation(db(), current_account(), generation_id)
+    gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_READ)
     return jsonify(generations_svc.public_view(gen))
 
 
+@bp.get("/generations/<generation_id>/consent-record")
+@guard(Action.GENERATION_CONSENT_RECORD)
+def consent_record(generation_id: str) -> Response:
+    """The openings of a sealed generation's public commitments: all of them for regulators and admins, their
+    own to the requester and to owners of a likeness in it (404 to anyone who may not see the generation)."""
+    actor = caller()
+    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_CONSENT_RECORD)
+    body = consent_record_svc.open_record(db(), actor, gen)
+    db().commit()  # the audit event of the opening
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.get("/generations/<generation_id>/video")
+@guard(Action.GENERATION_VIDEO)
 def download(generation_id: str) -> Response:
-    gen = generations_svc.visible_generation(db(), current_account(), generation_id)
+    gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_VIDEO)
     _ensure_downloadable(gen)
     path = (runtime().settings.videos_dir / f"{gen.id}.mp4").resolve()
     if not path.is_file():
@@ -317,10 +361,14 @@ def _ensure_downloadable(gen: Generation) -> None:
 
 
 @bp.delete("/generations/<generation_id>")
+@guard(Action.GENERATION_TAKEDOWN)
 def take_down(generation_id: str) -> tuple[str, int]:
-    actor = current_account()
-    gen = generations_svc.visible_generation(db(), actor, generation_id)
-    generations_svc.take_down(db(), actor, gen)
+    """Take a video down. An admin who is not in it and did not request it must say why (JSON
+    ``{"reason": ...}`` or ``?reason=``): the reason is audited and sent to everyone involved."""
+    actor = caller()
+    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
+    body = json_body("reason") if request.get_data(cache=True) else {}
+    generations_svc.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
     db().commit()
     (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
     return "", 204
@@ -328,8 +376,9 @@ def take_down(generation_id: str) -> tuple[str, int]:
 
 # -- verification and notifications ------------------------------------------------------------------------
 @bp.post("/verify")
+@guard(Action.VERIFY)
 def verify() -> Response:
-    account = optional_account()  # anyone may verify; a token, if sent, must be valid
+    account = optional_caller()  # anyone may verify; a token, if sent, must be valid (guard checked it)
     client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
     wait = runtime().verify_limiter.acquire(client)
     if wait:
@@ -344,18 +393,21 @@ def verify() -> Response:
 
 # -- the transparency log (public: anyone may audit it) -------------------------------------------------------
 @bp.get("/log")
+@guard(Action.LOG_HEAD)
 def log_head() -> Response:
     """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain."""
     return jsonify(runtime().signed_log_head(db()).to_dict())
 
 
 @bp.get("/log/entries/<int:index>")
+@guard(Action.LOG_ENTRY)
 def log_entry(index: int) -> Response:
     """The entry, its leaf hash and its inclusion proof in the tree of ``tree_size`` entries (default: all)."""
     return jsonify(translog.inclusion(db(), index, _int_arg("tree_size")))
 
 
 @bp.get("/log/consistency")
+@guard(Action.LOG_CONSISTENCY)
 def log_consistency() -> Response:
     """The proof that the first ``old_size`` entries are a prefix of the tree of ``tree_size`` (default: all)."""
     old_size = _int_arg("old_size")
@@ -374,18 +426,30 @@ def _int_arg(name: str) -> int | None:
 
 
 @bp.get("/notifications")
+@guard(Action.NOTIFICATION_LIST)
 def notifications() -> Response:
-    account = current_account()
+    account = caller()
     unread = request.args.get("unread") in ("1", "true")
     items = notifications_svc.list_for(db(), account.id, unread_only=unread)
     return jsonify({"notifications": [_notification_view(n) for n in items]})
 
 
 @bp.post("/notifications/read")
+@guard(Action.NOTIFICATION_READ)
 def mark_read() -> tuple[str, int]:
-    account = current_account()
+    account = caller()
     for n in notifications_svc.list_for(db(), account.id, unread_only=True, limit=10_000):
         n.read_at = utcnow()
         db().add(n)
     db().commit()
     return "", 204
+
+
+# -- enrollment, disputes and protected figures: their own module, nested here so every route is v1.* ---------
+def _nest_enrollment() -> None:
+    from governance.api import enrollment_views
+
+    bp.register_blueprint(enrollment_views.bp)
+
+
+_nest_enrollment()

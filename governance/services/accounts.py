@@ -9,6 +9,7 @@ import secrets
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
+from governance.db import serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.models import Account, Contact, Role
 
@@ -75,21 +76,31 @@ def resolve_account(session: Session, ref: str) -> Account:
     return account
 
 
-def add_contact(session: Session, owner: Account, ref: str) -> Account:
-    other = resolve_account(session, ref)
-    if other.id == owner.id:
+def _by_name(session: Session, name: str) -> Account | None:
+    return session.exec(select(Account).where(Account.name == name)).first()
+
+
+def add_contact(session: Session, owner: Account, name: str) -> None:
+    """List the account called ``name`` as a contact. By name only, never by id, and the caller learns
+    nothing from it: an unknown name is accepted alike and lists nobody (ids printed in public records
+    must not turn into names, and names must not be probed for existence or role)."""
+    if name == owner.name:
         raise InvalidInput("an account cannot list itself as a contact")
-    if session.get(Contact, (owner.id, other.id)) is None:
+    other = _by_name(session, name)
+    if other is not None:
+        serialize_consent(session, [owner.id, other.id])  # whether they are mutuals: both accounts' consent
+    if other is not None and session.get(Contact, (owner.id, other.id)) is None:
         session.add(Contact(owner_id=owner.id, contact_id=other.id))
         record(session, Tag.CONTACT_ADD, actor_id=owner.id, subject=other.id)
-    return other
 
 
 def remove_contact(session: Session, owner: Account, ref: str) -> None:
-    other = resolve_account(session, ref)
-    row = session.get(Contact, (owner.id, other.id))
-    if row is None:
-        raise NotFound(f"{other.name!r} is not in your contacts")
+    other = _by_name(session, ref)  # an unknown name and one not listed are refused alike
+    if other is not None:
+        serialize_consent(session, [owner.id, other.id])  # whether they are mutuals: both accounts' consent
+    row = session.get(Contact, (owner.id, other.id)) if other is not None else None
+    if other is None or row is None:
+        raise NotFound(f"{ref!r} is not in your contacts")
     session.delete(row)
     record(session, Tag.CONTACT_REMOVE, actor_id=owner.id, subject=other.id)
 

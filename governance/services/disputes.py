@@ -37,7 +37,7 @@ from governance.models import (
     iso,
     utcnow,
 )
-from governance.services.likenesses import delete_likeness, refresh_status
+from governance.services.likenesses import delete_by_resolution, refresh_status
 from governance.services.notifications import notify
 from policies.consent import Verification
 
@@ -195,11 +195,11 @@ def resolve(session: Session, admin: Account, dispute: Dispute, outcome: Any, re
     if outcome in ("holder", "reject"):
         if claimant is not None:
             notify(session, claimant.owner_id, "dispute:resolve", f"{said}. Your likeness {claimant.id} was deleted.")
-            delete_likeness(session, admin, claimant)
+            delete_by_resolution(session, admin, claimant, dispute.id)
     elif outcome == "claimant":
         if holder is not None:
             notify(session, holder.owner_id, "dispute:resolve", f"{said}. Your likeness {holder.id} was deleted.")
-            delete_likeness(session, admin, holder)
+            delete_by_resolution(session, admin, holder, dispute.id)
     elif outcome == "approve" and dispute.kind is DisputeKind.PUBLIC_FIGURE and claimant is not None:
         claimant.figure_id = dispute.figure_id
         session.add(claimant)

@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
-from governance.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
+from governance.authz import Action
+from governance.errors import InvalidInput, QuotaExceeded
 from governance.models import (
     Account,
     Generation,
@@ -22,7 +24,6 @@ from governance.models import (
     GenerationLikeness,
     GenerationState,
     Likeness,
-    Role,
     iso,
     utcnow,
 )
@@ -67,6 +68,11 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
              ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
     """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
 
+    A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
+    would let anyone squat a famous name, learn who is enrolled, and be told of every prompt naming it.
+    An enrolled face is protected where it cannot be faked, by the scan of every output against every
+    enrolled likeness; protected public figures come from the operator's gallery (:mod:`.figures`).
+
     Returns (decisions, grants relied on, owners to notify).
     """
     decisions: list[Decision] = []
@@ -84,12 +90,13 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         decisions.append(figures_svc.decide(session, figure, requester.id,
                                             f"the prompt names {figure.name!r} ({said!r})"))
     if not decisions:
-        decisions.append(Allow("no likeness, character or protected person is involved", "default"))
+        decisions.append(Allow("no likeness or character is involved", "default"))
     return decisions, relied, owners
 
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
                        *, default_quota: int) -> Generation:
+    authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
     missing = [lid for lid in likeness_ids if session.get(Likeness, lid) is None]
     if missing:
@@ -146,16 +153,23 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
     return owners
 
 
+def is_owner(session: Session, account: Account, gen: Generation) -> bool:
+    """Whether the generation is ``account``'s: its requester, or the owner of a likeness it names or shows."""
+    return gen.requester_id == account.id or account.id in involved_owner_ids(session, gen)
+
+
+def generation_for(session: Session, account: Account, generation_id: str, action: Action) -> Generation:
+    """The generation, when ``account`` may do ``action`` on it (see :data:`governance.authz.TABLE`); one it
+    may not see answers 404 exactly like an unknown id."""
+    gen = session.get(Generation, generation_id)
+    authz.require(action, account, owner=gen is not None and is_owner(session, account, gen), key=generation_id)
+    assert gen is not None  # require() refuses a missing one as it refuses one the caller may not see
+    return gen
+
+
 def visible_generation(session: Session, account: Account, generation_id: str) -> Generation:
     """The requester, owners of any likeness in it, admins and regulators may see a generation."""
-    gen = session.get(Generation, generation_id)
-    if gen is None:
-        raise NotFound(f"no generation {generation_id!r}")
-    if account.role in (Role.ADMIN, Role.REGULATOR) or gen.requester_id == account.id:
-        return gen
-    if account.id in involved_owner_ids(session, gen):
-        return gen
-    raise NotFound(f"no generation {generation_id!r}")  # do not reveal that it exists
+    return generation_for(session, account, generation_id, Action.GENERATION_READ)
 
 
 def list_for_requester(session: Session, account: Account, limit: int = 100) -> Sequence[Generation]:
@@ -193,11 +207,23 @@ def uses_shown_to_owner(session: Session, likeness: Likeness, limit: int = 200) 
     return [g for g in gens if g.requester_id == likeness.owner_id or likeness.id in g.likeness_ids]
 
 
-def take_down(session: Session, actor: Account, gen: Generation) -> bool:
-    """Take a generation down. Returns True when this call changed something."""
-    allowed = actor.id == gen.requester_id or actor.role is Role.ADMIN or actor.id in involved_owner_ids(session, gen)
-    if not allowed:
-        raise Forbidden("only the requester or the owner of a likeness in it may take a generation down")
+MAX_REASON = 500
+
+
+def take_down(session: Session, actor: Account, gen: Generation, reason: Any = None) -> bool:
+    """Take a generation down. Returns True when this call changed something.
+
+    Its requester and the owners of the likenesses in it may, as may an admin; an admin who is neither
+    must give a ``reason``, which is audited and sent to the requester and every owner involved."""
+    owner = is_owner(session, actor, gen)
+    authz.require(Action.GENERATION_TAKEDOWN, actor, owner=owner, key=gen.id)
+    if reason is not None and (not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON
+                               or not reason.isprintable()):
+        raise InvalidInput(f"reason must be one line of 1-{MAX_REASON} printable characters, got {reason!r}")
+    reason = reason.strip() if reason else None
+    if not owner and reason is None:
+        raise InvalidInput("an admin's takedown needs a reason (JSON body {'reason': ...} or ?reason=...): it is "
+                           "audited and sent to the requester and the people in the video")
     if gen.taken_down_at is not None:
         return False
     gen.taken_down_at = utcnow()
@@ -207,7 +233,12 @@ def take_down(session: Session, actor: Account, gen: Generation) -> bool:
         gen.reasons = [*gen.reasons, f"taken down by {actor.name} before release"]
         gen.state = GenerationState.BLOCKED
     session.add(gen)
-    record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id)
+    record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
+           acting_as="owner" if owner else actor.role.value)
+    if not owner:
+        for account_id in sorted(({gen.requester_id} | involved_owner_ids(session, gen)) - {actor.id}):
+            notify(session, account_id, "generation:takedown",
+                   f"generation {gen.id} was taken down by an administrator: {reason}", generation_id=gen.id)
     return True
 
 

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session, select
 
+from governance import authz
 from governance.audit import Tag, record
-from governance.db import bump, get_or_404
-from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
+from governance.authz import Action
+from governance.db import bump, serialize_consent
+from governance.errors import Conflict, InvalidInput, NotFound
 from governance.models import (
     Account,
     Dispute,
@@ -24,7 +26,6 @@ from governance.models import (
     DisputeState,
     Grant,
     Likeness,
-    Role,
     utcnow,
 )
 from governance.services.accounts import is_mutual, resolve_account
@@ -59,9 +60,8 @@ def build_template(images: Sequence[np.ndarray], backend: FaceBackend, *, requir
 
 
 def check_display_name(display_name: str | None) -> str | None:
-    if display_name is not None and not (1 <= len(display_name.strip()) <= 120):
-        raise InvalidInput("display_name must be 1-120 characters")
-    return display_name.strip() if display_name else None
+    """The owner's label, checked (:func:`_display_name`); 422 ``invalid_display_name`` otherwise."""
+    return _display_name(display_name)
 
 
 def store(session: Session, owner: Account, template: Template, *, verification: Verification,
@@ -128,19 +128,59 @@ def is_verified_claim(likeness: Likeness) -> bool:
     return likeness.verification is Verification.LIVE and likeness.status is LikenessStatus.ACTIVE
 
 
+MAX_DISPLAY_NAME = 120
+
+
+def _display_name(value: str | None) -> str | None:
+    """The owner's label for a likeness, checked as it is written: 1-120 printable characters with at least
+    one letter or digit. Zero-width, control and direction-changing characters are refused, so a label
+    cannot look like another or be empty to the eye. (A label is the owner's own note: it protects no one
+    and blocks no prompt; see docs/security.md.)"""
+    if value is None:
+        return None
+    name = value.strip()
+    why = None
+    if not 1 <= len(name) <= MAX_DISPLAY_NAME:
+        why = f"display_name must be 1-{MAX_DISPLAY_NAME} characters, got {len(name)}"
+    elif not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        why = f"display_name must be printable text; it contains U+{ord(bad):04X}"
+    elif not any(c.isalnum() for c in name):
+        why = f"display_name needs a letter or digit, got {name!r}"
+    if why is not None:
+        raise InvalidInput(why, reason="invalid_display_name")
+    return name
+
+
 def lock_likeness(session: Session, likeness_id: str) -> Likeness | None:
-    """Read a likeness row with a row lock held to the end of the transaction (PostgreSQL; SQLite serialises
-    writers anyway). Consent changes and the gate's final check both take it, so a revocation and a release
-    of the same likeness cannot interleave: whichever commits second sees the other."""
+    """Read a likeness row again, with a row lock held to the end of the transaction (PostgreSQL; SQLite has
+    none: there :func:`~governance.db.serialize_consent` holds the database's write lock). Consent changes and
+    the gate's final check both take it, after ``serialize_consent``."""
     q = select(Likeness).where(Likeness.id == likeness_id).with_for_update().execution_options(populate_existing=True)
     return session.exec(q).first()
 
 
-def owned_likeness(session: Session, actor: Account, likeness_id: str) -> Likeness:
-    likeness = get_or_404(session, Likeness, likeness_id, "likeness")
-    if likeness.owner_id != actor.id and actor.role is not Role.ADMIN:
-        raise Forbidden(f"likeness {likeness_id!r} belongs to another account")
+def _begin_change(session: Session, likeness: Likeness) -> None:
+    """Start a consent change to ``likeness``: serialise it with releases and other changes of its owner's
+    consent (docs/security.md), then read the likeness again under its row lock."""
+    serialize_consent(session, [likeness.owner_id])
+    if lock_likeness(session, likeness.id) is None:
+        raise NotFound(f"no likeness {likeness.id!r}")
+
+
+def owned_likeness(session: Session, actor: Account, likeness_id: str, action: Action = Action.LIKENESS_READ
+                   ) -> Likeness:
+    """The likeness, when ``actor`` may do ``action`` on it (its owner); someone else's answers 404 exactly
+    like an unknown id, whatever the actor's role."""
+    likeness = session.get(Likeness, likeness_id)
+    authz.require(action, actor, owner=likeness is not None and likeness.owner_id == actor.id, key=likeness_id)
+    assert likeness is not None  # require() refuses a missing one as it refuses someone else's
     return likeness
+
+
+def _owner_only(actor: Account, likeness: Likeness, action: Action) -> None:
+    """The service's own check, whoever calls it (views, CLI, pages): consent changes are the owner's alone."""
+    authz.require(action, actor, owner=likeness.owner_id == actor.id, key=likeness.id)
 
 
 def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) -> Likeness:
@@ -148,9 +188,10 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
         new = LikenessMode(mode)
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
+    _owner_only(actor, likeness, Action.LIKENESS_MODE)
+    _begin_change(session, likeness)
     if new is not LikenessMode.ONLY_ME:  # closing a protective likeness further is always allowed
         require_consent_capable(session, likeness, f"set likeness {likeness.id} to {new.value}")
-    lock_likeness(session, likeness.id)
     old = likeness.mode
     likeness.mode = new
     session.add(likeness)
@@ -178,6 +219,8 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
     """Grant one account; idempotent. Returns the grant and whether it is new. Raises :class:`NotFound` (no
     such account), :class:`InvalidInput` (the owner, or the likeness is only_me) and :class:`Conflict` (409:
     the likeness cannot consent: photo, disputed or pending review)."""
+    _owner_only(actor, likeness, Action.LIKENESS_GRANT)
+    _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     if grantee.id == likeness.owner_id:
         raise InvalidInput("the owner may always use their own likeness; no grant is needed")
@@ -194,8 +237,9 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
 
 
 def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
+    _owner_only(actor, likeness, Action.LIKENESS_REVOKE)
+    _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
-    lock_likeness(session, likeness.id)
     g = active_grant(session, likeness.id, grantee.id)
     if g is None:
         raise NotFound(f"{grantee.name!r} holds no grant on likeness {likeness.id!r}")
@@ -211,7 +255,19 @@ def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
 
 
 def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
-    lock_likeness(session, likeness.id)
+    _owner_only(actor, likeness, Action.LIKENESS_DELETE)
+    _remove(session, actor, likeness)
+
+
+def delete_by_resolution(session: Session, admin: Account, likeness: Likeness, dispute_id: str) -> None:
+    """Delete a likeness because an admin resolved a dispute against it (the resolution is the authority and
+    is audited by :func:`governance.services.disputes.resolve`); otherwise as its owner's deletion."""
+    record(session, Tag.LIKENESS_DELETE, actor_id=admin.id, subject=likeness.id, dispute=dispute_id)
+    _remove(session, admin, likeness, audit=False)
+
+
+def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool = True) -> None:
+    _begin_change(session, likeness)
     for g in active_grants(session, likeness.id):
         _revoke(session, actor, g, why="likeness deleted")
     session.flush()
@@ -219,7 +275,8 @@ def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> Non
         session.delete(g)
     session.delete(likeness)
     bump(session, "likenesses")
-    record(session, Tag.LIKENESS_DELETE, actor_id=actor.id, subject=likeness.id)
+    if audit:
+        record(session, Tag.LIKENESS_DELETE, actor_id=actor.id, subject=likeness.id)
     _withdraw_disputes(session, actor, likeness.id)
 
 
@@ -264,13 +321,15 @@ class ConsentCheck:
     grant_id: str | None
     verification: str = ""  # the likeness's level and status when checked ("" when it no longer exists)
     status: str = ""
+    defers_to: str | None = None  # a later claim on a face allowed because the earlier one it disputes allows
 
 
 def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: str, *, lock: bool = False,
                   seen_with: Mapping[str, Collection[str]] | None = None) -> list[ConsentCheck]:
     """Ask, now, whether ``requester_id`` may use each likeness. A deleted likeness is denied; one that is not
     live-verified and undisputed is denied to everyone, its owner included. With ``lock`` the likeness rows stay
-    locked until the caller's transaction ends (the gate's final check).
+    locked until the caller's transaction ends (the gate's final check, which takes
+    :func:`~governance.db.serialize_consent` for the likenesses' owners first).
 
     ``seen_with`` names the likenesses the scan found but the request did not name, each with the other
     likenesses that matched every face track it matched: for those, a disputed likeness defers to the earlier
@@ -290,8 +349,9 @@ def check_consent(session: Session, likeness_ids: Sequence[str], requester_id: s
         if lid in facts and not checks[lid].decision.allowed and facts[lid].disputes:
             alongside = {o: checks[o].decision for o in others if o in checks}
             decision = seen_face_permits(facts[lid], requester_id, alongside)
+            holder = next((h for h in facts[lid].disputes if h in alongside and alongside[h].allowed), None)
             checks[lid] = ConsentCheck(lid, checks[lid].owner_id, decision, None, checks[lid].verification,
-                                       checks[lid].status)
+                                       checks[lid].status, holder if decision.allowed else None)
     return [checks[lid] for lid in likeness_ids]
 
 

@@ -1,6 +1,9 @@
 """The verification report: C2PA state, the invisible watermark, and the matching record and log entry.
 
-Works from the bytes alone; nothing uploaded for verification is written anywhere.
+Works from the bytes alone; nothing uploaded for verification is written anywhere. The report is public
+(anyone may verify): it says how many people a video shows and that each consented, and when, through
+``cg-commit-v1`` commitments (:mod:`governance.services.consent_record`), never their accounts, likenesses
+or grants.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sqlmodel import Session, select
 
 from governance.errors import InvalidInput, Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
-from governance.services import translog
+from governance.services import consent_record, translog
 
 if TYPE_CHECKING:
     from governance.runtime import Runtime
@@ -89,11 +92,11 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     if content_id and session is not None:
         gen = session.exec(select(Generation).where(Generation.content_id == content_id)).first()
         if gen is not None:
+            # public: how many people, that each consented and when, as commitments; never who they are
             record = {"generation_id": gen.id, "state": gen.state.value,
                       "released_at": iso(gen.released_at),
                       "taken_down": gen.taken_down_at is not None, "generator": gen.generator,
-                      "likenesses": [r.get("likeness") for r in gen.grants_relied],
-                      "grants_relied": gen.grants_relied}
+                      "consent": consent_record.public_summary(gen)}
             entry = translog.find(session, content_id)
             if entry is not None:
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
@@ -233,6 +236,10 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
     if record:
         how = " by its perceptual fingerprint" if source == "fingerprint" else ""
         text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
+        consent = record.get("consent") or {}
+        if consent.get("people"):
+            held = "each consented" if consent.get("each_consented") else "consent did not hold at release"
+            text += f"; it shows {consent['people']} enrolled person(s): {held}"
     return text
 
 

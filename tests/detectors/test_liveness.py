@@ -251,6 +251,12 @@ def test_video_length_and_rate(n, fps, reason, backend):
     assert refusal(np.zeros((n, 16, 16, 3), np.uint8), fps, THREE, backend).reason == reason
 
 
+def test_a_video_file_too_long_is_refused_before_it_is_decoded(biden_video, backend):
+    with pytest.raises(LivenessError) as info:
+        verify_video(biden_video, THREE, backend, thresholds=LiveThresholds(min_seconds=1.0, max_seconds=2.0))
+    assert info.value.reason == "too_long" and info.value.message.startswith("the video lasts 4.")
+
+
 def test_unreadable_input(backend, tmp_path):
     assert refusal(np.zeros((40, 16, 16), np.uint8), 20.0, THREE, backend).reason == "unreadable"
     bad = tmp_path / "selfie.mp4"

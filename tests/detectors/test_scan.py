@@ -69,6 +69,27 @@ def test_two_people_at_once(templates, everyone, make_clip, backend):
     assert first["obama"] == 0 and 20 <= first["lacamoire"] <= 24
 
 
+def test_a_face_near_two_likenesses_is_attributed_to_the_nearest_only(templates, backend, photo, make_clip):
+    """Two enrolled likenesses close to one face (the same person enrolled twice, or look-alikes): ``matches``
+    keeps both for the gate, ``attributed`` names the face once, after the nearest likeness."""
+    from detectors.enroll import enroll
+
+    index = index_of(templates, "obama", "biden")
+    index.add("obama-again", enroll([photo("obama2.jpg")], backend))
+    frames = make_clip({"obama": templates["obama"].reference}, 48, {"obama": range(0, 48)})
+    result = scan_frames(frames, 24.0, index, backend)
+    assert result.likeness_ids() == {"obama", "obama-again"}  # one track, both within the threshold
+    assert len({m.track_id for m in result.matches}) == 1 and len(result.matches) == 2
+    [only] = result.attributed()
+    assert only == min(result.matches, key=lambda m: m.distance)
+    # several tracks: one entry each, in the order of the matches
+    crops = {"obama": templates["obama"].reference, "biden": templates["biden"].reference}
+    two = scan_frames(make_clip(crops, 48, {"obama": range(0, 48), "biden": range(0, 48)}), 24.0, index, backend)
+    assert sorted(m.likeness_id for m in two.attributed()) == ["biden", min(
+        (m for m in two.matches if m.likeness_id != "biden"), key=lambda m: m.distance).likeness_id]
+    assert [m for m in two.matches if m in two.attributed()] == list(two.attributed())
+
+
 def test_face_visible_for_half_a_second_is_found(templates, everyone, make_clip, backend):
     frames = make_clip({"miranda": templates["miranda"].reference}, 72, {"miranda": range(31, 43)})  # 12 frames
     result = scan_frames(frames, 24.0, everyone, backend)

@@ -10,45 +10,151 @@ def _problem(r, status: int) -> dict:
     return r.get_json()
 
 
-def test_simulate_a_rule_on_past_requests_then_read_its_usage(api):
-    studio = api.account("studio", "rights_holder")
-    bob, carol = api.account("bob"), api.account("carol")
-    # before any rule: bob and carol use the character freely
-    earlier = [api.generate(bob, "Robo Pup plays fetch"), api.generate(carol, "the robo-pup at night"),
-               api.generate(bob, "a quiet lake")]
-    for g, who in zip(earlier, (bob, carol, bob), strict=True):
-        assert api.wait(who, g["id"])["state"] == "released"
+def _backdate(api, days: int = 1) -> None:
+    """Move every request so far back ``days`` days: simulations and usage count only requests made before
+    the current UTC day."""
+    from datetime import timedelta
 
-    rule = {"name": "Robo Pup", "aliases": ["robopup"], "rule": "licensees_only", "licensees": ["carol"]}
-    sim = api.call("POST", "/v1/characters/simulate", studio, json=rule).get_json()
-    assert sim == {"requests_screened": 3, "named": 2, "would_deny": 1, "would_allow": 1,
-                   "released_that_would_be_denied": 1,
-                   "named_as": [{"phrase": "robo pup", "requests": 2}]}
-    assert "Robo Pup plays" not in str(sim) and "bob" not in str(sim)  # counts only
-    assert api.call("POST", "/v1/characters/simulate", studio, json={**rule, "last": 1}).get_json()["named"] == 0
+    from sqlmodel import select
+
+    from governance.db import unit_of_work
+    from governance.models import Generation
+
+    with unit_of_work(api.rt.engine) as s:
+        for g in s.exec(select(Generation)).all():
+            g.created_at = g.created_at - timedelta(days=days)
+            s.add(g)
+
+
+def _release(api, ids) -> None:
+    from governance.db import unit_of_work
+    from governance.models import Generation, GenerationState
+
+    with unit_of_work(api.rt.engine) as s:
+        for gid in ids:
+            g = s.get(Generation, gid)
+            g.state = GenerationState.RELEASED
+            s.add(g)
+
+
+def _crowd(api, n: int = 6, *, release: bool = True, tokens: list[str] | None = None) -> list[str]:
+    """``n`` creators (or those of ``tokens``), each asking three times (twice for Robo Pup); the first two once
+    more. With ``release``, the first Robo Pup request of each counts as released."""
+    tokens = tokens or [api.account(f"creator{i}") for i in range(n)]
+    fetch = [api.generate(t, "Robo Pup plays fetch")["id"] for t in tokens]
+    for t in tokens:
+        api.generate(t, "a quiet lake")
+        api.generate(t, "the robo-pup at night")
+    for t in tokens[:2]:
+        api.generate(t, "the harbour at dawn")
+    if release:
+        _release(api, fetch)
+    return tokens
+
+
+def test_simulate_shows_only_counts_that_rest_on_five_people(make_api):
+    api = make_api(worker="none", daily_quota=100)
+    studio = api.account("studio", "rights_holder")
+    _crowd(api)  # 20 requests from 6 people, 12 of them naming Robo Pup
+    target = api.account("target")
+    api.generate(target, "a surprise party for anna on friday")
+
+    def sim(**body):
+        r = api.call("POST", "/v1/characters/simulate", studio, json={"rule": "deny", **body})
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    # today's requests are never screened: the sample is empty until tomorrow
+    r = api.call("POST", "/v1/characters/simulate", studio, json={"name": "Robo Pup", "rule": "deny"})
+    assert r.status_code == 409 and "k-anonymity" in r.get_json()["detail"]
+    _backdate(api)
+
+    rule = {"name": "Robo Pup", "aliases": ["robopup"], "rule": "licensees_only"}
+    out = sim(**rule)
+    assert out == {"requests_screened": 21, "before": out["before"], "k": 5, "named": 12, "would_deny": 12,
+                   "would_allow": 0, "released_that_would_be_denied": 6, "withheld": []}
     assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == []  # nothing was registered
 
-    ch = api.call("POST", "/v1/characters", studio, json=rule).get_json()
-    assert api.generate(bob, "ROBO PUP again")["state"] == "blocked"
-    done = api.wait(carol, api.generate(carol, "robopup in space")["id"])
-    assert done["state"] == "released"
-    api.generate(bob, "a quiet lake")  # names nothing: not counted
+    # the attack from issue #9: one guessed word at a time, narrowed to the newest request
+    r = api.call("POST", "/v1/characters/simulate", studio, json={"name": "surprise", "rule": "deny", "last": 1})
+    assert r.status_code == 422 and "from 20 to" in r.get_json()["detail"]
+    guessed, unused = sim(name="surprise"), sim(name="zebra crossing")
+    assert guessed == unused  # one person's word cannot be told from nobody's
+    assert guessed["named"] is None and "fewer than 5 requesters" in guessed["withheld"][0]
+    # ...or a guessed alias beside a common name, to be read off the difference
+    with_alias = sim(name="Robo Pup", aliases=["anna"])
+    assert with_alias["named"] is None and "'anna'" in with_alias["withheld"][0]
+    # ...or licensees chosen to split the requests down to one person
+    split = sim(**rule, licensees=["creator0"])
+    assert split["named"] == 12 and split["would_deny"] is split["would_allow"] is None
+    assert "licensees split" in split["withheld"][0]
+    text = str([out, guessed, with_alias, split])
+    assert "surprise party" not in text and "fetch" not in text and "named_as" not in text  # never prompts
 
-    usage = api.call("GET", f"/v1/characters/{ch['id']}/usage", studio).get_json()
-    assert {k: usage[k] for k in ("requests", "allowed_by_rule", "denied_by_rule", "released", "blocked")} == \
-        {"requests": 2, "allowed_by_rule": 1, "denied_by_rule": 1, "released": 1, "blocked": 1}
-    assert usage["licensees"] == [{"account": "carol", "requests": 1, "released": 1}]
-    assert usage["other_requesters"] == 1 and usage["first_request_at"] <= usage["last_request_at"]
+    # a window of 20 requests or more, but from fewer than 5 requesters, is refused
+    small = make_api(worker="none", daily_quota=100)
+    small_studio = small.account("studio", "rights_holder")
+    for t in _crowd(small, n=4):
+        small.generate(t, "a city at night")
+        small.generate(t, "snow in the forest")
+    _backdate(small)
+    r = small.call("POST", "/v1/characters/simulate", small_studio, json={"name": "Robo Pup", "rule": "deny"})
+    assert r.status_code == 409 and r.get_json()["k"] == 5 and "at least 5 requesters" in r.get_json()["detail"]
+
+
+def test_simulations_are_rate_limited_per_account(make_api):
+    api = make_api(worker="none", simulate_per_minute=2)
+    studio, rival = api.account("studio", "rights_holder"), api.account("rival", "rights_holder")
+    body = {"name": "Robo Pup", "rule": "deny"}
+    assert [api.call("POST", "/v1/characters/simulate", studio, json=body).status_code for _ in range(2)] == [409] * 2
+    r = api.call("POST", "/v1/characters/simulate", studio, json=body)
+    assert r.status_code == 429 and r.mimetype == "application/problem+json"
+    assert int(r.headers["Retry-After"]) >= 1 and "simulations a minute" in r.get_json()["detail"]
+    assert api.call("POST", "/v1/characters/simulate", rival, json=body).status_code == 409  # its own bucket
+
+
+def test_usage_counts_others_only_when_they_are_five(make_api):
+    api = make_api(worker="none", daily_quota=100)
+    studio = api.account("studio", "rights_holder")
+    creators = [api.account(f"creator{i}") for i in range(6)]
+    ch = api.call("POST", "/v1/characters", studio, json={"name": "Robo Pup", "rule": "licensees_only",
+                                                          "licensees": ["creator0"]}).get_json()
+    # a rights holder who registers a guessed word to watch one person's requests
+    anna = api.call("POST", "/v1/characters", studio, json={"name": "Anna", "rule": "allow"}).get_json()
+    nobody = api.call("POST", "/v1/characters", studio, json={"name": "Zebra Crossing", "rule": "allow"}).get_json()
+    _crowd(api, release=False, tokens=creators)
+    target = api.account("target")
+    api.generate(target, "a surprise party for anna on friday")
+
+    def usage(c):
+        r = api.call("GET", f"/v1/characters/{c['id']}/usage", studio)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    assert usage(ch)["requests"] == 0  # today's requests count from tomorrow: polling cannot time one
+    _backdate(api)
+    out = usage(ch)
+    assert {k: out[k] for k in ("requests", "allowed_by_rule", "denied_by_rule", "released", "blocked")} == \
+        {"requests": 12, "allowed_by_rule": 2, "denied_by_rule": 10, "released": 0, "blocked": 10}
+    assert out["licensees"] == [{"account": "creator0", "requests": 2, "released": 0}]
+    assert out["other_requesters"] == 5 and out["withheld"] == [] and out["k"] == 5
+    assert out["first_request_day"] == out["last_request_day"] < out["before"][:10]  # days, never times
+    guessed, unused = usage(anna), usage(nobody)
+    assert guessed["other_requesters"] is None and guessed["requests"] == 0 and guessed["last_request_day"] is None
+    assert "fewer than 5 requesters" in guessed["withheld"][0]
+    assert {k: v for k, v in guessed.items() if k not in ("character", "name")} == \
+        {k: v for k, v in unused.items() if k not in ("character", "name")}  # one person looks like nobody
 
 
 def test_character_tools_refuse_others_and_bad_input(api):
     studio, rival = api.account("studio", "rights_holder"), api.account("rival", "rights_holder")
     bob = api.account("bob")
     ch = api.call("POST", "/v1/characters", studio, json={"name": "Captain Comet", "rule": "deny"}).get_json()
-    assert "only the rights holder" in _problem(api.call("GET", f"/v1/characters/{ch['id']}/usage", rival),
-                                                403)["detail"]
+    # another rights holder's character answers as an unknown one would; a creator is refused by role
+    theirs = _problem(api.call("GET", f"/v1/characters/{ch['id']}/usage", rival), 404)
+    unknown = _problem(api.call("GET", "/v1/characters/ch_nope/usage", studio), 404)
+    assert theirs["detail"].replace(ch["id"], "ch_nope") == unknown["detail"]
     _problem(api.call("GET", f"/v1/characters/{ch['id']}/usage", bob), 403)
-    _problem(api.call("GET", "/v1/characters/ch_nope/usage", studio), 404)
     _problem(api.call("POST", "/v1/characters/simulate", bob, json={"name": "X", "rule": "deny"}), 403)
     for body, words in [
         ({"name": "Comet", "rule": "maybe"}, "rule must be one of"),
@@ -117,8 +223,17 @@ def test_a_character_shown_but_not_named_is_caught_by_its_reference_images(make_
     manifest = api.verify(api.download(carol, licensed["id"])).get_json()["c2pa"]["governance"]
     assert any(d["reason"].startswith("the output shows 'Frost Giant'") for d in manifest["decisions"])
     assert api.wait(bob, api.generate(bob, "a city at night", seed=7)["id"])["state"] == "released"
+    from sqlmodel import select
+
+    from governance.models import GenerationCharacter
+
+    with api.rt.session() as s:  # both sightings count towards its usage (read, k-anonymous, from tomorrow)
+        rows = s.exec(select(GenerationCharacter).where(GenerationCharacter.character_id == ch["id"])).all()
+    assert sorted(r.allowed for r in rows) == [False, True]
+    _backdate(api)
     usage = api.call("GET", f"/v1/characters/{ch['id']}/usage", studio).get_json()
-    assert (usage["requests"], usage["denied_by_rule"], usage["allowed_by_rule"]) == (2, 1, 1)
+    assert usage["licensees"] == [{"account": "carol", "requests": 1, "released": 1}]
+    assert usage["other_requesters"] is None and usage["requests"] == 1  # bob alone is not counted
 
 
 def test_reference_images_are_refused_when_they_cannot_be_used(make_api, api, faces_dir, layout_encoder):
@@ -135,7 +250,7 @@ def test_reference_images_are_refused_when_they_cannot_be_used(make_api, api, fa
     studio, rival = visual.account("studio", "rights_holder"), visual.account("rival", "rights_holder")
     ch = visual.call("POST", "/v1/characters", studio, json={"name": "Frost Giant", "rule": "deny"}).get_json()
     path = f"/v1/characters/{ch['id']}/references"
-    _problem(visual.multipart(path, rival, [("a.jpg", photo)]), 403)
+    _problem(visual.multipart(path, rival, [("a.jpg", photo)]), 404)
     clip = (faces_dir / "short_hamilton_clip.mp4").read_bytes()
     assert "not videos" in _problem(visual.multipart(path, studio, [("a.mp4", clip)]), 422)["detail"]
     assert "at most 8" in _problem(visual.multipart(path, studio, [("a.jpg", photo)] * 9), 422)["detail"]

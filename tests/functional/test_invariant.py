@@ -19,7 +19,7 @@ STAGES = ("generated", "scanned", "sealed")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_no_unconsented_release(api, faces_dir, seed):
     rng = random.Random(seed)
-    alice, bob = api.account("alice"), api.account("bob")
+    alice, bob, regulator = api.account("alice"), api.account("bob"), api.account("regulator", "regulator")
     lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     plan: dict[str, str] = {}  # stage -> action, consumed by the next generation that reaches it
     holds: dict[str, bool] = {"grant": False}
@@ -58,12 +58,17 @@ def test_no_unconsented_release(api, faces_dir, seed):
         assert report["c2pa"]["state"] == "Trusted"
         assert report["watermark"]["payload"] == g["content_id"]
         relied = report["c2pa"]["governance"]["likenesses"]
-        assert relied and all(x["grant"] for x in relied)
+        assert relied and all(x["grant"] and x["basis"] == "grant" for x in relied)
+        # the grants it relied on, as a regulator opens the manifest's commitments to them
+        openings = api.call("GET", f"/v1/generations/{g['id']}/consent-record", regulator).get_json()["openings"]
+        grants = {o["value"] for o in openings
+                  if o["kind"] == "grant" and o["commitment"] == relied[o["entry"]]["grant"]}
+        assert len(grants) == len(relied)
         # the grant it relied on was not revoked before the release committed
         with api.rt.session() as s:
             revokes = s.exec(select(AuditEvent).where(AuditEvent.tag == "likeness:grant:revoke")).all()
             for ev in revokes:
-                if ev.data["grant"] in {x["grant"] for x in relied}:
+                if ev.data["grant"] in grants:
                     assert ev.created_at.replace(tzinfo=None) > _parse(g["released_at"]).replace(tzinfo=None)
     assert api.leftovers() == []
 

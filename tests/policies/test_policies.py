@@ -1,6 +1,14 @@
 import pytest
 
-from policies.characters import CharacterPolicy, CharacterRule, PolicyError, mentions, normalize, screen_prompt
+from policies.characters import (
+    CharacterPolicy,
+    CharacterRule,
+    PolicyError,
+    mentions,
+    names_used,
+    normalize,
+    screen_prompt,
+)
 from policies.consent import (
     ConsentFacts,
     LikenessMode,
@@ -150,3 +158,12 @@ def test_attribution_rule_allows_anyone_and_needs_one_printable_credit():
             CharacterPolicy("c1", "Comet", rule=CharacterRule.ATTRIBUTION, attribution=bad)
     with pytest.raises(PolicyError, match="goes with the 'attribution' rule"):
         CharacterPolicy("c1", "Comet", rule=CharacterRule.DENY, attribution="(c) Studio")
+
+
+def test_names_used_lists_every_name_the_prompt_uses_never_its_words():
+    ch = CharacterPolicy("c", "Robo Pup", ("Pup Bot", "the kid"))
+    assert names_used("Robo-Pup and PUPBOT meet robopup", ch) == {"robopup", "pupbot"}
+    assert names_used("a quiet lake", ch) == frozenset()
+    assert names_used("oscars night", CharacterPolicy("c", "Cars")) == frozenset()  # whole words only
+    for prompt in ("the kid and robo pup", "pup bot", "nothing"):  # the same verdict as mentions()
+        assert bool(names_used(prompt, ch)) == (mentions(prompt, ch) is not None)

@@ -1,0 +1,234 @@
+"""Who may do what: one table, read by the views (before anything is parsed) and the services (on the row).
+
+Every endpoint is one :class:`Action`. Its :class:`Permission` names the principals allowed on their own
+resource (``owner``) and on anybody's (``other``). For endpoints not keyed by a resource id the two sets are
+equal: the relation does not apply. Principals are the four roles and the anonymous caller.
+
+Roles never stand in for the person. Only a likeness's owner reads it, grants, revokes, changes its mode or
+deletes it; only the rights holder who registered a character manages it; only creators request generations.
+An admin creates accounts, rotates tokens, takes a video down (with a reason, audited, the people in it
+told), resolves disputes over who a face belongs to and keeps the protected public-figure gallery; an admin,
+like a regulator, may read any generation.
+
+What a refusal says never depends on whether the resource exists:
+
+- a principal the action is not for at all is refused before any lookup (401 anonymous, 403 otherwise);
+- someone else's resource answers exactly like an unknown id (404), unless the caller may read that
+  resource anyway (a regulator reading any generation), in which case the refusal is 403.
+
+    >>> from governance.authz import Action, Principal, allows
+    >>> allows(Action.LIKENESS_GRANT, Principal.ADMIN, owner=False)
+    False
+    >>> allows(Action.GENERATION_TAKEDOWN, Principal.ADMIN, owner=False)
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from governance.errors import Forbidden, NotFound, Unauthenticated
+from governance.models import Account, Role
+
+
+class Principal(StrEnum):
+    CREATOR = "creator"
+    RIGHTS_HOLDER = "rights_holder"
+    REGULATOR = "regulator"
+    ADMIN = "admin"
+    ANONYMOUS = "anonymous"
+
+
+class Resource(StrEnum):
+    """What an id in a path names, and who counts as its owner."""
+
+    LIKENESS = "likeness"  # its owner
+    CHARACTER = "character"  # the rights holder who registered it
+    GENERATION = "generation"  # its requester, or the owner of a likeness it names or shows
+
+
+class Action(StrEnum):
+    ME_READ = "me:read"
+    ME_TOKEN = "me:token:rotate"
+    ACCOUNT_CREATE = "account:create"
+    ACCOUNT_LIST = "account:list"
+    ACCOUNT_TOKEN = "account:token:rotate"
+    CONTACT_LIST = "contact:list"
+    CONTACT_ADD = "contact:add"
+    CONTACT_REMOVE = "contact:remove"
+    LIKENESS_ENROLL = "likeness:enroll"
+    LIKENESS_LIST = "likeness:list"
+    LIKENESS_READ = "likeness:read"
+    LIKENESS_MODE = "likeness:mode"
+    LIKENESS_DELETE = "likeness:delete"
+    LIKENESS_GRANT = "likeness:grant"
+    LIKENESS_REVOKE = "likeness:revoke"
+    LIKENESS_GENERATIONS = "likeness:generations"
+    LIKENESS_CHALLENGE = "likeness:challenge"
+    LIKENESS_VERIFY = "likeness:verify"
+    DISPUTE_LIST = "dispute:list"
+    DISPUTE_READ = "dispute:read"
+    DISPUTE_RESOLVE = "dispute:resolve"
+    FIGURE_LIST = "figure:list"
+    FIGURE_ADD = "figure:add"
+    FIGURE_REMOVE = "figure:remove"
+    CHARACTER_CREATE = "character:create"
+    CHARACTER_LIST = "character:list"
+    CHARACTER_REFERENCES = "character:references"
+    CHARACTER_SIMULATE = "character:simulate"
+    CHARACTER_USAGE = "character:usage"
+    CHARACTER_DELETE = "character:delete"
+    GENERATION_CREATE = "generation:create"
+    GENERATION_LIST = "generation:list"
+    GENERATION_READ = "generation:read"
+    GENERATION_VIDEO = "generation:video"
+    GENERATION_CONSENT_RECORD = "generation:consent-record"
+    GENERATION_TAKEDOWN = "generation:takedown"
+    VERIFY = "verify"
+    LOG_HEAD = "log:head"
+    LOG_ENTRY = "log:entry"
+    LOG_CONSISTENCY = "log:consistency"
+    NOTIFICATION_LIST = "notification:list"
+    NOTIFICATION_READ = "notification:read"
+
+
+@dataclass(frozen=True)
+class Permission:
+    route: str  # "METHOD /v1/path/<arg>", exactly as the view registers it
+    owner: frozenset[Principal]  # allowed on their own resource (unkeyed endpoints: allowed at all)
+    other: frozenset[Principal]  # allowed on someone else's resource
+    resource: Resource | None = None  # what the id in the path names; None: not keyed by a resource
+    note: str = ""
+
+    @property
+    def anyone(self) -> frozenset[Principal]:
+        return self.owner | self.other
+
+
+_C, _R, _G, _A, _ANON = (Principal.CREATOR, Principal.RIGHTS_HOLDER, Principal.REGULATOR, Principal.ADMIN,
+                         Principal.ANONYMOUS)
+ACCOUNTS = frozenset({_C, _R, _G, _A})  # any account
+EVERYONE = ACCOUNTS | {_ANON}  # a token, if sent, must still be valid
+NOBODY: frozenset[Principal] = frozenset()
+
+
+def _open(route: str, who: frozenset[Principal], note: str = "") -> Permission:
+    return Permission(route, who, who, None, note)
+
+
+def _keyed(route: str, resource: Resource, owner: frozenset[Principal], other: frozenset[Principal] = NOBODY,
+           note: str = "") -> Permission:
+    return Permission(route, owner, other, resource, note)
+
+
+TABLE: dict[Action, Permission] = {
+    Action.ME_READ: _open("GET /v1/me", ACCOUNTS),
+    Action.ME_TOKEN: _open("POST /v1/me/token", ACCOUNTS),
+    Action.ACCOUNT_CREATE: _open("POST /v1/accounts", frozenset({_A})),
+    Action.ACCOUNT_LIST: _open("GET /v1/accounts", frozenset({_A})),
+    Action.ACCOUNT_TOKEN: _open("POST /v1/accounts/<ref>/token", frozenset({_A})),
+    Action.CONTACT_LIST: _open("GET /v1/contacts", ACCOUNTS, "names and the mutual flag, nothing else"),
+    Action.CONTACT_ADD: _open("PUT /v1/contacts/<ref>", ACCOUNTS,
+                              "by name only; 204 whether or not the name exists"),
+    Action.CONTACT_REMOVE: _open("DELETE /v1/contacts/<ref>", ACCOUNTS,
+                                 "404 alike for an unknown name and one not in your contacts"),
+    Action.LIKENESS_ENROLL: _open("POST /v1/likenesses", ACCOUNTS, "your own face"),
+    Action.LIKENESS_LIST: _open("GET /v1/likenesses", ACCOUNTS, "your own likenesses"),
+    Action.LIKENESS_READ: _keyed("GET /v1/likenesses/<likeness_id>", Resource.LIKENESS, ACCOUNTS),
+    Action.LIKENESS_MODE: _keyed("PATCH /v1/likenesses/<likeness_id>", Resource.LIKENESS, ACCOUNTS),
+    Action.LIKENESS_DELETE: _keyed("DELETE /v1/likenesses/<likeness_id>", Resource.LIKENESS, ACCOUNTS),
+    Action.LIKENESS_GRANT: _keyed("PUT /v1/likenesses/<likeness_id>/grants/<account_ref>", Resource.LIKENESS,
+                                  ACCOUNTS),
+    Action.LIKENESS_REVOKE: _keyed("DELETE /v1/likenesses/<likeness_id>/grants/<account_ref>", Resource.LIKENESS,
+                                   ACCOUNTS),
+    Action.LIKENESS_GENERATIONS: _keyed("GET /v1/likenesses/<likeness_id>/generations", Resource.LIKENESS,
+                                        ACCOUNTS),
+    Action.LIKENESS_CHALLENGE: _open("POST /v1/likenesses/challenges", ACCOUNTS,
+                                     "bound to the caller: only they may answer it"),
+    Action.LIKENESS_VERIFY: _keyed("POST /v1/likenesses/<likeness_id>/verification", Resource.LIKENESS, ACCOUNTS,
+                                   note="with the caller's own challenge; the face must match"),
+    Action.DISPUTE_LIST: _open("GET /v1/disputes", frozenset({_A})),
+    Action.DISPUTE_READ: _open("GET /v1/disputes/<dispute_id>", frozenset({_A})),
+    Action.DISPUTE_RESOLVE: _open("POST /v1/disputes/<dispute_id>/resolve", frozenset({_A}),
+                                  "with a reason, audited; never by an admin who owns a likeness in it (403)"),
+    Action.FIGURE_LIST: _open("GET /v1/figures", frozenset({_A})),
+    Action.FIGURE_ADD: _open("POST /v1/figures", frozenset({_A}), "audited; likenesses showing the face go to review"),
+    Action.FIGURE_REMOVE: _open("DELETE /v1/figures/<figure_id>", frozenset({_A}), "audited"),
+    Action.CHARACTER_CREATE: _open("POST /v1/characters", frozenset({_R})),
+    Action.CHARACTER_LIST: _open("GET /v1/characters", ACCOUNTS),
+    Action.CHARACTER_SIMULATE: _open("POST /v1/characters/simulate", frozenset({_R})),
+    Action.CHARACTER_REFERENCES: _keyed("POST /v1/characters/<character_id>/references", Resource.CHARACTER,
+                                        frozenset({_R})),
+    Action.CHARACTER_USAGE: _keyed("GET /v1/characters/<character_id>/usage", Resource.CHARACTER, frozenset({_R})),
+    Action.CHARACTER_DELETE: _keyed("DELETE /v1/characters/<character_id>", Resource.CHARACTER, frozenset({_R})),
+    Action.GENERATION_CREATE: _open("POST /v1/generations", frozenset({_C})),
+    Action.GENERATION_LIST: _open("GET /v1/generations", ACCOUNTS, "the generations you requested"),
+    Action.GENERATION_READ: _keyed("GET /v1/generations/<generation_id>", Resource.GENERATION, ACCOUNTS,
+                                   frozenset({_G, _A})),
+    Action.GENERATION_VIDEO: _keyed("GET /v1/generations/<generation_id>/video", Resource.GENERATION, ACCOUNTS,
+                                    frozenset({_G, _A})),
+    Action.GENERATION_CONSENT_RECORD: _keyed("GET /v1/generations/<generation_id>/consent-record",
+                                             Resource.GENERATION, ACCOUNTS, frozenset({_G, _A}),
+                                             "the openings of its public commitments: all of them for regulators "
+                                             "and admins, their own for the requester and likeness owners"),
+    Action.GENERATION_TAKEDOWN: _keyed("DELETE /v1/generations/<generation_id>", Resource.GENERATION, ACCOUNTS,
+                                       frozenset({_A}), "an admin's takedown needs a reason; the people in it "
+                                                        "are told"),
+    Action.VERIFY: _open("POST /v1/verify", EVERYONE),
+    Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
+    Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),
+    Action.LOG_CONSISTENCY: _open("GET /v1/log/consistency", EVERYONE),
+    Action.NOTIFICATION_LIST: _open("GET /v1/notifications", ACCOUNTS, "your own"),
+    Action.NOTIFICATION_READ: _open("POST /v1/notifications/read", ACCOUNTS, "your own"),
+}
+
+# The action whose ``other`` set says who may see someone else's resource of each kind (and so may be told
+# 403 rather than 404 when the action they asked for is not theirs).
+_SEES: dict[Resource, Action] = {
+    Resource.LIKENESS: Action.LIKENESS_READ,
+    Resource.CHARACTER: Action.CHARACTER_USAGE,
+    Resource.GENERATION: Action.GENERATION_READ,
+}
+
+
+def principal(account: Account | None) -> Principal:
+    return Principal.ANONYMOUS if account is None else Principal(Role(account.role).value)
+
+
+def allows(action: Action, who: Principal, *, owner: bool) -> bool:
+    """The table's answer for one cell: may ``who`` do ``action`` on their own resource (``owner``) or on
+    someone else's? (For unkeyed actions both columns hold the same answer.)"""
+    p = TABLE[action]
+    return who in (p.owner if owner else p.other)
+
+
+def admit(action: Action, account: Account | None) -> Account | None:
+    """Refuse a principal the action is never for, before anything is looked up (401 anonymous, 403 a role)."""
+    p = TABLE[action]
+    who = principal(account)
+    if who in p.anyone:
+        return account
+    if account is None:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    roles = sorted(w.value for w in p.anyone if w is not Principal.ANONYMOUS)
+    raise Forbidden(f"{action.value} is for {' or '.join(roles)} accounts; this account is {who.value}")
+
+
+def require(action: Action, account: Account | None, *, owner: bool, key: str) -> None:
+    """Allow ``account`` to do ``action`` on the resource ``key`` it owns (or not), or refuse the way an
+    unknown ``key`` is refused: 404 with the same body, unless the caller may see that resource anyway."""
+    p = TABLE[action]
+    assert p.resource is not None, f"{action} is not keyed by a resource"
+    admit(action, account)
+    who = principal(account)
+    if allows(action, who, owner=owner) or (owner and allows(action, who, owner=False)):
+        return
+    if not owner and allows(_SEES[p.resource], who, owner=False):
+        raise Forbidden(f"{action.value} on someone else's {p.resource.value} is not for {who.value} accounts")
+    raise not_found(p.resource, key)
+
+
+def not_found(resource: Resource, key: str) -> NotFound:
+    """The one answer for an unknown id and for an id the caller may not know about."""
+    return NotFound(f"no {resource.value} {key!r}")
