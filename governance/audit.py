@@ -36,6 +36,8 @@ class Tag(StrEnum):
     GENERATION_RELEASE = "generation:release"
     GENERATION_TAKEDOWN = "generation:takedown"
     CONSENT_RECORD_OPEN = "generation:consent-record:open"
+    KEY_IN_USE = "keys:in-use"  # from this release count on, releases use this signing chain / watermark key
+    KEY_RETIRE = "keys:retire"  # retired on purpose (consentgate keys retire): a new key may be made
 
 
 def record(session: Session, tag: Tag, *, actor_id: str | None, subject: str | None, **data: Any) -> None:

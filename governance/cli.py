@@ -81,9 +81,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _database(args: argparse.Namespace) -> Iterator[Session]:
     """One unit of work on the service's database (migrated first), for the account commands."""
     from governance.db import init_db, make_engine, unit_of_work
+    from governance.runtime import check_database_present, private_dir
 
     s = _settings(args)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(s.data_dir)
+    check_database_present(s)
     engine = make_engine(s.db_url)
     init_db(engine)
     try:
@@ -180,24 +182,66 @@ def cmd_figures_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_log_audit(args: argparse.Namespace) -> int:
-    """Recompute the transparency log: every entry's hash chain, and the Merkle root from the entries
-    against the one the stored nodes give. Exit 0 when both hold, 2 when the log was altered."""
+    """Recompute the transparency log from its entries and hold everything stored against it: the hash
+    chain, every Merkle node, every signed tree head the service kept, every released generation. Exit 0
+    when all hold, 2 when anything was altered or removed (each problem is named)."""
     from governance.services import translog
 
+    s = _settings(args)
     with _database(args) as session:
-        entries = list(translog.all_entries(session))
-        chain = translog.verify_chain(entries)
-        tree = translog.verify_tree(session)
-        head = translog.head(session)
-    report = {"tree_size": head.size, "root_hash": head.root_hash, "hash_chain_intact": chain,
-              "merkle_tree_intact": tree}
+        report = translog.audit(session, _trust_anchors(s))
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(f"log:         {head.size} entries, Merkle root {head.root_hash}")
-        print(f"hash chain:  {'intact' if chain else 'BROKEN (an entry was edited, removed or reordered)'}")
-        print(f"Merkle tree: {'intact' if tree else 'BROKEN (entries no longer match the tree built as they came)'}")
-    return 0 if chain and tree else 2
+        latest = report.latest_signed_head
+        heads = f"{report.signed_heads} kept" + (
+            f", the newest of {latest['tree_size']} entries at {latest['timestamp']}" if latest else "")
+        lines = [
+            ("log", f"{report.tree_size} entries, Merkle root {report.root_hash}"),
+            ("hash chain", _state(report.hash_chain_intact, "an entry was edited, removed or reordered")),
+            ("Merkle tree", _state(report.merkle_tree_intact, "stored nodes no longer match the entries")),
+            ("signed heads", heads if report.signed_heads_intact
+             else f"{heads}: BROKEN (the log no longer extends a head the service signed)"),
+            ("releases", f"{report.releases}, each in the log" if report.releases_intact
+             else f"{report.releases}: BROKEN (releases and log entries disagree)"),
+        ]
+        for label, text in lines:
+            print(f"{label + ':':<12} {text}")
+        for problem in report.problems[:20]:
+            print(f"  - {problem}")
+        if len(report.problems) > 20:
+            print(f"  ... and {len(report.problems) - 20} more (--json lists them all)")
+    return 0 if report.intact else 2
+
+
+def _state(intact: bool, why: str) -> str:
+    return "intact" if intact else f"BROKEN ({why})"
+
+
+def _trust_anchors(s: Settings) -> list[bytes]:
+    """The roots signed tree heads are checked under: the current chain's and retired ones' (none: each
+    head is checked under the chain it carries only)."""
+    from governance.services.keys import c2pa_dir, retired_roots
+
+    roots = [c2pa_dir(s) / "root-ca.pem", *retired_roots(s)]
+    return [p.read_bytes() for p in roots if p.is_file()]
+
+
+def cmd_keys_retire(args: argparse.Namespace) -> int:
+    """Retire the signing chain or the watermark key on purpose (audited), so the next start makes a new one."""
+    from governance.services import keys as keys_svc
+
+    kind: keys_svc.Kind = "c2pa" if args.c2pa else "watermark"
+    s = _settings(args)
+    with _database(args) as session:
+        retirement = keys_svc.retire(session, s, kind, reason=args.reason)
+    retirement.move()  # after the record is committed: a failed commit leaves the key in place
+    where = (f"moved to {retirement.destination}, where verification still reads it" if retirement.destination
+             else "it was already gone")
+    print(f"retired the {'C2PA signing chain' if kind == 'c2pa' else 'watermark key'} "
+          f"{retirement.key_id or ''} ({where}; {retirement.releases} release(s) made before); "
+          "the next start makes a new one")
+    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -209,12 +253,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise SystemExit(f"consentgate verify: no such file: {path}")
     data = path.read_bytes()
     s = _settings(args)
-    rt = Runtime(s) if (s.keys_dir / "c2pa").exists() else None
-    if rt is not None:
+    rt = None
+    if (s.keys_dir / "c2pa").exists():
         from governance.db import init_db
+        from governance.runtime import check_database_present
 
-        init_db(rt.engine)
+        check_database_present(s)  # never build an empty database beside an earlier service's keys
+        rt = Runtime(s)
         try:
+            init_db(rt.engine)
             with rt.session() as session:
                 report = verify_bytes(data, rt, session)
         finally:
@@ -271,7 +318,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     rt = Runtime(_settings(args))
     try:
         from governance.db import init_db
+        from governance.runtime import check_database_present
 
+        check_database_present(rt.settings)  # never build an empty database beside an earlier service's keys
         init_db(rt.engine)
         with rt.session() as session:
             index = rt.sync_index(session)
@@ -367,9 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     fremove.add_argument("figure", help="the figure's id")
     fremove.set_defaults(fn=cmd_figures_remove)
     log = sub.add_parser("log", help="the transparency log").add_subparsers(dest="log_cmd", required=True)
-    audit = log.add_parser("audit", help="recompute the hash chain and the Merkle tree (exit 2 when altered)")
+    audit = log.add_parser("audit", help="recompute the log and check every node, signed head and release against "
+                                         "it (exit 2 when anything was altered or removed)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(fn=cmd_log_audit)
+    keys = sub.add_parser("keys", help="the signing chain and the watermark key").add_subparsers(
+        dest="keys_cmd", required=True)
+    retire = keys.add_parser("retire", help="retire a key on purpose (audited) so the next start makes a new one")
+    which = retire.add_mutually_exclusive_group(required=True)
+    which.add_argument("--c2pa", action="store_true", help="the C2PA signing chain in keys/c2pa")
+    which.add_argument("--watermark", action="store_true", help="the watermark key keys/watermark.key")
+    retire.add_argument("--reason", help="why, for the audit log")
+    retire.set_defaults(fn=cmd_keys_retire)
     verify = sub.add_parser("verify", help="verify a video or image offline")
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -55,6 +55,12 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_prefix: str = "consentgate"
     worker_name: str = ""  # stable per worker process (its unacknowledged jobs are recovered under it)
+    # POST /v1/generations answers 507 while the data directory has less free space than this
+    min_free_bytes: int = 512 * MB
+    # a job failing on storage (a full disk, an I/O error) is run again this many times, after
+    # io_retry_base_s, then twice that, and so on; then it is blocked with the reason
+    io_retries: int = 3
+    io_retry_base_s: float = 1.0
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -90,12 +96,29 @@ class Settings:
                               "downloaded)")
         if not 1 <= self.generator_steps <= 500:
             raise ConfigError(f"generator_steps must be 1..500, got {self.generator_steps}")
+        if self.min_free_bytes < 0:
+            raise ConfigError(f"min_free_bytes must be >= 0, got {self.min_free_bytes}")
+        if not 0 <= self.io_retries <= 10:
+            raise ConfigError(f"io_retries must be 0..10, got {self.io_retries}")
+        if not 0 <= self.io_retry_base_s <= 60:
+            raise ConfigError(f"io_retry_base_s must be 0..60 seconds, got {self.io_retry_base_s}")
         if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):
             raise ConfigError(f"frame_size must be a multiple of 16 in 64..1024, got {self.frame_size}")
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'consentgate.db').resolve()}"
+
+    @property
+    def io_retry_delays(self) -> tuple[float, ...]:
+        """The waits before each retry of a job that failed on storage: base, 2 x base, 4 x base, ..."""
+        return tuple(self.io_retry_base_s * 2**i for i in range(self.io_retries))
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None on another database."""
+        url = self.db_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") and ":memory:" not in url else None
 
     @property
     def keys_dir(self) -> Path:

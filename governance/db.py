@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ def make_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            _private_if_new(engine.url.database)
             cur = dbapi_conn.cursor()
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
@@ -40,6 +42,18 @@ def make_engine(url: str) -> sa.Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _private_if_new(database: str | None) -> None:
+    """A SQLite file just made (still empty) gets mode 0600 whatever the umask, before anything is written:
+    it holds face templates (biometric data). Its -wal and -shm files take the same mode from it."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        if os.stat(database).st_size == 0:
+            os.chmod(database, 0o600)
+    except FileNotFoundError:
+        pass
 
 
 COUNTERS = ("likenesses", "fingerprints")

@@ -5,6 +5,7 @@ Rendering to RFC 9457 ``application/problem+json`` happens in exactly one place:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 PROBLEM_BASE = "https://consentgate.dev/problems/"
@@ -81,6 +82,12 @@ class QuotaExceeded(GovernanceError):
     title = "Daily generation quota reached"
 
 
+class InsufficientStorage(GovernanceError):
+    status = 507
+    type_ = "insufficient-storage"
+    title = "The service is short of storage"
+
+
 class Unavailable(GovernanceError):
     status = 503
     type_ = "unavailable"
@@ -89,11 +96,52 @@ class Unavailable(GovernanceError):
 
 def problem_body(status: int, type_: str, title: str, detail: str, instance: str | None = None,
                  **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": PROBLEM_BASE + type_, "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {"type": PROBLEM_BASE + type_, "title": title, "status": status,
+                            "detail": public_text(detail)}
     if instance:
         body["instance"] = instance
-    body.update(extra)
+    body.update({k: _public(v) for k, v in extra.items()})
     return body
+
+
+# -- what users may see of an error ----------------------------------------------------------------------------
+# A server path (``/srv/var/quarantine/x.npz``) or an object's repr (``<_io.BytesIO object at 0x7f...>``)
+# tells a user nothing and an attacker where things are. Both are cut from every problem's detail and from
+# every reason the gate records; the operator's log keeps the full text.
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_PATH = re.compile(r"(?<![\w:/.~-])(?:~|\.{1,2})?/(?!v1/)[^\s'\"<>,;()\[\]]+")
+
+
+def public_text(text: str) -> str:
+    """``text`` without server paths or object reprs (each becomes ``<path>`` / ``<object>``)."""
+    return _PATH.sub("<path>", _OBJECT_REPR.sub("<object>", text))
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, str):
+        return public_text(value)
+    if isinstance(value, list):
+        return [_public(v) for v in value]
+    return value
+
+
+def describe_failure(e: BaseException) -> str:
+    """An unexpected error as a user may read it: an operating-system error by its cause alone
+    (``OSError: No space left on device``, never the file), anything else by its type and its message
+    without paths or object reprs."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{type(e).__name__}: {e.strerror}"
+    return public_text(f"{type(e).__name__}: {e}")
+
+
+def causes(e: BaseException) -> list[BaseException]:
+    """``e`` and the exceptions it was raised from or during, outermost first (no cycles)."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and all(cur is not s for s in seen):
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
 
 
 class RateLimited(GovernanceError):

@@ -283,6 +283,9 @@ class LogEntry(SQLModel, table=True):
     prev_hash: str
     entry_hash: str
     created_at: datetime = _ts()
+    # 1: the hash covers neither the version nor created_at (entries made before revision 0006);
+    # 2: it covers both (governance.services.translog.entry_hash)
+    hash_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class LogNode(SQLModel, table=True):
@@ -293,3 +296,18 @@ class LogNode(SQLModel, table=True):
     level: int = Field(primary_key=True)
     idx: int = Field(primary_key=True)
     digest: str  # hex SHA-256
+
+
+class LogHead(SQLModel, table=True):
+    """A signed tree head the service issued (:class:`provenance.treehead.SignedTreeHead`), kept so an
+    audit can show that today's log still extends every head it ever signed: entries removed from its
+    end, or rewritten, no longer give a root the service signed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(index=True, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    root_hash: str
+    timestamp: str  # as signed (ISO 8601, UTC)
+    alg: str
+    signature: str  # base64
+    certificate_chain_pem: str = Field(sa_type=sa.Text)  # type: ignore[call-overload]
+    created_at: datetime = _ts()

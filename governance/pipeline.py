@@ -12,11 +12,13 @@ boundaries ``generated``, ``scanned`` and ``sealed``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import secrets
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.db import bump, serialize_consent, unit_of_work
+from governance.errors import causes, describe_failure
 from governance.jobs import JobQueue, make_queue
 from governance.models import (
     Account,
@@ -69,6 +72,29 @@ WATERMARK_BOOSTS = (1, 2, 3)
 
 class _Stop(Exception):
     """The generation left the expected state (blocked, taken down): stop quietly."""
+
+
+class _Retry(Exception):
+    """A try failed on storage and the generation was put back to ``prechecked``: try again."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage, self.reason = stage, reason
+
+
+def _storage_failure(e: BaseException) -> bool:
+    """Whether ``e`` came from storage: an operating-system I/O error anywhere in its chain (a full disk,
+    a quota, a failing device), or a database that found its disk full."""
+    for cause in causes(e):
+        if isinstance(cause, OSError) and cause.errno in _STORAGE_ERRNOS:
+            return True
+        if isinstance(cause, sa.exc.OperationalError) and any(
+                words in str(cause) for words in ("database or disk is full", "disk I/O error")):
+            return True
+    return False
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
 
 
 @contextmanager
@@ -184,6 +210,8 @@ class Pipeline:
     def _process_counted(self, gid: str) -> None:
         try:
             self.process(gid)
+        except Exception:  # the worker outlives any job: the next one may well succeed
+            log.exception("generation %s: the job could not be finished", gid)
         finally:
             self.queue.ack(gid)
             with self._idle:
@@ -192,6 +220,20 @@ class Pipeline:
 
     # -- the stages -----------------------------------------------------------------------------------------
     def process(self, generation_id: str) -> None:
+        """Run one job through the gate. A job that fails on storage (a full disk, an I/O error) runs again,
+        from the start, after each wait of ``io_retry_delays``; after the last it is blocked with the
+        reason. Partial files are removed after every try."""
+        delays = self.rt.settings.io_retry_delays
+        for attempt in range(len(delays) + 1):
+            try:
+                self._process_once(generation_id, tries=attempt + 1, last=attempt == len(delays))
+                return
+            except _Retry as e:
+                log.warning("generation %s failed on storage while %s (%s); trying again in %.1f s",
+                            generation_id, e.stage, e.reason, delays[attempt])
+                time.sleep(delays[attempt])
+
+    def _process_once(self, generation_id: str, *, tries: int = 1, last: bool = True) -> None:
         from detectors.enroll import Template
         from generator.base import GenerationSpec
         from media.video import save_clip_lossless
@@ -312,19 +354,64 @@ class Pipeline:
         except _Stop:
             pass
         except Exception as e:  # a crash must still leave a record saying why nothing was released
+            storage = _storage_failure(e)
+            if storage and not last and self._rewind(generation_id):
+                raise _Retry(stage, describe_failure(e)) from e
             log.exception("generation %s failed while %s", generation_id, stage)
-            with unit_of_work(self.rt.engine) as session:
-                failed = session.get(Generation, generation_id)
-                if failed is not None and not failed.state.terminal:
-                    block(session, failed, [f"internal error while {stage}: {type(e).__name__}: {e}"], stage=stage,
-                          notify_owners=set())
+            # what the requester reads: the cause without server paths (the log above keeps them)
+            reason = f"internal error while {stage}: {describe_failure(e)}"
+            if storage:
+                reason += f" (the service is short of storage or its disk failed; tried {tries} time(s))"
+            self._block_failed(generation_id, reason, stage)
         finally:
             raw.unlink(missing_ok=True)
             marked.unlink(missing_ok=True)
             if not released:
                 final.unlink(missing_ok=True)
+        if released:
+            self._keep_log_head()
 
     # -- helpers --------------------------------------------------------------------------------------------
+    def _rewind(self, generation_id: str) -> bool:
+        """Put a generation that failed mid-way back to ``prechecked`` for another try (False: it is
+        finished, taken down, or the database cannot be written either)."""
+        try:
+            with unit_of_work(self.rt.engine) as session:
+                gen = session.get(Generation, generation_id)
+                if gen is None or gen.taken_down_at is not None or gen.state not in _ACTIVE:
+                    return False
+                self._advance(session, gen, GenerationState.PRECHECKED)
+                return True
+        except Exception:
+            log.exception("generation %s could not be put back for another try", generation_id)
+            return False
+
+    def _block_failed(self, generation_id: str, reason: str, stage: str) -> None:
+        """Block a generation that failed, with ``reason``; the database itself may be short of space
+        for a moment, so the write is tried again after each of ``io_retry_delays``."""
+        for delay in (*self.rt.settings.io_retry_delays, None):
+            try:
+                with unit_of_work(self.rt.engine) as session:
+                    failed = session.get(Generation, generation_id)
+                    if failed is not None and not failed.state.terminal:
+                        block(session, failed, [reason], stage=stage, notify_owners=set())
+                return
+            except Exception:
+                if delay is None:
+                    raise
+                log.warning("generation %s could not be blocked yet; trying again in %.1f s", generation_id, delay,
+                            exc_info=True)
+                time.sleep(delay)
+
+    def _keep_log_head(self) -> None:
+        """Sign and keep the log's new head right after a release, so an audit holds every release to a
+        head the service signed. Best effort: the next ``GET /v1/log`` or verification signs it otherwise."""
+        try:
+            with self.rt.session() as session:
+                self.rt.signed_log_head(session)
+        except Exception:
+            log.warning("the transparency log's head could not be signed after a release", exc_info=True)
+
     @staticmethod
     def _claim(session: Session, generation_id: str) -> Generation:
         """prechecked -> generating as one compare-and-set: of two deliveries of a job, one wins."""
@@ -510,7 +597,7 @@ class Pipeline:
         for boost in WATERMARK_BOOSTS:
             strength = DEFAULT_STRENGTH * boost
             frames = embed(labelled, payload, self.rt.watermark_key, strength=strength)
-            write_video(marked, clip.with_frames(frames), crf=18, metadata={
+            write_video(marked, clip.with_frames(frames), crf=18, mode=0o600, metadata={
                 "comment": f"AI-generated by {info.name} {info.version} ({weights}); sealed by ConsentGate; "
                            f"content id {gen.content_id}",
                 "encoder": "ConsentGate",
@@ -527,7 +614,7 @@ class Pipeline:
             learned_weights=info.learned_weights, governance=governance,
         )
         seal_video(marked, final, spec, self.rt.signer_material, sign_fn=self.rt.sign_fn,
-                   tsa_url=self.rt.settings.tsa_url or None)
+                   tsa_url=self.rt.settings.tsa_url or None, mode=0o600)
         return fingerprint_clip(clip.with_frames(frames), query_views=False).to_bytes()
 
 

@@ -4,6 +4,7 @@ signing material, watermark key, and the job pipeline. Heavy libraries load on f
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from functools import cached_property
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from governance.config import Settings
-from governance.db import counter, init_db, make_engine
+from governance.config import ConfigError, Settings
+from governance.db import counter, init_db, make_engine, unit_of_work
 from governance.models import ContentFingerprint, Figure, Likeness, is_figure_key
 from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 
@@ -32,23 +33,97 @@ if TYPE_CHECKING:
 
 
 def initialise(settings: Settings, rt: Runtime | None = None) -> None:
-    """Create var/ folders, the database, the development signing CA and the watermark key. Idempotent.
-    With ``rt`` (the runtime about to serve), the signer loaded here is the one it keeps: a KMS/HSM
-    callback is built and checked once per start."""
+    """Create var/ folders (mode 0700), the database, the development signing CA and the watermark key.
+    Idempotent. With ``rt`` (the runtime about to serve), the signer loaded here is the one it keeps: a
+    KMS/HSM callback is built and checked once per start.
+
+    Refuses to start (:class:`ConfigError`, one line) on a database that is missing or empty while the data
+    dir holds an earlier service's key or videos, and when the key earlier releases were signed or marked
+    with is gone without having been retired (:mod:`governance.services.keys`)."""
+    from governance.services import keys as keys_svc
+
     for d in (settings.data_dir, settings.quarantine_dir, settings.videos_dir, settings.keys_dir):
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
+    check_database_present(settings)
     engine = make_engine(settings.db_url)
     try:
         init_db(engine)
+        with unit_of_work(engine) as session:
+            keys_svc.check_present(session, settings)  # before anything makes a new key
+        # the signer is made (dev CA) or checked (KMS/HSM) at start, not at the first release
+        if rt is not None:
+            rt.signer_material  # noqa: B018  (loads and keeps it)
+            rt.identity_proof  # noqa: B018  (an operator's identity proof that cannot load stops the start)
+        else:
+            load_signer(settings)
+        load_or_create_watermark_key(settings.keys_dir / "watermark.key")
+        with unit_of_work(engine) as session:
+            keys_svc.note_in_use(session, settings)
     finally:
         engine.dispose()
-    # the signer is made (dev CA) or checked (KMS/HSM) at start, not at the first release
-    if rt is not None:
-        rt.signer_material  # noqa: B018  (loads and keeps it)
-        rt.identity_proof  # noqa: B018  (an operator's identity proof that cannot load stops the start)
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and missing parents) with mode 0700 whatever the umask; an existing folder is left as
+    the operator made it."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def check_database_present(settings: Settings) -> None:
+    """Refuse a database that is missing, empty or without tables while the data dir holds the watermark key
+    or videos of an earlier service: starting would make a brand-new, empty service that the old keys
+    vouch for. Reads nothing and creates nothing when the data dir holds neither."""
+    earlier = _earlier_service(settings)
+    if not earlier:
+        return
+    path = settings.sqlite_path
+    state = None
+    if path is not None:
+        if not path.exists():
+            state = "is missing"
+        elif path.stat().st_size == 0:
+            state = "is empty (0 bytes)"
+        else:
+            state = _sqlite_state(path)
+        where = str(path)
     else:
-        load_signer(settings)
-    load_or_create_watermark_key(settings.keys_dir / "watermark.key")
+        engine = make_engine(settings.db_url)
+        try:
+            state = None if sa.inspect(engine).get_table_names() else "has no tables"
+        finally:
+            engine.dispose()
+        where = "at GOVERNANCE_DATABASE_URL"
+    if state is not None:
+        raise ConfigError(f"the database {where} {state}, but {settings.data_dir} holds {' and '.join(earlier)} of an "
+                          "earlier service: restore the database from its backup; to start a new service on purpose, "
+                          "move keys/ and videos/ out of the data dir first")
+
+
+def _earlier_service(settings: Settings) -> list[str]:
+    found = []
+    if (settings.keys_dir / "watermark.key").exists():
+        found.append("the watermark key")
+    videos = sum(1 for _ in settings.videos_dir.glob("*.mp4")) if settings.videos_dir.is_dir() else 0
+    if videos:
+        found.append(f"{videos} video(s)")
+    return found
+
+
+def _sqlite_state(path: Path) -> str | None:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return "is not a SQLite database"
+    return None if tables else "has no tables"
 
 
 def load_signer(settings: Settings) -> tuple[SignerMaterial, SignFn | None]:
@@ -129,6 +204,16 @@ class Runtime:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def require_free_space(self) -> None:
+        """Refuse new work (``InsufficientStorage``, 507) while the data directory has less free space than
+        ``min_free_bytes``: a generation needs room for its raw frames and its sealed video."""
+        from governance.errors import InsufficientStorage
+
+        floor = self.settings.min_free_bytes
+        if floor and shutil.disk_usage(self.settings.data_dir).free < floor:
+            raise InsufficientStorage("the service is short of storage space for new generations; try again later",
+                                      retry_after=60)
 
     @cached_property
     def face_backend(self) -> FaceBackend:
@@ -244,7 +329,9 @@ class Runtime:
         return self._signer[0]
 
     def signed_log_head(self, session: Session) -> SignedTreeHead:
-        """The transparency log's current size and root, signed with the C2PA signer (key or KMS)."""
+        """The transparency log's current size and root, signed with the C2PA signer (key or KMS). Every
+        head signed is kept (:func:`governance.services.translog.keep_head`); a log that no longer extends
+        the last head kept (entries removed or rewritten) gets no new signature: ``Unavailable`` says why."""
         from governance.errors import Unavailable
         from governance.services import translog
         from provenance.errors import SigningError
@@ -255,6 +342,10 @@ class Runtime:
         with self._head_lock:
             cached = self._signed_head
             if cached is None or (cached.tree_size, cached.root_hash) != (head.size, head.root_hash):
+                last = translog.latest_head(session)
+                why = translog.departs_from(session, last) if last is not None else None
+                if why is not None:
+                    raise Unavailable(f"the transparency log's head is not signed: {why} (run 'consentgate log audit')")
                 material = self.signer_material
                 sign = self.sign_fn or callback_signer_from_key(material)
                 try:
@@ -262,6 +353,8 @@ class Runtime:
                                                  material.cert_chain_pem)
                 except SigningError as e:  # a KMS that is down: say so, retry on the next request
                     raise Unavailable(f"the transparency log's head cannot be signed now: {e}") from e
+                with unit_of_work(self.engine) as s:  # its own transaction: the caller's may only read
+                    translog.keep_head(s, cached)
                 self._signed_head = cached
             return cached
 
@@ -273,6 +366,15 @@ class Runtime:
 
             return load_signer_material(self.settings.keys_dir / "c2pa", with_key=False).root_pem
         return self.signer_material.root_pem
+
+    @cached_property
+    def trust_anchors(self) -> list[bytes]:
+        """Every root verification trusts: the current one, then those of retired signing chains
+        (``keys/c2pa-retired/*/root-ca.pem``, newest first), so releases signed before a retirement stay
+        Trusted. Delete a retired folder whose key was compromised."""
+        from governance.services.keys import retired_roots
+
+        return [self.trust_anchor_pem, *(p.read_bytes() for p in retired_roots(self.settings))]
 
     @property
     def sign_fn(self) -> SignFn | None:
@@ -288,11 +390,10 @@ class Runtime:
     def watermark_keys(self) -> list[WatermarkKey]:
         """Every key detection tries: the current one, then retired ones (``keys/watermark-retired/*.key``,
         newest file first), so videos marked before a key rotation still verify (docs/adr/0004)."""
+        from governance.services.keys import retired_watermark_keys
         from provenance.watermark import WatermarkKey
 
-        retired_dir = self.settings.keys_dir / "watermark-retired"
-        retired = sorted(retired_dir.glob("*.key"), key=lambda p: p.stat().st_mtime, reverse=True) \
-            if retired_dir.is_dir() else []
+        retired = retired_watermark_keys(self.settings)
         return [self.watermark_key, *(WatermarkKey(p.read_bytes()) for p in retired)]
 
     @cached_property

@@ -29,18 +29,29 @@ def media_kind(data: bytes) -> str:
     return kind
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    from media.video import MediaError, load_image
+def image_size(data: bytes) -> tuple[int, int]:
+    """A still's width and height, from its header: a decompression bomb (a small file that would decode to
+    more than :data:`MAX_PIXELS` pixels) is refused (422) before anything decodes it."""
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
-    except Exception as e:
-        raise UnsupportedMedia(f"the photo cannot be read: {e}") from e
+    except Image.DecompressionBombError as e:  # Pillow's own limit, far above ours: the size is in the header
+        raise InvalidInput(f"the image is larger than {MAX_PIXELS // 1_000_000} megapixels, the most accepted") from e
+    except UnidentifiedImageError as e:
+        raise UnsupportedMedia("the image cannot be read: it is not a JPEG, PNG or WebP file") from e
+    except Exception as e:  # Pillow's format plugins raise what they like on a broken header
+        raise UnsupportedMedia(f"the image cannot be read: {e}") from e
     if w * h > MAX_PIXELS:
-        raise InvalidInput(f"the photo is {w}x{h}; at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
+        raise InvalidInput(f"the image is {w}x{h}; at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
+    return w, h
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    from media.video import MediaError, load_image
+
+    image_size(data)
     try:
         return _downscale(load_image(data))
     except MediaError as e:

@@ -198,8 +198,11 @@ def write_video(
     crf: int = 18,
     preset: str = "medium",
     metadata: dict[str, str] | None = None,
+    mode: int | None = None,
 ) -> None:
-    """Encode ``clip`` as MP4 (H.264/H.265 yuv420p, AAC audio when present). Writes atomically."""
+    """Encode ``clip`` as MP4 (H.264/H.265 yuv420p, AAC audio when present). Writes atomically: a partial
+    file never stays behind, whatever fails (a full disk included). ``mode`` (say ``0o600``) sets the
+    file's permissions whatever the umask."""
     import av
 
     path = Path(path)
@@ -208,6 +211,8 @@ def write_video(
     tmp = path.with_name(f".{path.name}.part")
     rate = Fraction(clip.fps).limit_denominator(1001)
     try:
+        if mode is not None:  # FFmpeg truncates the file made here and keeps its mode
+            os.close(_create(tmp, mode))
         with av.open(str(tmp), mode="w", format="mp4") as out:
             if metadata:
                 out.metadata.update(metadata)
@@ -243,11 +248,22 @@ def write_video(
                 for packet in aus.encode():
                     out.mux(packet)
         os.replace(tmp, path)
-    except av.error.FFmpegError as e:
-        raise MediaError(f"could not encode video: {e}") from e
+    except av.error.FFmpegError as e:  # its message names the file: keep the cause only
+        raise MediaError(f"could not encode video: {getattr(e, 'strerror', None) or e}") from e
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _create(path: Path, mode: int) -> int:
+    """Open ``path`` for writing, created or truncated, with ``mode`` whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def remux(src: PathLike, dst: PathLike) -> None:
@@ -266,16 +282,21 @@ def remux(src: PathLike, dst: PathLike) -> None:
             out.mux(packet)
 
 
-def save_clip_lossless(path: PathLike, clip: Clip) -> None:
-    """Store a clip exactly (quarantine format): compressed npz, written atomically."""
+def save_clip_lossless(path: PathLike, clip: Clip, *, mode: int = 0o600) -> None:
+    """Store a clip exactly (quarantine format): compressed npz, written atomically with ``mode`` whatever
+    the umask. On any error (a full disk included) the partial file is removed and the error raised."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as fh:
-        arrays = {"frames": clip.frames, "fps": np.array(clip.fps), "sample_rate": np.array(clip.sample_rate)}
-        if clip.audio is not None:
-            arrays["audio"] = clip.audio
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, path)
+    arrays = {"frames": clip.frames, "fps": np.array(clip.fps), "sample_rate": np.array(clip.sample_rate)}
+    if clip.audio is not None:
+        arrays["audio"] = clip.audio
+    try:
+        with os.fdopen(_create(tmp, mode), "wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_clip_lossless(path: PathLike) -> Clip:
@@ -294,7 +315,11 @@ def load_image(source: Source) -> np.ndarray:
         with Image.open(source) as opened:
             upright = ImageOps.exif_transpose(opened)
             return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError) as e:
+    except UnidentifiedImageError as e:  # its message names the stream object: say what it means instead
+        raise MediaError("not a readable image: no image format recognised") from e
+    except Image.DecompressionBombError as e:
+        raise MediaError(f"not a readable image: {e}") from e
+    except OSError as e:
         raise MediaError(f"not a readable image: {e}") from e
 
 

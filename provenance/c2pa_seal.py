@@ -135,8 +135,9 @@ def seal_video(
     *,
     sign_fn: SignFn | None = None,
     tsa_url: str | None = None,
+    mode: int = 0o644,
 ) -> None:
-    """Write ``src`` to ``dst`` with a signed C2PA manifest embedded.
+    """Write ``src`` to ``dst`` (permissions ``mode``, whatever the umask) with a signed C2PA manifest embedded.
 
     ``dst`` appears complete or not at all (temporary file in the same folder, then ``os.replace``);
     ``src`` and ``dst`` may be the same path. ``tsa_url`` adds an RFC 3161 time stamp and fails when
@@ -177,7 +178,7 @@ def seal_video(
                     builder.sign(signer, mime, source, out)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, dst)
     except c2pa.C2paError as e:
         if callback_errors:

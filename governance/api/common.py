@@ -91,7 +91,10 @@ def optional_caller() -> Account | None:
 
 def json_body(*allowed: str) -> dict[str, Any]:
     """The request's JSON object; with ``allowed``, any other field is refused (a typo must not be ignored)."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError as e:  # the decoder gives up on deep nesting with an error that is not a ValueError
+        raise BadRequest("the JSON body is nested too deeply") from e
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object body with Content-Type: application/json")
     unknown = set(body) - set(allowed) if allowed else set()

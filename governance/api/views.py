@@ -301,6 +301,7 @@ def create_generation() -> tuple[Response, int]:
     requester = caller()
     body = json_body("prompt", "likenesses", "seed")
     rt = runtime()
+    rt.require_free_space()  # 507 rather than a job that fails on a full disk
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota)
     db().commit()

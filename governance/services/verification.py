@@ -18,12 +18,14 @@ from sqlmodel import Session, select
 from governance.errors import InvalidInput, Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
 from governance.services import consent_record, translog
+from governance.uploads import image_size
 
 if TYPE_CHECKING:
     from governance.runtime import Runtime
     from provenance.fingerprint import Fingerprint, FingerprintBuilder
     from provenance.watermark import Evidence
 
+MISSING_FROM_LOG = "released here but missing from the transparency log"
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 MAX_VERIFY_PIXELS = 3840 * 2160
 
@@ -40,9 +42,11 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         raise UnsupportedMedia("expected an image or a video file")
     if kind == "video":
         _check_size(data, rt.settings.verify_max_seconds if rt is not None else None)
+    else:
+        image_size(data)  # a decompression bomb is refused before anything decodes it
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
-        anchors = rt.trust_anchor_pem
+        anchors = b"".join(rt.trust_anchors)
     c2pa_error: VerificationError | None = None
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)
@@ -113,8 +117,14 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 record["log_entry"]["signed_tree_head"] = signed.to_dict() if signed else None
                 if unsigned_why:
                     record["log_entry"]["signed_tree_head_error"] = unsigned_why
+                    report.setdefault("warnings", []).append(unsigned_why)
                 # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
+            elif gen.released_at is not None:  # the log lost it: say so, never a silent null
+                record["log_entry"] = None
+                record["log_entry_problem"] = MISSING_FROM_LOG
+                report.setdefault("warnings", []).append(
+                    f"generation {gen.id} was {MISSING_FROM_LOG}: the log may have been truncated")
     report["record"] = record
     report["ai_generated"] = bool(
         (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
@@ -236,6 +246,8 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
     if record:
         how = " by its perceptual fingerprint" if source == "fingerprint" else ""
         text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
+        if record.get("log_entry_problem"):
+            text += f", which was {record['log_entry_problem']}"
         consent = record.get("consent") or {}
         if consent.get("people"):
             held = "each consented" if consent.get("each_consented") else "consent did not hold at release"

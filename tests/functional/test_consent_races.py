@@ -101,11 +101,13 @@ def _world(api: Any, faces_dir: Any, change: Change) -> World:
     lk = api.enroll_as_live(tokens["alice"], faces_dir / "biden2.jpg")["id"]
     assert api.call("PATCH", f"/v1/likenesses/{lk}", tokens["alice"], json={"mode": change.mode}).status_code == 200
     if change.mode == "mutuals":
-        assert api.call("PUT", "/v1/contacts/bob", tokens["alice"]).status_code == 200
-        assert api.call("PUT", "/v1/contacts/alice", tokens["bob"]).get_json()["mutual"] is True
+        assert api.call("PUT", "/v1/contacts/bob", tokens["alice"]).status_code == 204
+        assert api.call("PUT", "/v1/contacts/alice", tokens["bob"]).status_code == 204
+        listed = api.call("GET", "/v1/contacts", tokens["bob"]).get_json()["contacts"]
+        assert listed == [{"name": "alice", "mutual": True}]
     else:
         assert api.call("PUT", f"/v1/likenesses/{lk}/grants/bob", tokens["alice"]).status_code == 201
-    assert api.call("PUT", "/v1/contacts/alice", tokens["carol"]).status_code == 200
+    assert api.call("PUT", "/v1/contacts/alice", tokens["carol"]).status_code == 204
     return World(ids["alice"], ids["bob"], ids["carol"], lk, tokens)
 
 

@@ -181,10 +181,38 @@ def test_downgrading_below_attribution_turns_the_rule_into_deny(engine):
     migrate(engine)
 
 
+def test_entry_hash_versions_are_found_again_after_a_downgrade(engine):
+    """Revision 0006: entries made before it stay version 1; entries made under it, downgraded and upgraded
+    again, are recognised as version 2 by their hash, so the chain still verifies."""
+    from governance.services import translog
+
+    migrate(engine, "0005")
+    old = translog._entry_hash(0, "gen0", "0" * 16, "aa" * 32, "bb" * 32, translog.GENESIS)
+    with engine.begin() as conn:
+        conn.execute(sa.text('INSERT INTO logentry ("index", generation_id, content_id, video_sha256, manifest_sha256, '
+                             "prev_hash, entry_hash, created_at) VALUES (0, 'gen0', :c, :v, :m, :p, :h, "
+                             "CURRENT_TIMESTAMP)"),
+                     {"c": "0" * 16, "v": "aa" * 32, "m": "bb" * 32, "p": translog.GENESIS, "h": old})
+        conn.execute(sa.text("INSERT INTO lognode (level, idx, digest) VALUES (0, 0, :d)"),
+                     {"d": translog.merkle.leaf_hash(bytes.fromhex(old)).hex()})
+    init_db(engine)
+    with Session(engine) as s:
+        for i in (1, 2):
+            translog.append(s, f"gen{i}", f"{i:016x}", "aa" * 32, "bb" * 32)
+        s.commit()
+        assert [e.hash_version for e in translog.all_entries(s)] == [1, 2, 2]
+    downgrade(engine, "0005")
+    assert "loghead" not in sa.inspect(engine).get_table_names()
+    migrate(engine)
+    with Session(engine) as s:
+        entries = list(translog.all_entries(s))
+        assert [e.hash_version for e in entries] == [1, 2, 2] and translog.verify_chain(entries)
+
+
 def test_existing_likenesses_become_photo_enrollments_and_their_owners_are_told(engine):
     """Revision 0007: likenesses enrolled before live verification existed are protective ``photo`` ones; each
     owner gets one notification saying how to verify live; mode and grants are kept, dormant."""
-    migrate(engine, "0005")
+    migrate(engine, "0006")
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO account (id, name, role, token_hash, created_at) VALUES "
                              "('acc_1', 'alice', 'CREATOR', 'h1', CURRENT_TIMESTAMP), "
@@ -206,7 +234,7 @@ def test_existing_likenesses_become_photo_enrollments_and_their_owners_are_told(
         lk.status = models.LikenessStatus.DISPUTED
         s.add(lk)
         s.commit()
-    downgrade(engine, "0005")
+    downgrade(engine, "0006")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT mode FROM likeness")).scalar_one() == "ONLY_ME"
         assert conn.execute(sa.text('SELECT revoked_at FROM "grant"')).scalar_one() is not None

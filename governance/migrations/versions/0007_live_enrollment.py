@@ -5,7 +5,7 @@ Existing likenesses become ``photo`` and ``active``: protective until their owne
 owner is notified once. Their mode and grants are kept, dormant, and apply again after the upgrade.
 
 Revision ID: 0007
-Revises: 0005 (0006 belongs to another branch; the lead re-points this at merge)
+Revises: 0006
 Created: 2026-11-29 09:27:26.865087
 """
 
@@ -19,7 +19,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
