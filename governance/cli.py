@@ -133,7 +133,7 @@ def cmd_figures_add(args: argparse.Namespace) -> int:
         images.append(decode_image(path.read_bytes()))
     with _runtime(args) as rt, unit_of_work(rt.engine) as session:
         figure, reviews = add_figure(session, None, args.name, args.alias or [], images, rt.face_backend,
-                                     rt.sync_index(session), rt.match_threshold)
+                                     lambda: rt.sync_index(session), rt.match_threshold)
         figure_id, embeddings = figure.id, figure.embeddings
     print(f"added protected figure {args.name} ({figure_id}) from {len(images)} photo(s), {embeddings} embedding(s)")
     for d in reviews:

@@ -82,7 +82,7 @@ def enroll_likeness() -> tuple[Response, int]:
         return jsonify(_enrolled(_answer(owner, challenge_id, now, None, display_name))), 201
     frames, selfie_video = enrollment_frames(uploaded_blobs())
     rt = runtime()
-    likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.face_backend, rt.sync_index(db()),
+    likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.face_backend, lambda: rt.sync_index(db()),
                                             rt.match_threshold, display_name=display_name,
                                             require_pose_change=selfie_video)
     db().commit()
@@ -113,7 +113,7 @@ def _answer(owner: Account, challenge_id: Any, now: datetime, likeness: Likeness
     frames, fps = challenge_video(uploaded_blobs())
     rt = runtime()
     outcome = enrollment_svc.verify_live(db(), owner, ch, frames, fps, backend=rt.face_backend,
-                                         index=rt.sync_index(db()), threshold=rt.match_threshold,
+                                         index_now=lambda: rt.sync_index(db()), threshold=rt.match_threshold,
                                          identity=rt.identity_proof, likeness=likeness, display_name=display_name,
                                          mirrored=mirrored)
     db().commit()
@@ -181,7 +181,8 @@ def add_figure() -> tuple[Response, int]:
         images.append(decode_image(blob))
     rt = runtime()
     figure, reviews = figures_svc.add_figure(db(), admin.id, request.form.get("name"), request.form.getlist("alias"),
-                                             images, rt.face_backend, rt.sync_index(db()), rt.match_threshold)
+                                             images, rt.face_backend, lambda: rt.sync_index(db()),
+                                             rt.match_threshold)
     db().commit()
     return jsonify({**figures_svc.view(figure), "reviews_opened": [d.id for d in reviews]}), 201
 

@@ -17,7 +17,7 @@ dispute.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.audit import Tag, record
-from governance.db import bump
+from governance.db import bump, serialize_consent
 from governance.errors import Conflict, GovernanceError, InvalidInput, NotFound
 from governance.identity import IdentityProof, IdentityRequest, IdentityVerdict, run_check
 from governance.models import Account, Challenge, Likeness, is_figure_key, iso, utcnow
@@ -104,6 +104,23 @@ def _consume(session: Session, ch: Challenge, outcome: str, likeness_id: str | N
 
 
 # -- the search for other claims -------------------------------------------------------------------------------
+#: Every search for other claims on a face and the claim it leads to take this lock (serialize_consent's), so
+#: two enrollments of one face cannot both miss each other. PostgreSQL: an advisory lock; SQLite: the write lock
+#: when the transaction has not begun yet (one embedded process: two requests at the same instant may not see
+#: each other there).
+CLAIMS_LOCK = "face-claims"
+
+IndexNow = Callable[[], "LikenessIndex"]  # the face index, synced from the database when called
+
+
+def claim_search(session: Session, index_now: IndexNow, template: Template, threshold: float, owner_id: str,
+                 *, exclude: str | None = None) -> list[FaceMatch]:
+    """:func:`find_matches` under :data:`CLAIMS_LOCK`, on the index as it is once the lock is held; the caller
+    stores its claim in the same transaction. Call it after the slow work (the live check, an identity vendor)."""
+    serialize_consent(session, [CLAIMS_LOCK])
+    return find_matches(session, index_now(), template, threshold, owner_id, exclude=exclude)
+
+
 def find_matches(session: Session, index: LikenessIndex, template: Template, threshold: float, owner_id: str,
                  *, exclude: str | None = None) -> list[FaceMatch]:
     """Every enrolled likeness of another account and every protected figure within ``threshold`` of any of
@@ -128,12 +145,12 @@ def find_matches(session: Session, index: LikenessIndex, template: Template, thr
 
 
 def enroll_photos(session: Session, owner: Account, images: Sequence[np.ndarray], backend: FaceBackend,
-                  index: LikenessIndex, threshold: float, *, display_name: str | None = None,
+                  index_now: IndexNow, threshold: float, *, display_name: str | None = None,
                   require_pose_change: bool = False) -> Likeness:
     """A ``photo`` likeness (protective) from photos or a selfie video without a challenge; searched against
     every other claim first. Raises :class:`InvalidInput` (422, with the detector's ``reason``)."""
     template = build_template(images, backend, require_pose_change=require_pose_change)
-    matches = find_matches(session, index, template, threshold, owner.id)
+    matches = claim_search(session, index_now, template, threshold, owner.id)
     likeness = store(session, owner, template, verification=Verification.PHOTO, display_name=display_name)
     disputes_svc.open_disputes(session, likeness, matches)
     return likeness
@@ -176,7 +193,7 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def verify_live(session: Session, owner: Account, ch: Challenge, frames: Sequence[np.ndarray], fps: float, *,
-                backend: FaceBackend, index: LikenessIndex, threshold: float, identity: IdentityProof,
+                backend: FaceBackend, index_now: IndexNow, threshold: float, identity: IdentityProof,
                 likeness: Likeness | None = None, display_name: str | None = None,
                 mirrored: bool = False) -> LiveOutcome:
     """Answer ``ch`` with a decoded selfie video: a new ``live`` likeness, or ``likeness`` (a photo one of the
@@ -204,8 +221,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, frames: Sequenc
                             likeness.id)
     verdict = run_check(identity, IdentityRequest(owner.id, owner.name, live.reference, ch.id,
                                                   likeness.id if likeness else None))
-    matches = find_matches(session, index, live, threshold, owner.id,
-                           exclude=likeness.id if likeness else None)
+    matches = claim_search(session, index_now, live, threshold, owner.id, exclude=likeness.id if likeness else None)
     created = likeness is None
     if likeness is None:
         likeness = store(session, owner, live, verification=Verification.LIVE, display_name=display_name)

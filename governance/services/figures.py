@@ -26,7 +26,7 @@ from policies.decisions import Decision
 
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
-    from detectors.index import LikenessIndex
+    from governance.services.enrollment import IndexNow
 
 MAX_ALIASES = 20
 
@@ -46,18 +46,19 @@ def _names(name: Any, aliases: Any) -> tuple[str, list[str]]:
 
 
 def add_figure(session: Session, actor_id: str | None, name: Any, aliases: Any, images: Sequence[np.ndarray],
-               backend: FaceBackend, index: LikenessIndex, threshold: float) -> tuple[Figure, list[Dispute]]:
+               backend: FaceBackend, index_now: IndexNow, threshold: float) -> tuple[Figure, list[Dispute]]:
     """Add a figure from one or more photos of them (one face each, one person: :func:`build_template`).
     ``actor_id`` is the admin's account, or ``None`` from the command line. Likenesses already enrolled with
-    the figure's face (``index``, synced, within ``threshold``) go to ``pending_review``: the reviews opened
-    are returned with the figure. Raises :class:`InvalidInput`."""
+    the figure's face (the face index ``index_now`` returns, within ``threshold``) go to ``pending_review``:
+    the reviews opened are returned with the figure. Raises :class:`InvalidInput`."""
     from governance.services.disputes import FaceMatch, open_disputes
-    from governance.services.enrollment import find_matches
+    from governance.services.enrollment import claim_search
 
     name, aliases = _names(name, aliases)
     if not images:
         raise InvalidInput("send one or more photos of the figure")
     template = build_template(images, backend)
+    matches = claim_search(session, index_now, template, threshold, owner_id="")
     figure = Figure(name=name, aliases=aliases, backend=template.backend, template=template.to_bytes(),
                     embeddings=int(template.embeddings.shape[0]), created_by=actor_id)
     session.add(figure)
@@ -66,7 +67,7 @@ def add_figure(session: Session, actor_id: str | None, name: Any, aliases: Any, 
     record(session, Tag.FIGURE_ADD, actor_id=actor_id, subject=figure.id, name=name, aliases=aliases,
            embeddings=figure.embeddings)
     reviews = []
-    for m in find_matches(session, index, template, threshold, owner_id=""):
+    for m in matches:
         likeness = session.get(Likeness, m.key) if m.owner_id is not None else None
         if likeness is not None:
             reviews.extend(open_disputes(session, likeness, [FaceMatch(figure.id, m.distance)]))
