@@ -1,12 +1,12 @@
 """Run benchmarks: ``python -m bench`` runs them all; ``python -m bench NAME [flags]`` runs one with its flags
-(``python -m bench watermark --quick``, ``python -m bench faces --only search``)."""
+(``python -m bench watermark --quick``, ``python -m bench faces --only search``, ``python -m bench names``)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("watermark", "faces", "insightface", "liveness")
+ALL = ("watermark", "faces", "insightface", "liveness", "limits", "names")
 
 
 def main(argv: list[str]) -> int:

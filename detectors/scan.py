@@ -726,37 +726,43 @@ def scan_video(
     thorough_every_s: float = 0.0,
 ) -> ScanResult:
     """:func:`scan_frames` on a video file, decoding on a second thread as it goes (``max_frames``
-    stops early). Raises :class:`ScanError` when the file is not a readable video (``unreadable``),
-    its frames are too large (``too_large``) or it is too long (``too_long``)."""
-    from media.video import MediaError, iter_frames, probe
+    stops early). Decoding runs under :class:`media.limits.Limits` (frames of at most
+    :data:`MAX_FRAME_PIXELS`, at most :data:`MAX_SCAN_SECONDS` counted as decoded, never from the header)
+    and stops the moment one is crossed. Raises :class:`ScanError` when the file is not a readable video
+    (``unreadable``), its frames are too large (``too_large``) or it is too long (``too_long``)."""
+    from media.limits import DEFAULT_LIMITS
+    from media.video import LimitExceeded, MediaError, iter_frames, probe
 
     backend = backend or default_backend()
     threshold = threshold_for(backend) if threshold is None else threshold
     _check(index, backend, threshold)
+    limits = DEFAULT_LIMITS.but(frame_pixels=MAX_FRAME_PIXELS, seconds=MAX_SCAN_SECONDS,
+                                frames=max(DEFAULT_LIMITS.frames, int(MAX_SCAN_SECONDS * 60)))
     try:
-        info = probe(path)
+        info = probe(path, limits=limits)
+    except LimitExceeded as e:
+        raise _limit_error(path, e) from e
     except MediaError as e:
         raise ScanError("unreadable", f"{Path(path).name}: {e}") from e
-    if info.width * info.height > MAX_FRAME_PIXELS:
-        raise ScanError("too_large", f"{info.width}x{info.height} frames are larger than the "
-                        f"{MAX_FRAME_PIXELS} pixels scanned")
-    if info.duration_s > MAX_SCAN_SECONDS and (max_frames is None or max_frames / info.fps > MAX_SCAN_SECONDS):
-        raise ScanError("too_long", f"{info.duration_s:.0f} s of video is longer than {MAX_SCAN_SECONDS:.0f} s")
-    limit = round(MAX_SCAN_SECONDS * info.fps) + 1
     stride = sample_stride(info.fps, min_visible_s)
 
     def frames() -> Iterator[tuple[int, np.ndarray]]:
-        for i, rgb in iter_frames(path, max_frames=max_frames):
-            if i >= limit:
-                raise ScanError("too_long", f"the video runs past {MAX_SCAN_SECONDS:.0f} s")
-            yield i, rgb
+        yield from iter_frames(path, max_frames=max_frames, limits=limits)
 
     try:
         return _scan(_prefetch(frames), info.fps, index, backend, threshold, stride=stride,
                      min_face_px=min_face_px, max_pixels=max_pixels, max_faces=max_faces,
                      thorough_every_s=thorough_every_s)
+    except LimitExceeded as e:
+        raise _limit_error(path, e) from e
     except MediaError as e:
         raise ScanError("unreadable", f"{Path(path).name}: {e}") from e
+
+
+def _limit_error(path: str | os.PathLike[str], e: Exception) -> ScanError:
+    limit = getattr(e, "limit", "")
+    reason = "too_long" if limit in ("seconds", "frames") else "too_large"
+    return ScanError(reason, f"{Path(path).name}: {e}")
 
 
 def scan_path(
@@ -768,7 +774,7 @@ def scan_path(
     """Scan a video or a still image file against every likeness in ``index`` (what ``consentgate scan``
     runs). An image is scanned as a one-frame video, every face embedded. ``options`` are those of
     :func:`scan_video`. Unreadable, oversized or overlong files raise :class:`ScanError`."""
-    from media.video import MediaError, load_image, sniff_kind
+    from media.video import LimitExceeded, MediaError, load_image, sniff_kind
 
     p = Path(path)
     try:
@@ -781,14 +787,14 @@ def scan_path(
         return scan_video(p, index, backend, **options)
     if kind != "image":
         raise ScanError("unreadable", f"{p.name} is neither a video nor an image this scanner reads "
-                        "(MP4/MOV/MKV/WebM video, JPEG/PNG/WebP image)")
+                        "(MP4/MOV/MKV/WebM video, JPEG/PNG/WebP/HEIF/AVIF/GIF/TIFF image)")
     backend = backend or default_backend()
     try:
         rgb = load_image(p)
+    except LimitExceeded as e:
+        raise _limit_error(p, e) from e
     except MediaError as e:
         raise ScanError("unreadable", f"{p.name}: {e}") from e
-    except Exception as e:  # PIL's decompression-bomb guard and friends
-        raise ScanError("too_large" if "pixels" in str(e) else "unreadable", f"{p.name}: {e}") from e
     options.pop("max_frames", None)
     options.pop("min_visible_s", None)
     options.setdefault("max_pixels", _IMAGE_DETECT_PIXELS)  # one frame: afford a finer look

@@ -27,8 +27,18 @@ class Settings:
     port: int = 8080
     daily_quota: int = 30
     max_upload_bytes: int = 50 * MB
-    verify_max_seconds: float = 300.0  # longer uploads to /v1/verify are refused before decoding
+    verify_max_seconds: float = 300.0  # uploads to /v1/verify longer than this are refused (counted while decoding)
     verify_per_minute: int = 30  # /v1/verify requests per client (token or address) per minute; 0: unlimited
+    # decoding limits (media.limits, governance/admission.py; docs/limits.md says where each number comes from)
+    verify_megapixels_per_minute: int = 6000  # decoded megapixels per verify client per minute; 0: unlimited
+    enroll_max_seconds: float = 60.0  # longest selfie video decoded for enrollment
+    max_image_pixels: int = 50_000_000
+    max_frame_pixels: int = 3840 * 2160
+    max_frames: int = 18_000
+    max_tracks: int = 16
+    max_photos: int = 8  # files per enrollment or reference request
+    decode_memory_mb: int = 256  # estimated working memory of one decode
+    expensive_slots: int = 2  # verifications and enrollments decoding at once per process; more get 503
     simulate_per_minute: int = 10  # POST /v1/characters/simulate per account per minute; 0: unlimited
     generator: str = "procedural"  # or "diffusers" with generator_dir holding a local text-to-video model
     generator_dir: str = ""
@@ -66,6 +76,14 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.scan_thorough_every_s >= 0:
             raise ConfigError(f"scan_thorough_every_s must be >= 0, got {self.scan_thorough_every_s}")
+        for name in ("max_image_pixels", "max_frame_pixels", "max_frames", "max_tracks", "max_photos",
+                     "decode_memory_mb", "expensive_slots"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.enroll_max_seconds > 0 and self.verify_max_seconds > 0):
+            raise ConfigError("enroll_max_seconds and verify_max_seconds must be > 0")
+        if self.verify_megapixels_per_minute < 0:
+            raise ConfigError(f"verify_megapixels_per_minute must be >= 0, got {self.verify_megapixels_per_minute}")
         if self.daily_quota < 0:
             raise ConfigError(f"daily_quota must be >= 0, got {self.daily_quota}")
         if self.max_upload_bytes < 1024:

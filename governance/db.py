@@ -56,7 +56,7 @@ def _private_if_new(database: str | None) -> None:
         pass
 
 
-COUNTERS = ("likenesses", "fingerprints")
+COUNTERS = ("likenesses", "fingerprints", "characters")
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -28,6 +28,13 @@ class InvalidInput(GovernanceError):
     title = "The request could not be accepted"
 
 
+class LimitReached(InvalidInput):
+    """An upload crossed a decoding limit (``governance.admission``); ``limit`` names it."""
+
+    type_ = "limit-exceeded"
+    title = "The upload is over a decoding limit"
+
+
 class BadRequest(GovernanceError):
     status = 400
     type_ = "bad-request"
@@ -80,6 +87,15 @@ class QuotaExceeded(GovernanceError):
     status = 429
     type_ = "quota-exceeded"
     title = "Daily generation quota reached"
+
+
+class Busy(GovernanceError):
+    """Every slot for expensive work (verification, enrollment) in this process is taken; sent with
+    ``retry_after`` (seconds) rather than queued."""
+
+    status = 503
+    type_ = "busy"
+    title = "The service is busy"
 
 
 class InsufficientStorage(GovernanceError):

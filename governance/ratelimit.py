@@ -1,6 +1,10 @@
 """A token bucket per client key: in-process (:class:`RateLimiter`, the embedded default) or shared by
 every process through Redis (:class:`RedisRateLimiter`, used with the Redis job queue), so that several
-API processes enforce one limit."""
+API processes enforce one limit.
+
+A bucket counts requests (one token each) or cost: :meth:`~Limiter.charge` takes what a request really
+cost once it is known (the verify bucket of decoded megapixels), and may leave the bucket in debt; a
+client in debt waits (``acquire(key, 0)``) until the refill has paid it back."""
 
 from __future__ import annotations
 
@@ -16,8 +20,12 @@ log = logging.getLogger(__name__)
 
 
 class Limiter(Protocol):
-    def acquire(self, key: str) -> float:
-        """Take one token for ``key``; 0.0 when allowed, else the seconds until a token is available."""
+    def acquire(self, key: str, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens for ``key``; 0.0 when allowed, else the seconds until they are there."""
+        ...
+
+    def charge(self, key: str, amount: float) -> None:
+        """Take ``amount`` tokens for ``key`` after the fact, down to at most one bucket of debt."""
         ...
 
 
@@ -30,29 +38,40 @@ class RateLimiter:
         self._max = max_clients
         self._lock = threading.Lock()
 
-    def acquire(self, key: str) -> float:
-        """Take one token; returns 0.0 when allowed, else the seconds until a token is available."""
-        if self.capacity <= 0:
+    def acquire(self, key: str, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens; returns 0.0 when allowed, else the seconds until they are available."""
+        return self._update(key, cost, after=False)
+
+    def charge(self, key: str, amount: float) -> None:
+        """Take ``amount`` tokens after the fact (the bucket may go down to ``-capacity``)."""
+        self._update(key, amount, after=True)
+
+    def _update(self, key: str, cost: float, *, after: bool) -> float:
+        if self.capacity <= 0 or cost < 0:
             return 0.0
         now = self._clock()
         with self._lock:
             tokens, last = self._buckets.pop(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             wait = 0.0
-            if tokens >= 1.0:
-                tokens -= 1.0
+            if after:
+                tokens = max(-self.capacity, tokens - cost)
+            elif tokens >= cost:
+                tokens -= cost
             else:
-                wait = (1.0 - tokens) / self.rate
+                wait = (cost - tokens) / self.rate
             self._buckets[key] = (tokens, now)
             while len(self._buckets) > self._max:
                 self._buckets.popitem(last=False)  # forget the least recently seen client
             return wait
 
 
-# One atomic step of the bucket, on Redis's clock (every process sees the same time): refill, take a token
-# or say how long until one is there, and let an idle bucket expire once it would be full again.
+# One atomic step of the bucket, on Redis's clock (every process sees the same time): refill, take the cost
+# or say how long until it is there, and let an idle bucket expire once it would be full again.
+# ARGV[3] is the cost; ARGV[4] "1" charges it after the fact (down to one bucket of debt).
 _BUCKET = """
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost, after = tonumber(ARGV[3]), ARGV[4] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -60,9 +79,11 @@ local tokens = tonumber(state[1]) or capacity
 local ts = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+if after then tokens = math.max(-capacity, tokens - cost)
+elseif tokens >= cost then tokens = tokens - cost
+else wait = (cost - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now))
-redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+redis.call('EXPIRE', KEYS[1], math.ceil((capacity - tokens) / rate) + 1)
 return string.format('%.6f', wait)
 """
 
@@ -82,12 +103,19 @@ class RedisRateLimiter:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._script = self._redis.register_script(_BUCKET)
 
-    def acquire(self, key: str) -> float:
-        if self.capacity <= 0:
+    def acquire(self, key: str, cost: float = 1.0) -> float:
+        return self._update(key, cost, after=False)
+
+    def charge(self, key: str, amount: float) -> None:
+        self._update(key, amount, after=True)
+
+    def _update(self, key: str, cost: float, *, after: bool) -> float:
+        if self.capacity <= 0 or cost < 0:
             return 0.0
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         try:
-            raw = self._script(keys=[self._prefix + digest], args=[self.capacity, self.rate])
+            raw = self._script(keys=[self._prefix + digest],
+                               args=[self.capacity, self.rate, f"{cost:.6f}", "1" if after else "0"])
         except Exception as e:  # redis.RedisError and connection failures
             log.warning("rate limiter: Redis unavailable, request let through: %s", e)
             return 0.0

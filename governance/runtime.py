@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from detectors.index import LikenessIndex
     from detectors.visual import OnnxImageEmbedder
     from generator.base import VideoGenerator
+    from governance.admission import Slots
     from governance.identity import IdentityProof
     from governance.pipeline import Pipeline
     from provenance.fingerprint import FingerprintIndex
@@ -196,7 +197,7 @@ class Runtime:
         """Stop the worker and release database connections."""
         if "pipeline" in self.__dict__:
             self.pipeline.stop()
-        for limiter in ("verify_limiter", "simulate_limiter"):
+        for limiter in ("verify_limiter", "verify_cost_limiter", "simulate_limiter"):
             close = getattr(self.__dict__.get(limiter), "close", None)
             if close is not None:
                 close()
@@ -292,6 +293,23 @@ class Runtime:
         if s.queue == "redis" and s.verify_per_minute > 0:
             return RedisRateLimiter(s.verify_per_minute, s.redis_url, prefix=s.queue_prefix)
         return RateLimiter(s.verify_per_minute)
+
+    @cached_property
+    def verify_cost_limiter(self) -> Limiter:
+        """Decoded megapixels per verify client per minute (``verify_megapixels_per_minute``), shared like
+        :attr:`verify_limiter`: a request is charged what it decoded, and a client in debt waits."""
+        s = self.settings
+        if s.queue == "redis" and s.verify_megapixels_per_minute > 0:
+            return RedisRateLimiter(s.verify_megapixels_per_minute, s.redis_url, prefix=s.queue_prefix,
+                                    name="verify-cost")
+        return RateLimiter(s.verify_megapixels_per_minute)
+
+    @cached_property
+    def slots(self) -> Slots:
+        """Slots for expensive work in this process (verification, enrollment): ``expensive_slots``."""
+        from governance.admission import Slots
+
+        return Slots(self.settings.expensive_slots)
 
     @cached_property
     def simulate_limiter(self) -> Limiter:

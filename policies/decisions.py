@@ -16,31 +16,50 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Allow:
+    """``matched``: the input's own words the rule fired on, as written (a prompt's "Cаptain Cоmet"); ``disguises``:
+    how they differ from the rule's words (:class:`policies.names.Disguise` values). Both empty when unused."""
+
     reason: str
     rule: str = ""
+    matched: str = ""
+    disguises: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": "allow", "reason": self.reason, "rule": self.rule}
+        return _dict(self, "allow")
 
 
 @dataclass(frozen=True)
 class Deny:
+    """As :class:`Allow`, with the opposite outcome."""
+
     reason: str
     rule: str = ""
+    matched: str = ""
+    disguises: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
         return False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": "deny", "reason": self.reason, "rule": self.rule}
+        return _dict(self, "deny")
 
 
 Decision = Allow | Deny
+
+
+def _dict(d: Decision, outcome: str) -> dict[str, Any]:
+    """``{"decision", "reason", "rule"}``, with ``matched`` and ``disguises`` only when there are any."""
+    out: dict[str, Any] = {"decision": outcome, "reason": d.reason, "rule": d.rule}
+    if d.matched:
+        out["matched"] = d.matched
+    if d.disguises:
+        out["disguises"] = list(d.disguises)
+    return out
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from provenance.errors import FingerprintError
 __all__ = [
     "AMBIGUITY",
     "MATCH_THRESHOLD",
+    "MAX_THUMBNAILS",
     "SAMPLES",
     "Fingerprint",
     "FingerprintBuilder",
@@ -73,6 +74,8 @@ __all__ = [
 ]
 
 SAMPLES = 16
+MAX_THUMBNAILS = 512
+"""A :class:`FingerprintBuilder` keeps at most this many frame thumbnails (64 x 64 x 3 bytes each)."""
 MATCH_THRESHOLD = 0.06
 """Distances under this are matches (calibrated: see the module docstring and docs/watermark.md)."""
 AMBIGUITY = 0.02
@@ -193,28 +196,45 @@ def fingerprint_frames(frames: np.ndarray | Iterable[np.ndarray], *, query_views
 
 class FingerprintBuilder:
     """A fingerprint fed one decoded frame at a time, for a reader that also does other work with the
-    frames (verification reads the watermark from the same decode). It keeps a small thumbnail per
-    frame, since the sampled frames are spread over the whole clip."""
+    frames (verification reads the watermark from the same decode).
+
+    Memory is bounded whatever the clip's length (which a streamed upload does not state): it keeps a
+    64 x 64 thumbnail of every ``stride``-th frame, at most :data:`MAX_THUMBNAILS` (6 MB), and when that
+    is full drops every other one and doubles the stride. Each sampled moment then takes the kept
+    frame nearest to it: exact up to :data:`MAX_THUMBNAILS` frames (every clip the gate makes), within
+    ``stride / 2`` frames beyond (half a second for 5 minutes at 30 fps).
+    """
 
     def __init__(self, *, query_views: bool = True) -> None:
         self.query_views = query_views
         self._thumbs: list[np.ndarray] = []
+        self._stride = 1
+        self._seen = 0
 
     @property
     def frames(self) -> int:
-        return len(self._thumbs)
+        """Frames added so far."""
+        return self._seen
 
     def add(self, frame: np.ndarray) -> None:
         """Add one (H, W, 3) uint8 RGB frame."""
+        index = self._seen
+        self._seen += 1
+        if index % self._stride:
+            return
         self._thumbs.append(_thumbnail(frame))
+        if len(self._thumbs) > MAX_THUMBNAILS:
+            self._thumbs = self._thumbs[::2]
+            self._stride *= 2
 
     def fingerprint(self) -> Fingerprint:
         """The fingerprint of the frames added so far (at least one)."""
         thumbs = self._thumbs
         if not thumbs:
             raise FingerprintError("no frames to fingerprint")
-        n = len(thumbs)
-        picked = [thumbs[min(n - 1, int((i + 0.5) * n / SAMPLES))] for i in range(SAMPLES)]
+        n = self._seen
+        moments = [min(n - 1, int((i + 0.5) * n / SAMPLES)) for i in range(SAMPLES)]
+        picked = [thumbs[min(len(thumbs) - 1, int(round(m / self._stride)))] for m in moments]
         windows = _windows() if self.query_views else _windows()[:1]
         views = np.stack([np.stack([_describe(t, w) for t in picked]) for w in windows])
         q = np.clip(np.rint(views * 127), -127, 127).astype(np.int8)

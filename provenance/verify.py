@@ -14,7 +14,11 @@ only when the input itself cannot be read (empty, not a supported media type, a 
 States, as c2pa reports them: ``Trusted`` (valid and the signer chains to a given trust anchor),
 ``Valid`` (intact and correctly signed, signer not trusted here: failures then hold
 ``signingCredential.untrusted``), ``Invalid`` (something does not match: content, assertions or
-signature). Remote manifests and OCSP are never fetched.
+signature). Two more are ours: ``remote`` (the file points to a manifest kept at a URL, given in
+``remote_url``; it is never fetched, so nothing about it is known) and ``absent``. A manifest that is
+there but that the reader cannot process (an unknown algorithm, a pre-release or damaged store) is
+``Invalid`` with the failure ``manifest.unreadable``, the reader's error kind in ``reader_error`` and its
+message in ``detail``. Remote manifests and OCSP are never fetched.
 
 The fields other than ``state`` and ``failures`` are what the manifest *claims*; they are only worth
 believing when the state is ``Trusted`` (or ``Valid`` and you trust the issuer by other means).
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,12 +39,20 @@ from cryptography import x509
 from provenance.c2pa_seal import GENERATOR_LABEL, GOVERNANCE_LABEL
 from provenance.errors import VerificationError
 
-__all__ = ["C2paReport", "C2paState", "UNREADABLE_MANIFEST", "mime_for", "read_c2pa"]
+__all__ = ["REMOTE_MANIFEST", "UNREADABLE_MANIFEST", "C2paReport", "C2paState", "mime_for", "read_c2pa"]
 
-C2paState = Literal["Trusted", "Valid", "Invalid", "absent"]
+C2paState = Literal["Trusted", "Valid", "Invalid", "remote", "absent"]
 
 UNREADABLE_MANIFEST = "manifest.unreadable"
 """Our failure code (not a C2PA status code) for a manifest that is present but cannot be decoded."""
+REMOTE_MANIFEST = "manifest.inaccessible"
+"""The C2PA status code for a manifest that could not be retrieved: a remote one is never fetched here."""
+
+# c2pa-python's errors that say the *input* could not be parsed (not its manifest): the message of its
+# "Other" kind starts so, and these kinds are about files and handles, never about a manifest's content
+_INPUT_ERRORS = ("asset could not be parsed",)
+_INPUT_KINDS = ("Io", "FileNotFound", "NotSupported", "Encoding", "UntrackedPointer", "WrongPointerType")
+_URL = re.compile(r"https?://[^\s'\"<>]+")
 
 _STATES = ("Trusted", "Valid", "Invalid")
 
@@ -51,7 +64,9 @@ class C2paReport:
     ``failures`` lists failure codes from the active manifest first, then from its ingredients
     (each code once). ``generator`` is ConsentGate's generator assertion and ``software_agent`` the
     ``name/version`` of the software agent of the creating action, when the manifest has them;
-    ``detail`` is a one-line explanation for the ``manifest.unreadable`` failure.
+    ``detail`` is a one-line explanation for the ``manifest.unreadable`` failure, ``reader_error`` the
+    kind of error c2pa-python raised for it (``"Other"``, ``"Decoding"``...), ``remote_url`` where a
+    ``remote`` manifest lives.
     """
 
     state: C2paState
@@ -66,17 +81,31 @@ class C2paReport:
     generator: Mapping[str, Any] | None = None
     software_agent: str | None = None
     detail: str | None = None
+    reader_error: str | None = None
+    remote_url: str | None = None
 
     def __post_init__(self) -> None:
-        if self.state not in (*_STATES, "absent"):
+        if self.state not in (*_STATES, "remote", "absent"):
             raise VerificationError(
-                f"state must be one of Trusted, Valid, Invalid, absent; got {self.state!r}"
+                f"state must be one of Trusted, Valid, Invalid, remote, absent; got {self.state!r}"
             )
 
     @classmethod
     def absent(cls, *failures: str) -> C2paReport:
         """The report for a file without a (readable, embedded) manifest."""
         return cls("absent", tuple(failures), None, None, None, None, (), None, ())
+
+    @classmethod
+    def unreadable(cls, reader_error: str, detail: str) -> C2paReport:
+        """The report for a manifest that is there but that c2pa cannot process."""
+        return cls("Invalid", (UNREADABLE_MANIFEST,), None, None, None, None, (), None, (), detail=detail,
+                   reader_error=reader_error)
+
+    @classmethod
+    def remote(cls, url: str | None, detail: str) -> C2paReport:
+        """The report for a file whose manifest is kept at ``url`` (not fetched)."""
+        return cls("remote", (REMOTE_MANIFEST,), None, None, None, None, (), None, (), detail=detail,
+                   reader_error="Remote", remote_url=url)
 
     @property
     def present(self) -> bool:
@@ -101,47 +130,30 @@ class C2paReport:
             "generator": _plain(self.generator),
             "software_agent": self.software_agent,
             "detail": self.detail,
+            "reader_error": self.reader_error,
+            "remote_url": self.remote_url,
         }
 
 
 def mime_for(head: bytes) -> str:
     """The MIME type c2pa should read a file as, from its first bytes (16 are enough, 64 are safer).
 
-    Knows JPEG, PNG, WebP, GIF, TIFF, the ISO BMFF family (MP4, MOV, M4A, HEIF/HEIC, AVIF) and WAV.
+    Knows every format of :func:`media.formats.sniff` that c2pa-python reads: JPEG, PNG, WebP, GIF, TIFF,
+    JPEG XL, the ISO BMFF family (MP4, MOV, M4A, HEIF/HEIC, AVIF), AVI, WAV, MP3, FLAC and PDF.
     Raises :class:`VerificationError` for anything else, naming what it saw.
     """
+    from media.formats import sniff
+
     if not head:
         raise VerificationError("expected the first bytes of an image or video, got no bytes")
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "image/tiff"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand == b"qt  ":
-            return "video/quicktime"
-        if brand in (b"avif", b"avis"):
-            return "image/avif"
-        if brand in (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"):
-            return "image/heif"
-        if brand in (b"M4A ", b"M4B "):
-            return "audio/mp4"
-        return "video/mp4"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        raise VerificationError(
-            "expected MP4, MOV or an image; got Matroska/WebM, which cannot carry a C2PA manifest"
-        )
+    fmt = sniff(head)
+    if fmt is not None and fmt.c2pa:
+        return fmt.mime
+    if fmt is not None:
+        raise VerificationError(f"expected MP4, MOV or an image; got {fmt.name}, which cannot carry a C2PA manifest")
     raise VerificationError(
-        "expected an image (JPEG, PNG, WebP, GIF, TIFF) or an MP4/MOV video, "
-        f"got bytes starting {head[:12]!r}"
+        "expected an image (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF), a video (MP4, MOV, AVI), audio (WAV, MP3, "
+        f"FLAC) or a PDF, got bytes starting {head[:12]!r}"
     )
 
 
@@ -173,23 +185,17 @@ def read_c2pa(data: bytes, *, trust_anchors_pem: bytes | None = None, mime: str 
                 store = reader.json()
     except c2pa.C2paError.ManifestNotFound:
         return C2paReport.absent()
-    except c2pa.C2paError.RemoteManifest:
-        return C2paReport.absent("manifest.inaccessible")
-    except (
-        c2pa.C2paError.Decoding,
-        c2pa.C2paError.Verify,
-        c2pa.C2paError.Signature,
-        c2pa.C2paError.Assertion,
-        c2pa.C2paError.AssertionNotFound,
-        c2pa.C2paError.Json,
-        c2pa.C2paError.Manifest,
-    ) as e:
-        # A manifest is there but too damaged to decode: that is tampering, not an unreadable upload.
-        return C2paReport(
-            "Invalid", (UNREADABLE_MANIFEST,), None, None, None, None, (), None, (), detail=_one_line(e)
-        )
     except c2pa.C2paError as e:
-        raise VerificationError(f"could not read the input as {mime}: {_one_line(e)}") from e
+        kind, message = _reader_error(e)
+        if kind in _INPUT_KINDS or message.startswith(_INPUT_ERRORS):
+            raise VerificationError(f"could not read the input as {mime}: {_one_line(e)}") from e
+        if kind in ("Remote", "RemoteManifest"):
+            # c2pa-python 0.38 raises its base class here, the message "Remote: ... from url <url>"
+            urls = _URL.findall(message)
+            return C2paReport.remote(urls[-1].rstrip(".,;)") if urls else None, _one_line(e))
+        # A manifest is there but cannot be processed (damaged, unknown algorithm, pre-release content):
+        # a finding about the file (like tampering), not an unreadable upload.
+        return C2paReport.unreadable(kind, _one_line(e))
 
     return _report(store)
 
@@ -303,6 +309,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _reader_error(e: BaseException) -> tuple[str, str]:
+    """(kind, message) of a c2pa-python error: its messages read ``"Kind: message"``."""
+    text = _one_line(e)
+    kind, sep, rest = text.partition(": ")
+    if sep and kind.isidentifier():
+        return kind, rest
+    return type(e).__name__.removeprefix("_C2pa"), text
 
 
 def _one_line(e: BaseException) -> str:

@@ -121,6 +121,11 @@ _G_LO, _G_HI = 0.25, 3.0  # per-bit gain limits before renormalisation
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as the encoder's RGB->YUV
 
 _MIN_PERIOD, _MAX_PERIOD = 44.0, 240.0  # tile periods (px) the detector searches: scales ~0.35x .. 1.9x
+EVIDENCE_MAX_SIDE = 1536
+""":class:`Evidence` shrinks larger frames to this longer side before reading them. Marked frames are at
+most 1024 px (the generator's largest ``frame_size``) and the search finds rescales up to 1.9x, so a
+larger image holds a findable mark only once shrunk: this bounds the detector's memory and time (a 12 MP
+still took 1 GB and 10 s at full size, ~60 MB and 0.5 s shrunk) and widens the scales it finds."""
 MAX_HYPOTHESES = 8
 """At most this many (period, shift) hypotheses are decoded and tag-checked per :func:`detect` call."""
 FALSE_POSITIVE_BOUND = MAX_HYPOTHESES * 2.0 ** (-8 * _TAG_BYTES)
@@ -264,11 +269,17 @@ class Evidence:
         return evidence
 
     def add(self, frame: np.ndarray) -> None:
-        """Add one (H, W, 3) uint8 frame; every frame must have the first one's size."""
+        """Add one (H, W, 3) uint8 frame; every frame must have the first one's size. A frame whose longer
+        side exceeds :data:`EVIDENCE_MAX_SIDE` is shrunk to it first (see there)."""
         if not isinstance(frame, np.ndarray) or frame.ndim != 3:
             got = getattr(frame, "shape", type(frame).__name__)
             raise WatermarkError(f"add one (H, W, 3) frame at a time, got {got}")
         f = _check_frames(frame)[0]
+        longest = max(f.shape[:2])
+        if longest > EVIDENCE_MAX_SIDE:
+            scale = EVIDENCE_MAX_SIDE / longest
+            size = (max(1, round(f.shape[1] * scale)), max(1, round(f.shape[0] * scale)))
+            f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
         if self._image is None:
             self._image = np.zeros(f.shape[:2], np.float32)
         elif f.shape[:2] != self._image.shape:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from governance import admission
 from governance.api.common import caller, db, guard, json_body, runtime, uploaded_blobs
 from governance.authz import Action
 from governance.errors import Conflict, InvalidInput
@@ -22,7 +23,7 @@ from governance.services import enrollment as enrollment_svc
 from governance.services import figures as figures_svc
 from governance.services import likenesses as likenesses_svc
 from governance.services.likenesses import check_display_name, facts_of
-from governance.uploads import challenge_video, decode_image, enrollment_frames, media_kind
+from governance.uploads import challenge_video, check_photos, decode_image, enrollment_frames, media_kind
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
 bp = Blueprint("enrollment", __name__)  # nested in views.bp: /v1/...
@@ -80,11 +81,12 @@ def enroll_likeness() -> tuple[Response, int]:
     challenge_id = request.form.get("challenge")
     if challenge_id is not None:
         return jsonify(_enrolled(_answer(owner, challenge_id, now, None, display_name))), 201
-    frames, selfie_video = enrollment_frames(uploaded_blobs())
     rt = runtime()
-    likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.face_backend, lambda: rt.sync_index(db()),
-                                            rt.match_threshold, display_name=display_name,
-                                            require_pose_change=selfie_video)
+    with admission.expensive(rt, "enroll") as meter:
+        frames, selfie_video = enrollment_frames(uploaded_blobs(), meter)
+        likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.face_backend, lambda: rt.sync_index(db()),
+                                                rt.match_threshold, display_name=display_name,
+                                                require_pose_change=selfie_video)
     db().commit()
     return jsonify(_enrolled(likeness)), 201
 
@@ -110,12 +112,13 @@ def _answer(owner: Account, challenge_id: Any, now: datetime, likeness: Likeness
     camera's view, the default)."""
     mirrored = _flag("mirrored")
     ch = enrollment_svc.open_challenge(db(), owner, challenge_id, now)
-    frames, fps = challenge_video(uploaded_blobs())
     rt = runtime()
-    outcome = enrollment_svc.verify_live(db(), owner, ch, frames, fps, backend=rt.face_backend,
-                                         index_now=lambda: rt.sync_index(db()), threshold=rt.match_threshold,
-                                         identity=rt.identity_proof, likeness=likeness, display_name=display_name,
-                                         mirrored=mirrored)
+    with admission.expensive(rt, "enroll") as meter:
+        video = challenge_video(uploaded_blobs(), meter)
+        outcome = enrollment_svc.verify_live(db(), owner, ch, video, backend=rt.face_backend,
+                                             index_now=lambda: rt.sync_index(db()), threshold=rt.match_threshold,
+                                             identity=rt.identity_proof, likeness=likeness,
+                                             display_name=display_name, mirrored=mirrored)
     db().commit()
     if outcome.refusal is not None:
         raise outcome.refusal
@@ -171,18 +174,18 @@ def add_figure() -> tuple[Response, int]:
     """Multipart: ``name``, any number of ``alias`` fields, photos of the figure in ``media``. Likenesses already
     enrolled with the figure's face go to ``pending_review`` (``reviews_opened``)."""
     admin = caller()
-    blobs = uploaded_blobs()
-    if len(blobs) > 8:
-        raise InvalidInput("send at most 8 photos of a figure")
-    images = []
-    for blob in blobs:
-        if media_kind(blob) != "image":
-            raise InvalidInput("a figure is added from photos (JPEG, PNG, WebP), not videos")
-        images.append(decode_image(blob))
     rt = runtime()
-    figure, reviews = figures_svc.add_figure(db(), admin.id, request.form.get("name"), request.form.getlist("alias"),
-                                             images, rt.face_backend, lambda: rt.sync_index(db()),
-                                             rt.match_threshold)
+    with admission.expensive(rt, "reference") as meter:
+        blobs = uploaded_blobs()
+        check_photos(len(blobs), meter)
+        images = []
+        for blob in blobs:
+            if media_kind(blob) != "image":
+                raise InvalidInput("a figure is added from photos (JPEG, PNG, WebP, HEIF, AVIF), not videos")
+            images.append(decode_image(blob, meter))
+        figure, reviews = figures_svc.add_figure(db(), admin.id, request.form.get("name"),
+                                                 request.form.getlist("alias"), images, rt.face_backend,
+                                                 lambda: rt.sync_index(db()), rt.match_threshold)
     db().commit()
     return jsonify({**figures_svc.view(figure), "reviews_opened": [d.id for d in reviews]}), 201
 

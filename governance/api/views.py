@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
+from governance import admission
 from governance.api.common import (
     caller,
     db,
@@ -36,7 +37,7 @@ from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
 from governance.services import translog
 from governance.services import verification as verification_svc
-from governance.uploads import decode_image, media_kind
+from governance.uploads import media_kind, reference_images
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -248,15 +249,9 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
     """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
     actor = caller()
     ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
-    blobs = uploaded_blobs()
-    if len(blobs) > 8:
-        raise InvalidInput("send at most 8 reference images at a time")
-    images = []
-    for blob in blobs:
-        if media_kind(blob) != "image":
-            raise InvalidInput("reference images must be photos or stills (JPEG, PNG, WebP), not videos")
-        images.append(decode_image(blob))
-    total = characters_svc.add_references(db(), actor, ch, images, runtime().character_encoder)
+    with admission.expensive(runtime(), "reference") as meter:
+        images = reference_images(uploaded_blobs(), meter)
+        total = characters_svc.add_references(db(), actor, ch, images, runtime().character_encoder)
     db().commit()
     return jsonify({"character": ch.id, "references": total}), 201
 
@@ -385,11 +380,12 @@ def verify() -> Response:
     if wait:
         raise RateLimited(f"at most {runtime().settings.verify_per_minute} verifications a minute per client; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
-    blobs = uploaded_blobs()
-    if len(blobs) != 1:
-        raise InvalidInput("send exactly one file in the multipart field 'media'")
-    media_kind(blobs[0])
-    return jsonify(verification_svc.verify_bytes(blobs[0], runtime(), db()))
+    with admission.expensive(runtime(), "verify", client) as meter:
+        blobs = uploaded_blobs()
+        if len(blobs) != 1:
+            raise InvalidInput("send exactly one file in the multipart field 'media'")
+        media_kind(blobs[0])
+        return jsonify(verification_svc.verify_bytes(blobs[0], runtime(), db(), meter=meter))
 
 
 # -- the transparency log (public: anyone may audit it) -------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
@@ -13,7 +16,7 @@ from sqlmodel import Session, select
 from governance import authz
 from governance.audit import Tag, record
 from governance.authz import Action
-from governance.db import get_or_404
+from governance.db import bump, counter, get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.models import (
     Account,
@@ -27,9 +30,11 @@ from governance.models import (
 )
 from governance.services.accounts import resolve_account
 from policies.characters import (
+    CharacterMatcher,
     CharacterPolicy,
     CharacterRule,
     PolicyError,
+    character_of,
     judge,
     names_used,
     normalize,
@@ -88,6 +93,7 @@ def create_character(
     ch = Character(owner_id=owner.id, name=policy.name, aliases=list(policy.aliases), rule=policy.rule,
                    licensees=licensee_ids, attribution=policy.attribution or None)
     session.add(ch)
+    _changed(session)
     record(session, Tag.CHARACTER_CREATE, actor_id=owner.id, subject=ch.id, name=ch.name, rule=policy.rule.value)
     return ch
 
@@ -183,11 +189,12 @@ def usage(session: Session, actor: Account, ch: Character, *, now: datetime | No
     are counted from tomorrow, so polling cannot time one request. Returns ``{"character", "name", "rule",
     "k", "before", "requests", "allowed_by_rule", "denied_by_rule", "released", "blocked",
     "first_request_day", "last_request_day" (YYYY-MM-DD or None), "licensees": [{"account", "requests",
-    "released"}], "other_requesters", "withheld"}``."""
+    "released"}], "other_requesters", "withheld", "disguised": {"requests", "by_kind"}}``
+    (disguised: how many of the counted requests wrote the name in disguise, and by which kinds)."""
     authz.require(Action.CHARACTER_USAGE, actor, owner=ch.owner_id == actor.id, key=ch.id)
     before = _start_of_today(now)
-    rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,
-                               Generation.created_at)
+    rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,  # type: ignore[call-overload]
+                               Generation.created_at, Generation.decisions)
                         .join(Generation, Generation.id == GenerationCharacter.generation_id)  # type: ignore[arg-type]
                         .where(GenerationCharacter.character_id == ch.id,
                                Generation.created_at < before)).all()  # type: ignore[arg-type]
@@ -206,17 +213,24 @@ def usage(session: Session, actor: Account, ch: Character, *, now: datetime | No
               "released": sum(1 for r in shown if r[2] == GenerationState.RELEASED),
               "blocked": sum(1 for r in shown if r[2] == GenerationState.BLOCKED)}
     licensees: dict[str, dict[str, int]] = {}
-    for _, requester, state, _created in mine:
+    for _, requester, state, _created, _decisions in mine:
         row = licensees.setdefault(requester, {"requests": 0, "released": 0})
         row["requests"] += 1
         row["released"] += state == GenerationState.RELEASED
+    disguised: Counter[str] = Counter()
+    disguised_requests = 0
+    for *_, decisions in shown:  # counted over what is shown: the same k-anonymity as the totals
+        kinds = {k for d in decisions if character_of(d.get("rule", "")) == ch.id for k in d.get("disguises", ())}
+        disguised_requests += bool(kinds)
+        disguised.update(kinds)
     names = {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(list(licensees))))}  # type: ignore[attr-defined]
     days = sorted((iso(r[3]) or "")[:10] for r in shown)
     return {"character": ch.id, "name": ch.name, "rule": CharacterRule(ch.rule).value, "k": K_REQUESTERS,
             "before": iso(before), **totals,
             "first_request_day": days[0] if days else None, "last_request_day": days[-1] if days else None,
             "licensees": [{"account": names.get(a, a), **n} for a, n in sorted(licensees.items())],
-            "other_requesters": other_requesters, "withheld": withheld}
+            "other_requesters": other_requesters, "withheld": withheld,
+            "disguised": {"requests": disguised_requests, "by_kind": dict(sorted(disguised.items()))}}
 
 
 def get_character(session: Session, character_id: str) -> Character:
@@ -238,6 +252,7 @@ def delete_character(session: Session, actor: Account, ch: Character) -> None:
         session.delete(ref)
     session.flush()
     session.delete(ch)
+    _changed(session)
     record(session, Tag.CHARACTER_DELETE, actor_id=actor.id, subject=ch.id)
 
 
@@ -279,6 +294,37 @@ def _stored_rule(raw: Any) -> CharacterRule:
     if isinstance(raw, str) and raw in CharacterRule.__members__:
         return CharacterRule[raw]
     raise ValueError(f"unknown character rule {raw!r}")
+
+
+# The compiled matcher of each database (engine), with the "characters" counter it was built at.
+_matchers: weakref.WeakKeyDictionary[Any, tuple[int, CharacterMatcher]] = weakref.WeakKeyDictionary()
+_matchers_lock = threading.Lock()
+
+
+def _changed(session: Session) -> None:
+    """A character was added or removed in this unit of work: the next matcher build sees it (the counter), and
+    this session, which sees it before it commits, builds its own (``session.info``)."""
+    bump(session, "characters")
+    session.info["characters_changed"] = True
+
+
+def matcher(session: Session) -> CharacterMatcher:
+    """Every registered character compiled for screening prompts (:class:`policies.characters.CharacterMatcher`),
+    built once per change of the character set (the ``characters`` counter, bumped by every registration and
+    deletion) and shared by the requests and threads of this process. A session that changed characters itself
+    gets a fresh build that is not kept (it may yet roll back)."""
+    if session.info.get("characters_changed"):
+        return CharacterMatcher.build(policies(session))
+    engine = session.get_bind()
+    with _matchers_lock:  # one build at a time: concurrent requests after a change wait for it, not redo it
+        version = counter(session, "characters")  # read before the rows: a later change bumps it again
+        kept = _matchers.get(engine)
+        if kept is not None and kept[0] == version >= 0:
+            return kept[1]
+        built = CharacterMatcher.build(policies(session))
+        if version >= 0:
+            _matchers[engine] = (version, built)
+        return built
 
 
 MAX_REFERENCES = 32  # per character

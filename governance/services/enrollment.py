@@ -167,15 +167,15 @@ class LiveOutcome:
     created: bool = False
 
 
-def check_live(frames: Sequence[np.ndarray], fps: float, poses: Sequence[str], backend: FaceBackend, *,
-               mirrored: bool = False) -> tuple[Template, dict[str, Any]]:
-    """Run the live check (:func:`detectors.liveness.verify_challenge`; ``mirrored`` for clients that upload
-    the mirror image they preview); return the template of the views it binned by pose (``Template.bins``)
-    and its summary (poses, spans, distances; no pixels). Raises :class:`detectors.errors.LivenessError`
-    with the refusal's reason."""
-    from detectors.liveness import verify_challenge
+def check_live(video: bytes, poses: Sequence[str], backend: FaceBackend, *, mirrored: bool = False
+               ) -> tuple[Template, dict[str, Any]]:
+    """Run the live check on the video's bytes (:func:`detectors.liveness.verify_video`: decoded in bounded
+    memory; ``mirrored`` for clients that upload the mirror image they preview); return the template of the
+    views it binned by pose (``Template.bins``) and its summary (poses, spans, distances; no pixels). Raises
+    :class:`detectors.errors.LivenessError` with the refusal's reason."""
+    from detectors.liveness import verify_video
 
-    result = verify_challenge(frames, fps, poses, backend, mirrored=mirrored)
+    result = verify_video(video, poses, backend, mirrored=mirrored)
     return result.template(), result.to_dict()
 
 
@@ -192,13 +192,14 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)))
 
 
-def verify_live(session: Session, owner: Account, ch: Challenge, frames: Sequence[np.ndarray], fps: float, *,
+def verify_live(session: Session, owner: Account, ch: Challenge, video: bytes, *,
                 backend: FaceBackend, index_now: IndexNow, threshold: float, identity: IdentityProof,
                 likeness: Likeness | None = None, display_name: str | None = None,
                 mirrored: bool = False) -> LiveOutcome:
-    """Answer ``ch`` with a decoded selfie video: a new ``live`` likeness, or ``likeness`` (a photo one of the
-    same owner) upgraded to ``live`` when the face matches its template (else ``face_mismatch``). The challenge
-    is spent whatever the outcome; the caller commits, then raises :attr:`LiveOutcome.refusal` if any.
+    """Answer ``ch`` with a selfie video (its bytes, checked by :func:`governance.uploads.challenge_video`):
+    a new ``live`` likeness, or ``likeness`` (a photo one of the same owner) upgraded to ``live`` when the
+    face matches its template (else ``face_mismatch``). The challenge is spent whatever the outcome; the
+    caller commits, then raises :attr:`LiveOutcome.refusal` if any.
 
     Then the operator's identity proof runs, its verdict recorded on the likeness and audited; the template is
     searched against every other claim (disputes and reviews open as for photos); a rejected or unanswered
@@ -207,7 +208,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, frames: Sequenc
     from detectors.errors import LivenessError
 
     try:
-        live, summary = check_live(frames, fps, ch.poses, backend, mirrored=mirrored)
+        live, summary = check_live(video, ch.poses, backend, mirrored=mirrored)
     except LivenessError as e:
         return _refused(session, owner, ch, e.reason, f"the live check failed: {e.message}",
                         likeness.id if likeness else None)

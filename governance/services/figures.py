@@ -20,7 +20,7 @@ from governance.db import bump, get_or_404
 from governance.errors import InvalidInput
 from governance.models import Dispute, DisputeState, Figure, Likeness, iso, utcnow
 from governance.services.likenesses import build_template, check_consent
-from policies.characters import CharacterPolicy, PolicyError, mentions
+from policies.characters import CharacterMatcher, CharacterPolicy, PolicyError
 from policies.consent import public_figure_permits
 from policies.decisions import Decision
 
@@ -111,13 +111,13 @@ def view(figure: Figure) -> dict[str, Any]:
 
 
 def named_in(session: Session, prompt: str) -> list[tuple[Figure, str]]:
-    """Every figure the prompt names, with the words it used."""
-    out = []
-    for figure in list_figures(session):
-        said = mentions(prompt, CharacterPolicy(figure.id, figure.name, tuple(figure.aliases)))
-        if said is not None:
-            out.append((figure, said))
-    return out
+    """Every figure the prompt names, with the words it used (the characters' matching: spelling, spacing,
+    lookalike letters, leetspeak, typos; :class:`policies.characters.CharacterMatcher`)."""
+    figures = {f.id: f for f in list_figures(session)}
+    if not figures:
+        return []
+    matcher = CharacterMatcher.build(CharacterPolicy(f.id, f.name, tuple(f.aliases)) for f in figures.values())
+    return [(figures[m.character.character_id], m.found.form) for m in matcher.mentions(prompt)]
 
 
 def approved_ids(session: Session, figure_id: str) -> list[str]:

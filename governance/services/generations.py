@@ -31,7 +31,7 @@ from governance.services import characters as characters_svc
 from governance.services import figures as figures_svc
 from governance.services.likenesses import check_consent, is_verified_claim
 from governance.services.notifications import notify
-from policies.characters import character_of, screen_prompt
+from policies.characters import character_of
 from policies.decisions import Allow, Decision, all_of
 
 MAX_PROMPT = 2000
@@ -83,7 +83,7 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         owners.add(check.owner_id)
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": check.decision.rule, "reason": check.decision.reason})
-    decisions.extend(screen_prompt(prompt, characters_svc.policies(session), requester.id))
+    decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
     # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
     # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
     for figure, said in figures_svc.named_in(session, prompt):

@@ -15,35 +15,48 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
-from governance.errors import InvalidInput, Unavailable, UnsupportedMedia
+from governance.errors import Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
 from governance.services import consent_record, translog
 from governance.uploads import image_size
 
 if TYPE_CHECKING:
     from governance.runtime import Runtime
+    from media.formats import Format
+    from media.limits import Meter
     from provenance.fingerprint import Fingerprint, FingerprintBuilder
     from provenance.watermark import Evidence
 
 MISSING_FROM_LOG = "released here but missing from the transparency log"
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
-MAX_VERIFY_PIXELS = 3840 * 2160
 
 
 def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
-                 trust_anchors_pem: bytes | None = None) -> dict[str, Any]:
-    """``rt``/``session`` may be None (offline verification without the service's keys or records)."""
-    from media.video import MediaError, sniff_kind
+                 trust_anchors_pem: bytes | None = None, meter: Meter | None = None) -> dict[str, Any]:
+    """``rt``/``session`` may be None (offline verification without the service's keys or records).
+
+    Every format c2pa-python reads gets its C2PA state (``provenance.verify``: a manifest that cannot be
+    processed is a finding, never an error). The watermark and the fingerprint are read from one decode
+    under ``meter`` (default: the service's verify limits); the report says plainly when one of them
+    does not apply to the format (audio, documents; the fingerprint to stills). Raises ``LimitReached``
+    (422) when the upload crosses a decoding limit, ``UnsupportedMedia`` (415) when nothing in it can be
+    read.
+    """
+    from governance.admission import decode_limits, limit_error
+    from governance.config import Settings
+    from media.formats import HEAD_BYTES, sniff
+    from media.limits import LimitExceeded, Meter
+    from media.video import MediaError
     from provenance.errors import VerificationError, WatermarkError
     from provenance.verify import C2paReport, read_c2pa
 
-    kind = sniff_kind(data[:16]) if data else None
-    if kind is None:
-        raise UnsupportedMedia("expected an image or a video file")
-    if kind == "video":
-        _check_size(data, rt.settings.verify_max_seconds if rt is not None else None)
-    else:
-        image_size(data)  # a decompression bomb is refused before anything decodes it
+    fmt = sniff(data[:HEAD_BYTES]) if data else None
+    if fmt is None:
+        raise UnsupportedMedia("expected an image, a video, an audio file or a PDF; the bytes are none of these")
+    kind = fmt.kind
+    meter = meter or Meter(decode_limits(rt.settings if rt is not None else Settings(), "verify"))
+    if kind == "image" and fmt.pixels:
+        image_size(data, meter)  # a decompression bomb is refused before anything decodes it, checks or not
     anchors = trust_anchors_pem
     if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
         anchors = b"".join(rt.trust_anchors)
@@ -51,16 +64,22 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)
     except VerificationError as e:
-        if kind != "video":
-            raise UnsupportedMedia(str(e)) from e
-        # c2pa cannot read every container (WebM, odd MP4 layouts); the watermark may still speak for it
+        # c2pa cannot read every container (WebM, odd layouts); the watermark may still speak for it
         c2pa, c2pa_error = C2paReport.absent("container.unsupported"), e
-    report: dict[str, Any] = {"media_type": kind, "c2pa": c2pa.to_dict()}
+    report: dict[str, Any] = {"media_type": kind, "format": fmt.mime, "c2pa": c2pa.to_dict()}
 
-    checking_marks = rt is not None and (rt.settings.keys_dir / "watermark.key").exists()
-    checking_prints = kind == "video" and rt is not None and session is not None
-    read = _read(data, kind, watermark=checking_marks, fingerprint=checking_prints)
+    wm_applies, fp_applies = _applicable(fmt)
+    checking_marks = wm_applies is None and rt is not None and (rt.settings.keys_dir / "watermark.key").exists()
+    checking_prints = fp_applies is None and rt is not None and session is not None
+    if c2pa_error is not None and wm_applies is not None and fp_applies is not None:
+        raise UnsupportedMedia(f"the file cannot be read: {c2pa_error}")
+    try:
+        read = _read(data, kind, watermark=checking_marks, fingerprint=checking_prints, meter=meter)
+    except LimitExceeded as e:
+        raise limit_error(e) from e
     watermark: dict[str, Any] = {"checked": False}
+    if wm_applies is not None:
+        watermark.update(applies=False, reason=wm_applies)
     if rt is not None and checking_marks:
         try:
             evidence = read.watermark_evidence()
@@ -80,6 +99,8 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
             watermark = {"checked": False, "error": str(e)}
     report["watermark"] = watermark
     report["fingerprint"] = _fingerprint_matches(read, rt, session)
+    if fp_applies is not None:
+        report["fingerprint"].update(applies=False, reason=fp_applies)
 
     manifest_cid = (c2pa.governance or {}).get("content_id") if c2pa.state in ("Trusted", "Valid") else None
     wm_cid = watermark.get("payload")
@@ -133,19 +154,17 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     return report
 
 
-def _check_size(data: bytes, max_seconds: float | None) -> None:
-    """Refuse, from the container header alone, videos too long or too large to verify on request."""
-    from media.video import MediaError, probe
-
-    try:
-        info = probe(io.BytesIO(data))
-    except MediaError:
-        return  # c2pa may still read it; the decoders report their own errors
-    if info.width * info.height > MAX_VERIFY_PIXELS:
-        raise InvalidInput(f"the video is {info.width}x{info.height}; at most 3840x2160 can be verified")
-    if max_seconds is not None and info.duration_s > max_seconds:
-        raise InvalidInput(f"the video lasts {info.duration_s:.0f} s; at most {max_seconds:.0f} s can be verified "
-                           "on request (verify a shorter excerpt: the watermark and fingerprint need only seconds)")
+def _applicable(fmt: Format) -> tuple[str | None, str | None]:
+    """Why the watermark and the fingerprint do not apply to ``fmt`` (None: they do)."""
+    if fmt.kind in ("audio", "document"):
+        why = f"{fmt.name} is {'an audio file' if fmt.kind == 'audio' else 'a document'}: it has no frames"
+        return why, why
+    if not fmt.pixels:
+        why = f"{fmt.name} cannot be decoded here"
+        return why, why
+    if fmt.kind == "image":
+        return None, "a still image has no fingerprint: fingerprints describe released videos"
+    return None, None
 
 
 @dataclass
@@ -172,26 +191,28 @@ class _Read:
         return None if self.prints is None else self.prints.fingerprint()
 
 
-def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool) -> _Read:
-    """Decode the upload once for both readers: the watermark's evidence from the first
-    :data:`WATERMARK_FRAMES` frames, the fingerprint's thumbnails from every frame. Frames stream
+def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: Meter) -> _Read:
+    """Decode the upload once for both readers, under ``meter``'s limits: the watermark's evidence from
+    the first :data:`WATERMARK_FRAMES` frames, the fingerprint's thumbnails from every frame. Frames stream
     through, so memory stays about one frame. A reader whose input fails is dropped with its error; the
-    other one goes on."""
-    from media.video import MediaError, iter_frames, load_image
+    other one goes on. A crossed limit (:class:`~media.limits.LimitExceeded`) stops both and is raised."""
+    from media.video import LimitExceeded, MediaError, iter_frames, load_image
     from provenance.errors import FingerprintError, WatermarkError
     from provenance.fingerprint import FingerprintBuilder
-    from provenance.watermark import Evidence
+    from provenance.watermark import EVIDENCE_MAX_SIDE, Evidence
 
     out = _Read(evidence=Evidence() if watermark else None, prints=FingerprintBuilder() if fingerprint else None)
     if kind != "video":
         if out.evidence is not None:
             try:
-                out.evidence.add(load_image(data))
+                out.evidence.add(load_image(data, meter=meter, max_side=EVIDENCE_MAX_SIDE))
+            except LimitExceeded:
+                raise
             except (MediaError, WatermarkError) as e:
                 out.evidence, out.watermark_error = None, e
         return out
     try:
-        for i, (_, frame) in enumerate(iter_frames(io.BytesIO(data))):
+        for i, (_, frame) in enumerate(iter_frames(io.BytesIO(data), meter=meter)):
             if out.evidence is not None and i < WATERMARK_FRAMES:
                 try:
                     out.evidence.add(frame)
@@ -204,6 +225,8 @@ def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool) -> _Rea
                     out.prints, out.fingerprint_error = None, e
             if out.prints is None and (out.evidence is None or i + 1 >= WATERMARK_FRAMES):
                 break  # nobody needs more frames
+    except LimitExceeded:
+        raise
     except MediaError as e:
         if out.evidence is not None and out.evidence.frames < WATERMARK_FRAMES:
             out.evidence, out.watermark_error = None, e
@@ -236,6 +259,7 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
         "Trusted": "C2PA manifest valid and signed by a trusted ConsentGate key",
         "Valid": "C2PA manifest valid, but the signer is not a trusted ConsentGate key",
         "Invalid": "C2PA manifest present but INVALID (tampered or badly signed)",
+        "remote": "C2PA manifest kept remotely (not fetched)",
         "absent": "no C2PA manifest",
     }
     text = parts.get(state, state)

@@ -259,3 +259,42 @@ def test_reference_images_are_refused_when_they_cannot_be_used(make_api, api, fa
     assert visual.call("DELETE", f"/v1/characters/{ch['id']}", studio).status_code == 204  # references go too
     with pytest.raises(ConfigError, match="needs character_threshold"):
         make_api(character_model_dir=str(layout_encoder))
+
+
+def test_a_disguised_name_is_blocked_at_precheck_shown_as_written_and_counted_in_usage(api):
+    """issue #11: look-alike letters, leetspeak, a swap and a plural no longer release a `deny` character; the
+    field report's prompts get their stated answers over HTTP; the matcher follows registrations and deletions."""
+    import json
+
+    from tests.conftest import TESTDATA
+
+    report = json.loads((TESTDATA / "field-reports" / "disguised-names.json").read_text())
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    ch = api.call("POST", "/v1/characters", studio, json=report["character"]).get_json()
+
+    gen = api.generate(bob, "C\u0430ptain C\u043emet flying over a city")
+    assert gen["state"] == "blocked", gen
+    [reason] = gen["reasons"]
+    assert reason.startswith("the prompt names 'Captain Comet' as 'C\u0430ptain C\u043emet' (look-alike letters "
+                             "U+0430 CYRILLIC SMALL LETTER A, U+043E CYRILLIC SMALL LETTER O)"), reason
+    [decision] = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()["decisions"]
+    assert decision == {"decision": "deny", "reason": reason, "rule": f"character:{ch['id']}:deny",
+                        "matched": "C\u0430ptain C\u043emet", "disguises": ["lookalike"]}
+
+    for kind, prompt in report["must_block"].items():
+        blocked = api.generate(bob, prompt)
+        assert blocked["state"] == "blocked" and "the prompt names 'Captain Comet'" in blocked["reasons"][0], kind
+    for kind, prompt in report["must_pass"].items():
+        done = api.wait(bob, api.generate(bob, prompt)["id"])
+        assert done["state"] == "released" and not any("Captain Comet" in r for r in done["reasons"]), (kind, done)
+
+    usage = api.call("GET", f"/v1/characters/{ch['id']}/usage", studio).get_json()
+    assert (usage["requests"], usage["denied_by_rule"], usage["blocked"]) == (8, 8, 8)
+    assert usage["disguised"] == {"requests": 8, "by_kind": {
+        "compatibility": 1, "inflection": 1, "invisible": 1, "leetspeak": 1, "lookalike": 2, "spacing": 1, "typo": 1}}
+
+    # a character registered later is screened at once; a deleted one no longer is
+    pup = api.call("POST", "/v1/characters", studio, json={"name": "Robo Pup", "rule": "deny"}).get_json()
+    assert api.generate(bob, "R0b0 Pup at the park")["state"] == "blocked"
+    assert api.call("DELETE", f"/v1/characters/{pup['id']}", studio).status_code == 204
+    assert api.wait(bob, api.generate(bob, "R0b0 Pup at the park")["id"])["state"] == "released"

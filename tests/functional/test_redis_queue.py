@@ -132,3 +132,22 @@ def test_redis_rate_limiter_refills_and_lets_requests_through_when_redis_is_down
         limiter.close()
     down = RedisRateLimiter(1, "redis://127.0.0.1:1/0", prefix=prefix)  # nothing listens there
     assert down.acquire("a") == 0.0 and down.acquire("a") == 0.0
+
+
+def test_redis_cost_bucket_is_charged_after_the_fact(prefix):
+    """The verify-cost bucket (decoded megapixels) in Redis: charged once the cost is known, in debt until
+    refilled, capped at one bucket of debt."""
+    from governance.ratelimit import RedisRateLimiter
+
+    cost = RedisRateLimiter(600, REDIS_URL, prefix=prefix, name="verify-cost")  # 10 megapixels a second
+    try:
+        assert cost.acquire("a", 0.0) == 0.0
+        cost.charge("a", 900.0)
+        assert 29.0 < cost.acquire("a", 0.0) <= 30.0
+        assert cost.acquire("b", 0.0) == 0.0
+        cost.charge("a", 10_000.0)
+        assert 59.0 < cost.acquire("a", 0.0) <= 60.0
+        server = redis.Redis.from_url(REDIS_URL)
+        assert all(0 < server.ttl(k) <= 121 for k in server.scan_iter(f"{prefix}:ratelimit:verify-cost:*"))
+    finally:
+        cost.close()

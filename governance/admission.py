@@ -1,0 +1,119 @@
+"""What one request may make the service do: decoding limits, a slot for expensive work, and the cost
+charged to the client's verify allowance.
+
+Every upload decoded by the service (verification, enrollment, character references) and by the CLI
+runs under :func:`decode_limits`; the views run the expensive ones inside :func:`expensive`::
+
+    with admission.expensive(runtime(), "verify", client) as meter:
+        report = verification.verify_bytes(data, rt, session, meter=meter)
+
+which (1) refuses a client whose verify allowance of decoded megapixels is spent (429), (2) takes one
+of ``expensive_slots`` per process or answers 503 with Retry-After at once (a request never waits in a
+queue holding a server thread), (3) turns a crossed limit into a 422 naming it, and (4) charges what
+was decoded to the client, even when the request failed half-way. ``docs/limits.md`` has the numbers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal
+
+from governance.config import MB, Settings
+from governance.errors import Busy, LimitReached, RateLimited
+from governance.ratelimit import retry_after
+from media.errors import LimitExceeded
+from media.limits import Limits, Meter
+
+if TYPE_CHECKING:
+    from governance.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Purpose = Literal["verify", "enroll", "reference", "cli"]
+
+
+def decode_limits(settings: Settings, purpose: Purpose) -> Limits:
+    """The limits an upload for ``purpose`` is decoded under, from the settings.
+
+    Verification (and the CLI's ``verify``/``scan``) decodes up to ``verify_max_seconds``; enrollment up
+    to ``enroll_max_seconds`` (a selfie video needs a few seconds); the other limits are shared.
+    """
+    seconds = settings.enroll_max_seconds if purpose in ("enroll", "reference") else settings.verify_max_seconds
+    return Limits(image_pixels=settings.max_image_pixels, frame_pixels=settings.max_frame_pixels,
+                  frames=settings.max_frames, seconds=seconds, tracks=settings.max_tracks,
+                  photos=settings.max_photos, memory_bytes=settings.decode_memory_mb * MB)
+
+
+def limit_error(e: LimitExceeded) -> LimitReached:
+    """The 422 problem for a crossed decoding limit: ``limit`` names it, ``allowed`` is its value."""
+    allowed: float = e.allowed if e.limit == "seconds" else int(e.allowed)
+    return LimitReached(str(e), limit=e.limit, allowed=allowed)
+
+
+class Slots:
+    """At most ``n`` expensive requests at once in this process; the next one is refused, not queued."""
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"slots must be >= 1, got {n}")
+        self.n = n
+        self._sem = threading.BoundedSemaphore(n)
+
+    @contextmanager
+    def take(self, what: str) -> Iterator[None]:
+        if not self._sem.acquire(blocking=False):
+            raise Busy(f"{what}: all {self.n} slots for decoding uploads are in use; retry in a moment",
+                       retry_after=1)
+        try:
+            yield
+        finally:
+            self._sem.release()
+
+
+@contextmanager
+def expensive(rt: Runtime, purpose: Purpose, client: str | None = None) -> Iterator[Meter]:
+    """Run one expensive request (see the module docstring); yields the :class:`Meter` to decode with."""
+    cost = rt.verify_cost_limiter if purpose == "verify" and client is not None else None
+    if cost is not None:
+        wait = cost.acquire(client, 0.0)  # type: ignore[arg-type]
+        if wait:
+            per_minute = rt.settings.verify_megapixels_per_minute
+            raise RateLimited(f"this client has used its verification allowance ({per_minute} decoded megapixels "
+                              f"a minute); retry in {retry_after(wait)} s", retry_after=retry_after(wait))
+    with rt.slots.take(purpose):
+        meter = Meter(decode_limits(rt.settings, purpose))
+        try:
+            yield meter
+        except LimitExceeded as e:
+            raise limit_error(e) from e
+        finally:
+            if cost is not None and meter.pixels:
+                cost.charge(client, meter.megapixels)  # type: ignore[arg-type]
+            release_memory()
+
+
+_libc: ctypes.CDLL | None | bool = False
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the operating system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Decoding frees its frames at once, but glibc keeps freed blocks in the thread's arena, so a server's
+    resident size only grows with the largest request each of its threads ever served (measured in
+    docs/limits.md); trimming after each expensive request costs well under a millisecond.
+    """
+    global _libc
+    if _libc is False:
+        name = ctypes.util.find_library("c")
+        try:
+            lib = ctypes.CDLL(name) if name else None
+            _libc = lib if lib is not None and hasattr(lib, "malloc_trim") else None
+        except OSError:
+            _libc = None
+    if _libc:
+        _libc.malloc_trim(0)  # type: ignore[union-attr]

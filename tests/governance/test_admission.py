@@ -1,0 +1,66 @@
+"""Admission of expensive work: decoding limits from the settings, slots, and the cost bucket."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.admission import Slots, decode_limits, limit_error, release_memory
+from governance.config import ConfigError, Settings
+from governance.errors import Busy
+from governance.ratelimit import RateLimiter
+from media.limits import LimitExceeded, Limits
+
+
+def test_decode_limits_follow_the_settings() -> None:
+    s = Settings(verify_max_seconds=120.0, enroll_max_seconds=20.0, max_tracks=4, decode_memory_mb=64)
+    verify, enroll = decode_limits(s, "verify"), decode_limits(s, "enroll")
+    assert (verify.seconds, enroll.seconds, verify.tracks, verify.memory_bytes) == (120.0, 20.0, 4, 64 * 2**20)
+    assert decode_limits(Settings(), "cli") == Limits()  # the defaults agree
+    with pytest.raises(ConfigError, match="max_tracks"):
+        Settings(max_tracks=0)
+    assert Settings.from_env({"GOVERNANCE_MAX_FRAMES": "100"}).max_frames == 100
+
+
+def test_a_crossed_limit_is_a_422_naming_it() -> None:
+    with pytest.raises(LimitExceeded) as info:
+        Limits(seconds=60.0).check("seconds", 60.2, "decoded video")
+    problem = limit_error(info.value)
+    assert problem.status == 422 and problem.type_ == "limit-exceeded"
+    assert problem.extra == {"limit": "seconds", "allowed": 60.0}
+    assert problem.detail == "decoded video: 60.2 s; at most 60 s allowed (seconds)"
+
+
+def test_slots_refuse_at_once_when_full() -> None:
+    slots = Slots(2)
+    with slots.take("verify"), slots.take("verify"):
+        with pytest.raises(Busy) as info:
+            with slots.take("verify"):
+                pass
+        assert info.value.status == 503 and info.value.extra["retry_after"] == 1
+    with slots.take("verify"):  # released, even after an error inside
+        pass
+    with pytest.raises(RuntimeError), slots.take("verify"):
+        raise RuntimeError("boom")
+    with slots.take("a"), slots.take("b"):
+        pass
+
+
+def test_the_cost_bucket_goes_into_debt_and_a_client_in_debt_waits() -> None:
+    now = [0.0]
+    bucket = RateLimiter(600, clock=lambda: now[0])  # 600 megapixels a minute: 10 a second
+    assert bucket.acquire("a", 0.0) == 0.0
+    bucket.charge("a", 900.0)  # one big request: 300 megapixels of debt
+    assert bucket.acquire("a", 0.0) == pytest.approx(30.0)
+    assert bucket.acquire("b", 0.0) == 0.0  # another client is not affected
+    now[0] = 31.0
+    assert bucket.acquire("a", 0.0) == 0.0
+    bucket.charge("a", 10_000.0)  # debt is capped at one bucket
+    assert bucket.acquire("a", 0.0) == pytest.approx(60.0)
+    assert RateLimiter(0).acquire("a", 5.0) == 0.0  # 0: unlimited
+    requests = RateLimiter(2, clock=lambda: now[0])
+    assert requests.acquire("a") == requests.acquire("a") == 0.0 and requests.acquire("a") > 0
+
+
+def test_release_memory_is_harmless() -> None:
+    release_memory()
+    release_memory()

@@ -1,0 +1,18 @@
+"""The examples in the media modules' docstrings run (from the repository root, as the README says)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("module", ["media.formats", "media.limits", "media.image", "media.video", "bench.inputs"])
+def test_docstring_examples(module, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
