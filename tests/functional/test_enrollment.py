@@ -215,7 +215,7 @@ def test_a_protected_public_figure(api, faces_dir, figure_cli, capsys):
     assert (now["status"], now["can_consent"]) == ("pending_review", False)
 
     # prompts naming the figure, however disguised, are blocked; so is alice's own likeness, for now
-    for prompt in ("JOE-BIDEN on a beach", "the   President waves"):
+    for prompt in ("JOE-BIDEN on a beach", "the   President waves", "J0E B1DEN waves"):
         gen = api.generate(bob, prompt)
         assert gen["state"] == "blocked" and any("protected public figure" in r for r in gen["reasons"]), gen
     assert api.generate(alice, "a speech", [lk["id"]])["state"] == "blocked"
