@@ -20,6 +20,14 @@ class Tag(StrEnum):
     LIKENESS_DELETE = "likeness:delete"
     GRANT_CREATE = "likeness:grant:create"
     GRANT_REVOKE = "likeness:grant:revoke"
+    CHALLENGE_CREATE = "likeness:challenge:create"
+    LIKENESS_VERIFY = "likeness:verify"  # a live challenge passed: a new live likeness, or a photo one upgraded
+    LIKENESS_VERIFY_REFUSE = "likeness:verify:refuse"  # a live challenge attempt refused (the challenge is spent)
+    IDENTITY_CHECK = "likeness:identity:check"  # the operator's identity proof's verdict
+    DISPUTE_OPEN = "dispute:open"
+    DISPUTE_RESOLVE = "dispute:resolve"
+    FIGURE_ADD = "figure:add"
+    FIGURE_REMOVE = "figure:remove"
     CHARACTER_CREATE = "character:create"
     CHARACTER_DELETE = "character:delete"
     CHARACTER_REFERENCES = "character:references:add"

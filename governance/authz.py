@@ -6,8 +6,9 @@ equal: the relation does not apply. Principals are the four roles and the anonym
 
 Roles never stand in for the person. Only a likeness's owner reads it, grants, revokes, changes its mode or
 deletes it; only the rights holder who registered a character manages it; only creators request generations.
-An admin creates accounts, rotates tokens and takes a video down (with a reason, audited, the people in it
-told); an admin, like a regulator, may read any generation.
+An admin creates accounts, rotates tokens, takes a video down (with a reason, audited, the people in it
+told), resolves disputes over who a face belongs to and keeps the protected public-figure gallery; an admin,
+like a regulator, may read any generation.
 
 What a refusal says never depends on whether the resource exists:
 
@@ -64,6 +65,14 @@ class Action(StrEnum):
     LIKENESS_GRANT = "likeness:grant"
     LIKENESS_REVOKE = "likeness:revoke"
     LIKENESS_GENERATIONS = "likeness:generations"
+    LIKENESS_CHALLENGE = "likeness:challenge"
+    LIKENESS_VERIFY = "likeness:verify"
+    DISPUTE_LIST = "dispute:list"
+    DISPUTE_READ = "dispute:read"
+    DISPUTE_RESOLVE = "dispute:resolve"
+    FIGURE_LIST = "figure:list"
+    FIGURE_ADD = "figure:add"
+    FIGURE_REMOVE = "figure:remove"
     CHARACTER_CREATE = "character:create"
     CHARACTER_LIST = "character:list"
     CHARACTER_REFERENCES = "character:references"
@@ -136,6 +145,17 @@ TABLE: dict[Action, Permission] = {
                                    ACCOUNTS),
     Action.LIKENESS_GENERATIONS: _keyed("GET /v1/likenesses/<likeness_id>/generations", Resource.LIKENESS,
                                         ACCOUNTS),
+    Action.LIKENESS_CHALLENGE: _open("POST /v1/likenesses/challenges", ACCOUNTS,
+                                     "bound to the caller: only they may answer it"),
+    Action.LIKENESS_VERIFY: _keyed("POST /v1/likenesses/<likeness_id>/verification", Resource.LIKENESS, ACCOUNTS,
+                                   note="with the caller's own challenge; the face must match"),
+    Action.DISPUTE_LIST: _open("GET /v1/disputes", frozenset({_A})),
+    Action.DISPUTE_READ: _open("GET /v1/disputes/<dispute_id>", frozenset({_A})),
+    Action.DISPUTE_RESOLVE: _open("POST /v1/disputes/<dispute_id>/resolve", frozenset({_A}),
+                                  "with a reason, audited; never by an admin who owns a likeness in it (403)"),
+    Action.FIGURE_LIST: _open("GET /v1/figures", frozenset({_A})),
+    Action.FIGURE_ADD: _open("POST /v1/figures", frozenset({_A}), "audited; likenesses showing the face go to review"),
+    Action.FIGURE_REMOVE: _open("DELETE /v1/figures/<figure_id>", frozenset({_A}), "audited"),
     Action.CHARACTER_CREATE: _open("POST /v1/characters", frozenset({_R})),
     Action.CHARACTER_LIST: _open("GET /v1/characters", ACCOUNTS),
     Action.CHARACTER_SIMULATE: _open("POST /v1/characters/simulate", frozenset({_R})),

@@ -16,6 +16,8 @@ from governance.config import ConfigError, Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from governance.runtime import Runtime
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
@@ -113,6 +115,69 @@ def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
         name = account.name
     print(f"account {name}: the old API token no longer works; the new one, shown only once:")
     print(token)
+    return 0
+
+
+def cmd_figures_add(args: argparse.Namespace) -> int:
+    """Add a protected public figure from photos of them: prompts naming them and outputs showing their face
+    are blocked unless a live-verified likeness an admin approved as them consents."""
+    from governance.db import unit_of_work
+    from governance.services.figures import add_figure
+    from governance.uploads import decode_image
+
+    images = []
+    for photo in args.photos:
+        path = Path(photo)
+        if not path.is_file():
+            raise SystemExit(f"consentgate figures add: no such file: {path}")
+        images.append(decode_image(path.read_bytes()))
+    with _runtime(args) as rt, unit_of_work(rt.engine) as session:
+        figure, reviews = add_figure(session, None, args.name, args.alias or [], images, rt.face_backend,
+                                     lambda: rt.sync_index(session), rt.match_threshold)
+        figure_id, embeddings = figure.id, figure.embeddings
+    print(f"added protected figure {args.name} ({figure_id}) from {len(images)} photo(s), {embeddings} embedding(s)")
+    for d in reviews:
+        print(f"  likeness {d.likeness_id} shows this face: pending review {d.id}")
+    return 0
+
+
+@contextmanager
+def _runtime(args: argparse.Namespace) -> Iterator[Runtime]:
+    """The service's runtime (face backend, likeness index) on its database, migrated first."""
+    from governance.db import init_db
+    from governance.runtime import Runtime
+
+    s = _settings(args)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    rt = Runtime(s)
+    try:
+        init_db(rt.engine)
+        yield rt
+    finally:
+        rt.close()
+
+
+def cmd_figures_list(args: argparse.Namespace) -> int:
+    from governance.services.figures import list_figures, view
+
+    with _database(args) as session:
+        figures = [view(f) for f in list_figures(session)]
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    for f in [] if args.json else figures:
+        aliases = f" (also: {', '.join(f['aliases'])})" if f["aliases"] else ""
+        print(f"{f['id']}  {f['name']}{aliases}")
+    return 0
+
+
+def cmd_figures_remove(args: argparse.Namespace) -> int:
+    from governance.services.figures import get_figure, remove_figure
+
+    with _database(args) as session:
+        figure = get_figure(session, args.figure)
+        name = figure.name
+        remove_figure(session, None, figure)
+    print(f"removed protected figure {name} ({args.figure})")
     return 0
 
 
@@ -266,14 +331,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
             raise SystemExit(f"consentgate scan: {e}") from e
     finally:
         rt.close()
-    report = {"file": str(path), "enrolled": len(index), **result.to_dict()}
+    from governance.models import is_figure_key
+
+    figures = sum(1 for key in index.ids() if is_figure_key(key))  # the face index holds protected figures too
+    report = {"file": str(path), "enrolled": len(index) - figures, "figures": figures, **result.to_dict()}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(f"{path}: {result.frames_scanned} frames scanned, {result.faces_seen} faces seen, "
-              f"{len(index)} likenesses enrolled")
+              f"{len(index) - figures} likenesses enrolled, {figures} protected figures")
         for m in result.matches:
-            print(f"  likeness {m.likeness_id}: distance {m.distance:.3f}, frames {m.first_frame}-{m.last_frame}")
+            kind = "protected figure" if is_figure_key(m.likeness_id) else "likeness"
+            print(f"  {kind} {m.likeness_id}: distance {m.distance:.3f}, frames {m.first_frame}-{m.last_frame}")
         if not result.matches:
             print("  no enrolled likeness found")
     return 0
@@ -333,6 +402,19 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)
+    figures = sub.add_parser("figures", help="the protected public-figure gallery").add_subparsers(
+        dest="figures_cmd", required=True)
+    fadd = figures.add_parser("add", help="add a figure from photos of them (one face each)")
+    fadd.add_argument("name")
+    fadd.add_argument("photos", nargs="+", metavar="PHOTO")
+    fadd.add_argument("--alias", action="append", help="another name prompts may use (repeatable)")
+    fadd.set_defaults(fn=cmd_figures_add)
+    flist = figures.add_parser("list", help="list the figures")
+    flist.add_argument("--json", action="store_true")
+    flist.set_defaults(fn=cmd_figures_list)
+    fremove = figures.add_parser("remove", help="remove a figure from the gallery")
+    fremove.add_argument("figure", help="the figure's id")
+    fremove.set_defaults(fn=cmd_figures_remove)
     log = sub.add_parser("log", help="the transparency log").add_subparsers(dest="log_cmd", required=True)
     audit = log.add_parser("audit", help="recompute the log and check every node, signed head and release against "
                                          "it (exit 2 when anything was altered or removed)")

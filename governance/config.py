@@ -57,6 +57,9 @@ class Settings:
     tsa_url: str = ""  # no RFC 3161 timestamp authority by default
     # "package.module:factory" returning the KMS/HSM signing callback; empty: the key file in keys/c2pa
     c2pa_signer: str = ""
+    challenge_ttl_s: float = 180.0  # how long a live challenge may be answered (seconds)
+    # "package.module:factory" returning the operator's identity proof (a KYC vendor); empty: none
+    identity_proof: str = ""
     worker: str = "thread"  # "thread": a worker thread in this process; "none": enqueue only
     queue: str = "inprocess"  # "inprocess" (embedded) or "redis" (separate `consentgate worker` processes)
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -98,6 +101,12 @@ class Settings:
             raise ConfigError(f"character_threshold is a cosine similarity in (0, 1], got {self.character_threshold}")
         if self.c2pa_signer and (":" not in self.c2pa_signer or self.c2pa_signer.strip() != self.c2pa_signer):
             raise ConfigError(f"c2pa_signer must name a factory as 'package.module:factory', got {self.c2pa_signer!r}")
+        if not 10 <= self.challenge_ttl_s <= 3600:
+            raise ConfigError(f"challenge_ttl_s must be 10..3600 seconds, got {self.challenge_ttl_s}")
+        if self.identity_proof and (":" not in self.identity_proof
+                                    or self.identity_proof.strip() != self.identity_proof):
+            raise ConfigError(f"identity_proof must name a factory as 'package.module:factory', "
+                              f"got {self.identity_proof!r}")
         if self.generator not in ("procedural", "diffusers"):
             raise ConfigError(f"generator must be 'procedural' or 'diffusers', got {self.generator!r}")
         if self.generator == "diffusers" and not self.generator_dir:

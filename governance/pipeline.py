@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,18 +38,24 @@ from governance.models import (
     Account,
     Character,
     ContentFingerprint,
+    Figure,
     Generation,
     GenerationCharacter,
     GenerationState,
     Likeness,
+    is_figure_key,
     utcnow,
 )
 from governance.services import characters as characters_svc
 from governance.services import consent_record, translog
+from governance.services import figures as figures_svc
 from governance.services.generations import block, involved_owner_ids, link_likenesses
-from governance.services.likenesses import check_consent
+from governance.services.likenesses import check_consent, found_alongside, is_verified_claim
 from governance.services.notifications import notify
 from policies.characters import CharacterRule, judge
+from policies.consent import public_figure_permits
+
+DEFERRED = "likeness:disputed:deferred"
 
 if TYPE_CHECKING:
     from detectors.scan import ScanResult
@@ -266,17 +273,28 @@ class Pipeline:
             with _stage(self.rt.engine) as session:
                 gen = self._expect(session, generation_id, GenerationState.SCANNING)
                 self._judge_characters_seen(session, gen, seen)
+                # Protected figures share the face index; they are judged by their own rule, not listed as faces.
+                seen_faces = replace(result, matches=tuple(m for m in result.matches
+                                                           if not is_figure_key(m.likeness_id)))
                 # The record names each face once, after its nearest likeness; every likeness within the
                 # threshold of a face (a near miss too) must still allow the requester, or nothing is released.
-                attributed = result.attributed()
+                attributed = seen_faces.attributed()
                 gen.faces_found = [m.to_dict() for m in attributed]
                 link_likenesses(session, gen.id, list(dict.fromkeys(m.likeness_id for m in attributed)), found=True)
                 session.add(gen)
-                near = list(dict.fromkeys(m.likeness_id for m in result.matches))
-                denied = [c for c in check_consent(session, near, gen.requester_id) if not c.decision.allowed]
+                self._judge_figures_seen(session, gen, [m for m in result.matches if is_figure_key(m.likeness_id)])
+                near = list(dict.fromkeys(m.likeness_id for m in seen_faces.matches))
+                checks = check_consent(session, near, gen.requester_id,
+                                       seen_with=found_alongside([m.to_dict() for m in seen_faces.matches],
+                                                                 gen.likeness_ids))
+                # A later claim on a face that deferred to the earlier one is kept with the decisions (the public
+                # record leaves likeness decisions out): the seal and the release ask both again.
+                gen.decisions = [*gen.decisions, *({**c.decision.to_dict(), "likeness": c.likeness_id,
+                                                    "defers_to": c.defers_to} for c in checks if c.defers_to)]
+                denied = [c for c in checks if not c.decision.allowed]
                 if denied:
                     by_id: dict[str, Any] = {}
-                    for m in result.matches:
+                    for m in seen_faces.matches:
                         if m.likeness_id not in by_id or m.distance < by_id[m.likeness_id].distance:
                             by_id[m.likeness_id] = m
                     reasons = [
@@ -285,9 +303,12 @@ class Pipeline:
                         f"{by_id[c.likeness_id].last_frame}) without consent: {c.decision.reason}"
                         for c in denied
                     ]
-                    # whoever's rule blocked it may see the draft that may show them, and is told
+                    # whoever's rule blocked it may see the draft that may show them, and is told; an unproven
+                    # claim on a face (photo, disputed, under review) blocks it but learns nothing of it
                     link_likenesses(session, gen.id, [c.likeness_id for c in denied], found=True)
-                    owners = involved_owner_ids(session, gen) | {c.owner_id for c in denied}
+                    owners = involved_owner_ids(session, gen) | {
+                        c.owner_id for c in denied
+                        if (lk := session.get(Likeness, c.likeness_id)) is not None and is_verified_claim(lk)}
                     block(session, gen, reasons, stage="scan", notify_owners=owners)
                     raise _Stop
                 self._advance(session, gen, GenerationState.SEALING)
@@ -425,13 +446,56 @@ class Pipeline:
 
     def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str,
                          *, lock: bool = False) -> list[Any]:
-        checks = check_consent(session, list(likeness_ids), gen.requester_id, lock=lock)
-        denied = [c for c in checks if not c.decision.allowed]
-        if denied:
-            block(session, gen, [f"consent no longer holds at {stage}: {c.decision.reason}" for c in denied],
+        """Consent of every likeness involved, and of every protected figure the generation was allowed to
+        show (through the likenesses approved as them), asked again now in one pass (with ``lock``, one lock
+        order for all of them); any denial blocks the generation. Returns the involved likenesses' checks."""
+        involved = list(likeness_ids)
+        figures = []
+        for d in gen.decisions:
+            figure_id = figures_svc.figure_of(d["rule"]) if d["decision"] == "allow" else None
+            figure = session.get(Figure, figure_id) if figure_id else None
+            if figure is not None and figure not in figures:  # (a figure removed from the gallery is not protected)
+                figures.append(figure)
+        approved = {f.id: figures_svc.approved_ids(session, f.id) for f in figures}
+        deferrals: dict[str, set[str]] = {}  # later claims that deferred at the scan, to the earlier claim
+        for d in gen.decisions:
+            if d["rule"] == DEFERRED and d.get("likeness") in involved:
+                deferrals.setdefault(d["likeness"], set()).add(d["defers_to"])
+        every = list(dict.fromkeys([*involved, *(i for ids in approved.values() for i in ids),
+                                    *(h for hs in deferrals.values() for h in hs)]))
+        checks = {c.likeness_id: c for c in check_consent(session, every, gen.requester_id, lock=lock,
+                                                          seen_with=deferrals)}
+        reasons = [checks[i].decision.reason for i in involved if not checks[i].decision.allowed]
+        for f in figures:
+            again = public_figure_permits(f.id, f.name, f"the generation involves {f.name!r}",
+                                          [checks[i].decision for i in approved[f.id]])
+            if not again.allowed:
+                reasons.append(again.reason)
+        if reasons:
+            block(session, gen, [f"consent no longer holds at {stage}: {r}" for r in dict.fromkeys(reasons)],
                   stage=stage, notify_owners=involved_owner_ids(session, gen))
             raise _Stop
-        return checks
+        return [checks[i] for i in involved]
+
+    def _judge_figures_seen(self, session: Session, gen: Generation, matches: list[Any]) -> None:
+        """Each protected public figure whose face the output shows: allowed only when a live-verified likeness
+        an admin approved as them consents to the requester; recorded with the decisions, blocking when not."""
+        denials = []
+        for figure_id in dict.fromkeys(m.likeness_id for m in matches):
+            figure = session.get(Figure, figure_id)
+            if figure is None:  # removed from the gallery meanwhile
+                continue
+            m = min((m for m in matches if m.likeness_id == figure_id), key=lambda m: m.distance)
+            subject = (f"the output shows {figure.name!r} (distance {m.distance:.2f}, frames "
+                       f"{m.first_frame}-{m.last_frame})")
+            decision = figures_svc.decide(session, figure, gen.requester_id, subject)
+            gen.decisions = [*gen.decisions, decision.to_dict()]
+            if not decision.allowed:
+                denials.append(decision.reason)
+        session.add(gen)
+        if denials:
+            block(session, gen, denials, stage="scan", notify_owners=set())
+            raise _Stop
 
     def _scan(self, frames: Any, fps: float, index: Any) -> ScanResult:
         from detectors.scan import scan_frames

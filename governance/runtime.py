@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from governance.config import ConfigError, Settings
 from governance.db import counter, init_db, make_engine, unit_of_work
-from governance.models import ContentFingerprint, Likeness
+from governance.models import ContentFingerprint, Figure, Likeness, is_figure_key
 from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from detectors.visual import OnnxImageEmbedder
     from generator.base import VideoGenerator
     from governance.admission import Slots
+    from governance.identity import IdentityProof
     from governance.pipeline import Pipeline
     from provenance.fingerprint import FingerprintIndex
     from provenance.keys import SignerMaterial, SignFn
@@ -53,6 +54,7 @@ def initialise(settings: Settings, rt: Runtime | None = None) -> None:
         # the signer is made (dev CA) or checked (KMS/HSM) at start, not at the first release
         if rt is not None:
             rt.signer_material  # noqa: B018  (loads and keeps it)
+            rt.identity_proof  # noqa: B018  (an operator's identity proof that cannot load stops the start)
         else:
             load_signer(settings)
         load_or_create_watermark_key(settings.keys_dir / "watermark.key")
@@ -238,19 +240,28 @@ class Runtime:
         return LikenessIndex(dim=self.face_backend.dim)
 
     def sync_index(self, session: Session) -> LikenessIndex:
-        """Make the in-memory index hold exactly the enrolled likenesses (other processes may have enrolled)."""
+        """Make the in-memory index hold exactly the enrolled likenesses and the protected public figures
+        (keys ``fig_...``: :func:`is_figure_key`); other processes may have changed either."""
         from detectors.enroll import Template
 
-        def load(lid: str) -> Template | None:
-            lk = session.get(Likeness, lid)
-            return Template.from_bytes(lk.template) if lk is not None else None
+        def load(key: str) -> Template | None:
+            row = session.get(Figure, key) if is_figure_key(key) else session.get(Likeness, key)
+            return Template.from_bytes(row.template) if row is not None else None
 
         with self._index_lock:
             version = counter(session, "likenesses")  # read before the ids: a later change bumps it again
             if version < 0 or self._versions.get("likenesses") != version:
-                self._indexed = _sync(self.index, self._indexed, set(session.exec(select(Likeness.id)).all()), load)
+                wanted = set(session.exec(select(Likeness.id)).all()) | set(session.exec(select(Figure.id)).all())
+                self._indexed = _sync(self.index, self._indexed, wanted, load)
                 self._versions["likenesses"] = version
             return self.index
+
+    @cached_property
+    def identity_proof(self) -> IdentityProof:
+        """The operator's identity proof (``identity_proof``), or the null one that checks nothing."""
+        from governance.identity import load_identity_proof
+
+        return load_identity_proof(self.settings.identity_proof)
 
     @cached_property
     def fingerprint_index(self) -> FingerprintIndex:

@@ -114,3 +114,32 @@ def check_photos(count: int, meter: Meter | None) -> None:
         (meter.limits if meter is not None else DEFAULT_LIMITS).check("photos", count, "files in the request")
     except LimitExceeded as e:
         raise limit_error(e) from e
+
+
+MAX_CHALLENGE_S = 20.0  # a live challenge's video at most (detectors.liveness.LiveThresholds.max_seconds)
+
+
+def challenge_video(blobs: list[bytes], meter: Meter | None = None) -> bytes:
+    """The one selfie video answering a live challenge, checked as far as its header: exactly one file, a
+    video whose header reads (415 otherwise), not declared longer than :data:`MAX_CHALLENGE_S` (422
+    ``too_long``). Refused here, the challenge stays unused; the live check decodes it
+    (:func:`detectors.liveness.verify_video`, frames at most 640 px, two held at a time)."""
+    from governance.admission import limit_error
+    from media.video import LimitExceeded, MediaError, probe
+
+    if len(blobs) != 1:
+        raise InvalidInput(f"a live challenge is answered with exactly one selfie video in the field 'media', "
+                           f"got {len(blobs)} files")
+    data = blobs[0]
+    if media_kind(data) != "video":
+        raise InvalidInput("a live challenge is answered with a selfie video (MP4, MOV or WebM), not a photo")
+    try:
+        info = probe(data, limits=meter.limits if meter is not None else DEFAULT_LIMITS)
+    except LimitExceeded as e:
+        raise limit_error(e) from e
+    except MediaError as e:
+        raise UnsupportedMedia(f"the video cannot be read: {e}") from e
+    if info.duration_s > MAX_CHALLENGE_S:
+        raise InvalidInput(f"the video lasts {info.duration_s:.1f} s; a challenge video lasts at most "
+                           f"{MAX_CHALLENGE_S:.0f} s", reason="too_long")
+    return data

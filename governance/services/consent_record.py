@@ -10,7 +10,7 @@ the grant relied on; the openings stay here. At seal the gate writes them into `
     [{"kind": "requester", "account": "acc_...", "salt": "<64 hex>", "checked_at": "<ISO 8601>"},
      {"kind": "likeness", "likeness": "lk_...", "owner": "acc_...", "grant": "gr_..." | None,
       "rule": "likeness:approved", "reason": "...", "basis": "grant", "since": "<ISO 8601>" | None,
-      "named": True, "found": True, "salt": "<64 hex>"},
+      "named": True, "found": True, "verification": "live", "status": "active", "salt": "<64 hex>"},
      ...]
 
 A salt per entry (rather than per generation) means that opening one entry to the person it names tells
@@ -35,7 +35,7 @@ from governance.models import Account, Generation, GenerationState, Grant, Role,
 from provenance.commitments import SCHEME, Opening, commit, new_salt
 
 #: How a person's consent was given, as the public record says it (never who gave it).
-BASES = ("own_likeness", "open_to_everyone", "grant", "mutual_contact")
+BASES = ("own_likeness", "open_to_everyone", "grant", "mutual_contact", "earlier_claim")
 
 
 def seal(session: Session, gen: Generation, checks: Sequence[Any], *, now: datetime | None = None
@@ -55,13 +55,17 @@ def seal(session: Session, gen: Generation, checks: Sequence[Any], *, now: datet
             "rule": c.decision.rule, "reason": c.decision.reason, "basis": _basis(c, gen.requester_id),
             "since": iso(grant.created_at) if grant is not None else None,
             "named": c.likeness_id in gen.likeness_ids, "found": c.likeness_id in found,
+            "verification": c.verification, "status": c.status,
             "salt": new_salt().hex(),
         })
     return entries
 
 
 def _basis(check: Any, requester_id: str) -> str:
-    """Mirrors the order of :func:`policies.consent.likeness_permits`."""
+    """Mirrors the order of :func:`policies.consent.likeness_permits`; ``earlier_claim``: a later, disputed
+    claim on the face that deferred to the earlier claim's consent (:func:`policies.consent.seen_face_permits`)."""
+    if getattr(check, "defers_to", None):
+        return "earlier_claim"
     if check.owner_id == requester_id:
         return "own_likeness"
     if check.decision.rule == "likeness:everyone":
@@ -91,6 +95,8 @@ def _public_entry(e: dict[str, Any]) -> dict[str, Any]:
         "consented": True, "basis": e["basis"], "rule": e["rule"],
         "since": e["since"][:10] if e["since"] else None,  # the day: enough to show consent came first
         "named": e["named"], "found": e["found"],
+        # how the face was claimed (live or photo; active, disputed or under review): no identity in it
+        "verification": e.get("verification"), "status": e.get("status"),
     }
 
 
@@ -99,8 +105,9 @@ def public_assertion(gen: Generation) -> dict[str, Any]:
 
     ``{"commitments": "cg-commit-v1", "requester": hex, "prompt": hex, "people": n, "likenesses":
     [{"likeness", "owner", "grant" (hex or None), "consented", "basis", "rule", "since" (YYYY-MM-DD or None),
-    "named", "found"}], "faces_found": [{"likeness": hex, "distance", "first_frame", "last_frame",
-    "frames_matched", "track"}], "consent_checked_at": ISO 8601}``. Raises ``ValueError`` before :func:`seal`.
+    "named", "found", "verification" (live|photo; None when sealed before issue #10), "status"}],
+    "faces_found": [{"likeness": hex, "distance", "first_frame", "last_frame", "frames_matched", "track"}],
+    "consent_checked_at": ISO 8601}``. Raises ``ValueError`` before :func:`seal`.
     """
     sealed = _sealed(gen)
     if sealed is None:

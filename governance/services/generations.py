@@ -30,7 +30,8 @@ from governance.models import (
     utcnow,
 )
 from governance.services import characters as characters_svc
-from governance.services.likenesses import check_consent
+from governance.services import figures as figures_svc
+from governance.services.likenesses import check_consent, is_verified_claim
 from governance.services.notifications import notify
 from policies.characters import character_of
 from policies.decisions import Allow, Decision, Deny, all_of
@@ -69,12 +70,12 @@ def used_today(session: Session, account_id: str) -> int:
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
              ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
-    """Consent for each named likeness and the rights-holder rules.
+    """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
 
     A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
     would let anyone squat a famous name, learn who is enrolled, and be told of every prompt naming it.
     An enrolled face is protected where it cannot be faked, by the scan of every output against every
-    enrolled likeness. (Protected public figures come from an operator-kept gallery, issue #10.)
+    enrolled likeness; protected public figures come from the operator's gallery (:mod:`.figures`).
 
     Returns (decisions, grants relied on, owners to notify).
     """
@@ -93,6 +94,11 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": decision.rule, "reason": decision.reason})
     decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
+    # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
+    # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
+    for figure, said in figures_svc.named_in(session, prompt):
+        decisions.append(figures_svc.decide(session, figure, requester.id,
+                                            f"the prompt names {figure.name!r} ({said!r})"))
     if not decisions:
         decisions.append(Allow("no likeness or character is involved", "default"))
     return decisions, relied, owners
@@ -143,11 +149,13 @@ def block(session: Session, gen: Generation, reasons: Sequence[str], *, stage: s
 
 
 def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
-    ids = set(gen.likeness_ids) | {f["likeness"] for f in gen.faces_found}
+    """Owners of the likenesses the request named, and of those the scan found whose claim is verified (live,
+    undisputed): an unproven claim on a face learns nothing about the outputs that show it."""
+    found = {f["likeness"] for f in gen.faces_found} - set(gen.likeness_ids)
     owners = set()
-    for lid in ids:
+    for lid in [*gen.likeness_ids, *sorted(found)]:
         lk = session.get(Likeness, lid)
-        if lk is not None:
+        if lk is not None and (lid in gen.likeness_ids or is_verified_claim(lk)):
             owners.add(lk.owner_id)
     return owners
 
@@ -156,10 +164,11 @@ def is_owner(session: Session, account: Account, gen: Generation) -> bool:
     """Whether the generation is ``account``'s: its requester, or the owner of a likeness it names or shows."""
     if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
         return True
-    # a likeness linked to it (named, found, or a near miss that had to allow the requester and was asked)
+    # a verified likeness linked to it (a near miss the scan asked to allow the requester, which said no)
     linked = select(GenerationLikeness.likeness_id).where(GenerationLikeness.generation_id == gen.id)
-    return session.exec(select(Likeness.id).where(Likeness.owner_id == account.id,
-                                                  Likeness.id.in_(linked))).first() is not None  # type: ignore[attr-defined]
+    mine = session.exec(select(Likeness).where(Likeness.owner_id == account.id,
+                                               Likeness.id.in_(linked))).all()  # type: ignore[attr-defined]
+    return any(is_verified_claim(lk) for lk in mine)
 
 
 def generation_for(session: Session, account: Account, generation_id: str, action: Action) -> Generation:
@@ -200,6 +209,16 @@ def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> S
          .where(GenerationLikeness.likeness_id == likeness_id)
          .order_by(Generation.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
     return session.exec(q).all()
+
+
+def uses_shown_to_owner(session: Session, likeness: Likeness, limit: int = 200) -> Sequence[Generation]:
+    """What the owner's "every video that contains me" shows: :func:`list_for_likeness` for a verified claim
+    (live, undisputed); for an unproven one (photo, disputed, pending review) only the owner's own requests
+    and those that named it, never others' outputs in which the scan found the face."""
+    gens = list_for_likeness(session, likeness.id, limit)
+    if is_verified_claim(likeness):
+        return gens
+    return [g for g in gens if g.requester_id == likeness.owner_id or likeness.id in g.likeness_ids]
 
 
 MAX_REASON = 500

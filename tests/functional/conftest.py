@@ -3,6 +3,7 @@ the watermark, c2pa-python signing. No mocks."""
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from flask.testing import FlaskClient
 from governance.app import create_app
 from governance.db import unit_of_work
 from governance.services.accounts import create_account
+
+#: The poses Api.enroll_live performs (see Api.live_challenge).
+LIVE_POSES = ("left", "up", "right")
 
 
 class Api:
@@ -53,6 +57,55 @@ class Api:
         assert r.status_code == expect, r.get_json()
         return r.get_json()
 
+    def challenge(self, token: str) -> dict[str, Any]:
+        r = self.call("POST", "/v1/likenesses/challenges", token)
+        assert r.status_code == 201, r.get_json()
+        body: dict[str, Any] = r.get_json()
+        return body
+
+    def live_challenge(self, token: str) -> dict[str, Any]:
+        """A challenge whose poses are set to :data:`LIVE_POSES`: the synthetic head-turn videos of the live
+        check's helper fail about one random sequence in twelve (a warp the pose fit misreads), so tests
+        that are about something else than the randomness perform a sequence they perform reliably (and
+        share one cached video per photo). The draw itself is tested in test_enrollment.py."""
+        from governance.models import Challenge
+
+        ch = self.challenge(token)
+        with unit_of_work(self.rt.engine) as session:
+            session.get(Challenge, ch["id"]).poses = list(LIVE_POSES)
+        return {**ch, "poses": list(LIVE_POSES)}
+
+    def enroll_live(self, token: str, photo: Path, expect: int = 201, **form: str) -> Any:
+        """Enroll live as a person would: request a challenge, record it (here: the photo's face turned
+        through the poses by the live check's test helper) and upload the video with the challenge."""
+        ch = self.live_challenge(token)
+        video = challenge_video(photo, tuple(ch["poses"]))
+        r = self.multipart("/v1/likenesses", token, [("selfie.mp4", video)], challenge=ch["id"], **form)
+        assert r.status_code == expect, r.get_json()
+        return r.get_json()
+
+    def enroll_as_live(self, token: str, *paths: Path, **form: str) -> Any:
+        """Enroll from photos, then mark the likeness live in the database: for tests about something other
+        than enrollment (consent races, takedowns, the public record) that need a likeness able to consent,
+        without the seconds a live check costs. Tests of the whole way in use :meth:`enroll_live`."""
+        from governance.models import Likeness, utcnow
+        from policies.consent import Verification
+
+        lk = self.enroll(token, *paths, **form)
+        with unit_of_work(self.rt.engine) as session:
+            row = session.get(Likeness, lk["id"])
+            row.verification, row.verified_at = Verification.LIVE, utcnow()
+        return self.call("GET", f"/v1/likenesses/{lk['id']}", token).get_json()
+
+    def verify_live(self, token: str, likeness_id: str, photo: Path, expect: int = 200) -> Any:
+        """Upgrade a photo likeness to live with a challenge performed by ``photo``'s face."""
+        ch = self.live_challenge(token)
+        video = challenge_video(photo, tuple(ch["poses"]))
+        r = self.multipart(f"/v1/likenesses/{likeness_id}/verification", token, [("selfie.mp4", video)],
+                           challenge=ch["id"])
+        assert r.status_code == expect, r.get_json()
+        return r.get_json()
+
     def generate(self, token: str, prompt: str, likenesses: list[str] | None = None, seed: int = 7) -> Any:
         r = self.call("POST", "/v1/generations", token, json={"prompt": prompt, "likenesses": likenesses or [],
                                                              "seed": seed})
@@ -84,6 +137,36 @@ class Api:
     def leftovers(self) -> list[Path]:
         """Files in quarantine (must always be empty once jobs are done)."""
         return list(self.rt.settings.quarantine_dir.iterdir())
+
+
+def challenge_helper() -> Any:
+    """``tests/detectors/challenge_video.py`` (the tests folder is not a package: loaded by path, once)."""
+    import importlib.util
+    import sys
+
+    name = "consentgate_challenge_video"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "detectors"
+                                                      / "challenge_video.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+@functools.cache
+def challenge_video(photo: Path, poses: tuple[str, ...]) -> bytes:
+    """A selfie video of the photo's face performing ``poses`` (cached: each costs ~1 s to make)."""
+    from media.video import load_image
+
+    return bytes(challenge_helper().challenge_video(load_image(photo), poses))
+
+
+@pytest.fixture(scope="session")
+def liveness_videos() -> Any:
+    """The live check's test helper: challenge videos made from photos, and the attacks it must refuse."""
+    return challenge_helper()
 
 
 @pytest.fixture

@@ -33,6 +33,9 @@ from governance.db import unit_of_work
 from governance.models import (
     Character,
     Contact,
+    Dispute,
+    DisputeKind,
+    Figure,
     Generation,
     GenerationLikeness,
     GenerationState,
@@ -44,6 +47,7 @@ from governance.models import (
 from governance.services import translog
 from governance.services.accounts import create_account
 from policies.characters import CharacterRule
+from policies.consent import Verification
 
 C, R, G, A, ANON = (Principal.CREATOR, Principal.RIGHTS_HOLDER, Principal.REGULATOR, Principal.ADMIN,
                     Principal.ANONYMOUS)
@@ -75,6 +79,16 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
                                                                  OTHERS: (404, 404, 404, 404, 401)},
     "GET /v1/likenesses/<likeness_id>/generations":        {OWN: (200, 200, 200, 200, 401),
                                                             OTHERS: (404, 404, 404, 404, 401)},
+    "POST /v1/likenesses/challenges":                      {OWN: (201, 201, 201, 201, 401)},
+    # (allowed on one's own: 409, the likeness here is already live)
+    "POST /v1/likenesses/<likeness_id>/verification":      {OWN: (409, 409, 409, 409, 401),
+                                                            OTHERS: (404, 404, 404, 404, 401)},
+    "GET /v1/disputes":                                    {OWN: (403, 403, 403, 200, 401)},
+    "GET /v1/disputes/<dispute_id>":                       {OWN: (403, 403, 403, 200, 401)},
+    "POST /v1/disputes/<dispute_id>/resolve":              {OWN: (403, 403, 403, 200, 401)},
+    "GET /v1/figures":                                     {OWN: (403, 403, 403, 200, 401)},
+    "POST /v1/figures":                                    {OWN: (403, 403, 403, 201, 401)},
+    "DELETE /v1/figures/<figure_id>":                      {OWN: (403, 403, 403, 204, 401)},
     "POST /v1/characters":                                 {OWN: (403, 201, 403, 403, 401)},
     "GET /v1/characters":                                  {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/characters/simulate":                        {OWN: (403, 409, 403, 403, 401)},
@@ -131,7 +145,8 @@ class World:
         emb = np.random.default_rng(next(self.counter)).normal(size=(1, 128)).astype(np.float32)
         template = Template(emb / np.linalg.norm(emb), "dlib-resnet-v1", np.zeros((8, 8, 3), np.uint8))
         with unit_of_work(self.rt.engine) as s:
-            lk = Likeness(owner_id=owner_id, backend=template.backend, template=template.to_bytes(), embeddings=1)
+            lk = Likeness(owner_id=owner_id, backend=template.backend, template=template.to_bytes(), embeddings=1,
+                          verification=Verification.LIVE)  # able to consent, as if verified live
             s.add(lk)
             return lk.id
 
@@ -181,6 +196,35 @@ def _generation(case: Case) -> str:
     w.add(GenerationLikeness(generation_id=gen.id, likeness_id=likeness, named=True))
     (w.rt.settings.videos_dir / f"{gen.id}.mp4").write_bytes(b"\x00" * 64)
     return gen.id
+
+
+def _dispute(case: Case) -> str:
+    """An open double claim between two other accounts' likenesses (an admin resolving it is no party)."""
+    w = case.world
+    holder_id, _, _ = w.account(Role.CREATOR)
+    holder, claimant = w.likeness(holder_id), w.likeness(case.other_id)
+    d = Dispute(kind=DisputeKind.DOUBLE_CLAIM, likeness_id=claimant, claimant_id=case.other_id,
+                holder_likeness_id=holder, holder_id=holder_id)
+    w.add(d)
+    return d.id
+
+
+def _figure(case: Case) -> str:
+    from detectors.enroll import Template
+
+    emb = np.random.default_rng(next(case.world.counter)).normal(size=(1, 128)).astype(np.float32)
+    t = Template(emb / np.linalg.norm(emb), "dlib-resnet-v1", np.zeros((8, 8, 3), np.uint8))
+    fig = Figure(name=f"Figure {next(case.world.counter)}", backend=t.backend, template=t.to_bytes(), embeddings=1)
+    case.world.add(fig)
+    return fig.id
+
+
+def _figure_photo(case: Case) -> dict[str, Any]:
+    face = case.world.faces_dir / "alex_lacamoire2.jpg"
+    fields = MultiDict({"name": f"Figure {next(case.world.counter)}",
+                        "media": FileStorage(io.BytesIO(face.read_bytes()), filename=face.name)})
+    boundary, body = encode_multipart(fields)
+    return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
 
 
 def _grant_target(case: Case) -> str:
@@ -238,6 +282,16 @@ REQUESTS: dict[str, Request] = {
         (lambda c: f"/v1/likenesses/{_likeness(c)}/grants/{_grant_target(c)}", NONE),
     "DELETE /v1/likenesses/<likeness_id>/grants/<account_ref>": (_revoke_target, NONE),
     "GET /v1/likenesses/<likeness_id>/generations": (lambda c: f"/v1/likenesses/{_likeness(c)}/generations", NONE),
+    "POST /v1/likenesses/challenges": (lambda c: "/v1/likenesses/challenges", NONE),
+    "POST /v1/likenesses/<likeness_id>/verification": (
+        lambda c: f"/v1/likenesses/{_likeness(c)}/verification", NONE),
+    "GET /v1/disputes": (lambda c: "/v1/disputes", NONE),
+    "GET /v1/disputes/<dispute_id>": (lambda c: f"/v1/disputes/{_dispute(c)}", NONE),
+    "POST /v1/disputes/<dispute_id>/resolve": (lambda c: f"/v1/disputes/{_dispute(c)}/resolve",
+                                               lambda c: {"json": {"outcome": "distinct", "reason": "twins"}}),
+    "GET /v1/figures": (lambda c: "/v1/figures", NONE),
+    "POST /v1/figures": (lambda c: "/v1/figures", _figure_photo),
+    "DELETE /v1/figures/<figure_id>": (lambda c: f"/v1/figures/{_figure(c)}", NONE),
     "POST /v1/characters": (lambda c: "/v1/characters",
                             lambda c: {"json": {"name": f"Made {next(c.world.counter)}", "rule": "deny"}}),
     "GET /v1/characters": (lambda c: "/v1/characters", NONE),

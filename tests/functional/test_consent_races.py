@@ -98,7 +98,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
 def _world(api: Any, faces_dir: Any, change: Change) -> World:
     tokens = {name: api.account(name) for name in ("alice", "bob", "carol")}
     ids = {name: api.call("GET", "/v1/me", t).get_json()["id"] for name, t in tokens.items()}
-    lk = api.enroll(tokens["alice"], faces_dir / "biden2.jpg")["id"]
+    lk = api.enroll_as_live(tokens["alice"], faces_dir / "biden2.jpg")["id"]
     assert api.call("PATCH", f"/v1/likenesses/{lk}", tokens["alice"], json={"mode": change.mode}).status_code == 200
     if change.mode == "mutuals":
         assert api.call("PUT", "/v1/contacts/bob", tokens["alice"]).status_code == 204

@@ -12,8 +12,8 @@ from media.video import remux
 def test_consent_story(api, faces_dir, tmp_path):
     alice = api.account("alice")
     bob = api.account("bob")
-    lk = api.enroll(alice, faces_dir / "obama.jpg", faces_dir / "obama2.jpg")
-    assert lk["mode"] == "approved"
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")  # only a live-verified likeness can consent
+    assert (lk["mode"], lk["verification"], lk["status"]) == ("approved", "live", "active")
 
     # bob has no grant: blocked before anything is generated, and alice hears about it
     blocked = api.generate(bob, "a walk on the beach at sunset", [lk["id"]])
@@ -114,7 +114,7 @@ def test_consent_story(api, faces_dir, tmp_path):
 
 def test_revocation_during_generation_wins(api, faces_dir):
     alice, bob = api.account("alice"), api.account("bob")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
     revoked = threading.Event()
 
@@ -136,7 +136,7 @@ def test_revocation_during_generation_wins(api, faces_dir):
 
 def test_only_me_stops_in_flight_jobs(api, faces_dir):
     alice, bob = api.account("alice"), api.account("bob")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
 
     def lock_down(generation_id: str) -> None:  # runs right after the raw video is written
@@ -152,24 +152,28 @@ def test_only_me_stops_in_flight_jobs(api, faces_dir):
 
 
 def test_unnamed_enrolled_face_in_output_blocks_release(api, faces_dir):
-    """Every face in the output is matched against every enrolled likeness, not only the ones named."""
-    alice, mallory = api.account("alice"), api.account("mallory")
-    alices = api.enroll(alice, faces_dir / "obama.jpg")
-    # mallory enrolls someone else's face as her own likeness, then uses "her" likeness
-    mallorys = api.enroll(mallory, faces_dir / "obama2.jpg")
-    done = api.wait(mallory, api.generate(mallory, "a quiet ocean morning", [mallorys["id"]])["id"])
+    """Every face in the output is matched against every enrolled likeness, not only the ones named: a
+    protective likeness (photos only) found there blocks the release, even when its owner consented through
+    another, live-verified likeness of the same face."""
+    alice, bob = api.account("alice"), api.account("bob")
+    live = api.enroll_live(alice, faces_dir / "obama.jpg")
+    api.call("PUT", f"/v1/likenesses/{live['id']}/grants/bob", alice)
+    photo = api.enroll(alice, faces_dir / "obama2.jpg")  # one account's claims never dispute each other
+    assert (photo["verification"], photo["status"]) == ("photo", "active")
+    done = api.wait(bob, api.generate(bob, "a quiet ocean morning", [live["id"]])["id"])
     assert done["state"] == "blocked"
-    # mallory learns that an enrolled person's face blocked it, never whose likeness that is
-    assert any("another enrolled person" in r and "without consent" in r for r in done["reasons"])
-    assert alices["id"] not in str(done)
+    # bob learns that an enrolled person's face blocked it, never whose likeness that is; alice sees which
+    assert any("another enrolled person" in r and "without consent" in r and "not verified live" in r
+               for r in done["reasons"])
+    assert photo["id"] not in str(done)
     as_alice = api.call("GET", f"/v1/generations/{done['id']}", alice).get_json()
-    assert any(alices["id"] in r and "without consent" in r for r in as_alice["reasons"])
-    # the record names the face once, after its nearest likeness (here mallory's, whose photo made it); alice's,
-    # a near miss, still had to allow mallory, and did not
-    assert [f["likeness"] for f in done["faces_found"]] == [mallorys["id"]]
-    assert any(n["generation"] == done["id"] and "mallory" in n["message"] for n in api.notifications(alice))
-    # alice sees it among the uses of her likeness although mallory never named it
-    uses = api.call("GET", f"/v1/likenesses/{alices['id']}/generations", alice).get_json()["generations"]
+    assert any(photo["id"] in r and "without consent" in r for r in as_alice["reasons"])
+    # the record names the face once, after its nearest likeness (the live one, whose photo made it); the photo
+    # likeness, a near miss, still had to allow bob, and could not
+    assert [f["likeness"] for f in done["faces_found"]] == [live["id"]]
+    assert any(n["generation"] == done["id"] and "bob" in n["message"] for n in api.notifications(alice))
+    # alice sees it among the uses of her likeness
+    uses = api.call("GET", f"/v1/likenesses/{live['id']}/generations", alice).get_json()["generations"]
     assert [u["id"] for u in uses] == [done["id"]]
     assert api.leftovers() == []
 
@@ -202,7 +206,7 @@ def test_licensees_only_character(api):
 
 def test_mutuals_mode(api, faces_dir):
     alice, bob = api.account("alice"), api.account("bob")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "mutuals"})
     assert api.generate(bob, "hills", [lk["id"]])["state"] == "blocked"
     assert api.call("PUT", "/v1/contacts/alice", bob).status_code == 204
@@ -213,6 +217,21 @@ def test_mutuals_mode(api, faces_dir):
     gen = api.generate(bob, "hills", [lk["id"]])
     assert gen["state"] == "prechecked"
     api.rt.pipeline.wait_idle()
+
+
+def test_public_figure_named_in_prompt_is_protected(api, faces_dir):
+    """Protected figures come from the operator's gallery; a likeness's display name protects nothing (anyone
+    could enroll a photo as "Barack Obama" and block every prompt naming him)."""
+    alice, bob, admin = api.account("alice"), api.account("bob"), api.account("root", "admin")
+    api.enroll(alice, faces_dir / "obama.jpg", display_name="Barack Obama")
+    assert api.generate(bob, "barack obama dancing in the rain")["state"] == "prechecked"
+    api.rt.pipeline.wait_idle()
+    r = api.multipart("/v1/figures", admin, [("obama.jpg", (faces_dir / "obama3.jpg").read_bytes())],
+                      name="Barack Obama")
+    assert r.status_code == 201, r.get_json()
+    gen = api.generate(bob, "barack obama dancing in the rain")
+    assert gen["state"] == "blocked"
+    assert any("Barack Obama" in r and "protected public figure" in r for r in gen["reasons"])
 
 
 def test_daily_quota(make_api):
@@ -232,7 +251,7 @@ def test_a_thorough_gate_scan_is_recorded_in_the_manifest(make_api, faces_dir):
     manifest says so, so a verifier knows which scan the release relied on."""
     api = make_api(scan_thorough_every_s=4.0)
     alice = api.account("alice")
-    lk = api.enroll(alice, faces_dir / "biden2.jpg")
+    lk = api.enroll_live(alice, faces_dir / "biden2.jpg")
     gen = api.generate(alice, "a portrait in the park", [lk["id"]])
     done = api.wait(alice, gen["id"])
     assert done["state"] == "released", done["reasons"]

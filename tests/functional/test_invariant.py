@@ -20,7 +20,7 @@ STAGES = ("generated", "scanned", "sealed")
 def test_no_unconsented_release(api, faces_dir, seed):
     rng = random.Random(seed)
     alice, bob, regulator = api.account("alice"), api.account("bob"), api.account("regulator", "regulator")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     plan: dict[str, str] = {}  # stage -> action, consumed by the next generation that reaches it
     holds: dict[str, bool] = {"grant": False}
 

@@ -10,7 +10,7 @@ from governance.models import Generation, GenerationState, Grant
 
 def test_deleting_a_likeness_stops_every_use(api, faces_dir):
     alice, bob = api.account("alice"), api.account("bob")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
 
     def delete_now(generation_id: str) -> None:  # while bob's job is in flight

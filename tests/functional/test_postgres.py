@@ -11,7 +11,7 @@ def test_gate_on_postgres(pg_url, make_api, faces_dir):  # pg_url first: dropped
     api = make_api(database_url=pg_url)
     assert api.rt.engine.dialect.name == "postgresql"
     alice, bob = api.account("alice"), api.account("bob")
-    lk = api.enroll(alice, faces_dir / "biden2.jpg")
+    lk = api.enroll_live(alice, faces_dir / "biden2.jpg")
     assert api.generate(bob, "night city", [lk["id"]])["state"] == "blocked"
     api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
     done = api.wait(bob, api.generate(bob, "night city", [lk["id"]])["id"])

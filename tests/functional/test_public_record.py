@@ -23,7 +23,7 @@ def test_the_public_record_names_nobody_and_a_regulator_can_open_it(api, faces_d
     alice, bob = api.account("alicewonder"), api.account("bobbuilder")
     carol, regulator = api.account("carolstranger"), api.account("regina", "regulator")
     studio = api.account("studiorights", "rights_holder")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
     grant = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bobbuilder", alice).get_json()["grant"]
     prompt = "a surprise party for anna on friday"
     done = api.wait(bob, api.generate(bob, prompt, [lk["id"]])["id"])
@@ -45,6 +45,7 @@ def test_the_public_record_names_nobody_and_a_regulator_can_open_it(api, faces_d
     assert consent["checked_at"] <= consent["held_at"] == done["released_at"]
     [person] = consent["likenesses"]
     assert person["consented"] and person["basis"] == "grant" and person["named"] and person["found"]
+    assert (person["verification"], person["status"]) == ("live", "active")  # how the face was claimed
     assert person["since"] == consent["checked_at"][:10]  # the day of the grant, nothing finer
     assert report["record"]["log_entry"]["index"] == 0
     governance = manifest.governance
@@ -90,13 +91,14 @@ def test_the_public_record_names_nobody_and_a_regulator_can_open_it(api, faces_d
 
 def test_a_face_near_two_likenesses_enters_the_record_once(api, faces_dir):
     """One face track within the threshold of two enrolled likenesses (here the same face enrolled by two
-    accounts, both open to everyone) is attributed to the nearest only: the other likeness stays out of the
-    record, the manifest, and its owner's list of uses."""
+    accounts: alice's, live and open to everyone, and carol's later claim, disputed, which defers to alice's)
+    is attributed to the nearest only: the other likeness stays out of the record, the manifest, and its
+    owner's list of uses."""
     alice, carol, bob = api.account("alicewonder"), api.account("carolstranger"), api.account("bobbuilder")
-    alices = api.enroll(alice, faces_dir / "obama.jpg")
+    alices = api.enroll_as_live(alice, faces_dir / "obama.jpg")
     carols = api.enroll(carol, faces_dir / "obama2.jpg")
-    for who, lk in ((alice, alices), (carol, carols)):
-        api.call("PATCH", f"/v1/likenesses/{lk['id']}", who, json={"mode": "everyone"})
+    assert carols["status"] == "disputed"
+    api.call("PATCH", f"/v1/likenesses/{alices['id']}", alice, json={"mode": "everyone"})
     done = api.wait(bob, api.generate(bob, "a portrait by the sea", [alices["id"]])["id"])
     assert done["state"] == "released", done["reasons"]
     [face] = done["faces_found"]  # one track, one likeness (it used to be listed under both)

@@ -117,7 +117,7 @@ def test_an_admin_takedown_needs_a_reason_is_audited_and_told(make_api, faces_di
     """What an admin keeps: taking a video down, with a reason that is audited and sent to the people in it."""
     api = make_api(worker="none")
     alice, bob, root = api.account("alice"), api.account("bob"), api.account("root", "admin")
-    lk = _enroll(api, alice, faces_dir / "obama.jpg").get_json()["id"]
+    lk = api.enroll_as_live(alice, faces_dir / "obama.jpg")["id"]
     assert api.call("PUT", f"/v1/likenesses/{lk}/grants/bob", alice).status_code == 201
     gen = api.generate(bob, "a walk on the beach", [lk])["id"]
     assert api.call("GET", f"/v1/generations/{gen}", root).status_code == 200  # admins may look

@@ -48,13 +48,16 @@ def test_no_role_is_allowed_what_the_owner_alone_may_do():
     owner_only = [a for a, p in authz.TABLE.items() if p.resource is not None and a not in
                   (Action.GENERATION_READ, Action.GENERATION_VIDEO, Action.GENERATION_TAKEDOWN,
                    Action.GENERATION_CONSENT_RECORD)]
-    assert len(owner_only) == 9
+    assert len(owner_only) == 10
     for action in owner_only:
         assert authz.TABLE[action].other == frozenset(), action
     assert authz.TABLE[Action.GENERATION_TAKEDOWN].other == {Principal.ADMIN}
     assert {a for a, p in authz.TABLE.items() if Principal.ADMIN in p.anyone and Principal.CREATOR not in p.anyone
             and Principal.REGULATOR not in p.anyone} == {Action.ACCOUNT_CREATE, Action.ACCOUNT_LIST,
-                                                          Action.ACCOUNT_TOKEN}
+                                                          Action.ACCOUNT_TOKEN, Action.DISPUTE_LIST,
+                                                          Action.DISPUTE_READ, Action.DISPUTE_RESOLVE,
+                                                          Action.FIGURE_LIST, Action.FIGURE_ADD,
+                                                          Action.FIGURE_REMOVE}
 
 
 ROOT = Path(__file__).resolve().parents[2]

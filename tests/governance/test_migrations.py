@@ -207,3 +207,37 @@ def test_entry_hash_versions_are_found_again_after_a_downgrade(engine):
     with Session(engine) as s:
         entries = list(translog.all_entries(s))
         assert [e.hash_version for e in entries] == [1, 2, 2] and translog.verify_chain(entries)
+
+
+def test_existing_likenesses_become_photo_enrollments_and_their_owners_are_told(engine):
+    """Revision 0007: likenesses enrolled before live verification existed are protective ``photo`` ones; each
+    owner gets one notification saying how to verify live; mode and grants are kept, dormant."""
+    migrate(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO account (id, name, role, token_hash, created_at) VALUES "
+                             "('acc_1', 'alice', 'CREATOR', 'h1', CURRENT_TIMESTAMP), "
+                             "('acc_2', 'bob', 'CREATOR', 'h2', CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text("INSERT INTO likeness (id, owner_id, mode, backend, template, embeddings, created_at) "
+                             "VALUES ('lk_1', 'acc_1', 'EVERYONE', 'dlib', :t, 1, CURRENT_TIMESTAMP)"), {"t": b"x"})
+        conn.execute(sa.text('INSERT INTO "grant" (id, likeness_id, grantee_id, created_at) VALUES '
+                             "('gr_1', 'lk_1', 'acc_2', CURRENT_TIMESTAMP)"))
+    migrate(engine)
+    with Session(engine) as s:
+        lk = s.get(models.Likeness, "lk_1")
+        assert (lk.verification.value, lk.status.value, lk.mode.value) == ("photo", "active", "everyone")
+        assert lk.identity == {} and lk.figure_id is None and lk.verified_at is None
+        [note] = s.exec(select(models.Notification)).all()
+        assert note.account_id == "acc_1" and note.likeness_id == "lk_1" and note.kind == "likeness:verify:needed"
+        assert "/v1/likenesses/lk_1/verification" in note.message and "blocks every video" in note.message
+        assert s.get(models.Grant, "gr_1").revoked_at is None
+        # a claim under review, then a downgrade: the old rule would let others use it, so it is closed
+        lk.status = models.LikenessStatus.DISPUTED
+        s.add(lk)
+        s.commit()
+    downgrade(engine, "0006")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT mode FROM likeness")).scalar_one() == "ONLY_ME"
+        assert conn.execute(sa.text('SELECT revoked_at FROM "grant"')).scalar_one() is not None
+        assert conn.execute(sa.text("SELECT count(*) FROM notification")).scalar_one() == 0
+    migrate(engine)
+    assert _drift(engine) == []

@@ -139,3 +139,31 @@ def test_rate_limiter_refills():
     now[0] += 2.0
     assert rl.acquire("a") == 0.0
     assert RateLimiter(0).acquire("a") == 0.0  # 0: unlimited
+
+
+def test_enrollment_settings():
+    assert Settings.from_env({"GOVERNANCE_CHALLENGE_TTL_S": "60"}).challenge_ttl_s == 60.0
+    for bad in (5, 7200):
+        with pytest.raises(ConfigError, match="challenge_ttl_s"):
+            Settings(challenge_ttl_s=bad)
+    for bad in ("no_colon", " mod:factory"):
+        with pytest.raises(ConfigError, match="identity_proof"):
+            Settings(identity_proof=bad)
+
+
+@pytest.mark.parametrize("module", ["policies.consent", "governance.identity"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_found_face_defers_only_to_likenesses_on_every_track_it_matched():
+    from governance.services.likenesses import found_alongside
+
+    faces = [{"likeness": "lk_a", "track": 1}, {"likeness": "lk_b", "track": 1},
+             {"likeness": "lk_b", "track": 2}, {"likeness": "lk_c", "track": 2}, {"likeness": "lk_a", "track": 3}]
+    assert found_alongside(faces, named=["lk_a"]) == {"lk_b": set(), "lk_c": {"lk_b"}}
+    assert found_alongside(faces[:2], named=[]) == {"lk_a": {"lk_b"}, "lk_b": {"lk_a"}}

@@ -9,7 +9,16 @@ from policies.characters import (
     normalize,
     screen_prompt,
 )
-from policies.consent import ConsentFacts, LikenessMode, likeness_permits
+from policies.consent import (
+    ConsentFacts,
+    LikenessMode,
+    LikenessStatus,
+    Verification,
+    can_consent,
+    likeness_permits,
+    public_figure_permits,
+    seen_face_permits,
+)
 from policies.decisions import Allow, Deny, all_of
 
 SPIDEY = CharacterPolicy("c1", "Spider-Man", ("Peter Parker",), CharacterRule.DENY)
@@ -73,12 +82,62 @@ def test_normalize():
     ],
 )
 def test_consent_modes(mode, grant, mutual, allowed):
-    facts = ConsentFacts("lk", "owner", mode, grant_id=grant, mutual_contact=mutual)
+    facts = ConsentFacts("lk", "owner", mode, grant_id=grant, mutual_contact=mutual, verification=Verification.LIVE)
     d = likeness_permits(facts, "someone")
     assert d.allowed is allowed
     assert d.rule == f"likeness:{mode.value}"
     # the owner may always use their own likeness
     assert likeness_permits(facts, "owner").allowed
+
+
+LIVE = Verification.LIVE
+
+
+@pytest.mark.parametrize(
+    "verification,status,rule,words",
+    [
+        (Verification.PHOTO, LikenessStatus.ACTIVE, "likeness:photo", "POST /v1/likenesses/lk/verification"),
+        (LIVE, LikenessStatus.DISPUTED, "likeness:disputed", "another account enrolled first"),
+        (LIVE, LikenessStatus.PENDING_REVIEW, "likeness:pending_review", "admin's review"),
+        (Verification.PHOTO, LikenessStatus.DISPUTED, "likeness:disputed", "until an admin resolves"),
+    ],
+)
+def test_a_likeness_that_is_not_live_and_active_only_protects(verification, status, rule, words):
+    """Whatever its mode or grants, it consents to nobody, its owner included, and says why."""
+    for mode in LikenessMode:
+        facts = ConsentFacts("lk", "owner", mode, grant_id="g1", mutual_contact=True, verification=verification,
+                             status=status)
+        for requester in ("owner", "someone"):
+            d = likeness_permits(facts, requester)
+            assert not d.allowed and d.rule == rule and words in d.reason and "protects" in d.reason
+        assert can_consent(facts) == likeness_permits(facts, "owner")
+
+
+def test_facts_that_say_nothing_about_verification_cannot_consent():
+    assert not likeness_permits(ConsentFacts("lk", "owner", LikenessMode.EVERYONE), "owner").allowed
+    assert can_consent(ConsentFacts("lk", "owner", LikenessMode.EVERYONE, verification=LIVE)).allowed
+
+
+def test_a_disputed_face_defers_to_the_earlier_claim_it_matched():
+    later = ConsentFacts("lk_b", "bob", LikenessMode.APPROVED, verification=LIVE, status=LikenessStatus.DISPUTED,
+                         disputes=("lk_a",))
+    yes, no = Allow("grant g1 on likeness lk_a", "likeness:approved"), Deny("needs a grant", "likeness:approved")
+    d = seen_face_permits(later, "carol", {"lk_a": yes})
+    assert d.allowed and d.rule == "likeness:disputed:deferred" and "lk_a" in d.reason and "g1" in d.reason
+    # the earlier claim says no, was not seen on the same face, or is not the one disputed: the later one blocks
+    assert seen_face_permits(later, "carol", {"lk_a": no}).rule == "likeness:disputed"
+    assert not seen_face_permits(later, "carol", {}).allowed
+    assert not seen_face_permits(later, "carol", {"lk_z": yes}).allowed
+    # a photo likeness that disputes nothing is not helped by anything seen with it
+    photo = ConsentFacts("lk_c", "carl", LikenessMode.EVERYONE)
+    assert seen_face_permits(photo, "carol", {"lk_a": yes}).rule == "likeness:photo"
+
+
+def test_a_public_figure_needs_an_approved_likeness_that_consents():
+    d = public_figure_permits("fig_1", "Barack Obama", "the prompt names 'Barack Obama'", [])
+    assert not d.allowed and d.rule == "figure:fig_1" and "protected public figure" in d.reason
+    d = public_figure_permits("fig_1", "Barack Obama", "s", [Deny("no grant"), Allow("grant g2 on lk_o")])
+    assert d.allowed and "g2" in d.reason
 
 
 def test_empty_rule_set_fails_closed():
