@@ -12,7 +12,7 @@ import secrets
 import pytest
 
 from governance.db import unit_of_work
-from governance.models import Generation, GenerationLikeness, GenerationState, Likeness
+from governance.models import Generation, GenerationLikeness, GenerationState, Likeness, Verification
 
 
 def _ids(api, *names):
@@ -21,7 +21,8 @@ def _ids(api, *names):
 
 def _likeness(api, owner_id: str) -> str:
     with unit_of_work(api.rt.engine) as s:
-        lk = Likeness(owner_id=owner_id, backend="dlib-resnet-v1", template=b"x", embeddings=1)
+        lk = Likeness(owner_id=owner_id, backend="dlib-resnet-v1", template=b"x", embeddings=1,
+                      verification=Verification.LIVE)  # a verified claim: its owner sees the uses of the face
         s.add(lk)
     return lk.id
 
