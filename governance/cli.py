@@ -189,7 +189,7 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     with _database(args) as session:
-        report = translog.audit(session, _trust_anchors(s))
+        report = translog.audit(session, _trust_anchors(s), videos_dir=s.videos_dir)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -28,13 +28,14 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from governance.errors import InvalidInput, NotFound
-from governance.models import Generation, LogEntry, LogHead, LogNode, iso, utcnow
+from governance.models import GenerationState, LogEntry, LogHead, LogNode, iso, utcnow
 from provenance import merkle
 
 if TYPE_CHECKING:
@@ -287,7 +288,8 @@ class LogAudit:
         return {**asdict(self), "intact": self.intact}
 
 
-def audit(session: Session, trust_anchors_pem: Iterable[bytes] = (), *, skew: dt.timedelta = CLOCK_SKEW) -> LogAudit:
+def audit(session: Session, trust_anchors_pem: Iterable[bytes] = (), *, skew: dt.timedelta = CLOCK_SKEW,
+          videos_dir: Path | None = None) -> LogAudit:
     """Recompute the log from its entries and hold everything stored against it:
 
     - the hash chain: every entry's hash from its fields (for version 2 its ``created_at`` too), each
@@ -297,7 +299,9 @@ def audit(session: Session, trust_anchors_pem: Iterable[bytes] = (), *, skew: dt
       still holds at least its size and gives its root, that the newest one's consistency proof from the
       stored nodes verifies, and that no entry is dated after the first head that included it;
     - every generation released here has its entry (same content id and file hash), and every entry a
-      generation released here.
+      generation released here; every generation's state is one this service knows;
+    - with ``videos_dir``, every released file still served (not taken down) hashes to its entry's
+      ``video_sha256``: a file replaced on disk would otherwise be served under the logged hash.
     """
     entries = list(all_entries(session))
     chain_problems = _chain_problems(entries, skew)
@@ -307,7 +311,7 @@ def audit(session: Session, trust_anchors_pem: Iterable[bytes] = (), *, skew: dt
     tree_problems = _node_problems(session, nodes, len(leaves))
     head_problems = _head_problems(session, entries, heads, roots, list(trust_anchors_pem), skew,
                                    stored_nodes_ok=not tree_problems)
-    release_problems, releases = _release_problems(session, entries)
+    release_problems, releases = _release_problems(session, entries, videos_dir)
     latest = latest_head(session)
     return LogAudit(
         tree_size=len(leaves), root_hash=merkle.root_of(leaves).hex(), hash_chain_intact=not chain_problems,
@@ -439,18 +443,50 @@ def _verify_head(head: SignedTreeHead, anchors: list[bytes]) -> None:
     raise SigningError("; ".join(dict.fromkeys(errors)))
 
 
-def _release_problems(session: Session, entries: Sequence[LogEntry]) -> tuple[list[str], int]:
+def _release_problems(session: Session, entries: Sequence[LogEntry], videos_dir: Path | None = None
+                      ) -> tuple[list[str], int]:
     problems = []
-    released = {g.id: g for g in session.exec(select(Generation).where(Generation.released_at != None)).all()}  # type: ignore[arg-type]  # noqa: E711
+    known = {s.value for s in GenerationState}
+    # plain columns, not the model: a state edited to a value the enum does not know must be reported, not crash
+    rows = session.execute(sa.text("SELECT id, state, content_id, video_sha256, released_at, taken_down_at "
+                                   "FROM generation")).all()
+    for gid, state, *_ in rows:
+        if str(state) not in known and str(state).lower() not in known:
+            problems.append(f"generation {gid} has the state {state!r}, which no release or block writes")
+    released = {r[0]: r for r in rows if r[4] is not None}
     logged = {e.generation_id: e for e in entries}
-    for gen in sorted(released.values(), key=lambda g: (iso(g.released_at) or "", g.id)):
-        e = logged.get(gen.id)
+    for gid, _state, content_id, video_sha, released_at, taken_down_at in sorted(
+            released.values(), key=lambda r: (str(r[4]), r[0])):
+        e = logged.get(gid)
         if e is None:
-            problems.append(f"generation {gen.id} (content id {gen.content_id}) was released at "
-                            f"{iso(gen.released_at)} but is missing from the transparency log")
-        elif (e.content_id, e.video_sha256) != (gen.content_id, gen.video_sha256):
-            problems.append(f"log entry {e.index} does not match generation {gen.id}'s content id and file hash")
+            problems.append(f"generation {gid} (content id {content_id}) was released at "
+                            f"{iso(_as_datetime(released_at))} but is missing from the transparency log")
+            continue
+        if (e.content_id, e.video_sha256) != (content_id, video_sha):
+            problems.append(f"log entry {e.index} does not match generation {gid}'s content id and file hash")
+        if videos_dir is not None and taken_down_at is None:
+            path = videos_dir / f"{gid}.mp4"
+            if not path.is_file():
+                problems.append(f"the released file of generation {gid} (log entry {e.index}) is missing")
+            elif _file_sha256(path) != e.video_sha256:
+                problems.append(f"the released file of generation {gid} no longer hashes to log entry {e.index}'s "
+                                "video_sha256: it was replaced or altered on disk")
     for e in entries:
         if e.generation_id not in released:
             problems.append(f"log entry {e.index} names generation {e.generation_id}, which was not released here")
     return problems, len(released)
+
+
+def _as_datetime(value: object) -> dt.datetime | None:
+    """A timestamp column read as plain SQL: a datetime on PostgreSQL, ISO text on SQLite."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

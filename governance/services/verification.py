@@ -272,6 +272,8 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
         text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
         if record.get("log_entry_problem"):
             text += f", which was {record['log_entry_problem']}"
+        if record.get("taken_down"):
+            text += "; TAKEN DOWN: ConsentGate no longer distributes it"
         consent = record.get("consent") or {}
         if consent.get("people"):
             held = "each consented" if consent.get("each_consented") else "consent did not hold at release"

@@ -111,3 +111,15 @@ def test_an_admin_cannot_act_as_an_account_through_its_token(api):
     r = api.call("POST", "/v1/accounts/carol/token", admin)
     assert r.status_code == 200 and r.get_json()["token"] is None
     assert api.call("GET", "/v1/me", carol).status_code == 401
+
+
+def test_a_taken_down_video_verifies_as_taken_down(api):
+    """Found in review: the report's summary still read "released ... each consented" after a takedown."""
+    bob = api.account("bob")
+    done = api.wait(bob, api.generate(bob, "snow in the forest")["id"])
+    assert done["state"] == "released", done["reasons"]
+    video = api.download(bob, done["id"])
+    assert "TAKEN DOWN" not in api.verify(video).get_json()["summary"]
+    assert api.call("DELETE", f"/v1/generations/{done['id']}", bob).status_code == 204
+    report = api.verify(video).get_json()
+    assert report["record"]["taken_down"] is True and "TAKEN DOWN" in report["summary"], report["summary"]

@@ -148,3 +148,24 @@ def test_an_edited_merkle_node_is_seen(database, make_api, capsys):
     code, report = _audit(api, capsys)
     assert code == 2 and not report["merkle_tree_intact"]
     assert "Merkle node (0, 0) differs from the hash of the entries under it: it was edited" in report["problems"]
+
+
+def test_a_released_file_replaced_on_disk_is_seen(database, make_api, capsys):
+    """Found in review: the service would serve a replaced file under the logged hash as its ETag."""
+    api = make_api(**database, **FAST)
+    [gen] = _released(api, 1)
+    assert _audit(api, capsys)[0] == 0
+    (api.rt.settings.videos_dir / f"{gen['id']}.mp4").write_bytes(b"not the released video")
+    code, report = _audit(api, capsys)
+    assert code == 2 and any("replaced or altered on disk" in p for p in report["problems"]), report
+
+
+def test_a_state_no_release_writes_is_reported_not_a_crash(database, make_api, capsys):
+    """Found in review: an edited ``generation.state`` made the audit crash (exit 1) instead of naming it."""
+    api = make_api(**database, **FAST)
+    [gen] = _released(api, 1)
+    if api.rt.engine.dialect.name == "postgresql":  # a native enum: the edit needs a value it knows
+        _sql(api, "ALTER TYPE generationstate ADD VALUE IF NOT EXISTS 'FORGED'")
+    _sql(api, f"UPDATE generation SET state = 'FORGED' WHERE id = '{gen['id']}'")
+    code, report = _audit(api, capsys)
+    assert code == 2 and any("'FORGED'" in p for p in report["problems"]), report
