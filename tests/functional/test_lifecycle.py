@@ -22,7 +22,8 @@ def test_deleting_a_likeness_stops_every_use(api, faces_dir):
     assert any(f"likeness {lk['id']} no longer exists" in r for r in done["reasons"])
     assert api.call("GET", f"/v1/likenesses/{lk['id']}", alice).status_code == 404
     r = api.call("POST", "/v1/generations", bob, json={"prompt": "x", "likenesses": [lk["id"]]})
-    assert r.status_code == 422
+    assert r.status_code == 202 and r.get_json()["state"] == "blocked"  # as for any likeness bob may not use
+    assert "no consent is on record" in r.get_json()["reasons"][0]
     with api.rt.session() as s:
         assert s.exec(select(Grant).where(Grant.likeness_id == lk["id"])).all() == []
     # the face is no longer enrolled: an image of it matches nobody

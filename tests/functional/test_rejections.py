@@ -95,7 +95,7 @@ def test_auth_and_roles(api, faces_dir):
         ("PATCH", "/v1/likenesses/lk_nope", {"mode": "everyone"}, 404),
         ("PUT", "/v1/likenesses/lk_nope/grants/bob", None, 404),
         ("DELETE", "/v1/generations/gen_nope", None, 404),
-        ("POST", "/v1/generations", {"prompt": "x", "likenesses": ["lk_nope"]}, 422),
+        ("POST", "/v1/generations", {"prompt": "x", "likenesses": [42]}, 422),
         ("POST", "/v1/generations", {"prompt": ""}, 422),
         ("POST", "/v1/generations", {"prompt": "x" * 2001}, 422),
         ("POST", "/v1/generations", {"prompt": "x", "seed": -1}, 422),
