@@ -222,10 +222,10 @@ class Pipeline:
             return
         try:
             self.engine.submit(generation_id)
-        except Unavailable:
+        except Unavailable as e:
             metrics.SUBMIT_FAILURES.inc()
-            log.warning("generation %s waits in the database: %s", generation_id, "the broker cannot be reached",
-                        exc_info=True)
+            log.warning("generation %s waits in the database until a worker's sweep hands it over: %s", generation_id,
+                        e.detail)
             return
         self._mark_enqueued([generation_id])
 
