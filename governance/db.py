@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance import models  # noqa: F401  (registers the tables)
 
@@ -173,9 +173,9 @@ def _feed_changes(session: Session, _ctx: Any) -> None:
         return
     conn = session.connection()
     for kind, keys in changed.items():
-        top = conn.execute(sa.update(models.Counter).where(models.Counter.name == kind)  # type: ignore[arg-type]
-                           .values(value=models.Counter.value + len(keys))
-                           .returning(models.Counter.value)).scalar()
+        top = conn.execute(sa.update(models.Counter).where(col(models.Counter.name) == kind)
+                           .values(value=col(models.Counter.value) + len(keys))
+                           .returning(col(models.Counter.value))).scalar()
         if top is None:  # a database made before the counters (init_db makes them): nothing follows it yet
             continue
         first = int(top) - len(keys) + 1
@@ -189,9 +189,9 @@ sa.event.listen(Session, "after_flush", _feed_changes)
 def changes_since(session: Session, kind: str, after: int, upto: int) -> list[str]:
     """The keys the feed ``kind`` changed at versions ``after < v <= upto``, oldest first, each once (at its
     last change)."""
-    rows = session.exec(select(models.IndexChange.key).where(  # type: ignore[call-overload]
-        models.IndexChange.kind == kind, models.IndexChange.version > after, models.IndexChange.version <= upto)
-        .order_by(models.IndexChange.version)).all()
+    version = col(models.IndexChange.version)
+    rows = session.exec(select(models.IndexChange.key).where(
+        col(models.IndexChange.kind) == kind, version > after, version <= upto).order_by(version)).all()
     return list(reversed(dict.fromkeys(reversed(rows))))
 
 

@@ -109,7 +109,7 @@ class DramatiqEngine:
         middleware = [TimeLimit(time_limit=backstop_ms), CurrentMessage(),
                       # a try that fails transiently says how long to wait (RetryLater); the count of tries
                       # lives in the message (``retries``) and the pipeline blocks the job after the last
-                      Retries(max_retries=None, min_backoff=1000, max_backoff=3_600_000)]
+                      Retries(max_retries=None, min_backoff=1000, max_backoff=3_600_000)]  # type: ignore[arg-type]
         if settings.queue == "redis":
             from dramatiq.brokers.redis import RedisBroker
 
@@ -135,7 +135,7 @@ class DramatiqEngine:
                     message.options["retries"] = max(0, int(message.options.get("retries", 0)) - 1)
                 raise dramatiq.Retry(str(e), delay=int(e.delay_s * 1000)) from e
 
-        self.actor = dramatiq.actor(process_generation, broker=self.broker, actor_name=ACTOR_NAME,
+        self.actor = dramatiq.actor(process_generation, broker=self.broker, actor_name=ACTOR_NAME,  # type: ignore[call-overload]
                                     queue_name=self.queue_name, max_retries=None, time_limit=backstop_ms)
 
     def submit(self, generation_id: str) -> None:
@@ -237,6 +237,10 @@ class ThreadWatch:
                         del self._deadlines[tid]
                         self._fired.add(tid)
                         async_raise(tid, exc)
+
+
+#: The process's one watch thread (thread ids are unique within a process).
+WATCH = ThreadWatch()
 
 
 def async_raise(thread_id: int, exc: type[BaseException] | None) -> None:

@@ -35,18 +35,18 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance import logs, metrics
 from governance.audit import Tag, record
 from governance.db import bump, serialize_consent, unit_of_work
 from governance.errors import Unavailable, causes, describe_failure
 from governance.jobs import (
+    WATCH,
     DramatiqEngine,
     InProcessEngine,
     JobEngine,
     RetryLater,
-    ThreadWatch,
     async_raise,
     make_engine,
 )
@@ -197,7 +197,7 @@ class Pipeline:
         self._handled = 0
         self._running: dict[str, str] = {}  # generation id -> claim token, for the lease keeper
         self._keeper: threading.Thread | None = None
-        self.watch = ThreadWatch()
+        self.watch = WATCH
 
     # -- wiring -------------------------------------------------------------------------------------------
     def on(self, event: str, fn: Callable[[str], None]) -> None:
@@ -456,6 +456,10 @@ class Pipeline:
         lease = self.rt.settings.job_lease_s
         while True:
             time.sleep(lease / 3)
+            with self._lock:
+                if not self._running:  # idle: the next claim starts another keeper
+                    self._keeper = None
+                    return
             for gid, claim in list(self._running.items()):
                 try:
                     with unit_of_work(self.rt.engine) as session:
@@ -477,22 +481,20 @@ class Pipeline:
         try:
             depth = self.engine.depth()
             with unit_of_work(self.rt.engine) as session:
-                waiting = Generation.state == GenerationState.PRECHECKED
-                active = Generation.state.in_(_ACTIVE)  # type: ignore[attr-defined]
-                free = sa.or_(Generation.lease_until == None, Generation.lease_until < now)  # type: ignore[arg-type]  # noqa: E711
-                never = sa.and_(waiting, Generation.enqueued_at == None,  # type: ignore[arg-type]  # noqa: E711
-                                Generation.created_at < now - timedelta(seconds=min(5.0, s.sweep_every_s)))
-                dead = sa.and_(active, sa.not_(waiting), free,
-                               sa.or_(Generation.enqueued_at == None,  # type: ignore[arg-type]  # noqa: E711
-                                      Generation.enqueued_at < now - timedelta(seconds=s.job_lease_s)))
-                lost = sa.and_(waiting, Generation.enqueued_at < now - timedelta(seconds=s.resubmit_after_s),
-                               sa.literal(depth == 0))
+                state, lease, sent, created = (col(Generation.state), col(Generation.lease_until),
+                                               col(Generation.enqueued_at), col(Generation.created_at))
+                waiting = state == GenerationState.PRECHECKED
+                free = sa.or_(lease.is_(None), lease < now)
+                never = sa.and_(waiting, sent.is_(None), created < now - timedelta(seconds=min(5.0, s.sweep_every_s)))
+                dead = sa.and_(state.in_(_ACTIVE[1:]), free,
+                               sa.or_(sent.is_(None), sent < now - timedelta(seconds=s.job_lease_s)))
+                lost = sa.and_(waiting, sent < now - timedelta(seconds=s.resubmit_after_s), sa.literal(depth == 0))
                 rows = session.exec(select(Generation.id, Generation.enqueued_at).where(  # type: ignore[call-overload]
-                    Generation.taken_down_at == None, sa.or_(never, dead, lost))  # noqa: E711
-                    .order_by(Generation.created_at).limit(500)).all()
+                    col(Generation.taken_down_at).is_(None), sa.or_(never, dead, lost))
+                    .order_by(created).limit(500)).all()
                 ids = []
                 for gid, seen in rows:  # one sweeper per job: the one whose compare-and-set wins
-                    cond = Generation.enqueued_at == None if seen is None else Generation.enqueued_at == seen  # noqa: E711
+                    cond = sent.is_(None) if seen is None else sent == seen
                     if session.execute(update(Generation).where(Generation.id == gid, cond)  # type: ignore[arg-type]
                                        .values(enqueued_at=now)).rowcount == 1:  # type: ignore[attr-defined]
                         ids.append(gid)
@@ -701,8 +703,8 @@ class Pipeline:
         claim = f"{self.worker_id}/{secrets.token_hex(4)}"
         before = session.get(Generation, generation_id)
         was, holder = (before.state, before.claimed_by) if before is not None else (None, None)
-        abandoned = sa.and_(Generation.state.in_(_ACTIVE[1:]),  # type: ignore[attr-defined]
-                            sa.or_(Generation.lease_until == None, Generation.lease_until < now))  # type: ignore[arg-type]  # noqa: E711
+        lease_until = col(Generation.lease_until)
+        abandoned = sa.and_(col(Generation.state).in_(_ACTIVE[1:]), sa.or_(lease_until.is_(None), lease_until < now))
         result = session.execute(
             update(Generation)
             .where(Generation.id == generation_id, Generation.taken_down_at == None,  # type: ignore[arg-type]  # noqa: E711
@@ -730,7 +732,7 @@ class Pipeline:
 
     def _ensure_keeper(self) -> None:
         with self._lock:
-            if self._keeper is None or not self._keeper.is_alive():
+            if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_leases, name="consentgate-leases", daemon=True)
                 self._keeper.start()
 

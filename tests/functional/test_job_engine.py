@@ -271,3 +271,35 @@ def test_redis_cost_bucket_is_charged_after_the_fact(prefix):
         assert all(0 < server.ttl(k) <= 121 for k in server.scan_iter(f"{prefix}:ratelimit:verify-cost:*"))
     finally:
         cost.close()
+
+
+def test_a_stopping_worker_hands_back_the_job_it_cannot_finish_within_its_grace(make_api, prefix):
+    """SIGTERM (request_stop): no new job; the current one has shutdown_grace_s to finish, else it goes back to the
+    queue (waiting again, its files removed) and another worker releases it."""
+    from governance.models import GenerationState
+
+    web = make_api(queue="redis", queue_prefix=prefix, worker="none", shutdown_grace_s=0.5, **FAST)
+    bob = web.account("bob")
+    gen = web.generate(bob, "a slow ferry crossing")
+    in_scan = threading.Event()
+
+    def slow(_gid: str) -> None:
+        in_scan.set()
+        for _ in range(600):
+            time.sleep(0.05)
+
+    worker = _worker(web.rt.settings, "w-stop")
+    worker.pipeline.on("generated", slow)
+    thread = threading.Thread(target=worker.pipeline.run_worker, kwargs={"poll_s": 0.05})
+    thread.start()
+    try:
+        assert in_scan.wait(60)
+        worker.pipeline.request_stop()
+        thread.join(30)
+        assert not thread.is_alive()
+    finally:
+        worker.close()
+    assert _state(web, gen["id"]).state is GenerationState.PRECHECKED
+    assert web.leftovers() == []
+    _run(web.rt.settings, "w-next", 1)
+    assert _state(web, gen["id"]).state is GenerationState.RELEASED
