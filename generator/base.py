@@ -29,6 +29,7 @@ from media.video import Clip
 
 __all__ = [
     "GenerationSpec",
+    "GeneratorBusy",
     "GeneratorError",
     "GeneratorInfo",
     "VideoGenerator",
@@ -46,6 +47,11 @@ FACE_SIDE_RANGE_PX = (16, 4096)
 
 class GeneratorError(Exception):
     """A generation request cannot be served: a bad spec, an unknown backend, a scene that cannot be laid out."""
+
+
+class GeneratorBusy(Exception):
+    """The generator cannot take the request now (its GPU is out of memory or held by another job): a transient
+    failure, worth trying again later, unlike :class:`GeneratorError`."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
+from governance import metrics
 from governance.config import MB, Settings
 from governance.errors import Busy, LimitReached, RateLimited
 from governance.ratelimit import retry_after
@@ -94,6 +95,8 @@ def expensive(rt: Runtime, purpose: Purpose, client: str | None = None) -> Itera
         finally:
             if cost is not None and meter.pixels:
                 cost.charge(client, meter.megapixels)  # type: ignore[arg-type]
+            if purpose == "verify" and meter.pixels:
+                metrics.VERIFY_MEGAPIXELS.inc(meter.megapixels)
             release_memory()
 
 

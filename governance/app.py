@@ -31,19 +31,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["consentgate"] = rt
 
-    from governance.api import common, views
+    from governance.api import common, ops, views
 
     common.init_app(app)
     app.register_blueprint(views.bp)
+    ops.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify({"status": "ok", "generator": settings.generator, "face_backend": settings.face_backend})
 
-    if settings.worker == "thread":
-        if settings.queue == "inprocess":
-            rt.pipeline.resume_unfinished()
-        else:
-            rt.pipeline.recover()
-            rt.pipeline.start()
+    if settings.worker == "thread" and settings.queue == "inprocess":
+        rt.pipeline.resume_unfinished()
+    # with a broker, `consentgate worker` processes run the jobs; their leases and sweeps bring back interrupted ones
     return app

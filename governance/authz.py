@@ -91,6 +91,8 @@ class Action(StrEnum):
     LOG_CONSISTENCY = "log:consistency"
     NOTIFICATION_LIST = "notification:list"
     NOTIFICATION_READ = "notification:read"
+    METRICS = "ops:metrics"
+    READINESS = "ops:readiness"
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,12 @@ TABLE: dict[Action, Permission] = {
     Action.LOG_CONSISTENCY: _open("GET /v1/log/consistency", EVERYONE),
     Action.NOTIFICATION_LIST: _open("GET /v1/notifications", ACCOUNTS, "your own"),
     Action.NOTIFICATION_READ: _open("POST /v1/notifications/read", ACCOUNTS, "your own"),
+    # Open like /healthz: Prometheus and load balancers scrape without a token. Nothing in them names a person, an
+    # account, a likeness or a prompt (labels are outcomes, rule families, stages, states); operators keep both
+    # off the public listener (docs/operations.md).
+    Action.METRICS: _open("GET /metrics", EVERYONE, "counts and durations only: no ids, names or prompts"),
+    Action.READINESS: _open("GET /readyz", EVERYONE, "503 while the database, the broker or the signer is "
+                                                     "unreachable"),
 }
 
 # The action whose ``other`` set says who may see someone else's resource of each kind (and so may be told

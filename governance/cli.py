@@ -38,43 +38,95 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from waitress import serve
 
+    from governance import logs
     from governance.app import create_app
 
     s = _settings(args)
     host = args.host or s.host
     port = args.port or s.port
     app = create_app({"data_dir": s.data_dir})
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"ConsentGate listening on http://{host}:{port} (generator={s.generator}, faces={s.face_backend})",
-          flush=True)
+    logs.configure(s.log_format, s.worker_name or f"api:{port}")
+    print(f"ConsentGate listening on http://{host}:{port} (generator={s.generator}, faces={s.face_backend}, "
+          f"jobs={s.queue})", flush=True)
     serve(app, host=host, port=port, threads=8, max_request_body_size=s.max_upload_bytes + 1_048_576)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """One worker process: one GPU (``--gpu``), one job at a time, taken from the broker (prefetch 1). SIGTERM
+    or SIGINT: no new job; the current one finishes within ``shutdown_grace_s`` or goes back to the queue."""
+    import os
+    import signal
+
+    from governance import logs
     from governance.runtime import Runtime, initialise
 
     s = _settings(args)
     overrides: dict[str, Any] = {"worker": "none"}
-    if args.name:
-        overrides["worker_name"] = args.name
+    if args.gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)  # before torch is loaded: this process sees one GPU
+    name = args.name or (f"gpu{args.gpu}" if args.gpu is not None else "")
+    if name:
+        overrides["worker_name"] = name
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
+    elif args.gpu is not None and s.metrics_port:
+        overrides["metrics_port"] = s.metrics_port + args.gpu
     s = s.with_overrides(overrides)
-    if s.queue != "redis":
-        raise SystemExit("consentgate worker: needs GOVERNANCE_QUEUE=redis (the embedded queue lives inside 'serve')")
+    if s.queue == "inprocess":
+        raise SystemExit("consentgate worker: needs GOVERNANCE_QUEUE=redis or rabbitmq (the embedded engine runs "
+                         "inside 'serve')")
     rt = Runtime(s)
     initialise(s, rt)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(s.log_format, rt.pipeline.worker_id)
+    server = _serve_metrics(rt, s.host, s.metrics_port) if s.metrics_port else None
+
+    def stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("governance.worker").info("signal %d: finishing the current job, taking no new one",
+                                                    signum)
+        rt.pipeline.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
-        recovered = rt.pipeline.recover()
-        print(f"worker {rt.pipeline.queue.worker_name!r} on {s.redis_url} (recovered {len(recovered)} unfinished)",  # type: ignore[attr-defined]
-              flush=True)
+        cleaned = rt.pipeline.clean_quarantine()
+        broker = s.redis_url if s.queue == "redis" else s.amqp_url.split("@")[-1]
+        print(f"worker {rt.pipeline.worker_id!r} on {s.queue} {broker} (metrics on :{s.metrics_port or '-'}; "
+              f"{cleaned} stale quarantine file(s) removed)", flush=True)
         done = rt.pipeline.run_worker(max_jobs=args.max_jobs)
-        print(f"processed {done} job(s)")
-    except KeyboardInterrupt:
-        pass
+        print(f"processed {done} job(s)", flush=True)
     finally:
+        if server is not None:
+            server.shutdown()
         rt.close()
     return 0
+
+
+def _serve_metrics(rt: Any, host: str, port: int) -> Any:
+    """``GET /metrics`` of a worker process on its own port, in a thread."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from governance import metrics
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = metrics.exposition(rt)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="consentgate-metrics", daemon=True).start()
+    return server
 
 
 @contextmanager
@@ -390,8 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(fn=cmd_serve)
-    worker = sub.add_parser("worker", help="run generation jobs from the Redis queue (GOVERNANCE_QUEUE=redis)")
-    worker.add_argument("--name", help="stable worker name (its unfinished jobs are recovered on restart)")
+    worker = sub.add_parser("worker", help="run generation jobs from the broker (GOVERNANCE_QUEUE=redis or rabbitmq)")
+    worker.add_argument("--gpu", type=int, help="the GPU this worker owns (sets CUDA_VISIBLE_DEVICES; metrics on "
+                                                "GOVERNANCE_METRICS_PORT + GPU)")
+    worker.add_argument("--name", help="a name for logs and metrics (default gpuN, or host:pid)")
+    worker.add_argument("--metrics-port", type=int, help="serve /metrics here (0: not at all)")
     worker.add_argument("--max-jobs", type=int, help="stop after this many jobs")
     worker.set_defaults(fn=cmd_worker)
     accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="accounts_cmd", required=True)

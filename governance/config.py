@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 MB = 1024 * 1024
+QUEUES = ("inprocess", "redis", "rabbitmq")
 
 
 class ConfigError(ValueError):
@@ -61,14 +62,37 @@ class Settings:
     # "package.module:factory" returning the operator's identity proof (a KYC vendor); empty: none
     identity_proof: str = ""
     worker: str = "thread"  # "thread": a worker thread in this process; "none": enqueue only
-    queue: str = "inprocess"  # "inprocess" (embedded) or "redis" (separate `consentgate worker` processes)
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # the job engine (docs/adr/0008-job-engine-dramatiq.md): "inprocess" (embedded, no broker), or Dramatiq on
+    # "redis" (redis_url) or "rabbitmq" (amqp_url) with separate `consentgate worker` processes, one per GPU
+    queue: str = "inprocess"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # also holds the shared rate limits whenever queue is not inprocess
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     queue_prefix: str = "consentgate"
-    worker_name: str = ""  # stable per worker process (its unacknowledged jobs are recovered under it)
+    worker_name: str = ""  # a label for logs and metrics (default: host and process id)
+    # a worker holds a job under a lease it renews every third of this; a job whose worker stops renewing is
+    # taken over by another worker once it runs out (and Redis re-delivers a dead worker's message after it)
+    job_lease_s: float = 60.0
+    # per million broker commands, how many also re-queue dead workers' messages (Dramatiq's Redis maintenance)
+    broker_maintenance_chance: int = 50_000
+    # each stage's time limit, sized for real generators (Wan 2.1 14B: tens of minutes for a 5 s 720p clip);
+    # a stage over its limit is interrupted and the job blocked with the reason
+    stage_limit_generate_s: float = 3600.0
+    stage_limit_scan_s: float = 900.0
+    stage_limit_seal_s: float = 900.0
+    stage_limit_release_s: float = 120.0
+    # SIGTERM: a worker takes no new job and finishes the current one within this, else hands it back
+    shutdown_grace_s: float = 300.0
+    # workers put back on the queue, every sweep_every_s, jobs the broker lost or never got: waiting jobs never
+    # handed to it (it was down), and jobs whose worker's lease ran out without a re-delivery
+    sweep_every_s: float = 15.0
+    resubmit_after_s: float = 300.0
+    metrics_port: int = 9400  # `consentgate worker` serves /metrics here (0: not at all)
+    log_format: str = "text"  # or "json": one object a line, with the generation id on every stage line
     # POST /v1/generations answers 507 while the data directory has less free space than this
     min_free_bytes: int = 512 * MB
-    # a job failing on storage (a full disk, an I/O error) is run again this many times, after
-    # io_retry_base_s, then twice that, and so on; then it is blocked with the reason
+    # a job failing transiently (a full disk or an I/O error, a busy generator, a signer or database that timed
+    # out) is run again this many times, after io_retry_base_s, then twice that, and so on; then it is blocked
+    # with the reason
     io_retries: int = 3
     io_retry_base_s: float = 1.0
     secret_key: str = field(default="", repr=False)
@@ -90,8 +114,18 @@ class Settings:
             raise ConfigError(f"max_upload_bytes must be at least 1024, got {self.max_upload_bytes}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port must be 1..65535, got {self.port}")
-        if self.queue not in ("inprocess", "redis"):
-            raise ConfigError(f"queue must be 'inprocess' or 'redis', got {self.queue!r}")
+        if self.queue not in QUEUES:
+            raise ConfigError(f"queue must be one of {QUEUES}, got {self.queue!r}")
+        for name in ("job_lease_s", "stage_limit_generate_s", "stage_limit_scan_s", "stage_limit_seal_s",
+                     "stage_limit_release_s", "shutdown_grace_s", "sweep_every_s", "resubmit_after_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
+        if not 0 <= self.broker_maintenance_chance <= 1_000_000:
+            raise ConfigError(f"broker_maintenance_chance is per million, got {self.broker_maintenance_chance}")
+        if not 0 <= self.metrics_port < 65536:
+            raise ConfigError(f"metrics_port must be 0..65535, got {self.metrics_port}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be 'text' or 'json', got {self.log_format!r}")
         if self.worker not in ("thread", "none"):
             raise ConfigError(f"worker must be 'thread' or 'none', got {self.worker!r}")
         if self.character_model_dir and self.character_threshold is None:
@@ -131,6 +165,22 @@ class Settings:
     def io_retry_delays(self) -> tuple[float, ...]:
         """The waits before each retry of a job that failed on storage: base, 2 x base, 4 x base, ..."""
         return tuple(self.io_retry_base_s * 2**i for i in range(self.io_retries))
+
+    @property
+    def stage_limits(self) -> dict[str, float]:
+        """Each stage's time limit in seconds, by the name the pipeline gives the stage."""
+        return {"generating": self.stage_limit_generate_s, "scanning": self.stage_limit_scan_s,
+                "sealing": self.stage_limit_seal_s, "release": self.stage_limit_release_s}
+
+    @property
+    def job_time_limit_s(self) -> float:
+        """The longest one try of a job may take: every stage at its limit."""
+        return sum(self.stage_limits.values())
+
+    @property
+    def shared_limits(self) -> bool:
+        """Whether several API processes serve (a broker carries the jobs): rate limits then live in Redis."""
+        return self.queue != "inprocess"
 
     @property
     def sqlite_path(self) -> Path | None:

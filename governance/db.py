@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance import models  # noqa: F401  (registers the tables)
 
@@ -146,6 +146,55 @@ def bump(session: Session, name: str) -> None:
     """Increment a counter atomically, inside the caller's transaction."""
     session.execute(sa.update(models.Counter).where(models.Counter.name == name)  # type: ignore[arg-type]
                     .values(value=models.Counter.value + 1))
+
+
+#: What the change feed follows: the counter (``kind``) and the table and key of the rows it watches.
+FEEDS: dict[str, tuple[tuple[type[Any], str], ...]] = {
+    "likenesses": ((models.Likeness, "id"), (models.Figure, "id")),  # the face index holds figures too
+    "fingerprints": ((models.ContentFingerprint, "generation_id"),),
+}
+
+
+def _feed_changes(session: Session, _ctx: Any) -> None:
+    """After every flush, note each likeness, figure or fingerprint added, deleted or given a new template in the change
+    feed (:class:`~governance.models.IndexChange`), in the same transaction. The versions come from the feed's
+    counter, bumped with ``UPDATE ... RETURNING`` whose row lock holds until the commit: transactions that change
+    the same feed get versions in the order they commit, so a reader that has applied version N misses nothing
+    by reading ``version > N`` (:func:`changes_since`). A bulk ``DELETE`` that bypasses the ORM is not seen."""
+    changed: dict[str, list[str]] = {}
+    for kind, watched in FEEDS.items():
+        keys = []
+        for table, key in watched:
+            keys += [getattr(o, key) for o in (*session.new, *session.deleted) if isinstance(o, table)]
+            if hasattr(table, "template"):
+                keys += [getattr(o, key) for o in session.dirty if isinstance(o, table)
+                         and sa.inspect(o).attrs.template.history.has_changes()]
+        if keys:
+            changed[kind] = list(dict.fromkeys(keys))
+    if not changed:
+        return
+    conn = session.connection()
+    for kind, keys in changed.items():
+        top = conn.execute(sa.update(models.Counter).where(col(models.Counter.name) == kind)
+                           .values(value=col(models.Counter.value) + len(keys))
+                           .returning(col(models.Counter.value))).scalar()
+        if top is None:  # a database made before the counters (init_db makes them): nothing follows it yet
+            continue
+        first = int(top) - len(keys) + 1
+        conn.execute(sa.insert(models.IndexChange), [  # type: ignore[arg-type]
+            {"kind": kind, "version": first + i, "key": k, "created_at": models.utcnow()} for i, k in enumerate(keys)])
+
+
+sa.event.listen(Session, "after_flush", _feed_changes)
+
+
+def changes_since(session: Session, kind: str, after: int, upto: int) -> list[str]:
+    """The keys the feed ``kind`` changed at versions ``after < v <= upto``, oldest first, each once (at its
+    last change)."""
+    version = col(models.IndexChange.version)
+    rows = session.exec(select(models.IndexChange.key).where(
+        col(models.IndexChange.kind) == kind, version > after, version <= upto).order_by(version)).all()
+    return list(reversed(dict.fromkeys(reversed(rows))))
 
 
 def counter(session: Session, name: str) -> int:

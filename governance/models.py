@@ -211,6 +211,11 @@ class Generation(SQLModel, table=True):
     released_at: datetime | None = _opt_ts()
     taken_down_at: datetime | None = _opt_ts()
     taken_down_by: str | None = None
+    # the job engine's bookkeeping (governance/pipeline.py): the worker running it and until when its lease
+    # holds (another worker may take the job over after that), and when it was last handed to the broker
+    claimed_by: str | None = None
+    lease_until: datetime | None = _opt_ts()
+    enqueued_at: datetime | None = _opt_ts()
 
 
 class GenerationLikeness(SQLModel, table=True):
@@ -250,6 +255,18 @@ class Counter(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     value: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+
+
+class IndexChange(SQLModel, table=True):
+    """The change feed the in-memory indexes follow: which likeness or fingerprint (``key``) was added, changed or
+    removed at ``version`` of its counter (``kind``: ``likenesses`` or ``fingerprints``). Written in the
+    transaction of the change, under the counter's row lock, so versions become visible in order and a process
+    that has applied version N reads ``version > N`` and nothing else (:func:`governance.db.changes_since`)."""
+
+    kind: str = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    key: str
+    created_at: datetime = _ts()
 
 
 class ContentFingerprint(SQLModel, table=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.config import ConfigError, Settings
-from governance.db import counter, init_db, make_engine, unit_of_work
+from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
 from governance.models import ContentFingerprint, Figure, Likeness, is_figure_key
 from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 
@@ -192,6 +193,7 @@ class Runtime:
         self._versions: dict[str, int] = {}  # counter value each in-memory index was last synced at
         self._head_lock = threading.Lock()
         self._signed_head: SignedTreeHead | None = None  # the newest, re-signed only when the log grows
+        self._signer_checked: tuple[float, str] | None = None  # (when, state) of the last readiness probe
 
     def close(self) -> None:
         """Stop the worker and release database connections."""
@@ -241,20 +243,58 @@ class Runtime:
 
     def sync_index(self, session: Session) -> LikenessIndex:
         """Make the in-memory index hold exactly the enrolled likenesses and the protected public figures
-        (keys ``fig_...``: :func:`is_figure_key`); other processes may have changed either."""
+        (keys ``fig_...``: :func:`is_figure_key`), other processes' changes included: the first time every
+        one, then only those the change feed names (O(changes), not O(enrolled))."""
         from detectors.enroll import Template
 
         def load(key: str) -> Template | None:
-            row = session.get(Figure, key) if is_figure_key(key) else session.get(Likeness, key)
+            model: Any = Figure if is_figure_key(key) else Likeness
+            row = session.get(model, key, populate_existing=True)
             return Template.from_bytes(row.template) if row is not None else None
 
         with self._index_lock:
-            version = counter(session, "likenesses")  # read before the ids: a later change bumps it again
-            if version < 0 or self._versions.get("likenesses") != version:
-                wanted = set(session.exec(select(Likeness.id)).all()) | set(session.exec(select(Figure.id)).all())
-                self._indexed = _sync(self.index, self._indexed, wanted, load)
-                self._versions["likenesses"] = version
+            self._indexed = self._follow(
+                session, "likenesses", self.index, self._indexed, load,
+                lambda: set(session.exec(select(Likeness.id)).all()) | set(session.exec(select(Figure.id)).all()))
             return self.index
+
+    def _follow(self, session: Session, kind: str, index: Any, known: set[str], load: Callable[[str], Any],
+                every_id: Callable[[], set[str]]) -> set[str]:
+        """Bring ``index`` (holding ``known`` keys) up to the database through the change feed ``kind``; the
+        first call (or a counter that went back: another database) loads every row. Returns the keys held."""
+        from governance import metrics
+
+        started = time.perf_counter()
+        version = counter(session, kind)  # read first: changes committed later are past it and read next time
+        last = self._versions.get(kind)
+        if last is not None and 0 <= last <= version:
+            if last == version:
+                return known
+            keys = changes_since(session, kind, last, version)
+            for key in keys:
+                item = load(key)
+                if item is None:
+                    if key in known:
+                        index.remove(key)
+                        known.discard(key)
+                else:
+                    index.add(key, item)
+                    known.add(key)
+            applied = len(keys)
+        else:
+            known = _sync(index, known, every_id(), load)
+            applied = len(known)
+        self._versions[kind] = version
+        metrics.index_synced(kind, applied, time.perf_counter() - started)
+        return known
+
+    def index_lag(self, session: Session) -> dict[str, int]:
+        """How many versions each in-memory index is behind the database's change feed (-1: never synced)."""
+        out = {}
+        for kind in ("likenesses", "fingerprints"):
+            last = self._versions.get(kind)
+            out[kind] = -1 if last is None else max(0, counter(session, kind) - last)
+        return out
 
     @cached_property
     def identity_proof(self) -> IdentityProof:
@@ -270,27 +310,25 @@ class Runtime:
         return FingerprintIndex()
 
     def sync_fingerprints(self, session: Session) -> FingerprintIndex:
-        """Make the fingerprint index hold exactly the stored fingerprints of released videos."""
+        """Make the fingerprint index hold exactly the stored fingerprints of released videos (change feed)."""
         from provenance.fingerprint import Fingerprint
 
         def load(gid: str) -> Fingerprint | None:
-            row = session.get(ContentFingerprint, gid)
+            row = session.get(ContentFingerprint, gid, populate_existing=True)
             return Fingerprint.from_bytes(row.data) if row is not None else None
 
         with self._index_lock:
-            version = counter(session, "fingerprints")
-            if version < 0 or self._versions.get("fingerprints") != version:
-                ids = set(session.exec(select(ContentFingerprint.generation_id)).all())
-                self._fingerprinted = _sync(self.fingerprint_index, self._fingerprinted, ids, load)
-                self._versions["fingerprints"] = version
+            self._fingerprinted = self._follow(
+                session, "fingerprints", self.fingerprint_index, self._fingerprinted, load,
+                lambda: set(session.exec(select(ContentFingerprint.generation_id)).all()))
             return self.fingerprint_index
 
     @cached_property
     def verify_limiter(self) -> Limiter:
-        """Per process with the in-process queue; shared through Redis when jobs go through Redis (then
-        several API processes run, and each must count every request)."""
+        """Per process with the in-process engine; shared through Redis (``redis_url``) when a broker carries the
+        jobs (then several API processes run, and each must count every request)."""
         s = self.settings
-        if s.queue == "redis" and s.verify_per_minute > 0:
+        if s.shared_limits and s.verify_per_minute > 0:
             return RedisRateLimiter(s.verify_per_minute, s.redis_url, prefix=s.queue_prefix)
         return RateLimiter(s.verify_per_minute)
 
@@ -299,7 +337,7 @@ class Runtime:
         """Decoded megapixels per verify client per minute (``verify_megapixels_per_minute``), shared like
         :attr:`verify_limiter`: a request is charged what it decoded, and a client in debt waits."""
         s = self.settings
-        if s.queue == "redis" and s.verify_megapixels_per_minute > 0:
+        if s.shared_limits and s.verify_megapixels_per_minute > 0:
             return RedisRateLimiter(s.verify_megapixels_per_minute, s.redis_url, prefix=s.queue_prefix,
                                     name="verify-cost")
         return RateLimiter(s.verify_megapixels_per_minute)
@@ -315,7 +353,7 @@ class Runtime:
     def simulate_limiter(self) -> Limiter:
         """Rule simulations per rights-holder account, shared like :attr:`verify_limiter`."""
         s = self.settings
-        if s.queue == "redis" and s.simulate_per_minute > 0:
+        if s.shared_limits and s.simulate_per_minute > 0:
             return RedisRateLimiter(s.simulate_per_minute, s.redis_url, prefix=s.queue_prefix, name="simulate")
         return RateLimiter(s.simulate_per_minute)
 
@@ -370,11 +408,52 @@ class Runtime:
                     cached = SignedTreeHead.sign(head.size, head.root_hash, sign, material.alg,
                                                  material.cert_chain_pem)
                 except SigningError as e:  # a KMS that is down: say so, retry on the next request
+                    from governance import metrics
+
+                    metrics.SIGNER_FAILURES.inc()
                     raise Unavailable(f"the transparency log's head cannot be signed now: {e}") from e
                 with unit_of_work(self.engine) as s:  # its own transaction: the caller's may only read
                     translog.keep_head(s, cached)
                 self._signed_head = cached
             return cached
+
+    def readiness(self) -> dict[str, str]:
+        """Whether this process can serve, check by check: ``ok`` or why not. The signer is asked to sign a
+        probe (a KMS/HSM callback may be down while the process runs); its answer is kept for 15 seconds."""
+        checks: dict[str, str] = {}
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as e:
+            checks["database"] = f"unreachable ({type(e).__name__})"
+        try:
+            self.pipeline.engine.ping()
+            checks["broker"] = "ok"
+        except Exception as e:
+            checks["broker"] = f"unreachable ({type(e).__name__})"
+        checks["signer"] = self._signer_state()
+        return checks
+
+    def _signer_state(self) -> str:
+        now = time.monotonic()
+        cached = self._signer_checked
+        if cached is not None and now - cached[0] < 15.0:
+            return cached[1]
+        from governance import metrics
+        from provenance.keys import callback_signer_from_key
+
+        try:
+            material = self.signer_material
+            sign = self.sign_fn or callback_signer_from_key(material)
+            if not sign(b"consentgate readiness probe"):
+                raise ValueError("empty signature")
+            state = "ok"
+        except Exception as e:
+            metrics.SIGNER_FAILURES.inc()
+            state = f"unreachable ({type(e).__name__})"
+        self._signer_checked = (now, state)
+        return state
 
     @cached_property
     def trust_anchor_pem(self) -> bytes:

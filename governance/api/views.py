@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from governance import admission
+from governance import admission, metrics
 from governance.api.common import (
     caller,
     db,
@@ -301,8 +301,11 @@ def create_generation() -> tuple[Response, int]:
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota)
     db().commit()
+    metrics.decisions(gen.decisions)
     if gen.state is GenerationState.PRECHECKED:
         rt.pipeline.submit(gen.id)
+    else:
+        metrics.finished(gen.state.value, "precheck", None)
     resp = jsonify({"id": gen.id, "state": gen.state.value, "reasons": gen.reasons})
     resp.headers["Location"] = f"/v1/generations/{gen.id}"
     return resp, 202

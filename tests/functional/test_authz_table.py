@@ -114,6 +114,8 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     "GET /v1/log/consistency":                             {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/notifications":                               {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/notifications/read":                         {OWN: (204, 204, 204, 204, 401)},
+    "GET /metrics":                                        {OWN: (200, 200, 200, 200, 200)},
+    "GET /readyz":                                         {OWN: (200, 200, 200, 200, 200)},
 }
 
 ENROLL_FACES = {C: "obama.jpg", R: "biden2.jpg", G: "alex-lacamoire.png", A: "lin-manuel-miranda.png"}
@@ -315,6 +317,8 @@ REQUESTS: dict[str, Request] = {
     "GET /v1/log/consistency": (lambda c: "/v1/log/consistency?old_size=1", NONE),
     "GET /v1/notifications": (lambda c: "/v1/notifications", NONE),
     "POST /v1/notifications/read": (lambda c: "/v1/notifications/read", NONE),
+    "GET /metrics": (lambda c: "/metrics", NONE),
+    "GET /readyz": (lambda c: "/readyz", NONE),
 }
 
 CELLS = [(route, relation, who) for route, rows in SPEC.items() for relation in rows for who in COLUMNS]
@@ -334,7 +338,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path, c2pa_dir: P
 def _routes(app: Flask) -> dict[str, Any]:
     out = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("v1."):
+        if rule.endpoint.startswith(("v1.", "ops.")):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 out[f"{method} {rule.rule}"] = app.view_functions[rule.endpoint]
     return out

@@ -3,6 +3,7 @@ database made by ``create_all`` before migrations existed is adopted without los
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 
@@ -157,8 +158,12 @@ def test_past_generations_get_their_characters(engine):
     with Session(engine) as s:
         s.add(models.Account(id="acc_1", name="bob", role=models.Role.CREATOR, token_hash="h"))
         s.flush()
+        # the columns generations had at revision 0002 (the model has more now)
+        insert = sa.text("INSERT INTO generation (id, requester_id, prompt, seed, likeness_ids, state, reasons, "
+                         "decisions, grants_relied, faces_found, created_at, updated_at) VALUES (:id, 'acc_1', 'p', 1, "
+                         "'[]', 'REQUESTED', '[]', :decisions, '[]', '[]', :now, :now)")
         for gid, decisions in (("gen_1", [deny, allow]), ("gen_2", [allow, other]), ("gen_3", [other])):
-            s.add(models.Generation(id=gid, requester_id="acc_1", prompt="p", seed=1, decisions=decisions))
+            s.execute(insert, {"id": gid, "decisions": json.dumps(decisions), "now": models.utcnow()})
         s.commit()
     migrate(engine)
     with Session(engine) as s:
