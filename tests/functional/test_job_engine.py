@@ -58,7 +58,7 @@ def _state(web: Any, gen_id: str) -> Any:
 def test_web_enqueues_and_a_separate_worker_releases(make_api, prefix, faces_dir):
     web = make_api(queue="redis", queue_prefix=prefix, worker="none", **{**FAST, "frame_size": 256})
     alice, bob = web.account("alice"), web.account("bob")
-    lk = web.enroll(alice, faces_dir / "obama.jpg")
+    lk = web.enroll_as_live(alice, faces_dir / "obama.jpg")
     web.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
     gen = web.generate(bob, "sunset over the ocean", [lk["id"]])
     assert web.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()["state"] == "prechecked"

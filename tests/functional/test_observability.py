@@ -24,7 +24,7 @@ def _value(samples: dict, name: str, **labels: str) -> float:
 def test_metrics_count_decisions_generations_and_stages_without_naming_anyone(make_api, faces_dir):
     api = make_api(**FAST)
     alice, bob = api.account("alice"), api.account("bob")
-    lk = api.enroll(alice, faces_dir / "obama.jpg")
+    lk = api.enroll_as_live(alice, faces_dir / "obama.jpg")
     before = _samples(api.call("GET", "/metrics").get_data(as_text=True))
     denied = api.generate(bob, "a walk on the beach", [lk["id"]])  # no grant: blocked at the precheck
     api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", alice)
@@ -40,7 +40,7 @@ def test_metrics_count_decisions_generations_and_stages_without_naming_anyone(ma
     def delta(name: str, **labels: str) -> float:
         return _value(after, name, **labels) - _value(before, name, **labels)
 
-    assert delta("consentgate_decisions_total", outcome="deny", reason="likeness:approved") == 1
+    assert delta("consentgate_decisions_total", outcome="deny", reason="likeness:no-consent") == 1
     assert delta("consentgate_decisions_total", outcome="allow", reason="likeness:approved") == 1
     assert delta("consentgate_generations_total", state="blocked", stage="precheck") == 1
     assert delta("consentgate_generations_total", state="released", stage="release") == 1
