@@ -635,7 +635,7 @@ class Pipeline:
                 serialize_consent(session, involved_owner_ids(session, gen))
                 self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
                 assert gen.content_id is not None
-                video_sha = _sha256_file(final)
+                video_sha = translog.file_sha256(final)
                 entry = translog.append(session, gen.id, gen.content_id, video_sha,
                                         hashlib.sha256(_canonical(governance)).hexdigest())
                 gen.video_sha256 = video_sha
@@ -971,11 +971,3 @@ class Pipeline:
 
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -468,7 +468,7 @@ def _release_problems(session: Session, entries: Sequence[LogEntry], videos_dir:
             path = videos_dir / f"{gid}.mp4"
             if not path.is_file():
                 problems.append(f"the released file of generation {gid} (log entry {e.index}) is missing")
-            elif _file_sha256(path) != e.video_sha256:
+            elif file_sha256(path) != e.video_sha256:
                 problems.append(f"the released file of generation {gid} no longer hashes to log entry {e.index}'s "
                                 "video_sha256: it was replaced or altered on disk")
     for e in entries:
@@ -484,7 +484,8 @@ def _as_datetime(value: object) -> dt.datetime | None:
     return dt.datetime.fromisoformat(str(value))
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB chunks: what a log entry's ``video_sha256`` holds."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
