@@ -120,7 +120,7 @@ class PoseThresholds:
 #: reasoning are in docs/face-matching.md ("Turned faces").
 DLIB_POSE_THRESHOLDS: Final = PoseThresholds(
     frontal=BinThreshold(0.50, 0.55),
-    yaw_same=BinThreshold(0.45, 0.55),
+    yaw_same=BinThreshold(0.45, 0.57),
     yaw_frontal=BinThreshold(0.50, 0.60),
     pitch_same=BinThreshold(0.45, 0.55),
     pitch_frontal=BinThreshold(0.50, 0.60),

@@ -142,8 +142,10 @@ class TrackMatch:
 
 @dataclass(frozen=True)
 class TrackReport:
-    """One face track: where it was (frames, largest face), how often it was embedded (``looks``), and
-    its nearest likeness and distance whether or not that was a match (``None`` with an empty index)."""
+    """One face track: where it was (frames, largest face, ``box`` at its last sighting), how often it
+    was embedded (``looks``), its nearest likeness and distance whether or not that was a match
+    (``None`` with an empty index), the head pose most of its looks had (``pose_bin``) and whether it
+    is in the uncertain band of some likeness (``uncertain``)."""
 
     track_id: int
     first_frame: int
@@ -156,13 +158,15 @@ class TrackReport:
     matched: bool
     pose_bin: str = "frontal"
     uncertain: bool = False
+    box: Box | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"track": self.track_id, "first_frame": self.first_frame, "last_frame": self.last_frame,
                 "frames_seen": self.frames_seen, "looks": self.looks, "max_face_px": self.max_face_px,
                 "best_likeness": self.best_likeness,
                 "distance": None if self.distance is None else round(self.distance, 4), "matched": self.matched,
-                "pose": self.pose_bin, "uncertain": self.uncertain}
+                "pose": self.pose_bin, "uncertain": self.uncertain,
+                "box": None if self.box is None else [self.box.left, self.box.top, self.box.right, self.box.bottom]}
 
 
 @dataclass(frozen=True)
@@ -726,7 +730,7 @@ def _decide(tracks: Sequence[_Track], index: LikenessIndex, poses: PoseThreshold
         reports.append(TrackReport(
             t.track_id, t.first_frame, t.last_frame, t.frames_seen, len(t.looks), t.max_face_px,
             top[0][0] if top else None, top[0][1] if top else None, t.track_id in matched_tracks, dominant,
-            t.track_id in uncertain_tracks))
+            t.track_id in uncertain_tracks, t.box))
     matches.sort(key=lambda m: (m.first_frame, m.distance))
     uncertain.sort(key=lambda m: (m.first_frame, m.distance))
     reports.sort(key=lambda r: (r.first_frame, r.track_id))
