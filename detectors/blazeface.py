@@ -74,7 +74,7 @@ _GRID: Final = 48  # anchors per side: 48 x 48 = 2304, stride 4 px
 _KEYPOINTS: Final = 6
 #: Detections scoring below this are dropped. MediaPipe's own graph for this model uses 0.6; see
 #: ``docs/face-matching.md`` for what lower and higher values find on the test media.
-MIN_SCORE: Final = 0.5
+MIN_SCORE: Final = 0.4
 _NMS_IOU: Final = 0.3  # boxes overlapping a higher-scoring one by more than this are the same face
 _SMALLEST_INPUT_PX: Final = 12  # the smallest face (px in the 192 px input) looked for (see smallest_face)
 
