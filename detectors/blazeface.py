@@ -286,9 +286,10 @@ class BlazeFaceDetector:
     def smallest_face(self, height: int, width: int, *, min_face_px: int = 40, max_pixels: int | None = None) -> int:
         """The smallest face (px, shorter side) :meth:`detect` finds in a ``width`` x ``height`` frame: the
         frame is looked at in 192 px tiles at a scale where faces of ``min_face_px`` measure ~12 px (where
-        the model still scores pasted portraits 0.8-0.9, measured), within ``max_pixels``."""
+        the model still scores pasted portraits 0.8-0.9, measured), within ``max_pixels``; faces under half
+        of ``min_face_px`` are dropped (:meth:`detect`)."""
         scale = self._scale(height, width, min_face_px, max_pixels)
-        return max(1, math.ceil(_SMALLEST_INPUT_PX / scale))
+        return max(1, math.ceil(_SMALLEST_INPUT_PX / scale), math.ceil(min_face_px / 2))
 
     def _windows(self, height: int, width: int, scale: float) -> list[tuple[int, int, int, int]]:
         """``(left, top, right, bottom)`` image windows whose side is 192 px at ``scale``, overlapping by a

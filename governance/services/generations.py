@@ -22,6 +22,7 @@ from governance.models import (
     Generation,
     GenerationCharacter,
     GenerationLikeness,
+    GenerationReview,
     GenerationState,
     Likeness,
     iso,
@@ -146,8 +147,13 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
 
 
 def is_owner(session: Session, account: Account, gen: Generation) -> bool:
-    """Whether the generation is ``account``'s: its requester, or the owner of a likeness it names or shows."""
-    return gen.requester_id == account.id or account.id in involved_owner_ids(session, gen)
+    """Whether the generation is ``account``'s: its requester, the owner of a likeness it names or shows, or
+    the owner of a likeness it may show (asked to review it: :mod:`governance.services.reviews`)."""
+    if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
+        return True
+    asked = select(GenerationReview.likeness_id).where(GenerationReview.generation_id == gen.id,
+                                                      GenerationReview.owner_id == account.id)
+    return session.exec(asked.limit(1)).first() is not None
 
 
 def generation_for(session: Session, account: Account, generation_id: str, action: Action) -> Generation:
