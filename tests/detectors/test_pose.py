@@ -11,8 +11,9 @@ from detectors.enroll import Template, merge_templates
 from detectors.errors import DetectorError
 from detectors.faces import Box
 from detectors.index import LikenessIndex
+from detectors.matching import decide_tracks
 from detectors.pose import DLIB_POSE_THRESHOLDS, BinThreshold, PoseThresholds, probe_bin
-from detectors.scan import _decide, _Track, pose_thresholds_for
+from detectors.scan import _Track, pose_thresholds_for
 
 REF = np.zeros((4, 4, 3), np.uint8)
 
@@ -116,7 +117,7 @@ def test_the_decision_matches_like_with_like_and_reports_the_band():
         _track(3, [(0.45, 0.9)], ["right"]),  # photo has no right bin: 0.46 from its frontal row: band (0.3, 0.5]
         _track(4, [(0.05, 0.0), (0.05, 0.0)], ["frontal", "frontal"]),  # frontal match with live
     ]
-    matches, uncertain, reports = _decide(tracks, index, poses, normalize=False)
+    matches, uncertain, reports = decide_tracks(tracks, index, poses, normalize=False)
     got = {(m.track_id, m.likeness_id, m.pose_bin, m.compared) for m in matches}
     assert got == {(1, "live", "left", "left"), (4, "live", "frontal", "frontal")}
     band = {(m.track_id, m.likeness_id, m.pose_bin, m.compared) for m in uncertain}
