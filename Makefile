@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install models run test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,20 +12,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,scale]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) models
 
-run: $(STAMP)
+# BlazeFace (face_detection_full_range_sparse.tflite, Apache-2.0) from the mediapipe wheel on the package
+# index: downloaded once (not installed), extracted, SHA-256 checked (detectors/blazeface.py).
+BLAZEFACE := models/blazeface/face_detection_full_range_sparse.tflite
+
+$(BLAZEFACE): | $(STAMP)
+	$(PY) -m detectors.blazeface fetch --dest $@
+
+models: $(BLAZEFACE)
+
+run: $(STAMP) models
 	$(PY) -m governance init
 	$(PY) -m governance serve
 
-test: $(STAMP)
+test: $(STAMP) models
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy policies provenance detectors generator media governance
 
-bench: $(STAMP)
+bench: $(STAMP) models
 	$(PY) -m bench
 
 clean:

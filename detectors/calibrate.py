@@ -13,6 +13,10 @@ undegraded photos, one per source photo. ``short_hamilton_clip.mp4`` adds real v
 Lin-Manuel Miranda at two sizes, turning his head (genuine against his photo) and an audience member
 who is none of the enrolled people.
 
+Turned faces (BlazeFace detections, pose bins, the thresholds of :mod:`detectors.pose`) are measured
+by :mod:`detectors.calibrate_pose`, printed after the rest (``--no-turned`` skips them, ``--turned-only``
+prints only them).
+
 Other backends: ``--backend insightface --model-dir DIR`` measures the operator's ArcFace model the
 same way (its distances lie in [0, 2]); pick a threshold from the tables and write it with
 ``--write-calibration THRESHOLD`` into ``DIR/consentgate.json``.
@@ -343,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detectors.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--faces-dir", type=Path, default=_DEFAULT_FACES, help="the test faces folder")
     parser.add_argument("--no-video", action="store_true", help="skip the Hamilton clip (faster)")
+    parser.add_argument("--no-turned", action="store_true",
+                        help="skip the turned-face section (BlazeFace, pose bins; needs `make models`)")
+    parser.add_argument("--turned-only", action="store_true", help="only the turned-face section")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, action="append", help="extra threshold to report")
     parser.add_argument("--backend", default="dlib", choices=("dlib", "insightface"))
@@ -352,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from detectors.scan import threshold_for
 
+    if args.turned_only:
+        from detectors.calibrate_pose import run
+
+        run(args.faces_dir, args.seed)
+        return 0
     backend = backend_from_settings(args.backend, args.model_dir)
     current = threshold_for(backend)
     grid = _THRESHOLDS if args.backend == "dlib" else tuple(round(0.8 + 0.05 * i, 2) for i in range(9))
@@ -375,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_video:
         print(f"\n#### scan_video on {_CLIP} (mean embedding per track)\n")
         print(clip_tracks(backend, args.faces_dir, templates))
+    if args.backend == "dlib" and not args.no_turned:
+        from detectors.calibrate_pose import run
+
+        print()
+        run(args.faces_dir, args.seed)
     print(f"\n{backend.name}: match threshold in use {current}; done in {time.perf_counter() - started:.0f} s")
     if args.write_calibration is not None:
         if args.model_dir is None:

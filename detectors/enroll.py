@@ -34,7 +34,7 @@ from detectors.faces import Face, FaceBackend, _as_rgb, crop_face, default_backe
 
 __all__ = [
     "MAX_TEMPLATE_EMBEDDINGS", "MIN_POSE_SPREAD", "MIN_SHARPNESS", "MIN_VIDEO_FRAMES", "POSE_BINS", "Template",
-    "enroll", "enroll_video", "face_sharpness",
+    "enroll", "enroll_video", "face_sharpness", "merge_templates",
 ]
 
 #: At most this many embeddings are kept per template (the most distinct of the largest faces).
@@ -147,6 +147,26 @@ class Template:
             raise
         except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:
             raise DetectorError(f"not a serialised template: {e}") from e
+
+
+def merge_templates(*templates: Template) -> Template:
+    """One template holding the rows of all ``templates`` (of one backend), e.g. a likeness's photos and
+    its live challenge's turned views, so a scan compares a turned face with the turned views
+    (``detectors.pose``). Rows of a template without bins are labelled ``frontal`` (photos are enrolled
+    by HOG, a frontal detector: portraits measure |yaw| <= 23 degrees, docs/enrollment.md) as soon as
+    any template has bins; the reference crop is the first template's. Raises :class:`DetectorError`
+    for no templates or mixed backends."""
+    if not templates:
+        raise DetectorError("merge_templates needs at least one template")
+    backends = {t.backend for t in templates}
+    if len(backends) != 1:
+        raise DetectorError(f"templates of different backends cannot be merged: {sorted(backends)}")
+    binned = any(t.bins for t in templates)
+    bins: list[str] = []
+    for t in templates:
+        bins += list(t.bins) if t.bins else ["frontal"] * len(t.embeddings)
+    return Template(embeddings=np.concatenate([t.embeddings for t in templates]), backend=templates[0].backend,
+                    reference=templates[0].reference, bins=tuple(bins) if binned else ())
 
 
 def face_sharpness(rgb: np.ndarray, face: Face) -> float:

@@ -45,6 +45,7 @@ __all__ = [
     "DlibBackend",
     "Face",
     "FaceBackend",
+    "FaceDetector",
     "TrackingBackend",
     "backend_from_settings",
     "crop_face",
@@ -130,31 +131,50 @@ def _landmarks(value: Any) -> np.ndarray | None:
     return pts
 
 
+def _angle(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float | np.floating | np.integer) or not math.isfinite(float(value)) \
+            or abs(float(value)) > 180.0:
+        raise DetectorError(f"{name} must be a finite angle in degrees, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True, eq=False)
 class Detection:
     """A face found but not yet embedded: its box, the detector's score, landmarks (``(k, 2)`` float32
-    ``(x, y)`` points in image coordinates, or ``None``) and a rough yaw (see :func:`yaw_from_landmarks`)."""
+    ``(x, y)`` points in image coordinates, or ``None``), a rough yaw (``pose``, see
+    :func:`yaw_from_landmarks`) and, when the detector estimates them, the head's ``yaw`` and ``pitch``
+    in degrees (signed as :mod:`detectors.headpose` signs them: yaw > 0 turned to the person's left,
+    pitch > 0 chin up; see :func:`detectors.blazeface.pose_from_keypoints`)."""
 
     box: Box
     score: float = 1.0
     landmarks: np.ndarray | None = None
     pose: float | None = None
+    yaw: float | None = None
+    pitch: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "landmarks", _landmarks(self.landmarks))
         object.__setattr__(self, "score", float(self.score))
+        object.__setattr__(self, "yaw", _angle(self.yaw, "yaw"))
+        object.__setattr__(self, "pitch", _angle(self.pitch, "pitch"))
 
 
 @dataclass(frozen=True, eq=False)
 class Face:
     """One detected face: where it is and its embedding (float32, shape ``(dim,)``, read-only); when the
-    backend knows them, its landmarks, detector score and rough yaw (``pose``)."""
+    backend knows them, its landmarks, detector score, rough yaw (``pose``) and head angles in degrees
+    (``yaw``, ``pitch``, as :class:`Detection` has them)."""
 
     box: Box
     embedding: np.ndarray
     landmarks: np.ndarray | None = None
     pose: float | None = None
     score: float = 1.0
+    yaw: float | None = None
+    pitch: float | None = None
 
     def __post_init__(self) -> None:
         emb = np.array(self.embedding, dtype=np.float32)  # a private copy
@@ -163,10 +183,13 @@ class Face:
         emb.setflags(write=False)
         object.__setattr__(self, "embedding", emb)
         object.__setattr__(self, "landmarks", _landmarks(self.landmarks))
+        object.__setattr__(self, "yaw", _angle(self.yaw, "yaw"))
+        object.__setattr__(self, "pitch", _angle(self.pitch, "pitch"))
 
     @classmethod
     def of(cls, detection: Detection, embedding: np.ndarray) -> Face:
-        return cls(detection.box, embedding, detection.landmarks, detection.pose, detection.score)
+        return cls(detection.box, embedding, detection.landmarks, detection.pose, detection.score, detection.yaw,
+                   detection.pitch)
 
 
 @runtime_checkable
@@ -203,6 +226,21 @@ class TrackingBackend(FaceBackend, Protocol):
     # Optional, used by the scanner when present (see DlibBackend): ``detect_thorough(rgb, *, min_face_px)``,
     # a slower detector for faces ``detect`` misses (turned heads), run on a thorough scan's keyframes; and,
     # with a true ``mirror`` attribute, ``embed(rgb, detections, *, views)`` encoding single chip views.
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """A detector alone (no embeddings) that :class:`DlibBackend` can use in place of dlib's HOG for
+    :meth:`TrackingBackend.detect`: :class:`detectors.blazeface.BlazeFaceDetector`, which also finds
+    heads turned to profile."""
+
+    name: str
+
+    def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
+        ...
+
+    def smallest_face(self, height: int, width: int, *, min_face_px: int = 40, max_pixels: int | None = None) -> int:
+        ...
 
 
 def yaw_from_landmarks(points: np.ndarray) -> float:
@@ -281,6 +319,13 @@ class DlibBackend:
     It costs a second encoder pass per face; the video scanner avoids that by alternating single views
     between the looks at one track (``embed(..., views=...)``).
 
+    ``detector`` replaces HOG in :meth:`detect` (what the video scanner calls), e.g. BlazeFace
+    (:class:`detectors.blazeface.BlazeFaceDetector`), which finds heads turned to profile; the 5-point
+    landmarks that align the encoder's chip are then placed by dlib's shape predictor inside the box it
+    found (measured better for turned heads than aligning on BlazeFace's own keypoints:
+    docs/face-matching.md). :meth:`faces` (photos, enrollment) always uses HOG. Embeddings are the same
+    either way, so :attr:`name` does not change; :attr:`detector_name` says which detector runs.
+
     Models load on first use. dlib objects are not thread-safe (and hold the GIL), so calls are
     serialised by a lock; run one backend per worker process to use several cores.
     """
@@ -288,9 +333,11 @@ class DlibBackend:
     name = "dlib-resnet-v1"
     dim = 128
 
-    def __init__(self, models_dir: str | Path | None = None, *, mirror: bool = True) -> None:
+    def __init__(self, models_dir: str | Path | None = None, *, mirror: bool = True,
+                 detector: FaceDetector | None = None) -> None:
         self._models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
         self.mirror = mirror
+        self.detector = detector
         missing = [f for f in (_SHAPE_MODEL, _ENCODER_MODEL) if not (self._models_dir / f).is_file()]
         if missing:
             raise DetectorError(f"dlib model files missing from {self._models_dir}: {', '.join(missing)}")
@@ -299,7 +346,13 @@ class DlibBackend:
         self._cnn: Any = None  # the mmod detector of detect_thorough, loaded on its first call
 
     def __repr__(self) -> str:
-        return f"DlibBackend(models_dir={str(self._models_dir)!r}, mirror={self.mirror})"
+        return (f"DlibBackend(models_dir={str(self._models_dir)!r}, mirror={self.mirror}, "
+                f"detector={self.detector_name!r})")
+
+    @property
+    def detector_name(self) -> str:
+        """What :meth:`detect` runs: ``"dlib-hog"`` or the replacement detector's name."""
+        return self.detector.name if self.detector is not None else "dlib-hog"
 
     def _load(self) -> _DlibModels:
         if self._models is None:
@@ -354,10 +407,14 @@ class DlibBackend:
         return [dets[i] for i in order], [shapes[i] for i in order]
 
     def smallest_face(self, height: int, width: int, *, min_face_px: int = 40, max_pixels: int | None = None) -> int:
+        if self.detector is not None:
+            return self.detector.smallest_face(height, width, min_face_px=min_face_px, max_pixels=max_pixels)
         scale = detection_scale(height, width, native_px=_HOG_WINDOW, min_face_px=min_face_px, max_pixels=max_pixels)
         return math.ceil(_HOG_WINDOW / scale)
 
     def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
+        if self.detector is not None:
+            return self.detector.detect(rgb, min_face_px=min_face_px, max_pixels=max_pixels)
         img = _as_rgb(rgb)
         h, w = img.shape[:2]
         scale = detection_scale(h, w, native_px=_HOG_WINDOW, min_face_px=min_face_px, max_pixels=max_pixels)
@@ -504,17 +561,40 @@ def default_backend() -> FaceBackend:
 
 #: The names :func:`backend_from_settings` accepts.
 BACKENDS: Final = ("dlib", "insightface")
+#: The detectors the dlib backend can scan video with: ``auto`` (BlazeFace when its model file is present,
+#: else HOG), ``blazeface`` (required: a missing model is an error) or ``hog``.
+DETECTORS: Final = ("auto", "blazeface", "hog")
 _INSIGHTFACE_ENV: Final = "GOVERNANCE_INSIGHTFACE_DIR"
+_scanning: dict[tuple[str, str], FaceBackend] = {}
 
 
 def backend_from_settings(name: str = "dlib", model_dir: str | os.PathLike[str] | None = None, *,
-                          providers: Sequence[str] | None = None) -> FaceBackend:
+                          providers: Sequence[str] | None = None, detector: str = "hog") -> FaceBackend:
     """The face backend a deployment configured: ``"dlib"`` (the process-wide default; ``model_dir``
     may point at other dlib model files) or ``"insightface"`` (``model_dir``, or the
     ``GOVERNANCE_INSIGHTFACE_DIR`` environment variable, must hold the operator's SCRFD and ArcFace
-    ONNX files; see ``docs/insightface.md``). Unknown names and missing files raise :class:`DetectorError`."""
+    ONNX files; see ``docs/insightface.md``). For dlib, ``detector`` (one of :data:`DETECTORS`) picks
+    what finds faces in video: ``"blazeface"`` and ``"auto"`` give a :class:`DlibBackend` whose
+    :meth:`~DlibBackend.detect` runs BlazeFace (``detectors.blazeface``; ``auto`` falls back to HOG when
+    the model file is absent: ``make models`` fetches it). Unknown names and missing files raise
+    :class:`DetectorError`."""
     key = (name or "").strip().lower()
+    which = (detector or "").strip().lower()
+    if which not in DETECTORS:
+        raise DetectorError(f"unknown face detector {detector!r}; expected one of {', '.join(DETECTORS)}")
     if key == "dlib":
+        if which != "hog":
+            from detectors.blazeface import BlazeFaceDetector, default_model_path
+
+            if which == "auto" and not default_model_path().is_file():
+                which = "hog"
+            else:
+                cache = (str(model_dir or ""), str(default_model_path()))
+                with _default_lock:
+                    if cache not in _scanning:
+                        _scanning[cache] = DlibBackend(Path(model_dir) if model_dir is not None else None,
+                                                       detector=BlazeFaceDetector())
+                    return _scanning[cache]
         return default_backend() if model_dir is None else DlibBackend(Path(model_dir))
     if key == "insightface":
         from detectors.insightface import InsightFaceBackend

@@ -125,11 +125,14 @@ class LikenessIndex:
         self._matrix = np.zeros((0, self.dim), np.float32)
         self._sq = np.zeros(0, np.float32)
         self._owner = np.zeros(0, np.int64)  # row -> slot (-1: deleted row)
+        self._bin = np.zeros(0, np.int8)  # row -> pose bin (index into POSE_BINS; unbinned rows are frontal)
+        self._has = np.zeros(0, np.int16)  # row -> bit mask of the bins its likeness's rows hold
         self._n = 0
         self._live_rows = 0
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []  # slot -> likeness id (None: deleted)
         self._rows_of: list[tuple[int, int]] = []  # slot -> (first row, row count)
+        self._bins_of: list[int] = []  # slot -> bit mask of the pose bins its rows hold
         self._max_rows = 1
         self._ivf: _Ivf | None = None
 
@@ -154,16 +157,25 @@ class LikenessIndex:
 
     # -- changes --------------------------------------------------------------------------------------------
     def add(self, likeness_id: str, template: Template) -> None:
-        """Index ``template`` under ``likeness_id``, replacing any template already there."""
+        """Index ``template`` under ``likeness_id``, replacing any template already there; its rows keep
+        their pose bins (``Template.bins``; rows of a template without bins count as frontal)."""
         emb = template.embeddings
         if emb.ndim != 2 or emb.shape[1] != self.dim:
             raise DetectorError(f"expected {self.dim}-d embeddings, got a template of shape {emb.shape}")
-        self.add_embeddings([likeness_id] * len(emb), emb, template.backend)
+        self.add_embeddings([likeness_id] * len(emb), emb, template.backend, bins=template.bins or None)
 
-    def add_embeddings(self, likeness_ids: Sequence[str], embeddings: np.ndarray, backend: str) -> None:
-        """Bulk add: row ``i`` of ``embeddings`` belongs to ``likeness_ids[i]``; each likeness's rows must be
-        consecutive and form its whole template (an id already indexed is replaced)."""
+    def add_embeddings(self, likeness_ids: Sequence[str], embeddings: np.ndarray, backend: str,
+                       bins: Sequence[str] | None = None) -> None:
+        """Bulk add: row ``i`` of ``embeddings`` belongs to ``likeness_ids[i]`` (and, with ``bins``, was
+        taken in head pose ``bins[i]``, one of :data:`~detectors.enroll.POSE_BINS`; default frontal);
+        each likeness's rows must be consecutive and form its whole template (an id already indexed is
+        replaced)."""
+        from detectors.enroll import POSE_BINS
+
         emb = np.asarray(embeddings, dtype=np.float32)
+        if bins is not None and (len(bins) != len(emb) or not set(bins) <= set(POSE_BINS)):
+            raise DetectorError(f"bins must name one of {', '.join(POSE_BINS)} for each of the {len(emb)} rows")
+        codes = np.array([POSE_BINS.index(b) for b in bins] if bins is not None else np.zeros(len(emb)), np.int8)
         if emb.ndim != 2 or emb.shape[1] != self.dim or not np.all(np.isfinite(emb)):
             raise DetectorError(f"expected finite {self.dim}-d embeddings, got shape {emb.shape}")
         if len(likeness_ids) != len(emb):
@@ -186,12 +198,14 @@ class LikenessIndex:
                 raise DetectorError(f"the index holds {self._backend!r} templates; cannot add one from {backend!r}")
             for lid, _, _ in groups:
                 self._drop(lid)
-            first = self._grow(emb)
+            first = self._grow(emb, codes)
             for lid, start, stop in groups:
                 slot = len(self._ids)
                 self._ids.append(lid)
                 self._slot_of[lid] = slot
                 self._rows_of.append((first + start, stop - start))
+                self._bins_of.append(int(np.bitwise_or.reduce(1 << codes[start:stop].astype(np.int64))))
+                self._has[first + start:first + stop] = self._bins_of[-1]
                 self._owner[first + start:first + stop] = slot
                 self._max_rows = max(self._max_rows, stop - start)
             self._live_rows += len(emb)
@@ -221,17 +235,18 @@ class LikenessIndex:
         if self._ivf is not None:
             self._ivf.remove(np.arange(start, start + count))
 
-    def _grow(self, emb: np.ndarray) -> int:
+    def _grow(self, emb: np.ndarray, codes: np.ndarray) -> int:
         need = self._n + len(emb)
         if need > len(self._matrix):
             cap = max(need, int(len(self._matrix) * 1.5), 64)
-            for name, fill in (("_matrix", 0.0), ("_sq", 0.0), ("_owner", -1)):
+            for name, fill in (("_matrix", 0.0), ("_sq", 0.0), ("_owner", -1), ("_bin", 0), ("_has", 0)):
                 old = getattr(self, name)
                 new = np.full((cap, *old.shape[1:]), fill, old.dtype)
                 new[:self._n] = old[:self._n]
                 setattr(self, name, new)
         first = self._n
         self._matrix[first:need] = emb
+        self._bin[first:need] = codes
         self._sq[first:need] = np.einsum("ij,ij->i", emb, emb)
         self._n = need
         return first
@@ -250,7 +265,7 @@ class LikenessIndex:
 
     def _compact(self) -> None:
         live = [(lid, self._rows_of[slot]) for lid, slot in self._slot_of.items()]
-        matrix, backend = self._matrix, self._backend
+        matrix, codes, backend = self._matrix, self._bin, self._backend
         self._reset()
         self._backend = backend
         if not live:
@@ -258,13 +273,15 @@ class LikenessIndex:
         ids = [lid for lid, (_, count) in live for _ in range(count)]
         rows = np.concatenate([np.arange(s, s + c) for _, (s, c) in live])
         emb = matrix[rows]
-        first = self._grow(emb)
+        first = self._grow(emb, codes[rows])
         row = first
         for lid, (_, count) in live:
             slot = len(self._ids)
             self._ids.append(lid)
             self._slot_of[lid] = slot
             self._rows_of.append((row, count))
+            self._bins_of.append(int(np.bitwise_or.reduce(1 << self._bin[row:row + count].astype(np.int64))))
+            self._has[row:row + count] = self._bins_of[-1]
             self._owner[row:row + count] = slot
             self._max_rows = max(self._max_rows, count)
             row += count
@@ -308,21 +325,61 @@ class LikenessIndex:
             d[owner < 0] = np.inf
         return d
 
-    def search(self, queries: np.ndarray, k: int = 1, threshold: float | None = None) -> list[list[tuple[str, float]]]:
+    def _allowed(self, rows: np.ndarray, code: int) -> np.ndarray:
+        """Which of ``rows`` a probe in pose bin ``code`` is compared with: its likeness's rows of that bin
+        when it has any, else its frontal rows when it has any, else all of them."""
+        has = self._has[rows].astype(np.int64)
+        bins = self._bin[rows]
+        return np.where((has >> code) & 1, bins == code, np.where(has & 1, bins == 0, True))
+
+    def compared_bin(self, likeness_id: str, probe_bin: str) -> str | None:
+        """The bin of ``likeness_id``'s rows a probe in ``probe_bin`` is compared with (see :meth:`search`):
+        ``probe_bin`` itself, ``"frontal"``, or ``None`` (all rows: the likeness has neither); raises
+        :class:`DetectorError` for an unknown likeness or bin."""
+        from detectors.enroll import POSE_BINS
+
+        if probe_bin not in POSE_BINS:
+            raise DetectorError(f"unknown pose bin {probe_bin!r}; expected one of {', '.join(POSE_BINS)}")
+        with self._lock:
+            slot = self._slot_of.get(likeness_id)
+            if slot is None:
+                raise DetectorError(f"likeness {likeness_id!r} is not in the index")
+            has = self._bins_of[slot]
+        if has >> POSE_BINS.index(probe_bin) & 1:
+            return probe_bin
+        return "frontal" if has & 1 else None
+
+    def search(self, queries: np.ndarray, k: int = 1, threshold: float | None = None,
+               pose_bins: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
         """For each query, up to ``k`` nearest likenesses as ``(likeness_id, distance)``, ascending, one
         entry per likeness; with ``threshold``, only those at distance <= ``threshold``.
 
+        With ``pose_bins`` (one of :data:`~detectors.enroll.POSE_BINS` per query: the head pose of that
+        probe), each query is compared only with the rows of each likeness in its own bin, or, for a
+        likeness without that bin, with its frontal (and unbinned) rows (:meth:`compared_bin` says which).
+
         Exact below ``exact_limit`` embeddings; above it FAISS proposes candidates (an approximate search:
         ``python -m bench faces`` measures its recall) and distances are recomputed exactly."""
+        from detectors.enroll import POSE_BINS
+
         if k < 1:
             raise DetectorError(f"k must be >= 1, got {k}")
         q = self._check_queries(queries)
+        codes: list[int] | None = None
+        if pose_bins is not None:
+            if len(pose_bins) != len(q) or not set(pose_bins) <= set(POSE_BINS):
+                raise DetectorError(f"pose_bins must name one of {', '.join(POSE_BINS)} for each of {len(q)} queries")
+            codes = [POSE_BINS.index(b) for b in pose_bins]
         with self._lock:
             if self._live_rows == 0:
                 return [[] for _ in range(len(q))]
             want = min(self._n, k * self._max_rows)
             if self._ivf is None:
                 d = self._exact_rows(q)
+                if codes is not None:
+                    every = np.arange(self._n)
+                    for qi, code in enumerate(codes):
+                        d[qi, ~self._allowed(every, code)] = np.inf
                 if want < d.shape[1]:
                     rows = np.argpartition(d, want - 1, axis=1)[:, :want]
                 else:
@@ -332,6 +389,9 @@ class LikenessIndex:
                 rows = self._ivf.candidates(q, max(256, 4 * want))
                 dist = self._exact_rows(q, np.maximum(rows, 0))
                 dist[rows < 0] = np.inf
+                if codes is not None:
+                    for qi, code in enumerate(codes):
+                        dist[qi, ~self._allowed(np.maximum(rows[qi], 0), code)] = np.inf
             owners = self._owner[np.maximum(rows, 0)]
             out = []
             for qi in range(len(q)):

@@ -41,6 +41,8 @@ import numpy as np
 from detectors.errors import DetectorError, ScanError
 from detectors.faces import Box, Detection, FaceBackend, TrackingBackend, default_backend
 from detectors.index import LikenessIndex
+from detectors.matching import TrackMatch, TrackReport, decide_tracks
+from detectors.pose import DLIB_POSE_THRESHOLDS, PoseThresholds, probe_bin
 
 __all__ = [
     "DEFAULT_DETECT_PIXELS",
@@ -49,6 +51,7 @@ __all__ = [
     "MAX_FRAME_PIXELS",
     "MAX_SCAN_SECONDS",
     "THOROUGH_EVERY_S",
+    "pose_thresholds_for",
     "ScanResult",
     "TrackMatch",
     "TrackReport",
@@ -102,43 +105,18 @@ def threshold_for(backend: FaceBackend) -> float:
     return float(value) if value is not None else MATCH_THRESHOLD
 
 
-@dataclass(frozen=True)
-class TrackMatch:
-    """A face track that matched ``likeness_id``: its mean embedding was ``distance`` away; it was
-    seen in ``frames_matched`` sampled frames between ``first_frame`` and ``last_frame`` (inclusive)."""
-
-    likeness_id: str
-    distance: float
-    first_frame: int
-    last_frame: int
-    frames_matched: int
-    track_id: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"likeness": self.likeness_id, "distance": round(self.distance, 4), "first_frame": self.first_frame,
-                "last_frame": self.last_frame, "frames_matched": self.frames_matched, "track": self.track_id}
-
-
-@dataclass(frozen=True)
-class TrackReport:
-    """One face track: where it was (frames, largest face), how often it was embedded (``looks``), and
-    its nearest likeness and distance whether or not that was a match (``None`` with an empty index)."""
-
-    track_id: int
-    first_frame: int
-    last_frame: int
-    frames_seen: int
-    looks: int
-    max_face_px: int
-    best_likeness: str | None
-    distance: float | None
-    matched: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"track": self.track_id, "first_frame": self.first_frame, "last_frame": self.last_frame,
-                "frames_seen": self.frames_seen, "looks": self.looks, "max_face_px": self.max_face_px,
-                "best_likeness": self.best_likeness,
-                "distance": None if self.distance is None else round(self.distance, 4), "matched": self.matched}
+def pose_thresholds_for(backend: FaceBackend, threshold: float | None = None) -> PoseThresholds:
+    """The per-pose thresholds (:mod:`detectors.pose`) measured for ``backend``: its ``pose_thresholds``
+    attribute, else :data:`~detectors.pose.DLIB_POSE_THRESHOLDS` for dlib, else the same threshold for
+    every pose with no uncertain band (nothing was measured). A ``threshold`` given (a deployment's
+    ``match_threshold``) replaces the frontal match distance."""
+    table = getattr(backend, "pose_thresholds", None)
+    if not isinstance(table, PoseThresholds):
+        table = DLIB_POSE_THRESHOLDS if backend.name == "dlib-resnet-v1" else PoseThresholds.uniform(
+            threshold_for(backend))
+    if threshold is not None and threshold != table.frontal.match:
+        table = table.with_frontal_match(threshold)
+    return table
 
 
 @dataclass(frozen=True)
@@ -148,7 +126,10 @@ class ScanResult:
     ``tracks`` reports every track (matched or not); ``smallest_face_px`` is the smallest face the
     detector was expected to find at the resolution scanned (smaller faces may be missed); ``embeddings``
     counts the faces embedded; ``frame_count`` the frames decoded; ``fps`` the rate they were scanned at;
-    ``keyframes`` the samples the backend's slower turned-head detector also looked at."""
+    ``keyframes`` the samples the backend's slower turned-head detector also looked at; ``uncertain``
+    the tracks in the uncertain band of a likeness they did not match (between its match and protect
+    distances, :mod:`detectors.pose`): they *may* show that person, and a gate must not release them
+    silently; ``detector`` what found the faces (``dlib-hog``, ``blazeface-full-range``, ...)."""
 
     frames_scanned: int
     faces_seen: int
@@ -162,9 +143,15 @@ class ScanResult:
     threshold: float = MATCH_THRESHOLD
     backend: str = ""
     keyframes: int = 0
+    uncertain: tuple[TrackMatch, ...] = ()
+    detector: str = ""
 
     def likeness_ids(self) -> frozenset[str]:
         return frozenset(m.likeness_id for m in self.matches)
+
+    def uncertain_ids(self) -> frozenset[str]:
+        """The likenesses some track may show (in their uncertain band) without matching them."""
+        return frozenset(m.likeness_id for m in self.uncertain)
 
     def attributed(self) -> tuple[TrackMatch, ...]:
         """Each matched track once, under its nearest likeness (smallest distance; a tie goes to the
@@ -182,10 +169,11 @@ class ScanResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary (what ``consentgate scan --json`` prints)."""
         return {
-            "backend": self.backend, "threshold": self.threshold, "fps": round(self.fps, 3),
+            "backend": self.backend, "detector": self.detector, "threshold": self.threshold, "fps": round(self.fps, 3),
             "frame_count": self.frame_count, "frames_scanned": self.frames_scanned, "faces_seen": self.faces_seen,
             "embeddings": self.embeddings, "keyframes": self.keyframes, "smallest_face_px": self.smallest_face_px,
             "likenesses": sorted(self.likeness_ids()), "matches": [m.to_dict() for m in self.matches],
+            "uncertain": [m.to_dict() for m in self.uncertain],
             "unmatched_tracks": self.unmatched_tracks, "tracks": [t.to_dict() for t in self.tracks],
         }
 
@@ -204,7 +192,7 @@ class _EmbedEveryFace:
 
     def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
         faces = self.inner.faces(rgb, upsample=1 if min(rgb.shape[:2]) < 500 else 0)
-        dets = [Detection(f.box, f.score, f.landmarks, f.pose) for f in faces]
+        dets = [Detection(f.box, f.score, f.landmarks, f.pose, f.yaw, f.pitch) for f in faces]
         self._cache = {id(d): f.embedding for d, f in zip(dets, faces, strict=True)}
         return dets
 
@@ -278,6 +266,7 @@ class _Track:
     prev_frame: int = 0
     frames_seen: int = 1
     looks: list[np.ndarray] = field(default_factory=list)
+    look_bins: list[str] = field(default_factory=list)  # the head pose bin of each look (detectors.pose)
     last_embed_frame: int = -1
     embedded_px: int = 0
     max_face_px: int = 0
@@ -359,16 +348,21 @@ class _Scanner:
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         return emb
 
-    def _look(self, track: _Track, frame: int, emb: np.ndarray, box: Box, thumb: np.ndarray) -> None:
+    def _look(self, track: _Track, frame: int, emb: np.ndarray, det: Detection, thumb: np.ndarray) -> None:
+        box = det.box
         track.force_look = False
         track.looks.append(emb)
+        track.look_bins.append(probe_bin(det.yaw, det.pitch))
         track.last_embed_frame = frame
         track.embedded_px = max(track.embedded_px, box.size)
         track.thumb = thumb
 
-    def _wants_look(self, track: _Track, frame: int, box: Box, thumb: np.ndarray) -> bool:
+    def _wants_look(self, track: _Track, frame: int, det: Detection, thumb: np.ndarray) -> bool:
+        box = det.box
         if track.force_look or (track.thumb is not None and float(thumb @ track.thumb) < _APPEARANCE):
             return True  # after a cut, or a different-looking face in the same place: check who it is
+        if track.looks and probe_bin(det.yaw, det.pitch) not in track.look_bins:
+            return True  # a head pose not embedded yet: compared with that pose's views (detectors.pose)
         if len(track.looks) >= _MAX_LOOKS:
             return False
         since = frame - track.last_embed_frame
@@ -517,7 +511,7 @@ class _Scanner:
             if t.last_frame < self._prev_sample:
                 t.force_look = True  # re-found after a miss: check it is still the same person
         seen = linked + followed
-        looking = [(d, t) for d, t in seen if self._wants_look(t, frame, d.box, thumbs[id(d)])]
+        looking = [(d, t) for d, t in seen if self._wants_look(t, frame, d, thumbs[id(d)])]
         to_embed = fresh + [d for d, _ in looking]
         emb = self._embed(rgb, to_embed, [0] * len(fresh) + [len(t.looks) for _, t in looking])
         emb_of = {id(d): e for d, e in zip(to_embed, emb, strict=True)}
@@ -533,7 +527,7 @@ class _Scanner:
             if id(d) not in is_followed:
                 self._mark(t, rgb, d, only_keyframe)
             if e is not None:
-                self._look(t, frame, e, d.box, thumbs[id(d)])
+                self._look(t, frame, e, d, thumbs[id(d)])
 
         seen_now = {id(t) for _, t in seen}
         for d in fresh:
@@ -545,13 +539,13 @@ class _Scanner:
                 self._sighting(near, frame, d.box)
                 near.prev_box = None
                 self._mark(near, rgb, d, only_keyframe)
-                self._look(near, frame, e, d.box, thumbs[id(d)])
+                self._look(near, frame, e, d, thumbs[id(d)])
                 seen_now.add(id(near))
                 continue
             t = self._new_track(frame, d)
             self._mark(t, rgb, d, only_keyframe)
             self._refine_start(t, d.box)
-            self._look(t, frame, e, d.box, thumbs[id(d)])
+            self._look(t, frame, e, d, thumbs[id(d)])
             self.live.append(t)
             seen_now.add(id(t))
 
@@ -605,6 +599,7 @@ def _scan(
     max_pixels: int | None,
     max_faces: int,
     thorough_every_s: float,
+    poses: PoseThresholds,
     single_frame: bool = False,
 ) -> ScanResult:
     if not thorough_every_s >= 0:
@@ -615,29 +610,16 @@ def _scan(
                        single_frame=single_frame)
     tracks = scanner.run(samples)
     stats = scanner.stats
-    matches: list[TrackMatch] = []
-    reports: list[TrackReport] = []
-    unmatched = 0
-    if tracks:
-        means = np.stack([t.mean for t in tracks])
-        if scanner.normalize:
-            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-        nearest = index.search(means, k=1)
-        within = index.search(means, k=max(1, min(len(index), 16)), threshold=threshold)
-        for track, best, hits in zip(tracks, nearest, within, strict=True):
-            if not hits:
-                unmatched += 1
-            for likeness_id, d in hits:
-                matches.append(TrackMatch(likeness_id, d, track.first_frame, track.last_frame, track.frames_seen,
-                                          track.track_id))
-            reports.append(TrackReport(
-                track.track_id, track.first_frame, track.last_frame, track.frames_seen, len(track.looks),
-                track.max_face_px, best[0][0] if best else None, best[0][1] if best else None, bool(hits)))
-    matches.sort(key=lambda m: (m.first_frame, m.distance))
-    reports.sort(key=lambda r: (r.first_frame, r.track_id))
+    matches, uncertain, reports = decide_tracks(tracks, index, poses, normalize=scanner.normalize)
+    unmatched = sum(1 for r in reports if not r.matched)
     return ScanResult(stats.frames_scanned, stats.faces_seen, tuple(matches), unmatched, tuple(reports),
                       stats.frame_count, float(fps), stats.smallest_face_px, stats.embeddings, float(threshold),
-                      backend.name, stats.keyframes)
+                      backend.name, stats.keyframes, tuple(uncertain), _detector_name(backend))
+
+
+def _detector_name(backend: FaceBackend) -> str:
+    name = getattr(backend, "detector_name", None)
+    return str(name) if name else backend.name
 
 
 def scan_frames(
@@ -652,6 +634,7 @@ def scan_frames(
     max_pixels: int | None = DEFAULT_DETECT_PIXELS,
     max_faces: int = MAX_FACES_PER_FRAME,
     thorough_every_s: float = 0.0,
+    pose_thresholds: PoseThresholds | None = None,
 ) -> ScanResult:
     """Scan decoded RGB frames ((T, H, W, 3) uint8 or a sequence of (H, W, 3)) shown at ``fps``.
 
@@ -662,8 +645,11 @@ def scan_frames(
     (see :data:`DEFAULT_DETECT_PIXELS`; ``max_pixels=None`` looks for ``min_face_px`` faces at any cost).
     ``thorough_every_s > 0`` makes it a thorough scan: the backend's turned-head detector also runs on
     keyframes that far apart, at the first sample and after cuts (:data:`THOROUGH_EVERY_S`).
+    ``pose_thresholds`` (default :func:`pose_thresholds_for` the backend and ``threshold``) compare
+    turned faces with turned views and set the uncertain band (:attr:`ScanResult.uncertain`).
     """
     backend = backend or default_backend()
+    poses = pose_thresholds or pose_thresholds_for(backend, threshold)
     threshold = threshold_for(backend) if threshold is None else threshold
     _check(index, backend, threshold)
     if len(frames) / fps > MAX_SCAN_SECONDS:
@@ -671,7 +657,7 @@ def scan_frames(
     stride = sample_stride(fps, min_visible_s)
     samples = ((i, frames[i]) for i in range(len(frames)))
     return _scan(samples, fps, index, backend, threshold, stride=stride, min_face_px=min_face_px,
-                 max_pixels=max_pixels, max_faces=max_faces, thorough_every_s=thorough_every_s,
+                 max_pixels=max_pixels, max_faces=max_faces, thorough_every_s=thorough_every_s, poses=poses,
                  single_frame=len(frames) == 1)
 
 
@@ -724,6 +710,7 @@ def scan_video(
     max_pixels: int | None = DEFAULT_DETECT_PIXELS,
     max_faces: int = MAX_FACES_PER_FRAME,
     thorough_every_s: float = 0.0,
+    pose_thresholds: PoseThresholds | None = None,
 ) -> ScanResult:
     """:func:`scan_frames` on a video file, decoding on a second thread as it goes (``max_frames``
     stops early). Decoding runs under :class:`media.limits.Limits` (frames of at most
@@ -734,6 +721,7 @@ def scan_video(
     from media.video import LimitExceeded, MediaError, iter_frames, probe
 
     backend = backend or default_backend()
+    poses = pose_thresholds or pose_thresholds_for(backend, threshold)
     threshold = threshold_for(backend) if threshold is None else threshold
     _check(index, backend, threshold)
     limits = DEFAULT_LIMITS.but(frame_pixels=MAX_FRAME_PIXELS, seconds=MAX_SCAN_SECONDS,
@@ -752,7 +740,7 @@ def scan_video(
     try:
         return _scan(_prefetch(frames), info.fps, index, backend, threshold, stride=stride,
                      min_face_px=min_face_px, max_pixels=max_pixels, max_faces=max_faces,
-                     thorough_every_s=thorough_every_s)
+                     thorough_every_s=thorough_every_s, poses=poses)
     except LimitExceeded as e:
         raise _limit_error(path, e) from e
     except MediaError as e:

@@ -85,6 +85,8 @@ class Action(StrEnum):
     GENERATION_VIDEO = "generation:video"
     GENERATION_CONSENT_RECORD = "generation:consent-record"
     GENERATION_TAKEDOWN = "generation:takedown"
+    GENERATION_REVIEWS = "generation:review:read"
+    GENERATION_REVIEW = "generation:review"
     VERIFY = "verify"
     LOG_HEAD = "log:head"
     LOG_ENTRY = "log:entry"
@@ -178,6 +180,12 @@ TABLE: dict[Action, Permission] = {
     Action.GENERATION_TAKEDOWN: _keyed("DELETE /v1/generations/<generation_id>", Resource.GENERATION, ACCOUNTS,
                                        frozenset({_A}), "an admin's takedown needs a reason; the people in it "
                                                         "are told"),
+    Action.GENERATION_REVIEWS: _keyed("GET /v1/generations/<generation_id>/review", Resource.GENERATION, ACCOUNTS,
+                                      note="the questions put to you about a held generation, with the frames; "
+                                           "nobody else's, not even an admin's or a regulator's"),
+    Action.GENERATION_REVIEW: _keyed("POST /v1/generations/<generation_id>/review", Resource.GENERATION, ACCOUNTS,
+                                     note="the owner of a likeness a held generation may show: confirm (blocked) "
+                                          "or dismiss (the gate goes on); 409 with no question pending for you"),
     Action.VERIFY: _open("POST /v1/verify", EVERYONE),
     Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
     Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),

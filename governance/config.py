@@ -45,6 +45,12 @@ class Settings:
     generator_dir: str = ""
     generator_steps: int = 30  # the diffusers sampler's steps
     face_backend: str = "dlib"  # or "insightface" with insightface_dir holding the operator's ONNX files
+    # what finds faces in scanned video (dlib backend): "auto" = BlazeFace when `make models` fetched its model
+    # (it finds heads turned to profile), else dlib's HOG; "blazeface" (required) or "hog" (docs/face-matching.md)
+    face_detector: str = "auto"
+    # a face in the uncertain band of a likeness the requester may not use (detectors.pose): "held" for that
+    # likeness owner's review (POST /v1/generations/<id>/review), or "block" at once with the reason
+    scan_uncertain: str = "held"
     insightface_dir: str = ""
     match_threshold: float | None = None  # None: the threshold measured for the face backend
     # seconds between the keyframes on which the scan also looks for turned heads (dlib's CNN); 0: off
@@ -98,6 +104,10 @@ class Settings:
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
+        if self.face_detector not in ("auto", "blazeface", "hog"):
+            raise ConfigError(f"face_detector must be 'auto', 'blazeface' or 'hog', got {self.face_detector!r}")
+        if self.scan_uncertain not in ("held", "block"):
+            raise ConfigError(f"scan_uncertain must be 'held' or 'block', got {self.scan_uncertain!r}")
         if not self.scan_thorough_every_s >= 0:
             raise ConfigError(f"scan_thorough_every_s must be >= 0, got {self.scan_thorough_every_s}")
         for name in ("max_image_pixels", "max_frame_pixels", "max_frames", "max_tracks", "max_photos",

@@ -56,6 +56,7 @@ class GenerationState(StrEnum):
     SEALING = "sealing"
     RELEASED = "released"
     BLOCKED = "blocked"
+    HELD = "held"  # a face that may be a likeness the requester may not use: waiting for its owner's review
 
     @property
     def terminal(self) -> bool:
@@ -216,6 +217,27 @@ class Generation(SQLModel, table=True):
     claimed_by: str | None = None
     lease_until: datetime | None = _opt_ts()
     enqueued_at: datetime | None = _opt_ts()
+
+
+class GenerationReview(SQLModel, table=True):
+    """A held generation's question to one likeness's owner: is the face in these frames you? The scan put a
+    face in the uncertain band of the likeness (between its match and protect distances, detectors.pose).
+    ``decision``: ``pending``, ``confirmed`` (it is them: the generation is blocked) or ``dismissed`` (not
+    them: the gate goes on). ``frames``: a few of the frames the face is in, as the owner is shown them
+    (``{"frame": index, "jpeg": base64}``, the face's ``box`` at its last sighting alongside)."""
+
+    generation_id: str = Field(foreign_key="generation.id", primary_key=True)
+    likeness_id: str = Field(primary_key=True, index=True)
+    owner_id: str = Field(foreign_key="account.id", index=True)
+    distance: float
+    first_frame: int
+    last_frame: int
+    pose: str
+    box: list[int] = _json(list)
+    frames: list[dict[str, Any]] = _json(list)
+    decision: str = Field(default="pending", index=True)
+    created_at: datetime = _ts()
+    decided_at: datetime | None = _opt_ts()
 
 
 class GenerationLikeness(SQLModel, table=True):

@@ -611,6 +611,7 @@ class Pipeline:
                         if (lk := session.get(Likeness, c.likeness_id)) is not None and is_verified_claim(lk)}
                     block(session, gen, reasons, stage="scan", notify_owners=owners)
                     raise _Stop
+                self._judge_uncertain(session, gen, result, clip.frames)
                 self._advance(session, gen, GenerationState.SEALING)
             self._emit("scanned", generation_id)
 
@@ -848,6 +849,36 @@ class Pipeline:
             block(session, gen, denials, stage="scan", notify_owners=set())
             raise _Stop
 
+    def _judge_uncertain(self, session: Session, gen: Generation, result: ScanResult, frames: Any) -> None:
+        """A face in the uncertain band of a likeness the requester may not use (``detectors.pose``: further
+        than its match distance, within its protect distance) is never passed silently: the generation is held
+        for that likeness owner's review (``scan_uncertain = "held"``, :mod:`governance.services.reviews`) or
+        blocked with the reason (``"block"``). A likeness whose owner dismissed this generation is not asked
+        again when the job runs once more."""
+        from governance.services import reviews
+
+        skip = reviews.dismissed(session, gen.id) if result.uncertain else set()
+        nearest: dict[str, Any] = {}
+        for m in result.uncertain:
+            held = nearest.get(m.likeness_id)
+            if m.likeness_id not in skip and (held is None or m.distance < held.distance):
+                nearest[m.likeness_id] = m
+        if not nearest:
+            return
+        denied = [c for c in check_consent(session, list(nearest), gen.requester_id) if not c.decision.allowed]
+        if not denied:
+            return
+        if self.rt.settings.scan_uncertain == "held" and all(c.owner_id for c in denied):
+            reviews.hold(session, gen, [(c.likeness_id, c.owner_id, nearest[c.likeness_id]) for c in denied], frames,
+                         result)
+            raise _Stop
+        link_likenesses(session, gen.id, [c.likeness_id for c in denied])
+        reasons = [f"{reviews.band_reason(c.likeness_id, nearest[c.likeness_id])}, without consent: {c.decision.reason}"
+                   for c in denied]
+        block(session, gen, reasons, stage="scan",
+              notify_owners=involved_owner_ids(session, gen) | {c.owner_id for c in denied})
+        raise _Stop
+
     def _scan(self, frames: Any, fps: float, index: Any) -> ScanResult:
         from detectors.scan import scan_frames
 
@@ -865,7 +896,8 @@ class Pipeline:
             **consent_record.public_assertion(gen),
             "generator": gen.generator,
             "face_scan": {  # how the output was scanned: which faces a verifier can rely on having been checked
-                "backend": scan.backend, "threshold": scan.threshold, "frames": scan.frame_count,
+                "backend": scan.backend, "detector": scan.detector, "threshold": scan.threshold,
+                "frames": scan.frame_count,
                 "frames_scanned": scan.frames_scanned, "keyframes": scan.keyframes, "tracks": len(scan.tracks),
                 "smallest_face_px": scan.smallest_face_px,
                 "thorough_every_s": self.rt.settings.scan_thorough_every_s,

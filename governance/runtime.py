@@ -225,7 +225,8 @@ class Runtime:
         from governance.config import ConfigError
 
         try:
-            return backend_from_settings(self.settings.face_backend, self.settings.insightface_dir or None)
+            return backend_from_settings(self.settings.face_backend, self.settings.insightface_dir or None,
+                                         detector=self.settings.face_detector)
         except DetectorError as e:
             raise ConfigError(str(e)) from e
 

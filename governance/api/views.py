@@ -35,6 +35,7 @@ from governance.services import consent_record as consent_record_svc
 from governance.services import generations as generations_svc
 from governance.services import likenesses as likenesses_svc
 from governance.services import notifications as notifications_svc
+from governance.services import reviews as reviews_svc
 from governance.services import translog
 from governance.services import verification as verification_svc
 from governance.uploads import media_kind, reference_images
@@ -324,6 +325,35 @@ def list_generations() -> Response:
 def get_generation(generation_id: str) -> Response:
     gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_READ)
     return jsonify(generations_svc.view_for(db(), caller(), gen))
+
+
+@bp.get("/generations/<generation_id>/review")
+@guard(Action.GENERATION_REVIEWS)
+def generation_reviews(generation_id: str) -> Response:
+    """The questions about a held generation put to the caller (the owner of a likeness it may show), with
+    the frames the face is in (base64 JPEG); nobody else's."""
+    account = caller()
+    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_REVIEWS)
+    rows = reviews_svc.for_account(db(), account, gen)
+    return jsonify({"generation": gen.id, "state": gen.state.value,
+                    "reviews": [reviews_svc.view(r, with_frames=True) for r in rows]})
+
+
+@bp.post("/generations/<generation_id>/review")
+@guard(Action.GENERATION_REVIEW)
+def review_generation(generation_id: str) -> Response:
+    """``{"decision": "confirm"}`` (it is me: blocked) or ``{"decision": "dismiss"}`` (not me: the gate goes on,
+    consent checked again at every stage)."""
+    account = caller()
+    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_REVIEW)
+    body = json_body("decision")
+    again = reviews_svc.decide(db(), account, gen, body.get("decision"))
+    db().commit()
+    if again:
+        runtime().pipeline.submit(gen.id)
+    rows = reviews_svc.for_account(db(), account, gen)
+    return jsonify({"generation": gen.id, "state": gen.state.value,
+                    "reviews": [reviews_svc.view(r, with_frames=False) for r in rows]})
 
 
 @bp.get("/generations/<generation_id>/consent-record")

@@ -23,6 +23,7 @@ from governance.models import (
     Generation,
     GenerationCharacter,
     GenerationLikeness,
+    GenerationReview,
     GenerationState,
     Likeness,
     Role,
@@ -161,10 +162,15 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
 
 
 def is_owner(session: Session, account: Account, gen: Generation) -> bool:
-    """Whether the generation is ``account``'s: its requester, or the owner of a likeness it names or shows."""
+    """Whether the generation is ``account``'s: its requester, the owner of a likeness it names or shows, the
+    owner of a verified likeness the scan asked to allow the requester (a near miss that said no), or the owner
+    of a likeness it may show (asked to review it: :mod:`governance.services.reviews`)."""
     if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
         return True
-    # a verified likeness linked to it (a near miss the scan asked to allow the requester, which said no)
+    asked = select(GenerationReview.likeness_id).where(GenerationReview.generation_id == gen.id,
+                                                      GenerationReview.owner_id == account.id)
+    if session.exec(asked.limit(1)).first() is not None:
+        return True
     linked = select(GenerationLikeness.likeness_id).where(GenerationLikeness.generation_id == gen.id)
     mine = session.exec(select(Likeness).where(Likeness.owner_id == account.id,
                                                Likeness.id.in_(linked))).all()  # type: ignore[attr-defined]

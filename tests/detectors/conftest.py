@@ -108,3 +108,22 @@ def challenge():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def blazeface():
+    """The BlazeFace detector on the model `make models` fetched (skipped, saying so, where it is missing:
+    tests never download)."""
+    from detectors.blazeface import BlazeFaceDetector, default_model_path
+
+    if not default_model_path().is_file():
+        pytest.skip(f"the BlazeFace model is missing at {default_model_path()}: run `make models`")
+    return BlazeFaceDetector()
+
+
+@pytest.fixture(scope="session")
+def scanning_backend(blazeface):
+    """dlib's encoder with BlazeFace detecting: what the gate scans video with by default."""
+    from detectors.faces import DlibBackend
+
+    return DlibBackend(detector=blazeface)

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("module", ["detectors.errors", "detectors.faces", "detectors.enroll", "detectors.index",
                                     "detectors.insightface", "detectors.scan", "detectors.headpose",
-                                    "detectors.liveness"])
+                                    "detectors.liveness", "detectors.pose"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

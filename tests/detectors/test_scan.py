@@ -171,7 +171,9 @@ def test_result_is_json_able(templates, everyone, make_clip, backend):
     assert data["likenesses"] == ["biden", "lacamoire"] and data["backend"] == "dlib-resnet-v1"
     distance = pytest.approx(result.matches[0].distance, abs=1e-4)
     assert data["matches"][0] == {"likeness": "biden", "distance": distance,
-                                  "first_frame": 0, "last_frame": 23, "frames_matched": 6, "track": 1}
+                                  "first_frame": 0, "last_frame": 23, "frames_matched": 6, "track": 1,
+                                  "pose": "frontal", "compared": "frontal"}
+    assert data["uncertain"] == [] and data["detector"] == "dlib-hog"
     assert len(data["tracks"]) == 2 and data["smallest_face_px"] == 40 and data["embeddings"] >= 2
 
 

@@ -116,7 +116,7 @@ class Api:
         deadline = time.monotonic() + timeout
         while True:
             body = self.call("GET", f"/v1/generations/{gen_id}", token).get_json()
-            if body["state"] in ("released", "blocked") or time.monotonic() > deadline:
+            if body["state"] in ("released", "blocked", "held") or time.monotonic() > deadline:
                 return body
             time.sleep(0.1)
 
