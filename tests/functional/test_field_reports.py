@@ -149,14 +149,12 @@ def hostile() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_inputs_are_refused_quickly_naming_the_limit(make_api, hostile, name):
+def test_hostile_inputs_are_refused_naming_the_limit(make_api, hostile, name):
+    """How fast, and with how little memory, is measured by ``python -m bench limits`` (docs/limits.md)."""
     api = make_api(max_upload_bytes=4 * 1024 * 1024)
-    started = time.perf_counter()
     body = problem(api.verify(hostile[name], name), 422)
-    took = time.perf_counter() - started
     assert body["limit"] == HOSTILE[name][1] and f"({body['limit']})" in body["detail"]
     assert body["type"].endswith("/limit-exceeded")
-    assert took < 2.0, took  # docs/limits.md: each under 1 s on the real server
     alice = api.account("alice")
     body = problem(api.multipart("/v1/likenesses", alice, [(name, hostile[name])]), 422)
     assert body["limit"] == HOSTILE[name][1]
