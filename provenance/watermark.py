@@ -76,6 +76,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from provenance._convcode import coded_length, conv_encode, viterbi
 from provenance.errors import WatermarkError
 
 __all__ = [
@@ -100,9 +101,7 @@ DEFAULT_STRENGTH = 2.75
 
 _TAG_BYTES = 4
 _INFO_BITS = 8 * (PAYLOAD_BYTES + _TAG_BYTES)
-_MEMORY = 8  # constraint length 9
-_GENERATORS = (0o557, 0o663, 0o711)  # rate 1/3, free distance 18
-_CODED_BITS = len(_GENERATORS) * (_INFO_BITS + _MEMORY)
+_CODED_BITS = coded_length(_INFO_BITS)
 _MIN_SIDE = 64
 _MIN_SECRET = 16
 _DOMAIN = b"consentgate/watermark/v2/"
@@ -199,7 +198,7 @@ def embed(
     bit_of_cell, chips = _layout(key.secret)
     is_sync = bit_of_cell < 0
     bits = np.where(is_sync, 0, bit_of_cell)
-    sign = _conv_encode(_message_bits(payload, key)).astype(np.float32) * 2 - 1
+    sign = conv_encode(_message_bits(payload, key)).astype(np.float32) * 2 - 1
     cell_sign = np.where(is_sync, 1.0, sign[bits]).astype(np.float32)
 
     # Pass 1: what the detector would read from the bare clip, and from a unit-gain mark.
@@ -442,12 +441,12 @@ class _Search:
         aligned = np.roll(tile, (-dy, -dx), axis=(0, 1))
         soft = _per_bit(_cells(aligned, cell), *self.layout)
         soft = soft / (float(np.std(soft)) + 1e-12)
-        bits = _viterbi(soft)
+        bits = viterbi(soft)
         data = np.packbits(bits).tobytes()
         payload, tag = data[:PAYLOAD_BYTES], data[PAYLOAD_BYTES:]
         if not hmac.compare_digest(tag, _tag(payload, self.key)):
             return None
-        recoded = _conv_encode(bits).astype(np.float64) * 2 - 1
+        recoded = conv_encode(bits).astype(np.float64) * 2 - 1
         agreement = float(np.sum(soft * recoded) / max(float(np.sum(np.abs(soft))), 1e-12))
         scale = float(period) / (_TILE * _CELL)
         f = period / (_TILE * cell)
@@ -526,55 +525,6 @@ def _layout(secret: bytes) -> tuple[np.ndarray, np.ndarray]:
     chips = (rng.integers(0, 2, n) * 2 - 1).astype(np.float32)
     bit_of_cell.flags.writeable = chips.flags.writeable = False
     return bit_of_cell.reshape(_TILE, _TILE), chips.reshape(_TILE, _TILE)
-
-
-# --- convolutional code ---------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _trellis() -> tuple[np.ndarray, np.ndarray]:
-    """For each next state: its two predecessor states and the +-1 outputs of those transitions."""
-    nxt = np.arange(1 << _MEMORY)
-    prev = np.stack([nxt >> 1, (nxt >> 1) | (1 << (_MEMORY - 1))], axis=1)
-    reg = (prev << 1) | (nxt & 1)[:, None]
-    out = np.stack([_parity(reg & g) for g in _GENERATORS], axis=-1)
-    return prev, out.astype(np.float64) * 2 - 1
-
-
-def _parity(x: np.ndarray) -> np.ndarray:
-    p = np.zeros_like(x)
-    while np.any(x):
-        p ^= x & 1
-        x = x >> 1
-    return p
-
-
-def _conv_encode(bits: np.ndarray) -> np.ndarray:
-    state, out = 0, list[int]()
-    for u in [int(b) for b in bits] + [0] * _MEMORY:
-        reg = (state << 1) | u
-        out.extend(bin(reg & g).count("1") & 1 for g in _GENERATORS)
-        state = reg & ((1 << _MEMORY) - 1)
-    return np.array(out, np.uint8)
-
-
-def _viterbi(soft: np.ndarray) -> np.ndarray:
-    """Soft-decision Viterbi (maximum correlation), start and end in state 0."""
-    prev, out = _trellis()
-    steps = soft.reshape(-1, len(_GENERATORS))
-    metric = np.full(1 << _MEMORY, -np.inf)
-    metric[0] = 0.0
-    rows = np.arange(1 << _MEMORY)
-    choices = np.empty((len(steps), 1 << _MEMORY), np.intp)
-    for t, s in enumerate(steps):
-        cand = metric[prev] + out @ s
-        choices[t] = np.argmax(cand, axis=1)
-        metric = cand[rows, choices[t]]
-    state, bits = 0, np.empty(len(steps), np.uint8)
-    for t in range(len(steps) - 1, -1, -1):
-        bits[t] = state & 1
-        state = int(prev[state, choices[t, state]])
-    return bits[: len(steps) - _MEMORY]
 
 
 # --- signal processing ----------------------------------------------------------------------------
