@@ -56,6 +56,7 @@ import cv2
 import numpy as np
 
 from media.video import Clip, MediaError, iter_frames, video_source
+from provenance._borders import BorderStats, aspect_boxes
 from provenance.errors import FingerprintError
 
 __all__ = [
@@ -75,7 +76,8 @@ __all__ = [
 
 SAMPLES = 16
 MAX_THUMBNAILS = 512
-"""A :class:`FingerprintBuilder` keeps at most this many frame thumbnails (64 x 64 x 3 bytes each)."""
+"""A :class:`FingerprintBuilder` keeps at most this many frame thumbnails (64 x 64 x 3 bytes each, and for
+a query of a frame that is not square one more of the frame's shape, at most 64 x 256 x 3 bytes)."""
 MATCH_THRESHOLD = 0.06
 """Distances under this are matches (calibrated: see the module docstring and docs/watermark.md)."""
 AMBIGUITY = 0.02
@@ -85,12 +87,14 @@ _GRID = 16
 _CHROMA_GRID = 2
 _CHROMA_WEIGHT = 0.35  # share of a frame descriptor's norm given to colour
 _MARGIN = 0.15  # per side, left out of the stored view
-_THUMB = 64  # every frame is first reduced to a 64 x 64 RGB thumbnail
+_THUMB = 64  # every frame is first reduced to a 64 x 64 thumbnail
+_THUMB_LONG = 4  # a query also keeps one of the frame's shape, 64 px on the short side and at most 4x that
 _WORK = 32
 _BLUR = 0.8  # Gaussian sigma on the 32 x 32 working image
 _BANDPASS = 2.0  # the 12 x 12 grid minus its blur at this sigma (removes the common sky/ground gradient)
 _CROPS = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25)  # total crop per axis a query view assumes
 _DIMS = _GRID * _GRID + 2 * _CHROMA_GRID * _CHROMA_GRID
+_SAME_BOX = 0.01  # boxes whose edges all lie within 1 % of the frame of each other count as one
 _MAGIC = b"CGFP"
 _VERSION = 1
 _HEADER = struct.Struct(">4sBBH")  # magic, version, samples, dims per sample
@@ -199,17 +203,20 @@ class FingerprintBuilder:
     frames (verification reads the watermark from the same decode).
 
     Memory is bounded whatever the clip's length (which a streamed upload does not state): it keeps a
-    64 x 64 thumbnail of every ``stride``-th frame, at most :data:`MAX_THUMBNAILS` (6 MB), and when that
-    is full drops every other one and doubles the stride. Each sampled moment then takes the kept
+    64 x 64 thumbnail of every ``stride``-th frame, at most :data:`MAX_THUMBNAILS` (6 MB; a query of a
+    tall or wide frame also keeps one of the frame's shape, at most 25 MB more), and when that is full
+    drops every other one and doubles the stride. Each sampled moment then takes the kept
     frame nearest to it: exact up to :data:`MAX_THUMBNAILS` frames (every clip the gate makes), within
     ``stride / 2`` frames beyond (half a second for 5 minutes at 30 fps).
     """
 
     def __init__(self, *, query_views: bool = True) -> None:
         self.query_views = query_views
-        self._thumbs: list[np.ndarray] = []
+        self._thumbs: list[tuple[np.ndarray, np.ndarray]] = []  # per kept frame: square, and of the frame's shape
         self._stride = 1
         self._seen = 0
+        self._borders: BorderStats | None = BorderStats() if query_views else None
+        self._size: tuple[int, int] | None = None
 
     @property
     def frames(self) -> int:
@@ -222,10 +229,18 @@ class FingerprintBuilder:
         self._seen += 1
         if index % self._stride:
             return
-        self._thumbs.append(_thumbnail(frame))
+        thumbs = _thumbnails(frame, shaped=self.query_views)
+        self._thumbs.append(thumbs)
         if len(self._thumbs) > MAX_THUMBNAILS:
             self._thumbs = self._thumbs[::2]
             self._stride *= 2
+        if self._borders is not None:
+            if self._size is None:
+                self._size = frame.shape[:2]
+            if frame.shape[:2] != self._size:
+                self._borders = None  # frames of changing size: no bars to find
+            else:
+                self._borders.add(thumbs[1][..., 0])  # the luma of the thumbnail that keeps the frame's shape
 
     def fingerprint(self) -> Fingerprint:
         """The fingerprint of the frames added so far (at least one)."""
@@ -236,9 +251,15 @@ class FingerprintBuilder:
         moments = [min(n - 1, int((i + 0.5) * n / SAMPLES)) for i in range(SAMPLES)]
         picked = [thumbs[min(len(thumbs) - 1, int(round(m / self._stride)))] for m in moments]
         windows = _windows() if self.query_views else _windows()[:1]
-        views = np.stack([np.stack([_describe(t, w) for t in picked]) for w in windows])
+        described = [[_describe(square, w) for square, _ in picked] for w in windows]
+        if self.query_views and self._borders is not None:  # a picture padded into the frame
+            boxes = _box_windows(self._borders, self._size)
+            described += [[_describe(shaped, w) for _, shaped in picked] for w in boxes]
+        views = np.array(described)
         q = np.clip(np.rint(views * 127), -127, 127).astype(np.int8)
-        return Fingerprint(q[0], views=q[1:] if self.query_views else None)
+        if not self.query_views:
+            return Fingerprint(q[0])
+        return Fingerprint(q[0], views=np.concatenate([q[1:], q[..., _mirror_order()]]))
 
 
 def fingerprint_video(
@@ -344,14 +365,22 @@ class FingerprintIndex:
         return [FingerprintMatch(keys[i], float(d[i])) for i in hits]
 
 
-def _thumbnail(frame: np.ndarray) -> np.ndarray:
+def _thumbnails(frame: np.ndarray, *, shaped: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The frame reduced to 64 x 64 and, when ``shaped`` and the frame is not square, to a 64 px short
+    side keeping its shape (so that a picture padded into a tall or wide frame keeps its detail), both
+    YCrCb uint8 (the values the descriptors read; a quarter of float32's memory)."""
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
         raise FingerprintError(f"a frame must be an (H, W, 3) uint8 array, got {getattr(frame, 'shape', frame)}")
     h, w = frame.shape[:2]
     if h < 8 or w < 8:
         raise FingerprintError(f"frames must be at least 8x8 pixels, got {w}x{h}")
-    small = cv2.resize(np.ascontiguousarray(frame), (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    frame = np.ascontiguousarray(frame)
+    square = cv2.cvtColor(cv2.resize(frame, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)
+    long = min(round(_THUMB * max(h, w) / min(h, w)), _THUMB_LONG * _THUMB)
+    if not shaped or long == _THUMB:
+        return square, square
+    size = (long, _THUMB) if w > h else (_THUMB, long)
+    return square, cv2.cvtColor(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)
 
 
 @lru_cache(maxsize=1)
@@ -371,11 +400,57 @@ def _windows() -> list[tuple[float, float, float, float]]:
     return out
 
 
+def _box_windows(borders: BorderStats, size: tuple[int, int] | None) -> list[tuple[float, float, float, float]]:
+    """Windows for a picture padded into a frame of ``size`` (height, width): the stored view and the
+    centred crop views, placed in the picture inside the bars that were found, and in the centred boxes
+    of the usual aspect ratios."""
+    if size is None:
+        return []
+    found = borders.box()
+    boxes = ([found] if found is not None else []) + aspect_boxes(*size)
+    out: list[tuple[float, float, float, float]] = []
+    picked: list[tuple[float, float, float, float]] = []
+    for box in boxes:
+        by0, by1, bx0, bx1 = box.fractions()
+        if any(max(abs(a - b) for a, b in zip(box.fractions(), p, strict=True)) < _SAME_BOX for p in picked):
+            continue  # as good as a box already there
+        picked.append(box.fractions())
+        for y0, y1, x0, x1 in _centred_windows():
+            out.append((by0 + y0 * (by1 - by0), by0 + y1 * (by1 - by0), bx0 + x0 * (bx1 - bx0), bx0 + x1 * (bx1 - bx0)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _centred_windows() -> list[tuple[float, float, float, float]]:
+    """The stored view and the centred crop views (the middle of each crop's 5 x 5 offsets)."""
+    out = [(_MARGIN, 1 - _MARGIN, _MARGIN, 1 - _MARGIN)]
+    for f in _CROPS[1:]:
+        c = f / 2
+        out.append(((_MARGIN - c) / (1 - f), (1 - _MARGIN - c) / (1 - f), (_MARGIN - c) / (1 - f),
+                    (1 - _MARGIN - c) / (1 - f)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _mirror_order() -> np.ndarray:
+    """The permutation of a frame descriptor's values that describes the frame mirrored left to right:
+    the luma grid's columns and the chroma grid's columns reversed (every other step is symmetric, and
+    the crop windows come in mirrored pairs, so the mirrored views are a permutation of the views)."""
+    grid = np.arange(_GRID * _GRID).reshape(_GRID, _GRID)[:, ::-1].ravel()
+    chroma = (np.arange(_CHROMA_GRID * _CHROMA_GRID * 2).reshape(_CHROMA_GRID, _CHROMA_GRID, 2)[:, ::-1]
+              .ravel() + _GRID * _GRID)
+    order = np.concatenate([grid, chroma])
+    order.flags.writeable = False
+    return order
+
+
 def _describe(thumb: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
     """One frame's descriptor in one window: band-passed 12 x 12 luma layout plus a little colour."""
-    y0, y1, x0, x1 = (min(max(v, 0.0), 1.0) * _THUMB for v in window)
+    th, tw = thumb.shape[:2]
+    y0, y1 = (min(max(v, 0.0), 1.0) * th for v in window[:2])
+    x0, x1 = (min(max(v, 0.0), 1.0) * tw for v in window[2:])
     sub = thumb[round(y0) : max(round(y1), round(y0) + 1), round(x0) : max(round(x1), round(x0) + 1)]
-    work = cv2.resize(sub, (_WORK, _WORK), interpolation=cv2.INTER_AREA)
+    work = cv2.resize(sub.astype(np.float32), (_WORK, _WORK), interpolation=cv2.INTER_AREA)
     luma = cv2.GaussianBlur(work[..., 0], (0, 0), _BLUR)
     grid = cv2.resize(luma, (_GRID, _GRID), interpolation=cv2.INTER_AREA)
     grid = (grid - cv2.GaussianBlur(grid, (0, 0), _BANDPASS)).ravel()

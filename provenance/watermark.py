@@ -1,4 +1,5 @@
-"""Keyed invisible watermark for video: a 64-bit content id that survives re-encoding, crops and rescales.
+"""Keyed invisible watermark for video: a 64-bit content id that survives re-encoding, crops, rescales,
+mirroring and padding.
 
 Design (numpy + OpenCV only, no model weights, nothing to download):
 
@@ -19,30 +20,39 @@ Design (numpy + OpenCV only, no model weights, nothing to download):
   the content works against (per-bit gains at unchanged total energy).
 * **Detection.** Every frame's luma is band-passed (luma minus its Gaussian blur, sigma 2), divided
   by the local activity to the power 1.5 (textured areas, where the picture drowns the mark, count
-  less) and summed over frames into one image. Because the mark is periodic, a crop only shifts the
-  tile cyclically: the image is *folded* (summed over all tile positions) into one tile, and an FFT
-  cross-correlation with the keyed sync pattern finds the shift. A rescale changes the period: when
-  the unscaled periods (128 and 64 px) do not give a valid tag, the period is estimated from the
-  peaks of the image's autocorrelation (the tiling repeats), refined by the sync correlation, and
-  the image is resampled to undo it. At the found period and shift the cells are demodulated into
-  one soft value per coded bit, decoded by a soft-decision Viterbi decoder, and the tag is checked.
-  Only a payload whose tag verifies is returned.
+  less) and summed over frames into one image; frames with a side of 480 px or more are also
+  2 x 2-averaged and summed into a half-size image. Because the mark is periodic, a crop only shifts
+  the tile cyclically: the image is *folded* (summed over all tile positions) into one tile, and an
+  FFT cross-correlation with the keyed sync pattern finds the shift. A mirrored copy folds into the
+  mirrored tile, so every sync is also tried on the flipped tile. A rescale changes the period: when
+  the unscaled periods (128 and 64 px, and 128 px in the half-size image, i.e. a 2x upscale) do not
+  give a valid tag, the period is estimated from the peaks of the image's autocorrelation (the tiling
+  repeats; 44-240 px in the full-size image, 240-480 px via the half-size one), refined by the sync
+  correlation, and the image is resampled to undo it. Bars around a reposted picture (black or
+  blurred) need nothing special: flat areas add nothing to the image, and the fold is blind to where
+  the picture starts. At the found period, shift and orientation the cells are demodulated into one
+  soft value per coded bit, decoded by a soft-decision Viterbi decoder (:mod:`provenance._convcode`),
+  and the tag is checked. Only a payload whose tag verifies is returned.
 
 False positives: whatever the input (unmarked video, a mark made with another key, noise), each
 decoded hypothesis yields some 96-bit word, reported only if its 32-bit tag equals the keyed MAC of
 its payload: probability 2**-32 per hypothesis for input not marked with this key. :func:`detect`
-tag-checks at most :data:`MAX_HYPOTHESES` (8) hypotheses (period, shift), so the false-positive
-probability per call is at most 8 * 2**-32 ~ 1.9e-9 (:data:`FALSE_POSITIVE_BOUND`), by design.
+tag-checks at most :data:`MAX_HYPOTHESES` (16) hypotheses (period, shift, orientation), so the
+false-positive probability per call is at most 16 * 2**-32 ~ 3.7e-9 (:data:`FALSE_POSITIVE_BOUND`),
+by design.
 
 Measured (``python -m bench watermark``, docs/watermark.md): 256p and 512p, procedural and real
 footage: exact recovery after H.264 crf 23/28, H.265 crf 28, 0.5x-and-back, 0.75x, crops of 5-20 %
-(centred and off-centre) re-encoded, brightness/contrast +-20 %, noise, 24->30 fps and a 2 s trim;
-crf 35 holds at 512p and on real footage, but fails on a dark, flat 256p scene. A 10 s 512x512
-24 fps clip embeds in ~2 s and is read in ~0.5 s on 2 cores. Known limits: no robustness to
-rotation, flips, aspect-ratio changes (the period search assumes one scale for both axes) or
-rescales outside ~0.35x-1.9x; the same tile is used for every video made with one key, so
-averaging many marked videos could estimate it (a collusion / copy attack): rotate keys per
-deployment.
+(centred and off-centre) re-encoded, brightness/contrast +-20 %, noise, 24->30 fps and a 2 s trim,
+and (each with crf 28) reposts: mirrored, upscaled 2.8x or 3x and padded to 9:16 or 16:9 with black
+or blurred bars; crf 35 holds at 512p and on real footage, but fails on a dark, flat 256p scene, and
+a 0.5x downscale of a 256p clip at crf 28 leaves too little of the mark on flat generated scenes
+(the fingerprint still finds those). A 10 s 512x512 24 fps clip embeds in ~2 s and is read in ~0.5 s
+on 2 cores. Known limits: no robustness to rotation, aspect-ratio changes (the period search assumes
+one scale for both axes) or rescales outside ~0.35x-3.75x; the same tile is used for every video
+made with one key, so averaging many marked videos could estimate it (a collusion / copy attack):
+rotate keys per deployment. The embedding is unchanged since format v2 (the key's domain
+``consentgate/watermark/v2/``): every mark released so far reads back.
 
 Example::
 
@@ -76,6 +86,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from provenance._convcode import coded_length, conv_encode, viterbi
 from provenance.errors import WatermarkError
 
 __all__ = [
@@ -100,9 +111,7 @@ DEFAULT_STRENGTH = 2.75
 
 _TAG_BYTES = 4
 _INFO_BITS = 8 * (PAYLOAD_BYTES + _TAG_BYTES)
-_MEMORY = 8  # constraint length 9
-_GENERATORS = (0o557, 0o663, 0o711)  # rate 1/3, free distance 18
-_CODED_BITS = len(_GENERATORS) * (_INFO_BITS + _MEMORY)
+_CODED_BITS = coded_length(_INFO_BITS)
 _MIN_SIDE = 64
 _MIN_SECRET = 16
 _DOMAIN = b"consentgate/watermark/v2/"
@@ -120,14 +129,16 @@ _ISS = 1.0  # fraction of the host's per-bit bias the embedder cancels
 _G_LO, _G_HI = 0.25, 3.0  # per-bit gain limits before renormalisation
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as the encoder's RGB->YUV
 
-_MIN_PERIOD, _MAX_PERIOD = 44.0, 240.0  # tile periods (px) the detector searches: scales ~0.35x .. 1.9x
+_MIN_PERIOD, _MAX_PERIOD = 44.0, 240.0  # periods (px) searched per image: ~0.35x-1.9x; 1.9x-3.75x at half size
 EVIDENCE_MAX_SIDE = 1536
 """:class:`Evidence` shrinks larger frames to this longer side before reading them. Marked frames are at
-most 1024 px (the generator's largest ``frame_size``) and the search finds rescales up to 1.9x, so a
-larger image holds a findable mark only once shrunk: this bounds the detector's memory and time (a 12 MP
+most 1024 px (the generator's largest ``frame_size``) and the search finds rescales up to 3.75x, so a
+larger image holds a findable mark once shrunk: this bounds the detector's memory and time (a 12 MP
 still took 1 GB and 10 s at full size, ~60 MB and 0.5 s shrunk) and widens the scales it finds."""
-MAX_HYPOTHESES = 8
-"""At most this many (period, shift) hypotheses are decoded and tag-checked per :func:`detect` call."""
+MAX_HYPOTHESES = 16
+"""At most this many (period, shift, orientation) hypotheses are decoded and tag-checked per :func:`detect`
+call: 4 at the embedding periods (128 and 64 px, as is and mirrored), 2 for a 2x upscale (both ways),
+up to 4 autocorrelation periods in the full-size image and up to 4 in the half-size one."""
 FALSE_POSITIVE_BOUND = MAX_HYPOTHESES * 2.0 ** (-8 * _TAG_BYTES)
 """Probability, by design, that :func:`detect` reports a payload for input not marked with the key."""
 
@@ -166,8 +177,9 @@ class WatermarkDetection:
 
     ``confidence`` in [0, 1] is how well the soft decisions agree with the re-encoded payload
     (1.0: every coded bit agreed; values near 0.5 mean the decoder corrected many bits).
-    ``scale`` is the detected size of the mark relative to how it was embedded (1.0: no rescale)
-    and ``shift`` the (y, x) offset of the tile grid in pixels (non-zero after a crop).
+    ``scale`` is the detected size of the mark relative to how it was embedded (1.0: no rescale; 2.8
+    after a 2.8x upscale) and ``shift`` the (y, x) offset of the tile grid in pixels (non-zero after a
+    crop or padding). ``mirrored`` is true when the frames were flipped left to right.
     """
 
     payload: bytes
@@ -175,6 +187,7 @@ class WatermarkDetection:
     frames_used: int
     scale: float = 1.0
     shift: tuple[int, int] = (0, 0)
+    mirrored: bool = False
 
 
 def embed(
@@ -199,7 +212,7 @@ def embed(
     bit_of_cell, chips = _layout(key.secret)
     is_sync = bit_of_cell < 0
     bits = np.where(is_sync, 0, bit_of_cell)
-    sign = _conv_encode(_message_bits(payload, key)).astype(np.float32) * 2 - 1
+    sign = conv_encode(_message_bits(payload, key)).astype(np.float32) * 2 - 1
     cell_sign = np.where(is_sync, 1.0, sign[bits]).astype(np.float32)
 
     # Pass 1: what the detector would read from the bare clip, and from a unit-gain mark.
@@ -244,18 +257,24 @@ def detect(frames: np.ndarray | Iterable[np.ndarray], key: WatermarkKey) -> Wate
 
 class Evidence:
     """What detection reads of a video: the detector image (weighted high-passed luma summed over the
-    frames) and the frame count. It does not depend on the key, so one pass over the frames serves
-    every key a deployment has used, and frames can be fed one at a time by a reader that also does
-    other work with them (verification fingerprints the same decoded frames)::
+    frames), the same at half size for frames with a side of 480 px or more (where an upscaled mark's
+    period can exceed what the full-size search covers), and the frame count. It does not depend on
+    the key, so one pass over the frames serves every key a deployment has used, and frames can be fed
+    one at a time by a reader that also does other work with them (verification fingerprints the same
+    decoded frames)::
 
         evidence = Evidence()
         for frame in frames:
             evidence.add(frame)
         found = next((f for f in map(evidence.detect, keys) if f is not None), None)
+
+    Memory: one float32 image of the frame's size and a quarter of that for the half-size one, however
+    many frames are added.
     """
 
     def __init__(self) -> None:
         self._image: np.ndarray | None = None
+        self._half: np.ndarray | None = None
         self.frames = 0
 
     @classmethod
@@ -280,13 +299,22 @@ class Evidence:
             scale = EVIDENCE_MAX_SIDE / longest
             size = (max(1, round(f.shape[1] * scale)), max(1, round(f.shape[0] * scale)))
             f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
+        h, w = f.shape[:2]
         if self._image is None:
-            self._image = np.zeros(f.shape[:2], np.float32)
-        elif f.shape[:2] != self._image.shape:
-            h, w = self._image.shape
-            raise WatermarkError(f"all frames must have one size, got {w}x{h} then {f.shape[1]}x{f.shape[0]}")
-        hp, wgt = _detector(_luma(f))
+            self._image = np.zeros((h, w), np.float32)
+            if max(h, w) >= 2 * _MAX_PERIOD:
+                self._half = np.zeros((h // 2, w // 2), np.float32)
+        elif (h, w) != self._image.shape:
+            ih, iw = self._image.shape
+            raise WatermarkError(f"all frames must have one size, got {iw}x{ih} then {w}x{h}")
+        y = _luma(f)
+        hp, wgt = _detector(y)
         self._image += hp * wgt
+        if self._half is not None:
+            hh, hw = self._half.shape
+            half = cv2.resize(y[: 2 * hh, : 2 * hw], (hw, hh), interpolation=cv2.INTER_AREA)  # 2 x 2 averages
+            hp, wgt = _detector(half)
+            self._half += hp * wgt
         self.frames += 1
 
     def detect(self, key: WatermarkKey) -> WatermarkDetection | None:
@@ -294,12 +322,12 @@ class Evidence:
         _check_key(key)
         if self._image is None:
             raise WatermarkError("no frames given")
-        found = _Search(self._image, key).run()
+        levels = [(self._image, 1)] + ([(self._half, 2)] if self._half is not None else [])
+        found = _Search(levels, key).run()
         if found is None:
             return None
-        payload, confidence, scale, shift = found
-        return WatermarkDetection(payload=payload, confidence=confidence, frames_used=self.frames,
-                                  scale=scale, shift=shift)
+        return WatermarkDetection(payload=found.payload, confidence=found.confidence, frames_used=self.frames,
+                                  scale=found.scale, shift=found.shift, mirrored=found.mirrored)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -382,108 +410,166 @@ def _video_source(source: object) -> str | io.BytesIO:
 # --- synchronisation and decoding -----------------------------------------------------------------
 
 
-class _Search:
-    """Find the tile period and offset in the accumulated detector image, then decode and check tags."""
+@dataclass(frozen=True)
+class _View:
+    """A detector image to search, ``factor`` frame pixels per pixel (1: full size; 2: half size)."""
 
-    def __init__(self, acc: np.ndarray, key: WatermarkKey) -> None:
-        self.acc = acc
+    image: np.ndarray
+    factor: int = 1
+
+
+@dataclass(frozen=True)
+class _Synced:
+    """One (period, orientation) hypothesis, aligned by the sync pattern."""
+
+    z: float  # sync correlation peak, in standard deviations of the correlation surface
+    period: float  # tile period in the view's pixels
+    shift: tuple[int, int]  # (dy, dx) of the tile grid in the resampled view
+    tile: np.ndarray  # the folded tile (mirrored for a mirrored hypothesis)
+    cell: int
+    mirrored: bool
+    view: _View
+    width: int  # of the resampled view
+
+
+@dataclass(frozen=True)
+class _Found:
+    payload: bytes
+    confidence: float
+    scale: float
+    shift: tuple[int, int]  # of the tile grid, in frame pixels modulo the period (in the frame flipped back)
+    mirrored: bool
+
+
+class _Search:
+    """Find the tile period, offset and orientation in the accumulated detector images, then decode and
+    check tags; at most :data:`MAX_HYPOTHESES` decodes in all.
+
+    Order: the embedding periods (128 and 64 px) in the full-size image, as is and mirrored; 128 px in
+    the half-size image (a 2x upscale), both ways; then periods from the autocorrelation of the full-size
+    image (44-240 px) and of the half-size image (120-240 px there: 240-480 px in the frame), each in
+    the orientation whose sync correlates better. A mirrored copy needs no second image: flipping a
+    frame flips its detector image, and folding a flipped image gives the flipped tile up to a cyclic
+    shift, which the sync search finds anyway. Bars around a reposted picture need nothing either: the
+    detector image is zero where the frame is flat, the fold is blind to where the picture starts, and
+    the autocorrelation is normalised by the overlap (measured with black and blurred bars, up to 3x
+    upscales: docs/watermark.md).
+    """
+
+    def __init__(self, levels: list[tuple[np.ndarray, int]], key: WatermarkKey) -> None:
+        self.levels = [_View(image, factor) for image, factor in levels]
+        self.width = levels[0][0].shape[1]
         self.key = key
         self.layout = _layout(key.secret)
         self.tried = 0
 
-    def run(self) -> tuple[bytes, float, float, tuple[int, int]] | None:
-        h, w = self.acc.shape
-        # 1. The periods used at embedding, unscaled (the common case: any crop, any re-encode).
-        for native in (_PERIOD, _PERIOD // 2):
-            if min(h, w) >= native // 2:
-                found = self._try(float(native))
+    def run(self) -> _Found | None:
+        full = self.levels[0]
+        h, w = full.image.shape
+        natives = [(full, float(p)) for p in (_PERIOD, _PERIOD // 2) if min(h, w) >= p // 2]
+        natives += [(half, float(_PERIOD)) for half in self.levels[1:]]
+        # 1. The periods used at embedding (any crop, any re-encode, a mirror; in the half-size image: 2x).
+        for view, period in natives:
+            for synced in sorted(self._sync(view, period), key=lambda s: -s.z):
+                found = self._try(synced)
                 if found is not None:
                     return found
         # 2. A rescaled copy: candidate periods from the autocorrelation of the tiling, refined by sync.
-        for period in self._candidate_periods():
-            best = max((self._sync(period * (1 + float(e))) for e in np.linspace(-0.008, 0.008, 9)),
-                       key=lambda s: s[0])
-            found = self._try(best[1], synced=best)
-            if found is not None:
-                return found
-            if self.tried >= MAX_HYPOTHESES:
-                break
+        ranges = [(_MIN_PERIOD, _MAX_PERIOD), (_MAX_PERIOD / 2, _MAX_PERIOD)]
+        for view, (lo, hi) in zip(self.levels, ranges, strict=False):
+            for period in _candidate_periods(view.image, lo, hi):
+                if self.tried >= MAX_HYPOTHESES:
+                    return None
+                steps = [s for e in np.linspace(-0.008, 0.008, 9) for s in self._sync(view, period * (1 + float(e)))]
+                found = self._try(max(steps, key=lambda s: s.z))
+                if found is not None:
+                    return found
         return None
 
-    def _resampled(self, period: float) -> tuple[np.ndarray, int, float]:
-        """The accumulator resampled so that the tile has an integer period; (image, period, scale)."""
-        for p in (_PERIOD, _PERIOD // 2):
-            if abs(period - p) < 1e-6:
-                return self.acc, p, 1.0 if p == _PERIOD else 0.5
-        h, w = self.acc.shape
-        f = _PERIOD / period
-        img = cv2.resize(self.acc, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_LINEAR)
-        return img, _PERIOD, period / _PERIOD
-
-    def _sync(self, period: float) -> tuple[float, float, tuple[int, int], np.ndarray, int]:
-        """(sync z-score, period, best shift, folded tile, cell size) for one period hypothesis."""
-        img, p, _ = self._resampled(period)
+    def _sync(self, view: _View, period: float) -> tuple[_Synced, _Synced]:
+        """The period hypothesis aligned as is and mirrored."""
+        img, p = _resampled(view.image, period)
         tile = _fold(img, p)
         cell = p // _TILE
-        template = _sync_template(self.key.secret, cell)
-        corr = np.fft.irfft2(np.fft.rfft2(tile) * np.conj(np.fft.rfft2(template)), s=tile.shape)
-        idx = int(np.argmax(corr))
-        dy, dx = divmod(idx, p)
-        z = float((corr.flat[idx] - np.mean(corr)) / (np.std(corr) + 1e-12))
-        return z, period, (dy, dx), tile, cell
+        template = np.conj(np.fft.rfft2(_sync_template(self.key.secret, cell)))
+        out = []
+        for mirrored in (False, True):
+            t = np.ascontiguousarray(tile[:, ::-1]) if mirrored else tile
+            corr = np.fft.irfft2(np.fft.rfft2(t) * template, s=t.shape)
+            idx = int(np.argmax(corr))
+            z = float((corr.flat[idx] - np.mean(corr)) / (np.std(corr) + 1e-12))
+            out.append(_Synced(z, period, divmod(idx, p), t, cell, mirrored, view, img.shape[1]))
+        return out[0], out[1]
 
-    def _try(
-        self, period: float, synced: tuple[float, float, tuple[int, int], np.ndarray, int] | None = None
-    ) -> tuple[bytes, float, float, tuple[int, int]] | None:
+    def _try(self, s: _Synced) -> _Found | None:
         if self.tried >= MAX_HYPOTHESES:
             return None
-        z, period, (dy, dx), tile, cell = synced if synced is not None else self._sync(period)
         self.tried += 1
-        aligned = np.roll(tile, (-dy, -dx), axis=(0, 1))
-        soft = _per_bit(_cells(aligned, cell), *self.layout)
+        dy, dx = s.shift
+        aligned = np.roll(s.tile, (-dy, -dx), axis=(0, 1))
+        soft = _per_bit(_cells(aligned, s.cell), *self.layout)
         soft = soft / (float(np.std(soft)) + 1e-12)
-        bits = _viterbi(soft)
+        bits = viterbi(soft)
         data = np.packbits(bits).tobytes()
         payload, tag = data[:PAYLOAD_BYTES], data[PAYLOAD_BYTES:]
         if not hmac.compare_digest(tag, _tag(payload, self.key)):
             return None
-        recoded = _conv_encode(bits).astype(np.float64) * 2 - 1
+        recoded = conv_encode(bits).astype(np.float64) * 2 - 1
         agreement = float(np.sum(soft * recoded) / max(float(np.sum(np.abs(soft))), 1e-12))
-        scale = float(period) / (_TILE * _CELL)
-        f = period / (_TILE * cell)
-        return payload, float(np.clip(agreement, 0.0, 1.0)), round(scale, 4), (round(dy * f), round(dx * f))
+        f = s.period / (_TILE * s.cell) * s.view.factor  # frame pixels per resampled pixel
+        period = s.period * s.view.factor  # in frame pixels
+        ox = 0
+        if s.mirrored:
+            # folding the view flipped back gives the flipped tile rolled by the resampled view's width
+            dx = (dx + s.width) % (_TILE * s.cell)
+            ox = self.width - s.view.image.shape[1] * s.view.factor  # a column a half-size view left out
+        shift = (round(dy * f) % round(period), round(ox + dx * f) % round(period))
+        scale = round(period / (_TILE * _CELL), 4)
+        return _Found(payload, float(np.clip(agreement, 0.0, 1.0)), scale, shift, s.mirrored)
 
-    def _candidate_periods(self) -> list[float]:
-        """Tile periods suggested by the autocorrelation of the accumulator, strongest first."""
-        a = self.acc - float(np.mean(self.acc))
-        h, w = a.shape
-        hi = min(_MAX_PERIOD, max(h, w) - 24.0)
-        if hi <= _MIN_PERIOD:
-            return []
-        fh, fw = cv2.getOptimalDFTSize(h + int(hi) + 2), cv2.getOptimalDFTSize(w + int(hi) + 2)
-        spec = np.fft.rfft2(a, s=(fh, fw))
-        power = spec.real**2 + spec.imag**2
-        ac = np.fft.irfft2(power, s=(fh, fw))
-        curves = []
-        lags = np.arange(int(_MIN_PERIOD), int(hi) + 1)
-        for axis_len, line, other in ((w, ac[0], h), (h, ac[:, 0], w)):
-            ok = lags < axis_len - 24
-            vals = np.full(len(lags), np.nan)
-            vals[ok] = line[lags[ok]] / ((axis_len - lags[ok]) * other)
-            curves.append(vals)
-        stacked = np.stack(curves)
-        counted = np.maximum(np.sum(~np.isnan(stacked), axis=0), 1)
-        curve = np.nansum(stacked, axis=0) / counted
-        curve = curve - np.median(curve)
-        peaks = [i for i in range(1, len(curve) - 1) if curve[i] >= curve[i - 1] and curve[i] > curve[i + 1]]
-        peaks.sort(key=lambda i: -curve[i])
-        out: list[float] = []
-        for i in peaks[:4]:
-            y0, y1, y2 = curve[i - 1], curve[i], curve[i + 1]
-            den = y0 - 2 * y1 + y2
-            off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-            out.append(float(lags[i] + np.clip(off, -0.5, 0.5)))
-        return out
+
+def _resampled(image: np.ndarray, period: float) -> tuple[np.ndarray, int]:
+    """``image`` resampled so that the tile has an integer period: (image, period)."""
+    for p in (_PERIOD, _PERIOD // 2):
+        if abs(period - p) < 1e-6:
+            return image, p
+    h, w = image.shape
+    f = _PERIOD / period
+    img = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_LINEAR)
+    return img, _PERIOD
+
+
+def _candidate_periods(image: np.ndarray, lo: float, hi: float) -> list[float]:
+    """Tile periods in (``lo``, ``hi``] suggested by the autocorrelation of ``image``, strongest first (at most 4)."""
+    a = image - float(np.mean(image))
+    h, w = a.shape
+    hi = min(hi, max(h, w) - 24.0)
+    if hi <= lo:
+        return []
+    fh, fw = cv2.getOptimalDFTSize(h + int(hi) + 2), cv2.getOptimalDFTSize(w + int(hi) + 2)
+    spec = np.fft.rfft2(a, s=(fh, fw))
+    power = spec.real**2 + spec.imag**2
+    ac = np.fft.irfft2(power, s=(fh, fw))
+    curves = []
+    lags = np.arange(int(lo), int(hi) + 1)
+    for axis_len, line, other in ((w, ac[0], h), (h, ac[:, 0], w)):
+        ok = lags < axis_len - 24
+        vals = np.full(len(lags), np.nan)
+        vals[ok] = line[lags[ok]] / ((axis_len - lags[ok]) * other)
+        curves.append(vals)
+    stacked = np.stack(curves)
+    counted = np.maximum(np.sum(~np.isnan(stacked), axis=0), 1)
+    curve = np.nansum(stacked, axis=0) / counted
+    curve = curve - np.median(curve)
+    peaks = [i for i in range(1, len(curve) - 1) if curve[i] >= curve[i - 1] and curve[i] > curve[i + 1]]
+    peaks.sort(key=lambda i: -curve[i])
+    out: list[float] = []
+    for i in peaks[:4]:
+        y0, y1, y2 = curve[i - 1], curve[i], curve[i + 1]
+        den = y0 - 2 * y1 + y2
+        off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+        out.append(float(lags[i] + np.clip(off, -0.5, 0.5)))
+    return [p for p in out if p > lo]
 
 
 @lru_cache(maxsize=32)
@@ -526,55 +612,6 @@ def _layout(secret: bytes) -> tuple[np.ndarray, np.ndarray]:
     chips = (rng.integers(0, 2, n) * 2 - 1).astype(np.float32)
     bit_of_cell.flags.writeable = chips.flags.writeable = False
     return bit_of_cell.reshape(_TILE, _TILE), chips.reshape(_TILE, _TILE)
-
-
-# --- convolutional code ---------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _trellis() -> tuple[np.ndarray, np.ndarray]:
-    """For each next state: its two predecessor states and the +-1 outputs of those transitions."""
-    nxt = np.arange(1 << _MEMORY)
-    prev = np.stack([nxt >> 1, (nxt >> 1) | (1 << (_MEMORY - 1))], axis=1)
-    reg = (prev << 1) | (nxt & 1)[:, None]
-    out = np.stack([_parity(reg & g) for g in _GENERATORS], axis=-1)
-    return prev, out.astype(np.float64) * 2 - 1
-
-
-def _parity(x: np.ndarray) -> np.ndarray:
-    p = np.zeros_like(x)
-    while np.any(x):
-        p ^= x & 1
-        x = x >> 1
-    return p
-
-
-def _conv_encode(bits: np.ndarray) -> np.ndarray:
-    state, out = 0, list[int]()
-    for u in [int(b) for b in bits] + [0] * _MEMORY:
-        reg = (state << 1) | u
-        out.extend(bin(reg & g).count("1") & 1 for g in _GENERATORS)
-        state = reg & ((1 << _MEMORY) - 1)
-    return np.array(out, np.uint8)
-
-
-def _viterbi(soft: np.ndarray) -> np.ndarray:
-    """Soft-decision Viterbi (maximum correlation), start and end in state 0."""
-    prev, out = _trellis()
-    steps = soft.reshape(-1, len(_GENERATORS))
-    metric = np.full(1 << _MEMORY, -np.inf)
-    metric[0] = 0.0
-    rows = np.arange(1 << _MEMORY)
-    choices = np.empty((len(steps), 1 << _MEMORY), np.intp)
-    for t, s in enumerate(steps):
-        cand = metric[prev] + out @ s
-        choices[t] = np.argmax(cand, axis=1)
-        metric = cand[rows, choices[t]]
-    state, bits = 0, np.empty(len(steps), np.uint8)
-    for t in range(len(steps) - 1, -1, -1):
-        bits[t] = state & 1
-        state = int(prev[state, choices[t, state]])
-    return bits[: len(steps) - _MEMORY]
 
 
 # --- signal processing ----------------------------------------------------------------------------
