@@ -18,13 +18,16 @@ of them.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -34,6 +37,7 @@ from generator.procedural import ProceduralGenerator
 from media.video import Clip, read_video, write_video
 from provenance import fingerprint as fpr
 from provenance import watermark as wm
+from provenance._convcode import viterbi
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 PAYLOAD = bytes.fromhex("c0ffee00deadbeef")
@@ -60,7 +64,7 @@ def _even(frames: np.ndarray) -> np.ndarray:
 def _encode(v: Video, tmp: Path, *, codec: str = "libx264", crf: int = 23) -> Video:
     path = tmp / "attack.mp4"
     write_video(path, Clip(frames=_even(v.frames), fps=v.fps), codec=codec, crf=crf, preset="veryfast")
-    return Video(read_video(path, with_audio=False).frames, v.fps)
+    return Video(read_video(path, with_audio=False, limits=None).frames, v.fps)
 
 
 def _resize(frames: np.ndarray, s: float, back: bool = False) -> np.ndarray:
@@ -137,6 +141,62 @@ def attacks(tmp: Path) -> dict[str, Callable[[Video], Video]]:
     }
 
 
+def _mirror(frames: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frames[:, :, ::-1])
+
+
+def _scale(frames: np.ndarray, s: float) -> np.ndarray:
+    """Resize by ``s`` (even sides): bilinear up, area average down, as video apps do."""
+    h, w = frames.shape[1:3]
+    size = (max(2, round(w * s) // 2 * 2), max(2, round(h * s) // 2 * 2))
+    interpolation = cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA
+    return np.stack([cv2.resize(f, size, interpolation=interpolation) for f in frames])
+
+
+def _pad(frames: np.ndarray, aspect_w: int, aspect_h: int, *, blurred: bool = False) -> np.ndarray:
+    """The picture centred in a frame of aspect ``aspect_w:aspect_h`` (even sides): bars above and below a
+    picture wider than that, left and right of a taller one; black, or (``blurred``) the picture enlarged to
+    fill the frame, Gaussian-blurred (sigma 1/40 of the frame's longer side) and darkened to 70 %."""
+    t, h, w, _ = frames.shape
+    if w * aspect_h >= h * aspect_w:
+        fh, fw = round(w * aspect_h / aspect_w) // 2 * 2, w
+    else:
+        fh, fw = h, round(h * aspect_w / aspect_h) // 2 * 2
+    y0, x0 = (fh - h) // 2, (fw - w) // 2
+    out = np.zeros((t, fh, fw, 3), np.uint8)
+    for i, f in enumerate(frames):
+        if blurred:
+            s = max(fh / h, fw / w)
+            big = cv2.resize(f, (round(w * s), round(h * s)), interpolation=cv2.INTER_LINEAR)
+            by, bx = (big.shape[0] - fh) // 2, (big.shape[1] - fw) // 2
+            fill = cv2.GaussianBlur(big[by : by + fh, bx : bx + fw], (0, 0), max(fh, fw) / 40)
+            out[i] = (fill * 0.7).astype(np.uint8)
+        out[i, y0 : y0 + h, x0 : x0 + w] = f
+    return out
+
+
+def reposts(tmp: Path) -> dict[str, Callable[[Video], Video]]:
+    """What a social app does to a reposted clip (the field report's "Reposts of a released video"), each
+    ended by an H.264 crf 28 encode. Run on the 256p clips (the gate's release size): a 2.8x upscale of
+    a 512p clip would be larger than any app delivers."""
+
+    def e(frames: np.ndarray, v: Video) -> Video:
+        return _encode(Video(frames, v.fps), tmp, crf=28)
+
+    return {
+        "mirror": lambda v: e(_mirror(v.frames), v),
+        "downscale 0.5x": lambda v: e(_scale(v.frames, 0.5), v),
+        "2.8x, 9:16 black bars": lambda v: e(_pad(_scale(v.frames, 2.8), 9, 16), v),
+        "3x, 9:16 black bars": lambda v: e(_pad(_scale(v.frames, 3.0), 9, 16), v),
+        "3x, 16:9 black bars": lambda v: e(_pad(_scale(v.frames, 3.0), 16, 9), v),
+        "2.8x, 9:16 blurred bars": lambda v: e(_pad(_scale(v.frames, 2.8), 9, 16, blurred=True), v),
+        "mirror, 2.8x, 9:16 black bars": lambda v: e(_pad(_scale(_mirror(v.frames), 2.8), 9, 16), v),
+    }
+
+
+REPOST_SIDE = 256  # reposts run on the clips of this height
+
+
 # Attacks the targets cover ("every attack above up to crop 10 % and crf 35").
 IN_TARGET = {name for name in attacks(Path(".")) if not name.startswith("crop 20%")}
 
@@ -153,6 +213,27 @@ class Default:
     def detect(self, frames: np.ndarray) -> bytes | None:
         found = wm.detect(frames, KEY)
         return None if found is None else found.payload
+
+    def probe(self, frames: np.ndarray) -> tuple[bytes | None, float]:
+        """(the payload found or None, bit accuracy): of the 64 payload bits, the share the decoder got right
+        at the hypothesis it trusted most (the one whose tag verified, or else the best-synchronised one)."""
+        truth = np.unpackbits(np.frombuffer(PAYLOAD, np.uint8))
+        best = [-np.inf, 0.0]
+
+        class Probe(wm._Search):
+            def _try(self, s: wm._Synced) -> wm._Found | None:
+                if self.tried < wm.MAX_HYPOTHESES and s.z > best[0]:
+                    aligned = np.roll(s.tile, (-s.shift[0], -s.shift[1]), axis=(0, 1))
+                    bits = viterbi(wm._per_bit(wm._cells(aligned, s.cell), *self.layout))[: truth.size]
+                    best[:] = [s.z, float(np.mean(bits == truth))]
+                return super()._try(s)
+
+        evidence = wm.Evidence.of(frames)
+        levels = [(evidence._image, 1)] + ([(evidence._half, 2)] if evidence._half is not None else [])
+        found = Probe(levels, KEY).run()  # type: ignore[arg-type]
+        if found is not None:
+            return found.payload, float(np.mean(np.unpackbits(np.frombuffer(found.payload, np.uint8)) == truth))
+        return None, best[1]
 
 
 class DwtDctSvd:
@@ -192,7 +273,7 @@ class DwtDctSvd:
 
 def clips(sizes: tuple[int, ...], n_generated: int, seconds: float) -> list[tuple[str, Video]]:
     gen = ProceduralGenerator()
-    real = read_video(TESTDATA / "faces" / "short_hamilton_clip.mp4", with_audio=False)
+    real = read_video(TESTDATA / "faces" / "short_hamilton_clip.mp4", with_audio=False, limits=None)
     out = []
     for size in sizes:
         for i, prompt in enumerate(PROMPTS[:n_generated]):
@@ -214,56 +295,82 @@ def bench_watermarks(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     methods: list[Default | DwtDctSvd] = [Default()]
     if not args.no_baseline:
         methods.append(DwtDctSvd())
-    table = attacks(tmp)
+    default = methods[0]
+    table = {**attacks(tmp), **reposts(tmp)}
     names = ["release (crf 18)", *table]
+    repost_names = set(reposts(tmp))
+    applies = {a: [label for label, v in sources if a not in repost_names or v.frames.shape[1] == REPOST_SIDE]
+               for a in names}
     hits = {m.name: {a: 0 for a in names} for m in methods}
+    bits = {a: 0.0 for a in names}
+    fp_first = {a: 0 for a in names}
     psnrs: dict[str, list[float]] = {m.name: [] for m in methods}
     false_pos = {a: 0 for a in names}
     misses: dict[str, list[str]] = {m.name: [] for m in methods}
+    # the released copies' fingerprints, as the gate stores them, to look every attacked copy up among
+    index = fpr.FingerprintIndex()
+    marked: dict[str, dict[str, Video]] = {}
+    for label, video in sources:
+        marked[label] = {}
+        for m in methods:
+            frames = m.embed(video.frames)
+            psnrs[m.name].append(wm.psnr(video.frames, frames))
+            marked[label][m.name] = _encode(Video(frames, video.fps), tmp, crf=18)
+        index.add(label, fpr.fingerprint_frames(marked[label][default.name].frames, query_views=False))
     for label, video in sources:
         t0 = time.perf_counter()
         for m in methods:
-            marked = m.embed(video.frames)
-            psnrs[m.name].append(wm.psnr(video.frames, marked))
-            released = _encode(Video(marked, video.fps), tmp, crf=18)
+            released = marked[label][m.name]
             for a in names:
+                if label not in applies[a]:
+                    continue
                 attacked = released if a == names[0] else table[a](released)
-                ok = m.detect(attacked.frames) == PAYLOAD
+                if isinstance(m, Default):
+                    payload, accuracy = m.probe(attacked.frames)
+                    bits[a] += accuracy
+                    matches = index.match(fpr.fingerprint_frames(attacked.frames))
+                    fp_first[a] += bool(matches) and matches[0].key == label
+                else:
+                    payload = m.detect(attacked.frames)
+                ok = payload == PAYLOAD
                 hits[m.name][a] += ok
                 if not ok:
                     misses[m.name].append(f"{a} on {label}")
         clean = _encode(video, tmp, crf=18)
         for a in names:
-            attacked = clean if a == names[0] else table[a](clean)
-            false_pos[a] += wm.detect(attacked.frames, KEY) is not None
+            if label in applies[a]:
+                attacked = clean if a == names[0] else table[a](clean)
+                false_pos[a] += wm.detect(attacked.frames, KEY) is not None
         print(f"  {label}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     n = len(sources)
-    print(f"\nWatermark robustness: fraction of {n} clips whose 64-bit payload is recovered exactly")
+    print(f"\nWatermark robustness: fraction of the clips whose 64-bit payload is recovered exactly ({n} clips; "
+          f"the reposts: the {len(applies[next(iter(repost_names))])} at {REPOST_SIDE}p)")
     print(f"clips: {', '.join(label for label, _ in sources)}")
-    header = f"| attack | {' | '.join(m.name for m in methods)} | unmarked clips: false positives |"
-    print(header)
-    print("|" + "---|" * (len(methods) + 2))
+    print(f"| attack | {' | '.join(m.name for m in methods)} | default: bit accuracy | fingerprint: original "
+          "returned first | unmarked clips: false positives |")
+    print("|" + "---|" * (len(methods) + 4))
     print("| PSNR (dB), mean / min | " + " | ".join(
-        f"{np.mean(psnrs[m.name]):.1f} / {np.min(psnrs[m.name]):.1f}" for m in methods) + " | |")
+        f"{np.mean(psnrs[m.name]):.1f} / {np.min(psnrs[m.name]):.1f}" for m in methods) + " | | | |")
     for a in names:
-        cells = [f"{hits[m.name][a] / n:.2f}" for m in methods]
-        print(f"| {a} | {' | '.join(cells)} | {false_pos[a]} / {n} |")
-    default = methods[0].name
+        k = len(applies[a])
+        cells = [f"{hits[m.name][a] / k:.2f}" for m in methods]
+        print(f"| {a} | {' | '.join(cells)} | {bits[a] / k:.3f} | {fp_first[a]} / {k} | {false_pos[a]} / {k} |")
     print("\nAgainst the targets (default watermark):")
-    min_psnr = float(np.min(psnrs[default]))
+    min_psnr = float(np.min(psnrs[default.name]))
     print(f"  PSNR >= {TARGET_PSNR} dB: min {min_psnr:.2f} dB"
           + ("  (met)" if min_psnr >= TARGET_PSNR else f"  (MISSED by {TARGET_PSNR - min_psnr:.2f} dB)"))
-    missed = [(a, hits[default][a]) for a in names if (a in IN_TARGET or a == names[0]) and hits[default][a] < n]
+    missed = [(a, hits[default.name][a]) for a in names
+              if (a in IN_TARGET or a == names[0]) and hits[default.name][a] < n]
     if not missed:
         print("  100 % exact recovery on every attack up to crop 10 % and crf 35: met")
     for a, k in missed:
         print(f"  {a}: {k}/{n} clips, MISSED by {n - k} clip(s) ({100 * (n - k) / n:.0f} percentage points)")
-    for m in methods:
-        if misses[m.name] and m.name == default:
-            print(f"  failures ({m.name}): " + "; ".join(misses[m.name]))
+    if misses[default.name]:
+        print(f"  failures ({default.name}): " + "; ".join(misses[default.name]))
     total_fp = sum(false_pos.values())
-    print(f"  false positives on unmarked clips: {total_fp} in {n * len(names)} detections "
+    detections = sum(len(applies[a]) for a in names)
+    print(f"  false positives on unmarked clips: {total_fp} in {detections} detections "
           f"(bound by design: {wm.FALSE_POSITIVE_BOUND:.1e} per detection)")
     return {"hits": hits, "false_pos": false_pos, "n": n}
 
@@ -302,6 +409,7 @@ def bench_verify(tmp: Path) -> None:
     fingerprint: one decode shared by both readers (the service's ``_read``) against a decode per reader
     and per key (``detect_video`` per key, then ``fingerprint_video``: how verification worked before)."""
     from governance.services.verification import _read
+    from media.limits import Meter
 
     spec = GenerationSpec(prompt="a forest at sunset", seed=7, width=512, height=512, duration_s=10.0)
     clip = ProceduralGenerator().generate(spec)
@@ -320,7 +428,7 @@ def bench_verify(tmp: Path) -> None:
                 found = next((f for f in (wm.detect_video(data, k, max_frames=240) for k in keys) if f), None)
                 fp = fpr.fingerprint_video(data)
             else:
-                read = _read(data, "video", watermark=True, fingerprint=True)
+                read = _read(data, "video", watermark=True, fingerprint=True, meter=Meter())
                 evidence = read.watermark_evidence()
                 found = next((f for f in map(evidence.detect, keys) if f), None)
                 fp = read.fingerprint()
@@ -359,6 +467,110 @@ def _cores() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+LEGACY_REV = "0d2d561bb55781d2ba8dcfd4c3be26ae59ce4bf1"
+"""The last main commit before the repost views (issue #11 item 4): its watermark and fingerprint modules are
+what :func:`bench_reposts_cost` compares against."""
+
+
+def _legacy_modules(tmp: Path) -> tuple[ModuleType, ModuleType] | None:
+    """provenance.watermark and provenance.fingerprint as they were at :data:`LEGACY_REV` (from git), or None."""
+    root = Path(__file__).resolve().parents[1]
+    out = []
+    for name in ("watermark", "fingerprint"):
+        try:
+            source = subprocess.run(["git", "-C", str(root), "show", f"{LEGACY_REV}:provenance/{name}.py"],
+                                    capture_output=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        path = tmp / f"legacy_{name}.py"
+        path.write_bytes(source)
+        spec = importlib.util.spec_from_file_location(f"legacy_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        out.append(module)
+    return out[0], out[1]
+
+
+def _verify_read(data: bytes, wmod: ModuleType, fmod: ModuleType, index: object) -> tuple[float, float, bool, bool]:
+    """What /v1/verify does with a video's pixels (``governance.services.verification._read``, then the watermark
+    search under one key and the fingerprint lookup), with the given modules: (seconds decoding and
+    reading, seconds searching, watermark found, fingerprint matched)."""
+    from media.video import iter_frames
+
+    t0 = time.perf_counter()
+    evidence, prints = wmod.Evidence(), fmod.FingerprintBuilder()
+    for i, (_, frame) in enumerate(iter_frames(data)):
+        if i < 240:  # verification.WATERMARK_FRAMES
+            evidence.add(frame)
+        prints.add(frame)
+    t1 = time.perf_counter()
+    found = evidence.detect(wmod.WatermarkKey(KEY.secret))
+    matches = index.match(prints.fingerprint())  # type: ignore[attr-defined]
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, found is not None and found.payload == PAYLOAD, bool(matches)
+
+
+def bench_reposts_cost(tmp: Path) -> None:
+    """Verification's reading of a video with the repost views (mirror, half-size image, padded-picture and
+    mirrored fingerprint views) against the detector and fingerprint of :data:`LEGACY_REV`, in one run."""
+    legacy = _legacy_modules(tmp)
+    if legacy is None:
+        print(f"\nRepost views' cost: skipped (git cannot show {LEGACY_REV[:7]} here)")
+        return
+    gen = ProceduralGenerator()
+    spec = GenerationSpec(prompt="a sailing boat at sunset", seed=7, width=256, height=256, duration_s=4.0)
+    frames = gen.generate(spec).frames
+    release = _mp4(wm.embed(frames, PAYLOAD, KEY), tmp, crf=18)
+    shown = read_video(release, with_audio=False).frames
+    big = gen.generate(GenerationSpec(prompt="a forest at sunset", seed=7, width=512, height=512, duration_s=10.0))
+    cases = {
+        "released 256x256 4 s, as downloaded": release,
+        "the same, unmarked (nothing to find)": _mp4(frames, tmp, crf=18),
+        "512x512 10 s, crf 23": _mp4(wm.embed(big.frames, PAYLOAD, KEY), tmp, crf=23),
+        "256x256 mirrored + crf28": _mp4(_mirror(shown), tmp, crf=28),
+        "256x256 2.8x, 9:16 black bars + crf28": _mp4(_pad(_scale(shown, 2.8), 9, 16), tmp, crf=28),
+    }
+    rng = np.random.default_rng(3)
+    stored = [rng.integers(-127, 128, (fpr.SAMPLES, fpr._DIMS), dtype=np.int8) for _ in range(999)]
+    released_fp = fpr.fingerprint_frames(shown, query_views=False).data
+    indexes = {}
+    for name, fmod in (("old", legacy[1]), ("new", fpr)):
+        idx = fmod.FingerprintIndex()
+        for i, vectors in enumerate([released_fp, *stored]):
+            idx.add(f"clip-{i}", fmod.Fingerprint(vectors))
+        indexes[name] = idx
+    print(f"\nRepost views' cost: verification's reading (decode, watermark evidence of the first 240 frames, "
+          f"fingerprint thumbnails, search under one key, lookup among 1,000 fingerprints) before them "
+          f"({LEGACY_REV[:7]}) and now, best of two interleaved runs, {_cores()} cores")
+    print("| video | before: decode + read / search | now: decode + read / search | now / before | "
+          "found before (mark, print) | found now |")
+    print("|---|---|---|---|---|---|")
+    for label, data in cases.items():
+        best: dict[str, tuple[float, float, bool, bool]] = {}
+        for name in ("old", "new", "old", "new"):
+            wmod, fmod = (legacy if name == "old" else (wm, fpr))
+            r = _verify_read(data, wmod, fmod, indexes[name])
+            if name not in best or sum(r[:2]) < sum(best[name][:2]):
+                best[name] = r
+        old, new = best["old"], best["new"]
+        print(f"| {label} | {old[0]:.2f} / {old[1]:.2f} s | {new[0]:.2f} / {new[1]:.2f} s | "
+              f"{sum(new[:2]) / sum(old[:2]):.2f}x | {_yes(old[2])}, {_yes(old[3])} | {_yes(new[2])}, {_yes(new[3])} |",
+              flush=True)
+
+
+def _mp4(frames: np.ndarray, tmp: Path, *, crf: int) -> bytes:
+    """24 fps H.264 at ``crf`` (preset veryfast), as bytes."""
+    path = tmp / "cost.mp4"
+    write_video(path, Clip(frames=_even(frames), fps=24.0), crf=crf, preset="veryfast")
+    return path.read_bytes()
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 # --- part 3 ---------------------------------------------------------------------------------------
@@ -412,6 +624,7 @@ def bench_fingerprint(n_clips: int, n_queries: int, tmp: Path) -> None:
         "crop 20% off-centre": table["crop 20% off-centre"],
         "brightness +20%": table["brightness +20%"],
         "fps 24->30 (blend)": table["fps 24->30 (blend)"],
+        **{f"{name} + crf28": fn for name, fn in reposts(tmp).items()},
     }
     n_twins = sum(1 for t in twins.values() if t)
     print(f"\nFingerprint: {n_queries} altered copies looked up among {len(index)} released clips "
@@ -446,7 +659,7 @@ def bench_fingerprint(n_clips: int, n_queries: int, tmp: Path) -> None:
     for _ in range(20):
         index.match(stored[next(iter(stored))])
     print(f"lookup: {1000 * (time.perf_counter() - t0) / 20:.1f} ms per query over {len(index)} clips "
-          f"({len(fpr._windows())} crop views per query)")
+          f"({len(stored[next(iter(stored))].query_vectors())} views per query: stored, crops, padded, mirrored)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -454,7 +667,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="256p only, two clips, 200 fingerprint clips")
     parser.add_argument("--no-baseline", action="store_true", help="skip imwatermark (it imports torch)")
     parser.add_argument("--fp-clips", type=int, default=None, help="released clips in the fingerprint test")
-    parser.add_argument("--skip", choices=("watermark", "timing", "verify", "readback", "fingerprint"),
+    parser.add_argument("--skip", choices=("watermark", "timing", "verify", "readback", "reposts", "fingerprint"),
                         action="append", default=[])
     args = parser.parse_args(argv)
     n_fp = args.fp_clips or (200 if args.quick else 1000)
@@ -469,6 +682,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_verify(tmp)
         if "readback" not in args.skip:
             bench_readback(tmp)
+        if "reposts" not in args.skip:
+            bench_reposts_cost(tmp)
         if "fingerprint" not in args.skip:
             bench_fingerprint(n_fp, min(40, n_fp), tmp)
     print(f"\nbenchmark finished in {time.perf_counter() - t0:.0f} s")

@@ -19,6 +19,13 @@ Design (numpy + OpenCV, no model weights):
   central 70 % would lie if the query had been cropped by 5-25 % (centred and off-centre, on a
   5 x 5 grid of offsets). Matching takes the best view. Only the stored view is kept in a database
   (:meth:`Fingerprint.to_bytes`, 4,232 bytes).
+* **Reposts.** A query also describes the picture as a reposting app may have padded it into another
+  frame: the stored and centred crop windows placed in the picture inside flat bars found in the
+  frames (:mod:`provenance._borders`) and in the centred boxes of the usual aspect ratios (1:1, 16:9,
+  9:16, 4:3, 3:4, 4:5; these also cover blurred bars), read from a thumbnail that keeps the frame's
+  shape; and every view mirrored, a fixed permutation of the descriptor. A square frame's query has
+  311 views, a tall or wide one's up to 323 (``python -m bench watermark``, docs/watermark.md: the
+  reposts of the field report are found 40/40 among 1,000 released clips).
 * **Distance.** ``1 -`` the mean over the sampled frames of the cosine similarity between the two
   clips' frame descriptors (0: identical; ~1: unrelated). :data:`MATCH_THRESHOLD` (0.06) was calibrated
   with ``python -m bench watermark`` (docs/watermark.md): re-encoded, resized, brightened, re-timed
@@ -106,8 +113,9 @@ class Fingerprint:
 
     ``data`` is the stored view (the central 70 % of every sampled frame). A fingerprint computed
     from a clip also carries ``views``: the same descriptors for windows that assume the clip was
-    cropped (by up to 25 %, centred or not); matching takes the best view, which is what makes a
-    cropped copy match its original. Only ``data`` is stored (:meth:`to_bytes`).
+    cropped (by up to 25 %, centred or not) or padded into another frame, and all of them mirrored;
+    matching takes the best view, which is what makes a cropped, padded or mirrored copy match its
+    original. Only ``data`` is stored (:meth:`to_bytes`).
     """
 
     data: np.ndarray  # (SAMPLES, _DIMS) int8
@@ -156,7 +164,7 @@ class Fingerprint:
         return v
 
     def query_vectors(self) -> np.ndarray:
-        """(V, D) unit vectors: the stored view first, then every crop view."""
+        """(V, D) unit vectors: the stored view first, then every other view (crops, padded, mirrored)."""
         return _vectors(self.data[None] if self.views is None else np.concatenate([self.data[None], self.views]))
 
     def distance(self, other: Fingerprint) -> float:
