@@ -16,14 +16,15 @@ detail under 0.15 of the 90th percentile of all rows' detail; the step into the 
 sides (the *seam*) is at least 3x the bars' median step plus 0.1x that percentile; the picture has
 at least 4x the bars' mean detail. The sizes that pass compete by their weaker seam.
 
-Measured (the fingerprint's 64 px-high thumbnails as input; 24 procedural scenes of 2 s at 256x256,
-every time of day and setting, and the Hamilton footage at 256p; each released at H.264 crf 18,
-changed, then re-encoded at crf 28): black bars after a 2.8x upscale padded to 9:16 and after a 3x
-upscale padded to 16:9 were found in 49 of 49 cases, exactly where they were; no box was found on
-any of 125 copies without bars (as released, cropped 10 %, mirrored, 2x and 0.5x). Blurred bars
-were found in 5 of 50 cases (and once at the wrong size): their blurred copy of the picture has as
-much detail, at this resolution, as a smooth scene. :func:`aspect_boxes` covers them: the boxes where
-a picture of a usual aspect ratio would sit, centred, whatever fills the bars.
+Measured (the input: the fingerprint's thumbnails that keep the frame's shape, 64 px on the short
+side; 24 procedural scenes of 2 s at 256x256, every time of day and setting, and the Hamilton
+footage at 256p; each released at H.264 crf 18, changed, then re-encoded at crf 28): black bars
+after a 2.8x upscale padded to 9:16 and after a 3x upscale padded to 16:9 were found in 49 of 49
+cases, exactly where they were; no box was found on any of 125 copies without bars (as released,
+cropped 10 %, mirrored, 2x and 0.5x). Blurred bars (2.8x to 9:16, 1.5x to 16:9) were found in 5 of
+50 cases (and once at the wrong size): at this resolution their blurred copy of the picture has as
+much detail as a smooth scene. :func:`aspect_boxes` covers them: the boxes where a picture of a
+usual aspect ratio would sit, centred, whatever fills the bars.
 """
 
 from __future__ import annotations
