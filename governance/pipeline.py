@@ -832,7 +832,7 @@ class Pipeline:
     def _judge_figures_seen(self, session: Session, gen: Generation, matches: list[Any]) -> None:
         """Each protected public figure whose face the output shows: allowed only when a live-verified likeness
         an admin approved as them consents to the requester; recorded with the decisions, blocking when not."""
-        denials = []
+        decisions = []
         for figure_id in dict.fromkeys(m.likeness_id for m in matches):
             figure = session.get(Figure, figure_id)
             if figure is None:  # removed from the gallery meanwhile
@@ -840,11 +840,15 @@ class Pipeline:
             m = min((m for m in matches if m.likeness_id == figure_id), key=lambda m: m.distance)
             subject = (f"the output shows {figure.name!r} (distance {m.distance:.2f}, frames "
                        f"{m.first_frame}-{m.last_frame})")
-            decision = figures_svc.decide(session, figure, gen.requester_id, subject)
-            gen.decisions = [*gen.decisions, decision.to_dict()]
-            if not decision.allowed:
-                denials.append(decision.reason)
+            decisions.append(figures_svc.decide(session, figure, gen.requester_id, subject))
+        self._record_or_stop(session, gen, decisions)
+
+    @staticmethod
+    def _record_or_stop(session: Session, gen: Generation, decisions: list[Any]) -> None:
+        """Add what the scan saw and decided to the generation's decisions; any denial blocks it (stage scan)."""
+        gen.decisions = [*gen.decisions, *(d.to_dict() for d in decisions)]
         session.add(gen)
+        denials = [d.reason for d in decisions if not d.allowed]
         if denials:
             block(session, gen, denials, stage="scan", notify_owners=set())
             raise _Stop
@@ -923,7 +927,7 @@ class Pipeline:
         """Each character the output shows, named or not, under its rule for the requester: recorded with
         the generation's decisions (and its usage), and blocking when the rule denies."""
         policies = {p.character_id: p for p in characters_svc.policies(session)}
-        denials = []
+        decisions = []
         for sighting in seen:
             policy = policies.get(sighting.character_id)
             if policy is None:  # deleted meanwhile: its rights holder no longer asks for anything
@@ -931,7 +935,7 @@ class Pipeline:
             subject = (f"the output shows {policy.name!r} (similarity {sighting.similarity:.2f}, frames "
                        f"{sighting.frames[0]}-{sighting.frames[-1]})")
             decision = judge(policy, gen.requester_id, subject)
-            gen.decisions = [*gen.decisions, decision.to_dict()]
+            decisions.append(decision)
             row = session.get(GenerationCharacter, (gen.id, policy.character_id))
             if row is None:
                 session.add(GenerationCharacter(generation_id=gen.id, character_id=policy.character_id,
@@ -939,12 +943,7 @@ class Pipeline:
             elif not decision.allowed:
                 row.allowed = False
                 session.add(row)
-            if not decision.allowed:
-                denials.append(decision.reason)
-        session.add(gen)
-        if denials:
-            block(session, gen, denials, stage="scan", notify_owners=set())
-            raise _Stop
+        self._record_or_stop(session, gen, decisions)
 
     @staticmethod
     def _attributions(session: Session, gen: Generation) -> list[dict[str, str]]:

@@ -29,26 +29,36 @@ class Limiter(Protocol):
         ...
 
 
-class RateLimiter:
-    def __init__(self, per_minute: int, *, max_clients: int = 10_000, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+class _Bucket:
+    """What both limiters share: ``per_minute`` tokens a bucket, refilled evenly; a limit of 0 (or a negative
+    cost) lets everything through. Subclasses keep the buckets (:meth:`_update`)."""
+
+    def __init__(self, per_minute: int) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
+
+    def acquire(self, key: str, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens; returns 0.0 when allowed, else the seconds until they are available."""
+        return self._update(key, cost, after=False) if self.capacity > 0 and cost >= 0 else 0.0
+
+    def charge(self, key: str, amount: float) -> None:
+        """Take ``amount`` tokens after the fact (the bucket may go down to ``-capacity``)."""
+        if self.capacity > 0 and amount >= 0:
+            self._update(key, amount, after=True)
+
+    def _update(self, key: str, cost: float, *, after: bool) -> float:
+        raise NotImplementedError
+
+
+class RateLimiter(_Bucket):
+    def __init__(self, per_minute: int, *, max_clients: int = 10_000, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(per_minute)
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, last refill)
         self._max = max_clients
         self._lock = threading.Lock()
 
-    def acquire(self, key: str, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens; returns 0.0 when allowed, else the seconds until they are available."""
-        return self._update(key, cost, after=False)
-
-    def charge(self, key: str, amount: float) -> None:
-        """Take ``amount`` tokens after the fact (the bucket may go down to ``-capacity``)."""
-        self._update(key, amount, after=True)
-
     def _update(self, key: str, cost: float, *, after: bool) -> float:
-        if self.capacity <= 0 or cost < 0:
-            return 0.0
         now = self._clock()
         with self._lock:
             tokens, last = self._buckets.pop(key, (self.capacity, now))
@@ -88,7 +98,7 @@ return string.format('%.6f', wait)
 """
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(_Bucket):
     """The same token bucket as :class:`RateLimiter`, kept in Redis (``{prefix}:ratelimit:{name}:{hash}``)
     and updated by one Lua script, so all processes share it. Client keys are hashed (they may hold
     account ids or addresses). If Redis cannot be reached the request is let through and a warning
@@ -97,21 +107,12 @@ class RedisRateLimiter:
     def __init__(self, per_minute: int, url: str, *, prefix: str = "consentgate", name: str = "verify") -> None:
         import redis
 
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
+        super().__init__(per_minute)
         self._prefix = f"{prefix}:ratelimit:{name}:"
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._script = self._redis.register_script(_BUCKET)
 
-    def acquire(self, key: str, cost: float = 1.0) -> float:
-        return self._update(key, cost, after=False)
-
-    def charge(self, key: str, amount: float) -> None:
-        self._update(key, amount, after=True)
-
     def _update(self, key: str, cost: float, *, after: bool) -> float:
-        if self.capacity <= 0 or cost < 0:
-            return 0.0
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         try:
             raw = self._script(keys=[self._prefix + digest],

@@ -5,7 +5,6 @@ and every release against each other; ``/v1/verify`` says when a release is miss
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -20,22 +19,14 @@ FAST = {"duration_s": 1.0, "frame_size": 128}
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, monkeypatch) -> Iterator[dict[str, str]]:
-    """The SQLite file in the data dir, or a fresh PostgreSQL database (the command line finds it too)."""
+    """The SQLite file in the data dir, or a fresh PostgreSQL database (``pg_url``; the command line finds it
+    too)."""
     if request.param == "sqlite":
         yield {}
         return
-    psycopg = pytest.importorskip("psycopg")
-    admin = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-    name = f"cg_log_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    url = request.getfixturevalue("pg_url")
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", url)
-    try:
-        yield {"database_url": url}
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield {"database_url": url}
 
 
 def _released(api, n: int) -> list[dict]:

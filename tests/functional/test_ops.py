@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import shutil
 import stat
 import subprocess
@@ -31,20 +30,8 @@ FAST = {"duration_s": 1.0, "frame_size": 128, "io_retry_base_s": 0.01}
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request) -> Iterator[dict[str, str]]:
-    """Settings for the database: the SQLite file in the data dir, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    psycopg = pytest.importorskip("psycopg")
-    admin = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-    name = f"cg_ops_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {"database_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"}
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """Settings for the database: the SQLite file in the data dir, or a fresh PostgreSQL database (``pg_url``)."""
+    yield {} if request.param == "sqlite" else {"database_url": request.getfixturevalue("pg_url")}
 
 
 def _release(api, token, prompt="snow in the forest"):
