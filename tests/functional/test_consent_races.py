@@ -22,10 +22,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from governance.models import Account, Generation, GenerationState, Likeness
-from governance.pipeline import Pipeline
-from governance.services import accounts as accounts_svc
-from governance.services import likenesses as likenesses_svc
+from governance.accounts import services as accounts_svc
+from governance.accounts.models import Account
+from governance.generations.models import Generation, GenerationState
+from governance.generations.pipeline import Pipeline
+from governance.likenesses.models import Likeness
+from governance.likenesses.services import likenesses as likenesses_svc
 
 #: How long a consent change is given to commit while the release holds its locks: if it has not committed by
 #: then, it is waiting for them (it takes milliseconds when nothing holds it back).

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from governance.db import unit_of_work
-from governance.models import Generation, GenerationState, Grant
+from governance.generations.models import Generation, GenerationState
+from governance.likenesses.models import Grant
 
 
 def test_deleting_a_likeness_stops_every_use(api, faces_dir):
