@@ -1,8 +1,8 @@
-"""The gate: one generation from ``prechecked`` through generate, scan and seal to ``released`` (or ``blocked``).
+"""The gate's job running: one generation from ``prechecked`` through the stages of
+:mod:`governance.generations.gate` (generate, scan, seal, release) to ``released`` (or ``blocked``).
 
-Consent is asked again at every stage boundary and once more inside the transaction that releases, so a
-revocation that lands at any moment before release wins. Raw output lives in quarantine and is deleted
-whatever happens; a sealed file exists outside quarantine only for a released generation.
+Raw output lives in quarantine and is deleted whatever happens; a sealed file exists outside quarantine only
+for a released generation.
 
 Jobs come from a :mod:`governance.jobs` engine: in-process with a worker thread (the embedded default) or
 Dramatiq on Redis or RabbitMQ with ``consentgate worker`` processes. A worker claims a job with a
@@ -16,8 +16,6 @@ the stage boundaries ``generated``, ``scanned`` and ``sealed``.
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import logging
 import os
 import secrets
@@ -25,10 +23,9 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,17 +35,12 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from governance import logs, metrics
-from governance.accounts.models import Account
-from governance.accounts.services import notify
-from governance.audit import Tag, record
-from governance.characters import services as characters_svc
-from governance.characters.models import Character
 from governance.columns import utcnow
-from governance.db import bump, serialize_consent, unit_of_work
-from governance.errors import Unavailable, causes, describe_failure
-from governance.generations.models import Generation, GenerationCharacter, GenerationState
-from governance.generations.services import consent_record
-from governance.generations.services.generations import block, involved_owner_ids, link_likenesses
+from governance.db import unit_of_work
+from governance.errors import Unavailable, causes, describe_failure, public_text
+from governance.generations import gate
+from governance.generations.models import Generation, GenerationState
+from governance.generations.services.generations import block
 from governance.jobs import (
     WATCH,
     DramatiqEngine,
@@ -58,31 +50,14 @@ from governance.jobs import (
     async_raise,
     make_engine,
 )
-from governance.likenesses.models import Figure, Likeness, is_figure_key
-from governance.likenesses.services import figures as figures_svc
-from governance.likenesses.services.likenesses import check_consent, found_alongside, is_verified_claim
-from governance.log.services import translog
-from governance.verification.models import ContentFingerprint
-from policies.characters import CharacterRule, judge
-from policies.consent import public_figure_permits
-
-DEFERRED = "likeness:disputed:deferred"
 
 if TYPE_CHECKING:
-    from detectors.scan import ScanResult
     from governance.runtime import Runtime
+    from media.video import Clip
 
 log = logging.getLogger(__name__)
 EVENTS = ("generated", "scanned", "sealed")
 _ACTIVE = (GenerationState.PRECHECKED, GenerationState.GENERATING, GenerationState.SCANNING, GenerationState.SEALING)
-
-
-#: Multiples of the watermark's default strength (~39 dB PSNR) tried in turn until the mark reads back.
-WATERMARK_BOOSTS = (1, 2, 3)
-
-
-class _Stop(Exception):
-    """The generation left the expected state (blocked, taken down): stop quietly."""
 
 
 class _Retry(Exception):
@@ -128,22 +103,6 @@ _TRANSIENT_NOTE = {
     "timeout": "a backend it needs (the signer, the database) timed out or could not be reached",
     "database": "the database connection failed",
 }
-
-
-@contextmanager
-def _stage(engine: sa.Engine) -> Iterator[Session]:
-    """One stage's transaction. Unlike ``unit_of_work``, a :class:`_Stop` commits: a stage that blocks the
-    generation keeps the block and its reasons; any other error rolls back."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        except _Stop:
-            session.commit()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
 
 
 class _Leased(BaseException):
@@ -527,139 +486,30 @@ class Pipeline:
                     removed += 1
         return removed
 
-    # -- the stages -----------------------------------------------------------------------------------------
+    # -- one try through the gate's stages (governance.generations.gate) ---------------------------------------
     def _process_once(self, generation_id: str, *, tries: int = 1, last: bool = True) -> None:
-        from detectors.enroll import Template
-        from generator.base import GenerationSpec
-        from media.video import save_clip_lossless
-
-        s = self.rt.settings
-        raw = s.quarantine_dir / f"{generation_id}.npz"
-        marked = s.quarantine_dir / f"{generation_id}.marked.mp4"
-        final = s.videos_dir / f"{generation_id}.mp4"
-        stage = "generating"
-        released = False
+        """Run the stages in order, each database stage in its own transaction (which commits a block:
+        :func:`~governance.generations.gate.stage_transaction`); a boundary event after generate, scan and
+        seal. Any other failure is retried (transient, :func:`_transient_failure`) or blocks with its reason.
+        The quarantine files go whatever happens; the sealed file stays only for a release."""
+        quarantine = self.rt.settings.quarantine_dir
+        raw, marked = quarantine / f"{generation_id}.npz", quarantine / f"{generation_id}.marked.mp4"
+        final = self.rt.settings.videos_dir / f"{generation_id}.mp4"
+        stage, released = "generating", False
         try:
-            with _stage(self.rt.engine) as session:
-                gen = self._claim(session, generation_id)
-                self._consent_or_stop(session, gen, gen.likeness_ids, "generation")
-                faces = []
-                for lid in gen.likeness_ids:
-                    lk = session.get(Likeness, lid)
-                    assert lk is not None  # _consent_or_stop denies deleted likenesses
-                    faces.append(Template.from_bytes(lk.template).reference)
-                spec = GenerationSpec(prompt=gen.prompt, seed=gen.seed, faces=tuple(faces), duration_s=s.duration_s,
-                                      width=s.frame_size, height=s.frame_size, fps=s.fps)
-                gen.generator = f"{self.rt.generator.info.name}/{self.rt.generator.info.version}"
-            clip = self.rt.generator.generate(spec)
-            save_clip_lossless(raw, clip)
-            self._emit("generated", generation_id)
-
+            clip = self._generate(generation_id, raw)
             stage = "scanning"
-            with _stage(self.rt.engine) as session:
-                gen = self._expect(session, generation_id, GenerationState.GENERATING)
-                self._consent_or_stop(session, gen, gen.likeness_ids, "scan")
-                self._advance(session, gen, GenerationState.SCANNING)
-                index = self.rt.sync_index(session)
-                encoder = self.rt.character_encoder
-                references = characters_svc.references(session, None, encoder.name) if encoder else []
-            result = self._scan(clip.frames, clip.fps, index)
-            seen = self._characters_seen(clip, references)
-            with _stage(self.rt.engine) as session:
-                gen = self._expect(session, generation_id, GenerationState.SCANNING)
-                self._judge_characters_seen(session, gen, seen)
-                # Protected figures share the face index; they are judged by their own rule, not listed as faces.
-                seen_faces = replace(result, matches=tuple(m for m in result.matches
-                                                           if not is_figure_key(m.likeness_id)))
-                # The record names each face once, after its nearest likeness; every likeness within the
-                # threshold of a face (a near miss too) must still allow the requester, or nothing is released.
-                attributed = seen_faces.attributed()
-                gen.faces_found = [m.to_dict() for m in attributed]
-                link_likenesses(session, gen.id, list(dict.fromkeys(m.likeness_id for m in attributed)), found=True)
-                session.add(gen)
-                self._judge_figures_seen(session, gen, [m for m in result.matches if is_figure_key(m.likeness_id)])
-                near = list(dict.fromkeys(m.likeness_id for m in seen_faces.matches))
-                checks = check_consent(session, near, gen.requester_id,
-                                       seen_with=found_alongside([m.to_dict() for m in seen_faces.matches],
-                                                                 gen.likeness_ids))
-                # A later claim on a face that deferred to the earlier one is kept with the decisions (the public
-                # record leaves likeness decisions out): the seal and the release ask both again.
-                gen.decisions = [*gen.decisions, *({**c.decision.to_dict(), "likeness": c.likeness_id,
-                                                    "defers_to": c.defers_to} for c in checks if c.defers_to)]
-                denied = [c for c in checks if not c.decision.allowed]
-                if denied:
-                    by_id: dict[str, Any] = {}
-                    for m in seen_faces.matches:
-                        if m.likeness_id not in by_id or m.distance < by_id[m.likeness_id].distance:
-                            by_id[m.likeness_id] = m
-                    reasons = [
-                        f"the face of likeness {c.likeness_id} appears in the output (distance "
-                        f"{by_id[c.likeness_id].distance:.2f}, frames {by_id[c.likeness_id].first_frame}-"
-                        f"{by_id[c.likeness_id].last_frame}) without consent: {c.decision.reason}"
-                        for c in denied
-                    ]
-                    # whoever's rule blocked it may see the draft that may show them, and is told; an unproven
-                    # claim on a face (photo, disputed, under review) blocks it but learns nothing of it
-                    link_likenesses(session, gen.id, [c.likeness_id for c in denied], found=True)
-                    owners = involved_owner_ids(session, gen) | {
-                        c.owner_id for c in denied
-                        if (lk := session.get(Likeness, c.likeness_id)) is not None and is_verified_claim(lk)}
-                    block(session, gen, reasons, stage="scan", notify_owners=owners)
-                    raise _Stop
-                self._judge_uncertain(session, gen, result, clip.frames)
-                self._advance(session, gen, GenerationState.SEALING)
-            self._emit("scanned", generation_id)
-
+            seen = self._scan(generation_id, clip)
             stage = "sealing"
-            with _stage(self.rt.engine) as session:
-                gen = self._expect(session, generation_id, GenerationState.SEALING)
-                involved = self._involved_ids(gen)
-                checks = self._consent_or_stop(session, gen, involved, "seal")
-                gen.content_id = secrets.token_hex(8)
-                requester = session.get(Account, gen.requester_id)
-                gen.grants_relied = consent_record.seal(session, gen, checks)  # the openings stay here
-                governance = self._governance_assertion(gen, result)
-                governance["attributions"] = self._attributions(session, gen)
-                session.add(gen)
-            fingerprint = self._seal(clip, gen, governance, marked, final)
-            self._emit("sealed", generation_id)
-
+            order, sealed = self._seal(generation_id, clip, seen, marked, final)
             stage = "release"
-            with _stage(self.rt.engine) as session:
-                gen = self._expect(session, generation_id, GenerationState.SEALING)
-                # the final check and the commit hold the consent locks: a consent change waits or is seen
-                serialize_consent(session, involved_owner_ids(session, gen))
-                self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
-                assert gen.content_id is not None
-                video_sha = translog.file_sha256(final)
-                entry = translog.append(session, gen.id, gen.content_id, video_sha,
-                                        hashlib.sha256(_canonical(governance)).hexdigest())
-                gen.video_sha256 = video_sha
-                gen.released_at = utcnow()
-                session.add(ContentFingerprint(generation_id=gen.id, content_id=gen.content_id, data=fingerprint))
-                session.flush()
-                bump(session, "fingerprints")
-                self._advance(session, gen, GenerationState.RELEASED)
-                record(session, Tag.GENERATION_RELEASE, actor_id=None, subject=gen.id, content_id=gen.content_id,
-                       log_index=entry.index)
-                name = requester.name if requester else gen.requester_id
-                for owner in involved_owner_ids(session, gen) - {gen.requester_id}:
-                    notify(session, owner, "likeness:use:released",
-                           f"{name} used your likeness in generation {gen.id}; it was released", generation_id=gen.id)
+            with gate.stage_transaction(self.rt.engine) as session:
+                gate.release(session, self._expect(session, generation_id, GenerationState.SEALING), order, sealed)
             released = True
-        except _Stop:
+        except gate.Stopped:
             pass
         except Exception as e:  # a crash must still leave a record saying why nothing was released
-            transient = _transient_failure(e)
-            self._count_failure(e, stage)
-            if transient and not last and self._rewind(generation_id):
-                raise _Retry(stage, describe_failure(e), transient) from e
-            log.exception("generation %s failed while %s", generation_id, stage)
-            # what the requester reads: the cause without server paths (the log above keeps them)
-            reason = f"internal error while {stage}: {describe_failure(e)}"
-            if transient:
-                reason += f" ({_TRANSIENT_NOTE[transient]}; tried {tries} time(s))"
-            self._block_failed(generation_id, reason, stage)
+            self._failed(generation_id, e, stage, tries=tries, last=last)
         finally:
             if self._holds(generation_id):  # a delivery that did not claim the job leaves the holder's files
                 raw.unlink(missing_ok=True)
@@ -668,6 +518,64 @@ class Pipeline:
                     final.unlink(missing_ok=True)
         if released:
             self._keep_log_head()
+
+    def _generate(self, generation_id: str, raw: Path) -> Clip:
+        """Claim the job and prepare the spec (one transaction), then generate into quarantine. A generator that
+        refuses the request (:class:`~generator.base.GeneratorError`) blocks it with its reason."""
+        from generator.base import GeneratorError
+        from media.video import save_clip_lossless
+
+        with gate.stage_transaction(self.rt.engine) as session:
+            spec = gate.prepare(session, self._claim(session, generation_id), self.rt.settings,
+                                self.rt.generator.info)
+        try:
+            clip = self.rt.generator.generate(spec)
+        except GeneratorError as e:
+            log.warning("generation %s: the generator could not serve the request: %s", generation_id, e)
+            with gate.stage_transaction(self.rt.engine) as session:
+                gate.refused(session, self._expect(session, generation_id, GenerationState.GENERATING),
+                             public_text(str(e)))
+            raise gate.Stopped from e
+        save_clip_lossless(raw, clip)
+        self._emit("generated", generation_id)
+        return clip
+
+    def _scan(self, generation_id: str, clip: Clip) -> gate.Sighting:
+        rt = self.rt
+        with gate.stage_transaction(rt.engine) as session:
+            gen = self._expect(session, generation_id, GenerationState.GENERATING)
+            inputs = gate.scan_inputs(session, gen, rt.sync_index, rt.character_encoder)
+        seen = gate.scan(clip, inputs, rt.face_backend, rt.match_threshold, rt.settings, rt.character_encoder)
+        with gate.stage_transaction(rt.engine) as session:
+            gen = self._expect(session, generation_id, GenerationState.SCANNING)
+            gate.judge_scan(session, gen, seen, clip.frames, rt.settings.scan_uncertain)
+        self._emit("scanned", generation_id)
+        return seen
+
+    def _seal(self, generation_id: str, clip: Clip, seen: gate.Sighting, marked: Path,
+              final: Path) -> tuple[gate.SealOrder, gate.Sealed]:
+        rt = self.rt
+        with gate.stage_transaction(rt.engine) as session:
+            gen = self._expect(session, generation_id, GenerationState.SEALING)
+            order = gate.seal_order(session, gen, seen.faces, rt.settings.scan_thorough_every_s)
+        sealer = gate.Sealer(rt.generator.info, rt.watermark_key, rt.signer_material, rt.sign_fn,
+                             rt.settings.tsa_url or None)
+        sealed = gate.seal(clip, order, sealer, marked, final)
+        self._emit("sealed", generation_id)
+        return order, sealed
+
+    def _failed(self, generation_id: str, e: Exception, stage: str, *, tries: int, last: bool) -> None:
+        """A try failed: a transient failure with tries left goes back to ``prechecked`` (:class:`_Retry`);
+        anything else blocks with the cause as a requester may read it (the log keeps the details)."""
+        transient = _transient_failure(e)
+        self._count_failure(e, stage)
+        if transient and not last and self._rewind(generation_id):
+            raise _Retry(stage, describe_failure(e), transient) from e
+        log.exception("generation %s failed while %s", generation_id, stage)
+        reason = f"internal error while {stage}: {describe_failure(e)}"
+        if transient:
+            reason += f" ({_TRANSIENT_NOTE[transient]}; tried {tries} time(s))"
+        self._block_failed(generation_id, reason, stage)
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _rewind(self, generation_id: str) -> bool:
@@ -678,7 +586,7 @@ class Pipeline:
                 gen = session.get(Generation, generation_id)
                 if gen is None or gen.taken_down_at is not None or gen.state not in _ACTIVE:
                     return False
-                self._advance(session, gen, GenerationState.PRECHECKED)
+                gate.advance(session, gen, GenerationState.PRECHECKED)
                 return True
         except Exception:
             log.exception("generation %s could not be put back for another try", generation_id)
@@ -733,7 +641,7 @@ class Pipeline:
             if gen is not None and gen.state in _ACTIVE[1:] and gen.taken_down_at is None and gen.lease_until:
                 until = gen.lease_until if gen.lease_until.tzinfo else gen.lease_until.replace(tzinfo=UTC)
                 raise _Leased(max(0.0, (until - now).total_seconds()))
-            raise _Stop
+            raise gate.Stopped
         job = _JOB.get()
         if job is not None:
             job.claim = claim
@@ -762,11 +670,11 @@ class Pipeline:
     def _expect(session: Session, generation_id: str, state: GenerationState) -> Generation:
         gen = session.get(Generation, generation_id)
         if gen is None or gen.state is not state or gen.taken_down_at is not None:
-            raise _Stop
+            raise gate.Stopped
         job = _JOB.get()
         if job is not None and job.claim is not None and gen.claimed_by != job.claim:
             log.warning("generation %s: another worker took the job over; this one stops", generation_id)
-            raise _Stop
+            raise gate.Stopped
         return gen
 
     @staticmethod
@@ -780,220 +688,3 @@ class Pipeline:
             metrics.WATERMARK_FAILURES.inc()
         if any(isinstance(c, StageTimeLimit) for c in chain):
             metrics.STAGE_TIMEOUTS.labels(stage=stage).inc()
-
-    @staticmethod
-    def _advance(session: Session, gen: Generation, state: GenerationState) -> None:
-        gen.state = state
-        gen.updated_at = utcnow()
-        session.add(gen)
-
-    @staticmethod
-    def _involved_ids(gen: Generation) -> list[str]:
-        return list(dict.fromkeys([*gen.likeness_ids, *(f["likeness"] for f in gen.faces_found)]))
-
-    def _consent_or_stop(self, session: Session, gen: Generation, likeness_ids: Iterable[str], stage: str,
-                         *, lock: bool = False) -> list[Any]:
-        """Consent of every likeness involved, and of every protected figure the generation was allowed to
-        show (through the likenesses approved as them), asked again now in one pass (with ``lock``, one lock
-        order for all of them); any denial blocks the generation. Returns the involved likenesses' checks."""
-        involved = list(likeness_ids)
-        figures = []
-        for d in gen.decisions:
-            figure_id = figures_svc.figure_of(d["rule"]) if d["decision"] == "allow" else None
-            figure = session.get(Figure, figure_id) if figure_id else None
-            if figure is not None and figure not in figures:  # (a figure removed from the gallery is not protected)
-                figures.append(figure)
-        approved = {f.id: figures_svc.approved_ids(session, f.id) for f in figures}
-        deferrals: dict[str, set[str]] = {}  # later claims that deferred at the scan, to the earlier claim
-        for d in gen.decisions:
-            if d["rule"] == DEFERRED and d.get("likeness") in involved:
-                deferrals.setdefault(d["likeness"], set()).add(d["defers_to"])
-        every = list(dict.fromkeys([*involved, *(i for ids in approved.values() for i in ids),
-                                    *(h for hs in deferrals.values() for h in hs)]))
-        checks = {c.likeness_id: c for c in check_consent(session, every, gen.requester_id, lock=lock,
-                                                          seen_with=deferrals)}
-        reasons = [checks[i].decision.reason for i in involved if not checks[i].decision.allowed]
-        for f in figures:
-            again = public_figure_permits(f.id, f.name, f"the generation involves {f.name!r}",
-                                          [checks[i].decision for i in approved[f.id]])
-            if not again.allowed:
-                reasons.append(again.reason)
-        if reasons:
-            block(session, gen, [f"consent no longer holds at {stage}: {r}" for r in dict.fromkeys(reasons)],
-                  stage=stage, notify_owners=involved_owner_ids(session, gen))
-            raise _Stop
-        return [checks[i] for i in involved]
-
-    def _judge_figures_seen(self, session: Session, gen: Generation, matches: list[Any]) -> None:
-        """Each protected public figure whose face the output shows: allowed only when a live-verified likeness
-        an admin approved as them consents to the requester; recorded with the decisions, blocking when not."""
-        decisions = []
-        for figure_id in dict.fromkeys(m.likeness_id for m in matches):
-            figure = session.get(Figure, figure_id)
-            if figure is None:  # removed from the gallery meanwhile
-                continue
-            m = min((m for m in matches if m.likeness_id == figure_id), key=lambda m: m.distance)
-            subject = (f"the output shows {figure.name!r} (distance {m.distance:.2f}, frames "
-                       f"{m.first_frame}-{m.last_frame})")
-            decisions.append(figures_svc.decide(session, figure, gen.requester_id, subject))
-        self._record_or_stop(session, gen, decisions)
-
-    @staticmethod
-    def _record_or_stop(session: Session, gen: Generation, decisions: list[Any]) -> None:
-        """Add what the scan saw and decided to the generation's decisions; any denial blocks it (stage scan)."""
-        gen.decisions = [*gen.decisions, *(d.to_dict() for d in decisions)]
-        session.add(gen)
-        denials = [d.reason for d in decisions if not d.allowed]
-        if denials:
-            block(session, gen, denials, stage="scan", notify_owners=set())
-            raise _Stop
-
-    def _judge_uncertain(self, session: Session, gen: Generation, result: ScanResult, frames: Any) -> None:
-        """A face in the uncertain band of a likeness the requester may not use (``detectors.pose``: further
-        than its match distance, within its protect distance) is never passed silently: the generation is held
-        for that likeness owner's review (``scan_uncertain = "held"``,
-        :mod:`governance.generations.services.reviews`) or blocked with the reason (``"block"``). A likeness
-        whose owner dismissed this generation is not asked again when the job runs once more."""
-        from governance.generations.services import reviews
-
-        skip = reviews.dismissed(session, gen.id) if result.uncertain else set()
-        nearest: dict[str, Any] = {}
-        for m in result.uncertain:
-            held = nearest.get(m.likeness_id)
-            if m.likeness_id not in skip and (held is None or m.distance < held.distance):
-                nearest[m.likeness_id] = m
-        if not nearest:
-            return
-        denied = [c for c in check_consent(session, list(nearest), gen.requester_id) if not c.decision.allowed]
-        if not denied:
-            return
-        if self.rt.settings.scan_uncertain == "held" and all(c.owner_id for c in denied):
-            reviews.hold(session, gen, [(c.likeness_id, c.owner_id, nearest[c.likeness_id]) for c in denied], frames,
-                         result)
-            raise _Stop
-        link_likenesses(session, gen.id, [c.likeness_id for c in denied])
-        reasons = [f"{reviews.band_reason(c.likeness_id, nearest[c.likeness_id])}, without consent: {c.decision.reason}"
-                   for c in denied]
-        block(session, gen, reasons, stage="scan",
-              notify_owners=involved_owner_ids(session, gen) | {c.owner_id for c in denied})
-        raise _Stop
-
-    def _scan(self, frames: Any, fps: float, index: Any) -> ScanResult:
-        from detectors.scan import scan_frames
-
-        return scan_frames(frames, fps, index, self.rt.face_backend, threshold=self.rt.match_threshold,
-                           thorough_every_s=self.rt.settings.scan_thorough_every_s)
-
-    def _governance_assertion(self, gen: Generation, scan: ScanResult) -> dict[str, Any]:
-        """The manifest's ``org.consentgate.governance`` assertion: public, so it names nobody. The requester,
-        the prompt and each likeness, owner and grant appear as ``cg-commit-v1`` commitments whose openings
-        stay in the record (:mod:`governance.generations.services.consent_record`); decisions whose reasons name
-        likeness or grant ids are left to those commitments."""
-        return {
-            "generation_id": gen.id,
-            "content_id": gen.content_id,
-            **consent_record.public_assertion(gen),
-            "generator": gen.generator,
-            "face_scan": {  # how the output was scanned: which faces a verifier can rely on having been checked
-                "backend": scan.backend, "detector": scan.detector, "threshold": scan.threshold,
-                "frames": scan.frame_count,
-                "frames_scanned": scan.frames_scanned, "keyframes": scan.keyframes, "tracks": len(scan.tracks),
-                "smallest_face_px": scan.smallest_face_px,
-                "thorough_every_s": self.rt.settings.scan_thorough_every_s,
-            },
-            "decisions": consent_record.public_decisions(gen.decisions),
-        }
-
-    def _characters_seen(self, clip: Any, references: list[tuple[str, Any]]) -> list[Any]:
-        """Registered characters whose reference images the output's frames resemble (the operator's image
-        encoder, ``character_threshold``); empty without an encoder or references."""
-        encoder = self.rt.character_encoder
-        if encoder is None or not references:
-            return []
-        from detectors.visual import best_matches, sample_indices
-
-        indices = sample_indices(len(clip.frames), clip.fps)
-        embeddings = encoder.embed([clip.frames[i] for i in indices])
-        threshold = self.rt.settings.character_threshold
-        assert threshold is not None  # Settings refuses a model without a threshold
-        return best_matches(embeddings, indices, references, threshold)
-
-    def _judge_characters_seen(self, session: Session, gen: Generation, seen: list[Any]) -> None:
-        """Each character the output shows, named or not, under its rule for the requester: recorded with
-        the generation's decisions (and its usage), and blocking when the rule denies."""
-        policies = {p.character_id: p for p in characters_svc.policies(session)}
-        decisions = []
-        for sighting in seen:
-            policy = policies.get(sighting.character_id)
-            if policy is None:  # deleted meanwhile: its rights holder no longer asks for anything
-                continue
-            subject = (f"the output shows {policy.name!r} (similarity {sighting.similarity:.2f}, frames "
-                       f"{sighting.frames[0]}-{sighting.frames[-1]})")
-            decision = judge(policy, gen.requester_id, subject)
-            decisions.append(decision)
-            row = session.get(GenerationCharacter, (gen.id, policy.character_id))
-            if row is None:
-                session.add(GenerationCharacter(generation_id=gen.id, character_id=policy.character_id,
-                                                allowed=decision.allowed))
-            elif not decision.allowed:
-                row.allowed = False
-                session.add(row)
-        self._record_or_stop(session, gen, decisions)
-
-    @staticmethod
-    def _attributions(session: Session, gen: Generation) -> list[dict[str, str]]:
-        """The credits the characters this generation names require (the attribution rule), as their
-        rights holders state them now: each goes into the visible label and the manifest."""
-        rows = session.exec(select(GenerationCharacter).where(GenerationCharacter.generation_id == gen.id,
-                                                              GenerationCharacter.allowed == True)  # noqa: E712
-                            .order_by(GenerationCharacter.character_id)).all()  # type: ignore[arg-type]
-        out = []
-        for row in rows:
-            ch = session.get(Character, row.character_id)
-            if ch is not None and ch.rule == CharacterRule.ATTRIBUTION and ch.attribution:
-                out.append({"character": ch.id, "name": ch.name, "credit": ch.attribution})
-        return out
-
-    def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path) -> bytes:
-        """Label, watermark, encode and sign into ``final``; returns the released frames' fingerprint."""
-        from media.video import write_video
-        from provenance.c2pa_seal import ManifestSpec, seal_video
-        from provenance.errors import WatermarkError
-        from provenance.fingerprint import fingerprint_clip
-        from provenance.label import add_visible_label
-        from provenance.watermark import DEFAULT_STRENGTH, detect_video, embed
-
-        assert gen.content_id is not None
-        credits = tuple(a["credit"] for a in governance.get("attributions", []))
-        labelled = add_visible_label(clip.frames, "AI-generated", sub="ConsentGate", credits=credits)
-        payload = bytes.fromhex(gen.content_id)
-        info = self.rt.generator.info
-        weights = "learned weights" if info.learned_weights else "no learned weights"
-        # Nothing leaves unmarked: the mark is read back from the encoded file, and made stronger while it
-        # cannot be (small, noisy frames drown the default strength).
-        for boost in WATERMARK_BOOSTS:
-            strength = DEFAULT_STRENGTH * boost
-            frames = embed(labelled, payload, self.rt.watermark_key, strength=strength)
-            write_video(marked, clip.with_frames(frames), crf=18, mode=0o600, metadata={
-                "comment": f"AI-generated by {info.name} {info.version} ({weights}); sealed by ConsentGate; "
-                           f"content id {gen.content_id}",
-                "encoder": "ConsentGate",
-            })
-            found = detect_video(marked, self.rt.watermark_key, max_frames=240)
-            if found is not None and found.payload == payload:
-                governance["watermark"] = {"strength": strength, "read_back_confidence": round(found.confidence, 3)}
-                break
-        else:
-            raise WatermarkError(f"the invisible watermark could not be read back from the encoded video, even at "
-                                 f"{WATERMARK_BOOSTS[-1]}x its strength: nothing is released unmarked")
-        spec = ManifestSpec(
-            title=f"ConsentGate generation {gen.id}", generator_name=info.name, generator_version=info.version,
-            learned_weights=info.learned_weights, governance=governance,
-        )
-        seal_video(marked, final, spec, self.rt.signer_material, sign_fn=self.rt.sign_fn,
-                   tsa_url=self.rt.settings.tsa_url or None, mode=0o600)
-        return fingerprint_clip(clip.with_frames(frames), query_views=False).to_bytes()
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
