@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from governance import http
+from governance import web
 from governance.accounts import views as accounts_views
 from governance.characters import views as characters_views
 from governance.config import Settings
@@ -39,7 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["consentgate"] = rt
 
-    http.init_app(app)
+    web.init_app(app)
     v1 = Blueprint("v1", __name__, url_prefix="/v1")  # every domain's views, so every API endpoint is v1.<domain>.*
     for views in (accounts_views, likenesses_views, generations_views, characters_views, verification_views,
                   log_views):

@@ -11,7 +11,7 @@ from governance.accounts import services as accounts_svc
 from governance.accounts.models import Account, Notification
 from governance.authz import Action
 from governance.columns import iso
-from governance.http import caller, db, guard, json_body
+from governance.web import caller, db, guard, json_body
 
 bp = Blueprint("accounts", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 

@@ -13,9 +13,9 @@ from governance.characters import services as characters_svc
 from governance.characters.models import Character
 from governance.columns import iso
 from governance.errors import RateLimited
-from governance.http import caller, db, guard, json_body, runtime, uploaded_blobs
 from governance.ratelimit import retry_after
 from governance.uploads import reference_images
+from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
 
 bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 

@@ -19,8 +19,8 @@ from governance.generations.services import consent_record as consent_record_svc
 from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
-from governance.http import caller, db, guard, json_body, runtime
 from governance.likenesses.services import likenesses as likenesses_svc
+from governance.web import caller, db, guard, json_body, runtime
 
 bp = Blueprint("generations", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 

@@ -19,7 +19,6 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput
-from governance.http import caller, db, guard, json_body, runtime, uploaded_blobs
 from governance.likenesses.models import Challenge, Dispute, Figure, Likeness
 from governance.likenesses.services import disputes as disputes_svc
 from governance.likenesses.services import enrollment as enrollment_svc
@@ -27,6 +26,7 @@ from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.likenesses.services.likenesses import check_display_name, facts_of
 from governance.uploads import challenge_video, check_photos, decode_image, enrollment_frames, media_kind
+from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
 bp = Blueprint("likenesses", __name__)  # nested in the v1 blueprint (governance.app): /v1/...

@@ -7,8 +7,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from governance.authz import Action
 from governance.errors import InvalidInput
-from governance.http import db, guard, runtime
 from governance.log.services import translog
+from governance.web import db, guard, runtime
 
 bp = Blueprint("log", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from governance import metrics
 from governance.authz import Action
 from governance.errors import Unavailable
-from governance.http import guard, runtime
+from governance.web import guard, runtime
 
 bp = Blueprint("ops", __name__)
 

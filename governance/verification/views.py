@@ -8,10 +8,10 @@ from flask import Blueprint, Response, jsonify, request
 from governance import admission
 from governance.authz import Action
 from governance.errors import InvalidInput, RateLimited
-from governance.http import db, guard, optional_caller, runtime, uploaded_blobs
 from governance.ratelimit import retry_after
 from governance.uploads import media_kind
 from governance.verification import services as verification_svc
+from governance.web import db, guard, optional_caller, runtime, uploaded_blobs
 
 bp = Blueprint("verification", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
