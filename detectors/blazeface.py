@@ -48,7 +48,7 @@ from typing import Any, Final
 import numpy as np
 
 from detectors.errors import DetectorError
-from detectors.faces import Box, Detection, _as_rgb, detection_scale
+from detectors.faces import Box, Detection, as_rgb, detection_scale
 
 __all__ = [
     "MIN_SCORE",
@@ -258,7 +258,7 @@ class BlazeFaceDetector:
     def raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, _Letterbox]:
         """The model's raw outputs on the letterboxed frame: ``(2304, 16)`` regressors, ``(2304,)`` scores
         (sigmoid of the logits), and the letterbox that maps input pixels back to the image."""
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         tensor, box = self._letterbox(img)
         with self._lock:
             interpreter = self._load()
@@ -327,7 +327,7 @@ class BlazeFaceDetector:
         at the model's scale, as it bounds HOG's). Faces under ``min_face_px / 2`` are dropped."""
         import cv2
 
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         h, w = img.shape[:2]
         scale = self._scale(h, w, min_face_px, max_pixels)
         boxes, points, scores = [], [], []

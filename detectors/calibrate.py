@@ -33,10 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.faces import Box, Detection, Face, FaceBackend, backend_from_settings, crop_face
+from detectors.backends import backend_from_settings
+from detectors.calibrate_pose import DEFAULT_FACES
+from detectors.calibrate_pose import run as run_turned
+from detectors.faces import Box, Detection, Face, FaceBackend, crop_face
 from media.video import Clip, iter_frames, load_image, read_video, write_video
 
-_DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
 _THRESHOLDS = (0.35, 0.40, 0.45, 0.50, 0.55, 0.60)
 _CANON = 200  # face side in the canonical probe image
 _MARGIN = 0.6
@@ -345,7 +347,7 @@ def clip_tracks(backend: FaceBackend, faces_dir: Path, templates: dict[str, tupl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detectors.calibrate", description=__doc__.split("\n")[0])
-    parser.add_argument("--faces-dir", type=Path, default=_DEFAULT_FACES, help="the test faces folder")
+    parser.add_argument("--faces-dir", type=Path, default=DEFAULT_FACES, help="the test faces folder")
     parser.add_argument("--no-video", action="store_true", help="skip the Hamilton clip (faster)")
     parser.add_argument("--no-turned", action="store_true",
                         help="skip the turned-face section (BlazeFace, pose bins; needs `make models`)")
@@ -360,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     from detectors.scan import threshold_for
 
     if args.turned_only:
-        from detectors.calibrate_pose import run
-
-        run(args.faces_dir, args.seed)
+        run_turned(args.faces_dir, args.seed)
         return 0
     backend = backend_from_settings(args.backend, args.model_dir)
     current = threshold_for(backend)
@@ -388,10 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n#### scan_video on {_CLIP} (mean embedding per track)\n")
         print(clip_tracks(backend, args.faces_dir, templates))
     if args.backend == "dlib" and not args.no_turned:
-        from detectors.calibrate_pose import run
-
         print()
-        run(args.faces_dir, args.seed)
+        run_turned(args.faces_dir, args.seed)
     print(f"\n{backend.name}: match threshold in use {current}; done in {time.perf_counter() - started:.0f} s")
     if args.write_calibration is not None:
         if args.model_dir is None:

@@ -42,6 +42,9 @@ from detectors.faces import Box, DlibBackend, FaceBackend
 from detectors.pose import DLIB_POSE_THRESHOLDS, BinThreshold, PoseThresholds, probe_bin
 from media.video import iter_frames, load_image
 
+#: The test faces the calibrations read by default (``../shared/testdata/faces`` beside the checkout).
+DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+
 _CLIP = "short_hamilton_clip.mp4"
 _CHALLENGE_FILE = Path(__file__).resolve().parents[1] / "tests" / "detectors" / "challenge_video.py"
 #: Whose photos are enrolled, and the challenge each one's live template comes from (one frontal photo).
@@ -410,9 +413,7 @@ def clip_scan(backend: DlibBackend, faces_dir: Path, enrolled: dict[str, dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from detectors.calibrate import _DEFAULT_FACES
-
-    faces = Path(argv[0]) if argv else _DEFAULT_FACES
+    faces = Path(argv[0]) if argv else DEFAULT_FACES
     run(faces)
     return 0
 

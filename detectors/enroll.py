@@ -20,9 +20,7 @@ templates stored before the live check have no bins (``()``).
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -30,7 +28,9 @@ from typing import Final
 import numpy as np
 
 from detectors.errors import DetectorError, EnrollmentError
-from detectors.faces import Face, FaceBackend, _as_rgb, crop_face, default_backend
+from detectors.faces import Face, FaceBackend, as_rgb, crop_face, default_backend
+from detectors.matching import threshold_for
+from detectors.template import POSE_BINS, Template, merge_templates
 
 __all__ = [
     "MAX_TEMPLATE_EMBEDDINGS", "MIN_POSE_SPREAD", "MIN_SHARPNESS", "MIN_VIDEO_FRAMES", "POSE_BINS", "Template",
@@ -43,7 +43,6 @@ MAX_TEMPLATE_EMBEDDINGS: Final = 10
 #: 160-800; a Gaussian blur of sigma 2 px on a 100 px face brings them to 10-30.
 MIN_SHARPNESS: Final = 20.0
 
-_FORMAT: Final = "consentgate-template-v1"
 _MAX_SIDE: Final = 1600  # larger photos are downscaled first: faces stay big, HOG stays fast
 _SMALL_IMAGE: Final = 400  # below this shorter side, detect with one upsampling (finds ~40 px faces)
 _DUPLICATE: Final = 0.06  # embeddings closer than this add nothing to a template
@@ -55,120 +54,6 @@ _VIDEO_STEP: Final = 1.1  # in a selfie video, successive samples may differ by 
 MIN_POSE_SPREAD: Final = 0.2
 #: A selfie video needs at least this many frames with a usable face.
 MIN_VIDEO_FRAMES: Final = 5
-#: The head poses a template's embeddings may be labelled with (``Template.bins``): facing the camera,
-#: or turned to the person's left or right, chin up or down, as the live challenge measured them.
-POSE_BINS: Final = ("frontal", "left", "right", "up", "down")
-
-
-@dataclass(frozen=True, eq=False)
-class Template:
-    """One person's enrolled likeness: ``embeddings`` (k, dim) float32 from ``backend``, and the
-    ``reference`` RGB face crop the generator composites. Arrays are private, read-only copies.
-
-    ``bins`` is empty, or names the head pose of each embedding row (k names from :data:`POSE_BINS`),
-    as a live challenge enrolls turned views besides frontal ones; :meth:`view` selects one bin."""
-
-    embeddings: np.ndarray
-    backend: str
-    reference: np.ndarray
-    bins: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        emb = np.array(self.embeddings, dtype=np.float32)
-        if emb.ndim != 2 or emb.shape[0] < 1 or emb.shape[1] < 1 or not np.all(np.isfinite(emb)):
-            raise DetectorError(f"template embeddings must be a finite (k >= 1, dim) array, got {emb.shape}")
-        if not isinstance(self.backend, str) or not self.backend:
-            raise DetectorError(f"template backend must be a non-empty name, got {self.backend!r}")
-        ref = self.reference
-        if not isinstance(ref, np.ndarray) or ref.dtype != np.uint8 or ref.ndim != 3 or ref.shape[2] != 3 \
-                or ref.shape[0] < 1 or ref.shape[1] < 1:
-            raise DetectorError(f"template reference must be an (H, W, 3) uint8 image, got "
-                                f"{getattr(ref, 'shape', type(ref))}")
-        bins = tuple(self.bins) if isinstance(self.bins, (tuple, list)) else self.bins
-        if not isinstance(bins, tuple) or not all(isinstance(b, str) for b in bins):
-            raise DetectorError(f"template bins must be a tuple of names, got {self.bins!r}")
-        if bins and (len(bins) != emb.shape[0] or not set(bins) <= set(POSE_BINS)):
-            raise DetectorError(f"template bins must name one of {', '.join(POSE_BINS)} for each of the "
-                                f"{emb.shape[0]} embeddings, got {bins!r}")
-        object.__setattr__(self, "bins", bins)
-        ref = ref.copy()
-        emb.setflags(write=False)
-        ref.setflags(write=False)
-        object.__setattr__(self, "embeddings", emb)
-        object.__setattr__(self, "reference", ref)
-
-    @property
-    def dim(self) -> int:
-        return int(self.embeddings.shape[1])
-
-    def __repr__(self) -> str:
-        h, w = self.reference.shape[:2]
-        binned = f", bins={'/'.join(b for b in POSE_BINS if b in self.bins)}" if self.bins else ""
-        return (f"Template(k={self.embeddings.shape[0]}, dim={self.dim}, backend={self.backend!r}, "
-                f"reference={w}x{h}{binned})")
-
-    def view(self, pose_bin: str) -> np.ndarray:
-        """The ``(j, dim)`` embeddings labelled ``pose_bin`` (one of :data:`POSE_BINS`); ``j`` is 0 when the
-        template has none, or no bins at all."""
-        if pose_bin not in POSE_BINS:
-            raise DetectorError(f"unknown pose bin {pose_bin!r}; expected one of {', '.join(POSE_BINS)}")
-        rows = [i for i, b in enumerate(self.bins) if b == pose_bin]
-        return self.embeddings[rows]
-
-    def to_bytes(self) -> bytes:
-        """Serialise as a compressed ``.npz`` (no pickles): arrays ``format`` (the string
-        ``consentgate-template-v1``), ``embeddings``, ``backend``, ``reference``, and ``bins`` (unicode
-        strings) only when the template has bins. Readers ignore members they do not know, so a binned
-        template still loads, without its bins, in code that predates them."""
-        buf = io.BytesIO()
-        arrays = {
-            "format": np.array(_FORMAT),
-            "embeddings": self.embeddings,
-            "backend": np.array(self.backend),
-            "reference": self.reference,
-        }
-        if self.bins:
-            arrays["bins"] = np.array(self.bins, dtype=f"<U{max(len(b) for b in POSE_BINS)}")
-        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Template:
-        """Parse :meth:`to_bytes` output; anything else raises :class:`DetectorError`."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                fmt = str(npz["format"])
-                if fmt != _FORMAT:
-                    raise DetectorError(f"expected a {_FORMAT} template, got format {fmt!r}")
-                bins = tuple(str(b) for b in npz["bins"]) if "bins" in npz.files else ()
-                return cls(embeddings=npz["embeddings"], backend=str(npz["backend"]), reference=npz["reference"],
-                           bins=bins)
-        except DetectorError:
-            raise
-        except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:
-            raise DetectorError(f"not a serialised template: {e}") from e
-
-
-def merge_templates(*templates: Template) -> Template:
-    """One template holding the rows of all ``templates`` (of one backend), e.g. a likeness's photos and
-    its live challenge's turned views, so a scan compares a turned face with the turned views
-    (``detectors.pose``). Rows of a template without bins are labelled ``frontal`` (photos are enrolled
-    by HOG, a frontal detector: portraits measure |yaw| <= 23 degrees, docs/enrollment.md) as soon as
-    any template has bins; the reference crop is the first template's. Raises :class:`DetectorError`
-    for no templates or mixed backends."""
-    if not templates:
-        raise DetectorError("merge_templates needs at least one template")
-    backends = {t.backend for t in templates}
-    if len(backends) != 1:
-        raise DetectorError(f"templates of different backends cannot be merged: {sorted(backends)}")
-    binned = any(t.bins for t in templates)
-    bins: list[str] = []
-    for t in templates:
-        bins += list(t.bins) if t.bins else ["frontal"] * len(t.embeddings)
-    return Template(embeddings=np.concatenate([t.embeddings for t in templates]), backend=templates[0].backend,
-                    reference=templates[0].reference, bins=tuple(bins) if binned else ())
-
-
 def face_sharpness(rgb: np.ndarray, face: Face) -> float:
     """Variance of the Laplacian of the face resized to 100x100 gray: low means blurry."""
     import cv2
@@ -188,7 +73,7 @@ class _Candidate:
 
 def _prepare(image: np.ndarray, position: int) -> np.ndarray:
     try:
-        rgb = _as_rgb(image)
+        rgb = as_rgb(image)
     except DetectorError as e:
         raise EnrollmentError("unreadable", f"image {position}: {e}") from e
     longest = max(rgb.shape[:2])
@@ -311,7 +196,6 @@ def enroll(
     The template keeps up to :data:`MAX_TEMPLATE_EMBEDDINGS` embeddings of the largest, sharpest faces
     spread over the head poses seen; the reference crop is the most frontal of the best faces.
     """
-    from detectors.scan import threshold_for
 
     backend = backend or default_backend()
     if min_face_px < 1:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from media.errors import ConsentGateError
+
 __all__ = [
     "ENROLLMENT_REASONS", "LIVENESS_REASONS", "SCAN_REASONS", "DetectorError", "EnrollmentError", "LivenessError",
     "ScanError",
@@ -42,7 +44,7 @@ LIVENESS_REASONS: Final = frozenset({
 })
 
 
-class DetectorError(Exception):
+class DetectorError(ConsentGateError):
     """Face detection, enrollment, indexing or scanning could not be done as asked."""
 
 

@@ -8,7 +8,7 @@ times per track instead of on every sampled frame.
 The embedded default is :class:`DlibBackend`: dlib's HOG detector, its 5-point landmark model and its
 ResNet face encoder (128-d), using the model files shipped by the ``face-recognition-models`` wheel.
 The production backend is :class:`detectors.insightface.InsightFaceBackend` (SCRFD + ArcFace on
-onnxruntime, model files supplied by the operator); :func:`backend_from_settings` picks one by name::
+onnxruntime, model files supplied by the operator); :func:`detectors.backends.backend_from_settings` picks one by name::
 
     >>> from media.video import load_image
     >>> from detectors.faces import default_backend, crop_face
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ __all__ = [
     "FaceBackend",
     "FaceDetector",
     "TrackingBackend",
-    "backend_from_settings",
+    "as_rgb",
     "crop_face",
     "default_backend",
     "yaw_from_landmarks",
@@ -256,7 +255,7 @@ def yaw_from_landmarks(points: np.ndarray) -> float:
     return float((nose - (a + b) / 2.0) @ axis / span)
 
 
-def _as_rgb(image: Any) -> np.ndarray:
+def as_rgb(image: Any) -> np.ndarray:
     """``image`` as a C-contiguous (H, W, 3) uint8 array; gray and RGBA are converted."""
     if not isinstance(image, np.ndarray):
         raise DetectorError(f"expected an RGB image as a numpy array, got {type(image).__name__}")
@@ -415,7 +414,7 @@ class DlibBackend:
     def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
         if self.detector is not None:
             return self.detector.detect(rgb, min_face_px=min_face_px, max_pixels=max_pixels)
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         h, w = img.shape[:2]
         scale = detection_scale(h, w, native_px=_HOG_WINDOW, min_face_px=min_face_px, max_pixels=max_pixels)
         with self._lock:
@@ -431,7 +430,7 @@ class DlibBackend:
         import cv2
         import dlib
 
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         height, width = img.shape[:2]
         scale = detection_scale(height, width, native_px=_CNN_WINDOW, min_face_px=min_face_px, max_pixels=max_pixels)
         small = img
@@ -497,7 +496,7 @@ class DlibBackend:
         (the mean of the chip's and its mirror's descriptors: the default with ``mirror``), ``"plain"``
         or ``"mirror"`` (one encoder pass each). The scanner alternates single views between the looks
         at one track, so the track's mean is mirror-averaged at one pass per look."""
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         if not detections:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
@@ -509,7 +508,7 @@ class DlibBackend:
             return self._descriptors(models, img, shapes, views)
 
     def faces(self, rgb: np.ndarray, *, upsample: int = 0) -> list[Face]:
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         if not 0 <= upsample <= 3:
             raise DetectorError(f"upsample must be between 0 and 3, got {upsample}")
         with self._lock:
@@ -528,7 +527,7 @@ def crop_face(rgb: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
     """
     import cv2
 
-    img = _as_rgb(rgb)
+    img = as_rgb(rgb)
     if margin < 0:
         raise DetectorError(f"margin must be >= 0, got {margin}")
     height, width = img.shape[:2]
@@ -557,50 +556,3 @@ def default_backend() -> FaceBackend:
         if _default is None:
             _default = DlibBackend()
         return _default
-
-
-#: The names :func:`backend_from_settings` accepts.
-BACKENDS: Final = ("dlib", "insightface")
-#: The detectors the dlib backend can scan video with: ``auto`` (BlazeFace when its model file is present,
-#: else HOG), ``blazeface`` (required: a missing model is an error) or ``hog``.
-DETECTORS: Final = ("auto", "blazeface", "hog")
-_INSIGHTFACE_ENV: Final = "GOVERNANCE_INSIGHTFACE_DIR"
-_scanning: dict[tuple[str, str], FaceBackend] = {}
-
-
-def backend_from_settings(name: str = "dlib", model_dir: str | os.PathLike[str] | None = None, *,
-                          providers: Sequence[str] | None = None, detector: str = "hog") -> FaceBackend:
-    """The face backend a deployment configured: ``"dlib"`` (the process-wide default; ``model_dir``
-    may point at other dlib model files) or ``"insightface"`` (``model_dir``, or the
-    ``GOVERNANCE_INSIGHTFACE_DIR`` environment variable, must hold the operator's SCRFD and ArcFace
-    ONNX files; see ``docs/insightface.md``). For dlib, ``detector`` (one of :data:`DETECTORS`) picks
-    what finds faces in video: ``"blazeface"`` and ``"auto"`` give a :class:`DlibBackend` whose
-    :meth:`~DlibBackend.detect` runs BlazeFace (``detectors.blazeface``; ``auto`` falls back to HOG when
-    the model file is absent: ``make models`` fetches it). Unknown names and missing files raise
-    :class:`DetectorError`."""
-    key = (name or "").strip().lower()
-    which = (detector or "").strip().lower()
-    if which not in DETECTORS:
-        raise DetectorError(f"unknown face detector {detector!r}; expected one of {', '.join(DETECTORS)}")
-    if key == "dlib":
-        if which != "hog":
-            from detectors.blazeface import BlazeFaceDetector, default_model_path
-
-            if which == "auto" and not default_model_path().is_file():
-                which = "hog"
-            else:
-                cache = (str(model_dir or ""), str(default_model_path()))
-                with _default_lock:
-                    if cache not in _scanning:
-                        _scanning[cache] = DlibBackend(Path(model_dir) if model_dir is not None else None,
-                                                       detector=BlazeFaceDetector())
-                    return _scanning[cache]
-        return default_backend() if model_dir is None else DlibBackend(Path(model_dir))
-    if key == "insightface":
-        from detectors.insightface import InsightFaceBackend
-
-        where = model_dir if model_dir is not None else os.environ.get(_INSIGHTFACE_ENV)
-        if not where:
-            raise DetectorError(f"the insightface backend needs a model directory ({_INSIGHTFACE_ENV})")
-        return InsightFaceBackend(where, providers=providers)
-    raise DetectorError(f"unknown face backend {name!r}; expected one of {', '.join(BACKENDS)}")

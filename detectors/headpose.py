@@ -37,7 +37,7 @@ from typing import Any, Final
 import numpy as np
 
 from detectors.errors import DetectorError
-from detectors.faces import Box, _as_rgb, default_models_dir
+from detectors.faces import Box, as_rgb, default_models_dir
 
 __all__ = ["MODEL_POINTS", "HeadPose", "LandmarkDetector", "default_landmarks", "head_pose"]
 
@@ -168,7 +168,7 @@ class LandmarkDetector:
         degrees, measured) and finds faces of about 80 px and more, 40 px with ``upsample=1``."""
         import cv2
 
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         if not 0 <= upsample <= 2:
             raise DetectorError(f"upsample must be 0, 1 or 2, got {upsample}")
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -194,7 +194,7 @@ class LandmarkDetector:
         import cv2
         import dlib
 
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         with self._lock:
             _, predictor = self._load()

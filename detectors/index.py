@@ -7,7 +7,7 @@ fast-scan codes) proposes candidates and every reported distance is recomputed e
 threshold means the same at any size. Enrolling and deleting update both incrementally::
 
     >>> import numpy as np
-    >>> from detectors.enroll import Template
+    >>> from detectors.template import Template
     >>> from detectors.index import LikenessIndex
     >>> ref = np.zeros((8, 8, 3), np.uint8)
     >>> index = LikenessIndex(dim=2)
@@ -34,7 +34,7 @@ import numpy as np
 from detectors.errors import DetectorError
 
 if TYPE_CHECKING:
-    from detectors.enroll import Template
+    from detectors.template import Template
 
 __all__ = ["EXACT_LIMIT", "LikenessIndex"]
 
@@ -167,10 +167,10 @@ class LikenessIndex:
     def add_embeddings(self, likeness_ids: Sequence[str], embeddings: np.ndarray, backend: str,
                        bins: Sequence[str] | None = None) -> None:
         """Bulk add: row ``i`` of ``embeddings`` belongs to ``likeness_ids[i]`` (and, with ``bins``, was
-        taken in head pose ``bins[i]``, one of :data:`~detectors.enroll.POSE_BINS`; default frontal);
+        taken in head pose ``bins[i]``, one of :data:`~detectors.template.POSE_BINS`; default frontal);
         each likeness's rows must be consecutive and form its whole template (an id already indexed is
         replaced)."""
-        from detectors.enroll import POSE_BINS
+        from detectors.template import POSE_BINS
 
         emb = np.asarray(embeddings, dtype=np.float32)
         if bins is not None and (len(bins) != len(emb) or not set(bins) <= set(POSE_BINS)):
@@ -336,7 +336,7 @@ class LikenessIndex:
         """The bin of ``likeness_id``'s rows a probe in ``probe_bin`` is compared with (see :meth:`search`):
         ``probe_bin`` itself, ``"frontal"``, or ``None`` (all rows: the likeness has neither); raises
         :class:`DetectorError` for an unknown likeness or bin."""
-        from detectors.enroll import POSE_BINS
+        from detectors.template import POSE_BINS
 
         if probe_bin not in POSE_BINS:
             raise DetectorError(f"unknown pose bin {probe_bin!r}; expected one of {', '.join(POSE_BINS)}")
@@ -354,13 +354,13 @@ class LikenessIndex:
         """For each query, up to ``k`` nearest likenesses as ``(likeness_id, distance)``, ascending, one
         entry per likeness; with ``threshold``, only those at distance <= ``threshold``.
 
-        With ``pose_bins`` (one of :data:`~detectors.enroll.POSE_BINS` per query: the head pose of that
+        With ``pose_bins`` (one of :data:`~detectors.template.POSE_BINS` per query: the head pose of that
         probe), each query is compared only with the rows of each likeness in its own bin, or, for a
         likeness without that bin, with its frontal (and unbinned) rows (:meth:`compared_bin` says which).
 
         Exact below ``exact_limit`` embeddings; above it FAISS proposes candidates (an approximate search:
         ``python -m bench faces`` measures its recall) and distances are recomputed exactly."""
-        from detectors.enroll import POSE_BINS
+        from detectors.template import POSE_BINS
 
         if k < 1:
             raise DetectorError(f"k must be >= 1, got {k}")

@@ -38,7 +38,8 @@ from typing import Any, Final
 import numpy as np
 
 from detectors.errors import DetectorError
-from detectors.faces import Box, Detection, Face, _as_rgb, yaw_from_landmarks
+from detectors.faces import Box, Detection, Face, as_rgb, yaw_from_landmarks
+from detectors.onnx import DEFAULT_PROVIDERS, choose_providers, load_session
 
 __all__ = [
     "ARCFACE_TEMPLATE",
@@ -55,7 +56,6 @@ ARCFACE_TEMPLATE: Final = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
     dtype=np.float64,
 )
-DEFAULT_PROVIDERS: Final = ("CUDAExecutionProvider", "CPUExecutionProvider")
 #: Used only until the operator measures the model's threshold (``consentgate.json``): cosine 0.34,
 #: deliberately loose, because for a consent gate a false match (a blocked video) is the safer error.
 PROVISIONAL_THRESHOLD: Final = 1.15
@@ -67,29 +67,6 @@ _STRIDES: Final = (8, 16, 32, 64, 128)
 _SCORE: Final = 0.5
 _NMS: Final = 0.4
 _MIN_DETECTED: Final = 16  # px in the detector's input: SCRFD's smallest reliable face
-
-
-def _providers(requested: Sequence[str] | None) -> list[str]:
-    import onnxruntime as ort
-
-    wanted = list(requested) if requested else list(DEFAULT_PROVIDERS)
-    available = set(ort.get_available_providers())
-    chosen = [p for p in wanted if p in available]
-    if not chosen:
-        raise DetectorError(f"none of the onnxruntime providers {wanted} is available here "
-                            f"(available: {sorted(available)})")
-    return chosen
-
-
-def _session(path: Path, providers: list[str]) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # no "CUDA libraries missing" chatter when falling back to CPU
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as e:  # onnxruntime raises its own exception types for bad files
-        raise DetectorError(f"onnxruntime cannot load {path.name}: {e}") from e
 
 
 def _dims(shape: Sequence[Any]) -> list[int | None]:
@@ -232,7 +209,7 @@ class InsightFaceBackend:
             import onnxruntime  # noqa: F401
         except ImportError as e:  # pragma: no cover - a declared dependency of this backend
             raise DetectorError("the insightface backend needs onnxruntime (or onnxruntime-gpu)") from e
-        self.providers = _providers(providers)
+        self.providers = choose_providers(providers)
         self.score_threshold = float(score_threshold)
         files, self._det, self._rec = self._find(self.model_dir)
         self.files = files
@@ -277,7 +254,7 @@ class InsightFaceBackend:
         for path in by_name(_DET_NAMES) + onnx_files:
             if path in tried:
                 continue
-            tried[path] = s = _session(path, self.providers)
+            tried[path] = s = load_session(path, self.providers)
             if det is None and _is_detector(s):
                 det, det_path = s, path
             elif rec is None and _is_recognizer(s):
@@ -287,7 +264,7 @@ class InsightFaceBackend:
         if rec is None:
             for path in by_name(_REC_NAMES):
                 if path not in tried:
-                    s = _session(path, self.providers)
+                    s = load_session(path, self.providers)
                     if _is_recognizer(s):
                         rec, rec_path = s, path
                         break
@@ -329,7 +306,7 @@ class InsightFaceBackend:
         return max(1, math.ceil(_MIN_DETECTED / scale))
 
     def detect(self, rgb: np.ndarray, *, min_face_px: int = 40, max_pixels: int | None = None) -> list[Detection]:
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         h, w = img.shape[:2]
         blob, scale = self._letterbox(img)
         try:
@@ -356,10 +333,10 @@ class InsightFaceBackend:
 
         size = self.rec_size
         m = similarity_transform(np.asarray(landmarks, np.float64)[:5], ARCFACE_TEMPLATE * (size / 112.0))
-        return np.asarray(cv2.warpAffine(_as_rgb(rgb), m, (size, size), borderValue=(0, 0, 0)))
+        return np.asarray(cv2.warpAffine(as_rgb(rgb), m, (size, size), borderValue=(0, 0, 0)))
 
     def embed(self, rgb: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         if not detections:
             return np.zeros((0, self.dim), np.float32)
         crops = []

@@ -51,7 +51,7 @@ import numpy as np
 
 from detectors.enroll import POSE_BINS, Template
 from detectors.errors import DetectorError, LivenessError
-from detectors.faces import Box, Detection, FaceBackend, TrackingBackend, _as_rgb, crop_face, default_backend
+from detectors.faces import Box, Detection, FaceBackend, TrackingBackend, as_rgb, crop_face, default_backend
 from detectors.headpose import LandmarkDetector, default_landmarks, head_pose
 
 __all__ = [
@@ -248,7 +248,7 @@ class HeadTrack:
 def _work_frame(frame: np.ndarray) -> tuple[np.ndarray, float]:
     import cv2
 
-    img = _as_rgb(frame)
+    img = as_rgb(frame)
     longest = max(img.shape[:2])
     if longest <= _WORK_SIDE:
         return img, 1.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
@@ -19,7 +19,21 @@ from detectors.faces import Box
 from detectors.index import LikenessIndex
 from detectors.pose import TURNED, PoseThresholds
 
-__all__ = ["Track", "TrackMatch", "TrackReport", "decide_tracks"]
+if TYPE_CHECKING:
+    from detectors.faces import FaceBackend
+
+__all__ = ["MATCH_THRESHOLD", "Track", "TrackMatch", "TrackReport", "decide_tracks", "threshold_for"]
+
+#: Largest distance between a track's mean embedding and a likeness that counts as that likeness, for
+#: the dlib backend. Calibrated with ``python -m detectors.calibrate`` (docs/face-matching.md).
+MATCH_THRESHOLD: Final[float] = 0.5
+
+
+def threshold_for(backend: FaceBackend) -> float:
+    """The match threshold measured for ``backend`` (its ``match_threshold`` attribute, else
+    :data:`MATCH_THRESHOLD`, which was measured for dlib)."""
+    value = getattr(backend, "match_threshold", None)
+    return float(value) if value is not None else MATCH_THRESHOLD
 
 
 class Track(Protocol):

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final
 
-from detectors.enroll import POSE_BINS
 from detectors.errors import DetectorError
+from detectors.template import POSE_BINS
 
 __all__ = [
     "DLIB_POSE_THRESHOLDS",
@@ -48,7 +48,7 @@ TURNED: Final = tuple(b for b in POSE_BINS if b != "frontal")
 
 
 def probe_bin(yaw: float | None, pitch: float | None) -> str:
-    """The :data:`~detectors.enroll.POSE_BINS` bin nearest a probe's head angles (degrees): the turn it
+    """The :data:`~detectors.template.POSE_BINS` bin nearest a probe's head angles (degrees): the turn it
     goes furthest past :data:`PROBE_YAW` / :data:`PROBE_PITCH` into (relative to those), else
     ``frontal``. Unknown angles (a detector that does not estimate them, such as HOG, which finds faces
     turned up to ~30 degrees) count as frontal."""

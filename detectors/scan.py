@@ -41,8 +41,9 @@ import numpy as np
 from detectors.errors import DetectorError, ScanError
 from detectors.faces import Box, Detection, FaceBackend, TrackingBackend, default_backend
 from detectors.index import LikenessIndex
-from detectors.matching import TrackMatch, TrackReport, decide_tracks
+from detectors.matching import MATCH_THRESHOLD, TrackMatch, TrackReport, decide_tracks, threshold_for
 from detectors.pose import DLIB_POSE_THRESHOLDS, PoseThresholds, probe_bin
+from media.errors import LimitExceeded
 
 __all__ = [
     "DEFAULT_DETECT_PIXELS",
@@ -62,9 +63,6 @@ __all__ = [
     "threshold_for",
 ]
 
-#: Largest distance between a track's mean embedding and a likeness that counts as that likeness, for
-#: the dlib backend. Calibrated with ``python -m detectors.calibrate`` (docs/face-matching.md).
-MATCH_THRESHOLD: Final[float] = 0.5
 #: A frame with more faces than this is refused (``too_many_faces``): a crowd is not scanned partially.
 MAX_FACES_PER_FRAME: Final = 24
 #: A frame larger than this (4096 x 2304, DCI 4K) is refused (``too_large``).
@@ -96,13 +94,6 @@ _KEYFRAME_GAP_S: Final = 1.0  # a cut this soon after a keyframe waits for the g
 _TURNED_MIN_PX: Final = 80  # the smallest face the keyframe detector looks for
 _FOLLOW: Final = 24  # a face found only on a keyframe is followed in between by a patch this size ...
 _FOLLOW_MIN: Final = 0.6  # ... whose normalised correlation with the face must stay above this
-
-
-def threshold_for(backend: FaceBackend) -> float:
-    """The match threshold measured for ``backend`` (its ``match_threshold`` attribute, else
-    :data:`MATCH_THRESHOLD`, which was measured for dlib)."""
-    value = getattr(backend, "match_threshold", None)
-    return float(value) if value is not None else MATCH_THRESHOLD
 
 
 def pose_thresholds_for(backend: FaceBackend, threshold: float | None = None) -> PoseThresholds:
@@ -747,9 +738,9 @@ def scan_video(
         raise ScanError("unreadable", f"{Path(path).name}: {e}") from e
 
 
-def _limit_error(path: str | os.PathLike[str], e: Exception) -> ScanError:
-    limit = getattr(e, "limit", "")
-    reason = "too_long" if limit in ("seconds", "frames") else "too_large"
+def _limit_error(path: str | os.PathLike[str], e: LimitExceeded) -> ScanError:
+    """The refusal for a crossed decoding limit, by the limit's name (``LimitExceeded.limit``), never its text."""
+    reason = "too_long" if e.limit in ("seconds", "frames") else "too_large"
     return ScanError(reason, f"{Path(path).name}: {e}")
 
 

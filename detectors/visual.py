@@ -43,14 +43,14 @@ class OnnxImageEmbedder:
     """The operator's ONNX image encoder; ``embed`` returns L2-normalised float32 rows. Thread-safe."""
 
     def __init__(self, model_dir: str | os.PathLike[str], *, providers: Sequence[str] | None = None) -> None:
-        from detectors.insightface import _providers, _session
+        from detectors.onnx import choose_providers, load_session
 
         self.model_dir = Path(model_dir)
         path = self.model_dir / MODEL_FILE
         if not path.is_file():
             raise DetectorError(f"no image encoder in {self.model_dir}: {MODEL_FILE} is missing")
         self.size, self.mean, self.std = self._preprocess()
-        self._session = _session(path, _providers(providers))
+        self._session = load_session(path, choose_providers(providers))
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         shape = inputs[0].shape if len(inputs) == 1 else None
         if shape is None or len(shape) != 4 or shape[1] not in (3, "3") or len(outputs) < 1:

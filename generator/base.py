@@ -1,9 +1,10 @@
 """The ``VideoGenerator`` interface: what the gate asks of any text-to-video backend.
 
 A backend takes a validated :class:`GenerationSpec` and returns a :class:`media.video.Clip`
-(RGB frames plus a mono soundtrack). Backends are chosen by name with :func:`get_generator`::
+(RGB frames plus a mono soundtrack). Backends are chosen by name with :func:`generator.backends.get_generator`::
 
-    >>> from generator.base import GenerationSpec, get_generator
+    >>> from generator.backends import get_generator
+    >>> from generator.base import GenerationSpec
     >>> gen = get_generator("procedural")
     >>> gen.info.learned_weights
     False
@@ -21,10 +22,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from media.errors import ConsentGateError
 from media.video import Clip
 
 __all__ = [
@@ -33,7 +35,6 @@ __all__ = [
     "GeneratorError",
     "GeneratorInfo",
     "VideoGenerator",
-    "get_generator",
 ]
 
 PROMPT_MAX_CHARS = 2000
@@ -45,11 +46,11 @@ MAX_FACES = 8
 FACE_SIDE_RANGE_PX = (16, 4096)
 
 
-class GeneratorError(Exception):
+class GeneratorError(ConsentGateError):
     """A generation request cannot be served: a bad spec, an unknown backend, a scene that cannot be laid out."""
 
 
-class GeneratorBusy(Exception):
+class GeneratorBusy(ConsentGateError):
     """The generator cannot take the request now (its GPU is out of memory or held by another job): a transient
     failure, worth trying again later, unlike :class:`GeneratorError`."""
 
@@ -190,32 +191,3 @@ class VideoGenerator(Protocol):
     info: GeneratorInfo
 
     def generate(self, spec: GenerationSpec) -> Clip: ...
-
-
-_KNOWN = ("procedural", "diffusers")
-
-
-def get_generator(name: str, **options: Any) -> VideoGenerator:
-    """Build the backend called ``name``: ``"procedural"`` (no weights), or ``"diffusers"`` with
-    ``model_dir=`` a local model directory (see :mod:`generator.diffusers_video`)."""
-    key = name.strip().lower() if isinstance(name, str) else ""
-    if key == "procedural":
-        from generator.procedural import ProceduralGenerator
-
-        try:
-            return ProceduralGenerator(**options)
-        except TypeError as e:
-            raise GeneratorError(f"bad options for the procedural generator {sorted(options)}: {e}") from e
-    if key == "diffusers":
-        from generator.diffusers_video import DiffusersGenerator
-
-        options = dict(options)
-        model_dir = options.pop("model_dir", None)
-        if not model_dir:
-            raise GeneratorError("the diffusers generator needs the model's local directory "
-                                 "(GOVERNANCE_GENERATOR_DIR): nothing is downloaded")
-        try:
-            return DiffusersGenerator(model_dir, **options)
-        except TypeError as e:
-            raise GeneratorError(f"bad options for the diffusers generator {sorted(options)}: {e}") from e
-    raise GeneratorError(f"unknown generator {name!r}; expected one of {', '.join(_KNOWN)}")

@@ -4,8 +4,8 @@ charged to the client's verify allowance.
 Every upload decoded by the service (verification, enrollment, character references) and by the CLI
 runs under :func:`decode_limits`; the views run the expensive ones inside :func:`expensive`::
 
-    with admission.expensive(runtime(), "verify", client) as meter:
-        report = verification.verify_bytes(data, rt, session, meter=meter)
+    with admission.expensive(throttles, "verify", client) as meter:
+        report = verification.verify_bytes(data, meter=meter, ...)
 
 which (1) refuses a client whose verify allowance of decoded megapixels is spent (429), (2) takes one
 of ``expensive_slots`` per process or answers 503 with Retry-After at once (a request never waits in a
@@ -21,17 +21,15 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal
+from functools import cached_property
+from typing import Literal
 
 from governance import metrics
 from governance.config import MB, Settings
 from governance.errors import Busy, LimitReached, RateLimited
-from governance.ratelimit import retry_after
+from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter, retry_after
 from media.errors import LimitExceeded
 from media.limits import Limits, Meter
-
-if TYPE_CHECKING:
-    from governance.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +74,60 @@ class Slots:
             self._sem.release()
 
 
+class Throttles:
+    """This process's limits on expensive and repeated work, from ``settings``: the slots for decoding uploads
+    (``expensive_slots``) and the rate limiters of verification (requests and decoded megapixels per client)
+    and of rule simulations (per account). Limiters count per process with the in-process engine, and through
+    Redis (``redis_url``) when a broker carries the jobs: then several API processes run, and each must count
+    every request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.slots = Slots(settings.expensive_slots)
+
+    @cached_property
+    def verify(self) -> Limiter:
+        """``/v1/verify`` requests per client (``verify_per_minute``)."""
+        return self._limiter(self.settings.verify_per_minute, "verify")
+
+    @cached_property
+    def verify_cost(self) -> Limiter:
+        """Decoded megapixels per verify client (``verify_megapixels_per_minute``): a request is charged what it
+        decoded, and a client in debt waits."""
+        return self._limiter(self.settings.verify_megapixels_per_minute, "verify-cost")
+
+    @cached_property
+    def simulate(self) -> Limiter:
+        """Rule simulations per rights-holder account (``simulate_per_minute``)."""
+        return self._limiter(self.settings.simulate_per_minute, "simulate")
+
+    def _limiter(self, per_minute: int, name: str) -> Limiter:
+        s = self.settings
+        if s.shared_limits and per_minute > 0:
+            return RedisRateLimiter(per_minute, s.redis_url, prefix=s.queue_prefix, name=name)
+        return RateLimiter(per_minute)
+
+    def close(self) -> None:
+        """Close the Redis connections of the shared limiters made so far."""
+        for name in ("verify", "verify_cost", "simulate"):
+            close = getattr(self.__dict__.get(name), "close", None)
+            if close is not None:
+                close()
+
+
 @contextmanager
-def expensive(rt: Runtime, purpose: Purpose, client: str | None = None) -> Iterator[Meter]:
-    """Run one expensive request (see the module docstring); yields the :class:`Meter` to decode with."""
-    cost = rt.verify_cost_limiter if purpose == "verify" and client is not None else None
+def expensive(throttles: Throttles, purpose: Purpose, client: str | None = None) -> Iterator[Meter]:
+    """Run one expensive request (see the module docstring) under ``throttles``; yields the :class:`Meter` to decode
+    with."""
+    cost = throttles.verify_cost if purpose == "verify" and client is not None else None
     if cost is not None:
         wait = cost.acquire(client, 0.0)  # type: ignore[arg-type]
         if wait:
-            per_minute = rt.settings.verify_megapixels_per_minute
+            per_minute = throttles.settings.verify_megapixels_per_minute
             raise RateLimited(f"this client has used its verification allowance ({per_minute} decoded megapixels "
                               f"a minute); retry in {retry_after(wait)} s", retry_after=retry_after(wait))
-    with rt.slots.take(purpose):
-        meter = Meter(decode_limits(rt.settings, purpose))
+    with throttles.slots.take(purpose):
+        meter = Meter(decode_limits(throttles.settings, purpose))
         try:
             yield meter
         except LimitExceeded as e:

@@ -17,11 +17,11 @@ from governance import web
 from governance.accounts import views as accounts_views
 from governance.characters import views as characters_views
 from governance.config import Settings
+from governance.container import Runtime
 from governance.generations import views as generations_views
 from governance.likenesses import views as likenesses_views
 from governance.log import views as log_views
 from governance.ops import views as ops_views
-from governance.runtime import Runtime, initialise
 from governance.verification import views as verification_views
 
 
@@ -29,7 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = Settings.from_env().with_overrides(test_config or {})
     rt = Runtime(settings)
     try:
-        initialise(settings, rt)
+        rt.start()
     except BaseException:
         rt.close()
         raise

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,14 @@ from governance.config import ConfigError, Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from governance.runtime import Runtime
+    from governance.container import Runtime
+
+
+#: What ``consentgate`` exits with (README, "Command line"): 0 done; 1 the command failed (one line on stderr
+#: says why: a missing file, input refused, an error); 2 a finding or a configuration the service cannot run
+#: with (``verify``: the manifest is Invalid; ``log audit``: the log was altered; a bad setting or command
+#: line); 3 ``watermark detect`` found no watermark.
+EXIT_OK, EXIT_FAILED, EXIT_FINDING, EXIT_NO_WATERMARK = 0, 1, 2, 3
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -58,8 +65,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import os
     import signal
 
-    from governance import logs
-    from governance.runtime import Runtime, initialise
+    from governance import logs, metrics
+    from governance.container import Runtime
 
     s = _settings(args)
     overrides: dict[str, Any] = {"worker": "none"}
@@ -77,9 +84,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise SystemExit("consentgate worker: needs GOVERNANCE_QUEUE=redis or rabbitmq (the embedded engine runs "
                          "inside 'serve')")
     rt = Runtime(s)
-    initialise(s, rt)
+    rt.start()
     logs.configure(s.log_format, rt.pipeline.worker_id)
-    server = _serve_metrics(rt, s.host, s.metrics_port) if s.metrics_port else None
+    server = _serve_metrics(lambda: metrics.exposition(rt.engine, rt.indexes, rt.pipeline.engine), s.host,
+                            s.metrics_port) if s.metrics_port else None
 
     def stop(signum: int, _frame: Any) -> None:
         logging.getLogger("governance.worker").info("signal %d: finishing the current job, taking no new one",
@@ -102,19 +110,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_metrics(rt: Any, host: str, port: int) -> Any:
-    """``GET /metrics`` of a worker process on its own port, in a thread."""
+def _serve_metrics(exposition: Callable[[], bytes], host: str, port: int) -> Any:
+    """``GET /metrics`` of a worker process (the bytes ``exposition`` returns) on its own port, in a thread."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from governance import metrics
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
-            body = metrics.exposition(rt)
+            body = exposition()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -184,8 +190,8 @@ def cmd_figures_add(args: argparse.Namespace) -> int:
             raise SystemExit(f"consentgate figures add: no such file: {path}")
         images.append(decode_image(path.read_bytes()))
     with _runtime(args) as rt, unit_of_work(rt.engine) as session:
-        figure, reviews = add_figure(session, None, args.name, args.alias or [], images, rt.face_backend,
-                                     lambda: rt.sync_index(session), rt.match_threshold)
+        figure, reviews = add_figure(session, None, args.name, args.alias or [], images, rt.detectors.face_backend,
+                                     lambda: rt.indexes.sync_index(session), rt.detectors.match_threshold)
         figure_id, embeddings = figure.id, figure.embeddings
     print(f"added protected figure {args.name} ({figure_id}) from {len(images)} photo(s), {embeddings} embedding(s)")
     for d in reviews:
@@ -196,8 +202,8 @@ def cmd_figures_add(args: argparse.Namespace) -> int:
 @contextmanager
 def _runtime(args: argparse.Namespace) -> Iterator[Runtime]:
     """The service's runtime (face backend, likeness index) on its database, migrated first."""
+    from governance.container import Runtime
     from governance.db import init_db
-    from governance.runtime import Runtime
 
     s = _settings(args)
     s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -264,7 +270,7 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
             print(f"  - {problem}")
         if len(report.problems) > 20:
             print(f"  ... and {len(report.problems) - 20} more (--json lists them all)")
-    return 0 if report.intact else 2
+    return EXIT_OK if report.intact else EXIT_FINDING
 
 
 def _state(intact: bool, why: str) -> str:
@@ -298,15 +304,17 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from governance.runtime import Runtime
-    from governance.verification.services import verify_bytes
+    from governance.admission import decode_limits
+    from governance.container import Runtime
+    from governance.verification.services import Records, verify_bytes
+    from media.limits import Meter
 
     path = Path(args.file)
     if not path.is_file():
         raise SystemExit(f"consentgate verify: no such file: {path}")
     data = path.read_bytes()
     s = _settings(args)
-    rt = None
+    meter = Meter(decode_limits(s, "verify"))
     if (s.keys_dir / "c2pa").exists():
         from governance.db import init_db
         from governance.runtime import check_database_present
@@ -315,12 +323,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rt = Runtime(s)
         try:
             init_db(rt.engine)
+            anchors, marks = rt.keys.present()
             with rt.session() as session:
-                report = verify_bytes(data, rt, session)
+                report = verify_bytes(data, Records(session, rt.indexes, rt.heads), trust_anchors=anchors,
+                                      watermark_keys=marks, meter=meter)
         finally:
             rt.close()
     else:
-        report = verify_bytes(data, None, None)
+        report = verify_bytes(data, meter=meter)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -336,7 +346,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             r = report["record"]
             print(f"record:      generation {r['generation_id']} ({r['state']})")
         print(f"summary:     {report['summary']}")
-    return 0 if report["c2pa"]["state"] != "Invalid" else 2
+    return EXIT_OK if report["c2pa"]["state"] != "Invalid" else EXIT_FINDING
 
 
 def _watermark_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -363,7 +373,7 @@ def _video_file(path: Path, what: str) -> Path:
 def cmd_scan(args: argparse.Namespace) -> int:
     from detectors.errors import DetectorError
     from detectors.scan import THOROUGH_EVERY_S, scan_path
-    from governance.runtime import Runtime
+    from governance.container import Runtime
 
     path = Path(args.file)
     if not path.is_file():
@@ -376,10 +386,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         check_database_present(rt.settings)  # never build an empty database beside an earlier service's keys
         init_db(rt.engine)
         with rt.session() as session:
-            index = rt.sync_index(session)
+            index = rt.indexes.sync_index(session)
         try:
             every = THOROUGH_EVERY_S if args.thorough else rt.settings.scan_thorough_every_s
-            result = scan_path(path, index, rt.face_backend, threshold=rt.match_threshold, thorough_every_s=every)
+            result = scan_path(path, index, rt.detectors.face_backend, threshold=rt.detectors.match_threshold,
+                               thorough_every_s=every)
         except DetectorError as e:
             raise SystemExit(f"consentgate scan: {e}") from e
     finally:
@@ -430,7 +441,7 @@ def cmd_watermark_detect(args: argparse.Namespace) -> int:
         print(f"payload {found.payload.hex()} (confidence {found.confidence:.3f}, {found.frames_used} frames)")
     else:
         print("no ConsentGate watermark found for this key")
-    return 0 if found is not None else 3
+    return EXIT_OK if found is not None else EXIT_NO_WATERMARK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -519,12 +530,16 @@ def main(argv: list[str] | None = None) -> int:
         raise
     except ConfigError as e:
         print(f"consentgate: configuration error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_FINDING
     except Exception as e:  # one line, never a traceback, for the person at the terminal
         from governance.errors import GovernanceError
+        from media.errors import ConsentGateError
 
         if isinstance(e, GovernanceError):
             print(f"consentgate: {e.detail}", file=sys.stderr)
-            return 1
-        print(f"consentgate: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        elif isinstance(e, ConsentGateError):
+            print(f"consentgate: {e}", file=sys.stderr)
+        else:
+            logging.getLogger("governance.cli").debug("unexpected error", exc_info=e)
+            print(f"consentgate: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAILED

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from governance.errors import ConfigError
+
+__all__ = ["MB", "QUEUES", "ConfigError", "Settings"]
+
 MB = 1024 * 1024
 QUEUES = ("inprocess", "redis", "rabbitmq")
-
-
-class ConfigError(ValueError):
-    """A setting has a value the service cannot run with."""
 
 
 @dataclass(frozen=True)

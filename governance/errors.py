@@ -1,17 +1,36 @@
-"""One exception hierarchy for the service; each family knows its HTTP status and problem type.
+"""The service's errors and the one place any error becomes an RFC 9457 ``application/problem+json`` answer.
 
-Rendering to RFC 9457 ``application/problem+json`` happens in exactly one place: :func:`problem_response`.
+Every error raised on purpose is a :class:`media.errors.ConsentGateError`. The service's own family,
+:class:`GovernanceError`, carries its HTTP status, problem type and title; :class:`ConfigError` is a setting
+the service cannot run with. :func:`problem_for` turns any exception into the problem to answer with: ours by
+their class, the libraries' families by :data:`LIBRARY_PROBLEMS`, werkzeug's routing answers (404, 405, 413...)
+by :data:`HTTP_PROBLEMS`, and anything else into ``internal`` without its text. ``docs/security.md`` lists every
+problem type (``tests/governance/test_errors.py`` holds the list and the code to each other)::
+
+    >>> from governance.errors import NotFound, problem_for
+    >>> p = problem_for(NotFound("no generation gen_x"))
+    >>> p.status, p.type_, p.detail
+    (404, 'not-found', 'no generation gen_x')
+    >>> problem_for(KeyError("secret")).detail
+    'an unexpected error occurred; it has been logged'
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass, field
 from typing import Any
+
+from media.errors import ConsentGateError, LimitExceeded, MediaError
 
 PROBLEM_BASE = "https://consentgate.dev/problems/"
 
 
-class GovernanceError(Exception):
+class GovernanceError(ConsentGateError):
+    """An answer the service gives with an HTTP ``status``, a problem ``type_`` (under :data:`PROBLEM_BASE`) and
+    ``title``; ``detail`` says what was expected and what came, ``extra`` fields go into the problem body."""
+
     status = 500
     type_ = "internal"
     title = "Internal error"
@@ -20,6 +39,21 @@ class GovernanceError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+
+class ConfigError(ConsentGateError, ValueError):
+    """A setting has a value the service cannot run with. At start it stops the service with one line; met
+    inside a request it answers 500 ``configuration`` saying which setting (a ``ValueError`` too, as it was)."""
+
+    status = 500
+    type_ = "configuration"
+    title = "The service is misconfigured"
+
+
+class MethodNotAllowed(GovernanceError):
+    status = 405
+    type_ = "method-not-allowed"
+    title = "The resource does not take this method"
 
 
 class InvalidInput(GovernanceError):
@@ -110,6 +144,89 @@ class Unavailable(GovernanceError):
     title = "A backend the service needs is unavailable"
 
 
+class LogDamaged(GovernanceError):
+    """The transparency log's stored Merkle nodes do not let a proof be built (one is missing): ``consentgate log
+    audit`` names every problem (exit 2)."""
+
+    status = 500
+    type_ = "log-damaged"
+    title = "The transparency log is damaged"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What an error answers: an RFC 9457 problem's ``status``, ``type_`` (the slug under :data:`PROBLEM_BASE`),
+    ``title``, ``detail`` (no server paths or object reprs: :func:`public_text`) and ``extra`` members."""
+
+    status: int
+    type_: str
+    title: str
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    expected: bool = True  # False: a bug, to be logged with its traceback
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(self.status, self.type_, self.title, self.detail, instance, **self.extra)
+
+
+@functools.cache
+def library_problems() -> tuple[tuple[type[BaseException], int, str, str], ...]:
+    """The libraries' families met inside a request, most specific first: ``(family, status, type, title)``.
+    A crossed decoding limit is the upload's fault (422); a file that is not the media expected, 415; the
+    detectors, provenance and the generator failing on input the service accepted are the service's (500),
+    each with its own type; a busy generator, 503. (Built on first use: the libraries load lazily.)"""
+    from detectors.errors import DetectorError
+    from generator.base import GeneratorBusy, GeneratorError
+    from policies.characters import PolicyError
+    from provenance.errors import ProvenanceError
+
+    return (
+        (LimitExceeded, 422, "limit-exceeded", "The upload is over a decoding limit"),
+        (MediaError, 415, "unsupported-media", "The upload is not a supported image or video"),
+        (PolicyError, 422, "invalid-input", "The request could not be accepted"),
+        (DetectorError, 500, "detector-failed", "Face detection could not be done"),
+        (ProvenanceError, 500, "provenance-failed", "Signing, watermarking or verification could not be done"),
+        (GeneratorBusy, 503, "busy", "The service is busy"),
+        (GeneratorError, 500, "generator-failed", "The generator could not serve the request"),
+    )
+
+
+def _http_problems() -> dict[int, type[GovernanceError]]:
+    """werkzeug's own answers (routing, body size) as the service's errors: ``{status: class}``."""
+    return {400: BadRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
+            409: Conflict, 410: Gone, 413: TooLarge, 415: UnsupportedMedia, 429: RateLimited, 503: Unavailable}
+
+
+def problem_for(e: BaseException, *, max_upload_bytes: int | None = None) -> Problem:
+    """The problem ``e`` answers with (the one mapping from exceptions to RFC 9457 problems). An
+    ``HTTPException`` from werkzeug becomes the service's class for its status (a 413 says the upload limit,
+    ``max_upload_bytes``); an unexpected exception is ``internal`` with a generic detail (``expected`` False)."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(e, HTTPException):
+        status = e.code or 500
+        cls = _http_problems().get(status)
+        detail = e.description or e.name or "error"
+        if status == 413 and max_upload_bytes is not None:
+            detail = f"uploads are limited to {max_upload_bytes} bytes ({max_upload_bytes / 1_048_576:.1f} MB)"
+        if cls is None:
+            kind = BadRequest if status < 500 else GovernanceError
+            return Problem(status, kind.type_, e.name or kind.title, public_text(detail))
+        e = cls(detail)
+    if isinstance(e, GovernanceError):
+        return Problem(e.status, e.type_, e.title, public_text(e.detail), dict(e.extra))
+    if isinstance(e, ConfigError):
+        return Problem(e.status, e.type_, e.title, public_text(f"{e}: the operator must correct the setting"))
+    for family, status, type_, title in library_problems():
+        if isinstance(e, family):
+            extra: dict[str, Any] = {}
+            if isinstance(e, LimitExceeded):
+                extra = {"limit": e.limit}
+            return Problem(status, type_, title, public_text(str(e)), extra, expected=status < 500)
+    return Problem(500, GovernanceError.type_, GovernanceError.title,
+                   "an unexpected error occurred; it has been logged", expected=False)
+
+
 def problem_body(status: int, type_: str, title: str, detail: str, instance: str | None = None,
                  **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"type": PROBLEM_BASE + type_, "title": title, "status": status,
@@ -164,3 +281,14 @@ class RateLimited(GovernanceError):
     status = 429
     type_ = "rate-limited"
     title = "Too many requests"
+
+
+
+def problem_types() -> dict[str, int]:
+    """Every problem type the service answers with, and its status: what ``docs/security.md`` lists."""
+    classes: list[type[GovernanceError] | type[ConfigError]] = [
+        GovernanceError, InvalidInput, LimitReached, BadRequest, Unauthenticated, Forbidden, NotFound,
+        MethodNotAllowed, Conflict, Gone, TooLarge, UnsupportedMedia, QuotaExceeded, RateLimited, Busy,
+        InsufficientStorage, Unavailable, LogDamaged, ConfigError]
+    return {**{cls.type_: cls.status for cls in classes},
+            **{type_: status for _family, status, type_, _title in library_problems()}}

@@ -16,13 +16,16 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from governance.runtime import Runtime
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from governance.jobs import JobEngine
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +90,25 @@ def index_synced(kind: str, applied: int, seconds: float) -> None:
         INDEX_CHANGES.labels(index=kind).inc(applied)
 
 
-class _Live:
-    """The gauges read at scrape time from the database and the broker of one runtime."""
+class IndexLag(Protocol):
+    """What the gauges read of the in-memory indexes (:class:`governance.runtime.Indexes`)."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def lag(self, session: Session) -> dict[str, int]: ...
+
+
+class _Live:
+    """The gauges read at scrape time from the database, this process's indexes and the job broker."""
+
+    def __init__(self, engine: sa.Engine, indexes: IndexLag, jobs: JobEngine) -> None:
+        self.engine, self.indexes, self.jobs = engine, indexes, jobs
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from sqlalchemy import func
-        from sqlmodel import select
+        from sqlmodel import Session, select
 
         from governance.columns import utcnow
         from governance.generations.models import Generation, GenerationState
 
-        rt = self.rt
         active = (GenerationState.PRECHECKED, GenerationState.GENERATING, GenerationState.SCANNING,
                   GenerationState.SEALING)
         jobs = GaugeMetricFamily("consentgate_jobs", "Jobs not finished, by state (prechecked: waiting for a "
@@ -110,12 +118,12 @@ class _Live:
         lag = GaugeMetricFamily("consentgate_index_lag_changes", "Changes in the database this process's in-memory "
                                 "index has not applied yet (-1: not loaded yet)", labels=["index"])
         try:
-            with rt.session() as session:
+            with Session(self.engine) as session:
                 counts = dict(session.exec(select(Generation.state, func.count()).where(  # type: ignore[call-overload]
                     Generation.state.in_(active)).group_by(Generation.state)).all())  # type: ignore[attr-defined]
                 first = session.exec(select(func.min(Generation.created_at)).where(
                     Generation.state == GenerationState.PRECHECKED)).one()
-                index_lag = rt.index_lag(session)
+                index_lag = self.indexes.lag(session)
         except Exception:
             log.warning("the database could not be read for /metrics", exc_info=True)
             return
@@ -127,7 +135,7 @@ class _Live:
         for kind, value in index_lag.items():
             lag.add_metric([kind], float(value))
         yield lag
-        depth = rt.pipeline.engine.depth()
+        depth = self.jobs.depth()
         if depth is not None:
             yield GaugeMetricFamily("consentgate_broker_queue_depth", "Messages waiting in the job broker (delayed "
                                     "retries included)", value=float(depth))
@@ -139,10 +147,11 @@ def _aware(dt: Any) -> Any:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def exposition(rt: Runtime) -> bytes:
-    """This process's metrics in the Prometheus text format."""
+def exposition(engine: sa.Engine, indexes: IndexLag, jobs: JobEngine) -> bytes:
+    """This process's metrics in the Prometheus text format, with the gauges read now from the database
+    (``engine``), the in-memory ``indexes`` and the job broker (``jobs``)."""
     live = CollectorRegistry(auto_describe=False)
-    live.register(_Live(rt))  # type: ignore[arg-type]
+    live.register(_Live(engine, indexes, jobs))  # type: ignore[arg-type]
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY) + generate_latest(live)

@@ -9,18 +9,18 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from sqlmodel import Session
-from werkzeug.exceptions import HTTPException
 
 from governance import authz
 from governance.accounts.models import Account
 from governance.accounts.services import authenticate
-from governance.errors import BadRequest, GovernanceError, InvalidInput, Unauthenticated, problem_body
-from governance.runtime import Runtime
+from governance.container import Runtime
+from governance.errors import BadRequest, InvalidInput, Unauthenticated, problem_for
 
 PROBLEM_JSON = "application/problem+json"
 
 
 def runtime() -> Runtime:
+    """This app's composition root: views take the resources they hand to a service from it."""
     rt: Runtime = current_app.extensions["consentgate"]
     return rt
 
@@ -132,36 +132,22 @@ def uploaded_blobs(field: str = "media") -> list[bytes]:
     return [f.read() for f in files]
 
 
-def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> Response:
-    resp = jsonify(problem_body(status, type_, title, detail, instance=request.path, **extra))
-    resp.status_code = status
+def problem(e: BaseException) -> Response:
+    """The problem+json answer to ``e`` (:func:`governance.errors.problem_for`), with ``WWW-Authenticate`` on a 401
+    and ``Retry-After`` when the error says when to come back; a bug is logged with its traceback."""
+    found = problem_for(e, max_upload_bytes=runtime().settings.max_upload_bytes)
+    if not found.expected:
+        current_app.logger.error("unhandled error (%s)", found.type_, exc_info=e)
+    resp = jsonify(found.body(instance=request.path))
+    resp.status_code = found.status
     resp.mimetype = PROBLEM_JSON
+    if found.status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
+    if "retry_after" in found.extra:
+        resp.headers["Retry-After"] = str(found.extra["retry_after"])
     return resp
 
 
 def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_db)
-
-    @app.errorhandler(GovernanceError)
-    def _governance_error(e: GovernanceError) -> Response:
-        resp = problem(e.status, e.type_, e.title, e.detail, **e.extra)
-        if e.status == 401:
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
-        if "retry_after" in e.extra:
-            resp.headers["Retry-After"] = str(e.extra["retry_after"])
-        return resp
-
-    @app.errorhandler(HTTPException)
-    def _http_error(e: HTTPException) -> Response:
-        status = e.code or 500
-        slug = (e.name or "error").lower().replace(" ", "-")
-        detail = e.description or e.name
-        if status == 413:
-            limit = runtime().settings.max_upload_bytes
-            detail = f"uploads are limited to {limit} bytes ({limit / 1_048_576:.1f} MB)"
-        return problem(status, slug, e.name or "Error", detail)
-
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception) -> Response:
-        app.logger.exception("unhandled error")
-        return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
+    app.register_error_handler(Exception, problem)  # every error, werkzeug's HTTP answers included: one place

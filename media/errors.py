@@ -1,11 +1,27 @@
-"""The errors of :mod:`media`: one base, :class:`MediaError`, and :class:`LimitExceeded` under it."""
+"""The root of every error ConsentGate raises on purpose, :class:`ConsentGateError`, and the errors of
+:mod:`media` under it: :class:`MediaError` and :class:`LimitExceeded`.
+
+The root lives here because :mod:`media` is the one package every other may import (the libraries share its
+helpers). Each package has one family under it: ``MediaError``, ``detectors.errors.DetectorError``,
+``provenance.errors.ProvenanceError``, ``generator.base.GeneratorError`` (and ``GeneratorBusy``),
+``policies.characters.PolicyError``, and the service's ``governance.errors.GovernanceError`` (every answer
+with an HTTP status) and ``governance.errors.ConfigError``. Anything else that escapes is a bug::
+
+    >>> from media.errors import ConsentGateError, LimitExceeded, MediaError
+    >>> issubclass(LimitExceeded, MediaError) and issubclass(MediaError, ConsentGateError)
+    True
+"""
 
 from __future__ import annotations
 
-__all__ = ["LimitExceeded", "MediaError"]
+__all__ = ["ConsentGateError", "LimitExceeded", "MediaError"]
 
 
-class MediaError(Exception):
+class ConsentGateError(Exception):
+    """Base of every error ConsentGate raises on purpose; ``str()`` is a one-line message for a person."""
+
+
+class MediaError(ConsentGateError):
     """The input could not be read or written as the expected kind of media."""
 
 

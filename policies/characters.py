@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from media.errors import ConsentGateError
 from policies.decisions import Allow, Decision, Deny
 from policies.names import Disguise, Found, NameMatcher, words
 
@@ -43,8 +44,8 @@ class CharacterRule(StrEnum):
 MAX_ATTRIBUTION_CHARS = 60  # it must fit the visible label's second line
 
 
-class PolicyError(ValueError):
-    """A character definition that cannot be used."""
+class PolicyError(ConsentGateError, ValueError):
+    """A character definition that cannot be used (a ``ValueError`` too, as before the common root)."""
 
 
 def normalize(text: str) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ import c2pa
 
 from provenance.errors import ProvenanceError, SigningError
 from provenance.keys import SignerMaterial, SignFn
+from provenance.labels import GENERATOR_LABEL, GOVERNANCE_LABEL, mime_for
 
 __all__ = [
     "GENERATOR_LABEL",
@@ -49,11 +50,6 @@ __all__ = [
     "seal_video",
 ]
 
-GOVERNANCE_LABEL = "org.consentgate.governance"
-"""Label of the custom assertion holding :attr:`ManifestSpec.governance`."""
-
-GENERATOR_LABEL = "org.consentgate.generator"
-"""Label of the custom assertion holding the generator's name, version and ``learned_weights``."""
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
@@ -143,7 +139,6 @@ def seal_video(
     ``src`` and ``dst`` may be the same path. ``tsa_url`` adds an RFC 3161 time stamp and fails when
     the authority cannot be reached. Raises :class:`SigningError` for every failure.
     """
-    from provenance.verify import mime_for  # verify imports this module
 
     src, dst = Path(src), Path(dst)
     if tsa_url is not None and not tsa_url.startswith(("http://", "https://")):

@@ -1,7 +1,10 @@
-"""One error family for the provenance library; callers catch :class:`ProvenanceError`."""
+"""One error family for the provenance library; callers catch :class:`ProvenanceError` (a
+:class:`media.errors.ConsentGateError`)."""
+
+from media.errors import ConsentGateError
 
 
-class ProvenanceError(Exception):
+class ProvenanceError(ConsentGateError):
     """Base of every error raised by ``provenance``."""
 
 

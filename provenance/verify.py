@@ -36,8 +36,8 @@ from typing import Any, Literal
 import c2pa
 from cryptography import x509
 
-from provenance.c2pa_seal import GENERATOR_LABEL, GOVERNANCE_LABEL
 from provenance.errors import VerificationError
+from provenance.labels import GENERATOR_LABEL, GOVERNANCE_LABEL, mime_for
 
 __all__ = ["REMOTE_MANIFEST", "UNREADABLE_MANIFEST", "C2paReport", "C2paState", "mime_for", "read_c2pa"]
 
@@ -133,28 +133,6 @@ class C2paReport:
             "reader_error": self.reader_error,
             "remote_url": self.remote_url,
         }
-
-
-def mime_for(head: bytes) -> str:
-    """The MIME type c2pa should read a file as, from its first bytes (16 are enough, 64 are safer).
-
-    Knows every format of :func:`media.formats.sniff` that c2pa-python reads: JPEG, PNG, WebP, GIF, TIFF,
-    JPEG XL, the ISO BMFF family (MP4, MOV, M4A, HEIF/HEIC, AVIF), AVI, WAV, MP3, FLAC and PDF.
-    Raises :class:`VerificationError` for anything else, naming what it saw.
-    """
-    from media.formats import sniff
-
-    if not head:
-        raise VerificationError("expected the first bytes of an image or video, got no bytes")
-    fmt = sniff(head)
-    if fmt is not None and fmt.c2pa:
-        return fmt.mime
-    if fmt is not None:
-        raise VerificationError(f"expected MP4, MOV or an image; got {fmt.name}, which cannot carry a C2PA manifest")
-    raise VerificationError(
-        "expected an image (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF), a video (MP4, MOV, AVI), audio (WAV, MP3, "
-        f"FLAC) or a PDF, got bytes starting {head[:12]!r}"
-    )
 
 
 def read_c2pa(data: bytes, *, trust_anchors_pem: bytes | None = None, mime: str | None = None) -> C2paReport:

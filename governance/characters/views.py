@@ -48,9 +48,9 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
     """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
     actor = caller()
     ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
-    with admission.expensive(runtime(), "reference") as meter:
+    with admission.expensive(runtime().throttles, "reference") as meter:
         images = reference_images(uploaded_blobs(), meter)
-        total = characters_svc.add_references(db(), actor, ch, images, runtime().character_encoder)
+        total = characters_svc.add_references(db(), actor, ch, images, runtime().detectors.character_encoder)
     db().commit()
     return jsonify({"character": ch.id, "references": total}), 201
 
@@ -61,7 +61,7 @@ def simulate_character() -> Response:
     """What a rule would have done to past requests, before it is registered: k-anonymous counts only
     (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
     owner = caller()
-    wait = runtime().simulate_limiter.acquire(f"account:{owner.id}")
+    wait = runtime().throttles.simulate.acquire(f"account:{owner.id}")
     if wait:
         raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))

@@ -50,9 +50,13 @@ from governance.jobs import (
     async_raise,
     make_engine,
 )
+from media.errors import ConsentGateError
 
 if TYPE_CHECKING:
-    from governance.runtime import Runtime
+    from generator.base import VideoGenerator
+    from governance.config import Settings
+    from governance.log.services.heads import TreeHeads
+    from governance.runtime import Detectors, Indexes, Keys
     from media.video import Clip
 
 log = logging.getLogger(__name__)
@@ -114,7 +118,7 @@ class _Leased(BaseException):
         self.remaining_s = remaining_s
 
 
-class StageTimeLimit(Exception):
+class StageTimeLimit(ConsentGateError):
     """A stage ran past its time limit (``stage_limit_*_s``); raised into the worker thread."""
 
     def __init__(self, *args: object) -> None:
@@ -143,9 +147,16 @@ _NEXT_STAGE = {"generated": "scanning", "scanned": "sealing", "sealed": "release
 
 
 class Pipeline:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
-        s = runtime.settings
+    """Runs generation jobs through the gate with the resources it is given: ``settings``, the database
+    (``db``), the face ``detectors`` and likeness ``indexes``, the signing and watermark ``keys``, the log's
+    tree ``heads``, and ``generator`` (called on first use: a diffusers model loads then, not at start)."""
+
+    def __init__(self, settings: Settings, db: sa.Engine, *, detectors: Detectors, indexes: Indexes, keys: Keys,
+                 heads: TreeHeads, generator: Callable[[], VideoGenerator]) -> None:
+        self.settings, self.db = settings, db
+        self.detectors, self.indexes, self.keys, self.heads = detectors, indexes, keys, heads
+        self._generator = generator
+        s = settings
         self.worker_id = s.worker_name or f"{socket.gethostname()}:{os.getpid()}"
         self.engine: JobEngine = make_engine(s, self.handle)
         self._stopping = threading.Event()
@@ -177,7 +188,7 @@ class Pipeline:
             with self._idle:
                 self._busy += 1
             self.engine.submit(generation_id)
-            if self.rt.settings.worker == "thread":
+            if self.settings.worker == "thread":
                 self.start()
             return
         try:
@@ -191,7 +202,7 @@ class Pipeline:
 
     def _mark_enqueued(self, ids: list[str]) -> None:
         try:
-            with unit_of_work(self.rt.engine) as session:
+            with unit_of_work(self.db) as session:
                 session.execute(update(Generation).where(Generation.id.in_(ids))  # type: ignore[attr-defined]
                                 .values(enqueued_at=utcnow()))
         except Exception:  # the sweep may send it once more: a second delivery runs once
@@ -222,7 +233,7 @@ class Pipeline:
     def resume_unfinished(self) -> list[str]:
         """Embedded mode, after a restart: run again every job that was interrupted (from the start:
         quarantine is scratch). With a broker, leases and re-delivery bring such jobs back instead."""
-        with unit_of_work(self.rt.engine) as session:
+        with unit_of_work(self.db) as session:
             ids = list(session.exec(select(Generation.id).where(Generation.state.in_(_ACTIVE))).all())  # type: ignore[attr-defined]
             for gid in ids:
                 gen = session.get(Generation, gid)
@@ -265,7 +276,7 @@ class Pipeline:
             while not self._stopping.is_set() and (max_jobs is None or self._handled - start < max_jobs):
                 if time.monotonic() >= next_sweep:
                     self.sweep()
-                    next_sweep = time.monotonic() + self.rt.settings.sweep_every_s
+                    next_sweep = time.monotonic() + self.settings.sweep_every_s
                 self._stopping.wait(poll_s)
         finally:
             self.shutdown(worker)
@@ -274,7 +285,7 @@ class Pipeline:
     def shutdown(self, worker: Any) -> None:
         """Stop a Dramatiq worker gracefully: no new job; the current one finishes within ``shutdown_grace_s``,
         or is handed back to the queue (its files removed, the generation waiting again)."""
-        grace = self.rt.settings.shutdown_grace_s
+        grace = self.settings.shutdown_grace_s
 
         def hand_back() -> None:
             if self._running:
@@ -330,7 +341,7 @@ class Pipeline:
     def attempt(self, generation_id: str, *, tries_before: int = 0) -> RetryLater | None:
         """One try of a job; None when it is finished (released, blocked, or not this worker's to run), else
         when to try again."""
-        delays = self.rt.settings.io_retry_delays
+        delays = self.settings.io_retry_delays
         last = tries_before >= len(delays)
         job = _Job(generation_id, tries_before + 1)
         token, logged = _JOB.set(job), logs.GENERATION.set(generation_id)
@@ -366,7 +377,7 @@ class Pipeline:
             logs.GENERATION.reset(logged)
 
     def _set_stage_deadline(self, job: _Job) -> None:
-        limit = self.rt.settings.stage_limits[job.stage]
+        limit = self.settings.stage_limits[job.stage]
         self.watch.set(threading.get_ident(), job.stage_started + limit, StageTimeLimit)
 
     def _stage_done(self, event: str) -> None:
@@ -385,7 +396,7 @@ class Pipeline:
 
     def _count_final(self, generation_id: str, job: _Job) -> None:
         try:
-            with self.rt.session() as session:
+            with Session(self.db, expire_on_commit=False) as session:
                 gen = session.get(Generation, generation_id)
         except Exception:
             return
@@ -402,7 +413,7 @@ class Pipeline:
         if job.claim is None:
             return
         try:
-            with unit_of_work(self.rt.engine) as session:
+            with unit_of_work(self.db) as session:
                 session.execute(update(Generation).where(
                     Generation.id == generation_id, Generation.claimed_by == job.claim,  # type: ignore[arg-type]
                     Generation.state.in_(_ACTIVE))  # type: ignore[attr-defined]
@@ -413,7 +424,7 @@ class Pipeline:
 
     def _keep_leases(self) -> None:
         """Renew the lease of every job this process runs, every third of ``job_lease_s``."""
-        lease = self.rt.settings.job_lease_s
+        lease = self.settings.job_lease_s
         while True:
             time.sleep(lease / 3)
             with self._lock:
@@ -422,7 +433,7 @@ class Pipeline:
                     return
             for gid, claim in list(self._running.items()):
                 try:
-                    with unit_of_work(self.rt.engine) as session:
+                    with unit_of_work(self.db) as session:
                         result = session.execute(update(Generation).where(
                             Generation.id == gid, Generation.claimed_by == claim)  # type: ignore[arg-type]
                             .values(lease_until=utcnow() + timedelta(seconds=lease)))
@@ -436,11 +447,11 @@ class Pipeline:
         (the broker was down), jobs whose worker's lease ran out and that were not re-delivered, and, while
         the broker holds nothing, waiting jobs handed over long ago. Duplicates are harmless: a job runs
         once. Returns the ids sent."""
-        s = self.rt.settings
+        s = self.settings
         now = utcnow()
         try:
             depth = self.engine.depth()
-            with unit_of_work(self.rt.engine) as session:
+            with unit_of_work(self.db) as session:
                 state, lease, sent, created = (col(Generation.state), col(Generation.lease_until),
                                                col(Generation.enqueued_at), col(Generation.created_at))
                 waiting = state == GenerationState.PRECHECKED
@@ -473,8 +484,8 @@ class Pipeline:
         lease ran out (a live worker's files stay). Returns how many."""
         now = utcnow()
         removed = 0
-        with self.rt.session() as session:
-            for path in sorted(self.rt.settings.quarantine_dir.glob("gen_*")):
+        with Session(self.db, expire_on_commit=False) as session:
+            for path in sorted(self.settings.quarantine_dir.glob("gen_*")):
                 gid = path.name.split(".")[0]
                 gen = session.get(Generation, gid)
                 lease = gen.lease_until if gen is not None else None
@@ -492,9 +503,9 @@ class Pipeline:
         :func:`~governance.generations.gate.stage_transaction`); a boundary event after generate, scan and
         seal. Any other failure is retried (transient, :func:`_transient_failure`) or blocks with its reason.
         The quarantine files go whatever happens; the sealed file stays only for a release."""
-        quarantine = self.rt.settings.quarantine_dir
+        quarantine = self.settings.quarantine_dir
         raw, marked = quarantine / f"{generation_id}.npz", quarantine / f"{generation_id}.marked.mp4"
-        final = self.rt.settings.videos_dir / f"{generation_id}.mp4"
+        final = self.settings.videos_dir / f"{generation_id}.mp4"
         stage, released = "generating", False
         try:
             clip = self._generate(generation_id, raw)
@@ -503,7 +514,7 @@ class Pipeline:
             stage = "sealing"
             order, sealed = self._seal(generation_id, clip, seen, marked, final)
             stage = "release"
-            with gate.stage_transaction(self.rt.engine) as session:
+            with gate.stage_transaction(self.db) as session:
                 gate.release(session, self._expect(session, generation_id, GenerationState.SEALING), order, sealed)
             released = True
         except gate.Stopped:
@@ -525,14 +536,14 @@ class Pipeline:
         from generator.base import GeneratorError
         from media.video import save_clip_lossless
 
-        with gate.stage_transaction(self.rt.engine) as session:
-            spec = gate.prepare(session, self._claim(session, generation_id), self.rt.settings,
-                                self.rt.generator.info)
+        with gate.stage_transaction(self.db) as session:
+            spec = gate.prepare(session, self._claim(session, generation_id), self.settings,
+                                self._generator().info)
         try:
-            clip = self.rt.generator.generate(spec)
+            clip = self._generator().generate(spec)
         except GeneratorError as e:
             log.warning("generation %s: the generator could not serve the request: %s", generation_id, e)
-            with gate.stage_transaction(self.rt.engine) as session:
+            with gate.stage_transaction(self.db) as session:
                 gate.refused(session, self._expect(session, generation_id, GenerationState.GENERATING),
                              public_text(str(e)))
             raise gate.Stopped from e
@@ -541,25 +552,26 @@ class Pipeline:
         return clip
 
     def _scan(self, generation_id: str, clip: Clip) -> gate.Sighting:
-        rt = self.rt
-        with gate.stage_transaction(rt.engine) as session:
+        found = self.detectors
+        with gate.stage_transaction(self.db) as session:
             gen = self._expect(session, generation_id, GenerationState.GENERATING)
-            inputs = gate.scan_inputs(session, gen, rt.sync_index, rt.character_encoder)
-        seen = gate.scan(clip, inputs, rt.face_backend, rt.match_threshold, rt.settings, rt.character_encoder)
-        with gate.stage_transaction(rt.engine) as session:
+            inputs = gate.scan_inputs(session, gen, self.indexes.sync_index, found.character_encoder)
+        seen = gate.scan(clip, inputs, found.face_backend, found.match_threshold, self.settings,
+                         found.character_encoder)
+        with gate.stage_transaction(self.db) as session:
             gen = self._expect(session, generation_id, GenerationState.SCANNING)
-            gate.judge_scan(session, gen, seen, clip.frames, rt.settings.scan_uncertain)
+            gate.judge_scan(session, gen, seen, clip.frames, self.settings.scan_uncertain)
         self._emit("scanned", generation_id)
         return seen
 
     def _seal(self, generation_id: str, clip: Clip, seen: gate.Sighting, marked: Path,
               final: Path) -> tuple[gate.SealOrder, gate.Sealed]:
-        rt = self.rt
-        with gate.stage_transaction(rt.engine) as session:
+        with gate.stage_transaction(self.db) as session:
             gen = self._expect(session, generation_id, GenerationState.SEALING)
-            order = gate.seal_order(session, gen, seen.faces, rt.settings.scan_thorough_every_s)
-        sealer = gate.Sealer(rt.generator.info, rt.watermark_key, rt.signer_material, rt.sign_fn,
-                             rt.settings.tsa_url or None)
+            order = gate.seal_order(session, gen, seen.faces, self.settings.scan_thorough_every_s)
+        keys = self.keys
+        sealer = gate.Sealer(self._generator().info, keys.watermark_key, keys.material, keys.sign_fn,
+                             self.settings.tsa_url or None)
         sealed = gate.seal(clip, order, sealer, marked, final)
         self._emit("sealed", generation_id)
         return order, sealed
@@ -582,7 +594,7 @@ class Pipeline:
         """Put a generation that failed mid-way back to ``prechecked`` for another try (False: it is
         finished, taken down, or the database cannot be written either)."""
         try:
-            with unit_of_work(self.rt.engine) as session:
+            with unit_of_work(self.db) as session:
                 gen = session.get(Generation, generation_id)
                 if gen is None or gen.taken_down_at is not None or gen.state not in _ACTIVE:
                     return False
@@ -595,9 +607,9 @@ class Pipeline:
     def _block_failed(self, generation_id: str, reason: str, stage: str) -> None:
         """Block a generation that failed, with ``reason``; the database itself may be short of space
         for a moment, so the write is tried again after each of ``io_retry_delays``."""
-        for delay in (*self.rt.settings.io_retry_delays, None):
+        for delay in (*self.settings.io_retry_delays, None):
             try:
-                with unit_of_work(self.rt.engine) as session:
+                with unit_of_work(self.db) as session:
                     failed = session.get(Generation, generation_id)
                     if failed is not None and not failed.state.terminal:
                         block(session, failed, [reason], stage=stage, notify_owners=set())
@@ -613,8 +625,8 @@ class Pipeline:
         """Sign and keep the log's new head right after a release, so an audit holds every release to a
         head the service signed. Best effort: the next ``GET /v1/log`` or verification signs it otherwise."""
         try:
-            with self.rt.session() as session:
-                self.rt.signed_log_head(session)
+            with Session(self.db, expire_on_commit=False) as session:
+                self.heads.signed(session)
         except Exception:
             log.warning("the transparency log's head could not be signed after a release", exc_info=True)
 
@@ -623,7 +635,7 @@ class Pipeline:
         ``prechecked``, or from a later stage whose worker's lease ran out (it died: the job starts again).
         Of two deliveries of a job, one wins; a job another worker holds is tried again after its lease."""
         now = utcnow()
-        lease = timedelta(seconds=self.rt.settings.job_lease_s)
+        lease = timedelta(seconds=self.settings.job_lease_s)
         claim = f"{self.worker_id}/{secrets.token_hex(4)}"
         before = session.get(Generation, generation_id)
         was, holder = (before.state, before.claimed_by) if before is not None else (None, None)

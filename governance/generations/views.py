@@ -20,6 +20,7 @@ from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
 from governance.likenesses.services import likenesses as likenesses_svc
+from governance.runtime import require_free_space
 from governance.web import caller, db, guard, json_body, runtime
 
 bp = Blueprint("generations", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -81,7 +82,7 @@ def create_generation() -> tuple[Response, int]:
     requester = caller()
     body = json_body("prompt", "likenesses", "seed")
     rt = runtime()
-    rt.require_free_space()  # 507 rather than a job that fails on a full disk
+    require_free_space(rt.settings)  # 507 rather than a job that fails on a full disk
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota)
     db().commit()

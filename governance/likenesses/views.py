@@ -137,7 +137,7 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
     likenesses_svc.delete_likeness(db(), actor, lk)
     db().commit()
-    runtime().sync_index(db())
+    runtime().indexes.sync_index(db())
     return "", 204
 
 
@@ -190,10 +190,11 @@ def enroll() -> tuple[Response, int]:
     if challenge_id is not None:
         return jsonify(_enrolled(_answer(owner, challenge_id, now, None, display_name))), 201
     rt = runtime()
-    with admission.expensive(rt, "enroll") as meter:
+    with admission.expensive(rt.throttles, "enroll") as meter:
         frames, selfie_video = enrollment_frames(uploaded_blobs(), meter)
-        likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.face_backend, lambda: rt.sync_index(db()),
-                                                rt.match_threshold, display_name=display_name,
+        likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.detectors.face_backend,
+                                                lambda: rt.indexes.sync_index(db()), rt.detectors.match_threshold,
+                                                display_name=display_name,
                                                 require_pose_change=selfie_video)
     db().commit()
     return jsonify(_enrolled(likeness)), 201
@@ -221,10 +222,11 @@ def _answer(owner: Account, challenge_id: Any, now: datetime, likeness: Likeness
     mirrored = _flag("mirrored")
     ch = enrollment_svc.open_challenge(db(), owner, challenge_id, now)
     rt = runtime()
-    with admission.expensive(rt, "enroll") as meter:
+    with admission.expensive(rt.throttles, "enroll") as meter:
         video = challenge_video(uploaded_blobs(), meter)
-        outcome = enrollment_svc.verify_live(db(), owner, ch, video, backend=rt.face_backend,
-                                             index_now=lambda: rt.sync_index(db()), threshold=rt.match_threshold,
+        outcome = enrollment_svc.verify_live(db(), owner, ch, video, backend=rt.detectors.face_backend,
+                                             index_now=lambda: rt.indexes.sync_index(db()),
+                                             threshold=rt.detectors.match_threshold,
                                              identity=rt.identity_proof, likeness=likeness,
                                              display_name=display_name, mirrored=mirrored)
     db().commit()
@@ -265,7 +267,7 @@ def resolve_dispute(dispute_id: str) -> Response:
     d = disputes_svc.resolve(db(), admin, disputes_svc.get_dispute(db(), dispute_id), body.get("outcome"),
                              body.get("reason"))
     db().commit()
-    runtime().sync_index(db())  # a resolution may have deleted a likeness
+    runtime().indexes.sync_index(db())  # a resolution may have deleted a likeness
     return jsonify(_dispute_admin_view(d))
 
 
@@ -283,7 +285,7 @@ def add_figure() -> tuple[Response, int]:
     enrolled with the figure's face go to ``pending_review`` (``reviews_opened``)."""
     admin = caller()
     rt = runtime()
-    with admission.expensive(rt, "reference") as meter:
+    with admission.expensive(rt.throttles, "reference") as meter:
         blobs = uploaded_blobs()
         check_photos(len(blobs), meter)
         images = []
@@ -292,8 +294,9 @@ def add_figure() -> tuple[Response, int]:
                 raise InvalidInput("a figure is added from photos (JPEG, PNG, WebP, HEIF, AVIF), not videos")
             images.append(decode_image(blob, meter))
         figure, reviews = figures_svc.add_figure(db(), admin.id, request.form.get("name"),
-                                                 request.form.getlist("alias"), images, rt.face_backend,
-                                                 lambda: rt.sync_index(db()), rt.match_threshold)
+                                                 request.form.getlist("alias"), images, rt.detectors.face_backend,
+                                                 lambda: rt.indexes.sync_index(db()),
+                                                 rt.detectors.match_threshold)
     db().commit()
     return jsonify({**figure_view(figure), "reviews_opened": [d.id for d in reviews]}), 201
 

@@ -17,7 +17,7 @@ bp = Blueprint("log", __name__)  # nested in the v1 blueprint (governance.app): 
 @guard(Action.LOG_HEAD)
 def log_head() -> Response:
     """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain."""
-    return jsonify(runtime().signed_log_head(db()).to_dict())
+    return jsonify(runtime().heads.signed(db()).to_dict())
 
 
 @bp.get("/log/entries/<int:index>")

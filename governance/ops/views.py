@@ -23,8 +23,9 @@ bp = Blueprint("ops", __name__)
 def prometheus() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    return Response(metrics.exposition(runtime()), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
-                    headers={"Cache-Control": "no-store"})
+    rt = runtime()
+    return Response(metrics.exposition(rt.engine, rt.indexes, rt.pipeline.engine),
+                    mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/readyz")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,19 +25,33 @@ from governance.uploads import image_size
 from governance.verification.models import ContentFingerprint
 
 if TYPE_CHECKING:
-    from governance.runtime import Runtime
+    from governance.log.services.heads import TreeHeads
+    from governance.runtime import Indexes
     from media.formats import Format
     from media.limits import Meter
     from provenance.fingerprint import Fingerprint, FingerprintBuilder
-    from provenance.watermark import Evidence
+    from provenance.watermark import Evidence, WatermarkKey
 
 MISSING_FROM_LOG = "released here but missing from the transparency log"
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 
 
-def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
-                 trust_anchors_pem: bytes | None = None, meter: Meter | None = None) -> dict[str, Any]:
-    """``rt``/``session`` may be None (offline verification without the service's keys or records).
+@dataclass(frozen=True)
+class Records:
+    """What a verification reads of the service's own records: the database ``session`` (generations, log
+    entries), the fingerprint index kept in step with it (``indexes``), and the log's signed ``heads``."""
+
+    session: Session
+    indexes: Indexes
+    heads: TreeHeads
+
+
+def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: Sequence[bytes] = (),
+                 watermark_keys: Sequence[WatermarkKey] = (), meter: Meter | None = None) -> dict[str, Any]:
+    """The verification report of ``data`` (any bytes). ``trust_anchors`` are the root certificates (PEM)
+    whose signatures read ``Trusted``; the watermark is looked for with each of ``watermark_keys`` (none: not
+    checked); ``records`` (None: offline, without the service's records) finds the generation, its log entry
+    and the fingerprints of released videos.
 
     Every format c2pa-python reads gets its C2PA state (``provenance.verify``: a manifest that cannot be
     processed is a finding, never an error). The watermark and the fingerprint are read from one decode
@@ -57,12 +72,10 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     if fmt is None:
         raise UnsupportedMedia("expected an image, a video, an audio file or a PDF; the bytes are none of these")
     kind = fmt.kind
-    meter = meter or Meter(decode_limits(rt.settings if rt is not None else Settings(), "verify"))
+    meter = meter or Meter(decode_limits(Settings(), "verify"))
     if kind == "image" and fmt.pixels:
         image_size(data, meter)  # a decompression bomb is refused before anything decodes it, checks or not
-    anchors = trust_anchors_pem
-    if anchors is None and rt is not None and (rt.settings.keys_dir / "c2pa").exists():
-        anchors = b"".join(rt.trust_anchors)
+    anchors = b"".join(trust_anchors) or None
     c2pa_error: VerificationError | None = None
     try:
         c2pa = read_c2pa(data, trust_anchors_pem=anchors)
@@ -72,8 +85,8 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     report: dict[str, Any] = {"media_type": kind, "format": fmt.mime, "c2pa": c2pa.to_dict()}
 
     wm_applies, fp_applies = _applicable(fmt)
-    checking_marks = wm_applies is None and rt is not None and (rt.settings.keys_dir / "watermark.key").exists()
-    checking_prints = fp_applies is None and rt is not None and session is not None
+    checking_marks = wm_applies is None and bool(watermark_keys)
+    checking_prints = fp_applies is None and records is not None
     if c2pa_error is not None and wm_applies is not None and fp_applies is not None:
         raise UnsupportedMedia(f"the file cannot be read: {c2pa_error}")
     try:
@@ -83,16 +96,16 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     watermark: dict[str, Any] = {"checked": False}
     if wm_applies is not None:
         watermark.update(applies=False, reason=wm_applies)
-    if rt is not None and checking_marks:
+    if checking_marks:
         try:
             evidence = read.watermark_evidence()
             found, key_id = None, None
-            for key in rt.watermark_keys:  # one decode serves every key: the evidence does not depend on it
+            for key in watermark_keys:  # one decode serves every key: the evidence does not depend on it
                 found = evidence.detect(key)
                 if found is not None:
                     key_id = key.key_id
                     break
-            watermark = {"checked": True, "found": found is not None, "keys_tried": len(rt.watermark_keys)}
+            watermark = {"checked": True, "found": found is not None, "keys_tried": len(watermark_keys)}
             if found is not None:
                 watermark.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
                                  frames_used=found.frames_used, key_id=key_id)
@@ -101,7 +114,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 raise UnsupportedMedia(f"the file cannot be read as a video: {e}") from e
             watermark = {"checked": False, "error": str(e)}
     report["watermark"] = watermark
-    report["fingerprint"] = _fingerprint_matches(read, rt, session)
+    report["fingerprint"] = _fingerprint_matches(read, records)
     if fp_applies is not None:
         report["fingerprint"].update(applies=False, reason=fp_applies)
 
@@ -117,7 +130,8 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
         report["warnings"] = ["the manifest and the watermark name different content ids"]
 
     record: dict[str, Any] | None = None
-    if content_id and session is not None:
+    session = records.session if records is not None else None
+    if content_id and records is not None and session is not None:
         gen = session.exec(select(Generation).where(Generation.content_id == content_id)).first()
         if gen is not None:
             # public: how many people, that each consented and when, as commitments; never who they are
@@ -130,7 +144,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
                 signed, unsigned_why = None, None
                 try:
-                    signed = rt.signed_log_head(session) if rt is not None else None
+                    signed = records.heads.signed(session)
                 except Unavailable as e:  # the report still carries the proof; only the head's signature is missing
                     unsigned_why = e.detail
                 proof = translog.inclusion(session, entry.index, signed.tree_size if signed else None)
@@ -238,7 +252,7 @@ def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: 
     return out
 
 
-def _fingerprint_matches(read: _Read, rt: Runtime | None, session: Session | None) -> dict[str, Any]:
+def _fingerprint_matches(read: _Read, records: Records | None) -> dict[str, Any]:
     """Search the fingerprints of released videos (the soft binding for when manifest and watermark are gone)."""
     from provenance.errors import ProvenanceError
 
@@ -246,9 +260,10 @@ def _fingerprint_matches(read: _Read, rt: Runtime | None, session: Session | Non
         fp = read.fingerprint()
     except ProvenanceError as e:
         return {"checked": False, "error": str(e)}
-    if fp is None or rt is None or session is None:
+    if fp is None or records is None:
         return {"checked": False}
-    index = rt.sync_fingerprints(session)
+    session = records.session
+    index = records.indexes.sync_fingerprints(session)
     matches = []
     for m in index.match(fp, max_results=3):
         row = session.get(ContentFingerprint, m.key)

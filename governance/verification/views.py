@@ -21,13 +21,17 @@ bp = Blueprint("verification", __name__)  # nested in the v1 blueprint (governan
 def verify() -> Response:
     account = optional_caller()  # anyone may verify; a token, if sent, must be valid (guard checked it)
     client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
-    wait = runtime().verify_limiter.acquire(client)
+    rt = runtime()
+    wait = rt.throttles.verify.acquire(client)
     if wait:
-        raise RateLimited(f"at most {runtime().settings.verify_per_minute} verifications a minute per client; "
+        raise RateLimited(f"at most {rt.settings.verify_per_minute} verifications a minute per client; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
-    with admission.expensive(runtime(), "verify", client) as meter:
+    with admission.expensive(rt.throttles, "verify", client) as meter:
         blobs = uploaded_blobs()
         if len(blobs) != 1:
             raise InvalidInput("send exactly one file in the multipart field 'media'")
         media_kind(blobs[0])
-        return jsonify(verification_svc.verify_bytes(blobs[0], runtime(), db(), meter=meter))
+        anchors, marks = rt.keys.present()
+        return jsonify(verification_svc.verify_bytes(
+            blobs[0], verification_svc.Records(db(), rt.indexes, rt.heads), trust_anchors=anchors,
+            watermark_keys=marks, meter=meter))

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from detectors import blazeface as bf
+from detectors.backends import backend_from_settings
 from detectors.errors import DetectorError
-from detectors.faces import DlibBackend, backend_from_settings, default_backend
+from detectors.faces import DlibBackend, default_backend
 from media.video import iter_frames
 
 CLIP = "short_hamilton_clip.mp4"

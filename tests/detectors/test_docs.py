@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("module", ["detectors.errors", "detectors.faces", "detectors.enroll", "detectors.index",
                                     "detectors.insightface", "detectors.scan", "detectors.headpose",
-                                    "detectors.liveness", "detectors.pose"])
+                                    "detectors.liveness", "detectors.pose", "detectors.template",
+                                    "detectors.backends", "detectors.onnx"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

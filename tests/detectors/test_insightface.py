@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from detectors.backends import backend_from_settings
 from detectors.enroll import Template
 from detectors.errors import DetectorError
-from detectors.faces import TrackingBackend, backend_from_settings, default_backend
+from detectors.faces import TrackingBackend, default_backend
 from detectors.index import LikenessIndex
 from detectors.insightface import (
     ARCFACE_TEMPLATE,

@@ -11,7 +11,8 @@ import pytest
 
 from detectors.errors import DetectorError
 from detectors.visual import OnnxImageEmbedder, best_matches, sample_indices
-from generator.base import GenerationSpec, get_generator
+from generator.backends import get_generator
+from generator.base import GenerationSpec
 from media.video import load_image
 
 

@@ -202,7 +202,8 @@ def _png(rgb) -> bytes:
 def test_a_character_shown_but_not_named_is_caught_by_its_reference_images(make_api, layout_encoder):
     """The visual check with an operator's image encoder (here a hand-set stand-in): the rights holder's
     reference still is a frame of the very scene the requester asks for, under another name."""
-    from generator.base import GenerationSpec, get_generator
+    from generator.backends import get_generator
+    from generator.base import GenerationSpec
 
     api = make_api(character_model_dir=str(layout_encoder), character_threshold=0.95)
     studio, bob, carol = api.account("studio", "rights_holder"), api.account("bob"), api.account("carol")

@@ -145,7 +145,7 @@ def test_a_second_claim_on_an_enrolled_face_is_disputed(api, faces_dir):
     assert api.call("GET", "/v1/disputes", admin).get_json()["disputes"] == []
     assert len(api.call("GET", "/v1/disputes?state=all", admin).get_json()["disputes"]) == 1
     with api.rt.session() as s:
-        assert theirs["id"] not in api.rt.sync_index(s)
+        assert theirs["id"] not in api.rt.indexes.sync_index(s)
 
 
 def test_the_person_proving_a_face_live_wins_over_an_earlier_photo_squatter(api, faces_dir):
@@ -270,7 +270,7 @@ def test_an_output_showing_a_figure_is_blocked_at_the_scan(api, faces_dir):
     lk = api.enroll_live(alice, faces_dir / "biden2.jpg")
 
     def add_now(generation_id: str) -> None:
-        t = build_template([load_image(faces_dir / "biden2.jpg")], api.rt.face_backend)
+        t = build_template([load_image(faces_dir / "biden2.jpg")], api.rt.detectors.face_backend)
         with unit_of_work(api.rt.engine) as s:
             s.add(Figure(name="Joe Biden", backend=t.backend, template=t.to_bytes(), embeddings=1))
             bump(s, "likenesses")

@@ -66,7 +66,7 @@ def test_a_16_bit_grayscale_portrait_enrolls_like_its_8_bit_version(api, field):
     eight.save(buf, "PNG")
     a, b = decode_image(data), decode_image(buf.getvalue())
     assert np.array_equal(a, b)
-    ta, tb = enroll([a], api.rt.face_backend), enroll([b], api.rt.face_backend)
+    ta, tb = enroll([a], api.rt.detectors.face_backend), enroll([b], api.rt.detectors.face_backend)
     assert np.allclose(ta.embeddings, tb.embeddings)
     assert api.enroll(api.account("gray"), field / "face-gray16.png")["embeddings"] == 1
 
@@ -93,7 +93,7 @@ def _signed(api, tmp_path: Path) -> dict[str, bytes]:  # type: ignore[no-untyped
                         learned_weights=False, governance={"content_id": "00c0ffee00c0ffee"})
     for name, data in files.items():
         (tmp_path / f"in.{name}").write_bytes(data)
-        seal_video(tmp_path / f"in.{name}", tmp_path / f"out.{name}", spec, api.rt.signer_material)
+        seal_video(tmp_path / f"in.{name}", tmp_path / f"out.{name}", spec, api.rt.keys.material)
         files[name] = (tmp_path / f"out.{name}").read_bytes()
     return files
 
@@ -172,7 +172,7 @@ def test_enrollment_decodes_at_most_its_seconds(make_api, hostile):
 def test_expensive_work_takes_a_slot_or_gets_503_at_once(make_api, c2pa_dir):
     api = make_api(expensive_slots=1)
     data = (c2pa_dir / "no_manifest.jpg").read_bytes()
-    with api.rt.slots.take("a test holding the only slot"):
+    with api.rt.throttles.slots.take("a test holding the only slot"):
         started = time.perf_counter()
         r = api.verify(data, "a.jpg")
         body = problem(r, 503)

@@ -59,7 +59,7 @@ def test_consent_story(api, faces_dir, tmp_path):
     assert public == entry["signed_tree_head"]
     head = SignedTreeHead.from_dict(public)
     assert (head.tree_size, head.root_hash) == (entry["tree_size"], entry["root_hash"])
-    head.verify(api.rt.trust_anchor_pem)
+    head.verify(api.rt.keys.trust_anchor_pem)
     assert report["ai_generated"] is True
 
     # the manifest stripped by a remux: the watermark still names the content

@@ -33,7 +33,7 @@ def prefix() -> Iterator[str]:
 
 
 def _worker(settings: Any, name: str) -> Any:
-    from governance.runtime import Runtime
+    from governance.container import Runtime
 
     return Runtime(settings.with_overrides({"worker_name": name}))
 

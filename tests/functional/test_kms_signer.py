@@ -64,7 +64,7 @@ def test_releases_are_signed_through_the_kms_and_verify_as_trusted(make_api, kms
     import operator_kms  # type: ignore[import-not-found]
 
     api = make_api(data_dir=kms / "var", c2pa_signer="operator_kms:make_signer")
-    assert api.rt.sign_fn is not None and api.rt.signer_material.private_key_pem is None
+    assert api.rt.keys.sign_fn is not None and api.rt.keys.material.private_key_pem is None
     assert len(operator_kms.calls) == 1  # one start, one check of the callback
     bob = api.account("bob")
     done = api.wait(bob, api.generate(bob, "a lighthouse at dusk")["id"])
@@ -74,7 +74,7 @@ def test_releases_are_signed_through_the_kms_and_verify_as_trusted(make_api, kms
     assert len(operator_kms.calls) >= 2  # the start-up check, then the release
     from provenance.treehead import SignedTreeHead
 
-    SignedTreeHead.from_dict(report["record"]["log_entry"]["signed_tree_head"]).verify(api.rt.trust_anchor_pem)
+    SignedTreeHead.from_dict(report["record"]["log_entry"]["signed_tree_head"]).verify(api.rt.keys.trust_anchor_pem)
     # the KMS goes down once another release is sealed: the log's new head (signed at each release) cannot
     # be signed, and says so
     api.rt.pipeline.on("sealed", lambda _: (kms / "mods" / "kms" / "down").touch())

@@ -30,7 +30,7 @@ def test_deleting_a_likeness_stops_every_use(api, faces_dir):
         assert s.exec(select(Grant).where(Grant.likeness_id == lk["id"])).all() == []
     # the face is no longer enrolled: an image of it matches nobody
     with api.rt.session() as s:
-        assert lk["id"] not in api.rt.sync_index(s)
+        assert lk["id"] not in api.rt.indexes.sync_index(s)
     assert api.leftovers() == []
 
 

@@ -58,7 +58,7 @@ def test_every_head_the_service_signs_is_kept_and_verifies(database, make_api, c
     assert [h.tree_size for h in heads] == [1, 2]  # one signed at each release
     for h in heads:
         SignedTreeHead(h.tree_size, h.root_hash, h.timestamp, h.alg, h.signature,
-                       h.certificate_chain_pem).verify(api.rt.trust_anchor_pem)
+                       h.certificate_chain_pem).verify(api.rt.keys.trust_anchor_pem)
     assert api.call("GET", "/v1/log").get_json()["tree_size"] == 2
     code, report = _audit(api, capsys)
     assert code == 0 and report["intact"] and report["signed_heads"] == 2 and report["releases"] == 2
@@ -160,3 +160,18 @@ def test_a_state_no_release_writes_is_reported_not_a_crash(database, make_api, c
     _sql(api, f"UPDATE generation SET state = 'FORGED' WHERE id = '{gen['id']}'")
     code, report = _audit(api, capsys)
     assert code == 2 and any("'FORGED'" in p for p in report["problems"]), report
+
+
+def test_a_missing_merkle_node_is_reported_with_exit_2(make_api, capsys):
+    """Issue 18: a missing Merkle node raised a bare RuntimeError: ``log audit`` must name it (exit 2, as
+    documented) and a proof that needs it is a problem+json saying the log is damaged, not an anonymous 500."""
+    api = make_api(**FAST)
+    _released(api, 3)
+    _sql(api, "DELETE FROM lognode WHERE level = 1 AND idx = 0")  # on the path to the root of 3 entries
+    code, report = _audit(api, capsys)
+    assert code == 2 and not report["merkle_tree_intact"]
+    assert "1 Merkle node(s) are missing, the first (1, 0)" in report["problems"]
+    r = api.call("GET", "/v1/log/entries/2")
+    assert r.status_code == 500 and r.mimetype == "application/problem+json"
+    assert r.get_json()["type"].endswith("/log-damaged")
+    assert r.get_json()["detail"] == "the transparency log's Merkle node (1, 0) is missing"

@@ -81,8 +81,8 @@ def test_readiness_names_what_is_unreachable(make_api):
     assert "broker" in body["detail"] and r.headers["Retry-After"] == "5"
     # the signer: its key gone (a KMS that stopped answering reads the same)
     rt = api.rt
-    rt._signer_checked = None
-    rt.__dict__["_signer"] = (rt.signer_material, lambda data: (_ for _ in ()).throw(TimeoutError("kms")))
+    rt.keys._probed = None
+    rt.keys.__dict__["_signer"] = (rt.keys.material, lambda data: (_ for _ in ()).throw(TimeoutError("kms")))
     r = api.call("GET", "/readyz")
     assert r.status_code == 503 and r.get_json()["checks"]["signer"] == "unreachable (TimeoutError)"
 

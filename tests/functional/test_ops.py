@@ -69,7 +69,7 @@ def test_a_missing_watermark_key_stops_the_start_until_restored_or_retired(datab
 
     (keys / "watermark.key").write_bytes(old)  # restored: starts, same key
     restored = make_api(data_dir=var, **FAST, **database)
-    assert restored.rt.watermark_key.secret == old
+    assert restored.rt.keys.watermark_key.secret == old
     restored.rt.close()
 
     # retired on purpose: recorded, moved aside (where verification still reads it), a new key made
@@ -77,7 +77,7 @@ def test_a_missing_watermark_key_stops_the_start_until_restored_or_retired(datab
     assert "retired the watermark key" in capsys.readouterr().out
     assert not (keys / "watermark.key").exists() and len(list((keys / "watermark-retired").glob("*.key"))) == 1
     rotated = make_api(data_dir=var, **FAST, **database)
-    assert rotated.rt.watermark_key.secret != old
+    assert rotated.rt.keys.watermark_key.secret != old
     with rotated.rt.session() as s:
         event = s.exec(select(AuditEvent).where(AuditEvent.tag == "keys:retire")).one()
     assert (event.data["kind"], event.data["releases"], event.data["reason"]) == ("watermark", 1, "yearly rotation")

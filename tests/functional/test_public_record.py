@@ -31,7 +31,7 @@ def test_the_public_record_names_nobody_and_a_regulator_can_open_it(api, faces_d
     data = api.download(bob, done["id"])
     accounts = _ids(api, "alicewonder", "bobbuilder", "carolstranger", "regina")
 
-    manifest = read_c2pa(data, trust_anchors_pem=api.rt.trust_anchor_pem)
+    manifest = read_c2pa(data, trust_anchors_pem=api.rt.keys.trust_anchor_pem)
     report = api.verify(data).get_json()
     assert manifest.state == "Trusted" and report["c2pa"]["state"] == "Trusted"
     secret = [*accounts, *accounts.values(), lk["id"], grant, prompt]

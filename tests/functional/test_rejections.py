@@ -184,7 +184,7 @@ def test_videos_marked_before_a_key_rotation_still_verify(make_api, faces_dir, t
     (keys / "watermark-retired" / "2026-11.key").write_bytes(old)
     os.unlink(keys / "watermark.key")
     rotated = make_api(data_dir=api.rt.settings.data_dir)
-    assert rotated.rt.watermark_key.secret != old
+    assert rotated.rt.keys.watermark_key.secret != old
     decodes = []
     real = media.video.iter_frames
     monkeypatch.setattr(media.video, "iter_frames", lambda *a, **kw: decodes.append(1) or real(*a, **kw))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,28 @@ def test_cli_log_audit_finds_an_edited_entry(make_api, capsys):
         conn.exec_driver_sql("UPDATE logentry SET entry_hash = '" + "ab" * 32 + "' WHERE \"index\" = 0")
     assert main(["--data-dir", var, "log", "audit", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["merkle_tree_intact"] is False  # the tree still remembers
+
+
+def test_cli_exit_codes_as_documented(tmp_path, monkeypatch, capsys):
+    """README, "Exit codes": 2 for a command line or a setting that cannot be used, 1 (one line) for a failure."""
+    from governance.cli import EXIT_FAILED, EXIT_FINDING, EXIT_NO_WATERMARK, EXIT_OK
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    codes = readme.split("Exit codes (")[1].split("\n\n")[0]
+    for code, words in ((EXIT_OK, "done"), (EXIT_FAILED, "the\ncommand failed"), (EXIT_FINDING, "a finding"),
+                        (EXIT_NO_WATERMARK, "`watermark detect` found no watermark")):
+        assert f"`{code}` {words}" in codes
+    var = str(tmp_path / "var")
+    with pytest.raises(SystemExit) as usage:
+        main(["--data-dir", var, "frobnicate"])
+    assert usage.value.code == EXIT_FINDING
+    capsys.readouterr()
+    monkeypatch.setenv("GOVERNANCE_QUEUE", "carrier-pigeon")
+    assert main(["--data-dir", var, "log", "audit"]) == EXIT_FINDING
+    err = capsys.readouterr().err
+    assert err.startswith("consentgate: configuration error: queue must be one of") and err.count("\n") == 1
+    monkeypatch.delenv("GOVERNANCE_QUEUE")
+    assert main(["--data-dir", var, "log", "audit"]) == EXIT_OK
+    (tmp_path / "junk.mp4").write_bytes(b"junk junk junk junk")
+    assert main(["--data-dir", var, "verify", str(tmp_path / "junk.mp4")]) == EXIT_FAILED
+    assert capsys.readouterr().err.count("\n") == 1

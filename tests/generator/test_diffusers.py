@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.base import GenerationSpec, GeneratorError, get_generator
+from generator.backends import get_generator
+from generator.base import GenerationSpec, GeneratorError
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from generator.base import GenerationSpec, GeneratorError, GeneratorInfo, VideoGenerator, get_generator
+from generator.backends import get_generator
+from generator.base import GenerationSpec, GeneratorError, GeneratorInfo, VideoGenerator
 from generator.procedural import ProceduralGenerator
 
 FACE = np.zeros((64, 64, 3), np.uint8)

@@ -14,11 +14,11 @@ from sqlmodel import Session, select
 from governance import metrics
 from governance.accounts.models import Account, Role
 from governance.config import Settings
+from governance.container import Runtime
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
 from governance.generations.models import Generation
 from governance.likenesses.models import Likeness
 from governance.models import IndexChange
-from governance.runtime import Runtime
 from governance.verification.models import ContentFingerprint
 
 
@@ -54,7 +54,7 @@ def test_likeness_index_follows_the_change_feed(url, tmp_path):
                 s.add(Likeness(id=f"lk_{i:016x}", owner_id="acc", backend="dlib-resnet-v1", template=_template(i),
                                embeddings=2))
         with Session(engine) as s:
-            assert len(b.sync_index(s)) == 20  # the first sync loads everything once
+            assert len(b.indexes.sync_index(s)) == 20  # the first sync loads everything once
             version = counter(s, "likenesses")
         # another process enrolls one, re-enrolls one (a new template) and deletes one
         with unit_of_work(engine) as s:
@@ -68,20 +68,20 @@ def test_likeness_index_follows_the_change_feed(url, tmp_path):
             assert sorted(changes_since(s, "likenesses", version, counter(s, "likenesses"))) == sorted(
                 ["lk_new0000000000000", f"lk_{3:016x}", f"lk_{5:016x}"])
             before = _applied("likenesses")
-            index = b.sync_index(s)
+            index = b.indexes.sync_index(s)
             assert _applied("likenesses") - before == 3  # three rows read, not twenty
             assert len(index) == 20 and f"lk_{5:016x}" not in index and "lk_new0000000000000" in index
-            assert b.index_lag(s) == {"likenesses": 0, "fingerprints": -1}
+            assert b.indexes.lag(s) == {"likenesses": 0, "fingerprints": -1}
             # the re-enrolled likeness is found by its new template
             from detectors.enroll import Template
 
             new = Template.from_bytes(s.get(Likeness, f"lk_{3:016x}").template).embeddings[0]
             assert index.nearest(new, k=1)[0][0] == f"lk_{3:016x}"
             before = _applied("likenesses")
-            b.sync_index(s)  # nothing changed: nothing read
+            b.indexes.sync_index(s)  # nothing changed: nothing read
             assert _applied("likenesses") == before
             # the first runtime, never synced, loads the current set
-            assert set(a.sync_index(s).ids()) == set(s.exec(select(Likeness.id)).all())
+            assert set(a.indexes.sync_index(s).ids()) == set(s.exec(select(Likeness.id)).all())
     finally:
         a.close()
         b.close()
@@ -109,12 +109,12 @@ def test_fingerprint_index_follows_the_change_feed(url, tmp_path):
     try:
         release(0)
         with Session(engine) as s:
-            assert len(rt.sync_fingerprints(s)) == 1
+            assert len(rt.indexes.sync_fingerprints(s)) == 1
         release(1)
         release(2)
         with Session(engine) as s:
             before = _applied("fingerprints")
-            assert len(rt.sync_fingerprints(s)) == 3
+            assert len(rt.indexes.sync_fingerprints(s)) == 3
             assert _applied("fingerprints") - before == 2
             assert [r.key for r in s.exec(select(IndexChange).where(IndexChange.kind == "fingerprints")
                                           .order_by(IndexChange.version))] == ["gen0", "gen1", "gen2"]

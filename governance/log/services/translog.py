@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from governance.columns import iso, utcnow
-from governance.errors import InvalidInput, NotFound
+from governance.errors import InvalidInput, LogDamaged, NotFound
 from governance.generations.models import GenerationState
 from governance.log.models import LogEntry, LogHead, LogNode
 from provenance import merkle
@@ -134,7 +134,7 @@ def nodes_completed_by(index: int, leaf: bytes, stored: Callable[[int, int], byt
 def _node(session: Session, level: int, idx: int) -> bytes:
     node = session.get(LogNode, (level, idx))
     if node is None:
-        raise RuntimeError(f"the transparency log's Merkle node ({level}, {idx}) is missing")
+        raise LogDamaged(f"the transparency log's Merkle node ({level}, {idx}) is missing")
     return bytes.fromhex(node.digest)
 
 
@@ -256,8 +256,8 @@ def departs_from(session: Session, row: LogHead) -> str | None:
                 "entries were removed from its end")
     try:
         root = merkle.root(_subtree(session), row.tree_size).hex()
-    except RuntimeError as e:  # a stored node is missing
-        return f"the log's first {row.tree_size} entries cannot be hashed: {e}"
+    except LogDamaged as e:  # a stored node is missing
+        return f"the log's first {row.tree_size} entries cannot be hashed: {e.detail}"
     if root != row.root_hash:
         return (f"the log's first {row.tree_size} entries no longer give the root the service signed at "
                 f"{row.timestamp}: the log was rewritten")
