@@ -504,7 +504,7 @@ def _verify_read(data: bytes, wmod: ModuleType, fmod: ModuleType, index: object)
     t0 = time.perf_counter()
     evidence, prints = wmod.Evidence(), fmod.FingerprintBuilder()
     for i, (_, frame) in enumerate(iter_frames(data)):
-        if i < 240:  # verification.WATERMARK_FRAMES
+        if i < wm.DETECT_MAX_FRAMES:  # as verification reads it
             evidence.add(frame)
         prints.add(frame)
     t1 = time.perf_counter()

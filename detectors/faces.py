@@ -26,13 +26,14 @@ the calibrated threshold (``detectors.scan.MATCH_THRESHOLD``).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -49,6 +50,7 @@ __all__ = [
     "as_rgb",
     "crop_face",
     "default_backend",
+    "once",
     "yaw_from_landmarks",
 ]
 
@@ -545,14 +547,26 @@ def crop_face(rgb: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
     return inner.copy()
 
 
-_default: DlibBackend | None = None
-_default_lock = threading.Lock()
+_T = TypeVar("_T")
 
 
+def once(factory: Callable[[], _T]) -> Callable[[], _T]:
+    """``factory`` made into a process-wide value: called on the first call only (one thread at a time), and
+    every call returns that one result."""
+    lock = threading.Lock()
+    made: list[_T] = []
+
+    @functools.wraps(factory)
+    def get() -> _T:
+        with lock:
+            if not made:
+                made.append(factory())
+            return made[0]
+
+    return get
+
+
+@once
 def default_backend() -> FaceBackend:
     """The process-wide :class:`DlibBackend` (created on first call; models load on first use)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = DlibBackend()
-        return _default
+    return DlibBackend()

@@ -37,7 +37,7 @@ from typing import Any, Final
 import numpy as np
 
 from detectors.errors import DetectorError
-from detectors.faces import Box, as_rgb, default_models_dir
+from detectors.faces import Box, as_rgb, default_models_dir, once
 
 __all__ = ["MODEL_POINTS", "HeadPose", "LandmarkDetector", "default_landmarks", "head_pose"]
 
@@ -205,14 +205,7 @@ class LandmarkDetector:
         return self._points(shape)
 
 
-_default: LandmarkDetector | None = None
-_default_lock = threading.Lock()
-
-
+@once
 def default_landmarks() -> LandmarkDetector:
     """The process-wide :class:`LandmarkDetector` (created on first call; models load on first use)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = LandmarkDetector()
-        return _default
+    return LandmarkDetector()

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.config import ConfigError, Settings
+from governance.config import ConfigError, Settings, redact_url
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -59,6 +59,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_revision(args: argparse.Namespace) -> int:
+    """The migration the database is at, and the newest this code has."""
+    from governance.db import current_revision, head_revision, make_engine
+
+    s = _settings(args)
+    if s.sqlite_path is not None and not s.sqlite_path.exists():
+        raise SystemExit(f"consentgate db revision: no database at {s.sqlite_path}")
+    engine = make_engine(s.db_url)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    state = "up to date" if current == head else "behind: the next start migrates it" if current else "not migrated"
+    print(f"database at revision {current or 'none'}; newest {head} ({state})")
+    return EXIT_OK
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    """Undo migrations down to REVISION, for rolling a release back (run it with the older code's release
+    notes at hand: what later migrations added is dropped)."""
+    from governance.db import current_revision, downgrade, make_engine
+
+    s = _settings(args)
+    if not args.yes:
+        raise SystemExit(f"consentgate db downgrade: dropping what the migrations after {args.revision} added cannot "
+                         "be undone; back the database up, then pass --yes")
+    if s.sqlite_path is not None and not s.sqlite_path.exists():
+        raise SystemExit(f"consentgate db downgrade: no database at {s.sqlite_path}")
+    engine = make_engine(s.db_url)
+    try:
+        downgrade(engine, args.revision)
+        now = current_revision(engine)
+    finally:
+        engine.dispose()
+    print(f"database at revision {now or 'none'}")
+    return EXIT_OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """One worker process: one GPU (``--gpu``), one job at a time, taken from the broker (prefetch 1). SIGTERM
     or SIGINT: no new job; the current one finishes within ``shutdown_grace_s`` or goes back to the queue."""
@@ -98,7 +137,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         cleaned = rt.pipeline.clean_quarantine()
-        broker = s.redis_url if s.queue == "redis" else s.amqp_url.split("@")[-1]
+        broker = redact_url(s.redis_url if s.queue == "redis" else s.amqp_url)
         print(f"worker {rt.pipeline.worker_id!r} on {s.queue} {broker} (metrics on :{s.metrics_port or '-'}; "
               f"{cleaned} stale quarantine file(s) removed)", flush=True)
         done = rt.pipeline.run_worker(max_jobs=args.max_jobs)
@@ -450,6 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create the database, signing CA and watermark key (idempotent)").set_defaults(
         fn=cmd_init)
+    db = sub.add_parser("db", help="the database's migrations").add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("revision", help="the migration the database is at, and the newest").set_defaults(
+        fn=cmd_db_revision)
+    down = db.add_parser("downgrade", help="undo migrations down to REVISION ('base': no tables)")
+    down.add_argument("revision")
+    down.add_argument("--yes", action="store_true", help="yes, drop what the later migrations added")
+    down.set_defaults(fn=cmd_db_downgrade)
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -511,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("input")
     emb.add_argument("output")
     emb.add_argument("--payload", required=True, help="16 hex digits")
-    emb.add_argument("--crf", type=int, default=18, help="H.264 quality of the output (default 18)")
+    emb.add_argument("--crf", type=int, help="H.264 quality of the output (default 18, as releases: "
+                     "media.video.DEFAULT_CRF)")
     emb.add_argument("--key", help="watermark key file (default: the service's, under the data dir)")
     emb.set_defaults(fn=cmd_watermark_embed)
     det = wm.add_parser("detect", help="read the payload from a video (exit 3 when none is found)")

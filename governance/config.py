@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,6 @@ class Settings:
     # with the reason
     io_retries: int = 3
     io_retry_base_s: float = 1.0
-    secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.face_detector not in ("auto", "blazeface", "hog"):
@@ -167,6 +166,15 @@ class Settings:
         if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):
             raise ConfigError(f"frame_size must be a multiple of 16 in 64..1024, got {self.frame_size}")
 
+    def __repr__(self) -> str:
+        """Every setting, with the password of each URL (``database_url``, ``redis_url``, ``amqp_url``) replaced
+        by ``***`` (:func:`redact_url`)."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown.append(f"{f.name}={redact_url(value) if f.name in _URLS else value!r}")
+        return f"Settings({', '.join(shown)})"
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'consentgate.db').resolve()}"
@@ -231,6 +239,31 @@ class Settings:
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         return replace(self, **values)
+
+
+_URLS = frozenset({"database_url", "redis_url", "amqp_url"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``, for logs and reprs::
+
+        >>> redact_url("postgresql+psycopg://app:s3cret@db:5432/cg")
+        'postgresql+psycopg://app:***@db:5432/cg'
+        >>> redact_url("redis://:s3cret@127.0.0.1:6379/0"), redact_url("sqlite:////var/cg.db")
+        ('redis://:***@127.0.0.1:6379/0', 'sqlite:////var/cg.db')
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL the parser takes (a bad port): show nothing of it
+        return "<unparsable URL>"
+    if not password:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 def _parse(name: str, type_: Any, raw: str) -> Any:

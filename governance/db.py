@@ -118,7 +118,8 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:
-    """Undo migrations down to ``revision`` (``"base"``: no tables). For operators rolling back a release."""
+    """Undo migrations down to ``revision`` (``"base"``: no tables). For operators rolling back a release:
+    ``consentgate db downgrade REVISION --yes``."""
     from alembic import command
 
     with _migrating(engine) as (_, cfg):
@@ -126,10 +127,24 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
 
 
 def current_revision(engine: sa.Engine) -> str | None:
+    """The migration the database is at (None: never migrated): ``consentgate db revision``."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest migration in ``governance/migrations``: what :func:`migrate` brings a database to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    if head is None:
+        raise RuntimeError("governance/migrations holds no migration")
+    return str(head)
 
 
 def init_db(engine: sa.Engine) -> None:

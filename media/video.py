@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 
@@ -36,8 +36,9 @@ from media.image import load_image
 from media.limits import DEFAULT_LIMITS, Limits, Meter
 
 __all__ = [
-    "Clip", "LimitExceeded", "MediaError", "VideoInfo", "iter_frames", "load_clip_lossless", "load_image",
-    "probe", "read_video", "remux", "sample_frames", "save_clip_lossless", "sniff_kind", "upright",
+    "DEFAULT_CRF",
+    "Clip", "LimitExceeded", "MediaError", "VideoInfo", "iter_frames", "load_image",
+    "probe", "read_video", "sample_frames", "save_clip_lossless", "sniff_kind", "upright",
     "video_source", "write_video",
 ]
 
@@ -419,12 +420,18 @@ def _read_audio(source: Source, limits: Limits | None = DEFAULT_LIMITS) -> tuple
         container.close()
 
 
+#: H.264 constant rate factor of what this module encodes unless told otherwise: 18, the point FFmpeg's H.264
+#: encoding guide calls visually lossless ("consider 17 or 18 to be visually lossless"). Releases are encoded at
+#: it, and the watermark's robustness in docs/watermark.md was measured on releases at it.
+DEFAULT_CRF: Final = 18
+
+
 def write_video(
     path: PathLike,
     clip: Clip,
     *,
     codec: str = "libx264",
-    crf: int = 18,
+    crf: int = DEFAULT_CRF,
     preset: str = "medium",
     metadata: dict[str, str] | None = None,
     mode: int | None = None,
@@ -495,22 +502,6 @@ def _create(path: Path, mode: int) -> int:
     return fd
 
 
-def remux(src: PathLike, dst: PathLike) -> None:
-    """Copy the streams into a new MP4 without re-encoding (drops container-level boxes such as C2PA)."""
-    import av
-
-    with av.open(os.fspath(src)) as inp, av.open(os.fspath(dst), mode="w", format="mp4") as out:
-        mapping = {}
-        for s in inp.streams:
-            if s.type in ("video", "audio"):
-                mapping[s.index] = out.add_stream_from_template(s)
-        for packet in inp.demux():
-            if packet.dts is None or packet.stream.index not in mapping:
-                continue
-            packet.stream = mapping[packet.stream.index]
-            out.mux(packet)
-
-
 def save_clip_lossless(path: PathLike, clip: Clip, *, mode: int = 0o600) -> None:
     """Store a clip exactly (quarantine format): compressed npz, written atomically with ``mode`` whatever
     the umask. On any error (a full disk included) the partial file is removed and the error raised."""
@@ -526,12 +517,6 @@ def save_clip_lossless(path: PathLike, clip: Clip, *, mode: int = 0o600) -> None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def load_clip_lossless(path: PathLike) -> Clip:
-    with np.load(os.fspath(path)) as data:
-        audio = data["audio"] if "audio" in data.files else None
-        return Clip(frames=data["frames"], fps=float(data["fps"]), audio=audio, sample_rate=int(data["sample_rate"]))
 
 
 def video_source(source: Source) -> str | io.BytesIO:

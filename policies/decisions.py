@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
-class Allow:
+class _Outcome:
     """``matched``: the input's own words the rule fired on, as written (a prompt's "Cаptain Cоmet"); ``disguises``:
     how they differ from the rule's words (:class:`policies.names.Disguise` values). Both empty when unused."""
 
+    OUTCOME: ClassVar[str] = ""
+
     reason: str
     rule: str = ""
     matched: str = ""
@@ -26,40 +28,33 @@ class Allow:
 
     @property
     def allowed(self) -> bool:
-        return True
+        return self.OUTCOME == "allow"
 
     def to_dict(self) -> dict[str, Any]:
-        return _dict(self, "allow")
+        """``{"decision", "reason", "rule"}``, with ``matched`` and ``disguises`` only when there are any."""
+        out: dict[str, Any] = {"decision": self.OUTCOME, "reason": self.reason, "rule": self.rule}
+        if self.matched:
+            out["matched"] = self.matched
+        if self.disguises:
+            out["disguises"] = list(self.disguises)
+        return out
 
 
 @dataclass(frozen=True)
-class Deny:
+class Allow(_Outcome):
+    """A rule permits it, and why (the fields of every decision: :class:`_Outcome`)."""
+
+    OUTCOME: ClassVar[str] = "allow"
+
+
+@dataclass(frozen=True)
+class Deny(_Outcome):
     """As :class:`Allow`, with the opposite outcome."""
 
-    reason: str
-    rule: str = ""
-    matched: str = ""
-    disguises: tuple[str, ...] = ()
-
-    @property
-    def allowed(self) -> bool:
-        return False
-
-    def to_dict(self) -> dict[str, Any]:
-        return _dict(self, "deny")
+    OUTCOME: ClassVar[str] = "deny"
 
 
 Decision = Allow | Deny
-
-
-def _dict(d: Decision, outcome: str) -> dict[str, Any]:
-    """``{"decision", "reason", "rule"}``, with ``matched`` and ``disguises`` only when there are any."""
-    out: dict[str, Any] = {"decision": outcome, "reason": d.reason, "rule": d.rule}
-    if d.matched:
-        out["matched"] = d.matched
-    if d.disguises:
-        out["disguises"] = list(d.disguises)
-    return out
 
 
 @dataclass(frozen=True)

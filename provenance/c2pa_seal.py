@@ -38,7 +38,7 @@ from typing import Any
 
 import c2pa
 
-from provenance.errors import ProvenanceError, SigningError
+from provenance.errors import ProvenanceError, SigningError, one_line
 from provenance.keys import SignerMaterial, SignFn
 from provenance.labels import GENERATOR_LABEL, GOVERNANCE_LABEL, mime_for
 
@@ -181,7 +181,7 @@ def seal_video(
             raise SigningError(
                 f"the signing callback failed while sealing {src}: {type(cause).__name__}: {cause}"
             ) from cause
-        raise SigningError(f"c2pa could not sign {src} as {mime}: {_one_line(e)}") from e
+        raise SigningError(f"c2pa could not sign {src} as {mime}: {one_line(e)}") from e
     except OSError as e:
         raise SigningError(f"cannot write the sealed file {dst}: {e}") from e
     finally:
@@ -243,7 +243,3 @@ def _json_copy(value: Mapping[str, Any]) -> dict[str, Any]:
     copied = check(value, "")
     json.dumps(copied, allow_nan=False)  # belt and braces: what c2pa receives is plain JSON
     return copied  # type: ignore[no-any-return]
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__

@@ -22,3 +22,8 @@ class WatermarkError(ProvenanceError):
 
 class FingerprintError(ProvenanceError):
     """The input cannot be fingerprinted (not a video, no frames) or a stored fingerprint is malformed."""
+
+
+def one_line(e: BaseException) -> str:
+    """``e``'s message on one line (c2pa's errors span several), or its type's name when it has none."""
+    return " ".join(str(e).split()) or type(e).__name__

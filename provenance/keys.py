@@ -198,14 +198,7 @@ def load_signer_material(directory: Path, *, with_key: bool = True) -> SignerMat
             )
     else:
         alg = _alg_for_key(leaf.public_key())
-    now = dt.datetime.now(dt.UTC)
-    for cert in (*chain, root):
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise SigningError(
-                f"certificate {cert.subject.rfc4514_string()} is valid from "
-                f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}, not now: "
-                f"replace it (or delete {directory} for a new dev CA)"
-            )
+    _check_valid_now((*chain, root), f"replace it (or delete {directory} for a new dev CA)")
     try:
         _check_links(chain, root)
     except SigningError as e:
@@ -233,10 +226,7 @@ def callback_signer_from_key(material: SignerMaterial) -> SignFn:
     alg = material.alg
     if _alg_for_key(key)[:2] != alg[:2]:
         raise SigningError(f"the private key does not suit algorithm {alg!r}")
-    digests: dict[str, hashes.HashAlgorithm] = {
-        "256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()
-    }
-    digest = digests.get(alg[-3:], hashes.SHA256())
+    digest = _digest_for(alg)
 
     if isinstance(key, ec.EllipticCurvePrivateKey):
         ec_key = key
@@ -289,7 +279,7 @@ def verify_signature(cert_chain_pem: bytes, alg: str, data: bytes, signature: by
     if alg not in _ALGS:
         raise SigningError(f"signing algorithm must be one of {', '.join(_ALGS)}, got {alg!r}")
     public = leaf.public_key()
-    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}.get(alg[-3:], hashes.SHA256())
+    digest = _digest_for(alg)
     try:
         if isinstance(public, ec.EllipticCurvePublicKey) and alg.startswith("es"):
             size = (public.curve.key_size + 7) // 8
@@ -317,11 +307,25 @@ def verify_chain(cert_chain_pem: bytes, root_pem: bytes) -> None:
         root = x509.load_pem_x509_certificate(root_pem)
     except ValueError as e:
         raise SigningError(f"the certificates could not be read: {e}") from e
-    now = dt.datetime.now(dt.UTC)
-    for cert in (*chain, root):
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise SigningError(f"certificate {cert.subject.rfc4514_string()} is not valid now")
+    _check_valid_now((*chain, root))
     _check_links(chain, root)
+
+
+def _check_valid_now(certs: Sequence[x509.Certificate], advice: str = "") -> None:
+    """Raise :class:`SigningError` for the first certificate of ``certs`` not valid at this moment, saying when
+    it is valid (and ``advice``, if given)."""
+    now = dt.datetime.now(dt.UTC)
+    for cert in certs:
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise SigningError(f"certificate {cert.subject.rfc4514_string()} is valid from "
+                               f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}, not now"
+                               + (f": {advice}" if advice else ""))
+
+
+def _digest_for(alg: str) -> hashes.HashAlgorithm:
+    """The hash a C2PA signing algorithm names by its last digits (``es384``, ``ps512``); SHA-256 otherwise
+    (``ed25519`` hashes internally and ignores it)."""
+    return {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}.get(alg[-3:], hashes.SHA256())
 
 
 def _check_links(chain: Sequence[x509.Certificate], root: x509.Certificate) -> None:
@@ -442,24 +446,16 @@ def _issue(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
         )
     )
-    if ca:
+    # a CA signs certificates and CRLs; the leaf signs documents (the certificate profile c2pa-rs validates)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=not ca, content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False,
+        ),
+        critical=True,
+    )
+    if not ca:
         builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        ).add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, _DOCUMENT_SIGNING]), critical=False
         )
     return builder.sign(issuer_key, hashes.SHA256())

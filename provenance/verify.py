@@ -36,7 +36,7 @@ from typing import Any, Literal
 import c2pa
 from cryptography import x509
 
-from provenance.errors import VerificationError
+from provenance.errors import VerificationError, one_line
 from provenance.labels import GENERATOR_LABEL, GOVERNANCE_LABEL, mime_for
 
 __all__ = ["REMOTE_MANIFEST", "UNREADABLE_MANIFEST", "C2paReport", "C2paState", "mime_for", "read_c2pa"]
@@ -166,14 +166,14 @@ def read_c2pa(data: bytes, *, trust_anchors_pem: bytes | None = None, mime: str 
     except c2pa.C2paError as e:
         kind, message = _reader_error(e)
         if kind in _INPUT_KINDS or message.startswith(_INPUT_ERRORS):
-            raise VerificationError(f"could not read the input as {mime}: {_one_line(e)}") from e
+            raise VerificationError(f"could not read the input as {mime}: {one_line(e)}") from e
         if kind in ("Remote", "RemoteManifest"):
             # c2pa-python 0.38 raises its base class here, the message "Remote: ... from url <url>"
             urls = _URL.findall(message)
-            return C2paReport.remote(urls[-1].rstrip(".,;)") if urls else None, _one_line(e))
+            return C2paReport.remote(urls[-1].rstrip(".,;)") if urls else None, one_line(e))
         # A manifest is there but cannot be processed (damaged, unknown algorithm, pre-release content):
         # a finding about the file (like tampering), not an unreadable upload.
-        return C2paReport.unreadable(kind, _one_line(e))
+        return C2paReport.unreadable(kind, one_line(e))
 
     return _report(store)
 
@@ -291,12 +291,8 @@ def _plain(value: Any) -> Any:
 
 def _reader_error(e: BaseException) -> tuple[str, str]:
     """(kind, message) of a c2pa-python error: its messages read ``"Kind: message"``."""
-    text = _one_line(e)
+    text = one_line(e)
     kind, sep, rest = text.partition(": ")
     if sep and kind.isidentifier():
         return kind, rest
     return type(e).__name__.removeprefix("_C2pa"), text
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__

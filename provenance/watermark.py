@@ -135,6 +135,11 @@ EVIDENCE_MAX_SIDE = 1536
 most 1024 px (the generator's largest ``frame_size``) and the search finds rescales up to 3.75x, so a
 larger image holds a findable mark once shrunk: this bounds the detector's memory and time (a 12 MP
 still took 1 GB and 10 s at full size, ~60 MB and 0.5 s shrunk) and widens the scales it finds."""
+
+#: Frames the service reads a mark from at most (``max_frames`` of :func:`detect_video`): 10 s at 24 fps, the
+#: clip docs/watermark.md times detection on; a longer video is not decoded further for the mark, which bounds
+#: the cost of reading one.
+DETECT_MAX_FRAMES = 240
 MAX_HYPOTHESES = 16
 """At most this many (period, shift, orientation) hypotheses are decoded and tag-checked per :func:`detect`
 call: 4 at the embedding periods (128 and 64 px, as is and mirrored), 2 for a 2x upscale (both ways),
@@ -363,17 +368,18 @@ def embed_video(
     *,
     strength: float = DEFAULT_STRENGTH,
     codec: str = "libx264",
-    crf: int = 18,
+    crf: int | None = None,
 ) -> float:
-    """Mark every frame of a video file and write it to ``dest`` (audio kept); returns the PSNR in dB."""
-    from media.video import MediaError, read_video, write_video
+    """Mark every frame of a video file and write it to ``dest`` (audio kept), encoded at ``crf`` (default
+    :data:`media.video.DEFAULT_CRF`); returns the PSNR in dB."""
+    from media.video import DEFAULT_CRF, MediaError, read_video, write_video
 
     _check_key(key)
     src = _video_source(source)
     try:
         clip = read_video(src)
         marked = embed(clip.frames, payload, key, strength=strength)
-        write_video(dest, clip.with_frames(marked), codec=codec, crf=crf)
+        write_video(dest, clip.with_frames(marked), codec=codec, crf=DEFAULT_CRF if crf is None else crf)
     except MediaError as e:
         raise WatermarkError(f"cannot watermark this video: {e}") from e
     return psnr(clip.frames, marked)

@@ -185,7 +185,7 @@ def usage(session: Session, actor: Account, ch: Character, *, now: datetime | No
     "first_request_day", "last_request_day" (YYYY-MM-DD or None), "licensees": [{"account", "requests",
     "released"}], "other_requesters", "withheld", "disguised": {"requests", "by_kind"}}``
     (disguised: how many of the counted requests wrote the name in disguise, and by which kinds)."""
-    authz.require(Action.CHARACTER_USAGE, actor, owner=ch.owner_id == actor.id, key=ch.id)
+    _owner_only(actor, ch, Action.CHARACTER_USAGE)
     before = _start_of_today(now)
     rows = session.exec(select(GenerationCharacter.allowed, Generation.requester_id, Generation.state,  # type: ignore[call-overload]
                                Generation.created_at, Generation.decisions)
@@ -240,8 +240,13 @@ def owned_character(session: Session, actor: Account, character_id: str, action:
     return ch
 
 
+def _owner_only(actor: Account, ch: Character, action: Action) -> None:
+    """The service's own check, whoever calls it (views, CLI, pages): a character is its rights holder's alone."""
+    authz.require(action, actor, owner=ch.owner_id == actor.id, key=ch.id)
+
+
 def delete_character(session: Session, actor: Account, ch: Character) -> None:
-    authz.require(Action.CHARACTER_DELETE, actor, owner=ch.owner_id == actor.id, key=ch.id)
+    _owner_only(actor, ch, Action.CHARACTER_DELETE)
     for ref in session.exec(select(CharacterReference).where(CharacterReference.character_id == ch.id)):
         session.delete(ref)
     session.flush()
@@ -329,7 +334,7 @@ def add_references(session: Session, actor: Account, ch: Character, images: Sequ
     (not the pictures); returns how many the character has now. Refused when the service has no encoder."""
     import numpy as np
 
-    authz.require(Action.CHARACTER_REFERENCES, actor, owner=ch.owner_id == actor.id, key=ch.id)
+    _owner_only(actor, ch, Action.CHARACTER_REFERENCES)
     if encoder is None:
         raise Conflict("this service has no image encoder for characters (GOVERNANCE_CHARACTER_MODEL_DIR): "
                        "characters are recognised by name only, so reference images would not be used")

@@ -42,6 +42,7 @@ from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import ConsentCheck, check_consent, found_alongside, is_verified_claim
 from governance.log.services import translog
 from governance.verification.models import ContentFingerprint
+from media.video import DEFAULT_CRF
 from policies.characters import CharacterRule, judge
 from policies.consent import public_figure_permits
 from policies.decisions import Decision
@@ -62,11 +63,10 @@ if TYPE_CHECKING:
 DEFERRED = "likeness:disputed:deferred"
 #: Multiples of the watermark's default strength (~39 dB PSNR) tried in turn until the mark reads back.
 WATERMARK_BOOSTS = (1, 2, 3)
-#: H.264 constant rate factor of the released file (x264's scale: lower is closer to the frames). The
-#: watermark's robustness figures in docs/watermark.md were measured on releases at this setting.
-RELEASE_CRF = 18
-#: Frames the read-back after encoding decodes at most (10 s at 24 fps): a bound on its cost for long clips.
-READ_BACK_MAX_FRAMES = 240
+#: H.264 constant rate factor of the released file (x264's scale: lower is closer to the frames):
+#: :data:`media.video.DEFAULT_CRF`, which says where 18 comes from. The watermark's robustness figures in
+#: docs/watermark.md were measured on releases at this setting.
+RELEASE_CRF = DEFAULT_CRF
 
 
 class Stopped(Exception):
@@ -443,7 +443,7 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
     from provenance.errors import WatermarkError
     from provenance.fingerprint import fingerprint_clip
     from provenance.label import add_visible_label
-    from provenance.watermark import DEFAULT_STRENGTH, detect_video, embed
+    from provenance.watermark import DEFAULT_STRENGTH, DETECT_MAX_FRAMES, detect_video, embed
 
     governance = dict(order.governance)
     credits = tuple(a["credit"] for a in governance.get("attributions", []))
@@ -459,7 +459,7 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
                        f"content id {order.content_id}",
             "encoder": "ConsentGate",
         })
-        found = detect_video(marked, sealer.watermark_key, max_frames=READ_BACK_MAX_FRAMES)
+        found = detect_video(marked, sealer.watermark_key, max_frames=DETECT_MAX_FRAMES)
         if found is not None and found.payload == payload:
             governance["watermark"] = {"strength": strength, "read_back_confidence": round(found.confidence, 3)}
             break

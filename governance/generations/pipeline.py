@@ -244,15 +244,6 @@ class Pipeline:
             self.submit(gid)
         return ids
 
-    def run_pending(self) -> int:
-        """Process every queued job in the calling thread (the in-process engine); returns how many."""
-        assert isinstance(self.engine, InProcessEngine), "run_pending reads the in-process queue"
-        done = 0
-        while (gid := self.engine.get(0)) is not None:
-            self._process_counted(gid)
-            done += 1
-        return done
-
     def run_worker(self, *, max_jobs: int | None = None, poll_s: float = 0.5) -> int:
         """Take jobs until stopped (or ``max_jobs`` messages were handled); returns how many. With a broker this
         runs a Dramatiq worker in this process (one thread, prefetch 1) and sweeps lost jobs back."""

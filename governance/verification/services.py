@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from provenance.watermark import Evidence, WatermarkKey
 
 MISSING_FROM_LOG = "released here but missing from the transparency log"
-WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 
 
 @dataclass(frozen=True)
@@ -210,12 +209,14 @@ class _Read:
 
 def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: Meter) -> _Read:
     """Decode the upload once for both readers, under ``meter``'s limits: the watermark's evidence from
-    the first :data:`WATERMARK_FRAMES` frames, the fingerprint's thumbnails from every frame. Frames stream
-    through, so memory stays about one frame. A reader whose input fails is dropped with its error; the
-    other one goes on. A crossed limit (:class:`~media.limits.LimitExceeded`) stops both and is raised."""
+    the first :data:`provenance.watermark.DETECT_MAX_FRAMES` frames, the fingerprint's thumbnails from every
+    frame. Frames stream through, so memory stays about one frame. A reader whose input fails is dropped with
+    its error; the other one goes on. A crossed limit (:class:`~media.limits.LimitExceeded`) stops both and is
+    raised."""
     from media.video import LimitExceeded, MediaError, iter_frames, load_image
     from provenance.errors import FingerprintError, WatermarkError
     from provenance.fingerprint import FingerprintBuilder
+    from provenance.watermark import DETECT_MAX_FRAMES as WATERMARK_FRAMES
     from provenance.watermark import EVIDENCE_MAX_SIDE, Evidence
 
     out = _Read(evidence=Evidence() if watermark else None, prints=FingerprintBuilder() if fingerprint else None)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from media.video import remux
+from tests.media_tools import remux
 
 
 def test_consent_story(api, faces_dir, tmp_path):

@@ -63,7 +63,8 @@ def test_cli_one_line_errors(tmp_path):
 def test_cli_watermark_embed_and_detect(tmp_path, faces_dir, capsys):
     import numpy as np
 
-    from media.video import Clip, remux, write_video
+    from media.video import Clip, write_video
+    from tests.media_tools import remux
 
     var = str(tmp_path / "var")
     assert main(["--data-dir", var, "init"]) == 0
@@ -177,3 +178,36 @@ def test_cli_exit_codes_as_documented(tmp_path, monkeypatch, capsys):
     (tmp_path / "junk.mp4").write_bytes(b"junk junk junk junk")
     assert main(["--data-dir", var, "verify", str(tmp_path / "junk.mp4")]) == EXIT_FAILED
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_worker_output_and_settings_repr_hide_url_passwords(tmp_path, monkeypatch, capsys):
+    """Issue 18: ``consentgate worker`` printed ``redis_url`` as given, password included."""
+    import secrets
+
+    monkeypatch.setenv("GOVERNANCE_QUEUE", "redis")
+    monkeypatch.setenv("GOVERNANCE_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0")  # this Redis takes any password
+    monkeypatch.setenv("GOVERNANCE_QUEUE_PREFIX", f"cg-test-{secrets.token_hex(4)}")
+    assert main(["--data-dir", str(tmp_path / "var"), "worker", "--metrics-port", "0", "--max-jobs", "0"]) == 0
+    out = capsys.readouterr()
+    assert "hunter2" not in out.out + out.err
+    assert "on redis redis://:***@127.0.0.1:6379/0 " in out.out and "processed 0 job(s)" in out.out
+
+
+def test_cli_db_revision_and_downgrade(tmp_path, capsys):
+    from governance.db import head_revision
+
+    var = str(tmp_path / "var")
+    with pytest.raises(SystemExit, match="no database at"):
+        main(["--data-dir", var, "db", "revision"])
+    assert not (tmp_path / "var" / "consentgate.db").exists()  # reading the revision created nothing
+    assert main(["--data-dir", var, "init"]) == 0
+    capsys.readouterr()
+    head = head_revision()
+    assert main(["--data-dir", var, "db", "revision"]) == 0
+    assert capsys.readouterr().out.strip() == f"database at revision {head}; newest {head} (up to date)"
+    with pytest.raises(SystemExit, match="pass --yes"):
+        main(["--data-dir", var, "db", "downgrade", "0001"])
+    assert main(["--data-dir", var, "db", "downgrade", "0001", "--yes"]) == 0
+    assert capsys.readouterr().out.strip() == "database at revision 0001"
+    assert main(["--data-dir", var, "db", "revision"]) == 0
+    assert "(behind: the next start migrates it)" in capsys.readouterr().out

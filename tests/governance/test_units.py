@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,15 @@ from governance.log.services import translog
 
 def test_settings_from_env():
     s = Settings.from_env({"GOVERNANCE_DAILY_QUOTA": "5", "GOVERNANCE_DATA_DIR": "/tmp/x",
-                           "GOVERNANCE_SECRET_KEY": "hunter2"})
+                           "GOVERNANCE_DATABASE_URL": "postgresql+psycopg://app:hunter2@db:5432/cg",
+                           "GOVERNANCE_REDIS_URL": "redis://:hunter3@cache:6379/0",
+                           "GOVERNANCE_AMQP_URL": "amqp://mq:hunter4@rabbit:5672/%2F"})
     assert s.daily_quota == 5 and s.data_dir == Path("/tmp/x")
-    assert "hunter2" not in repr(s)
+    assert s.db_url == "postgresql+psycopg://app:hunter2@db:5432/cg"  # the setting itself keeps the password
+    shown = repr(s)
+    assert not {"hunter2", "hunter3", "hunter4"} & set(re.findall(r"hunter\d", shown)), shown
+    assert "database_url='postgresql+psycopg://app:***@db:5432/cg'" in shown
+    assert "redis_url='redis://:***@cache:6379/0'" in shown and "amqp_url='amqp://mq:***@rabbit:5672/%2F'" in shown
     with pytest.raises(ConfigError):
         Settings.from_env({"GOVERNANCE_PORT": "eighty"})
     with pytest.raises(ConfigError):

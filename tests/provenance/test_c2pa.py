@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from media.video import read_video, remux
+from media.video import read_video
 from provenance.c2pa_seal import (
     GENERATOR_LABEL,
     GOVERNANCE_LABEL,
@@ -24,6 +24,7 @@ from provenance.c2pa_seal import (
 from provenance.errors import SigningError, VerificationError
 from provenance.keys import SignerMaterial, callback_signer_from_key
 from provenance.verify import UNREADABLE_MANIFEST, C2paReport, mime_for, read_c2pa
+from tests.media_tools import remux
 
 GOVERNANCE: dict[str, Any] = {
     "generation_id": "gen-0001",

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media.video import Clip, load_image, read_video, remux, write_video
+from media.video import Clip, load_image, read_video, write_video
 from provenance.errors import ProvenanceError, WatermarkError
 from provenance.label import add_visible_label
 from provenance.watermark import (
@@ -24,6 +24,7 @@ from provenance.watermark import (
     parse_payload,
     psnr,
 )
+from tests.media_tools import remux
 
 PAYLOAD = bytes.fromhex("c0ffee00deadbeef")
 
