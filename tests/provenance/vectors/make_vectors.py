@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2]))  # the checkout, when run as a script
+if str(HERE.parents[2]) not in sys.path:  # the checkout, when run as a script
+    sys.path.insert(0, str(HERE.parents[2]))
 
 from media.video import Clip, write_video  # noqa: E402
 from provenance.fingerprint import fingerprint_video  # noqa: E402
