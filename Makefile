@@ -27,6 +27,9 @@ run: $(STAMP) models
 	$(PY) -m governance init
 	$(PY) -m governance serve
 
+# The whole suite: tests/ and the libraries' docstring examples. It needs ../shared/testdata beside the checkout,
+# PostgreSQL at 127.0.0.1:5432 (trust, db test), Redis at 127.0.0.1:6379 and RabbitMQ at 127.0.0.1:5672 (README,
+# "Testing"); a test that needs a missing one errors with a one-line reason naming it.
 test: $(STAMP) models
 	$(PY) -m pytest -q
 
