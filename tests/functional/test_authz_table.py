@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +28,17 @@ from werkzeug.test import encode_multipart
 
 from governance import authz
 from governance.accounts.models import Contact, Role
+from governance.accounts.services import create_account
 from governance.app import create_app
 from governance.authz import Principal
 from governance.characters.models import Character
+from governance.columns import utcnow
 from governance.db import unit_of_work
-from governance.generations.models import GenerationState
-from governance.likenesses.models import Dispute, DisputeKind, Figure, Grant
+from governance.generations.models import Generation, GenerationLikeness, GenerationState
+from governance.likenesses.models import Dispute, DisputeKind, Figure, Grant, Likeness
 from governance.log.services import translog
 from policies.characters import CharacterRule
-from tests import factories
+from policies.consent import Verification
 
 C, R, G, A, ANON = (Principal.CREATOR, Principal.RIGHTS_HOLDER, Principal.REGULATOR, Principal.ADMIN,
                     Principal.ANONYMOUS)
@@ -131,12 +134,19 @@ class World:
         """(id, name, token) of a new account."""
         name = f"{role.value.replace('_', '-')}-{next(self.counter)}"
         with unit_of_work(self.rt.engine) as s:
-            acc, token = factories.account(s, name, role.value)
+            acc, token = create_account(s, name, role.value)
             return acc.id, name, token
 
     def likeness(self, owner_id: str) -> str:
-        with unit_of_work(self.rt.engine) as s:  # able to consent, as if verified live
-            return factories.likeness(s, owner_id, seed=next(self.counter)).id
+        from detectors.enroll import Template
+
+        emb = np.random.default_rng(next(self.counter)).normal(size=(1, 128)).astype(np.float32)
+        template = Template(emb / np.linalg.norm(emb), "dlib-resnet-v1", np.zeros((8, 8, 3), np.uint8))
+        with unit_of_work(self.rt.engine) as s:
+            lk = Likeness(owner_id=owner_id, backend=template.backend, template=template.to_bytes(), embeddings=1,
+                          verification=Verification.LIVE)  # able to consent, as if verified live
+            s.add(lk)
+            return lk.id
 
     def add(self, *rows: Any) -> None:
         with unit_of_work(self.rt.engine) as s:
@@ -178,10 +188,12 @@ def _generation(case: Case) -> str:
     mine = case.relation == OWN and bool(case.me_id)
     requester = case.me_id if mine and case.who is C else case.other_id
     likeness = w.likeness(case.me_id if mine and case.who is not C else case.other_id)
-    with unit_of_work(w.rt.engine) as s:
-        gen_id = factories.generation(s, requester, named=[likeness], state=GenerationState.RELEASED).id
-    (w.rt.settings.videos_dir / f"{gen_id}.mp4").write_bytes(b"\x00" * 64)
-    return gen_id
+    gen = Generation(requester_id=requester, prompt="a quiet lake", seed=1, likeness_ids=[likeness],
+                     state=GenerationState.RELEASED, content_id=secrets.token_hex(8), released_at=utcnow())
+    w.add(gen)
+    w.add(GenerationLikeness(generation_id=gen.id, likeness_id=likeness, named=True))
+    (w.rt.settings.videos_dir / f"{gen.id}.mp4").write_bytes(b"\x00" * 64)
+    return gen.id
 
 
 def _dispute(case: Case) -> str:
