@@ -122,9 +122,10 @@ def naive_scan(path: Path, index, threshold: float, every: int = 1) -> tuple[flo
 
 
 def scan_bench(quick: bool) -> None:
+    from detectors.backends import backend_from_settings
     from detectors.blazeface import default_model_path
     from detectors.enroll import enroll
-    from detectors.faces import backend_from_settings, default_backend
+    from detectors.faces import default_backend
     from detectors.index import LikenessIndex
     from detectors.scan import MATCH_THRESHOLD, THOROUGH_EVERY_S, scan_video
     from media.video import Clip, load_image, write_video

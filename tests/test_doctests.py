@@ -23,6 +23,8 @@ DOCUMENTED = (
     "policies.characters", "policies.consent", "policies.decisions", "policies.names",
     "provenance.commitments", "provenance.fingerprint", "provenance.merkle", "provenance.watermark",
     "generator.base", "generator.procedural", "governance.authz",
+    "detectors.template", "detectors.backends", "detectors.onnx", "generator.backends", "provenance.labels",
+    "media.errors", "governance.errors", "governance.container", "governance.config",
 )
 
 
