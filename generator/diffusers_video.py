@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,17 @@ class DiffusersGenerator:
         dtype_name = self._dtype or ("bfloat16" if device.startswith("cuda") else "float32")
         try:
             dtype = getattr(torch, dtype_name)
-            pipe = DiffusionPipeline.from_pretrained(str(self.model_dir), local_files_only=True, torch_dtype=dtype)
+            with warnings.catch_warnings():
+                # diffusers >= 0.42 renames torch_dtype to dtype with a FutureWarning; the versions this project
+                # supports (>= 0.35) all take torch_dtype, so the warning says nothing here (and must not turn
+                # the real reason a model does not load into a warning raised as an error)
+                warnings.filterwarnings("ignore", message="`torch_dtype` is deprecated", category=FutureWarning)
+                pipe = DiffusionPipeline.from_pretrained(str(self.model_dir), local_files_only=True,
+                                                         torch_dtype=dtype)
             pipe.to(device)
         except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:
-            raise GeneratorError(f"could not load the diffusers pipeline in {self.model_dir}: {e}") from e
+            raise GeneratorError(f"could not load the diffusers pipeline: {e} "
+                                 f"(model directory {self.model_dir})") from e
         pipe.set_progress_bar_config(disable=True)
         self._pipe, self._torch, self._run_device = pipe, torch, device
         return pipe
