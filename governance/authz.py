@@ -27,6 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from sqlmodel import Session
 
 from governance.accounts.models import Account, Role
 from governance.errors import Forbidden, NotFound, Unauthenticated
@@ -244,6 +247,22 @@ def require(action: Action, account: Account | None, *, owner: bool, key: str) -
     if not owner and allows(_SEES[p.resource], who, owner=False):
         raise Forbidden(f"{action.value} on someone else's {p.resource.value} is not for {who.value} accounts")
     raise not_found(p.resource, key)
+
+
+class _Owned(Protocol):
+    owner_id: str
+
+
+_Row = TypeVar("_Row", bound=_Owned)
+
+
+def owned(session: Session, model: type[_Row], actor: Account, key: str, action: Action) -> _Row:
+    """The row ``key`` of ``model`` (a likeness, a character: anything with an ``owner_id``), when ``actor`` may
+    do ``action`` on it as :func:`require` decides; someone else's answers exactly like an unknown ``key``."""
+    row = session.get(model, key)
+    require(action, actor, owner=row is not None and row.owner_id == actor.id, key=key)
+    assert row is not None  # require() refuses a missing one as it refuses someone else's
+    return row
 
 
 def not_found(resource: Resource, key: str) -> NotFound:

@@ -39,6 +39,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -68,6 +69,7 @@ CHAIN_FILE = "signer-chain.pem"
 KEY_FILE = "signer-key.pem"
 ROOT_FILE = "root-ca.pem"
 _LOCK_FILE = ".signer.lock"
+_Parsed = TypeVar("_Parsed")
 
 SignFn = Callable[[bytes], bytes]
 """Signs the bytes c2pa hands over and returns the signature (what a KMS/HSM client implements)."""
@@ -171,18 +173,14 @@ def load_signer_material(directory: Path, *, with_key: bool = True) -> SignerMat
         except OSError as e:
             raise SigningError(f"cannot read signer file {path}: {e}") from e
 
-    try:
-        chain = x509.load_pem_x509_certificates(blobs[CHAIN_FILE])
-    except ValueError as e:
-        raise SigningError(
-            f"{directory / CHAIN_FILE} must hold PEM certificates, could not parse it: {e}"
-        ) from e
-    try:
-        root = x509.load_pem_x509_certificate(blobs[ROOT_FILE])
-    except ValueError as e:
-        raise SigningError(
-            f"{directory / ROOT_FILE} must hold one PEM certificate, could not parse it: {e}"
-        ) from e
+    def parse(name: str, what: str, load: Callable[[bytes], _Parsed]) -> _Parsed:
+        try:
+            return load(blobs[name])
+        except ValueError as e:
+            raise SigningError(f"{directory / name} must hold {what}, could not parse it: {e}") from e
+
+    chain = parse(CHAIN_FILE, "PEM certificates", x509.load_pem_x509_certificates)
+    root = parse(ROOT_FILE, "one PEM certificate", x509.load_pem_x509_certificate)
     leaf = chain[0]
     if with_key:
         try:

@@ -234,10 +234,7 @@ def get_character(session: Session, character_id: str) -> Character:
 def owned_character(session: Session, actor: Account, character_id: str, action: Action) -> Character:
     """The character, when ``actor`` may do ``action`` on it (the rights holder who registered it); anybody
     else's answers 404 exactly like an unknown id."""
-    ch = session.get(Character, character_id)
-    authz.require(action, actor, owner=ch is not None and ch.owner_id == actor.id, key=character_id)
-    assert ch is not None  # require() refuses a missing one as it refuses someone else's
-    return ch
+    return authz.owned(session, Character, actor, character_id, action)
 
 
 def _owner_only(actor: Account, ch: Character, action: Action) -> None:

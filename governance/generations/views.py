@@ -118,9 +118,7 @@ def generation_reviews(generation_id: str) -> Response:
     the frames the face is in (base64 JPEG); nobody else's."""
     account = caller()
     gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_REVIEWS)
-    rows = reviews_svc.for_account(db(), account, gen)
-    return jsonify({"generation": gen.id, "state": gen.state.value,
-                    "reviews": [_review_view(r, with_frames=True) for r in rows]})
+    return _reviews_answer(account, gen, with_frames=True)
 
 
 @bp.post("/generations/<generation_id>/review")
@@ -135,9 +133,14 @@ def review_generation(generation_id: str) -> Response:
     db().commit()
     if again:
         runtime().pipeline.submit(gen.id)
+    return _reviews_answer(account, gen, with_frames=False)
+
+
+def _reviews_answer(account: Account, gen: Generation, *, with_frames: bool) -> Response:
+    """The questions about ``gen`` put to ``account``, as both review endpoints answer them."""
     rows = reviews_svc.for_account(db(), account, gen)
     return jsonify({"generation": gen.id, "state": gen.state.value,
-                    "reviews": [_review_view(r, with_frames=False) for r in rows]})
+                    "reviews": [_review_view(r, with_frames=with_frames) for r in rows]})
 
 
 @bp.get("/generations/<generation_id>/consent-record")

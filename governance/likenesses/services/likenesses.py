@@ -172,10 +172,7 @@ def owned_likeness(session: Session, actor: Account, likeness_id: str, action: A
                    ) -> Likeness:
     """The likeness, when ``actor`` may do ``action`` on it (its owner); someone else's answers 404 exactly
     like an unknown id, whatever the actor's role."""
-    likeness = session.get(Likeness, likeness_id)
-    authz.require(action, actor, owner=likeness is not None and likeness.owner_id == actor.id, key=likeness_id)
-    assert likeness is not None  # require() refuses a missing one as it refuses someone else's
-    return likeness
+    return authz.owned(session, Likeness, actor, likeness_id, action)
 
 
 def _owner_only(actor: Account, likeness: Likeness, action: Action) -> None:
