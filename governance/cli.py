@@ -541,16 +541,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--watermark", action="store_true", help="the watermark key keys/watermark.key")
     retire.add_argument("--reason", help="why, for the audit log")
     retire.set_defaults(fn=cmd_keys_retire)
-    verify = sub.add_parser("verify", help="verify a video or image offline")
-    verify.add_argument("file")
-    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
-    verify.set_defaults(fn=cmd_verify)
-    scan = sub.add_parser("scan", help="find enrolled likenesses in a video or image")
-    scan.add_argument("file")
-    scan.add_argument("--json", action="store_true")
-    scan.add_argument("--thorough", action="store_true",
-                      help="also look for turned heads (three-quarter, profile) every 4 s and at cuts (slower)")
-    scan.set_defaults(fn=cmd_scan)
+    _reads_a_file(sub, "verify", "verify a video or image offline", cmd_verify)
+    _reads_a_file(sub, "scan", "find enrolled likenesses in a video or image", cmd_scan).add_argument(
+        "--thorough", action="store_true",
+        help="also look for turned heads (three-quarter, profile) every 4 s and at cuts (slower)")
     wm = sub.add_parser("watermark", help="embed or detect the invisible watermark").add_subparsers(
         dest="watermark_cmd", required=True)
     emb = wm.add_parser("embed", help="mark a video with a 64-bit payload")
@@ -561,12 +555,20 @@ def build_parser() -> argparse.ArgumentParser:
                      "media.video.DEFAULT_CRF)")
     emb.add_argument("--key", help="watermark key file (default: the service's, under the data dir)")
     emb.set_defaults(fn=cmd_watermark_embed)
-    det = wm.add_parser("detect", help="read the payload from a video (exit 3 when none is found)")
-    det.add_argument("file")
-    det.add_argument("--json", action="store_true")
-    det.add_argument("--key", help="watermark key file (default: the service's, under the data dir)")
-    det.set_defaults(fn=cmd_watermark_detect)
+    _reads_a_file(wm, "detect", "read the payload from a video (exit 3 when none is found)",
+                  cmd_watermark_detect).add_argument(
+        "--key", help="watermark key file (default: the service's, under the data dir)")
     return p
+
+
+def _reads_a_file(sub: Any, name: str, help: str, fn: Callable[[argparse.Namespace], int]
+                  ) -> argparse.ArgumentParser:
+    """A command that reads FILE and prints a report (``--json``: all of it, as JSON)."""
+    command: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    command.add_argument("file")
+    command.add_argument("--json", action="store_true", help="print the full report as JSON")
+    command.set_defaults(fn=fn)
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:

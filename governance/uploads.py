@@ -94,13 +94,15 @@ def enrollment_frames(blobs: list[bytes], meter: Meter | None = None) -> tuple[l
     return frames, kinds == {"video"}
 
 
-def reference_images(blobs: list[bytes], meter: Meter | None = None) -> list[np.ndarray]:
-    """Decoded reference images (photos or stills, never videos) for a character."""
+def reference_images(blobs: list[bytes], meter: Meter | None = None, *,
+                     what: str = "reference images must be photos or stills") -> list[np.ndarray]:
+    """Decoded reference images (photos or stills, never videos: 422 saying ``what``), for a character or a
+    protected figure; at most ``max_photos`` of them (:func:`check_photos`)."""
     check_photos(len(blobs), meter)
     images = []
     for blob in blobs:
         if media_kind(blob) != "image":
-            raise InvalidInput("reference images must be photos or stills (JPEG, PNG, WebP, HEIF, AVIF), not videos")
+            raise InvalidInput(f"{what} (JPEG, PNG, WebP, HEIF, AVIF), not videos")
         images.append(decode_image(blob, meter))
     return images
 

@@ -25,7 +25,11 @@ from governance.likenesses.services import enrollment as enrollment_svc
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.likenesses.services.likenesses import check_display_name, facts_of
-from governance.uploads import challenge_video, check_photos, decode_image, enrollment_frames, media_kind
+from governance.uploads import (
+    challenge_video,
+    enrollment_frames,
+    reference_images,
+)
 from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
@@ -286,13 +290,7 @@ def add_figure() -> tuple[Response, int]:
     admin = caller()
     rt = runtime()
     with admission.expensive(rt.throttles, "reference") as meter:
-        blobs = uploaded_blobs()
-        check_photos(len(blobs), meter)
-        images = []
-        for blob in blobs:
-            if media_kind(blob) != "image":
-                raise InvalidInput("a figure is added from photos (JPEG, PNG, WebP, HEIF, AVIF), not videos")
-            images.append(decode_image(blob, meter))
+        images = reference_images(uploaded_blobs(), meter, what="a figure is added from photos")
         figure, reviews = figures_svc.add_figure(db(), admin.id, request.form.get("name"),
                                                  request.form.getlist("alias"), images, rt.detectors.face_backend,
                                                  lambda: rt.indexes.sync_index(db()),
