@@ -38,6 +38,8 @@ class Tag(StrEnum):
     GENERATION_HOLD = "generation:hold"  # a face in a likeness's uncertain band: held for its owner's review
     GENERATION_REVIEW = "generation:review"  # the owner confirmed (blocked) or dismissed (goes on)
     CONSENT_RECORD_OPEN = "generation:consent-record:open"
+    LIKENESS_RESTRICT = "likeness:restrictions:set"  # the owner set how the likeness may be used
+    GENERATION_APPROVAL = "generation:approval"  # the owner approved (goes on) or denied (blocked) a held prompt
     KEY_IN_USE = "keys:in-use"  # from this release count on, releases use this signing chain / watermark key
     KEY_RETIRE = "keys:retire"  # retired on purpose (consentgate keys retire): a new key may be made
 

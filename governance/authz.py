@@ -67,6 +67,8 @@ class Action(StrEnum):
     LIKENESS_GENERATIONS = "likeness:generations"
     LIKENESS_CHALLENGE = "likeness:challenge"
     LIKENESS_VERIFY = "likeness:verify"
+    LIKENESS_RESTRICTIONS_READ = "likeness:restrictions:read"
+    LIKENESS_RESTRICTIONS_SET = "likeness:restrictions:set"
     DISPUTE_LIST = "dispute:list"
     DISPUTE_READ = "dispute:read"
     DISPUTE_RESOLVE = "dispute:resolve"
@@ -87,6 +89,8 @@ class Action(StrEnum):
     GENERATION_TAKEDOWN = "generation:takedown"
     GENERATION_REVIEWS = "generation:review:read"
     GENERATION_REVIEW = "generation:review"
+    GENERATION_APPROVALS = "generation:approval:read"
+    GENERATION_APPROVE = "generation:approval"
     VERIFY = "verify"
     LOG_HEAD = "log:head"
     LOG_ENTRY = "log:entry"
@@ -153,6 +157,11 @@ TABLE: dict[Action, Permission] = {
                                      "bound to the caller: only they may answer it"),
     Action.LIKENESS_VERIFY: _keyed("POST /v1/likenesses/<likeness_id>/verification", Resource.LIKENESS, ACCOUNTS,
                                    note="with the caller's own challenge; the face must match"),
+    Action.LIKENESS_RESTRICTIONS_READ: _keyed("GET /v1/likenesses/<likeness_id>/restrictions", Resource.LIKENESS,
+                                              ACCOUNTS),
+    Action.LIKENESS_RESTRICTIONS_SET: _keyed("PUT /v1/likenesses/<likeness_id>/restrictions", Resource.LIKENESS,
+                                             ACCOUNTS, note="how the likeness may be used: categories, phrases, a "
+                                                            "note; audited"),
     Action.DISPUTE_LIST: _open("GET /v1/disputes", frozenset({_A})),
     Action.DISPUTE_READ: _open("GET /v1/disputes/<dispute_id>", frozenset({_A})),
     Action.DISPUTE_RESOLVE: _open("POST /v1/disputes/<dispute_id>/resolve", frozenset({_A}),
@@ -186,6 +195,12 @@ TABLE: dict[Action, Permission] = {
     Action.GENERATION_REVIEW: _keyed("POST /v1/generations/<generation_id>/review", Resource.GENERATION, ACCOUNTS,
                                      note="the owner of a likeness a held generation may show: confirm (blocked) "
                                           "or dismiss (the gate goes on); 409 with no question pending for you"),
+    Action.GENERATION_APPROVALS: _keyed("GET /v1/generations/<generation_id>/approval", Resource.GENERATION,
+                                        ACCOUNTS, note="the approvals asked of you for a generation held by your "
+                                                       "restrictions; nobody else's"),
+    Action.GENERATION_APPROVE: _keyed("POST /v1/generations/<generation_id>/approval", Resource.GENERATION,
+                                      ACCOUNTS, note="the owner of a likeness whose restrictions held it: approve "
+                                                     "(generated) or deny (blocked); 409 with none pending for you"),
     Action.VERIFY: _open("POST /v1/verify", EVERYONE),
     Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
     Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),

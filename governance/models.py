@@ -350,3 +350,7 @@ class LogHead(SQLModel, table=True):
     signature: str  # base64
     certificate_chain_pem: str = Field(sa_type=sa.Text)  # type: ignore[call-overload]
     created_at: datetime = _ts()
+
+
+# Every domain's tables, so that SQLModel.metadata is complete wherever this module is imported.
+from governance.restrictions.models import LikenessRestriction, RestrictionApproval  # noqa: E402, F401

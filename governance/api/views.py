@@ -300,7 +300,8 @@ def create_generation() -> tuple[Response, int]:
     rt = runtime()
     rt.require_free_space()  # 507 rather than a job that fails on a full disk
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
-                                             body.get("seed"), default_quota=rt.settings.daily_quota)
+                                             body.get("seed"), default_quota=rt.settings.daily_quota,
+                                             restriction_hold=rt.settings.restriction_model_hold)
     db().commit()
     metrics.decisions(gen.decisions)
     if gen.state is GenerationState.PRECHECKED:
@@ -484,3 +485,9 @@ def _nest_enrollment() -> None:
 
 
 _nest_enrollment()
+
+
+# The domains laid out as packages, nested in v1 (/v1/..., endpoints v1.<domain>.*)
+from governance.restrictions.views import bp as _restrictions  # noqa: E402
+
+bp.register_blueprint(_restrictions)

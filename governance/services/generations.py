@@ -30,6 +30,7 @@ from governance.models import (
     iso,
     utcnow,
 )
+from governance.restrictions import services as restrictions_svc
 from governance.services import characters as characters_svc
 from governance.services import figures as figures_svc
 from governance.services.likenesses import check_consent, is_verified_claim
@@ -69,8 +70,9 @@ def used_today(session: Session, account_id: str) -> int:
     return int(session.exec(q).one())
 
 
-def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
-             ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
+def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str],
+             restriction_hold: float | None = None
+             ) -> tuple[list[Decision], list[dict[str, Any]], set[str], list[restrictions_svc.Hold]]:
     """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
 
     A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
@@ -78,12 +80,19 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
     An enrolled face is protected where it cannot be faked, by the scan of every output against every
     enrolled likeness; protected public figures come from the operator's gallery (:mod:`.figures`).
 
-    Returns (decisions, grants relied on, owners to notify).
+    The owners' restrictions on how each usable likeness may be used (:mod:`governance.restrictions.services`):
+    a broken one denies; a possibly broken one is returned as a hold for its owner's approval
+    (``restriction_hold``: the embedding model's hold threshold, None without the model).
+
+    Returns (decisions, grants relied on, owners to notify, restriction holds).
     """
     decisions: list[Decision] = []
     relied: list[dict[str, Any]] = []
     owners: set[str] = set()
+    usable: list[tuple[str, str]] = []
     for check in check_consent(session, likeness_ids, requester.id):
+        if check.decision.allowed:
+            usable.append((check.likeness_id, check.owner_id))
         decision = check.decision
         if not decision.allowed and check.owner_id != requester.id:
             # One answer whatever the reason (unknown id, deleted, only_me, no grant): the requester learns
@@ -94,6 +103,9 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         owners.add(check.owner_id)
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": decision.rule, "reason": decision.reason})
+    denials, holds = restrictions_svc.screen(session, requester, prompt, usable,
+                                             restrictions_svc.model_for(restriction_hold), restriction_hold)
+    decisions.extend(denials)
     decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
     # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
     # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
@@ -102,17 +114,17 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
                                             f"the prompt names {figure.name!r} ({said!r})"))
     if not decisions:
         decisions.append(Allow("no likeness or character is involved", "default"))
-    return decisions, relied, owners
+    return decisions, relied, owners, holds
 
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
-                       *, default_quota: int) -> Generation:
+                       *, default_quota: int, restriction_hold: float | None = None) -> Generation:
     authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
     quota = requester.daily_quota if requester.daily_quota is not None else default_quota
     if used_today(session, requester.id) >= quota:
         raise QuotaExceeded(f"{requester.name!r} has used all {quota} generations for today (UTC)", quota=quota)
-    decisions, relied, owners = precheck(session, requester, prompt, likeness_ids)
+    decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold)
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     session.add(gen)
@@ -126,7 +138,9 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         session.add(GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed))
     record(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
     verdict = all_of(decisions)
-    if verdict.allowed:
+    if verdict.allowed and holds:
+        restrictions_svc.hold(session, gen, holds, requester)
+    elif verdict.allowed:
         gen.state = GenerationState.PRECHECKED
     else:
         block(session, gen, [d.reason for d in verdict.denials], stage="precheck", notify_owners=owners,

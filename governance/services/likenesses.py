@@ -273,6 +273,10 @@ def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool
     session.flush()
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)
+    from governance.restrictions.services import remove_for_likeness
+
+    remove_for_likeness(session, likeness.id)
+    session.flush()
     session.delete(likeness)
     bump(session, "likenesses")
     if audit:
