@@ -91,6 +91,14 @@ class Action(StrEnum):
     GENERATION_REVIEW = "generation:review"
     GENERATION_APPROVALS = "generation:approval:read"
     GENERATION_APPROVE = "generation:approval"
+    NOTICE_FILE = "notice:file"
+    NOTICE_STATUS = "notice:status"
+    NOTICE_CHALLENGE = "notice:challenge"
+    NOTICE_FACE = "notice:face"
+    NOTICE_LIST = "notice:list"
+    NOTICE_READ = "notice:read"
+    NOTICE_DECIDE = "notice:decide"
+    NOTICE_COUNTER = "notice:counter"
     VERIFY = "verify"
     LOG_HEAD = "log:head"
     LOG_ENTRY = "log:entry"
@@ -201,6 +209,22 @@ TABLE: dict[Action, Permission] = {
     Action.GENERATION_APPROVE: _keyed("POST /v1/generations/<generation_id>/approval", Resource.GENERATION,
                                       ACCOUNTS, note="the owner of a likeness whose restrictions held it: approve "
                                                      "(generated) or deny (blocked); 409 with none pending for you"),
+    # Takedown notices: filed by anyone, no account needed; the filer acts by the notice's private link (its
+    # token), which answers 404 without it, exactly like an unknown id
+    Action.NOTICE_FILE: _open("POST /v1/notices", EVERYONE, "about a video released here (422 otherwise, nothing "
+                                                            "stored); the private link is shown once"),
+    Action.NOTICE_STATUS: _open("GET /v1/notices/<notice_id>/status", EVERYONE, "with the notice's private token"),
+    Action.NOTICE_CHALLENGE: _open("POST /v1/notices/<notice_id>/challenge", EVERYONE,
+                                   "with the notice's private token; a notice filed on one's own behalf"),
+    Action.NOTICE_FACE: _open("POST /v1/notices/<notice_id>/face", EVERYONE,
+                              "with the notice's private token: the live challenge's video; the face found in the "
+                              "video takes it down at once"),
+    Action.NOTICE_LIST: _open("GET /v1/notices", frozenset({_G, _A}), "the review queue"),
+    Action.NOTICE_READ: _open("GET /v1/notices/<notice_id>", frozenset({_G, _A}), "with the facts gathered"),
+    Action.NOTICE_DECIDE: _open("POST /v1/notices/<notice_id>/decision", frozenset({_A}),
+                                "with a reason, audited; the filer and the requester are told"),
+    Action.NOTICE_COUNTER: _open("POST /v1/notices/<notice_id>/counter", ACCOUNTS,
+                                 "the requester of the video taken down, before the deadline (404 to anyone else)"),
     Action.VERIFY: _open("POST /v1/verify", EVERYONE),
     Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
     Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),

@@ -488,6 +488,8 @@ _nest_enrollment()
 
 
 # The domains laid out as packages, nested in v1 (/v1/..., endpoints v1.<domain>.*)
+from governance.notices.views import bp as _notices  # noqa: E402
 from governance.restrictions.views import bp as _restrictions  # noqa: E402
 
 bp.register_blueprint(_restrictions)
+bp.register_blueprint(_notices)

@@ -122,6 +122,16 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
                                                             OTHERS: (404, 404, 403, 403, 401)},
     "POST /v1/generations/<generation_id>/approval":       {OWN: (409, 409, 409, 409, 401),
                                                             OTHERS: (404, 404, 403, 403, 401)},
+    # takedown notices: anyone files one and follows it by its private token; admins decide, regulators read
+    # (409 for the face: no challenge asked for yet)
+    "POST /v1/notices":                                    {OWN: (201, 201, 201, 201, 201)},
+    "GET /v1/notices/<notice_id>/status":                  {OWN: (200, 200, 200, 200, 200)},
+    "POST /v1/notices/<notice_id>/challenge":              {OWN: (201, 201, 201, 201, 201)},
+    "POST /v1/notices/<notice_id>/face":                   {OWN: (409, 409, 409, 409, 409)},
+    "GET /v1/notices":                                     {OWN: (403, 403, 200, 200, 401)},
+    "GET /v1/notices/<notice_id>":                         {OWN: (403, 403, 200, 200, 401)},
+    "POST /v1/notices/<notice_id>/decision":               {OWN: (403, 403, 403, 200, 401)},
+    "POST /v1/notices/<notice_id>/counter":                {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/verify":                                     {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log":                                         {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log/entries/<int:index>":                     {OWN: (200, 200, 200, 200, 200)},
@@ -212,6 +222,28 @@ def _generation(case: Case) -> str:
     w.add(GenerationLikeness(generation_id=gen.id, likeness_id=likeness, named=True))
     (w.rt.settings.videos_dir / f"{gen.id}.mp4").write_bytes(b"\x00" * 64)
     return gen.id
+
+
+def _notice(case: Case, *, taken_down: bool = False) -> str:
+    """An open notice filed for oneself about a released generation (its private token kept in ``case.resource``);
+    with ``taken_down``, one that took the caller's own generation down, open to a counter-notice."""
+    import hashlib
+    from datetime import timedelta
+
+    from governance.notices.models import Notice, NoticeState, OnBehalfOf
+
+    w = case.world
+    gen = Generation(requester_id=case.me_id or case.other_id, prompt="a quiet lake", seed=1,
+                     state=GenerationState.RELEASED, content_id=secrets.token_hex(8), released_at=utcnow(),
+                     taken_down_at=utcnow() if taken_down else None)
+    w.add(gen)
+    case.resource = secrets.token_urlsafe(16)
+    n = Notice(token_hash=hashlib.sha256(case.resource.encode()).hexdigest(), contact="a@example.org",
+               on_behalf_of=OnBehalfOf.SELF, statement="it shows my face", generation_id=gen.id, source="generation_id",
+               state=NoticeState.TAKEN_DOWN if taken_down else NoticeState.OPEN,
+               counter_deadline=utcnow() + timedelta(days=1) if taken_down else None)
+    w.add(n)
+    return n.id
 
 
 def _dispute(case: Case) -> str:
@@ -334,6 +366,20 @@ REQUESTS: dict[str, Request] = {
     "GET /v1/generations/<generation_id>/approval": (lambda c: f"/v1/generations/{_generation(c)}/approval", NONE),
     "POST /v1/generations/<generation_id>/approval": (lambda c: f"/v1/generations/{_generation(c)}/approval",
                                                       lambda c: {"json": {"decision": "approve"}}),
+    "POST /v1/notices": (lambda c: "/v1/notices", lambda c: {"json": {
+        "contact": "a@example.org", "on_behalf_of": "self", "good_faith": True,
+        "statement": "it shows my face without my consent", "generation_id": _generation(c)}}),
+    "GET /v1/notices/<notice_id>/status": (lambda c: f"/v1/notices/{_notice(c)}/status?token={c.resource}", NONE),
+    "POST /v1/notices/<notice_id>/challenge": (
+        lambda c: f"/v1/notices/{_notice(c)}/challenge?token={c.resource}", NONE),
+    "POST /v1/notices/<notice_id>/face": (lambda c: f"/v1/notices/{_notice(c)}/face?token={c.resource}", NONE),
+    "GET /v1/notices": (lambda c: "/v1/notices", NONE),
+    "GET /v1/notices/<notice_id>": (lambda c: f"/v1/notices/{_notice(c)}", NONE),
+    "POST /v1/notices/<notice_id>/decision": (lambda c: f"/v1/notices/{_notice(c)}/decision",
+                                              lambda c: {"json": {"outcome": "reject", "reason": "not shown"}}),
+    "POST /v1/notices/<notice_id>/counter": (lambda c: f"/v1/notices/{_notice(c, taken_down=True)}/counter",
+                                             lambda c: {"json": {"statement": "it is a consenting actor",
+                                                                 "good_faith": True}}),
     "POST /v1/verify": (lambda c: "/v1/verify", _image),
     "GET /v1/log": (lambda c: "/v1/log", NONE),
     "GET /v1/log/entries/<int:index>": (lambda c: "/v1/log/entries/0", NONE),

@@ -58,7 +58,7 @@ def test_no_role_is_allowed_what_the_owner_alone_may_do():
                                                           Action.ACCOUNT_TOKEN, Action.DISPUTE_LIST,
                                                           Action.DISPUTE_READ, Action.DISPUTE_RESOLVE,
                                                           Action.FIGURE_LIST, Action.FIGURE_ADD,
-                                                          Action.FIGURE_REMOVE}
+                                                          Action.FIGURE_REMOVE, Action.NOTICE_DECIDE}
 
 
 ROOT = Path(__file__).resolve().parents[2]

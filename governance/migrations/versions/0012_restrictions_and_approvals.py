@@ -1,5 +1,6 @@
-"""Restrictions on how a likeness may be used (likenessrestriction: categories, phrases, a note, per likeness)
-and the owners' approvals of generations held by them (restrictionapproval), issue 16.
+"""Issue 16: restrictions on how a likeness may be used (likenessrestriction: categories, phrases, a note, per
+likeness), the owners' approvals of generations held by them (restrictionapproval), and takedown notices from
+anyone (notice).
 
 Revision ID: 0012
 Revises: 0009
@@ -45,10 +46,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_restrictionapproval_decision'), ['decision'], unique=False)
         batch_op.create_index(batch_op.f('ix_restrictionapproval_likeness_id'), ['likeness_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_restrictionapproval_owner_id'), ['owner_id'], unique=False)
+    op.create_table('notice',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('contact', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('on_behalf_of', sa.Enum('SELF', 'MINOR_IN_CARE', 'DECEASED_RELATIVE', 'UNABLE_TO_FILE',
+                                      name='onbehalfof'), nullable=False),
+    sa.Column('statement', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('generation_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('state', sa.Enum('OPEN', 'TAKEN_DOWN', 'REJECTED', 'COUNTERED', 'RESTORED', name='noticestate'),
+              nullable=False),
+    sa.Column('facts', sa.JSON(), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('account_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('protective_likeness_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('counter_statement', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+    sa.Column('counter_deadline', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
+    sa.ForeignKeyConstraint(['generation_id'], ['generation.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notice_generation_id'), ['generation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notice_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notice_token_hash'), ['token_hash'], unique=True)
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notice_token_hash'))
+        batch_op.drop_index(batch_op.f('ix_notice_state'))
+        batch_op.drop_index(batch_op.f('ix_notice_generation_id'))
+
+    op.drop_table('notice')
+    if op.get_bind().dialect.name == "postgresql":  # the enum types the table made
+        for name in ("onbehalfof", "noticestate"):
+            sa.Enum(name=name).drop(op.get_bind(), checkfirst=True)
     with op.batch_alter_table('restrictionapproval', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_restrictionapproval_owner_id'))
         batch_op.drop_index(batch_op.f('ix_restrictionapproval_likeness_id'))
