@@ -89,8 +89,14 @@ class Action(StrEnum):
     GENERATION_TAKEDOWN = "generation:takedown"
     GENERATION_REVIEWS = "generation:review:read"
     GENERATION_REVIEW = "generation:review"
+    GENERATION_DRAFT = "generation:draft:read"
+    GENERATION_DRAFT_DECIDE = "generation:draft"
     GENERATION_APPROVALS = "generation:approval:read"
     GENERATION_APPROVE = "generation:approval"
+    GUARDIAN_LINK = "account:guardian:link"
+    GUARDIAN_UNLINK = "account:guardian:unlink"
+    GUARDIAN_APPROVALS = "guardian:approval:list"
+    GUARDIAN_DECIDE = "guardian:approval"
     NOTICE_FILE = "notice:file"
     NOTICE_STATUS = "notice:status"
     NOTICE_CHALLENGE = "notice:challenge"
@@ -203,12 +209,24 @@ TABLE: dict[Action, Permission] = {
     Action.GENERATION_REVIEW: _keyed("POST /v1/generations/<generation_id>/review", Resource.GENERATION, ACCOUNTS,
                                      note="the owner of a likeness a held generation may show: confirm (blocked) "
                                           "or dismiss (the gate goes on); 409 with no question pending for you"),
+    Action.GENERATION_DRAFT: _keyed("GET /v1/generations/<generation_id>/draft", Resource.GENERATION, ACCOUNTS,
+                                    note="the sealed draft, to an owner asked to approve it; 409 with none waiting"),
+    Action.GENERATION_DRAFT_DECIDE: _keyed("POST /v1/generations/<generation_id>/draft", Resource.GENERATION,
+                                           ACCOUNTS, note="the owner asked: approve (released) or reject (blocked); "
+                                                          "410 once it expired"),
     Action.GENERATION_APPROVALS: _keyed("GET /v1/generations/<generation_id>/approval", Resource.GENERATION,
                                         ACCOUNTS, note="the approvals asked of you for a generation held by your "
                                                        "restrictions; nobody else's"),
     Action.GENERATION_APPROVE: _keyed("POST /v1/generations/<generation_id>/approval", Resource.GENERATION,
                                       ACCOUNTS, note="the owner of a likeness whose restrictions held it: approve "
                                                      "(generated) or deny (blocked); 409 with none pending for you"),
+    Action.GUARDIAN_LINK: _open("PUT /v1/accounts/<ref>/guardian", frozenset({_A}),
+                                "marks the account a minor's and links its guardian; audited, both told"),
+    Action.GUARDIAN_UNLINK: _open("DELETE /v1/accounts/<ref>/guardian", frozenset({_A}),
+                                  "audited; the guardian is told; no grant can be approved until another is linked"),
+    Action.GUARDIAN_APPROVALS: _open("GET /v1/guardian/approvals", ACCOUNTS, "the grants your wards asked for"),
+    Action.GUARDIAN_DECIDE: _open("POST /v1/guardian/approvals/<approval_id>", ACCOUNTS,
+                                  "the guardian of the minor who asked (404 to anyone else): approve makes the grant"),
     # Takedown notices: filed by anyone, no account needed; the filer acts by the notice's private link (its
     # token), which answers 404 without it, exactly like an unknown id
     Action.NOTICE_FILE: _open("POST /v1/notices", EVERYONE, "about a video released here (422 otherwise, nothing "

@@ -353,5 +353,6 @@ class LogHead(SQLModel, table=True):
 
 
 # Every domain's tables, so that SQLModel.metadata is complete wherever this module is imported.
+from governance.guardians.models import GuardianApproval, Guardianship  # noqa: E402, F401
 from governance.notices.models import Notice  # noqa: E402, F401
-from governance.restrictions.models import LikenessRestriction, RestrictionApproval  # noqa: E402, F401
+from governance.restrictions.models import DraftApproval, LikenessRestriction, RestrictionApproval  # noqa: E402, F401

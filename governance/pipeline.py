@@ -62,6 +62,7 @@ from governance.models import (
     is_figure_key,
     utcnow,
 )
+from governance.restrictions import drafts
 from governance.services import characters as characters_svc
 from governance.services import consent_record, translog
 from governance.services import figures as figures_svc
@@ -635,6 +636,11 @@ class Pipeline:
                 # the final check and the commit hold the consent locks: a consent change waits or is seen
                 serialize_consent(session, involved_owner_ids(session, gen))
                 self._consent_or_stop(session, gen, self._involved_ids(gen), "release", lock=True)
+                # owners who approve drafts first: the sealed file waits as their preview (docs/restrictions.md)
+                asked = drafts.owners_to_ask(session, gen, self._involved_ids(gen))
+                if asked:
+                    drafts.hold(session, gen, asked, final, s.draft_approval_ttl_s)
+                    raise _Stop
                 assert gen.content_id is not None
                 video_sha = translog.file_sha256(final)
                 entry = translog.append(session, gen.id, gen.content_id, video_sha,

@@ -18,6 +18,7 @@ from governance.api.common import (
 )
 from governance.authz import Action
 from governance.errors import Conflict, Gone, InvalidInput, RateLimited
+from governance.guardians import services as guardians_svc
 from governance.models import (
     Account,
     Character,
@@ -89,11 +90,17 @@ def rotate_my_token() -> Response:
 @guard(Action.ACCOUNT_CREATE)
 def create_account() -> tuple[Response, int]:
     admin = caller()
-    body = json_body("name", "role", "daily_quota")
+    body = json_body("name", "role", "daily_quota", "guardian")
     account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
                                                  daily_quota=body.get("daily_quota"))
+    extra = {}
+    if body.get("guardian") is not None:  # a minor's account, linked to its guardian's from the start
+        db().flush()
+        row = guardians_svc.mark_minor(db(), admin, account.id, body.get("guardian"))
+        extra = guardians_svc.guardianship_view(row, db())
     db().commit()
-    return _secret(jsonify({**_account_view(account), "daily_quota": account.daily_quota, "token": token})), 201
+    return _secret(jsonify({**_account_view(account), "daily_quota": account.daily_quota, **extra,
+                            "token": token})), 201
 
 
 @bp.get("/accounts")
@@ -204,6 +211,11 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
 def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_GRANT)
+    if guardians_svc.guardianship(db(), lk.owner_id) is not None:  # a minor's: the guardian approves it first
+        a = guardians_svc.request_grant(db(), actor, lk, account_ref)
+        db().commit()
+        return jsonify({"likeness": lk.id, "account": a.grantee_id, "grant": None, "guardian_approval": a.id,
+                        "state": a.state}), 202
     g, created = likenesses_svc.grant(db(), actor, lk, account_ref)
     db().commit()
     return jsonify({"likeness": lk.id, "account": g.grantee_id, "grant": g.id}), (201 if created else 200)
@@ -488,8 +500,10 @@ _nest_enrollment()
 
 
 # The domains laid out as packages, nested in v1 (/v1/..., endpoints v1.<domain>.*)
+from governance.guardians.views import bp as _guardians  # noqa: E402
 from governance.notices.views import bp as _notices  # noqa: E402
 from governance.restrictions.views import bp as _restrictions  # noqa: E402
 
 bp.register_blueprint(_restrictions)
 bp.register_blueprint(_notices)
+bp.register_blueprint(_guardians)

@@ -19,6 +19,8 @@ class LikenessRestriction(SQLModel, table=True):
     categories: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
     phrases: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
     note: str = Field(default="", max_length=500)
+    # draft approval: a generation using the face is held after sealing until the owner approves its preview
+    draft_approval: bool = False
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
 
 
@@ -35,4 +37,19 @@ class RestrictionApproval(SQLModel, table=True):
     rules: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
     decision: str = Field(default="pending", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class DraftApproval(SQLModel, table=True):
+    """A sealed generation held before release because it uses a likeness whose owner asked to approve drafts: one
+    row per likeness. ``decision``: ``pending``, ``approved`` (once every owner asked approved, the job runs again
+    and is released), ``rejected`` or ``expired`` (both block it). The sealed preview waits beside the videos until
+    then (``<generation>.mp4.draft``)."""
+
+    generation_id: str = Field(foreign_key="generation.id", primary_key=True)
+    likeness_id: str = Field(primary_key=True, index=True)
+    owner_id: str = Field(foreign_key="account.id", index=True)
+    decision: str = Field(default="pending", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]

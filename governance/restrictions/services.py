@@ -65,10 +65,14 @@ def read(session: Session, actor: Account, likeness_id: str) -> tuple[Likeness, 
 
 def update(session: Session, actor: Account, likeness_id: str, body: Mapping[str, Any]) -> Restrictions:
     """Replace the likeness's restrictions with ``body`` (``categories``: a list of :class:`Category` values,
-    ``phrases``: a list of strings, ``note``: a string; each optional, absent means empty). Audited. Raises
+    ``phrases``: a list of strings, ``note``: a string, ``draft_approval``: a boolean; each optional, absent means
+    empty or false). Audited. Raises
     :class:`InvalidInput` (422) naming what is wrong; nothing is stored then."""
     likeness = owned_likeness(session, actor, likeness_id, Action.LIKENESS_RESTRICTIONS_SET)
     categories, phrases, note = body.get("categories", []), body.get("phrases", []), body.get("note", "")
+    draft_approval = body.get("draft_approval", False)
+    if not isinstance(draft_approval, bool):
+        raise InvalidInput(f"draft_approval must be true or false, got {draft_approval!r}")
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise InvalidInput(f"categories must be a list of category names, got {categories!r}")
     if not isinstance(phrases, list):
@@ -80,7 +84,7 @@ def update(session: Session, actor: Account, likeness_id: str, body: Mapping[str
     except RestrictionError as e:
         raise InvalidInput(str(e)) from e
     row = session.get(LikenessRestriction, likeness.id)
-    if parsed.empty and not parsed.note:
+    if parsed.empty and not parsed.note and not draft_approval:
         if row is not None:
             session.delete(row)
     else:
@@ -88,11 +92,19 @@ def update(session: Session, actor: Account, likeness_id: str, body: Mapping[str
         row.categories = sorted(c.value for c in parsed.categories)
         row.phrases = list(parsed.phrases)
         row.note = parsed.note
+        row.draft_approval = draft_approval
         row.updated_at = utcnow()
         session.add(row)
     record(session, Tag.LIKENESS_RESTRICT, actor_id=actor.id, subject=likeness.id,
-           categories=sorted(c.value for c in parsed.categories), phrases=len(parsed.phrases))
+           categories=sorted(c.value for c in parsed.categories), phrases=len(parsed.phrases),
+           draft_approval=draft_approval)
     return parsed
+
+
+def draft_approval(session: Session, likeness_id: str) -> bool:
+    """Whether the likeness's owner approves drafts (:mod:`governance.restrictions.drafts`)."""
+    row = session.get(LikenessRestriction, likeness_id)
+    return bool(row is not None and row.draft_approval)
 
 
 def remove_for_likeness(session: Session, likeness_id: str) -> None:

@@ -178,9 +178,15 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
 def is_owner(session: Session, account: Account, gen: Generation) -> bool:
     """Whether the generation is ``account``'s: its requester, the owner of a likeness it names or shows, the
     owner of a verified likeness the scan asked to allow the requester (a near miss that said no), or the owner
-    of a likeness it may show (asked to review it: :mod:`governance.services.reviews`)."""
-    if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
+    of a likeness it may show (asked to review it: :mod:`governance.services.reviews`), or the guardian of a minor
+    among the requester and those owners (:mod:`governance.guardians.services`)."""
+    involved = involved_owner_ids(session, gen)
+    if gen.requester_id == account.id or account.id in involved:
         return True
+    from governance.guardians.services import is_guardian_of_any
+
+    if is_guardian_of_any(session, account.id, involved | {gen.requester_id}):
+        return True  # a minor's guardian sees, and may take down, every video of the minor
     asked = select(GenerationReview.likeness_id).where(GenerationReview.generation_id == gen.id,
                                                       GenerationReview.owner_id == account.id)
     if session.exec(asked.limit(1)).first() is not None:

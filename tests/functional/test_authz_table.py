@@ -117,11 +117,20 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
                                                             OTHERS: (404, 404, 403, 403, 401)},
     "POST /v1/generations/<generation_id>/review":         {OWN: (409, 409, 409, 409, 401),
                                                             OTHERS: (404, 404, 403, 403, 401)},
+    # nor a draft waiting for anyone: 409 for want of one
+    "GET /v1/generations/<generation_id>/draft":           {OWN: (409, 409, 409, 409, 401),
+                                                            OTHERS: (404, 404, 403, 403, 401)},
+    "POST /v1/generations/<generation_id>/draft":          {OWN: (409, 409, 409, 409, 401),
+                                                            OTHERS: (404, 404, 403, 403, 401)},
     # a released generation holds no approval for anyone: reading is allowed, answering 409 for want of one
     "GET /v1/generations/<generation_id>/approval":        {OWN: (200, 200, 200, 200, 401),
                                                             OTHERS: (404, 404, 403, 403, 401)},
     "POST /v1/generations/<generation_id>/approval":       {OWN: (409, 409, 409, 409, 401),
                                                             OTHERS: (404, 404, 403, 403, 401)},
+    "PUT /v1/accounts/<ref>/guardian":                     {OWN: (403, 403, 403, 200, 401)},
+    "DELETE /v1/accounts/<ref>/guardian":                  {OWN: (403, 403, 403, 200, 401)},
+    "GET /v1/guardian/approvals":                          {OWN: (200, 200, 200, 200, 401)},
+    "POST /v1/guardian/approvals/<approval_id>":           {OWN: (200, 200, 200, 200, 401)},
     # takedown notices: anyone files one and follows it by its private token; admins decide, regulators read
     # (409 for the face: no challenge asked for yet)
     "POST /v1/notices":                                    {OWN: (201, 201, 201, 201, 201)},
@@ -222,6 +231,26 @@ def _generation(case: Case) -> str:
     w.add(GenerationLikeness(generation_id=gen.id, likeness_id=likeness, named=True))
     (w.rt.settings.videos_dir / f"{gen.id}.mp4").write_bytes(b"\x00" * 64)
     return gen.id
+
+
+def _ward(case: Case) -> str:
+    """The other account, made a minor's with a guardian (the caller when there is one)."""
+    from governance.guardians.models import Guardianship
+
+    guardian = case.me_id or case.world.account(Role.CREATOR)[0]
+    case.world.add(Guardianship(minor_id=case.other_id, guardian_id=guardian))
+    return case.other_name
+
+
+def _ward_request(case: Case) -> str:
+    """A grant the caller's ward asked the caller (their guardian) to approve."""
+    from governance.guardians.models import GuardianApproval
+
+    _ward(case)
+    a = GuardianApproval(likeness_id=case.world.likeness(case.other_id), grantee_id=case.world.account(Role.CREATOR)[0],
+                         minor_id=case.other_id, guardian_id=case.me_id or case.other_id)
+    case.world.add(a)
+    return a.id
 
 
 def _notice(case: Case, *, taken_down: bool = False) -> str:
@@ -363,9 +392,18 @@ REQUESTS: dict[str, Request] = {
     "GET /v1/generations/<generation_id>/review": (lambda c: f"/v1/generations/{_generation(c)}/review", NONE),
     "POST /v1/generations/<generation_id>/review": (lambda c: f"/v1/generations/{_generation(c)}/review",
                                                     lambda c: {"json": {"decision": "dismiss"}}),
+    "GET /v1/generations/<generation_id>/draft": (lambda c: f"/v1/generations/{_generation(c)}/draft", NONE),
+    "POST /v1/generations/<generation_id>/draft": (lambda c: f"/v1/generations/{_generation(c)}/draft",
+                                                   lambda c: {"json": {"decision": "approve"}}),
     "GET /v1/generations/<generation_id>/approval": (lambda c: f"/v1/generations/{_generation(c)}/approval", NONE),
     "POST /v1/generations/<generation_id>/approval": (lambda c: f"/v1/generations/{_generation(c)}/approval",
                                                       lambda c: {"json": {"decision": "approve"}}),
+    "PUT /v1/accounts/<ref>/guardian": (lambda c: f"/v1/accounts/{c.other_name}/guardian",
+                                        lambda c: {"json": {"guardian": c.world.account(Role.CREATOR)[1]}}),
+    "DELETE /v1/accounts/<ref>/guardian": (lambda c: f"/v1/accounts/{_ward(c)}/guardian", NONE),
+    "GET /v1/guardian/approvals": (lambda c: "/v1/guardian/approvals", NONE),
+    "POST /v1/guardian/approvals/<approval_id>": (lambda c: f"/v1/guardian/approvals/{_ward_request(c)}",
+                                                  lambda c: {"json": {"decision": "deny"}}),
     "POST /v1/notices": (lambda c: "/v1/notices", lambda c: {"json": {
         "contact": "a@example.org", "on_behalf_of": "self", "good_faith": True,
         "statement": "it shows my face without my consent", "generation_id": _generation(c)}}),

@@ -136,3 +136,82 @@ def test_bad_restrictions_are_refused_and_change_nothing(api, faces_dir):
     with unit_of_work(api.rt.engine) as s:
         assert s.get(LikenessRestriction, lk["id"]) is None
         assert s.exec(select(RestrictionApproval)).all() == []
+
+
+# -- draft approval --------------------------------------------------------------------------------------------
+def _drafts_on(api, faces_dir):
+    alice, bob = api.account("alice"), api.account("bob")
+    lk = api.enroll_as_live(alice, faces_dir / "obama.jpg")
+    assert api.call("PATCH", f"/v1/likenesses/{lk['id']}", alice, json={"mode": "everyone"}).status_code == 200
+    r = api.call("PUT", f"/v1/likenesses/{lk['id']}/restrictions", alice, json={"draft_approval": True})
+    assert r.status_code == 200 and r.get_json()["draft_approval"] is True
+    return alice, bob, lk
+
+
+def test_a_held_draft_is_released_only_after_the_owners_approval(api, faces_dir):
+    from governance.restrictions.drafts import preview_path
+
+    alice, bob, lk = _drafts_on(api, faces_dir)
+    gen = api.generate(bob, "a walk on the beach", [lk["id"]])
+    held = api.wait(bob, gen["id"])
+    assert held["state"] == "held" and "approve the draft" in held["reasons"][-1]
+    r = api.call("GET", f"/v1/generations/{gen['id']}/video", bob)
+    assert r.status_code == 409  # not released while the draft waits
+    r.close()
+    with unit_of_work(api.rt.engine) as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.tag == "generation:release",
+                                               AuditEvent.subject == gen["id"])).first() is None
+    # alice is told, and previews the sealed draft: it is marked, labelled and signed like a release
+    assert any(n["kind"] == "likeness:use:draft" and n["generation"] == gen["id"] for n in api.notifications(alice))
+    r = api.call("GET", f"/v1/generations/{gen['id']}/draft", alice)
+    assert r.status_code == 200 and r.mimetype == "video/mp4"
+    draft = bytes(r.data)
+    r.close()
+    report = api.verify(draft).get_json()
+    assert report["c2pa"]["state"] in ("Trusted", "Valid") and report["watermark"]["found"] is True
+    assert report["record"]["state"] == "held" and "log_entry" not in report["record"]  # not in the log
+    # nobody else sees or answers it
+    r = api.call("GET", f"/v1/generations/{gen['id']}/draft", bob)
+    assert r.status_code == 409
+    r.close()
+    assert api.call("POST", f"/v1/generations/{gen['id']}/draft", bob, json={"decision": "approve"}).status_code == 409
+    assert api.call("POST", f"/v1/generations/{gen['id']}/draft", alice, json={"decision": "ok"}).status_code == 422
+
+    r = api.call("POST", f"/v1/generations/{gen['id']}/draft", alice, json={"decision": "approve"})
+    assert r.status_code == 200 and r.get_json()["drafts"][0]["decision"] == "approved"
+    done = api.wait(bob, gen["id"])
+    assert done["state"] == "released", done["reasons"]
+    assert api.download(bob, gen["id"])[:12]
+    assert not preview_path(api.rt.settings.videos_dir, gen["id"]).exists()
+    # the owner's own use is never held for herself
+    own = api.wait(alice, api.generate(alice, "a walk on the beach", [lk["id"]])["id"])
+    assert own["state"] == "released"
+
+
+def test_a_rejected_or_expired_draft_is_blocked_and_its_preview_deleted(api, faces_dir):
+    from datetime import timedelta
+
+    from governance.models import utcnow
+    from governance.restrictions.drafts import preview_path
+    from governance.restrictions.models import DraftApproval
+
+    alice, bob, lk = _drafts_on(api, faces_dir)
+    gen = api.generate(bob, "a walk on the beach", [lk["id"]])
+    assert api.wait(bob, gen["id"])["state"] == "held"
+    r = api.call("POST", f"/v1/generations/{gen['id']}/draft", alice, json={"decision": "reject"})
+    assert r.status_code == 200
+    body = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
+    assert body["state"] == "blocked" and "rejected the draft" in body["reasons"][-1]
+    assert not preview_path(api.rt.settings.videos_dir, gen["id"]).exists()
+
+    gen = api.generate(bob, "a walk in the park", [lk["id"]])
+    assert api.wait(bob, gen["id"])["state"] == "held"
+    with unit_of_work(api.rt.engine) as s:
+        s.get(DraftApproval, (gen["id"], lk["id"])).expires_at = utcnow() - timedelta(seconds=1)
+    r = api.call("POST", f"/v1/generations/{gen['id']}/draft", alice, json={"decision": "approve"})
+    assert r.status_code == 410 and r.mimetype == "application/problem+json"
+    body = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
+    assert body["state"] == "blocked" and "did not approve the draft before" in body["reasons"][-1]
+    assert not preview_path(api.rt.settings.videos_dir, gen["id"]).exists()
+    assert api.call("PUT", f"/v1/likenesses/{lk['id']}/restrictions", alice,
+                    json={"draft_approval": "yes"}).status_code == 422

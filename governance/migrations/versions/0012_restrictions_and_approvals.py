@@ -1,6 +1,7 @@
 """Issue 16: restrictions on how a likeness may be used (likenessrestriction: categories, phrases, a note, per
-likeness), the owners' approvals of generations held by them (restrictionapproval), and takedown notices from
-anyone (notice).
+likeness, and whether its owner approves drafts), the owners' approvals of generations held by them
+(restrictionapproval) and of drafts (draftapproval), and takedown notices from
+anyone (notice), minors' accounts and their guardians (guardianship, guardianapproval).
 
 Revision ID: 0012
 Revises: 0009
@@ -25,6 +26,7 @@ def upgrade() -> None:
     sa.Column('categories', sa.JSON(), nullable=False),
     sa.Column('phrases', sa.JSON(), nullable=False),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('draft_approval', sa.Boolean(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['likeness_id'], ['likeness.id'], ),
     sa.PrimaryKeyConstraint('likeness_id')
@@ -74,10 +76,75 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_notice_generation_id'), ['generation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notice_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_notice_token_hash'), ['token_hash'], unique=True)
+    op.create_table('guardianapproval',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('likeness_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('grantee_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('minor_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('guardian_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('grant_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['grantee_id'], ['account.id'], ),
+    sa.ForeignKeyConstraint(['guardian_id'], ['account.id'], ),
+    sa.ForeignKeyConstraint(['minor_id'], ['account.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('guardianapproval', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_guardianapproval_guardian_id'), ['guardian_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_guardianapproval_likeness_id'), ['likeness_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_guardianapproval_minor_id'), ['minor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_guardianapproval_state'), ['state'], unique=False)
 
+    op.create_table('guardianship',
+    sa.Column('minor_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('guardian_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('marked_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['guardian_id'], ['account.id'], ),
+    sa.ForeignKeyConstraint(['minor_id'], ['account.id'], ),
+    sa.PrimaryKeyConstraint('minor_id')
+    )
+    with op.batch_alter_table('guardianship', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_guardianship_guardian_id'), ['guardian_id'], unique=False)
+    op.create_table('draftapproval',
+    sa.Column('generation_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('likeness_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('owner_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('decision', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['generation_id'], ['generation.id'], ),
+    sa.ForeignKeyConstraint(['owner_id'], ['account.id'], ),
+    sa.PrimaryKeyConstraint('generation_id', 'likeness_id')
+    )
+    with op.batch_alter_table('draftapproval', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_draftapproval_decision'), ['decision'], unique=False)
+        batch_op.create_index(batch_op.f('ix_draftapproval_likeness_id'), ['likeness_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_draftapproval_owner_id'), ['owner_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('draftapproval', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_draftapproval_owner_id'))
+        batch_op.drop_index(batch_op.f('ix_draftapproval_likeness_id'))
+        batch_op.drop_index(batch_op.f('ix_draftapproval_decision'))
+
+    op.drop_table('draftapproval')
+    with op.batch_alter_table('guardianship', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_guardianship_guardian_id'))
+
+    op.drop_table('guardianship')
+    with op.batch_alter_table('guardianapproval', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_guardianapproval_state'))
+        batch_op.drop_index(batch_op.f('ix_guardianapproval_minor_id'))
+        batch_op.drop_index(batch_op.f('ix_guardianapproval_likeness_id'))
+        batch_op.drop_index(batch_op.f('ix_guardianapproval_guardian_id'))
+
+    op.drop_table('guardianapproval')
     with op.batch_alter_table('notice', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_token_hash'))
         batch_op.drop_index(batch_op.f('ix_notice_state'))
