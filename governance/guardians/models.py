@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.models import new_id, utcnow
+from governance.columns import new_id, utcnow
 
 
 class Guardianship(SQLModel, table=True):

@@ -19,13 +19,14 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from governance.accounts.models import Account
+from governance.accounts.services import notify, resolve_account
 from governance.audit import Tag, record
+from governance.columns import iso, utcnow
 from governance.db import serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.guardians.models import GuardianApproval, Guardianship
-from governance.models import Account, Grant, Likeness, iso, utcnow
-from governance.services.accounts import resolve_account
-from governance.services.notifications import notify
+from governance.likenesses.models import Grant, Likeness
 from policies.consent import LikenessMode
 
 #: Modes a minor's likeness may not take: each would let someone use it without a grant the guardian approved.
@@ -124,12 +125,12 @@ def check_mode(session: Session, likeness: Likeness, mode: LikenessMode) -> None
 
 def request_grant(session: Session, minor: Account, likeness: Likeness, grantee_ref: str) -> GuardianApproval:
     """The minor's grant of their ``likeness`` to ``grantee_ref``'s account, as a request to the guardian (one pending
-    per pair). Refused as a grant is (:func:`governance.services.likenesses.grant`: someone else's likeness 404, an
-    unknown account 404, the owner or an ``only_me`` likeness 422, a likeness that cannot consent 409), and 409 when
-    no guardian is linked."""
+    per pair). Refused as a grant is (:func:`governance.likenesses.services.likenesses.grant`: someone else's
+    likeness 404, an unknown account 404, the owner or an ``only_me`` likeness 422, a likeness that cannot consent
+    409), and 409 when no guardian is linked."""
     from governance import authz
     from governance.authz import Action
-    from governance.services.likenesses import require_consent_capable
+    from governance.likenesses.services.likenesses import require_consent_capable
 
     authz.require(Action.LIKENESS_GRANT, minor, owner=likeness.owner_id == minor.id, key=likeness.id)
     grantee = resolve_account(session, grantee_ref)
@@ -170,7 +171,7 @@ def decide(session: Session, guardian: Account, approval_id: str, decision: Any)
     """The guardian approves (the grant is made, as the minor asked) or denies a pending request. 404 for a
     request that is not for this guardian (or unknown); 409 when it is no longer pending, or the likeness can no
     longer be granted (deleted, ``only_me``, not live)."""
-    from governance.services.likenesses import active_grant, lock_likeness, require_consent_capable
+    from governance.likenesses.services.likenesses import active_grant, lock_likeness, require_consent_capable
 
     a = session.get(GuardianApproval, approval_id)
     row = guardianship(session, a.minor_id) if a is not None else None

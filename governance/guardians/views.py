@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from governance.api.common import caller, db, guard, json_body
 from governance.authz import Action
 from governance.guardians import services as guardians_svc
+from governance.web import caller, db, guard, json_body
 
 bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
 

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.models import new_id, utcnow
+from governance.columns import new_id, utcnow
 
 
 class OnBehalfOf(StrEnum):

@@ -9,9 +9,10 @@ The way through (``docs/notices.md``):
    (422) and nothing is stored. The filer gets a private link (an unguessable token, stored hashed); the video's
    requester is told.
 2. Filing for themselves, the filer may prove their face with the same live challenge as enrollment
-   (:mod:`governance.services.enrollment`). If that face is in the video, the video is taken down at once and the
-   face becomes a protective likeness (``photo``: it consents to nothing and blocks every output showing it, so
-   the video stays down: a new generation showing the face is blocked, and a re-upload verifies as taken down).
+   (:mod:`governance.likenesses.services.enrollment`). If that face is in the video, the video is taken down at
+   once and the face becomes a protective likeness (``photo``: it consents to nothing and blocks every output
+   showing it, so the video stays down: a new generation showing the face is blocked, and a re-upload verifies as
+   taken down).
 3. Otherwise the notice waits in the review queue (admins decide, regulators read) with the facts gathered: the
    scan's results (how many faces, never whose), the labels, whether and when it was released here and its log
    entry.
@@ -35,11 +36,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance.accounts.models import Account, Role
+from governance.accounts.services import notify
 from governance.audit import Tag, record
+from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
-from governance.models import Account, Challenge, Generation, Role, iso, utcnow
+from governance.generations.models import Generation
+from governance.likenesses.models import Challenge
 from governance.notices.models import Notice, NoticeState, OnBehalfOf
-from governance.services.notifications import notify
 from policies.consent import Verification
 
 if TYPE_CHECKING:
@@ -118,7 +122,7 @@ def resolve_named(session: Session, key: str, value: str) -> Generation:
 
 
 def resolve_report(session: Session, report: Mapping[str, Any]) -> Generation:
-    """The released generation a verification report (:func:`governance.services.verification.verify_bytes`)
+    """The released generation a verification report (:func:`governance.verification.services.verify_bytes`)
     found the upload to be; 422 when it is not one released here."""
     rec = report.get("record") or {}
     gen = session.get(Generation, rec.get("generation_id")) if rec.get("generation_id") else None
@@ -131,7 +135,7 @@ def facts_of(session: Session, gen: Generation, report: Mapping[str, Any] | None
     """What a reviewer needs: whether and when it was released here, its log entry, the scan's results (how many
     face tracks matched an enrolled likeness; never whose), its labels (for an upload, what the file still
     carries: C2PA state and watermark), whether it is already down."""
-    from governance.services import translog
+    from governance.log.services import translog
 
     entry = translog.find(session, gen.content_id) if gen.content_id else None
     facts: dict[str, Any] = {
@@ -209,7 +213,7 @@ def _filer_account(session: Session, notice: Notice) -> Account:
 
 def challenge(session: Session, notice: Notice, ttl_s: float) -> Challenge:
     """A live challenge for the filer of a notice on their own behalf, while it is open (409 otherwise)."""
-    from governance.services.enrollment import create_challenge
+    from governance.likenesses.services.enrollment import create_challenge
 
     if notice.on_behalf_of is not OnBehalfOf.SELF:
         raise Conflict("the live challenge proves your own face: this notice is filed on behalf of "
@@ -227,7 +231,7 @@ def challenge(session: Session, notice: Notice, ttl_s: float) -> Challenge:
 def open_challenge(session: Session, notice: Notice, challenge_id: Any) -> Challenge:
     """The notice's challenge, answerable now (404 unknown or not this notice's; 409 used or expired). Checked
     before anything is decoded: a refusal here leaves everything as it was."""
-    from governance.services.enrollment import open_challenge as open_
+    from governance.likenesses.services.enrollment import open_challenge as open_
 
     if notice.account_id is None or notice.state is not NoticeState.OPEN:
         raise Conflict(f"notice {notice.id} has no open challenge (ask for one: POST /v1/notices/{notice.id}/"
@@ -263,8 +267,8 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
     from detectors.errors import DetectorError, LivenessError
     from detectors.index import LikenessIndex
     from detectors.scan import scan_path
-    from governance.services.enrollment import check_live
-    from governance.services.likenesses import store
+    from governance.likenesses.services.enrollment import check_live
+    from governance.likenesses.services.likenesses import store
 
     try:
         live, summary = check_live(selfie, ch.poses, backend, mirrored=mirrored)
@@ -313,7 +317,7 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
 
 
 def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: str, why: str) -> None:
-    from governance.services.generations import involved_owner_ids
+    from governance.generations.services.generations import involved_owner_ids
 
     now = utcnow()
     if gen.taken_down_at is None:

@@ -8,13 +8,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from governance import admission
-from governance.api.common import caller, db, guard, json_body, optional_caller, runtime, uploaded_blobs
 from governance.authz import Action
+from governance.columns import iso
 from governance.errors import InvalidInput, RateLimited
 from governance.notices import services as notices_svc
 from governance.ratelimit import retry_after
-from governance.services import enrollment as enrollment_svc
 from governance.uploads import challenge_video, media_kind
+from governance.web import caller, db, guard, json_body, optional_caller, runtime, uploaded_blobs
 
 bp = Blueprint("notices", __name__)  # nested in the v1 blueprint: /v1/...
 
@@ -45,7 +45,7 @@ def file_notice() -> tuple[Response, int]:
         if wait:
             raise RateLimited(f"at most {runtime().settings.verify_per_minute} uploads a minute per client; retry "
                               f"in {retry_after(wait)} s", retry_after=retry_after(wait))
-        from governance.services import verification as verification_svc
+        from governance.verification import services as verification_svc
 
         with admission.expensive(runtime(), "verify", client) as meter:
             blobs = uploaded_blobs()
@@ -85,7 +85,8 @@ def notice_challenge(notice_id: str) -> tuple[Response, int]:
     ttl = runtime().settings.challenge_ttl_s
     ch = notices_svc.challenge(db(), notice, ttl)
     db().commit()
-    resp = jsonify({**enrollment_svc.challenge_view(ch), "ttl_s": ttl})
+    resp = jsonify({"id": ch.id, "poses": list(ch.poses), "expires_at": iso(ch.expires_at),
+                    "created_at": iso(ch.created_at), "ttl_s": ttl})
     resp.headers["Cache-Control"] = "no-store"
     return resp, 201
 

@@ -21,12 +21,15 @@ from typing import Any
 from sqlmodel import Session, select
 
 from governance import authz
+from governance.accounts.models import Account
+from governance.accounts.services import notify
 from governance.audit import Tag, record
 from governance.authz import Action
+from governance.columns import iso, utcnow
 from governance.errors import Conflict, Gone, InvalidInput
-from governance.models import Account, Generation, GenerationState, Likeness, iso, utcnow
+from governance.generations.models import Generation, GenerationState
+from governance.likenesses.models import Likeness
 from governance.restrictions.models import DraftApproval, LikenessRestriction
-from governance.services.notifications import notify
 
 DECISIONS = ("approve", "reject")
 
@@ -85,7 +88,7 @@ def _mine(session: Session, account: Account, gen: Generation) -> list[DraftAppr
 
 
 def _close(session: Session, gen: Generation, videos_dir: Path, reasons: list[str]) -> None:
-    from governance.services.generations import block
+    from governance.generations.services.generations import block
 
     block(session, gen, reasons, stage="draft", notify_owners=set())
     preview_path(videos_dir, gen.id).unlink(missing_ok=True)
@@ -114,7 +117,7 @@ def expire(session: Session, gen: Generation, videos_dir: Path) -> bool:
 def preview(session: Session, account: Account, gen: Generation, videos_dir: Path) -> Path | None:
     """The sealed preview, for an owner asked to approve it while it is pending (409 otherwise); None when it has
     just expired (the generation is blocked: the caller commits, then answers 410 with :func:`gone`)."""
-    from governance.services.generations import is_owner
+    from governance.generations.services.generations import is_owner
 
     authz.require(Action.GENERATION_DRAFT, account, owner=is_owner(session, account, gen), key=gen.id)
     if expire(session, gen, videos_dir):
@@ -134,7 +137,7 @@ def decide(session: Session, account: Account, gen: Generation, decision: Any, v
     """The owner's answer to every pending draft approval of ``gen`` asked of them. Returns True when the job must
     be submitted again (after the commit), None when the approval had expired (the generation is now blocked: the
     caller commits, then answers 410 with :func:`gone`). 422 for another decision; 409 with none pending."""
-    from governance.services.generations import is_owner
+    from governance.generations.services.generations import is_owner
 
     if decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.models import utcnow
+from governance.columns import utcnow
 
 
 class LikenessRestriction(SQLModel, table=True):

@@ -23,13 +23,16 @@ from typing import Any
 from sqlmodel import Session, select
 
 from governance import authz
+from governance.accounts.models import Account
+from governance.accounts.services import notify
 from governance.audit import Tag, record
 from governance.authz import Action
+from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput
-from governance.models import Account, Generation, GenerationState, Likeness, iso, utcnow
+from governance.generations.models import Generation, GenerationState
+from governance.likenesses.models import Likeness
+from governance.likenesses.services.likenesses import owned_likeness
 from governance.restrictions.models import LikenessRestriction, RestrictionApproval
-from governance.services.likenesses import owned_likeness
-from governance.services.notifications import notify
 from policies.decisions import Decision
 from policies.restrictions import (
     Category,
@@ -205,7 +208,7 @@ def decide(session: Session, account: Account, gen: Generation, decision: Any) -
     owner's answer is pending; ``deny`` blocks it. Returns True when the job must be submitted (after the
     commit). Refused: a decision that is neither (422), no pending approval for ``account`` (409)."""
     # the gate's own steps (generations imports this module for its precheck: imported here, not at the top)
-    from governance.services.generations import block, is_owner
+    from governance.generations.services.generations import block, is_owner
 
     if decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")

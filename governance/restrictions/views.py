@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, send_file
 
-from governance.api.common import caller, db, guard, json_body, runtime
 from governance.authz import Action
+from governance.generations.services import generations as generations_svc
 from governance.restrictions import drafts
 from governance.restrictions import services as restrictions_svc
-from governance.services import generations as generations_svc
+from governance.web import caller, db, guard, json_body, runtime
 
 bp = Blueprint("restrictions", __name__)  # nested in the v1 blueprint: /v1/...
 

@@ -8,7 +8,8 @@ from sqlmodel import select
 
 from governance.db import unit_of_work
 from governance.guardians.models import GuardianApproval
-from governance.models import AuditEvent, Grant
+from governance.likenesses.models import Grant
+from governance.models import AuditEvent
 
 
 def _family(api, faces_dir):

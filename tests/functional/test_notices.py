@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
+from governance.accounts.models import Account
 from governance.db import unit_of_work
-from governance.models import Account, AuditEvent, Challenge, Likeness
+from governance.likenesses.models import Challenge, Likeness
+from governance.models import AuditEvent
 from governance.notices.models import Notice
 
 LIVE_POSES = ("left", "up", "right")  # as Api.live_challenge: a sequence the test helper performs reliably
@@ -193,7 +195,7 @@ def test_bad_notices_are_refused_and_leave_nothing(api, faces_dir):
     ch = api.call("POST", f"/v1/notices/{notice['id']}/challenge{q}").get_json()
     from datetime import timedelta
 
-    from governance.models import utcnow
+    from governance.columns import utcnow
 
     with unit_of_work(api.rt.engine) as s:
         row = s.get(Challenge, ch["id"])

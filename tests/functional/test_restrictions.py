@@ -21,7 +21,7 @@ def _setup(api, faces_dir):
                        "note": "no ads, please"})
     assert r.status_code == 200, r.get_json()
     assert r.get_json() == {"likeness": lk["id"], "categories": ["political", "violence"],
-                            "phrases": ["I love crypto"], "note": "no ads, please"}
+                            "phrases": ["I love crypto"], "note": "no ads, please", "draft_approval": False}
     return alice, bob, lk
 
 
@@ -191,7 +191,7 @@ def test_a_held_draft_is_released_only_after_the_owners_approval(api, faces_dir)
 def test_a_rejected_or_expired_draft_is_blocked_and_its_preview_deleted(api, faces_dir):
     from datetime import timedelta
 
-    from governance.models import utcnow
+    from governance.columns import utcnow
     from governance.restrictions.drafts import preview_path
     from governance.restrictions.models import DraftApproval
 
