@@ -140,16 +140,21 @@ def screen(session: Session, requester: Account, prompt: str, usable: Sequence[t
         if restrictions.empty:
             continue
         result = RestrictionScreen.build(restrictions, embedder, hold_at).screen(prompt)
+        note = restrictions.note
         if result.verdict is Verdict.BLOCK:
-            denials.extend(_about(d, likeness_id) for d in result.decisions if d.rule.count(":") == 1)
+            broken = [d for d in result.decisions if d.rule.count(":") == 1]
+            denials.extend(_about(d, likeness_id, note if i == 0 else "") for i, d in enumerate(broken))
         elif result.verdict is Verdict.HOLD:
-            holds.append(Hold(likeness_id, owner_id, tuple(_about(d, likeness_id) for d in result.decisions)))
+            holds.append(Hold(likeness_id, owner_id, tuple(_about(d, likeness_id, note if i == 0 else "")
+                                                           for i, d in enumerate(result.decisions))))
     return denials, holds
 
 
-def _about(d: Decision, likeness_id: str) -> Decision:
-    """The decision with the likeness named in its reason ("likeness lk_...: the prompt writes ...")."""
-    return type(d)(f"likeness {likeness_id}: {d.reason}", d.rule, d.matched, d.disguises)
+def _about(d: Decision, likeness_id: str, note: str = "") -> Decision:
+    """The decision with the likeness named in its reason ("likeness lk_...: the prompt writes ..."), and the
+    owner's note to requesters after it, when there is one."""
+    told = f" (the owner's note: {note!r})" if note else ""
+    return type(d)(f"likeness {likeness_id}: {d.reason}{told}", d.rule, d.matched, d.disguises)
 
 
 def model_for(hold_at: float | None) -> Embedder | None:

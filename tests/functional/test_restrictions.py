@@ -31,6 +31,7 @@ def test_a_restricted_category_and_a_forbidden_phrase_block_naming_the_restricti
     assert gen["state"] == "blocked"
     [reason] = gen["reasons"]
     assert lk["id"] in reason and "does not allow violence" in reason and "'st4bs the guard'" in reason
+    assert "(the owner's note: 'no ads, please')" in reason
     body = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
     [d] = [d for d in body["decisions"] if d["decision"] == "deny"]
     assert d["rule"] == "restriction:violence" and d["disguises"] == ["leetspeak"]
