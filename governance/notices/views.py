@@ -35,16 +35,16 @@ def _form_or_json() -> tuple[dict[str, Any], bool]:
 def file_notice() -> tuple[Response, int]:
     """201 ``{id, state, token, link, ...}``: the private link is shown once. A video not released here: 422,
     nothing stored (an uploaded file is read like ``/v1/verify`` and never kept)."""
+    account = optional_caller()
+    client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
+    wait = runtime().verify_limiter.acquire(client)  # anonymous: filings share the verification rate limit
+    if wait:
+        raise RateLimited(f"at most {runtime().settings.verify_per_minute} filings or verifications a minute per "
+                          f"client; retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     body, uploaded = _form_or_json()
     filing = notices_svc.Filing.parse(body, uploaded=uploaded)
     report = None
     if filing.video is None:
-        account = optional_caller()
-        client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
-        wait = runtime().verify_limiter.acquire(client)
-        if wait:
-            raise RateLimited(f"at most {runtime().settings.verify_per_minute} uploads a minute per client; retry "
-                              f"in {retry_after(wait)} s", retry_after=retry_after(wait))
         from governance.verification import services as verification_svc
 
         with admission.expensive(runtime(), "verify", client) as meter:
