@@ -84,7 +84,8 @@ def create_generation() -> tuple[Response, int]:
     rt = runtime()
     require_free_space(rt.settings)  # 507 rather than a job that fails on a full disk
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
-                                             body.get("seed"), default_quota=rt.settings.daily_quota)
+                                             body.get("seed"), default_quota=rt.settings.daily_quota,
+                                             restriction_hold=rt.settings.restriction_model_hold)
     db().commit()
     metrics.decisions(gen.decisions)
     if gen.state is GenerationState.PRECHECKED:

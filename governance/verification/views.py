@@ -3,6 +3,8 @@ kept). Rate-limited per client and admitted by the expensive-work slots (:mod:`g
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from flask import Blueprint, Response, jsonify, request
 
 from governance import admission
@@ -12,6 +14,9 @@ from governance.ratelimit import retry_after
 from governance.uploads import media_kind
 from governance.verification import services as verification_svc
 from governance.web import db, guard, optional_caller, runtime, uploaded_blobs
+
+if TYPE_CHECKING:
+    from media.limits import Meter
 
 bp = Blueprint("verification", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
@@ -31,7 +36,13 @@ def verify() -> Response:
         if len(blobs) != 1:
             raise InvalidInput("send exactly one file in the multipart field 'media'")
         media_kind(blobs[0])
-        anchors, marks = rt.keys.present()
-        return jsonify(verification_svc.verify_bytes(
-            blobs[0], verification_svc.Records(db(), rt.indexes, rt.heads), trust_anchors=anchors,
-            watermark_keys=marks, meter=meter))
+        return jsonify(report_of(blobs[0], meter))
+
+
+def report_of(data: bytes, meter: Meter) -> dict[str, Any]:
+    """The verification report of an upload, against this service's keys and records (for ``/v1/verify`` and
+    for a notice that uploads the video it is about)."""
+    rt = runtime()
+    anchors, marks = rt.keys.present()
+    return verification_svc.verify_bytes(data, verification_svc.Records(db(), rt.indexes, rt.heads),
+                                         trust_anchors=anchors, watermark_keys=marks, meter=meter)
