@@ -118,15 +118,10 @@ def request_grant(session: Session, minor: Account, likeness: Likeness, grantee_
     409), and 409 when no guardian is linked."""
     from governance import authz
     from governance.authz import Action
-    from governance.likenesses.services.likenesses import require_consent_capable
+    from governance.likenesses.services.likenesses import grantee_of
 
     authz.require(Action.LIKENESS_GRANT, minor, owner=likeness.owner_id == minor.id, key=likeness.id)
-    grantee = resolve_account(session, grantee_ref)
-    if grantee.id == likeness.owner_id:
-        raise InvalidInput("the owner may always use their own likeness; no grant is needed")
-    if likeness.mode is LikenessMode.ONLY_ME:
-        raise InvalidInput("this likeness is set to only_me; change its mode before granting anyone")
-    require_consent_capable(session, likeness, f"grant likeness {likeness.id}")
+    grantee = grantee_of(session, likeness, grantee_ref)
     row = guardianship(session, minor.id)
     if row is None:
         raise Conflict(f"{minor.name!r} is not a minor's account: grant directly")

@@ -215,6 +215,19 @@ def active_grant(session: Session, likeness_id: str, grantee_id: str) -> Grant |
     )).first()
 
 
+def grantee_of(session: Session, likeness: Likeness, grantee_ref: str) -> Account:
+    """The account ``grantee_ref`` names, when ``likeness`` may be granted to it: 404 for no such account, 422
+    for its owner or an ``only_me`` likeness, 409 when the likeness cannot consent (:func:`require_consent_capable`).
+    The checks of a grant, and of a minor's request for one (:mod:`governance.guardians.services`)."""
+    grantee = resolve_account(session, grantee_ref)
+    if grantee.id == likeness.owner_id:
+        raise InvalidInput("the owner may always use their own likeness; no grant is needed")
+    if likeness.mode is LikenessMode.ONLY_ME:
+        raise InvalidInput("this likeness is set to only_me; change its mode before granting anyone")
+    require_consent_capable(session, likeness, f"grant likeness {likeness.id}")
+    return grantee
+
+
 def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> tuple[Grant, bool]:
     """Grant one account; idempotent. Returns the grant and whether it is new. Raises :class:`NotFound` (no
     such account), :class:`InvalidInput` (the owner, or the likeness is only_me) and :class:`Conflict` (409:
@@ -224,12 +237,7 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
         raise Conflict("a minor's grant needs the guardian's approval (governance.guardians.services.request_grant)",
                        reason="minor")
     _begin_change(session, likeness)
-    grantee = resolve_account(session, grantee_ref)
-    if grantee.id == likeness.owner_id:
-        raise InvalidInput("the owner may always use their own likeness; no grant is needed")
-    if likeness.mode is LikenessMode.ONLY_ME:
-        raise InvalidInput("this likeness is set to only_me; change its mode before granting anyone")
-    require_consent_capable(session, likeness, f"grant likeness {likeness.id}")
+    grantee = grantee_of(session, likeness, grantee_ref)
     existing = active_grant(session, likeness.id, grantee.id)
     if existing is not None:
         return existing, False
