@@ -178,12 +178,14 @@ def library_problems() -> tuple[tuple[type[BaseException], int, str, str], ...]:
     from detectors.errors import DetectorError
     from generator.base import GeneratorBusy, GeneratorError
     from policies.characters import PolicyError
+    from policies.restrictions import RestrictionError
     from provenance.errors import ProvenanceError
 
     return (
         (LimitExceeded, 422, "limit-exceeded", "The upload is over a decoding limit"),
         (MediaError, 415, "unsupported-media", "The upload is not a supported image or video"),
         (PolicyError, 422, "invalid-input", "The request could not be accepted"),
+        (RestrictionError, 422, "invalid-input", "The request could not be accepted"),
         (DetectorError, 500, "detector-failed", "Face detection could not be done"),
         (ProvenanceError, 500, "provenance-failed", "Signing, watermarking or verification could not be done"),
         (GeneratorBusy, 503, "busy", "The service is busy"),

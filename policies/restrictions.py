@@ -48,6 +48,7 @@ from typing import Protocol
 
 import numpy as np
 
+from media.errors import ConsentGateError
 from policies.decisions import Allow, Decision, Deny
 from policies.names import Found, NameMatcher, words
 
@@ -84,8 +85,8 @@ class Verdict(StrEnum):
     BLOCK = "block"
 
 
-class RestrictionError(ValueError):
-    """Restrictions that cannot be used (an unknown category, an empty or over-long phrase)."""
+class RestrictionError(ConsentGateError, ValueError):
+    """Restrictions that cannot be used (an unknown category, an empty or over-long phrase); a ValueError too."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from governance.config import ConfigError
 from governance.errors import GovernanceError, LogDamaged, NotFound, TooLarge, problem_for, problem_types
 from media.errors import ConsentGateError, LimitExceeded, MediaError
 from policies.characters import PolicyError
+from policies.restrictions import RestrictionError
 from provenance.errors import ProvenanceError, SigningError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_family_has_the_one_root() -> None:
     for family in (GovernanceError, ConfigError, MediaError, DetectorError, ProvenanceError, GeneratorError,
-                   GeneratorBusy, PolicyError):
+                   GeneratorBusy, PolicyError, RestrictionError):
         assert issubclass(family, ConsentGateError), family
-    assert issubclass(ConfigError, ValueError) and issubclass(PolicyError, ValueError)  # as they were
+    assert all(issubclass(e, ValueError) for e in (ConfigError, PolicyError, RestrictionError))  # as they were
 
 
 def test_no_other_exception_root_in_product_code() -> None:
