@@ -5,9 +5,11 @@ commit, serialize; the gate itself runs in :mod:`governance.generations.pipeline
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
+from sqlmodel import Session
 
 from governance import metrics
 from governance.accounts.models import Account
@@ -127,14 +129,23 @@ def generation_reviews(generation_id: str) -> Response:
 def review_generation(generation_id: str) -> Response:
     """``{"decision": "confirm"}`` (it is me: blocked) or ``{"decision": "dismiss"}`` (not me: the gate goes on,
     consent checked again at every stage)."""
-    account = caller()
-    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_REVIEW)
-    body = json_body("decision")
-    again = reviews_svc.decide(db(), account, gen, body.get("decision"))
-    db().commit()
-    if again:
-        runtime().pipeline.submit(gen.id)
+    account, gen, _ = answer_held(generation_id, Action.GENERATION_REVIEW, reviews_svc.decide)
     return _reviews_answer(account, gen, with_frames=False)
+
+
+def answer_held(generation_id: str, action: Action,
+                decide: Callable[[Session, Account, Generation, Any], bool | None]) -> tuple[Account, Generation,
+                                                                                            bool | None]:
+    """A held generation's question answered (a face's review, a prompt's approval, a draft's): the caller's
+    ``{"decision"}`` through ``decide``, committed, and the job submitted when ``decide`` says it must run again
+    (True). Returns the caller, the generation and what ``decide`` returned."""
+    account = caller()
+    gen = generations_svc.generation_for(db(), account, generation_id, action)
+    submit = decide(db(), account, gen, json_body("decision").get("decision"))
+    db().commit()
+    if submit:
+        runtime().pipeline.submit(gen.id)
+    return account, gen, submit
 
 
 def _reviews_answer(account: Account, gen: Generation, *, with_frames: bool) -> Response:

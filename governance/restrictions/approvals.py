@@ -12,12 +12,12 @@ from sqlmodel import Session, select
 from governance import authz
 from governance.accounts.models import Account
 from governance.accounts.services import notify
-from governance.audit import Tag, record
+from governance.audit import Tag
 from governance.authz import Action
 from governance.columns import utcnow
-from governance.errors import Conflict, InvalidInput
+from governance.errors import InvalidInput
 from governance.generations.models import Generation, GenerationState
-from governance.generations.services.generations import block, is_owner
+from governance.generations.services.generations import answer_pending, block, is_owner
 from governance.restrictions.models import RestrictionApproval
 from governance.restrictions.services import DECISIONS, for_account, is_approver
 
@@ -30,16 +30,9 @@ def decide(session: Session, account: Account, gen: Generation, decision: Any) -
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     authz.require(Action.GENERATION_APPROVE, account,
                   owner=is_owner(session, account, gen) or is_approver(session, account.id, gen.id), key=gen.id)
-    mine = [r for r in for_account(session, account, gen) if r.decision == "pending"]
-    if gen.state is not GenerationState.HELD or not mine:
-        raise Conflict(f"generation {gen.id} has no approval pending for you (it is {gen.state.value})")
-    now = utcnow()
-    for row in mine:
-        row.decision = "approved" if decision == "approve" else "denied"
-        row.decided_at = now
-        session.add(row)
-    record(session, Tag.GENERATION_APPROVAL, actor_id=account.id, subject=gen.id, decision=decision,
-           likenesses=[r.likeness_id for r in mine])
+    mine = answer_pending(session, account, gen, for_account(session, account, gen), decision,
+                          decided="approved" if decision == "approve" else "denied", what="approval",
+                          tag=Tag.GENERATION_APPROVAL)
     if decision == "deny":
         block(session, gen, [f"the owner of likeness {r.likeness_id} did not approve this use of it "
                              f"({'; '.join(r.reasons)})" for r in mine], stage="approval", notify_owners=set())
@@ -53,7 +46,7 @@ def decide(session: Session, account: Account, gen: Generation, decision: Any) -
         return False
     gen.state = GenerationState.PRECHECKED
     gen.reasons = [*gen.reasons, "approved by the owners of the likenesses it names"]
-    gen.updated_at = now
+    gen.updated_at = utcnow()
     session.add(gen)
     notify(session, gen.requester_id, "generation:approval:approved",
            f"generation {gen.id} was approved by the person in it and is being generated", generation_id=gen.id)

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, send_file
 
 from governance.authz import Action
 from governance.generations.services import generations as generations_svc
+from governance.generations.views import answer_held
 from governance.restrictions import approvals as approvals_svc
 from governance.restrictions import drafts
 from governance.restrictions import services as restrictions_svc
@@ -49,13 +50,7 @@ def approvals(generation_id: str) -> Response:
 def approve(generation_id: str) -> Response:
     """``{"decision": "approve"}`` (the job runs once every owner asked approved) or ``{"decision": "deny"}``
     (blocked)."""
-    account = caller()
-    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_APPROVE)
-    body = json_body("decision")
-    submit = approvals_svc.decide(db(), account, gen, body.get("decision"))
-    db().commit()
-    if submit:
-        runtime().pipeline.submit(gen.id)
+    account, gen, _ = answer_held(generation_id, Action.GENERATION_APPROVE, approvals_svc.decide)
     rows = restrictions_svc.for_account(db(), account, gen)
     return jsonify({"generation": gen.id, "state": gen.state.value,
                     "approvals": [restrictions_svc.view(r) for r in rows]})
@@ -79,14 +74,10 @@ def draft(generation_id: str) -> Response:
 @guard(Action.GENERATION_DRAFT_DECIDE)
 def decide_draft(generation_id: str) -> Response:
     """``{"decision": "approve"}`` (released once every owner asked approved) or ``{"decision": "reject"}``."""
-    account = caller()
-    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_DRAFT_DECIDE)
-    body = json_body("decision")
-    submit = drafts.decide(db(), account, gen, body.get("decision"), runtime().settings.videos_dir)
-    db().commit()
+    videos = runtime().settings.videos_dir
+    account, gen, submit = answer_held(generation_id, Action.GENERATION_DRAFT_DECIDE,
+                                       lambda s, a, g, decision: drafts.decide(s, a, g, decision, videos))
     if submit is None:
         raise drafts.gone(gen)
-    if submit:
-        runtime().pipeline.submit(gen.id)
     return jsonify({"generation": gen.id, "state": gen.state.value,
                     "drafts": [drafts.view(r) for r in drafts.for_account(db(), account, gen)]})

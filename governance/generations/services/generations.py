@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -21,7 +21,7 @@ from governance.audit import Tag, record
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.columns import utcnow
-from governance.errors import InvalidInput, QuotaExceeded
+from governance.errors import Conflict, InvalidInput, QuotaExceeded
 from governance.generations.models import (
     Generation,
     GenerationCharacter,
@@ -171,6 +171,33 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
         if lk is not None and (lid in gen.likeness_ids or is_verified_claim(lk)):
             owners.add(lk.owner_id)
     return owners
+
+
+class Answerable(Protocol):
+    """A question about a held generation put to one owner (a review of a face, an approval of a prompt)."""
+
+    likeness_id: str
+    decision: str
+    decided_at: datetime | None
+
+
+_Q = TypeVar("_Q", bound=Answerable)
+
+
+def answer_pending(session: Session, account: Account, gen: Generation, questions: Sequence[_Q], answer: str, *,
+                   decided: str, what: str, tag: Tag) -> list[_Q]:
+    """Record ``account``'s ``answer`` (stored as ``decided``) to each of its pending ``questions`` about the held
+    ``gen``, audited under ``tag``; returns them. 409 when ``gen`` is not held or none is pending ("no ``what``
+    pending for you")."""
+    mine = [q for q in questions if q.decision == "pending"]
+    if gen.state is not GenerationState.HELD or not mine:
+        raise Conflict(f"generation {gen.id} has no {what} pending for you (it is {gen.state.value})")
+    now = utcnow()
+    for q in mine:
+        q.decision, q.decided_at = decided, now
+        session.add(q)
+    record(session, tag, actor_id=account.id, subject=gen.id, decision=answer, likenesses=[q.likeness_id for q in mine])
+    return mine
 
 
 def is_owner(session: Session, account: Account, gen: Generation) -> bool:

@@ -29,9 +29,9 @@ from governance.accounts.services import notify
 from governance.audit import Tag, record
 from governance.authz import Action
 from governance.columns import utcnow
-from governance.errors import Conflict, InvalidInput
+from governance.errors import InvalidInput
 from governance.generations.models import Generation, GenerationReview, GenerationState
-from governance.generations.services.generations import block, is_owner, link_likenesses
+from governance.generations.services.generations import answer_pending, block, is_owner, link_likenesses
 
 if TYPE_CHECKING:
     from detectors.scan import ScanResult, TrackMatch
@@ -131,16 +131,9 @@ def decide(session: Session, account: Account, gen: Generation, decision: Any) -
     if decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     authz.require(Action.GENERATION_REVIEW, account, owner=is_owner(session, account, gen), key=gen.id)
-    mine = [r for r in for_account(session, account, gen) if r.decision == "pending"]
-    if gen.state is not GenerationState.HELD or not mine:
-        raise Conflict(f"generation {gen.id} has no question pending for you (it is {gen.state.value})")
-    now = utcnow()
-    for row in mine:
-        row.decision = "confirmed" if decision == "confirm" else "dismissed"
-        row.decided_at = now
-        session.add(row)
-    record(session, Tag.GENERATION_REVIEW, actor_id=account.id, subject=gen.id, decision=decision,
-           likenesses=[r.likeness_id for r in mine])
+    mine = answer_pending(session, account, gen, for_account(session, account, gen), decision,
+                          decided="confirmed" if decision == "confirm" else "dismissed", what="question",
+                          tag=Tag.GENERATION_REVIEW)
     if decision == "confirm":
         reasons = [f"the owner of likeness {r.likeness_id} confirmed that the face in frames {r.first_frame}-"
                    f"{r.last_frame} is theirs, and the requester may not use it" for r in mine]
@@ -154,6 +147,6 @@ def decide(session: Session, account: Account, gen: Generation, decision: Any) -
         return False
     session.flush()
     gen.state = GenerationState.PRECHECKED
-    gen.updated_at = now
+    gen.updated_at = utcnow()
     session.add(gen)
     return True
