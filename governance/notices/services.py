@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance.accounts.models import Account, Role
@@ -248,14 +247,6 @@ class FaceOutcome:
     refusal: InvalidInput | None = None
 
 
-def _spend(session: Session, ch: Challenge, outcome: str, likeness_id: str | None = None) -> None:
-    result = session.execute(sa.update(Challenge).where(
-        Challenge.id == ch.id, Challenge.used_at == None)  # type: ignore[arg-type]  # noqa: E711
-        .values(used_at=utcnow(), outcome=outcome, likeness_id=likeness_id))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"challenge {ch.id} was already used; ask for a new one", reason="challenge_used")
-
-
 def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, video_path: Path, *,
                backend: FaceBackend, threshold: float, mirrored: bool = False) -> FaceOutcome:
     """The filer's selfie video answers ``ch`` (the live check of enrollment); the challenge is spent whatever
@@ -267,13 +258,13 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
     from detectors.errors import DetectorError, LivenessError
     from detectors.index import LikenessIndex
     from detectors.scan import scan_path
-    from governance.likenesses.services.enrollment import check_live
+    from governance.likenesses.services.enrollment import check_live, consume_challenge
     from governance.likenesses.services.likenesses import store
 
     try:
         live, summary = check_live(selfie, ch.poses, backend, mirrored=mirrored)
     except LivenessError as e:
-        _spend(session, ch, e.reason)
+        consume_challenge(session, ch, e.reason)
         _event(notice, "face", f"the live check failed ({e.reason}); ask for a new challenge to try again")
         session.add(notice)
         record(session, Tag.NOTICE_FACE, actor_id=notice.account_id, subject=notice.id, challenge=ch.id,
@@ -294,7 +285,7 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
                                                     "checked_at": iso(utcnow())}}
     account = _filer_account(session, notice)
     if not found:
-        _spend(session, ch, "verified")
+        consume_challenge(session, ch, "verified")
         _event(notice, "face", "your face, proven live, was not found in the video: the notice stays in the review "
                                "queue, where a person decides it")
         session.add(notice)
@@ -303,7 +294,7 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
         return FaceOutcome(False, None)
     likeness = store(session, account, Template.from_bytes(live.to_bytes()), verification=Verification.PHOTO,
                      display_name=None)
-    _spend(session, ch, "verified", likeness.id)
+    consume_challenge(session, ch, "verified", likeness.id)
     notice.protective_likeness_id = likeness.id
     record(session, Tag.NOTICE_FACE, actor_id=account.id, subject=notice.id, challenge=ch.id, found=True,
            distance=distance, likeness=likeness.id, live_check=summary)

@@ -92,8 +92,9 @@ def open_challenge(session: Session, account: Account, challenge_id: Any, now: d
     return ch
 
 
-def _consume(session: Session, ch: Challenge, outcome: str, likeness_id: str | None = None) -> None:
-    """Mark the challenge used, as one compare-and-set: of two attempts with one challenge, one wins."""
+def consume_challenge(session: Session, ch: Challenge, outcome: str, likeness_id: str | None = None) -> None:
+    """Mark the challenge used, as one compare-and-set: of two attempts with one challenge, one wins (409 for the
+    other). Enrollment and a takedown notice's proof of face spend challenges alike."""
     result = session.execute(sa.update(Challenge).where(
         Challenge.id == ch.id, Challenge.used_at == None)  # type: ignore[arg-type]  # noqa: E711
         .values(used_at=utcnow(), outcome=outcome, likeness_id=likeness_id))
@@ -179,7 +180,7 @@ def check_live(video: bytes, poses: Sequence[str], backend: FaceBackend, *, mirr
 
 def _refused(session: Session, owner: Account, ch: Challenge, reason: str, message: str,
              likeness_id: str | None) -> LiveOutcome:
-    _consume(session, ch, reason)
+    consume_challenge(session, ch, reason)
     record(session, Tag.LIKENESS_VERIFY_REFUSE, actor_id=owner.id, subject=likeness_id or ch.id, challenge=ch.id,
            reason=reason)
     return LiveOutcome(None, InvalidInput(message, reason=reason, challenge=ch.id, challenge_spent=True))
@@ -231,7 +232,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, video: bytes, *
         likeness.verification, likeness.verified_at = Verification.LIVE, utcnow()
         session.add(likeness)
         bump(session, "likenesses")  # the index holds the new template
-    _consume(session, ch, "verified", likeness.id)
+    consume_challenge(session, ch, "verified", likeness.id)
     _record_identity(session, owner, likeness, verdict)
     record(session, Tag.LIKENESS_VERIFY, actor_id=owner.id, subject=likeness.id, challenge=ch.id,
            embeddings=likeness.embeddings, upgrade=not created, live_check=summary)
