@@ -1,0 +1,51 @@
+"""Clips the seal and verify benchmarks share: procedural scenes with one real face (``../shared/testdata``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT.parent / "shared" / "testdata" / "faces"
+
+
+def face_crop() -> np.ndarray:
+    """Obama's face box with a 0.5 margin (the crop the gate hands the generator), from testdata."""
+    from detectors.faces import crop_face, default_backend
+    from media.video import load_image
+
+    rgb = load_image(FACES / "obama.jpg")
+    [det] = default_backend().detect(rgb)[:1]
+    return crop_face(rgb, det.box, 0.5)
+
+
+def procedural_clip(seconds: float, side: int, *, fps: float = 24.0, seed: int = 7, with_face: bool = True) -> Any:
+    """A ``seconds`` long ``side`` x ``side`` clip of the embedded generator (a Clip), with one face."""
+    from generator.base import GenerationSpec
+    from generator.procedural import ProceduralGenerator
+
+    faces = (face_crop(),) if with_face else ()
+    spec = GenerationSpec(prompt="a person walking by the sea at dusk", seed=seed, faces=faces,
+                          duration_s=seconds, width=side, height=side, fps=fps)
+    return ProceduralGenerator(min_face_px=min(80, side // 4)).generate(spec)
+
+
+def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """(the best wall time in seconds of ``repeat`` runs, the last result)."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min): other engineers share these cores."""
+    a, b, c = os.getloadavg()
+    return f"load average {a:.2f} {b:.2f} {c:.2f} on {os.cpu_count()} cores"
