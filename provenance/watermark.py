@@ -129,6 +129,7 @@ _ISS = 1.0  # fraction of the host's per-bit bias the embedder cancels
 _G_LO, _G_HI = 0.25, 3.0  # per-bit gain limits before renormalisation
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as the encoder's RGB->YUV
 
+_MASK_CACHE_BYTES = 512 * 2**20  # embed keeps this much of the frames' masks (float32) from its one pass over them
 _MIN_PERIOD, _MAX_PERIOD = 44.0, 240.0  # periods (px) searched per image: ~0.35x-1.9x; 1.9x-3.75x at half size
 EVIDENCE_MAX_SIDE = 1536
 """:class:`Evidence` shrinks larger frames to this longer side before reading them. Marked frames are at
@@ -215,15 +216,21 @@ def embed(
     sign = conv_encode(_message_bits(payload, key)).astype(np.float32) * 2 - 1
     cell_sign = np.where(is_sync, 1.0, sign[bits]).astype(np.float32)
 
-    # Pass 1: what the detector would read from the bare clip, and from a unit-gain mark.
+    # One pass over the frames: what the detector would read from the bare clip and from a unit-gain mark,
+    # keeping each frame's perceptual mask (up to _MASK_CACHE_BYTES) for the embedding below.
     unit = _tile_over(_upsample(chips * cell_sign, cell), h, w)
     host = np.zeros((period, period))
     resp = np.zeros((period, period))
-    for f in clip:
+    keep = max(0, min(len(clip), _MASK_CACHE_BYTES // (4 * h * w)))
+    masks: list[np.ndarray] = []
+    for i, f in enumerate(clip):
         y = _luma(f)
         hp, wgt = _detector(y)
         host += _fold(hp * wgt, period)
-        resp += _fold(_highpass(_mask(_activity(y)) * unit, _DET_SIGMA) * wgt, period)
+        m = _mask(_activity(y))
+        resp += _fold(_highpass(m * unit, _DET_SIGMA) * wgt, period)
+        if i < keep:
+            masks.append(m)
     host_c, resp_c = _cells(host, cell), _cells(resp, cell)
     msg = ~is_sync
     counts = np.bincount(bit_of_cell[msg], minlength=_CODED_BITS).astype(np.float64)
@@ -233,14 +240,19 @@ def embed(
         counts,
     )
 
-    # Pass 2: embed with per-bit gains (and the sync cells at a fixed gain) at the requested RMS.
+    # Embed with per-bit gains (and the sync cells at a fixed gain) at the requested RMS: the same luma change
+    # on R, G and B, rounded, added with saturation.
     amp = np.where(is_sync, _SYNC_GAIN * float(np.mean(gains)), gains[bits]).astype(np.float32)
     pattern = _tile_over(_upsample(chips * cell_sign * amp, cell), h, w)
     pattern *= strength / max(float(np.sqrt(np.mean(pattern * pattern))), 1e-9)
     out = np.empty_like(clip)
     for i, f in enumerate(clip):
-        delta = np.rint(_mask(_activity(_luma(f))) * pattern).astype(np.int16)
-        out[i] = np.clip(f.astype(np.int16) + delta[..., None], 0, 255).astype(np.uint8)
+        m = masks[i] if i < keep else _mask(_activity(_luma(f)))
+        delta = np.rint(m * pattern)
+        out[i] = cv2.add(f, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
+        if i < keep:
+            masks[i] = delta  # drop the mask as soon as it is used
+    del masks
     return out[0] if single else out
 
 
