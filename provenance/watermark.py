@@ -311,7 +311,27 @@ class Evidence:
             scale = EVIDENCE_MAX_SIDE / longest
             size = (max(1, round(f.shape[1] * scale)), max(1, round(f.shape[0] * scale)))
             f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
-        h, w = f.shape[:2]
+        self._add_luma(_luma(f))
+
+    def add_luma(self, luma: np.ndarray) -> None:
+        """Add one frame given as its (H, W) float32 BT.601 luma in 0-255 (what :meth:`add` computes from RGB;
+        a decoder's Y plane rescaled to full range, :class:`media.video.Planes`, saves the RGB conversion).
+        Same rules as :meth:`add`."""
+        if not isinstance(luma, np.ndarray) or luma.ndim != 2 or luma.dtype != np.float32:
+            got = f"{luma.dtype} {luma.shape}" if isinstance(luma, np.ndarray) else type(luma).__name__
+            raise WatermarkError(f"add_luma takes one (H, W) float32 luma image, got {got}")
+        h, w = luma.shape
+        if min(h, w) < _MIN_SIDE:
+            raise WatermarkError(f"frames must be at least {_MIN_SIDE}x{_MIN_SIDE} pixels, got {w}x{h}")
+        longest = max(h, w)
+        if longest > EVIDENCE_MAX_SIDE:
+            scale = EVIDENCE_MAX_SIDE / longest
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+        self._add_luma(luma)
+
+    def _add_luma(self, y: np.ndarray) -> None:
+        h, w = y.shape
         if self._image is None:
             self._image = np.zeros((h, w), np.float32)
             if max(h, w) >= 2 * _MAX_PERIOD:
@@ -319,7 +339,6 @@ class Evidence:
         elif (h, w) != self._image.shape:
             ih, iw = self._image.shape
             raise WatermarkError(f"all frames must have one size, got {iw}x{ih} then {w}x{h}")
-        y = _luma(f)
         hp, wgt = _detector(y)
         self._image += hp * wgt
         if self._half is not None:
