@@ -1,8 +1,9 @@
 """The gate: one generation from ``prechecked`` through generate, scan and seal to ``released`` (or ``blocked``).
 
 Consent is asked again at every stage boundary and once more inside the transaction that releases, so a
-revocation that lands at any moment before release wins. Raw output lives in quarantine and is deleted
-whatever happens; a sealed file exists outside quarantine only for a released generation.
+revocation that lands at any moment before release wins. Raw output stays in the worker's memory; the marked,
+unsigned encode lives in quarantine and is deleted whatever happens; a sealed file exists outside quarantine
+only for a released generation.
 
 Jobs come from a :mod:`governance.jobs` engine: in-process with a worker thread (the embedded default) or
 Dramatiq on Redis or RabbitMQ with ``consentgate worker`` processes. A worker claims a job with a
@@ -536,10 +537,10 @@ class Pipeline:
     def _process_once(self, generation_id: str, *, tries: int = 1, last: bool = True) -> None:
         from detectors.enroll import Template
         from generator.base import GenerationSpec
-        from media.video import save_clip_lossless
 
         s = self.rt.settings
-        raw = s.quarantine_dir / f"{generation_id}.npz"
+        # The raw output stays in memory between the stages of one attempt (nothing read a copy on disk back:
+        # a retry generates again); the only quarantine file is the marked, not yet signed encode.
         marked = s.quarantine_dir / f"{generation_id}.marked.mp4"
         final = s.videos_dir / f"{generation_id}.mp4"
         stage = "generating"
@@ -557,7 +558,6 @@ class Pipeline:
                                       width=s.frame_size, height=s.frame_size, fps=s.fps)
                 gen.generator = f"{self.rt.generator.info.name}/{self.rt.generator.info.version}"
             clip = self.rt.generator.generate(spec)
-            save_clip_lossless(raw, clip)
             self._emit("generated", generation_id)
 
             stage = "scanning"
@@ -667,7 +667,6 @@ class Pipeline:
             self._block_failed(generation_id, reason, stage)
         finally:
             if self._holds(generation_id):  # a delivery that did not claim the job leaves the holder's files
-                raw.unlink(missing_ok=True)
                 marked.unlink(missing_ok=True)
                 if not released:
                     final.unlink(missing_ok=True)

@@ -218,27 +218,33 @@ def test_a_full_disk_blocks_the_job_with_its_reason_leaves_nothing_and_the_worke
 
 
 def test_a_job_failing_on_storage_is_tried_again(make_api, monkeypatch):
-    """The seam: ``numpy.savez_compressed``, the first write of a job, raises ENOSPC twice, then works."""
-    import numpy as np
+    """The seam: ``media.video.write_video``, the first write of a job (raw frames stay in memory), raises ENOSPC
+    twice, then works."""
+    from pathlib import Path
 
-    real, calls = np.savez_compressed, []
+    import media.video
 
-    def full_then_free(fh, **arrays):  # type: ignore[no-untyped-def]
+    real, calls = media.video.write_video, []
+
+    def full_then_free(path, clip, **kw):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) <= 2:
-            fh.write(b"x" * 1000)  # part of the file is written before the disk fills
+            Path(path).write_bytes(b"x" * 1000)  # part of the file is written before the disk fills
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fh, **arrays)
+        return real(path, clip, **kw)
 
-    monkeypatch.setattr(np, "savez_compressed", full_then_free)
+    monkeypatch.setattr(media.video, "write_video", full_then_free)
     api = make_api(**FAST)
     bob = api.account("bob")
     _release(api, bob)
     assert len(calls) == 3 and _private_leftovers(api) != [] and not list(api.rt.settings.quarantine_dir.iterdir())
 
     calls.clear()
-    monkeypatch.setattr(np, "savez_compressed", lambda fh, **a: (_ for _ in ()).throw(
-        OSError(errno.ENOSPC, "No space left on device", "/srv/secret/var/quarantine/x.npz")))
+
+    def full(path, clip, **kw):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device", "/srv/secret/var/quarantine/x.marked.mp4")
+
+    monkeypatch.setattr(media.video, "write_video", full)
     done = api.wait(bob, api.generate(bob, "rain over the city")["id"])
     assert done["state"] == "blocked" and "tried 4 time(s)" in done["reasons"][0]
     assert "/srv" not in done["reasons"][0] and not list(api.rt.settings.quarantine_dir.iterdir())
