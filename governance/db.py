@@ -56,7 +56,7 @@ def _private_if_new(database: str | None) -> None:
         pass
 
 
-COUNTERS = ("likenesses", "fingerprints", "characters")
+COUNTERS = ("likenesses", "fingerprints", "characters", "figures")
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
