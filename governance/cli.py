@@ -44,11 +44,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     s = _settings(args)
     host = args.host or s.host
     port = args.port or s.port
-    app = create_app({"data_dir": s.data_dir})
+    many = args.workers is not None and args.workers > 1
+    if many:  # production: several processes (governance/serving.py); each builds its app after the fork
+        from governance.runtime import initialise
+
+        initialise(s)  # migrations and keys once, before any worker starts
+    else:
+        app = create_app({"data_dir": s.data_dir})
     logs.configure(s.log_format, s.worker_name or f"api:{port}")
     print(f"ConsentGate listening on http://{host}:{port} (generator={s.generator}, faces={s.face_backend}, "
-          f"jobs={s.queue})", flush=True)
-    serve(app, host=host, port=port, threads=8, max_request_body_size=s.max_upload_bytes + 1_048_576)
+          f"jobs={s.queue}, processes={args.workers if many else 1})", flush=True)
+    if many:
+        from governance.serving import serve_many
+
+        serve_many(s, host, port, args.workers, args.threads or 4)
+        return 0
+    serve(app, host=host, port=port, threads=args.threads or 8,
+          max_request_body_size=s.max_upload_bytes + 1_048_576)
     return 0
 
 
@@ -132,6 +144,7 @@ def _serve_metrics(rt: Any, host: str, port: int) -> Any:
 @contextmanager
 def _database(args: argparse.Namespace) -> Iterator[Session]:
     """One unit of work on the service's database (migrated first), for the account commands."""
+    from governance import references
     from governance.db import init_db, make_engine, unit_of_work
     from governance.runtime import check_database_present, private_dir
 
@@ -139,6 +152,7 @@ def _database(args: argparse.Namespace) -> Iterator[Session]:
     private_dir(s.data_dir)
     check_database_present(s)
     engine = make_engine(s.db_url)
+    references.bind(engine, references.store_for(s))
     init_db(engine)
     try:
         with unit_of_work(engine) as session:
@@ -307,13 +321,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     s = _settings(args)
     rt = None
     if (s.keys_dir / "c2pa").exists():
-        from governance.db import init_db
+        from governance.db import init_db, is_current
         from governance.runtime import check_database_present
 
         check_database_present(s)  # never build an empty database beside an earlier service's keys
         rt = Runtime(s)
         try:
-            init_db(rt.engine)
+            if not is_current(rt.engine):  # migrating loads Alembic: half a second a verify need not pay
+                init_db(rt.engine)
             with rt.session() as session:
                 report = verify_bytes(data, rt, session)
         finally:
@@ -441,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="API processes (default 1: one waitress process; more: gunicorn, docs/operations.md)")
+    serve.add_argument("--threads", type=int, help="threads per process (default 8 with one process, 4 with more)")
     serve.set_defaults(fn=cmd_serve)
     worker = sub.add_parser("worker", help="run generation jobs from the broker (GOVERNANCE_QUEUE=redis or rabbitmq)")
     worker.add_argument("--gpu", type=int, help="the GPU this worker owns (sets CUDA_VISIBLE_DEVICES; metrics on "

@@ -164,6 +164,9 @@ def is_figure_key(key: str) -> bool:
 
 
 class Grant(SQLModel, table=True):
+    # consent looks up a likeness's grants to one requester on every decision (migration 0010)
+    __table_args__ = (sa.Index("ix_grant_likeness_grantee", "likeness_id", "grantee_id"),)
+
     id: str = Field(default_factory=lambda: new_id("gr"), primary_key=True)
     likeness_id: str = Field(foreign_key="likeness.id", index=True)
     grantee_id: str = Field(foreign_key="account.id", index=True)
@@ -194,6 +197,9 @@ class CharacterReference(SQLModel, table=True):
 
 
 class Generation(SQLModel, table=True):
+    # the daily quota counts a requester's generations since midnight on every request (migration 0010)
+    __table_args__ = (sa.Index("ix_generation_requester_created", "requester_id", "created_at"),)
+
     id: str = Field(default_factory=lambda: new_id("gen"), primary_key=True)
     requester_id: str = Field(foreign_key="account.id", index=True)
     prompt: str

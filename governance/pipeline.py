@@ -63,6 +63,7 @@ from governance.models import (
     is_figure_key,
     utcnow,
 )
+from governance.references import reference_of
 from governance.services import characters as characters_svc
 from governance.services import consent_record, translog
 from governance.services import figures as figures_svc
@@ -553,7 +554,7 @@ class Pipeline:
                 for lid in gen.likeness_ids:
                     lk = session.get(Likeness, lid)
                     assert lk is not None  # _consent_or_stop denies deleted likenesses
-                    faces.append(Template.from_bytes(lk.template).reference)
+                    faces.append(reference_of(session, lid, Template.from_bytes(lk.template)))
                 spec = GenerationSpec(prompt=gen.prompt, seed=gen.seed, faces=tuple(faces), duration_s=s.duration_s,
                                       width=s.frame_size, height=s.frame_size, fps=s.fps)
                 gen.generator = f"{self.rt.generator.info.name}/{self.rt.generator.info.version}"
@@ -656,6 +657,10 @@ class Pipeline:
             pass
         except Exception as e:  # a crash must still leave a record saying why nothing was released
             transient = _transient_failure(e)
+            if transient == "storage" and self._holds(generation_id):
+                # free the space this try took before writing down why it failed (SQLite shares the disk)
+                marked.unlink(missing_ok=True)
+                final.unlink(missing_ok=True)
             self._count_failure(e, stage)
             if transient and not last and self._rewind(generation_id):
                 raise _Retry(stage, describe_failure(e), transient) from e

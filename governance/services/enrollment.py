@@ -26,6 +26,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance import references
 from governance.audit import Tag, record
 from governance.db import bump, serialize_consent
 from governance.errors import Conflict, GovernanceError, InvalidInput, NotFound
@@ -227,7 +228,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, video: bytes, *
     if likeness is None:
         likeness = store(session, owner, live, verification=Verification.LIVE, display_name=display_name)
     else:
-        likeness.template = live.to_bytes()
+        likeness.template = references.keep(session, likeness.id, live)
         likeness.embeddings = int(live.embeddings.shape[0])
         likeness.backend = live.backend
         likeness.verification, likeness.verified_at = Verification.LIVE, utcnow()

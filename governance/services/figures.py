@@ -61,7 +61,9 @@ def add_figure(session: Session, actor_id: str | None, name: Any, aliases: Any, 
         raise InvalidInput("send one or more photos of the figure")
     template = build_template(images, backend)
     matches = claim_search(session, index_now, template, threshold, owner_id="")
-    figure = Figure(name=name, aliases=aliases, backend=template.backend, template=template.to_bytes(),
+    # a figure's photo is never composited: its row keeps the embeddings only
+    figure = Figure(name=name, aliases=aliases, backend=template.backend,
+                    template=template.without_reference().to_bytes(),
                     embeddings=int(template.embeddings.shape[0]), created_by=actor_id)
     session.add(figure)
     session.flush()

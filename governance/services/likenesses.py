@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session, select
 
-from governance import authz
+from governance import authz, references
 from governance.audit import Tag, record
 from governance.authz import Action
 from governance.db import bump, serialize_consent
@@ -68,11 +68,12 @@ def store(session: Session, owner: Account, template: Template, *, verification:
           display_name: str | None = None) -> Likeness:
     """Store a new likeness (status ``active``; the enrollment service opens disputes after) and audit it."""
     likeness = Likeness(
-        owner_id=owner.id, backend=template.backend, template=template.to_bytes(),
+        owner_id=owner.id, backend=template.backend, template=b"",
         embeddings=int(template.embeddings.shape[0]), display_name=check_display_name(display_name),
         verification=verification,
         verified_at=utcnow() if verification is Verification.LIVE else None,
     )
+    likeness.template = references.keep(session, likeness.id, template)  # the face image goes to the file store
     session.add(likeness)
     session.flush()
     bump(session, "likenesses")
@@ -274,6 +275,7 @@ def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)
     session.delete(likeness)
+    references.forget(session, likeness.id)
     bump(session, "likenesses")
     if audit:
         record(session, Tag.LIKENESS_DELETE, actor_id=actor.id, subject=likeness.id)
