@@ -206,7 +206,7 @@ def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
 
     data_dir = tmp / "var"
     token = secrets.token_urlsafe(24)
-    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(data_dir), "GOVERNANCE_DB_URL": url, "GOVERNANCE_WORKER": "none",
+    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(data_dir), "GOVERNANCE_DATABASE_URL": url, "GOVERNANCE_WORKER": "none",
            "GOVERNANCE_DAILY_QUOTA": str(10**9), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     subprocess.run([sys.executable, "-m", "governance", "init"], env=env, check=True, capture_output=True)
     from governance.db import make_engine
