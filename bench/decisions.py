@@ -5,7 +5,7 @@ Issue 12, goal 1. A database (SQLite in a temporary folder, or ``--pg`` a fresh 
 hundred with a display name), 100 protected public figures, and C registered characters (``bench.names``:
 the labelled set's twelve plus made-up names, one in five with an alias) for each C in ``--sizes``.
 
-1. **In process**: ``governance.services.generations.precheck`` for the labelled set's prompts (disguised
+1. **In process**: ``governance.generations.services.generations.precheck`` for the labelled set's prompts (disguised
    names and benign prompts; 300 of them, a fresh session each, as a request has), p50 / p99, after one
    warm-up request (which builds the cached matchers). The **baseline** is the same with no character
    (C = 0), measured in the same run: the curve over C should be flat. Goal: p99 <= 10 ms at 10,000
@@ -56,32 +56,35 @@ def populate(url: str, likenesses: int, figures: int = 100) -> tuple[Any, str]:
     import sqlalchemy as sa
     from sqlmodel import Session
 
-    from governance import models as m
+    from governance.accounts import models as accounts
+    from governance.columns import utcnow
     from governance.db import init_db, make_engine
+    from governance.likenesses import models as lk_models
 
     engine = make_engine(url)
     init_db(engine)
     rng = np.random.default_rng(5)
-    now = m.utcnow()
-    owners = [{"id": f"acc_o{i:05d}", "name": f"owner{i}", "role": m.Role.CREATOR.name,
+    now = utcnow()
+    owners = [{"id": f"acc_o{i:05d}", "name": f"owner{i}", "role": accounts.Role.CREATOR.name,
                "token_hash": secrets.token_hex(16), "daily_quota": None, "created_at": now} for i in range(1000)]
-    requester = {"id": "acc_requester", "name": "requester", "role": m.Role.CREATOR.name,
+    requester = {"id": "acc_requester", "name": "requester", "role": accounts.Role.CREATOR.name,
                  "token_hash": secrets.token_hex(16), "daily_quota": 10**9, "created_at": now}
-    holder = {"id": "acc_holder", "name": "holder", "role": m.Role.RIGHTS_HOLDER.name,
+    holder = {"id": "acc_holder", "name": "holder", "role": accounts.Role.RIGHTS_HOLDER.name,
               "token_hash": secrets.token_hex(16), "daily_quota": None, "created_at": now}
     blobs = [_template_blob(rng) for _ in range(64)]  # distinct enough; the rows' size is what matters
     with engine.begin() as conn:
-        conn.execute(sa.insert(m.Account), [*owners, requester, holder])
+        conn.execute(sa.insert(accounts.Account), [*owners, requester, holder])
         for start in range(0, likenesses, 20_000):
-            rows = [{"id": f"lk_{i:08d}", "owner_id": owners[i % 1000]["id"], "mode": m.LikenessMode.APPROVED.name,
+            rows = [{"id": f"lk_{i:08d}", "owner_id": owners[i % 1000]["id"],
+                     "mode": lk_models.LikenessMode.APPROVED.name,
                      "display_name": f"someone {i}" if i % 100 == 0 else None, "backend": "dlib-resnet-v1",
                      "template": blobs[i % 64], "embeddings": 5, "created_at": now,
-                     "verification": m.Verification.LIVE.name, "status": m.LikenessStatus.ACTIVE.name,
+                     "verification": lk_models.Verification.LIVE.name, "status": lk_models.LikenessStatus.ACTIVE.name,
                      "verified_at": now, "figure_id": None, "identity": {}}
                     for i in range(start, min(likenesses, start + 20_000))]
-            conn.execute(sa.insert(m.Likeness), rows)
+            conn.execute(sa.insert(lk_models.Likeness), rows)
         names = characters(figures + 12, seed=99)[12:]
-        conn.execute(sa.insert(m.Figure), [{"id": f"fig_{i:04d}", "name": f"Senator {c.name}", "aliases": [],
+        conn.execute(sa.insert(lk_models.Figure), [{"id": f"fig_{i:04d}", "name": f"Senator {c.name}", "aliases": [],
                                             "backend": "dlib-resnet-v1", "template": blobs[i % 64],
                                             "embeddings": 5, "created_by": None, "created_at": now}
                                            for i, c in enumerate(names)])
@@ -97,17 +100,18 @@ def set_characters(engine: Any, n: int) -> None:
     import sqlalchemy as sa
     from sqlmodel import Session
 
-    from governance import models as m
+    from governance.characters.models import Character, CharacterRule
+    from governance.columns import utcnow
     from governance.db import bump
 
-    now = m.utcnow()
+    now = utcnow()
     with engine.begin() as conn:
-        conn.execute(sa.delete(m.Character))
+        conn.execute(sa.delete(Character))
         policies = characters(n) if n else []
         for start in range(0, len(policies), 20_000):
-            conn.execute(sa.insert(m.Character), [
+            conn.execute(sa.insert(Character), [
                 {"id": f"ch_{i:07d}", "owner_id": "acc_holder", "name": p.name, "aliases": list(p.aliases),
-                 "rule": m.CharacterRule.DENY.name, "licensees": [], "attribution": None, "created_at": now}
+                 "rule": CharacterRule.DENY.name, "licensees": [], "attribution": None, "created_at": now}
                 for i, p in enumerate(policies[start:start + 20_000], start)])
     with Session(engine) as s:
         bump(s, "characters")
@@ -118,8 +122,8 @@ def in_process(engine: Any, requester_id: str, sample: list[str]) -> np.ndarray:
     """Milliseconds per ``precheck`` of each prompt in ``sample`` (a fresh session each)."""
     from sqlmodel import Session
 
-    from governance.models import Account
-    from governance.services.generations import precheck
+    from governance.accounts.models import Account
+    from governance.generations.services.generations import precheck
 
     with Session(engine) as s:  # warm-up: builds the matchers once
         precheck(s, s.get(Account, requester_id), "warm up", [])
@@ -201,13 +205,14 @@ def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
     """Serve the database at ``url`` with ``consentgate serve`` and load it."""
     from sqlmodel import Session
 
-    from governance.models import Account
-    from governance.services.accounts import hash_token
+    from governance.accounts.models import Account
+    from governance.accounts.services import hash_token
 
     data_dir = tmp / "var"
     token = secrets.token_urlsafe(24)
-    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(data_dir), "GOVERNANCE_DATABASE_URL": url, "GOVERNANCE_WORKER": "none",
-           "GOVERNANCE_DAILY_QUOTA": str(10**9), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(data_dir), "GOVERNANCE_DATABASE_URL": url,
+           "GOVERNANCE_WORKER": "none", "GOVERNANCE_DAILY_QUOTA": str(10**9),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     subprocess.run([sys.executable, "-m", "governance", "init"], env=env, check=True, capture_output=True)
     from governance.db import make_engine
     engine = make_engine(url)

@@ -6,9 +6,9 @@ file, C2PA sign, the stored fingerprint) against the **baseline**: a bare H.264 
 with the gate's encoder settings (``media.video.write_video``, crf 18), measured in the same run. Goal:
 <= 3x the baseline and <= 5 s. Each stage is the best of ``--repeat`` runs (other engineers share the cores:
 the load is printed). The stages call the same library functions, with the same arguments, as
-``governance.pipeline.Pipeline._seal`` and ``_scan``; ``quarantine write`` is what the gate did before
-issue 12 (a compressed ``.npz`` of the raw frames that nothing read back), shown for the record and not
-counted.
+``governance.generations.gate.seal`` (its ``Sealer``) and ``gate.scan``; ``quarantine write`` is what the gate
+did before issue 12 (a compressed ``.npz`` of the raw frames that nothing read back), shown for the record and
+not counted.
 
 ``--curve`` adds sealing time against resolution (256, 512, 720, 1080 px square... see ``SIDES``) for a
 4 s clip: each stage's time per megapixel-frame shows whether anything grows faster than the pixels.
