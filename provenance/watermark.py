@@ -418,14 +418,17 @@ def detect_video(
     Raises :class:`WatermarkError` for a missing, empty or unreadable file, a still image, or a video
     without a single decodable frame, so that "no watermark" (``None``) always means a video was read.
     """
-    from media.video import MediaError, iter_frames
+    from media.video import MediaError, iter_planes, prefetch
 
     _check_key(key)
     src = _video_source(source)
-    try:
-        return detect((f for _, f in iter_frames(src, max_frames=max_frames)), key)
+    evidence = Evidence()
+    try:  # luma straight from the decoder's planes (no RGB frame), decoded a few frames ahead on a second thread
+        for _, planes in prefetch(lambda: iter_planes(src, max_frames=max_frames), 8, name="watermark-decode"):
+            evidence.add_luma(planes.luma)
     except MediaError as e:
         raise WatermarkError(f"not a readable video: {e}") from e
+    return evidence.detect(key)
 
 
 def _video_source(source: object) -> str | io.BytesIO:
