@@ -24,7 +24,7 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -353,7 +353,7 @@ def iter_planes(source: Source, *, max_frames: int | None = None, limits: Limits
         yield index, Planes(frame, reformatter)
 
 
-def prefetch(make: Callable[[], Iterator[T]], depth: int = 16, *, name: str = "decode") -> Iterator[T]:
+def prefetch(make: Callable[[], Iterator[T]], depth: int = 16, *, name: str = "decode") -> Generator[T, None, None]:
     """Run the iterator ``make()`` on a second thread, ``depth`` items ahead of the consumer: FFmpeg and the
     numpy/OpenCV work of a reader both release the GIL, so decoding overlaps the reading (two cores: up to
     twice as fast). Whatever the iterator raises is raised here, in order; closing this generator early stops

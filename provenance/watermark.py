@@ -715,7 +715,7 @@ def _detector(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hp = _highpass(y, _DET_SIGMA)
     a = cv2.GaussianBlur(cv2.multiply(hp, hp), (0, 0), _DET_SIGMA)
     np.sqrt(a, out=a)
-    a += np.float32(_DET_FLOOR)
+    np.add(a, np.float32(_DET_FLOOR), out=a)
     w = np.sqrt(a)
     w *= a
     np.reciprocal(w, out=w)

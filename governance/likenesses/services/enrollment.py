@@ -219,6 +219,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, video: bytes, *
                             f"the face in the video does not match likeness {likeness.id} (distance {d:.2f} > "
                             f"{threshold:.2f}); a likeness is verified by the person it was enrolled from",
                             likeness.id)
+    assert live.reference is not None  # a live check's template carries the face crop it saw
     verdict = run_check(identity, IdentityRequest(owner.id, owner.name, live.reference, ch.id,
                                                   likeness.id if likeness else None))
     matches = claim_search(session, index_now, live, threshold, owner.id, exclude=likeness.id if likeness else None)

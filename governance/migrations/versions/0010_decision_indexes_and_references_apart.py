@@ -20,6 +20,8 @@ Created: 2026-11-29 13:00:00.000000
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -33,9 +35,14 @@ depends_on = None
 _BATCH = 200
 
 
-def _members(blob: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+def _members(blob: bytes) -> dict[str, np.ndarray] | None:
+    """The arrays of a template blob, or None for one that is not a template (left as it is: the code that reads
+    it reports it, as before this migration)."""
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, KeyError):
+        return None
 
 
 def _blob(members: dict[str, np.ndarray]) -> bytes:
@@ -44,7 +51,7 @@ def _blob(members: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _rows(conn: sa.Connection, table: str) -> object:
+def _rows(conn: sa.Connection, table: str) -> Iterator[Any]:
     """(id, template) of every row of ``table``, in batches by id."""
     last = ""
     while True:
@@ -63,7 +70,7 @@ def _move_out(conn: sa.Connection) -> None:
     for table, keep in (("likeness", True), ("figure", False)):
         for rid, template in _rows(conn, table):
             members = _members(bytes(template))
-            if "reference" not in members:
+            if members is None or "reference" not in members:
                 continue
             reference = members.pop("reference")
             if keep:
@@ -81,7 +88,7 @@ def _move_in(conn: sa.Connection) -> None:
     store = store_of(conn)
     for rid, template in _rows(conn, "likeness"):
         members = _members(bytes(template))
-        if "reference" in members:
+        if members is None or "reference" in members:
             continue
         if store is None or not store.has(rid):
             raise RuntimeError(f"likeness {rid} keeps its reference image in a file store this downgrade cannot "
@@ -92,7 +99,7 @@ def _move_in(conn: sa.Connection) -> None:
     # template: a 1 x 1 grey one stands in
     for rid, template in list(_rows(conn, "figure")):
         members = _members(bytes(template))
-        if "reference" not in members:
+        if members is not None and "reference" not in members:
             members["reference"] = np.full((1, 1, 3), 128, np.uint8)
             conn.execute(sa.text('UPDATE figure SET template = :t WHERE id = :id'), {"t": _blob(members), "id": rid})
 
