@@ -25,14 +25,21 @@ def face_crop() -> np.ndarray:
 
 
 def procedural_clip(seconds: float, side: int, *, fps: float = 24.0, seed: int = 7, with_face: bool = True) -> Any:
-    """A ``seconds`` long ``side`` x ``side`` clip of the embedded generator (a Clip), with one face."""
-    from generator.base import GenerationSpec
+    """A ``seconds`` long ``side`` x ``side`` clip of the embedded generator (a Clip), with one face. Sides over
+    the generator's largest (1024 px) are rendered at 1024 and resized (area), for the resolution curves."""
+    import cv2
+
+    from generator.base import SIDE_RANGE_PX, GenerationSpec
     from generator.procedural import ProceduralGenerator
 
+    render = min(side, SIDE_RANGE_PX[1])
     faces = (face_crop(),) if with_face else ()
     spec = GenerationSpec(prompt="a person walking by the sea at dusk", seed=seed, faces=faces,
-                          duration_s=seconds, width=side, height=side, fps=fps)
-    return ProceduralGenerator(min_face_px=min(80, side // 4)).generate(spec)
+                          duration_s=seconds, width=render, height=render, fps=fps)
+    clip = ProceduralGenerator(min_face_px=min(80, render // 4)).generate(spec)
+    if render == side:
+        return clip
+    return clip.with_frames(np.stack([cv2.resize(f, (side, side), interpolation=cv2.INTER_CUBIC) for f in clip.frames]))
 
 
 def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

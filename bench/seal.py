@@ -100,6 +100,19 @@ def main(argv: list[str]) -> None:
         print(f"goal 3 (<= 3x baseline and <= 5 s): {work:.2f} s = {work / base:.2f}x baseline: "
               f"{'met' if ok else 'NOT met'}")
         if args.curve:
+            from detectors.faces import backend_from_settings
+            from detectors.index import LikenessIndex
+            from detectors.scan import scan_frames
+
+            backend = backend_from_settings("dlib", detector="auto")
+            index = LikenessIndex(dim=backend.dim)
+            print("\nscan time vs clip length (512p, 24 fps) and resolution (4 s)")
+            for seconds, side in [(2, 512), (10, 512), (30, 512), (60, 512), (4, 256), (4, 720), (4, 1080)]:
+                c = procedural_clip(seconds, side)
+                t, r = best(lambda: scan_frames(c.frames, c.fps, index, backend), 1)  # noqa: B023
+                print(f"  {seconds:>3} s {side:>4}p: scan {t:6.2f} s, {1000 * t / c.frame_count:5.1f} ms per frame, "
+                      f"{r.frames_scanned} frames looked at, {len(r.tracks)} track(s)", flush=True)
+                del c
             print("\nsealing time vs resolution (4 s, 24 fps; ms per megapixel-frame in brackets)")
             for side in SIDES:
                 c = procedural_clip(4.0, side)
