@@ -46,8 +46,12 @@ def _template_blob(rng: np.random.Generator, dim: int = 128) -> bytes:
 
     emb = rng.normal(size=(5, dim)).astype(np.float32)  # five poses
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    return Template(embeddings=emb, backend="dlib-resnet-v1", reference=None,
-                    bins=("frontal", "left", "right", "up", "down")).to_bytes()
+    bins = ("frontal", "left", "right", "up", "down")
+    try:
+        return Template(embeddings=emb, backend="dlib-resnet-v1", reference=None, bins=bins).to_bytes()
+    except Exception:  # a tree from before issue 12 (--tree): templates had to carry a reference image
+        return Template(embeddings=emb, backend="dlib-resnet-v1", reference=np.zeros((1, 1, 3), np.uint8),
+                        bins=bins).to_bytes()
 
 
 def populate(url: str, likenesses: int, figures: int = 100) -> tuple[Any, str]:
