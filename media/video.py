@@ -291,7 +291,8 @@ class Planes:
             self._rgb: np.ndarray | None = None
         else:
             self._rgb = upright(frame, reformatter)
-        self.shape: tuple[int, int] = (self._y.shape if self._rgb is None else self._rgb.shape[:2])  # type: ignore[assignment]
+        h, w = (self._y.shape if self._rgb is None else self._rgb.shape[:2])
+        self.shape: tuple[int, int] = (int(h), int(w))
 
     @property
     def luma(self) -> np.ndarray:
