@@ -1,7 +1,7 @@
 """Reference face images of enrolled likenesses, encrypted at rest in the file store (issue 12).
 
 A likeness row holds its template's embeddings and a few names only (:meth:`detectors.enroll.Template.
-without_reference`: ~1 KB for five poses). The reference face crop the generator composites (up to 518 x 518
+without_reference`: 3.3 KB for five 128-d poses). The reference face crop the generator composites (up to 518 x 518
 px; ~500 KB when it sat in the row) is biometric data: it lives in ``var/references/<likeness id>.ref``,
 encrypted with AES-256-GCM (``cryptography``), and is read back only where the generator needs it (the gate's
 generation stage). File layout::

@@ -6,7 +6,7 @@ reference face images move out of the template rows into the encrypted file stor
 
 Every likeness row whose template holds a ``reference`` image gets it written to the store bound to the database
 (:mod:`governance.references`: ``var/references/<id>.ref``, AES-GCM, key ``var/keys/reference.key``) and keeps the
-template without it (embeddings, backend, bins: ~1 KB instead of up to ~500 KB). Figures' rows just drop theirs
+template without it (embeddings, backend, bins: ~3 KB instead of up to ~500 KB). Figures' rows just drop theirs
 (a figure's photo is never composited). A database holding references that is migrated by a process that did not
 bind a store (only a bare engine does that) is refused with a message, never left half moved. Downgrade puts
 the likenesses' images back into the rows (a figure gets a 1 x 1 grey stand-in). The rows are read in batches of
