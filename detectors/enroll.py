@@ -111,8 +111,9 @@ class Template:
                 f"reference={ref}{binned})")
 
     def without_reference(self) -> Template:
-        """The same template with no reference image: what a likeness row stores (embeddings and a few names,
-        3.3 KB for five 128-d rows, 10.4 KB for five 512-d ones, against ~500 KB with a 518 x 518 reference crop; issue 12)."""
+        """The same template with no reference image: what a likeness row stores (embeddings and a few names:
+        3.3 KB for five 128-d rows, 10.4 KB for five 512-d ones, against ~500 KB with a 518 x 518 reference
+        crop; issue 12)."""
         return Template(embeddings=self.embeddings, backend=self.backend, reference=None, bins=self.bins)
 
     def view(self, pose_bin: str) -> np.ndarray:
