@@ -219,9 +219,10 @@ def changes_since(session: Session, kind: str, after: int, upto: int) -> list[st
 
 
 def counter(session: Session, name: str) -> int:
-    row = session.exec(select(models.Counter).where(models.Counter.name == name)
-                       .execution_options(populate_existing=True)).first()
-    return -1 if row is None else int(row.value)
+    """The counter's value as the database holds it now (-1: no such counter). One column, read past the ORM's
+    identity map: every decision reads two of these (measured ~10x cheaper than loading the row; issue 12)."""
+    value = session.execute(sa.select(models.Counter.value).where(models.Counter.name == name)).scalar()
+    return -1 if value is None else int(value)
 
 
 #: The first half of the two-int PostgreSQL advisory lock keys that :func:`serialize_consent` takes (two-int
