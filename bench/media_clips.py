@@ -29,11 +29,18 @@ def procedural_clip(seconds: float, side: int, *, fps: float = 24.0, seed: int =
     the generator's largest (1024 px) are rendered at 1024 and resized (area), for the resolution curves."""
     import cv2
 
-    from generator.base import SIDE_RANGE_PX, GenerationSpec
+    from generator.base import DURATION_RANGE_S, SIDE_RANGE_PX, GenerationSpec
     from generator.procedural import ProceduralGenerator
 
     render = min(side, SIDE_RANGE_PX[1])
     faces = (face_crop(),) if with_face else ()
+    longest = DURATION_RANGE_S[1]
+    if seconds > longest:  # longer than one generation: scenes of the longest length, one after the other
+        parts = [procedural_clip(min(longest, seconds - start), side, fps=fps, seed=seed + k, with_face=with_face)
+                 for k, start in enumerate(np.arange(0, seconds, longest))]
+        from media.video import Clip
+
+        return Clip(frames=np.concatenate([p.frames for p in parts]), fps=fps)  # no soundtrack: frames are timed
     spec = GenerationSpec(prompt="a person walking by the sea at dusk", seed=seed, faces=faces,
                           duration_s=seconds, width=render, height=render, fps=fps)
     clip = ProceduralGenerator(min_face_px=min(80, render // 4)).generate(spec)
