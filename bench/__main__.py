@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("decisions", "seal", "verify", "watermark", "faces", "insightface", "liveness", "limits", "names", "scale")
+ALL = ("decisions", "seal", "verify", "library", "watermark", "faces", "insightface", "liveness", "limits", "names",
+       "scale")
 
 
 def main(argv: list[str]) -> int:
