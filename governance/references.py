@@ -65,6 +65,7 @@ def load_or_create_key(path: Path) -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(secrets.token_bytes(32))
         try:
@@ -118,10 +119,13 @@ class ReferenceStore:
         nonce = secrets.token_bytes(_NONCE)
         blob = _MAGIC + nonce + self._cipher().encrypt(nonce, png.tobytes(), _AAD + likeness_id.encode())
         dest = self.path(likeness_id)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.directory, 0o700)  # whatever the umask
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(blob)
                 fh.flush()
