@@ -24,6 +24,7 @@ def test_round_trip_is_exact_and_private(store, tmp_path):
     store.put("lk_a", _face())
     assert np.array_equal(store.get("lk_a"), _face())
     assert store.path("lk_a").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "references").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "keys" / "reference.key").stat().st_mode & 0o777 == 0o600
     assert "hidden" in repr(store) and (tmp_path / "keys" / "reference.key").read_bytes().hex() not in repr(store)
     store.put("lk_a", _face(1))  # replaced atomically
