@@ -389,6 +389,9 @@ class Pipeline:
                 gen = session.get(Generation, generation_id)
         except Exception:
             return
+        if gen is not None and gen.state is GenerationState.HELD:
+            log.info("generation %s: held after %s for a likeness owner's review", generation_id, job.stage,
+                     extra={"stage": job.stage, "state": gen.state.value})
         if gen is None or not gen.state.terminal:
             return
         created = gen.created_at if gen.created_at.tzinfo else gen.created_at.replace(tzinfo=UTC)

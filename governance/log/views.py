@@ -9,15 +9,38 @@ from governance.authz import Action
 from governance.errors import InvalidInput
 from governance.log.services import translog
 from governance.web import db, guard, runtime
+from provenance import keys as provenance_keys
 
 bp = Blueprint("log", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
+
+
+TRUST_ANCHOR_PATH = "/v1/log/trust-anchor"
 
 
 @bp.get("/log")
 @guard(Action.LOG_HEAD)
 def log_head() -> Response:
-    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain."""
-    return jsonify(runtime().signed_log_head(db()).to_dict())
+    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain; with
+    ``trust_anchor``: where the root certificate the chain must lead to is served, and its SHA-256 fingerprint
+    (of the DER certificate, as ``openssl x509 -fingerprint -sha256`` prints it), to compare with the one the
+    operator publishes elsewhere. Also linked from the ``Link`` header (``rel="trust-anchor"``)."""
+    body = runtime().signed_log_head(db()).to_dict()
+    body["trust_anchor"] = {"url": TRUST_ANCHOR_PATH, "sha256": fingerprint(runtime().trust_anchor_pem)}
+    resp = jsonify(body)
+    resp.headers["Link"] = f'<{TRUST_ANCHOR_PATH}>; rel="trust-anchor"; type="application/x-pem-file"'
+    return resp
+
+
+@bp.get("/log/trust-anchor")
+@guard(Action.LOG_TRUST_ANCHOR)
+def log_trust_anchor() -> Response:
+    """The root certificate (PEM) the signed tree head's chain, and every C2PA manifest's, is issued under: the
+    trust anchor of ``SignedTreeHead.verify`` and ``consentgate log verify-head``."""
+    pem = runtime().trust_anchor_pem
+    resp = Response(pem, mimetype="application/x-pem-file")
+    resp.headers["Content-Disposition"] = 'inline; filename="root-ca.pem"'
+    resp.headers["X-Certificate-SHA256"] = fingerprint(pem)
+    return resp
 
 
 @bp.get("/log/entries/<int:index>")
@@ -35,6 +58,11 @@ def log_consistency() -> Response:
     if old_size is None:
         raise InvalidInput("send old_size: the tree size you saw before")
     return jsonify(translog.consistency(db(), old_size, _int_arg("tree_size")))
+
+
+def fingerprint(pem: bytes) -> str:
+    """The SHA-256 fingerprint of a PEM certificate: hex of the hash of its DER encoding, lower case."""
+    return provenance_keys.certificate_fingerprint(pem)
 
 
 def _int_arg(name: str) -> int | None:

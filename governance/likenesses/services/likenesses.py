@@ -23,6 +23,7 @@ from governance.columns import utcnow
 from governance.db import bump, serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Grant, Likeness
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import (
     HOW_TO_VERIFY,
     ConsentFacts,
@@ -166,6 +167,12 @@ def owned_by(session: Session, owner: Account) -> list[Likeness]:
     """Every likeness ``owner`` enrolled, oldest first."""
     return list(session.exec(select(Likeness).where(Likeness.owner_id == owner.id)
                              .order_by(Likeness.created_at)).all())  # type: ignore[arg-type]
+
+
+def page_owned_by(session: Session, owner: Account, page: PageRequest) -> Page[Likeness]:
+    """One page of the likenesses ``owner`` enrolled, oldest first."""
+    return paginate(session, select(Likeness).where(Likeness.owner_id == owner.id),
+                    (SortKey(Likeness.created_at), SortKey(Likeness.id)), page)
 
 
 def owned_likeness(session: Session, actor: Account, likeness_id: str, action: Action = Action.LIKENESS_READ
