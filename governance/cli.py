@@ -193,7 +193,7 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
 
     default = _settings(args).daily_quota
     with _database(args) as session:
-        rows = [{"id": a.id, "name": a.name, "role": a.role.value, "daily_quota": a.daily_quota,
+        rows: list[dict[str, Any]] = [{"id": a.id, "name": a.name, "role": a.role.value, "daily_quota": a.daily_quota,
                  "created_at": iso(a.created_at)} for a in list_accounts(session)]
     if args.json:
         print(json.dumps(rows, indent=2))

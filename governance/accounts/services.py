@@ -39,9 +39,9 @@ def create_account(session: Session, name: object, role: object, *, actor: Accou
     role_ = Role(role)
     if session.exec(select(Account).where(Account.name == name)).first() is not None:
         raise Conflict(f"an account named {name!r} already exists")
-    _check_quota(daily_quota)
+    quota = _check_quota(daily_quota)
     token = _new_token()
-    account = Account(name=name, role=role_, token_hash=hash_token(token), daily_quota=daily_quota)
+    account = Account(name=name, role=role_, token_hash=hash_token(token), daily_quota=quota)
     session.add(account)
     record(session, Tag.ACCOUNT_CREATE, actor_id=actor.id if actor else None, subject=account.id, name=name,
            role=role_.value)
@@ -52,23 +52,25 @@ def create_account(session: Session, name: object, role: object, *, actor: Accou
 MAX_DAILY_QUOTA = 100_000
 
 
-def _check_quota(daily_quota: object) -> None:
-    if daily_quota is not None and (isinstance(daily_quota, bool) or not isinstance(daily_quota, int)
-                                    or not 0 <= daily_quota <= MAX_DAILY_QUOTA):
+def _check_quota(daily_quota: object) -> int | None:
+    if daily_quota is None:
+        return None
+    if isinstance(daily_quota, bool) or not isinstance(daily_quota, int) or not 0 <= daily_quota <= MAX_DAILY_QUOTA:
         raise InvalidInput(f"daily_quota must be a whole number from 0 to {MAX_DAILY_QUOTA} (or null: the default), "
                            f"got {daily_quota!r}")
+    return daily_quota
 
 
 def set_daily_quota(session: Session, account: Account, daily_quota: object, *, actor: Account | None) -> None:
     """Give ``account`` its own daily generation quota (0 to :data:`MAX_DAILY_QUOTA`; None: the service default,
     ``GOVERNANCE_DAILY_QUOTA``), audited as ``account:quota:set``. It applies at once, to today's count too.
     InvalidInput (422) for anything else; ``actor`` None is the operator's CLI."""
-    _check_quota(daily_quota)
+    quota = _check_quota(daily_quota)
     before = account.daily_quota
-    account.daily_quota = daily_quota  # type: ignore[assignment]
+    account.daily_quota = quota
     session.add(account)
     record(session, Tag.QUOTA_SET, actor_id=actor.id if actor else None, subject=account.id,
-           before=before, after=daily_quota)
+           before=before, after=quota)
 
 
 def rotate_token(session: Session, account: Account, *, actor: Account | None) -> str:

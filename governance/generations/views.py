@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
@@ -84,12 +85,15 @@ def create_generation() -> tuple[Response, int]:
     body = json_body("prompt", "likenesses", "seed")
     rt = runtime()
     rt.require_free_space()  # 507 rather than a job that fails on a full disk
+    started = time.monotonic()
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota)
     db().commit()
+    seconds = time.monotonic() - started
     metrics.decisions(gen.decisions)
-    log.info("generation %s: precheck done: %s", gen.id, gen.state.value,
-             extra={"generation_id": gen.id, "stage": "precheck", "state": gen.state.value})
+    log.info("generation %s: precheck done in %.2f s: %s", gen.id, seconds, gen.state.value,
+             extra={"generation_id": gen.id, "stage": "precheck", "seconds": round(seconds, 3),
+                    "state": gen.state.value})
     if gen.state is GenerationState.PRECHECKED:
         rt.pipeline.submit(gen.id)
     else:

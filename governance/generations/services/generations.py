@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance import authz
 from governance.accounts.models import Account, Role
@@ -71,7 +71,7 @@ def used_today(session: Session, account_id: str, now: datetime | None = None) -
     midnight = datetime.combine((now or utcnow()).date(), time(0), tzinfo=UTC)
     q = select(func.count()).select_from(Generation).where(
         Generation.requester_id == account_id, Generation.created_at >= midnight,
-        or_(Generation.state != GenerationState.BLOCKED, Generation.claimed_by.is_not(None)))  # type: ignore[union-attr]
+        or_(col(Generation.state) != GenerationState.BLOCKED, col(Generation.claimed_by).is_not(None)))
     return int(session.exec(q).one())
 
 
