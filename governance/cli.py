@@ -154,7 +154,7 @@ def _quota_arg(raw: str | None, command: str) -> int | None:
 
     if raw is None or raw == "default":
         return None
-    if not raw.isdigit() or int(raw) > MAX_DAILY_QUOTA:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or int(raw) > MAX_DAILY_QUOTA:
         raise SystemExit(f"consentgate accounts {command}: --daily-quota must be a whole number from 0 to "
                          f"{MAX_DAILY_QUOTA} or 'default', got {raw!r}")
     return int(raw)

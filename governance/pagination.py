@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from governance.errors import BadRequest
 DEFAULT_LIMIT = 100
 #: The most rows one page holds; a larger ``limit`` is refused with 400 rather than cut silently.
 MAX_LIMIT = 500
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() also takes '²', which int() refuses
 _MAX_CURSOR = 1024  # characters: a cursor this service makes is far shorter
 
 T = TypeVar("T")
@@ -75,7 +77,7 @@ def parse_page(args: Mapping[str, str], list_name: str) -> PageRequest:
     raw = args.get("limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
             raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}",
                              max_limit=MAX_LIMIT)
         limit = int(raw)

@@ -69,6 +69,6 @@ def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 15:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
         raise InvalidInput(f"{name} must be a whole number, got {raw!r}")
     return int(raw)

@@ -57,10 +57,29 @@ def _walk(api: Any, token: str | None, path: str, key: str, limit: int) -> tuple
 
 # -- pagination ------------------------------------------------------------------------------------------------
 def test_generations_page_newest_first_and_rows_added_between_pages_shift_nothing(make_api):
-    api = make_api(worker="none")
+    _pages_stay_put(make_api(worker="none"))
+
+
+def test_paging_and_the_quota_count_on_postgres(pg_url, make_api):  # pg_url first: dropped after the app is closed
+    """The same keyset order and quota query on PostgreSQL's timestamptz as on SQLite."""
+    api = make_api(worker="none", database_url=pg_url, daily_quota=2)
+    assert api.rt.engine.dialect.name == "postgresql"
+    _pages_stay_put(api)
+    quota = api.call("GET", "/v1/me", _token_of(api, "bob")).get_json()["quota"]
+    assert (quota["used"], quota["left"]) == (2, 0)  # today's two (waiting: generation work), not the older six
+
+
+def _token_of(api: Any, name: str) -> str:
+    from governance.accounts.services import rotate_token
+
+    with unit_of_work(api.rt.engine) as s:
+        return rotate_token(s, s.exec(select(Account).where(Account.name == name)).one(), actor=None)
+
+
+def _pages_stay_put(api: Any) -> None:
     with unit_of_work(api.rt.engine) as s:
         bob, token = factories.account(s, "bob")
-        t0 = utcnow() - timedelta(hours=1)
+        t0 = utcnow() - timedelta(days=2)
         # three pairs requested in the same microsecond: the id breaks the tie, so each still has one place
         ids = [factories.generation(s, bob.id, created_at=t0 + timedelta(seconds=i // 2)).id for i in range(6)]
     expected = [g for _, g in sorted(((i // 2, g) for i, g in enumerate(ids)), reverse=True)]
@@ -75,7 +94,7 @@ def test_generations_page_newest_first_and_rows_added_between_pages_shift_nothin
     second = api.call("GET", nxt, token).get_json()
     assert [g["id"] for g in second["generations"]] == expected[4:] and second["next"] is None
     everything, pages = _walk(api, token, "/v1/generations", "generations", 3)
-    assert [g["id"] for g in everything] == sorted(newer, key=lambda i: -newer.index(i)) + expected
+    assert [g["id"] for g in everything] == newer[::-1] + expected
     assert pages == 3
     # the default page holds DEFAULT_LIMIT rows and says so by having no next link here
     assert api.call("GET", "/v1/generations", token).get_json()["next"] is None
@@ -86,6 +105,8 @@ def test_generations_page_newest_first_and_rows_added_between_pages_shift_nothin
     (f"limit={pagination.MAX_LIMIT + 1}", "limit must be a whole number from 1 to 500"),
     ("limit=-3", "limit must be"),
     ("limit=ten", "limit must be"),
+    ("limit=%C2%B2", "limit must be"),  # '²': a digit to str.isdigit(), not to int()
+    ("limit=99999999999999999999", "limit must be"),
     ("limit=", "limit must be"),
     ("cursor=not-a-cursor", "the cursor is not one this service made"),
     ("cursor=", "the cursor is not one this service made"),
@@ -415,6 +436,7 @@ def test_cli_lists_accounts_and_sets_daily_quotas(tmp_path, capsys, monkeypatch)
         (["accounts", "create", "dave", "--role", "creator", "--daily-quota", "-1"], "--daily-quota must be"),
         (["accounts", "create", "dave", "--role", "creator", "--daily-quota", "lots"], "--daily-quota must be"),
         (["accounts", "set-quota", "bob", "--daily-quota", "100001"], "--daily-quota must be"),
+        (["accounts", "set-quota", "bob", "--daily-quota", "\u00b2"], "--daily-quota must be"),
     ]:
         with pytest.raises(SystemExit, match=says) as e:
             main([*d, *argv])
