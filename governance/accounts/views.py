@@ -37,12 +37,14 @@ def _secret(response: Response) -> Response:
 @guard(Action.ME_READ)
 def me() -> Response:
     """Who you are; for an account that may request generations, its daily ``quota``: ``daily``, ``used`` today,
-    ``left`` and ``resets_at`` (the next midnight UTC). Requests blocked at the precheck use none of it."""
+    ``left``, ``refused`` (requests the precheck refused today: they use none of it, but at most ``daily`` of
+    them are accepted a day) and ``resets_at`` (the next midnight UTC)."""
     me_ = caller()
     out: dict[str, Any] = account_view(me_)
     if authz.allows(Action.GENERATION_CREATE, authz.principal(me_), owner=True):
         q = generations_svc.quota_for(db(), me_, default_quota=runtime().settings.daily_quota)
-        out["quota"] = {"daily": q.daily, "used": q.used, "left": q.left, "resets_at": iso(q.resets_at)}
+        out["quota"] = {"daily": q.daily, "used": q.used, "left": q.left, "refused": q.refused,
+                        "resets_at": iso(q.resets_at)}
     return jsonify(out)
 
 

@@ -20,13 +20,11 @@ TRUST_ANCHOR_PATH = "/v1/log/trust-anchor"
 @bp.get("/log")
 @guard(Action.LOG_HEAD)
 def log_head() -> Response:
-    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain; with
-    ``trust_anchor``: where the root certificate the chain must lead to is served, and its SHA-256 fingerprint
-    (of the DER certificate, as ``openssl x509 -fingerprint -sha256`` prints it), to compare with the one the
-    operator publishes elsewhere. Also linked from the ``Link`` header (``rel="trust-anchor"``)."""
-    body = runtime().signed_log_head(db()).to_dict()
-    body["trust_anchor"] = {"url": TRUST_ANCHOR_PATH, "sha256": fingerprint(runtime().trust_anchor_pem)}
-    resp = jsonify(body)
+    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain. The body
+    is the head exactly as signed and kept (clients store and compare heads); the root certificate the chain
+    must lead to is linked from the ``Link`` header (``rel="trust-anchor"``), and served by :func:`log_trust_anchor`
+    with its SHA-256 fingerprint (of the DER certificate, as ``openssl x509 -fingerprint -sha256`` prints it)."""
+    resp = jsonify(runtime().signed_log_head(db()).to_dict())
     resp.headers["Link"] = f'<{TRUST_ANCHOR_PATH}>; rel="trust-anchor"; type="application/x-pem-file"'
     return resp
 

@@ -245,14 +245,16 @@ def test_me_shows_the_quota_and_only_generation_work_uses_it(make_api):
 
     quota = api.call("GET", "/v1/me", bob).get_json()["quota"]
     tomorrow = (utcnow() + timedelta(days=1)).date()
-    assert quota == {"daily": 3, "used": 0, "left": 3, "resets_at": f"{tomorrow.isoformat()}T00:00:00+00:00"}
+    assert quota == {"daily": 3, "used": 0, "left": 3, "refused": 0,
+                     "resets_at": f"{tomorrow.isoformat()}T00:00:00+00:00"}
     assert "quota" not in api.call("GET", "/v1/me", reg_t).get_json()  # only accounts that may generate
     assert "quota" not in api.call("GET", "/v1/me", studio_t).get_json()
 
-    for _ in range(5):  # blocked at the precheck by the character's rule: no generation work, no quota used
+    for _ in range(2):  # blocked at the precheck by the character's rule: no generation work, no quota used
         r = api.call("POST", "/v1/generations", bob, json={"prompt": "Robo Pup flies", "seed": 1})
         assert r.status_code == 202 and r.get_json()["state"] == "blocked"
-    assert api.call("GET", "/v1/me", bob).get_json()["quota"]["used"] == 0
+    quota = api.call("GET", "/v1/me", bob).get_json()["quota"]
+    assert (quota["used"], quota["left"], quota["refused"]) == (0, 3, 2)
 
     api.generate(bob, "a quiet lake")  # prechecked: waiting for a worker is generation work
     with unit_of_work(api.rt.engine) as s:  # one that a worker took and a later stage blocked counts too
@@ -260,7 +262,7 @@ def test_me_shows_the_quota_and_only_generation_work_uses_it(make_api):
         factories.generation(s, bob_id, state=GenerationState.BLOCKED, claimed_by="w1", reasons=["scan"])
         factories.generation(s, bob_id, created_at=utcnow() - timedelta(days=1))  # yesterday's: not today's
     assert api.call("GET", "/v1/me", bob).get_json()["quota"] | {"resets_at": None} == {
-        "daily": 3, "used": 2, "left": 1, "resets_at": None}
+        "daily": 3, "used": 2, "left": 1, "refused": 2, "resets_at": None}
     api.generate(bob, "a windy beach")
     assert api.call("GET", "/v1/me", bob).get_json()["quota"]["left"] == 0
 
@@ -271,7 +273,27 @@ def test_me_shows_the_quota_and_only_generation_work_uses_it(make_api):
     assert 1 <= wait <= 86_400 and abs((utcnow() + timedelta(seconds=wait) - reset).total_seconds()) < 5
     assert body["quota"] == 3 and "resets at" in body["detail"]
     with unit_of_work(api.rt.engine) as s:  # the refusal wrote nothing
-        assert len(s.exec(select(Generation).where(Generation.requester_id == bob_id)).all()) == 5 + 2 + 2
+        assert len(s.exec(select(Generation).where(Generation.requester_id == bob_id)).all()) == 2 + 2 + 2
+
+
+def test_refusals_at_the_precheck_are_free_but_bounded_by_the_quota(make_api):
+    """Probing the rules (which characters are denied, which names are protected figures) or notifying a likeness's
+    owner again and again costs no generation, but no more than ``daily`` refusals a day are accepted; after
+    that every request waits for the reset, so the answer says nothing about the prompt."""
+    api = make_api(worker="none", daily_quota=2)
+    bob = api.account("bob")
+    studio = api.account("studio", "rights_holder")
+    assert api.call("POST", "/v1/characters", studio, json={"name": "Robo Pup", "rule": "deny"}).status_code == 201
+    api.generate(bob, "a quiet lake")  # one generation: 1 of 2 used
+    for _ in range(2):
+        assert api.generate(bob, "Robo Pup flies")["state"] == "blocked"
+    assert api.call("GET", "/v1/me", bob).get_json()["quota"]["left"] == 1  # refusals used none of it
+    for prompt in ("Robo Pup again", "a windy beach"):  # refused or not, the same answer: no oracle
+        r = api.call("POST", "/v1/generations", bob, json={"prompt": prompt})
+        body = _problem(r, 429)
+        assert body["refused"] == 2 and "refused at the precheck" in body["detail"] and int(r.headers["Retry-After"]) > 0
+    with unit_of_work(api.rt.engine) as s:
+        assert len(s.exec(select(Generation)).all()) == 3
 
 
 # -- the log's trust anchor --------------------------------------------------------------------------------------
@@ -279,9 +301,9 @@ def test_the_signed_tree_head_checks_out_under_the_served_trust_anchor(api, tmp_
     """README, "Checking the log": the commands a reader runs, with the test client standing in for curl."""
     r = api.call("GET", "/v1/log")
     head = r.get_json()
-    assert head["trust_anchor"]["url"] == "/v1/log/trust-anchor"
-    assert r.headers["Link"].startswith("</v1/log/trust-anchor>; rel=\"trust-anchor\"")
-    anchor = api.call("GET", head["trust_anchor"]["url"])
+    assert set(head) == {"tree_size", "root_hash", "timestamp", "alg", "signature", "certificate_chain_pem"}
+    assert r.headers["Link"] == '</v1/log/trust-anchor>; rel="trust-anchor"; type="application/x-pem-file"'
+    anchor = api.call("GET", "/v1/log/trust-anchor")
     assert anchor.status_code == 200 and anchor.mimetype == "application/x-pem-file"
     pem = anchor.data
     assert pem == (api.rt.settings.keys_dir / "c2pa" / "root-ca.pem").read_bytes()
@@ -289,7 +311,7 @@ def test_the_signed_tree_head_checks_out_under_the_served_trust_anchor(api, tmp_
     from cryptography.hazmat.primitives import hashes
 
     fp = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
-    assert head["trust_anchor"]["sha256"] == fp == anchor.headers["X-Certificate-SHA256"]
+    assert anchor.headers["X-Certificate-SHA256"] == fp
 
     (tmp_path / "head.json").write_bytes(r.data)
     (tmp_path / "root-ca.pem").write_bytes(pem)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, not_, or_
 from sqlmodel import Session, col, select
 
 from governance import authz
@@ -62,16 +62,32 @@ def _validate(prompt: Any, likeness_ids: Any, seed: Any) -> tuple[str, list[str]
     return prompt.strip(), likeness_ids, seed
 
 
+def _midnight(now: datetime | None) -> datetime:
+    return datetime.combine((now or utcnow()).date(), time(0), tzinfo=UTC)
+
+
+def _refused_at_precheck() -> Any:
+    """Blocked and never claimed by a worker: refused by the precheck (or before any generation work began)."""
+    return and_(col(Generation.state) == GenerationState.BLOCKED, col(Generation.claimed_by).is_(None))
+
+
 def used_today(session: Session, account_id: str, now: datetime | None = None) -> int:
     """How much of the daily quota ``account_id`` used today (UTC): its generations requested since midnight
     that went on to generation work. A request blocked at the precheck (no consent, a character's rule, a
-    protected figure) costs nothing, so it is not counted: it is neither prechecked nor ever claimed by a
-    worker. Everything else counts, whatever became of it: waiting, running, held, released, blocked by a
-    later stage, taken down."""
-    midnight = datetime.combine((now or utcnow()).date(), time(0), tzinfo=UTC)
+    protected figure) costs no generation, so it is not counted: it is neither prechecked nor ever claimed by
+    a worker (:func:`refused_today` bounds those). Everything else counts, whatever became of it: waiting,
+    running, held, released, blocked by a later stage, taken down."""
     q = select(func.count()).select_from(Generation).where(
-        Generation.requester_id == account_id, Generation.created_at >= midnight,
-        or_(col(Generation.state) != GenerationState.BLOCKED, col(Generation.claimed_by).is_not(None)))
+        Generation.requester_id == account_id, Generation.created_at >= _midnight(now), not_(_refused_at_precheck()))
+    return int(session.exec(q).one())
+
+
+def refused_today(session: Session, account_id: str, now: datetime | None = None) -> int:
+    """How many of ``account_id``'s requests today (UTC) the precheck refused. They use no quota, but they are
+    bounded by it too (:func:`request_generation`): each one may tell the requester something about the rules
+    and the protected-figure gallery, and notifies the owners of the likenesses it named."""
+    q = select(func.count()).select_from(Generation).where(
+        Generation.requester_id == account_id, Generation.created_at >= _midnight(now), _refused_at_precheck())
     return int(session.exec(q).one())
 
 
@@ -83,6 +99,7 @@ class Quota:
 
     daily: int
     used: int
+    refused: int  # requests refused at the precheck today: free, but at most ``daily`` of them
     resets_at: datetime
     retry_after_s: int
 
@@ -95,7 +112,7 @@ def quota_for(session: Session, account: Account, *, default_quota: int, now: da
     now = now or utcnow()
     daily = account.daily_quota if account.daily_quota is not None else default_quota
     resets = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
-    return Quota(daily, used_today(session, account.id, now), resets,
+    return Quota(daily, used_today(session, account.id, now), refused_today(session, account.id, now), resets,
                  max(1, math.ceil((resets - now).total_seconds())))
 
 
@@ -144,6 +161,12 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
                             f"quota resets at {iso(quota.resets_at)}", quota=quota.daily,
                             resets_at=iso(quota.resets_at), retry_after=quota.retry_after_s)
+    if quota.refused >= quota.daily:
+        raise QuotaExceeded(f"{requester.name!r} has had {quota.refused} requests refused at the precheck today "
+                            f"(UTC), as many as the daily quota allows: refused requests use no generation, but "
+                            f"probing the rules is not free; this resets at {iso(quota.resets_at)}",
+                            quota=quota.daily, refused=quota.refused, resets_at=iso(quota.resets_at),
+                            retry_after=quota.retry_after_s)
     decisions, relied, owners = precheck(session, requester, prompt, likeness_ids)
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
