@@ -291,7 +291,8 @@ def test_refusals_at_the_precheck_are_free_but_bounded_by_the_quota(make_api):
     for prompt in ("Robo Pup again", "a windy beach"):  # refused or not, the same answer: no oracle
         r = api.call("POST", "/v1/generations", bob, json={"prompt": prompt})
         body = _problem(r, 429)
-        assert body["refused"] == 2 and "refused at the precheck" in body["detail"] and int(r.headers["Retry-After"]) > 0
+        assert body["refused"] == 2 and "refused at the precheck" in body["detail"]
+        assert int(r.headers["Retry-After"]) > 0
     with unit_of_work(api.rt.engine) as s:
         assert len(s.exec(select(Generation)).all()) == 3
 
