@@ -20,8 +20,10 @@ from governance.cli import main
 from governance.columns import utcnow
 from governance.db import unit_of_work
 from governance.generations.models import Generation, GenerationState
+from governance.guardians.models import GuardianApproval
 from governance.likenesses.models import Dispute, DisputeKind, Figure
 from governance.models import AuditEvent
+from governance.notices.models import Notice, OnBehalfOf
 from tests import factories
 
 
@@ -159,6 +161,13 @@ def test_every_list_is_paged(api):
             s.add(Dispute(kind=DisputeKind.IDENTITY, likeness_id=lks[i].id, claimant_id=alice.id))
             s.add(Figure(name=f"Figure {2 - i}", backend="dlib-resnet-v1",
                          template=factories.template().to_bytes(), embeddings=1))
+        gwen, gwen_t = factories.account(s, "gwen")
+        _, reg_t = factories.account(s, "ruth", "regulator")
+        for i in range(3):
+            s.add(GuardianApproval(likeness_id=lks[i].id, grantee_id=friends[i].id, minor_id=alice.id,
+                                   guardian_id=gwen.id))
+            s.add(Notice(token_hash=f"{i:064x}", contact="filer@example.org", on_behalf_of=OnBehalfOf.SELF,
+                         statement="this is me", generation_id=gens[i].id, source="generation_id"))
         alice_id, lk0 = alice.id, lks[0].id
         gen_ids = [g.id for g in gens]
     for f in ("friend-2", "friend-0", "friend-1"):
@@ -171,7 +180,8 @@ def test_every_list_is_paged(api):
         return [x[key] for x in items]
 
     accounts, pages = _walk(api, admin_t, "/v1/accounts", "accounts", 1)
-    assert names(accounts) == sorted(["root", "studio", "alice", "friend-0", "friend-1", "friend-2"]) and pages == 6
+    assert names(accounts) == sorted(["root", "studio", "alice", "friend-0", "friend-1", "friend-2", "gwen", "ruth"])
+    assert pages == 8
     contacts, _ = _walk(api, alice_t, "/v1/contacts", "contacts", 2)
     assert names(contacts) == ["friend-0", "friend-1", "friend-2"]
     notes, _ = _walk(api, alice_t, "/v1/notifications", "notifications", 1)
@@ -186,6 +196,10 @@ def test_every_list_is_paged(api):
     assert names(figures) == ["Figure 0", "Figure 1", "Figure 2"]
     characters, _ = _walk(api, alice_t, "/v1/characters", "characters", 1)
     assert names(characters) == ["Robo Pup", "Captain Comet", "Star Cat"]  # oldest first
+    approvals, _ = _walk(api, gwen_t, "/v1/guardian/approvals", "approvals", 2)
+    assert len({a["id"] for a in approvals}) == 3
+    notices, _ = _walk(api, reg_t, "/v1/notices?state=all", "notices", 1)
+    assert len({n["id"] for n in notices}) == 3
     assert alice_id  # the rows above belong to her
 
 
