@@ -390,6 +390,9 @@ class Pipeline:
                 gen = session.get(Generation, generation_id)
         except Exception:
             return
+        if gen is not None and gen.state is GenerationState.HELD:
+            log.info("generation %s: held after %s for a likeness owner's review", generation_id, job.stage,
+                     extra={"stage": job.stage, "state": gen.state.value})
         if gen is None or not gen.state.terminal:
             return
         created = gen.created_at if gen.created_at.tzinfo else gen.created_at.replace(tzinfo=UTC)
@@ -504,7 +507,8 @@ class Pipeline:
             order, sealed = self._seal(generation_id, clip, seen, marked, final)
             stage = "release"
             with gate.stage_transaction(self.rt.engine) as session:
-                gate.release(session, self._expect(session, generation_id, GenerationState.SEALING), order, sealed)
+                gate.release(session, self._expect(session, generation_id, GenerationState.SEALING), order, sealed,
+                             draft_ttl_s=self.rt.settings.draft_approval_ttl_s)
             released = True
         except gate.Stopped:
             pass

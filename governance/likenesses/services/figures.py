@@ -23,6 +23,7 @@ from governance.db import bump, counter, get_or_404
 from governance.errors import InvalidInput
 from governance.likenesses.models import Dispute, DisputeState, Figure, Likeness
 from governance.likenesses.services.likenesses import build_template, check_consent
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.characters import CharacterMatcher, CharacterPolicy, PolicyError
 from policies.consent import public_figure_permits
 from policies.decisions import Decision
@@ -81,6 +82,11 @@ def add_figure(session: Session, actor_id: str | None, name: Any, aliases: Any, 
 
 def list_figures(session: Session) -> Sequence[Figure]:
     return session.exec(select(Figure).order_by(Figure.name)).all()  # type: ignore[arg-type]
+
+
+def page_figures(session: Session, page: PageRequest) -> Page[Figure]:
+    """One page of the protected public figures, by name."""
+    return paginate(session, select(Figure), (SortKey(Figure.name), SortKey(Figure.id)), page)
 
 
 def get_figure(session: Session, figure_id: str) -> Figure:

@@ -23,6 +23,7 @@ from governance.columns import utcnow
 from governance.db import bump, serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Grant, Likeness
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import (
     HOW_TO_VERIFY,
     ConsentFacts,
@@ -169,6 +170,12 @@ def owned_by(session: Session, owner: Account) -> list[Likeness]:
                              .order_by(Likeness.created_at)).all())  # type: ignore[arg-type]
 
 
+def page_owned_by(session: Session, owner: Account, page: PageRequest) -> Page[Likeness]:
+    """One page of the likenesses ``owner`` enrolled, oldest first."""
+    return paginate(session, select(Likeness).where(Likeness.owner_id == owner.id),
+                    (SortKey(Likeness.created_at), SortKey(Likeness.id)), page)
+
+
 def owned_likeness(session: Session, actor: Account, likeness_id: str, action: Action = Action.LIKENESS_READ
                    ) -> Likeness:
     """The likeness, when ``actor`` may do ``action`` on it (its owner); someone else's answers 404 exactly
@@ -190,6 +197,9 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
     _owner_only(actor, likeness, Action.LIKENESS_MODE)
+    from governance.guardians.services import check_mode
+
+    check_mode(session, likeness, new)  # a minor's likeness is never open to everyone or mutuals
     _begin_change(session, likeness)
     if new is not LikenessMode.ONLY_ME:  # closing a protective likeness further is always allowed
         require_consent_capable(session, likeness, f"set likeness {likeness.id} to {new.value}")
@@ -221,6 +231,11 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
     such account), :class:`InvalidInput` (the owner, or the likeness is only_me) and :class:`Conflict` (409:
     the likeness cannot consent: photo, disputed or pending review)."""
     _owner_only(actor, likeness, Action.LIKENESS_GRANT)
+    from governance.guardians.services import guardianship
+
+    if guardianship(session, likeness.owner_id) is not None:
+        raise Conflict("a minor's grant needs the guardian's approval (governance.guardians.services.request_grant)",
+                       reason="minor")
     _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     if grantee.id == likeness.owner_id:
@@ -274,6 +289,10 @@ def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool
     session.flush()
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)
+    from governance.restrictions.services import remove_for_likeness
+
+    remove_for_likeness(session, likeness.id)
+    session.flush()
     session.delete(likeness)
     references.forget(session, likeness.id)
     bump(session, "likenesses")
