@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("watermark", "faces", "insightface", "liveness", "limits", "names", "restrictions", "scale")
+ALL = ("decisions", "seal", "verify", "library", "watermark", "faces", "insightface", "liveness", "limits", "names",
+       "restrictions", "scale")
 
 
 def main(argv: list[str]) -> int:

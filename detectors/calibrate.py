@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-calibration", type=float, metavar="THRESHOLD",
                         help="write this threshold into MODEL_DIR/consentgate.json (insightface)")
     args = parser.parse_args(argv)
-    from detectors.scan import threshold_for
+    from detectors.matching import threshold_for
 
     if args.turned_only:
         run_turned(args.faces_dir, args.seed)

@@ -890,7 +890,7 @@ def _verify(frames: Iterable[np.ndarray], fps: float, asked: tuple[str, ...], pi
 
 
 def _match_threshold(backend: FaceBackend) -> float:
-    from detectors.scan import threshold_for
+    from detectors.matching import threshold_for
 
     return threshold_for(backend)
 

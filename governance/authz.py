@@ -112,6 +112,7 @@ class Action(StrEnum):
     LOG_HEAD = "log:head"
     LOG_ENTRY = "log:entry"
     LOG_CONSISTENCY = "log:consistency"
+    LOG_TRUST_ANCHOR = "log:trust-anchor"
     NOTIFICATION_LIST = "notification:list"
     NOTIFICATION_READ = "notification:read"
     METRICS = "ops:metrics"
@@ -194,7 +195,8 @@ TABLE: dict[Action, Permission] = {
     Action.CHARACTER_USAGE: _keyed("GET /v1/characters/<character_id>/usage", Resource.CHARACTER, frozenset({_R})),
     Action.CHARACTER_DELETE: _keyed("DELETE /v1/characters/<character_id>", Resource.CHARACTER, frozenset({_R})),
     Action.GENERATION_CREATE: _open("POST /v1/generations", frozenset({_C})),
-    Action.GENERATION_LIST: _open("GET /v1/generations", ACCOUNTS, "the generations you requested"),
+    Action.GENERATION_LIST: _open("GET /v1/generations", ACCOUNTS,
+                                  "the generations you requested; a regulator's: everyone's"),
     Action.GENERATION_READ: _keyed("GET /v1/generations/<generation_id>", Resource.GENERATION, ACCOUNTS,
                                    frozenset({_G, _A})),
     Action.GENERATION_VIDEO: _keyed("GET /v1/generations/<generation_id>/video", Resource.GENERATION, ACCOUNTS,
@@ -250,6 +252,8 @@ TABLE: dict[Action, Permission] = {
     Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
     Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),
     Action.LOG_CONSISTENCY: _open("GET /v1/log/consistency", EVERYONE),
+    Action.LOG_TRUST_ANCHOR: _open("GET /v1/log/trust-anchor", EVERYONE,
+                                   "the root certificate the signed tree head is checked under (PEM)"),
     Action.NOTIFICATION_LIST: _open("GET /v1/notifications", ACCOUNTS, "your own"),
     Action.NOTIFICATION_READ: _open("POST /v1/notifications/read", ACCOUNTS, "your own"),
     # Open like /healthz: Prometheus and load balancers scrape without a token. Nothing in them names a person, an

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from governance import references
 from governance.admission import Throttles
 from governance.config import Settings
 from governance.db import make_engine
@@ -40,6 +41,7 @@ class Runtime:
     def __init__(self, settings: Settings, engine: sa.Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url)
+        references.bind(self.engine, references.store_for(settings))  # likenesses' face images, encrypted
         self.keys = Keys(settings)
         self.detectors = Detectors(settings)
         self.indexes = Indexes(self.detectors)

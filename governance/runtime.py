@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance import references
 from governance.config import ConfigError, Settings
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
 from governance.likenesses.models import Figure, Likeness, is_figure_key
@@ -51,6 +52,7 @@ def initialise(settings: Settings, keys: Keys | None = None) -> None:
         private_dir(d)
     check_database_present(settings)
     engine = make_engine(settings.db_url)
+    references.bind(engine, references.store_for(settings))  # migration 0010 moves face images there
     try:
         init_db(engine)
         with unit_of_work(engine) as session:
