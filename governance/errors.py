@@ -287,10 +287,11 @@ class RateLimited(GovernanceError):
 
 
 def problem_types() -> dict[str, int]:
-    """Every problem type the service answers with, and its status: what ``docs/security.md`` lists."""
-    classes: list[type[GovernanceError] | type[ConfigError]] = [
-        GovernanceError, InvalidInput, LimitReached, BadRequest, Unauthenticated, Forbidden, NotFound,
-        MethodNotAllowed, Conflict, Gone, TooLarge, UnsupportedMedia, QuotaExceeded, RateLimited, Busy,
-        InsufficientStorage, Unavailable, LogDamaged, ConfigError]
-    return {**{cls.type_: cls.status for cls in classes},
+    """Every problem type the service answers with, and its status: what ``docs/security.md`` lists. The
+    service's own are every :class:`GovernanceError` subclass defined (domains define some of theirs: import
+    ``governance.app`` first to have them all)."""
+    def family(cls: type[GovernanceError]) -> list[type[GovernanceError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in family(sub))]
+
+    return {**{cls.type_: cls.status for cls in family(GovernanceError)}, ConfigError.type_: ConfigError.status,
             **{type_: status for _family, status, type_, _title in library_problems()}}

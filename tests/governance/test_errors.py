@@ -79,10 +79,7 @@ def test_every_problem_type_is_documented_with_its_status() -> None:
     text = (ROOT / "docs" / "security.md").read_text()
     table = text.split("<!-- problem-types:start -->")[1].split("<!-- problem-types:end -->")[0]
     documented = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| `([a-z-]+)` \| (\d{3}) \|", table, re.M)}
-    assert documented == problem_types()
     import governance.app  # noqa: F401  (every domain's errors are defined once the app's modules are)
 
-    def family(cls: type[GovernanceError]) -> list[type[GovernanceError]]:
-        return [cls, *(c for sub in cls.__subclasses__() for c in family(sub))]
-
-    assert {(c.type_, c.status) for c in family(GovernanceError)} <= set(documented.items())
+    assert documented == problem_types()
+    assert {"reference-unavailable", "log-damaged", "configuration"} <= set(documented)  # a domain's, and ours
