@@ -180,17 +180,20 @@ def test_cli_exit_codes_as_documented(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_worker_output_and_settings_repr_hide_url_passwords(tmp_path, monkeypatch, capsys):
-    """Issue 18: ``consentgate worker`` printed ``redis_url`` as given, password included."""
+def test_worker_output_and_settings_repr_hide_url_passwords(tmp_path):
+    """Issue 18: ``consentgate worker`` printed ``redis_url`` as given, password included. (A process of its own:
+    the worker configures logging for the whole process.)"""
+    import os
     import secrets
 
-    monkeypatch.setenv("GOVERNANCE_QUEUE", "redis")
-    monkeypatch.setenv("GOVERNANCE_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0")  # this Redis takes any password
-    monkeypatch.setenv("GOVERNANCE_QUEUE_PREFIX", f"cg-test-{secrets.token_hex(4)}")
-    assert main(["--data-dir", str(tmp_path / "var"), "worker", "--metrics-port", "0", "--max-jobs", "0"]) == 0
-    out = capsys.readouterr()
-    assert "hunter2" not in out.out + out.err
-    assert "on redis redis://:***@127.0.0.1:6379/0 " in out.out and "processed 0 job(s)" in out.out
+    env = {**os.environ, "GOVERNANCE_QUEUE": "redis", "GOVERNANCE_QUEUE_PREFIX": f"cg-test-{secrets.token_hex(4)}",
+           "GOVERNANCE_REDIS_URL": "redis://:hunter2@127.0.0.1:6379/0"}  # this Redis takes any password
+    r = subprocess.run([sys.executable, "-m", "governance", "--data-dir", str(tmp_path / "var"), "worker",
+                        "--metrics-port", "0", "--max-jobs", "0"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "hunter2" not in r.stdout + r.stderr
+    assert "on redis redis://:***@127.0.0.1:6379/0 " in r.stdout and "processed 0 job(s)" in r.stdout
 
 
 def test_cli_db_revision_and_downgrade(tmp_path, capsys):
