@@ -40,14 +40,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from provenance.errors import WatermarkError
 
-__all__ = ["DWELL_S", "MIN_TEXT_FRACTION", "LabelSpec", "Placement", "add_visible_label", "draw_label",
-           "label_schedule"]
+__all__ = ["DWELL_S", "MIN_TEXT_FRACTION", "LabelSpec", "Placement", "add_visible_label", "declaration",
+           "draw_label", "label_schedule"]
 
 MIN_TEXT_FRACTION = 0.05
 """GB 45438-2025: the label's text height is at least 5 % of the picture's shorter side."""
@@ -249,6 +250,22 @@ def draw_label(frames: np.ndarray, fps: float, label: LabelSpec) -> list[Placeme
         region[...] = ((region.astype(np.uint16) * scale + offset) >> 8).astype(np.uint8)
         out.append(Placement(start, end, position, x, y, badge.width, badge.height, text_px))
     return out
+
+
+def declaration(placements: list[Placement], height: int, width: int, fps: float, label: LabelSpec) -> dict[str, Any]:
+    """What the manifest declares about the moving label (``org.consentgate.disclosure`` ``visible_label``):
+    the mark, the text, the text height as a fraction of the shorter side, how long it is on the opening
+    frames (the label never leaves: ``throughout``), whether it names the creator, and the positions."""
+    frames = placements[-1].end if placements else 0
+    return {
+        "ai_mark": True,
+        "text": label.text,
+        "names_creator": True,
+        "text_fraction": round(min(p.text_px for p in placements) / min(height, width), 4) if placements else 0,
+        "opening_s": round(frames / fps, 3),
+        "throughout": bool(placements) and all(a.end == b.start for a, b in zip(placements, placements[1:])),
+        "positions": [p.to_dict() for p in placements],
+    }
 
 
 @lru_cache(maxsize=16)
