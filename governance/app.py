@@ -35,6 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     common.init_app(app)
     app.register_blueprint(views.bp)
+    from governance.softbinding import views as sbr_views
+
+    app.register_blueprint(sbr_views.bp)
     ops.init_app(app)
 
     @app.get("/healthz")

@@ -350,3 +350,8 @@ class LogHead(SQLModel, table=True):
     signature: str  # base64
     certificate_chain_pem: str = Field(sa_type=sa.Text)  # type: ignore[call-overload]
     created_at: datetime = _ts()
+
+
+# Domain packages keep their own tables; importing them here keeps SQLModel.metadata complete.
+from governance.remix.models import GenerationEdge  # noqa: E402,F401
+from governance.softbinding.models import ReleaseManifest  # noqa: E402,F401

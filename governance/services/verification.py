@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from governance.errors import Unavailable, UnsupportedMedia
 from governance.models import ContentFingerprint, Generation, iso
 from governance.services import consent_record, translog
+from governance.softbinding.services import provenance_record
 from governance.uploads import image_size
 
 if TYPE_CHECKING:
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
     from media.formats import Format
     from media.limits import Meter
     from provenance.fingerprint import Fingerprint, FingerprintBuilder
+    from provenance.verify import C2paReport
     from provenance.watermark import Evidence
 
 MISSING_FROM_LOG = "released here but missing from the transparency log"
+AI_SOURCE_TYPES = ("/trainedAlgorithmicMedia", "/algorithmicMedia", "/compositeWithTrainedAlgorithmicMedia",
+                   "/compositeSynthetic")
 WATERMARK_FRAMES = 240  # enough evidence; a longer clip is not decoded further
 
 
@@ -48,7 +52,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     from media.limits import LimitExceeded, Meter
     from media.video import MediaError
     from provenance.errors import VerificationError, WatermarkError
-    from provenance.verify import C2paReport, read_c2pa
+    from provenance.verify import read_c2pa
 
     fmt = sniff(data[:HEAD_BYTES]) if data else None
     if fmt is None:
@@ -120,8 +124,10 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
             # public: how many people, that each consented and when, as commitments; never who they are
             record = {"generation_id": gen.id, "state": gen.state.value,
                       "released_at": iso(gen.released_at),
-                      "taken_down": gen.taken_down_at is not None, "generator": gen.generator,
+                      "taken_down": gen.taken_down_at is not None, "taken_down_at": iso(gen.taken_down_at),
+                      "generator": gen.generator,
                       "consent": consent_record.public_summary(gen)}
+            record.update(provenance_record(session, gen))
             entry = translog.find(session, content_id)
             if entry is not None:
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
@@ -147,11 +153,28 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
                 report.setdefault("warnings", []).append(
                     f"generation {gen.id} was {MISSING_FROM_LOG}: the log may have been truncated")
     report["record"] = record
-    report["ai_generated"] = bool(
-        (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
-    )
-    report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"])
+    from provenance.compliance import labels_report
+
+    report["origin"], report["ai_generated"] = _origin(c2pa, bool(wm_cid), record)
+    sb942 = (record or {}).get("latent_disclosure")
+    report["labels"] = labels_report(data, c2pa, watermark_found=bool(wm_cid), record=sb942).to_dict() \
+        if kind == "video" else {"applies": False, "reason": f"the labelling report reads MP4 videos, not {fmt.name}"}
+    report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"], report["origin"])
     return report
+
+
+def _origin(c2pa: C2paReport, watermarked: bool, record: dict[str, Any] | None) -> tuple[str, bool | None]:
+    """What the evidence says about where the file comes from, and so whether it is AI-generated: ``None``
+    when nothing says (no manifest, no watermark, no fingerprint match: the service cannot know)."""
+    valid = c2pa.state in ("Trusted", "Valid")
+    source = c2pa.digital_source_type or ""
+    if record is not None or watermarked:
+        return "consentgate", True
+    if valid and source.endswith(AI_SOURCE_TYPES):
+        return "declared_ai", True
+    if valid and source:
+        return "declared_not_ai", False
+    return "unknown", None
 
 
 def _applicable(fmt: Format) -> tuple[str | None, str | None]:
@@ -254,7 +277,8 @@ def _fingerprint_matches(read: _Read, rt: Runtime | None, session: Session | Non
     return {"checked": True, "matches": matches}
 
 
-def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None, source: str | None) -> str:
+def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None, source: str | None,
+             origin: str = "consentgate") -> str:
     parts = {
         "Trusted": "C2PA manifest valid and signed by a trusted ConsentGate key",
         "Valid": "C2PA manifest valid, but the signer is not a trusted ConsentGate key",
@@ -269,15 +293,24 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
         text += "; no ConsentGate watermark found"
     if record:
         how = " by its perceptual fingerprint" if source == "fingerprint" else ""
-        text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
-        if record.get("log_entry_problem"):
-            text += f", which was {record['log_entry_problem']}"
         if record.get("taken_down"):
-            text += "; TAKEN DOWN: ConsentGate no longer distributes it"
+            # said plainly, first: the state alone ("released") would mislead
+            when = str(record.get("taken_down_at") or "")[:10] or "an unknown date"
+            text += (f"; matches generation {record['generation_id']}{how}, which was TAKEN DOWN on {when}: "
+                     "ConsentGate no longer distributes it")
+        else:
+            text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
+        if record.get("log_entry_problem"):
+            text += f"; FLAGGED: it was {record['log_entry_problem']}"
+        if record.get("ancestor_withdrawn"):
+            text += f"; an ancestor was withdrawn ({record['ancestor_withdrawn']['reason']})"
         consent = record.get("consent") or {}
         if consent.get("people"):
             held = "each consented" if consent.get("each_consented") else "consent did not hold at release"
             text += f"; it shows {consent['people']} enrolled person(s): {held}"
+    elif origin == "unknown":
+        text += "; UNKNOWN ORIGIN: no provenance, watermark or fingerprint match was found, which says nothing " \
+                "about whether it is AI-generated"
     return text
 
 
