@@ -9,7 +9,7 @@ C2PA soft binding algorithm list; these two are not registered there yet: docs/p
   watermark carries (:mod:`provenance.watermark`), one block whose ``scope.timespan`` covers the whole clip
   in milliseconds;
 * :data:`FINGERPRINT_ALG` (``dev.consentgate.fingerprint.1``): the value is the clip's stored fingerprint
-  (:meth:`provenance.fingerprint.Fingerprint.to_bytes`, 4,230 bytes), one block over the whole clip.
+  (:meth:`provenance.fingerprint.Fingerprint.to_bytes`, 4,232 bytes), one block over the whole clip.
 
 The **Soft Binding Resolution API** (C2PA 2.2, *Decoupled* section 1.3, OpenAPI 1.0.0) looks manifests up
 by a binding value (``/matches/byBinding``) or by the content itself (``/matches/byContent``) and answers
