@@ -37,6 +37,8 @@ class Tag(StrEnum):
     GENERATION_TAKEDOWN = "generation:takedown"
     GENERATION_HOLD = "generation:hold"  # a face in a likeness's uncertain band: held for its owner's review
     GENERATION_REVIEW = "generation:review"  # the owner confirmed (blocked) or dismissed (goes on)
+    GENERATION_REMIX = "generation:remix"  # a generation made from a released one (lineage edge)
+    GENERATION_LINEAGE = "generation:lineage:withdrawn"  # an ancestor was withdrawn: blocked, taken down or marked
     CONSENT_RECORD_OPEN = "generation:consent-record:open"
     KEY_IN_USE = "keys:in-use"  # from this release count on, releases use this signing chain / watermark key
     KEY_RETIRE = "keys:retire"  # retired on purpose (consentgate keys retire): a new key may be made

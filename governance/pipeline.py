@@ -625,9 +625,10 @@ class Pipeline:
                 gen.grants_relied = consent_record.seal(session, gen, checks)  # the openings stay here
                 governance = self._governance_assertion(gen, result)
                 governance["attributions"] = self._attributions(session, gen)
+                parent = self._remixed(session, gen)
                 session.add(gen)
             sealed = self._seal(clip, gen, governance, marked, final,
-                                requester.name if requester else gen.requester_id)
+                                requester.name if requester else gen.requester_id, parent)
             self._emit("sealed", generation_id)
 
             stage = "release"
@@ -966,14 +967,31 @@ class Pipeline:
         return out
 
     def _seal(self, clip: Any, gen: Generation, governance: dict[str, Any], marked: Path, final: Path,
-              handle: str) -> Any:
+              handle: str, parent: tuple[Path, str] | None) -> Any:
         """Label, watermark, encode, write the implicit label and sign into ``final``
         (:func:`governance.softbinding.sealing.seal_release`)."""
         from governance.softbinding.sealing import seal_release
 
         assert gen.content_id is not None
         return seal_release(self.rt, clip, generation_id=gen.id, content_id=gen.content_id, handle=handle,
-                            governance=governance, marked=marked, final=final)
+                            governance=governance, marked=marked, final=final, parent=parent)
+
+    def _remixed(self, session: Session, gen: Generation) -> tuple[Path, str] | None:
+        """The signed file and title of the generation ``gen`` remixes (its manifest's ``inputTo`` ingredient),
+        or None; a parent withdrawn since the request stops the remix (blocked, with the reason)."""
+        from governance.remix.services import parents
+
+        found = parents(session, gen.id)
+        if not found:
+            return None
+        parent = session.get(Generation, found[0])
+        path = self.rt.settings.videos_dir / f"{found[0]}.mp4"
+        if parent is None or parent.taken_down_at is not None or parent.state is not GenerationState.RELEASED \
+                or not path.is_file():
+            block(session, gen, [f"the generation it remixes ({found[0]}) was withdrawn"], stage="seal",
+                  notify_owners=set())
+            raise _Stop
+        return path, f"ConsentGate generation {parent.id}"
 
 
 def _canonical(obj: Any) -> bytes:

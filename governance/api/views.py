@@ -29,6 +29,7 @@ from governance.models import (
     utcnow,
 )
 from governance.ratelimit import retry_after
+from governance.remix import services as remix_svc
 from governance.services import accounts as accounts_svc
 from governance.services import characters as characters_svc
 from governance.services import consent_record as consent_record_svc
@@ -185,6 +186,7 @@ def patch_likeness(likeness_id: str) -> Response:
         raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
     likenesses_svc.set_mode(db(), actor, lk, body["mode"])
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return jsonify(_likeness_view(lk))
 
 
@@ -195,6 +197,7 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
     likenesses_svc.delete_likeness(db(), actor, lk)
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     runtime().sync_index(db())
     return "", 204
 
@@ -216,6 +219,7 @@ def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_REVOKE)
     likenesses_svc.revoke(db(), actor, lk, account_ref)
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return "", 204
 
 
@@ -296,11 +300,12 @@ def delete_character(character_id: str) -> tuple[str, int]:
 @guard(Action.GENERATION_CREATE)
 def create_generation() -> tuple[Response, int]:
     requester = caller()
-    body = json_body("prompt", "likenesses", "seed")
+    body = json_body("prompt", "likenesses", "seed", "remix_of")
     rt = runtime()
     rt.require_free_space()  # 507 rather than a job that fails on a full disk
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
-                                             body.get("seed"), default_quota=rt.settings.daily_quota)
+                                             body.get("seed"), default_quota=rt.settings.daily_quota,
+                                             remix_of=body.get("remix_of"))
     db().commit()
     metrics.decisions(gen.decisions)
     if gen.state is GenerationState.PRECHECKED:
@@ -401,6 +406,7 @@ def take_down(generation_id: str) -> tuple[str, int]:
     generations_svc.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
     db().commit()
     (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return "", 204
 
 

@@ -278,3 +278,17 @@ def test_a_taken_down_video_says_so_plainly_with_when(tmp_path: Path) -> None:
         assert "(released)" not in report["summary"]
     finally:
         app.extensions["consentgate"].close()
+
+
+def test_consentgate_verify_reports_the_labels(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from governance.cli import main
+
+    clip = tmp_path / "release.mp4"
+    clip.write_bytes(world.video)
+    assert main(["--data-dir", str(world.api.rt.settings.data_dir), "verify", str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert "origin:      consentgate" in out
+    assert "labels:      EU AI Act Article 50: all required elements found" in out
+    assert "labels:      GB 45438-2025: all required elements found" in out
+    assert main(["--data-dir", str(world.api.rt.settings.data_dir), "verify", str(clip), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"]["ca_sb942"]["met"] is True
