@@ -14,7 +14,8 @@ import numpy as np
 
 from provenance.label import LabelSpec, add_visible_label, draw_label
 
-SIZES = ((256, 256, 240), (512, 512, 240), (720, 1280, 120), (1080, 1920, 60))  # h, w, frames (10 s, 5 s, 2.5 s at 24 fps)
+# h, w, frames (10 s, 10 s, 5 s and 2.5 s at 24 fps)
+SIZES = ((256, 256, 240), (512, 512, 240), (720, 1280, 120), (1080, 1920, 60))
 RUNS = 5
 
 

@@ -106,7 +106,8 @@ def labels_report(data: bytes, c2pa: C2paReport, *, watermark_found: bool,
         Element("visible_label", label is not None, "visible label declared in the C2PA manifest" if label else None),
     ))
 
-    sb942 = disclosure.get("sb942") if isinstance(disclosure.get("sb942"), Mapping) else {}
+    found = disclosure.get("sb942")
+    sb942: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     rec = record or {}
     elements = []
     for name, key in _SB942:

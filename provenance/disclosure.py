@@ -42,7 +42,7 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -118,7 +118,7 @@ class Disclosure:
                                f"'_', '.' or '-' (an optional leading '@'), got {self.creator_handle!r}")
         if not isinstance(self.created, datetime) or self.created.tzinfo is None:
             raise SigningError(f"Disclosure.created must be a timezone-aware datetime, got {self.created!r}")
-        object.__setattr__(self, "created", self.created.astimezone(timezone.utc).replace(microsecond=0))
+        object.__setattr__(self, "created", self.created.astimezone(UTC).replace(microsecond=0))
         if not self.creator_handle.startswith("@"):
             object.__setattr__(self, "creator_handle", "@" + self.creator_handle)
 
@@ -236,7 +236,7 @@ def _read_item(data: bytes) -> Mapping[str, Any] | None:
         tags = MP4(io.BytesIO(data)).tags
     except (MutagenError, ValueError, struct.error, EOFError):
         return None
-    values = (tags or {}).get(AIGC_ITEM)
+    values = tags.get(AIGC_ITEM) if tags is not None else None
     if not values:
         return None
     return _json_object(bytes(values[0]).decode("utf-8", "replace"))

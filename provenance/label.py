@@ -263,7 +263,8 @@ def declaration(placements: list[Placement], height: int, width: int, fps: float
         "names_creator": True,
         "text_fraction": round(min(p.text_px for p in placements) / min(height, width), 4) if placements else 0,
         "opening_s": round(frames / fps, 3),
-        "throughout": bool(placements) and all(a.end == b.start for a, b in zip(placements, placements[1:])),
+        "throughout": bool(placements) and all(a.end == b.start
+                                               for a, b in zip(placements, placements[1:], strict=False)),
         "positions": [p.to_dict() for p in placements],
     }
 

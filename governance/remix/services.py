@@ -158,9 +158,10 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
 def withdraw_likeness(session: Session, actor: Account, likeness_id: str, grantee_id: str | None,
                       reason: str, *, owner_id: str) -> list[str]:
     """A likeness withdrawn (a grant to ``grantee_id`` revoked; ``None``: closed to everyone but its owner
-    ``owner_id``): every released remix that shows it and was requested under the withdrawn consent is taken down, and the withdrawal follows
-    each one's descendants. In-flight remixes are blocked by the gate's own consent checks at seal and
-    release (the lineage's likenesses are part of every remix's request). Returns the ids taken down."""
+    ``owner_id``): every released remix that shows it and was requested under the withdrawn consent is taken
+    down, and the withdrawal follows each one's descendants. In-flight remixes are blocked by the gate's own
+    consent checks at seal and release (the lineage's likenesses are part of every remix's request).
+    Returns the ids taken down."""
     remixes = session.exec(select(Generation).where(
         Generation.state == GenerationState.RELEASED, Generation.taken_down_at == None,  # noqa: E711
         Generation.id.in_(select(GenerationEdge.child_id)))).all()  # type: ignore[attr-defined]

@@ -143,7 +143,8 @@ def test_the_release_declares_its_watermark_and_fingerprint_and_source_type(worl
     assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.watermarked"]
     assert actions[0]["digitalSourceType"].endswith("/algorithmicMedia")  # the procedural renderer
     assert base64.b64decode(world.binding("dev.consentgate.watermark.1")).hex() == world.gen["content_id"]
-    assert len(base64.b64decode(world.binding("dev.consentgate.fingerprint.1"))) == 4232  # the stored fingerprint (header + 16 x 264 int8)
+    # the stored fingerprint: an 8-byte header and 16 x 264 int8
+    assert len(base64.b64decode(world.binding("dev.consentgate.fingerprint.1"))) == 4232
 
 
 # --- the resolution API ---------------------------------------------------------------------------------------
@@ -280,7 +281,8 @@ def test_a_taken_down_video_says_so_plainly_with_when(tmp_path: Path) -> None:
         app.extensions["consentgate"].close()
 
 
-def test_consentgate_verify_reports_the_labels(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_consentgate_verify_reports_the_labels(world: World, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     from governance.cli import main
 
     clip = tmp_path / "release.mp4"

@@ -15,9 +15,9 @@ import pytest
 
 from media.video import read_video, remux
 from provenance.c2pa_seal import (
+    ALGORITHMIC_MEDIA,
     GENERATOR_LABEL,
     GOVERNANCE_LABEL,
-    ALGORITHMIC_MEDIA,
     TRAINED_ALGORITHMIC_MEDIA,
     ManifestSpec,
     seal_video,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def release(tmp_path_factory: pytest.TempPathFactory, material: SignerMaterial, 
     raw = folder / "marked.mp4"
     write_video(raw, clip, crf=18, preset="ultrafast")
     d = Disclosure(provider="ConsentGate", system="consentgate-procedural", system_version="0.1",
-                   created=datetime(2026, 11, 29, tzinfo=timezone.utc), content_id=PAYLOAD.hex(), creator_handle="ada",
+                   created=datetime(2026, 11, 29, tzinfo=UTC), content_id=PAYLOAD.hex(), creator_handle="ada",
                    digital_source_type="http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia")
     write_implicit_label(raw, d)
     spec = ManifestSpec(

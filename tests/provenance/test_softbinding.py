@@ -11,7 +11,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ FP_VALUE = bytes(range(256)) * 4
 
 def disclosure(**overrides: Any) -> Disclosure:
     fields: dict[str, Any] = dict(provider="ConsentGate", system="consentgate-procedural", system_version="0.1",
-                                  created=datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc),
+                                  created=datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC),
                                   content_id=PAYLOAD.hex(), creator_handle="ada", reserved1="wmkey-1",
                                   digital_source_type=ALGORITHMIC_MEDIA)
     return Disclosure(**(fields | overrides))
