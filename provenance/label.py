@@ -283,23 +283,45 @@ def _moving_badge(label: LabelSpec, h: int, w: int) -> tuple[_Badge, int]:
     while _ink_height(size) < need:
         size += 1
     small = max(_LABEL_MIN_FONT, round(size * _SUB_SCALE))
-    credits = tuple((c, small) for c in label.credits)
-    layouts: list[tuple[str | None, tuple[tuple[str, int], ...]]] = [
-        (label.text, ((f"{label.handle} \u00b7 {label.issuer}", small),) + credits),
-        (label.text, ((label.handle, small), (label.issuer, small)) + credits),
-        (None, ((label.text, size), (label.handle, small), (label.issuer, small)) + credits),
-    ]
     margin = _margin(h, w)
     if min(h, w) >= 256:
         max_w, max_h = _MAX_WIDTH * w, 0.45 * h
     else:
         max_w, max_h = w - 2 * margin, h - 2 * margin
-    for beside, lines in layouts:
-        badge = _render_moving(beside, lines, size)
-        if badge.width <= max_w and badge.height <= max_h:
-            return badge, _ink_height(size)
+    pad = max(2, round(size * 0.4))
+    # the law's 5 % is the AI label's; credits (attributions) shrink to stay in, and wrap at word breaks
+    for credit_size in range(small, _LABEL_MIN_FONT - 1, -1):
+        credits = tuple((line, credit_size) for c in label.credits
+                        for line in _wrap(c, credit_size, int(max_w) - 2 * pad))
+        layouts: list[tuple[str | None, tuple[tuple[str, int], ...]]] = [
+            (label.text, ((f"{label.handle} \u00b7 {label.issuer}", small),) + credits),
+            (label.text, ((label.handle, small), (label.issuer, small)) + credits),
+            (None, ((label.text, size), (label.handle, small), (label.issuer, small)) + credits),
+        ]
+        for beside, lines in layouts:
+            badge = _render_moving(beside, lines, size)
+            if badge.width <= max_w and badge.height <= max_h:
+                return badge, _ink_height(size)
+        if not label.credits:
+            break
     raise WatermarkError(f"a {w}x{h} frame is too small for a legible label (text at least "
                          f"{MIN_TEXT_FRACTION:.0%} of the shorter side, handle {label.handle!r})")
+
+
+def _wrap(text: str, size: int, width: int) -> list[str]:
+    """``text`` in lines no wider than ``width`` pixels at font ``size``, broken between words where it can."""
+    font = ImageFont.load_default(size=size)
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}".strip()
+        if current and font.getlength(candidate) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    lines.append(current)
+    return lines
 
 
 @lru_cache(maxsize=64)
