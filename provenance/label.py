@@ -57,6 +57,7 @@ DWELL_S = 1.0
 OPENING_S = 2.0
 """GB 45438-2025: the label is on the opening frames for at least this long (ours never leaves)."""
 _LABEL_MIN_FONT = 6
+_MOVING_MAX_WIDTH = 0.7  # the moving badge's share of the frame width at most (it does not stay in one place)
 _POSITIONS = ("bottom-right", "top-left", "top-right", "bottom-left")
 
 _FONT_FRACTION = 0.05  # main font size / shorter frame side
@@ -223,7 +224,7 @@ def draw_label(frames: np.ndarray, fps: float, label: LabelSpec) -> list[Placeme
     """Draw the moving label into ``frames`` ((T, H, W, 3) uint8 RGB, writeable) **in place**; returns where.
 
     Only the badge rectangle of each segment changes. Raises :class:`WatermarkError` when the frames are not
-    (T, H, W, 3) uint8, not writeable, or too small for the label at 5 % text height within 60 % of the width.
+    (T, H, W, 3) uint8, not writeable, or too small for the label at 5 % text height within 70 % of the width.
     """
     if not isinstance(label, LabelSpec):
         raise WatermarkError(f"expected a LabelSpec, got {type(label).__name__}")
@@ -274,7 +275,7 @@ def _moving_badge(label: LabelSpec, h: int, w: int) -> tuple[_Badge, int]:
     """The badge for an h x w frame, its "AI" ink at least 5 % of the shorter side, and that ink height.
 
     Three layouts are tried, most compact first: mark + text / handle and issuer; mark + text / handle /
-    issuer; mark / text / handle / issuer (credits always on their own lines). The badge may take 60 % of
+    issuer; mark / text / handle / issuer (credits always on their own lines). The badge may take 70 % of
     the width and 45 % of the height (the whole frame less margins under 256 px, where nothing smaller is
     legible).
     """
@@ -285,7 +286,7 @@ def _moving_badge(label: LabelSpec, h: int, w: int) -> tuple[_Badge, int]:
     small = max(_LABEL_MIN_FONT, round(size * _SUB_SCALE))
     margin = _margin(h, w)
     if min(h, w) >= 256:
-        max_w, max_h = _MAX_WIDTH * w, 0.45 * h
+        max_w, max_h = _MOVING_MAX_WIDTH * w, 0.45 * h
     else:
         max_w, max_h = w - 2 * margin, h - 2 * margin
     pad = max(2, round(size * 0.4))
