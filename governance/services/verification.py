@@ -52,7 +52,7 @@ def verify_bytes(data: bytes, rt: Runtime | None, session: Session | None, *,
     from media.limits import LimitExceeded, Meter
     from media.video import MediaError
     from provenance.errors import VerificationError, WatermarkError
-    from provenance.verify import read_c2pa
+    from provenance.verify import C2paReport, read_c2pa
 
     fmt = sniff(data[:HEAD_BYTES]) if data else None
     if fmt is None:
