@@ -408,7 +408,7 @@ def bench_verify(tmp: Path) -> None:
     """What /v1/verify spends reading a video's watermark (under every key a deployment has used) and
     fingerprint: one decode shared by both readers (the service's ``_read``) against a decode per reader
     and per key (``detect_video`` per key, then ``fingerprint_video``: how verification worked before)."""
-    from governance.services.verification import _read
+    from governance.verification.services import _read
     from media.limits import Meter
 
     spec = GenerationSpec(prompt="a forest at sunset", seed=7, width=512, height=512, duration_s=10.0)
@@ -496,7 +496,7 @@ def _legacy_modules(tmp: Path) -> tuple[ModuleType, ModuleType] | None:
 
 
 def _verify_read(data: bytes, wmod: ModuleType, fmod: ModuleType, index: object) -> tuple[float, float, bool, bool]:
-    """What /v1/verify does with a video's pixels (``governance.services.verification._read``, then the watermark
+    """What /v1/verify does with a video's pixels (``governance.verification.services._read``, then the watermark
     search under one key and the fingerprint lookup), with the given modules: (seconds decoding and
     reading, seconds searching, watermark found, fingerprint matched)."""
     from media.video import iter_frames

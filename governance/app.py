@@ -11,10 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 
+from governance import web
+from governance.accounts import views as accounts_views
+from governance.characters import views as characters_views
 from governance.config import Settings
+from governance.generations import views as generations_views
+from governance.likenesses import views as likenesses_views
+from governance.log import views as log_views
+from governance.ops import views as ops_views
 from governance.runtime import Runtime, initialise
+from governance.softbinding import views as softbinding_views
+from governance.verification import views as verification_views
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,14 +40,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["consentgate"] = rt
 
-    from governance.api import common, ops, views
-
-    common.init_app(app)
-    app.register_blueprint(views.bp)
-    from governance.softbinding import views as sbr_views
-
-    app.register_blueprint(sbr_views.bp)
-    ops.init_app(app)
+    web.init_app(app)
+    v1 = Blueprint("v1", __name__, url_prefix="/v1")  # every domain's views, so every API endpoint is v1.<domain>.*
+    for views in (accounts_views, likenesses_views, generations_views, characters_views, verification_views,
+                  log_views):
+        v1.register_blueprint(views.bp)
+    app.register_blueprint(v1)
+    app.register_blueprint(softbinding_views.bp)  # the C2PA Soft Binding Resolution API under its own prefix
+    ops_views.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> Response:

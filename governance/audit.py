@@ -15,6 +15,7 @@ class Tag(StrEnum):
     TOKEN_ROTATE = "account:token:rotate"
     CONTACT_ADD = "account:contact:add"
     CONTACT_REMOVE = "account:contact:remove"
+    NOTIFICATIONS_READ = "account:notifications:read"
     LIKENESS_ENROLL = "likeness:enroll"
     LIKENESS_MODE = "likeness:mode:change"
     LIKENESS_DELETE = "likeness:delete"

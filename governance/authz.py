@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from governance.accounts.models import Account, Role
 from governance.errors import Forbidden, NotFound, Unauthenticated
-from governance.models import Account, Role
 
 
 class Principal(StrEnum):

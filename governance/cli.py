@@ -148,7 +148,7 @@ def _database(args: argparse.Namespace) -> Iterator[Session]:
 
 
 def cmd_accounts_create(args: argparse.Namespace) -> int:
-    from governance.services.accounts import create_account
+    from governance.accounts.services import create_account
 
     with _database(args) as session:
         account, token = create_account(session, args.name, args.role)
@@ -159,7 +159,7 @@ def cmd_accounts_create(args: argparse.Namespace) -> int:
 
 
 def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
-    from governance.services.accounts import resolve_account, rotate_token
+    from governance.accounts.services import resolve_account, rotate_token
 
     with _database(args) as session:
         account = resolve_account(session, args.account)
@@ -174,7 +174,7 @@ def cmd_figures_add(args: argparse.Namespace) -> int:
     """Add a protected public figure from photos of them: prompts naming them and outputs showing their face
     are blocked unless a live-verified likeness an admin approved as them consents."""
     from governance.db import unit_of_work
-    from governance.services.figures import add_figure
+    from governance.likenesses.services.figures import add_figure
     from governance.uploads import decode_image
 
     images = []
@@ -210,10 +210,11 @@ def _runtime(args: argparse.Namespace) -> Iterator[Runtime]:
 
 
 def cmd_figures_list(args: argparse.Namespace) -> int:
-    from governance.services.figures import list_figures, view
+    from governance.likenesses.services.figures import list_figures
+    from governance.likenesses.views import figure_view
 
     with _database(args) as session:
-        figures = [view(f) for f in list_figures(session)]
+        figures = [figure_view(f) for f in list_figures(session)]
     if args.json:
         print(json.dumps(figures, indent=2))
     for f in [] if args.json else figures:
@@ -223,7 +224,7 @@ def cmd_figures_list(args: argparse.Namespace) -> int:
 
 
 def cmd_figures_remove(args: argparse.Namespace) -> int:
-    from governance.services.figures import get_figure, remove_figure
+    from governance.likenesses.services.figures import get_figure, remove_figure
 
     with _database(args) as session:
         figure = get_figure(session, args.figure)
@@ -237,7 +238,7 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     """Recompute the transparency log from its entries and hold everything stored against it: the hash
     chain, every Merkle node, every signed tree head the service kept, every released generation. Exit 0
     when all hold, 2 when anything was altered or removed (each problem is named)."""
-    from governance.services import translog
+    from governance.log.services import translog
 
     s = _settings(args)
     with _database(args) as session:
@@ -273,7 +274,7 @@ def _state(intact: bool, why: str) -> str:
 def _trust_anchors(s: Settings) -> list[bytes]:
     """The roots signed tree heads are checked under: the current chain's and retired ones' (none: each
     head is checked under the chain it carries only)."""
-    from governance.services.keys import c2pa_dir, retired_roots
+    from governance.log.services.keys import c2pa_dir, retired_roots
 
     roots = [c2pa_dir(s) / "root-ca.pem", *retired_roots(s)]
     return [p.read_bytes() for p in roots if p.is_file()]
@@ -281,7 +282,7 @@ def _trust_anchors(s: Settings) -> list[bytes]:
 
 def cmd_keys_retire(args: argparse.Namespace) -> int:
     """Retire the signing chain or the watermark key on purpose (audited), so the next start makes a new one."""
-    from governance.services import keys as keys_svc
+    from governance.log.services import keys as keys_svc
 
     kind: keys_svc.Kind = "c2pa" if args.c2pa else "watermark"
     s = _settings(args)
@@ -298,7 +299,7 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from governance.runtime import Runtime
-    from governance.services.verification import verify_bytes
+    from governance.verification.services import verify_bytes
 
     path = Path(args.file)
     if not path.is_file():
@@ -389,7 +390,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             raise SystemExit(f"consentgate scan: {e}") from e
     finally:
         rt.close()
-    from governance.models import is_figure_key
+    from governance.likenesses.models import is_figure_key
 
     figures = sum(1 for key in index.ids() if is_figure_key(key))  # the face index holds protected figures too
     report = {"file": str(path), "enrolled": len(index) - figures, "figures": figures, **result.to_dict()}

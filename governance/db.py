@@ -12,7 +12,10 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from governance import models  # noqa: F401  (registers the tables)
+from governance import models  # registers every table; Counter and IndexChange are its own
+from governance.columns import utcnow
+from governance.likenesses.models import Figure, Likeness
+from governance.verification.models import ContentFingerprint
 
 T = TypeVar("T")
 
@@ -104,7 +107,7 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     A database whose tables were made by ``create_all`` before migrations existed (no
     ``alembic_version`` table) is stamped as :data:`BASELINE` first. On PostgreSQL an advisory lock
     makes concurrent starts migrate one after the other. To add a migration after changing
-    ``governance/models.py``: ``python -m governance.db revision "what changed"``."""
+    a domain's ``models.py``: ``python -m governance.db revision "what changed"``."""
     from alembic import command
 
     with _migrating(engine) as (conn, cfg):
@@ -150,8 +153,8 @@ def bump(session: Session, name: str) -> None:
 
 #: What the change feed follows: the counter (``kind``) and the table and key of the rows it watches.
 FEEDS: dict[str, tuple[tuple[type[Any], str], ...]] = {
-    "likenesses": ((models.Likeness, "id"), (models.Figure, "id")),  # the face index holds figures too
-    "fingerprints": ((models.ContentFingerprint, "generation_id"),),
+    "likenesses": ((Likeness, "id"), (Figure, "id")),  # the face index holds figures too
+    "fingerprints": ((ContentFingerprint, "generation_id"),),
 }
 
 
@@ -182,7 +185,7 @@ def _feed_changes(session: Session, _ctx: Any) -> None:
             continue
         first = int(top) - len(keys) + 1
         conn.execute(sa.insert(models.IndexChange), [  # type: ignore[arg-type]
-            {"kind": kind, "version": first + i, "key": k, "created_at": models.utcnow()} for i, k in enumerate(keys)])
+            {"kind": kind, "version": first + i, "key": k, "created_at": utcnow()} for i, k in enumerate(keys)])
 
 
 sa.event.listen(Session, "after_flush", _feed_changes)

@@ -103,8 +103,8 @@ class DramatiqEngine:
         self.settings = settings
         self.name = settings.queue
         self._booted = False
-        # The stage time limits are the pipeline's (governance.pipeline.StageClock); Dramatiq's own limit is a
-        # backstop over the whole job, never the one that fires first.
+        # The stage time limits are the pipeline's (governance.generations.pipeline.StageClock); Dramatiq's own
+        # limit is a backstop over the whole job, never the one that fires first.
         backstop_ms = int(1000 * (settings.job_time_limit_s + 60))
         middleware = [TimeLimit(time_limit=backstop_ms), CurrentMessage(),
                       # a try that fails transiently says how long to wait (RetryLater); the count of tries

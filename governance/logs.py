@@ -4,7 +4,7 @@
 name) or, with ``GOVERNANCE_LOG_FORMAT=json``, one JSON object a line with ``generation_id``, ``worker`` and
 any ``stage``, ``seconds`` and ``state`` the pipeline attached::
 
-    {"ts": "2026-12-01T10:00:00.123Z", "level": "INFO", "logger": "governance.pipeline", "worker": "gpu0",
+    {"ts": "2026-12-01T10:00:00.123Z", "level": "INFO", "logger": "governance.generations.pipeline", "worker": "gpu0",
      "generation_id": "gen_0123456789abcdef", "stage": "scanning", "seconds": 2.14,
      "message": "generation gen_0123456789abcdef: scanning done in 2.14 s"}
 """

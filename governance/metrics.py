@@ -97,7 +97,8 @@ class _Live:
         from sqlalchemy import func
         from sqlmodel import select
 
-        from governance.models import Generation, GenerationState, utcnow
+        from governance.columns import utcnow
+        from governance.generations.models import Generation, GenerationState
 
         rt = self.rt
         active = (GenerationState.PRECHECKED, GenerationState.GENERATING, GenerationState.SCANNING,

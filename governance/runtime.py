@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 
 from governance.config import ConfigError, Settings
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
-from governance.models import ContentFingerprint, Figure, Likeness, is_figure_key
+from governance.likenesses.models import Figure, Likeness, is_figure_key
 from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from governance.verification.models import ContentFingerprint
 
 if TYPE_CHECKING:
     from detectors.faces import FaceBackend
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from detectors.visual import OnnxImageEmbedder
     from generator.base import VideoGenerator
     from governance.admission import Slots
+    from governance.generations.pipeline import Pipeline
     from governance.identity import IdentityProof
-    from governance.pipeline import Pipeline
     from provenance.fingerprint import FingerprintIndex
     from provenance.keys import SignerMaterial, SignFn
     from provenance.treehead import SignedTreeHead
@@ -41,8 +42,8 @@ def initialise(settings: Settings, rt: Runtime | None = None) -> None:
 
     Refuses to start (:class:`ConfigError`, one line) on a database that is missing or empty while the data
     dir holds an earlier service's key or videos, and when the key earlier releases were signed or marked
-    with is gone without having been retired (:mod:`governance.services.keys`)."""
-    from governance.services import keys as keys_svc
+    with is gone without having been retired (:mod:`governance.log.services.keys`)."""
+    from governance.log.services import keys as keys_svc
 
     for d in (settings.data_dir, settings.quarantine_dir, settings.videos_dir, settings.keys_dir):
         private_dir(d)
@@ -387,10 +388,10 @@ class Runtime:
 
     def signed_log_head(self, session: Session) -> SignedTreeHead:
         """The transparency log's current size and root, signed with the C2PA signer (key or KMS). Every
-        head signed is kept (:func:`governance.services.translog.keep_head`); a log that no longer extends
+        head signed is kept (:func:`governance.log.services.translog.keep_head`); a log that no longer extends
         the last head kept (entries removed or rewritten) gets no new signature: ``Unavailable`` says why."""
         from governance.errors import Unavailable
-        from governance.services import translog
+        from governance.log.services import translog
         from provenance.errors import SigningError
         from provenance.keys import callback_signer_from_key
         from provenance.treehead import SignedTreeHead
@@ -470,7 +471,7 @@ class Runtime:
         """Every root verification trusts: the current one, then those of retired signing chains
         (``keys/c2pa-retired/*/root-ca.pem``, newest first), so releases signed before a retirement stay
         Trusted. Delete a retired folder whose key was compromised."""
-        from governance.services.keys import retired_roots
+        from governance.log.services.keys import retired_roots
 
         return [self.trust_anchor_pem, *(p.read_bytes() for p in retired_roots(self.settings))]
 
@@ -488,7 +489,7 @@ class Runtime:
     def watermark_keys(self) -> list[WatermarkKey]:
         """Every key detection tries: the current one, then retired ones (``keys/watermark-retired/*.key``,
         newest file first), so videos marked before a key rotation still verify (docs/adr/0004)."""
-        from governance.services.keys import retired_watermark_keys
+        from governance.log.services.keys import retired_watermark_keys
         from provenance.watermark import WatermarkKey
 
         retired = retired_watermark_keys(self.settings)
@@ -496,6 +497,6 @@ class Runtime:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        from governance.pipeline import Pipeline
+        from governance.generations.pipeline import Pipeline
 
         return Pipeline(self)

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from governance.models import _opt_ts, _ts
+from governance.columns import optional_timestamp_field as _opt_ts
+from governance.columns import timestamp_field as _ts
 
 
 class GenerationEdge(SQLModel, table=True):

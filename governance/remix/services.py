@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from governance.accounts.models import Account
+from governance.accounts.services import notify
 from governance.audit import Tag, record
+from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput
-from governance.models import Account, Generation, GenerationState, iso, utcnow
+from governance.generations.models import Generation, GenerationState
 from governance.remix.models import GenerationEdge
-from governance.services.notifications import notify
 
 MAX_DEPTH = 64
 """A lineage deeper than this is refused (a remix of a remix ... 64 times): it bounds every walk."""
@@ -68,7 +70,7 @@ def ancestor_withdrawn(session: Session, generation_id: str) -> dict[str, Any] |
 def check_parent(session: Session, requester: Account, parent_id: object) -> Generation:
     """The generation ``requester`` may remix: one it may see (404 otherwise, like any unknown id), released,
     not taken down, with no withdrawn ancestor (409), and not too deep a lineage (409)."""
-    from governance.services.generations import visible_generation
+    from governance.generations.services.generations import visible_generation
 
     if not isinstance(parent_id, str) or not parent_id:
         raise InvalidInput(f"remix_of must be a generation id, got {parent_id!r}")
@@ -114,7 +116,7 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
     unreleased ones are blocked, released ones that show one of ``faces`` are taken down, the other released
     ones are marked "an ancestor was withdrawn". Each step is audited and the people involved are told.
     Returns the ids of the generations taken down here (their files are the caller's to remove)."""
-    from governance.services.generations import block, involved_owner_ids
+    from governance.generations.services.generations import block, involved_owner_ids
 
     taken: list[str] = []
     now = utcnow()

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.models import _ts
+from governance.columns import timestamp_field as _ts
 
 
 class ReleaseManifest(SQLModel, table=True):

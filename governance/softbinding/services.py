@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
+from governance.columns import iso
 from governance.errors import BadRequest, NotFound, UnsupportedMedia
-from governance.models import Generation, GenerationState, iso
+from governance.generations.models import Generation, GenerationState
 from governance.softbinding.models import ReleaseManifest
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def by_content(session: Session, rt: Runtime, data: bytes, *, alg: object, max_r
     """``/matches/byContent``: read the watermark (every key, current and retired) and the fingerprint from
     one decode of ``data``, then look both up. Raises :class:`UnsupportedMedia` (415) for what is not a video
     or an image, :class:`BadRequest` (400) for a bad ``alg`` or ``maxResults``."""
-    from governance.services.verification import _read
+    from governance.verification.services import _read
     from media.formats import HEAD_BYTES, sniff
     from provenance.errors import ProvenanceError
     from provenance.softbinding import BindingQueryError, resolve_by_content

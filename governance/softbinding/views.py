@@ -18,11 +18,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from governance import admission
-from governance.api.common import db, guard, json_body, optional_caller, runtime
 from governance.authz import Action
 from governance.errors import BadRequest, RateLimited
 from governance.ratelimit import retry_after
 from governance.softbinding import services
+from governance.web import db, guard, json_body, optional_caller, runtime
 
 PREFIX = "/sbr/v1"
 bp = Blueprint("sbr", __name__, url_prefix=PREFIX)

@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from governance.accounts.services import create_account
 from governance.app import create_app
 from governance.db import unit_of_work
-from governance.services.accounts import create_account
 
 #: The poses Api.enroll_live performs (see Api.live_challenge).
 LIVE_POSES = ("left", "up", "right")
@@ -68,7 +68,7 @@ class Api:
         check's helper fail about one random sequence in twelve (a warp the pose fit misreads), so tests
         that are about something else than the randomness perform a sequence they perform reliably (and
         share one cached video per photo). The draw itself is tested in test_enrollment.py."""
-        from governance.models import Challenge
+        from governance.likenesses.models import Challenge
 
         ch = self.challenge(token)
         with unit_of_work(self.rt.engine) as session:
@@ -88,7 +88,8 @@ class Api:
         """Enroll from photos, then mark the likeness live in the database: for tests about something other
         than enrollment (consent races, takedowns, the public record) that need a likeness able to consent,
         without the seconds a live check costs. Tests of the whole way in use :meth:`enroll_live`."""
-        from governance.models import Likeness, utcnow
+        from governance.columns import utcnow
+        from governance.likenesses.models import Likeness
         from policies.consent import Verification
 
         lk = self.enroll(token, *paths, **form)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance.accounts.models import Account
+from governance.accounts.services import rotate_token
 from governance.cli import main
 from governance.db import unit_of_work
-from governance.models import Account, AuditEvent
-from governance.services.accounts import rotate_token
+from governance.models import AuditEvent
 
 
 def _problem(r, status: int) -> dict:

@@ -28,25 +28,16 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from governance import authz
+from governance.accounts.models import Contact, Role
+from governance.accounts.services import create_account
 from governance.app import create_app
 from governance.authz import Principal
+from governance.characters.models import Character
+from governance.columns import utcnow
 from governance.db import unit_of_work
-from governance.models import (
-    Character,
-    Contact,
-    Dispute,
-    DisputeKind,
-    Figure,
-    Generation,
-    GenerationLikeness,
-    GenerationState,
-    Grant,
-    Likeness,
-    Role,
-    utcnow,
-)
-from governance.services import translog
-from governance.services.accounts import create_account
+from governance.generations.models import Generation, GenerationLikeness, GenerationState
+from governance.likenesses.models import Dispute, DisputeKind, Figure, Grant, Likeness
+from governance.log.services import translog
 from policies.characters import CharacterRule
 from policies.consent import Verification
 

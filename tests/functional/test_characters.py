@@ -18,7 +18,7 @@ def _backdate(api, days: int = 1) -> None:
     from sqlmodel import select
 
     from governance.db import unit_of_work
-    from governance.models import Generation
+    from governance.generations.models import Generation
 
     with unit_of_work(api.rt.engine) as s:
         for g in s.exec(select(Generation)).all():
@@ -28,7 +28,7 @@ def _backdate(api, days: int = 1) -> None:
 
 def _release(api, ids) -> None:
     from governance.db import unit_of_work
-    from governance.models import Generation, GenerationState
+    from governance.generations.models import Generation, GenerationState
 
     with unit_of_work(api.rt.engine) as s:
         for gid in ids:
@@ -225,7 +225,7 @@ def test_a_character_shown_but_not_named_is_caught_by_its_reference_images(make_
     assert api.wait(bob, api.generate(bob, "a city at night", seed=7)["id"])["state"] == "released"
     from sqlmodel import select
 
-    from governance.models import GenerationCharacter
+    from governance.generations.models import GenerationCharacter
 
     with api.rt.session() as s:  # both sightings count towards its usage (read, k-anonymous, from tomorrow)
         rows = s.exec(select(GenerationCharacter).where(GenerationCharacter.character_id == ch["id"])).all()

@@ -22,10 +22,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from governance.models import Account, Generation, GenerationState, Likeness
-from governance.pipeline import Pipeline
-from governance.services import accounts as accounts_svc
-from governance.services import likenesses as likenesses_svc
+from governance.accounts import services as accounts_svc
+from governance.accounts.models import Account
+from governance.generations import gate
+from governance.generations.models import Generation, GenerationState
+from governance.likenesses.models import Likeness
+from governance.likenesses.services import likenesses as likenesses_svc
 
 #: How long a consent change is given to commit while the release holds its locks: if it has not committed by
 #: then, it is waiting for them (it takes milliseconds when nothing holds it back).
@@ -148,13 +150,12 @@ class _Racer:
 
 def _race(api: Any, monkeypatch: pytest.MonkeyPatch, racer: _Racer, *, after_check: bool) -> dict[str, Any]:
     """Run bob's generation with ``racer`` started at the chosen point of the release transaction."""
-    final_check = Pipeline._consent_or_stop
+    final_check = gate.consent_or_stop
     seen: dict[str, bool] = {}
 
-    def consent_or_stop(self: Pipeline, session: Session, gen: Generation, likeness_ids: Any, stage: str,
-                        **kw: Any) -> Any:
+    def consent_or_stop(session: Session, gen: Generation, likeness_ids: Any, stage: str, **kw: Any) -> Any:
         try:
-            checks = final_check(self, session, gen, likeness_ids, stage, **kw)
+            checks = final_check(session, gen, likeness_ids, stage, **kw)
         finally:
             if stage == "release":
                 racer.release_checked.set()
@@ -171,7 +172,7 @@ def _race(api: Any, monkeypatch: pytest.MonkeyPatch, racer: _Racer, *, after_che
         racer.start(generation_id)
         assert racer.written.wait(30)
 
-    monkeypatch.setattr(Pipeline, "_consent_or_stop", consent_or_stop)
+    monkeypatch.setattr(gate, "consent_or_stop", consent_or_stop)
     if not after_check:
         api.rt.pipeline.on("sealed", before_release)
     done: dict[str, Any] = api.wait(racer.world.tokens["bob"], api.generate(racer.world.tokens["bob"], "night city",

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
+from governance.columns import utcnow
 from governance.db import unit_of_work
-from governance.models import AuditEvent, Challenge, Dispute, Likeness, utcnow
+from governance.likenesses.models import Challenge, Dispute, Likeness
+from governance.models import AuditEvent
 from media.video import load_image
 
 
@@ -127,7 +129,7 @@ def test_a_second_claim_on_an_enrolled_face_is_disputed(api, faces_dir):
     _problem(api.call("POST", path, admin, json={"outcome": "approve", "reason": "x"}), 422)
     _problem(api.call("POST", path, bob, json={"outcome": "distinct", "reason": "x"}), 403)
     with unit_of_work(api.rt.engine) as s:  # an admin who is a party must leave it to another admin
-        from governance.models import Account, Role
+        from governance.accounts.models import Account, Role
 
         s.exec(select(Account).where(Account.name == "alice")).one().role = Role.ADMIN
     _problem(api.call("POST", path, alice, json={"outcome": "holder", "reason": "mine"}), 403)
@@ -165,7 +167,7 @@ def test_the_person_proving_a_face_live_wins_over_an_earlier_photo_squatter(api,
 def test_upgrading_an_old_photo_likeness_disputes_the_later_claim_not_itself(api, faces_dir):
     """Likenesses enrolled before disputes existed (migrated ones) may hold the same face undisputed. When the
     earlier one is verified live, the later one becomes the claimant, so it cannot block the earlier one."""
-    from governance.models import LikenessStatus
+    from policies.consent import LikenessStatus
 
     alice, bob = api.account("alice"), api.account("bob")
     first = api.enroll(alice, faces_dir / "obama.jpg")
@@ -261,8 +263,8 @@ def test_an_output_showing_a_figure_is_blocked_at_the_scan(api, faces_dir):
     the scan's consent check (as if another process added it then, before the reviews it opens could apply),
     so only the scan can see it."""
     from governance.db import bump
-    from governance.models import Figure
-    from governance.services.likenesses import build_template
+    from governance.likenesses.models import Figure
+    from governance.likenesses.services.likenesses import build_template
 
     alice = api.account("alice")
     lk = api.enroll_live(alice, faces_dir / "biden2.jpg")

@@ -12,7 +12,9 @@ import secrets
 import pytest
 
 from governance.db import unit_of_work
-from governance.models import Generation, GenerationLikeness, GenerationState, Likeness, Verification
+from governance.generations.models import Generation, GenerationLikeness, GenerationState
+from governance.likenesses.models import Likeness
+from policies.consent import Verification
 
 
 def _ids(api, *names):

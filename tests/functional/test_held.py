@@ -16,7 +16,8 @@ import numpy as np
 from sqlmodel import select
 
 from governance.db import unit_of_work
-from governance.models import AuditEvent, GenerationReview
+from governance.generations.models import GenerationReview
+from governance.models import AuditEvent
 
 
 def _setup(api, faces_dir):

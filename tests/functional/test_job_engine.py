@@ -49,7 +49,7 @@ def _run(settings: Any, name: str, jobs: int) -> Any:
 
 
 def _state(web: Any, gen_id: str) -> Any:
-    from governance.models import Generation
+    from governance.generations.models import Generation
 
     with web.rt.session() as s:
         return s.get(Generation, gen_id)
@@ -78,8 +78,9 @@ def test_a_dead_workers_job_is_taken_over_once_its_lease_runs_out(make_api, pref
     """A worker claimed the job, got to scanning and died: nobody renews its lease. The job's next delivery
     starts it again on another worker, and it is released once."""
     from governance import metrics
+    from governance.columns import utcnow
     from governance.db import unit_of_work
-    from governance.models import Generation, GenerationState, utcnow
+    from governance.generations.models import Generation, GenerationState
 
     web = make_api(queue="redis", queue_prefix=prefix, worker="none", **FAST)
     bob = web.account("bob")
@@ -100,8 +101,9 @@ def test_a_dead_workers_job_is_taken_over_once_its_lease_runs_out(make_api, pref
 def test_a_job_held_under_a_live_lease_waits_for_it(make_api, prefix):
     """Delivered again while another worker still holds it (its lease is renewed): not run twice; tried again
     after the lease, which here nobody renews, so then it is taken over."""
+    from governance.columns import utcnow
     from governance.db import unit_of_work
-    from governance.models import Generation, GenerationState, utcnow
+    from governance.generations.models import Generation, GenerationState
 
     web = make_api(queue="redis", queue_prefix=prefix, worker="none", **FAST)
     bob = web.account("bob")
@@ -276,7 +278,7 @@ def test_redis_cost_bucket_is_charged_after_the_fact(prefix):
 def test_a_stopping_worker_hands_back_the_job_it_cannot_finish_within_its_grace(make_api, prefix):
     """SIGTERM (request_stop): no new job; the current one has shutdown_grace_s to finish, else it goes back to the
     queue (waiting again, its files removed) and another worker releases it."""
-    from governance.models import GenerationState
+    from governance.generations.models import GenerationState
 
     web = make_api(queue="redis", queue_prefix=prefix, worker="none", shutdown_grace_s=0.5, **FAST)
     bob = web.account("bob")

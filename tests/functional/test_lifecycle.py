@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from governance.db import unit_of_work
-from governance.models import Generation, GenerationState, Grant
+from governance.generations.models import Generation, GenerationState
+from governance.likenesses.models import Grant
+from governance.models import AuditEvent
 
 
 def test_deleting_a_likeness_stops_every_use(api, faces_dir):
@@ -76,6 +78,23 @@ def test_a_crashing_generator_blocks_with_a_reason(make_api, tmp_path):
     assert done["state"] == "blocked"
     assert any(r.startswith("internal error while generating") for r in done["reasons"])
     assert api.leftovers() == [] and not any(api.rt.settings.videos_dir.iterdir())
+
+
+def test_faces_the_generator_cannot_lay_out_block_with_its_reason(make_api, faces_dir):
+    """A GeneratorError (here: one face does not fit a 64x64 frame at the procedural generator's smallest face
+    size) blocks the generation with the generator's own reason; nothing is kept, no internal error reported."""
+    api = make_api(frame_size=64)
+    alice = api.account("alice")
+    lk = api.enroll_live(alice, faces_dir / "obama.jpg")
+    done = api.wait(alice, api.generate(alice, "a portrait", [lk["id"]])["id"])
+    assert done["state"] == "blocked"
+    assert done["reasons"] == [done["reasons"][0]] and done["reasons"][0].startswith(
+        "the generator could not serve the request: 1 face(s) do not fit a 64x64 frame"), done["reasons"]
+    assert done["faces_found"] == [] and "content_id" not in done
+    assert api.leftovers() == [] and not any(api.rt.settings.videos_dir.iterdir())
+    with api.rt.session() as s:
+        blocks = s.exec(select(AuditEvent).where(AuditEvent.tag == "generation:block")).all()
+    assert [(e.subject, e.data["stage"]) for e in blocks] == [(done["id"], "generating")]
 
 
 def test_interrupted_jobs_resume_after_a_restart(make_api):

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from governance.cli import main
-from governance.models import LogHead
+from governance.log.models import LogHead
 from provenance.treehead import SignedTreeHead
 
 FAST = {"duration_s": 1.0, "frame_size": 128}

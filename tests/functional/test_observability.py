@@ -98,7 +98,7 @@ def test_every_stage_line_carries_the_generation_id(make_api):
 
     handler = Keep()
     handler.addFilter(logs._Context("test-worker"))
-    logger = logging.getLogger("governance.pipeline")
+    logger = logging.getLogger("governance.generations.pipeline")
     logger.addHandler(handler)
     old = logger.level
     logger.setLevel(logging.INFO)

@@ -36,7 +36,7 @@ def test_releases_on_several_workers_append_to_the_log_one_at_a_time(pg_url):
     from sqlmodel import Session
 
     from governance.db import init_db, make_engine, unit_of_work
-    from governance.services import translog
+    from governance.log.services import translog
 
     engine = make_engine(pg_url)
     init_db(engine)
@@ -75,7 +75,7 @@ def test_attribution_characters_on_postgres(pg_url, make_api):
     assert ch["rule"] == "attribution"
     gen = api.generate(bob, "captain comet at dawn")
     assert gen["state"] == "prechecked" and api.wait(bob, gen["id"])["state"] == "released"
-    from governance.models import GenerationCharacter
+    from governance.generations.models import GenerationCharacter
 
     with api.rt.session() as s:
         assert s.get(GenerationCharacter, (gen["id"], ch["id"])).allowed

@@ -13,7 +13,7 @@ from provenance.verify import read_c2pa
 
 
 def _ids(api, *names: str) -> dict[str, str]:
-    from governance.models import Account
+    from governance.accounts.models import Account
 
     with api.rt.session() as s:
         return {a.name: a.id for a in s.exec(select(Account).where(Account.name.in_(names))).all()}

@@ -7,7 +7,9 @@ import io
 import pytest
 from sqlmodel import select
 
-from governance.models import AuditEvent, Generation, Likeness
+from governance.generations.models import Generation
+from governance.likenesses.models import Likeness
+from governance.models import AuditEvent
 
 
 def _counts(api):
@@ -135,7 +137,7 @@ def test_bad_characters(api):
                  {"name": "X", "rule": "deny", "aliases": "not-a-list"}, {"name": "X", "rule": "deny", "extra": 1}):
         _problem(api.call("POST", "/v1/characters", studio, json=body), 422)
     with api.rt.session() as s:
-        from governance.models import Character
+        from governance.characters.models import Character
 
         assert s.exec(select(Character)).all() == []
 

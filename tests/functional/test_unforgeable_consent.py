@@ -16,8 +16,10 @@ import logging
 import sqlalchemy as sa
 from sqlmodel import select
 
+from governance.characters.models import Character
 from governance.db import unit_of_work
-from governance.models import AuditEvent, Character, Grant, Likeness
+from governance.likenesses.models import Grant, Likeness
+from governance.models import AuditEvent
 from policies.characters import CharacterRule
 
 
@@ -73,7 +75,7 @@ def test_stored_values_the_gate_cannot_digest_fail_closed_for_themselves_alone(m
     with api.rt.engine.begin() as conn:
         conn.execute(sa.text("UPDATE character SET rule = 'SOMETIMES' WHERE id = :id"), {"id": ids[2]})
 
-    with caplog.at_level(logging.WARNING, logger="governance.services.characters"):
+    with caplog.at_level(logging.WARNING, logger="governance.characters.services"):
         r = api.call("POST", "/v1/generations", bob, json={"prompt": "a quiet lake at dawn", "seed": 1})
     assert r.status_code == 202, r.get_json()
     assert r.get_json()["state"] == "prechecked"

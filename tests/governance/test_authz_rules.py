@@ -11,9 +11,9 @@ import pytest
 
 import governance.authz
 from governance import authz
+from governance.accounts.models import Account, Role
 from governance.authz import Action, Principal
 from governance.errors import Forbidden, NotFound, Unauthenticated
-from governance.models import Account, Role
 
 
 def test_docstring_examples():

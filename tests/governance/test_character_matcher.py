@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from governance.accounts.models import Account
+from governance.accounts.services import create_account
+from governance.characters import services as characters
 from governance.db import counter, init_db, make_engine, unit_of_work
-from governance.models import Account
-from governance.services import characters
-from governance.services.accounts import create_account
 
 
 def _db():

@@ -12,10 +12,14 @@ import pytest
 from sqlmodel import Session, select
 
 from governance import metrics
+from governance.accounts.models import Account, Role
 from governance.config import Settings
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
-from governance.models import Account, ContentFingerprint, Generation, IndexChange, Likeness, Role
+from governance.generations.models import Generation
+from governance.likenesses.models import Likeness
+from governance.models import IndexChange
 from governance.runtime import Runtime
+from governance.verification.models import ContentFingerprint
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

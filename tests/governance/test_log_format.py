@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from governance.services import translog
+from governance.log.services import translog
 from provenance import merkle
 from provenance.treehead import SignedTreeHead
 

@@ -14,7 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
 from governance import models
+from governance.accounts.models import Account, Notification, Role
+from governance.characters.models import Character
+from governance.columns import utcnow
 from governance.db import BASELINE, current_revision, downgrade, init_db, make_engine, migrate
+from governance.generations.models import GenerationCharacter
+from governance.likenesses.models import Grant, Likeness
+from policies.characters import CharacterRule
+from policies.consent import LikenessStatus
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -123,7 +130,7 @@ def test_processes_starting_together_migrate_one_after_the_other(engine):
 
 def test_an_existing_log_gets_its_merkle_tree(engine):
     """Revision 0002 builds the Merkle nodes of the entries a log already holds; appends carry on."""
-    from governance.services import translog
+    from governance.log.services import translog
     from provenance import merkle
 
     migrate(engine, BASELINE)
@@ -156,18 +163,18 @@ def test_past_generations_get_their_characters(engine):
     allow = {"decision": "allow", "reason": "...", "rule": "character:ch_b:allow"}
     other = {"decision": "allow", "reason": "...", "rule": "likeness:approved"}
     with Session(engine) as s:
-        s.add(models.Account(id="acc_1", name="bob", role=models.Role.CREATOR, token_hash="h"))
+        s.add(Account(id="acc_1", name="bob", role=Role.CREATOR, token_hash="h"))
         s.flush()
         # the columns generations had at revision 0002 (the model has more now)
         insert = sa.text("INSERT INTO generation (id, requester_id, prompt, seed, likeness_ids, state, reasons, "
                          "decisions, grants_relied, faces_found, created_at, updated_at) VALUES (:id, 'acc_1', 'p', 1, "
                          "'[]', 'REQUESTED', '[]', :decisions, '[]', '[]', :now, :now)")
         for gid, decisions in (("gen_1", [deny, allow]), ("gen_2", [allow, other]), ("gen_3", [other])):
-            s.execute(insert, {"id": gid, "decisions": json.dumps(decisions), "now": models.utcnow()})
+            s.execute(insert, {"id": gid, "decisions": json.dumps(decisions), "now": utcnow()})
         s.commit()
     migrate(engine)
     with Session(engine) as s:
-        rows = sorted((r.generation_id, r.character_id, r.allowed) for r in s.exec(select(models.GenerationCharacter)))
+        rows = sorted((r.generation_id, r.character_id, r.allowed) for r in s.exec(select(GenerationCharacter)))
     assert rows == [("gen_1", "ch_a", False), ("gen_1", "ch_b", True), ("gen_2", "ch_b", True)]
 
 
@@ -175,9 +182,9 @@ def test_downgrading_below_attribution_turns_the_rule_into_deny(engine):
     """Without the credit mechanism, "allowed if credited" is read as "not allowed" (fail closed)."""
     migrate(engine)
     with Session(engine) as s:
-        s.add(models.Account(id="acc_1", name="studio", role=models.Role.RIGHTS_HOLDER, token_hash="h"))
+        s.add(Account(id="acc_1", name="studio", role=Role.RIGHTS_HOLDER, token_hash="h"))
         s.flush()
-        s.add(models.Character(id="ch_1", owner_id="acc_1", name="Comet", rule=models.CharacterRule.ATTRIBUTION,
+        s.add(Character(id="ch_1", owner_id="acc_1", name="Comet", rule=CharacterRule.ATTRIBUTION,
                                attribution="(c) Studio"))
         s.commit()
     downgrade(engine, "0003")
@@ -189,7 +196,7 @@ def test_downgrading_below_attribution_turns_the_rule_into_deny(engine):
 def test_entry_hash_versions_are_found_again_after_a_downgrade(engine):
     """Revision 0006: entries made before it stay version 1; entries made under it, downgraded and upgraded
     again, are recognised as version 2 by their hash, so the chain still verifies."""
-    from governance.services import translog
+    from governance.log.services import translog
 
     migrate(engine, "0005")
     old = translog._entry_hash(0, "gen0", "0" * 16, "aa" * 32, "bb" * 32, translog.GENESIS)
@@ -228,15 +235,15 @@ def test_existing_likenesses_become_photo_enrollments_and_their_owners_are_told(
                              "('gr_1', 'lk_1', 'acc_2', CURRENT_TIMESTAMP)"))
     migrate(engine)
     with Session(engine) as s:
-        lk = s.get(models.Likeness, "lk_1")
+        lk = s.get(Likeness, "lk_1")
         assert (lk.verification.value, lk.status.value, lk.mode.value) == ("photo", "active", "everyone")
         assert lk.identity == {} and lk.figure_id is None and lk.verified_at is None
-        [note] = s.exec(select(models.Notification)).all()
+        [note] = s.exec(select(Notification)).all()
         assert note.account_id == "acc_1" and note.likeness_id == "lk_1" and note.kind == "likeness:verify:needed"
         assert "/v1/likenesses/lk_1/verification" in note.message and "blocks every video" in note.message
-        assert s.get(models.Grant, "gr_1").revoked_at is None
+        assert s.get(Grant, "gr_1").revoked_at is None
         # a claim under review, then a downgrade: the old rule would let others use it, so it is closed
-        lk.status = models.LikenessStatus.DISPUTED
+        lk.status = LikenessStatus.DISPUTED
         s.add(lk)
         s.commit()
     downgrade(engine, "0006")

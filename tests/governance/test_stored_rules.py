@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 import policies.characters
+from governance.accounts.models import Account, Role
+from governance.characters import services as characters_svc
+from governance.characters.models import Character
 from governance.db import init_db, make_engine, unit_of_work
-from governance.models import Account, Character, Role
-from governance.services import characters as characters_svc
 from policies.characters import CharacterRule, judge, screen_prompt
 
 

@@ -5,7 +5,7 @@ from sqlmodel import Session
 
 from governance.config import ConfigError, Settings
 from governance.db import init_db, make_engine, unit_of_work
-from governance.services import translog
+from governance.log.services import translog
 
 
 def test_settings_from_env():
@@ -118,7 +118,7 @@ def test_docstring_examples(module):
 
 
 def test_a_found_face_defers_only_to_likenesses_on_every_track_it_matched():
-    from governance.services.likenesses import found_alongside
+    from governance.likenesses.services.likenesses import found_alongside
 
     faces = [{"likeness": "lk_a", "track": 1}, {"likeness": "lk_b", "track": 1},
              {"likeness": "lk_b", "track": 2}, {"likeness": "lk_c", "track": 2}, {"likeness": "lk_a", "track": 3}]

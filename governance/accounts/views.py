@@ -1,0 +1,118 @@
+"""HTTP API v1, accounts: the caller (``/me``), accounts (admins), contacts and notifications. Views parse, call
+one service, commit, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from governance.accounts import services as accounts_svc
+from governance.accounts.models import Account, Notification
+from governance.authz import Action
+from governance.columns import iso
+from governance.web import caller, db, guard, json_body
+
+bp = Blueprint("accounts", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
+
+
+def account_view(a: Account) -> dict[str, Any]:
+    return {"id": a.id, "name": a.name, "role": a.role.value}
+
+
+def _notification_view(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "kind": n.kind, "message": n.message, "generation": n.generation_id,
+            "created_at": iso(n.created_at), "read": n.read_at is not None}
+
+
+def _secret(response: Response) -> Response:
+    """A response carrying a token: no cache may keep it."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/me")
+@guard(Action.ME_READ)
+def me() -> Response:
+    return jsonify(account_view(caller()))
+
+
+@bp.post("/me/token")
+@guard(Action.ME_TOKEN)
+def rotate_my_token() -> Response:
+    """A new API token for the caller; the one used for this request stops working at once."""
+    me_ = caller()
+    token = accounts_svc.rotate_token(db(), me_, actor=me_)
+    db().commit()
+    return _secret(jsonify({**account_view(me_), "token": token}))
+
+
+@bp.post("/accounts")
+@guard(Action.ACCOUNT_CREATE)
+def create_account() -> tuple[Response, int]:
+    admin = caller()
+    body = json_body("name", "role", "daily_quota")
+    account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
+                                                 daily_quota=body.get("daily_quota"))
+    db().commit()
+    return _secret(jsonify({**account_view(account), "daily_quota": account.daily_quota, "token": token})), 201
+
+
+@bp.get("/accounts")
+@guard(Action.ACCOUNT_LIST)
+def list_accounts() -> Response:
+    return jsonify({"accounts": [{**account_view(a), "daily_quota": a.daily_quota, "created_at": iso(a.created_at)}
+                                 for a in accounts_svc.list_accounts(db())]})
+
+
+@bp.post("/accounts/<ref>/token")
+@guard(Action.ACCOUNT_TOKEN)
+def rotate_token(ref: str) -> Response:
+    """An admin revokes an account's token (a leaked token stops working at once). No new token is returned:
+    an admin holding one could act, and consent, as the person; the operator issues it instead."""
+    admin = caller()
+    account = accounts_svc.resolve_account(db(), ref)
+    accounts_svc.revoke_token(db(), account, actor=admin)
+    db().commit()
+    return _secret(jsonify({**account_view(account), "token": None, "token_revoked": True}))
+
+
+@bp.get("/contacts")
+@guard(Action.CONTACT_LIST)
+def contacts() -> Response:
+    """The names you listed that belong to an account, each with whether they list you too; no ids, no roles."""
+    return jsonify({"contacts": [{"name": a.name, "mutual": m} for a, m in accounts_svc.list_contacts(db(), caller())]})
+
+
+@bp.put("/contacts/<ref>")
+@guard(Action.CONTACT_ADD)
+def add_contact(ref: str) -> tuple[str, int]:
+    """List an account by its name. The answer is the same whether the name exists or not."""
+    accounts_svc.add_contact(db(), caller(), ref)
+    db().commit()
+    return "", 204
+
+
+@bp.delete("/contacts/<ref>")
+@guard(Action.CONTACT_REMOVE)
+def remove_contact(ref: str) -> tuple[str, int]:
+    accounts_svc.remove_contact(db(), caller(), ref)
+    db().commit()
+    return "", 204
+
+
+@bp.get("/notifications")
+@guard(Action.NOTIFICATION_LIST)
+def notifications() -> Response:
+    """``?unread=true``: only the unread ones. Newest first."""
+    unread = request.args.get("unread") in ("1", "true")
+    items = accounts_svc.list_notifications(db(), caller().id, unread_only=unread)
+    return jsonify({"notifications": [_notification_view(n) for n in items]})
+
+
+@bp.post("/notifications/read")
+@guard(Action.NOTIFICATION_READ)
+def mark_read() -> tuple[str, int]:
+    accounts_svc.mark_read(db(), caller())
+    db().commit()
+    return "", 204

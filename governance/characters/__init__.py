@@ -1,0 +1,1 @@
+"""Characters: rights holders' registered characters, their rules, reference images and usage."""

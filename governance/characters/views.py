@@ -1,0 +1,88 @@
+"""HTTP API v1, characters: rights holders register characters and their rules, add reference images, simulate a
+rule on past requests and read its usage. Views parse, call one service, commit, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from governance import admission
+from governance.authz import Action
+from governance.characters import services as characters_svc
+from governance.characters.models import Character
+from governance.columns import iso
+from governance.errors import RateLimited
+from governance.ratelimit import retry_after
+from governance.uploads import reference_images
+from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
+
+bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
+
+
+def _character_view(c: Character) -> dict[str, Any]:
+    return {"id": c.id, "owner": c.owner_id, "name": c.name, "aliases": c.aliases, "rule": c.rule.value,
+            "licensees": c.licensees, "attribution": c.attribution, "created_at": iso(c.created_at)}
+
+
+@bp.post("/characters")
+@guard(Action.CHARACTER_CREATE)
+def create_character() -> tuple[Response, int]:
+    owner = caller()
+    body = json_body("name", "aliases", "rule", "licensees", "attribution")
+    ch = characters_svc.create_character(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
+                                         body.get("licensees"), body.get("attribution"))
+    db().commit()
+    return jsonify(_character_view(ch)), 201
+
+
+@bp.get("/characters")
+@guard(Action.CHARACTER_LIST)
+def list_characters() -> Response:
+    return jsonify({"characters": [_character_view(c) for c in characters_svc.list_characters(db())]})
+
+
+@bp.post("/characters/<character_id>/references")
+@guard(Action.CHARACTER_REFERENCES)
+def add_character_references(character_id: str) -> tuple[Response, int]:
+    """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
+    actor = caller()
+    ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
+    with admission.expensive(runtime(), "reference") as meter:
+        images = reference_images(uploaded_blobs(), meter)
+        total = characters_svc.add_references(db(), actor, ch, images, runtime().character_encoder)
+    db().commit()
+    return jsonify({"character": ch.id, "references": total}), 201
+
+
+@bp.post("/characters/simulate")
+@guard(Action.CHARACTER_SIMULATE)
+def simulate_character() -> Response:
+    """What a rule would have done to past requests, before it is registered: k-anonymous counts only
+    (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
+    owner = caller()
+    wait = runtime().simulate_limiter.acquire(f"account:{owner.id}")
+    if wait:
+        raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
+                          f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
+    body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
+    return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
+                                           body.get("licensees"), body.get("last"), body.get("attribution")))
+
+
+@bp.get("/characters/<character_id>/usage")
+@guard(Action.CHARACTER_USAGE)
+def character_usage(character_id: str) -> Response:
+    actor = caller()
+    return jsonify(characters_svc.usage(db(), actor, characters_svc.owned_character(
+        db(), actor, character_id, Action.CHARACTER_USAGE)))
+
+
+@bp.delete("/characters/<character_id>")
+@guard(Action.CHARACTER_DELETE)
+def delete_character(character_id: str) -> tuple[str, int]:
+    actor = caller()
+    characters_svc.delete_character(db(), actor, characters_svc.owned_character(
+        db(), actor, character_id, Action.CHARACTER_DELETE))
+    db().commit()
+    return "", 204

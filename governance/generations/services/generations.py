@@ -1,0 +1,305 @@
+"""Generation requests: validation, quota, the precheck, visibility and takedown.
+
+The asynchronous stages (generate, scan, seal, release) live in :mod:`governance.generations.pipeline`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from governance import authz
+from governance.accounts.models import Account, Role
+from governance.accounts.services import notify
+from governance.audit import Tag, record
+from governance.authz import Action
+from governance.characters import services as characters_svc
+from governance.columns import utcnow
+from governance.errors import InvalidInput, QuotaExceeded
+from governance.generations.models import (
+    Generation,
+    GenerationCharacter,
+    GenerationLikeness,
+    GenerationReview,
+    GenerationState,
+)
+from governance.likenesses.models import Likeness
+from governance.likenesses.services import figures as figures_svc
+from governance.likenesses.services.likenesses import check_consent, is_verified_claim
+from policies.characters import character_of
+from policies.decisions import Allow, Decision, Deny, all_of
+
+MAX_PROMPT = 2000
+#: The rule a named likeness the requester may not use is refused under, whatever the reason.
+NO_CONSENT_RULE = "likeness:no-consent"
+MAX_LIKENESSES = 4
+
+
+def _validate(prompt: Any, likeness_ids: Any, seed: Any) -> tuple[str, list[str], int]:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidInput("prompt must be a non-empty string")
+    if len(prompt) > MAX_PROMPT:
+        raise InvalidInput(f"prompt must be at most {MAX_PROMPT} characters, got {len(prompt)}")
+    likeness_ids = [] if likeness_ids is None else likeness_ids
+    if not isinstance(likeness_ids, list) or not all(isinstance(x, str) for x in likeness_ids):
+        raise InvalidInput("likenesses must be a list of likeness ids")
+    if len(likeness_ids) > MAX_LIKENESSES:
+        raise InvalidInput(f"at most {MAX_LIKENESSES} likenesses per generation, got {len(likeness_ids)}")
+    if len(set(likeness_ids)) != len(likeness_ids):
+        raise InvalidInput("likenesses must not repeat")
+    if seed is None:
+        seed = secrets.randbelow(2**63)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not (0 <= seed < 2**63):
+        raise InvalidInput(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return prompt.strip(), likeness_ids, seed
+
+
+def used_today(session: Session, account_id: str) -> int:
+    midnight = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+    q = select(func.count()).select_from(Generation).where(
+        Generation.requester_id == account_id, Generation.created_at >= midnight)
+    return int(session.exec(q).one())
+
+
+def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
+             ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
+    """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
+
+    A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
+    would let anyone squat a famous name, learn who is enrolled, and be told of every prompt naming it.
+    An enrolled face is protected where it cannot be faked, by the scan of every output against every
+    enrolled likeness; protected public figures come from the operator's gallery (:mod:`.figures`).
+
+    Returns (decisions, grants relied on, owners to notify).
+    """
+    decisions: list[Decision] = []
+    relied: list[dict[str, Any]] = []
+    owners: set[str] = set()
+    for check in check_consent(session, likeness_ids, requester.id):
+        decision = check.decision
+        if not decision.allowed and check.owner_id != requester.id:
+            # One answer whatever the reason (unknown id, deleted, only_me, no grant): the requester learns
+            # neither that the likeness exists nor how its owner set it (docs/security.md, oracles).
+            decision = Deny(f"likeness {check.likeness_id} may not be used by this account: no consent is on "
+                            "record for it", NO_CONSENT_RULE)
+        decisions.append(decision)
+        owners.add(check.owner_id)
+        relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
+                       "rule": decision.rule, "reason": decision.reason})
+    decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
+    # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
+    # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
+    for figure, said in figures_svc.named_in(session, prompt):
+        decisions.append(figures_svc.decide(session, figure, requester.id,
+                                            f"the prompt names {figure.name!r} ({said!r})"))
+    if not decisions:
+        decisions.append(Allow("no likeness or character is involved", "default"))
+    return decisions, relied, owners
+
+
+def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
+                       *, default_quota: int, remix_of: Any = None) -> Generation:
+    """``remix_of``: the id of a released generation this one is made from. Every likeness its lineage named or
+    showed joins the request's likenesses, so consent is asked for all of them at every stage
+    (:mod:`governance.remix.services`)."""
+    from governance.remix import services as remix_svc
+
+    authz.admit(Action.GENERATION_CREATE, requester)
+    prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
+    parent = remix_svc.check_parent(session, requester, remix_of) if remix_of is not None else None
+    if parent is not None:
+        likeness_ids = list(dict.fromkeys([*likeness_ids, *remix_svc.lineage_likenesses(session, parent)]))
+        if len(likeness_ids) > MAX_LIKENESSES:
+            raise InvalidInput(f"a remix of {parent.id} would show {len(likeness_ids)} likenesses with its lineage's; "
+                               f"at most {MAX_LIKENESSES} per generation")
+    quota = requester.daily_quota if requester.daily_quota is not None else default_quota
+    if used_today(session, requester.id) >= quota:
+        raise QuotaExceeded(f"{requester.name!r} has used all {quota} generations for today (UTC)", quota=quota)
+    decisions, relied, owners = precheck(session, requester, prompt, likeness_ids)
+    gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
+                     decisions=[d.to_dict() for d in decisions], grants_relied=relied)
+    session.add(gen)
+    link_likenesses(session, gen.id, likeness_ids, named=True)
+    if parent is not None:
+        session.flush()
+        remix_svc.link(session, gen, parent)
+    named: dict[str, bool] = {}
+    for d in decisions:
+        character_id = character_of(d.rule)
+        if character_id is not None:
+            named[character_id] = named.get(character_id, True) and d.allowed
+    for character_id, allowed in named.items():
+        session.add(GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed))
+    record(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
+    verdict = all_of(decisions)
+    if verdict.allowed:
+        gen.state = GenerationState.PRECHECKED
+    else:
+        block(session, gen, [d.reason for d in verdict.denials], stage="precheck", notify_owners=owners,
+              requester=requester)
+    return gen
+
+
+def block(session: Session, gen: Generation, reasons: Sequence[str], *, stage: str, notify_owners: set[str],
+          requester: Account | None = None) -> None:
+    gen.state = GenerationState.BLOCKED
+    gen.reasons = [*gen.reasons, *reasons]
+    gen.updated_at = utcnow()
+    session.add(gen)
+    record(session, Tag.GENERATION_BLOCK, actor_id=None, subject=gen.id, stage=stage, reasons=list(reasons))
+    requester = requester or session.get(Account, gen.requester_id)
+    who = requester.name if requester else gen.requester_id
+    for owner in notify_owners - {gen.requester_id, ""}:
+        notify(session, owner, "likeness:use:blocked",
+               f"{who} tried to use your likeness in generation {gen.id}; it was blocked ({stage})",
+               generation_id=gen.id)
+
+
+def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
+    """Owners of the likenesses the request named, and of those the scan found whose claim is verified (live,
+    undisputed): an unproven claim on a face learns nothing about the outputs that show it."""
+    found = {f["likeness"] for f in gen.faces_found} - set(gen.likeness_ids)
+    owners = set()
+    for lid in [*gen.likeness_ids, *sorted(found)]:
+        lk = session.get(Likeness, lid)
+        if lk is not None and (lid in gen.likeness_ids or is_verified_claim(lk)):
+            owners.add(lk.owner_id)
+    return owners
+
+
+def is_owner(session: Session, account: Account, gen: Generation) -> bool:
+    """Whether the generation is ``account``'s: its requester, the owner of a likeness it names or shows, the
+    owner of a verified likeness the scan asked to allow the requester (a near miss that said no), or the owner
+    of a likeness it may show (asked to review it: :mod:`governance.generations.services.reviews`)."""
+    if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
+        return True
+    asked = select(GenerationReview.likeness_id).where(GenerationReview.generation_id == gen.id,
+                                                      GenerationReview.owner_id == account.id)
+    if session.exec(asked.limit(1)).first() is not None:
+        return True
+    linked = select(GenerationLikeness.likeness_id).where(GenerationLikeness.generation_id == gen.id)
+    mine = session.exec(select(Likeness).where(Likeness.owner_id == account.id,
+                                               Likeness.id.in_(linked))).all()  # type: ignore[attr-defined]
+    return any(is_verified_claim(lk) for lk in mine)
+
+
+def generation_for(session: Session, account: Account, generation_id: str, action: Action) -> Generation:
+    """The generation, when ``account`` may do ``action`` on it (see :data:`governance.authz.TABLE`); one it
+    may not see answers 404 exactly like an unknown id."""
+    gen = session.get(Generation, generation_id)
+    authz.require(action, account, owner=gen is not None and is_owner(session, account, gen), key=generation_id)
+    if gen is None:  # a regulator or an admin may read anyone's: an unknown id is still the one 404
+        raise authz.not_found(authz.Resource.GENERATION, generation_id)
+    return gen
+
+
+def visible_generation(session: Session, account: Account, generation_id: str) -> Generation:
+    """The requester, owners of any likeness in it, admins and regulators may see a generation."""
+    return generation_for(session, account, generation_id, Action.GENERATION_READ)
+
+
+def list_for_requester(session: Session, account: Account, limit: int = 100) -> Sequence[Generation]:
+    q = select(Generation).where(Generation.requester_id == account.id)
+    return session.exec(q.order_by(Generation.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
+
+
+def link_likenesses(session: Session, generation_id: str, likeness_ids: Sequence[str], *, named: bool = False,
+                    found: bool = False) -> None:
+    """Record that a generation involves these likenesses (named in the request and/or found by the scan)."""
+    for lid in likeness_ids:
+        link = session.get(GenerationLikeness, (generation_id, lid))
+        if link is None:
+            link = GenerationLikeness(generation_id=generation_id, likeness_id=lid)
+        link.named = link.named or named
+        link.found = link.found or found
+        session.add(link)
+
+
+def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> Sequence[Generation]:
+    """Every generation that named the likeness or in which its face was found, drafts and blocked ones too."""
+    q = (select(Generation).join(GenerationLikeness, GenerationLikeness.generation_id == Generation.id)  # type: ignore[arg-type]
+         .where(GenerationLikeness.likeness_id == likeness_id)
+         .order_by(Generation.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
+    return session.exec(q).all()
+
+
+def uses_shown_to_owner(session: Session, likeness: Likeness, limit: int = 200) -> Sequence[Generation]:
+    """What the owner's "every video that contains me" shows: :func:`list_for_likeness` for a verified claim
+    (live, undisputed); for an unproven one (photo, disputed, pending review) only the owner's own requests
+    and those that named it, never others' outputs in which the scan found the face."""
+    gens = list_for_likeness(session, likeness.id, limit)
+    if is_verified_claim(likeness):
+        return gens
+    return [g for g in gens if g.requester_id == likeness.owner_id or likeness.id in g.likeness_ids]
+
+
+MAX_REASON = 500
+
+
+def take_down(session: Session, actor: Account, gen: Generation, reason: Any = None) -> bool:
+    """Take a generation down. Returns True when this call changed something.
+
+    Its requester and the owners of the likenesses in it may, as may an admin; an admin who is neither
+    must give a ``reason``, which is audited and sent to the requester and every owner involved."""
+    owner = is_owner(session, actor, gen)
+    authz.require(Action.GENERATION_TAKEDOWN, actor, owner=owner, key=gen.id)
+    if reason is not None and (not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON
+                               or not reason.isprintable()):
+        raise InvalidInput(f"reason must be one line of 1-{MAX_REASON} printable characters, got {reason!r}")
+    reason = reason.strip() if reason else None
+    if not owner and reason is None:
+        raise InvalidInput("an admin's takedown needs a reason (JSON body {'reason': ...} or ?reason=...): it is "
+                           "audited and sent to the requester and the people in the video")
+    if gen.taken_down_at is not None:
+        return False
+    gen.taken_down_at = utcnow()
+    gen.taken_down_by = actor.id
+    gen.updated_at = utcnow()
+    if not gen.state.terminal:
+        gen.reasons = [*gen.reasons, f"taken down by {actor.name} before release"]
+        gen.state = GenerationState.BLOCKED
+    session.add(gen)
+    record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
+           acting_as="owner" if owner else actor.role.value)
+    # the takedown follows remix lineage; a likeness owner's takedown withdraws their faces from the remixes
+    from governance.remix.services import withdraw
+
+    faces = {lid for lid in gen.likeness_ids + [f["likeness"] for f in gen.faces_found if f.get("likeness")]
+             if (lk := session.get(Likeness, lid)) is not None and lk.owner_id == actor.id}
+    withdraw(session, actor, gen, reason=f"taken down{': ' + reason if reason else ''}", faces=faces)
+    if not owner:
+        for account_id in sorted(({gen.requester_id} | involved_owner_ids(session, gen)) - {actor.id}):
+            notify(session, account_id, "generation:takedown",
+                   f"generation {gen.id} was taken down by an administrator: {reason}", generation_id=gen.id)
+    return True
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What a reader may learn of a generation: ``likenesses``, the likeness ids they may know (None: all of
+    them, for regulators and admins), and whether they may see grant ids (``grants``)."""
+
+    likenesses: frozenset[str] | None
+    grants: bool = True
+
+
+def visibility_for(session: Session, reader: Account, gen: Generation) -> Visibility:
+    """Regulators and admins see every id; the requester the likenesses they named and their own; a likeness
+    owner only their own likenesses in it, and no grant ids."""
+    if reader.role in (Role.REGULATOR, Role.ADMIN):
+        return Visibility(None)
+    linked = select(GenerationLikeness.likeness_id).where(GenerationLikeness.generation_id == gen.id)
+    involved = set(gen.likeness_ids) | {f["likeness"] for f in gen.faces_found if f.get("likeness")}
+    own = set(session.exec(select(Likeness.id).where(
+        Likeness.owner_id == reader.id,
+        Likeness.id.in_(list(involved)) | Likeness.id.in_(linked))).all())  # type: ignore[attr-defined]
+    if reader.id == gen.requester_id:
+        return Visibility(frozenset(own | set(gen.likeness_ids)))
+    return Visibility(frozenset(own), grants=False)
+

@@ -1,0 +1,198 @@
+"""HTTP API v1, generations: requests, their state as each reader may see it, held generations' reviews, the
+consent record, the download and takedowns; and the generations a likeness is in. Views parse, call one service,
+commit, serialize; the gate itself runs in :mod:`governance.generations.pipeline`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file
+
+from governance import metrics
+from governance.accounts.models import Account
+from governance.authz import Action
+from governance.columns import iso
+from governance.errors import Conflict, Gone
+from governance.generations.models import Generation, GenerationReview, GenerationState
+from governance.generations.services import consent_record as consent_record_svc
+from governance.generations.services import generations as generations_svc
+from governance.generations.services import reviews as reviews_svc
+from governance.generations.services.generations import Visibility
+from governance.likenesses.services import likenesses as likenesses_svc
+from governance.remix import services as remix_svc
+from governance.web import caller, db, guard, json_body, runtime
+
+bp = Blueprint("generations", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
+
+_LIKENESS_ID = re.compile(r"\blk_[0-9a-f]{16}\b")
+_GRANT_ID = re.compile(r"\bgr_[0-9a-f]{16}\b")
+OTHER_PERSON = "another enrolled person"
+
+
+def generation_view(gen: Generation, seen: Visibility) -> dict[str, Any]:
+    """The generation as its reader may see it (:func:`~governance.generations.services.generations.visibility_for`):
+    any likeness id the reader may not know, in the lists and in the reasons, becomes "another enrolled person", so
+    that a generation's requester or a likeness owner in it learns nobody else's likeness (nor, without
+    ``seen.grants``, any grant id)."""
+    visible = seen.likenesses
+
+    def text(s: str) -> str:
+        if visible is not None:
+            s = _LIKENESS_ID.sub(lambda m: m.group(0) if m.group(0) in visible else OTHER_PERSON, s)
+        return s if seen.grants else _GRANT_ID.sub("a grant", s)
+
+    def decision(d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, **{k: text(d[k]) for k in ("reason", "rule") if isinstance(d.get(k), str)}}
+
+    faces = [f if visible is None or f.get("likeness") in visible else {**f, "likeness": None}
+             for f in gen.faces_found]
+    out: dict[str, Any] = {
+        "id": gen.id, "state": gen.state.value, "reasons": [text(r) for r in gen.reasons], "prompt": gen.prompt,
+        "seed": gen.seed, "likenesses": [x for x in gen.likeness_ids if visible is None or x in visible],
+        "decisions": [decision(d) for d in gen.decisions], "faces_found": faces, "created_at": iso(gen.created_at),
+        "taken_down": gen.taken_down_at is not None,
+    }
+    if gen.content_id:
+        out["content_id"] = gen.content_id
+    if gen.released_at:
+        out["released_at"] = iso(gen.released_at)
+    return out
+
+
+def _view_for(reader: Account, gen: Generation) -> dict[str, Any]:
+    return generation_view(gen, generations_svc.visibility_for(db(), reader, gen))
+
+
+def _review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"likeness": row.likeness_id, "decision": row.decision, "distance": round(row.distance, 4),
+                           "first_frame": row.first_frame, "last_frame": row.last_frame, "pose": row.pose,
+                           "box": list(row.box), "created_at": iso(row.created_at)}
+    if row.decided_at is not None:
+        out["decided_at"] = iso(row.decided_at)
+    if with_frames:
+        out["frames"] = list(row.frames)
+    return out
+
+
+# -- generations -----------------------------------------------------------------------------------------
+@bp.post("/generations")
+@guard(Action.GENERATION_CREATE)
+def create_generation() -> tuple[Response, int]:
+    requester = caller()
+    body = json_body("prompt", "likenesses", "seed", "remix_of")
+    rt = runtime()
+    rt.require_free_space()  # 507 rather than a job that fails on a full disk
+    gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
+                                             body.get("seed"), default_quota=rt.settings.daily_quota,
+                                             remix_of=body.get("remix_of"))
+    db().commit()
+    metrics.decisions(gen.decisions)
+    if gen.state is GenerationState.PRECHECKED:
+        rt.pipeline.submit(gen.id)
+    else:
+        metrics.finished(gen.state.value, "precheck", None)
+    resp = jsonify({"id": gen.id, "state": gen.state.value, "reasons": gen.reasons})
+    resp.headers["Location"] = f"/v1/generations/{gen.id}"
+    return resp, 202
+
+
+@bp.get("/generations")
+@guard(Action.GENERATION_LIST)
+def list_generations() -> Response:
+    requester = caller()
+    return jsonify({"generations": [_view_for(requester, g)
+                                    for g in generations_svc.list_for_requester(db(), requester)]})
+
+
+@bp.get("/generations/<generation_id>")
+@guard(Action.GENERATION_READ)
+def get_generation(generation_id: str) -> Response:
+    gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_READ)
+    return jsonify(_view_for(caller(), gen))
+
+
+@bp.get("/generations/<generation_id>/review")
+@guard(Action.GENERATION_REVIEWS)
+def generation_reviews(generation_id: str) -> Response:
+    """The questions about a held generation put to the caller (the owner of a likeness it may show), with
+    the frames the face is in (base64 JPEG); nobody else's."""
+    account = caller()
+    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_REVIEWS)
+    rows = reviews_svc.for_account(db(), account, gen)
+    return jsonify({"generation": gen.id, "state": gen.state.value,
+                    "reviews": [_review_view(r, with_frames=True) for r in rows]})
+
+
+@bp.post("/generations/<generation_id>/review")
+@guard(Action.GENERATION_REVIEW)
+def review_generation(generation_id: str) -> Response:
+    """``{"decision": "confirm"}`` (it is me: blocked) or ``{"decision": "dismiss"}`` (not me: the gate goes on,
+    consent checked again at every stage)."""
+    account = caller()
+    gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_REVIEW)
+    body = json_body("decision")
+    again = reviews_svc.decide(db(), account, gen, body.get("decision"))
+    db().commit()
+    if again:
+        runtime().pipeline.submit(gen.id)
+    rows = reviews_svc.for_account(db(), account, gen)
+    return jsonify({"generation": gen.id, "state": gen.state.value,
+                    "reviews": [_review_view(r, with_frames=False) for r in rows]})
+
+
+@bp.get("/generations/<generation_id>/consent-record")
+@guard(Action.GENERATION_CONSENT_RECORD)
+def consent_record(generation_id: str) -> Response:
+    """The openings of a sealed generation's public commitments: all of them for regulators and admins, their
+    own to the requester and to owners of a likeness in it (404 to anyone who may not see the generation)."""
+    actor = caller()
+    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_CONSENT_RECORD)
+    body = consent_record_svc.open_record(db(), actor, gen)
+    db().commit()  # the audit event of the opening
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/generations/<generation_id>/video")
+@guard(Action.GENERATION_VIDEO)
+def download(generation_id: str) -> Response:
+    gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_VIDEO)
+    _ensure_downloadable(gen)
+    path = (runtime().settings.videos_dir / f"{gen.id}.mp4").resolve()
+    if not path.is_file():
+        raise Gone(f"the video of generation {gen.id} is no longer stored")
+    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
+                     etag=gen.video_sha256 or True)
+
+
+def _ensure_downloadable(gen: Generation) -> None:
+    if gen.taken_down_at is not None:
+        raise Gone(f"generation {gen.id} was taken down")
+    if gen.state is not GenerationState.RELEASED:
+        raise Conflict(f"generation {gen.id} is {gen.state.value}; only released videos can be downloaded",
+                       state=gen.state.value, reasons=gen.reasons)
+
+
+@bp.delete("/generations/<generation_id>")
+@guard(Action.GENERATION_TAKEDOWN)
+def take_down(generation_id: str) -> tuple[str, int]:
+    """Take a video down. An admin who is not in it and did not request it must say why (JSON
+    ``{"reason": ...}`` or ``?reason=``): the reason is audited and sent to everyone involved."""
+    actor = caller()
+    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
+    body = json_body("reason") if request.get_data(cache=True) else {}
+    generations_svc.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
+    db().commit()
+    (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
+    return "", 204
+
+
+@bp.get("/likenesses/<likeness_id>/generations")
+@guard(Action.LIKENESS_GENERATIONS)
+def likeness_generations(likeness_id: str) -> Response:
+    lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_GENERATIONS)
+    gens = generations_svc.uses_shown_to_owner(db(), lk)
+    return jsonify({"generations": [_view_for(caller(), g) for g in gens]})

@@ -1,0 +1,311 @@
+"""HTTP API v1, likenesses: enrollment (live challenges, photo and live likenesses, upgrades), modes and grants,
+disputes over a claim and the protected public-figure gallery. Views parse, call one service, commit, serialize.
+
+Who may call what is the authorization table's (:data:`governance.authz.TABLE`): any account asks for a
+challenge (bound to it) and upgrades its own likeness (another's is 404, admins' too); disputes and figures are
+for admins. A likeness's generations (``/v1/likenesses/{id}/generations``) are served by
+:mod:`governance.generations.views`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from governance import admission
+from governance.accounts.models import Account
+from governance.authz import Action
+from governance.columns import iso, utcnow
+from governance.errors import Conflict, InvalidInput
+from governance.likenesses.models import Challenge, Dispute, Figure, Likeness
+from governance.likenesses.services import disputes as disputes_svc
+from governance.likenesses.services import enrollment as enrollment_svc
+from governance.likenesses.services import figures as figures_svc
+from governance.likenesses.services import likenesses as likenesses_svc
+from governance.likenesses.services.likenesses import check_display_name, facts_of
+from governance.remix import services as remix_svc
+from governance.uploads import challenge_video, check_photos, decode_image, enrollment_frames, media_kind
+from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
+from policies.consent import HOW_TO_VERIFY, Verification, can_consent
+
+bp = Blueprint("likenesses", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
+
+
+# -- views of a likeness, a challenge, a dispute, a figure ---------------------------------------------------------
+def _likeness_view(lk: Likeness, grants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": lk.id, "owner": lk.owner_id, "mode": lk.mode.value, "display_name": lk.display_name,
+                           "backend": lk.backend, "embeddings": lk.embeddings, "created_at": iso(lk.created_at),
+                           **verification_fields(lk)}
+    if grants is not None:
+        out["grants"] = grants
+    return out
+
+
+def verification_fields(lk: Likeness) -> dict[str, Any]:
+    """What every likeness view says about its claim: ``verification`` (live|photo), ``status``
+    (active|disputed|pending_review), whether it ``can_consent`` (and if not, ``protective_because`` and
+    ``how_to_verify``), the figure an admin approved it as, the identity verdict and the open disputes."""
+    decision = can_consent(facts_of(db(), lk))
+    out: dict[str, Any] = {
+        "verification": lk.verification.value, "status": lk.status.value, "verified_at": iso(lk.verified_at),
+        "can_consent": decision.allowed, "figure": lk.figure_id, "identity": lk.identity or None,
+        "disputes": [_dispute_owner_view(d) for d in disputes_svc.for_likeness(db(), lk.id)
+                     if d.state.value == "open"],
+    }
+    if not decision.allowed:
+        out["protective_because"] = decision.reason
+        if lk.verification is not Verification.LIVE:
+            out["how_to_verify"] = HOW_TO_VERIFY.replace("{id}", lk.id)
+    return out
+
+
+def _enrolled(lk: Likeness) -> dict[str, Any]:
+    return {"id": lk.id, "owner": lk.owner_id, "mode": lk.mode.value, "display_name": lk.display_name,
+            "embeddings": lk.embeddings, "created_at": iso(lk.created_at),
+            **verification_fields(lk)}
+
+
+def _challenge_view(ch: Challenge) -> dict[str, Any]:
+    return {"id": ch.id, "poses": list(ch.poses), "expires_at": iso(ch.expires_at), "created_at": iso(ch.created_at)}
+
+
+def _dispute_admin_view(d: Dispute) -> dict[str, Any]:
+    """The dispute as an admin sees it: both accounts by id and name, the figure by name."""
+    parties = disputes_svc.parties(db(), d)
+
+    def account(a: Account | None) -> dict[str, str] | None:
+        return {"id": a.id, "name": a.name} if a else None
+
+    figure = parties.figure
+    return {
+        "id": d.id, "kind": d.kind.value, "state": d.state.value, "likeness": d.likeness_id,
+        "claimant": account(parties.claimant), "holder_likeness": d.holder_likeness_id,
+        "holder": account(parties.holder),
+        "figure": {"id": figure.id, "name": figure.name} if figure else ({"id": d.figure_id} if d.figure_id else None),
+        "distance": d.distance, "detail": d.detail, "outcome": d.outcome, "reason": d.reason,
+        "resolved_by": d.resolved_by, "created_at": iso(d.created_at), "resolved_at": iso(d.resolved_at),
+        "outcomes": list(disputes_svc.OUTCOMES[d.kind]),
+    }
+
+
+def _dispute_owner_view(d: Dispute) -> dict[str, Any]:
+    """The dispute as the claimant sees it on their likeness: never who holds the other claim."""
+    return {"id": d.id, "kind": d.kind.value, "state": d.state.value, "outcome": d.outcome,
+            "created_at": iso(d.created_at), "resolved_at": iso(d.resolved_at)}
+
+
+def figure_view(figure: Figure) -> dict[str, Any]:
+    """A protected public figure as admins (and ``consentgate figures list``) see it: never its template."""
+    return {"id": figure.id, "name": figure.name, "aliases": list(figure.aliases), "embeddings": figure.embeddings,
+            "backend": figure.backend, "created_at": iso(figure.created_at)}
+
+
+# -- likenesses: list, read, mode, grants, delete -------------------------------------------------------------------
+@bp.get("/likenesses")
+@guard(Action.LIKENESS_LIST)
+def my_likenesses() -> Response:
+    return jsonify({"likenesses": [_likeness_view(lk) for lk in likenesses_svc.owned_by(db(), caller())]})
+
+
+@bp.get("/likenesses/<likeness_id>")
+@guard(Action.LIKENESS_READ)
+def get_likeness(likeness_id: str) -> Response:
+    lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_READ)
+    grants = [{"account": g.grantee_id, "grant": g.id, "since": iso(g.created_at)}
+              for g in likenesses_svc.active_grants(db(), lk.id)]
+    return jsonify(_likeness_view(lk, grants))
+
+
+@bp.patch("/likenesses/<likeness_id>")
+@guard(Action.LIKENESS_MODE)
+def patch_likeness(likeness_id: str) -> Response:
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_MODE)
+    body = json_body("mode")
+    if "mode" not in body:
+        raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
+    likenesses_svc.set_mode(db(), actor, lk, body["mode"])
+    db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
+    return jsonify(_likeness_view(lk))
+
+
+@bp.delete("/likenesses/<likeness_id>")
+@guard(Action.LIKENESS_DELETE)
+def delete_likeness(likeness_id: str) -> tuple[str, int]:
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
+    likenesses_svc.delete_likeness(db(), actor, lk)
+    db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
+    runtime().sync_index(db())
+    return "", 204
+
+
+@bp.put("/likenesses/<likeness_id>/grants/<account_ref>")
+@guard(Action.LIKENESS_GRANT)
+def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_GRANT)
+    g, created = likenesses_svc.grant(db(), actor, lk, account_ref)
+    db().commit()
+    return jsonify({"likeness": lk.id, "account": g.grantee_id, "grant": g.id}), (201 if created else 200)
+
+
+@bp.delete("/likenesses/<likeness_id>/grants/<account_ref>")
+@guard(Action.LIKENESS_REVOKE)
+def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_REVOKE)
+    likenesses_svc.revoke(db(), actor, lk, account_ref)
+    db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
+    return "", 204
+
+
+# -- enrollment ------------------------------------------------------------------------------------------------------
+@bp.post("/likenesses/challenges")
+@guard(Action.LIKENESS_CHALLENGE)
+def create_challenge() -> tuple[Response, int]:
+    """201 ``{id, poses, expires_at, created_at, ttl_s}``: head poses to perform in order on camera, then upload
+    the video to ``POST /v1/likenesses`` (or ``/v1/likenesses/{id}/verification``) with ``challenge=<id>``."""
+    owner = caller()
+    ttl = runtime().settings.challenge_ttl_s
+    ch = enrollment_svc.create_challenge(db(), owner, ttl)
+    db().commit()
+    resp = jsonify({**_challenge_view(ch), "ttl_s": ttl})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp, 201
+
+
+@bp.post("/likenesses")
+@guard(Action.LIKENESS_ENROLL)
+def enroll() -> tuple[Response, int]:
+    """Multipart ``media``. Photos (or a video without ``challenge``): a ``photo`` likeness, protective only. One
+    selfie video with ``challenge=<id>``: verified live, a ``live`` likeness. Either is searched against every other
+    claim: 201 with ``status`` ``disputed`` or ``pending_review`` when it matches another account's likeness
+    or a protected figure."""
+    now = utcnow()
+    owner = caller()
+    display_name = check_display_name(request.form.get("display_name") or None)
+    challenge_id = request.form.get("challenge")
+    if challenge_id is not None:
+        return jsonify(_enrolled(_answer(owner, challenge_id, now, None, display_name))), 201
+    rt = runtime()
+    with admission.expensive(rt, "enroll") as meter:
+        frames, selfie_video = enrollment_frames(uploaded_blobs(), meter)
+        likeness = enrollment_svc.enroll_photos(db(), owner, frames, rt.face_backend, lambda: rt.sync_index(db()),
+                                                rt.match_threshold, display_name=display_name,
+                                                require_pose_change=selfie_video)
+    db().commit()
+    return jsonify(_enrolled(likeness)), 201
+
+
+@bp.post("/likenesses/<likeness_id>/verification")
+@guard(Action.LIKENESS_VERIFY)
+def verify_likeness(likeness_id: str) -> Response:
+    """Upgrade the caller's photo likeness to ``live``: multipart ``media`` (the selfie video) and
+    ``challenge``; the face must match the likeness's template (else 422 ``face_mismatch``)."""
+    now = utcnow()
+    owner = caller()
+    lk = likenesses_svc.owned_likeness(db(), owner, likeness_id, Action.LIKENESS_VERIFY)
+    if lk.verification is Verification.LIVE:
+        raise Conflict(f"likeness {lk.id} is already verified live", reason="already_live")
+    return jsonify(_enrolled(_answer(owner, request.form.get("challenge"), now, lk, None)))
+
+
+def _answer(owner: Account, challenge_id: Any, now: datetime, likeness: Likeness | None,
+            display_name: str | None) -> Likeness:
+    """Check the challenge and the video (malformed: refused, the challenge untouched), then verify: the
+    challenge is spent and committed whether the check passes or not. Form field ``mirrored=true``: the
+    video is the mirror image a client previewed (browsers' MediaRecorder and phone cameras store the
+    camera's view, the default)."""
+    mirrored = _flag("mirrored")
+    ch = enrollment_svc.open_challenge(db(), owner, challenge_id, now)
+    rt = runtime()
+    with admission.expensive(rt, "enroll") as meter:
+        video = challenge_video(uploaded_blobs(), meter)
+        outcome = enrollment_svc.verify_live(db(), owner, ch, video, backend=rt.face_backend,
+                                             index_now=lambda: rt.sync_index(db()), threshold=rt.match_threshold,
+                                             identity=rt.identity_proof, likeness=likeness,
+                                             display_name=display_name, mirrored=mirrored)
+    db().commit()
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    assert outcome.likeness is not None
+    return outcome.likeness
+
+
+def _flag(name: str) -> bool:
+    raw = request.form.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InvalidInput(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1")
+
+
+# -- disputes (admin) -----------------------------------------------------------------------------------------------
+@bp.get("/disputes")
+@guard(Action.DISPUTE_LIST)
+def list_disputes() -> Response:
+    """``?state=open`` (default), ``resolved`` or ``all``."""
+    rows = disputes_svc.list_disputes(db(), request.args.get("state", "open"))
+    return jsonify({"disputes": [_dispute_admin_view(d) for d in rows]})
+
+
+@bp.get("/disputes/<dispute_id>")
+@guard(Action.DISPUTE_READ)
+def get_dispute(dispute_id: str) -> Response:
+    return jsonify(_dispute_admin_view(disputes_svc.get_dispute(db(), dispute_id)))
+
+
+@bp.post("/disputes/<dispute_id>/resolve")
+@guard(Action.DISPUTE_RESOLVE)
+def resolve_dispute(dispute_id: str) -> Response:
+    """``{outcome, reason}``: the outcomes a dispute's kind allows are listed in its view (``outcomes``)."""
+    admin = caller()
+    body = json_body("outcome", "reason")
+    d = disputes_svc.resolve(db(), admin, disputes_svc.get_dispute(db(), dispute_id), body.get("outcome"),
+                             body.get("reason"))
+    db().commit()
+    runtime().sync_index(db())  # a resolution may have deleted a likeness
+    return jsonify(_dispute_admin_view(d))
+
+
+# -- protected public figures (admin) -----------------------------------------------------------------------------
+@bp.get("/figures")
+@guard(Action.FIGURE_LIST)
+def list_figures() -> Response:
+    return jsonify({"figures": [figure_view(f) for f in figures_svc.list_figures(db())]})
+
+
+@bp.post("/figures")
+@guard(Action.FIGURE_ADD)
+def add_figure() -> tuple[Response, int]:
+    """Multipart: ``name``, any number of ``alias`` fields, photos of the figure in ``media``. Likenesses already
+    enrolled with the figure's face go to ``pending_review`` (``reviews_opened``)."""
+    admin = caller()
+    rt = runtime()
+    with admission.expensive(rt, "reference") as meter:
+        blobs = uploaded_blobs()
+        check_photos(len(blobs), meter)
+        images = []
+        for blob in blobs:
+            if media_kind(blob) != "image":
+                raise InvalidInput("a figure is added from photos (JPEG, PNG, WebP, HEIF, AVIF), not videos")
+            images.append(decode_image(blob, meter))
+        figure, reviews = figures_svc.add_figure(db(), admin.id, request.form.get("name"),
+                                                 request.form.getlist("alias"), images, rt.face_backend,
+                                                 lambda: rt.sync_index(db()), rt.match_threshold)
+    db().commit()
+    return jsonify({**figure_view(figure), "reviews_opened": [d.id for d in reviews]}), 201
+
+
+@bp.delete("/figures/<figure_id>")
+@guard(Action.FIGURE_REMOVE)
+def remove_figure(figure_id: str) -> tuple[str, int]:
+    admin = caller()
+    figures_svc.remove_figure(db(), admin.id, figures_svc.get_figure(db(), figure_id))
+    db().commit()
+    return "", 204

@@ -1,0 +1,1 @@
+"""Operations endpoints: metrics and readiness."""

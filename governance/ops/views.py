@@ -1,0 +1,56 @@
+"""Operations endpoints: ``GET /metrics`` (Prometheus) and ``GET /readyz`` (readiness), outside ``/v1``.
+
+Both are open like ``/healthz`` (see :data:`governance.authz.TABLE`); the request hooks here also time and count
+``POST /v1/verify`` for the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+
+from governance import metrics
+from governance.authz import Action
+from governance.errors import Unavailable
+from governance.web import guard, runtime
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/metrics")
+@guard(Action.METRICS)
+def prometheus() -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(metrics.exposition(runtime()), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+                    headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/readyz")
+@guard(Action.READINESS)
+def readyz() -> Response:
+    """200 when this process can serve: the database answers, the job broker answers, the signer signs.
+    503 (problem+json, each failing check named) otherwise, so a load balancer stops sending it traffic."""
+    checks = runtime().readiness()
+    failing = [f"{name}: {state}" for name, state in checks.items() if state != "ok"]
+    if failing:
+        raise Unavailable("not ready: " + "; ".join(failing), checks=checks, retry_after=5)
+    return jsonify({"status": "ready", "checks": checks})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.before_request
+    def _start_clock() -> None:
+        if request.endpoint == "v1.verification.verify":
+            g.verify_started = time.perf_counter()
+
+    @app.after_request
+    def _count_verify(resp: Response) -> Response:
+        started = g.pop("verify_started", None)
+        if started is not None:
+            metrics.VERIFY_REQUESTS.labels(status=f"{resp.status_code // 100}xx").inc()
+            metrics.VERIFY_SECONDS.observe(time.perf_counter() - started)
+        return resp

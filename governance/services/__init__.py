@@ -1,1 +1,0 @@
-"""Service layer: takes a session and typed inputs, knows nothing of Flask, never commits."""

@@ -1,0 +1,167 @@
+"""The HTTP plumbing every domain's views share: the per-request session, authentication and the authorization
+guard, JSON bodies and uploads, and the one place errors become problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from sqlmodel import Session
+from werkzeug.exceptions import HTTPException
+
+from governance import authz
+from governance.accounts.models import Account
+from governance.accounts.services import authenticate
+from governance.errors import BadRequest, GovernanceError, InvalidInput, Unauthenticated, problem_body
+from governance.runtime import Runtime
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["consentgate"]
+    return rt
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = runtime().session()
+    session: Session = g.db
+    return session
+
+
+def _close_db(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.rollback()  # anything not committed by the view is discarded
+        session.close()
+
+
+def current_account() -> Account:
+    """The account the request's bearer token belongs to (401 without a valid one). Who may do what is
+    :func:`guard`'s business, from :data:`governance.authz.TABLE`: no role passes a check by itself."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    account = authenticate(db(), token.strip())
+    if account is None:
+        raise Unauthenticated("the API token is not valid")
+    return account
+
+
+def optional_account() -> Account | None:
+    return current_account() if request.headers.get("Authorization") else None
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def guard(action: authz.Action) -> Callable[[View], View]:
+    """Admit the caller to ``action`` per the authorization table before the view runs (a principal the
+    action is never for is refused before anything is parsed or looked up); the view reads the caller
+    with :func:`caller`. The action is kept on the view, so a test can tell every route is guarded."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            g.caller = authz.admit(action, optional_account())
+            return view(*args, **kwargs)
+
+        guarded.authz_action = action  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def caller() -> Account:
+    """The account :func:`guard` admitted."""
+    account = optional_caller()
+    if account is None:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    return account
+
+
+def optional_caller() -> Account | None:
+    """The account :func:`guard` admitted, or None for an anonymous caller of an action open to anyone."""
+    account: Account | None = g.get("caller")
+    return account
+
+
+def json_body(*allowed: str) -> dict[str, Any]:
+    """The request's JSON object; with ``allowed``, any other field is refused (a typo must not be ignored)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError as e:  # the decoder gives up on deep nesting with an error that is not a ValueError
+        raise BadRequest("the JSON body is nested too deeply") from e
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object body with Content-Type: application/json")
+    unknown = set(body) - set(allowed) if allowed else set()
+    if unknown:
+        raise InvalidInput(f"unknown fields: {sorted(unknown)}; expected some of {sorted(allowed)}")
+    _check_text(body, "")
+    return body
+
+
+def _check_text(value: Any, where: str) -> None:
+    """Refuse strings no database or file can hold: a lone UTF-16 surrogate (``\\ud800``, which JSON allows
+    but UTF-8 cannot encode) and NUL (which PostgreSQL's text refuses), anywhere in the body (422)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{where or 'the body'} contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidInput(f"{where or 'the body'} contains a lone surrogate (U+{ord(value[e.start]):04X}), "
+                               "which is not text") from e
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, f"a field name in {where or 'the body'}")
+            _check_text(v, f"field {k!r}" if not where else f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_text(v, f"{where or 'the body'}[{i}]")
+
+
+def uploaded_blobs(field: str = "media") -> list[bytes]:
+    files = request.files.getlist(field)
+    if not files:
+        raise InvalidInput(f"send the file(s) in the multipart form field {field!r}")
+    return [f.read() for f in files]
+
+
+def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> Response:
+    resp = jsonify(problem_body(status, type_, title, detail, instance=request.path, **extra))
+    resp.status_code = status
+    resp.mimetype = PROBLEM_JSON
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(_close_db)
+
+    @app.errorhandler(GovernanceError)
+    def _governance_error(e: GovernanceError) -> Response:
+        resp = problem(e.status, e.type_, e.title, e.detail, **e.extra)
+        if e.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
+        if "retry_after" in e.extra:
+            resp.headers["Retry-After"] = str(e.extra["retry_after"])
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        slug = (e.name or "error").lower().replace(" ", "-")
+        detail = e.description or e.name
+        if status == 413:
+            limit = runtime().settings.max_upload_bytes
+            detail = f"uploads are limited to {limit} bytes ({limit / 1_048_576:.1f} MB)"
+        return problem(status, slug, e.name or "Error", detail)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception) -> Response:
+        app.logger.exception("unhandled error")
+        return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
