@@ -27,11 +27,17 @@ run: $(STAMP) models
 	$(PY) -m governance init
 	$(PY) -m governance serve
 
+# The whole suite: tests/ and the libraries' docstring examples. It needs ../shared/testdata beside the checkout,
+# PostgreSQL at 127.0.0.1:5432 (trust, db test), Redis at 127.0.0.1:6379 and RabbitMQ at 127.0.0.1:5672 (README,
+# "Testing"); a test that needs a missing one errors with a one-line reason naming it.
 test: $(STAMP) models
 	$(PY) -m pytest -q
 
+# mypy --strict on the libraries that promise it (tests/test_typing.py enforces it too); the rest with the
+# project's default settings ([tool.mypy] in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict policies provenance media
 	$(VENV)/bin/mypy policies provenance detectors generator media governance
 
 bench: $(STAMP) models

@@ -4,11 +4,12 @@ dlib's HOG detector (:class:`detectors.faces.DlibBackend`) is frontal: a head tu
 is not found at all (Barack Obama turned 60-75 degrees in ``short_hamilton_clip.mp4``, Alex Lacamoire in
 profile). BlazeFace's full-range model was trained on faces in every pose at up to ~5 m from the camera;
 it scores those faces 0.6-0.9 where HOG finds nothing (``docs/face-matching.md``). This module decodes
-its outputs: boxes, six keypoints, a head yaw estimated from them, and non-maximum suppression::
+its outputs: boxes, six keypoints, a head yaw estimated from them, and non-maximum suppression (the
+model file comes from ``make models``)::
 
     >>> from media.video import load_image
     >>> from detectors.blazeface import BlazeFaceDetector
-    >>> detector = BlazeFaceDetector()  # doctest: +SKIP  (needs `make models`)
+    >>> detector = BlazeFaceDetector()  # doctest: +SKIP
     >>> [face] = detector.detect(load_image("../shared/testdata/faces/obama.jpg"))  # doctest: +SKIP
     >>> face.landmarks.shape, face.box.width > 200, abs(face.yaw) < 15  # doctest: +SKIP
     ((6, 2), True, True)

@@ -355,7 +355,7 @@ def import_signer_factory(spec: str) -> Callable[[SignerMaterial], SignFn]:
             raise SigningError(f"{module_name!r} has no {attr!r} (the signer factory {spec!r})")
     if not callable(target):
         raise SigningError(f"the signer factory {spec!r} is not callable")
-    return target  # type: ignore[return-value]
+    return target
 
 
 # --------------------------------------------------------------------------------------------------

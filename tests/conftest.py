@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,14 +11,82 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"
+#: What the suite needs besides the checkout (README, "Testing"): the servers, and where each test meets them.
+SERVERS = {
+    "PostgreSQL": ("127.0.0.1", 5432, ("psycopg",)),
+    "Redis": ("127.0.0.1", 6379, ("redis",)),
+    "RabbitMQ": ("127.0.0.1", 5672, ("pika",)),
+}
+_NO_TESTDATA = f"test data not found at {TESTDATA}: the shared/ folder must sit beside the checkout"
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     """The real media in ../shared/testdata (read-only: copy before changing)."""
     if not TESTDATA.is_dir():
-        pytest.fail(f"test data not found at {TESTDATA}: the shared/ folder must sit beside the checkout")
+        pytest.fail(_NO_TESTDATA, pytrace=False)
     return TESTDATA
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
+def pytest_report_header() -> list[str]:
+    state = ", ".join(f"{name} {host}:{port} {'up' if _reachable(host, port) else 'NOT REACHABLE'}"
+                      for name, (host, port, _) in SERVERS.items())
+    return [f"needs: {state}; test data {TESTDATA} {'found' if TESTDATA.is_dir() else 'NOT FOUND'}"]
+
+
+def _missing(exc: BaseException) -> str | None:
+    """Why a test failed in one line, when it failed because something the suite needs is missing now: a
+    server that does not answer (and the error came from its client), or ../shared/testdata."""
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    modules = {type(x).__module__.split(".")[0] for x in chain}
+    text = " ".join(str(x) for x in chain)
+    if not TESTDATA.is_dir() and str(TESTDATA) in text and any(
+            isinstance(x, (FileNotFoundError, pytest.fail.Exception)) for x in chain):
+        return _NO_TESTDATA
+    for name, (host, port, clients) in SERVERS.items():
+        from_it = bool(modules & set(clients)) or (any(isinstance(x, ConnectionError) for x in chain)
+                                                    and f":{port}" in text)
+        if from_it and not _reachable(host, port):
+            return f"{name} is not reachable at {host}:{port}: the tests need it running (README, Testing)"
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"needs(server): the test talks to that server, one of {', '.join(SERVERS)}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``needs("Redis")`` errors at once, in one line, when that server does not answer (a
+    client waiting for a broker that never comes would hang the run instead)."""
+    for mark in item.iter_markers("needs"):
+        for name in mark.args:
+            host, port, _ = SERVERS[name]
+            if not _reachable(host, port):
+                pytest.fail(f"{name} is not reachable at {host}:{port}: the tests need it running (README, Testing)",
+                            pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that fails because a server or the test data is missing says so in one line, not in a stack."""
+    report = yield
+    if report.failed and call.excinfo is not None:
+        reason = _missing(call.excinfo.value)
+        if reason is not None:
+            report.longrepr = reason
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +170,12 @@ def layout_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 dynamic={"pixels": {0: "n"}, "embedding": {0: "n"}})
     (d / "preprocess.json").write_text('{"size": 64}')
     return d
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """The same for a test module that reads the test data when it is imported."""
+    report = yield
+    if report.failed and not TESTDATA.is_dir() and str(TESTDATA) in str(report.longrepr):
+        report.longrepr = _NO_TESTDATA
+    return report

@@ -12,9 +12,9 @@ import secrets
 import pytest
 
 from governance.db import unit_of_work
-from governance.generations.models import Generation, GenerationLikeness, GenerationState
+from governance.generations.models import GenerationState
 from governance.likenesses.models import Likeness
-from policies.consent import Verification
+from tests import factories
 
 
 def _ids(api, *names):
@@ -22,11 +22,8 @@ def _ids(api, *names):
 
 
 def _likeness(api, owner_id: str) -> str:
-    with unit_of_work(api.rt.engine) as s:
-        lk = Likeness(owner_id=owner_id, backend="dlib-resnet-v1", template=b"x", embeddings=1,
-                      verification=Verification.LIVE)  # a verified claim: its owner sees the uses of the face
-        s.add(lk)
-    return lk.id
+    with unit_of_work(api.rt.engine) as s:  # live, a verified claim: its owner sees the uses of the face
+        return factories.likeness(s, owner_id).id
 
 
 def test_each_reader_sees_only_the_ids_they_may_know(api):
@@ -36,17 +33,13 @@ def test_each_reader_sees_only_the_ids_they_may_know(api):
     alice_lk, carol_lk = _likeness(api, alice_id), _likeness(api, carol_id)
     grant = f"gr_{secrets.token_hex(8)}"
     with unit_of_work(api.rt.engine) as s:
-        gen = Generation(requester_id=bob_id, prompt="a walk", seed=1, likeness_ids=[alice_lk],
-                         state=GenerationState.BLOCKED,
-                         decisions=[{"decision": "allow", "reason": f"grant {grant} on likeness {alice_lk}",
-                                     "rule": "likeness:approved"}],
-                         reasons=[f"the face of likeness {carol_lk} appears in the output without consent"],
-                         faces_found=[{"likeness": alice_lk, "distance": 0.3, "first_frame": 0, "last_frame": 9},
-                                      {"likeness": carol_lk, "distance": 0.4, "first_frame": 5, "last_frame": 9}])
-        s.add(gen)
-        s.flush()
-        for lid in (alice_lk, carol_lk):
-            s.add(GenerationLikeness(generation_id=gen.id, likeness_id=lid, found=True, named=lid == alice_lk))
+        gen = factories.generation(
+            s, bob_id, named=[alice_lk], found=[alice_lk, carol_lk], state=GenerationState.BLOCKED, prompt="a walk",
+            decisions=[{"decision": "allow", "reason": f"grant {grant} on likeness {alice_lk}",
+                        "rule": "likeness:approved"}],
+            reasons=[f"the face of likeness {carol_lk} appears in the output without consent"],
+            faces_found=[{"likeness": alice_lk, "distance": 0.3, "first_frame": 0, "last_frame": 9},
+                         {"likeness": carol_lk, "distance": 0.4, "first_frame": 5, "last_frame": 9}])
     path = f"/v1/generations/{gen.id}"
 
     as_bob = json.dumps(api.call("GET", path, bob).get_json())  # the requester named alice's likeness only

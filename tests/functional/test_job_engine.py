@@ -16,6 +16,7 @@ import pytest
 
 redis = pytest.importorskip("redis")
 pytest.importorskip("dramatiq")
+pytestmark = pytest.mark.needs("Redis")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 FAST = {"duration_s": 1.0, "frame_size": 128, "job_lease_s": 2.0, "broker_maintenance_chance": 1_000_000,
         "sweep_every_s": 0.5, "io_retry_base_s": 0.05}
@@ -208,6 +209,7 @@ def test_a_job_the_broker_never_got_is_swept_to_it(make_api, prefix):
     assert web.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()["state"] == "released"
 
 
+@pytest.mark.needs("RabbitMQ")
 def test_rabbitmq_carries_jobs_too(make_api, prefix):
     """The same engine on RabbitMQ (GOVERNANCE_QUEUE=rabbitmq): how to switch brokers."""
     pytest.importorskip("pika")

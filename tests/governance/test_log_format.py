@@ -72,3 +72,16 @@ def test_an_entry_made_now_is_version_2_and_shows_what_its_hash_covers():
     import json
 
     assert hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest() == view["entry_hash"]
+
+
+def test_manifest_hash_is_over_the_canonical_governance_assertion():
+    """An entry's ``manifest_sha256`` is SHA-256 of the manifest's governance assertion as canonical JSON (keys
+    sorted, no spaces, non-ASCII escaped): what a regulator recomputes from the assertion read out of the
+    manifest (docs/security.md). Frozen: entries already released hold hashes made this way."""
+    from governance.generations.gate import _canonical
+
+    assertion = {"likenesses": [{"grant": "ab" * 32, "basis": "grant"}], "policy": "v1", "prompt_screen": "Zoë"}
+    assert _canonical(assertion) == (b'{"likenesses":[{"basis":"grant","grant":"' + b"ab" * 32
+                                     + b'"}],"policy":"v1","prompt_screen":"Zo\\u00eb"}')
+    assert hashlib.sha256(_canonical(assertion)).hexdigest() == (
+        "9bd41459b67433b63f1e589151f47a450ccb66c2592dd9992742e8aba4402c8a")

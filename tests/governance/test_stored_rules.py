@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 import policies.characters
-from governance.accounts.models import Account, Role
+from governance.accounts.models import Role
 from governance.characters import services as characters_svc
 from governance.characters.models import Character
 from governance.db import init_db, make_engine, unit_of_work
 from policies.characters import CharacterRule, judge, screen_prompt
+from tests import factories
 
 
 def test_docstring_examples():
@@ -25,9 +26,7 @@ def test_stored_characters_that_make_no_policy_fail_closed_for_themselves_alone(
     engine = make_engine("sqlite://")
     init_db(engine)
     with unit_of_work(engine) as s:
-        owner = Account(name="studio", role=Role.RIGHTS_HOLDER, token_hash="t")
-        s.add(owner)
-        s.flush()
+        owner, _ = factories.account(s, "studio", Role.RIGHTS_HOLDER.value)
         rows = {
             "fine": Character(owner_id=owner.id, name="Frost Giant", rule=CharacterRule.LICENSEES_ONLY,
                               licensees=["acc_1"]),
