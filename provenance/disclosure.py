@@ -203,9 +203,9 @@ def write_implicit_label(path: Path, disclosure: Disclosure) -> None:
     try:
         if _top_level_box(path, XMP_UUID) is not None:
             raise SigningError(f"{path} already carries an XMP packet")
-        tagged = MP4(path)
+        tagged = MP4(path)  # type: ignore[no-untyped-call]  # mutagen ships no type hints
         if tagged.tags is None:
-            tagged.add_tags()
+            tagged.add_tags()  # type: ignore[no-untyped-call]
         assert tagged.tags is not None
         tagged.tags[AIGC_ITEM] = [MP4FreeForm(disclosure.aigc_json().encode("utf-8"), AtomDataType.UTF8)]
         tagged.save()
@@ -233,7 +233,7 @@ def _read_item(data: bytes) -> Mapping[str, Any] | None:
     from mutagen.mp4 import MP4
 
     try:
-        tags = MP4(io.BytesIO(data)).tags
+        tags = MP4(io.BytesIO(data)).tags  # type: ignore[no-untyped-call]
     except (MutagenError, ValueError, struct.error, EOFError):
         return None
     values = tags.get(AIGC_ITEM) if tags is not None else None
