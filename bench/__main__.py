@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("watermark", "faces", "insightface", "liveness", "limits", "names", "scale", "label")
+ALL = ("watermark", "faces", "insightface", "liveness", "limits", "names", "restrictions", "scale", "label")
 
 
 def main(argv: list[str]) -> int:

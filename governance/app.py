@@ -18,9 +18,12 @@ from governance.accounts import views as accounts_views
 from governance.characters import views as characters_views
 from governance.config import Settings
 from governance.generations import views as generations_views
+from governance.guardians import views as guardians_views
 from governance.likenesses import views as likenesses_views
 from governance.log import views as log_views
+from governance.notices import views as notices_views
 from governance.ops import views as ops_views
+from governance.restrictions import views as restrictions_views
 from governance.runtime import Runtime, initialise
 from governance.softbinding import views as softbinding_views
 from governance.verification import views as verification_views
@@ -43,7 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)
     v1 = Blueprint("v1", __name__, url_prefix="/v1")  # every domain's views, so every API endpoint is v1.<domain>.*
     for views in (accounts_views, likenesses_views, generations_views, characters_views, verification_views,
-                  log_views):
+                  log_views, restrictions_views, notices_views, guardians_views):
         v1.register_blueprint(views.bp)
     app.register_blueprint(v1)
     app.register_blueprint(softbinding_views.bp)  # the C2PA Soft Binding Resolution API under its own prefix

@@ -41,6 +41,15 @@ class Tag(StrEnum):
     GENERATION_REMIX = "generation:remix"  # a generation made from a released one (lineage edge)
     GENERATION_LINEAGE = "generation:lineage:withdrawn"  # an ancestor was withdrawn: blocked, taken down or marked
     CONSENT_RECORD_OPEN = "generation:consent-record:open"
+    LIKENESS_RESTRICT = "likeness:restrictions:set"  # the owner set how the likeness may be used
+    GENERATION_APPROVAL = "generation:approval"  # the owner approved (goes on) or denied (blocked) a held prompt
+    GUARDIAN_LINK = "account:guardian:link"  # an admin marked the account a minor's, linked to its guardian
+    GUARDIAN_UNLINK = "account:guardian:unlink"
+    GUARDIAN_APPROVAL = "likeness:grant:guardian"  # a minor's grant requested, approved, denied or cancelled
+    NOTICE_FILE = "notice:file"  # a takedown notice from anyone (no account)
+    NOTICE_FACE = "notice:face"  # its filer's live challenge, and whether their face is in the video
+    NOTICE_DECIDE = "notice:decide"  # taken down (face found, or a reviewer), rejected, restored, kept down
+    NOTICE_COUNTER = "notice:counter"  # the video's requester's counter-notice
     KEY_IN_USE = "keys:in-use"  # from this release count on, releases use this signing chain / watermark key
     KEY_RETIRE = "keys:retire"  # retired on purpose (consentgate keys retire): a new key may be made
 

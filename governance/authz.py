@@ -67,6 +67,8 @@ class Action(StrEnum):
     LIKENESS_GENERATIONS = "likeness:generations"
     LIKENESS_CHALLENGE = "likeness:challenge"
     LIKENESS_VERIFY = "likeness:verify"
+    LIKENESS_RESTRICTIONS_READ = "likeness:restrictions:read"
+    LIKENESS_RESTRICTIONS_SET = "likeness:restrictions:set"
     DISPUTE_LIST = "dispute:list"
     DISPUTE_READ = "dispute:read"
     DISPUTE_RESOLVE = "dispute:resolve"
@@ -87,6 +89,22 @@ class Action(StrEnum):
     GENERATION_TAKEDOWN = "generation:takedown"
     GENERATION_REVIEWS = "generation:review:read"
     GENERATION_REVIEW = "generation:review"
+    GENERATION_DRAFT = "generation:draft:read"
+    GENERATION_DRAFT_DECIDE = "generation:draft"
+    GENERATION_APPROVALS = "generation:approval:read"
+    GENERATION_APPROVE = "generation:approval"
+    GUARDIAN_LINK = "account:guardian:link"
+    GUARDIAN_UNLINK = "account:guardian:unlink"
+    GUARDIAN_APPROVALS = "guardian:approval:list"
+    GUARDIAN_DECIDE = "guardian:approval"
+    NOTICE_FILE = "notice:file"
+    NOTICE_STATUS = "notice:status"
+    NOTICE_CHALLENGE = "notice:challenge"
+    NOTICE_FACE = "notice:face"
+    NOTICE_LIST = "notice:list"
+    NOTICE_READ = "notice:read"
+    NOTICE_DECIDE = "notice:decide"
+    NOTICE_COUNTER = "notice:counter"
     VERIFY = "verify"
     LOG_HEAD = "log:head"
     LOG_ENTRY = "log:entry"
@@ -158,6 +176,11 @@ TABLE: dict[Action, Permission] = {
                                      "bound to the caller: only they may answer it"),
     Action.LIKENESS_VERIFY: _keyed("POST /v1/likenesses/<likeness_id>/verification", Resource.LIKENESS, ACCOUNTS,
                                    note="with the caller's own challenge; the face must match"),
+    Action.LIKENESS_RESTRICTIONS_READ: _keyed("GET /v1/likenesses/<likeness_id>/restrictions", Resource.LIKENESS,
+                                              ACCOUNTS),
+    Action.LIKENESS_RESTRICTIONS_SET: _keyed("PUT /v1/likenesses/<likeness_id>/restrictions", Resource.LIKENESS,
+                                             ACCOUNTS, note="how the likeness may be used: categories, phrases, a "
+                                                            "note; audited"),
     Action.DISPUTE_LIST: _open("GET /v1/disputes", frozenset({_A})),
     Action.DISPUTE_READ: _open("GET /v1/disputes/<dispute_id>", frozenset({_A})),
     Action.DISPUTE_RESOLVE: _open("POST /v1/disputes/<dispute_id>/resolve", frozenset({_A}),
@@ -191,6 +214,40 @@ TABLE: dict[Action, Permission] = {
     Action.GENERATION_REVIEW: _keyed("POST /v1/generations/<generation_id>/review", Resource.GENERATION, ACCOUNTS,
                                      note="the owner of a likeness a held generation may show: confirm (blocked) "
                                           "or dismiss (the gate goes on); 409 with no question pending for you"),
+    Action.GENERATION_DRAFT: _keyed("GET /v1/generations/<generation_id>/draft", Resource.GENERATION, ACCOUNTS,
+                                    note="the sealed draft, to an owner asked to approve it; 409 with none waiting"),
+    Action.GENERATION_DRAFT_DECIDE: _keyed("POST /v1/generations/<generation_id>/draft", Resource.GENERATION,
+                                           ACCOUNTS, note="the owner asked: approve (released) or reject (blocked); "
+                                                          "410 once it expired"),
+    Action.GENERATION_APPROVALS: _keyed("GET /v1/generations/<generation_id>/approval", Resource.GENERATION,
+                                        ACCOUNTS, note="the approvals asked of you for a generation held by your "
+                                                       "restrictions; nobody else's"),
+    Action.GENERATION_APPROVE: _keyed("POST /v1/generations/<generation_id>/approval", Resource.GENERATION,
+                                      ACCOUNTS, note="the owner of a likeness whose restrictions held it: approve "
+                                                     "(generated) or deny (blocked); 409 with none pending for you"),
+    Action.GUARDIAN_LINK: _open("PUT /v1/accounts/<ref>/guardian", frozenset({_A}),
+                                "marks the account a minor's and links its guardian; audited, both told"),
+    Action.GUARDIAN_UNLINK: _open("DELETE /v1/accounts/<ref>/guardian", frozenset({_A}),
+                                  "audited; the guardian is told; no grant can be approved until another is linked"),
+    Action.GUARDIAN_APPROVALS: _open("GET /v1/guardian/approvals", ACCOUNTS, "the grants your wards asked for"),
+    Action.GUARDIAN_DECIDE: _open("POST /v1/guardian/approvals/<approval_id>", ACCOUNTS,
+                                  "the guardian of the minor who asked (404 to anyone else): approve makes the grant"),
+    # Takedown notices: filed by anyone, no account needed; the filer acts by the notice's private link (its
+    # token), which answers 404 without it, exactly like an unknown id
+    Action.NOTICE_FILE: _open("POST /v1/notices", EVERYONE, "about a video released here (422 otherwise, nothing "
+                                                            "stored); the private link is shown once"),
+    Action.NOTICE_STATUS: _open("GET /v1/notices/<notice_id>/status", EVERYONE, "with the notice's private token"),
+    Action.NOTICE_CHALLENGE: _open("POST /v1/notices/<notice_id>/challenge", EVERYONE,
+                                   "with the notice's private token; a notice filed on one's own behalf"),
+    Action.NOTICE_FACE: _open("POST /v1/notices/<notice_id>/face", EVERYONE,
+                              "with the notice's private token: the live challenge's video; the face found in the "
+                              "video takes it down at once"),
+    Action.NOTICE_LIST: _open("GET /v1/notices", frozenset({_G, _A}), "the review queue"),
+    Action.NOTICE_READ: _open("GET /v1/notices/<notice_id>", frozenset({_G, _A}), "with the facts gathered"),
+    Action.NOTICE_DECIDE: _open("POST /v1/notices/<notice_id>/decision", frozenset({_A}),
+                                "with a reason, audited; the filer and the requester are told"),
+    Action.NOTICE_COUNTER: _open("POST /v1/notices/<notice_id>/counter", ACCOUNTS,
+                                 "the requester of the video taken down, before the deadline (404 to anyone else)"),
     Action.VERIFY: _open("POST /v1/verify", EVERYONE),
     Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
     Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),

@@ -58,6 +58,11 @@ class Settings:
     # the operator's ONNX image encoder for visual character detection (detectors/visual.py); empty: by name only
     character_model_dir: str = ""
     character_threshold: float | None = None  # cosine similarity; measured on the operator's model, no default
+    # restriction screening's sentence-embedding hold (docs/restrictions.md): a prompt with no listed term of a
+    # restricted category is held for the owner when its similarity to the category reaches this; None: off
+    restriction_model_hold: float | None = None
+    # how long an owner who approves drafts has to approve one before the generation is blocked (seconds)
+    draft_approval_ttl_s: float = 7 * 24 * 3600.0
     duration_s: float = 4.0
     frame_size: int = 256
     fps: float = 24.0
@@ -143,6 +148,11 @@ class Settings:
                               "a character depends on the model, and must be measured on it (docs/characters.md)")
         if self.character_threshold is not None and not 0 < self.character_threshold <= 1:
             raise ConfigError(f"character_threshold is a cosine similarity in (0, 1], got {self.character_threshold}")
+        if self.restriction_model_hold is not None and not 0 < self.restriction_model_hold <= 1:
+            raise ConfigError(f"restriction_model_hold is a cosine similarity in (0, 1], "
+                              f"got {self.restriction_model_hold}")
+        if not self.draft_approval_ttl_s > 0:
+            raise ConfigError(f"draft_approval_ttl_s must be > 0 seconds, got {self.draft_approval_ttl_s}")
         if self.c2pa_signer and (":" not in self.c2pa_signer or self.c2pa_signer.strip() != self.c2pa_signer):
             raise ConfigError(f"c2pa_signer must name a factory as 'package.module:factory', got {self.c2pa_signer!r}")
         if not 10 <= self.challenge_ttl_s <= 3600:

@@ -13,9 +13,12 @@ from governance.accounts import models as accounts  # noqa: F401
 from governance.characters import models as characters  # noqa: F401
 from governance.columns import json_field, timestamp_field
 from governance.generations import models as generations  # noqa: F401
+from governance.guardians import models as guardians  # noqa: F401
 from governance.likenesses import models as likenesses  # noqa: F401
 from governance.log import models as log  # noqa: F401
+from governance.notices import models as notices  # noqa: F401
 from governance.remix import models as remix  # noqa: F401
+from governance.restrictions import models as restrictions  # noqa: F401
 from governance.softbinding import models as softbinding  # noqa: F401
 from governance.verification import models as verification  # noqa: F401
 

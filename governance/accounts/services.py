@@ -133,10 +133,22 @@ def is_mutual(session: Session, a: str, b: str) -> bool:
 
 
 # -- notifications: every use of an account holder's likeness, released or blocked, and what admins did to them --
+#: Kinds of notification a minor's guardian gets a copy of (every use of the minor's likeness, and takedowns).
+GUARDIAN_COPIES = ("likeness:use", "generation:takedown")
+
+
 def notify(session: Session, account_id: str, kind: str, message: str, *, generation_id: str | None = None,
            likeness_id: str | None = None) -> None:
     session.add(Notification(account_id=account_id, kind=kind, message=message, generation_id=generation_id,
                              likeness_id=likeness_id))
+    if kind.startswith(GUARDIAN_COPIES):  # a minor's guardian is told of every use and takedown (docs/guardians.md)
+        from governance.guardians.models import Guardianship
+
+        row = session.get(Guardianship, account_id)
+        if row is not None and row.guardian_id:
+            session.add(Notification(account_id=row.guardian_id, kind=f"guardian:{kind}",
+                                     message=f"(about your ward) {message}", generation_id=generation_id,
+                                     likeness_id=likeness_id))
 
 
 def list_notifications(session: Session, account_id: str, *, unread_only: bool = False,

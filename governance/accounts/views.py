@@ -51,11 +51,19 @@ def rotate_my_token() -> Response:
 @guard(Action.ACCOUNT_CREATE)
 def create_account() -> tuple[Response, int]:
     admin = caller()
-    body = json_body("name", "role", "daily_quota")
+    body = json_body("name", "role", "daily_quota", "guardian")
     account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
                                                  daily_quota=body.get("daily_quota"))
+    extra: dict[str, Any] = {}
+    if body.get("guardian") is not None:  # a minor's account, linked to its guardian's from the start
+        from governance.guardians import services as guardians_svc
+
+        db().flush()
+        row = guardians_svc.mark_minor(db(), admin, account.id, body.get("guardian"))
+        extra = guardians_svc.guardianship_view(row, db())
     db().commit()
-    return _secret(jsonify({**account_view(account), "daily_quota": account.daily_quota, "token": token})), 201
+    return _secret(jsonify({**account_view(account), "daily_quota": account.daily_quota, **extra,
+                            "token": token})), 201
 
 
 @bp.get("/accounts")

@@ -42,6 +42,7 @@ from governance.likenesses.models import Figure, Likeness, is_figure_key
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import ConsentCheck, check_consent, found_alongside, is_verified_claim
 from governance.log.services import translog
+from governance.restrictions import drafts
 from governance.softbinding.models import ReleaseManifest
 from governance.verification.models import ContentFingerprint
 from policies.characters import CharacterRule, judge
@@ -539,12 +540,20 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
 
 
 # -- release ----------------------------------------------------------------------------------------------------
-def release(session: Session, gen: Generation, order: SealOrder, sealed: Sealed) -> int:
+def release(session: Session, gen: Generation, order: SealOrder, sealed: Sealed, *,
+            draft_ttl_s: float = Settings.draft_approval_ttl_s) -> int:
     """``sealing`` -> ``released``, in one transaction that holds the consent locks for its final check and its
     commit (a consent change waits, or is seen): consent once more, the transparency-log entry, the
-    fingerprint, the audit event, the owners' notifications. Returns the log index."""
+    fingerprint, the audit event, the owners' notifications. Returns the log index.
+
+    A likeness whose owner approves drafts (:mod:`governance.restrictions.drafts`) stops it here instead: the
+    generation is ``held`` for ``draft_ttl_s`` seconds, the sealed file kept as the owner's preview."""
     serialize_consent(session, involved_owner_ids(session, gen))
     consent_or_stop(session, gen, involved_ids(gen), "release", lock=True)
+    asked = drafts.owners_to_ask(session, gen, involved_ids(gen))
+    if asked:
+        drafts.hold(session, gen, asked, sealed.path, draft_ttl_s)
+        raise Stopped
     video_sha = translog.file_sha256(sealed.path)
     entry = translog.append(session, gen.id, order.content_id, video_sha,
                             hashlib.sha256(_canonical(sealed.governance)).hexdigest())

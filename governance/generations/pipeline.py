@@ -504,7 +504,8 @@ class Pipeline:
             order, sealed = self._seal(generation_id, clip, seen, marked, final)
             stage = "release"
             with gate.stage_transaction(self.rt.engine) as session:
-                gate.release(session, self._expect(session, generation_id, GenerationState.SEALING), order, sealed)
+                gate.release(session, self._expect(session, generation_id, GenerationState.SEALING), order, sealed,
+                             draft_ttl_s=self.rt.settings.draft_approval_ttl_s)
             released = True
         except gate.Stopped:
             pass

@@ -85,6 +85,7 @@ def create_generation() -> tuple[Response, int]:
     rt.require_free_space()  # 507 rather than a job that fails on a full disk
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota,
+                                             restriction_hold=rt.settings.restriction_model_hold,
                                              remix_of=body.get("remix_of"))
     db().commit()
     metrics.decisions(gen.decisions)

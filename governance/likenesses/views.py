@@ -19,6 +19,7 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput
+from governance.guardians import services as guardians_svc
 from governance.likenesses.models import Challenge, Dispute, Figure, Likeness
 from governance.likenesses.services import disputes as disputes_svc
 from governance.likenesses.services import enrollment as enrollment_svc
@@ -149,6 +150,11 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
 def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_GRANT)
+    if guardians_svc.guardianship(db(), lk.owner_id) is not None:  # a minor's: the guardian approves it first
+        a = guardians_svc.request_grant(db(), actor, lk, account_ref)
+        db().commit()
+        return jsonify({"likeness": lk.id, "account": a.grantee_id, "grant": None, "guardian_approval": a.id,
+                        "state": a.state}), 202
     g, created = likenesses_svc.grant(db(), actor, lk, account_ref)
     db().commit()
     return jsonify({"likeness": lk.id, "account": g.grantee_id, "grant": g.id}), (201 if created else 200)

@@ -75,6 +75,10 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     # (allowed on one's own: 409, the likeness here is already live)
     "POST /v1/likenesses/<likeness_id>/verification":      {OWN: (409, 409, 409, 409, 401),
                                                             OTHERS: (404, 404, 404, 404, 401)},
+    "GET /v1/likenesses/<likeness_id>/restrictions":       {OWN: (200, 200, 200, 200, 401),
+                                                            OTHERS: (404, 404, 404, 404, 401)},
+    "PUT /v1/likenesses/<likeness_id>/restrictions":       {OWN: (200, 200, 200, 200, 401),
+                                                            OTHERS: (404, 404, 404, 404, 401)},
     "GET /v1/disputes":                                    {OWN: (403, 403, 403, 200, 401)},
     "GET /v1/disputes/<dispute_id>":                       {OWN: (403, 403, 403, 200, 401)},
     "POST /v1/disputes/<dispute_id>/resolve":              {OWN: (403, 403, 403, 200, 401)},
@@ -105,6 +109,30 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
                                                             OTHERS: (404, 404, 403, 403, 401)},
     "POST /v1/generations/<generation_id>/review":         {OWN: (409, 409, 409, 409, 401),
                                                             OTHERS: (404, 404, 403, 403, 401)},
+    # nor a draft waiting for anyone: 409 for want of one
+    "GET /v1/generations/<generation_id>/draft":           {OWN: (409, 409, 409, 409, 401),
+                                                            OTHERS: (404, 404, 403, 403, 401)},
+    "POST /v1/generations/<generation_id>/draft":          {OWN: (409, 409, 409, 409, 401),
+                                                            OTHERS: (404, 404, 403, 403, 401)},
+    # a released generation holds no approval for anyone: reading is allowed, answering 409 for want of one
+    "GET /v1/generations/<generation_id>/approval":        {OWN: (200, 200, 200, 200, 401),
+                                                            OTHERS: (404, 404, 403, 403, 401)},
+    "POST /v1/generations/<generation_id>/approval":       {OWN: (409, 409, 409, 409, 401),
+                                                            OTHERS: (404, 404, 403, 403, 401)},
+    "PUT /v1/accounts/<ref>/guardian":                     {OWN: (403, 403, 403, 200, 401)},
+    "DELETE /v1/accounts/<ref>/guardian":                  {OWN: (403, 403, 403, 200, 401)},
+    "GET /v1/guardian/approvals":                          {OWN: (200, 200, 200, 200, 401)},
+    "POST /v1/guardian/approvals/<approval_id>":           {OWN: (200, 200, 200, 200, 401)},
+    # takedown notices: anyone files one and follows it by its private token; admins decide, regulators read
+    # (409 for the face: no challenge asked for yet)
+    "POST /v1/notices":                                    {OWN: (201, 201, 201, 201, 201)},
+    "GET /v1/notices/<notice_id>/status":                  {OWN: (200, 200, 200, 200, 200)},
+    "POST /v1/notices/<notice_id>/challenge":              {OWN: (201, 201, 201, 201, 201)},
+    "POST /v1/notices/<notice_id>/face":                   {OWN: (409, 409, 409, 409, 409)},
+    "GET /v1/notices":                                     {OWN: (403, 403, 200, 200, 401)},
+    "GET /v1/notices/<notice_id>":                         {OWN: (403, 403, 200, 200, 401)},
+    "POST /v1/notices/<notice_id>/decision":               {OWN: (403, 403, 403, 200, 401)},
+    "POST /v1/notices/<notice_id>/counter":                {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/verify":                                     {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log":                                         {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log/entries/<int:index>":                     {OWN: (200, 200, 200, 200, 200)},
@@ -216,6 +244,48 @@ def _manifest(case: Case) -> str:
     return manifest_id
 
 
+def _ward(case: Case) -> str:
+    """The other account, made a minor's with a guardian (the caller when there is one)."""
+    from governance.guardians.models import Guardianship
+
+    guardian = case.me_id or case.world.account(Role.CREATOR)[0]
+    case.world.add(Guardianship(minor_id=case.other_id, guardian_id=guardian))
+    return case.other_name
+
+
+def _ward_request(case: Case) -> str:
+    """A grant the caller's ward asked the caller (their guardian) to approve."""
+    from governance.guardians.models import GuardianApproval
+
+    _ward(case)
+    a = GuardianApproval(likeness_id=case.world.likeness(case.other_id), grantee_id=case.world.account(Role.CREATOR)[0],
+                         minor_id=case.other_id, guardian_id=case.me_id or case.other_id)
+    case.world.add(a)
+    return a.id
+
+
+def _notice(case: Case, *, taken_down: bool = False) -> str:
+    """An open notice filed for oneself about a released generation (its private token kept in ``case.resource``);
+    with ``taken_down``, one that took the caller's own generation down, open to a counter-notice."""
+    import hashlib
+    from datetime import timedelta
+
+    from governance.notices.models import Notice, NoticeState, OnBehalfOf
+
+    w = case.world
+    gen = Generation(requester_id=case.me_id or case.other_id, prompt="a quiet lake", seed=1,
+                     state=GenerationState.RELEASED, content_id=secrets.token_hex(8), released_at=utcnow(),
+                     taken_down_at=utcnow() if taken_down else None)
+    w.add(gen)
+    case.resource = secrets.token_urlsafe(16)
+    n = Notice(token_hash=hashlib.sha256(case.resource.encode()).hexdigest(), contact="a@example.org",
+               on_behalf_of=OnBehalfOf.SELF, statement="it shows my face", generation_id=gen.id, source="generation_id",
+               state=NoticeState.TAKEN_DOWN if taken_down else NoticeState.OPEN,
+               counter_deadline=utcnow() + timedelta(days=1) if taken_down else None)
+    w.add(n)
+    return n.id
+
+
 def _dispute(case: Case) -> str:
     """An open double claim between two other accounts' likenesses (an admin resolving it is no party)."""
     w = case.world
@@ -303,6 +373,9 @@ REQUESTS: dict[str, Request] = {
     "POST /v1/likenesses/challenges": (lambda c: "/v1/likenesses/challenges", NONE),
     "POST /v1/likenesses/<likeness_id>/verification": (
         lambda c: f"/v1/likenesses/{_likeness(c)}/verification", NONE),
+    "GET /v1/likenesses/<likeness_id>/restrictions": (lambda c: f"/v1/likenesses/{_likeness(c)}/restrictions", NONE),
+    "PUT /v1/likenesses/<likeness_id>/restrictions": (lambda c: f"/v1/likenesses/{_likeness(c)}/restrictions",
+                                                      lambda c: {"json": {"categories": ["violence"]}}),
     "GET /v1/disputes": (lambda c: "/v1/disputes", NONE),
     "GET /v1/disputes/<dispute_id>": (lambda c: f"/v1/disputes/{_dispute(c)}", NONE),
     "POST /v1/disputes/<dispute_id>/resolve": (lambda c: f"/v1/disputes/{_dispute(c)}/resolve",
@@ -330,6 +403,32 @@ REQUESTS: dict[str, Request] = {
     "GET /v1/generations/<generation_id>/review": (lambda c: f"/v1/generations/{_generation(c)}/review", NONE),
     "POST /v1/generations/<generation_id>/review": (lambda c: f"/v1/generations/{_generation(c)}/review",
                                                     lambda c: {"json": {"decision": "dismiss"}}),
+    "GET /v1/generations/<generation_id>/draft": (lambda c: f"/v1/generations/{_generation(c)}/draft", NONE),
+    "POST /v1/generations/<generation_id>/draft": (lambda c: f"/v1/generations/{_generation(c)}/draft",
+                                                   lambda c: {"json": {"decision": "approve"}}),
+    "GET /v1/generations/<generation_id>/approval": (lambda c: f"/v1/generations/{_generation(c)}/approval", NONE),
+    "POST /v1/generations/<generation_id>/approval": (lambda c: f"/v1/generations/{_generation(c)}/approval",
+                                                      lambda c: {"json": {"decision": "approve"}}),
+    "PUT /v1/accounts/<ref>/guardian": (lambda c: f"/v1/accounts/{c.other_name}/guardian",
+                                        lambda c: {"json": {"guardian": c.world.account(Role.CREATOR)[1]}}),
+    "DELETE /v1/accounts/<ref>/guardian": (lambda c: f"/v1/accounts/{_ward(c)}/guardian", NONE),
+    "GET /v1/guardian/approvals": (lambda c: "/v1/guardian/approvals", NONE),
+    "POST /v1/guardian/approvals/<approval_id>": (lambda c: f"/v1/guardian/approvals/{_ward_request(c)}",
+                                                  lambda c: {"json": {"decision": "deny"}}),
+    "POST /v1/notices": (lambda c: "/v1/notices", lambda c: {"json": {
+        "contact": "a@example.org", "on_behalf_of": "self", "good_faith": True,
+        "statement": "it shows my face without my consent", "generation_id": _generation(c)}}),
+    "GET /v1/notices/<notice_id>/status": (lambda c: f"/v1/notices/{_notice(c)}/status?token={c.resource}", NONE),
+    "POST /v1/notices/<notice_id>/challenge": (
+        lambda c: f"/v1/notices/{_notice(c)}/challenge?token={c.resource}", NONE),
+    "POST /v1/notices/<notice_id>/face": (lambda c: f"/v1/notices/{_notice(c)}/face?token={c.resource}", NONE),
+    "GET /v1/notices": (lambda c: "/v1/notices", NONE),
+    "GET /v1/notices/<notice_id>": (lambda c: f"/v1/notices/{_notice(c)}", NONE),
+    "POST /v1/notices/<notice_id>/decision": (lambda c: f"/v1/notices/{_notice(c)}/decision",
+                                              lambda c: {"json": {"outcome": "reject", "reason": "not shown"}}),
+    "POST /v1/notices/<notice_id>/counter": (lambda c: f"/v1/notices/{_notice(c, taken_down=True)}/counter",
+                                             lambda c: {"json": {"statement": "it is a consenting actor",
+                                                                 "good_faith": True}}),
     "POST /v1/verify": (lambda c: "/v1/verify", _image),
     "GET /v1/log": (lambda c: "/v1/log", NONE),
     "GET /v1/log/entries/<int:index>": (lambda c: "/v1/log/entries/0", NONE),

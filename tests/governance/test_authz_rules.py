@@ -48,7 +48,8 @@ def test_no_role_is_allowed_what_the_owner_alone_may_do():
     owner_only = [a for a, p in authz.TABLE.items() if p.resource is not None and a not in
                   (Action.GENERATION_READ, Action.GENERATION_VIDEO, Action.GENERATION_TAKEDOWN,
                    Action.GENERATION_CONSENT_RECORD)]
-    assert len(owner_only) == 12  # with the two review actions of held generations: owners alone, no role
+    assert len(owner_only) == 18  # with the review, approval and draft actions of held generations and the
+    # likeness restrictions: owners alone, no role
     for action in owner_only:
         assert authz.TABLE[action].other == frozenset(), action
     assert authz.TABLE[Action.GENERATION_TAKEDOWN].other == {Principal.ADMIN}
@@ -57,7 +58,8 @@ def test_no_role_is_allowed_what_the_owner_alone_may_do():
                                                           Action.ACCOUNT_TOKEN, Action.DISPUTE_LIST,
                                                           Action.DISPUTE_READ, Action.DISPUTE_RESOLVE,
                                                           Action.FIGURE_LIST, Action.FIGURE_ADD,
-                                                          Action.FIGURE_REMOVE}
+                                                          Action.FIGURE_REMOVE, Action.NOTICE_DECIDE,
+                                                          Action.GUARDIAN_LINK, Action.GUARDIAN_UNLINK}
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,6 +32,7 @@ from governance.generations.models import (
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import check_consent, is_verified_claim
+from governance.restrictions import services as restrictions_svc
 from policies.characters import character_of
 from policies.decisions import Allow, Decision, Deny, all_of
 
@@ -67,8 +68,9 @@ def used_today(session: Session, account_id: str) -> int:
     return int(session.exec(q).one())
 
 
-def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str]
-             ) -> tuple[list[Decision], list[dict[str, Any]], set[str]]:
+def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str],
+             restriction_hold: float | None = None
+             ) -> tuple[list[Decision], list[dict[str, Any]], set[str], list[restrictions_svc.Hold]]:
     """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
 
     A likeness's ``display_name`` takes no part: it is free text its owner typed, so letting it block prompts
@@ -76,12 +78,19 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
     An enrolled face is protected where it cannot be faked, by the scan of every output against every
     enrolled likeness; protected public figures come from the operator's gallery (:mod:`.figures`).
 
-    Returns (decisions, grants relied on, owners to notify).
+    The owners' restrictions on how each usable likeness may be used (:mod:`governance.restrictions.services`):
+    a broken one denies; a possibly broken one is returned as a hold for its owner's approval
+    (``restriction_hold``: the embedding model's hold threshold, None without the model).
+
+    Returns (decisions, grants relied on, owners to notify, restriction holds).
     """
     decisions: list[Decision] = []
     relied: list[dict[str, Any]] = []
     owners: set[str] = set()
+    usable: list[tuple[str, str]] = []
     for check in check_consent(session, likeness_ids, requester.id):
+        if check.decision.allowed:
+            usable.append((check.likeness_id, check.owner_id))
         decision = check.decision
         if not decision.allowed and check.owner_id != requester.id:
             # One answer whatever the reason (unknown id, deleted, only_me, no grant): the requester learns
@@ -92,6 +101,9 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
         owners.add(check.owner_id)
         relied.append({"likeness": check.likeness_id, "grant": check.grant_id,
                        "rule": decision.rule, "reason": decision.reason})
+    denials, holds = restrictions_svc.screen(session, requester, prompt, usable,
+                                             restrictions_svc.model_for(restriction_hold), restriction_hold)
+    decisions.extend(denials)
     decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
     # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
     # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
@@ -100,11 +112,12 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
                                             f"the prompt names {figure.name!r} ({said!r})"))
     if not decisions:
         decisions.append(Allow("no likeness or character is involved", "default"))
-    return decisions, relied, owners
+    return decisions, relied, owners, holds
 
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
-                       *, default_quota: int, remix_of: Any = None) -> Generation:
+                       *, default_quota: int, restriction_hold: float | None = None,
+                       remix_of: Any = None) -> Generation:
     """``remix_of``: the id of a released generation this one is made from. Every likeness its lineage named or
     showed joins the request's likenesses, so consent is asked for all of them at every stage
     (:mod:`governance.remix.services`)."""
@@ -121,7 +134,7 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
     quota = requester.daily_quota if requester.daily_quota is not None else default_quota
     if used_today(session, requester.id) >= quota:
         raise QuotaExceeded(f"{requester.name!r} has used all {quota} generations for today (UTC)", quota=quota)
-    decisions, relied, owners = precheck(session, requester, prompt, likeness_ids)
+    decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold)
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     session.add(gen)
@@ -138,7 +151,9 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         session.add(GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed))
     record(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
     verdict = all_of(decisions)
-    if verdict.allowed:
+    if verdict.allowed and holds:
+        restrictions_svc.hold(session, gen, holds, requester)
+    elif verdict.allowed:
         gen.state = GenerationState.PRECHECKED
     else:
         block(session, gen, [d.reason for d in verdict.denials], stage="precheck", notify_owners=owners,
@@ -176,9 +191,15 @@ def involved_owner_ids(session: Session, gen: Generation) -> set[str]:
 def is_owner(session: Session, account: Account, gen: Generation) -> bool:
     """Whether the generation is ``account``'s: its requester, the owner of a likeness it names or shows, the
     owner of a verified likeness the scan asked to allow the requester (a near miss that said no), or the owner
-    of a likeness it may show (asked to review it: :mod:`governance.generations.services.reviews`)."""
-    if gen.requester_id == account.id or account.id in involved_owner_ids(session, gen):
+    of a likeness it may show (asked to review it: :mod:`governance.generations.services.reviews`), or the guardian
+    of a minor among the requester and those owners (:mod:`governance.guardians.services`)."""
+    involved = involved_owner_ids(session, gen)
+    if gen.requester_id == account.id or account.id in involved:
         return True
+    from governance.guardians.services import is_guardian_of_any
+
+    if is_guardian_of_any(session, account.id, involved | {gen.requester_id}):
+        return True  # a minor's guardian sees, and may take down, every video of the minor
     asked = select(GenerationReview.likeness_id).where(GenerationReview.generation_id == gen.id,
                                                       GenerationReview.owner_id == account.id)
     if session.exec(asked.limit(1)).first() is not None:

@@ -189,6 +189,9 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
     except ValueError as e:
         raise InvalidInput(f"mode must be one of {[m.value for m in LikenessMode]}, got {mode!r}") from e
     _owner_only(actor, likeness, Action.LIKENESS_MODE)
+    from governance.guardians.services import check_mode
+
+    check_mode(session, likeness, new)  # a minor's likeness is never open to everyone or mutuals
     _begin_change(session, likeness)
     if new is not LikenessMode.ONLY_ME:  # closing a protective likeness further is always allowed
         require_consent_capable(session, likeness, f"set likeness {likeness.id} to {new.value}")
@@ -221,6 +224,11 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
     such account), :class:`InvalidInput` (the owner, or the likeness is only_me) and :class:`Conflict` (409:
     the likeness cannot consent: photo, disputed or pending review)."""
     _owner_only(actor, likeness, Action.LIKENESS_GRANT)
+    from governance.guardians.services import guardianship
+
+    if guardianship(session, likeness.owner_id) is not None:
+        raise Conflict("a minor's grant needs the guardian's approval (governance.guardians.services.request_grant)",
+                       reason="minor")
     _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     if grantee.id == likeness.owner_id:
@@ -286,6 +294,10 @@ def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool
     session.flush()
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)
+    from governance.restrictions.services import remove_for_likeness
+
+    remove_for_likeness(session, likeness.id)
+    session.flush()
     session.delete(likeness)
     bump(session, "likenesses")
     if audit:

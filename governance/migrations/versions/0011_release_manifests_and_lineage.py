@@ -6,7 +6,7 @@ Videos released before this revision have no stored manifest: they resolve by wa
 no manifest id (the resolution API returns only what it can serve) and verify as before.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0012 (0012 landed first; numbers are handed out, the chain is the order)
 Created: 2026-11-29 12:40:00.000000
 """
 
@@ -17,7 +17,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

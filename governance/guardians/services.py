@@ -1,0 +1,225 @@
+"""Teen accounts and their guardians. No Flask here; services never commit.
+
+An admin marks an account as a minor's and links it to a guardian's account (``PUT /v1/accounts/{ref}/guardian``,
+or ``guardian`` when creating it). Then:
+
+- a minor's likeness is never opened to ``everyone`` or ``mutuals`` (409; marking an account a minor closes those
+  to ``approved``): every other account's use rests on a grant;
+- each grant the minor makes waits for the guardian (:class:`GuardianApproval`); only the guardian's approval
+  creates it, so the consent check (``policies.consent``) never sees an unapproved grant;
+- the guardian is told of every use of the minor's likenesses and every takedown (a copy of each such
+  notification), and may take any video of the minor down (:func:`is_guardian_of_any`);
+- unlinking the guardian tells the guardian; with no guardian, no grant can be approved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlmodel import Session, select
+
+from governance.accounts.models import Account
+from governance.accounts.services import notify, resolve_account
+from governance.audit import Tag, record
+from governance.columns import iso, utcnow
+from governance.db import serialize_consent
+from governance.errors import Conflict, InvalidInput, NotFound
+from governance.guardians.models import GuardianApproval, Guardianship
+from governance.likenesses.models import Grant, Likeness
+from policies.consent import LikenessMode
+
+#: Modes a minor's likeness may not take: each would let someone use it without a grant the guardian approved.
+CLOSED_TO_MINORS = (LikenessMode.EVERYONE, LikenessMode.MUTUALS)
+DECISIONS = ("approve", "deny")
+
+
+def guardianship(session: Session, account_id: str) -> Guardianship | None:
+    """The account's guardianship row: not None when the account is a minor's."""
+    return session.get(Guardianship, account_id)
+
+
+def guardians_of(session: Session, account_ids: Collection[str]) -> set[str]:
+    """The linked guardians of those of ``account_ids`` that are minors."""
+    if not account_ids:
+        return set()
+    rows = session.exec(select(Guardianship.guardian_id).where(
+        Guardianship.minor_id.in_(list(account_ids)))).all()  # type: ignore[attr-defined]
+    return {g for g in rows if g}
+
+
+def is_guardian_of_any(session: Session, account_id: str, owner_ids: Collection[str]) -> bool:
+    return account_id in guardians_of(session, owner_ids)
+
+
+def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: Any) -> Guardianship:
+    """Mark ``minor_ref``'s account a minor's, linked to ``guardian_ref``'s (re-linking an existing minor to another
+    guardian). Refused: an unknown account (404), the account itself or another minor as guardian (422). Its likenesses
+    open to ``everyone`` or ``mutuals`` are set to ``approved``. Audited; the guardian is told."""
+    if not isinstance(guardian_ref, str) or not guardian_ref:
+        raise InvalidInput("send the guardian's account name (or id) as 'guardian'")
+    minor = resolve_account(session, minor_ref)
+    guardian = resolve_account(session, guardian_ref)
+    if guardian.id == minor.id:
+        raise InvalidInput("an account cannot be its own guardian")
+    if guardianship(session, guardian.id) is not None:
+        raise InvalidInput(f"{guardian.name!r} is a minor's account and cannot be a guardian")
+    if session.exec(select(Guardianship).where(Guardianship.guardian_id == minor.id)).first() is not None:
+        raise InvalidInput(f"{minor.name!r} is a guardian: a guardian cannot be marked a minor")
+    row = guardianship(session, minor.id) or Guardianship(minor_id=minor.id)
+    previous = row.guardian_id
+    row.guardian_id, row.marked_by, row.updated_at = guardian.id, admin.id, utcnow()
+    session.add(row)
+    serialize_consent(session, [minor.id])
+    for lk in session.exec(select(Likeness).where(Likeness.owner_id == minor.id)).all():
+        if lk.mode in CLOSED_TO_MINORS:
+            record(session, Tag.LIKENESS_MODE, actor_id=admin.id, subject=lk.id, old=lk.mode.value,
+                   new=LikenessMode.APPROVED.value, why="owner marked a minor")
+            lk.mode = LikenessMode.APPROVED
+            session.add(lk)
+    if previous and previous != guardian.id:
+        _cancel_pending(session, minor.id, "the guardian changed")
+        notify(session, previous, "guardian:unlinked", f"you are no longer the guardian of {minor.name!r}")
+    record(session, Tag.GUARDIAN_LINK, actor_id=admin.id, subject=minor.id, guardian=guardian.id,
+           previous=previous)
+    notify(session, guardian.id, "guardian:linked",
+           f"you are now the guardian of {minor.name!r}: you approve each grant of their likeness, are told of every "
+           "use, and may take any video of them down")
+    notify(session, minor.id, "guardian:linked", f"{guardian.name!r} is now your guardian")
+    return row
+
+
+def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
+    """Unlink a minor's guardian (the account stays a minor's: no grant can be approved until another is
+    linked). Pending approvals are cancelled; the guardian is told; audited. 404 for an account that is not a
+    minor's or has no guardian linked."""
+    minor = resolve_account(session, minor_ref)
+    row = guardianship(session, minor.id)
+    if row is None or row.guardian_id is None:
+        raise NotFound(f"{minor.name!r} has no guardian linked")
+    guardian_id = row.guardian_id
+    row.guardian_id, row.updated_at = None, utcnow()
+    session.add(row)
+    _cancel_pending(session, minor.id, "the guardian was unlinked")
+    record(session, Tag.GUARDIAN_UNLINK, actor_id=admin.id, subject=minor.id, guardian=guardian_id)
+    notify(session, guardian_id, "guardian:unlinked",
+           f"you are no longer the guardian of {minor.name!r} (unlinked by an administrator)")
+    return row
+
+
+def _cancel_pending(session: Session, minor_id: str, why: str) -> None:
+    for a in session.exec(select(GuardianApproval).where(GuardianApproval.minor_id == minor_id,
+                                                         GuardianApproval.state == "pending")).all():
+        a.state, a.decided_at = "cancelled", utcnow()
+        session.add(a)
+        record(session, Tag.GUARDIAN_APPROVAL, actor_id=None, subject=a.likeness_id, approval=a.id,
+               decision="cancelled", why=why)
+
+
+def check_mode(session: Session, likeness: Likeness, mode: LikenessMode) -> None:
+    """409 when ``likeness`` is a minor's and ``mode`` would open it without the guardian's approval."""
+    if mode in CLOSED_TO_MINORS and guardianship(session, likeness.owner_id) is not None:
+        raise Conflict(f"a minor's likeness cannot be opened to {mode.value}: every use needs a grant the guardian "
+                       "approved (use 'approved' and grant accounts one by one)", reason="minor")
+
+
+def request_grant(session: Session, minor: Account, likeness: Likeness, grantee_ref: str) -> GuardianApproval:
+    """The minor's grant of their ``likeness`` to ``grantee_ref``'s account, as a request to the guardian (one pending
+    per pair). Refused as a grant is (:func:`governance.likenesses.services.likenesses.grant`: someone else's
+    likeness 404, an unknown account 404, the owner or an ``only_me`` likeness 422, a likeness that cannot consent
+    409), and 409 when no guardian is linked."""
+    from governance import authz
+    from governance.authz import Action
+    from governance.likenesses.services.likenesses import require_consent_capable
+
+    authz.require(Action.LIKENESS_GRANT, minor, owner=likeness.owner_id == minor.id, key=likeness.id)
+    grantee = resolve_account(session, grantee_ref)
+    if grantee.id == likeness.owner_id:
+        raise InvalidInput("the owner may always use their own likeness; no grant is needed")
+    if likeness.mode is LikenessMode.ONLY_ME:
+        raise InvalidInput("this likeness is set to only_me; change its mode before granting anyone")
+    require_consent_capable(session, likeness, f"grant likeness {likeness.id}")
+    row = guardianship(session, minor.id)
+    if row is None:
+        raise Conflict(f"{minor.name!r} is not a minor's account: grant directly")
+    if row.guardian_id is None:
+        raise Conflict("no guardian is linked to this account: a grant needs the guardian's approval",
+                       reason="no_guardian")
+    pending = session.exec(select(GuardianApproval).where(
+        GuardianApproval.likeness_id == likeness.id, GuardianApproval.grantee_id == grantee.id,
+        GuardianApproval.state == "pending")).first()
+    if pending is not None:
+        return pending
+    a = GuardianApproval(likeness_id=likeness.id, grantee_id=grantee.id, minor_id=minor.id,
+                         guardian_id=row.guardian_id)
+    session.add(a)
+    record(session, Tag.GUARDIAN_APPROVAL, actor_id=minor.id, subject=likeness.id, approval=a.id,
+           grantee=grantee.id, decision="requested")
+    notify(session, row.guardian_id, "guardian:grant:requested",
+           f"{minor.name!r} asks to let {grantee.name!r} use their likeness {likeness.id}; approve or deny it: "
+           f"POST /v1/guardian/approvals/{a.id}", likeness_id=likeness.id)
+    return a
+
+
+def pending_for(session: Session, guardian: Account) -> list[GuardianApproval]:
+    return list(session.exec(select(GuardianApproval).where(
+        GuardianApproval.guardian_id == guardian.id, GuardianApproval.state == "pending")
+        .order_by(GuardianApproval.created_at)).all())  # type: ignore[arg-type]
+
+
+def decide(session: Session, guardian: Account, approval_id: str, decision: Any) -> GuardianApproval:
+    """The guardian approves (the grant is made, as the minor asked) or denies a pending request. 404 for a
+    request that is not for this guardian (or unknown); 409 when it is no longer pending, or the likeness can no
+    longer be granted (deleted, ``only_me``, not live)."""
+    from governance.likenesses.services.likenesses import active_grant, lock_likeness, require_consent_capable
+
+    a = session.get(GuardianApproval, approval_id)
+    row = guardianship(session, a.minor_id) if a is not None else None
+    if a is None or row is None or row.guardian_id != guardian.id or a.guardian_id != guardian.id:
+        raise NotFound(f"no approval {approval_id!r}")
+    if decision not in DECISIONS:
+        raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    if a.state != "pending":
+        raise Conflict(f"approval {a.id} is {a.state}")
+    a.decided_at = utcnow()
+    if decision == "deny":
+        a.state = "denied"
+        session.add(a)
+        record(session, Tag.GUARDIAN_APPROVAL, actor_id=guardian.id, subject=a.likeness_id, approval=a.id,
+               decision="denied")
+        notify(session, a.minor_id, "guardian:grant:denied",
+               f"your guardian did not approve the grant of likeness {a.likeness_id}", likeness_id=a.likeness_id)
+        return a
+    serialize_consent(session, [a.minor_id])
+    likeness = lock_likeness(session, a.likeness_id)
+    if likeness is None or likeness.owner_id != a.minor_id:
+        raise Conflict(f"likeness {a.likeness_id} no longer exists")
+    if likeness.mode is LikenessMode.ONLY_ME:
+        raise Conflict(f"likeness {a.likeness_id} is now set to only_me; nothing to grant")
+    require_consent_capable(session, likeness, f"grant likeness {likeness.id}")
+    g = active_grant(session, likeness.id, a.grantee_id)
+    if g is None:
+        g = Grant(likeness_id=likeness.id, grantee_id=a.grantee_id)
+        session.add(g)
+        record(session, Tag.GRANT_CREATE, actor_id=a.minor_id, subject=likeness.id, grantee=a.grantee_id,
+               grant=g.id, approved_by=guardian.id)
+    a.state, a.grant_id = "approved", g.id
+    session.add(a)
+    record(session, Tag.GUARDIAN_APPROVAL, actor_id=guardian.id, subject=a.likeness_id, approval=a.id,
+           decision="approved", grant=g.id)
+    notify(session, a.minor_id, "guardian:grant:approved",
+           f"your guardian approved the grant of likeness {a.likeness_id}", likeness_id=a.likeness_id)
+    return a
+
+
+def view(a: GuardianApproval, session: Session) -> dict[str, Any]:
+    names = {acc.id: acc.name for acc in session.exec(select(Account).where(
+        Account.id.in_([a.minor_id, a.grantee_id]))).all()}  # type: ignore[attr-defined]
+    return {"id": a.id, "likeness": a.likeness_id, "minor": names.get(a.minor_id), "grantee": names.get(a.grantee_id),
+            "state": a.state, "grant": a.grant_id, "created_at": iso(a.created_at), "decided_at": iso(a.decided_at)}
+
+
+def guardianship_view(row: Guardianship, session: Session) -> dict[str, Any]:
+    guardian = session.get(Account, row.guardian_id) if row.guardian_id else None
+    return {"account": row.minor_id, "minor": True, "guardian": guardian.name if guardian else None,
+            "updated_at": iso(row.updated_at)}

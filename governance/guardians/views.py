@@ -1,0 +1,49 @@
+"""HTTP views of the guardians domain: an admin links a minor's account to its guardian's; the guardian answers
+the minor's grant requests."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from governance.authz import Action
+from governance.guardians import services as guardians_svc
+from governance.web import caller, db, guard, json_body
+
+bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
+
+
+@bp.put("/accounts/<ref>/guardian")
+@guard(Action.GUARDIAN_LINK)
+def link_guardian(ref: str) -> Response:
+    """``{"guardian": name}``: the account is a minor's, linked to that guardian (its likenesses open to everyone
+    or mutuals become ``approved``)."""
+    body = json_body("guardian")
+    row = guardians_svc.mark_minor(db(), caller(), ref, body.get("guardian"))
+    db().commit()
+    return jsonify(guardians_svc.guardianship_view(row, db()))
+
+
+@bp.delete("/accounts/<ref>/guardian")
+@guard(Action.GUARDIAN_UNLINK)
+def unlink_guardian(ref: str) -> Response:
+    row = guardians_svc.unlink(db(), caller(), ref)
+    db().commit()
+    return jsonify(guardians_svc.guardianship_view(row, db()))
+
+
+@bp.get("/guardian/approvals")
+@guard(Action.GUARDIAN_APPROVALS)
+def approvals() -> Response:
+    """The grants your wards asked for, waiting for you."""
+    rows = guardians_svc.pending_for(db(), caller())
+    return jsonify({"approvals": [guardians_svc.view(a, db()) for a in rows]})
+
+
+@bp.post("/guardian/approvals/<approval_id>")
+@guard(Action.GUARDIAN_DECIDE)
+def decide(approval_id: str) -> Response:
+    """``{"decision": "approve"|"deny"}``: approving makes the grant."""
+    body = json_body("decision")
+    a = guardians_svc.decide(db(), caller(), approval_id, body.get("decision"))
+    db().commit()
+    return jsonify(guardians_svc.view(a, db()))

@@ -1,0 +1,107 @@
+"""Teen accounts and guardians, over HTTP (issue 16): a minor's likeness refuses `everyone` and any use not granted
+with the guardian's approval; the guardian approves a grant, is told of every use, takes a video down; unlinking
+tells the guardian."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from governance.db import unit_of_work
+from governance.guardians.models import GuardianApproval
+from governance.likenesses.models import Grant
+from governance.models import AuditEvent
+
+
+def _family(api, faces_dir):
+    admin = api.account("root", "admin")
+    gina = api.account("gina")
+    r = api.call("POST", "/v1/accounts", admin, json={"name": "tim", "role": "creator", "guardian": "gina"})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["minor"] is True and r.get_json()["guardian"] == "gina"
+    tim = r.get_json()["token"]
+    lk = api.enroll_as_live(tim, faces_dir / "obama.jpg")
+    return admin, gina, tim, lk
+
+
+def test_a_minors_likeness_refuses_everyone_and_ungranted_use(api, faces_dir):
+    admin, gina, tim, lk = _family(api, faces_dir)
+    bob = api.account("bob")
+    for mode in ("everyone", "mutuals"):
+        r = api.call("PATCH", f"/v1/likenesses/{lk['id']}", tim, json={"mode": mode})
+        assert r.status_code == 409 and r.get_json()["reason"] == "minor", r.get_json()
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", tim).get_json()["mode"] == "approved"
+    gen = api.generate(bob, "a walk on the beach", [lk["id"]])
+    assert gen["state"] == "blocked" and "no consent is on record" in gen["reasons"][0]
+
+    # the grant waits for the guardian: no grant exists, and the use is still refused
+    r = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", tim)
+    assert r.status_code == 202 and r.get_json()["grant"] is None and r.get_json()["state"] == "pending"
+    approval = r.get_json()["guardian_approval"]
+    with unit_of_work(api.rt.engine) as s:
+        assert s.exec(select(Grant).where(Grant.likeness_id == lk["id"])).all() == []
+    assert api.generate(bob, "a walk on the beach", [lk["id"]])["state"] == "blocked"
+    # nobody but the guardian answers it
+    for token in (tim, bob, admin):
+        r = api.call("POST", f"/v1/guardian/approvals/{approval}", token, json={"decision": "approve"})
+        assert r.status_code == 404
+    [pending] = api.call("GET", "/v1/guardian/approvals", gina).get_json()["approvals"]
+    assert pending["minor"] == "tim" and pending["grantee"] == "bob"
+    assert any(n["kind"] == "guardian:grant:requested" for n in api.notifications(gina))
+    r = api.call("POST", f"/v1/guardian/approvals/{approval}", gina, json={"decision": "maybe"})
+    assert r.status_code == 422
+    r = api.call("POST", f"/v1/guardian/approvals/{approval}", gina, json={"decision": "approve"})
+    assert r.status_code == 200 and r.get_json()["state"] == "approved" and r.get_json()["grant"]
+    r = api.call("POST", f"/v1/guardian/approvals/{approval}", gina, json={"decision": "deny"})
+    assert r.status_code == 409  # answered
+
+    # now bob may: the guardian is told of the use and takes the video down
+    gen = api.generate(bob, "a walk on the beach", [lk["id"]])
+    done = api.wait(bob, gen["id"])
+    assert done["state"] == "released", done["reasons"]
+    assert any(n["kind"] == "guardian:likeness:use:released" and n["generation"] == gen["id"]
+               for n in api.notifications(gina))
+    assert api.call("GET", f"/v1/generations/{gen['id']}", gina).status_code == 200
+    r = api.call("DELETE", f"/v1/generations/{gen['id']}", gina)
+    assert r.status_code == 204
+    r = api.call("GET", f"/v1/generations/{gen['id']}/video", bob)
+    assert r.status_code == 410
+    r.close()
+    with unit_of_work(api.rt.engine) as s:
+        tags = [e.tag for e in s.exec(select(AuditEvent)).all()]
+    assert {"account:guardian:link", "likeness:grant:guardian", "generation:takedown"} <= set(tags)
+
+    # someone else's guardian cannot take it down: a stranger sees no such generation
+    carl = api.account("carl")
+    assert api.call("DELETE", f"/v1/generations/{gen['id']}", carl).status_code == 404
+
+
+def test_marking_and_unlinking_a_guardian(api, faces_dir):
+    admin = api.account("root", "admin")
+    gina, tim = api.account("gina"), api.account("tim")
+    lk = api.enroll_as_live(tim, faces_dir / "obama.jpg")
+    assert api.call("PATCH", f"/v1/likenesses/{lk['id']}", tim, json={"mode": "everyone"}).status_code == 200
+    # marked a minor later: the likeness open to everyone is closed to approved at once
+    for body, status in [({"guardian": "tim"}, 422), ({"guardian": "nobody"}, 404), ({}, 422),
+                         ({"guardian": "gina", "x": 1}, 422)]:
+        assert api.call("PUT", "/v1/accounts/tim/guardian", admin, json=body).status_code == status, body
+    assert api.call("PUT", "/v1/accounts/tim/guardian", gina, json={"guardian": "gina"}).status_code == 403
+    r = api.call("PUT", "/v1/accounts/tim/guardian", admin, json={"guardian": "gina"})
+    assert r.status_code == 200 and r.get_json()["guardian"] == "gina"
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", tim).get_json()["mode"] == "approved"
+    # a minor cannot be a guardian, nor a guardian a minor
+    api.account("kid")
+    assert api.call("PUT", "/v1/accounts/kid/guardian", admin, json={"guardian": "tim"}).status_code == 422
+    assert api.call("PUT", "/v1/accounts/gina/guardian", admin, json={"guardian": "kid"}).status_code == 422
+    # a pending request is cancelled by the unlink; the guardian is told
+    r = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/kid", tim)
+    assert r.status_code == 202
+    r = api.call("DELETE", "/v1/accounts/tim/guardian", admin)
+    assert r.status_code == 200 and r.get_json()["guardian"] is None
+    assert any(n["kind"] == "guardian:unlinked" for n in api.notifications(gina))
+    with unit_of_work(api.rt.engine) as s:
+        assert [a.state for a in s.exec(select(GuardianApproval)).all()] == ["cancelled"]
+    assert api.call("GET", "/v1/guardian/approvals", gina).get_json()["approvals"] == []
+    # without a guardian no grant can even be asked for; unlinking twice is 404
+    r = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/kid", tim)
+    assert r.status_code == 409 and r.get_json()["reason"] == "no_guardian"
+    assert api.call("DELETE", "/v1/accounts/tim/guardian", admin).status_code == 404
