@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("watermark", "faces", "insightface", "liveness", "limits", "names", "restrictions", "scale", "label")
+ALL = ("decisions", "seal", "verify", "library", "watermark", "faces", "insightface", "liveness", "limits", "names",
+       "restrictions", "scale", "label")
 
 
 def main(argv: list[str]) -> int:

@@ -54,6 +54,35 @@ PROMPTS = ("a city street at night", "snowy mountains with a forest", "sunset ov
 class Video:
     frames: np.ndarray
     fps: float
+    data: bytes | None = None  # the encoded file the frames were decoded from (the verifier's reader reads it)
+
+
+READER = "rgb"
+"""How the attacked copies are read for the default watermark and the fingerprint: ``rgb`` (decoded RGB frames,
+the library's ``detect`` / ``fingerprint_frames``) or ``planes`` (``--reader planes``: what verification reads
+since issue 12, luma and thumbnails from the decoder's planes, ``media.video.iter_planes``)."""
+
+
+def _evidence(v: Video) -> wm.Evidence:
+    if READER == "planes" and v.data is not None:
+        from media.video import iter_planes
+
+        evidence = wm.Evidence()
+        for _, planes in iter_planes(v.data, max_frames=240, limits=None):
+            evidence.add_luma(planes.luma)
+        return evidence
+    return wm.Evidence.of(v.frames)
+
+
+def _fingerprint(v: Video) -> fpr.Fingerprint:
+    if READER == "planes" and v.data is not None:
+        from media.video import iter_planes
+
+        builder = fpr.FingerprintBuilder()
+        for _, planes in iter_planes(v.data, limits=None):
+            builder.add_planes(planes)
+        return builder.fingerprint()
+    return fpr.fingerprint_frames(v.frames)
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -64,7 +93,7 @@ def _even(frames: np.ndarray) -> np.ndarray:
 def _encode(v: Video, tmp: Path, *, codec: str = "libx264", crf: int = 23) -> Video:
     path = tmp / "attack.mp4"
     write_video(path, Clip(frames=_even(v.frames), fps=v.fps), codec=codec, crf=crf, preset="veryfast")
-    return Video(read_video(path, with_audio=False, limits=None).frames, v.fps)
+    return Video(read_video(path, with_audio=False, limits=None).frames, v.fps, path.read_bytes())
 
 
 def _resize(frames: np.ndarray, s: float, back: bool = False) -> np.ndarray:
@@ -214,7 +243,7 @@ class Default:
         found = wm.detect(frames, KEY)
         return None if found is None else found.payload
 
-    def probe(self, frames: np.ndarray) -> tuple[bytes | None, float]:
+    def probe(self, v: Video) -> tuple[bytes | None, float]:
         """(the payload found or None, bit accuracy): of the 64 payload bits, the share the decoder got right
         at the hypothesis it trusted most (the one whose tag verified, or else the best-synchronised one)."""
         truth = np.unpackbits(np.frombuffer(PAYLOAD, np.uint8))
@@ -228,7 +257,7 @@ class Default:
                     best[:] = [s.z, float(np.mean(bits == truth))]
                 return super()._try(s)
 
-        evidence = wm.Evidence.of(frames)
+        evidence = _evidence(v)
         levels = [(evidence._image, 1)] + ([(evidence._half, 2)] if evidence._half is not None else [])
         found = Probe(levels, KEY).run()  # type: ignore[arg-type]
         if found is not None:
@@ -326,9 +355,9 @@ def bench_watermarks(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
                     continue
                 attacked = released if a == names[0] else table[a](released)
                 if isinstance(m, Default):
-                    payload, accuracy = m.probe(attacked.frames)
+                    payload, accuracy = m.probe(attacked)
                     bits[a] += accuracy
-                    matches = index.match(fpr.fingerprint_frames(attacked.frames))
+                    matches = index.match(_fingerprint(attacked))
                     fp_first[a] += bool(matches) and matches[0].key == label
                 else:
                     payload = m.detect(attacked.frames)
@@ -340,7 +369,7 @@ def bench_watermarks(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
         for a in names:
             if label in applies[a]:
                 attacked = clean if a == names[0] else table[a](clean)
-                false_pos[a] += wm.detect(attacked.frames, KEY) is not None
+                false_pos[a] += _evidence(attacked).detect(KEY) is not None
         print(f"  {label}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     n = len(sources)
@@ -668,9 +697,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="256p only, two clips, 200 fingerprint clips")
     parser.add_argument("--no-baseline", action="store_true", help="skip imwatermark (it imports torch)")
     parser.add_argument("--fp-clips", type=int, default=None, help="released clips in the fingerprint test")
+    parser.add_argument("--reader", choices=("rgb", "planes"), default="rgb",
+                        help="how part 1 reads the attacked copies (planes: as verification does since issue 12)")
     parser.add_argument("--skip", choices=("watermark", "timing", "verify", "readback", "reposts", "fingerprint"),
                         action="append", default=[])
     args = parser.parse_args(argv)
+    global READER
+    READER = args.reader
     n_fp = args.fp_clips or (200 if args.quick else 1000)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ from detectors.faces import Box, Detection, FaceBackend, TrackingBackend, defaul
 from detectors.index import LikenessIndex
 from detectors.matching import TrackMatch, TrackReport, decide_tracks
 from detectors.pose import DLIB_POSE_THRESHOLDS, PoseThresholds, probe_bin
+from media.video import prefetch
 
 __all__ = [
     "DEFAULT_DETECT_PIXELS",
@@ -664,38 +663,7 @@ def scan_frames(
 def _prefetch(make: Callable[[], Iterator[tuple[int, np.ndarray]]], depth: int = 16
               ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode on a second thread (FFmpeg releases the GIL) while this one detects and embeds."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def produce() -> None:
-        try:
-            for item in make():
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(end)
-        except BaseException as e:  # handed to the consumer
-            q.put(e)
-
-    worker = threading.Thread(target=produce, name="scan-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    return prefetch(make, depth, name="scan-decode")
 
 
 def scan_video(

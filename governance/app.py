@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from governance import web
+from governance import logs, web
 from governance.accounts import views as accounts_views
 from governance.characters import views as characters_views
 from governance.config import Settings
@@ -44,6 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["consentgate"] = rt
 
     web.init_app(app)
+    logs.init_app(app)
     v1 = Blueprint("v1", __name__, url_prefix="/v1")  # every domain's views, so every API endpoint is v1.<domain>.*
     for views in (accounts_views, likenesses_views, generations_views, characters_views, verification_views,
                   log_views, restrictions_views, notices_views, guardians_views):

@@ -16,6 +16,7 @@ class Tag(StrEnum):
     CONTACT_ADD = "account:contact:add"
     CONTACT_REMOVE = "account:contact:remove"
     NOTIFICATIONS_READ = "account:notifications:read"
+    QUOTA_SET = "account:quota:set"
     LIKENESS_ENROLL = "likeness:enroll"
     LIKENESS_MODE = "likeness:mode:change"
     LIKENESS_DELETE = "likeness:delete"

@@ -109,6 +109,7 @@ class Action(StrEnum):
     LOG_HEAD = "log:head"
     LOG_ENTRY = "log:entry"
     LOG_CONSISTENCY = "log:consistency"
+    LOG_TRUST_ANCHOR = "log:trust-anchor"
     NOTIFICATION_LIST = "notification:list"
     NOTIFICATION_READ = "notification:read"
     SBR_BY_BINDING = "sbr:matches:by-binding"
@@ -196,7 +197,8 @@ TABLE: dict[Action, Permission] = {
     Action.CHARACTER_USAGE: _keyed("GET /v1/characters/<character_id>/usage", Resource.CHARACTER, frozenset({_R})),
     Action.CHARACTER_DELETE: _keyed("DELETE /v1/characters/<character_id>", Resource.CHARACTER, frozenset({_R})),
     Action.GENERATION_CREATE: _open("POST /v1/generations", frozenset({_C})),
-    Action.GENERATION_LIST: _open("GET /v1/generations", ACCOUNTS, "the generations you requested"),
+    Action.GENERATION_LIST: _open("GET /v1/generations", ACCOUNTS,
+                                  "the generations you requested; a regulator's: everyone's"),
     Action.GENERATION_READ: _keyed("GET /v1/generations/<generation_id>", Resource.GENERATION, ACCOUNTS,
                                    frozenset({_G, _A})),
     Action.GENERATION_VIDEO: _keyed("GET /v1/generations/<generation_id>/video", Resource.GENERATION, ACCOUNTS,
@@ -252,6 +254,8 @@ TABLE: dict[Action, Permission] = {
     Action.LOG_HEAD: _open("GET /v1/log", EVERYONE),
     Action.LOG_ENTRY: _open("GET /v1/log/entries/<int:index>", EVERYONE),
     Action.LOG_CONSISTENCY: _open("GET /v1/log/consistency", EVERYONE),
+    Action.LOG_TRUST_ANCHOR: _open("GET /v1/log/trust-anchor", EVERYONE,
+                                   "the root certificate the signed tree head is checked under (PEM)"),
     # The C2PA Soft Binding Resolution API: public like verification, and rate limited by the same limiter
     Action.SBR_BY_BINDING: _open("GET /sbr/v1/matches/byBinding", EVERYONE, "C2PA soft binding resolution"),
     Action.SBR_BY_LARGE_BINDING: _open("POST /sbr/v1/matches/byBinding", EVERYONE, "C2PA soft binding resolution"),

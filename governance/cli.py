@@ -44,11 +44,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     s = _settings(args)
     host = args.host or s.host
     port = args.port or s.port
-    app = create_app({"data_dir": s.data_dir})
+    many = args.workers is not None and args.workers > 1
+    if many:  # production: several processes (governance/serving.py); each builds its app after the fork
+        from governance.runtime import initialise
+
+        initialise(s)  # migrations and keys once, before any worker starts
+    else:
+        app = create_app({"data_dir": s.data_dir})
     logs.configure(s.log_format, s.worker_name or f"api:{port}")
     print(f"ConsentGate listening on http://{host}:{port} (generator={s.generator}, faces={s.face_backend}, "
-          f"jobs={s.queue})", flush=True)
-    serve(app, host=host, port=port, threads=8, max_request_body_size=s.max_upload_bytes + 1_048_576)
+          f"jobs={s.queue}, processes={args.workers if many else 1})", flush=True)
+    if many:
+        from governance.serving import serve_many
+
+        serve_many(s, host, port, args.workers, args.threads or 4)
+        return 0
+    serve(app, host=host, port=port, threads=args.threads or 8,
+          max_request_body_size=s.max_upload_bytes + 1_048_576)
     return 0
 
 
@@ -132,6 +144,7 @@ def _serve_metrics(rt: Any, host: str, port: int) -> Any:
 @contextmanager
 def _database(args: argparse.Namespace) -> Iterator[Session]:
     """One unit of work on the service's database (migrated first), for the account commands."""
+    from governance import references
     from governance.db import init_db, make_engine, unit_of_work
     from governance.runtime import check_database_present, private_dir
 
@@ -139,6 +152,7 @@ def _database(args: argparse.Namespace) -> Iterator[Session]:
     private_dir(s.data_dir)
     check_database_present(s)
     engine = make_engine(s.db_url)
+    references.bind(engine, references.store_for(s))
     init_db(engine)
     try:
         with unit_of_work(engine) as session:
@@ -147,13 +161,28 @@ def _database(args: argparse.Namespace) -> Iterator[Session]:
         engine.dispose()
 
 
+def _quota_arg(raw: str | None, command: str) -> int | None:
+    """``--daily-quota``: a whole number of generations per UTC day, or ``default`` / absent (the service's).
+    Anything else stops the command with one line."""
+    from governance.accounts.services import MAX_DAILY_QUOTA
+
+    if raw is None or raw == "default":
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or int(raw) > MAX_DAILY_QUOTA:
+        raise SystemExit(f"consentgate accounts {command}: --daily-quota must be a whole number from 0 to "
+                         f"{MAX_DAILY_QUOTA} or 'default', got {raw!r}")
+    return int(raw)
+
+
 def cmd_accounts_create(args: argparse.Namespace) -> int:
     from governance.accounts.services import create_account
 
+    daily_quota = _quota_arg(args.daily_quota, "create")
     with _database(args) as session:
-        account, token = create_account(session, args.name, args.role)
+        account, token = create_account(session, args.name, args.role, daily_quota=daily_quota)
         account_id = account.id
-    print(f"created {args.role} account {args.name} ({account_id}); its API token, shown only once:")
+    quota = "the default daily quota" if daily_quota is None else f"a daily quota of {daily_quota}"
+    print(f"created {args.role} account {args.name} ({account_id}, {quota}); its API token, shown only once:")
     print(token)
     return 0
 
@@ -167,6 +196,41 @@ def cmd_accounts_rotate_token(args: argparse.Namespace) -> int:
         name = account.name
     print(f"account {name}: the old API token no longer works; the new one, shown only once:")
     print(token)
+    return 0
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    """Every account by name: id, role, daily quota (its own, or the service default) and when it was created;
+    never a token (only their hashes are stored)."""
+    from governance.accounts.services import list_accounts
+    from governance.columns import iso
+
+    default = _settings(args).daily_quota
+    with _database(args) as session:
+        rows: list[dict[str, Any]] = [{"id": a.id, "name": a.name, "role": a.role.value, "daily_quota": a.daily_quota,
+                 "created_at": iso(a.created_at)} for a in list_accounts(session)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max([len(r["name"]) for r in rows] + [4])
+    for r in rows:
+        quota = f"{r['daily_quota']}/day" if r["daily_quota"] is not None else f"{default}/day (default)"
+        print(f"{r['name']:<{width}}  {r['id']}  {r['role']:<13}  {quota:<20}  created {r['created_at']}")
+    if not rows:
+        print("no accounts yet (consentgate accounts create NAME --role ROLE)")
+    return 0
+
+
+def cmd_accounts_set_quota(args: argparse.Namespace) -> int:
+    from governance.accounts.services import resolve_account, set_daily_quota
+
+    daily_quota = _quota_arg(args.daily_quota, "set-quota")
+    with _database(args) as session:
+        account = resolve_account(session, args.account)
+        set_daily_quota(session, account, daily_quota, actor=None)
+        name = account.name
+    quota = "the service default" if daily_quota is None else f"{daily_quota} generations a day (UTC)"
+    print(f"account {name}: daily quota set to {quota}")
     return 0
 
 
@@ -267,6 +331,42 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     return 0 if report.intact else 2
 
 
+def cmd_log_verify_head(args: argparse.Namespace) -> int:
+    """Check a signed tree head (the JSON of ``GET /v1/log``) offline, with nothing of the service but the
+    trust anchor: the signature under the head's leaf certificate, the chain up to ``--anchor`` (the root
+    certificate, ``GET /v1/log/trust-anchor``) and, with ``--sha256``, that the anchor is the one the operator
+    published. Exit 0 when all hold, 2 (one line saying what failed) otherwise."""
+    from provenance.errors import SigningError
+    from provenance.keys import certificate_fingerprint
+    from provenance.treehead import SignedTreeHead
+
+    def fail(why: str) -> int:
+        print(f"consentgate log verify-head: {why}", file=sys.stderr)
+        return 2
+
+    head_path, anchor_path = Path(args.head), Path(args.anchor)
+    for p in (head_path, anchor_path):
+        if not p.is_file():
+            raise SystemExit(f"consentgate log verify-head: no such file: {p}")
+    try:
+        data = json.loads(head_path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as e:
+        return fail(f"{head_path} is not JSON: {e}")
+    anchor = anchor_path.read_bytes()
+    try:
+        head = SignedTreeHead.from_dict(data)
+        fp = certificate_fingerprint(anchor)
+        if args.sha256 is not None and fp != args.sha256.replace(":", "").strip().lower():
+            return fail(f"the trust anchor's SHA-256 is {fp}, not the {args.sha256} you expected: it is not the "
+                        "root the operator published")
+        head.verify(anchor)
+    except SigningError as e:
+        return fail(f"the tree head does not verify: {e}")
+    print(f"signed tree head OK: {head.tree_size} entries, Merkle root {head.root_hash}, signed {head.timestamp} "
+          f"({head.alg}) under the trust anchor {fp}")
+    return 0
+
+
 def _state(intact: bool, why: str) -> str:
     return "intact" if intact else f"BROKEN ({why})"
 
@@ -308,13 +408,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     s = _settings(args)
     rt = None
     if (s.keys_dir / "c2pa").exists():
-        from governance.db import init_db
+        from governance.db import init_db, is_current
         from governance.runtime import check_database_present
 
         check_database_present(s)  # never build an empty database beside an earlier service's keys
         rt = Runtime(s)
         try:
-            init_db(rt.engine)
+            if not is_current(rt.engine):  # migrating loads Alembic: half a second a verify need not pay
+                init_db(rt.engine)
             with rt.session() as session:
                 report = verify_bytes(data, rt, session)
         finally:
@@ -448,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="API processes (default 1: one waitress process; more: gunicorn, docs/operations.md)")
+    serve.add_argument("--threads", type=int, help="threads per process (default 8 with one process, 4 with more)")
     serve.set_defaults(fn=cmd_serve)
     worker = sub.add_parser("worker", help="run generation jobs from the broker (GOVERNANCE_QUEUE=redis or rabbitmq)")
     worker.add_argument("--gpu", type=int, help="the GPU this worker owns (sets CUDA_VISIBLE_DEVICES; metrics on "
@@ -460,7 +564,17 @@ def build_parser() -> argparse.ArgumentParser:
     create = accounts.add_parser("create", help="create an account and print its API token")
     create.add_argument("name")
     create.add_argument("--role", required=True, choices=["creator", "rights_holder", "regulator", "admin"])
+    create.add_argument("--daily-quota", metavar="N",
+                        help="generations a UTC day for this account (default: GOVERNANCE_DAILY_QUOTA)")
     create.set_defaults(fn=cmd_accounts_create)
+    alist = accounts.add_parser("list", help="list the accounts (no tokens)")
+    alist.add_argument("--json", action="store_true")
+    alist.set_defaults(fn=cmd_accounts_list)
+    setq = accounts.add_parser("set-quota", help="change an account's daily generation quota")
+    setq.add_argument("account", help="the account's name or id")
+    setq.add_argument("--daily-quota", required=True, metavar="N|default",
+                      help="generations a UTC day, or 'default' for GOVERNANCE_DAILY_QUOTA")
+    setq.set_defaults(fn=cmd_accounts_set_quota)
     rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)
@@ -482,6 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
                                          "it (exit 2 when anything was altered or removed)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(fn=cmd_log_audit)
+    vhead = log.add_parser("verify-head", help="check a signed tree head (GET /v1/log) under the trust anchor "
+                                               "(GET /v1/log/trust-anchor), offline (exit 2 when it does not hold)")
+    vhead.add_argument("head", help="the JSON of GET /v1/log, in a file")
+    vhead.add_argument("--anchor", required=True, help="the root certificate (PEM) the head's chain must lead to")
+    vhead.add_argument("--sha256", help="the anchor's SHA-256 fingerprint as the operator published it (hex)")
+    vhead.set_defaults(fn=cmd_log_verify_head)
     keys = sub.add_parser("keys", help="the signing chain and the watermark key").add_subparsers(
         dest="keys_cmd", required=True)
     retire = keys.add_parser("retire", help="retire a key on purpose (audited) so the next start makes a new one")

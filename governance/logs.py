@@ -7,18 +7,31 @@ any ``stage``, ``seconds`` and ``state`` the pipeline attached::
     {"ts": "2026-12-01T10:00:00.123Z", "level": "INFO", "logger": "governance.generations.pipeline", "worker": "gpu0",
      "generation_id": "gen_0123456789abcdef", "stage": "scanning", "seconds": 2.14,
      "message": "generation gen_0123456789abcdef: scanning done in 2.14 s"}
+
+Every HTTP request ends with one record of the ``governance.request`` logger (:func:`init_app`) carrying
+``method``, ``path`` (never the query string), ``status``, ``duration_ms`` and ``account_id`` (``-`` when no
+valid token was sent). No header is logged, so never a token::
+
+    {"ts": "...", "level": "INFO", "logger": "governance.request", "worker": "api:8080", "generation_id": "-",
+     "method": "GET", "path": "/v1/me", "status": 200, "duration_ms": 3.1, "account_id": "acc_0123456789abcdef",
+     "message": "GET /v1/me 200 3.1 ms"}
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from flask import Flask, Response, g, request
+
 #: The generation the current thread works on (set by the pipeline around each try).
 GENERATION: ContextVar[str | None] = ContextVar("consentgate_generation", default=None)
-_EXTRAS = ("stage", "seconds", "state")
+_EXTRAS = ("stage", "seconds", "state", "method", "path", "status", "duration_ms", "account_id")
+#: The logger of the one record each HTTP request ends with.
+REQUEST_LOGGER = "governance.request"
 
 
 class _Context(logging.Filter):
@@ -45,6 +58,27 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
+
+
+def init_app(app: Flask) -> None:
+    """Log one record per request when its response is ready (errors included: they are responses by then)."""
+    request_log = logging.getLogger(REQUEST_LOGGER)
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        started = g.get("request_started")
+        ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else 0.0
+        caller = g.get("caller")
+        account_id = getattr(caller, "id", None) or "-"
+        path = request.path  # the query string may hold a cursor or a reason: left out
+        request_log.info("%s %s %d %.1f ms", request.method, path, response.status_code, ms,
+                         extra={"method": request.method, "path": path, "status": response.status_code,
+                                "duration_ms": ms, "account_id": account_id})
+        return response
 
 
 def configure(log_format: str, worker: str, level: int = logging.INFO) -> None:

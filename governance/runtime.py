@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance import references
 from governance.config import ConfigError, Settings
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
 from governance.likenesses.models import Figure, Likeness, is_figure_key
@@ -49,6 +50,7 @@ def initialise(settings: Settings, rt: Runtime | None = None) -> None:
         private_dir(d)
     check_database_present(settings)
     engine = make_engine(settings.db_url)
+    references.bind(engine, references.store_for(settings))  # migration 0010 moves face images there
     try:
         init_db(engine)
         with unit_of_work(engine) as session:
@@ -188,6 +190,7 @@ class Runtime:
     def __init__(self, settings: Settings, engine: sa.Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url)
+        references.bind(self.engine, references.store_for(settings))  # likenesses' face images, encrypted
         self._index_lock = threading.Lock()
         self._indexed: set[str] = set()
         self._fingerprinted: set[str] = set()

@@ -4,6 +4,7 @@ guard, JSON bodies and uploads, and the one place errors become problem+json (RF
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException
 
-from governance import authz
+from governance import authz, pagination
 from governance.accounts.models import Account
 from governance.accounts.services import authenticate
 from governance.errors import BadRequest, GovernanceError, InvalidInput, Unauthenticated, problem_body
@@ -92,17 +93,29 @@ def optional_caller() -> Account | None:
 
 def json_body(*allowed: str) -> dict[str, Any]:
     """The request's JSON object; with ``allowed``, any other field is refused (a typo must not be ignored)."""
+    if not request.is_json:
+        raise BadRequest("expected a JSON object body with Content-Type: application/json")
     try:
-        body = request.get_json(silent=True)
+        body = json.loads(request.get_data(cache=True))
     except RecursionError as e:  # the decoder gives up on deep nesting with an error that is not a ValueError
         raise BadRequest("the JSON body is nested too deeply") from e
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"malformed JSON: the body is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except ValueError as e:  # json.JSONDecodeError
+        where = f" at line {e.lineno}, column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+        raise BadRequest(f"malformed JSON{where}: {msg}") from e
     if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object body with Content-Type: application/json")
+        raise BadRequest(f"expected a JSON object, got {_json_kind(body)}")
     unknown = set(body) - set(allowed) if allowed else set()
     if unknown:
         raise InvalidInput(f"unknown fields: {sorted(unknown)}; expected some of {sorted(allowed)}")
     _check_text(body, "")
     return body
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
 def _check_text(value: Any, where: str) -> None:
@@ -123,6 +136,22 @@ def _check_text(value: Any, where: str) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_text(v, f"{where or 'the body'}[{i}]")
+
+
+def page_request(list_name: str) -> pagination.PageRequest:
+    """The request's ``limit`` and ``cursor`` for the list ``list_name`` (400 when either is bad)."""
+    return pagination.parse_page(request.args, list_name)
+
+
+def page_response(items_key: str, page: pagination.Page[Any], render: Callable[[Any], Any],
+                  **extra: Any) -> Response:
+    """``{items_key: [...], "next": URL or null}`` with the next page also in a ``Link: <URL>; rel="next"``
+    header (RFC 8288)."""
+    link = pagination.next_link(request.path, request.args, page)
+    resp = jsonify({items_key: [render(x) for x in page.items], **extra, "next": link})
+    if link is not None:
+        resp.headers["Link"] = f'<{link}>; rel="next"'
+    return resp
 
 
 def uploaded_blobs(field: str = "media") -> list[bytes]:

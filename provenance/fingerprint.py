@@ -54,7 +54,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO
@@ -62,7 +62,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from media.video import Clip, MediaError, iter_frames, video_source
+from media.video import Clip, MediaError, Planes, iter_frames, video_source
 from provenance._borders import BorderStats, aspect_boxes
 from provenance.errors import FingerprintError
 
@@ -233,19 +233,32 @@ class FingerprintBuilder:
 
     def add(self, frame: np.ndarray) -> None:
         """Add one (H, W, 3) uint8 RGB frame."""
+        self._add(frame.shape[:2] if isinstance(frame, np.ndarray) else (0, 0),
+                  lambda: _thumbnails(frame, shaped=self.query_views))
+
+    def add_planes(self, planes: Planes) -> None:
+        """Add one decoded frame as :class:`media.video.Planes` (a decoder's planes: no full-size RGB frame is
+        made; the thumbnails are the planes area-averaged, within a level or two of :meth:`add`'s)."""
+        h, w = planes.shape
+        if h < 8 or w < 8:
+            raise FingerprintError(f"frames must be at least 8x8 pixels, got {w}x{h}")
+        self._add((h, w), lambda: _thumbnails_by(planes.ycrcb, h, w, shaped=self.query_views))
+
+    def _add(self, shape: tuple[int, int], thumbnails: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
         index = self._seen
         self._seen += 1
         if index % self._stride:
             return
-        thumbs = _thumbnails(frame, shaped=self.query_views)
+        thumbs = thumbnails()
+        frame_shape = shape
         self._thumbs.append(thumbs)
         if len(self._thumbs) > MAX_THUMBNAILS:
             self._thumbs = self._thumbs[::2]
             self._stride *= 2
         if self._borders is not None:
             if self._size is None:
-                self._size = frame.shape[:2]
-            if frame.shape[:2] != self._size:
+                self._size = frame_shape
+            if frame_shape != self._size:
                 self._borders = None  # frames of changing size: no bars to find
             else:
                 self._borders.add(thumbs[1][..., 0])  # the luma of the thumbnail that keeps the frame's shape
@@ -383,12 +396,25 @@ def _thumbnails(frame: np.ndarray, *, shaped: bool) -> tuple[np.ndarray, np.ndar
     if h < 8 or w < 8:
         raise FingerprintError(f"frames must be at least 8x8 pixels, got {w}x{h}")
     frame = np.ascontiguousarray(frame)
-    square = cv2.cvtColor(cv2.resize(frame, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)
+
+    def ycrcb(width: int, height: int) -> np.ndarray:
+        small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        out: np.ndarray = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)
+        return out
+
+    return _thumbnails_by(ycrcb, h, w, shaped=shaped)
+
+
+def _thumbnails_by(ycrcb: Callable[[int, int], np.ndarray], h: int, w: int, *, shaped: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_thumbnails` of an (h, w) frame given as ``ycrcb(width, height)``: the frame area-averaged to that
+    size, as YCrCb uint8."""
+    square = ycrcb(_THUMB, _THUMB)
     long = min(round(_THUMB * max(h, w) / min(h, w)), _THUMB_LONG * _THUMB)
     if not shaped or long == _THUMB:
         return square, square
     size = (long, _THUMB) if w > h else (_THUMB, long)
-    return square, cv2.cvtColor(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)
+    return square, ycrcb(*size)
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +57,7 @@ __all__ = [
     "SignFn",
     "SignerMaterial",
     "callback_signer_from_key",
+    "certificate_fingerprint",
     "check_sign_fn",
     "ensure_dev_ca",
     "import_signer_factory",
@@ -307,6 +309,17 @@ def verify_signature(cert_chain_pem: bytes, alg: str, data: bytes, signature: by
     except (InvalidSignature, ValueError) as e:
         raise SigningError(f"the signature does not verify under the certificate "
                            f"{leaf.subject.rfc4514_string()} ({alg}; {e or 'bad signature'})") from e
+
+
+def certificate_fingerprint(pem: bytes) -> str:
+    """The SHA-256 fingerprint of the first certificate in ``pem``: lower-case hex of the hash of its DER
+    encoding (what ``openssl x509 -noout -fingerprint -sha256`` prints, without the colons). Raises
+    :class:`SigningError` when ``pem`` holds no certificate."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError as e:
+        raise SigningError(f"not a PEM certificate: {e}") from e
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def verify_chain(cert_chain_pem: bytes, root_pem: bytes) -> None:

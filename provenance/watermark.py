@@ -129,6 +129,7 @@ _ISS = 1.0  # fraction of the host's per-bit bias the embedder cancels
 _G_LO, _G_HI = 0.25, 3.0  # per-bit gain limits before renormalisation
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as the encoder's RGB->YUV
 
+_MASK_CACHE_BYTES = 512 * 2**20  # embed keeps this much of the frames' masks (float32) from its one pass over them
 _MIN_PERIOD, _MAX_PERIOD = 44.0, 240.0  # periods (px) searched per image: ~0.35x-1.9x; 1.9x-3.75x at half size
 EVIDENCE_MAX_SIDE = 1536
 """:class:`Evidence` shrinks larger frames to this longer side before reading them. Marked frames are at
@@ -215,15 +216,21 @@ def embed(
     sign = conv_encode(_message_bits(payload, key)).astype(np.float32) * 2 - 1
     cell_sign = np.where(is_sync, 1.0, sign[bits]).astype(np.float32)
 
-    # Pass 1: what the detector would read from the bare clip, and from a unit-gain mark.
+    # One pass over the frames: what the detector would read from the bare clip and from a unit-gain mark,
+    # keeping each frame's perceptual mask (up to _MASK_CACHE_BYTES) for the embedding below.
     unit = _tile_over(_upsample(chips * cell_sign, cell), h, w)
     host = np.zeros((period, period))
     resp = np.zeros((period, period))
-    for f in clip:
+    keep = max(0, min(len(clip), _MASK_CACHE_BYTES // (4 * h * w)))
+    masks: list[np.ndarray] = []
+    for i, f in enumerate(clip):
         y = _luma(f)
         hp, wgt = _detector(y)
         host += _fold(hp * wgt, period)
-        resp += _fold(_highpass(_mask(_activity(y)) * unit, _DET_SIGMA) * wgt, period)
+        m = _mask(_activity(y))
+        resp += _fold(_highpass(m * unit, _DET_SIGMA) * wgt, period)
+        if i < keep:
+            masks.append(m)
     host_c, resp_c = _cells(host, cell), _cells(resp, cell)
     msg = ~is_sync
     counts = np.bincount(bit_of_cell[msg], minlength=_CODED_BITS).astype(np.float64)
@@ -233,14 +240,19 @@ def embed(
         counts,
     )
 
-    # Pass 2: embed with per-bit gains (and the sync cells at a fixed gain) at the requested RMS.
+    # Embed with per-bit gains (and the sync cells at a fixed gain) at the requested RMS: the same luma change
+    # on R, G and B, rounded, added with saturation.
     amp = np.where(is_sync, _SYNC_GAIN * float(np.mean(gains)), gains[bits]).astype(np.float32)
     pattern = _tile_over(_upsample(chips * cell_sign * amp, cell), h, w)
     pattern *= strength / max(float(np.sqrt(np.mean(pattern * pattern))), 1e-9)
     out = np.empty_like(clip)
     for i, f in enumerate(clip):
-        delta = np.rint(_mask(_activity(_luma(f))) * pattern).astype(np.int16)
-        out[i] = np.clip(f.astype(np.int16) + delta[..., None], 0, 255).astype(np.uint8)
+        m = masks[i] if i < keep else _mask(_activity(_luma(f)))
+        delta = np.rint(m * pattern)
+        out[i] = cv2.add(f, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
+        if i < keep:
+            masks[i] = delta  # drop the mask as soon as it is used
+    del masks
     return out[0] if single else out
 
 
@@ -299,7 +311,27 @@ class Evidence:
             scale = EVIDENCE_MAX_SIDE / longest
             size = (max(1, round(f.shape[1] * scale)), max(1, round(f.shape[0] * scale)))
             f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
-        h, w = f.shape[:2]
+        self._add_luma(_luma(f))
+
+    def add_luma(self, luma: np.ndarray) -> None:
+        """Add one frame given as its (H, W) float32 BT.601 luma in 0-255 (what :meth:`add` computes from RGB;
+        a decoder's Y plane rescaled to full range, :class:`media.video.Planes`, saves the RGB conversion).
+        Same rules as :meth:`add`."""
+        if not isinstance(luma, np.ndarray) or luma.ndim != 2 or luma.dtype != np.float32:
+            got = f"{luma.dtype} {luma.shape}" if isinstance(luma, np.ndarray) else type(luma).__name__
+            raise WatermarkError(f"add_luma takes one (H, W) float32 luma image, got {got}")
+        h, w = luma.shape
+        if min(h, w) < _MIN_SIDE:
+            raise WatermarkError(f"frames must be at least {_MIN_SIDE}x{_MIN_SIDE} pixels, got {w}x{h}")
+        longest = max(h, w)
+        if longest > EVIDENCE_MAX_SIDE:
+            scale = EVIDENCE_MAX_SIDE / longest
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+        self._add_luma(luma)
+
+    def _add_luma(self, y: np.ndarray) -> None:
+        h, w = y.shape
         if self._image is None:
             self._image = np.zeros((h, w), np.float32)
             if max(h, w) >= 2 * _MAX_PERIOD:
@@ -307,14 +339,15 @@ class Evidence:
         elif (h, w) != self._image.shape:
             ih, iw = self._image.shape
             raise WatermarkError(f"all frames must have one size, got {iw}x{ih} then {w}x{h}")
-        y = _luma(f)
         hp, wgt = _detector(y)
-        self._image += hp * wgt
+        hp *= wgt
+        self._image += hp
         if self._half is not None:
             hh, hw = self._half.shape
             half = cv2.resize(y[: 2 * hh, : 2 * hw], (hw, hh), interpolation=cv2.INTER_AREA)  # 2 x 2 averages
             hp, wgt = _detector(half)
-            self._half += hp * wgt
+            hp *= wgt
+            self._half += hp
         self.frames += 1
 
     def detect(self, key: WatermarkKey) -> WatermarkDetection | None:
@@ -387,14 +420,17 @@ def detect_video(
     Raises :class:`WatermarkError` for a missing, empty or unreadable file, a still image, or a video
     without a single decodable frame, so that "no watermark" (``None``) always means a video was read.
     """
-    from media.video import MediaError, iter_frames
+    from media.video import MediaError, iter_planes, prefetch
 
     _check_key(key)
     src = _video_source(source)
-    try:
-        return detect((f for _, f in iter_frames(src, max_frames=max_frames)), key)
+    evidence = Evidence()
+    try:  # luma straight from the decoder's planes (no RGB frame), decoded a few frames ahead on a second thread
+        for _, planes in prefetch(lambda: iter_planes(src, max_frames=max_frames), 8, name="watermark-decode"):
+            evidence.add_luma(planes.luma)
     except MediaError as e:
         raise WatermarkError(f"not a readable video: {e}") from e
+    return evidence.detect(key)
 
 
 def _video_source(source: object) -> str | io.BytesIO:
@@ -673,10 +709,17 @@ def _mask(act: np.ndarray) -> np.ndarray:
 
 
 def _detector(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The detector's band-passed luma and its whitening weight (textured areas count less)."""
+    """The detector's band-passed luma and its whitening weight (textured areas count less):
+    ``hp = y - blur(y)``, ``w = 1 / a ** 1.5`` with ``a = sqrt(blur(hp ** 2)) + floor``. In place, without
+    temporaries: the same float32 values as the plain expressions, 2.5x faster (issue 12)."""
     hp = _highpass(y, _DET_SIGMA)
-    a = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), _DET_SIGMA)) + np.float32(_DET_FLOOR)
-    return hp, 1.0 / (a * np.sqrt(a))
+    a = cv2.GaussianBlur(cv2.multiply(hp, hp), (0, 0), _DET_SIGMA)
+    np.sqrt(a, out=a)
+    np.add(a, np.float32(_DET_FLOOR), out=a)
+    w = np.sqrt(a)
+    w *= a
+    np.reciprocal(w, out=w)
+    return hp, w
 
 
 def _fold(x: np.ndarray, period: int) -> np.ndarray:

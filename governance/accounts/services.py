@@ -14,6 +14,7 @@ from governance.audit import Tag, record
 from governance.columns import utcnow
 from governance.db import serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
+from governance.pagination import Page, PageRequest, SortKey, paginate
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
@@ -38,16 +39,38 @@ def create_account(session: Session, name: object, role: object, *, actor: Accou
     role_ = Role(role)
     if session.exec(select(Account).where(Account.name == name)).first() is not None:
         raise Conflict(f"an account named {name!r} already exists")
-    if daily_quota is not None and (isinstance(daily_quota, bool) or not isinstance(daily_quota, int)
-                                    or not 0 <= daily_quota <= 100_000):
-        raise InvalidInput(f"daily_quota must be a whole number from 0 to 100000 (or null: the default), "
-                           f"got {daily_quota!r}")
+    quota = _check_quota(daily_quota)
     token = _new_token()
-    account = Account(name=name, role=role_, token_hash=hash_token(token), daily_quota=daily_quota)
+    account = Account(name=name, role=role_, token_hash=hash_token(token), daily_quota=quota)
     session.add(account)
     record(session, Tag.ACCOUNT_CREATE, actor_id=actor.id if actor else None, subject=account.id, name=name,
            role=role_.value)
     return account, token
+
+
+#: The largest daily quota an account may be given (generations per UTC day).
+MAX_DAILY_QUOTA = 100_000
+
+
+def _check_quota(daily_quota: object) -> int | None:
+    if daily_quota is None:
+        return None
+    if isinstance(daily_quota, bool) or not isinstance(daily_quota, int) or not 0 <= daily_quota <= MAX_DAILY_QUOTA:
+        raise InvalidInput(f"daily_quota must be a whole number from 0 to {MAX_DAILY_QUOTA} (or null: the default), "
+                           f"got {daily_quota!r}")
+    return daily_quota
+
+
+def set_daily_quota(session: Session, account: Account, daily_quota: object, *, actor: Account | None) -> None:
+    """Give ``account`` its own daily generation quota (0 to :data:`MAX_DAILY_QUOTA`; None: the service default,
+    ``GOVERNANCE_DAILY_QUOTA``), audited as ``account:quota:set``. It applies at once, to today's count too.
+    InvalidInput (422) for anything else; ``actor`` None is the operator's CLI."""
+    quota = _check_quota(daily_quota)
+    before = account.daily_quota
+    account.daily_quota = quota
+    session.add(account)
+    record(session, Tag.QUOTA_SET, actor_id=actor.id if actor else None, subject=account.id,
+           before=before, after=quota)
 
 
 def rotate_token(session: Session, account: Account, *, actor: Account | None) -> str:
@@ -73,6 +96,11 @@ def revoke_token(session: Session, account: Account, *, actor: Account) -> None:
 
 def list_accounts(session: Session) -> list[Account]:
     return list(session.exec(select(Account).order_by(Account.name)).all())  # type: ignore[arg-type]
+
+
+def page_accounts(session: Session, page: PageRequest) -> Page[Account]:
+    """One page of every account, by name."""
+    return paginate(session, select(Account), (SortKey(Account.name),), page)
 
 
 def authenticate(session: Session, token: str) -> Account | None:
@@ -128,6 +156,14 @@ def list_contacts(session: Session, owner: Account) -> list[tuple[Account, bool]
     return out
 
 
+def page_contacts(session: Session, owner: Account, page: PageRequest) -> Page[tuple[Account, bool]]:
+    """One page of ``owner``'s contacts that belong to an account, by name, each with whether it is mutual."""
+    q = select(Account).join(Contact, Contact.contact_id == Account.id).where(  # type: ignore[arg-type]
+        Contact.owner_id == owner.id)
+    found = paginate(session, q, (SortKey(Account.name),), page)
+    return Page([(a, is_mutual(session, owner.id, a.id)) for a in found.items], found.next_cursor)
+
+
 def is_mutual(session: Session, a: str, b: str) -> bool:
     return session.get(Contact, (a, b)) is not None and session.get(Contact, (b, a)) is not None
 
@@ -158,6 +194,16 @@ def list_notifications(session: Session, account_id: str, *, unread_only: bool =
     if unread_only:
         q = q.where(Notification.read_at == None)  # noqa: E711
     return session.exec(q.order_by(Notification.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
+
+
+def page_notifications(session: Session, account_id: str, page: PageRequest, *,
+                       unread_only: bool = False) -> Page[Notification]:
+    """One page of the account's notifications, newest first."""
+    q = select(Notification).where(Notification.account_id == account_id)
+    if unread_only:
+        q = q.where(Notification.read_at == None)  # noqa: E711
+    return paginate(session, q, (SortKey(Notification.created_at, descending=True),
+                                 SortKey(Notification.id, descending=True)), page)
 
 
 #: How many unread notifications one ``mark_read`` marks (the newest); a caller with more calls again.

@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from governance import authz
 from governance.accounts import services as accounts_svc
 from governance.accounts.models import Account, Notification
 from governance.authz import Action
 from governance.columns import iso
-from governance.web import caller, db, guard, json_body
+from governance.generations.services import generations as generations_svc
+from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
 bp = Blueprint("accounts", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
@@ -34,7 +36,16 @@ def _secret(response: Response) -> Response:
 @bp.get("/me")
 @guard(Action.ME_READ)
 def me() -> Response:
-    return jsonify(account_view(caller()))
+    """Who you are; for an account that may request generations, its daily ``quota``: ``daily``, ``used`` today,
+    ``left``, ``refused`` (requests the precheck refused today: they use none of it, but at most ``daily`` of
+    them are accepted a day) and ``resets_at`` (the next midnight UTC)."""
+    me_ = caller()
+    out: dict[str, Any] = account_view(me_)
+    if authz.allows(Action.GENERATION_CREATE, authz.principal(me_), owner=True):
+        q = generations_svc.quota_for(db(), me_, default_quota=runtime().settings.daily_quota)
+        out["quota"] = {"daily": q.daily, "used": q.used, "left": q.left, "refused": q.refused,
+                        "resets_at": iso(q.resets_at)}
+    return jsonify(out)
 
 
 @bp.post("/me/token")
@@ -69,8 +80,10 @@ def create_account() -> tuple[Response, int]:
 @bp.get("/accounts")
 @guard(Action.ACCOUNT_LIST)
 def list_accounts() -> Response:
-    return jsonify({"accounts": [{**account_view(a), "daily_quota": a.daily_quota, "created_at": iso(a.created_at)}
-                                 for a in accounts_svc.list_accounts(db())]})
+    """By name, paged (``limit``, ``cursor``; ``next``)."""
+    page = accounts_svc.page_accounts(db(), page_request("accounts"))
+    return page_response("accounts", page, lambda a: {**account_view(a), "daily_quota": a.daily_quota,
+                                                      "created_at": iso(a.created_at)})
 
 
 @bp.post("/accounts/<ref>/token")
@@ -89,7 +102,9 @@ def rotate_token(ref: str) -> Response:
 @guard(Action.CONTACT_LIST)
 def contacts() -> Response:
     """The names you listed that belong to an account, each with whether they list you too; no ids, no roles."""
-    return jsonify({"contacts": [{"name": a.name, "mutual": m} for a, m in accounts_svc.list_contacts(db(), caller())]})
+    me_ = caller()
+    page = accounts_svc.page_contacts(db(), me_, page_request(f"contacts:{me_.id}"))
+    return page_response("contacts", page, lambda am: {"name": am[0].name, "mutual": am[1]})
 
 
 @bp.put("/contacts/<ref>")
@@ -112,10 +127,11 @@ def remove_contact(ref: str) -> tuple[str, int]:
 @bp.get("/notifications")
 @guard(Action.NOTIFICATION_LIST)
 def notifications() -> Response:
-    """``?unread=true``: only the unread ones. Newest first."""
+    """``?unread=true``: only the unread ones. Newest first, paged (``limit``, ``cursor``; ``next``)."""
     unread = request.args.get("unread") in ("1", "true")
-    items = accounts_svc.list_notifications(db(), caller().id, unread_only=unread)
-    return jsonify({"notifications": [_notification_view(n) for n in items]})
+    me_ = caller()
+    page = accounts_svc.page_notifications(db(), me_.id, page_request(f"notifications:{me_.id}"), unread_only=unread)
+    return page_response("notifications", page, _notification_view)
 
 
 @bp.post("/notifications/read")

@@ -23,6 +23,7 @@ from governance.columns import iso, utcnow
 from governance.db import bump, counter, get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.generations.models import Generation, GenerationCharacter, GenerationState
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.characters import (
     CharacterMatcher,
     CharacterPolicy,
@@ -252,6 +253,11 @@ def delete_character(session: Session, actor: Account, ch: Character) -> None:
 
 def list_characters(session: Session) -> Sequence[Character]:
     return session.exec(select(Character).order_by(Character.created_at)).all()  # type: ignore[arg-type]
+
+
+def page_characters(session: Session, page: PageRequest) -> Page[Character]:
+    """One page of every registered character, oldest first."""
+    return paginate(session, select(Character), (SortKey(Character.created_at), SortKey(Character.id)), page)
 
 
 def policies(session: Session) -> list[CharacterPolicy]:

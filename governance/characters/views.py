@@ -15,7 +15,7 @@ from governance.columns import iso
 from governance.errors import RateLimited
 from governance.ratelimit import retry_after
 from governance.uploads import reference_images
-from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
+from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
 
 bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
@@ -39,7 +39,9 @@ def create_character() -> tuple[Response, int]:
 @bp.get("/characters")
 @guard(Action.CHARACTER_LIST)
 def list_characters() -> Response:
-    return jsonify({"characters": [_character_view(c) for c in characters_svc.list_characters(db())]})
+    """Oldest first, paged (``limit``, ``cursor``; ``next``)."""
+    return page_response("characters", characters_svc.page_characters(db(), page_request("characters")),
+                         _character_view)
 
 
 @bp.post("/characters/<character_id>/references")

@@ -42,6 +42,7 @@ from governance.likenesses.models import Figure, Likeness, is_figure_key
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import ConsentCheck, check_consent, found_alongside, is_verified_claim
 from governance.log.services import translog
+from governance.references import reference_of
 from governance.restrictions import drafts
 from governance.softbinding.models import ReleaseManifest
 from governance.verification.models import ContentFingerprint
@@ -165,7 +166,7 @@ def prepare(session: Session, gen: Generation, settings: Settings, generator: Ge
     for lid in gen.likeness_ids:
         lk = session.get(Likeness, lid)
         assert lk is not None  # consent_or_stop denies deleted likenesses
-        faces.append(Template.from_bytes(lk.template).reference)
+        faces.append(reference_of(session, lid, Template.from_bytes(lk.template)))  # the file store's, decrypted
     gen.generator = f"{generator.name}/{generator.version}"
     session.add(gen)
     return GenerationSpec(prompt=gen.prompt, seed=gen.seed, faces=tuple(faces), duration_s=settings.duration_s,

@@ -29,6 +29,9 @@ class GenerationState(StrEnum):
 
 
 class Generation(SQLModel, table=True):
+    # the daily quota counts a requester's generations since midnight on every request (migration 0010)
+    __table_args__ = (sa.Index("ix_generation_requester_created", "requester_id", "created_at"),)
+
     id: str = Field(default_factory=lambda: new_id("gen"), primary_key=True)
     requester_id: str = Field(foreign_key="account.id", index=True)
     prompt: str

@@ -1,8 +1,9 @@
 """The gate's job running: one generation from ``prechecked`` through the stages of
 :mod:`governance.generations.gate` (generate, scan, seal, release) to ``released`` (or ``blocked``).
 
-Raw output lives in quarantine and is deleted whatever happens; a sealed file exists outside quarantine only
-for a released generation.
+Raw output stays in the worker's memory (nothing read a copy on disk back, and writing one cost more than the
+encode: issue 12); the marked, not yet signed encode lives in quarantine and is deleted whatever happens; a
+sealed file exists outside quarantine only for a released generation.
 
 Jobs come from a :mod:`governance.jobs` engine: in-process with a worker thread (the embedded default) or
 Dramatiq on Redis or RabbitMQ with ``consentgate worker`` processes. A worker claims a job with a
@@ -389,6 +390,9 @@ class Pipeline:
                 gen = session.get(Generation, generation_id)
         except Exception:
             return
+        if gen is not None and gen.state is GenerationState.HELD:
+            log.info("generation %s: held after %s for a likeness owner's review", generation_id, job.stage,
+                     extra={"stage": job.stage, "state": gen.state.value})
         if gen is None or not gen.state.terminal:
             return
         created = gen.created_at if gen.created_at.tzinfo else gen.created_at.replace(tzinfo=UTC)
@@ -492,12 +496,11 @@ class Pipeline:
         :func:`~governance.generations.gate.stage_transaction`); a boundary event after generate, scan and
         seal. Any other failure is retried (transient, :func:`_transient_failure`) or blocks with its reason.
         The quarantine files go whatever happens; the sealed file stays only for a release."""
-        quarantine = self.rt.settings.quarantine_dir
-        raw, marked = quarantine / f"{generation_id}.npz", quarantine / f"{generation_id}.marked.mp4"
+        marked = self.rt.settings.quarantine_dir / f"{generation_id}.marked.mp4"
         final = self.rt.settings.videos_dir / f"{generation_id}.mp4"
         stage, released = "generating", False
         try:
-            clip = self._generate(generation_id, raw)
+            clip = self._generate(generation_id)
             stage = "scanning"
             seen = self._scan(generation_id, clip)
             stage = "sealing"
@@ -510,21 +513,23 @@ class Pipeline:
         except gate.Stopped:
             pass
         except Exception as e:  # a crash must still leave a record saying why nothing was released
+            if _transient_failure(e) == "storage" and self._holds(generation_id):
+                # free the space this try took before writing down why it failed (SQLite shares the disk)
+                marked.unlink(missing_ok=True)
+                final.unlink(missing_ok=True)
             self._failed(generation_id, e, stage, tries=tries, last=last)
         finally:
             if self._holds(generation_id):  # a delivery that did not claim the job leaves the holder's files
-                raw.unlink(missing_ok=True)
                 marked.unlink(missing_ok=True)
                 if not released:
                     final.unlink(missing_ok=True)
         if released:
             self._keep_log_head()
 
-    def _generate(self, generation_id: str, raw: Path) -> Clip:
-        """Claim the job and prepare the spec (one transaction), then generate into quarantine. A generator that
-        refuses the request (:class:`~generator.base.GeneratorError`) blocks it with its reason."""
+    def _generate(self, generation_id: str) -> Clip:
+        """Claim the job and prepare the spec (one transaction), then generate; the clip stays in memory. A
+        generator that refuses the request (:class:`~generator.base.GeneratorError`) blocks it with its reason."""
         from generator.base import GeneratorError
-        from media.video import save_clip_lossless
 
         with gate.stage_transaction(self.rt.engine) as session:
             spec = gate.prepare(session, self._claim(session, generation_id), self.rt.settings,
@@ -537,7 +542,6 @@ class Pipeline:
                 gate.refused(session, self._expect(session, generation_id, GenerationState.GENERATING),
                              public_text(str(e)))
             raise gate.Stopped from e
-        save_clip_lossless(raw, clip)
         self._emit("generated", generation_id)
         return clip
 

@@ -4,7 +4,9 @@ commit, serialize; the gate itself runs in :mod:`governance.generations.pipeline
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
@@ -21,8 +23,9 @@ from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.remix import services as remix_svc
-from governance.web import caller, db, guard, json_body, runtime
+from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
+log = logging.getLogger("governance.generations.pipeline")  # the gate's stage lines, the precheck's included
 bp = Blueprint("generations", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
 _LIKENESS_ID = re.compile(r"\blk_[0-9a-f]{16}\b")
@@ -83,12 +86,17 @@ def create_generation() -> tuple[Response, int]:
     body = json_body("prompt", "likenesses", "seed", "remix_of")
     rt = runtime()
     rt.require_free_space()  # 507 rather than a job that fails on a full disk
+    started = time.monotonic()
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota,
                                              restriction_hold=rt.settings.restriction_model_hold,
                                              remix_of=body.get("remix_of"))
     db().commit()
+    seconds = time.monotonic() - started
     metrics.decisions(gen.decisions)
+    log.info("generation %s: precheck done in %.2f s: %s", gen.id, seconds, gen.state.value,
+             extra={"generation_id": gen.id, "stage": "precheck", "seconds": round(seconds, 3),
+                    "state": gen.state.value})
     if gen.state is GenerationState.PRECHECKED:
         rt.pipeline.submit(gen.id)
     else:
@@ -101,9 +109,14 @@ def create_generation() -> tuple[Response, int]:
 @bp.get("/generations")
 @guard(Action.GENERATION_LIST)
 def list_generations() -> Response:
-    requester = caller()
-    return jsonify({"generations": [_view_for(requester, g)
-                                    for g in generations_svc.list_for_requester(db(), requester)]})
+    """Newest first, paged (``limit``, ``cursor``; ``next``). A regulator lists everyone's generations, anyone else
+    those they requested; ``state``, ``since`` (inclusive) and ``until`` (exclusive) filter by state and by when
+    they were requested."""
+    reader = caller()
+    filters = generations_svc.GenerationFilter.parse(request.args.get("state"), request.args.get("since"),
+                                                     request.args.get("until"))
+    page = generations_svc.list_generations(db(), reader, page_request("generations"), filters)
+    return page_response("generations", page, lambda g: _view_for(reader, g))
 
 
 @bp.get("/generations/<generation_id>")
@@ -195,5 +208,5 @@ def take_down(generation_id: str) -> tuple[str, int]:
 @guard(Action.LIKENESS_GENERATIONS)
 def likeness_generations(likeness_id: str) -> Response:
     lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_GENERATIONS)
-    gens = generations_svc.uses_shown_to_owner(db(), lk)
-    return jsonify({"generations": [_view_for(caller(), g) for g in gens]})
+    page = generations_svc.page_for_likeness_owner(db(), lk, page_request(f"likeness-generations:{lk.id}"))
+    return page_response("generations", page, lambda g: _view_for(caller(), g))

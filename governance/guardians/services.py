@@ -27,6 +27,7 @@ from governance.db import serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.guardians.models import GuardianApproval, Guardianship
 from governance.likenesses.models import Grant, Likeness
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import LikenessMode
 
 #: Modes a minor's likeness may not take: each would let someone use it without a grant the guardian approved.
@@ -159,6 +160,13 @@ def request_grant(session: Session, minor: Account, likeness: Likeness, grantee_
            f"{minor.name!r} asks to let {grantee.name!r} use their likeness {likeness.id}; approve or deny it: "
            f"POST /v1/guardian/approvals/{a.id}", likeness_id=likeness.id)
     return a
+
+
+def page_pending_for(session: Session, guardian: Account, page: PageRequest) -> Page[GuardianApproval]:
+    """One page of the requests waiting for ``guardian``, oldest first."""
+    q = select(GuardianApproval).where(GuardianApproval.guardian_id == guardian.id,
+                                       GuardianApproval.state == "pending")
+    return paginate(session, q, (SortKey(GuardianApproval.created_at), SortKey(GuardianApproval.id)), page)
 
 
 def pending_for(session: Session, guardian: Account) -> list[GuardianApproval]:

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify
 
 from governance.authz import Action
 from governance.guardians import services as guardians_svc
-from governance.web import caller, db, guard, json_body
+from governance.web import caller, db, guard, json_body, page_request, page_response
 
 bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
 
@@ -34,9 +34,10 @@ def unlink_guardian(ref: str) -> Response:
 @bp.get("/guardian/approvals")
 @guard(Action.GUARDIAN_APPROVALS)
 def approvals() -> Response:
-    """The grants your wards asked for, waiting for you."""
-    rows = guardians_svc.pending_for(db(), caller())
-    return jsonify({"approvals": [guardians_svc.view(a, db()) for a in rows]})
+    """The grants your wards asked for, waiting for you; oldest first, paged (``limit``, ``cursor``; ``next``)."""
+    me_ = caller()
+    page = guardians_svc.page_pending_for(db(), me_, page_request(f"guardian-approvals:{me_.id}"))
+    return page_response("approvals", page, lambda a: guardians_svc.view(a, db()))
 
 
 @bp.post("/guardian/approvals/<approval_id>")

@@ -46,6 +46,9 @@ class Challenge(SQLModel, table=True):
 
 
 class Grant(SQLModel, table=True):
+    # consent looks up a likeness's grants to one requester on every decision (migration 0010)
+    __table_args__ = (sa.Index("ix_grant_likeness_grantee", "likeness_id", "grantee_id"),)
+
     id: str = Field(default_factory=lambda: new_id("gr"), primary_key=True)
     likeness_id: str = Field(foreign_key="likeness.id", index=True)
     grantee_id: str = Field(foreign_key="account.id", index=True)

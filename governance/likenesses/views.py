@@ -28,7 +28,7 @@ from governance.likenesses.services import likenesses as likenesses_svc
 from governance.likenesses.services.likenesses import check_display_name, facts_of
 from governance.remix import services as remix_svc
 from governance.uploads import challenge_video, check_photos, decode_image, enrollment_frames, media_kind
-from governance.web import caller, db, guard, json_body, runtime, uploaded_blobs
+from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
 bp = Blueprint("likenesses", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -107,7 +107,10 @@ def figure_view(figure: Figure) -> dict[str, Any]:
 @bp.get("/likenesses")
 @guard(Action.LIKENESS_LIST)
 def my_likenesses() -> Response:
-    return jsonify({"likenesses": [_likeness_view(lk) for lk in likenesses_svc.owned_by(db(), caller())]})
+    """Oldest first, paged (``limit``, ``cursor``; ``next``)."""
+    me_ = caller()
+    page = likenesses_svc.page_owned_by(db(), me_, page_request(f"likenesses:{me_.id}"))
+    return page_response("likenesses", page, _likeness_view)
 
 
 @bp.get("/likenesses/<likeness_id>")
@@ -255,9 +258,10 @@ def _flag(name: str) -> bool:
 @bp.get("/disputes")
 @guard(Action.DISPUTE_LIST)
 def list_disputes() -> Response:
-    """``?state=open`` (default), ``resolved`` or ``all``."""
-    rows = disputes_svc.list_disputes(db(), request.args.get("state", "open"))
-    return jsonify({"disputes": [_dispute_admin_view(d) for d in rows]})
+    """``?state=open`` (default), ``resolved`` or ``all``; oldest first, paged (``limit``, ``cursor``; ``next``)."""
+    state = request.args.get("state", "open")
+    page = disputes_svc.page_disputes(db(), state, page_request(f"disputes:{state}"))
+    return page_response("disputes", page, _dispute_admin_view)
 
 
 @bp.get("/disputes/<dispute_id>")
@@ -283,7 +287,8 @@ def resolve_dispute(dispute_id: str) -> Response:
 @bp.get("/figures")
 @guard(Action.FIGURE_LIST)
 def list_figures() -> Response:
-    return jsonify({"figures": [figure_view(f) for f in figures_svc.list_figures(db())]})
+    """By name, paged (``limit``, ``cursor``; ``next``)."""
+    return page_response("figures", figures_svc.page_figures(db(), page_request("figures")), figure_view)
 
 
 @bp.post("/figures")

@@ -9,15 +9,36 @@ from governance.authz import Action
 from governance.errors import InvalidInput
 from governance.log.services import translog
 from governance.web import db, guard, runtime
+from provenance import keys as provenance_keys
 
 bp = Blueprint("log", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
+
+
+TRUST_ANCHOR_PATH = "/v1/log/trust-anchor"
 
 
 @bp.get("/log")
 @guard(Action.LOG_HEAD)
 def log_head() -> Response:
-    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain."""
-    return jsonify(runtime().signed_log_head(db()).to_dict())
+    """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain. The body
+    is the head exactly as signed and kept (clients store and compare heads); the root certificate the chain
+    must lead to is linked from the ``Link`` header (``rel="trust-anchor"``), and served by :func:`log_trust_anchor`
+    with its SHA-256 fingerprint (of the DER certificate, as ``openssl x509 -fingerprint -sha256`` prints it)."""
+    resp = jsonify(runtime().signed_log_head(db()).to_dict())
+    resp.headers["Link"] = f'<{TRUST_ANCHOR_PATH}>; rel="trust-anchor"; type="application/x-pem-file"'
+    return resp
+
+
+@bp.get("/log/trust-anchor")
+@guard(Action.LOG_TRUST_ANCHOR)
+def log_trust_anchor() -> Response:
+    """The root certificate (PEM) the signed tree head's chain, and every C2PA manifest's, is issued under: the
+    trust anchor of ``SignedTreeHead.verify`` and ``consentgate log verify-head``."""
+    pem = runtime().trust_anchor_pem
+    resp = Response(pem, mimetype="application/x-pem-file")
+    resp.headers["Content-Disposition"] = 'inline; filename="root-ca.pem"'
+    resp.headers["X-Certificate-SHA256"] = fingerprint(pem)
+    return resp
 
 
 @bp.get("/log/entries/<int:index>")
@@ -37,10 +58,15 @@ def log_consistency() -> Response:
     return jsonify(translog.consistency(db(), old_size, _int_arg("tree_size")))
 
 
+def fingerprint(pem: bytes) -> str:
+    """The SHA-256 fingerprint of a PEM certificate: hex of the hash of its DER encoding, lower case."""
+    return provenance_keys.certificate_fingerprint(pem)
+
+
 def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 15:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
         raise InvalidInput(f"{name} must be a whole number, got {raw!r}")
     return int(raw)

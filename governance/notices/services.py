@@ -44,6 +44,7 @@ from governance.errors import Conflict, InvalidInput, NotFound
 from governance.generations.models import Generation
 from governance.likenesses.models import Challenge
 from governance.notices.models import Notice, NoticeState, OnBehalfOf
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import Verification
 
 if TYPE_CHECKING:
@@ -399,6 +400,15 @@ def counter(session: Session, account: Account, notice_id: str, body: Mapping[st
 
 def queue(session: Session, state: Any) -> list[Notice]:
     """Notices by state: ``queue`` (open and countered, the default), one :class:`NoticeState` value, or ``all``."""
+    return list(session.exec(_in_state(state).order_by(Notice.created_at)).all())  # type: ignore[arg-type]
+
+
+def page_queue(session: Session, state: Any, page: PageRequest) -> Page[Notice]:
+    """One page of :func:`queue`, oldest first."""
+    return paginate(session, _in_state(state), (SortKey(Notice.created_at), SortKey(Notice.id)), page)
+
+
+def _in_state(state: Any) -> Any:
     q = select(Notice)
     if state in (None, "", "queue"):
         q = q.where(Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))  # type: ignore[attr-defined]
@@ -408,7 +418,7 @@ def queue(session: Session, state: Any) -> list[Notice]:
         except ValueError as e:
             raise InvalidInput(f"state must be queue, all or one of {[s.value for s in NoticeState]}, "
                                f"got {state!r}") from e
-    return list(session.exec(q.order_by(Notice.created_at)).all())  # type: ignore[arg-type]
+    return q
 
 
 def filer_view(notice: Notice) -> dict[str, Any]:

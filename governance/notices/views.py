@@ -14,7 +14,17 @@ from governance.errors import InvalidInput, RateLimited
 from governance.notices import services as notices_svc
 from governance.ratelimit import retry_after
 from governance.uploads import challenge_video, media_kind
-from governance.web import caller, db, guard, json_body, optional_caller, runtime, uploaded_blobs
+from governance.web import (
+    caller,
+    db,
+    guard,
+    json_body,
+    optional_caller,
+    page_request,
+    page_response,
+    runtime,
+    uploaded_blobs,
+)
 
 bp = Blueprint("notices", __name__)  # nested in the v1 blueprint: /v1/...
 
@@ -117,9 +127,11 @@ def notice_face(notice_id: str) -> Response:
 @bp.get("/notices")
 @guard(Action.NOTICE_LIST)
 def list_notices() -> Response:
-    """``?state=queue`` (open and countered; the default), ``all`` or one state."""
-    rows = notices_svc.queue(db(), request.args.get("state"))
-    return jsonify({"notices": [notices_svc.reviewer_view(n) for n in rows]})
+    """``?state=queue`` (open and countered; the default), ``all`` or one state; oldest first, paged (``limit``,
+    ``cursor``; ``next``)."""
+    state = request.args.get("state")
+    page = notices_svc.page_queue(db(), state, page_request(f"notices:{state or 'queue'}"))
+    return page_response("notices", page, notices_svc.reviewer_view)
 
 
 @bp.get("/notices/<notice_id>")

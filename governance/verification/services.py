@@ -8,6 +8,7 @@ or grants.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from dataclasses import dataclass
@@ -219,10 +220,11 @@ class _Read:
 
 def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: Meter) -> _Read:
     """Decode the upload once for both readers, under ``meter``'s limits: the watermark's evidence from
-    the first :data:`WATERMARK_FRAMES` frames, the fingerprint's thumbnails from every frame. Frames stream
-    through, so memory stays about one frame. A reader whose input fails is dropped with its error; the
+    the luma of the first :data:`WATERMARK_FRAMES` frames, the fingerprint's thumbnails from every frame, both
+    read from the decoder's planes (:func:`media.video.iter_planes`; no RGB conversion of whole frames).
+    Frames stream through, so memory stays about one frame. A reader whose input fails is dropped with its error; the
     other one goes on. A crossed limit (:class:`~media.limits.LimitExceeded`) stops both and is raised."""
-    from media.video import LimitExceeded, MediaError, iter_frames, load_image
+    from media.video import LimitExceeded, MediaError, iter_planes, load_image, prefetch
     from provenance.errors import FingerprintError, WatermarkError
     from provenance.fingerprint import FingerprintBuilder
     from provenance.watermark import EVIDENCE_MAX_SIDE, Evidence
@@ -238,19 +240,24 @@ def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: 
                 out.evidence, out.watermark_error = None, e
         return out
     try:
-        for i, (_, frame) in enumerate(iter_frames(io.BytesIO(data), meter=meter)):
-            if out.evidence is not None and i < WATERMARK_FRAMES:
-                try:
-                    out.evidence.add(frame)
-                except WatermarkError as e:
-                    out.evidence, out.watermark_error = None, e
-            if out.prints is not None:
-                try:
-                    out.prints.add(frame)
-                except FingerprintError as e:
-                    out.prints, out.fingerprint_error = None, e
-            if out.prints is None and (out.evidence is None or i + 1 >= WATERMARK_FRAMES):
-                break  # nobody needs more frames
+        # the readers take luma and thumbnails straight from the decoder's planes (no full-size RGB frame), the
+        # decode running a few frames ahead on a second thread
+        # (a frame or eight beyond the last one read may be decoded, and counted by the meter, meanwhile)
+        with contextlib.closing(prefetch(lambda: iter_planes(io.BytesIO(data), meter=meter), 8,
+                                         name="verify-decode")) as decoded:
+            for i, (_, planes) in enumerate(decoded):
+                if out.evidence is not None and i < WATERMARK_FRAMES:
+                    try:
+                        out.evidence.add_luma(planes.luma)
+                    except WatermarkError as e:
+                        out.evidence, out.watermark_error = None, e
+                if out.prints is not None:
+                    try:
+                        out.prints.add_planes(planes)
+                    except FingerprintError as e:
+                        out.prints, out.fingerprint_error = None, e
+                if out.prints is None and (out.evidence is None or i + 1 >= WATERMARK_FRAMES):
+                    break  # nobody needs more frames
     except LimitExceeded:
         raise
     except MediaError as e:

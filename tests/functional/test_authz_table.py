@@ -137,6 +137,7 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     "GET /v1/log":                                         {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log/entries/<int:index>":                     {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log/consistency":                             {OWN: (200, 200, 200, 200, 200)},
+    "GET /v1/log/trust-anchor":                            {OWN: (200, 200, 200, 200, 200)},
     "GET /sbr/v1/matches/byBinding":                       {OWN: (200, 200, 200, 200, 200)},
     "POST /sbr/v1/matches/byBinding":                      {OWN: (200, 200, 200, 200, 200)},
     "POST /sbr/v1/matches/byContent":                      {OWN: (200, 200, 200, 200, 200)},
@@ -433,6 +434,7 @@ REQUESTS: dict[str, Request] = {
     "GET /v1/log": (lambda c: "/v1/log", NONE),
     "GET /v1/log/entries/<int:index>": (lambda c: "/v1/log/entries/0", NONE),
     "GET /v1/log/consistency": (lambda c: "/v1/log/consistency?old_size=1", NONE),
+    "GET /v1/log/trust-anchor": (lambda c: "/v1/log/trust-anchor", NONE),
     "GET /sbr/v1/matches/byBinding": (lambda c: "/sbr/v1/matches/byBinding?alg=dev.consentgate.watermark.1"
                                                 "&value=AAAAAAAAAAA=", NONE),
     "POST /sbr/v1/matches/byBinding": (lambda c: "/sbr/v1/matches/byBinding", lambda c: {"json": {

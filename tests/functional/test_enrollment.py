@@ -321,10 +321,17 @@ def test_the_live_challenge(api, faces_dir, liveness_videos):
     lk = r.get_json()
     assert (lk["verification"], lk["status"], lk["can_consent"]) == ("live", "active", True)
     from detectors.enroll import Template
+    from governance import references
 
     with api.rt.session() as s:
-        template = Template.from_bytes(s.get(Likeness, lk["id"]).template)
-    assert {"left", "up", "right"} <= set(template.bins) and template.reference.shape[2] == 3
+        blob = s.get(Likeness, lk["id"]).template
+        template = Template.from_bytes(blob)
+        reference = references.reference_of(s, lk["id"], template)
+    assert {"left", "up", "right"} <= set(template.bins) and reference.shape[2] == 3
+    # the row keeps embeddings and names only; the face image is in the file store, encrypted (issue 12)
+    assert template.reference is None and len(blob) <= 16 * 1024
+    stored = api.rt.settings.data_dir / "references" / f"{lk['id']}.ref"
+    assert stored.stat().st_mode & 0o777 == 0o600 and reference.tobytes()[:48] not in stored.read_bytes()
     # single use
     _problem(answer(alice, body["id"]), 409, "challenge_used")
 

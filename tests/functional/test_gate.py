@@ -239,8 +239,9 @@ def test_daily_quota(make_api):
     bob = api.account("bob")
     studio = api.account("studio", "rights_holder")
     api.call("POST", "/v1/characters", studio, json={"name": "Comet", "rule": "deny"})
-    api.generate(bob, "comet")  # blocked ones count too: probing the rules is not free
+    api.generate(bob, "comet")  # blocked at the precheck: no generation, no quota used
     api.generate(bob, "a tree")
+    api.generate(bob, "a bush")
     r = api.call("POST", "/v1/generations", bob, json={"prompt": "another tree"})
     assert r.status_code == 429 and r.mimetype == "application/problem+json"
     assert r.get_json()["quota"] == 2

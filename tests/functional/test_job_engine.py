@@ -89,7 +89,7 @@ def test_a_dead_workers_job_is_taken_over_once_its_lease_runs_out(make_api, pref
     with unit_of_work(web.rt.engine) as s:
         row = s.get(Generation, gen["id"])
         row.state, row.claimed_by, row.lease_until = GenerationState.SCANNING, "dead/0", utcnow() - timedelta(seconds=1)
-    (web.rt.settings.quarantine_dir / f"{gen['id']}.npz").write_bytes(b"left by the dead worker")
+    (web.rt.settings.quarantine_dir / f"{gen['id']}.marked.mp4").write_bytes(b"left by the dead worker")
     before = metrics.TAKEOVERS._value.get()
 
     _run(web.rt.settings, "w2", 1)

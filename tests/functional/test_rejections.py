@@ -232,6 +232,7 @@ def test_the_public_log_answers_proofs_and_names_bad_requests(api):
         ("/v1/log/entries/3", 404, "no log entry 3"),
         ("/v1/log/entries/0?tree_size=9", 422, "tree_size must be between 1 and the log's size 3"),
         ("/v1/log/entries/0?tree_size=two", 422, "tree_size must be a whole number"),
+        ("/v1/log/entries/0?tree_size=%C2%B2", 422, "tree_size must be a whole number"),  # '²' is no number
         ("/v1/log/consistency", 422, "send old_size"),
         ("/v1/log/consistency?old_size=4", 422, "old size must be between 1 and 3"),
     ]:

@@ -3,10 +3,12 @@ database made by ``create_all`` before migrations existed is adopted without los
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -253,3 +255,83 @@ def test_existing_likenesses_become_photo_enrollments_and_their_owners_are_told(
         assert conn.execute(sa.text("SELECT count(*) FROM notification")).scalar_one() == 0
     migrate(engine)
     assert _drift(engine) == []
+
+
+def _old_template(seed: int, *, side: int = 518) -> tuple[bytes, np.ndarray]:
+    """A template blob as rows held it before revision 0010: five poses and a side x side reference crop."""
+    import io
+
+    rng = np.random.default_rng(seed)
+    reference = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, format=np.array("consentgate-template-v1"),
+                        embeddings=rng.normal(size=(5, 128)).astype(np.float32), backend=np.array("dlib-resnet-v1"),
+                        reference=reference, bins=np.array(["frontal", "left", "right", "up", "down"], dtype="<U7"))
+    return buf.getvalue(), reference
+
+
+def _insert_old_rows(engine: sa.Engine, n: int) -> dict[str, np.ndarray]:
+    migrate(engine, "0009")
+    refs = {}
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO account (id, name, role, token_hash, created_at) VALUES "
+                             "('acc_1', 'ann', 'CREATOR', 'h1', CURRENT_TIMESTAMP)"))
+        for i in range(n):
+            blob, ref = _old_template(i, side=518 if i == 0 else 64)
+            refs[f"lk_{i:03d}"] = ref
+            conn.execute(sa.text("INSERT INTO likeness (id, owner_id, mode, backend, template, embeddings, created_at, "
+                                 "verification, status, identity) VALUES (:id, 'acc_1', 'APPROVED', 'dlib-resnet-v1', "
+                                 ":t, 5, CURRENT_TIMESTAMP, 'LIVE', 'ACTIVE', '{}')"), {"id": f"lk_{i:03d}", "t": blob})
+        blob, _ = _old_template(99, side=64)
+        conn.execute(sa.text("INSERT INTO figure (id, name, aliases, backend, template, embeddings, created_at) "
+                             "VALUES ('fig_1', 'Some Senator', '[]', 'dlib-resnet-v1', :t, 5, CURRENT_TIMESTAMP)"),
+                     {"t": blob})
+    return refs
+
+
+def test_0010_moves_reference_images_into_the_encrypted_store_and_back(engine, tmp_path):
+    """Issue 12: rows made before 0010 (a 518 x 518 reference crop in every template) keep embeddings only after it
+    (<= 16 KB for five poses), their images encrypted in the store bound to the database; downgrade restores them."""
+    from detectors.enroll import Template
+    from governance import references
+
+    refs = _insert_old_rows(engine, 205)  # more than one batch of 200
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT template FROM likeness WHERE id = 'lk_000'")).scalar_one()
+    assert len(before) > 500_000  # what a row cost before
+    store = references.ReferenceStore(tmp_path / "references", tmp_path / "keys" / "reference.key")
+    references.bind(engine, store)
+    init_db(engine)
+    assert _drift(engine) == []
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, template FROM likeness")).all())
+        fig = conn.execute(sa.text("SELECT template FROM figure")).scalar_one()
+    assert len(rows) == 205 and max(len(bytes(b)) for b in rows.values()) <= 16 * 1024
+    for lid, blob in rows.items():
+        t = Template.from_bytes(bytes(blob))
+        assert t.reference is None and t.embeddings.shape == (5, 128) and len(t.bins) == 5
+        assert np.array_equal(store.get(lid), refs[lid])
+    assert Template.from_bytes(bytes(fig)).reference is None
+    assert (tmp_path / "keys" / "reference.key").stat().st_mode & 0o777 == 0o600
+    assert (store.path("lk_000").stat().st_mode & 0o777) == 0o600
+    assert refs["lk_000"].tobytes()[:64] not in store.path("lk_000").read_bytes()  # encrypted, not just packed
+    names = {ix["name"] for t in ("generation", "grant") for ix in sa.inspect(engine).get_indexes(t)}
+    assert {"ix_generation_requester_created", "ix_grant_likeness_grantee"} <= names
+
+    downgrade(engine, "0009")
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, template FROM likeness")).all())
+    with np.load(io.BytesIO(bytes(rows["lk_000"]))) as npz:
+        assert np.array_equal(npz["reference"], refs["lk_000"])
+
+
+def test_0010_without_a_store_refuses_and_moves_nothing(engine):
+    """A bare engine (no data dir's store bound) cannot move the images: the step fails whole, rows untouched."""
+    _insert_old_rows(engine, 3)
+    with pytest.raises(Exception, match="consentgate init"):
+        migrate(engine)
+    assert current_revision(engine) == "0009"
+    with engine.connect() as conn:
+        blob = conn.execute(sa.text("SELECT template FROM likeness WHERE id = 'lk_000'")).scalar_one()
+    with np.load(io.BytesIO(bytes(blob))) as npz:
+        assert "reference" in npz.files

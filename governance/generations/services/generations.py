@@ -5,14 +5,15 @@ The asynchronous stages (generate, scan, seal, release) live in :mod:`governance
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import and_, func, not_, or_
+from sqlmodel import Session, col, select
 
 from governance import authz
 from governance.accounts.models import Account, Role
@@ -20,8 +21,8 @@ from governance.accounts.services import notify
 from governance.audit import Tag, record
 from governance.authz import Action
 from governance.characters import services as characters_svc
-from governance.columns import utcnow
-from governance.errors import InvalidInput, QuotaExceeded
+from governance.columns import iso, utcnow
+from governance.errors import BadRequest, InvalidInput, QuotaExceeded
 from governance.generations.models import (
     Generation,
     GenerationCharacter,
@@ -32,6 +33,7 @@ from governance.generations.models import (
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import check_consent, is_verified_claim
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from governance.restrictions import services as restrictions_svc
 from policies.characters import character_of
 from policies.decisions import Allow, Decision, Deny, all_of
@@ -61,11 +63,58 @@ def _validate(prompt: Any, likeness_ids: Any, seed: Any) -> tuple[str, list[str]
     return prompt.strip(), likeness_ids, seed
 
 
-def used_today(session: Session, account_id: str) -> int:
-    midnight = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+def _midnight(now: datetime | None) -> datetime:
+    return datetime.combine((now or utcnow()).date(), time(0), tzinfo=UTC)
+
+
+def _refused_at_precheck() -> Any:
+    """Blocked and never claimed by a worker: refused by the precheck (or before any generation work began)."""
+    return and_(col(Generation.state) == GenerationState.BLOCKED, col(Generation.claimed_by).is_(None))
+
+
+def used_today(session: Session, account_id: str, now: datetime | None = None) -> int:
+    """How much of the daily quota ``account_id`` used today (UTC): its generations requested since midnight
+    that went on to generation work. A request blocked at the precheck (no consent, a character's rule, a
+    protected figure) costs no generation, so it is not counted: it is neither prechecked nor ever claimed by
+    a worker (:func:`refused_today` bounds those). Everything else counts, whatever became of it: waiting,
+    running, held, released, blocked by a later stage, taken down."""
     q = select(func.count()).select_from(Generation).where(
-        Generation.requester_id == account_id, Generation.created_at >= midnight)
+        Generation.requester_id == account_id, Generation.created_at >= _midnight(now), not_(_refused_at_precheck()))
     return int(session.exec(q).one())
+
+
+def refused_today(session: Session, account_id: str, now: datetime | None = None) -> int:
+    """How many of ``account_id``'s requests today (UTC) the precheck refused. They use no quota, but they are
+    bounded by it too (:func:`request_generation`): each one may tell the requester something about the rules
+    and the protected-figure gallery, and notifies the owners of the likenesses it named."""
+    q = select(func.count()).select_from(Generation).where(
+        Generation.requester_id == account_id, Generation.created_at >= _midnight(now), _refused_at_precheck())
+    return int(session.exec(q).one())
+
+
+@dataclass(frozen=True)
+class Quota:
+    """An account's daily generation quota: ``daily`` generations a UTC day (the account's own, else the
+    service's ``GOVERNANCE_DAILY_QUOTA``), ``used`` today as :func:`used_today` counts, ``left`` (never
+    negative) and ``resets_at``, the next midnight UTC (``retry_after_s``: whole seconds until then, at least 1)."""
+
+    daily: int
+    used: int
+    refused: int  # requests refused at the precheck today: free, but at most ``daily`` of them
+    resets_at: datetime
+    retry_after_s: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.daily - self.used)
+
+
+def quota_for(session: Session, account: Account, *, default_quota: int, now: datetime | None = None) -> Quota:
+    now = now or utcnow()
+    daily = account.daily_quota if account.daily_quota is not None else default_quota
+    resets = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    return Quota(daily, used_today(session, account.id, now), refused_today(session, account.id, now), resets,
+                 max(1, math.ceil((resets - now).total_seconds())))
 
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str],
@@ -131,9 +180,17 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         if len(likeness_ids) > MAX_LIKENESSES:
             raise InvalidInput(f"a remix of {parent.id} would show {len(likeness_ids)} likenesses with its lineage's; "
                                f"at most {MAX_LIKENESSES} per generation")
-    quota = requester.daily_quota if requester.daily_quota is not None else default_quota
-    if used_today(session, requester.id) >= quota:
-        raise QuotaExceeded(f"{requester.name!r} has used all {quota} generations for today (UTC)", quota=quota)
+    quota = quota_for(session, requester, default_quota=default_quota)
+    if quota.left == 0:
+        raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
+                            f"quota resets at {iso(quota.resets_at)}", quota=quota.daily,
+                            resets_at=iso(quota.resets_at), retry_after=quota.retry_after_s)
+    if quota.refused >= quota.daily:
+        raise QuotaExceeded(f"{requester.name!r} has had {quota.refused} requests refused at the precheck today "
+                            f"(UTC), as many as the daily quota allows: refused requests use no generation, but "
+                            f"probing the rules is not free; this resets at {iso(quota.resets_at)}",
+                            quota=quota.daily, refused=quota.refused, resets_at=iso(quota.resets_at),
+                            retry_after=quota.retry_after_s)
     decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold)
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
@@ -230,6 +287,65 @@ def list_for_requester(session: Session, account: Account, limit: int = 100) -> 
     return session.exec(q.order_by(Generation.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
 
 
+#: Newest first; the id breaks ties between generations requested in the same microsecond.
+NEWEST_FIRST = (SortKey(Generation.created_at, descending=True), SortKey(Generation.id, descending=True))
+
+
+@dataclass(frozen=True)
+class GenerationFilter:
+    """``state``: one :class:`GenerationState` or None (all); ``since`` (inclusive) and ``until`` (exclusive):
+    bounds on ``created_at``, timezone-aware, or None."""
+
+    state: GenerationState | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def parse(cls, state: str | None, since: str | None, until: str | None) -> GenerationFilter:
+        """From query-string text; BadRequest (400) naming the bad value. Times are ISO 8601 with a zone
+        (``2026-11-29T00:00:00Z``) or a date (``2026-11-29``: midnight UTC)."""
+        st = None
+        if state is not None:
+            if state not in {s.value for s in GenerationState}:
+                raise BadRequest(f"state must be one of {[s.value for s in GenerationState]}, got {state!r}")
+            st = GenerationState(state)
+        a, b = _instant("since", since), _instant("until", until)
+        if a is not None and b is not None and b <= a:
+            raise BadRequest(f"until ({until}) must be after since ({since})")
+        return cls(st, a, b)
+
+
+def _instant(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+    except ValueError as e:
+        raise BadRequest(f"{name} must be an ISO 8601 date or time with a zone, e.g. 2026-11-29 or "
+                           f"2026-11-29T08:00:00Z, got {raw!r}") from e
+    if len(raw) == 10:  # a date: midnight UTC
+        dt = dt.replace(tzinfo=UTC)
+    if dt.tzinfo is None:
+        raise BadRequest(f"{name} needs a time zone (Z or +hh:mm), got {raw!r}")
+    return dt.astimezone(UTC)
+
+
+def list_generations(session: Session, account: Account, page: PageRequest,
+                     filters: GenerationFilter = GenerationFilter()) -> Page[Generation]:
+    """One page of the generations ``account`` may list, newest first: a regulator's are everyone's (the
+    oversight the README promises: regulators may read any generation); anyone else's, those they requested."""
+    q = select(Generation)
+    if account.role is not Role.REGULATOR:
+        q = q.where(Generation.requester_id == account.id)
+    if filters.state is not None:
+        q = q.where(Generation.state == filters.state)
+    if filters.since is not None:
+        q = q.where(Generation.created_at >= filters.since)
+    if filters.until is not None:
+        q = q.where(Generation.created_at < filters.until)
+    return paginate(session, q, NEWEST_FIRST, page)
+
+
 def link_likenesses(session: Session, generation_id: str, likeness_ids: Sequence[str], *, named: bool = False,
                     found: bool = False) -> None:
     """Record that a generation involves these likenesses (named in the request and/or found by the scan)."""
@@ -240,6 +356,15 @@ def link_likenesses(session: Session, generation_id: str, likeness_ids: Sequence
         link.named = link.named or named
         link.found = link.found or found
         session.add(link)
+
+
+def page_for_likeness_owner(session: Session, likeness: Likeness, page: PageRequest) -> Page[Generation]:
+    """One page (newest first) of what :func:`uses_shown_to_owner` shows the likeness's owner."""
+    q = (select(Generation).join(GenerationLikeness, GenerationLikeness.generation_id == Generation.id)  # type: ignore[arg-type]
+         .where(GenerationLikeness.likeness_id == likeness.id))
+    if not is_verified_claim(likeness):
+        q = q.where(or_(Generation.requester_id == likeness.owner_id, GenerationLikeness.named))  # type: ignore[arg-type]
+    return paginate(session, q, NEWEST_FIRST, page)
 
 
 def list_for_likeness(session: Session, likeness_id: str, limit: int = 200) -> Sequence[Generation]:

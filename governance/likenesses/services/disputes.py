@@ -32,6 +32,7 @@ from governance.db import get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Figure, Likeness
 from governance.likenesses.services.likenesses import delete_by_resolution, refresh_status
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import Verification
 
 OUTCOMES: dict[DisputeKind, tuple[str, ...]] = {
@@ -136,6 +137,16 @@ def open_identity_review(session: Session, likeness: Likeness, detail: str) -> D
 
 
 def list_disputes(session: Session, state: str | None = "open", limit: int = 500) -> Sequence[Dispute]:
+    return session.exec(_disputes_in(state).order_by(Dispute.created_at).limit(limit)).all()  # type: ignore[arg-type]
+
+
+def page_disputes(session: Session, state: str | None, page: PageRequest) -> Page[Dispute]:
+    """One page of the disputes in ``state`` (``open``, ``resolved``, ``all`` or None: all), oldest first;
+    InvalidInput (422) for another state."""
+    return paginate(session, _disputes_in(state), (SortKey(Dispute.created_at), SortKey(Dispute.id)), page)
+
+
+def _disputes_in(state: str | None) -> Any:
     q = select(Dispute)
     if state not in (None, "all"):
         try:
@@ -143,7 +154,7 @@ def list_disputes(session: Session, state: str | None = "open", limit: int = 500
         except ValueError as e:
             raise InvalidInput(f"state must be one of {[s.value for s in DisputeState] + ['all']}, "
                                f"got {state!r}") from e
-    return session.exec(q.order_by(Dispute.created_at).limit(limit)).all()  # type: ignore[arg-type]
+    return q
 
 
 def get_dispute(session: Session, dispute_id: str) -> Dispute:

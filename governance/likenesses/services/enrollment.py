@@ -26,6 +26,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance import references
 from governance.accounts.models import Account
 from governance.audit import Tag, record
 from governance.columns import iso, utcnow
@@ -218,6 +219,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, video: bytes, *
                             f"the face in the video does not match likeness {likeness.id} (distance {d:.2f} > "
                             f"{threshold:.2f}); a likeness is verified by the person it was enrolled from",
                             likeness.id)
+    assert live.reference is not None  # a live check's template carries the face crop it saw
     verdict = run_check(identity, IdentityRequest(owner.id, owner.name, live.reference, ch.id,
                                                   likeness.id if likeness else None))
     matches = claim_search(session, index_now, live, threshold, owner.id, exclude=likeness.id if likeness else None)
@@ -225,7 +227,7 @@ def verify_live(session: Session, owner: Account, ch: Challenge, video: bytes, *
     if likeness is None:
         likeness = store(session, owner, live, verification=Verification.LIVE, display_name=display_name)
     else:
-        likeness.template = live.to_bytes()
+        likeness.template = references.keep(session, likeness.id, live)
         likeness.embeddings = int(live.embeddings.shape[0])
         likeness.backend = live.backend
         likeness.verification, likeness.verified_at = Verification.LIVE, utcnow()

@@ -9,6 +9,8 @@ likenesses, under their ``fig_`` ids, so changes bump the same ``likenesses`` co
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +19,11 @@ from sqlmodel import Session, select
 
 from governance.audit import Tag, record
 from governance.columns import utcnow
-from governance.db import bump, get_or_404
+from governance.db import bump, counter, get_or_404
 from governance.errors import InvalidInput
 from governance.likenesses.models import Dispute, DisputeState, Figure, Likeness
 from governance.likenesses.services.likenesses import build_template, check_consent
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.characters import CharacterMatcher, CharacterPolicy, PolicyError
 from policies.consent import public_figure_permits
 from policies.decisions import Decision
@@ -60,11 +63,13 @@ def add_figure(session: Session, actor_id: str | None, name: Any, aliases: Any, 
         raise InvalidInput("send one or more photos of the figure")
     template = build_template(images, backend)
     matches = claim_search(session, index_now, template, threshold, owner_id="")
-    figure = Figure(name=name, aliases=aliases, backend=template.backend, template=template.to_bytes(),
+    # a figure's photo is never composited: its row keeps the embeddings only
+    figure = Figure(name=name, aliases=aliases, backend=template.backend,
+                    template=template.without_reference().to_bytes(),
                     embeddings=int(template.embeddings.shape[0]), created_by=actor_id)
     session.add(figure)
     session.flush()
-    bump(session, "likenesses")  # the face index holds figures too
+    _changed(session)
     record(session, Tag.FIGURE_ADD, actor_id=actor_id, subject=figure.id, name=name, aliases=aliases,
            embeddings=figure.embeddings)
     reviews = []
@@ -77,6 +82,11 @@ def add_figure(session: Session, actor_id: str | None, name: Any, aliases: Any, 
 
 def list_figures(session: Session) -> Sequence[Figure]:
     return session.exec(select(Figure).order_by(Figure.name)).all()  # type: ignore[arg-type]
+
+
+def page_figures(session: Session, page: PageRequest) -> Page[Figure]:
+    """One page of the protected public figures, by name."""
+    return paginate(session, select(Figure), (SortKey(Figure.name), SortKey(Figure.id)), page)
 
 
 def get_figure(session: Session, figure_id: str) -> Figure:
@@ -92,7 +102,7 @@ def remove_figure(session: Session, actor_id: str | None, figure: Figure) -> Non
         lk.figure_id = None
         session.add(lk)
     session.delete(figure)
-    bump(session, "likenesses")
+    _changed(session)
     record(session, Tag.FIGURE_REMOVE, actor_id=actor_id, subject=figure.id, name=figure.name)
     q = select(Dispute).where(Dispute.figure_id == figure.id, Dispute.state == DisputeState.OPEN)
     for d in session.exec(q).all():
@@ -108,12 +118,16 @@ def remove_figure(session: Session, actor_id: str | None, figure: Figure) -> Non
 
 def named_in(session: Session, prompt: str) -> list[tuple[Figure, str]]:
     """Every figure the prompt names, with the words it used (the characters' matching: spelling, spacing,
-    lookalike letters, leetspeak, typos; :class:`policies.characters.CharacterMatcher`)."""
-    figures = {f.id: f for f in list_figures(session)}
-    if not figures:
-        return []
-    matcher = CharacterMatcher.build(CharacterPolicy(f.id, f.name, tuple(f.aliases)) for f in figures.values())
-    return [(figures[m.character.character_id], m.found.form) for m in matcher.mentions(prompt)]
+    lookalike letters, leetspeak, typos; :class:`policies.characters.CharacterMatcher`). The figures' names are
+    compiled once per change of the gallery (the ``figures`` counter) and shared by the process's requests; only
+    the figures a prompt names are loaded."""
+    found = [(m.character.character_id, m.found.form) for m in _matcher(session).mentions(prompt)]
+    out = []
+    for figure_id, said in found:
+        figure = session.get(Figure, figure_id)
+        if figure is not None:  # removed since the matcher was built: it names nobody now
+            out.append((figure, said))
+    return out
 
 
 def approved_ids(session: Session, figure_id: str) -> list[str]:
@@ -132,3 +146,36 @@ def figure_of(rule: str) -> str | None:
     """The figure id a decision of :func:`decide` is about (rule ``figure:<id>``), or ``None``."""
     kind, _, rest = rule.partition(":")
     return rest if kind == "figure" and rest else None
+
+
+# The compiled names of each database's gallery (by engine), with the "figures" counter it was built at.
+_matchers: weakref.WeakKeyDictionary[Any, tuple[int, CharacterMatcher]] = weakref.WeakKeyDictionary()
+_matchers_lock = threading.Lock()
+
+
+def _matcher(session: Session) -> CharacterMatcher:
+    """Every figure's names compiled (the characters' :func:`governance.services.characters.matcher` scheme: built
+    when the ``figures`` counter moves; a session that changed the gallery itself builds its own, not kept)."""
+    def build() -> CharacterMatcher:
+        rows = session.exec(select(Figure.id, Figure.name, Figure.aliases)).all()  # type: ignore[call-overload]
+        return CharacterMatcher.build(CharacterPolicy(fid, name, tuple(aliases or ())) for fid, name, aliases in rows)
+
+    if session.info.get("figures_changed"):
+        return build()
+    engine = session.get_bind()
+    with _matchers_lock:
+        version = counter(session, "figures")  # read before the rows: a later change bumps it again
+        kept = _matchers.get(engine)
+        if kept is not None and kept[0] == version >= 0:
+            return kept[1]
+        built = build()
+        if version >= 0:
+            _matchers[engine] = (version, built)
+        return built
+
+
+def _changed(session: Session) -> None:
+    """The gallery changed in this unit of work: the face index (``likenesses``) and the names (``figures``)."""
+    bump(session, "likenesses")  # the face index holds figures too
+    bump(session, "figures")
+    session.info["figures_changed"] = True

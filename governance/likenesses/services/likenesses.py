@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session, select
 
-from governance import authz
+from governance import authz, references
 from governance.accounts.models import Account
 from governance.accounts.services import is_mutual, resolve_account
 from governance.audit import Tag, record
@@ -23,6 +23,7 @@ from governance.columns import utcnow
 from governance.db import bump, serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Grant, Likeness
+from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import (
     HOW_TO_VERIFY,
     ConsentFacts,
@@ -62,11 +63,12 @@ def store(session: Session, owner: Account, template: Template, *, verification:
           display_name: str | None = None) -> Likeness:
     """Store a new likeness (status ``active``; the enrollment service opens disputes after) and audit it."""
     likeness = Likeness(
-        owner_id=owner.id, backend=template.backend, template=template.to_bytes(),
+        owner_id=owner.id, backend=template.backend, template=b"",
         embeddings=int(template.embeddings.shape[0]), display_name=check_display_name(display_name),
         verification=verification,
         verified_at=utcnow() if verification is Verification.LIVE else None,
     )
+    likeness.template = references.keep(session, likeness.id, template)  # the face image goes to the file store
     session.add(likeness)
     session.flush()
     bump(session, "likenesses")
@@ -166,6 +168,12 @@ def owned_by(session: Session, owner: Account) -> list[Likeness]:
     """Every likeness ``owner`` enrolled, oldest first."""
     return list(session.exec(select(Likeness).where(Likeness.owner_id == owner.id)
                              .order_by(Likeness.created_at)).all())  # type: ignore[arg-type]
+
+
+def page_owned_by(session: Session, owner: Account, page: PageRequest) -> Page[Likeness]:
+    """One page of the likenesses ``owner`` enrolled, oldest first."""
+    return paginate(session, select(Likeness).where(Likeness.owner_id == owner.id),
+                    (SortKey(Likeness.created_at), SortKey(Likeness.id)), page)
 
 
 def owned_likeness(session: Session, actor: Account, likeness_id: str, action: Action = Action.LIKENESS_READ
@@ -299,6 +307,7 @@ def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool
     remove_for_likeness(session, likeness.id)
     session.flush()
     session.delete(likeness)
+    references.forget(session, likeness.id)
     bump(session, "likenesses")
     if audit:
         record(session, Tag.LIKENESS_DELETE, actor_id=actor.id, subject=likeness.id)

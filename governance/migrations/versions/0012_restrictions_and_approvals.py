@@ -4,7 +4,7 @@ likeness, and whether its owner approves drafts), the owners' approvals of gener
 anyone (notice), minors' accounts and their guardians (guardianship, guardianapproval).
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010 (0009 on main before issue 12's 0010 joined the chain)
 Created: 2026-11-29 12:39:57.007680
 """
 
@@ -15,7 +15,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

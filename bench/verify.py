@@ -1,0 +1,167 @@
+"""What verifying a sealed clip costs: ``python -m bench verify [--seconds 10] [--side 512] [--requests 20]``.
+
+Issue 12, goal 4. Starts the real server (:class:`bench.limits.Server`: ``consentgate serve`` on a fresh data
+dir), seals a ``--seconds`` clip of the embedded generator with that server's own watermark key and C2PA
+signer (label, mark, encode, sign, as the gate does), then measures, in one run:
+
+- **baseline**: a bare decode of the file (PyAV, every frame decoded, no pixel conversion: the least any
+  reader of every frame pays), and the same decode with every frame converted to RGB (what a naive reader adds);
+- ``POST /v1/verify`` of the file, ``--requests`` times one after another: p50 / p95;
+- ``consentgate verify FILE`` (a fresh process each time, as a user runs it): best and median of 3, with the
+  interpreter's start-up (``python -c pass``) and the module imports alone (``python -X importtime``
+  summed for ``governance.cli``) shown apart.
+
+Goal: the HTTP p95 <= 500 ms and <= 2x the bare decode; the CLI within 1.5x the HTTP time.
+``--curve`` adds verification time (in process, ``verify_bytes`` without the service's records) against
+clip length (2-60 s at 512p) and resolution (256p-1080p for 4 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.limits import ROOT, Server, _post
+from bench.media_clips import best, load, procedural_clip
+
+
+def seal_file(clip: object, keys: Path, dest: Path) -> None:
+    """Label, mark, encode and sign ``clip`` into ``dest`` with the keys in ``keys`` (a server's var/keys)."""
+    from media.video import write_video
+    from provenance.c2pa_seal import ManifestSpec, seal_video
+    from provenance.keys import ensure_dev_ca
+    from provenance.label import add_visible_label
+    from provenance.watermark import WatermarkKey, embed
+
+    key = WatermarkKey((keys / "watermark.key").read_bytes())
+    frames = embed(add_visible_label(clip.frames, "AI-generated", sub="ConsentGate"),  # type: ignore[attr-defined]
+                   bytes.fromhex("00112233445566ff"), key)
+    raw = dest.with_suffix(".raw.mp4")
+    write_video(raw, clip.with_frames(frames), crf=18)  # type: ignore[attr-defined]
+    spec = ManifestSpec(title="bench", generator_name="consentgate-procedural", generator_version="0.1",
+                        learned_weights=False, governance={"generation_id": "gen_bench"})
+    seal_video(raw, dest, spec, ensure_dev_ca(keys / "c2pa"))
+
+
+def bare_decode(path: Path, rgb: bool) -> int:
+    import av
+
+    n = 0
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in c.decode(stream):
+            if rgb:
+                frame.to_ndarray(format="rgb24")
+            n += 1
+    return n
+
+
+def _cli_times(server: Server, path: Path, runs: int = 3) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "governance", "verify", str(path)], cwd=server.tree, env=server.env,
+                       capture_output=True, check=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _import_seconds(server: Server) -> float:
+    """Seconds the CLI's imports take (``-X importtime``, cumulative of the top-level imports)."""
+    p = subprocess.run([sys.executable, "-X", "importtime", "-c", "import governance.cli"], cwd=server.tree,
+                       env=server.env, capture_output=True, text=True, check=True)
+    total = 0
+    for line in p.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].startswith(" ") and not parts[2].startswith("  "):
+            try:
+                total += int(parts[1])
+            except ValueError:
+                pass
+    return total / 1e6
+
+
+def curve() -> None:
+    """Verification time vs clip length and resolution: ``verify_bytes`` in process with a service's watermark key
+    and an (empty) database, so the watermark's evidence and the fingerprint are read as over HTTP."""
+    from governance.config import Settings
+    from governance.db import init_db
+    from governance.runtime import Runtime
+    from governance.verification.services import verify_bytes
+    from media.video import write_video
+
+    print("\nverification in process (verify_bytes: C2PA, watermark, fingerprint) vs clip length at 512p, and vs "
+          "resolution at 4 s")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "keys").mkdir()
+        (Path(tmp) / "keys" / "watermark.key").write_bytes(b"bench-verify-curve-key-000000000")
+        rt = Runtime(Settings(data_dir=Path(tmp), worker="none"))
+        init_db(rt.engine)
+        for seconds, side in [(2, 512), (5, 512), (10, 512), (30, 512), (60, 512),
+                              (4, 256), (4, 512), (4, 720), (4, 1080)]:
+            clip = procedural_clip(seconds, side, with_face=False)
+            path = Path(tmp) / f"c{seconds}_{side}.mp4"
+            write_video(path, clip, crf=18)
+            data = path.read_bytes()
+            base, _ = best(lambda: bare_decode(path, False), 2)  # noqa: B023
+            with rt.session() as session:
+                t, report = best(lambda: verify_bytes(data, rt, session), 2)  # noqa: B023
+            assert report["watermark"]["checked"] and "fingerprint" in report
+            print(f"  {seconds:>3} s {side:>4}p: verify {t * 1000:7.0f} ms, bare decode {base * 1000:6.0f} ms, "
+                  f"{t / base:4.2f}x; {1e9 * t / (clip.frame_count * side * side):.1f} ns per pixel-frame", flush=True)
+            del clip
+        rt.close()
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench verify")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--side", type=int, default=512)
+    ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--tree", type=Path, default=ROOT, help="checkout to run the server from (default: this one)")
+    ap.add_argument("--curve", action="store_true")
+    args = ap.parse_args(argv)
+    print(load())
+    with tempfile.TemporaryDirectory() as tmp, Server(args.tree.resolve(), Path(tmp) / "var") as server:
+        path = Path(tmp) / "sealed.mp4"
+        seal_file(procedural_clip(args.seconds, args.side), Path(tmp) / "var" / "keys", path)
+        data = path.read_bytes()
+        base, frames = best(lambda: bare_decode(path, False), 3)
+        base_rgb, _ = best(lambda: bare_decode(path, True), 3)
+        url = server.url + "/v1/verify"
+        status, body = _post(url, "clip.mp4", data, None, 120)  # warm-up, and a check that it verifies
+        wm = body.get("watermark", {})
+        if status != 200 or not wm.get("found"):
+            raise SystemExit(f"bench verify: the sealed clip did not verify ({status}): {body}")
+        times = []
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            _post(url, "clip.mp4", data, None, 120)
+            times.append(time.perf_counter() - t0)
+        q = statistics.quantiles(times, n=20, method="inclusive")
+        p50, p95 = statistics.median(times), q[18]
+        cli = _cli_times(server, path)
+        start = best(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 3)[0]
+        imports = _import_seconds(server)
+        print(f"\n{args.seconds:g} s {args.side}x{args.side} sealed clip, {frames} frames, {len(data) / 1e6:.1f} MB; "
+              f"server from {server.tree}")
+        print(f"  baseline: bare decode                    {base * 1000:7.0f} ms")
+        print(f"  bare decode + RGB conversion             {base_rgb * 1000:7.0f} ms  {base_rgb / base:5.2f}x baseline")
+        print(f"  POST /v1/verify p50                      {p50 * 1000:7.0f} ms  {p50 / base:5.2f}x baseline")
+        print(f"  POST /v1/verify p95                      {p95 * 1000:7.0f} ms  {p95 / base:5.2f}x baseline")
+        print(f"  consentgate verify (best / median of 3)  {min(cli) * 1000:7.0f} / "
+              f"{statistics.median(cli) * 1000:.0f} ms  {min(cli) / p50:5.2f}x HTTP p50")
+        print(f"    of which interpreter start-up {start * 1000:.0f} ms, "
+              f"imports of governance.cli {imports * 1000:.0f} ms")
+        ok = p95 <= 0.5 and p95 <= 2 * base
+        print(f"goal 4a (HTTP p95 <= 500 ms and <= 2x bare decode): {'met' if ok else 'NOT met'}")
+        print(f"goal 4b (CLI <= 1.5x HTTP): {'met' if min(cli) <= 1.5 * p50 else 'NOT met'}")
+    if args.curve:
+        curve()
+    print(load())

@@ -1,0 +1,172 @@
+"""Cursor (keyset) pagination for every list the API serves.
+
+A list is read in pages of ``limit`` rows (1 to :data:`MAX_LIMIT`, default :data:`DEFAULT_LIMIT`) in one fixed
+order that ends on a unique column, so each row has exactly one place. A page's ``cursor`` is the sort key of its
+last row, made opaque (URL-safe base64 of a small JSON value naming the list it belongs to); the next page is the
+rows strictly after that key. Rows added or removed between two requests therefore never shift a page: nothing
+is read twice and nothing already in the order before the cursor is skipped (keyset pagination, as opposed to
+``OFFSET``, which drifts when rows are inserted ahead of it).
+
+Errors are 400 (:class:`~governance.errors.BadRequest`): a ``limit`` that is not a whole number in range, and a
+``cursor`` that is not one this service made for the same list.
+
+    >>> from datetime import UTC, datetime
+    >>> c = encode_cursor("generations", (datetime(2026, 1, 2, tzinfo=UTC), "gen_1"))
+    >>> decode_cursor(c, "generations")
+    (datetime.datetime(2026, 1, 2, 0, 0, tzinfo=datetime.timezone.utc), 'gen_1')
+    >>> decode_cursor(c, "accounts")
+    Traceback (most recent call last):
+    ...
+    governance.errors.BadRequest: the cursor was not made for this list; start again without it
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from governance.errors import BadRequest
+
+#: Rows per page when the request names no ``limit`` (the lists were cut at 100 before they were paged).
+DEFAULT_LIMIT = 100
+#: The most rows one page holds; a larger ``limit`` is refused with 400 rather than cut silently.
+MAX_LIMIT = 500
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() also takes '²', which int() refuses
+_MAX_CURSOR = 1024  # characters: a cursor this service makes is far shorter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What the client asked for: ``limit`` rows after the sort key ``after`` (None: from the start)."""
+
+    list_name: str
+    limit: int = DEFAULT_LIMIT
+    after: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of rows and the cursor of the next one (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of a list's order; the last key of every order must be unique (an id)."""
+
+    column: Any
+    descending: bool = False
+
+
+def parse_page(args: Mapping[str, str], list_name: str) -> PageRequest:
+    """``limit`` and ``cursor`` from a query string. Raises BadRequest (400) naming what is wrong."""
+    raw = args.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw is not None:
+        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+            raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}",
+                             max_limit=MAX_LIMIT)
+        limit = int(raw)
+    cursor = args.get("cursor")
+    after = decode_cursor(cursor, list_name) if cursor is not None else None
+    return PageRequest(list_name, limit, after)
+
+
+def _encode_value(v: Any) -> list[Any]:
+    if isinstance(v, datetime):
+        return ["t", (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC).isoformat()]
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise TypeError(f"cannot put a {type(v).__name__} in a cursor")
+    return ["s" if isinstance(v, str) else "i", v]
+
+
+def _decode_value(item: Any) -> Any:
+    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+        raise ValueError("not a tagged value")
+    tag, v = item
+    if tag == "t" and isinstance(v, str):
+        dt = datetime.fromisoformat(v)
+        if dt.tzinfo is None:
+            raise ValueError("a naive time")
+        return dt.astimezone(UTC)
+    if tag == "s" and isinstance(v, str):
+        return v
+    if tag == "i" and isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def encode_cursor(list_name: str, key: Sequence[Any]) -> str:
+    """The opaque cursor for the row whose sort key is ``key`` in the list ``list_name``."""
+    raw = json.dumps({"l": list_name, "k": [_encode_value(v) for v in key]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, list_name: str) -> tuple[Any, ...]:
+    """The sort key in ``cursor``; BadRequest (400) when it is not a cursor of ``list_name``."""
+    bad = "the cursor is not one this service made (pass back the 'cursor' or 'next' of a previous page)"
+    if not cursor or len(cursor) > _MAX_CURSOR:
+        raise BadRequest(bad)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if not isinstance(data, dict) or not isinstance(data.get("k"), list) or not data["k"]:
+            raise ValueError("no key")
+        key = tuple(_decode_value(v) for v in data["k"])
+    except (ValueError, UnicodeDecodeError, binascii.Error, RecursionError) as e:
+        raise BadRequest(bad) from e
+    if data.get("l") != list_name:
+        raise BadRequest("the cursor was not made for this list; start again without it")
+    return key
+
+
+def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order ``keys`` (lexicographic, each key in its own direction)."""
+    clauses = []
+    for i, k in enumerate(keys):
+        col = k.column
+        step = col < values[i] if k.descending else col > values[i]
+        clauses.append(sa.and_(*[keys[j].column == values[j] for j in range(i)], step))
+    return sa.or_(*clauses)
+
+
+def paginate(session: Any, query: Any, keys: Sequence[SortKey], page: PageRequest) -> Page[Any]:
+    """Run ``query`` (a ``select`` of one entity) ordered by ``keys``, from after ``page.after``, one page.
+
+    The cursor of the next page is made from the last row's attribute values of the key columns (their
+    ``.key`` on the row). BadRequest when the cursor's key does not fit the order (another list's shape)."""
+    if page.after is not None:
+        if len(page.after) != len(keys):
+            raise BadRequest("the cursor was not made for this list; start again without it")
+        query = query.where(_after(keys, page.after))
+    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+    rows = list(session.exec(query.order_by(*order).limit(page.limit + 1)).all())
+    more = len(rows) > page.limit
+    rows = rows[:page.limit]
+    cursor = None
+    if more and rows:
+        last = rows[-1]
+        cursor = encode_cursor(page.list_name, [getattr(last, k.column.key) for k in keys])
+    return Page(rows, cursor)
+
+
+def next_link(path: str, args: Mapping[str, str], page: Page[Any]) -> str | None:
+    """The URL of the next page: ``path`` with the request's query and the new ``cursor`` (None at the end)."""
+    if page.next_cursor is None:
+        return None
+    query = {k: v for k, v in args.items() if k != "cursor"}
+    query["cursor"] = page.next_cursor
+    return f"{path}?{urlencode(query)}"

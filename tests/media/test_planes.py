@@ -1,0 +1,91 @@
+"""``media.video.iter_planes``: what verification reads instead of RGB frames (issue 12), checked against the RGB
+path it replaced, on the generator's output and on a phone video stored sideways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from media.video import Clip, iter_frames, iter_planes, prefetch, write_video
+from provenance.errors import FingerprintError, WatermarkError
+from provenance.fingerprint import FingerprintBuilder
+from provenance.watermark import Evidence
+
+TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@pytest.fixture(scope="module")
+def clip_path(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:96, 0:128]
+    base = np.stack([xx * 2, yy * 2, (xx + yy)], axis=-1).astype(np.float32)
+    frames = np.clip(base[None] + rng.normal(0, 8, (6, 96, 128, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path_factory.mktemp("planes") / "clip.mp4"
+    write_video(path, Clip(frames=frames, fps=24.0))
+    return path
+
+
+def test_planes_match_the_rgb_frames_they_replace(clip_path):
+    for (i, planes), (j, rgb) in zip(iter_planes(clip_path), iter_frames(clip_path), strict=True):
+        assert i == j and planes.shape == rgb.shape[:2]
+        luma = rgb.astype(np.float32) @ LUMA
+        assert np.abs(planes.luma - luma).mean() < 2.5  # the RGB conversion's rounding and chroma filter
+        want = cv2.cvtColor(cv2.resize(rgb, (32, 24), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)
+        assert np.abs(planes.ycrcb(32, 24).astype(int) - want).max() <= 4
+        assert np.abs(planes.rgb().astype(int) - rgb).mean() < 3
+
+
+def test_a_sideways_phone_video_comes_out_upright_as_with_rgb():
+    path = TESTDATA / "field-reports" / "selfie-portrait-rotated90.mp4"
+    if not path.exists():
+        pytest.skip("needs ../shared/testdata")
+    (_, planes), (_, rgb) = next(iter_planes(path)), next(iter_frames(path))
+    assert planes.shape == rgb.shape[:2] and planes.shape[0] > planes.shape[1]  # portrait, as shown
+    assert np.allclose(planes.luma, rgb.astype(np.float32) @ LUMA)
+
+
+def test_prefetch_hands_on_the_producers_error_and_stops_early():
+    def broken():
+        yield 1
+        raise ValueError("the decoder broke")
+
+    got = prefetch(broken, 2)
+    assert next(got) == 1
+    with pytest.raises(ValueError, match="decoder broke"):
+        next(got)
+    many = prefetch(lambda: iter(range(10_000)), 4)
+    assert next(many) == 0
+    many.close()  # the thread stops; nothing hangs
+
+
+def test_readers_refuse_what_is_not_a_frame():
+    with pytest.raises(WatermarkError, match="float32 luma"):
+        Evidence().add_luma(np.zeros((64, 64), np.uint8))
+    with pytest.raises(WatermarkError, match="float32 luma"):
+        Evidence().add_luma(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(WatermarkError, match="at least 64x64"):
+        Evidence().add_luma(np.zeros((32, 200), np.float32))
+
+    class Tiny:
+        shape = (4, 4)
+
+    with pytest.raises(FingerprintError, match="at least 8x8"):
+        FingerprintBuilder().add_planes(Tiny())  # type: ignore[arg-type]
+
+
+def test_evidence_from_planes_reads_the_mark_as_from_rgb(clip_path, tmp_path):
+    from provenance.watermark import WatermarkKey, embed
+
+    key = WatermarkKey(b"k" * 32)
+    frames = np.stack([f for _, f in iter_frames(clip_path)])
+    marked = tmp_path / "marked.mp4"
+    write_video(marked, Clip(frames=embed(np.repeat(frames, 4, axis=0), b"planes!!", key), fps=24.0))
+    by_planes, by_rgb = Evidence(), Evidence()
+    for (_, p), (_, f) in zip(iter_planes(marked), iter_frames(marked), strict=True):
+        by_planes.add_luma(p.luma)
+        by_rgb.add(f)
+    assert by_planes.detect(key).payload == by_rgb.detect(key).payload == b"planes!!"
