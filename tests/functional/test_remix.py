@@ -132,6 +132,26 @@ def test_a_takedown_without_a_face_marks_the_descendants(family: dict[str, Any])
     assert r.status_code == 409 and "an ancestor" in r.get_json()["detail"]
 
 
+def test_a_takedown_decided_on_a_notice_follows_the_lineage(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    child_video = api.download(p["bob"], family["child"]["id"])
+    queued = make(api, p["bob"], "the same, at dusk", remix_of=family["child"]["id"])
+    r = api.call("POST", "/v1/notices", json={"contact": "someone@example.org", "on_behalf_of": "minor_in_care",
+                                             "good_faith": True, "statement": "This shows my child.",
+                                             "generation_id": family["grand"]["id"]})
+    assert r.status_code == 201, r.get_json()
+    admin = api.account("root", "admin")
+    r = api.call("POST", f"/v1/notices/{r.get_json()['id']}/decision", admin,
+                 json={"outcome": "take_down", "reason": "a credible notice"})
+    assert r.status_code == 200, r.get_json()
+
+    assert api.call("GET", f"/v1/generations/{queued['id']}", p["bob"]).get_json()["state"] == "blocked"
+    report = api.verify(child_video).get_json()
+    assert report["record"]["taken_down"] is False
+    assert "takedown notice" in report["record"]["ancestor_withdrawn"]["reason"]
+    assert "an ancestor was withdrawn" in report["summary"]
+
+
 @pytest.mark.parametrize("remix_of,status,detail", [
     (12, 422, "remix_of must be a generation id"),
     ("gen_0123456789abcdef", 404, "no generation"),
