@@ -30,6 +30,8 @@ from media.errors import ConsentGateError
 from media.video import Clip
 
 __all__ = [
+    "ALGORITHMIC_MEDIA",
+    "TRAINED_ALGORITHMIC_MEDIA",
     "GenerationSpec",
     "GeneratorBusy",
     "GeneratorError",
@@ -55,14 +57,37 @@ class GeneratorBusy(ConsentGateError):
     failure, worth trying again later, unlike :class:`GeneratorError`."""
 
 
+ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+"""IPTC digital source type for media made by an algorithm without a trained model (a procedural renderer)."""
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+"""IPTC digital source type for media made by a model trained on sampled content (a diffusion model)."""
+
+
 @dataclass(frozen=True)
 class GeneratorInfo:
-    """What a backend is, stated plainly (it ends up in the provenance manifest)."""
+    """What a backend is, stated plainly (it ends up in the provenance manifest).
+
+    ``digital_source_type`` is the IPTC NewsCodes term the C2PA ``c2pa.created`` action declares (IPTC
+    Digital Source Type vocabulary, as C2PA 2.2 section 18.14 refers to it): :data:`ALGORITHMIC_MEDIA` for a
+    backend without learned weights, :data:`TRAINED_ALGORITHMIC_MEDIA` for a learned model. The backend
+    declares it; a value that contradicts ``learned_weights`` is refused.
+    """
 
     name: str
     version: str
     learned_weights: bool
     description: str
+    digital_source_type: str = ""
+
+    def __post_init__(self) -> None:
+        expected = TRAINED_ALGORITHMIC_MEDIA if self.learned_weights else ALGORITHMIC_MEDIA
+        if not self.digital_source_type:
+            object.__setattr__(self, "digital_source_type", expected)
+        elif self.digital_source_type != expected:
+            raise GeneratorError(
+                f"a generator with learned_weights={self.learned_weights} is {expected.rsplit('/', 1)[-1]}, "
+                f"got digital_source_type {self.digital_source_type!r}"
+            )
 
 
 def _check_int(name: str, value: object) -> int:

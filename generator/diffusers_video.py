@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from generator.base import GenerationSpec, GeneratorError, GeneratorInfo
+from generator.base import TRAINED_ALGORITHMIC_MEDIA, GenerationSpec, GeneratorError, GeneratorInfo
 from media.video import Clip
 
 __all__ = ["DiffusersGenerator"]
@@ -78,6 +78,7 @@ class DiffusersGenerator:
             version=f"{_diffusers_version()} {self.model_dir.name}",
             learned_weights=True,
             description=f"{self.pipeline_class} from {self.model_dir.name} ({steps} steps, guidance {guidance:g})",
+            digital_source_type=TRAINED_ALGORITHMIC_MEDIA,
         )
 
     def __repr__(self) -> str:

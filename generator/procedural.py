@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generator.base import GenerationSpec, GeneratorError, GeneratorInfo
+from generator.base import ALGORITHMIC_MEDIA, GenerationSpec, GeneratorError, GeneratorInfo
 from media.video import Clip
 
 __all__ = ["ProceduralGenerator"]
@@ -602,6 +602,7 @@ class ProceduralGenerator:
         version="0.1",
         learned_weights=False,
         description="Procedural scene renderer; no learned model, no training data",
+        digital_source_type=ALGORITHMIC_MEDIA,
     )
 
     def __init__(self, *, face_margin: float = 0.5, min_face_px: int = 80) -> None:

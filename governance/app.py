@@ -25,6 +25,7 @@ from governance.log import views as log_views
 from governance.notices import views as notices_views
 from governance.ops import views as ops_views
 from governance.restrictions import views as restrictions_views
+from governance.softbinding import views as softbinding_views
 from governance.verification import views as verification_views
 
 
@@ -49,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                   log_views, restrictions_views, notices_views, guardians_views):
         v1.register_blueprint(views.bp)
     app.register_blueprint(v1)
+    app.register_blueprint(softbinding_views.bp)  # the C2PA Soft Binding Resolution API under its own prefix
     ops_views.init_app(app)
 
     @app.get("/healthz")

@@ -39,6 +39,8 @@ class Tag(StrEnum):
     GENERATION_TAKEDOWN = "generation:takedown"
     GENERATION_HOLD = "generation:hold"  # a face in a likeness's uncertain band: held for its owner's review
     GENERATION_REVIEW = "generation:review"  # the owner confirmed (blocked) or dismissed (goes on)
+    GENERATION_REMIX = "generation:remix"  # a generation made from a released one (lineage edge)
+    GENERATION_LINEAGE = "generation:lineage:withdrawn"  # an ancestor was withdrawn: blocked, taken down or marked
     CONSENT_RECORD_OPEN = "generation:consent-record:open"
     LIKENESS_RESTRICT = "likeness:restrictions:set"  # the owner set how the likeness may be used
     GENERATION_APPROVAL = "generation:approval"  # the owner approved (goes on) or denied (blocked) a held prompt

@@ -115,6 +115,11 @@ class Action(StrEnum):
     LOG_TRUST_ANCHOR = "log:trust-anchor"
     NOTIFICATION_LIST = "notification:list"
     NOTIFICATION_READ = "notification:read"
+    SBR_BY_BINDING = "sbr:matches:by-binding"
+    SBR_BY_LARGE_BINDING = "sbr:matches:by-large-binding"
+    SBR_BY_CONTENT = "sbr:matches:by-content"
+    SBR_MANIFEST = "sbr:manifest"
+    SBR_ALGORITHMS = "sbr:algorithms"
     METRICS = "ops:metrics"
     READINESS = "ops:readiness"
 
@@ -254,6 +259,13 @@ TABLE: dict[Action, Permission] = {
     Action.LOG_CONSISTENCY: _open("GET /v1/log/consistency", EVERYONE),
     Action.LOG_TRUST_ANCHOR: _open("GET /v1/log/trust-anchor", EVERYONE,
                                    "the root certificate the signed tree head is checked under (PEM)"),
+    # The C2PA Soft Binding Resolution API: public like verification, and rate limited by the same limiter
+    Action.SBR_BY_BINDING: _open("GET /sbr/v1/matches/byBinding", EVERYONE, "C2PA soft binding resolution"),
+    Action.SBR_BY_LARGE_BINDING: _open("POST /sbr/v1/matches/byBinding", EVERYONE, "C2PA soft binding resolution"),
+    Action.SBR_BY_CONTENT: _open("POST /sbr/v1/matches/byContent", EVERYONE,
+                                 "the asset in the body; nothing uploaded is kept"),
+    Action.SBR_MANIFEST: _open("GET /sbr/v1/manifests/<manifest_id>", EVERYONE, "the manifest store, application/c2pa"),
+    Action.SBR_ALGORITHMS: _open("GET /sbr/v1/services/supportedAlgorithms", EVERYONE),
     Action.NOTIFICATION_LIST: _open("GET /v1/notifications", ACCOUNTS, "your own"),
     Action.NOTIFICATION_READ: _open("POST /v1/notifications/read", ACCOUNTS, "your own"),
     # Open like /healthz: Prometheus and load balancers scrape without a token. Nothing in them names a person, an

@@ -485,6 +485,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if report.get("record"):
             r = report["record"]
             print(f"record:      generation {r['generation_id']} ({r['state']})")
+        print(f"origin:      {report.get('origin')}")
+        labels = report.get("labels") or {}
+        for law in (v for v in labels.values() if isinstance(v, dict) and "law" in v):
+            found = [e["element"] for e in law["elements"] if e["found"]]
+            print(f"labels:      {law['law']}: " + ("all required elements found" if law["met"] else
+                  f"found {', '.join(found) or 'none'}; missing {', '.join(law['missing'])}"))
         print(f"summary:     {report['summary']}")
     return EXIT_OK if report["c2pa"]["state"] != "Invalid" else EXIT_FINDING
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from provenance.errors import VerificationError
 
-__all__ = ["GENERATOR_LABEL", "GOVERNANCE_LABEL", "mime_for"]
+__all__ = ["DISCLOSURE_LABEL", "GENERATOR_LABEL", "GOVERNANCE_LABEL", "mime_for"]
+
+DISCLOSURE_LABEL = "org.consentgate.disclosure"
+"""Label of the custom assertion holding SB 942's latent disclosure and the visible label's declaration."""
 
 GOVERNANCE_LABEL = "org.consentgate.governance"
 """Label of the custom assertion holding :attr:`ManifestSpec.governance`."""

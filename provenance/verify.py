@@ -37,7 +37,7 @@ import c2pa
 from cryptography import x509
 
 from provenance.errors import VerificationError, one_line
-from provenance.labels import GENERATOR_LABEL, GOVERNANCE_LABEL, mime_for
+from provenance.labels import DISCLOSURE_LABEL, GENERATOR_LABEL, GOVERNANCE_LABEL, mime_for
 
 __all__ = ["REMOTE_MANIFEST", "UNREADABLE_MANIFEST", "C2paReport", "C2paState", "mime_for", "read_c2pa"]
 
@@ -83,6 +83,9 @@ class C2paReport:
     detail: str | None = None
     reader_error: str | None = None
     remote_url: str | None = None
+    manifest_id: str | None = None
+    disclosure: Mapping[str, Any] | None = None
+    soft_bindings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.state not in (*_STATES, "remote", "absent"):
@@ -132,6 +135,9 @@ class C2paReport:
             "detail": self.detail,
             "reader_error": self.reader_error,
             "remote_url": self.remote_url,
+            "manifest_id": self.manifest_id,
+            "disclosure": _plain(self.disclosure),
+            "soft_bindings": list(self.soft_bindings),
         }
 
 
@@ -198,7 +204,7 @@ def _report(store_json: str) -> C2paReport:
     for a in assertions:
         if _label_is(a.get("label"), "c2pa.actions") or _label_is(a.get("label"), "c2pa.actions.v2"):
             actions.extend(x for x in (a.get("data") or {}).get("actions", []) if isinstance(x, Mapping))
-    created = next((x for x in actions if x.get("action") == "c2pa.created"), None)
+    created = next((x for x in actions if x.get("action") in ("c2pa.created", "c2pa.opened")), None)
     with_source = created if created and created.get("digitalSourceType") else next(
         (x for x in actions if x.get("digitalSourceType")), None
     )
@@ -220,6 +226,13 @@ def _report(store_json: str) -> C2paReport:
         ),
         generator=_assertion_data(assertions, GENERATOR_LABEL),
         software_agent=_agent_name(created.get("softwareAgent")) if created else None,
+        manifest_id=str(active_label) if active_label else None,
+        disclosure=_assertion_data(assertions, DISCLOSURE_LABEL),
+        soft_bindings=tuple(
+            str((a.get("data") or {}).get("alg"))
+            for a in assertions
+            if _label_is(a.get("label"), "c2pa.soft-binding") and isinstance(a.get("data"), Mapping)
+        ),
     )
 
 

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from governance.likenesses.services.likenesses import ConsentCheck, check_consen
 from governance.log.services import translog
 from governance.references import reference_of
 from governance.restrictions import drafts
+from governance.softbinding.models import ReleaseManifest
 from governance.verification.models import ContentFingerprint
 from media.video import DEFAULT_CRF
 from policies.characters import CharacterRule, judge
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from detectors.visual import CharacterSighting, OnnxImageEmbedder
     from generator.base import GenerationSpec, GeneratorInfo
     from media.video import Clip
+    from provenance.c2pa_seal import Sealed as C2paSealed
     from provenance.keys import SignerMaterial, SignFn
     from provenance.watermark import WatermarkKey
 
@@ -69,6 +72,8 @@ WATERMARK_BOOSTS = (1, 2, 3)
 #: :data:`media.video.DEFAULT_CRF`, which says where 18 comes from. The watermark's robustness figures in
 #: docs/watermark.md were measured on releases at this setting.
 RELEASE_CRF = DEFAULT_CRF
+#: The covered provider SB 942's latent disclosure names, and GB 45438's ``ContentProducer``.
+PROVIDER = "ConsentGate"
 
 
 class Stopped(Exception):
@@ -365,11 +370,15 @@ class SealOrder:
     content_id: str
     requester_name: str
     governance: dict[str, Any]
+    parent: tuple[Path, str] | None = None  # a remix's parent: its signed file and title (an inputTo ingredient)
 
 
-def seal_order(session: Session, gen: Generation, faces: ScanResult, thorough_every_s: float) -> SealOrder:
+def seal_order(session: Session, gen: Generation, faces: ScanResult, thorough_every_s: float, *,
+               videos_dir: Path | None = None) -> SealOrder:
     """``sealing``: consent of every likeness named or found, again (a revocation during generation wins); a
-    fresh 64-bit content id; the consent record sealed (its openings stay in the database)."""
+    fresh 64-bit content id; the consent record sealed (its openings stay in the database). A remix's parent
+    (in ``videos_dir``) must still be released and stored, or the remix is blocked."""
+    parent = _remixed(session, gen, videos_dir) if videos_dir is not None else None
     checks = consent_or_stop(session, gen, involved_ids(gen), "seal")
     gen.content_id = secrets.token_hex(8)
     requester = session.get(Account, gen.requester_id)
@@ -377,7 +386,25 @@ def seal_order(session: Session, gen: Generation, faces: ScanResult, thorough_ev
     session.add(gen)
     governance = _governance_assertion(gen, faces, thorough_every_s)
     governance["attributions"] = _attributions(session, gen)
-    return SealOrder(gen.id, gen.content_id, requester.name if requester else gen.requester_id, governance)
+    return SealOrder(gen.id, gen.content_id, requester.name if requester else gen.requester_id, governance, parent)
+
+
+def _remixed(session: Session, gen: Generation, videos_dir: Path) -> tuple[Path, str] | None:
+    """The signed file and title of the generation ``gen`` remixes, or None; a parent withdrawn since the
+    request (taken down, no longer stored) blocks the remix."""
+    from governance.remix.services import parents
+
+    found = parents(session, gen.id)
+    if not found:
+        return None
+    parent = session.get(Generation, found[0])
+    path = videos_dir / f"{found[0]}.mp4"
+    if parent is None or parent.taken_down_at is not None or parent.state is not GenerationState.RELEASED \
+            or not path.is_file():
+        block(session, gen, [f"the generation it remixes ({found[0]}) was withdrawn"], stage="seal",
+              notify_owners=set())
+        raise Stopped
+    return path, f"ConsentGate generation {parent.id}"
 
 
 def _governance_assertion(gen: Generation, scan: ScanResult, thorough_every_s: float) -> dict[str, Any]:
@@ -429,27 +456,46 @@ class Sealer:
 
 @dataclass(frozen=True)
 class Sealed:
-    """A sealed file at ``path``: its released frames' fingerprint and the governance assertion as signed."""
+    """A sealed file at ``path``: its released frames' fingerprint, the governance assertion as signed, the
+    manifest (id and store, kept for the Soft Binding Resolution API) and the SB 942 disclosure it states."""
 
     path: Path
     fingerprint: bytes
     governance: dict[str, Any]
+    manifest: C2paSealed | None = None
+    disclosed_at: datetime | None = None
+    system: str = ""
+    system_version: str = ""
 
 
 def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path) -> Sealed:
-    """Label, watermark, encode (``marked``, in quarantine) and sign into ``final``. Nothing leaves unmarked:
-    the mark is read back from the encoded file and made stronger while it cannot be (small, noisy frames
-    drown the default strength); :class:`provenance.errors.WatermarkError` when it never reads back."""
+    """One output for three labelling laws (docs/provenance.md), in order:
+
+    1. the moving visible label (:func:`provenance.label.draw_label`: the "AI" mark, "AI-generated", the
+       requester's public handle, the attributions rights holders require), drawn into the frames in place;
+    2. the invisible watermark (payload: the content id), read back from the encoded file (``marked``, in
+       quarantine) and made stronger while it cannot be (small, noisy frames drown the default strength);
+       :class:`provenance.errors.WatermarkError` when it never reads back: nothing leaves unmarked;
+    3. GB 45438's implicit label (the ``AIGC`` item and its XMP) written into the encoded MP4, before signing;
+    4. the signed C2PA manifest into ``final``: the generator's ``digitalSourceType``, ``c2pa.watermarked``,
+       soft bindings for the watermark and the fingerprint, SB 942's latent disclosure and the label's
+       declaration, a remix's parent as an ``inputTo`` ingredient; :func:`provenance.c2pa_seal.seal_video`
+       reads it back with c2pa-python and checks all of that before the file replaces ``final``.
+    """
     from media.video import write_video
-    from provenance.c2pa_seal import ManifestSpec, seal_video
+    from provenance.c2pa_seal import Ingredient, ManifestSpec, seal_video
+    from provenance.disclosure import Disclosure, write_implicit_label
     from provenance.errors import WatermarkError
     from provenance.fingerprint import fingerprint_clip
-    from provenance.label import add_visible_label
+    from provenance.label import LabelSpec, declaration, draw_label
+    from provenance.softbinding import FINGERPRINT_ALG, WATERMARK_ALG, SoftBinding
     from provenance.watermark import DEFAULT_STRENGTH, DETECT_MAX_FRAMES, detect_video, embed
 
     governance = dict(order.governance)
     credits = tuple(a["credit"] for a in governance.get("attributions", []))
-    labelled = add_visible_label(clip.frames, "AI-generated", sub="ConsentGate", credits=credits)
+    label = LabelSpec(order.requester_name, issuer=PROVIDER, credits=credits)
+    labelled = clip.frames if clip.frames.flags.writeable else clip.frames.copy()
+    placements = draw_label(labelled, clip.fps, label)
     payload = bytes.fromhex(order.content_id)
     info = sealer.generator
     weights = "learned weights" if info.learned_weights else "no learned weights"
@@ -457,9 +503,9 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
         strength = DEFAULT_STRENGTH * boost
         frames = embed(labelled, payload, sealer.watermark_key, strength=strength)
         write_video(marked, clip.with_frames(frames), crf=RELEASE_CRF, mode=0o600, metadata={
-            "comment": f"AI-generated by {info.name} {info.version} ({weights}); sealed by ConsentGate; "
+            "comment": f"AI-generated by {info.name} {info.version} ({weights}); sealed by {PROVIDER}; "
                        f"content id {order.content_id}",
-            "encoder": "ConsentGate",
+            "encoder": PROVIDER,
         })
         found = detect_video(marked, sealer.watermark_key, max_frames=DETECT_MAX_FRAMES)
         if found is not None and found.payload == payload:
@@ -468,10 +514,30 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
     else:
         raise WatermarkError(f"the invisible watermark could not be read back from the encoded video, even at "
                              f"{WATERMARK_BOOSTS[-1]}x its strength: nothing is released unmarked")
-    spec = ManifestSpec(title=f"ConsentGate generation {order.generation_id}", generator_name=info.name,
-                        generator_version=info.version, learned_weights=info.learned_weights, governance=governance)
-    seal_video(marked, final, spec, sealer.signer, sign_fn=sealer.sign_fn, tsa_url=sealer.tsa_url, mode=0o600)
-    return Sealed(final, fingerprint_clip(clip.with_frames(frames), query_views=False).to_bytes(), governance)
+    released = clip.with_frames(frames)
+    fingerprint = fingerprint_clip(released, query_views=False).to_bytes()
+    disclosed_at = utcnow()
+    disclosure = Disclosure(provider=PROVIDER, system=info.name, system_version=info.version, created=disclosed_at,
+                            content_id=order.content_id, creator_handle=label.handle,
+                            digital_source_type=info.digital_source_type, reserved1=sealer.watermark_key.key_id)
+    write_implicit_label(marked, disclosure)
+    duration = released.duration_s
+    spec = ManifestSpec(
+        title=f"ConsentGate generation {order.generation_id}", generator_name=info.name,
+        generator_version=info.version, learned_weights=info.learned_weights,
+        digital_source_type=info.digital_source_type, governance=governance,
+        soft_bindings=(
+            SoftBinding.whole_clip(WATERMARK_ALG, payload, duration, watermark=True, name="ConsentGate watermark"),
+            SoftBinding.whole_clip(FINGERPRINT_ALG, fingerprint, duration, watermark=False,
+                                   name="ConsentGate fingerprint"),
+        ),
+        disclosure={"sb942": disclosure.latent(), "gb45438": disclosure.aigc(),
+                    "visible_label": declaration(placements, released.height, released.width, clip.fps, label)},
+        ingredients=(Ingredient(*order.parent),) if order.parent is not None else (),
+    )
+    manifest = seal_video(marked, final, spec, sealer.signer, sign_fn=sealer.sign_fn, tsa_url=sealer.tsa_url,
+                          mode=0o600)
+    return Sealed(final, fingerprint, governance, manifest, disclosed_at, info.name, info.version)
 
 
 # -- release ----------------------------------------------------------------------------------------------------
@@ -495,6 +561,11 @@ def release(session: Session, gen: Generation, order: SealOrder, sealed: Sealed,
     gen.video_sha256 = video_sha
     gen.released_at = utcnow()
     session.add(ContentFingerprint(generation_id=gen.id, content_id=order.content_id, data=sealed.fingerprint))
+    if sealed.manifest is not None:  # kept for the C2PA Soft Binding Resolution API (governance.softbinding)
+        session.add(ReleaseManifest(generation_id=gen.id, manifest_id=sealed.manifest.manifest_id,
+                                    content_id=order.content_id, store=sealed.manifest.store, provider=PROVIDER,
+                                    system=sealed.system, system_version=sealed.system_version,
+                                    disclosed_at=sealed.disclosed_at or utcnow()))
     session.flush()
     bump(session, "fingerprints")
     advance(session, gen, GenerationState.RELEASED)

@@ -564,7 +564,8 @@ class Pipeline:
               final: Path) -> tuple[gate.SealOrder, gate.Sealed]:
         with gate.stage_transaction(self.db) as session:
             gen = self._expect(session, generation_id, GenerationState.SEALING)
-            order = gate.seal_order(session, gen, seen.faces, self.settings.scan_thorough_every_s)
+            order = gate.seal_order(session, gen, seen.faces, self.settings.scan_thorough_every_s,
+                                    videos_dir=self.settings.videos_dir)
         keys = self.keys
         sealer = gate.Sealer(self._generator().info, keys.watermark_key, keys.material, keys.sign_fn,
                              self.settings.tsa_url or None)

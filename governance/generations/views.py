@@ -24,6 +24,7 @@ from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
 from governance.likenesses.services import likenesses as likenesses_svc
+from governance.remix import services as remix_svc
 from governance.runtime import require_free_space
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
@@ -85,13 +86,14 @@ def _review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
 @guard(Action.GENERATION_CREATE)
 def create_generation() -> tuple[Response, int]:
     requester = caller()
-    body = json_body("prompt", "likenesses", "seed")
+    body = json_body("prompt", "likenesses", "seed", "remix_of")
     rt = runtime()
     require_free_space(rt.settings)  # 507 rather than a job that fails on a full disk
     started = time.monotonic()
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota,
-                                             restriction_hold=rt.settings.restriction_model_hold)
+                                             restriction_hold=rt.settings.restriction_model_hold,
+                                             remix_of=body.get("remix_of"))
     db().commit()
     seconds = time.monotonic() - started
     metrics.decisions(gen.decisions)
@@ -213,6 +215,7 @@ def take_down(generation_id: str) -> tuple[str, int]:
     generations_svc.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
     db().commit()
     (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return "", 204
 
 

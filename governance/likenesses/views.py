@@ -26,6 +26,7 @@ from governance.likenesses.services import enrollment as enrollment_svc
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.likenesses.services.likenesses import check_display_name, facts_of
+from governance.remix import services as remix_svc
 from governance.uploads import challenge_video, enrollment_frames, reference_images
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
@@ -131,6 +132,7 @@ def patch_likeness(likeness_id: str) -> Response:
         raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
     likenesses_svc.set_mode(db(), actor, lk, body["mode"])
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return jsonify(_likeness_view(lk))
 
 
@@ -141,6 +143,7 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
     likenesses_svc.delete_likeness(db(), actor, lk)
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     runtime().indexes.sync_index(db())
     return "", 204
 
@@ -167,6 +170,7 @@ def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_REVOKE)
     likenesses_svc.revoke(db(), actor, lk, account_ref)
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return "", 204
 
 

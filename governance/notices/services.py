@@ -317,6 +317,11 @@ def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: st
         session.add(gen)
         record(session, Tag.GENERATION_TAKEDOWN, actor_id=None if decided_by == "face_match" else decided_by,
                subject=gen.id, reason=why, notice=notice.id)
+        # the takedown follows remix lineage: unreleased descendants are blocked, released ones are marked "an
+        # ancestor was withdrawn" (no enrolled face is withdrawn here, so none is taken down for showing one)
+        from governance.remix.services import withdraw
+
+        withdraw(session, None, gen, reason=f"taken down on takedown notice {notice.id}", faces=set())
     notice.state, notice.decided_by = NoticeState.TAKEN_DOWN, decided_by
     notice.counter_deadline = now + timedelta(days=COUNTER_DAYS)
     session.add(notice)

@@ -8,9 +8,7 @@ or grants.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,18 +20,22 @@ from governance.errors import Unavailable, UnsupportedMedia
 from governance.generations.models import Generation
 from governance.generations.services import consent_record
 from governance.log.services import translog
+from governance.softbinding.services import provenance_record
 from governance.uploads import image_size
 from governance.verification.models import ContentFingerprint
+from governance.verification.reading import Read, read_upload
 
 if TYPE_CHECKING:
     from governance.log.services.heads import TreeHeads
     from governance.runtime import Indexes
     from media.formats import Format
     from media.limits import Meter
-    from provenance.fingerprint import Fingerprint, FingerprintBuilder
-    from provenance.watermark import Evidence, WatermarkKey
+    from provenance.verify import C2paReport
+    from provenance.watermark import WatermarkKey
 
 MISSING_FROM_LOG = "released here but missing from the transparency log"
+AI_SOURCE_TYPES = ("/trainedAlgorithmicMedia", "/algorithmicMedia", "/compositeWithTrainedAlgorithmicMedia",
+                   "/compositeSynthetic")
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
     if c2pa_error is not None and wm_applies is not None and fp_applies is not None:
         raise UnsupportedMedia(f"the file cannot be read: {c2pa_error}")
     try:
-        read = _read(data, kind, watermark=checking_marks, fingerprint=checking_prints, meter=meter)
+        read = read_upload(data, kind, watermark=checking_marks, fingerprint=checking_prints, meter=meter)
     except LimitExceeded as e:
         raise limit_error(e) from e
     watermark: dict[str, Any] = {"checked": False}
@@ -137,8 +139,10 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
             # public: how many people, that each consented and when, as commitments; never who they are
             record = {"generation_id": gen.id, "state": gen.state.value,
                       "released_at": iso(gen.released_at),
-                      "taken_down": gen.taken_down_at is not None, "generator": gen.generator,
+                      "taken_down": gen.taken_down_at is not None, "taken_down_at": iso(gen.taken_down_at),
+                      "generator": gen.generator,
                       "consent": consent_record.public_summary(gen)}
+            record.update(provenance_record(session, gen))
             entry = translog.find(session, content_id)
             if entry is not None:
                 # the entry with its Merkle inclusion proof (check it with provenance.merkle.verify_inclusion)
@@ -164,11 +168,28 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
                 report.setdefault("warnings", []).append(
                     f"generation {gen.id} was {MISSING_FROM_LOG}: the log may have been truncated")
     report["record"] = record
-    report["ai_generated"] = bool(
-        (c2pa.digital_source_type or "").endswith("trainedAlgorithmicMedia") or wm_cid or record
-    )
-    report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"])
+    from provenance.compliance import labels_report
+
+    report["origin"], report["ai_generated"] = _origin(c2pa, bool(wm_cid), record)
+    sb942 = (record or {}).get("latent_disclosure")
+    report["labels"] = labels_report(data, c2pa, watermark_found=bool(wm_cid), record=sb942).to_dict() \
+        if kind == "video" else {"applies": False, "reason": f"the labelling report reads MP4 videos, not {fmt.name}"}
+    report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"], report["origin"])
     return report
+
+
+def _origin(c2pa: C2paReport, watermarked: bool, record: dict[str, Any] | None) -> tuple[str, bool | None]:
+    """What the evidence says about where the file comes from, and so whether it is AI-generated: ``None``
+    when nothing says (no manifest, no watermark, no fingerprint match: the service cannot know)."""
+    valid = c2pa.state in ("Trusted", "Valid")
+    source = c2pa.digital_source_type or ""
+    if record is not None or watermarked:
+        return "consentgate", True
+    if valid and source.endswith(AI_SOURCE_TYPES):
+        return "declared_ai", True
+    if valid and source:
+        return "declared_not_ai", False
+    return "unknown", None
 
 
 def _applicable(fmt: Format) -> tuple[str | None, str | None]:
@@ -184,83 +205,7 @@ def _applicable(fmt: Format) -> tuple[str | None, str | None]:
     return None, None
 
 
-@dataclass
-class _Read:
-    """What one decode of the upload gave each reader, or why that reader got nothing."""
-
-    evidence: Evidence | None = None
-    watermark_error: Exception | None = None
-    prints: FingerprintBuilder | None = None
-    fingerprint_error: Exception | None = None
-
-    def watermark_evidence(self) -> Evidence:
-        """The watermark's evidence, or the error that stopped its reader."""
-        if self.watermark_error is not None:
-            raise self.watermark_error
-        if self.evidence is None:
-            raise RuntimeError("the watermark reader was not asked for")
-        return self.evidence
-
-    def fingerprint(self) -> Fingerprint | None:
-        """The fingerprint (None when its reader was not asked for), or the error that stopped its reader."""
-        if self.fingerprint_error is not None:
-            raise self.fingerprint_error
-        return None if self.prints is None else self.prints.fingerprint()
-
-
-def _read(data: bytes, kind: str, *, watermark: bool, fingerprint: bool, meter: Meter) -> _Read:
-    """Decode the upload once for both readers, under ``meter``'s limits: the watermark's evidence from
-    the luma of the first :data:`provenance.watermark.DETECT_MAX_FRAMES` frames, the fingerprint's thumbnails
-    from every frame, both read from the decoder's planes (:func:`media.video.iter_planes`; no RGB conversion of
-    whole frames). Frames stream through, so memory stays about one frame. A reader whose input fails is dropped
-    with its error; the other one goes on. A crossed limit (:class:`~media.limits.LimitExceeded`) stops both and
-    is raised."""
-    from media.video import LimitExceeded, MediaError, iter_planes, load_image, prefetch
-    from provenance.errors import FingerprintError, WatermarkError
-    from provenance.fingerprint import FingerprintBuilder
-    from provenance.watermark import DETECT_MAX_FRAMES as WATERMARK_FRAMES
-    from provenance.watermark import EVIDENCE_MAX_SIDE, Evidence
-
-    out = _Read(evidence=Evidence() if watermark else None, prints=FingerprintBuilder() if fingerprint else None)
-    if kind != "video":
-        if out.evidence is not None:
-            try:
-                out.evidence.add(load_image(data, meter=meter, max_side=EVIDENCE_MAX_SIDE))
-            except LimitExceeded:
-                raise
-            except (MediaError, WatermarkError) as e:
-                out.evidence, out.watermark_error = None, e
-        return out
-    try:
-        # the readers take luma and thumbnails straight from the decoder's planes (no full-size RGB frame), the
-        # decode running a few frames ahead on a second thread
-        # (a frame or eight beyond the last one read may be decoded, and counted by the meter, meanwhile)
-        with contextlib.closing(prefetch(lambda: iter_planes(io.BytesIO(data), meter=meter), 8,
-                                         name="verify-decode")) as decoded:
-            for i, (_, planes) in enumerate(decoded):
-                if out.evidence is not None and i < WATERMARK_FRAMES:
-                    try:
-                        out.evidence.add_luma(planes.luma)
-                    except WatermarkError as e:
-                        out.evidence, out.watermark_error = None, e
-                if out.prints is not None:
-                    try:
-                        out.prints.add_planes(planes)
-                    except FingerprintError as e:
-                        out.prints, out.fingerprint_error = None, e
-                if out.prints is None and (out.evidence is None or i + 1 >= WATERMARK_FRAMES):
-                    break  # nobody needs more frames
-    except LimitExceeded:
-        raise
-    except MediaError as e:
-        if out.evidence is not None and out.evidence.frames < WATERMARK_FRAMES:
-            out.evidence, out.watermark_error = None, e
-        if out.prints is not None:
-            out.prints, out.fingerprint_error = None, FingerprintError(f"not a readable video: {e}")
-    return out
-
-
-def _fingerprint_matches(read: _Read, records: Records | None) -> dict[str, Any]:
+def _fingerprint_matches(read: Read, records: Records | None) -> dict[str, Any]:
     """Search the fingerprints of released videos (the soft binding for when manifest and watermark are gone)."""
     from provenance.errors import ProvenanceError
 
@@ -280,7 +225,8 @@ def _fingerprint_matches(read: _Read, records: Records | None) -> dict[str, Any]
     return {"checked": True, "matches": matches}
 
 
-def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None, source: str | None) -> str:
+def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | None, source: str | None,
+             origin: str = "consentgate") -> str:
     parts = {
         "Trusted": "C2PA manifest valid and signed by a trusted ConsentGate key",
         "Valid": "C2PA manifest valid, but the signer is not a trusted ConsentGate key",
@@ -295,15 +241,24 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
         text += "; no ConsentGate watermark found"
     if record:
         how = " by its perceptual fingerprint" if source == "fingerprint" else ""
-        text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
-        if record.get("log_entry_problem"):
-            text += f", which was {record['log_entry_problem']}"
         if record.get("taken_down"):
-            text += "; TAKEN DOWN: ConsentGate no longer distributes it"
+            # said plainly, first: the state alone ("released") would mislead
+            when = str(record.get("taken_down_at") or "")[:10] or "an unknown date"
+            text += (f"; matches generation {record['generation_id']}{how}, which was TAKEN DOWN on {when}: "
+                     "ConsentGate no longer distributes it")
+        else:
+            text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
+        if record.get("log_entry_problem"):
+            text += f"; FLAGGED: it was {record['log_entry_problem']}"
+        if record.get("ancestor_withdrawn"):
+            text += f"; an ancestor was withdrawn ({record['ancestor_withdrawn']['reason']})"
         consent = record.get("consent") or {}
         if consent.get("people"):
             held = "each consented" if consent.get("each_consented") else "consent did not hold at release"
             text += f"; it shows {consent['people']} enrolled person(s): {held}"
+    elif origin == "unknown":
+        text += "; UNKNOWN ORIGIN: no provenance, watermark or fingerprint match was found, which says nothing " \
+                "about whether it is AI-generated"
     return text
 
 

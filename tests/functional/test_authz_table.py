@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import itertools
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,11 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     "GET /v1/log/entries/<int:index>":                     {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log/consistency":                             {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/log/trust-anchor":                            {OWN: (200, 200, 200, 200, 200)},
+    "GET /sbr/v1/matches/byBinding":                       {OWN: (200, 200, 200, 200, 200)},
+    "POST /sbr/v1/matches/byBinding":                      {OWN: (200, 200, 200, 200, 200)},
+    "POST /sbr/v1/matches/byContent":                      {OWN: (200, 200, 200, 200, 200)},
+    "GET /sbr/v1/manifests/<manifest_id>":                 {OWN: (200, 200, 200, 200, 200)},
+    "GET /sbr/v1/services/supportedAlgorithms":            {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/notifications":                               {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/notifications/read":                         {OWN: (204, 204, 204, 204, 401)},
     "GET /metrics":                                        {OWN: (200, 200, 200, 200, 200)},
@@ -223,6 +229,20 @@ def _generation(case: Case) -> str:
     w.add(GenerationLikeness(generation_id=gen.id, likeness_id=likeness, named=True))
     (w.rt.settings.videos_dir / f"{gen.id}.mp4").write_bytes(b"\x00" * 64)
     return gen.id
+
+
+def _manifest(case: Case) -> str:
+    """The manifest id of a release (public: anyone may fetch a manifest store)."""
+    from governance.softbinding.models import ReleaseManifest
+
+    gen_id = _generation(case)
+    manifest_id = f"urn:c2pa:{uuid.uuid4()}"
+    with unit_of_work(case.world.rt.engine) as s:
+        gen = s.get(Generation, gen_id)
+        s.add(ReleaseManifest(generation_id=gen_id, manifest_id=manifest_id, content_id=gen.content_id,
+                              store=b"jumb", provider="ConsentGate", system="consentgate-procedural",
+                              system_version="0.1"))
+    return manifest_id
 
 
 def _ward(case: Case) -> str:
@@ -415,6 +435,14 @@ REQUESTS: dict[str, Request] = {
     "GET /v1/log/entries/<int:index>": (lambda c: "/v1/log/entries/0", NONE),
     "GET /v1/log/consistency": (lambda c: "/v1/log/consistency?old_size=1", NONE),
     "GET /v1/log/trust-anchor": (lambda c: "/v1/log/trust-anchor", NONE),
+    "GET /sbr/v1/matches/byBinding": (lambda c: "/sbr/v1/matches/byBinding?alg=dev.consentgate.watermark.1"
+                                                "&value=AAAAAAAAAAA=", NONE),
+    "POST /sbr/v1/matches/byBinding": (lambda c: "/sbr/v1/matches/byBinding", lambda c: {"json": {
+        "alg": "dev.consentgate.watermark.1", "value": "AAAAAAAAAAA="}}),
+    "POST /sbr/v1/matches/byContent": (lambda c: "/sbr/v1/matches/byContent",
+                                       lambda c: {"data": c.world.jpeg, "content_type": "image/jpeg"}),
+    "GET /sbr/v1/manifests/<manifest_id>": (lambda c: f"/sbr/v1/manifests/{_manifest(c)}", NONE),
+    "GET /sbr/v1/services/supportedAlgorithms": (lambda c: "/sbr/v1/services/supportedAlgorithms", NONE),
     "GET /v1/notifications": (lambda c: "/v1/notifications", NONE),
     "POST /v1/notifications/read": (lambda c: "/v1/notifications/read", NONE),
     "GET /metrics": (lambda c: "/metrics", NONE),
@@ -438,7 +466,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path, c2pa_dir: P
 def _routes(app: Flask) -> dict[str, Any]:
     out = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(("v1.", "ops.")):
+        if rule.endpoint.startswith(("v1.", "ops.", "sbr.")):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 out[f"{method} {rule.rule}"] = app.view_functions[rule.endpoint]
     return out

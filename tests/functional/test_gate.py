@@ -43,7 +43,7 @@ def test_consent_story(api, faces_dir, tmp_path):
     scan = report["c2pa"]["governance"]["face_scan"]
     assert scan["backend"] == "dlib-resnet-v1" and scan["threshold"] == 0.5 and scan["tracks"] >= 1
     assert scan["frames_scanned"] >= 1 and scan["keyframes"] == 0 and scan["thorough_every_s"] == 0
-    assert "trainedAlgorithmicMedia" in report["c2pa"]["digital_source_type"]
+    assert report["c2pa"]["digital_source_type"].endswith("/algorithmicMedia")  # the procedural renderer
     assert report["watermark"]["found"] and report["watermark"]["payload"] == content_id
     assert report["record"]["generation_id"] == gen["id"]
     entry = report["record"]["log_entry"]
@@ -273,8 +273,10 @@ def test_the_gate_around_a_real_text_to_video_pipeline(make_api, tiny_wan):
     report = api.verify(api.download(bob, done["id"])).get_json()
     assert report["c2pa"]["state"] == "Trusted" and report["watermark"]["found"]
     assert report["record"]["generator"].startswith("diffusers/WanPipeline")
-    # 64 px frames of a random model's noise drown the default mark: the gate read it back and made it stronger
-    assert report["c2pa"]["governance"]["watermark"]["strength"] > 2.75
+    # the gate read the mark back before release, at the strength it records (made stronger while it could not)
+    assert report["c2pa"]["governance"]["watermark"]["strength"] in (2.75, 5.5, 8.25)
+    assert report["c2pa"]["governance"]["watermark"]["read_back_confidence"] > 0
+    assert report["c2pa"]["digital_source_type"].endswith("/trainedAlgorithmicMedia")  # a learned model
 
 
 def test_a_mark_that_cannot_be_read_back_blocks_the_release(api, monkeypatch):

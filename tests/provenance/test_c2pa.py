@@ -15,6 +15,7 @@ import pytest
 
 from media.video import read_video
 from provenance.c2pa_seal import (
+    ALGORITHMIC_MEDIA,
     GENERATOR_LABEL,
     GOVERNANCE_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
@@ -82,8 +83,7 @@ def test_manifest_records_what_made_the_clip_and_why_it_was_allowed(
     report = read_c2pa(sealed, trust_anchors_pem=material.root_pem)
 
     assert report.governance == GOVERNANCE
-    assert report.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
-    assert str(report.digital_source_type).endswith("/trainedAlgorithmicMedia")
+    assert report.digital_source_type == ALGORITHMIC_MEDIA  # the procedural renderer has no learned weights
     assert report.actions == ("c2pa.created",)
     assert report.software_agent == "consentgate-procedural/0.1"
     assert report.generator == {"name": "consentgate-procedural", "version": "0.1", "learned_weights": False}
@@ -92,6 +92,20 @@ def test_manifest_records_what_made_the_clip_and_why_it_was_allowed(
     assert report.issuer == "ConsentGate development CA"
     assert report.ingredients == ()
     assert json.loads(json.dumps(report.to_dict()))["governance"] == GOVERNANCE
+
+
+def test_a_learned_model_is_declared_trained_algorithmic_media(
+    clip_mp4: Path, material: SignerMaterial, tmp_path: Path
+) -> None:
+    dst = tmp_path / "learned.mp4"
+    seal_video(clip_mp4, dst, make_spec(generator_name="diffusers/WanPipeline", learned_weights=True), material)
+
+    assert read_c2pa(dst.read_bytes()).digital_source_type == TRAINED_ALGORITHMIC_MEDIA
+
+
+def test_a_source_type_that_contradicts_the_generator_is_refused() -> None:
+    with pytest.raises(SigningError, match="learned_weights=False makes algorithmicMedia"):
+        make_spec(digital_source_type=TRAINED_ALGORITHMIC_MEDIA)
 
 
 def test_sealed_clip_still_plays(sealed: bytes, tmp_path: Path) -> None:

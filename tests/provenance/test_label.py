@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -115,3 +116,102 @@ def test_credits_add_lines_below_and_are_never_dropped() -> None:
     many = tuple(f"Character {i} (c) Some Studio" for i in range(12))
     with pytest.raises(WatermarkError, match="too small"):  # refused, not labelled with credits missing
         add_visible_label(np.full((1, 96, 96, 3), 128, np.uint8), sub="ConsentGate", credits=many)
+
+
+# --- the moving label (what releases carry) ----------------------------------------------------------------
+
+from provenance.label import DWELL_S, LabelSpec, draw_label, label_schedule  # noqa: E402
+
+
+def labelled(t: int, h: int, w: int, fps: float = 24.0, handle: str = "ada") -> tuple[np.ndarray, np.ndarray, list]:
+    before = textured(t, h, w)
+    frames = before.copy()
+    return before, frames, draw_label(frames, fps, LabelSpec(handle))
+
+
+@pytest.mark.parametrize("h, w", [(64, 64), (128, 128), (256, 256), (360, 640), (1080, 1920)])
+def test_moving_label_changes_only_its_rectangles_in_place(h: int, w: int) -> None:
+    before, frames, placements = labelled(60, h, w)
+    assert placements[0].start == 0 and placements[-1].end == 60
+    for p in placements:
+        seg_before, seg = before[p.start:p.end], frames[p.start:p.end]
+        inside = np.zeros((h, w), bool)
+        inside[p.y:p.y + p.height, p.x:p.x + p.width] = True
+        assert np.array_equal(seg[:, ~inside], seg_before[:, ~inside])
+        assert np.all(np.any(seg[:, inside] != seg_before[:, inside], axis=(1, 2))), "a frame without the label"
+
+
+def test_the_ai_mark_is_at_least_5_percent_of_the_shorter_side() -> None:
+    for h, w in [(64, 64), (256, 256), (360, 640), (720, 1280)]:
+        frames = np.full((2, h, w, 3), 128, np.uint8)
+        (p, *_) = draw_label(frames, 1.0, LabelSpec("ada"))
+        region = frames[0, p.y:p.y + p.height, p.x:p.x + p.width].min(axis=-1)
+        # the mark is the near-white box starting the first line, with the letters "AI" knocked out of it
+        count, labels, stats, _ = cv2.connectedComponentsWithStats((region > 220).astype(np.uint8))
+        mark = min(range(1, count), key=lambda i: (stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_TOP]))
+        x, y, mw, mh = (int(v) for v in stats[mark, :4])
+        middle = region[y:y + mh, x + mw // 4:x + 3 * mw // 4] < 160  # the letters' ink in the middle columns
+        ink_rows = np.flatnonzero(middle.any(axis=1))
+        ink = int(ink_rows.max() - ink_rows.min() + 1)
+        assert ink >= 0.05 * min(h, w), (h, w, ink)
+        assert p.text_px >= 0.05 * min(h, w)
+
+
+def test_label_is_on_every_opening_frame_for_two_seconds_and_moves_afterwards() -> None:
+    fps = 24.0
+    before, frames, placements = labelled(int(5 * fps), 256, 256, fps)
+    changed = np.any(frames != before, axis=(1, 2, 3))
+    assert changed[: int(2 * fps)].all() and changed.all()
+    positions = [p.position for p in placements]
+    assert positions[:4] == ["bottom-right", "top-left", "top-right", "bottom-left"]
+    assert all(p.end - p.start <= round(DWELL_S * fps) for p in placements)
+
+
+@pytest.mark.parametrize("corner", ["bottom-right", "top-left", "top-right", "bottom-left"])
+def test_cropping_any_corner_away_leaves_the_label_elsewhere(corner: str) -> None:
+    h = w = 256
+    before, frames, _ = labelled(48, h, w)
+    keep = np.ones((h, w), bool)  # crop away the quarter of the picture in that corner
+    rows = slice(h // 2, h) if corner.startswith("bottom") else slice(0, h // 2)
+    cols = slice(w // 2, w) if corner.endswith("right") else slice(0, w // 2)
+    keep[rows, cols] = False
+    assert np.any(frames[:, keep] != before[:, keep])
+
+
+def test_a_half_second_clip_still_shows_two_positions() -> None:
+    schedule = label_schedule(12, 24.0)
+    assert [s[2] for s in schedule] == ["bottom-right", "top-left"]
+    assert label_schedule(1, 24.0) == [(0, 1, "bottom-right")]
+
+
+def test_the_handle_is_in_the_label() -> None:
+    a, b = np.full((2, 1, 256, 256, 3), 128, np.uint8)
+    draw_label(a, 24.0, LabelSpec("ada"))
+    draw_label(b, 24.0, LabelSpec("grace_hopper"))
+    assert not np.array_equal(a, b)
+    assert LabelSpec("ada").handle == "@ada"
+
+
+def test_moving_label_rejections_change_nothing() -> None:
+    frames = textured(2, 64, 64)
+    before = frames.copy()
+    with pytest.raises(WatermarkError, match="too small for a legible label"):
+        draw_label(frames, 24.0, LabelSpec("h" * 40, credits=("A very long attribution (c) Studio",)))
+    assert np.array_equal(frames, before)
+    frames.flags.writeable = False
+    with pytest.raises(WatermarkError, match="writeable"):
+        draw_label(frames, 24.0, LabelSpec("ada"))
+    with pytest.raises(WatermarkError, match="T, H, W, 3"):
+        draw_label(before[0], 24.0, LabelSpec("ada"))
+    with pytest.raises(WatermarkError, match="fps"):
+        draw_label(before.copy(), 0.0, LabelSpec("ada"))
+    with pytest.raises(WatermarkError, match="handle"):
+        LabelSpec("")
+
+
+def test_long_credits_wrap_and_shrink_but_the_ai_text_keeps_its_size() -> None:
+    plain = draw_label(textured(2, 256, 256), 24.0, LabelSpec("bob"))
+    credit = "Captain Comet and the Starlight Crew (c) Example Studio 2026"  # 60 characters, the longest allowed
+    credited = draw_label(textured(2, 256, 256), 24.0, LabelSpec("bob", credits=(credit, "Robo Pup (c) Other")))
+    assert credited[0].text_px == plain[0].text_px >= 0.05 * 256
+    assert credited[0].height > plain[0].height and credited[0].width <= 0.7 * 256

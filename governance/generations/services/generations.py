@@ -165,9 +165,21 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
 
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
-                       *, default_quota: int, restriction_hold: float | None = None) -> Generation:
+                       *, default_quota: int, restriction_hold: float | None = None,
+                       remix_of: Any = None) -> Generation:
+    """``remix_of``: the id of a released generation this one is made from. Every likeness its lineage named or
+    showed joins the request's likenesses, so consent is asked for all of them at every stage
+    (:mod:`governance.remix.services`)."""
+    from governance.remix import services as remix_svc
+
     authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
+    parent = remix_svc.check_parent(session, requester, remix_of) if remix_of is not None else None
+    if parent is not None:
+        likeness_ids = list(dict.fromkeys([*likeness_ids, *remix_svc.lineage_likenesses(session, parent)]))
+        if len(likeness_ids) > MAX_LIKENESSES:
+            raise InvalidInput(f"a remix of {parent.id} would show {len(likeness_ids)} likenesses with its lineage's; "
+                               f"at most {MAX_LIKENESSES} per generation")
     quota = quota_for(session, requester, default_quota=default_quota)
     if quota.left == 0:
         raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
@@ -184,6 +196,9 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     session.add(gen)
     link_likenesses(session, gen.id, likeness_ids, named=True)
+    if parent is not None:
+        session.flush()
+        remix_svc.link(session, gen, parent)
     named: dict[str, bool] = {}
     for d in decisions:
         character_id = character_of(d.rule)
@@ -425,6 +440,12 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     session.add(gen)
     record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
            acting_as="owner" if owner else actor.role.value)
+    # the takedown follows remix lineage; a likeness owner's takedown withdraws their faces from the remixes
+    from governance.remix.services import withdraw
+
+    faces = {lid for lid in gen.likeness_ids + [f["likeness"] for f in gen.faces_found if f.get("likeness")]
+             if (lk := session.get(Likeness, lid)) is not None and lk.owner_id == actor.id}
+    withdraw(session, actor, gen, reason=f"taken down{': ' + reason if reason else ''}", faces=faces)
     if not owner:
         for account_id in sorted(({gen.requester_id} | involved_owner_ids(session, gen)) - {actor.id}):
             notify(session, account_id, "generation:takedown",

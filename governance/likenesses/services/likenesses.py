@@ -208,6 +208,7 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
         # "only me" takes back every other use at once: grants do not silently return if the mode changes later.
         for grant in active_grants(session, likeness.id):
             _revoke(session, actor, grant, why="mode set to only_me")
+        _withdraw_from_remixes(session, actor, likeness.id, None, "mode set to only_me")
     return likeness
 
 
@@ -271,6 +272,17 @@ def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
     session.add(g)
     record(session, Tag.GRANT_REVOKE, actor_id=actor.id, subject=g.likeness_id, grantee=g.grantee_id,
            grant=g.id, why=why)
+    _withdraw_from_remixes(session, actor, g.likeness_id, g.grantee_id, why)
+
+
+def _withdraw_from_remixes(session: Session, actor: Account, likeness_id: str, grantee_id: str | None,
+                           why: str) -> None:
+    """A withdrawn consent follows remix lineage (:func:`governance.remix.services.withdraw_likeness`)."""
+    from governance.remix.services import withdraw_likeness
+
+    lk = session.get(Likeness, likeness_id)
+    withdraw_likeness(session, actor, likeness_id, grantee_id, f"likeness {likeness_id}: {why}",
+                      owner_id=lk.owner_id if lk is not None else actor.id)
 
 
 def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
@@ -289,6 +301,7 @@ def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool
     _begin_change(session, likeness)
     for g in active_grants(session, likeness.id):
         _revoke(session, actor, g, why="likeness deleted")
+    _withdraw_from_remixes(session, actor, likeness.id, None, "likeness deleted")
     session.flush()
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)

@@ -1,0 +1,172 @@
+"""Remixes: lineage in the manifest (C2PA ingredients), consent over the whole ancestry, withdrawal down the graph.
+
+Jobs run one at a time in the test's thread (``worker="none"`` and ``pipeline.process``), so a generation
+requested and not yet processed is exactly an in-flight one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import c2pa
+import pytest
+
+from tests.functional.conftest import Api
+
+FAST = {"worker": "none", "duration_s": 1.0, "frame_size": 256, "daily_quota": 100}
+
+
+def make(api: Api, token: str, prompt: str, likenesses: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    r = api.call("POST", "/v1/generations", token, json={"prompt": prompt, "likenesses": likenesses or [], "seed": 3,
+                                                         **extra})
+    assert r.status_code == 202, r.get_json()
+    return r.get_json()  # type: ignore[no-any-return]
+
+
+def run(api: Api, token: str, gen: dict[str, Any]) -> dict[str, Any]:
+    api.rt.pipeline.process(gen["id"])
+    return api.call("GET", f"/v1/generations/{gen['id']}", token).get_json()  # type: ignore[no-any-return]
+
+
+def store_of(video: bytes) -> dict[str, Any]:
+    with c2pa.Reader("video/mp4", io.BytesIO(video)) as reader:
+        return json.loads(reader.json())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def family(make_api: Any, faces_dir: Any) -> dict[str, Any]:
+    """alice's live likeness, granted to bob; bob's release showing it (the grandparent), his remix of it (the
+    parent) and his remix of that (the child). A remix is of a generation its requester may see."""
+    api = make_api(**FAST)
+    people = {name: api.account(name) for name in ("alice", "bob", "frank")}
+    lk = api.enroll_live(people["alice"], faces_dir / "obama.jpg")
+    assert api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", people["alice"]).status_code == 201
+    bob = people["bob"]
+    grand = run(api, bob, make(api, bob, "a portrait in a garden", [lk["id"]]))
+    assert grand["state"] == "released", grand["reasons"]
+    parent = run(api, bob, make(api, bob, "the same, at night", remix_of=grand["id"]))
+    assert parent["state"] == "released", parent["reasons"]
+    child = run(api, bob, make(api, bob, "the same, in the rain", remix_of=parent["id"]))
+    assert child["state"] == "released", child["reasons"]
+    return {"api": api, "people": people, "likeness": lk["id"], "grand": grand, "parent": parent, "child": child}
+
+
+def test_a_remix_of_a_remix_shows_the_full_chain_in_the_reader(family: dict[str, Any]) -> None:
+    api, bob = family["api"], family["people"]["bob"]
+    store = store_of(api.download(bob, family["child"]["id"]))
+
+    assert len(store["manifests"]) == 3
+    titles = {m["title"] for m in store["manifests"].values()}
+    assert titles == {f"ConsentGate generation {family[k]['id']}" for k in ("grand", "parent", "child")}
+    active = store["manifests"][store["active_manifest"]]
+    (ingredient,) = active["ingredients"]
+    assert ingredient["relationship"] == "inputTo"
+    assert ingredient["title"] == f"ConsentGate generation {family['parent']['id']}"
+    assert store["validation_state"] in ("Valid", "Trusted")
+    # the lineage's likeness was part of the remix's request: consent was asked for it
+    assert family["child"]["likenesses"] == [family["likeness"]]
+
+
+def test_a_remix_needs_consent_for_every_likeness_of_its_ancestry(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    r = api.call("POST", "/v1/generations", p["frank"], json={"prompt": "x", "remix_of": family["child"]["id"]})
+    assert r.status_code == 404  # frank may not even see bob's generation
+
+    assert api.call("DELETE", f"/v1/likenesses/{family['likeness']}/grants/bob", p["alice"]).status_code == 204
+    again = make(api, p["bob"], "again", remix_of=family["grand"]["id"])  # names no likeness itself
+    assert again["state"] == "blocked"
+    assert any("no consent is on record" in r for r in again["reasons"]), again["reasons"]
+
+
+def test_revoking_the_grandparents_likeness_follows_the_graph(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    great = make(api, p["bob"], "the same, in the snow", remix_of=family["child"]["id"])
+    assert great["state"] == "prechecked"  # in flight: requested, not yet processed
+
+    r = api.call("PATCH", f"/v1/likenesses/{family['likeness']}", p["alice"], json={"mode": "only_me"})
+    assert r.status_code == 200
+
+    grand = api.call("GET", f"/v1/generations/{family['grand']['id']}", p["bob"]).get_json()
+    assert grand["state"] == "released" and not grand.get("taken_down")  # made under a grant valid then
+    for k in ("parent", "child"):
+        assert api.call("GET", f"/v1/generations/{family[k]['id']}/video", p["bob"]).status_code == 410
+        assert not (api.rt.settings.videos_dir / f"{family[k]['id']}.mp4").exists()
+    after = run(api, p["bob"], great)
+    assert after["state"] == "blocked" and after["reasons"], after
+    notes = " ".join(n["message"] for n in api.notifications(p["bob"]))
+    assert family["child"]["id"] in notes and "taken down" in notes
+
+
+def test_a_takedown_marks_released_descendants_and_blocks_the_unreleased(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    child_video = api.download(p["bob"], family["child"]["id"])
+    queued = make(api, p["bob"], "the same, at dawn", remix_of=family["child"]["id"])
+
+    r = api.call("DELETE", f"/v1/generations/{family['grand']['id']}", p["alice"], json={"reason": "not me"})
+    assert r.status_code == 204  # alice's face: her takedown withdraws it from the remixes too
+
+    for k in ("parent", "child"):
+        assert api.call("GET", f"/v1/generations/{family[k]['id']}/video", p["bob"]).status_code == 410
+    assert api.call("GET", f"/v1/generations/{queued['id']}", p["bob"]).get_json()["state"] == "blocked"
+    report = api.verify(child_video).get_json()
+    assert report["record"]["taken_down"] is True and "TAKEN DOWN" in report["summary"]
+
+
+def test_a_takedown_without_a_face_marks_the_descendants(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    child_video = api.download(p["bob"], family["child"]["id"])
+
+    assert api.call("DELETE", f"/v1/generations/{family['grand']['id']}", p["bob"]).status_code == 204  # requester
+
+    report = api.verify(child_video).get_json()
+    assert report["record"]["taken_down"] is False
+    assert report["record"]["ancestor_withdrawn"]["reason"].startswith(f"an ancestor ({family['grand']['id']})")
+    assert "an ancestor was withdrawn" in report["summary"]
+    notes = " ".join(n["message"] for n in api.notifications(p["alice"]))
+    assert "an ancestor" in notes  # the owner of the face in it is told
+    r = api.call("POST", "/v1/generations", p["bob"], json={"prompt": "x", "remix_of": family["grand"]["id"]})
+    assert r.status_code == 409 and "taken down" in r.get_json()["detail"]
+    r = api.call("POST", "/v1/generations", p["bob"], json={"prompt": "x", "remix_of": family["child"]["id"]})
+    assert r.status_code == 409 and "an ancestor" in r.get_json()["detail"]
+
+
+def test_a_takedown_decided_on_a_notice_follows_the_lineage(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    child_video = api.download(p["bob"], family["child"]["id"])
+    queued = make(api, p["bob"], "the same, at dusk", remix_of=family["child"]["id"])
+    r = api.call("POST", "/v1/notices", json={"contact": "someone@example.org", "on_behalf_of": "minor_in_care",
+                                             "good_faith": True, "statement": "This shows my child.",
+                                             "generation_id": family["grand"]["id"]})
+    assert r.status_code == 201, r.get_json()
+    admin = api.account("root", "admin")
+    r = api.call("POST", f"/v1/notices/{r.get_json()['id']}/decision", admin,
+                 json={"outcome": "take_down", "reason": "a credible notice"})
+    assert r.status_code == 200, r.get_json()
+
+    assert api.call("GET", f"/v1/generations/{queued['id']}", p["bob"]).get_json()["state"] == "blocked"
+    report = api.verify(child_video).get_json()
+    assert report["record"]["taken_down"] is False
+    assert "takedown notice" in report["record"]["ancestor_withdrawn"]["reason"]
+    assert "an ancestor was withdrawn" in report["summary"]
+
+
+@pytest.mark.parametrize("remix_of,status,detail", [
+    (12, 422, "remix_of must be a generation id"),
+    ("gen_0123456789abcdef", 404, "no generation"),
+])
+def test_bad_remix_requests_are_refused(make_api: Any, remix_of: Any, status: int, detail: str) -> None:
+    api = make_api(**FAST)
+    bob = api.account("bob")
+    r = api.call("POST", "/v1/generations", bob, json={"prompt": "x", "remix_of": remix_of})
+    assert r.status_code == status and detail in r.get_json()["detail"]
+    assert api.call("GET", "/v1/generations", bob).get_json()["generations"] == []  # nothing half-made
+
+
+def test_an_unreleased_generation_cannot_be_remixed(make_api: Any) -> None:
+    api = make_api(**FAST)
+    bob = api.account("bob")
+    queued = make(api, bob, "a lake")
+    r = api.call("POST", "/v1/generations", bob, json={"prompt": "x", "remix_of": queued["id"]})
+    assert r.status_code == 409 and "only a released generation can be remixed" in r.get_json()["detail"]
