@@ -22,8 +22,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from governance.app import create_app
-from media.video import Clip, read_video, remux, write_video
+from media.video import Clip, read_video, write_video
 from tests.functional.conftest import Api
+from tests.media_tools import remux
 
 # --- the specification's response schemas (components.schemas), as JSON Schema ---------------------------
 QUERY_RESULT = {  # c2pa.softBindingQueryResult

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from media.video import Clip, read_video, remux, write_video
+from media.video import Clip, read_video, write_video
 from provenance.c2pa_seal import ManifestSpec, seal_video
 from provenance.compliance import labels_report
 from provenance.disclosure import Disclosure, write_implicit_label
@@ -19,6 +19,7 @@ from provenance.label import LabelSpec, declaration, draw_label
 from provenance.softbinding import FINGERPRINT_ALG, WATERMARK_ALG, SoftBinding
 from provenance.verify import C2paReport, read_c2pa
 from provenance.watermark import WatermarkKey, detect_video, embed
+from tests.media_tools import remux
 
 PAYLOAD = bytes.fromhex("00112233aabbccdd")
 FPS = 24.0

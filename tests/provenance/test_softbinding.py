@@ -19,7 +19,6 @@ import av
 import c2pa
 import pytest
 
-from media.video import remux
 from provenance.c2pa_seal import (
     ALGORITHMIC_MEDIA,
     DISCLOSURE_LABEL,
@@ -40,6 +39,7 @@ from provenance.softbinding import (
     resolve_by_binding,
     resolve_by_content,
 )
+from tests.media_tools import remux
 
 PAYLOAD = bytes.fromhex("0123456789abcdef")
 FP_VALUE = bytes(range(256)) * 4
