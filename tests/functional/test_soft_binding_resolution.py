@@ -182,7 +182,7 @@ def test_a_file_that_is_not_ours_matches_nothing(sbr: SbrClient, stranger: bytes
 
 def test_the_manifest_store_validates_with_c2pa_python(world: World, sbr: SbrClient) -> None:
     store = sbr.get_manifest_by_id(world.manifest_id)
-    anchors = b"".join(world.api.rt.trust_anchors).decode()
+    anchors = b"".join(world.api.rt.keys.trust_anchors).decode()
     settings = c2pa.Settings.from_dict({"trust": {"user_anchors": anchors}})
     with settings, c2pa.Context(settings=settings) as ctx, \
             c2pa.Reader("video/mp4", io.BytesIO(world.video), store, ctx) as reader:
