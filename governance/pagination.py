@@ -17,10 +17,10 @@ Errors are 400 (:class:`~governance.errors.BadRequest`): a ``limit`` that is not
     >>> c = encode_cursor("generations", (datetime(2026, 1, 2, tzinfo=UTC), "gen_1"), b"k" * 32)
     >>> decode_cursor(c, "generations", b"k" * 32)
     (datetime.datetime(2026, 1, 2, 0, 0, tzinfo=datetime.timezone.utc), 'gen_1')
-    >>> decode_cursor(c, "generations", b"x" * 32)
+    >>> decode_cursor(c, "generations", b"x" * 32)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    governance.errors.BadRequest: the cursor is not one this service made (pass back the 'cursor' or 'next' of a previous page)
+    governance.errors.BadRequest: the cursor is not one this service made (pass back ...)
     >>> decode_cursor(c, "accounts", b"k" * 32)
     Traceback (most recent call last):
     ...
