@@ -19,12 +19,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from governance.accounts.models import Account
+from governance.accounts.models import Account, Role
 from governance.accounts.services import notify, resolve_account
 from governance.audit import Tag, record
 from governance.columns import iso, utcnow
 from governance.db import serialize_consent
-from governance.accounts.models import Role
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.guardians.models import GuardianApproval, Guardianship
 from governance.likenesses.models import Grant, Likeness

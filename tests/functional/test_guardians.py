@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from governance.db import unit_of_work
 from governance.accounts.models import Account
+from governance.db import unit_of_work
 from governance.guardians.models import GuardianApproval, Guardianship
 from governance.likenesses.models import Grant
 from governance.models import AuditEvent
@@ -147,7 +147,8 @@ def test_a_grant_made_before_the_link_waits_for_the_guardian(api, faces_dir):
 def test_only_creator_accounts_are_minors_or_guardians_and_nobody_links_their_own(api):
     """t6: a minor's account cannot be an admin, an admin or regulator cannot be marked a minor nor be a
     guardian, and no account links or unlinks its own guardian; each refusal writes nothing."""
-    admin, admin2 = api.account("root", "admin"), api.account("root2", "admin")
+    admin = api.account("root", "admin")
+    api.account("root2", "admin")
     api.account("gina")
     api.account("reg", "regulator")
 

@@ -231,7 +231,8 @@ def test_a_video_taken_down_elsewhere_closes_its_notices_and_takes_no_new_one(ap
     a = api.call("POST", "/v1/notices", json=good).get_json()
     b = api.call("POST", "/v1/notices", json=good).get_json()
     # a reviewer takes it down on notice A: notice B says so, closed, with no counter-notice window of its own
-    r = api.call("POST", f"/v1/notices/{a['id']}/decision", admin, json={"outcome": "take_down", "reason": "not consented"})
+    r = api.call("POST", f"/v1/notices/{a['id']}/decision", admin,
+                 json={"outcome": "take_down", "reason": "not consented"})
     assert r.status_code == 200, r.get_json()
     status = api.call("GET", f"/v1/notices/{b['id']}/status?token={b['token']}").get_json()
     assert status["state"] == "taken_down", status
