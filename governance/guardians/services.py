@@ -102,7 +102,7 @@ def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: A
 def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
     """Unlink a minor's guardian (the account stays a minor's: no grant can be approved until another is
     linked). Pending approvals are cancelled; the guardian is told; audited. 404 for an account that is not a
-    minor's or has no guardian linked."""
+    minor's or has no guardian linked; 403 for an account unlinking its own guardian."""
     minor = resolve_account(session, minor_ref)
     if admin.id == minor.id:
         raise Forbidden("an account cannot unlink its own guardian; another administrator must")
