@@ -234,7 +234,7 @@ def changes_since(session: Session, kind: str, after: int, upto: int) -> list[st
 def counter(session: Session, name: str) -> int:
     """The counter's value as the database holds it now (-1: no such counter). One column, read past the ORM's
     identity map: every decision reads two of these (measured ~10x cheaper than loading the row; issue 12)."""
-    value = session.execute(sa.select(models.Counter.value).where(models.Counter.name == name)).scalar()
+    value = session.execute(sa.select(col(models.Counter.value)).where(col(models.Counter.name) == name)).scalar()
     return -1 if value is None else int(value)
 
 
