@@ -392,12 +392,15 @@ def cmd_log_verify_head(args: argparse.Namespace) -> int:
     head_path, anchor_path = Path(args.head), Path(args.anchor)
     for p in (head_path, anchor_path):
         if not p.is_file():
-            raise SystemExit(f"consentgate log verify-head: no such file: {p}")
+            return fail(f"no such file: {p}")
     try:
-        data = json.loads(head_path.read_bytes())
+        raw, anchor = head_path.read_bytes(), anchor_path.read_bytes()
+    except OSError as e:
+        return fail(f"cannot read {e.filename}: {e.strerror}")
+    try:
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         return fail(f"{head_path} is not JSON: {e}")
-    anchor = anchor_path.read_bytes()
     try:
         head = SignedTreeHead.from_dict(data)
         fp = certificate_fingerprint(anchor)

@@ -2,7 +2,10 @@
 
 A list is read in pages of ``limit`` rows (1 to :data:`MAX_LIMIT`, default :data:`DEFAULT_LIMIT`) in one fixed
 order that ends on a unique column, so each row has exactly one place. A page's ``cursor`` is the sort key of its
-last row, made opaque (URL-safe base64 of a small JSON value naming the list it belongs to); the next page is the
+last row, made opaque and tamper-evident: a small JSON value naming the list (and, through the list's name, the
+reader) it belongs to, signed with the service's cursor key (itsdangerous' ``URLSafeSerializer``: URL-safe
+base64 and an HMAC; ``keys/cursor.key``, made at ``init``), so a cursor another reader was given, or one made by
+hand, is refused; the next page is the
 rows strictly after that key. Rows added or removed between two requests therefore never shift a page: nothing
 is read twice and nothing already in the order before the cursor is skipped (keyset pagination, as opposed to
 ``OFFSET``, which drifts when rows are inserted ahead of it).
@@ -11,10 +14,14 @@ Errors are 400 (:class:`~governance.errors.BadRequest`): a ``limit`` that is not
 ``cursor`` that is not one this service made for the same list.
 
     >>> from datetime import UTC, datetime
-    >>> c = encode_cursor("generations", (datetime(2026, 1, 2, tzinfo=UTC), "gen_1"))
-    >>> decode_cursor(c, "generations")
+    >>> c = encode_cursor("generations", (datetime(2026, 1, 2, tzinfo=UTC), "gen_1"), b"k" * 32)
+    >>> decode_cursor(c, "generations", b"k" * 32)
     (datetime.datetime(2026, 1, 2, 0, 0, tzinfo=datetime.timezone.utc), 'gen_1')
-    >>> decode_cursor(c, "accounts")
+    >>> decode_cursor(c, "generations", b"x" * 32)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    governance.errors.BadRequest: the cursor is not one this service made (pass back ...)
+    >>> decode_cursor(c, "accounts", b"k" * 32)
     Traceback (most recent call last):
     ...
     governance.errors.BadRequest: the cursor was not made for this list; start again without it
@@ -22,9 +29,6 @@ Errors are 400 (:class:`~governance.errors.BadRequest`): a ``limit`` that is not
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.sql.elements import ColumnElement
 
 from governance.errors import BadRequest
@@ -43,15 +48,19 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() also takes '²', which int() refuses
 _MAX_CURSOR = 1024  # characters: a cursor this service makes is far shorter
+_SALT = "consentgate.pagination.cursor"  # itsdangerous derives the signing key from the secret and this
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What the client asked for: ``limit`` rows after the sort key ``after`` (None: from the start)."""
+    """What the client asked for: ``limit`` rows after the sort key ``after`` (None: from the start) of the list
+    ``list_name`` (which names the reader too where the list is the reader's own); ``secret`` signs the next
+    page's cursor."""
 
     list_name: str
+    secret: bytes
     limit: int = DEFAULT_LIMIT
     after: tuple[Any, ...] | None = None
 
@@ -72,8 +81,9 @@ class SortKey:
     descending: bool = False
 
 
-def parse_page(args: Mapping[str, str], list_name: str) -> PageRequest:
-    """``limit`` and ``cursor`` from a query string. Raises BadRequest (400) naming what is wrong."""
+def parse_page(args: Mapping[str, str], list_name: str, secret: bytes) -> PageRequest:
+    """``limit`` and ``cursor`` from a query string (the cursor checked under ``secret``). Raises BadRequest
+    (400) naming what is wrong."""
     raw = args.get("limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
@@ -82,8 +92,8 @@ def parse_page(args: Mapping[str, str], list_name: str) -> PageRequest:
                              max_limit=MAX_LIMIT)
         limit = int(raw)
     cursor = args.get("cursor")
-    after = decode_cursor(cursor, list_name) if cursor is not None else None
-    return PageRequest(list_name, limit, after)
+    after = decode_cursor(cursor, list_name, secret) if cursor is not None else None
+    return PageRequest(list_name, secret, limit, after)
 
 
 def _encode_value(v: Any) -> list[Any]:
@@ -110,23 +120,24 @@ def _decode_value(item: Any) -> Any:
     raise ValueError(f"unknown tag {tag!r}")
 
 
-def encode_cursor(list_name: str, key: Sequence[Any]) -> str:
-    """The opaque cursor for the row whose sort key is ``key`` in the list ``list_name``."""
-    raw = json.dumps({"l": list_name, "k": [_encode_value(v) for v in key]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def encode_cursor(list_name: str, key: Sequence[Any], secret: bytes) -> str:
+    """The opaque cursor for the row whose sort key is ``key`` in the list ``list_name``, signed with
+    ``secret`` (URL-safe text)."""
+    return str(URLSafeSerializer(secret, salt=_SALT).dumps({"l": list_name, "k": [_encode_value(v) for v in key]}))
 
 
-def decode_cursor(cursor: str, list_name: str) -> tuple[Any, ...]:
-    """The sort key in ``cursor``; BadRequest (400) when it is not a cursor of ``list_name``."""
+def decode_cursor(cursor: str, list_name: str, secret: bytes) -> tuple[Any, ...]:
+    """The sort key in ``cursor``; BadRequest (400) when it is not a cursor this service signed with ``secret``,
+    or not one of ``list_name``."""
     bad = "the cursor is not one this service made (pass back the 'cursor' or 'next' of a previous page)"
-    if not cursor or len(cursor) > _MAX_CURSOR:
+    if not cursor or len(cursor) > _MAX_CURSOR or not cursor.isascii() or "\x00" in cursor:
         raise BadRequest(bad)
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        data = URLSafeSerializer(secret, salt=_SALT).loads(cursor)
         if not isinstance(data, dict) or not isinstance(data.get("k"), list) or not data["k"]:
             raise ValueError("no key")
         key = tuple(_decode_value(v) for v in data["k"])
-    except (ValueError, UnicodeDecodeError, binascii.Error, RecursionError) as e:
+    except (BadSignature, ValueError, UnicodeDecodeError, RecursionError) as e:
         raise BadRequest(bad) from e
     if data.get("l") != list_name:
         raise BadRequest("the cursor was not made for this list; start again without it")
@@ -159,7 +170,7 @@ def paginate(session: Any, query: Any, keys: Sequence[SortKey], page: PageReques
     cursor = None
     if more and rows:
         last = rows[-1]
-        cursor = encode_cursor(page.list_name, [getattr(last, k.column.key) for k in keys])
+        cursor = encode_cursor(page.list_name, [getattr(last, k.column.key) for k in keys], page.secret)
     return Page(rows, cursor)
 
 

@@ -63,6 +63,7 @@ def initialise(settings: Settings, keys: Keys | None = None) -> None:
         else:
             load_signer(settings)
         load_or_create_watermark_key(settings.keys_dir / "watermark.key")
+        load_or_create_cursor_key(settings.keys_dir / "cursor.key")
         with unit_of_work(engine) as session:
             keys_svc.note_in_use(session, settings)
     finally:
@@ -155,23 +156,39 @@ def load_signer(settings: Settings) -> tuple[SignerMaterial, SignFn | None]:
     return material, sign_fn
 
 
-def load_or_create_watermark_key(path: Path) -> WatermarkKey:
-    from provenance.watermark import WatermarkKey
-
+def _load_or_create_secret(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The secret in ``path``, made with ``make`` and written mode 0600 when there is none. Never replaces a
+    file another process created meanwhile (written aside, then hard-linked into place)."""
     if path.exists():
-        return WatermarkKey(path.read_bytes())
-    key = WatermarkKey.generate()
+        return path.read_bytes()
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(key.secret)
+        fh.write(make())
     try:
-        os.link(tmp, path)  # never replace a key another process created meanwhile
+        os.link(tmp, path)
     except FileExistsError:
         pass
     finally:
         tmp.unlink()
-    return WatermarkKey(path.read_bytes())
+    return path.read_bytes()
+
+
+def load_or_create_watermark_key(path: Path) -> WatermarkKey:
+    from provenance.watermark import WatermarkKey
+
+    return WatermarkKey(_load_or_create_secret(path, lambda: WatermarkKey.generate().secret))
+
+
+#: Bytes of the key that signs pagination cursors (``keys/cursor.key``): 256 bits, HMAC-SHA1 in itsdangerous'
+#: Signer keys its derivation with it.
+CURSOR_KEY_BYTES = 32
+
+
+def load_or_create_cursor_key(path: Path) -> bytes:
+    """The service's key for pagination cursors (:mod:`governance.pagination`), made on first use. Losing it
+    only invalidates the cursors handed out so far (clients start their list again)."""
+    return _load_or_create_secret(path, lambda: os.urandom(CURSOR_KEY_BYTES))
 
 
 def _sync(index: Any, known: set[str], wanted: set[str], load: Callable[[str], Any]) -> set[str]:
@@ -259,6 +276,11 @@ class Keys:
     def watermark_key(self) -> WatermarkKey:
         """The key new releases are marked with."""
         return load_or_create_watermark_key(self.settings.keys_dir / "watermark.key")
+
+    @cached_property
+    def cursor_key(self) -> bytes:
+        """The key pagination cursors are signed with (``keys/cursor.key``)."""
+        return load_or_create_cursor_key(self.settings.keys_dir / "cursor.key")
 
     @cached_property
     def watermark_keys(self) -> list[WatermarkKey]:

@@ -139,8 +139,12 @@ def _check_text(value: Any, where: str) -> None:
 
 
 def page_request(list_name: str) -> pagination.PageRequest:
-    """The request's ``limit`` and ``cursor`` for the list ``list_name`` (400 when either is bad)."""
-    return pagination.parse_page(request.args, list_name)
+    """The request's ``limit`` and ``cursor`` for the list ``list_name`` as the caller reads it (400 when either
+    is bad): a cursor is bound to the list and to the reader it was given to (another reader's is refused,
+    even for a list both may read), and signed with the service's cursor key."""
+    reader = optional_caller()
+    return pagination.parse_page(request.args, f"{list_name}|{reader.id if reader else 'anonymous'}",
+                                 runtime().keys.cursor_key)
 
 
 def page_response(items_key: str, page: pagination.Page[Any], render: Callable[[Any], Any],

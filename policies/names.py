@@ -75,8 +75,32 @@ SUFFIXES = ("s", "es")
 IRREGULAR_PLURALS = {"mouse": "mice", "louse": "lice", "goose": "geese", "foot": "feet", "tooth": "teeth",
                      "child": "children", "person": "people", "ox": "oxen", "cactus": "cacti", "fungus": "fungi"}
 #: Punctuation that ends a phrase: the words on either side of it do not make one name ("thunder, squirrels
-#: gather"), unless the name itself has it there ("Smith, Jr."). Hyphens, dots inside a word and spaces join.
-_BREAK = re.compile(r"[,;:?()\[\]{}\"“”«»—–]|[.!]\s")
+#: gather"), unless the name itself has it there ("Smith, Jr."). It is sentence punctuation (Unicode Po, and
+#: dashes other than the hyphen) with white space next to it. Every other character between two words joins
+#: them: spaces, hyphens, slashes, symbols, quotation marks and brackets around a word ('I love "crypto"',
+#: "(I) (love) (crypto)"), and punctuation with no space at all ("I—love—crypto", "I,love"). A writing of three
+#: words or more broken at EVERY word ("I, love, crypto", "I... love... crypto", "I: love: crypto") is a
+#: disguise, not two phrases: it still names the name (see :func:`_cuts`).
+_JOINING_PUNCTUATION = frozenset("'\"*/\\&#%@§¶†‡·-\u2010\u2011\u00ad")
+
+
+def _ends_phrase(c: str) -> bool:
+    return c not in _JOINING_PUNCTUATION and unicodedata.category(c) in ("Po", "Pd")
+
+
+def _gap_breaks(gap: str) -> bool:
+    """Whether the characters ``gap`` between two words end a phrase (see above)."""
+    return any(c.isspace() for c in gap) and any(_ends_phrase(c) for c in gap)
+
+
+def _cuts(text: str, spans: Sequence[tuple[int, int]]) -> frozenset[int]:
+    """The positions n (1 .. len(spans) - 1) of the words ``spans`` (character offsets into ``text``) before
+    which a phrase ends; none when three words or more are broken at every word (a disguise)."""
+    cuts = frozenset(n for n in range(1, len(spans)) if _gap_breaks(text[spans[n - 1][1]:spans[n][0]]))
+    if len(spans) >= 3 and len(cuts) == len(spans) - 1:
+        return frozenset()
+    return cuts
+
 
 #: Digits and symbols read as letters ("leetspeak"). "1" and "|" stand for "i" or "l": the automaton reads
 #: "l" as "i" too, and the check letter by letter keeps a written "l" from matching a name's "i".
@@ -262,7 +286,7 @@ class _Entry:
     folded: str  # the words joined, folded
     tokens: tuple[str, ...]  # the words, folded and leetspeak-decoded
     inflected: bool
-    breaks: frozenset[int] = frozenset()  # the words before which the name has a phrase break (see _BREAK)
+    breaks: frozenset[int] = frozenset()  # the words before which the name has a phrase break (see _cuts)
 
     def break_offsets(self) -> frozenset[int]:
         """The same breaks as offsets into :attr:`folded`."""
@@ -348,8 +372,7 @@ class NameMatcher:
             folded = tuple(t.folded for t in tokens)
             if not folded:
                 continue
-            breaks = frozenset(k for k in range(1, len(tokens))
-                               if _BREAK.search(name[tokens[k - 1].end:tokens[k].start]))
+            breaks = _cuts(name, [(t.start, t.end) for t in tokens])
             for form, inflected in [(folded, False), *((p, True) for p in _irregular_plurals(folded))]:
                 entries.append(_Entry(i, "".join(form), tuple(w.translate(_DECODE) for w in form), inflected,
                                       breaks))
@@ -435,8 +458,7 @@ class NameMatcher:
                 continue
             written = folded[start:last_char + 1]
             span = use[k:k2 + 1]
-            cut = {offsets[k + n] - start for n in range(1, len(span))
-                   if _BREAK.search(prompt[tokens[span[n - 1]].end:tokens[span[n]].start])}
+            cut = {offsets[k + n] - start for n in _cuts(prompt, [(tokens[i].start, tokens[i].end) for i in span])}
             for e in ids:
                 entry = self._entries[e]
                 if keep.settled(entry.index):
@@ -529,8 +551,8 @@ class NameMatcher:
         if start < 0 or start + n_words > len(decoded) or \
                 keep.settled(entry.index, tokens[word_ids[start]].start):
             return
-        if any(_BREAK.search(prompt[tokens[word_ids[start + i - 1]].end:tokens[word_ids[start + i]].start])
-               and i not in entry.breaks for i in range(1, n_words)):
+        spans = [(tokens[word_ids[start + i]].start, tokens[word_ids[start + i]].end) for i in range(n_words)]
+        if not _cuts(prompt, spans) <= entry.breaks:
             return
         inflected, misspelt = entry.inflected, False
         for i, t in enumerate(entry.tokens):

@@ -212,7 +212,7 @@ STRONG: dict[Category, tuple[str, ...]] = {
     Category.ALCOHOL_DRUGS: (
         "cocaine", "heroin", "meth", "methamphetamine", "crack pipe", "marijuana", "cannabis", "smoking a joint",
         "smokes a joint", "rolling a joint", "getting high", "gets high", "stoned", "drunk", "drunken", "beer",
-        "beers", "wine", "vodka", "whiskey", "whisky", "tequila", "champagne", "alcohol", "alcoholic", "booze",
+        "beers", "vodka", "whiskey", "whisky", "tequila", "champagne", "alcohol", "alcoholic", "booze",
         "liquor", "hangover", "lsd", "mdma", "shrooms", "magic mushrooms", "opioid", "opioids", "fentanyl",
         "bong", "snorting", "snorts", "drug dealer", "drug deal", "drugs", "doing drugs", "takes drugs",
         "taking drugs", "vape", "vaping", "cigarette", "cigarettes", "cigar", "smoking weed", "smokes weed",
@@ -256,7 +256,7 @@ WEAK: dict[Category, tuple[str, ...]] = {
     Category.ALCOHOL_DRUGS: (
         "bar", "pub", "cocktail", "shot", "shots", "toast", "weed", "joint", "high", "smoking", "smoke",
         "pills", "drug", "party", "rave", "club", "ecstasy", "molly", "rum", "ale", "lager", "cider", "pint",
-        "glass of", "bottle of", "drinking", "drinks", "bartender", "nightclub", "hookah", "tobacco",
+        "wine", "glass of", "bottle of", "drinking", "drinks", "bartender", "nightclub", "hookah", "tobacco",
         "nicotine", "needle", "dealer",
     ),
 }

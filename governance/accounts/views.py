@@ -12,6 +12,7 @@ from governance.accounts import services as accounts_svc
 from governance.accounts.models import Account, Notification
 from governance.authz import Action
 from governance.columns import iso
+from governance.errors import InvalidInput
 from governance.generations.services import generations as generations_svc
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
@@ -63,6 +64,9 @@ def rotate_my_token() -> Response:
 def create_account() -> tuple[Response, int]:
     admin = caller()
     body = json_body("name", "role", "daily_quota", "guardian")
+    if body.get("guardian") is not None and body.get("role") != "creator":
+        raise InvalidInput(f"only a creator account can be a minor's: 'guardian' cannot go with role "
+                           f"{body.get('role')!r}")
     account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
                                                  daily_quota=body.get("daily_quota"))
     extra: dict[str, Any] = {}

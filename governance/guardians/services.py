@@ -19,12 +19,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from governance.accounts.models import Account
+from governance.accounts.models import Account, Role
 from governance.accounts.services import notify, resolve_account
 from governance.audit import Tag, record
 from governance.columns import iso, utcnow
 from governance.db import serialize_consent
-from governance.errors import Conflict, InvalidInput, NotFound
+from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.guardians.models import GuardianApproval, Guardianship
 from governance.guardians.rules import CLOSED_TO_MINORS, guardianship
 from governance.likenesses.models import Grant, Likeness
@@ -56,8 +56,16 @@ def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: A
         raise InvalidInput("send the guardian's account name (or id) as 'guardian'")
     minor = resolve_account(session, minor_ref)
     guardian = resolve_account(session, guardian_ref)
+    if admin.id == minor.id:
+        raise Forbidden("an account cannot link its own guardian; another administrator must")
     if guardian.id == minor.id:
         raise InvalidInput("an account cannot be its own guardian")
+    if minor.role is not Role.CREATOR:
+        raise InvalidInput(f"{minor.name!r} is a {minor.role.value} account: only a creator account can be a "
+                           "minor's")
+    if guardian.role is not Role.CREATOR:
+        raise InvalidInput(f"{guardian.name!r} is a {guardian.role.value} account: a guardian must be a creator "
+                           "account (a person's own account)")
     if guardianship(session, guardian.id) is not None:
         raise InvalidInput(f"{guardian.name!r} is a minor's account and cannot be a guardian")
     if session.exec(select(Guardianship).where(Guardianship.guardian_id == minor.id)).first() is not None:
@@ -76,6 +84,7 @@ def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: A
     if previous and previous != guardian.id:
         _cancel_pending(session, minor.id, "the guardian changed")
         notify(session, previous, "guardian:unlinked", f"you are no longer the guardian of {minor.name!r}")
+    _suspend_grants(session, admin, minor, guardian)
     record(session, Tag.GUARDIAN_LINK, actor_id=admin.id, subject=minor.id, guardian=guardian.id,
            previous=previous)
     notify(session, guardian.id, "guardian:linked",
@@ -88,8 +97,10 @@ def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: A
 def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
     """Unlink a minor's guardian (the account stays a minor's: no grant can be approved until another is
     linked). Pending approvals are cancelled; the guardian is told; audited. 404 for an account that is not a
-    minor's or has no guardian linked."""
+    minor's or has no guardian linked; 403 for an account unlinking its own guardian."""
     minor = resolve_account(session, minor_ref)
+    if admin.id == minor.id:
+        raise Forbidden("an account cannot unlink its own guardian; another administrator must")
     row = guardianship(session, minor.id)
     if row is None or row.guardian_id is None:
         raise NotFound(f"{minor.name!r} has no guardian linked")
@@ -101,6 +112,50 @@ def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
     notify(session, guardian_id, "guardian:unlinked",
            f"you are no longer the guardian of {minor.name!r} (unlinked by an administrator)")
     return row
+
+
+def approved_by(session: Session, grant_id: str, guardian_id: str | None) -> bool:
+    """Whether ``guardian_id`` approved grant ``grant_id`` (any guardian when ``guardian_id`` is None: a minor
+    whose guardian was unlinked keeps the grants approved before)."""
+    q = select(GuardianApproval.id).where(GuardianApproval.grant_id == grant_id,
+                                          GuardianApproval.state == "approved")
+    if guardian_id is not None:
+        q = q.where(GuardianApproval.guardian_id == guardian_id)
+    return session.exec(q).first() is not None
+
+
+def _suspend_grants(session: Session, admin: Account, minor: Account, guardian: Account) -> None:
+    """Every active grant of ``minor``'s likenesses that ``guardian`` has not approved (made before the account
+    was a minor's, or approved by a previous guardian) is revoked (``likeness:grant:revoke``, why ``suspended``)
+    and becomes a pending :class:`GuardianApproval` the guardian approves (the grant is made again) or denies.
+    The grantee and the guardian are told."""
+    from governance.likenesses.services.likenesses import active_grants
+
+    for lk in session.exec(select(Likeness).where(Likeness.owner_id == minor.id)).all():
+        for g in active_grants(session, lk.id):
+            if approved_by(session, g.id, guardian.id):
+                continue
+            g.revoked_at = utcnow()
+            session.add(g)
+            record(session, Tag.GRANT_REVOKE, actor_id=admin.id, subject=lk.id, grantee=g.grantee_id, grant=g.id,
+                   why="suspended: the owner was marked a minor's; it waits for the guardian's approval")
+            a = session.exec(select(GuardianApproval).where(
+                GuardianApproval.likeness_id == lk.id, GuardianApproval.grantee_id == g.grantee_id,
+                GuardianApproval.state == "pending")).first()
+            if a is None:
+                a = GuardianApproval(likeness_id=lk.id, grantee_id=g.grantee_id, minor_id=minor.id,
+                                     guardian_id=guardian.id)
+                session.add(a)
+                record(session, Tag.GUARDIAN_APPROVAL, actor_id=admin.id, subject=lk.id, approval=a.id,
+                       grantee=g.grantee_id, decision="requested", suspended_grant=g.id)
+            grantee = session.get(Account, g.grantee_id)
+            notify(session, guardian.id, "guardian:grant:requested",
+                   f"{minor.name!r} had let {grantee.name if grantee else g.grantee_id!r} use their likeness "
+                   f"{lk.id} before you were linked; that grant is suspended until you approve or deny it: "
+                   f"POST /v1/guardian/approvals/{a.id}", likeness_id=lk.id)
+            notify(session, g.grantee_id, "grant:suspended",
+                   f"your grant on likeness {lk.id} is suspended: its owner is a minor and the guardian must "
+                   "approve it first", likeness_id=lk.id)
 
 
 def _cancel_pending(session: Session, minor_id: str, why: str) -> None:

@@ -86,8 +86,10 @@ class Filing:
     video: tuple[str, str] | None
 
     @classmethod
-    def parse(cls, body: Mapping[str, Any], *, uploaded: bool) -> Filing:
-        """Raises :class:`InvalidInput` (422) naming the first field that is missing or wrong."""
+    def parse(cls, body: Mapping[str, Any], *, uploaded: bool, form: bool = False) -> Filing:
+        """Raises :class:`InvalidInput` (422) naming the first field that is missing or wrong. ``good_faith`` is
+        the JSON boolean ``true`` (``1`` or ``"true"`` are refused), or the text ``true`` in a multipart form
+        (``form``), whose fields are all text."""
         contact = _text(body.get("contact"), "contact (an e-mail address or a phone number to reach you)", 3,
                         MAX_CONTACT)
         try:
@@ -95,7 +97,8 @@ class Filing:
         except ValueError as e:
             raise InvalidInput(f"on_behalf_of must be one of {[b.value for b in OnBehalfOf]}, "
                                f"got {body.get('on_behalf_of')!r}") from e
-        if body.get("good_faith") not in (True, "true"):
+        good_faith = body.get("good_faith")
+        if not (good_faith == "true" if form else good_faith is True):
             raise InvalidInput("good_faith must be true: you state in good faith that the video shows the person "
                                "you file for, without their consent")
         statement = _text(body.get("statement"), "statement", MIN_STATEMENT, MAX_STATEMENT, lines=True)
@@ -118,6 +121,14 @@ def resolve_named(session: Session, key: str, value: str) -> Generation:
         gen = session.exec(select(Generation).where(Generation.content_id == value.lower())).first()
     if gen is None or gen.released_at is None:
         raise InvalidInput(f"{key} {value!r}: {_NOT_OURS}")
+    return require_up(gen)
+
+
+def require_up(gen: Generation) -> Generation:
+    """409 when the video is already taken down (by a notice, its owner, a guardian or an admin): there is
+    nothing left to take down, and a notice would only tell its requester again."""
+    if gen.taken_down_at is not None:
+        raise Conflict(f"generation {gen.id} is already taken down: nothing to file a notice about")
     return gen
 
 
@@ -128,7 +139,7 @@ def resolve_report(session: Session, report: Mapping[str, Any]) -> Generation:
     gen = session.get(Generation, rec.get("generation_id")) if rec.get("generation_id") else None
     if gen is None or gen.released_at is None:
         raise InvalidInput(f"the uploaded file: {_NOT_OURS}")
-    return gen
+    return require_up(gen)
 
 
 def facts_of(session: Session, gen: Generation, report: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -322,6 +333,7 @@ def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: st
         from governance.remix.services import withdraw
 
         withdraw(session, None, gen, reason=f"taken down on takedown notice {notice.id}", faces=set())
+        close_on_takedown(session, gen, f"another takedown notice ({notice.id})", except_notice=notice.id)
     notice.state, notice.decided_by = NoticeState.TAKEN_DOWN, decided_by
     notice.counter_deadline = now + timedelta(days=COUNTER_DAYS)
     session.add(notice)
@@ -332,6 +344,24 @@ def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: st
                f"generation {gen.id} was taken down on takedown notice {notice.id}: {why}. Its requester may file a "
                f"counter-notice until {iso(notice.counter_deadline)} (POST /v1/notices/{notice.id}/counter)",
                generation_id=gen.id)
+
+
+def close_on_takedown(session: Session, gen: Generation, by: str, *, except_notice: str | None = None) -> None:
+    """``gen`` was just taken down by another route (``by``: who, in words: its owner, a guardian, an admin, its
+    remix lineage, another notice): every notice about it still in the review queue is closed as
+    ``taken_down`` with no counter-notice window (the notice did not take it down), and its timeline, which the
+    filer reads by the private link, says so. Audited as a decision (``outcome: taken_down_elsewhere``)."""
+    open_ = session.exec(select(Notice).where(
+        Notice.generation_id == gen.id,
+        Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))).all()  # type: ignore[attr-defined]
+    for notice in open_:
+        if notice.id == except_notice:
+            continue
+        notice.state, notice.decided_by, notice.counter_deadline = NoticeState.TAKEN_DOWN, by, None
+        _event(notice, "taken_down", f"the video was taken down by {by}; this notice is closed")
+        session.add(notice)
+        record(session, Tag.NOTICE_DECIDE, actor_id=None, subject=notice.id, outcome="taken_down_elsewhere",
+               by=by)
 
 
 def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, reason: Any) -> Notice:

@@ -52,7 +52,7 @@ def file_notice() -> tuple[Response, int]:
         raise RateLimited(f"at most {runtime().settings.verify_per_minute} filings or verifications a minute per "
                           f"client; retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     body, uploaded = _form_or_json()
-    filing = notices_svc.Filing.parse(body, uploaded=uploaded)
+    filing = notices_svc.Filing.parse(body, uploaded=uploaded, form=request.mimetype == "multipart/form-data")
     report = None
     if filing.video is None:
         from governance.verification.views import report_of

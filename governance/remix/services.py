@@ -137,6 +137,7 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
             session.add(gen)
             record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id if actor else None, subject=gen.id,
                    reason=why, acting_as="lineage")
+            _close_notices(session, gen)
             record(session, Tag.GENERATION_LINEAGE, actor_id=actor.id if actor else None, subject=gen.id,
                    ancestor=origin.id, outcome="taken_down", reason=reason)
             for account_id in sorted({gen.requester_id} | owners):
@@ -177,6 +178,7 @@ def withdraw_likeness(session: Session, actor: Account, likeness_id: str, grante
         session.add(gen)
         record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
                acting_as="lineage")
+        _close_notices(session, gen)
         notify(session, gen.requester_id, "generation:takedown",
                f"generation {gen.id} was taken down: a likeness it shows was withdrawn ({reason})",
                generation_id=gen.id)
@@ -198,3 +200,10 @@ def sweep_withdrawn_files(session: Session, videos_dir: Path) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _close_notices(session: Session, gen: Generation) -> None:
+    """Open takedown notices about a video taken down through its lineage say so, and close."""
+    from governance.notices.services import close_on_takedown
+
+    close_on_takedown(session, gen, "its remix lineage (an ancestor or a face in it was withdrawn)")

@@ -120,13 +120,62 @@ def _pages_stay_put(api: Any) -> None:
     ("cursor=" + base64.urlsafe_b64encode(b'{"l":"generations","k":[["x",1]]}').decode(),
      "the cursor is not one this service made"),
     ("cursor=" + base64.urlsafe_b64encode(b'[1,2]').decode(), "the cursor is not one this service made"),
-    ("cursor=" + pagination.encode_cursor("accounts", ("alice",)), "not made for this list"),
-    ("cursor=" + pagination.encode_cursor("generations", ("gen_1",)), "not made for this list"),  # wrong shape
+    ("cursor=" + pagination.encode_cursor("generations", ("gen_1",), b"not the service's key" * 2),
+     "the cursor is not one this service made"),  # signed, but not with this service's key
+    ("cursor=abc%00def", "the cursor is not one this service made"),
 ])
 def test_a_bad_limit_or_cursor_is_a_400_that_says_what_is_wrong(api, query, says):
     token = api.account("bob")
     body = _problem(api.call("GET", f"/v1/generations?{query}", token), 400)
     assert says in body["detail"]
+
+
+def _cursor_problems(api, pg: bool) -> None:
+    """A cursor is the service's own (signed), bound to one list and one reader: anything else is a 400."""
+    with unit_of_work(api.rt.engine) as s:
+        _, root_t = factories.account(s, "root", "admin")
+        _, root2_t = factories.account(s, "root2", "admin")
+        alice, alice_t = factories.account(s, "alice")
+    page = api.call("GET", "/v1/accounts?limit=1", root_t).get_json()
+    cursor = parse_qs(urlparse(page["next"]).query)["cursor"][0]
+    assert api.call("GET", f"/v1/accounts?limit=1&cursor={cursor}", root_t).status_code == 200
+    # another reader's cursor, for a list both may read (the tester's case: admin2 uses admin's next)
+    assert "not made for this list" in _problem(
+        api.call("GET", f"/v1/accounts?limit=1&cursor={cursor}", root2_t), 400)["detail"]
+    # hand-made cursors: the old unsigned form, a real one with its payload changed, one with a NUL
+    root = api.call("GET", "/v1/me", root_t).get_json()["id"]
+    unsigned = base64.urlsafe_b64encode(json.dumps({"l": f"accounts|{root}", "k": [["s", "a"]]}).encode()).decode()
+    payload, _, sig = cursor.partition(".")
+    forged = base64.urlsafe_b64encode(json.dumps({"l": f"accounts|{root}", "k": [["s", "zzz"]]},
+                                                 separators=(",", ":")).encode()).decode().rstrip("=")
+    for bad in (unsigned, f"{forged}.{sig}", cursor[:5] + "%00" + cursor[5:], cursor + "%00",
+                pagination.encode_cursor(f"accounts|{root}", ("a",), b"guessed key" * 3)):
+        assert "the cursor is not one this service made" in _problem(
+            api.call("GET", f"/v1/accounts?limit=1&cursor={bad}", root_t), 400)["detail"], (pg, bad)
+    # and, signed with the service's own key, a cursor of another list or of another shape
+    key = api.rt.keys.cursor_key
+    for other in (pagination.encode_cursor(f"figures|{root}", ("a", "b"), key),
+                  pagination.encode_cursor(f"accounts|{alice.id}", ("a",), key)):
+        assert "not made for this list" in _problem(
+            api.call("GET", f"/v1/accounts?limit=1&cursor={other}", root_t), 400)["detail"]
+    wrong_shape = pagination.encode_cursor(f"generations|{alice.id}", ("gen_1",), key)
+    assert "not made for this list" in _problem(
+        api.call("GET", f"/v1/generations?cursor={wrong_shape}", alice_t), 400)["detail"]
+
+
+def test_a_cursor_is_signed_and_bound_to_its_reader(api):
+    _cursor_problems(api, pg=False)
+
+
+def test_a_cursor_is_signed_and_bound_to_its_reader_on_postgres(pg_url, make_api):
+    api = make_api(worker="none", database_url=pg_url)
+    _cursor_problems(api, pg=True)
+
+
+def test_the_cursor_key_is_made_at_init_private(api):
+    path = api.rt.settings.keys_dir / "cursor.key"
+    assert path.is_file() and path.stat().st_mode & 0o777 == 0o600
+    assert len(path.read_bytes()) == 32 and api.rt.keys.cursor_key == path.read_bytes()
 
 
 def test_a_cursor_is_bound_to_its_list_and_its_reader(api):
@@ -353,8 +402,16 @@ def test_the_signed_tree_head_checks_out_under_the_served_trust_anchor(api, tmp_
     (tmp_path / "junk.json").write_text("{not json")
     assert main(["log", "verify-head", str(tmp_path / "junk.json"), "--anchor", str(tmp_path / "root-ca.pem")]) == 2
     assert "is not JSON" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="no such file"):
-        main(["log", "verify-head", str(tmp_path / "missing.json"), "--anchor", str(tmp_path / "root-ca.pem")])
+    # a missing head or anchor file: exit 2 and one line too, like every other failure (README)
+    assert main(["log", "verify-head", str(tmp_path / "missing.json"), "--anchor", str(tmp_path / "root-ca.pem")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err and "missing.json" in err
+    assert main(["log", "verify-head", str(tmp_path / "head.json"), "--anchor", str(tmp_path / "missing.pem")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err and "missing.pem" in err
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    assert main(["log", "verify-head", str(tmp_path / "head.json"), "--anchor", str(tmp_path / "junk.pem")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 # -- malformed JSON ----------------------------------------------------------------------------------------------

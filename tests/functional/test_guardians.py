@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from governance.accounts.models import Account
 from governance.db import unit_of_work
-from governance.guardians.models import GuardianApproval
+from governance.guardians.models import GuardianApproval, Guardianship
 from governance.likenesses.models import Grant
 from governance.models import AuditEvent
 
@@ -105,3 +106,70 @@ def test_marking_and_unlinking_a_guardian(api, faces_dir):
     r = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/kid", tim)
     assert r.status_code == 409 and r.get_json()["reason"] == "no_guardian"
     assert api.call("DELETE", "/v1/accounts/tim/guardian", admin).status_code == 404
+
+
+def test_a_grant_made_before_the_link_waits_for_the_guardian(api, faces_dir):
+    """t10: a grant the account made before it was marked a minor's is suspended by the link and becomes a request
+    the guardian answers; until approved, the consent check does not use it."""
+    admin, gina, bob = api.account("root", "admin"), api.account("gina"), api.account("bob")
+    tim = api.account("tim")
+    lk = api.enroll_as_live(tim, faces_dir / "obama.jpg")
+    assert api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", tim).status_code in (200, 201)
+    r = api.call("PUT", "/v1/accounts/tim/guardian", admin, json={"guardian": "gina"})
+    assert r.status_code == 200, r.get_json()
+    with unit_of_work(api.rt.engine) as s:
+        assert s.exec(select(Grant).where(Grant.likeness_id == lk["id"], Grant.revoked_at == None)).all() == []  # noqa: E711
+        tags = [(e.tag, e.data.get("why", "")) for e in s.exec(select(AuditEvent)).all()]
+    assert any(t == "likeness:grant:revoke" and w.startswith("suspended") for t, w in tags)
+    [pending] = api.call("GET", "/v1/guardian/approvals", gina).get_json()["approvals"]
+    assert pending["grantee"] == "bob" and pending["minor"] == "tim"
+    assert any(n["kind"] == "grant:suspended" for n in api.notifications(bob))
+    assert any(n["kind"] == "guardian:grant:requested" for n in api.notifications(gina))
+    gen = api.generate(bob, "a walk on the beach", [lk["id"]])
+    assert gen["state"] == "blocked", gen
+    # denied: still refused; asked again and approved: bob may
+    r = api.call("POST", f"/v1/guardian/approvals/{pending['id']}", gina, json={"decision": "deny"})
+    assert r.status_code == 200 and r.get_json()["state"] == "denied"
+    assert api.generate(bob, "a walk on the beach", [lk["id"]])["state"] == "blocked"
+    approval = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", tim).get_json()["guardian_approval"]
+    assert api.call("POST", f"/v1/guardian/approvals/{approval}", gina,
+                    json={"decision": "approve"}).status_code == 200
+    assert api.generate(bob, "a walk on the beach", [lk["id"]])["state"] != "blocked"
+    # a new guardian did not approve it: relinking suspends it again
+    assert api.call("PUT", "/v1/accounts/tim/guardian", admin, json={"guardian": "carl"}).status_code == 404
+    carl = api.account("carl")
+    assert api.call("PUT", "/v1/accounts/tim/guardian", admin, json={"guardian": "carl"}).status_code == 200
+    [again] = api.call("GET", "/v1/guardian/approvals", carl).get_json()["approvals"]
+    assert again["grantee"] == "bob"
+    assert api.generate(bob, "a walk on the beach", [lk["id"]])["state"] == "blocked"
+
+
+def test_only_creator_accounts_are_minors_or_guardians_and_nobody_links_their_own(api):
+    """t6: a minor's account cannot be an admin, an admin or regulator cannot be marked a minor nor be a
+    guardian, and no account links or unlinks its own guardian; each refusal writes nothing."""
+    admin = api.account("root", "admin")
+    api.account("root2", "admin")
+    api.account("gina")
+    api.account("reg", "regulator")
+
+    def names():
+        with unit_of_work(api.rt.engine) as s:
+            return ({a.name for a in s.exec(select(Account)).all()},
+                    len(s.exec(select(Guardianship)).all()), len(s.exec(select(AuditEvent)).all()))
+
+    before = names()
+    for body in ({"name": "kid3", "role": "admin", "guardian": "gina"},
+                 {"name": "kid3", "role": "regulator", "guardian": "gina"},
+                 {"name": "kid3", "role": "creator", "guardian": "reg"},
+                 {"name": "kid3", "role": "creator", "guardian": "root2"}):
+        r = api.call("POST", "/v1/accounts", admin, json=body)
+        assert r.status_code == 422 and r.mimetype == "application/problem+json", (body, r.get_json())
+    for minor, guardian in (("root2", "gina"), ("reg", "gina")):
+        r = api.call("PUT", f"/v1/accounts/{minor}/guardian", admin, json={"guardian": guardian})
+        assert r.status_code == 422 and "creator" in r.get_json()["detail"], r.get_json()
+    assert names() == before
+    # an admin acting on itself: refused, link or unlink
+    r = api.call("PUT", "/v1/accounts/root/guardian", admin, json={"guardian": "gina"})
+    assert r.status_code == 403 and "own guardian" in r.get_json()["detail"]
+    assert api.call("DELETE", "/v1/accounts/root/guardian", admin).status_code == 403
+    assert names() == before

@@ -174,6 +174,9 @@ def test_bad_notices_are_refused_and_leave_nothing(api, faces_dir):
     for body, words in [({k: v for k, v in good.items() if k != "contact"}, "contact"),
                         ({**good, "on_behalf_of": "a friend"}, "on_behalf_of must be one of"),
                         ({**good, "good_faith": False}, "good_faith must be true"),
+                        ({**good, "good_faith": 1}, "good_faith must be true"),  # JSON: the boolean true only
+                        ({**good, "good_faith": "true"}, "good_faith must be true"),
+                        ({**good, "good_faith": "on"}, "good_faith must be true"),
                         ({**good, "statement": "no"}, "statement"),
                         ({**good, "content_id": "00" * 8}, "exactly one way"),
                         ({k: v for k, v in good.items() if k != "generation_id"}, "exactly one way"),
@@ -215,3 +218,45 @@ def test_bad_notices_are_refused_and_leave_nothing(api, faces_dir):
     other = api.call("POST", "/v1/notices", json={**good, "on_behalf_of": "deceased_relative"}).get_json()
     r = api.call("POST", f"/v1/notices/{other['id']}/challenge?token={other['token']}")
     assert r.status_code == 409 and r.get_json()["reason"] == "not_self"
+
+
+def _notifications_of(api, token):
+    return len(api.call("GET", "/v1/notifications?limit=100", token).get_json()["notifications"])
+
+
+def test_a_video_taken_down_elsewhere_closes_its_notices_and_takes_no_new_one(api, faces_dir):
+    mallory, _, gen_id, _ = _released(api, faces_dir)
+    admin = api.account("root", "admin")
+    good = {**FORM, "good_faith": True, "generation_id": gen_id, "on_behalf_of": "unable_to_file"}
+    a = api.call("POST", "/v1/notices", json=good).get_json()
+    b = api.call("POST", "/v1/notices", json=good).get_json()
+    # a reviewer takes it down on notice A: notice B says so, closed, with no counter-notice window of its own
+    r = api.call("POST", f"/v1/notices/{a['id']}/decision", admin,
+                 json={"outcome": "take_down", "reason": "not consented"})
+    assert r.status_code == 200, r.get_json()
+    status = api.call("GET", f"/v1/notices/{b['id']}/status?token={b['token']}").get_json()
+    assert status["state"] == "taken_down", status
+    assert "taken down by another takedown notice" in status["events"][-1]["text"], status["events"]
+    assert api.call("POST", f"/v1/notices/{b['id']}/decision", admin,
+                    json={"outcome": "take_down", "reason": "not consented"}).status_code == 409
+    # a notice about a video already down: 409, nothing stored, the requester not told again
+    before, told = _counts(api), _notifications_of(api, mallory)
+    r = api.call("POST", "/v1/notices", json=good)
+    assert r.status_code == 409 and r.mimetype == "application/problem+json"
+    assert "already taken down" in r.get_json()["detail"]
+    assert _counts(api) == before and _notifications_of(api, mallory) == told
+
+    # the owner's own DELETE closes an open notice the same way
+    gen = api.generate(mallory, "a walk in the park", [])
+    done = api.wait(mallory, gen["id"])
+    assert done["state"] == "released", done["reasons"]
+    c = api.call("POST", "/v1/notices", json={**good, "generation_id": gen["id"]}).get_json()
+    assert api.call("DELETE", f"/v1/generations/{gen['id']}", mallory).status_code == 204
+    status = api.call("GET", f"/v1/notices/{c['id']}/status", headers={"X-Notice-Token": c["token"]}).get_json()
+    assert status["state"] == "taken_down" and "one of its owners" in status["events"][-1]["text"], status
+    r = api.call("POST", f"/v1/notices/{c['id']}/counter", mallory,
+                 json={"statement": "It was mine to take down.", "good_faith": True})
+    assert r.status_code == 409
+    with unit_of_work(api.rt.engine) as s:
+        assert "taken_down_elsewhere" in [e.data.get("outcome") for e in s.exec(select(AuditEvent)).all()
+                                          if e.tag == "notice:decide"]

@@ -225,3 +225,28 @@ def test_rules_cite_their_numbers():
     source = (ROOT / "policies" / "names.py").read_text()
     for constant in ("FUZZY_MIN_LETTERS", "FUZZY_MIN_LETTERS_ALONE", "ANY_EDIT_FROM_LETTERS", "LEET_MIN_LETTERS"):
         assert re.search(rf"#: .*\n(?:#: .*\n)*{constant} = ", source), constant
+
+
+@pytest.mark.parametrize("prompt", [
+    '"Captain" "Comet" waves', "Captain,Comet waves",
+    "(Captain) (Comet) waves", "Captain—Comet waves", "Captain–Comet waves", 'Captain "Comet" waves',
+    "«Captain Comet» waves", "[Captain] [Comet] waves", "Captain…Comet waves", "Captain~Comet waves",
+    "Lady, Night, Shade", "Lady... Night... Shade", "Lady: Night: Shade", "Lady—Night—Shade",
+    '"Lady" "Night" "Shade"',
+])
+def test_any_punctuation_between_a_names_words_is_a_separator(prompt):
+    """Quotes, brackets, dashes, ellipses and commas between a name's words hide nothing (the tester's '"my"
+    "secret" "slogan"' and 'I, love, crypto' writings of restricted phrases, here for character names)."""
+    matcher = NameMatcher.build(["Captain Comet", "Lady Night Shade"])
+    assert matcher.find(prompt), prompt
+
+
+@pytest.mark.parametrize("prompt", [
+    "the old captain, comet trails above him", "a captain. Comets fall", "the captain: comet watcher",
+    "lady, night shade is a plant",
+])
+def test_a_phrase_break_between_two_words_still_parts_them(prompt):
+    """A comma, full stop or colon followed by a space between two words (and not between every word of a
+    name of three or more) ends a phrase: a two-word name is not named across it."""
+    matcher = NameMatcher.build(["Captain Comet", "Lady Night Shade"])
+    assert matcher.find(prompt) == [], prompt

@@ -138,15 +138,22 @@ def test_the_labelled_set_stays_at_its_measured_floor() -> None:
     every = RestrictionScreen.build(EVERY)
     blocked = {"explicit": 0, "disguised": 0}
     totals = dict.fromkeys(blocked, 0)
+    stopped = dict.fromkeys(blocked, 0)
     false_blocks = 0
     for row in DATA["prompts"]:
         if row["category"] and row["kind"] in blocked:
             totals[row["kind"]] += 1
-            blocked[row["kind"]] += one[row["category"]].screen(row["prompt"]).verdict is Verdict.BLOCK
+            verdict = one[row["category"]].screen(row["prompt"]).verdict
+            blocked[row["kind"]] += verdict is Verdict.BLOCK
+            stopped[row["kind"]] += verdict is not Verdict.PASS
         elif not row["category"]:
             false_blocks += every.screen(row["prompt"]).verdict is Verdict.BLOCK
-    assert blocked["explicit"] / totals["explicit"] >= 0.95
+    # "wine" is a weak term (it holds: "a glass of wine at dinner" is innocent as often as not), so the set's
+    # "she pours a glass of red wine" and its look-alike writing are held, not blocked: 98/104 and 38/40
+    assert blocked["explicit"] / totals["explicit"] >= 0.94
     assert blocked["disguised"] / totals["disguised"] >= 0.95
+    assert stopped["explicit"] / totals["explicit"] >= 0.98  # blocked or held
+    assert stopped["disguised"] == totals["disguised"]
     assert false_blocks <= 2
     phrases = RestrictionScreen.build(Restrictions(phrases=tuple(DATA["phrases"])))
     for row in DATA["phrase_prompts"]:
@@ -187,3 +194,59 @@ def test_minilm_loads_from_its_package_offline_and_ranks_topics(monkeypatch: pyt
     violent = category_scores("a man stabs another man in an alley", model, [Category.VIOLENCE])["violence"]
     calm = category_scores("a kitten sleeps on a sofa", model, [Category.VIOLENCE])["violence"]
     assert violent > calm + 0.2
+
+
+@pytest.mark.parametrize("word, category", [("wine", Category.ALCOHOL_DRUGS), ("gun", Category.VIOLENCE),
+                                            ("rally", Category.POLITICAL), ("pill", Category.MEDICAL_CLAIMS)])
+def test_the_weak_terms_the_doc_names_are_weak_and_hold(word, category):
+    """docs/restrictions.md names "gun", "wine", "rally", "pill" as weak terms that hold (a tester found "wine"
+    listed strong: it blocked "a glass of wine at dinner")."""
+    [(found, strong)] = category_terms(f"a {word} on the table")[category]
+    assert found.form == word and strong is False
+    assert RestrictionScreen.build(Restrictions(frozenset({category}))).screen(
+        f"he looks at the {word}").verdict is Verdict.HOLD
+
+
+def test_a_glass_of_wine_at_dinner_holds():
+    screen = RestrictionScreen.build(Restrictions(frozenset({Category.ALCOHOL_DRUGS})))
+    assert screen.screen("he drinks a glass of wine at dinner").verdict is Verdict.HOLD
+    assert screen.screen("he gets drunk on wine").verdict is Verdict.BLOCK  # a strong term still blocks
+
+
+@pytest.mark.parametrize("prompt", [
+    'he says "my" "secret" "slogan" "banana"', "he says my, secret, slogan, banana",
+    "he says my... secret... slogan... banana", "he says (my) (secret) (slogan) (banana)",
+    "he says my—secret—slogan—banana", "he says my–secret–slogan–banana",
+    "he says my: secret: slogan: banana", 'he says my secret slogan "banana"', "he says «my secret slogan banana»",
+    "he says [my] {secret} <slogan> banana", "he says my;secret;slogan;banana", "he says my… secret… slogan… banana",
+    "he says my、secret、slogan、banana", "he says my ~ secret ~ slogan ~ banana",
+])
+def test_a_phrase_split_by_any_punctuation_is_still_the_phrase(prompt):
+    """Every punctuation mark and symbol between the words is a separator (the tester's '"my" "secret" "slogan"
+    "banana"' passed a restriction on "my secret slogan banana")."""
+    screen = RestrictionScreen.build(Restrictions(phrases=("my secret slogan banana",)))
+    assert screen.screen(prompt).verdict is Verdict.BLOCK, prompt
+
+
+@pytest.mark.parametrize("prompt", [
+    "obama says I, love, crypto", "obama says I... love... crypto", "obama says (I) (love) (crypto)",
+    "obama says I—love—crypto", "obama says I: love: crypto", 'obama says I love "crypto"',
+    'obama says "I" love crypto', "obama says I love crypto.",
+])
+def test_the_testers_i_love_crypto_writings_are_blocked(prompt):
+    screen = RestrictionScreen.build(Restrictions(frozenset({Category.VIOLENCE}), phrases=("I love crypto",)))
+    assert screen.screen(prompt).verdict is Verdict.BLOCK, prompt
+
+
+def test_a_category_term_split_by_quotes_is_still_the_term():
+    screen = RestrictionScreen.build(Restrictions(frozenset({Category.POLITICAL})))
+    assert screen.screen('obama says "vote" "for" trump').verdict is Verdict.BLOCK
+
+
+@pytest.mark.parametrize("prompt", [
+    "he says my secret, then a slogan about a banana", "I love it. Crypto is next",
+    "he says my secret slogan", "thunder, lightning: I love the crypt, too",
+])
+def test_punctuation_that_ends_a_phrase_still_separates_two_phrases(prompt):
+    screen = RestrictionScreen.build(Restrictions(phrases=("my secret slogan banana", "I love crypto")))
+    assert screen.screen(prompt).verdict is Verdict.PASS, prompt

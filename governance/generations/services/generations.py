@@ -440,6 +440,9 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     session.add(gen)
     record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
            acting_as="owner" if owner else actor.role.value)
+    from governance.notices.services import close_on_takedown  # open notices about it say so, and close
+
+    close_on_takedown(session, gen, "one of its owners" if owner else f"an {actor.role.value}")
     # the takedown follows remix lineage; a likeness owner's takedown withdraws their faces from the remixes
     from governance.remix.services import withdraw
 

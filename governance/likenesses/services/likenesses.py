@@ -99,6 +99,12 @@ def open_disputes_of(session: Session, likeness_id: str) -> list[Dispute]:
 def facts_of(session: Session, likeness: Likeness, requester_id: str | None = None) -> ConsentFacts:
     """What the database says about ``likeness`` (and ``requester_id``'s grant and contact) now."""
     g = active_grant(session, likeness.id, requester_id) if requester_id else None
+    if g is not None:  # a minor's grant counts only with the guardian's approval (docs/guardians.md)
+        from governance.guardians.services import approved_by, guardianship
+
+        minor = guardianship(session, likeness.owner_id)
+        if minor is not None and not approved_by(session, g.id, minor.guardian_id):
+            g = None
     holders: tuple[str, ...] = ()
     if likeness.status is not LikenessStatus.ACTIVE:
         holders = tuple(sorted(d.holder_likeness_id for d in open_disputes_of(session, likeness.id)
