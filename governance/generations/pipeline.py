@@ -251,7 +251,11 @@ class Pipeline:
         if not isinstance(self.engine, InProcessEngine):
             return self._run_broker_worker(max_jobs, poll_s)
         done = 0
+        next_sweep = 0.0
         while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
+            if time.monotonic() >= next_sweep:
+                self.expire_drafts()
+                next_sweep = time.monotonic() + self.settings.sweep_every_s
             gid = self.engine.get(poll_s)
             if gid is not None:
                 self._process_counted(gid)
@@ -268,11 +272,24 @@ class Pipeline:
             while not self._stopping.is_set() and (max_jobs is None or self._handled - start < max_jobs):
                 if time.monotonic() >= next_sweep:
                     self.sweep()
+                    self.expire_drafts()
                     next_sweep = time.monotonic() + self.settings.sweep_every_s
                 self._stopping.wait(poll_s)
         finally:
             self.shutdown(worker)
         return self._handled - start
+
+    def expire_drafts(self) -> list[str]:
+        """Block the held drafts whose owner's approval ran out (:func:`governance.restrictions.drafts.expire_due`).
+        Best effort, like the sweep: a failure is logged and the next sweep tries again. Returns the ids."""
+        from governance.restrictions.drafts import expire_due
+
+        try:
+            with unit_of_work(self.db) as session:
+                return expire_due(session, self.settings.videos_dir)
+        except Exception:
+            log.warning("expired draft approvals could not be swept", exc_info=True)
+            return []
 
     def shutdown(self, worker: Any) -> None:
         """Stop a Dramatiq worker gracefully: no new job; the current one finishes within ``shutdown_grace_s``,

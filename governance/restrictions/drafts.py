@@ -114,6 +114,21 @@ def expire(session: Session, gen: Generation, videos_dir: Path) -> bool:
     return True
 
 
+def expire_due(session: Session, videos_dir: Path) -> list[str]:
+    """Block every held generation whose draft approval ran out unanswered (:func:`expire`), removing its
+    preview; the workers call this every ``sweep_every_s`` seconds, and a read or an answer of the approval
+    applies the same expiry at once. Returns the ids blocked here (the caller commits)."""
+    now = utcnow()
+    pending = session.exec(select(DraftApproval).where(DraftApproval.decision == "pending")).all()
+    due = sorted({r.generation_id for r in pending if _aware(r.expires_at) <= now})
+    blocked = []
+    for gid in due:
+        gen = session.get(Generation, gid)
+        if gen is not None and expire(session, gen, videos_dir):
+            blocked.append(gid)
+    return blocked
+
+
 def preview(session: Session, account: Account, gen: Generation, videos_dir: Path) -> Path | None:
     """The sealed preview, for an owner asked to approve it while it is pending (409 otherwise); None when it has
     just expired (the generation is blocked: the caller commits, then answers 410 with :func:`gone`)."""

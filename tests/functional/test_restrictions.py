@@ -216,3 +216,29 @@ def test_a_rejected_or_expired_draft_is_blocked_and_its_preview_deleted(api, fac
     assert not preview_path(api.rt.settings.videos_dir, gen["id"]).exists()
     assert api.call("PUT", f"/v1/likenesses/{lk['id']}/restrictions", alice,
                     json={"draft_approval": "yes"}).status_code == 422
+
+
+def test_an_unanswered_draft_is_blocked_by_the_workers_sweep_when_its_approval_runs_out(api, faces_dir):
+    """Nobody reads or answers the approval: the workers' periodic sweep (Pipeline.expire_drafts) blocks it."""
+    from datetime import timedelta
+
+    from governance.columns import utcnow
+    from governance.restrictions.drafts import preview_path
+    from governance.restrictions.models import DraftApproval
+
+    alice, bob, lk = _drafts_on(api, faces_dir)
+    late = api.generate(bob, "a walk on the beach", [lk["id"]])
+    fresh = api.generate(bob, "a walk in the park", [lk["id"]])
+    for gen in (late, fresh):
+        assert api.wait(bob, gen["id"])["state"] == "held"
+    with unit_of_work(api.rt.engine) as s:
+        s.get(DraftApproval, (late["id"], lk["id"])).expires_at = utcnow() - timedelta(seconds=1)
+
+    assert api.rt.pipeline.expire_drafts() == [late["id"]]
+    body = api.call("GET", f"/v1/generations/{late['id']}", bob).get_json()
+    assert body["state"] == "blocked" and "did not approve the draft before" in body["reasons"][-1]
+    assert not preview_path(api.rt.settings.videos_dir, late["id"]).exists()
+    assert api.call("GET", f"/v1/generations/{fresh['id']}", bob).get_json()["state"] == "held"
+    assert preview_path(api.rt.settings.videos_dir, fresh["id"]).exists()
+    assert api.rt.pipeline.expire_drafts() == []  # once
+    assert any("not approved in time" in n["message"] for n in api.notifications(bob))
