@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from governance.errors import GovernanceError
+from governance.keyfiles import load_or_create_secret
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -61,20 +62,8 @@ class ReferenceUnavailable(GovernanceError):
 
 def load_or_create_key(path: Path) -> bytes:
     """The 32-byte AES key in ``path``, created (mode 0600, never replacing one another process made) if absent."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    key = path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = load_or_create_secret(path, lambda: secrets.token_bytes(32))
     if len(key) != 32:
         raise ReferenceUnavailable(f"the reference key {path.name} must hold 32 bytes, it holds {len(key)}")
     return key

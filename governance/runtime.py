@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from governance import references
 from governance.config import ConfigError, Settings
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
+from governance.keyfiles import load_or_create_secret
 from governance.likenesses.models import Figure, Likeness, is_figure_key
 from governance.verification.models import ContentFingerprint
 
@@ -156,28 +157,10 @@ def load_signer(settings: Settings) -> tuple[SignerMaterial, SignFn | None]:
     return material, sign_fn
 
 
-def _load_or_create_secret(path: Path, make: Callable[[], bytes]) -> bytes:
-    """The secret in ``path``, made with ``make`` and written mode 0600 when there is none. Never replaces a
-    file another process created meanwhile (written aside, then hard-linked into place)."""
-    if path.exists():
-        return path.read_bytes()
-    tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(make())
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_bytes()
-
-
 def load_or_create_watermark_key(path: Path) -> WatermarkKey:
     from provenance.watermark import WatermarkKey
 
-    return WatermarkKey(_load_or_create_secret(path, lambda: WatermarkKey.generate().secret))
+    return WatermarkKey(load_or_create_secret(path, lambda: WatermarkKey.generate().secret))
 
 
 #: Bytes of the key that signs pagination cursors (``keys/cursor.key``): 256 bits, HMAC-SHA1 in itsdangerous'
@@ -188,7 +171,7 @@ CURSOR_KEY_BYTES = 32
 def load_or_create_cursor_key(path: Path) -> bytes:
     """The service's key for pagination cursors (:mod:`governance.pagination`), made on first use. Losing it
     only invalidates the cursors handed out so far (clients start their list again)."""
-    return _load_or_create_secret(path, lambda: os.urandom(CURSOR_KEY_BYTES))
+    return load_or_create_secret(path, lambda: os.urandom(CURSOR_KEY_BYTES))
 
 
 def _sync(index: Any, known: set[str], wanted: set[str], load: Callable[[str], Any]) -> set[str]:
