@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import math
 import os
@@ -258,12 +259,30 @@ def seal_video(
             raise SigningError(
                 f"the signing callback failed while sealing {src}: {type(cause).__name__}: {cause}"
             ) from cause
+        full = _out_of_space(dst.parent, src)
+        if full is not None:  # c2pa's Io errors carry no errno: a full disk would read as a signing failure
+            full.__cause__ = e
+            raise SigningError(f"c2pa could not sign {src} as {mime}: {one_line(e)}") from full
         raise SigningError(f"c2pa could not sign {src} as {mime}: {one_line(e)}") from e
     except OSError as e:
         raise SigningError(f"cannot write the sealed file {dst}: {e}") from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _out_of_space(folder: Path, src: Path) -> OSError | None:
+    """An ENOSPC error when ``folder``'s file system has fewer bytes free than ``src`` holds (the sealed copy is
+    ``src`` plus its manifest, so it cannot have fitted), else None. c2pa-python reports a failed write as
+    ``C2paError.Io`` without the operating system's errno; this gives the caller the failure it really was."""
+    try:
+        st = os.statvfs(folder)
+        need = os.path.getsize(src)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize >= need:
+        return None
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
 
 
 def check_sealed(stream: Any, mime: str, spec: ManifestSpec) -> str:

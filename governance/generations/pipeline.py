@@ -97,6 +97,15 @@ def _transient_failure(e: BaseException) -> str | None:
     return None
 
 
+def _described(e: BaseException) -> str:
+    """``e`` as a requester may read it; a storage failure anywhere in its chain by that operating-system error
+    (``OSError: No space left on device``), whatever library wrapped it."""
+    for cause in causes(e):
+        if isinstance(cause, OSError) and cause.errno in _STORAGE_ERRNOS:
+            return describe_failure(cause)
+    return describe_failure(e)
+
+
 def _storage_failure(e: BaseException) -> bool:
     return _transient_failure(e) == "storage"
 
@@ -596,9 +605,9 @@ class Pipeline:
         transient = _transient_failure(e)
         self._count_failure(e, stage)
         if transient and not last and self._rewind(generation_id):
-            raise _Retry(stage, describe_failure(e), transient) from e
+            raise _Retry(stage, _described(e), transient) from e
         log.exception("generation %s failed while %s", generation_id, stage)
-        reason = f"internal error while {stage}: {describe_failure(e)}"
+        reason = f"internal error while {stage}: {_described(e)}"
         if transient:
             reason += f" ({_TRANSIENT_NOTE[transient]}; tried {tries} time(s))"
         self._block_failed(generation_id, reason, stage)

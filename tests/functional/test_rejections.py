@@ -186,8 +186,8 @@ def test_videos_marked_before_a_key_rotation_still_verify(make_api, faces_dir, t
     rotated = make_api(data_dir=api.rt.settings.data_dir)
     assert rotated.rt.keys.watermark_key.secret != old
     decodes = []
-    real = media.video.iter_frames
-    monkeypatch.setattr(media.video, "iter_frames", lambda *a, **kw: decodes.append(1) or real(*a, **kw))
+    real = media.video.iter_planes  # what verification decodes with (planes, no RGB conversion)
+    monkeypatch.setattr(media.video, "iter_planes", lambda *a, **kw: decodes.append(1) or real(*a, **kw))
     report = rotated.verify(data).get_json()
     wm = report["watermark"]
     assert wm["found"] and wm["payload"] == done["content_id"] and wm["keys_tried"] == 2
