@@ -170,11 +170,11 @@ def attacks(tmp: Path) -> dict[str, Callable[[Video], Video]]:
     }
 
 
-def _mirror(frames: np.ndarray) -> np.ndarray:
+def mirror(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames[:, :, ::-1])
 
 
-def _scale(frames: np.ndarray, s: float) -> np.ndarray:
+def scale(frames: np.ndarray, s: float) -> np.ndarray:
     """Resize by ``s`` (even sides): bilinear up, area average down, as video apps do."""
     h, w = frames.shape[1:3]
     size = (max(2, round(w * s) // 2 * 2), max(2, round(h * s) // 2 * 2))
@@ -182,7 +182,7 @@ def _scale(frames: np.ndarray, s: float) -> np.ndarray:
     return np.stack([cv2.resize(f, size, interpolation=interpolation) for f in frames])
 
 
-def _pad(frames: np.ndarray, aspect_w: int, aspect_h: int, *, blurred: bool = False) -> np.ndarray:
+def pad(frames: np.ndarray, aspect_w: int, aspect_h: int, *, blurred: bool = False) -> np.ndarray:
     """The picture centred in a frame of aspect ``aspect_w:aspect_h`` (even sides): bars above and below a
     picture wider than that, left and right of a taller one; black, or (``blurred``) the picture enlarged to
     fill the frame, Gaussian-blurred (sigma 1/40 of the frame's longer side) and darkened to 70 %."""
@@ -213,13 +213,13 @@ def reposts(tmp: Path) -> dict[str, Callable[[Video], Video]]:
         return _encode(Video(frames, v.fps), tmp, crf=28)
 
     return {
-        "mirror": lambda v: e(_mirror(v.frames), v),
-        "downscale 0.5x": lambda v: e(_scale(v.frames, 0.5), v),
-        "2.8x, 9:16 black bars": lambda v: e(_pad(_scale(v.frames, 2.8), 9, 16), v),
-        "3x, 9:16 black bars": lambda v: e(_pad(_scale(v.frames, 3.0), 9, 16), v),
-        "3x, 16:9 black bars": lambda v: e(_pad(_scale(v.frames, 3.0), 16, 9), v),
-        "2.8x, 9:16 blurred bars": lambda v: e(_pad(_scale(v.frames, 2.8), 9, 16, blurred=True), v),
-        "mirror, 2.8x, 9:16 black bars": lambda v: e(_pad(_scale(_mirror(v.frames), 2.8), 9, 16), v),
+        "mirror": lambda v: e(mirror(v.frames), v),
+        "downscale 0.5x": lambda v: e(scale(v.frames, 0.5), v),
+        "2.8x, 9:16 black bars": lambda v: e(pad(scale(v.frames, 2.8), 9, 16), v),
+        "3x, 9:16 black bars": lambda v: e(pad(scale(v.frames, 3.0), 9, 16), v),
+        "3x, 16:9 black bars": lambda v: e(pad(scale(v.frames, 3.0), 16, 9), v),
+        "2.8x, 9:16 blurred bars": lambda v: e(pad(scale(v.frames, 2.8), 9, 16, blurred=True), v),
+        "mirror, 2.8x, 9:16 black bars": lambda v: e(pad(scale(mirror(v.frames), 2.8), 9, 16), v),
     }
 
 
@@ -561,8 +561,8 @@ def bench_reposts_cost(tmp: Path) -> None:
         "released 256x256 4 s, as downloaded": release,
         "the same, unmarked (nothing to find)": _mp4(frames, tmp, crf=18),
         "512x512 10 s, crf 23": _mp4(wm.embed(big.frames, PAYLOAD, KEY), tmp, crf=23),
-        "256x256 mirrored + crf28": _mp4(_mirror(shown), tmp, crf=28),
-        "256x256 2.8x, 9:16 black bars + crf28": _mp4(_pad(_scale(shown, 2.8), 9, 16), tmp, crf=28),
+        "256x256 mirrored + crf28": _mp4(mirror(shown), tmp, crf=28),
+        "256x256 2.8x, 9:16 black bars + crf28": _mp4(pad(scale(shown, 2.8), 9, 16), tmp, crf=28),
     }
     rng = np.random.default_rng(3)
     stored = [rng.integers(-127, 128, (fpr.SAMPLES, fpr._DIMS), dtype=np.int8) for _ in range(999)]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import provenance.watermark as wm
+from bench.watermark import mirror, pad, scale  # the reposts the benchmark measures
 from media.video import Clip, read_video, write_video
 from provenance._borders import BorderStats, Box, aspect_boxes
 from provenance.fingerprint import Fingerprint, FingerprintIndex, fingerprint_frames
@@ -47,38 +48,6 @@ def encode(frames: np.ndarray, tmp_path: Path, crf: int = 28) -> np.ndarray:
     write_video(path, Clip(frames=np.ascontiguousarray(frames[:, : h - h % 2, : w - w % 2]), fps=24.0), crf=crf,
                 preset="veryfast")
     return read_video(path, with_audio=False).frames
-
-
-def scale(frames: np.ndarray, s: float) -> np.ndarray:
-    h, w = frames.shape[1:3]
-    size = (round(w * s) // 2 * 2, round(h * s) // 2 * 2)
-    interpolation = cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA
-    return np.stack([cv2.resize(f, size, interpolation=interpolation) for f in frames])
-
-
-def pad(frames: np.ndarray, aspect_w: int, aspect_h: int, blurred: bool = False) -> np.ndarray:
-    """The picture centred in a frame of the given aspect ratio; black bars, or a blurred, darkened copy of
-    the picture enlarged to fill the frame (what reposting apps show)."""
-    t, h, w, _ = frames.shape
-    if w * aspect_h >= h * aspect_w:
-        fh, fw = round(w * aspect_h / aspect_w) // 2 * 2, w
-    else:
-        fh, fw = h, round(h * aspect_w / aspect_h) // 2 * 2
-    y0, x0 = (fh - h) // 2, (fw - w) // 2
-    out = np.zeros((t, fh, fw, 3), np.uint8)
-    for i, f in enumerate(frames):
-        if blurred:
-            s = max(fh / h, fw / w)
-            big = cv2.resize(f, (round(w * s), round(h * s)), interpolation=cv2.INTER_LINEAR)
-            by, bx = (big.shape[0] - fh) // 2, (big.shape[1] - fw) // 2
-            blur = cv2.GaussianBlur(big[by : by + fh, bx : bx + fw], (0, 0), max(fh, fw) / 40)
-            out[i] = (blur * 0.7).astype(np.uint8)
-        out[i, y0 : y0 + h, x0 : x0 + w] = f
-    return out
-
-
-def mirror(frames: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(frames[:, :, ::-1])
 
 
 REPOSTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
