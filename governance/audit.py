@@ -46,6 +46,7 @@ class Tag(StrEnum):
     GENERATION_APPROVAL = "generation:approval"  # the owner approved (goes on) or denied (blocked) a held prompt
     GUARDIAN_LINK = "account:guardian:link"  # an admin marked the account a minor's, linked to its guardian
     GUARDIAN_UNLINK = "account:guardian:unlink"
+    MINORITY_END = "account:minority:end"  # an admin checked the holder came of age: no longer a minor's account
     GUARDIAN_APPROVAL = "likeness:grant:guardian"  # a minor's grant requested, approved, denied or cancelled
     NOTICE_FILE = "notice:file"  # a takedown notice from anyone (no account)
     NOTICE_FACE = "notice:face"  # its filer's live challenge, and whether their face is in the video

@@ -98,6 +98,7 @@ class Action(StrEnum):
     GENERATION_APPROVE = "generation:approval"
     GUARDIAN_LINK = "account:guardian:link"
     GUARDIAN_UNLINK = "account:guardian:unlink"
+    MINORITY_END = "account:minority:end"
     GUARDIAN_APPROVALS = "guardian:approval:list"
     GUARDIAN_DECIDE = "guardian:approval"
     NOTICE_FILE = "notice:file"
@@ -234,6 +235,8 @@ TABLE: dict[Action, Permission] = {
                                 "marks the account a minor's and links its guardian; audited, both told"),
     Action.GUARDIAN_UNLINK: _open("DELETE /v1/accounts/<ref>/guardian", frozenset({_A}),
                                   "audited; the guardian is told; no grant can be approved until another is linked"),
+    Action.MINORITY_END: _open("POST /v1/accounts/<ref>/majority", frozenset({_A}),
+                               "the holder came of age (the admin says how it was checked); audited, both told"),
     Action.GUARDIAN_APPROVALS: _open("GET /v1/guardian/approvals", ACCOUNTS, "the grants your wards asked for"),
     Action.GUARDIAN_DECIDE: _open("POST /v1/guardian/approvals/<approval_id>", ACCOUNTS,
                                   "the guardian of the minor who asked (404 to anyone else): approve makes the grant"),

@@ -221,14 +221,31 @@ def _quota_arg(raw: str | None, command: str) -> int | None:
 
 def cmd_accounts_create(args: argparse.Namespace) -> int:
     from governance.accounts.services import create_account
+    from governance.guardians.services import create_minor_account
 
     daily_quota = _quota_arg(args.daily_quota, "create")
     with _database(args) as session:
-        account, token = create_account(session, args.name, args.role, daily_quota=daily_quota)
+        if args.guardian is not None:
+            account, token, _ = create_minor_account(session, None, args.name, args.role, args.guardian,
+                                                     daily_quota=daily_quota)
+        else:
+            account, token = create_account(session, args.name, args.role, daily_quota=daily_quota)
         account_id = account.id
     quota = "the default daily quota" if daily_quota is None else f"a daily quota of {daily_quota}"
-    print(f"created {args.role} account {args.name} ({account_id}, {quota}); its API token, shown only once:")
+    minor = f", a minor's account whose guardian is {args.guardian}" if args.guardian is not None else ""
+    print(f"created {args.role} account {args.name} ({account_id}, {quota}{minor}); its API token, shown only "
+          "once:")
     print(token)
+    return 0
+
+
+def cmd_accounts_majority(args: argparse.Namespace) -> int:
+    from governance.guardians.services import end_minority
+
+    with _database(args) as session:
+        account = end_minority(session, None, args.account, args.reason)
+        name = account.name
+    print(f"{name} is no longer a minor's account; the guardian and the account holder are told")
     return 0
 
 
@@ -626,6 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["creator", "rights_holder", "regulator", "admin"])
     create.add_argument("--daily-quota", metavar="N",
                         help="generations a UTC day for this account (default: GOVERNANCE_DAILY_QUOTA)")
+    create.add_argument("--guardian", metavar="ACCOUNT",
+                        help="a minor's account, linked to this guardian's account (name or id; docs/guardians.md)")
     create.set_defaults(fn=cmd_accounts_create)
     alist = accounts.add_parser("list", help="list the accounts (no tokens)")
     alist.add_argument("--json", action="store_true")
@@ -635,6 +654,11 @@ def build_parser() -> argparse.ArgumentParser:
     setq.add_argument("--daily-quota", required=True, metavar="N|default",
                       help="generations a UTC day, or 'default' for GOVERNANCE_DAILY_QUOTA")
     setq.set_defaults(fn=cmd_accounts_set_quota)
+    majority = accounts.add_parser("majority", help="a minor's account whose holder came of age: no longer a "
+                                                    "minor's (docs/guardians.md)")
+    majority.add_argument("account", help="the account's name or id")
+    majority.add_argument("--reason", required=True, help="how the holder's age was checked (3-500 characters)")
+    majority.set_defaults(fn=cmd_accounts_majority)
     rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)

@@ -12,7 +12,6 @@ from governance.accounts import services as accounts_svc
 from governance.accounts.models import Account, Notification
 from governance.authz import Action
 from governance.columns import iso
-from governance.errors import InvalidInput
 from governance.generations.services import generations as generations_svc
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
@@ -64,18 +63,17 @@ def rotate_my_token() -> Response:
 def create_account() -> tuple[Response, int]:
     admin = caller()
     body = json_body("name", "role", "daily_quota", "guardian")
-    if body.get("guardian") is not None and body.get("role") != "creator":
-        raise InvalidInput(f"only a creator account can be a minor's: 'guardian' cannot go with role "
-                           f"{body.get('role')!r}")
-    account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
-                                                 daily_quota=body.get("daily_quota"))
     extra: dict[str, Any] = {}
     if body.get("guardian") is not None:  # a minor's account, linked to its guardian's from the start
         from governance.guardians import services as guardians_svc
 
-        db().flush()
-        row = guardians_svc.mark_minor(db(), admin, account.id, body.get("guardian"))
+        account, token, row = guardians_svc.create_minor_account(db(), admin, body.get("name"), body.get("role"),
+                                                                 body.get("guardian"),
+                                                                 daily_quota=body.get("daily_quota"))
         extra = guardians_svc.guardianship_view(row, db())
+    else:
+        account, token = accounts_svc.create_account(db(), body.get("name"), body.get("role"), actor=admin,
+                                                     daily_quota=body.get("daily_quota"))
     db().commit()
     return _secret(jsonify({**account_view(account), "daily_quota": account.daily_quota, **extra,
                             "token": token})), 201

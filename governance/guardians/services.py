@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from governance.accounts.models import Account, Role
-from governance.accounts.services import notify, resolve_account
+from governance.accounts.services import create_account, notify, resolve_account
 from governance.audit import Tag, record
 from governance.columns import iso, utcnow
 from governance.db import serialize_consent
@@ -48,15 +48,17 @@ def is_guardian_of_any(session: Session, account_id: str, owner_ids: Collection[
     return account_id in guardians_of(session, owner_ids)
 
 
-def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: Any) -> Guardianship:
+def mark_minor(session: Session, admin: Account | None, minor_ref: str, guardian_ref: Any) -> Guardianship:
     """Mark ``minor_ref``'s account a minor's, linked to ``guardian_ref``'s (re-linking an existing minor to another
-    guardian). Refused: an unknown account (404), the account itself or another minor as guardian (422). Its likenesses
-    open to ``everyone`` or ``mutuals`` are set to ``approved``. Audited; the guardian is told."""
+    guardian). ``admin`` is the administrator who asked (None: the operator's CLI). Refused: an unknown account
+    (404), the account itself or another minor as guardian (422). Its likenesses open to ``everyone`` or ``mutuals``
+    are set to ``approved``. Audited; the guardian is told."""
+    admin_id = admin.id if admin is not None else None
     if not isinstance(guardian_ref, str) or not guardian_ref:
         raise InvalidInput("send the guardian's account name (or id) as 'guardian'")
     minor = resolve_account(session, minor_ref)
     guardian = resolve_account(session, guardian_ref)
-    if admin.id == minor.id:
+    if admin_id == minor.id:
         raise Forbidden("an account cannot link its own guardian; another administrator must")
     if guardian.id == minor.id:
         raise InvalidInput("an account cannot be its own guardian")
@@ -72,26 +74,38 @@ def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: A
         raise InvalidInput(f"{minor.name!r} is a guardian: a guardian cannot be marked a minor")
     row = guardianship(session, minor.id) or Guardianship(minor_id=minor.id)
     previous = row.guardian_id
-    row.guardian_id, row.marked_by, row.updated_at = guardian.id, admin.id, utcnow()
+    row.guardian_id, row.marked_by, row.updated_at = guardian.id, admin_id, utcnow()
     session.add(row)
     serialize_consent(session, [minor.id])
     for lk in session.exec(select(Likeness).where(Likeness.owner_id == minor.id)).all():
         if lk.mode in CLOSED_TO_MINORS:
-            record(session, Tag.LIKENESS_MODE, actor_id=admin.id, subject=lk.id, old=lk.mode.value,
+            record(session, Tag.LIKENESS_MODE, actor_id=admin_id, subject=lk.id, old=lk.mode.value,
                    new=LikenessMode.APPROVED.value, why="owner marked a minor")
             lk.mode = LikenessMode.APPROVED
             session.add(lk)
     if previous and previous != guardian.id:
         _cancel_pending(session, minor.id, "the guardian changed")
         notify(session, previous, "guardian:unlinked", f"you are no longer the guardian of {minor.name!r}")
-    _suspend_grants(session, admin, minor, guardian)
-    record(session, Tag.GUARDIAN_LINK, actor_id=admin.id, subject=minor.id, guardian=guardian.id,
+    _suspend_grants(session, admin_id, minor, guardian)
+    record(session, Tag.GUARDIAN_LINK, actor_id=admin_id, subject=minor.id, guardian=guardian.id,
            previous=previous)
     notify(session, guardian.id, "guardian:linked",
            f"you are now the guardian of {minor.name!r}: you approve each grant of their likeness, are told of every "
            "use, and may take any video of them down")
     notify(session, minor.id, "guardian:linked", f"{guardian.name!r} is now your guardian")
     return row
+
+
+def create_minor_account(session: Session, admin: Account | None, name: object, role: object, guardian_ref: Any, *,
+                         daily_quota: object = None) -> tuple[Account, str, Guardianship]:
+    """A new minor's account linked to ``guardian_ref``'s from the start, with its API token (shown once): as
+    :func:`governance.accounts.services.create_account` then :func:`mark_minor`, in one transaction (the caller
+    commits both or neither). Only ``role`` ``creator`` (422 otherwise, nothing created)."""
+    if role != Role.CREATOR.value:
+        raise InvalidInput(f"only a creator account can be a minor's: 'guardian' cannot go with role {role!r}")
+    account, token = create_account(session, name, role, actor=admin, daily_quota=daily_quota)
+    session.flush()
+    return account, token, mark_minor(session, admin, account.id, guardian_ref)
 
 
 def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
@@ -114,6 +128,36 @@ def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
     return row
 
 
+def end_minority(session: Session, admin: Account | None, minor_ref: str, reason: Any) -> Account:
+    """The account is no longer a minor's (its holder came of age; an administrator checked it and says how in
+    ``reason``, 3-500 characters): the guardianship ends, grants still waiting for the guardian are cancelled, and
+    from now on the account holder alone decides (grants the guardian approved stay; the likenesses stay as they are:
+    nobody opens them to ``everyone`` but their owner). ``admin`` None: the operator's CLI. Refused: an unknown
+    account or one that is not a minor's (404), an account ending its own minority (403), no reason (422). Audited
+    (``account:minority:end``); the account holder and the guardian are told."""
+    admin_id = admin.id if admin is not None else None
+    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500:
+        raise InvalidInput("say how the account holder's age was checked as 'reason' (3-500 characters)")
+    minor = resolve_account(session, minor_ref)
+    if admin_id == minor.id:
+        raise Forbidden("an account cannot end its own minority; another administrator must")
+    row = guardianship(session, minor.id)
+    if row is None:
+        raise NotFound(f"{minor.name!r} is not a minor's account")
+    guardian_id = row.guardian_id
+    serialize_consent(session, [minor.id])
+    _cancel_pending(session, minor.id, "the account holder came of age")
+    session.delete(row)
+    record(session, Tag.MINORITY_END, actor_id=admin_id, subject=minor.id, guardian=guardian_id,
+           reason=reason.strip())
+    notify(session, minor.id, "guardian:ended",
+           "your account is no longer a minor's: you alone decide who may use your likeness")
+    if guardian_id:
+        notify(session, guardian_id, "guardian:ended",
+               f"{minor.name!r} came of age: you are no longer their guardian")
+    return minor
+
+
 def approved_by(session: Session, grant_id: str, guardian_id: str | None) -> bool:
     """Whether ``guardian_id`` approved grant ``grant_id`` (any guardian when ``guardian_id`` is None: a minor
     whose guardian was unlinked keeps the grants approved before)."""
@@ -124,7 +168,7 @@ def approved_by(session: Session, grant_id: str, guardian_id: str | None) -> boo
     return session.exec(q).first() is not None
 
 
-def _suspend_grants(session: Session, admin: Account, minor: Account, guardian: Account) -> None:
+def _suspend_grants(session: Session, admin_id: str | None, minor: Account, guardian: Account) -> None:
     """Every active grant of ``minor``'s likenesses that ``guardian`` has not approved (made before the account
     was a minor's, or approved by a previous guardian) is revoked (``likeness:grant:revoke``, why ``suspended``)
     and becomes a pending :class:`GuardianApproval` the guardian approves (the grant is made again) or denies.
@@ -137,7 +181,7 @@ def _suspend_grants(session: Session, admin: Account, minor: Account, guardian: 
                 continue
             g.revoked_at = utcnow()
             session.add(g)
-            record(session, Tag.GRANT_REVOKE, actor_id=admin.id, subject=lk.id, grantee=g.grantee_id, grant=g.id,
+            record(session, Tag.GRANT_REVOKE, actor_id=admin_id, subject=lk.id, grantee=g.grantee_id, grant=g.id,
                    why="suspended: the owner was marked a minor's; it waits for the guardian's approval")
             a = session.exec(select(GuardianApproval).where(
                 GuardianApproval.likeness_id == lk.id, GuardianApproval.grantee_id == g.grantee_id,
@@ -146,7 +190,7 @@ def _suspend_grants(session: Session, admin: Account, minor: Account, guardian: 
                 a = GuardianApproval(likeness_id=lk.id, grantee_id=g.grantee_id, minor_id=minor.id,
                                      guardian_id=guardian.id)
                 session.add(a)
-                record(session, Tag.GUARDIAN_APPROVAL, actor_id=admin.id, subject=lk.id, approval=a.id,
+                record(session, Tag.GUARDIAN_APPROVAL, actor_id=admin_id, subject=lk.id, approval=a.id,
                        grantee=g.grantee_id, decision="requested", suspended_grant=g.id)
             grantee = session.get(Account, g.grantee_id)
             notify(session, guardian.id, "guardian:grant:requested",

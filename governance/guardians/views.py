@@ -31,6 +31,16 @@ def unlink_guardian(ref: str) -> Response:
     return jsonify(guardians_svc.guardianship_view(row, db()))
 
 
+@bp.post("/accounts/<ref>/majority")
+@guard(Action.MINORITY_END)
+def end_minority(ref: str) -> Response:
+    """``{"reason": "how the holder's age was checked"}``: the account is no longer a minor's."""
+    body = json_body("reason")
+    account = guardians_svc.end_minority(db(), caller(), ref, body.get("reason"))
+    db().commit()
+    return jsonify({"account": account.id, "minor": False, "guardian": None})
+
+
 @bp.get("/guardian/approvals")
 @guard(Action.GUARDIAN_APPROVALS)
 def approvals() -> Response:

@@ -121,6 +121,7 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
                                                             OTHERS: (404, 404, 403, 403, 401)},
     "PUT /v1/accounts/<ref>/guardian":                     {OWN: (403, 403, 403, 200, 401)},
     "DELETE /v1/accounts/<ref>/guardian":                  {OWN: (403, 403, 403, 200, 401)},
+    "POST /v1/accounts/<ref>/majority":                    {OWN: (403, 403, 403, 200, 401)},
     "GET /v1/guardian/approvals":                          {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/guardian/approvals/<approval_id>":           {OWN: (200, 200, 200, 200, 401)},
     # takedown notices: anyone files one and follows it by its private token; admins decide, regulators read
@@ -413,6 +414,8 @@ REQUESTS: dict[str, Request] = {
     "PUT /v1/accounts/<ref>/guardian": (lambda c: f"/v1/accounts/{c.other_name}/guardian",
                                         lambda c: {"json": {"guardian": c.world.account(Role.CREATOR)[1]}}),
     "DELETE /v1/accounts/<ref>/guardian": (lambda c: f"/v1/accounts/{_ward(c)}/guardian", NONE),
+    "POST /v1/accounts/<ref>/majority": (lambda c: f"/v1/accounts/{_ward(c)}/majority",
+                                         lambda c: {"json": {"reason": "passport checked: born 2008-01-02"}}),
     "GET /v1/guardian/approvals": (lambda c: "/v1/guardian/approvals", NONE),
     "POST /v1/guardian/approvals/<approval_id>": (lambda c: f"/v1/guardian/approvals/{_ward_request(c)}",
                                                   lambda c: {"json": {"decision": "deny"}}),

@@ -173,3 +173,84 @@ def test_only_creator_accounts_are_minors_or_guardians_and_nobody_links_their_ow
     assert r.status_code == 403 and "own guardian" in r.get_json()["detail"]
     assert api.call("DELETE", "/v1/accounts/root/guardian", admin).status_code == 403
     assert names() == before
+
+
+def test_a_minor_comes_of_age(api, faces_dir):
+    """An admin ends the minority (saying how the age was checked): pending approvals are cancelled, the approved
+    grant stays, the holder alone decides from then on; refusals are named and change nothing."""
+    admin, gina, tim, lk = _family(api, faces_dir)
+    bob = api.account("bob")
+    carl = api.account("carl")
+    r = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/bob", tim)
+    approval = r.get_json()["guardian_approval"]
+    assert api.call("POST", f"/v1/guardian/approvals/{approval}", gina, json={"decision": "approve"}).status_code == 200
+    assert api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/carl", tim).status_code == 202  # waits for gina
+
+    for who, body, status in [(gina, {"reason": "turned 18"}, 403), (tim, {"reason": "turned 18"}, 403),
+                              (admin, {}, 422), (admin, {"reason": "  "}, 422), (admin, {"reason": 18}, 422),
+                              (admin, {"reason": "x" * 501}, 422)]:
+        assert api.call("POST", "/v1/accounts/tim/majority", who, json=body).status_code == status, (body, status)
+    assert api.call("POST", "/v1/accounts/bob/majority", admin, json={"reason": "ok"}).status_code == 422
+    assert api.call("POST", "/v1/accounts/bob/majority", admin, json={"reason": "id seen"}).status_code == 404
+    assert api.call("POST", "/v1/accounts/nobody/majority", admin, json={"reason": "id seen"}).status_code == 404
+    with unit_of_work(api.rt.engine) as s:  # nothing changed by the refusals
+        assert s.get(Guardianship, s.exec(select(Account.id).where(Account.name == "tim")).one()) is not None
+
+    r = api.call("POST", "/v1/accounts/tim/majority", admin, json={"reason": "passport checked: born 2008-11-02"})
+    assert r.status_code == 200 and r.get_json() == {"account": r.get_json()["account"], "minor": False,
+                                                     "guardian": None}
+    assert api.call("POST", "/v1/accounts/tim/majority", admin, json={"reason": "again"}).status_code == 404
+    with unit_of_work(api.rt.engine) as s:
+        assert s.exec(select(Guardianship)).all() == []
+        assert sorted(a.state for a in s.exec(select(GuardianApproval)).all()) == ["approved", "cancelled"]
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.tag == "account:minority:end")).all()
+        assert event.data["reason"] == "passport checked: born 2008-11-02" and event.data["guardian"]
+    assert any(n["kind"] == "guardian:ended" for n in api.notifications(gina))
+    assert any(n["kind"] == "guardian:ended" for n in api.notifications(tim))
+    assert api.call("GET", "/v1/guardian/approvals", gina).get_json()["approvals"] == []
+    # the approved grant stays; tim now grants and opens the likeness himself, and gina has no say any more
+    assert api.generate(bob, "a walk on the beach", [lk["id"]])["state"] != "blocked"
+    r = api.call("PUT", f"/v1/likenesses/{lk['id']}/grants/carl", tim)
+    assert r.status_code in (200, 201) and r.get_json()["grant"], r.get_json()
+    assert api.call("PATCH", f"/v1/likenesses/{lk['id']}", tim, json={"mode": "everyone"}).status_code == 200
+    gen = api.generate(carl, "a walk on the beach", [lk["id"]])
+    assert api.call("DELETE", f"/v1/generations/{gen['id']}", gina).status_code == 404
+
+
+def test_the_cli_creates_a_minors_account_and_ends_the_minority(tmp_path, capsys):
+    import pytest
+
+    from governance.cli import main
+    from governance.config import Settings
+    from governance.db import make_engine
+
+    d = ["--data-dir", str(tmp_path / "var")]
+    assert main([*d, "init"]) == 0
+    assert main([*d, "accounts", "create", "gina", "--role", "creator"]) == 0
+    assert main([*d, "accounts", "create", "tim", "--role", "creator", "--guardian", "gina"]) == 0
+    out = capsys.readouterr().out
+    assert "a minor's account whose guardian is gina" in out and out.splitlines()[-1].startswith("cg_")
+    # refused, one line each, and nothing half-made: no account without its guardian
+    assert main([*d, "accounts", "create", "kim", "--role", "creator", "--guardian", "nobody"]) == 1
+    assert main([*d, "accounts", "create", "kim", "--role", "regulator", "--guardian", "gina"]) == 1
+    assert main([*d, "accounts", "create", "kim", "--role", "creator", "--guardian", "tim"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["consentgate: no account 'nobody'",
+                   "consentgate: only a creator account can be a minor's: 'guardian' cannot go with role 'regulator'",
+                   "consentgate: 'tim' is a minor's account and cannot be a guardian"]
+    with pytest.raises(SystemExit):
+        main([*d, "accounts", "majority", "tim"])  # --reason is required
+    capsys.readouterr()
+    assert main([*d, "accounts", "majority", "gina", "--reason", "id seen"]) == 1
+    assert capsys.readouterr().err == "consentgate: 'gina' is not a minor's account\n"
+    assert main([*d, "accounts", "majority", "tim", "--reason", "passport checked"]) == 0
+    assert "tim is no longer a minor's account" in capsys.readouterr().out
+    engine = make_engine(Settings(data_dir=tmp_path / "var").db_url)
+    try:
+        with unit_of_work(engine) as s:
+            assert [a.name for a in s.exec(select(Account)).all()] == ["gina", "tim"]
+            assert s.exec(select(Guardianship)).all() == []
+            tags = [(e.tag, e.actor_id) for e in s.exec(select(AuditEvent)).all() if e.tag.startswith("account:")]
+            assert ("account:guardian:link", None) in tags and ("account:minority:end", None) in tags
+    finally:
+        engine.dispose()

@@ -59,7 +59,8 @@ def test_no_role_is_allowed_what_the_owner_alone_may_do():
                                                           Action.DISPUTE_READ, Action.DISPUTE_RESOLVE,
                                                           Action.FIGURE_LIST, Action.FIGURE_ADD,
                                                           Action.FIGURE_REMOVE, Action.NOTICE_DECIDE,
-                                                          Action.GUARDIAN_LINK, Action.GUARDIAN_UNLINK}
+                                                          Action.GUARDIAN_LINK, Action.GUARDIAN_UNLINK,
+                                                          Action.MINORITY_END}
 
 
 ROOT = Path(__file__).resolve().parents[2]
