@@ -52,6 +52,7 @@ class Tag(StrEnum):
     NOTICE_FACE = "notice:face"  # its filer's live challenge, and whether their face is in the video
     NOTICE_DECIDE = "notice:decide"  # taken down (face found, or a reviewer), rejected, restored, kept down
     NOTICE_COUNTER = "notice:counter"  # the video's requester's counter-notice
+    NOTICE_OVERDUE = "notice:overdue"  # no reviewer decided within the deadline: escalated to every administrator
     KEY_IN_USE = "keys:in-use"  # from this release count on, releases use this signing chain / watermark key
     KEY_RETIRE = "keys:retire"  # retired on purpose (consentgate keys retire): a new key may be made
 

@@ -70,8 +70,12 @@ class Runtime:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(self.settings, self.engine, detectors=self.detectors, indexes=self.indexes, keys=self.keys,
-                        heads=self.heads, generator=lambda: self.generator)
+        from governance.notices.deadlines import escalate_overdue
+
+        pipeline = Pipeline(self.settings, self.engine, detectors=self.detectors, indexes=self.indexes,
+                            keys=self.keys, heads=self.heads, generator=lambda: self.generator)
+        pipeline.every_sweep("overdue takedown notices", escalate_overdue)
+        return pipeline
 
     def readiness(self) -> dict[str, str]:
         """Whether this process can serve, check by check (:func:`governance.runtime.readiness`)."""

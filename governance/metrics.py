@@ -59,6 +59,8 @@ INDEX_CHANGES = Counter("consentgate_index_changes_applied", "Likenesses or fing
                         "index (a first full load counts every row)", ["index"])
 SIGNER_FAILURES = Counter("consentgate_signer_failures", "C2PA or tree-head signatures that failed (a KMS/HSM "
                           "that is down or slow)")
+NOTICES_ESCALATED = Counter("consentgate_notices_escalated", "Takedown notices escalated because no reviewer decided "
+                            "within the deadline (governance/notices/deadlines.py)")
 WATERMARK_FAILURES = Counter("consentgate_watermark_failures", "Jobs whose invisible watermark could not be "
                              "embedded or read back")
 

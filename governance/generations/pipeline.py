@@ -178,9 +178,16 @@ class Pipeline:
         self._handled = 0
         self._running: dict[str, str] = {}  # generation id -> claim token, for the lease keeper
         self._keeper: threading.Thread | None = None
+        self._sweeps: list[tuple[str, Callable[[Session], object]]] = []
         self.watch = WATCH
 
     # -- wiring -------------------------------------------------------------------------------------------
+    def every_sweep(self, what: str, fn: Callable[[Session], object]) -> None:
+        """Run ``fn`` in its own unit of work at each periodic sweep of a worker (every ``sweep_every_s``), after
+        the held drafts expire; ``what`` names it in the log when it fails (best effort: the next sweep tries
+        again). The container registers the other domains' deadlines here (the notices' review deadline)."""
+        self._sweeps.append((what, fn))
+
     def on(self, event: str, fn: Callable[[str], None]) -> None:
         if event not in EVENTS:
             raise ValueError(f"event must be one of {EVENTS}, got {event!r}")
@@ -263,7 +270,7 @@ class Pipeline:
         next_sweep = 0.0
         while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
             if time.monotonic() >= next_sweep:
-                self.expire_drafts()
+                self.periodic()
                 next_sweep = time.monotonic() + self.settings.sweep_every_s
             gid = self.engine.get(poll_s)
             if gid is not None:
@@ -281,12 +288,23 @@ class Pipeline:
             while not self._stopping.is_set() and (max_jobs is None or self._handled - start < max_jobs):
                 if time.monotonic() >= next_sweep:
                     self.sweep()
-                    self.expire_drafts()
+                    self.periodic()
                     next_sweep = time.monotonic() + self.settings.sweep_every_s
                 self._stopping.wait(poll_s)
         finally:
             self.shutdown(worker)
         return self._handled - start
+
+    def periodic(self) -> None:
+        """The deadlines a worker enforces on a timer: held drafts expire (:meth:`expire_drafts`), then each
+        sweep registered with :meth:`every_sweep`. Each is best effort: a failure is logged, the next one runs."""
+        self.expire_drafts()
+        for what, fn in self._sweeps:
+            try:
+                with unit_of_work(self.db) as session:
+                    fn(session)
+            except Exception:
+                log.warning("%s could not be swept", what, exc_info=True)
 
     def expire_drafts(self) -> list[str]:
         """Block the held drafts whose owner's approval ran out (:func:`governance.restrictions.drafts.expire_due`).

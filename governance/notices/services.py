@@ -42,6 +42,7 @@ from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.generations.models import Generation
 from governance.likenesses.models import Challenge
+from governance.notices.deadlines import deadline_view
 from governance.notices.models import Notice, NoticeState, OnBehalfOf
 from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import Verification
@@ -452,7 +453,7 @@ def filer_view(notice: Notice) -> dict[str, Any]:
     return {"id": notice.id, "state": notice.state.value, "on_behalf_of": notice.on_behalf_of.value,
             "generation": notice.generation_id, "events": list(notice.events),
             "counter_deadline": iso(notice.counter_deadline), "countered": notice.counter_statement is not None,
-            "created_at": iso(notice.created_at)}
+            **deadline_view(notice), "created_at": iso(notice.created_at)}
 
 
 def reviewer_view(notice: Notice) -> dict[str, Any]:

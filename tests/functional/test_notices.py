@@ -260,3 +260,69 @@ def test_a_video_taken_down_elsewhere_closes_its_notices_and_takes_no_new_one(ap
     with unit_of_work(api.rt.engine) as s:
         assert "taken_down_elsewhere" in [e.data.get("outcome") for e in s.exec(select(AuditEvent)).all()
                                           if e.tag == "notice:decide"]
+
+
+def _age(api, notice_id, hours):
+    """Move a notice ``hours`` into the past: its filing time and every event of its timeline."""
+    from datetime import datetime, timedelta
+
+    with unit_of_work(api.rt.engine) as s:
+        n = s.get(Notice, notice_id)
+        n.created_at = n.created_at - timedelta(hours=hours)
+        n.events = [{**e, "at": (datetime.fromisoformat(e["at"]) - timedelta(hours=hours)).isoformat()}
+                    for e in n.events]
+        s.add(n)
+
+
+def test_a_notice_nobody_decides_within_48_hours_is_escalated_once_per_stay_in_the_queue(api, faces_dir):
+    """The reviewers' deadline (TAKE IT DOWN Act's 48 hours): every worker's periodic sweep escalates a queued
+    notice past it to every administrator, once; a counter-notice starts a new deadline; decided notices never."""
+    from governance.notices.deadlines import REVIEW_HOURS, escalate_overdue
+
+    mallory, _, gen_id, _ = _released(api, faces_dir)
+    admin, admin2, regulator = api.account("root", "admin"), api.account("root2", "admin"), api.account("reg",
+                                                                                                       "regulator")
+    r = api.call("POST", "/v1/notices", json={**FORM, "on_behalf_of": "unable_to_file", "good_faith": True,
+                                              "generation_id": gen_id})
+    notice = r.get_json()
+    r = api.call("POST", "/v1/notices", json={**FORM, "on_behalf_of": "unable_to_file", "good_faith": True,
+                                              "generation_id": gen_id, "statement": "A second, fresh notice here."})
+    fresh = r.get_json()
+    seen = api.call("GET", f"/v1/notices/{notice['id']}", regulator).get_json()
+    assert seen["overdue"] is False and seen["review_due"] > seen["created_at"]
+    api.rt.pipeline.periodic()  # nothing is due yet
+    assert not any(n["kind"] == "notice:overdue" for n in api.notifications(admin))
+
+    _age(api, notice["id"], REVIEW_HOURS + 1)
+    seen = api.call("GET", f"/v1/notices/{notice['id']}", regulator).get_json()
+    assert seen["overdue"] is True
+    status = api.call("GET", f"/v1/notices/{notice['id']}/status?token={notice['token']}").get_json()
+    assert status["overdue"] is True and status["review_due"] == seen["review_due"]
+    api.rt.pipeline.periodic()  # the worker's sweep, as wired by the container
+    for token in (admin, admin2):
+        [told] = [n for n in api.notifications(token) if n["kind"] == "notice:overdue"]
+        assert notice["id"] in told["message"] and fresh["id"] not in told["message"]
+    assert not any(n["kind"] == "notice:overdue" for n in api.notifications(regulator))
+    status = api.call("GET", f"/v1/notices/{notice['id']}/status?token={notice['token']}").get_json()
+    assert status["events"][-1]["kind"] == "overdue" and status["state"] == "open"  # escalated, not decided
+    with unit_of_work(api.rt.engine) as s:
+        assert escalate_overdue(s) == []  # once per stay in the queue
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.tag == "notice:overdue")).all()
+        assert event.subject == notice["id"] and event.data["late_s"] >= 3600
+
+    # decided, then countered: back in the queue with a new deadline, escalated again only once that passes
+    r = api.call("POST", f"/v1/notices/{notice['id']}/decision", admin,
+                 json={"outcome": "take_down", "reason": "the filer's account of it is credible"})
+    assert r.status_code == 200
+    assert api.call("GET", f"/v1/notices/{notice['id']}", regulator).get_json()["review_due"] is None
+    r = api.call("POST", f"/v1/notices/{notice['id']}/counter", mallory,
+                 json={"statement": "The person in it is me, Mallory.", "good_faith": True})
+    assert r.status_code == 200
+    seen = api.call("GET", f"/v1/notices/{notice['id']}", regulator).get_json()
+    assert seen["state"] == "countered" and seen["overdue"] is False
+    with unit_of_work(api.rt.engine) as s:
+        assert escalate_overdue(s) == []
+    _age(api, notice["id"], REVIEW_HOURS + 1)
+    with unit_of_work(api.rt.engine) as s:
+        assert escalate_overdue(s) == [notice["id"]]
+    assert len([n for n in api.notifications(admin) if n["kind"] == "notice:overdue"]) == 2
