@@ -8,13 +8,12 @@ or ``guardian`` when creating it). Then:
 - each grant the minor makes waits for the guardian (:class:`GuardianApproval`); only the guardian's approval
   creates it, so the consent check (``policies.consent``) never sees an unapproved grant;
 - the guardian is told of every use of the minor's likenesses and every takedown (a copy of each such
-  notification), and may take any video of the minor down (:func:`is_guardian_of_any`);
+  notification), and may take any video of the minor down (:func:`governance.guardians.rules.is_guardian_of_any`);
 - unlinking the guardian tells the guardian; with no guardian, no grant can be approved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from sqlmodel import Session, select
@@ -26,26 +25,13 @@ from governance.columns import iso, utcnow
 from governance.db import serialize_consent
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.guardians.models import GuardianApproval, Guardianship
-from governance.guardians.rules import CLOSED_TO_MINORS, guardianship
+from governance.guardians.rules import CLOSED_TO_MINORS, approved_by, guardianship
 from governance.likenesses.models import Grant, Likeness
 from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import LikenessMode
 
 #: Modes a minor's likeness may not take: each would let someone use it without a grant the guardian approved.
 DECISIONS = ("approve", "deny")
-
-
-def guardians_of(session: Session, account_ids: Collection[str]) -> set[str]:
-    """The linked guardians of those of ``account_ids`` that are minors."""
-    if not account_ids:
-        return set()
-    rows = session.exec(select(Guardianship.guardian_id).where(
-        Guardianship.minor_id.in_(list(account_ids)))).all()  # type: ignore[attr-defined]
-    return {g for g in rows if g}
-
-
-def is_guardian_of_any(session: Session, account_id: str, owner_ids: Collection[str]) -> bool:
-    return account_id in guardians_of(session, owner_ids)
 
 
 def mark_minor(session: Session, admin: Account, minor_ref: str, guardian_ref: Any) -> Guardianship:
@@ -112,16 +98,6 @@ def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
     notify(session, guardian_id, "guardian:unlinked",
            f"you are no longer the guardian of {minor.name!r} (unlinked by an administrator)")
     return row
-
-
-def approved_by(session: Session, grant_id: str, guardian_id: str | None) -> bool:
-    """Whether ``guardian_id`` approved grant ``grant_id`` (any guardian when ``guardian_id`` is None: a minor
-    whose guardian was unlinked keeps the grants approved before)."""
-    q = select(GuardianApproval.id).where(GuardianApproval.grant_id == grant_id,
-                                          GuardianApproval.state == "approved")
-    if guardian_id is not None:
-        q = q.where(GuardianApproval.guardian_id == guardian_id)
-    return session.exec(q).first() is not None
 
 
 def _suspend_grants(session: Session, admin: Account, minor: Account, guardian: Account) -> None:
