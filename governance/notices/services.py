@@ -44,7 +44,7 @@ from governance.generations.models import Generation
 from governance.likenesses.models import Challenge
 from governance.notices.models import Notice, NoticeState, OnBehalfOf
 from governance.notices.timeline import add_event, close_on_takedown
-from governance.pagination import Page, PageRequest, SortKey, paginate
+from governance.pagination import Page, PageRequest, SortKey, in_states, paginate, states_named
 from policies.consent import Verification
 
 if TYPE_CHECKING:
@@ -412,17 +412,12 @@ def page_queue(session: Session, state: Any, page: PageRequest) -> Page[Notice]:
     return paginate(session, _in_state(state), (SortKey(Notice.created_at), SortKey(Notice.id)), page)
 
 
+_QUEUE = (NoticeState.OPEN, NoticeState.COUNTERED)
+
+
 def _in_state(state: Any) -> Any:
-    q = select(Notice)
-    if state in (None, "", "queue"):
-        q = q.where(Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))  # type: ignore[attr-defined]
-    elif state != "all":
-        try:
-            q = q.where(Notice.state == NoticeState(state))
-        except ValueError as e:
-            raise InvalidInput(f"state must be queue, all or one of {[s.value for s in NoticeState]}, "
-                               f"got {state!r}") from e
-    return q
+    words = {None: _QUEUE, "": _QUEUE, "queue": _QUEUE, "all": None}
+    return in_states(select(Notice), Notice.state, states_named(NoticeState, state, words))
 
 
 def filer_view(notice: Notice) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from governance.guardians.rules import is_guardian_of_any
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import check_consent, is_verified_claim
-from governance.pagination import Page, PageRequest, SortKey, paginate
+from governance.pagination import Page, PageRequest, SortKey, paginate, states_named
 from governance.remix import lineage
 from governance.restrictions import services as restrictions_svc
 from policies.characters import character_of
@@ -337,11 +337,8 @@ class GenerationFilter:
     def parse(cls, state: str | None, since: str | None, until: str | None) -> GenerationFilter:
         """From query-string text; BadRequest (400) naming the bad value. Times are ISO 8601 with a zone
         (``2026-11-29T00:00:00Z``) or a date (``2026-11-29``: midnight UTC)."""
-        st = None
-        if state is not None:
-            if state not in {s.value for s in GenerationState}:
-                raise BadRequest(f"state must be one of {[s.value for s in GenerationState]}, got {state!r}")
-            st = GenerationState(state)
+        named = states_named(GenerationState, state, {None: None}, error=BadRequest)
+        st = named[0] if named else None
         a, b = _instant("since", since), _instant("until", until)
         if a is not None and b is not None and b <= a:
             raise BadRequest(f"until ({until}) must be after since ({since})")

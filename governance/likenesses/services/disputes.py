@@ -32,7 +32,7 @@ from governance.db import get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Figure, Likeness
 from governance.likenesses.services.likenesses import FollowWithdrawal, delete_by_resolution, refresh_status
-from governance.pagination import Page, PageRequest, SortKey, paginate
+from governance.pagination import Page, PageRequest, SortKey, in_states, paginate, states_named
 from policies.consent import Verification
 
 OUTCOMES: dict[DisputeKind, tuple[str, ...]] = {
@@ -147,14 +147,7 @@ def page_disputes(session: Session, state: str | None, page: PageRequest) -> Pag
 
 
 def _disputes_in(state: str | None) -> Any:
-    q = select(Dispute)
-    if state not in (None, "all"):
-        try:
-            q = q.where(Dispute.state == DisputeState(state))
-        except ValueError as e:
-            raise InvalidInput(f"state must be one of {[s.value for s in DisputeState] + ['all']}, "
-                               f"got {state!r}") from e
-    return q
+    return in_states(select(Dispute), Dispute.state, states_named(DisputeState, state, {None: None, "all": None}))
 
 
 def get_dispute(session: Session, dispute_id: str) -> Dispute:
