@@ -1,7 +1,7 @@
 """Flows that span domains, above them all: a consent withdrawn (:mod:`.withdrawals`) and a video taken down
 (:mod:`.takedowns`) reach into the remix lineage and the takedown notices. The views (and any other front door:
 the CLI, the pages) call these; the domain services below never import them, so the domains form no circle
-(``tests/test_architecture.py``).
+(``tests/test_architecture.py``; ``docs/adr/0016-cross-domain-flows-above-the-domains.md``).
 
 The layers, lowest first (each imports only those before it):
 
