@@ -12,7 +12,9 @@ from typing import Any
 
 import c2pa
 import pytest
+from sqlmodel import select
 
+from governance.models import AuditEvent
 from tests.functional.conftest import Api
 
 FAST = {"worker": "none", "duration_s": 1.0, "frame_size": 256, "daily_quota": 100}
@@ -97,6 +99,39 @@ def test_revoking_the_grandparents_likeness_follows_the_graph(family: dict[str, 
     assert after["state"] == "blocked" and after["reasons"], after
     notes = " ".join(n["message"] for n in api.notifications(p["bob"]))
     assert family["child"]["id"] in notes and "taken down" in notes
+
+
+def test_deleting_the_likeness_takes_the_remixes_showing_it_down(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    assert api.call("DELETE", f"/v1/likenesses/{family['likeness']}", p["alice"]).status_code == 204
+
+    grand = api.call("GET", f"/v1/generations/{family['grand']['id']}", p["bob"]).get_json()
+    assert grand["state"] == "released" and not grand.get("taken_down")  # made under a grant valid then
+    for k in ("parent", "child"):
+        assert api.call("GET", f"/v1/generations/{family[k]['id']}/video", p["bob"]).status_code == 410
+        assert not (api.rt.settings.videos_dir / f"{family[k]['id']}.mp4").exists()
+    notes = " ".join(n["message"] for n in api.notifications(p["bob"]))
+    assert family["parent"]["id"] in notes and "likeness deleted" in notes
+
+
+def test_a_dispute_resolved_against_the_likeness_takes_the_remixes_showing_it_down(
+        family: dict[str, Any], faces_dir: Any) -> None:
+    api, p = family["api"], family["people"]
+    frank = api.enroll_live(p["frank"], faces_dir / "obama.jpg")  # the same face, claimed again, live
+    [dispute] = frank["disputes"]
+    admin = api.account("root", "admin")
+    r = api.call("POST", f"/v1/disputes/{dispute['id']}/resolve", admin,
+                 json={"outcome": "claimant", "reason": "frank proved the face is his"})
+    assert r.status_code == 200, r.get_json()
+    assert api.call("GET", f"/v1/likenesses/{family['likeness']}", p["alice"]).status_code == 404
+
+    for k in ("parent", "child"):
+        gen = api.call("GET", f"/v1/generations/{family[k]['id']}", p["bob"]).get_json()
+        assert gen["taken_down"], gen
+    with api.rt.session() as s:
+        takedowns = s.exec(select(AuditEvent).where(AuditEvent.tag == "generation:takedown",
+                                                    AuditEvent.subject == family["parent"]["id"])).all()
+    assert [e.data["reason"] for e in takedowns] == [f"likeness {family['likeness']}: likeness deleted"]
 
 
 def test_a_takedown_marks_released_descendants_and_blocks_the_unreleased(family: dict[str, Any]) -> None:
