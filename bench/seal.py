@@ -6,9 +6,9 @@ file, C2PA sign, the stored fingerprint) against the **baseline**: a bare H.264 
 with the gate's encoder settings (``media.video.write_video``, crf 18), measured in the same run. Goal:
 <= 3x the baseline and <= 5 s. Each stage is the best of ``--repeat`` runs (other engineers share the cores:
 the load is printed). The stages call the same library functions, with the same arguments, as
-``governance.generations.gate.seal`` (its ``Sealer``) and ``gate.scan``; ``quarantine write`` is what the gate
-did before issue 12 (a compressed ``.npz`` of the raw frames that nothing read back), shown for the record and
-not counted.
+``governance.generations.gate.seal`` (its ``Sealer``) and ``gate.scan``. (Before issue 12 the gate also wrote a
+compressed ``.npz`` of the raw frames that nothing read back; the runs in ``docs/performance.md`` list that
+quarantine write apart. The writer is gone from ``media.video`` with the last caller, issue 18.)
 
 ``--curve`` adds sealing time against resolution (256, 512, 720, 1080 px square... see ``SIDES``) for a
 4 s clip: each stage's time per megapixel-frame shows whether anything grows faster than the pixels.
@@ -33,7 +33,7 @@ def stages(clip: Any, workdir: Path, repeat: int) -> dict[str, float]:
     from detectors.faces import backend_from_settings
     from detectors.index import LikenessIndex
     from detectors.scan import scan_frames
-    from media.video import save_clip_lossless, write_video
+    from media.video import write_video
     from provenance.c2pa_seal import ManifestSpec, seal_video
     from provenance.fingerprint import fingerprint_clip
     from provenance.keys import ensure_dev_ca
@@ -59,7 +59,6 @@ def stages(clip: Any, workdir: Path, repeat: int) -> dict[str, float]:
         return result
 
     run("baseline: bare H.264 encode", lambda: write_video(workdir / "bare.mp4", clip, crf=18), repeat)
-    run("quarantine write (before issue 12; not counted)", lambda: save_clip_lossless(workdir / "raw.npz", clip), 1)
     run("scan", lambda: scan_frames(clip.frames, clip.fps, index, backend), repeat)
     labelled = run("label", lambda: add_visible_label(clip.frames, "AI-generated", sub="ConsentGate"), repeat)
     marked = run("watermark embed", lambda: embed(labelled, payload, key), repeat)
@@ -82,9 +81,9 @@ STAGE_CPU: dict[str, float] = {}
 
 def _report(times: dict[str, float], title: str) -> tuple[float, float]:
     base = times["baseline: bare H.264 encode"]
-    work = sum(v for k, v in times.items() if not k.startswith(("baseline", "quarantine")))
+    work = sum(v for k, v in times.items() if not k.startswith("baseline"))
     cbase = STAGE_CPU.get("baseline: bare H.264 encode", 0.0) or 1e-9
-    cwork = sum(STAGE_CPU.get(k, 0.0) for k in times if not k.startswith(("baseline", "quarantine")))
+    cwork = sum(STAGE_CPU.get(k, 0.0) for k in times if not k.startswith("baseline"))
     print(f"\n{title}  (wall: best of the runs; CPU: all threads of this process in that run)")
     for k, v in times.items():
         c = STAGE_CPU.get(k, 0.0)
@@ -130,6 +129,6 @@ def main(argv: list[str]) -> None:
                 t = stages(c, Path(tmp), 1)
                 mpf = c.frame_count * side * side / 1e6
                 cells = "  ".join(f"{k.split(' (')[0].split(':')[0]} {v:.2f}s [{1000 * v / mpf:.0f}]"
-                                  for k, v in t.items() if not k.startswith("quarantine"))
+                                  for k, v in t.items())
                 print(f"  {side:>4}p: {cells}", flush=True)
         print(load())

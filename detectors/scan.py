@@ -568,13 +568,21 @@ def sample_stride(fps: float, min_visible_s: float = 0.5) -> int:
     return max(1, math.floor(fps * min_visible_s / _LOOKS))
 
 
-def _check(index: LikenessIndex, backend: FaceBackend, threshold: float) -> None:
+def _settled(index: LikenessIndex, backend: FaceBackend | None, threshold: float | None,
+             pose_thresholds: PoseThresholds | None) -> tuple[FaceBackend, float, PoseThresholds]:
+    """A scan's backend, match threshold and pose thresholds, defaults filled in (:func:`default_backend`,
+    :func:`threshold_for` and :func:`pose_thresholds_for` it), checked against ``index``: DetectorError for a
+    threshold that is not positive, or an index of another dimension or enrolled with another backend."""
+    backend = backend or default_backend()
+    poses = pose_thresholds or pose_thresholds_for(backend, threshold)
+    threshold = threshold_for(backend) if threshold is None else threshold
     if not threshold > 0:
         raise DetectorError(f"threshold must be > 0, got {threshold}")
     if index.dim != backend.dim:
         raise DetectorError(f"the index holds {index.dim}-d embeddings but {backend.name} makes {backend.dim}-d ones")
     if index.backend is not None and index.backend != backend.name:
         raise DetectorError(f"the index was enrolled with {index.backend!r}; cannot scan with {backend.name!r}")
+    return backend, threshold, poses
 
 
 def _scan(
@@ -638,10 +646,7 @@ def scan_frames(
     ``pose_thresholds`` (default :func:`pose_thresholds_for` the backend and ``threshold``) compare
     turned faces with turned views and set the uncertain band (:attr:`ScanResult.uncertain`).
     """
-    backend = backend or default_backend()
-    poses = pose_thresholds or pose_thresholds_for(backend, threshold)
-    threshold = threshold_for(backend) if threshold is None else threshold
-    _check(index, backend, threshold)
+    backend, threshold, poses = _settled(index, backend, threshold, pose_thresholds)
     if len(frames) / fps > MAX_SCAN_SECONDS:
         raise ScanError("too_long", f"{len(frames) / fps:.0f} s of video is longer than {MAX_SCAN_SECONDS:.0f} s")
     stride = sample_stride(fps, min_visible_s)
@@ -679,10 +684,7 @@ def scan_video(
     from media.limits import DEFAULT_LIMITS
     from media.video import LimitExceeded, MediaError, iter_frames, probe
 
-    backend = backend or default_backend()
-    poses = pose_thresholds or pose_thresholds_for(backend, threshold)
-    threshold = threshold_for(backend) if threshold is None else threshold
-    _check(index, backend, threshold)
+    backend, threshold, poses = _settled(index, backend, threshold, pose_thresholds)
     limits = DEFAULT_LIMITS.but(frame_pixels=MAX_FRAME_PIXELS, seconds=MAX_SCAN_SECONDS,
                                 frames=max(DEFAULT_LIMITS.frames, int(MAX_SCAN_SECONDS * 60)))
     try:

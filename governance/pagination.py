@@ -33,6 +33,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -40,7 +41,7 @@ import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.sql.elements import ColumnElement
 
-from governance.errors import BadRequest
+from governance.errors import BadRequest, GovernanceError, InvalidInput
 
 #: Rows per page when the request names no ``limit`` (the lists were cut at 100 before they were paged).
 DEFAULT_LIMIT = 100
@@ -181,3 +182,43 @@ def next_link(path: str, args: Mapping[str, str], page: Page[Any]) -> str | None
     query = {k: v for k, v in args.items() if k != "cursor"}
     query["cursor"] = page.next_cursor
     return f"{path}?{urlencode(query)}"
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def states_named(kind: type[E], state: object, words: Mapping[str | None, Sequence[E] | None], *,
+                 error: type[GovernanceError] = InvalidInput) -> tuple[E, ...] | None:
+    """The states a list's ``?state=`` filter names: one value of the enum ``kind``, or a word of ``words``
+    standing for several states (a sequence of members) or for all of them (None); the parameter left out
+    (``None``) or empty (``""``) is a word too where ``words`` names it. Returns None for "every state". Anything
+    else raises ``error`` (422 :class:`~governance.errors.InvalidInput` unless told), naming what is accepted.
+
+    >>> Light = Enum("Light", {"RED": "red", "AMBER": "amber", "GREEN": "green"})
+    >>> states_named(Light, "stop", {"stop": [Light.RED, Light.AMBER], "all": None})
+    (<Light.RED: 'red'>, <Light.AMBER: 'amber'>)
+    >>> states_named(Light, "green", {None: None}), states_named(Light, None, {None: None})
+    ((<Light.GREEN: 'green'>,), None)
+    >>> states_named(Light, "blue", {None: None, "all": None})
+    Traceback (most recent call last):
+    ...
+    governance.errors.InvalidInput: state must be one of ['red', 'amber', 'green', 'all'], got 'blue'
+    """
+    if (state is None or isinstance(state, str)) and state in words:
+        chosen = words[state]
+        return None if chosen is None else tuple(chosen)
+    try:
+        return (kind(state),)
+    except ValueError as e:
+        accepted = [s.value for s in kind] + [w for w in words if w]
+        raise error(f"state must be one of {accepted}, got {state!r}") from e
+
+
+def in_states(query: Any, column: Any, states: tuple[Enum, ...] | None) -> Any:
+    """``query`` narrowed to the rows whose ``column`` holds one of ``states`` (:func:`states_named`; None: no
+    narrowing)."""
+    if states is None:
+        return query
+    if len(states) == 1:
+        return query.where(column == states[0])
+    return query.where(column.in_(list(states)))

@@ -39,7 +39,7 @@ from media.limits import DEFAULT_LIMITS, Limits, Meter
 
 __all__ = [
     "DEFAULT_CRF", "Clip", "LimitExceeded", "MediaError", "Planes", "VideoInfo", "iter_frames", "iter_planes",
-    "load_image", "prefetch", "probe", "read_video", "sample_frames", "save_clip_lossless", "sniff_kind",
+    "load_image", "prefetch", "probe", "read_video", "sample_frames", "sniff_kind",
     "upright", "video_source", "write_video",
 ]
 
@@ -633,23 +633,6 @@ def _create(path: Path, mode: int) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def save_clip_lossless(path: PathLike, clip: Clip, *, mode: int = 0o600) -> None:
-    """Store a clip exactly (quarantine format): compressed npz, written atomically with ``mode`` whatever
-    the umask. On any error (a full disk included) the partial file is removed and the error raised."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    arrays = {"frames": clip.frames, "fps": np.array(clip.fps), "sample_rate": np.array(clip.sample_rate)}
-    if clip.audio is not None:
-        arrays["audio"] = clip.audio
-    try:
-        with os.fdopen(_create(tmp, mode), "wb") as fh:
-            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def video_source(source: Source) -> str | io.BytesIO:

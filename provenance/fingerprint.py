@@ -59,7 +59,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 
 from media.video import Clip, MediaError, Planes, iter_frames, video_source
@@ -390,6 +389,8 @@ def _thumbnails(frame: np.ndarray, *, shaped: bool) -> tuple[np.ndarray, np.ndar
     """The frame reduced to 64 x 64 and, when ``shaped`` and the frame is not square, to a 64 px short
     side keeping its shape (so that a picture padded into a tall or wide frame keeps its detail), both
     YCrCb uint8 (the values the descriptors read; a quarter of float32's memory)."""
+    import cv2
+
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
         raise FingerprintError(f"a frame must be an (H, W, 3) uint8 array, got {getattr(frame, 'shape', frame)}")
     h, w = frame.shape[:2]
@@ -480,6 +481,8 @@ def _mirror_order() -> np.ndarray:
 
 def _describe(thumb: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
     """One frame's descriptor in one window: band-passed 12 x 12 luma layout plus a little colour."""
+    import cv2
+
     th, tw = thumb.shape[:2]
     y0, y1 = (min(max(v, 0.0), 1.0) * th for v in window[:2])
     x0, x1 = (min(max(v, 0.0), 1.0) * tw for v in window[2:])

@@ -83,7 +83,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
 from provenance._convcode import coded_length, conv_encode, viterbi
@@ -204,6 +203,8 @@ def embed(
     ``payload`` must be exactly :data:`PAYLOAD_BYTES` bytes; frames at least 64x64 pixels.
     Apply the visible label first: anything drawn after embedding weakens the mark under it.
     """
+    import cv2
+
     if not isinstance(payload, bytes) or len(payload) != PAYLOAD_BYTES:
         got = f"{len(payload)} bytes" if isinstance(payload, bytes) else type(payload).__name__
         raise WatermarkError(f"the payload must be exactly {PAYLOAD_BYTES} bytes, got {got}")
@@ -307,6 +308,8 @@ class Evidence:
     def add(self, frame: np.ndarray) -> None:
         """Add one (H, W, 3) uint8 frame; every frame must have the first one's size. A frame whose longer
         side exceeds :data:`EVIDENCE_MAX_SIDE` is shrunk to it first (see there)."""
+        import cv2
+
         if not isinstance(frame, np.ndarray) or frame.ndim != 3:
             got = getattr(frame, "shape", type(frame).__name__)
             raise WatermarkError(f"add one (H, W, 3) frame at a time, got {got}")
@@ -322,6 +325,8 @@ class Evidence:
         """Add one frame given as its (H, W) float32 BT.601 luma in 0-255 (what :meth:`add` computes from RGB;
         a decoder's Y plane rescaled to full range, :class:`media.video.Planes`, saves the RGB conversion).
         Same rules as :meth:`add`."""
+        import cv2
+
         if not isinstance(luma, np.ndarray) or luma.ndim != 2 or luma.dtype != np.float32:
             got = f"{luma.dtype} {luma.shape}" if isinstance(luma, np.ndarray) else type(luma).__name__
             raise WatermarkError(f"add_luma takes one (H, W) float32 luma image, got {got}")
@@ -336,6 +341,8 @@ class Evidence:
         self._add_luma(luma)
 
     def _add_luma(self, y: np.ndarray) -> None:
+        import cv2
+
         h, w = y.shape
         if self._image is None:
             self._image = np.zeros((h, w), np.float32)
@@ -572,6 +579,8 @@ class _Search:
 
 def _resampled(image: np.ndarray, period: float) -> tuple[np.ndarray, int]:
     """``image`` resampled so that the tile has an integer period: (image, period)."""
+    import cv2
+
     for p in (_PERIOD, _PERIOD // 2):
         if abs(period - p) < 1e-6:
             return image, p
@@ -583,6 +592,8 @@ def _resampled(image: np.ndarray, period: float) -> tuple[np.ndarray, int]:
 
 def _candidate_periods(image: np.ndarray, lo: float, hi: float) -> list[float]:
     """Tile periods in (``lo``, ``hi``] suggested by the autocorrelation of ``image``, strongest first (at most 4)."""
+    import cv2
+
     a = image - float(np.mean(image))
     h, w = a.shape
     hi = min(hi, max(h, w) - 24.0)
@@ -617,6 +628,8 @@ def _candidate_periods(image: np.ndarray, lo: float, hi: float) -> list[float]:
 @lru_cache(maxsize=32)
 def _sync_template(secret: bytes, cell: int) -> np.ndarray:
     """What the detector's accumulator holds for the sync cells alone, on one tile (periodic high-pass)."""
+    import cv2
+
     bit_of_cell, chips = _layout(secret)
     sync = np.where(bit_of_cell < 0, chips, 0.0).astype(np.float32)
     tile = _upsample(sync, cell)
@@ -697,12 +710,16 @@ def _luma(frame: np.ndarray) -> np.ndarray:
 
 
 def _highpass(y: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
     hp: np.ndarray = y - cv2.GaussianBlur(y, (0, 0), sigma)
     return hp
 
 
 def _activity(y: np.ndarray) -> np.ndarray:
     """Local RMS of the small-scale high-pass: how busy the picture is around each pixel."""
+    import cv2
+
     hp = _highpass(y, _SIGMA)
     act: np.ndarray = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), _SIGMA))
     return act
@@ -718,6 +735,8 @@ def _detector(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The detector's band-passed luma and its whitening weight (textured areas count less):
     ``hp = y - blur(y)``, ``w = 1 / a ** 1.5`` with ``a = sqrt(blur(hp ** 2)) + floor``. In place, without
     temporaries: the same float32 values as the plain expressions, 2.5x faster (issue 12)."""
+    import cv2
+
     hp = _highpass(y, _DET_SIGMA)
     a = cv2.GaussianBlur(cv2.multiply(hp, hp), (0, 0), _DET_SIGMA)
     np.sqrt(a, out=a)

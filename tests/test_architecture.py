@@ -112,23 +112,10 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-#: The one circle left, exactly as it stands (any module joining it, or any other circle, fails the test): a consent
-#: withdrawn in the likenesses' services follows remix lineage (governance.remix.services.withdraw_likeness, landed
-#: from main at the end of issue 18's second pass), which blocks generations through the gate's services, which
-#: check consent with the likenesses' (notices, merged last, take videos down along the same lineage). Breaking it
-#: needs the withdrawal's hook inverted; issue 18 lists it as open.
-KNOWN_CIRCLES = [sorted({
-    "governance.generations.services.generations", "governance.guardians.services",
-    "governance.likenesses.services.disputes", "governance.likenesses.services.enrollment",
-    "governance.likenesses.services.figures", "governance.likenesses.services.likenesses",
-    "governance.notices.services", "governance.remix.services", "governance.restrictions.services",
-})]
-
-
 def test_no_import_circle_among_the_project_packages() -> None:
     graph = import_graph(ROOT)
     assert len(graph) > 100  # the whole tree was read
-    assert circles(graph) == KNOWN_CIRCLES
+    assert circles(graph) == []
 
 
 def test_no_private_name_is_imported_from_another_module() -> None:

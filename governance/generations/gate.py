@@ -392,7 +392,7 @@ def seal_order(session: Session, gen: Generation, faces: ScanResult, thorough_ev
 def _remixed(session: Session, gen: Generation, videos_dir: Path) -> tuple[Path, str] | None:
     """The signed file and title of the generation ``gen`` remixes, or None; a parent withdrawn since the
     request (taken down, no longer stored) blocks the remix."""
-    from governance.remix.services import parents
+    from governance.remix.lineage import parents
 
     found = parents(session, gen.id)
     if not found:

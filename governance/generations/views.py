@@ -27,6 +27,7 @@ from governance.likenesses.services import likenesses as likenesses_svc
 from governance.remix import services as remix_svc
 from governance.runtime import require_free_space
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
+from governance.workflows import takedowns
 
 log = logging.getLogger("governance.generations.pipeline")  # the gate's stage lines, the precheck's included
 bp = Blueprint("generations", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -212,7 +213,7 @@ def take_down(generation_id: str) -> tuple[str, int]:
     actor = caller()
     gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
     body = json_body("reason") if request.get_data(cache=True) else {}
-    generations_svc.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
+    takedowns.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
     db().commit()
     (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down

@@ -8,13 +8,12 @@ or ``guardian`` when creating it). Then:
 - each grant the minor makes waits for the guardian (:class:`GuardianApproval`); only the guardian's approval
   creates it, so the consent check (``policies.consent``) never sees an unapproved grant;
 - the guardian is told of every use of the minor's likenesses and every takedown (a copy of each such
-  notification), and may take any video of the minor down (:func:`is_guardian_of_any`);
+  notification), and may take any video of the minor down (:func:`governance.guardians.rules.is_guardian_of_any`);
 - unlinking the guardian tells the guardian; with no guardian, no grant can be approved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from sqlmodel import Session, select
@@ -26,8 +25,9 @@ from governance.columns import iso, utcnow
 from governance.db import serialize_consent
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance.guardians.models import GuardianApproval, Guardianship
-from governance.guardians.rules import CLOSED_TO_MINORS, guardianship
+from governance.guardians.rules import CLOSED_TO_MINORS, approved_by, guardianship
 from governance.likenesses.models import Grant, Likeness
+from governance.likenesses.services.likenesses import FollowWithdrawal
 from governance.pagination import Page, PageRequest, SortKey, paginate
 from policies.consent import LikenessMode
 
@@ -35,24 +35,14 @@ from policies.consent import LikenessMode
 DECISIONS = ("approve", "deny")
 
 
-def guardians_of(session: Session, account_ids: Collection[str]) -> set[str]:
-    """The linked guardians of those of ``account_ids`` that are minors."""
-    if not account_ids:
-        return set()
-    rows = session.exec(select(Guardianship.guardian_id).where(
-        Guardianship.minor_id.in_(list(account_ids)))).all()  # type: ignore[attr-defined]
-    return {g for g in rows if g}
-
-
-def is_guardian_of_any(session: Session, account_id: str, owner_ids: Collection[str]) -> bool:
-    return account_id in guardians_of(session, owner_ids)
-
-
-def mark_minor(session: Session, admin: Account | None, minor_ref: str, guardian_ref: Any) -> Guardianship:
+def mark_minor(session: Session, admin: Account | None, minor_ref: str, guardian_ref: Any, *,
+               follow: FollowWithdrawal | None) -> Guardianship:
     """Mark ``minor_ref``'s account a minor's, linked to ``guardian_ref``'s (re-linking an existing minor to another
     guardian). ``admin`` is the administrator who asked (None: the operator's CLI). Refused: an unknown account
     (404), the account itself or another minor as guardian (422). Its likenesses open to ``everyone`` or ``mutuals``
-    are set to ``approved``. Audited; the guardian is told."""
+    are set to ``approved``; its grants the guardian has not approved are suspended, and ``follow`` takes down the
+    remixes made under each (:mod:`governance.workflows.withdrawals` passes it in; None only for an account that
+    holds no grant yet, a new one: a suspension then raises ``RuntimeError``). Audited; the guardian is told."""
     admin_id = admin.id if admin is not None else None
     if not isinstance(guardian_ref, str) or not guardian_ref:
         raise InvalidInput("send the guardian's account name (or id) as 'guardian'")
@@ -86,7 +76,7 @@ def mark_minor(session: Session, admin: Account | None, minor_ref: str, guardian
     if previous and previous != guardian.id:
         _cancel_pending(session, minor.id, "the guardian changed")
         notify(session, previous, "guardian:unlinked", f"you are no longer the guardian of {minor.name!r}")
-    _suspend_grants(session, admin_id, minor, guardian)
+    _suspend_grants(session, admin, minor, guardian, follow)
     record(session, Tag.GUARDIAN_LINK, actor_id=admin_id, subject=minor.id, guardian=guardian.id,
            previous=previous)
     notify(session, guardian.id, "guardian:linked",
@@ -105,7 +95,7 @@ def create_minor_account(session: Session, admin: Account | None, name: object, 
         raise InvalidInput(f"only a creator account can be a minor's: 'guardian' cannot go with role {role!r}")
     account, token = create_account(session, name, role, actor=admin, daily_quota=daily_quota)
     session.flush()
-    return account, token, mark_minor(session, admin, account.id, guardian_ref)
+    return account, token, mark_minor(session, admin, account.id, guardian_ref, follow=None)  # a new one: no grant
 
 
 def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
@@ -158,31 +148,28 @@ def end_minority(session: Session, admin: Account | None, minor_ref: str, reason
     return minor
 
 
-def approved_by(session: Session, grant_id: str, guardian_id: str | None) -> bool:
-    """Whether ``guardian_id`` approved grant ``grant_id`` (any guardian when ``guardian_id`` is None: a minor
-    whose guardian was unlinked keeps the grants approved before)."""
-    q = select(GuardianApproval.id).where(GuardianApproval.grant_id == grant_id,
-                                          GuardianApproval.state == "approved")
-    if guardian_id is not None:
-        q = q.where(GuardianApproval.guardian_id == guardian_id)
-    return session.exec(q).first() is not None
-
-
-def _suspend_grants(session: Session, admin_id: str | None, minor: Account, guardian: Account) -> None:
+def _suspend_grants(session: Session, admin: Account | None, minor: Account, guardian: Account,
+                    follow: FollowWithdrawal | None) -> None:
     """Every active grant of ``minor``'s likenesses that ``guardian`` has not approved (made before the account
     was a minor's, or approved by a previous guardian) is revoked (``likeness:grant:revoke``, why ``suspended``)
     and becomes a pending :class:`GuardianApproval` the guardian approves (the grant is made again) or denies.
-    The grantee and the guardian are told."""
+    The remixes its grantee made under it are taken down (``follow``), as a revocation's are: a guardian's
+    approval makes the grant again, not the videos. The grantee and the guardian are told."""
     from governance.likenesses.services.likenesses import active_grants
 
+    admin_id = admin.id if admin is not None else None
+    why = "suspended: the owner was marked a minor's; it waits for the guardian's approval"
     for lk in session.exec(select(Likeness).where(Likeness.owner_id == minor.id)).all():
         for g in active_grants(session, lk.id):
             if approved_by(session, g.id, guardian.id):
                 continue
+            if follow is None or admin is None:
+                raise RuntimeError(f"grant {g.id} must be suspended, and its remixes followed, by an administrator")
             g.revoked_at = utcnow()
             session.add(g)
             record(session, Tag.GRANT_REVOKE, actor_id=admin_id, subject=lk.id, grantee=g.grantee_id, grant=g.id,
-                   why="suspended: the owner was marked a minor's; it waits for the guardian's approval")
+                   why=why)
+            follow(session, admin, lk.id, g.grantee_id, f"likeness {lk.id}: {why}", owner_id=minor.id)
             a = session.exec(select(GuardianApproval).where(
                 GuardianApproval.likeness_id == lk.id, GuardianApproval.grantee_id == g.grantee_id,
                 GuardianApproval.state == "pending")).first()

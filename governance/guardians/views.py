@@ -7,7 +7,9 @@ from flask import Blueprint, Response, jsonify
 
 from governance.authz import Action
 from governance.guardians import services as guardians_svc
-from governance.web import caller, db, guard, json_body, page_request, page_response
+from governance.remix import services as remix_svc
+from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
+from governance.workflows import withdrawals
 
 bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
 
@@ -18,8 +20,9 @@ def link_guardian(ref: str) -> Response:
     """``{"guardian": name}``: the account is a minor's, linked to that guardian (its likenesses open to everyone
     or mutuals become ``approved``)."""
     body = json_body("guardian")
-    row = guardians_svc.mark_minor(db(), caller(), ref, body.get("guardian"))
+    row = withdrawals.mark_minor(db(), caller(), ref, body.get("guardian"))
     db().commit()
+    remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes its suspended grants took down
     return jsonify(guardians_svc.guardianship_view(row, db()))
 
 

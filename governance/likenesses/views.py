@@ -29,6 +29,7 @@ from governance.likenesses.services.likenesses import check_display_name, facts_
 from governance.remix import services as remix_svc
 from governance.uploads import challenge_video, enrollment_frames, reference_images
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
+from governance.workflows import withdrawals
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
 bp = Blueprint("likenesses", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -130,7 +131,7 @@ def patch_likeness(likeness_id: str) -> Response:
     body = json_body("mode")
     if "mode" not in body:
         raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
-    likenesses_svc.set_mode(db(), actor, lk, body["mode"])
+    withdrawals.set_mode(db(), actor, lk, body["mode"])
     db().commit()
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return jsonify(_likeness_view(lk))
@@ -141,7 +142,7 @@ def patch_likeness(likeness_id: str) -> Response:
 def delete_likeness(likeness_id: str) -> tuple[str, int]:
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
-    likenesses_svc.delete_likeness(db(), actor, lk)
+    withdrawals.delete_likeness(db(), actor, lk)
     db().commit()
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     runtime().indexes.sync_index(db())
@@ -168,7 +169,7 @@ def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
 def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_REVOKE)
-    likenesses_svc.revoke(db(), actor, lk, account_ref)
+    withdrawals.revoke(db(), actor, lk, account_ref)
     db().commit()
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
     return "", 204
@@ -278,8 +279,8 @@ def resolve_dispute(dispute_id: str) -> Response:
     """``{outcome, reason}``: the outcomes a dispute's kind allows are listed in its view (``outcomes``)."""
     admin = caller()
     body = json_body("outcome", "reason")
-    d = disputes_svc.resolve(db(), admin, disputes_svc.get_dispute(db(), dispute_id), body.get("outcome"),
-                             body.get("reason"))
+    d = withdrawals.resolve_dispute(db(), admin, disputes_svc.get_dispute(db(), dispute_id), body.get("outcome"),
+                                    body.get("reason"))
     db().commit()
     runtime().indexes.sync_index(db())  # a resolution may have deleted a likeness
     return jsonify(_dispute_admin_view(d))

@@ -44,7 +44,8 @@ from governance.generations.models import Generation
 from governance.likenesses.models import Challenge
 from governance.notices.deadlines import deadline_view
 from governance.notices.models import Notice, NoticeState, OnBehalfOf
-from governance.pagination import Page, PageRequest, SortKey, paginate
+from governance.notices.timeline import add_event, close_on_takedown
+from governance.pagination import Page, PageRequest, SortKey, in_states, paginate, states_named
 from policies.consent import Verification
 
 if TYPE_CHECKING:
@@ -165,11 +166,6 @@ def facts_of(session: Session, gen: Generation, report: Mapping[str, Any] | None
     return facts
 
 
-def _event(notice: Notice, kind: str, text: str) -> None:
-    notice.events = [*notice.events, {"at": iso(utcnow()), "kind": kind, "text": text}]
-    notice.updated_at = utcnow()
-
-
 def file(session: Session, filing: Filing, gen: Generation, source: str, facts: dict[str, Any]
          ) -> tuple[Notice, str]:
     """Store the notice (in the review queue), tell the video's requester, audit. Returns it and the filer's
@@ -177,10 +173,10 @@ def file(session: Session, filing: Filing, gen: Generation, source: str, facts: 
     token = "ntc_" + secrets.token_urlsafe(32)
     notice = Notice(token_hash=_token_hash(token), contact=filing.contact, on_behalf_of=filing.on_behalf_of,
                     statement=filing.statement, generation_id=gen.id, source=source, facts=facts)
-    _event(notice, "filed", f"notice filed on behalf of {filing.on_behalf_of.value} about a video released here "
+    add_event(notice, "filed", f"notice filed on behalf of {filing.on_behalf_of.value} about a video released here "
                             f"on {facts['released_at']}; it is in the review queue")
     if filing.on_behalf_of is OnBehalfOf.SELF:
-        _event(notice, "next", "to act on your own face, take the live challenge: POST /v1/notices/<id>/challenge, "
+        add_event(notice, "next", "to act on your own face, take the live challenge: POST /v1/notices/<id>/challenge, "
                                "then upload the video of it to POST /v1/notices/<id>/face")
     session.add(notice)
     record(session, Tag.NOTICE_FILE, actor_id=None, subject=notice.id, generation=gen.id, source=source,
@@ -234,7 +230,7 @@ def challenge(session: Session, notice: Notice, ttl_s: float) -> Challenge:
         raise Conflict(f"notice {notice.id} is {notice.state.value}; nothing is left to prove",
                        reason="notice_decided")
     ch = create_challenge(session, _filer_account(session, notice), ttl_s)
-    _event(notice, "challenge", f"live challenge {ch.id} issued ({', '.join(ch.poses)}), valid until "
+    add_event(notice, "challenge", f"live challenge {ch.id} issued ({', '.join(ch.poses)}), valid until "
                                 f"{iso(ch.expires_at)}")
     session.add(notice)
     return ch
@@ -278,7 +274,7 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
         live, summary = check_live(selfie, ch.poses, backend, mirrored=mirrored)
     except LivenessError as e:
         consume_challenge(session, ch, e.reason)
-        _event(notice, "face", f"the live check failed ({e.reason}); ask for a new challenge to try again")
+        add_event(notice, "face", f"the live check failed ({e.reason}); ask for a new challenge to try again")
         session.add(notice)
         record(session, Tag.NOTICE_FACE, actor_id=notice.account_id, subject=notice.id, challenge=ch.id,
                outcome=e.reason)
@@ -299,7 +295,7 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
     account = _filer_account(session, notice)
     if not found:
         consume_challenge(session, ch, "verified")
-        _event(notice, "face", "your face, proven live, was not found in the video: the notice stays in the review "
+        add_event(notice, "face", "your face, proven live, was not found in the video: the notice stays in the review "
                                "queue, where a person decides it")
         session.add(notice)
         record(session, Tag.NOTICE_FACE, actor_id=account.id, subject=notice.id, challenge=ch.id, found=False,
@@ -315,7 +311,7 @@ def prove_face(session: Session, notice: Notice, ch: Challenge, selfie: bytes, v
     assert gen is not None
     _take_down(session, notice, gen, "face_match",
                f"the person filing notice {notice.id} proved live that the face in it is theirs")
-    _event(notice, "taken_down", "your face, proven live, was found in the video: it is taken down, and your face "
+    add_event(notice, "taken_down", "your face, proven live, was found in the video: it is taken down, and your face "
                                  "now blocks every new video showing it")
     return FaceOutcome(True, distance)
 
@@ -347,24 +343,6 @@ def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: st
                generation_id=gen.id)
 
 
-def close_on_takedown(session: Session, gen: Generation, by: str, *, except_notice: str | None = None) -> None:
-    """``gen`` was just taken down by another route (``by``: who, in words: its owner, a guardian, an admin, its
-    remix lineage, another notice): every notice about it still in the review queue is closed as
-    ``taken_down`` with no counter-notice window (the notice did not take it down), and its timeline, which the
-    filer reads by the private link, says so. Audited as a decision (``outcome: taken_down_elsewhere``)."""
-    open_ = session.exec(select(Notice).where(
-        Notice.generation_id == gen.id,
-        Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))).all()  # type: ignore[attr-defined]
-    for notice in open_:
-        if notice.id == except_notice:
-            continue
-        notice.state, notice.decided_by, notice.counter_deadline = NoticeState.TAKEN_DOWN, by, None
-        _event(notice, "taken_down", f"the video was taken down by {by}; this notice is closed")
-        session.add(notice)
-        record(session, Tag.NOTICE_DECIDE, actor_id=None, subject=notice.id, outcome="taken_down_elsewhere",
-               by=by)
-
-
 def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, reason: Any) -> Notice:
     """A reviewer's decision on a notice in the queue: ``take_down`` or ``reject`` an open one; ``restore`` or
     ``keep_down`` a countered one. ``reason``: one line, audited and shown to the filer and the requester.
@@ -382,7 +360,7 @@ def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, re
         _take_down(session, notice, gen, reviewer.id, f"a reviewer decided: {why}")
         if outcome == "keep_down":
             notice.counter_deadline = None  # decided after the counter-notice: final here
-        _event(notice, "taken_down", f"a reviewer decided to take the video down: {why}")
+        add_event(notice, "taken_down", f"a reviewer decided to take the video down: {why}")
         return notice
     now = utcnow()
     if outcome == "restore" and gen.taken_down_by == notice.id:
@@ -393,7 +371,7 @@ def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, re
     session.add(notice)
     record(session, Tag.NOTICE_DECIDE, actor_id=reviewer.id, subject=notice.id, outcome=outcome, reason=why)
     verb = "restored" if outcome == "restore" else "kept up"
-    _event(notice, notice.state.value, f"a reviewer decided the video is {verb}: {why}")
+    add_event(notice, notice.state.value, f"a reviewer decided the video is {verb}: {why}")
     notify(session, gen.requester_id, "generation:notice:decided",
            f"takedown notice {notice.id} about your generation {gen.id} was decided: the video is {verb} ({why})",
            generation_id=gen.id)
@@ -420,7 +398,7 @@ def counter(session: Session, account: Account, notice_id: str, body: Mapping[st
     notice.state = NoticeState.COUNTERED
     session.add(notice)
     record(session, Tag.NOTICE_COUNTER, actor_id=account.id, subject=notice.id)
-    _event(notice, "countered", "the video's requester filed a counter-notice; the notice is back in the review "
+    add_event(notice, "countered", "the video's requester filed a counter-notice; the notice is back in the review "
                                 "queue")
     return notice
 
@@ -435,17 +413,12 @@ def page_queue(session: Session, state: Any, page: PageRequest) -> Page[Notice]:
     return paginate(session, _in_state(state), (SortKey(Notice.created_at), SortKey(Notice.id)), page)
 
 
+_QUEUE = (NoticeState.OPEN, NoticeState.COUNTERED)
+
+
 def _in_state(state: Any) -> Any:
-    q = select(Notice)
-    if state in (None, "", "queue"):
-        q = q.where(Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))  # type: ignore[attr-defined]
-    elif state != "all":
-        try:
-            q = q.where(Notice.state == NoticeState(state))
-        except ValueError as e:
-            raise InvalidInput(f"state must be queue, all or one of {[s.value for s in NoticeState]}, "
-                               f"got {state!r}") from e
-    return q
+    words = {None: _QUEUE, "": _QUEUE, "queue": _QUEUE, "all": None}
+    return in_states(select(Notice), Notice.state, states_named(NoticeState, state, words))
 
 
 def filer_view(notice: Notice) -> dict[str, Any]:

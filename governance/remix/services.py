@@ -1,113 +1,24 @@
-"""Remix lineage over :class:`GenerationEdge` rows (no Flask): ancestry, descendants, and what a withdrawal
-does to them."""
+"""What a withdrawal does to remix lineage (no Flask): a generation taken down, or a likeness's consent withdrawn,
+follows the :class:`GenerationEdge` rows down to the descendants. It builds on the generations' services (it blocks
+and tells as they do); the lineage itself is read in :mod:`governance.remix.lineage`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session, select
 
 from governance.accounts.models import Account
 from governance.accounts.services import notify
 from governance.audit import Tag, record
-from governance.columns import iso, utcnow
-from governance.errors import Conflict, InvalidInput
+from governance.columns import utcnow
 from governance.generations.models import Generation, GenerationState
+from governance.generations.services.generations import block, involved_owner_ids
+from governance.notices.timeline import close_on_takedown
+from governance.remix.lineage import descendants, shown
 from governance.remix.models import GenerationEdge
 
-MAX_DEPTH = 64
-"""A lineage deeper than this is refused (a remix of a remix ... 64 times): it bounds every walk."""
-
-
-def parents(session: Session, generation_id: str) -> list[str]:
-    rows = session.exec(select(GenerationEdge).where(GenerationEdge.child_id == generation_id)).all()
-    return sorted(r.parent_id for r in rows)
-
-
-def ancestors(session: Session, generation_id: str) -> list[str]:
-    """Every generation up the lineage of ``generation_id`` (parents first), each once."""
-    seen: dict[str, None] = {}
-    frontier = [generation_id]
-    for _ in range(MAX_DEPTH):
-        nxt = [p for g in frontier for p in parents(session, g) if p not in seen and p != generation_id]
-        if not nxt:
-            break
-        seen.update(dict.fromkeys(nxt))
-        frontier = nxt
-    return list(seen)
-
-
-def descendants(session: Session, generation_id: str) -> list[str]:
-    """Every generation made (directly or not) from ``generation_id``, nearest first, each once."""
-    seen: dict[str, None] = {}
-    frontier = [generation_id]
-    for _ in range(MAX_DEPTH):
-        rows = session.exec(select(GenerationEdge).where(
-            GenerationEdge.parent_id.in_(frontier))).all()  # type: ignore[attr-defined]
-        nxt = [r.child_id for r in sorted(rows, key=lambda r: r.child_id)
-               if r.child_id not in seen and r.child_id != generation_id]
-        if not nxt:
-            break
-        seen.update(dict.fromkeys(nxt))
-        frontier = list(dict.fromkeys(nxt))
-    return list(seen)
-
-
-def ancestor_withdrawn(session: Session, generation_id: str) -> dict[str, Any] | None:
-    """``{"at", "reason"}`` when something up the lineage of ``generation_id`` was withdrawn, else None."""
-    rows = session.exec(select(GenerationEdge).where(GenerationEdge.child_id == generation_id,
-                                                     GenerationEdge.withdrawn_at.is_not(None))  # type: ignore[union-attr]
-                        .order_by(GenerationEdge.withdrawn_at)).all()  # type: ignore[arg-type]
-    if not rows:
-        return None
-    return {"at": iso(rows[0].withdrawn_at), "reason": rows[0].withdrawn_reason}
-
-
-# --- making a remix --------------------------------------------------------------------------------------
-
-
-def check_parent(session: Session, requester: Account, parent_id: object) -> Generation:
-    """The generation ``requester`` may remix: one it may see (404 otherwise, like any unknown id), released,
-    not taken down, with no withdrawn ancestor (409), and not too deep a lineage (409)."""
-    from governance.generations.services.generations import visible_generation
-
-    if not isinstance(parent_id, str) or not parent_id:
-        raise InvalidInput(f"remix_of must be a generation id, got {parent_id!r}")
-    parent = visible_generation(session, requester, parent_id)
-    if parent.taken_down_at is not None:
-        raise Conflict(f"generation {parent.id} was taken down: it cannot be remixed")
-    if parent.state is not GenerationState.RELEASED:
-        raise Conflict(f"generation {parent.id} is {parent.state.value}: only a released generation can be remixed")
-    if ancestor_withdrawn(session, parent.id) is not None:
-        raise Conflict(f"an ancestor of generation {parent.id} was withdrawn: it cannot be remixed")
-    if len(ancestors(session, parent.id)) + 1 >= MAX_DEPTH:
-        raise Conflict(f"generation {parent.id} is {MAX_DEPTH - 1} remixes deep: no deeper lineage is kept")
-    return parent
-
-
-def lineage_likenesses(session: Session, parent: Generation) -> list[str]:
-    """Every likeness the parent and its ancestors named or showed: a remix is consented for all of them."""
-    out: dict[str, None] = {}
-    for gid in [parent.id, *ancestors(session, parent.id)]:
-        gen = session.get(Generation, gid)
-        if gen is not None:
-            out.update(dict.fromkeys(gen.likeness_ids))
-            out.update(dict.fromkeys(f["likeness"] for f in gen.faces_found if f.get("likeness")))
-    return list(out)
-
-
-def link(session: Session, child: Generation, parent: Generation) -> None:
-    session.add(GenerationEdge(child_id=child.id, parent_id=parent.id))
-    record(session, Tag.GENERATION_REMIX, actor_id=child.requester_id, subject=child.id, parent=parent.id)
-
-
 # --- withdrawal follows the graph --------------------------------------------------------------------------
-
-
-def shown(gen: Generation) -> set[str]:
-    """The likenesses a generation named or showed."""
-    return set(gen.likeness_ids) | {f["likeness"] for f in gen.faces_found if f.get("likeness")}
 
 
 def withdraw(session: Session, actor: Account | None, origin: Generation, *, reason: str,
@@ -116,8 +27,6 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
     unreleased ones are blocked, released ones that show one of ``faces`` are taken down, the other released
     ones are marked "an ancestor was withdrawn". Each step is audited and the people involved are told.
     Returns the ids of the generations taken down here (their files are the caller's to remove)."""
-    from governance.generations.services.generations import block, involved_owner_ids
-
     taken: list[str] = []
     now = utcnow()
     why = f"an ancestor ({origin.id}) was withdrawn: {reason}"
@@ -204,6 +113,4 @@ def sweep_withdrawn_files(session: Session, videos_dir: Path) -> int:
 
 def _close_notices(session: Session, gen: Generation) -> None:
     """Open takedown notices about a video taken down through its lineage say so, and close."""
-    from governance.notices.services import close_on_takedown
-
     close_on_takedown(session, gen, "its remix lineage (an ancestor or a face in it was withdrawn)")

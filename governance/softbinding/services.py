@@ -123,7 +123,7 @@ def provenance_record(session: Session, gen: Generation) -> dict[str, Any]:
     """What verification adds to a matched generation's public record: its manifest id, SB 942's latent
     disclosure as the release stated it (recoverable through the watermark when the metadata is gone), and
     whether an ancestor of a remix was withdrawn."""
-    from governance.remix.services import ancestor_withdrawn
+    from governance.remix.lineage import ancestor_withdrawn
 
     out: dict[str, Any] = {}
     row = session.get(ReleaseManifest, gen.id)

@@ -28,6 +28,7 @@ from governance.generations import gate
 from governance.generations.models import Generation, GenerationState
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import likenesses as likenesses_svc
+from governance.workflows import withdrawals
 
 #: How long a consent change is given to commit while the release holds its locks: if it has not committed by
 #: then, it is waiting for them (it takes milliseconds when nothing holds it back).
@@ -44,15 +45,15 @@ class World:
 
 
 def _revoke(s: Session, w: World) -> None:
-    likenesses_svc.revoke(s, s.get(Account, w.alice), s.get(Likeness, w.likeness), "bob")
+    withdrawals.revoke(s, s.get(Account, w.alice), s.get(Likeness, w.likeness), "bob")
 
 
 def _only_me(s: Session, w: World) -> None:
-    likenesses_svc.set_mode(s, s.get(Account, w.alice), s.get(Likeness, w.likeness), "only_me")
+    withdrawals.set_mode(s, s.get(Account, w.alice), s.get(Likeness, w.likeness), "only_me")
 
 
 def _delete(s: Session, w: World) -> None:
-    likenesses_svc.delete_likeness(s, s.get(Account, w.alice), s.get(Likeness, w.likeness))
+    withdrawals.delete_likeness(s, s.get(Account, w.alice), s.get(Likeness, w.likeness))
 
 
 def _owner_drops_requester(s: Session, w: World) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 import c2pa
 import pytest
+from sqlmodel import select
 
+from governance.models import AuditEvent
 from tests.functional.conftest import Api
 
 FAST = {"worker": "none", "duration_s": 1.0, "frame_size": 256, "daily_quota": 100}
@@ -97,6 +99,60 @@ def test_revoking_the_grandparents_likeness_follows_the_graph(family: dict[str, 
     assert after["state"] == "blocked" and after["reasons"], after
     notes = " ".join(n["message"] for n in api.notifications(p["bob"]))
     assert family["child"]["id"] in notes and "taken down" in notes
+
+
+def test_deleting_the_likeness_takes_the_remixes_showing_it_down(family: dict[str, Any]) -> None:
+    api, p = family["api"], family["people"]
+    assert api.call("DELETE", f"/v1/likenesses/{family['likeness']}", p["alice"]).status_code == 204
+
+    grand = api.call("GET", f"/v1/generations/{family['grand']['id']}", p["bob"]).get_json()
+    assert grand["state"] == "released" and not grand.get("taken_down")  # made under a grant valid then
+    for k in ("parent", "child"):
+        assert api.call("GET", f"/v1/generations/{family[k]['id']}/video", p["bob"]).status_code == 410
+        assert not (api.rt.settings.videos_dir / f"{family[k]['id']}.mp4").exists()
+    notes = " ".join(n["message"] for n in api.notifications(p["bob"]))
+    assert family["parent"]["id"] in notes and "likeness deleted" in notes
+
+
+def test_marking_the_owner_a_minor_suspends_the_grant_and_takes_its_remixes_down(family: dict[str, Any]) -> None:
+    """A grant suspended because its owner is a minor's (issue 16) is withdrawn as a revocation is: the remixes its
+    grantee made under it come down (files removed), the original release stays; the guardian's approval later
+    makes the grant again, not the videos."""
+    api, p = family["api"], family["people"]
+    admin, gina = api.account("root", "admin"), api.account("gina")
+    r = api.call("PUT", "/v1/accounts/alice/guardian", admin, json={"guardian": "gina"})
+    assert r.status_code == 200, r.get_json()
+    grand = api.call("GET", f"/v1/generations/{family['grand']['id']}", p["bob"]).get_json()
+    assert grand["state"] == "released" and not grand.get("taken_down")  # made under a grant valid then
+    for k in ("parent", "child"):
+        assert api.call("GET", f"/v1/generations/{family[k]['id']}/video", p["bob"]).status_code == 410
+        assert not (api.rt.settings.videos_dir / f"{family[k]['id']}.mp4").exists()
+    notes = " ".join(n["message"] for n in api.notifications(p["bob"]))
+    assert family["parent"]["id"] in notes and "suspended" in notes
+    [approval] = api.call("GET", "/v1/guardian/approvals", gina).get_json()["approvals"]
+    r = api.call("POST", f"/v1/guardian/approvals/{approval['id']}", gina, json={"decision": "approve"})
+    assert r.status_code == 200
+    assert api.call("GET", f"/v1/generations/{family['child']['id']}/video", p["bob"]).status_code == 410
+
+
+def test_a_dispute_resolved_against_the_likeness_takes_the_remixes_showing_it_down(
+        family: dict[str, Any], faces_dir: Any) -> None:
+    api, p = family["api"], family["people"]
+    frank = api.enroll_live(p["frank"], faces_dir / "obama.jpg")  # the same face, claimed again, live
+    [dispute] = frank["disputes"]
+    admin = api.account("root", "admin")
+    r = api.call("POST", f"/v1/disputes/{dispute['id']}/resolve", admin,
+                 json={"outcome": "claimant", "reason": "frank proved the face is his"})
+    assert r.status_code == 200, r.get_json()
+    assert api.call("GET", f"/v1/likenesses/{family['likeness']}", p["alice"]).status_code == 404
+
+    for k in ("parent", "child"):
+        gen = api.call("GET", f"/v1/generations/{family[k]['id']}", p["bob"]).get_json()
+        assert gen["taken_down"], gen
+    with api.rt.session() as s:
+        takedowns = s.exec(select(AuditEvent).where(AuditEvent.tag == "generation:takedown",
+                                                    AuditEvent.subject == family["parent"]["id"])).all()
+    assert [e.data["reason"] for e in takedowns] == [f"likeness {family['likeness']}: likeness deleted"]
 
 
 def test_a_takedown_marks_released_descendants_and_blocks_the_unreleased(family: dict[str, Any]) -> None:

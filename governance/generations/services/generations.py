@@ -30,10 +30,12 @@ from governance.generations.models import (
     GenerationReview,
     GenerationState,
 )
+from governance.guardians.rules import is_guardian_of_any
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import check_consent, is_verified_claim
-from governance.pagination import Page, PageRequest, SortKey, paginate
+from governance.pagination import Page, PageRequest, SortKey, paginate, states_named
+from governance.remix import lineage
 from governance.restrictions import services as restrictions_svc
 from policies.characters import character_of
 from policies.decisions import Allow, Decision, Deny, all_of
@@ -164,19 +166,25 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
     return decisions, relied, owners, holds
 
 
+def remix_parent(session: Session, requester: Account, parent_id: object) -> Generation:
+    """The generation ``requester`` may remix: one it may see (404 otherwise, like any unknown id) that
+    :func:`governance.remix.lineage.check_parent` accepts (409 otherwise); 422 for an id that is not a string."""
+    if not isinstance(parent_id, str) or not parent_id:
+        raise InvalidInput(f"remix_of must be a generation id, got {parent_id!r}")
+    return lineage.check_parent(session, visible_generation(session, requester, parent_id))
+
+
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
                        *, default_quota: int, restriction_hold: float | None = None,
                        remix_of: Any = None) -> Generation:
     """``remix_of``: the id of a released generation this one is made from. Every likeness its lineage named or
     showed joins the request's likenesses, so consent is asked for all of them at every stage
-    (:mod:`governance.remix.services`)."""
-    from governance.remix import services as remix_svc
-
+    (:mod:`governance.remix.lineage`)."""
     authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
-    parent = remix_svc.check_parent(session, requester, remix_of) if remix_of is not None else None
+    parent = remix_parent(session, requester, remix_of) if remix_of is not None else None
     if parent is not None:
-        likeness_ids = list(dict.fromkeys([*likeness_ids, *remix_svc.lineage_likenesses(session, parent)]))
+        likeness_ids = list(dict.fromkeys([*likeness_ids, *lineage.lineage_likenesses(session, parent)]))
         if len(likeness_ids) > MAX_LIKENESSES:
             raise InvalidInput(f"a remix of {parent.id} would show {len(likeness_ids)} likenesses with its lineage's; "
                                f"at most {MAX_LIKENESSES} per generation")
@@ -198,7 +206,7 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
     link_likenesses(session, gen.id, likeness_ids, named=True)
     if parent is not None:
         session.flush()
-        remix_svc.link(session, gen, parent)
+        lineage.link(session, gen, parent)
     named: dict[str, bool] = {}
     for d in decisions:
         character_id = character_of(d.rule)
@@ -276,12 +284,10 @@ def is_owner(session: Session, account: Account, gen: Generation) -> bool:
     """Whether the generation is ``account``'s: its requester, the owner of a likeness it names or shows, the
     owner of a verified likeness the scan asked to allow the requester (a near miss that said no), or the owner
     of a likeness it may show (asked to review it: :mod:`governance.generations.services.reviews`), or the guardian
-    of a minor among the requester and those owners (:mod:`governance.guardians.services`)."""
+    of a minor among the requester and those owners (:func:`governance.guardians.rules.is_guardian_of_any`)."""
     involved = involved_owner_ids(session, gen)
     if gen.requester_id == account.id or account.id in involved:
         return True
-    from governance.guardians.services import is_guardian_of_any
-
     if is_guardian_of_any(session, account.id, involved | {gen.requester_id}):
         return True  # a minor's guardian sees, and may take down, every video of the minor
     asked = select(GenerationReview.likeness_id).where(GenerationReview.generation_id == gen.id,
@@ -331,11 +337,8 @@ class GenerationFilter:
     def parse(cls, state: str | None, since: str | None, until: str | None) -> GenerationFilter:
         """From query-string text; BadRequest (400) naming the bad value. Times are ISO 8601 with a zone
         (``2026-11-29T00:00:00Z``) or a date (``2026-11-29``: midnight UTC)."""
-        st = None
-        if state is not None:
-            if state not in {s.value for s in GenerationState}:
-                raise BadRequest(f"state must be one of {[s.value for s in GenerationState]}, got {state!r}")
-            st = GenerationState(state)
+        named = states_named(GenerationState, state, {None: None}, error=BadRequest)
+        st = named[0] if named else None
         a, b = _instant("since", since), _instant("until", until)
         if a is not None and b is not None and b <= a:
             raise BadRequest(f"until ({until}) must be after since ({since})")
@@ -415,11 +418,23 @@ def uses_shown_to_owner(session: Session, likeness: Likeness, limit: int = 200) 
 MAX_REASON = 500
 
 
-def take_down(session: Session, actor: Account, gen: Generation, reason: Any = None) -> bool:
-    """Take a generation down. Returns True when this call changed something.
+@dataclass(frozen=True)
+class Takedown:
+    """A takedown :func:`take_down` just made: by one of the generation's owners (``by_owner``) or by an admin
+    who is not (then ``reason`` is given), and the words a takedown notice closed by it is told (``by``)."""
+
+    by_owner: bool
+    reason: str | None
+    by: str
+
+
+def take_down(session: Session, actor: Account, gen: Generation, reason: Any = None) -> Takedown | None:
+    """Mark a generation taken down (audited). Returns None when it already was.
 
     Its requester and the owners of the likenesses in it may, as may an admin; an admin who is neither
-    must give a ``reason``, which is audited and sent to the requester and every owner involved."""
+    must give a ``reason``, which is audited and sent (:func:`tell_takedown`) to the requester and every owner
+    involved. What follows a takedown in the other domains (the notices about it close, the remix lineage is
+    withdrawn) is :func:`governance.workflows.takedowns.take_down`'s, which every caller goes through."""
     owner = is_owner(session, actor, gen)
     authz.require(Action.GENERATION_TAKEDOWN, actor, owner=owner, key=gen.id)
     if reason is not None and (not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON
@@ -430,7 +445,7 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
         raise InvalidInput("an admin's takedown needs a reason (JSON body {'reason': ...} or ?reason=...): it is "
                            "audited and sent to the requester and the people in the video")
     if gen.taken_down_at is not None:
-        return False
+        return None
     gen.taken_down_at = utcnow()
     gen.taken_down_by = actor.id
     gen.updated_at = utcnow()
@@ -440,20 +455,24 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     session.add(gen)
     record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
            acting_as="owner" if owner else actor.role.value)
-    from governance.notices.services import close_on_takedown  # open notices about it say so, and close
+    return Takedown(by_owner=owner, reason=reason, by="one of its owners" if owner else f"an {actor.role.value}")
 
-    close_on_takedown(session, gen, "one of its owners" if owner else f"an {actor.role.value}")
-    # the takedown follows remix lineage; a likeness owner's takedown withdraws their faces from the remixes
-    from governance.remix.services import withdraw
 
-    faces = {lid for lid in gen.likeness_ids + [f["likeness"] for f in gen.faces_found if f.get("likeness")]
-             if (lk := session.get(Likeness, lid)) is not None and lk.owner_id == actor.id}
-    withdraw(session, actor, gen, reason=f"taken down{': ' + reason if reason else ''}", faces=faces)
-    if not owner:
-        for account_id in sorted(({gen.requester_id} | involved_owner_ids(session, gen)) - {actor.id}):
-            notify(session, account_id, "generation:takedown",
-                   f"generation {gen.id} was taken down by an administrator: {reason}", generation_id=gen.id)
-    return True
+def faces_owned_by(session: Session, account: Account, gen: Generation) -> set[str]:
+    """The likenesses ``gen`` named or showed that ``account`` owns (a likeness owner's takedown withdraws them
+    from the remixes made of it)."""
+    return {lid for lid in gen.likeness_ids + [f["likeness"] for f in gen.faces_found if f.get("likeness")]
+            if (lk := session.get(Likeness, lid)) is not None and lk.owner_id == account.id}
+
+
+def tell_takedown(session: Session, actor: Account, gen: Generation, done: Takedown) -> None:
+    """An admin's takedown (not an owner's) is told, with its reason, to the requester and every owner involved
+    but the admin."""
+    if done.by_owner:
+        return
+    for account_id in sorted(({gen.requester_id} | involved_owner_ids(session, gen)) - {actor.id}):
+        notify(session, account_id, "generation:takedown",
+               f"generation {gen.id} was taken down by an administrator: {done.reason}", generation_id=gen.id)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from governance.columns import utcnow
 from governance.db import get_or_404
 from governance.errors import Conflict, Forbidden, InvalidInput
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Figure, Likeness
-from governance.likenesses.services.likenesses import delete_by_resolution, refresh_status
-from governance.pagination import Page, PageRequest, SortKey, paginate
+from governance.likenesses.services.likenesses import FollowWithdrawal, delete_by_resolution, refresh_status
+from governance.pagination import Page, PageRequest, SortKey, in_states, paginate, states_named
 from policies.consent import Verification
 
 OUTCOMES: dict[DisputeKind, tuple[str, ...]] = {
@@ -147,14 +147,7 @@ def page_disputes(session: Session, state: str | None, page: PageRequest) -> Pag
 
 
 def _disputes_in(state: str | None) -> Any:
-    q = select(Dispute)
-    if state not in (None, "all"):
-        try:
-            q = q.where(Dispute.state == DisputeState(state))
-        except ValueError as e:
-            raise InvalidInput(f"state must be one of {[s.value for s in DisputeState] + ['all']}, "
-                               f"got {state!r}") from e
-    return q
+    return in_states(select(Dispute), Dispute.state, states_named(DisputeState, state, {None: None, "all": None}))
 
 
 def get_dispute(session: Session, dispute_id: str) -> Dispute:
@@ -167,8 +160,11 @@ def for_likeness(session: Session, likeness_id: str) -> Sequence[Dispute]:
     return session.exec(q.order_by(Dispute.created_at.desc())).all()  # type: ignore[attr-defined]
 
 
-def resolve(session: Session, admin: Account, dispute: Dispute, outcome: Any, reason: Any) -> Dispute:
-    """Decide an open dispute with one of :data:`OUTCOMES` for its kind and a reason (1-1000 characters).
+def resolve(session: Session, admin: Account, dispute: Dispute, outcome: Any, reason: Any, *,
+            follow: FollowWithdrawal) -> Dispute:
+    """Decide an open dispute with one of :data:`OUTCOMES` for its kind and a reason (1-1000 characters). A
+    likeness the outcome deletes is withdrawn from remixes first (``follow``:
+    :class:`governance.likenesses.services.likenesses.FollowWithdrawal`).
 
     Raises :class:`InvalidInput` for an unknown outcome or a missing reason, :class:`Forbidden` when the admin
     owns one of the likenesses (roles never stand in for the person), :class:`Conflict` when the dispute is
@@ -199,11 +195,11 @@ def resolve(session: Session, admin: Account, dispute: Dispute, outcome: Any, re
     if outcome in ("holder", "reject"):
         if claimant is not None:
             notify(session, claimant.owner_id, "dispute:resolve", f"{said}. Your likeness {claimant.id} was deleted.")
-            delete_by_resolution(session, admin, claimant, dispute.id)
+            delete_by_resolution(session, admin, claimant, dispute.id, follow=follow)
     elif outcome == "claimant":
         if holder is not None:
             notify(session, holder.owner_id, "dispute:resolve", f"{said}. Your likeness {holder.id} was deleted.")
-            delete_by_resolution(session, admin, holder, dispute.id)
+            delete_by_resolution(session, admin, holder, dispute.id, follow=follow)
     elif outcome == "approve" and dispute.kind is DisputeKind.PUBLIC_FIGURE and claimant is not None:
         claimant.figure_id = dispute.figure_id
         session.add(claimant)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from sqlmodel import Session, select
@@ -22,7 +22,7 @@ from governance.authz import Action
 from governance.columns import utcnow
 from governance.db import bump, serialize_consent
 from governance.errors import Conflict, InvalidInput, NotFound
-from governance.guardians.rules import check_mode, guardianship
+from governance.guardians.rules import approved_by, check_mode, guardianship
 from governance.likenesses.models import Dispute, DisputeKind, DisputeState, Grant, Likeness
 from governance.pagination import Page, PageRequest, SortKey, paginate
 from governance.restrictions.models import LikenessRestriction
@@ -100,8 +100,6 @@ def facts_of(session: Session, likeness: Likeness, requester_id: str | None = No
     """What the database says about ``likeness`` (and ``requester_id``'s grant and contact) now."""
     g = active_grant(session, likeness.id, requester_id) if requester_id else None
     if g is not None:  # a minor's grant counts only with the guardian's approval (docs/guardians.md)
-        from governance.guardians.services import approved_by, guardianship
-
         minor = guardianship(session, likeness.owner_id)
         if minor is not None and not approved_by(session, g.id, minor.guardian_id):
             g = None
@@ -196,7 +194,22 @@ def _owner_only(actor: Account, likeness: Likeness, action: Action) -> None:
     authz.require(action, actor, owner=likeness.owner_id == actor.id, key=likeness.id)
 
 
-def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) -> Likeness:
+class FollowWithdrawal(Protocol):
+    """What a withdrawn consent takes back beyond the likeness's own rows: the remixes made under it
+    (:func:`governance.remix.services.withdraw_likeness`, which :mod:`governance.workflows.withdrawals` passes in;
+    the remix services build on these, so they are handed down rather than imported). Called once per withdrawal,
+    in the same transaction, before anything of the likeness is deleted: ``grantee_id`` None withdraws it from
+    everyone but its owner ``owner_id``; ``reason`` is one line, audited and told."""
+
+    def __call__(self, session: Session, actor: Account, likeness_id: str, grantee_id: str | None, reason: str, *,
+                 owner_id: str) -> object: ...
+
+
+def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str, *,
+             follow: FollowWithdrawal) -> Likeness:
+    """Set the likeness's consent mode (its owner only). ``only_me`` revokes every grant and withdraws the
+    likeness from remixes (``follow``). 422 for an unknown mode; 409 when a minor's likeness would open to
+    everyone or mutuals, or a likeness that cannot consent would open at all."""
     try:
         new = LikenessMode(mode)
     except ValueError as e:
@@ -213,8 +226,8 @@ def set_mode(session: Session, actor: Account, likeness: Likeness, mode: str) ->
     if new is LikenessMode.ONLY_ME:
         # "only me" takes back every other use at once: grants do not silently return if the mode changes later.
         for grant in active_grants(session, likeness.id):
-            _revoke(session, actor, grant, why="mode set to only_me")
-        _withdraw_from_remixes(session, actor, likeness.id, None, "mode set to only_me")
+            _revoke(session, actor, grant, why="mode set to only_me", follow=follow)
+        _withdraw_from_remixes(session, actor, likeness.id, None, "mode set to only_me", follow)
     return likeness
 
 
@@ -262,52 +275,57 @@ def grant(session: Session, actor: Account, likeness: Likeness, grantee_ref: str
     return g, True
 
 
-def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str) -> Grant:
+def revoke(session: Session, actor: Account, likeness: Likeness, grantee_ref: str, *,
+           follow: FollowWithdrawal) -> Grant:
+    """Revoke ``grantee_ref``'s grant on the likeness (its owner only; 404 when they hold none); the remixes the
+    grantee made of it are withdrawn (``follow``)."""
     _owner_only(actor, likeness, Action.LIKENESS_REVOKE)
     _begin_change(session, likeness)
     grantee = resolve_account(session, grantee_ref)
     g = active_grant(session, likeness.id, grantee.id)
     if g is None:
         raise NotFound(f"{grantee.name!r} holds no grant on likeness {likeness.id!r}")
-    _revoke(session, actor, g, why="revoked by owner")
+    _revoke(session, actor, g, why="revoked by owner", follow=follow)
     return g
 
 
-def _revoke(session: Session, actor: Account, g: Grant, *, why: str) -> None:
+def _revoke(session: Session, actor: Account, g: Grant, *, why: str, follow: FollowWithdrawal) -> None:
     g.revoked_at = utcnow()
     session.add(g)
     record(session, Tag.GRANT_REVOKE, actor_id=actor.id, subject=g.likeness_id, grantee=g.grantee_id,
            grant=g.id, why=why)
-    _withdraw_from_remixes(session, actor, g.likeness_id, g.grantee_id, why)
+    _withdraw_from_remixes(session, actor, g.likeness_id, g.grantee_id, why, follow)
 
 
 def _withdraw_from_remixes(session: Session, actor: Account, likeness_id: str, grantee_id: str | None,
-                           why: str) -> None:
-    """A withdrawn consent follows remix lineage (:func:`governance.remix.services.withdraw_likeness`)."""
-    from governance.remix.services import withdraw_likeness
-
+                           why: str, follow: FollowWithdrawal) -> None:
+    """A withdrawn consent follows remix lineage (:class:`FollowWithdrawal`)."""
     lk = session.get(Likeness, likeness_id)
-    withdraw_likeness(session, actor, likeness_id, grantee_id, f"likeness {likeness_id}: {why}",
+    follow(session, actor, likeness_id, grantee_id, f"likeness {likeness_id}: {why}",
                       owner_id=lk.owner_id if lk is not None else actor.id)
 
 
-def delete_likeness(session: Session, actor: Account, likeness: Likeness) -> None:
+def delete_likeness(session: Session, actor: Account, likeness: Likeness, *, follow: FollowWithdrawal) -> None:
+    """Delete the likeness (its owner only): its grants are revoked and it is withdrawn from remixes first
+    (``follow``), its open disputes end."""
     _owner_only(actor, likeness, Action.LIKENESS_DELETE)
-    _remove(session, actor, likeness)
+    _remove(session, actor, likeness, follow=follow)
 
 
-def delete_by_resolution(session: Session, admin: Account, likeness: Likeness, dispute_id: str) -> None:
+def delete_by_resolution(session: Session, admin: Account, likeness: Likeness, dispute_id: str, *,
+                         follow: FollowWithdrawal) -> None:
     """Delete a likeness because an admin resolved a dispute against it (the resolution is the authority and
     is audited by :func:`governance.likenesses.services.disputes.resolve`); otherwise as its owner's deletion."""
     record(session, Tag.LIKENESS_DELETE, actor_id=admin.id, subject=likeness.id, dispute=dispute_id)
-    _remove(session, admin, likeness, audit=False)
+    _remove(session, admin, likeness, audit=False, follow=follow)
 
 
-def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool = True) -> None:
+def _remove(session: Session, actor: Account, likeness: Likeness, *, audit: bool = True,
+            follow: FollowWithdrawal) -> None:
     _begin_change(session, likeness)
     for g in active_grants(session, likeness.id):
-        _revoke(session, actor, g, why="likeness deleted")
-    _withdraw_from_remixes(session, actor, likeness.id, None, "likeness deleted")
+        _revoke(session, actor, g, why="likeness deleted", follow=follow)
+    _withdraw_from_remixes(session, actor, likeness.id, None, "likeness deleted", follow)
     session.flush()
     for g in session.exec(select(Grant).where(Grant.likeness_id == likeness.id)).all():
         session.delete(g)
