@@ -170,3 +170,48 @@ def test_an_unreleased_generation_cannot_be_remixed(make_api: Any) -> None:
     queued = make(api, bob, "a lake")
     r = api.call("POST", "/v1/generations", bob, json={"prompt": "x", "remix_of": queued["id"]})
     assert r.status_code == 409 and "only a released generation can be remixed" in r.get_json()["detail"]
+
+
+def test_lineage_withdrawals_are_in_the_transparency_log(family: dict[str, Any]) -> None:
+    """Issue 14: each step of a withdrawal down the lineage is a log entry (version 3) naming the remix's release
+    entry and the withdrawn ancestor's, with an inclusion proof in the report of the remix's file; a revoked
+    likeness takes its remixes down with an entry each, and the audit finds everything in order."""
+    from provenance import merkle
+
+    api, p = family["api"], family["people"]
+    child_video = api.download(p["bob"], family["child"]["id"])
+    index = {k: api.verify(api.download(p["bob"], family[k]["id"])).get_json()["record"]["log_entry"]["index"]
+             for k in ("grand", "parent")}
+    assert api.call("DELETE", f"/v1/generations/{family['grand']['id']}", p["bob"]).status_code == 204
+
+    report = api.verify(child_video).get_json()
+    (event,) = report["record"]["log_events"]
+    release = report["record"]["log_entry"]
+    assert (event["kind"], event["cause"], event["release_index"], event["origin_index"]) == (
+        "ancestor_withdrawn", "lineage", release["index"], index["grand"])
+    head = release["signed_tree_head"]
+    assert event["tree_size"] == head["tree_size"] and event["root_hash"] == head["root_hash"]
+    assert merkle.verify_inclusion(bytes.fromhex(event["leaf_hash"]), event["index"], head["tree_size"],
+                                   [bytes.fromhex(h) for h in event["inclusion_proof"]],
+                                   bytes.fromhex(head["root_hash"]))
+    # taking the grandparent down again, or down another route, logs nothing more for the marked remixes
+    assert api.call("DELETE", f"/v1/generations/{family['grand']['id']}", p["bob"]).status_code == 204
+    assert len(api.verify(child_video).get_json()["record"]["log_events"]) == 1
+
+    # alice closes her likeness: bob's remixes showing it come down, each with its entry
+    assert api.call("PATCH", f"/v1/likenesses/{family['likeness']}", p["alice"],
+                    json={"mode": "only_me"}).status_code == 200
+    logged = api.verify(child_video).get_json()["record"]["log_events"]
+    kinds = [(e["kind"], e["cause"], e["origin_index"]) for e in logged]
+    # the child comes down once: as a remix showing the face, or through its parent, whichever is met first
+    assert kinds[0] == ("ancestor_withdrawn", "lineage", index["grand"]) and len(kinds) == 2, kinds
+    assert kinds[1] in (("takedown", "likeness_withdrawn", None), ("takedown", "lineage", index["parent"]))
+    from governance.log.services import translog
+
+    with api.rt.session() as s:
+        audited = translog.audit(s, [api.rt.keys.trust_anchor_pem])
+        entries = translog.all_entries(s)
+        events = [(e.kind, e.cause, e.generation_id) for e in entries if e.kind != "release"]
+    assert audited.problems == [], audited.problems
+    assert ("takedown", "owner", family["grand"]["id"]) in events
+    assert {g for k, _, g in events if k == "takedown"} >= {family["parent"]["id"], family["child"]["id"]}

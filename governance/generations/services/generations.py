@@ -33,6 +33,7 @@ from governance.generations.models import (
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import check_consent, is_verified_claim
+from governance.log.services import translog
 from governance.pagination import Page, PageRequest, SortKey, paginate
 from governance.restrictions import services as restrictions_svc
 from policies.characters import character_of
@@ -440,6 +441,7 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     session.add(gen)
     record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
            acting_as="owner" if owner else actor.role.value)
+    translog.append_event(session, gen.id, "takedown", "owner" if owner else "admin")  # a release only
     from governance.notices.services import close_on_takedown  # open notices about it say so, and close
 
     close_on_takedown(session, gen, "one of its owners" if owner else f"an {actor.role.value}")
