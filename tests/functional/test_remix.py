@@ -215,3 +215,27 @@ def test_lineage_withdrawals_are_in_the_transparency_log(family: dict[str, Any])
     assert audited.problems == [], audited.problems
     assert ("takedown", "owner", family["grand"]["id"]) in events
     assert {g for k, _, g in events if k == "takedown"} >= {family["parent"]["id"], family["child"]["id"]}
+
+
+def test_a_remixs_active_manifest_alone_is_served(family: dict[str, Any]) -> None:
+    """C2PA Soft Binding Resolution API, ``GET /manifests/{id}?returnActiveManifest=true``: "only the active
+    manifest", as an ``application/c2pa`` store of one manifest; the default is the whole store, ancestors
+    included. c2pa-python reads both; without its ingredients' manifests the remix's ingredient claim is the one
+    thing that fails (``ingredient.manifest.missing``, C2PA 2.2 section 15.11.3.3.2)."""
+    api, bob = family["api"], family["people"]["bob"]
+    video = api.download(bob, family["child"]["id"])
+    manifest_id = store_of(video)["active_manifest"]
+    whole = api.client.get(f"/sbr/v1/manifests/{manifest_id}")
+    alone = api.client.get(f"/sbr/v1/manifests/{manifest_id}?returnActiveManifest=true")
+    assert whole.status_code == alone.status_code == 200 and alone.mimetype == "application/c2pa"
+    anchors = b"".join(api.rt.keys.trust_anchors).decode()
+    seen = {}
+    for name, r in (("whole", whole), ("alone", alone)):
+        settings = c2pa.Settings.from_dict({"trust": {"user_anchors": anchors}})
+        with settings, c2pa.Context(settings=settings) as ctx, \
+                c2pa.Reader("video/mp4", io.BytesIO(video), bytes(r.data), ctx) as reader:
+            store = json.loads(reader.json())
+            failures = [f["code"] for f in reader.get_validation_results()["activeManifest"]["failure"]]
+            seen[name] = (len(store["manifests"]), store["active_manifest"], failures)
+    assert seen["whole"] == (3, manifest_id, [])
+    assert seen["alone"] == (1, manifest_id, ["ingredient.manifest.missing"])
