@@ -372,14 +372,15 @@ def _moving_badge(label: LabelSpec, h: int, w: int) -> tuple[_Badge, int]:
     else:
         max_w, max_h = w - 2 * margin, h - 2 * margin
     pad = max(2, round(size * 0.4))
+    text = label.text or LABEL_TEXT[label.language]  # set by LabelSpec, never empty
     # the law's 5 % is the AI label's; credits (attributions) shrink to stay in, and wrap at word breaks
     for credit_size in range(small, _LABEL_MIN_FONT - 1, -1):
         credits = tuple((line, credit_size) for c in label.credits
                         for line in _wrap(c, label.font, credit_size, int(max_w) - 2 * pad))
         layouts: list[tuple[str | None, tuple[tuple[str, int], ...]]] = [
-            (label.text, ((f"{label.handle} \u00b7 {label.issuer}", small),) + credits),
-            (label.text, ((label.handle, small), (label.issuer, small)) + credits),
-            (None, ((label.text, size), (label.handle, small), (label.issuer, small)) + credits),
+            (text, ((f"{label.handle} \u00b7 {label.issuer}", small),) + credits),
+            (text, ((label.handle, small), (label.issuer, small)) + credits),
+            (None, ((text, size), (label.handle, small), (label.issuer, small)) + credits),
         ]
         for beside, lines in layouts:
             badge = _render_moving(beside, lines, size, label.font)
