@@ -113,14 +113,19 @@ def entry_hash(version: int, index: int, generation_id: str, content_id: str, vi
         return hashlib.sha256(body.encode()).hexdigest()
     if version != 3:
         raise ValueError(f"unknown entry hash version {version}")
+    _check_event(kind, release_index, origin_index, cause)
+    body = json.dumps([3, index, kind, generation_id, content_id, video_sha256, manifest_sha256, prev_hash,
+                       timestamp(created_at), release_index, origin_index, cause], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _check_event(kind: str, release_index: int | None, origin_index: int | None, cause: str | None) -> None:
+    """Raises ValueError unless the fields make a version 3 entry (see the module docstring)."""
     if kind not in EVENT_KINDS or cause not in CAUSES or release_index is None or \
             (origin_index is None) != (cause != "lineage"):
         raise ValueError(f"a version 3 entry is one of {EVENT_KINDS} with a release index and one of {CAUSES} "
                          f"(an origin index for lineage only), got kind {kind!r}, release index {release_index}, "
                          f"origin index {origin_index}, cause {cause!r}")
-    body = json.dumps([3, index, kind, generation_id, content_id, video_sha256, manifest_sha256, prev_hash,
-                       timestamp(created_at), release_index, origin_index, cause], separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def recompute(e: LogEntry) -> str | None:
@@ -155,6 +160,10 @@ def append_event(session: Session, generation_id: str, kind: str, cause: str, *,
 
     Raises ValueError for a kind or cause outside the vocabulary, or an origin given without ``lineage`` (or
     missing with it): a caller's bug, never a request's; LogDamaged when the origin's release entry is gone."""
+    _check_event(kind, 0, 0 if cause == "lineage" else None, cause)  # before any read: a caller's bug stops here
+    if (origin_generation_id is None) != (cause != "lineage"):
+        raise ValueError(f"an origin generation goes with the cause 'lineage' only, got {origin_generation_id!r} "
+                         f"with {cause!r}")
     release = release_entry(session, generation_id)
     if release is None:
         return None
@@ -165,11 +174,9 @@ def append_event(session: Session, generation_id: str, kind: str, cause: str, *,
             raise LogDamaged(f"the withdrawn ancestor {origin_generation_id} has no release entry in the "
                              "transparency log")
         origin_index = origin.index
-    fields = {"kind": kind, "release_index": release.index, "origin_index": origin_index, "cause": cause}
-    entry_hash(EVENT_HASH_VERSION, 0, generation_id, release.content_id, release.video_sha256,
-               release.manifest_sha256, GENESIS, utcnow(), **fields)  # type: ignore[arg-type]  # checks the fields
     return _append(session, EVENT_HASH_VERSION, generation_id, release.content_id, release.video_sha256,
-                   release.manifest_sha256, **fields)  # type: ignore[arg-type]
+                   release.manifest_sha256, kind=kind, release_index=release.index, origin_index=origin_index,
+                   cause=cause)
 
 
 def _append(session: Session, version: int, generation_id: str, content_id: str, video_sha256: str,
