@@ -63,6 +63,11 @@ class Settings:
     restriction_model_hold: float | None = None
     # how long an owner who approves drafts has to approve one before the generation is blocked (seconds)
     draft_approval_ttl_s: float = 7 * 24 * 3600.0
+    # the visible label's text after the "AI" mark: "en" ("AI-generated") or "zh" ("人工智能生成", GB 45438-2025),
+    # drawn with label_font, a font file with CJK glyphs (empty: the first installed of
+    # provenance.label.CJK_FONT_CANDIDATES, e.g. Debian's fonts-wqy-microhei)
+    label_language: str = "en"
+    label_font: str = ""
     duration_s: float = 4.0
     frame_size: int = 256
     fps: float = 24.0
@@ -173,6 +178,16 @@ class Settings:
             raise ConfigError(f"io_retries must be 0..10, got {self.io_retries}")
         if not 0 <= self.io_retry_base_s <= 60:
             raise ConfigError(f"io_retry_base_s must be 0..60 seconds, got {self.io_retry_base_s}")
+        if self.label_language not in ("en", "zh"):
+            raise ConfigError(f"label_language must be 'en' or 'zh', got {self.label_language!r}")
+        if self.label_language != "en" or self.label_font:  # a missing font is found at start, not at a release
+            from provenance.errors import WatermarkError
+            from provenance.label import LabelSpec
+
+            try:
+                LabelSpec("check", language=self.label_language, font=self.label_font or None)
+            except WatermarkError as e:
+                raise ConfigError(f"label_language {self.label_language!r}: {e}") from e
         if self.frame_size % 16 or not (64 <= self.frame_size <= 1024):
             raise ConfigError(f"frame_size must be a multiple of 16 in 64..1024, got {self.frame_size}")
 

@@ -22,6 +22,13 @@ follows the frame: the main line's font is about 5 % of the shorter side (at lea
 when needed so the badge never takes more than 60 % of the frame's width. It sits in the
 bottom-right corner, a small margin from the edges; every other pixel is left exactly as it was.
 
+**Chinese text** (GB 45438-2025 asks for "人工智能生成" or "AI生成"): ``LabelSpec(language="zh")`` writes
+"人工智能生成" after the "AI" mark, drawn with a CJK font (:func:`find_cjk_font`: a path given, else the first of
+:data:`CJK_FONT_CANDIDATES` installed; Debian's ``fonts-wqy-microhei`` is the one ``.ci/run`` installs).
+Pillow's own font has no CJK glyphs and would draw empty boxes ("tofu"), so every character of the label is
+checked against the font before anything is drawn (:func:`missing_glyphs`), and a font that lacks one is
+refused.
+
 In the gate's pipeline the label goes on first and the invisible watermark after it
 (:func:`provenance.watermark.embed`), so the watermark also covers the badge area.
 
@@ -40,6 +47,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,8 +55,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from provenance.errors import WatermarkError
 
-__all__ = ["DWELL_S", "MIN_TEXT_FRACTION", "LabelSpec", "Placement", "add_visible_label", "declaration",
-           "draw_label", "label_schedule"]
+__all__ = ["CJK_FONT_CANDIDATES", "DWELL_S", "LABEL_TEXT", "MIN_TEXT_FRACTION", "LabelSpec", "Placement",
+           "add_visible_label", "declaration", "draw_label", "find_cjk_font", "label_schedule", "missing_glyphs"]
 
 MIN_TEXT_FRACTION = 0.05
 """GB 45438-2025: the label's text height is at least 5 % of the picture's shorter side."""
@@ -59,6 +67,15 @@ OPENING_S = 2.0
 _LABEL_MIN_FONT = 6
 _MOVING_MAX_WIDTH = 0.7  # the moving badge's share of the frame width at most (it does not stay in one place)
 _POSITIONS = ("bottom-right", "top-left", "top-right", "bottom-left")
+LABEL_TEXT = {"en": "AI-generated", "zh": "人工智能生成"}
+"""The label's text after the "AI" mark, by language: GB 45438-2025 names "人工智能生成" for Chinese."""
+CJK_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # Debian fonts-wqy-microhei (Apache-2.0 or GPL-3 + FE)
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # fonts-wqy-zenhei (GPL-2 + font exception)
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # fonts-noto-cjk (SIL OFL 1.1)
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback (Apache-2.0)
+)
+"""Where Debian's CJK font packages put a font with the label's Chinese glyphs, tried in this order."""
 
 _FONT_FRACTION = 0.05  # main font size / shorter frame side
 _MIN_FONT = 8
@@ -173,20 +190,84 @@ def _render(text: str, sub: str | None, credits: tuple[str, ...], size: int) -> 
 
 @dataclass(frozen=True)
 class LabelSpec:
-    """What the moving label says: ``text`` after the boxed "AI" mark, then ``handle`` (the creator's public
-    handle, ``@name``) and ``issuer`` on the second line, ``credits`` (attributions) on further lines."""
+    """What the moving label says: ``text`` after the boxed "AI" mark (default: :data:`LABEL_TEXT` of
+    ``language``, ``en`` or ``zh``), then ``handle`` (the creator's public handle, ``@name``) and ``issuer`` on
+    the second line, ``credits`` (attributions) on further lines; ``font``, a TrueType/OpenType file to draw
+    with (for ``zh``, default :func:`find_cjk_font`; for ``en``, Pillow's own font).
+
+    Raises :class:`WatermarkError` for an unknown language, no CJK font installed, or a font without a glyph
+    for one of the label's characters (:func:`missing_glyphs`): never a label drawn with empty boxes."""
 
     handle: str
-    text: str = "AI-generated"
+    text: str | None = None
     issuer: str = "ConsentGate"
     credits: tuple[str, ...] = ()
+    language: str = "en"
+    font: str | None = None
 
     def __post_init__(self) -> None:
+        if self.language not in LABEL_TEXT:
+            raise WatermarkError(f"label language must be one of {sorted(LABEL_TEXT)}, got {self.language!r}")
         handle = _clean(self.handle, "handle")
         object.__setattr__(self, "handle", handle if handle.startswith("@") else "@" + handle)
-        object.__setattr__(self, "text", _clean(self.text, "text"))
+        object.__setattr__(self, "text", _clean(LABEL_TEXT[self.language] if self.text is None else self.text,
+                                                "text"))
         object.__setattr__(self, "issuer", _clean(self.issuer, "issuer"))
         object.__setattr__(self, "credits", tuple(_clean(c, "credit") for c in self.credits))
+        font = self.font
+        if font is None and self.language != "en":
+            font = str(find_cjk_font())
+        elif font is not None:
+            font = str(find_cjk_font(font))
+        object.__setattr__(self, "font", font)
+        missing = missing_glyphs(font, "AI" + "".join((str(self.text), self.handle, self.issuer, *self.credits)))
+        if missing:
+            raise WatermarkError(f"the label font {font or '(Pillow default)'} has no glyph for "
+                                 f"{''.join(missing)!r}: it would draw empty boxes")
+
+
+def find_cjk_font(path: str | Path | None = None) -> Path:
+    """``path`` when given (it must be a readable font file), else the first installed of
+    :data:`CJK_FONT_CANDIDATES`. Raises :class:`WatermarkError` naming what to install when there is none."""
+    if path is not None:
+        candidate = Path(path)
+        try:
+            ImageFont.truetype(str(candidate), 16)
+        except OSError as e:
+            raise WatermarkError(f"the label font {candidate} cannot be read as a TrueType/OpenType font: {e}") from e
+        return candidate
+    for name in CJK_FONT_CANDIDATES:
+        if Path(name).is_file():
+            return Path(name)
+    raise WatermarkError("no CJK font is installed for the Chinese label: install Debian's fonts-wqy-microhei "
+                         "(or fonts-noto-cjk), or name a font file (GOVERNANCE_LABEL_FONT)")
+
+
+def missing_glyphs(font: str | None, text: str) -> list[str]:
+    """The characters of ``text`` that ``font`` (a font file; None: Pillow's own) draws as nothing or as its
+    "missing glyph" box: each is rendered alone and compared with a code point no font maps (U+10FFFD)."""
+    face = _font(font, 32)
+    notdef = _glyph_image(face, "\U0010fffd")
+    out = []
+    for ch in dict.fromkeys(text):
+        if ch.isspace():
+            continue
+        image = _glyph_image(face, ch)
+        if not image.any() or np.array_equal(image, notdef):
+            out.append(ch)
+    return out
+
+
+def _glyph_image(face: Any, ch: str) -> np.ndarray:
+    image = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(image).text((8, 8), ch, font=face, fill=255)
+    return np.asarray(image)
+
+
+@lru_cache(maxsize=128)
+def _font(path: str | None, size: int) -> Any:
+    """The font to draw with at ``size`` px: the file at ``path``, or Pillow's own."""
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
 
 
 @dataclass(frozen=True)
@@ -261,6 +342,7 @@ def declaration(placements: list[Placement], height: int, width: int, fps: float
     return {
         "ai_mark": True,
         "text": label.text,
+        "language": label.language,
         "names_creator": True,
         "text_fraction": round(min(p.text_px for p in placements) / min(height, width), 4) if placements else 0,
         "opening_s": round(frames / fps, 3),
@@ -281,7 +363,7 @@ def _moving_badge(label: LabelSpec, h: int, w: int) -> tuple[_Badge, int]:
     """
     need = max(1, math.ceil(MIN_TEXT_FRACTION * min(h, w) - 1e-9))
     size = _LABEL_MIN_FONT
-    while _ink_height(size) < need:
+    while _ink_height(label.font, size) < need:
         size += 1
     small = max(_LABEL_MIN_FONT, round(size * _SUB_SCALE))
     margin = _margin(h, w)
@@ -290,28 +372,29 @@ def _moving_badge(label: LabelSpec, h: int, w: int) -> tuple[_Badge, int]:
     else:
         max_w, max_h = w - 2 * margin, h - 2 * margin
     pad = max(2, round(size * 0.4))
+    text = label.text or LABEL_TEXT[label.language]  # set by LabelSpec, never empty
     # the law's 5 % is the AI label's; credits (attributions) shrink to stay in, and wrap at word breaks
     for credit_size in range(small, _LABEL_MIN_FONT - 1, -1):
         credits = tuple((line, credit_size) for c in label.credits
-                        for line in _wrap(c, credit_size, int(max_w) - 2 * pad))
+                        for line in _wrap(c, label.font, credit_size, int(max_w) - 2 * pad))
         layouts: list[tuple[str | None, tuple[tuple[str, int], ...]]] = [
-            (label.text, ((f"{label.handle} \u00b7 {label.issuer}", small),) + credits),
-            (label.text, ((label.handle, small), (label.issuer, small)) + credits),
-            (None, ((label.text, size), (label.handle, small), (label.issuer, small)) + credits),
+            (text, ((f"{label.handle} \u00b7 {label.issuer}", small),) + credits),
+            (text, ((label.handle, small), (label.issuer, small)) + credits),
+            (None, ((text, size), (label.handle, small), (label.issuer, small)) + credits),
         ]
         for beside, lines in layouts:
-            badge = _render_moving(beside, lines, size)
+            badge = _render_moving(beside, lines, size, label.font)
             if badge.width <= max_w and badge.height <= max_h:
-                return badge, _ink_height(size)
+                return badge, _ink_height(label.font, size)
         if not label.credits:
             break
     raise WatermarkError(f"a {w}x{h} frame is too small for a legible label (text at least "
                          f"{MIN_TEXT_FRACTION:.0%} of the shorter side, handle {label.handle!r})")
 
 
-def _wrap(text: str, size: int, width: int) -> list[str]:
+def _wrap(text: str, font_path: str | None, size: int, width: int) -> list[str]:
     """``text`` in lines no wider than ``width`` pixels at font ``size``, broken between words where it can."""
-    font = ImageFont.load_default(size=size)
+    font = _font(font_path, size)
     lines: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -326,14 +409,15 @@ def _wrap(text: str, size: int, width: int) -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _ink_height(size: int) -> int:
-    left, top, right, bottom = ImageFont.load_default(size=size).getbbox("AI")
+def _ink_height(font_path: str | None, size: int) -> int:
+    left, top, right, bottom = _font(font_path, size).getbbox("AI")
     return int(bottom - top)
 
 
-def _render_moving(beside: str | None, lines: tuple[tuple[str, int], ...], size: int) -> _Badge:
+def _render_moving(beside: str | None, lines: tuple[tuple[str, int], ...], size: int,
+                   font_path: str | None = None) -> _Badge:
     """A boxed "AI" mark with ``beside`` to its right (or alone) on the first line, then ``lines``."""
-    font = ImageFont.load_default(size=size)
+    font = _font(font_path, size)
     pad = max(2, round(size * 0.4))
     gap = max(1, round(size * 0.25))
     ai = tuple(int(v) for v in font.getbbox("AI"))
@@ -341,7 +425,7 @@ def _render_moving(beside: str | None, lines: tuple[tuple[str, int], ...], size:
     tb = tuple(int(v) for v in font.getbbox(beside)) if beside else (0, 0, 0, 0)
     first_w = mark_w + (gap + tb[2] - tb[0] if beside else 0)
     first_h = max(mark_h, tb[3] - tb[1])
-    fonts = [ImageFont.load_default(size=sz) for _, sz in lines]
+    fonts = [_font(font_path, sz) for _, sz in lines]
     boxes = [tuple(int(v) for v in f.getbbox(t)) for (t, _), f in zip(lines, fonts, strict=True)]
     width = max([first_w] + [b[2] - b[0] for b in boxes]) + 2 * pad
     height = first_h + sum(b[3] - b[1] + gap for b in boxes) + 2 * pad

@@ -452,6 +452,8 @@ class Sealer:
     signer: SignerMaterial
     sign_fn: SignFn | None
     tsa_url: str | None
+    label_language: str = "en"  # the visible label's text (provenance.label.LABEL_TEXT) and its font
+    label_font: str | None = None
 
 
 @dataclass(frozen=True)
@@ -471,8 +473,9 @@ class Sealed:
 def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path) -> Sealed:
     """One output for three labelling laws (docs/provenance.md), in order:
 
-    1. the moving visible label (:func:`provenance.label.draw_label`: the "AI" mark, "AI-generated", the
-       requester's public handle, the attributions rights holders require), drawn into the frames in place;
+    1. the moving visible label (:func:`provenance.label.draw_label`: the "AI" mark, "AI-generated" or, with
+       ``sealer.label_language`` ``zh``, "人工智能生成" in a CJK font, the requester's public handle, the
+       attributions rights holders require), drawn into the frames in place;
     2. the invisible watermark (payload: the content id), read back from the encoded file (``marked``, in
        quarantine) and made stronger while it cannot be (small, noisy frames drown the default strength);
        :class:`provenance.errors.WatermarkError` when it never reads back: nothing leaves unmarked;
@@ -493,7 +496,8 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
 
     governance = dict(order.governance)
     credits = tuple(a["credit"] for a in governance.get("attributions", []))
-    label = LabelSpec(order.requester_name, issuer=PROVIDER, credits=credits)
+    label = LabelSpec(order.requester_name, issuer=PROVIDER, credits=credits, language=sealer.label_language,
+                      font=sealer.label_font)
     labelled = clip.frames if clip.frames.flags.writeable else clip.frames.copy()
     placements = draw_label(labelled, clip.fps, label)
     payload = bytes.fromhex(order.content_id)

@@ -11,8 +11,14 @@ from governance.columns import timestamp_field
 
 
 class LogEntry(SQLModel, table=True):
-    """The transparency log: an append-only hash chain of released content, and the leaves of its Merkle
-    tree (:class:`LogNode`)."""
+    """The transparency log: an append-only hash chain of released content and of what happened to it later
+    (taken down, an ancestor withdrawn, restored), and the leaves of its Merkle tree (:class:`LogNode`).
+
+    ``kind`` is ``release`` (hash versions 1 and 2) or one of the later events (hash version 3, revision
+    0014): ``takedown``, ``ancestor_withdrawn``, ``restore``. An event names the release entry it concerns
+    (``release_index``, whose content id and hashes it repeats), for a lineage withdrawal the release entry of
+    the ancestor it came from (``origin_index``), and a ``cause`` from a fixed vocabulary (never free text:
+    the log is public)."""
 
     index: int = Field(primary_key=True)
     generation_id: str = Field(index=True)
@@ -25,6 +31,11 @@ class LogEntry(SQLModel, table=True):
     # 1: the hash covers neither the version nor created_at (entries made before revision 0006);
     # 2: it covers both (governance.log.services.translog.entry_hash)
     hash_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # 3 (revision 0014): the hash also covers these (governance.log.services.translog.entry_hash)
+    kind: str = Field(default="release", sa_column_kwargs={"server_default": "release"})
+    release_index: int | None = Field(default=None, index=True)
+    origin_index: int | None = None
+    cause: str | None = None
 
 
 class LogNode(SQLModel, table=True):

@@ -42,6 +42,7 @@ from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.generations.models import Generation
 from governance.likenesses.models import Challenge
+from governance.log.services import translog
 from governance.notices.deadlines import deadline_view
 from governance.notices.models import Notice, NoticeState, OnBehalfOf
 from governance.notices.timeline import add_event, close_on_takedown
@@ -148,8 +149,6 @@ def facts_of(session: Session, gen: Generation, report: Mapping[str, Any] | None
     """What a reviewer needs: whether and when it was released here, its log entry, the scan's results (how many
     face tracks matched an enrolled likeness; never whose), its labels (for an upload, what the file still
     carries: C2PA state and watermark), whether it is already down."""
-    from governance.log.services import translog
-
     entry = translog.find(session, gen.content_id) if gen.content_id else None
     facts: dict[str, Any] = {
         "released_here": True, "released_at": iso(gen.released_at), "content_id": gen.content_id,
@@ -325,6 +324,7 @@ def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: st
         session.add(gen)
         record(session, Tag.GENERATION_TAKEDOWN, actor_id=None if decided_by == "face_match" else decided_by,
                subject=gen.id, reason=why, notice=notice.id)
+        translog.append_event(session, gen.id, "takedown", "notice")
         # the takedown follows remix lineage: unreleased descendants are blocked, released ones are marked "an
         # ancestor was withdrawn" (no enrolled face is withdrawn here, so none is taken down for showing one)
         from governance.remix.services import withdraw
@@ -366,6 +366,7 @@ def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, re
     if outcome == "restore" and gen.taken_down_by == notice.id:
         gen.taken_down_at, gen.taken_down_by, gen.updated_at = None, None, now
         session.add(gen)
+        translog.append_event(session, gen.id, "restore", "notice")
     notice.state = NoticeState.RESTORED if outcome == "restore" else NoticeState.REJECTED
     notice.decided_by = reviewer.id
     session.add(notice)

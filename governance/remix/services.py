@@ -14,6 +14,7 @@ from governance.audit import Tag, record
 from governance.columns import utcnow
 from governance.generations.models import Generation, GenerationState
 from governance.generations.services.generations import block, involved_owner_ids
+from governance.log.services import translog
 from governance.notices.timeline import close_on_takedown
 from governance.remix.lineage import descendants, shown
 from governance.remix.models import GenerationEdge
@@ -46,6 +47,7 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
             session.add(gen)
             record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id if actor else None, subject=gen.id,
                    reason=why, acting_as="lineage")
+            translog.append_event(session, gen.id, "takedown", "lineage", origin_generation_id=origin.id)
             _close_notices(session, gen)
             record(session, Tag.GENERATION_LINEAGE, actor_id=actor.id if actor else None, subject=gen.id,
                    ancestor=origin.id, outcome="taken_down", reason=reason)
@@ -55,12 +57,17 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
                        generation_id=gen.id)
             taken.append(gen.id)
         elif gen.state is GenerationState.RELEASED:
+            newly = False
             for edge in session.exec(select(GenerationEdge).where(GenerationEdge.child_id == gen.id)).all():
                 if edge.withdrawn_at is None:
                     edge.withdrawn_at, edge.withdrawn_reason = now, why
                     session.add(edge)
+                    newly = True
             record(session, Tag.GENERATION_LINEAGE, actor_id=actor.id if actor else None, subject=gen.id,
                    ancestor=origin.id, outcome="marked", reason=reason)
+            if newly:  # the log says it once: verification reports the first withdrawal up the lineage
+                translog.append_event(session, gen.id, "ancestor_withdrawn", "lineage",
+                                      origin_generation_id=origin.id)
             for account_id in sorted({gen.requester_id} | owners):
                 notify(session, account_id, "generation:lineage", f"generation {gen.id}: {why}",
                        generation_id=gen.id)
@@ -83,10 +90,13 @@ def withdraw_likeness(session: Session, actor: Account, likeness_id: str, grante
         if likeness_id not in shown(gen) or gen.requester_id == owner_id or \
                 (grantee_id is not None and gen.requester_id != grantee_id):
             continue
+        if gen.taken_down_at is not None:  # already down through an ancestor met earlier in this loop
+            continue
         gen.taken_down_at, gen.taken_down_by, gen.updated_at = now, actor.id, now
         session.add(gen)
         record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
                acting_as="lineage")
+        translog.append_event(session, gen.id, "takedown", "likeness_withdrawn")
         _close_notices(session, gen)
         notify(session, gen.requester_id, "generation:takedown",
                f"generation {gen.id} was taken down: a likeness it shows was withdrawn ({reason})",

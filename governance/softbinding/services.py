@@ -105,18 +105,18 @@ def by_content(session: Session, indexes: Indexes, watermark_keys: Sequence[Wate
 def manifest_store(session: Session, manifest_id: str, *, active_only: bool) -> bytes:
     """The manifest store (``application/c2pa``) whose active manifest is ``manifest_id``.
 
-    ``active_only`` (``returnActiveManifest``) is answered with the same store when the active manifest is
-    the only one in it; a remix's store also holds its ancestors' manifests, which c2pa needs to validate the
-    active one's ingredients, and cutting them out is not offered: :class:`BadRequest` says so (400).
-    Raises :class:`NotFound` (404) for an unknown id.
-    """
+    ``active_only`` (``returnActiveManifest=true``): a store holding the active manifest alone, its bytes as
+    signed (:func:`provenance.manifest_store.manifest_only`). For a remix that leaves out its ancestors'
+    manifests, so a validator reading it alone rejects the ingredient claims (``ingredient.manifest.missing``);
+    the whole store, the default, carries them. Raises :class:`NotFound` (404) for an unknown id."""
+    from provenance.manifest_store import manifest_only
+
     row = session.exec(select(ReleaseManifest).where(ReleaseManifest.manifest_id == manifest_id)).first()
     if row is None:
         raise NotFound(f"no C2PA manifest {manifest_id!r}")
-    if active_only and _manifest_count(row.store) > 1:
-        raise BadRequest("returnActiveManifest=true is not offered for a remix: its store holds its ancestors' "
-                           "manifests, which the active one's ingredients refer to; fetch the whole store")
-    return bytes(row.store)
+    if not active_only:
+        return bytes(row.store)
+    return manifest_only(bytes(row.store), row.manifest_id)  # a damaged stored store: StoreError, a 500
 
 
 def provenance_record(session: Session, gen: Generation) -> dict[str, Any]:
@@ -136,17 +136,3 @@ def provenance_record(session: Session, gen: Generation) -> dict[str, Any]:
     if withdrawn is not None:
         out["ancestor_withdrawn"] = withdrawn
     return out
-
-
-def _manifest_count(store: bytes) -> int:
-    """How many manifests a store holds (c2pa-python reads the store on its own)."""
-    import io
-    import json
-
-    import c2pa
-
-    try:
-        with c2pa.Reader(MANIFEST_MIME, io.BytesIO(store)) as reader:
-            return len(json.loads(reader.json()).get("manifests") or {})
-    except c2pa.C2paError:
-        return 1

@@ -162,6 +162,11 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
                     report.setdefault("warnings", []).append(unsigned_why)
                 # whether this upload is the very file that was released (a re-encode keeps the mark, not the bytes)
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
+                # what happened to it afterwards (taken down, an ancestor withdrawn, restored), each entry with
+                # its inclusion proof under the same head: the log alone proves the release was withdrawn
+                record["log_events"] = [_event_view(translog.inclusion(session, ev.index, proof["tree_size"]))
+                                        for ev in translog.events_of(session, entry)
+                                        if ev.index < proof["tree_size"]]  # type: ignore[operator]
             elif gen.released_at is not None:  # the log lost it: say so, never a silent null
                 record["log_entry"] = None
                 record["log_entry_problem"] = MISSING_FROM_LOG
@@ -176,6 +181,12 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
         if kind == "video" else {"applies": False, "reason": f"the labelling report reads MP4 videos, not {fmt.name}"}
     report["summary"] = _summary(c2pa.state, watermark, record, report["content_id_source"], report["origin"])
     return report
+
+
+def _event_view(proof: dict[str, object]) -> dict[str, object]:
+    """A version 3 log entry as a report shows it: its fields (what its hash covers) and its inclusion proof."""
+    return {k: proof[k] for k in ("index", "kind", "cause", "release_index", "origin_index", "created_at",
+                                  "entry_hash", "prev_hash", "leaf_hash", "tree_size", "root_hash", "inclusion_proof")}
 
 
 def _origin(c2pa: C2paReport, watermarked: bool, record: dict[str, Any] | None) -> tuple[str, bool | None]:
@@ -246,6 +257,9 @@ def _summary(state: str, watermark: dict[str, Any], record: dict[str, Any] | Non
             when = str(record.get("taken_down_at") or "")[:10] or "an unknown date"
             text += (f"; matches generation {record['generation_id']}{how}, which was TAKEN DOWN on {when}: "
                      "ConsentGate no longer distributes it")
+            logged = [e for e in record.get("log_events") or [] if e["kind"] == "takedown"]
+            if logged:
+                text += f" (transparency log entry {logged[-1]['index']})"
         else:
             text += f"; matches generation {record['generation_id']} ({record['state']}){how}"
         if record.get("log_entry_problem"):

@@ -35,7 +35,7 @@ def _released(api, n: int) -> list[dict]:
     for prompt in ("snow in the forest", "rain over the city", "a desert at noon")[:n]:
         done = api.wait(bob, api.generate(bob, prompt)["id"])
         assert done["state"] == "released", done["reasons"]
-        out.append({**done, "video": api.download(bob, done["id"])})
+        out.append({**done, "video": api.download(bob, done["id"]), "token": bob})
     assert api.rt.pipeline.wait_idle(30)  # the head is signed and kept right after each release
     return out
 
@@ -175,3 +175,77 @@ def test_a_missing_merkle_node_is_reported_with_exit_2(make_api, capsys):
     assert r.status_code == 500 and r.mimetype == "application/problem+json"
     assert r.get_json()["type"].endswith("/log-damaged")
     assert r.get_json()["detail"] == "the transparency log's Merkle node (1, 0) is missing"
+
+
+def _v3_hash(view: dict) -> str:
+    """Entry hash version 3 recomputed from an entry as ``GET /v1/log/entries/<i>`` shows it (docs/security.md)."""
+    import hashlib
+
+    body = [3, view["index"], view["kind"], view["generation_id"], view["content_id"], view["video_sha256"],
+            view["manifest_sha256"], view["prev_hash"], view["created_at"], view["release_index"],
+            view["origin_index"], view["cause"]]
+    return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+
+
+def _included(view: dict, head: dict) -> bool:
+    from provenance import merkle
+
+    return merkle.verify_inclusion(bytes.fromhex(view["leaf_hash"]), view["index"], head["tree_size"],
+                                   [bytes.fromhex(h) for h in view["inclusion_proof"]],
+                                   bytes.fromhex(head["root_hash"]))
+
+
+def test_a_takedown_is_logged_and_provable_from_the_log_alone(database, make_api, capsys):
+    """Issue 14: an auditor holding only the signed head and two log entries, each with its inclusion proof, can
+    show that a released file (by its hash) was later taken down, and by what kind of actor; ``/v1/verify`` of
+    the file reports that entry with its proof; the audit holds the entry against the generation."""
+    api = make_api(**FAST, **database)
+    (done,) = _released(api, 1)
+    bob = done["token"]
+    assert api.call("DELETE", f"/v1/generations/{done['id']}", bob).status_code == 204
+    assert api.call("DELETE", f"/v1/generations/{done['id']}", bob).status_code == 204  # again: nothing new logged
+
+    head = api.call("GET", "/v1/log").get_json()
+    assert head["tree_size"] == 2
+    SignedTreeHead(head["tree_size"], head["root_hash"], head["timestamp"], head["alg"], head["signature"],
+                   head["certificate_chain_pem"]).verify(api.rt.keys.trust_anchor_pem)
+    release = api.call("GET", "/v1/log/entries/0").get_json()
+    event = api.call("GET", "/v1/log/entries/1").get_json()
+    assert (release["kind"], event["kind"], event["cause"], event["release_index"]) == ("release", "takedown",
+                                                                                        "owner", 0)
+    assert event["video_sha256"] == release["video_sha256"] == __import__("hashlib").sha256(done["video"]).hexdigest()
+    assert _v3_hash(event) == event["entry_hash"] and event["prev_hash"] == release["entry_hash"]
+    assert _included(release, head) and _included(event, head)
+
+    report = api.verify(done["video"]).get_json()
+    (logged,) = report["record"]["log_events"]
+    signed = report["record"]["log_entry"]["signed_tree_head"]
+    assert (logged["index"], logged["kind"], logged["cause"]) == (1, "takedown", "owner")
+    assert _included(logged, signed) and logged["leaf_hash"] == event["leaf_hash"]
+    assert "TAKEN DOWN" in report["summary"] and "(transparency log entry 1)" in report["summary"]
+    code, audited = _audit(api, capsys)
+    assert code == 0 and audited["problems"] == [], audited["problems"]
+
+    # the event's fields are covered by its hash
+    _sql(api, "UPDATE logentry SET cause = 'admin' WHERE kind = 'takedown'")
+    code, audited = _audit(api, capsys)
+    assert code == 2 and any("entry 1's fields no longer give its hash" in p for p in audited["problems"])
+    _sql(api, "UPDATE logentry SET cause = 'owner' WHERE kind = 'takedown'")
+    # the log and the database must agree on what is down
+    _sql(api, "UPDATE generation SET taken_down_at = NULL")
+    code, audited = _audit(api, capsys)
+    assert code == 2 and any(f"log entry 1 says generation {done['id']} was taken down, but it is up here" in p
+                             for p in audited["problems"]), audited["problems"]
+
+
+def test_a_takedown_missing_from_the_log_is_seen(database, make_api, capsys):
+    """Once the log records takedowns, one made without its entry (here: set in the database) is reported."""
+    api = make_api(**FAST, **database)
+    first, second = _released(api, 2)
+    bob = first["token"]
+    assert api.call("DELETE", f"/v1/generations/{first['id']}", bob).status_code == 204
+    assert _audit(api, capsys)[0] == 0
+    _sql(api, f"UPDATE generation SET taken_down_at = '2099-01-01 00:00:00+00:00' WHERE id = '{second['id']}'")
+    code, audited = _audit(api, capsys)
+    assert code == 2 and any(f"generation {second['id']} was taken down at" in p and "no takedown entry" in p
+                             for p in audited["problems"]), audited["problems"]

@@ -154,6 +154,14 @@ def test_a_face_not_in_the_video_goes_to_review_and_a_counter_notice_restores_it
     assert api.download(mallory, gen_id)[:12]  # back up
     status = api.call("GET", f"/v1/notices/{notice['id']}/status?token={notice['token']}").get_json()
     assert [e["kind"] for e in status["events"]][-3:] == ["taken_down", "countered", "restored"]
+    # the transparency log says both, in order, and the audit finds the log and the video agree (it is up)
+    from governance.log.services import translog
+
+    with api.rt.session() as s:
+        release = translog.release_entry(s, gen_id)
+        assert [(e.kind, e.cause) for e in translog.events_of(s, release)] == [("takedown", "notice"),
+                                                                              ("restore", "notice")]
+        assert translog.audit(s).problems == []
     # decided: no further decision, no new challenge
     r = api.call("POST", f"/v1/notices/{notice['id']}/decision", admin, json={"outcome": "take_down", "reason": "x1"})
     assert r.status_code == 409

@@ -226,3 +226,72 @@ def test_an_unreleased_generation_cannot_be_remixed(make_api: Any) -> None:
     queued = make(api, bob, "a lake")
     r = api.call("POST", "/v1/generations", bob, json={"prompt": "x", "remix_of": queued["id"]})
     assert r.status_code == 409 and "only a released generation can be remixed" in r.get_json()["detail"]
+
+
+def test_lineage_withdrawals_are_in_the_transparency_log(family: dict[str, Any]) -> None:
+    """Issue 14: each step of a withdrawal down the lineage is a log entry (version 3) naming the remix's release
+    entry and the withdrawn ancestor's, with an inclusion proof in the report of the remix's file; a revoked
+    likeness takes its remixes down with an entry each, and the audit finds everything in order."""
+    from provenance import merkle
+
+    api, p = family["api"], family["people"]
+    child_video = api.download(p["bob"], family["child"]["id"])
+    index = {k: api.verify(api.download(p["bob"], family[k]["id"])).get_json()["record"]["log_entry"]["index"]
+             for k in ("grand", "parent")}
+    assert api.call("DELETE", f"/v1/generations/{family['grand']['id']}", p["bob"]).status_code == 204
+
+    report = api.verify(child_video).get_json()
+    (event,) = report["record"]["log_events"]
+    release = report["record"]["log_entry"]
+    assert (event["kind"], event["cause"], event["release_index"], event["origin_index"]) == (
+        "ancestor_withdrawn", "lineage", release["index"], index["grand"])
+    head = release["signed_tree_head"]
+    assert event["tree_size"] == head["tree_size"] and event["root_hash"] == head["root_hash"]
+    assert merkle.verify_inclusion(bytes.fromhex(event["leaf_hash"]), event["index"], head["tree_size"],
+                                   [bytes.fromhex(h) for h in event["inclusion_proof"]],
+                                   bytes.fromhex(head["root_hash"]))
+    # taking the grandparent down again, or down another route, logs nothing more for the marked remixes
+    assert api.call("DELETE", f"/v1/generations/{family['grand']['id']}", p["bob"]).status_code == 204
+    assert len(api.verify(child_video).get_json()["record"]["log_events"]) == 1
+
+    # alice closes her likeness: bob's remixes showing it come down, each with its entry
+    assert api.call("PATCH", f"/v1/likenesses/{family['likeness']}", p["alice"],
+                    json={"mode": "only_me"}).status_code == 200
+    logged = api.verify(child_video).get_json()["record"]["log_events"]
+    kinds = [(e["kind"], e["cause"], e["origin_index"]) for e in logged]
+    # the child comes down once: as a remix showing the face, or through its parent, whichever is met first
+    assert kinds[0] == ("ancestor_withdrawn", "lineage", index["grand"]) and len(kinds) == 2, kinds
+    assert kinds[1] in (("takedown", "likeness_withdrawn", None), ("takedown", "lineage", index["parent"]))
+    from governance.log.services import translog
+
+    with api.rt.session() as s:
+        audited = translog.audit(s, [api.rt.keys.trust_anchor_pem])
+        entries = translog.all_entries(s)
+        events = [(e.kind, e.cause, e.generation_id) for e in entries if e.kind != "release"]
+    assert audited.problems == [], audited.problems
+    assert ("takedown", "owner", family["grand"]["id"]) in events
+    assert {g for k, _, g in events if k == "takedown"} >= {family["parent"]["id"], family["child"]["id"]}
+
+
+def test_a_remixs_active_manifest_alone_is_served(family: dict[str, Any]) -> None:
+    """C2PA Soft Binding Resolution API, ``GET /manifests/{id}?returnActiveManifest=true``: "only the active
+    manifest", as an ``application/c2pa`` store of one manifest; the default is the whole store, ancestors
+    included. c2pa-python reads both; without its ingredients' manifests the remix's ingredient claim is the one
+    thing that fails (``ingredient.manifest.missing``, C2PA 2.2 section 15.11.3.3.2)."""
+    api, bob = family["api"], family["people"]["bob"]
+    video = api.download(bob, family["child"]["id"])
+    manifest_id = store_of(video)["active_manifest"]
+    whole = api.client.get(f"/sbr/v1/manifests/{manifest_id}")
+    alone = api.client.get(f"/sbr/v1/manifests/{manifest_id}?returnActiveManifest=true")
+    assert whole.status_code == alone.status_code == 200 and alone.mimetype == "application/c2pa"
+    anchors = b"".join(api.rt.keys.trust_anchors).decode()
+    seen = {}
+    for name, r in (("whole", whole), ("alone", alone)):
+        settings = c2pa.Settings.from_dict({"trust": {"user_anchors": anchors}})
+        with settings, c2pa.Context(settings=settings) as ctx, \
+                c2pa.Reader("video/mp4", io.BytesIO(video), bytes(r.data), ctx) as reader:
+            store = json.loads(reader.json())
+            failures = [f["code"] for f in reader.get_validation_results()["activeManifest"]["failure"]]
+            seen[name] = (len(store["manifests"]), store["active_manifest"], failures)
+    assert seen["whole"] == (3, manifest_id, [])
+    assert seen["alone"] == (1, manifest_id, ["ingredient.manifest.missing"])

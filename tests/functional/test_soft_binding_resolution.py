@@ -295,3 +295,33 @@ def test_consentgate_verify_reports_the_labels(world: World, tmp_path: Path,
     assert "labels:      GB 45438-2025: all required elements found" in out
     assert main(["--data-dir", str(world.api.rt.settings.data_dir), "verify", str(clip), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["labels"]["ca_sb942"]["met"] is True
+
+
+def test_a_deployment_labelling_in_chinese_declares_and_draws_it(tmp_path: Path) -> None:
+    """GB 45438-2025's Chinese wording (``GOVERNANCE_LABEL_LANGUAGE=zh``): the release's label reads "人工智能生成"
+    (the manifest declares it, read back with c2pa-python), and the three laws are still met; an unknown
+    language or an unreadable font stops the service at start, naming the setting."""
+    from governance.errors import ConfigError
+
+    app = create_app({"data_dir": tmp_path / "var", "worker": "thread", "duration_s": 1.0, "frame_size": 256,
+                      "label_language": "zh"})
+    api = Api(app)
+    try:
+        ada = api.account("ada_lovelace")
+        done = api.wait(ada, api.generate(ada, "a lighthouse on a cliff at dawn", [])["id"])
+        assert done["state"] == "released", done["reasons"]
+        video = api.download(ada, done["id"])
+        with c2pa.Reader("video/mp4", io.BytesIO(video)) as reader:
+            store = json.loads(reader.json())
+        manifest = store["manifests"][store["active_manifest"]]
+        (disclosure,) = [a["data"] for a in manifest["assertions"] if a["label"] == "org.consentgate.disclosure"]
+        label = disclosure["visible_label"]
+        assert (label["text"], label["language"], label["ai_mark"]) == ("人工智能生成", "zh", True)
+        report = api.verify(video).get_json()
+        assert report["labels"]["gb_45438_2025"]["met"] is True
+    finally:
+        app.extensions["consentgate"].close()
+    for bad, error in (({"label_language": "fr"}, "label_language must be 'en' or 'zh'"),
+                       ({"label_language": "zh", "label_font": str(tmp_path / "none.ttf")}, "cannot be read")):
+        with pytest.raises(ConfigError, match=error):
+            create_app({"data_dir": tmp_path / "var2", **bad})

@@ -292,3 +292,19 @@ def test_fingerprint_scores_fall_with_distance() -> None:
     assert fingerprint_score(0.03) == 50
     assert fingerprint_score(0.0599) == 1
     assert fingerprint_score(0.5) == 1
+
+
+def test_the_algorithm_names_are_entity_namespaced_as_c2pa_asks() -> None:
+    """C2PA 2.2 section 6.2.1: an entity-specific name begins with the entity's reversed Internet domain and its
+    components follow ``[a-zA-Z0-9][a-zA-Z0-9_-]*``; a version component ends each name, as in the soft binding
+    algorithm list. The names are not on that list (docs/adr/0015): /services/supportedAlgorithms names them."""
+    import re
+
+    from provenance.softbinding import SUPPORTED_ALGS
+
+    component = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+    names = [alg for algs in SUPPORTED_ALGS.values() for alg in algs]
+    assert names == [WATERMARK_ALG, FINGERPRINT_ALG]
+    for alg in names:
+        assert re.fullmatch(rf"{component}(\.{component})+", alg), alg
+        assert alg.startswith("dev.consentgate.") and re.search(r"\.[0-9]+$", alg), alg

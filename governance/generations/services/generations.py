@@ -34,6 +34,7 @@ from governance.guardians.rules import is_guardian_of_any
 from governance.likenesses.models import Likeness
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services.likenesses import check_consent, is_verified_claim
+from governance.log.services import translog
 from governance.pagination import Page, PageRequest, SortKey, paginate, states_named
 from governance.remix import lineage
 from governance.restrictions import services as restrictions_svc
@@ -455,6 +456,7 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     session.add(gen)
     record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
            acting_as="owner" if owner else actor.role.value)
+    translog.append_event(session, gen.id, "takedown", "owner" if owner else "admin")  # a release only
     return Takedown(by_owner=owner, reason=reason, by="one of its owners" if owner else f"an {actor.role.value}")
 
 

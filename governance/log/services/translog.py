@@ -18,7 +18,19 @@ The entry hash, version 2 (entries made since revision 0006)::
 compact JSON (``separators=(",", ":")``), ``created_at`` as :func:`timestamp` writes it
 (``2026-11-29T09:26:07.123456+00:00``). Version 1 (older entries) is the same without the leading ``2``
 and without ``created_at``, so their dates are covered only by :func:`audit`'s ordering checks.
-``tests/governance/test_log_format.py`` freezes both, and the leaf encoding, as test vectors.
+
+Releases are written in version 2. What happens to a released video afterwards is an entry of its own
+(:func:`append_event`, revision 0014), in version 3, which adds the entry's kind, the release entry it
+concerns, the ancestor's release entry for a lineage withdrawal, and the cause::
+
+    SHA-256(JSON [3, index, kind, generation_id, content_id, video_sha256, manifest_sha256, prev_hash,
+                  created_at, release_index, origin_index, cause])
+
+``kind`` is one of :data:`EVENT_KINDS`, ``cause`` one of :data:`CAUSES`, ``origin_index`` ``null`` unless the
+cause is ``lineage``; ``content_id``, ``video_sha256`` and ``manifest_sha256`` repeat the release entry's. So
+the log alone proves that a released file was later withdrawn: the release entry and the event entry, each
+with its inclusion proof under one signed head, and the event naming the release's index and file hash.
+``tests/governance/test_log_format.py`` freezes all three versions, and the leaf encoding, as test vectors.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
@@ -44,7 +56,16 @@ if TYPE_CHECKING:
     from provenance.treehead import SignedTreeHead
 
 GENESIS = "0" * 64
-ENTRY_HASH_VERSION = 2  # what new entries use
+ENTRY_HASH_VERSION = 2  # what new release entries use
+EVENT_HASH_VERSION = 3  # what entries of the kinds below use
+RELEASE = "release"
+#: What an entry after a release records: the video taken down, something up its remix lineage withdrawn
+#: while it stays up, or a takedown reversed (a takedown notice decided ``restore``).
+EVENT_KINDS = ("takedown", "ancestor_withdrawn", "restore")
+#: Why, in a fixed vocabulary (the log is public: never a name or a free-text reason): one of the video's
+#: owners (its requester, a person in it, a guardian), an administrator, a takedown notice, its remix lineage
+#: (``origin_index`` names the ancestor's release), a likeness withdrawn from it (a grant revoked).
+CAUSES = ("owner", "admin", "notice", "lineage", "likeness_withdrawn")
 #: How far clocks may disagree (hosts appending to one log, the signer's clock) before dates are reported.
 CLOCK_SKEW = dt.timedelta(seconds=60)
 _APPEND_LOCK = 0x436F6E74  # a PostgreSQL advisory lock key: one release appends at a time
@@ -75,22 +96,45 @@ def timestamp(when: dt.datetime) -> str:
 
 
 def entry_hash(version: int, index: int, generation_id: str, content_id: str, video_sha256: str,
-               manifest_sha256: str, prev_hash: str, created_at: dt.datetime) -> str:
-    """The entry hash in ``version`` (1 or 2; see the module docstring)."""
+               manifest_sha256: str, prev_hash: str, created_at: dt.datetime, *, kind: str = RELEASE,
+               release_index: int | None = None, origin_index: int | None = None, cause: str | None = None) -> str:
+    """The entry hash in ``version`` (1, 2 or 3; see the module docstring). Versions 1 and 2 are releases
+    only; version 3 is an event (``kind`` in :data:`EVENT_KINDS`) and needs ``release_index`` and ``cause``.
+
+    Raises ValueError for an unknown version, or fields the version cannot hold."""
+    if version in (1, 2) and (kind != RELEASE or release_index is not None or origin_index is not None
+                              or cause is not None):
+        raise ValueError(f"entry hash version {version} holds releases only, not a {kind!r} entry")
     if version == 1:
         return _entry_hash(index, generation_id, content_id, video_sha256, manifest_sha256, prev_hash)
-    if version != 2:
+    if version == 2:
+        body = json.dumps([2, index, generation_id, content_id, video_sha256, manifest_sha256, prev_hash,
+                           timestamp(created_at)], separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+    if version != 3:
         raise ValueError(f"unknown entry hash version {version}")
-    body = json.dumps([2, index, generation_id, content_id, video_sha256, manifest_sha256, prev_hash,
-                       timestamp(created_at)], separators=(",", ":"))
+    _check_event(kind, release_index, origin_index, cause)
+    body = json.dumps([3, index, kind, generation_id, content_id, video_sha256, manifest_sha256, prev_hash,
+                       timestamp(created_at), release_index, origin_index, cause], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _check_event(kind: str, release_index: int | None, origin_index: int | None, cause: str | None) -> None:
+    """Raises ValueError unless the fields make a version 3 entry (see the module docstring)."""
+    if kind not in EVENT_KINDS or cause not in CAUSES or release_index is None or \
+            (origin_index is None) != (cause != "lineage"):
+        raise ValueError(f"a version 3 entry is one of {EVENT_KINDS} with a release index and one of {CAUSES} "
+                         f"(an origin index for lineage only), got kind {kind!r}, release index {release_index}, "
+                         f"origin index {origin_index}, cause {cause!r}")
+
+
 def recompute(e: LogEntry) -> str | None:
-    """What ``e.entry_hash`` should be, from its fields (None for a version this code does not know)."""
+    """What ``e.entry_hash`` should be, from its fields (None for a version this code does not know, or
+    fields that version cannot hold)."""
     try:
         return entry_hash(e.hash_version, e.index, e.generation_id, e.content_id, e.video_sha256,
-                          e.manifest_sha256, e.prev_hash, e.created_at)
+                          e.manifest_sha256, e.prev_hash, e.created_at, kind=e.kind, release_index=e.release_index,
+                          origin_index=e.origin_index, cause=e.cause)
     except ValueError:
         return None
 
@@ -101,8 +145,43 @@ def leaf_hash(entry: LogEntry) -> bytes:
 
 
 def append(session: Session, generation_id: str, content_id: str, video_sha256: str, manifest_sha256: str) -> LogEntry:
-    """Add an entry (and the Merkle nodes it completes) in the caller's transaction. On PostgreSQL an
+    """Add a release entry (and the Merkle nodes it completes) in the caller's transaction. On PostgreSQL an
     advisory lock held to the end of that transaction makes concurrent releases append one at a time."""
+    return _append(session, ENTRY_HASH_VERSION, generation_id, content_id, video_sha256, manifest_sha256)
+
+
+def append_event(session: Session, generation_id: str, kind: str, cause: str, *,
+                 origin_generation_id: str | None = None) -> LogEntry | None:
+    """Add a version 3 entry saying that released generation ``generation_id`` was taken down, marked (an
+    ancestor withdrawn) or restored (``kind``, one of :data:`EVENT_KINDS`), and why (``cause``, one of
+    :data:`CAUSES`; ``origin_generation_id``, the withdrawn ancestor, for ``lineage`` only), in the caller's
+    transaction. It repeats the release entry's content id and hashes and names its index. Returns None, and
+    adds nothing, for a generation the log never released (nothing public to withdraw).
+
+    Raises ValueError for a kind or cause outside the vocabulary, or an origin given without ``lineage`` (or
+    missing with it): a caller's bug, never a request's; LogDamaged when the origin's release entry is gone."""
+    _check_event(kind, 0, 0 if cause == "lineage" else None, cause)  # before any read: a caller's bug stops here
+    if (origin_generation_id is None) != (cause != "lineage"):
+        raise ValueError(f"an origin generation goes with the cause 'lineage' only, got {origin_generation_id!r} "
+                         f"with {cause!r}")
+    release = release_entry(session, generation_id)
+    if release is None:
+        return None
+    origin_index = None
+    if origin_generation_id is not None:
+        origin = release_entry(session, origin_generation_id)
+        if origin is None:  # a remix is made only from a released parent: its entry was lost
+            raise LogDamaged(f"the withdrawn ancestor {origin_generation_id} has no release entry in the "
+                             "transparency log")
+        origin_index = origin.index
+    return _append(session, EVENT_HASH_VERSION, generation_id, release.content_id, release.video_sha256,
+                   release.manifest_sha256, kind=kind, release_index=release.index, origin_index=origin_index,
+                   cause=cause)
+
+
+def _append(session: Session, version: int, generation_id: str, content_id: str, video_sha256: str,
+            manifest_sha256: str, *, kind: str = RELEASE, release_index: int | None = None,
+            origin_index: int | None = None, cause: str | None = None) -> LogEntry:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
     last = session.exec(select(LogEntry).order_by(LogEntry.index.desc()).limit(1)).first()  # type: ignore[attr-defined]
@@ -110,9 +189,11 @@ def append(session: Session, generation_id: str, content_id: str, video_sha256: 
     prev = GENESIS if last is None else last.entry_hash
     now = utcnow()  # what the database keeps: microseconds, in UTC
     entry = LogEntry(index=index, generation_id=generation_id, content_id=content_id, video_sha256=video_sha256,
-                     manifest_sha256=manifest_sha256, prev_hash=prev, created_at=now, hash_version=ENTRY_HASH_VERSION,
-                     entry_hash=entry_hash(ENTRY_HASH_VERSION, index, generation_id, content_id, video_sha256,
-                                           manifest_sha256, prev, now))
+                     manifest_sha256=manifest_sha256, prev_hash=prev, created_at=now, hash_version=version,
+                     kind=kind, release_index=release_index, origin_index=origin_index, cause=cause,
+                     entry_hash=entry_hash(version, index, generation_id, content_id, video_sha256,
+                                           manifest_sha256, prev, now, kind=kind, release_index=release_index,
+                                           origin_index=origin_index, cause=cause))
     session.add(entry)
     for node in nodes_completed_by(index, leaf_hash(entry), lambda level, idx: _node(session, level, idx)):
         session.add(node)
@@ -199,13 +280,33 @@ def consistency(session: Session, old_size: int, new_size: int | None = None) ->
 
 
 def entry_view(e: LogEntry) -> dict[str, object]:
-    return {"index": e.index, "generation_id": e.generation_id, "content_id": e.content_id,
-            "video_sha256": e.video_sha256, "manifest_sha256": e.manifest_sha256, "prev_hash": e.prev_hash,
-            "entry_hash": e.entry_hash, "hash_version": e.hash_version, "created_at": timestamp(e.created_at)}
+    """An entry as the API shows it: every field its hash covers (version 3 adds ``release_index``,
+    ``origin_index`` and ``cause``), and ``kind`` (``release`` for versions 1 and 2)."""
+    view: dict[str, object] = {
+        "index": e.index, "kind": e.kind, "generation_id": e.generation_id, "content_id": e.content_id,
+        "video_sha256": e.video_sha256, "manifest_sha256": e.manifest_sha256, "prev_hash": e.prev_hash,
+        "entry_hash": e.entry_hash, "hash_version": e.hash_version, "created_at": timestamp(e.created_at)}
+    if e.hash_version >= EVENT_HASH_VERSION:
+        view.update(release_index=e.release_index, origin_index=e.origin_index, cause=e.cause)
+    return view
 
 
 def find(session: Session, content_id: str) -> LogEntry | None:
-    return session.exec(select(LogEntry).where(LogEntry.content_id == content_id)).first()
+    """The release entry of ``content_id`` (None: never released here)."""
+    return session.exec(select(LogEntry).where(LogEntry.content_id == content_id, LogEntry.kind == RELEASE)
+                        .order_by(LogEntry.index).limit(1)).first()  # type: ignore[arg-type]
+
+
+def release_entry(session: Session, generation_id: str) -> LogEntry | None:
+    """The release entry of ``generation_id`` (None: never released here)."""
+    return session.exec(select(LogEntry).where(LogEntry.generation_id == generation_id, LogEntry.kind == RELEASE)
+                        .order_by(LogEntry.index).limit(1)).first()  # type: ignore[arg-type]
+
+
+def events_of(session: Session, release: LogEntry) -> Sequence[LogEntry]:
+    """The entries after ``release`` that concern it (taken down, ancestor withdrawn, restored), oldest first."""
+    return session.exec(select(LogEntry).where(LogEntry.release_index == release.index)
+                        .order_by(LogEntry.index)).all()  # type: ignore[arg-type]
 
 
 def verify_chain(entries: Sequence[LogEntry]) -> bool:
@@ -456,7 +557,7 @@ def _release_problems(session: Session, entries: Sequence[LogEntry], videos_dir:
         if str(state) not in known and str(state).lower() not in known:
             problems.append(f"generation {gid} has the state {state!r}, which no release or block writes")
     released = {r[0]: r for r in rows if r[4] is not None}
-    logged = {e.generation_id: e for e in entries}
+    logged = {e.generation_id: e for e in entries if e.kind == RELEASE}
     for gid, _state, content_id, video_sha, released_at, taken_down_at in sorted(
             released.values(), key=lambda r: (str(r[4]), r[0])):
         e = logged.get(gid)
@@ -474,9 +575,49 @@ def _release_problems(session: Session, entries: Sequence[LogEntry], videos_dir:
                 problems.append(f"the released file of generation {gid} no longer hashes to log entry {e.index}'s "
                                 "video_sha256: it was replaced or altered on disk")
     for e in entries:
-        if e.generation_id not in released:
+        if e.kind == RELEASE and e.generation_id not in released:
             problems.append(f"log entry {e.index} names generation {e.generation_id}, which was not released here")
-    return problems, len(released)
+    return problems + _event_problems(entries, released), len(released)
+
+
+def _event_problems(entries: Sequence[LogEntry], released: dict[str, Any]) -> list[str]:
+    """Every version 3 entry names an earlier release entry of its generation and repeats its content id and
+    hashes (and, for a lineage withdrawal, an earlier release as its origin); the last takedown or restore
+    logged for a generation is its state here; and once the log records takedowns (revision 0014), every
+    generation taken down since has its entry (older takedowns were never logged: they are not asked for)."""
+    problems = []
+    by_index = {e.index: e for e in entries}
+    down: dict[str, tuple[bool, int]] = {}  # generation -> (taken down, by entry)
+    first_event: dt.datetime | None = None
+    for e in entries:
+        if e.kind == RELEASE:
+            continue
+        first_event = first_event or _utc(e.created_at)
+        rel = by_index.get(e.release_index) if e.release_index is not None else None
+        if rel is None or rel.kind != RELEASE or rel.index >= e.index or rel.generation_id != e.generation_id or \
+                (rel.content_id, rel.video_sha256, rel.manifest_sha256) != (e.content_id, e.video_sha256,
+                                                                              e.manifest_sha256):
+            problems.append(f"log entry {e.index} ({e.kind}) does not name an earlier release entry of generation "
+                            f"{e.generation_id} with its content id and hashes")
+        origin = by_index.get(e.origin_index) if e.origin_index is not None else None
+        if e.origin_index is not None and (origin is None or origin.kind != RELEASE or origin.index >= e.index):
+            problems.append(f"log entry {e.index} ({e.kind}) names entry {e.origin_index} as the withdrawn ancestor's "
+                            "release, which is not an earlier release entry")
+        if e.kind in ("takedown", "restore"):
+            down[e.generation_id] = (e.kind == "takedown", e.index)
+    for gid, (is_down, index) in sorted(down.items()):
+        row = released.get(gid)
+        if row is not None and is_down != (row[5] is not None):
+            problems.append(f"log entry {index} says generation {gid} was "
+                            f"{'taken down' if is_down else 'restored'}, but it is "
+                            f"{'up' if is_down else 'taken down'} here")
+    for gid, row in sorted(released.items()):
+        taken_down_at = _as_datetime(row[5])
+        if taken_down_at is not None and gid not in down and first_event is not None and \
+                _utc(taken_down_at) >= first_event:
+            problems.append(f"generation {gid} was taken down at {iso(taken_down_at)} but the transparency log has "
+                            "no takedown entry for it")
+    return problems
 
 
 def _as_datetime(value: object) -> dt.datetime | None:
