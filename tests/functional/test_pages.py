@@ -1,0 +1,141 @@
+"""The pages (governance/pages) through Flask's test client: the session cookie, CSRF, the guard on every page, and
+the verdicts of the verify page. The browser walks the same stories in tests/browser."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from governance.pages import site
+
+TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+
+
+def csrf(client: Any, path: str = "/sign-in") -> str:
+    html = client.get(path).get_data(as_text=True)
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, html[:400]
+    return m.group(1)
+
+
+def sign_in(client: Any, token: str) -> Any:
+    return client.post("/sign-in", data={"token": token, "csrf_token": csrf(client), "next": "/"})
+
+
+def post_file(client: Any, path: str, name: str, data: bytes, **form: str) -> Any:
+    fields: MultiDict[str, Any] = MultiDict(form)
+    fields.add("media", FileStorage(io.BytesIO(data), filename=name))
+    boundary, body = encode_multipart(fields)
+    return client.post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def test_the_vendored_htmx_is_the_pinned_file() -> None:
+    data = (Path(site.__file__).parent / "static" / site.HTMX_FILE).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == site.HTMX_SHA256
+
+
+def test_home_is_served_at_the_root(api) -> None:
+    r = api.client.get("/")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    assert 'href="#main"' in html and '<main id="main"' in html and "Verify a file" in html
+    js = api.client.get(f"/static/pages/{site.HTMX_FILE}")
+    try:
+        assert js.status_code == 200 and hashlib.sha256(js.data).hexdigest() == site.HTMX_SHA256
+    finally:
+        js.close()
+
+
+def test_sign_in_sets_a_hardened_cookie_the_api_refuses_and_sign_out_revokes_it(api) -> None:
+    token = api.account("ada")
+    client = api.client
+    r = sign_in(client, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith(f"{site.COOKIE}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; over HTTPS it is Secure (below)
+    assert "Signed in as <strong>ada</strong>" in client.get("/").get_data(as_text=True)
+    # the bearer API never takes the cookie
+    me = client.get("/v1/me")
+    assert me.status_code == 401 and me.mimetype == "application/problem+json"
+    stolen = client.get_cookie(site.COOKIE).value
+    # sign out ends the session on the server: a copy of the cookie kept elsewhere no longer signs in
+    out = client.post("/sign-out", data={"csrf_token": csrf(client, "/")})
+    assert out.status_code == 303
+    other = api.app.test_client()
+    other.set_cookie(site.COOKIE, stolen)
+    assert "Signed in as" not in other.get("/").get_data(as_text=True)
+
+
+def test_the_cookie_is_secure_over_https(api) -> None:
+    token = api.account("bea")
+    client = api.app.test_client()
+    html = client.get("/sign-in", base_url="https://localhost").get_data(as_text=True)
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    r = client.post("/sign-in", data={"token": token, "csrf_token": tok}, base_url="https://localhost")
+    assert r.status_code == 303 and "Secure" in r.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token"])
+def test_a_wrong_token_shows_the_form_again(api, token) -> None:
+    r = sign_in(api.client, token)
+    assert r.status_code == 401 and 'role="alert"' in r.get_data(as_text=True)
+    assert api.client.get_cookie(site.COOKIE) is None or "Signed in" not in api.client.get("/").get_data(as_text=True)
+
+
+def test_every_form_needs_its_csrf_token(api) -> None:
+    token = api.account("cy")
+    r = api.client.post("/sign-in", data={"token": token})
+    assert r.status_code == 400 and "security token" in r.get_data(as_text=True)
+    r = api.client.post("/sign-in", data={"token": token, "csrf_token": "forged"})
+    assert r.status_code == 400
+    assert "Signed in" not in api.client.get("/").get_data(as_text=True)
+
+
+def test_sign_in_goes_back_only_to_a_path_on_this_site(api) -> None:
+    token = api.account("dee")
+    r = api.client.post("/sign-in", data={"token": token, "csrf_token": csrf(api.client),
+                                          "next": "//evil.example/x"})
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
+def test_every_page_route_is_guarded(api) -> None:
+    pages = {r.rule: api.app.view_functions[r.endpoint] for r in api.app.url_map.iter_rules()
+             if r.endpoint.startswith("pages.") and r.endpoint != "pages.static"}
+    assert {"/", "/sign-in", "/sign-out", "/verify"} <= set(pages)
+    for rule, view in pages.items():
+        assert getattr(view, "page_guarded", False), rule
+
+
+def test_verify_page_without_a_file_says_so_and_stores_nothing(api) -> None:
+    tok = csrf(api.client, "/verify")
+    r = api.client.post("/verify", data={"csrf_token": tok})
+    assert r.status_code == 422 and "media" in r.get_data(as_text=True)
+    r = post_file(api.client, "/verify", "x.txt", b"plain words", csrf_token=tok)
+    assert r.status_code == 415
+
+
+def test_verify_page_tells_a_released_video_from_a_tampered_copy(api) -> None:
+    token = api.account("eve")
+    gen = api.generate(token, "a lighthouse at dusk")
+    assert api.wait(token, gen["id"])["state"] == "released"
+    video = api.download(token, gen["id"])
+    before = sorted(p.name for p in api.rt.settings.data_dir.rglob("*") if p.is_file())
+    tok = csrf(api.client, "/verify")
+    html = post_file(api.client, "/verify", "clip.mp4", video, csrf_token=tok).get_data(as_text=True)
+    assert 'data-verdict="released"' in html and "Made here and released" in html
+    assert 'data-proof="ok"' in html and gen["id"] in html
+    tampered = bytearray(video)
+    mid = len(tampered) // 2
+    tampered[mid:mid + 64] = bytes(b ^ 0xFF for b in tampered[mid:mid + 64])
+    html = post_file(api.client, "/verify", "clip.mp4", bytes(tampered), csrf_token=tok).get_data(as_text=True)
+    assert 'data-verdict="tampered"' in html and "Tampered" in html
+    after = sorted(p.name for p in api.rt.settings.data_dir.rglob("*") if p.is_file())
+    assert [p for p in after if p not in before and not p.startswith("consentgate.db")] == []
