@@ -139,3 +139,49 @@ def test_verify_page_tells_a_released_video_from_a_tampered_copy(api) -> None:
     assert 'data-verdict="tampered"' in html and "Tampered" in html
     after = sorted(p.name for p in api.rt.settings.data_dir.rglob("*") if p.is_file())
     assert [p for p in after if p not in before and not p.startswith("consentgate.db")] == []
+
+
+def test_a_creator_generates_watches_and_downloads_from_the_pages(api) -> None:
+    token = api.account("fay")
+    sign_in(api.client, token)
+    tok = csrf(api.client, "/generate")
+    r = api.client.post("/generate", data={"prompt": "a red kite over hills", "seed": "3", "csrf_token": tok})
+    assert r.status_code == 303
+    path = r.headers["Location"]
+    gen_id = path.rsplit("/", 1)[1]
+    html = api.client.get(path).get_data(as_text=True)
+    assert "a red kite over hills" in html
+    state = api.wait(token, gen_id)["state"]
+    assert state == "released"
+    status = api.client.get(f"{path}/status").get_data(as_text=True)
+    assert 'data-state="released"' in status and "hx-trigger" not in status  # the polling stops
+    video = api.client.get(f"{path}/video")
+    try:
+        assert video.status_code == 200 and video.mimetype == "video/mp4"
+        assert video.data == api.download(token, gen_id)
+    finally:
+        video.close()
+
+
+def test_the_generate_page_shows_why_a_request_is_refused_or_blocked(api) -> None:
+    token = api.account("gus")
+    sign_in(api.client, token)
+    tok = csrf(api.client, "/generate")
+    r = api.client.post("/generate", data={"prompt": "", "csrf_token": tok})
+    assert r.status_code == 422 and 'role="alert"' in r.get_data(as_text=True)
+    r = api.client.post("/generate", data={"prompt": "x", "seed": "many", "csrf_token": tok})
+    assert r.status_code == 422 and "whole number" in r.get_data(as_text=True)
+    r = api.client.post("/generate", data={"prompt": "a portrait", "likenesses": "lk_0000000000000000",
+                                           "csrf_token": tok})
+    page = api.client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'data-state="blocked"' in page and 'id="reasons"' in page
+    assert api.client.get(r.headers["Location"] + "/video").status_code == 409
+
+
+def test_pages_for_an_account_send_the_anonymous_to_sign_in_and_refuse_other_roles(api) -> None:
+    r = api.client.get("/generate")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/sign-in?next=/generate")
+    sign_in(api.client, api.account("hal", "rights_holder"))
+    r = api.client.get("/generate")
+    assert r.status_code == 403 and "creator" in r.get_data(as_text=True)
+    assert api.client.get("/generations/gen_0000000000000000").status_code == 404

@@ -1,0 +1,104 @@
+"""Generate (creators): request a generation, watch its stages (the status fragment is polled by htmx every
+second until the gate's answer is final), read the reasons when it is blocked or held, download it once released.
+The request and the download go through the API's own helpers (:func:`governance.generations.views.start_generation`,
+:func:`~governance.generations.views.sealed_video`), the reading through the same view of a generation the API
+serializes (:func:`~governance.generations.views.generation_view`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, redirect, render_template, request, send_file, url_for
+
+from governance import pagination
+from governance.authz import Action
+from governance.errors import InvalidInput
+from governance.generations.models import GenerationState
+from governance.generations.services import generations as generations_svc
+from governance.generations.views import generation_view, sealed_video, start_generation
+from governance.pages.site import bp, page
+from governance.web import caller, db, runtime
+
+#: The gate's stages in order, as the page draws them.
+STAGES = (GenerationState.REQUESTED, GenerationState.PRECHECKED, GenerationState.GENERATING,
+          GenerationState.SCANNING, GenerationState.SEALING, GenerationState.RELEASED)
+_RECENT = 10
+
+
+def _recent() -> list[dict[str, Any]]:
+    me = caller()
+    req = pagination.PageRequest(f"generations|{me.id}", runtime().keys.cursor_key, limit=_RECENT)
+    return [generation_view(g, generations_svc.visibility_for(db(), me, g))
+            for g in generations_svc.list_generations(db(), me, req).items]
+
+
+@bp.get("/generate")
+@page(Action.GENERATION_CREATE)
+def generate_form() -> str:
+    return render_template("generate.html", recent=_recent(), form={})
+
+
+def _form() -> dict[str, Any]:
+    """The form as the API's body: likeness ids (comma or space separated), and an optional whole-number seed."""
+    f = request.form
+    likenesses = [x for x in f.get("likenesses", "").replace(",", " ").split() if x]
+    body: dict[str, Any] = {"prompt": f.get("prompt", ""), "likenesses": likenesses}
+    seed = f.get("seed", "").strip()
+    if seed:
+        try:
+            body["seed"] = int(seed)
+        except ValueError as e:
+            raise InvalidInput(f"the seed must be a whole number, got {seed!r}") from e
+    return body
+
+
+@bp.post("/generate")
+@page(Action.GENERATION_CREATE)
+def generate_post() -> Response | tuple[str, int]:
+    try:
+        gen = start_generation(caller(), _form())
+    except InvalidInput as e:  # the form again, with what to fix
+        return render_template("generate.html", recent=_recent(), form=request.form, error=e.detail), 422
+    return redirect(url_for("pages.generation", generation_id=gen.id), 303)  # type: ignore[return-value]
+
+
+def _stages(state: str) -> list[tuple[str, str]]:
+    """``(stage, done|current|todo|failed)`` for each stage of the gate; a blocked or held generation ends with
+    its state (the gate's reasons say at which check)."""
+    order = [s.value for s in STAGES]
+    if state in order:
+        at = order.index(state)
+        return [(s, "done" if i < at or state == "released" else "current" if i == at else "todo")
+                for i, s in enumerate(order)]
+    return [(order[0], "done"), (state, "failed" if state == "blocked" else "current")]
+
+
+def _view(generation_id: str) -> dict[str, Any]:
+    me = caller()
+    gen = generations_svc.generation_for(db(), me, generation_id, Action.GENERATION_READ)
+    out = generation_view(gen, generations_svc.visibility_for(db(), me, gen))
+    out["final"] = gen.state.terminal or gen.taken_down_at is not None
+    out["can_download"] = gen.state is GenerationState.RELEASED and gen.taken_down_at is None
+    out["stages"] = _stages(gen.state.value)
+    return out
+
+
+@bp.get("/generations/<generation_id>")
+@page(Action.GENERATION_READ)
+def generation(generation_id: str) -> str:
+    return render_template("generation.html", gen=_view(generation_id))
+
+
+@bp.get("/generations/<generation_id>/status")
+@page(Action.GENERATION_READ)
+def generation_status(generation_id: str) -> str:
+    """The status fragment htmx swaps in; it stops asking once the answer is final."""
+    return render_template("_generation_status.html", gen=_view(generation_id))
+
+
+@bp.get("/generations/<generation_id>/video")
+@page(Action.GENERATION_VIDEO)
+def generation_video(generation_id: str) -> Response:
+    gen, path = sealed_video(generation_id)
+    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
+                     etag=gen.video_sha256 or True)
