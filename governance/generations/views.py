@@ -224,13 +224,21 @@ def take_down(generation_id: str) -> tuple[str, int]:
     """Take a video down. An admin who is not in it and did not request it must say why (JSON
     ``{"reason": ...}`` or ``?reason=``): the reason is audited and sent to everyone involved."""
     actor = caller()
-    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
+    generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
     body = json_body("reason") if request.get_data(cache=True) else {}
-    generations_svc.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
+    take_down_video(generation_id, body.get("reason", request.args.get("reason")))
+    return "", 204
+
+
+def take_down_video(generation_id: str, reason: Any = None) -> None:
+    """Take the caller's video down (see :func:`take_down`), committed; its file and the remixes the takedown
+    withdrew are deleted. 404 for a generation the caller may not see."""
+    actor = caller()
+    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
+    generations_svc.take_down(db(), actor, gen, reason)
     db().commit()
     (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
-    return "", 204
 
 
 @bp.get("/likenesses/<likeness_id>/generations")

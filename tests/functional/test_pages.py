@@ -185,3 +185,57 @@ def test_pages_for_an_account_send_the_anonymous_to_sign_in_and_refuse_other_rol
     r = api.client.get("/generate")
     assert r.status_code == 403 and "creator" in r.get_data(as_text=True)
     assert api.client.get("/generations/gen_0000000000000000").status_code == 404
+
+
+def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pages(api) -> None:
+    from governance.db import unit_of_work
+    from governance.likenesses.models import Challenge
+
+    from .conftest import LIVE_POSES, challenge_video
+
+    owner = api.account("ida")
+    friend = api.account("jon")
+    sign_in(api.client, owner)
+    tok = csrf(api.client, "/me/face")
+    ch = api.client.post("/me/face/challenge", headers={"X-CSRFToken": tok})
+    assert ch.status_code == 200 and ch.headers["Cache-Control"] == "no-store"
+    ch_id = ch.get_json()["id"]
+    with unit_of_work(api.rt.engine) as s:
+        s.get(Challenge, ch_id).poses = list(LIVE_POSES)
+    video = challenge_video(TESTDATA / "faces" / "obama.jpg", LIVE_POSES)
+    r = post_file(api.client, "/me/face/enroll", "selfie.mp4", video, csrf_token=tok, challenge=ch_id)
+    assert r.status_code == 303, r.get_data(as_text=True)[:2000]
+    html = api.client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'data-verification="live"' in html
+    [lk] = api.call("GET", "/v1/likenesses", owner).get_json()["likenesses"]
+    r = api.client.post(f"/me/face/{lk['id']}/grants", data={"account": "jon", "csrf_token": tok})
+    assert r.status_code == 303
+    assert "jon" in api.client.get("/me/face").get_data(as_text=True)
+    gen = api.generate(friend, "jon's film", [lk["id"]])
+    assert api.wait(friend, gen["id"])["state"] == "released"
+    html = api.client.get("/me/face").get_data(as_text=True)
+    assert f'data-generation="{gen["id"]}"' in html and "Take down" in html
+    r = api.client.post(f"/me/face/{lk['id']}/grants/{api.call('GET', '/v1/me', friend).get_json()['id']}/revoke",
+                        data={"csrf_token": tok})
+    assert r.status_code == 303
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", owner).get_json()["grants"] == []
+    r = api.client.post(f"/me/face/videos/{gen['id']}/take-down", data={"csrf_token": tok})
+    assert r.status_code == 303
+    assert api.call("GET", f"/v1/generations/{gen['id']}", friend).get_json()["taken_down"] is True
+    # someone else's likeness answers like an unknown one
+    api.client.post("/sign-out", data={"csrf_token": tok})
+    sign_in(api.client, friend)
+    tok = csrf(api.client, "/me/face")
+    r = api.client.post(f"/me/face/{lk['id']}/grants", data={"account": "jon", "csrf_token": tok})
+    assert r.status_code == 404
+
+
+def test_photos_enroll_a_protective_likeness_and_bad_uploads_are_refused(api) -> None:
+    sign_in(api.client, api.account("kim"))
+    tok = csrf(api.client, "/me/face")
+    r = post_file(api.client, "/me/face/enroll", "x.txt", b"no face here", csrf_token=tok)
+    assert r.status_code in (415, 422) and 'role="alert"' in r.get_data(as_text=True)
+    r = post_file(api.client, "/me/face/enroll", "biden.jpg", (TESTDATA / "faces" / "biden.jpg").read_bytes(),
+                  csrf_token=tok)
+    assert r.status_code == 303
+    assert 'data-verification="photo"' in api.client.get("/me/face").get_data(as_text=True)
