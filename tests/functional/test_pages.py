@@ -239,3 +239,45 @@ def test_photos_enroll_a_protective_likeness_and_bad_uploads_are_refused(api) ->
                   csrf_token=tok)
     assert r.status_code == 303
     assert 'data-verification="photo"' in api.client.get("/me/face").get_data(as_text=True)
+
+
+def test_a_rights_holder_simulates_registers_and_reads_usage_from_the_pages(make_api) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from governance.db import unit_of_work
+    from governance.generations.models import Generation
+
+    api = make_api(worker="none", daily_quota=100)
+    studio = api.account("studio", "rights_holder")
+    for i in range(6):  # 24 past requests from 6 people, 12 naming Robo Pup
+        t = api.account(f"creator{i}")
+        for prompt in ("Robo Pup plays fetch", "a quiet lake", "the robo-pup at night", "a harbour"):
+            api.generate(t, prompt)
+    with unit_of_work(api.rt.engine) as s:
+        for g in s.exec(select(Generation)).all():
+            g.created_at = g.created_at - timedelta(days=2)
+    sign_in(api.client, studio)
+    tok = csrf(api.client, "/characters")
+    form = {"name": "Robo Pup", "aliases": "robopup", "rule": "deny", "licensees": "", "attribution": "",
+            "csrf_token": tok}
+    r = api.client.post("/characters", data={**form, "action": "simulate"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'data-would-deny="12"' in html and 'value="Robo Pup"' in html
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == []  # nothing saved
+    r = api.client.post("/characters", data={**form, "name": "", "action": "save"})
+    assert r.status_code == 422 and 'role="alert"' in r.get_data(as_text=True)
+    r = api.client.post("/characters", data={**form, "action": "save"})
+    assert r.status_code == 303
+    html = api.client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'id="usage"' in html and "<svg" in html and "Robo Pup" in html
+    assert [c["name"] for c in api.call("GET", "/v1/characters", studio).get_json()["characters"]] == ["Robo Pup"]
+
+
+def test_simulation_without_enough_past_requests_says_why(api) -> None:
+    sign_in(api.client, api.account("label", "rights_holder"))
+    tok = csrf(api.client, "/characters")
+    r = api.client.post("/characters", data={"name": "Zed", "rule": "deny", "action": "simulate", "csrf_token": tok})
+    assert r.status_code == 409 and "k-anonymity" in r.get_data(as_text=True)
+    assert api.client.get("/generate").status_code == 403  # a rights holder is no creator
