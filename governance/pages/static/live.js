@@ -1,5 +1,5 @@
 /* The live challenge on the "My face" page: ask the service for a challenge, show its poses, record the selfie with
-   getUserMedia + MediaRecorder (half a second facing the camera, one second per pose, half a second back), upload
+   getUserMedia + MediaRecorder (a second facing the camera, 1.2 seconds per pose, a second back), upload
    it with the challenge id. No library; the CSRF token comes from the page's <meta name="csrf-token">. */
 (function () {
   "use strict";
@@ -66,15 +66,15 @@
     function light(i) { items.forEach(function (li, j) { li.classList.toggle("now", j === i); }); }
     rec.start(250);
     say("Recording: face the camera.");
-    await sleep(500);
+    await sleep(1000);
     for (var i = 0; i < items.length; i++) {
       light(i);
       say("Recording: " + items[i].textContent + ".");
-      await sleep(1000);
+      await sleep(1200);
     }
     light(-1);
     say("Recording: face the camera again.");
-    await sleep(500);
+    await sleep(1000);
     rec.stop();
     await stopped;
     stream.getTracks().forEach(function (t) { t.stop(); });
