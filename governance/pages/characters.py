@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, redirect, render_template, request, url_for
 from sqlmodel import select
 
+from governance.accounts.models import Account
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.characters.models import Character
@@ -70,16 +71,51 @@ def characters_post() -> Response | tuple[str, int]:
     return redirect(url_for("pages.character", character_id=ch.id), 303)  # type: ignore[return-value]
 
 
-@bp.get("/characters/<character_id>")
-@page(Action.CHARACTER_USAGE)
-def character(character_id: str) -> str:
-    me = caller()
-    ch = characters_svc.owned_character(db(), me, character_id, Action.CHARACTER_USAGE)
-    report = characters_svc.usage(db(), me, ch)
+def _stored_form(ch: Character) -> dict[str, str]:
+    """The edit form filled with the character as registered (licensees by account name)."""
+    names = [a.name if (a := db().get(Account, x)) is not None else x for x in ch.licensees]
+    return {"name": ch.name, "aliases": ", ".join(ch.aliases), "rule": CharacterRule(ch.rule).value,
+            "licensees": ", ".join(names), "attribution": ch.attribution or ""}
+
+
+def _character_page(ch: Character, form: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
+    report = characters_svc.usage(db(), caller(), ch)
     bars = [("Allowed by the rule", report["allowed_by_rule"]), ("Denied by the rule", report["denied_by_rule"]),
             ("Released", report["released"]), ("Blocked", report["blocked"])]
-    return render_template("character.html", ch=ch, report=report, rules=RULES, bars=bars,
-                           top=max([n for _, n in bars] + [1]), done=request.args.get("done"))
+    html = render_template("character.html", ch=ch, report=report, rules=RULES, bars=bars, form=form,
+                           top=max([n for _, n in bars] + [1]), done=request.args.get("done"), **extra)
+    return html, status
+
+
+@bp.get("/characters/<character_id>")
+@page(Action.CHARACTER_USAGE)
+def character(character_id: str) -> tuple[str, int]:
+    ch = characters_svc.owned_character(db(), caller(), character_id, Action.CHARACTER_USAGE)
+    return _character_page(ch, _stored_form(ch))
+
+
+@bp.post("/characters/<character_id>")
+@page(Action.CHARACTER_DELETE)
+def character_post(character_id: str) -> Response | tuple[str, int]:
+    """Edit: ``action=simulate`` shows what the changed rule would have done (nothing saved); otherwise save it
+    (:func:`~governance.characters.services.update_character`, the permission to delete it)."""
+    ch = characters_svc.owned_character(db(), caller(), character_id, Action.CHARACTER_DELETE)
+    body = _body()
+    if request.form.get("action") == "simulate":
+        try:
+            result = simulate_rule(body)
+        except (Conflict, InvalidInput, RateLimited) as e:
+            return _character_page(ch, request.form, e.status, simulate_error=e.detail)
+        return _character_page(ch, request.form, simulation=result)
+    try:
+        characters_svc.update_character(db(), caller(), ch, body["name"], body["aliases"], body["rule"],
+                                        body["licensees"], body["attribution"])
+    except InvalidInput as e:
+        db().rollback()
+        ch = characters_svc.owned_character(db(), caller(), character_id, Action.CHARACTER_DELETE)
+        return _character_page(ch, request.form, 422, error=e.detail)
+    db().commit()
+    return redirect(url_for("pages.character", character_id=ch.id, done="saved"), 303)  # type: ignore[return-value]
 
 
 @bp.post("/characters/<character_id>/references")

@@ -112,5 +112,10 @@ def test_a_rights_holder_simulates_a_rule_and_registers_a_character(make_server,
     page.wait_for_url(re.compile(r".*/characters/ch_[0-9a-f]{16}$"))
     assert page.locator("#usage").is_visible() and page.locator("svg.chart").is_visible()
     check_page(page, "character-usage")
+    page.get_by_label("Who may use it").select_option("attribution")
+    page.get_by_label("Credit a release must show").fill("Robo Pup by Studio")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*done=saved"))
+    assert page.get_by_text("Robo Pup by Studio").first.is_visible()
 
 

@@ -281,3 +281,34 @@ def test_simulation_without_enough_past_requests_says_why(api) -> None:
     r = api.client.post("/characters", data={"name": "Zed", "rule": "deny", "action": "simulate", "csrf_token": tok})
     assert r.status_code == 409 and "k-anonymity" in r.get_data(as_text=True)
     assert api.client.get("/generate").status_code == 403  # a rights holder is no creator
+
+
+def test_a_rights_holder_edits_a_character_and_a_bad_edit_changes_nothing(api) -> None:
+    studio = api.account("studio2", "rights_holder")
+    api.account("lic")
+    r = api.call("POST", "/v1/characters", studio, json={"name": "Moon Cat", "rule": "deny"})
+    ch = r.get_json()["id"]
+    sign_in(api.client, studio)
+    tok = csrf(api.client, f"/characters/{ch}")
+    html = api.client.get(f"/characters/{ch}").get_data(as_text=True)
+    assert 'value="Moon Cat"' in html
+    r = api.client.post(f"/characters/{ch}", data={"name": "Moon Cat", "aliases": "mooncat, lunar cat",
+                                                   "rule": "licensees_only", "licensees": "lic", "attribution": "",
+                                                   "action": "save", "csrf_token": tok})
+    assert r.status_code == 303
+    [c] = api.call("GET", "/v1/characters", studio).get_json()["characters"]
+    assert c["aliases"] == ["mooncat", "lunar cat"] and c["rule"] == "licensees_only" and len(c["licensees"]) == 1
+    r = api.client.post(f"/characters/{ch}", data={"name": "Moon Cat", "rule": "licensees_only",
+                                                   "licensees": "nobody-by-that-name", "action": "save",
+                                                   "csrf_token": tok})
+    assert r.status_code == 422 and "unknown licensee" in r.get_data(as_text=True)
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
+    other = api.account("studio3", "rights_holder")
+    api.client.post("/sign-out", data={"csrf_token": tok})
+    sign_in(api.client, other)
+    tok = csrf(api.client, "/characters")
+    assert api.client.get(f"/characters/{ch}").status_code == 404
+    r = api.client.post(f"/characters/{ch}", data={"name": "Mine now", "rule": "allow", "action": "save",
+                                                   "csrf_token": tok})
+    assert r.status_code == 404
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
