@@ -112,3 +112,28 @@ def face_revoke(likeness_id: str, account_ref: str) -> Response:
 def face_take_down(generation_id: str) -> Response:
     take_down_video(generation_id, request.form.get("reason") or None)
     return _back("taken down")
+
+
+@bp.post("/me/contacts")
+@page(Action.CONTACT_ADD)
+def face_contact_add() -> Response:
+    """List an account by name (the page says the same whether the name exists or not, as the API does)."""
+    accounts_svc.add_contact(db(), caller(), request.form.get("name", "").strip())
+    db().commit()
+    return _back("contact listed")
+
+
+@bp.post("/me/contacts/<name>/remove")
+@page(Action.CONTACT_REMOVE)
+def face_contact_remove(name: str) -> Response:
+    accounts_svc.remove_contact(db(), caller(), name)
+    db().commit()
+    return _back("contact removed")
+
+
+@bp.post("/me/notifications/read")
+@page(Action.NOTIFICATION_READ)
+def face_notifications_read() -> Response:
+    accounts_svc.mark_read(db(), caller())
+    db().commit()
+    return _back("notifications read")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from flask import Response, redirect, render_template, request, send_file, url_for
 
 from governance import pagination
 from governance.authz import Action
-from governance.errors import InvalidInput
+from governance.errors import Gone, InvalidInput
 from governance.generations.models import GenerationState
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import generation_view, sealed_video, start_generation
@@ -94,6 +95,35 @@ def generation(generation_id: str) -> str:
 def generation_status(generation_id: str) -> str:
     """The status fragment htmx swaps in; it stops asking once the answer is final."""
     return render_template("_generation_status.html", gen=_view(generation_id))
+
+
+#: The thumbnail: the frame this far into the video (frames), at most this many pixels on its longer side.
+THUMB_FRAME, THUMB_SIDE = 12, 240
+
+
+@bp.get("/generations/<generation_id>/thumbnail.jpg")
+@page(Action.GENERATION_VIDEO)
+def generation_thumbnail(generation_id: str) -> Response:
+    """A small JPEG of a released video (whoever may download it may see it; 409 while not released, 410 once taken
+    down), decoded from the sealed file each time: nothing more is stored."""
+    import cv2
+
+    from media.video import iter_frames
+
+    _gen, path = sealed_video(generation_id)
+    frames = [f for _index, f in iter_frames(path, max_frames=THUMB_FRAME)]
+    if not frames:
+        raise Gone(f"the video of generation {generation_id} has no frame to show")
+    frame = frames[-1]
+    h, w = frame.shape[:2]
+    k = THUMB_SIDE / max(h, w)
+    small = cv2.resize(frame, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(small[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise Gone(f"the video of generation {generation_id} has no frame to show")
+    resp = Response(jpeg.tobytes(), mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp
 
 
 @bp.get("/generations/<generation_id>/video")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_an_owner_enrolls_with_the_live_challenge_then_grants_and_revokes(server
     from governance.db import unit_of_work
     from governance.likenesses.models import Challenge
 
-    server.account("finn")
+    finn = server.account("finn")
     page = new_page(server)
     sign_in(page, server.account("olga"))
     page.get_by_role("link", name="My face").first.click()
@@ -77,7 +78,23 @@ def test_an_owner_enrolls_with_the_live_challenge_then_grants_and_revokes(server
     page.get_by_role("button", name="Approve").click()
     page.wait_for_url(re.compile(r".*done=granted"))
     assert page.locator(".grants").inner_text().startswith("finn")
+    # finn uses the face; the owner sees the video (a thumbnail) on her page and takes it down
+    r = server.api("POST", "/v1/generations", finn, json={"prompt": "finn and olga on a bench", "likenesses": [lk]})
+    assert r.status_code == 202, r.get_json()
+    gen = r.get_json()["id"]
+    deadline = time.monotonic() + 120
+    while server.api("GET", f"/v1/generations/{gen}", finn).get_json()["state"] not in ("released", "blocked"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    page.reload()
+    row = page.locator(f'tr[data-generation="{gen}"]')
+    row.locator("img.thumb").wait_for()
+    assert row.locator("img.thumb").evaluate("img => img.complete && img.naturalWidth > 0")
     check_page(page, "my-face")
+    row.get_by_role("button", name="Take down the video finn and olga on a bench").click()
+    page.wait_for_url(re.compile(r".*done=taken"))
+    assert "taken down" in page.locator(f'tr[data-generation="{gen}"]').inner_text()
+    assert server.api("GET", f"/v1/generations/{gen}", finn).get_json()["taken_down"] is True
     page.get_by_role("button", name="Revoke finn").click()
     page.wait_for_url(re.compile(r".*done=revoked"))
     assert page.locator(".grants").count() == 0

@@ -215,6 +215,18 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
     assert api.wait(friend, gen["id"])["state"] == "released"
     html = api.client.get("/me/face").get_data(as_text=True)
     assert f'data-generation="{gen["id"]}"' in html and "Take down" in html
+    thumb = api.client.get(f"/generations/{gen['id']}/thumbnail.jpg")
+    try:
+        assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg" and thumb.data[:2] == b"\xff\xd8"
+    finally:
+        thumb.close()
+    assert "New:</strong>" in html  # the owner was told of the use
+    r = api.client.post("/me/notifications/read", data={"csrf_token": tok})
+    assert r.status_code == 303 and "New:</strong>" not in api.client.get("/me/face").get_data(as_text=True)
+    r = api.client.post("/me/contacts", data={"name": "jon", "csrf_token": tok})
+    assert r.status_code == 303 and 'id="contacts"' in api.client.get("/me/face").get_data(as_text=True)
+    api.client.post("/me/contacts/jon/remove", data={"csrf_token": tok})
+    assert 'id="contacts"' not in api.client.get("/me/face").get_data(as_text=True)
     r = api.client.post(f"/me/face/{lk['id']}/grants/{api.call('GET', '/v1/me', friend).get_json()['id']}/revoke",
                         data={"csrf_token": tok})
     assert r.status_code == 303
@@ -222,6 +234,7 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
     r = api.client.post(f"/me/face/videos/{gen['id']}/take-down", data={"csrf_token": tok})
     assert r.status_code == 303
     assert api.call("GET", f"/v1/generations/{gen['id']}", friend).get_json()["taken_down"] is True
+    assert api.client.get(f"/generations/{gen['id']}/thumbnail.jpg").status_code == 410
     # someone else's likeness answers like an unknown one
     api.client.post("/sign-out", data={"csrf_token": tok})
     sign_in(api.client, friend)
