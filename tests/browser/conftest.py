@@ -25,8 +25,12 @@ DESKTOP = {"width": 1280, "height": 800}
 #: The poses the fake camera performs: the story sets its challenge to them, as tests/functional's enroll_live does.
 LIVE_POSES = ("left", "up", "right")
 
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (.ci/run installs it)", allow_module_level=True)
+
+def require_chromium() -> None:
+    """Skip the calling test module, with one line saying why, when Debian's chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (.ci/run installs it)",
+                    allow_module_level=True)
 
 
 @dataclass

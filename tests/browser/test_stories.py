@@ -7,7 +7,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from .conftest import LIVE_POSES, check_page, sign_in
+from .conftest import LIVE_POSES, check_page, require_chromium, sign_in
+
+require_chromium()
 
 
 def test_a_creator_generates_and_downloads_and_a_visitor_verifies_it_and_a_tampered_copy(server, new_page,
@@ -136,3 +138,21 @@ def test_a_rights_holder_simulates_a_rule_and_registers_a_character(make_server,
     assert page.get_by_text("Robo Pup by Studio").first.is_visible()
 
 
+
+
+def test_sign_in_a_wrong_token_and_a_refusal_read_well(server, new_page) -> None:
+    page = new_page(server)
+    page.goto("/generate")  # an account's page sends the anonymous to sign in, and back afterwards
+    page.wait_for_url(re.compile(r".*/sign-in\?next=/generate$"))
+    check_page(page, "sign-in")
+    page.get_by_label("Account token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").is_visible()
+    check_page(page, "sign-in-error")
+    page.get_by_label("Account token").fill(server.account("rhea", "rights_holder"))
+    page.get_by_role("button", name="Sign in").click()
+    assert "creator" in page.get_by_role("alert").inner_text()  # back at /generate: not a creator (403)
+    check_page(page, "forbidden")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    assert page.get_by_role("banner").get_by_role("link", name="Sign in").is_visible()
