@@ -129,7 +129,16 @@ def test_a_rights_holder_simulates_a_rule_and_registers_a_character(make_server,
     check_page(page, "characters-simulated")
     page.get_by_role("button", name="Register").click()
     page.wait_for_url(re.compile(r".*/characters/ch_[0-9a-f]{16}$"))
-    assert page.locator("#usage").is_visible() and page.locator("svg.chart").is_visible()
+    for i in range(6):  # the registered rule at work: requests naming it, counted in its usage from the next day
+        token = quiet.account(f"fan{i}")
+        r = quiet.api("POST", "/v1/generations", token, json={"prompt": f"Robo Pup, take {i}"})
+        assert r.status_code == 202 and r.get_json()["state"] == "blocked"
+    with unit_of_work(quiet.rt.engine) as s:
+        for g in s.exec(select(Generation).where(Generation.prompt.startswith("Robo Pup, take"))).all():
+            g.created_at = g.created_at - timedelta(days=1)
+    page.reload()
+    assert page.locator("#usage").is_visible() and page.locator("figure.chart").is_visible()
+    assert "Denied by the rule 6" in page.locator("#usage").inner_text().replace("\t", " ")
     check_page(page, "character-usage")
     page.get_by_label("Who may use it").select_option("attribution")
     page.get_by_label("Credit a release must show").fill("Robo Pup by Studio")

@@ -284,7 +284,7 @@ def test_a_rights_holder_simulates_registers_and_reads_usage_from_the_pages(make
     r = api.client.post("/characters", data={**form, "action": "save"})
     assert r.status_code == 303
     html = api.client.get(r.headers["Location"]).get_data(as_text=True)
-    assert 'id="usage"' in html and "<svg" in html and "Robo Pup" in html
+    assert 'id="usage"' in html and 'class="bars"' in html and "Robo Pup" in html
     assert [c["name"] for c in api.call("GET", "/v1/characters", studio).get_json()["characters"]] == ["Robo Pup"]
 
 
