@@ -17,6 +17,7 @@ from governance.errors import Gone, InvalidInput
 from governance.generations.models import GenerationState
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import generation_view, sealed_video, start_generation
+from governance.likenesses.services import likenesses as likenesses_svc
 from governance.pages.site import bp, page
 from governance.web import caller, db, runtime
 
@@ -33,16 +34,27 @@ def _recent() -> list[dict[str, Any]]:
             for g in generations_svc.list_generations(db(), me, req).items]
 
 
+def _form_page(form: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The generate page: the form, the caller's own likenesses to pick from, today's quota and recent requests."""
+    me = caller()
+    quota = generations_svc.quota_for(db(), me, default_quota=runtime().settings.daily_quota)
+    own = [lk for lk in likenesses_svc.owned_by(db(), me)]
+    return render_template("generate.html", recent=_recent(), form=form, quota=quota, own=own,
+                           picked=set(form.getlist("likenesses") if hasattr(form, "getlist") else []),
+                           **extra), status
+
+
 @bp.get("/generate")
 @page(Action.GENERATION_CREATE)
-def generate_form() -> str:
-    return render_template("generate.html", recent=_recent(), form={})
+def generate_form() -> tuple[str, int]:
+    return _form_page({})
 
 
 def _form() -> dict[str, Any]:
     """The form as the API's body: likeness ids (comma or space separated), and an optional whole-number seed."""
     f = request.form
-    likenesses = [x for x in f.get("likenesses", "").replace(",", " ").split() if x]
+    typed = [x for x in f.get("other_likenesses", "").replace(",", " ").split() if x]
+    likenesses = list(dict.fromkeys([*f.getlist("likenesses"), *typed]))
     body: dict[str, Any] = {"prompt": f.get("prompt", ""), "likenesses": likenesses}
     seed = f.get("seed", "").strip()
     if seed:
@@ -59,7 +71,7 @@ def generate_post() -> Response | tuple[str, int]:
     try:
         gen = start_generation(caller(), _form())
     except InvalidInput as e:  # the form again, with what to fix
-        return render_template("generate.html", recent=_recent(), form=request.form, error=e.detail), 422
+        return _form_page(request.form, 422, error=e.detail)
     return redirect(url_for("pages.generation", generation_id=gen.id), 303)  # type: ignore[return-value]
 
 

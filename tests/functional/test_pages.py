@@ -144,6 +144,7 @@ def test_verify_page_tells_a_released_video_from_a_tampered_copy(api) -> None:
 def test_a_creator_generates_watches_and_downloads_from_the_pages(api) -> None:
     token = api.account("fay")
     sign_in(api.client, token)
+    assert 'data-left="30"' in api.client.get("/generate").get_data(as_text=True)
     tok = csrf(api.client, "/generate")
     r = api.client.post("/generate", data={"prompt": "a red kite over hills", "seed": "3", "csrf_token": tok})
     assert r.status_code == 303
@@ -171,7 +172,7 @@ def test_the_generate_page_shows_why_a_request_is_refused_or_blocked(api) -> Non
     assert r.status_code == 422 and 'role="alert"' in r.get_data(as_text=True)
     r = api.client.post("/generate", data={"prompt": "x", "seed": "many", "csrf_token": tok})
     assert r.status_code == 422 and "whole number" in r.get_data(as_text=True)
-    r = api.client.post("/generate", data={"prompt": "a portrait", "likenesses": "lk_0000000000000000",
+    r = api.client.post("/generate", data={"prompt": "a portrait", "other_likenesses": "lk_0000000000000000",
                                            "csrf_token": tok})
     page = api.client.get(r.headers["Location"]).get_data(as_text=True)
     assert 'data-state="blocked"' in page and 'id="reasons"' in page
@@ -208,6 +209,7 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
     html = api.client.get(r.headers["Location"]).get_data(as_text=True)
     assert 'data-verification="live"' in html
     [lk] = api.call("GET", "/v1/likenesses", owner).get_json()["likenesses"]
+    assert f'id="own-{lk["id"]}"' in api.client.get("/generate").get_data(as_text=True)  # her face, to pick
     r = api.client.post(f"/me/face/{lk['id']}/grants", data={"account": "jon", "csrf_token": tok})
     assert r.status_code == 303
     assert "jon" in api.client.get("/me/face").get_data(as_text=True)
