@@ -210,6 +210,11 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
     assert 'data-verification="live"' in html
     [lk] = api.call("GET", "/v1/likenesses", owner).get_json()["likenesses"]
     assert f'id="own-{lk["id"]}"' in api.client.get("/generate").get_data(as_text=True)  # her face, to pick
+    r = api.client.post(f"/me/face/{lk['id']}/mode", data={"mode": "sometimes", "csrf_token": tok})
+    assert r.status_code == 422 and 'role="alert"' in r.get_data(as_text=True)
+    r = api.client.post(f"/me/face/{lk['id']}/mode", data={"mode": "mutuals", "csrf_token": tok})
+    assert r.status_code == 303
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", owner).get_json()["mode"] == "mutuals"
     r = api.client.post(f"/me/face/{lk['id']}/grants", data={"account": "jon", "csrf_token": tok})
     assert r.status_code == 303
     assert "jon" in api.client.get("/me/face").get_data(as_text=True)
