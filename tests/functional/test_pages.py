@@ -114,6 +114,13 @@ def test_every_page_route_is_guarded(api) -> None:
         assert getattr(view, "page_guarded", False), rule
 
 
+def test_a_photo_from_elsewhere_is_of_unknown_origin(api) -> None:
+    tok = csrf(api.client, "/verify")
+    html = post_file(api.client, "/verify", "obama.jpg", (TESTDATA / "faces" / "obama.jpg").read_bytes(),
+                     csrf_token=tok).get_data(as_text=True)
+    assert 'data-verdict="unknown"' in html and "Unknown origin" in html and "Transparency log" not in html
+
+
 def test_verify_page_without_a_file_says_so_and_stores_nothing(api) -> None:
     tok = csrf(api.client, "/verify")
     r = api.client.post("/verify", data={"csrf_token": tok})
@@ -238,8 +245,11 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
                         data={"csrf_token": tok})
     assert r.status_code == 303
     assert api.call("GET", f"/v1/likenesses/{lk['id']}", owner).get_json()["grants"] == []
+    released = api.download(friend, gen["id"])
     r = api.client.post(f"/me/face/videos/{gen['id']}/take-down", data={"csrf_token": tok})
     assert r.status_code == 303
+    html = post_file(api.client, "/verify", "clip.mp4", released, csrf_token=tok).get_data(as_text=True)
+    assert 'data-verdict="taken_down"' in html  # the third verdict: made here, then taken down
     assert api.call("GET", f"/v1/generations/{gen['id']}", friend).get_json()["taken_down"] is True
     assert api.client.get(f"/generations/{gen['id']}/thumbnail.jpg").status_code == 410
     # someone else's likeness answers like an unknown one
