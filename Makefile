@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models run test lint bench clean
+.PHONY: install models run test lint bench clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ run: $(STAMP) models
 # "Testing"); a test that needs a missing one errors with a one-line reason naming it.
 test: $(STAMP) models
 	$(PY) -m pytest -q
+
+# The pages at phone (390x844) and desktop (1280x800) widths, into docs/pages/ (the browser tests, photographing
+# each page they reach; needs Debian's chromium).
+screenshots: $(STAMP)
+	CONSENTGATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 # mypy --strict on the libraries that promise it (tests/test_typing.py enforces it too); the rest with the
 # project's default settings ([tool.mypy] in pyproject.toml).

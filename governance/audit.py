@@ -32,6 +32,7 @@ class Tag(StrEnum):
     FIGURE_REMOVE = "figure:remove"
     CHARACTER_CREATE = "character:create"
     CHARACTER_DELETE = "character:delete"
+    CHARACTER_UPDATE = "character:update"  # names, aliases, rule, licensees or credit changed (the pages' edit)
     CHARACTER_REFERENCES = "character:references:add"
     GENERATION_REQUEST = "generation:request"
     GENERATION_BLOCK = "generation:block"

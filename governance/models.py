@@ -17,6 +17,7 @@ from governance.guardians import models as guardians  # noqa: F401
 from governance.likenesses import models as likenesses  # noqa: F401
 from governance.log import models as log  # noqa: F401
 from governance.notices import models as notices  # noqa: F401
+from governance.pages import models as pages  # noqa: F401
 from governance.remix import models as remix  # noqa: F401
 from governance.restrictions import models as restrictions  # noqa: F401
 from governance.softbinding import models as softbinding  # noqa: F401

@@ -228,6 +228,27 @@ def usage(session: Session, actor: Account, ch: Character, *, now: datetime | No
             "disguised": {"requests": disguised_requests, "by_kind": dict(sorted(disguised.items()))}}
 
 
+def update_character(session: Session, actor: Account, ch: Character, name: Any, aliases: Any, rule: Any,
+                     licensees: Any, attribution: Any = None) -> Character:
+    """Replace a character's names, aliases, rule, licensees and credit, checked as at registration (422 for a bad
+    one, nothing changed); audited with what changed. Only the rights holder who registered it (the permission to
+    delete it: someone else's answers 404). Requests already screened keep the decision they got; the next
+    screening uses the new rule."""
+    _owner_only(actor, ch, Action.CHARACTER_DELETE)
+    policy, licensee_ids = _policy(session, actor, name, aliases, rule, licensees, attribution)
+    before = {"name": ch.name, "aliases": list(ch.aliases), "rule": CharacterRule(ch.rule).value,
+              "licensees": list(ch.licensees), "attribution": ch.attribution}
+    ch.name, ch.aliases, ch.rule = policy.name, list(policy.aliases), policy.rule
+    ch.licensees, ch.attribution = licensee_ids, policy.attribution or None
+    after = {"name": ch.name, "aliases": list(ch.aliases), "rule": policy.rule.value,
+             "licensees": list(ch.licensees), "attribution": ch.attribution}
+    session.add(ch)
+    _changed(session)
+    record(session, Tag.CHARACTER_UPDATE, actor_id=actor.id, subject=ch.id,
+           changed=sorted(k for k in after if after[k] != before[k]))
+    return ch
+
+
 def get_character(session: Session, character_id: str) -> Character:
     return get_or_404(session, Character, character_id, "character")
 

@@ -48,13 +48,19 @@ def list_characters() -> Response:
 @guard(Action.CHARACTER_REFERENCES)
 def add_character_references(character_id: str) -> tuple[Response, int]:
     """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
+    return jsonify({"character": character_id, "references": add_references(character_id)}), 201
+
+
+def add_references(character_id: str) -> int:
+    """Add the request's reference images (multipart ``media``) to the caller's character, committed: how many it
+    has now. 409 when the service has no image encoder."""
     actor = caller()
     ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
     with admission.expensive(runtime().throttles, "reference") as meter:
         images = reference_images(uploaded_blobs(), meter)
         total = characters_svc.add_references(db(), actor, ch, images, runtime().detectors.character_encoder)
     db().commit()
-    return jsonify({"character": ch.id, "references": total}), 201
+    return total
 
 
 @bp.post("/characters/simulate")
@@ -62,14 +68,19 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
 def simulate_character() -> Response:
     """What a rule would have done to past requests, before it is registered: k-anonymous counts only
     (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
+    body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
+    return jsonify(simulate_rule(body))
+
+
+def simulate_rule(body: dict[str, Any]) -> dict[str, Any]:
+    """:func:`~governance.characters.services.simulate` for the caller, rate-limited per account (429)."""
     owner = caller()
     wait = runtime().throttles.simulate.acquire(f"account:{owner.id}")
     if wait:
         raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
-    body = json_body("name", "aliases", "rule", "licensees", "last", "attribution")
-    return jsonify(characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
-                                           body.get("licensees"), body.get("last"), body.get("attribution")))
+    return (characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
+                                    body.get("licensees"), body.get("last"), body.get("attribution")))
 
 
 @bp.get("/characters/<character_id>/usage")

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
@@ -86,8 +87,16 @@ def _review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
 @bp.post("/generations")
 @guard(Action.GENERATION_CREATE)
 def create_generation() -> tuple[Response, int]:
-    requester = caller()
-    body = json_body("prompt", "likenesses", "seed", "remix_of")
+    gen = start_generation(caller(), json_body("prompt", "likenesses", "seed", "remix_of"))
+    resp = jsonify({"id": gen.id, "state": gen.state.value, "reasons": gen.reasons})
+    resp.headers["Location"] = f"/v1/generations/{gen.id}"
+    return resp, 202
+
+
+def start_generation(requester: Account, body: dict[str, Any]) -> Generation:
+    """Request a generation (``body``: ``prompt``, ``likenesses``, ``seed``, ``remix_of``), commit its precheck and
+    hand it to the pipeline when it passed (the API's and the generate page's one way in). Raises what
+    :func:`~governance.generations.services.generations.request_generation` raises, and 507 on a full disk."""
     rt = runtime()
     require_free_space(rt.settings)  # 507 rather than a job that fails on a full disk
     started = time.monotonic()
@@ -105,9 +114,7 @@ def create_generation() -> tuple[Response, int]:
         rt.pipeline.submit(gen.id)
     else:
         metrics.finished(gen.state.value, "precheck", None)
-    resp = jsonify({"id": gen.id, "state": gen.state.value, "reasons": gen.reasons})
-    resp.headers["Location"] = f"/v1/generations/{gen.id}"
-    return resp, 202
+    return gen
 
 
 @bp.get("/generations")
@@ -188,13 +195,20 @@ def consent_record(generation_id: str) -> Response:
 @bp.get("/generations/<generation_id>/video")
 @guard(Action.GENERATION_VIDEO)
 def download(generation_id: str) -> Response:
+    gen, path = sealed_video(generation_id)
+    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
+                     etag=gen.video_sha256 or True)
+
+
+def sealed_video(generation_id: str) -> tuple[Generation, Path]:
+    """The caller's released generation and its sealed file: 404 as for reading it, 410 once taken down or gone
+    from storage, 409 (with the state and reasons) while it is not released."""
     gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_VIDEO)
     _ensure_downloadable(gen)
     path = (runtime().settings.videos_dir / f"{gen.id}.mp4").resolve()
     if not path.is_file():
         raise Gone(f"the video of generation {gen.id} is no longer stored")
-    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
-                     etag=gen.video_sha256 or True)
+    return gen, path
 
 
 def _ensure_downloadable(gen: Generation) -> None:
@@ -211,13 +225,21 @@ def take_down(generation_id: str) -> tuple[str, int]:
     """Take a video down. An admin who is not in it and did not request it must say why (JSON
     ``{"reason": ...}`` or ``?reason=``): the reason is audited and sent to everyone involved."""
     actor = caller()
-    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
+    generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
     body = json_body("reason") if request.get_data(cache=True) else {}
-    takedowns.take_down(db(), actor, gen, body.get("reason", request.args.get("reason")))
+    take_down_video(generation_id, body.get("reason", request.args.get("reason")))
+    return "", 204
+
+
+def take_down_video(generation_id: str, reason: Any = None) -> None:
+    """Take the caller's video down (see :func:`take_down`), committed; its file and the remixes the takedown
+    withdrew are deleted. 404 for a generation the caller may not see."""
+    actor = caller()
+    gen = generations_svc.generation_for(db(), actor, generation_id, Action.GENERATION_TAKEDOWN)
+    takedowns.take_down(db(), actor, gen, reason)
     db().commit()
     (runtime().settings.videos_dir / f"{gen.id}.mp4").unlink(missing_ok=True)
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
-    return "", 204
 
 
 @bp.get("/likenesses/<likeness_id>/generations")

@@ -127,14 +127,22 @@ def get_likeness(likeness_id: str) -> Response:
 @guard(Action.LIKENESS_MODE)
 def patch_likeness(likeness_id: str) -> Response:
     actor = caller()
-    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_MODE)
+    likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_MODE)
     body = json_body("mode")
     if "mode" not in body:
         raise InvalidInput("only {'mode': 'only_me'|'approved'|'mutuals'|'everyone'} can be changed")
-    withdrawals.set_mode(db(), actor, lk, body["mode"])
+    return jsonify(_likeness_view(change_mode(likeness_id, body["mode"])))
+
+
+def change_mode(likeness_id: str, mode: Any) -> Likeness:
+    """Set the caller's likeness's mode (``only_me``, ``approved``, ``mutuals``, ``everyone``), committed; remixes a
+    narrower mode withdraws are swept. 404 for another's likeness, 422 for an unknown mode."""
+    actor = caller()
+    lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_MODE)
+    withdrawals.set_mode(db(), actor, lk, mode)
     db().commit()
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
-    return jsonify(_likeness_view(lk))
+    return lk
 
 
 @bp.delete("/likenesses/<likeness_id>")
@@ -152,27 +160,40 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
 @bp.put("/likenesses/<likeness_id>/grants/<account_ref>")
 @guard(Action.LIKENESS_GRANT)
 def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
+    body, status = grant_to(likeness_id, account_ref)
+    return jsonify(body), status
+
+
+def grant_to(likeness_id: str, account_ref: str) -> tuple[dict[str, Any], int]:
+    """Grant the account ``account_ref`` the caller's likeness, committed: ``(answer, 201 new | 200 already)``; a
+    minor's likeness asks the guardian first (``(answer with guardian_approval, 202)``)."""
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_GRANT)
     if guardians_svc.guardianship(db(), lk.owner_id) is not None:  # a minor's: the guardian approves it first
         a = guardians_svc.request_grant(db(), actor, lk, account_ref)
         db().commit()
-        return jsonify({"likeness": lk.id, "account": a.grantee_id, "grant": None, "guardian_approval": a.id,
-                        "state": a.state}), 202
+        return {"likeness": lk.id, "account": a.grantee_id, "grant": None, "guardian_approval": a.id,
+                "state": a.state}, 202
     g, created = likenesses_svc.grant(db(), actor, lk, account_ref)
     db().commit()
-    return jsonify({"likeness": lk.id, "account": g.grantee_id, "grant": g.id}), (201 if created else 200)
+    return {"likeness": lk.id, "account": g.grantee_id, "grant": g.id}, (201 if created else 200)
 
 
 @bp.delete("/likenesses/<likeness_id>/grants/<account_ref>")
 @guard(Action.LIKENESS_REVOKE)
 def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
+    revoke_grant(likeness_id, account_ref)
+    return "", 204
+
+
+def revoke_grant(likeness_id: str, account_ref: str) -> None:
+    """Revoke the caller's grant of their likeness to ``account_ref``, committed; the remixes it withdraws are
+    swept. 404 for another's likeness or no such grant."""
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_REVOKE)
     withdrawals.revoke(db(), actor, lk, account_ref)
     db().commit()
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes the withdrawal took down
-    return "", 204
 
 
 # -- enrollment ------------------------------------------------------------------------------------------------------
@@ -181,13 +202,17 @@ def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
 def create_challenge() -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, created_at, ttl_s}``: head poses to perform in order on camera, then upload
     the video to ``POST /v1/likenesses`` (or ``/v1/likenesses/{id}/verification``) with ``challenge=<id>``."""
-    owner = caller()
-    ttl = runtime().settings.challenge_ttl_s
-    ch = enrollment_svc.create_challenge(db(), owner, ttl)
-    db().commit()
-    resp = jsonify({**_challenge_view(ch), "ttl_s": ttl})
+    resp = jsonify(new_challenge())
     resp.headers["Cache-Control"] = "no-store"
     return resp, 201
+
+
+def new_challenge() -> dict[str, Any]:
+    """A live challenge for the caller, committed: ``{id, poses, expires_at, created_at, ttl_s}``."""
+    ttl = runtime().settings.challenge_ttl_s
+    ch = enrollment_svc.create_challenge(db(), caller(), ttl)
+    db().commit()
+    return {**_challenge_view(ch), "ttl_s": ttl}
 
 
 @bp.post("/likenesses")
@@ -197,12 +222,18 @@ def enroll() -> tuple[Response, int]:
     selfie video with ``challenge=<id>``: verified live, a ``live`` likeness. Either is searched against every other
     claim: 201 with ``status`` ``disputed`` or ``pending_review`` when it matches another account's likeness
     or a protected figure."""
+    return jsonify(_enrolled(enrolled_likeness())), 201
+
+
+def enrolled_likeness() -> Likeness:
+    """The likeness the request's multipart form enrolls for the caller, committed (``media``; ``challenge``,
+    ``mirrored`` and ``display_name`` as :func:`enroll` says)."""
     now = utcnow()
     owner = caller()
     display_name = check_display_name(request.form.get("display_name") or None)
     challenge_id = request.form.get("challenge")
     if challenge_id is not None:
-        return jsonify(_enrolled(_answer(owner, challenge_id, now, None, display_name))), 201
+        return _answer(owner, challenge_id, now, None, display_name)
     rt = runtime()
     with admission.expensive(rt.throttles, "enroll") as meter:
         frames, selfie_video = enrollment_frames(uploaded_blobs(), meter)
@@ -211,7 +242,7 @@ def enroll() -> tuple[Response, int]:
                                                 display_name=display_name,
                                                 require_pose_change=selfie_video)
     db().commit()
-    return jsonify(_enrolled(likeness)), 201
+    return likeness
 
 
 @bp.post("/likenesses/<likeness_id>/verification")

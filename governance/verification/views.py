@@ -3,6 +3,7 @@ kept). Rate-limited per client and admitted by the expensive-work slots (:mod:`g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -24,6 +25,13 @@ bp = Blueprint("verification", __name__)  # nested in the v1 blueprint (governan
 @bp.post("/verify")
 @guard(Action.VERIFY)
 def verify() -> Response:
+    return jsonify(verify_upload(uploaded_blobs))
+
+
+def verify_upload(read: Callable[[], list[bytes]]) -> dict[str, Any]:
+    """The report of the one file ``read()`` returns, for the caller :func:`~governance.web.guard` (or a page's
+    guard) admitted: rate-limited per client, read and checked inside an expensive-work slot. Raises
+    ``RateLimited`` (429), ``InvalidInput`` (422) for no file or several, and what :func:`report_of` raises."""
     account = optional_caller()  # anyone may verify; a token, if sent, must be valid (guard checked it)
     client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
     rt = runtime()
@@ -32,11 +40,11 @@ def verify() -> Response:
         raise RateLimited(f"at most {rt.settings.verify_per_minute} verifications a minute per client; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     with admission.expensive(rt.throttles, "verify", client) as meter:
-        blobs = uploaded_blobs()
+        blobs = read()
         if len(blobs) != 1:
             raise InvalidInput("send exactly one file in the multipart field 'media'")
         media_kind(blobs[0])
-        return jsonify(report_of(blobs[0], meter))
+        return report_of(blobs[0], meter)
 
 
 def report_of(data: bytes, meter: Meter) -> dict[str, Any]:

@@ -10,7 +10,7 @@ Downgrading refuses while the log holds version 3 entries: dropping their fields
 recompute, in a log whose heads verifiers already hold.
 
 Revision ID: 0014
-Revises: 0011 (re-chained at merge if 0013 lands first)
+Revises: 0011 (the chain is 0009 -> 0010 -> 0012 -> 0011 -> 0014 -> 0013)
 Created: 2026-11-29 16:20:00.000000
 """
 

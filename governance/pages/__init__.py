@@ -1,0 +1,20 @@
+"""The pages: a second front door onto the same services as the API, server-rendered (Jinja) for people in a
+browser. Each page module calls the domain services (or the small helpers the API views share), never the API.
+
+    >>> from governance.app import create_app
+    >>> app = create_app({"data_dir": "/tmp/cg-doc-pages", "worker": "none"})
+    >>> app.test_client().get("/").status_code
+    200
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages at ``/`` with their session cookie and CSRF protection. (Imported here, not at the top:
+    ``governance.models`` imports this package's tables, and the pages import the whole service.)"""
+    from governance.pages import characters, core, face, generate, site, verify  # noqa: F401  (each module adds its pages to site.bp)
+
+    site.init_app(app)

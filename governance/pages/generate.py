@@ -1,0 +1,146 @@
+"""Generate (creators): request a generation, watch its stages (the status fragment is polled by htmx every
+second until the gate's answer is final), read the reasons when it is blocked or held, download it once released.
+The request and the download go through the API's own helpers (:func:`governance.generations.views.start_generation`,
+:func:`~governance.generations.views.sealed_video`), the reading through the same view of a generation the API
+serializes (:func:`~governance.generations.views.generation_view`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Response, redirect, render_template, request, send_file, url_for
+
+from governance import pagination
+from governance.authz import Action
+from governance.errors import Gone, InvalidInput
+from governance.generations.models import GenerationState
+from governance.generations.services import generations as generations_svc
+from governance.generations.views import generation_view, sealed_video, start_generation
+from governance.likenesses.services import likenesses as likenesses_svc
+from governance.pages.site import bp, page
+from governance.web import caller, db, runtime
+
+#: The gate's stages in order, as the page draws them.
+STAGES = (GenerationState.REQUESTED, GenerationState.PRECHECKED, GenerationState.GENERATING,
+          GenerationState.SCANNING, GenerationState.SEALING, GenerationState.RELEASED)
+_RECENT = 10
+
+
+def _recent() -> list[dict[str, Any]]:
+    me = caller()
+    req = pagination.PageRequest(f"generations|{me.id}", runtime().keys.cursor_key, limit=_RECENT)
+    return [generation_view(g, generations_svc.visibility_for(db(), me, g))
+            for g in generations_svc.list_generations(db(), me, req).items]
+
+
+def _form_page(form: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The generate page: the form, the caller's own likenesses to pick from, today's quota and recent requests."""
+    me = caller()
+    quota = generations_svc.quota_for(db(), me, default_quota=runtime().settings.daily_quota)
+    own = [lk for lk in likenesses_svc.owned_by(db(), me)]
+    return render_template("generate.html", recent=_recent(), form=form, quota=quota, own=own,
+                           picked=set(form.getlist("likenesses") if hasattr(form, "getlist") else []),
+                           **extra), status
+
+
+@bp.get("/generate")
+@page(Action.GENERATION_CREATE)
+def generate_form() -> tuple[str, int]:
+    return _form_page({})
+
+
+def _form() -> dict[str, Any]:
+    """The form as the API's body: likeness ids (comma or space separated), and an optional whole-number seed."""
+    f = request.form
+    typed = [x for x in f.get("other_likenesses", "").replace(",", " ").split() if x]
+    likenesses = list(dict.fromkeys([*f.getlist("likenesses"), *typed]))
+    body: dict[str, Any] = {"prompt": f.get("prompt", ""), "likenesses": likenesses}
+    seed = f.get("seed", "").strip()
+    if seed:
+        try:
+            body["seed"] = int(seed)
+        except ValueError as e:
+            raise InvalidInput(f"the seed must be a whole number, got {seed!r}") from e
+    return body
+
+
+@bp.post("/generate")
+@page(Action.GENERATION_CREATE)
+def generate_post() -> Response | tuple[str, int]:
+    try:
+        gen = start_generation(caller(), _form())
+    except InvalidInput as e:  # the form again, with what to fix
+        return _form_page(request.form, 422, error=e.detail)
+    return redirect(url_for("pages.generation", generation_id=gen.id), 303)  # type: ignore[return-value]
+
+
+def _stages(state: str) -> list[tuple[str, str]]:
+    """``(stage, done|current|todo|failed)`` for each stage of the gate; a blocked or held generation ends with
+    its state (the gate's reasons say at which check)."""
+    order = [s.value for s in STAGES]
+    if state in order:
+        at = order.index(state)
+        return [(s, "done" if i < at or state == "released" else "current" if i == at else "todo")
+                for i, s in enumerate(order)]
+    return [(order[0], "done"), (state, "failed" if state == "blocked" else "current")]
+
+
+def _view(generation_id: str) -> dict[str, Any]:
+    me = caller()
+    gen = generations_svc.generation_for(db(), me, generation_id, Action.GENERATION_READ)
+    out = generation_view(gen, generations_svc.visibility_for(db(), me, gen))
+    out["final"] = gen.state.terminal or gen.taken_down_at is not None
+    out["can_download"] = gen.state is GenerationState.RELEASED and gen.taken_down_at is None
+    out["stages"] = _stages(gen.state.value)
+    return out
+
+
+@bp.get("/generations/<generation_id>")
+@page(Action.GENERATION_READ)
+def generation(generation_id: str) -> str:
+    return render_template("generation.html", gen=_view(generation_id))
+
+
+@bp.get("/generations/<generation_id>/status")
+@page(Action.GENERATION_READ)
+def generation_status(generation_id: str) -> str:
+    """The status fragment htmx swaps in; it stops asking once the answer is final."""
+    return render_template("_generation_status.html", gen=_view(generation_id))
+
+
+#: The thumbnail: the frame this far into the video (frames), at most this many pixels on its longer side.
+THUMB_FRAME, THUMB_SIDE = 12, 240
+
+
+@bp.get("/generations/<generation_id>/thumbnail.jpg")
+@page(Action.GENERATION_VIDEO)
+def generation_thumbnail(generation_id: str) -> Response:
+    """A small JPEG of a released video (whoever may download it may see it; 409 while not released, 410 once taken
+    down), decoded from the sealed file each time: nothing more is stored."""
+    import cv2
+
+    from media.video import iter_frames
+
+    _gen, path = sealed_video(generation_id)
+    frames = [f for _index, f in iter_frames(path, max_frames=THUMB_FRAME)]
+    if not frames:
+        raise Gone(f"the video of generation {generation_id} has no frame to show")
+    frame = frames[-1]
+    h, w = frame.shape[:2]
+    k = THUMB_SIDE / max(h, w)
+    small = cv2.resize(frame, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(small[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise Gone(f"the video of generation {generation_id} has no frame to show")
+    resp = Response(jpeg.tobytes(), mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp
+
+
+@bp.get("/generations/<generation_id>/video")
+@page(Action.GENERATION_VIDEO)
+def generation_video(generation_id: str) -> Response:
+    gen, path = sealed_video(generation_id)
+    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
+                     etag=gen.video_sha256 or True)

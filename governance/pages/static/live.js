@@ -1,0 +1,98 @@
+/* The live challenge on the "My face" page: ask the service for a challenge, show its poses, record the selfie with
+   getUserMedia + MediaRecorder (a second facing the camera, 1.2 seconds per pose, a second back), upload
+   it with the challenge id. No library; the CSRF token comes from the page's <meta name="csrf-token">. */
+(function () {
+  "use strict";
+  var root = document.getElementById("live");
+  if (!root) { return; }
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var startBtn = document.getElementById("live-start");
+  var recBtn = document.getElementById("live-record");
+  var poses = document.getElementById("live-poses");
+  var status = document.getElementById("live-status");
+  var preview = document.getElementById("live-preview");
+  var LABELS = {left: "Turn your head to your left", right: "Turn your head to your right", up: "Look up",
+                down: "Look down", center: "Face the camera"};
+  var challenge = null;
+  function say(text) { status.textContent = text; }
+  function sleep(ms) { return new Promise(function (res) { setTimeout(res, ms); }); }
+  function pickType() {
+    var types = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4"];
+    for (var i = 0; i < types.length; i++) {
+      if (window.MediaRecorder && MediaRecorder.isTypeSupported(types[i])) { return types[i]; }
+    }
+    return "";
+  }
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    say("This browser cannot record video here; enroll with photos or a video file below instead.");
+    startBtn.disabled = true;
+    return;
+  }
+  startBtn.addEventListener("click", async function () {
+    startBtn.disabled = true;
+    var r = await fetch(root.dataset.challengeUrl, {method: "POST", headers: {"X-CSRFToken": csrf}});
+    if (!r.ok) { say("The live check could not start (error " + r.status + "). Try again."); startBtn.disabled = false; return; }
+    challenge = await r.json();
+    root.dataset.challenge = challenge.id;
+    poses.textContent = "";
+    challenge.poses.forEach(function (p) {
+      var li = document.createElement("li");
+      li.textContent = LABELS[p] || p;
+      li.dataset.pose = p;
+      poses.appendChild(li);
+    });
+    recBtn.hidden = false;
+    recBtn.focus();
+    say("Your poses are listed above, in order. Press Record, then follow each pose as it is highlighted.");
+  });
+  recBtn.addEventListener("click", async function () {
+    recBtn.disabled = true;
+    var stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
+    } catch (e) {
+      say("The camera could not be opened (" + e.name + "). Allow the camera, or enroll with photos below.");
+      recBtn.disabled = false;
+      return;
+    }
+    preview.srcObject = stream;
+    preview.hidden = false;
+    var chunks = [];
+    var type = pickType();
+    var rec = new MediaRecorder(stream, type ? {mimeType: type} : {});
+    rec.ondataavailable = function (e) { if (e.data && e.data.size) { chunks.push(e.data); } };
+    var stopped = new Promise(function (res) { rec.onstop = res; });
+    var items = Array.prototype.slice.call(poses.children);
+    function light(i) { items.forEach(function (li, j) { li.classList.toggle("now", j === i); }); }
+    rec.start(250);
+    say("Recording: face the camera.");
+    await sleep(1000);
+    for (var i = 0; i < items.length; i++) {
+      light(i);
+      say("Recording: " + items[i].textContent + ".");
+      await sleep(1200);
+    }
+    light(-1);
+    say("Recording: face the camera again.");
+    await sleep(1000);
+    rec.stop();
+    await stopped;
+    stream.getTracks().forEach(function (t) { t.stop(); });
+    preview.hidden = true;
+    say("Uploading your recording…");
+    var form = new FormData();
+    form.append("csrf_token", csrf);
+    form.append("challenge", challenge.id);
+    form.append("mirrored", "false");
+    form.append("media", new Blob(chunks, {type: rec.mimeType || "video/webm"}), "selfie.webm");
+    var up = await fetch(root.dataset.enrollUrl, {method: "POST", body: form});
+    if (up.ok && up.redirected) { window.location.assign(up.url); return; }
+    var doc = new DOMParser().parseFromString(await up.text(), "text/html");
+    var alert = doc.querySelector("[role=alert]");
+    say("The live check did not pass: " + (alert ? alert.textContent.trim() : "error " + up.status) +
+        " Press Start for a new challenge.");
+    startBtn.disabled = false;
+    recBtn.hidden = true;
+    recBtn.disabled = false;
+  });
+}());
