@@ -40,22 +40,24 @@ def sign_in(session: Session, token: str) -> tuple[Account, str]:
     if account is None:
         raise Unauthenticated("that token does not belong to any account")
     secret = secrets.token_urlsafe(32)
-    session.add(PageSession(id=session_key(secret), account_id=account.id))
+    session.add(PageSession(id=session_key(secret), account_id=account.id, token_hash=account.token_hash))
     return account, secret
 
 
 def account_for(session: Session, secret: str) -> Account | None:
-    """The account of a live session, or None when ``secret`` names no session, one signed out, or one older
-    than :data:`MAX_AGE` (which is ended here)."""
+    """The account of a live session, or None when ``secret`` names no session, one signed out, one older
+    than :data:`MAX_AGE`, or one signed in with a token since rotated or revoked (both ended here: a leaked
+    token's replacement also ends the browser sessions it opened)."""
     row = session.get(PageSession, session_key(secret))
     if row is None or row.ended_at is not None:
         return None
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    if utcnow() - created > MAX_AGE:
+    account = session.get(Account, row.account_id)
+    if utcnow() - created > MAX_AGE or account is None or account.token_hash != row.token_hash:
         row.ended_at = utcnow()
         session.add(row)
         return None
-    return session.get(Account, row.account_id)
+    return account
 
 
 def sign_out(session: Session, secret: str) -> bool:

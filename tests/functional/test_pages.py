@@ -74,6 +74,22 @@ def test_sign_in_sets_a_hardened_cookie_the_api_refuses_and_sign_out_revokes_it(
     assert "Signed in as" not in other.get("/").get_data(as_text=True)
 
 
+def test_rotating_or_revoking_the_token_ends_the_browser_sessions_it_opened(api) -> None:
+    """A leaked token is replaced (by its holder or an admin): the sessions signed in with it end too."""
+    token = api.account("ada")
+    admin = api.account("root", "admin")
+    for rotate in (lambda t: api.call("POST", "/v1/me/token", t).get_json()["token"],
+                   lambda t: (api.call("POST", "/v1/accounts/ada/token", admin), None)[1]):
+        client = api.app.test_client()
+        assert sign_in(client, token).status_code == 303
+        assert "Signed in as <strong>ada</strong>" in client.get("/").get_data(as_text=True)
+        new = rotate(token)
+        assert "Signed in as" not in client.get("/").get_data(as_text=True)
+        if new is None:
+            break
+        token = new
+
+
 def test_the_cookie_is_secure_over_https(api) -> None:
     token = api.account("bea")
     client = api.app.test_client()
