@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import Response, current_app, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from governance.errors import Unauthenticated
 from governance.pages import sessions
@@ -11,10 +14,21 @@ from governance.web import db
 
 
 def _safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (never ``//host`` or a full URL)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("pages.home")
+    """Where to go after signing in: a path (with its query) of a page of this site, or the home page. Anything
+    else goes home: a full URL or ``//host``, a backslash, and any space or control character (browsers and
+    Werkzeug drop tabs and newlines, turning ``/\\t/evil.example`` into ``//evil.example``, and a newline would
+    split the ``Location`` header)."""
+    home = url_for("pages.home")
+    if not target or not all(33 <= ord(c) < 127 for c in target) or "\\" in target:
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return home
+    try:
+        current_app.url_map.bind("localhost").match(parts.path, method="GET")
+    except HTTPException:
+        return home
+    return target
 
 
 @bp.get("/")
