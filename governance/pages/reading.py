@@ -18,20 +18,27 @@ from provenance.merkle import leaf_hash, verify_inclusion
 
 @dataclass(frozen=True)
 class Verdict:
-    key: str  # released | taken_down | not_released | tampered | declared_ai | declared_not_ai | unknown
+    key: str  # released | taken_down | not_released | tampered | declared_ai | declared_not_ai | unreadable
+    # | untrusted | remote | unknown
     headline: str
     explanation: str
 
 
 def verdict(report: dict[str, Any]) -> Verdict:
     """The one-line answer to "where does this file come from, and can I trust it?" (tampering wins over a
-    record: a file whose manifest no longer matches its bytes is not the file that was released)."""
-    state = (report.get("c2pa") or {}).get("state")
+    record: a file whose manifest no longer matches its bytes is not the file that was released). A credential
+    from another signer is described as such, never as ConsentGate's: valid but untrusted, kept remotely, or
+    unreadable (the reader could not process it: nothing says the file changed)."""
+    c2pa = report.get("c2pa") or {}
+    state = c2pa.get("state")
+    unreadable = "manifest.unreadable" in (c2pa.get("failures") or [])
     record = report.get("record")
-    if state == "Invalid":
+    if state == "Invalid" and (not unreadable or record is not None):
+        whose = "a ConsentGate content credential" if record is not None or c2pa.get("governance") else \
+            "a content credential"
         return Verdict("tampered", "Tampered",
-                       "This file carries a ConsentGate-style content credential that no longer matches its "
-                       "content: it was changed after it was signed. Do not trust what it shows.")
+                       f"This file carries {whose} that no longer matches its content or its signature: it was "
+                       "changed after it was signed, or badly signed. Do not trust what it shows.")
     if record is not None and record.get("taken_down"):
         return Verdict("taken_down", "Taken down",
                        "This video was made here, but it was taken down: ConsentGate no longer distributes it.")
@@ -50,9 +57,37 @@ def verdict(report: dict[str, Any]) -> Verdict:
     if origin == "declared_not_ai":
         return Verdict("declared_not_ai", "Made elsewhere",
                        "A valid content credential from another service describes this file; it was not made here.")
+    if state == "Invalid":
+        return Verdict("unreadable", "Credential unreadable",
+                       "This file carries a content credential from another tool that could not be read "
+                       f"({c2pa.get('detail') or 'unreadable'}), so nothing it claims could be checked. No "
+                       "ConsentGate watermark or fingerprint match was found.")
+    if state == "Valid":
+        signer = c2pa.get("issuer") or "an unnamed signer"
+        return Verdict("untrusted", "Made elsewhere, signer not trusted",
+                       f"A valid content credential signed by {signer} describes this file, but ConsentGate does not "
+                       "trust that signer, so who made it cannot be confirmed. No ConsentGate watermark or "
+                       "fingerprint match was found.")
+    if state == "remote":
+        return Verdict("remote", "Credential kept elsewhere",
+                       "This file points to a content credential kept on another server, which this service does "
+                       "not fetch, so nothing it claims was checked. No ConsentGate watermark or fingerprint match "
+                       "was found.")
     return Verdict("unknown", "Unknown origin",
                    "No content credential, watermark or fingerprint match was found. That says nothing either way: "
                    "the file may be genuine, made elsewhere, or stripped of its marks.")
+
+
+def c2pa_finding(c2pa: dict[str, Any] | None) -> str:
+    """What the C2PA reader found, in words, for the facts under the verdict."""
+    c2pa = c2pa or {}
+    state = c2pa.get("state")
+    if state == "Invalid" and "manifest.unreadable" in (c2pa.get("failures") or []):
+        return f"present but unreadable ({c2pa.get('detail') or 'the reader could not process it'})"
+    return {"Trusted": "valid, signed by a trusted ConsentGate key",
+            "Valid": "valid, but not signed by a trusted key",
+            "Invalid": "present but invalid: the file changed after it was signed, or it was badly signed",
+            "absent": "none", "remote": "kept remotely (not fetched)"}.get(str(state), str(state))
 
 
 def inclusion_checked(entry: dict[str, Any] | None) -> bool | None:

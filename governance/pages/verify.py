@@ -26,4 +26,5 @@ def verify_post() -> str:
     entry = record.get("log_entry")
     name = request.files["media"].filename if "media" in request.files else None
     return render_template("verify.html", report=report, record=record, entry=entry, filename=name,
-                           verdict=reading.verdict(report), proof_ok=reading.inclusion_checked(entry))
+                           verdict=reading.verdict(report), proof_ok=reading.inclusion_checked(entry),
+                           c2pa_finding=reading.c2pa_finding(report.get("c2pa")))

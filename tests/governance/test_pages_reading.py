@@ -44,6 +44,16 @@ def test_a_spoiled_proof_does_not_check(spoil) -> None:
     ({"c2pa": {"state": "Trusted"}, "record": {"state": "blocked", "taken_down": False}}, "not_released"),
     ({"c2pa": {"state": "Valid"}, "record": None, "origin": "declared_ai"}, "declared_ai"),
     ({"c2pa": {"state": "absent"}, "record": None, "origin": "unknown"}, "unknown"),
+    # another signer's credential is described as such (the review's findings: never "no credential", never
+    # "ConsentGate-style" or "changed after it was signed" for one the reader could not process)
+    ({"c2pa": {"state": "Valid", "issuer": "C2PA Test Signing Cert"}, "record": None, "origin": "unknown"},
+     "untrusted"),
+    ({"c2pa": {"state": "remote"}, "record": None, "origin": "unknown"}, "remote"),
+    ({"c2pa": {"state": "Invalid", "failures": ["manifest.unreadable"]}, "record": None, "origin": "unknown"},
+     "unreadable"),
+    ({"c2pa": {"state": "Invalid", "failures": ["manifest.unreadable"]}, "record": {"state": "released"}},
+     "tampered"),  # made here: its credential no longer reads
+    ({"c2pa": {"state": "Invalid", "failures": ["assertion.dataHash.mismatch"]}, "record": None}, "tampered"),
 ])
 def test_the_verdict_puts_tampering_first_then_the_record(report, key) -> None:
     assert verdict(report).key == key
