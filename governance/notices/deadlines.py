@@ -66,7 +66,8 @@ def _escalated_since(notice: Notice, since: datetime) -> bool:
 def escalate_overdue(session: Session, now: datetime | None = None) -> list[str]:
     """Escalate every queued notice past its deadline that was not escalated since it entered the queue: tell
     every administrator (``notice:overdue``), add an ``overdue`` event to its timeline, audit it. Returns their
-    ids, oldest first. The caller commits."""
+    ids, oldest first. Each notice is locked (``FOR UPDATE``) and read again before it is changed, so two workers
+    sweeping at once escalate it once and no event written meanwhile is lost. The caller commits."""
     now = now or utcnow()
     cutoff = now - timedelta(hours=REVIEW_HOURS)
     queued = session.exec(select(Notice).where(
@@ -75,6 +76,8 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[str]
     admins: list[str] | None = None
     done = []
     for notice in queued:
+        # locked and read again: another worker's sweep, or a reviewer, may have changed it since the query
+        session.refresh(notice, with_for_update=True)
         due, since = review_due(notice), queued_since(notice)
         if due is None or since is None or due > now or _escalated_since(notice, since):
             continue

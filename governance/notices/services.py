@@ -186,17 +186,20 @@ def file(session: Session, filing: Filing, gen: Generation, source: str, facts: 
     return notice, token
 
 
-def by_token(session: Session, notice_id: str, token: Any) -> Notice:
-    """The notice its private link names; a wrong or missing token answers like an unknown id (404)."""
-    notice = session.get(Notice, notice_id)
+def by_token(session: Session, notice_id: str, token: Any, *, for_update: bool = False) -> Notice:
+    """The notice its private link names; a wrong or missing token answers like an unknown id (404).
+    ``for_update``: locked until the caller's commit (``SELECT ... FOR UPDATE`` where the database has it), for a
+    change of its state or timeline that must not race another's (a reviewer, a worker's sweep)."""
+    notice = session.get(Notice, notice_id, with_for_update=for_update, populate_existing=for_update)
     if notice is None or not isinstance(token, str) or \
             not hmac.compare_digest(notice.token_hash, _token_hash(token)):
         raise NotFound(f"no notice {notice_id!r}")
     return notice
 
 
-def reviewed(session: Session, notice_id: str) -> Notice:
-    notice = session.get(Notice, notice_id)
+def reviewed(session: Session, notice_id: str, *, for_update: bool = False) -> Notice:
+    """The notice a reviewer reads (404 for an unknown id); ``for_update`` as :func:`by_token`."""
+    notice = session.get(Notice, notice_id, with_for_update=for_update, populate_existing=for_update)
     if notice is None:
         raise NotFound(f"no notice {notice_id!r}")
     return notice
@@ -382,7 +385,7 @@ def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, re
 def counter(session: Session, account: Account, notice_id: str, body: Mapping[str, Any]) -> Notice:
     """The video's requester answers a takedown: ``{"statement", "good_faith": true}``, before the deadline.
     Someone else (or an unknown id) is told 404; a notice not taken down, or past its deadline, 409."""
-    notice = session.get(Notice, notice_id)
+    notice = session.get(Notice, notice_id, with_for_update=True, populate_existing=True)
     gen = session.get(Generation, notice.generation_id) if notice is not None else None
     if notice is None or gen is None or gen.requester_id != account.id:
         raise NotFound(f"no notice {notice_id!r}")

@@ -28,7 +28,8 @@ def close_on_takedown(session: Session, gen: Generation, by: str, *, except_noti
     filer reads by the private link, says so. Audited as a decision (``outcome: taken_down_elsewhere``)."""
     open_ = session.exec(select(Notice).where(
         Notice.generation_id == gen.id,
-        Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))).all()  # type: ignore[attr-defined]
+        Notice.state.in_([NoticeState.OPEN, NoticeState.COUNTERED]))  # type: ignore[attr-defined]
+        .with_for_update().execution_options(populate_existing=True)).all()
     for notice in open_:
         if notice.id == except_notice:
             continue

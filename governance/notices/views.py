@@ -91,7 +91,7 @@ def notice_status(notice_id: str) -> Response:
 @guard(Action.NOTICE_CHALLENGE)
 def notice_challenge(notice_id: str) -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, ttl_s}``: the live challenge of enrollment, for a filer on their own behalf."""
-    notice = notices_svc.by_token(db(), notice_id, _token())
+    notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)
     ttl = runtime().settings.challenge_ttl_s
     ch = notices_svc.challenge(db(), notice, ttl)
     db().commit()
@@ -107,7 +107,7 @@ def notice_face(notice_id: str) -> Response:
     """Multipart ``challenge`` and ``media`` (the selfie video performing it): the face found in the video takes
     it down at once; not found, the notice stays in the queue. A used or expired challenge: 409, nothing
     changed; a failed live check: 422, the challenge spent."""
-    notice = notices_svc.by_token(db(), notice_id, _token())
+    notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)
     ch = notices_svc.open_challenge(db(), notice, request.form.get("challenge"))
     raw = request.form.get("mirrored", "false").lower()
     if raw not in ("true", "false", "1", "0"):
@@ -145,8 +145,8 @@ def read_notice(notice_id: str) -> Response:
 def decide_notice(notice_id: str) -> Response:
     """``{"outcome": "take_down"|"reject"|"restore"|"keep_down", "reason"}`` (which ones depend on the state)."""
     body = json_body("outcome", "reason")
-    notice = notices_svc.decide(db(), caller(), notices_svc.reviewed(db(), notice_id), body.get("outcome"),
-                                body.get("reason"))
+    notice = notices_svc.decide(db(), caller(), notices_svc.reviewed(db(), notice_id, for_update=True),
+                                body.get("outcome"), body.get("reason"))
     db().commit()
     return jsonify(notices_svc.reviewer_view(notice))
 

@@ -15,6 +15,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the pages at ``/`` with their session cookie and CSRF protection. (Imported here, not at the top:
     ``governance.models`` imports this package's tables, and the pages import the whole service.)"""
-    from governance.pages import characters, core, face, generate, site, verify  # noqa: F401  (each module adds its pages to site.bp)
+    from governance.pages import (  # noqa: F401  (each module adds its pages, or its hooks, to site.bp)
+        characters, core, face, framing, generate, site, verify)
 
     site.init_app(app)
