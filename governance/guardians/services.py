@@ -119,12 +119,12 @@ def unlink(session: Session, admin: Account, minor_ref: str) -> Guardianship:
 
 
 def end_minority(session: Session, admin: Account | None, minor_ref: str, reason: Any) -> Account:
-    """The account is no longer a minor's (its holder came of age; an administrator checked it and says how in ``reason``,
-    one printable line of 3-500 characters): the guardianship ends, grants still waiting for the guardian are
-    cancelled, and from now on the account holder alone decides (grants the guardian approved stay; the likenesses
-    stay as they are: nobody opens them to ``everyone`` but their owner). ``admin`` None: the operator's CLI.
-    Refused: an unknown account or one that is not a minor's (404), an account ending its own minority (403), no
-    reason (422). Audited (``account:minority:end``); the account holder and the guardian are told."""
+    """The account is no longer a minor's (its holder came of age; an administrator checked it and says how in
+    ``reason``, one printable line of 3-500 characters): the guardianship ends, grants still waiting for the
+    guardian are cancelled, and from now on the account holder alone decides (grants the guardian approved stay;
+    the likenesses stay as they are: nobody opens them to ``everyone`` but their owner). ``admin`` None: the
+    operator's CLI. Refused: an unknown account or one that is not a minor's (404), an account ending its own
+    minority (403), no reason (422). Audited (``account:minority:end``); the holder and the guardian are told."""
     admin_id = admin.id if admin is not None else None
     if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500 or not reason.isprintable():
         raise InvalidInput("say how the account holder's age was checked as 'reason': one line of 3-500 printable "
