@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from governance.accounts.models import Account
 from governance.accounts.services import notify
@@ -119,8 +119,8 @@ def sweep_withdrawn_files(session: Session, videos_dir: Path) -> int:
     down does: a counter-notice may restore it. Returns how many files were removed."""
     rows = session.exec(select(Generation.id).where(
         Generation.taken_down_at != None,  # noqa: E711
-        sa.or_(Generation.taken_down_by == None,  # noqa: E711
-               sa.not_(Generation.taken_down_by.startswith(NOTICE_ID_PREFIX, autoescape=True))),  # type: ignore[union-attr]
+        sa.or_(col(Generation.taken_down_by).is_(None),
+               sa.not_(col(Generation.taken_down_by).startswith(NOTICE_ID_PREFIX, autoescape=True))),
         Generation.id.in_(select(GenerationEdge.child_id)))).all()  # type: ignore[attr-defined]
     removed = 0
     for gid in rows:
