@@ -12,6 +12,10 @@ from sqlmodel import Field, SQLModel
 
 from governance.columns import json_field, new_id, optional_timestamp_field, timestamp_field
 
+NOTICE_ID_PREFIX = "ntc_"
+"""How a takedown notice's id begins (:class:`governance.notices.models.Notice` makes its ids with it):
+``Generation.taken_down_by`` holds a notice's id while the video is down on that notice alone."""
+
 
 class GenerationState(StrEnum):
     REQUESTED = "requested"

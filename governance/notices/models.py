@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from governance.columns import new_id, utcnow
+from governance.generations.models import NOTICE_ID_PREFIX
 
 
 class OnBehalfOf(StrEnum):
@@ -40,7 +41,7 @@ class Notice(SQLModel, table=True):
     token. ``events``: the timeline the filer and the reviewers see (``{"at", "kind", "text"}``). Nothing of an
     uploaded video is kept: ``source`` says how the video was named, ``generation_id`` what it resolved to."""
 
-    id: str = Field(default_factory=lambda: new_id("ntc"), primary_key=True)
+    id: str = Field(default_factory=lambda: new_id(NOTICE_ID_PREFIX.rstrip("_")), primary_key=True)
     token_hash: str = Field(index=True, unique=True, repr=False)
     contact: str = Field(max_length=200)
     on_behalf_of: OnBehalfOf

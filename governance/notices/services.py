@@ -366,15 +366,26 @@ def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, re
         add_event(notice, "taken_down", f"a reviewer decided to take the video down: {why}")
         return notice
     now = utcnow()
+    # a restore reverses this notice's takedown only: a video taken down since by one of its owners, a guardian,
+    # an administrator or its remix lineage (taken_down_by is theirs now) stays down
+    stays_down = outcome == "restore" and gen.taken_down_at is not None and gen.taken_down_by != notice.id
     if outcome == "restore" and gen.taken_down_by == notice.id:
         gen.taken_down_at, gen.taken_down_by, gen.updated_at = None, None, now
         session.add(gen)
         translog.append_event(session, gen.id, "restore", "notice")
+        from governance.remix.services import restore as restore_lineage
+
+        restore_lineage(session, reviewer, gen)  # the marks this takedown left on its remixes are lifted
     notice.state = NoticeState.RESTORED if outcome == "restore" else NoticeState.REJECTED
     notice.decided_by = reviewer.id
     session.add(notice)
-    record(session, Tag.NOTICE_DECIDE, actor_id=reviewer.id, subject=notice.id, outcome=outcome, reason=why)
+    record(session, Tag.NOTICE_DECIDE, actor_id=reviewer.id, subject=notice.id, outcome=outcome, reason=why,
+           **({"video_stays_down": True} if stays_down else {}))
     verb = "restored" if outcome == "restore" else "kept up"
+    if stays_down:
+        verb = ("restored as far as this notice goes, but it stays down: it was taken down again since, by "
+                "someone this notice cannot overrule (one of its owners, a guardian, an administrator or its "
+                "remix lineage)")
     add_event(notice, notice.state.value, f"a reviewer decided the video is {verb}: {why}")
     notify(session, gen.requester_id, "generation:notice:decided",
            f"takedown notice {notice.id} about your generation {gen.id} was decided: the video is {verb} ({why})",

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from governance.accounts.models import Account
 from governance.accounts.services import notify
 from governance.audit import Tag, record
 from governance.columns import utcnow
-from governance.generations.models import Generation, GenerationState
-from governance.generations.services.generations import block, involved_owner_ids
+from governance.generations.models import NOTICE_ID_PREFIX, Generation, GenerationState
+from governance.generations.services.generations import block, involved_owner_ids, taken_down_by_notice
 from governance.log.services import translog
 from governance.notices.timeline import close_on_takedown
-from governance.remix.lineage import descendants, shown
+from governance.remix.lineage import ancestors, descendants, shown
 from governance.remix.models import GenerationEdge
 
 # --- withdrawal follows the graph --------------------------------------------------------------------------
@@ -27,13 +28,15 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
     """Follow a withdrawal of ``origin`` (taken down, or ``faces`` withdrawn from it) down its descendants:
     unreleased ones are blocked, released ones that show one of ``faces`` are taken down, the other released
     ones are marked "an ancestor was withdrawn". Each step is audited and the people involved are told.
+    A descendant down on a takedown notice alone (:func:`taken_down_by_notice`: a counter-notice may restore it)
+    is treated as if it were up: it is marked, or taken down finally (the notice's restore then leaves it down).
     Returns the ids of the generations taken down here (their files are the caller's to remove)."""
     taken: list[str] = []
     now = utcnow()
     why = f"an ancestor ({origin.id}) was withdrawn: {reason}"
     for gid in descendants(session, origin.id):
         gen = session.get(Generation, gid)
-        if gen is None or gen.taken_down_at is not None:
+        if gen is None or (gen.taken_down_at is not None and not taken_down_by_notice(gen)):
             continue
         owners = involved_owner_ids(session, gen)
         if not gen.state.terminal:
@@ -43,7 +46,8 @@ def withdraw(session: Session, actor: Account | None, origin: Generation, *, rea
             record(session, Tag.GENERATION_LINEAGE, actor_id=actor.id if actor else None, subject=gen.id,
                    ancestor=origin.id, outcome="blocked", reason=reason)
         elif gen.state is GenerationState.RELEASED and shown(gen) & faces:
-            gen.taken_down_at, gen.taken_down_by, gen.updated_at = now, actor.id if actor else None, now
+            gen.taken_down_at, gen.taken_down_by = gen.taken_down_at or now, actor.id if actor else None
+            gen.updated_at = now
             session.add(gen)
             record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id if actor else None, subject=gen.id,
                    reason=why, acting_as="lineage")
@@ -82,7 +86,7 @@ def withdraw_likeness(session: Session, actor: Account, likeness_id: str, grante
     consent checks at seal and release (the lineage's likenesses are part of every remix's request).
     Returns the ids taken down."""
     remixes = session.exec(select(Generation).where(
-        Generation.state == GenerationState.RELEASED, Generation.taken_down_at == None,  # noqa: E711
+        Generation.state == GenerationState.RELEASED,
         Generation.id.in_(select(GenerationEdge.child_id)))).all()  # type: ignore[attr-defined]
     taken: list[str] = []
     now = utcnow()
@@ -90,9 +94,11 @@ def withdraw_likeness(session: Session, actor: Account, likeness_id: str, grante
         if likeness_id not in shown(gen) or gen.requester_id == owner_id or \
                 (grantee_id is not None and gen.requester_id != grantee_id):
             continue
-        if gen.taken_down_at is not None:  # already down through an ancestor met earlier in this loop
+        # already down finally (before, or through an ancestor met earlier in this loop); one down on a takedown
+        # notice alone is taken down again, finally: the withdrawn consent is not the notice's to restore
+        if gen.taken_down_at is not None and not taken_down_by_notice(gen):
             continue
-        gen.taken_down_at, gen.taken_down_by, gen.updated_at = now, actor.id, now
+        gen.taken_down_at, gen.taken_down_by, gen.updated_at = gen.taken_down_at or now, actor.id, now
         session.add(gen)
         record(session, Tag.GENERATION_TAKEDOWN, actor_id=actor.id, subject=gen.id, reason=reason,
                acting_as="lineage")
@@ -107,10 +113,14 @@ def withdraw_likeness(session: Session, actor: Account, likeness_id: str, grante
 
 
 def sweep_withdrawn_files(session: Session, videos_dir: Path) -> int:
-    """Remove the stored videos of remixes taken down by a withdrawal (after the commit that took them down:
-    a rolled-back withdrawal removes nothing). Returns how many files were removed."""
+    """Remove the stored videos of remixes taken down finally (after the commit that took them down: a
+    rolled-back withdrawal removes nothing): by a withdrawal, one of their owners or an administrator. A remix
+    down on a takedown notice alone (:func:`taken_down_by_notice`) keeps its file, as every video a notice took
+    down does: a counter-notice may restore it. Returns how many files were removed."""
     rows = session.exec(select(Generation.id).where(
         Generation.taken_down_at != None,  # noqa: E711
+        sa.or_(col(Generation.taken_down_by).is_(None),
+               sa.not_(col(Generation.taken_down_by).startswith(NOTICE_ID_PREFIX, autoescape=True))),
         Generation.id.in_(select(GenerationEdge.child_id)))).all()  # type: ignore[attr-defined]
     removed = 0
     for gid in rows:
@@ -119,6 +129,38 @@ def sweep_withdrawn_files(session: Session, videos_dir: Path) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def restore(session: Session, actor: Account, origin: Generation) -> list[str]:
+    """``origin`` was just restored (a takedown notice's takedown reversed after a counter-notice): the marks its
+    takedown left down its lineage are lifted where nothing else up the lineage is still withdrawn. For each
+    descendant marked "an ancestor was withdrawn" none of whose ancestors is still taken down, the marks
+    (:class:`GenerationEdge` ``withdrawn_at``) are cleared, audited (``outcome: restored``), and, when it is
+    released and up, a ``restore`` entry (cause ``lineage``, ``origin``'s release as the origin) is logged and
+    its requester told. A descendant taken down (for a withdrawn consent, by its owner, on its own notice)
+    stays down, and one the withdrawal blocked before release stays blocked (a block is final). Returns the ids
+    whose marks were cleared."""
+    cleared: list[str] = []
+    for gid in descendants(session, origin.id):
+        edges = session.exec(select(GenerationEdge).where(
+            GenerationEdge.child_id == gid, GenerationEdge.withdrawn_at != None)).all()  # noqa: E711
+        gen = session.get(Generation, gid)
+        if gen is None or not edges or any(
+                (up := session.get(Generation, a)) is not None and up.taken_down_at is not None
+                for a in ancestors(session, gid)):
+            continue
+        for edge in edges:
+            edge.withdrawn_at, edge.withdrawn_reason = None, None
+            session.add(edge)
+        record(session, Tag.GENERATION_LINEAGE, actor_id=actor.id, subject=gid, ancestor=origin.id,
+               outcome="restored")
+        if gen.state is GenerationState.RELEASED and gen.taken_down_at is None:
+            translog.append_event(session, gid, "restore", "lineage", origin_generation_id=origin.id)
+            notify(session, gen.requester_id, "generation:lineage",
+                   f"generation {gid}: its ancestor {origin.id} was restored; nothing up its lineage is withdrawn "
+                   "now", generation_id=gid)
+        cleared.append(gid)
+    return cleared
 
 
 def _close_notices(session: Session, gen: Generation) -> None:

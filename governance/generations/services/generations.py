@@ -24,6 +24,7 @@ from governance.characters import services as characters_svc
 from governance.columns import iso, utcnow
 from governance.errors import BadRequest, Conflict, InvalidInput, QuotaExceeded
 from governance.generations.models import (
+    NOTICE_ID_PREFIX,
     Generation,
     GenerationCharacter,
     GenerationLikeness,
@@ -419,6 +420,14 @@ def uses_shown_to_owner(session: Session, likeness: Likeness, limit: int = 200) 
 MAX_REASON = 500
 
 
+def taken_down_by_notice(gen: Generation) -> bool:
+    """True while ``gen`` is down on a takedown notice's decision alone (``taken_down_by`` is the notice's id): a
+    takedown a counter-notice may reverse, so its file is kept. False when it is up, or down by anyone else (one
+    of its owners, a guardian, an administrator, its remix lineage after a consent withdrawal): those takedowns
+    are final, their files removed, and a notice's restore does not undo them."""
+    return gen.taken_down_at is not None and (gen.taken_down_by or "").startswith(NOTICE_ID_PREFIX)
+
+
 @dataclass(frozen=True)
 class Takedown:
     """A takedown :func:`take_down` just made: by one of the generation's owners (``by_owner``) or by an admin
@@ -430,7 +439,9 @@ class Takedown:
 
 
 def take_down(session: Session, actor: Account, gen: Generation, reason: Any = None) -> Takedown | None:
-    """Mark a generation taken down (audited). Returns None when it already was.
+    """Mark a generation taken down (audited, logged). Returns None when it already was by anyone but a takedown
+    notice; a video down on a notice alone (:func:`taken_down_by_notice`) is taken down again, finally: the
+    takedown is this actor's from now on, and the notice's restore leaves it down.
 
     Its requester and the owners of the likenesses in it may, as may an admin; an admin who is neither
     must give a ``reason``, which is audited and sent (:func:`tell_takedown`) to the requester and every owner
@@ -445,9 +456,12 @@ def take_down(session: Session, actor: Account, gen: Generation, reason: Any = N
     if not owner and reason is None:
         raise InvalidInput("an admin's takedown needs a reason (JSON body {'reason': ...} or ?reason=...): it is "
                            "audited and sent to the requester and the people in the video")
-    if gen.taken_down_at is not None:
+    if gen.taken_down_at is not None and not taken_down_by_notice(gen):
         return None
-    gen.taken_down_at = utcnow()
+    # down on a takedown notice alone (a counter-notice may restore it): this takedown is final and stands on its
+    # own, so the notice's restore no longer brings the video back (the notice's takedown entry stays logged)
+    if gen.taken_down_at is None:
+        gen.taken_down_at = utcnow()
     gen.taken_down_by = actor.id
     gen.updated_at = utcnow()
     if not gen.state.terminal:

@@ -60,7 +60,8 @@ ENTRY_HASH_VERSION = 2  # what new release entries use
 EVENT_HASH_VERSION = 3  # what entries of the kinds below use
 RELEASE = "release"
 #: What an entry after a release records: the video taken down, something up its remix lineage withdrawn
-#: while it stays up, or a takedown reversed (a takedown notice decided ``restore``).
+#: while it stays up, or a takedown reversed (a takedown notice decided ``restore``: cause ``notice`` for its video,
+#: ``lineage`` for each descendant whose "ancestor withdrawn" mark that restore lifted).
 EVENT_KINDS = ("takedown", "ancestor_withdrawn", "restore")
 #: Why, in a fixed vocabulary (the log is public: never a name or a free-text reason): one of the video's
 #: owners (its requester, a person in it, a guardian), an administrator, a takedown notice, its remix lineage
