@@ -6,7 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from governance.authz import Action
+from governance.guardians import schemas as s
 from governance.guardians import services as guardians_svc
+from governance.openapi import PageQuery, operation
 from governance.web import caller, db, guard, json_body, page_request, page_response
 
 bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
@@ -14,6 +16,7 @@ bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
 
 @bp.put("/accounts/<ref>/guardian")
 @guard(Action.GUARDIAN_LINK)
+@operation(ok={200: s.GuardianshipOut}, json=s.GuardianLink, errors=[409], tags=["guardians"])
 def link_guardian(ref: str) -> Response:
     """``{"guardian": name}``: the account is a minor's, linked to that guardian (its likenesses open to everyone
     or mutuals become ``approved``)."""
@@ -25,6 +28,7 @@ def link_guardian(ref: str) -> Response:
 
 @bp.delete("/accounts/<ref>/guardian")
 @guard(Action.GUARDIAN_UNLINK)
+@operation(ok={200: s.GuardianshipOut}, errors=[409], tags=["guardians"])
 def unlink_guardian(ref: str) -> Response:
     row = guardians_svc.unlink(db(), caller(), ref)
     db().commit()
@@ -33,6 +37,7 @@ def unlink_guardian(ref: str) -> Response:
 
 @bp.get("/guardian/approvals")
 @guard(Action.GUARDIAN_APPROVALS)
+@operation(ok={200: s.GuardianApprovalPage}, query=PageQuery, tags=["guardians"])
 def approvals() -> Response:
     """The grants your wards asked for, waiting for you; oldest first, paged (``limit``, ``cursor``; ``next``)."""
     me_ = caller()
@@ -42,6 +47,7 @@ def approvals() -> Response:
 
 @bp.post("/guardian/approvals/<approval_id>")
 @guard(Action.GUARDIAN_DECIDE)
+@operation(ok={200: s.GuardianApprovalOut}, json=s.GuardianDecision, errors=[409], tags=["guardians"])
 def decide(approval_id: str) -> Response:
     """``{"decision": "approve"|"deny"}``: approving makes the grant."""
     body = json_body("decision")

@@ -10,8 +10,10 @@ from flask import Blueprint, Response, jsonify, request
 from governance import admission
 from governance.authz import Action
 from governance.errors import InvalidInput, RateLimited
+from governance.openapi import operation
 from governance.ratelimit import retry_after
 from governance.uploads import media_kind
+from governance.verification import schemas as s
 from governance.verification import services as verification_svc
 from governance.web import db, guard, optional_caller, runtime, uploaded_blobs
 
@@ -23,6 +25,7 @@ bp = Blueprint("verification", __name__)  # nested in the v1 blueprint (governan
 
 @bp.post("/verify")
 @guard(Action.VERIFY)
+@operation(ok={200: s.ReportOut}, form=s.VerifyForm, errors=[415, 429, 503], tags=["verification"])
 def verify() -> Response:
     account = optional_caller()  # anyone may verify; a token, if sent, must be valid (guard checked it)
     client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
