@@ -166,8 +166,9 @@ def uploaded_blobs(field: str = "media") -> list[bytes]:
 
 
 def problem(e: BaseException) -> Response:
-    """The problem+json answer to ``e`` (:func:`governance.errors.problem_for`), with ``WWW-Authenticate`` on a 401
-    and ``Retry-After`` when the error says when to come back; a bug is logged with its traceback."""
+    """The problem+json answer to ``e`` (:func:`governance.errors.problem_for`), with ``WWW-Authenticate`` on a 401,
+    ``Allow`` on a 405 and ``Retry-After`` when the error says when to come back; a bug is logged with its
+    traceback."""
     found = problem_for(e, max_upload_bytes=runtime().settings.max_upload_bytes)
     if not found.expected:
         current_app.logger.error("unhandled error (%s)", found.type_, exc_info=e)
@@ -178,6 +179,9 @@ def problem(e: BaseException) -> Response:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
     if "retry_after" in found.extra:
         resp.headers["Retry-After"] = str(found.extra["retry_after"])
+    valid_methods = getattr(e, "valid_methods", None)  # werkzeug's 405 knows the methods the path takes
+    if found.status == 405 and valid_methods:
+        resp.headers["Allow"] = ", ".join(sorted(valid_methods))  # RFC 9110 15.5.6: a 405 MUST send Allow
     return resp
 
 
