@@ -185,6 +185,29 @@ def problem(e: BaseException) -> Response:
     return resp
 
 
+def refuse_unknown_form_fields(*allowed: str) -> None:
+    """Refuse (422) a multipart form field other than ``allowed`` and the files' ``media``: a typo in a form must
+    not be ignored any more than in a JSON body."""
+    unknown = (set(request.form) | set(request.files)) - set(allowed) - {"media"}
+    if unknown:  # a part's name can be anything a client sends, None included: shown escaped
+        names = sorted("(unnamed)" if k is None else ascii(k) for k in unknown)
+        raise InvalidInput(f"unknown form fields: [{', '.join(names)}]; expected 'media'"
+                           + (f" and some of {sorted(allowed)}" if allowed else ""))
+
+
+def options_response() -> Response:
+    """The automatic answer to ``OPTIONS``: ``Allow`` lists the methods of the route the path matched, not those of
+    every route whose pattern the path also fits (``/v1/likenesses/challenges`` takes POST; that
+    ``/v1/likenesses/<likeness_id>`` would also read it as an id does not make GET a method of the challenges)."""
+    rule = request.url_rule
+    methods = {m for r in current_app.url_map.iter_rules() if rule is not None and r.rule == rule.rule
+               for m in (r.methods or ())}
+    resp = current_app.response_class()
+    resp.allow.update(methods | {"OPTIONS"})
+    return resp
+
+
 def init_app(app: Flask) -> None:
+    app.make_default_options_response = options_response  # type: ignore[method-assign]
     app.teardown_appcontext(_close_db)
     app.register_error_handler(Exception, problem)  # every error, werkzeug's HTTP answers included: one place

@@ -17,7 +17,17 @@ from governance.errors import RateLimited
 from governance.openapi import PageQuery, operation
 from governance.ratelimit import retry_after
 from governance.uploads import reference_images
-from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
+from governance.web import (
+    caller,
+    db,
+    guard,
+    json_body,
+    page_request,
+    page_response,
+    refuse_unknown_form_fields,
+    runtime,
+    uploaded_blobs,
+)
 
 bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
@@ -55,6 +65,7 @@ def add_character_references(character_id: str) -> tuple[Response, int]:
     """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
     actor = caller()
     ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
+    refuse_unknown_form_fields()
     with admission.expensive(runtime().throttles, "reference") as meter:
         images = reference_images(uploaded_blobs(), meter)
         total = characters_svc.add_references(db(), actor, ch, images, runtime().detectors.character_encoder)

@@ -30,7 +30,17 @@ from governance.likenesses.services.likenesses import check_display_name, facts_
 from governance.openapi import PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.uploads import challenge_video, enrollment_frames, reference_images
-from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
+from governance.web import (
+    caller,
+    db,
+    guard,
+    json_body,
+    page_request,
+    page_response,
+    refuse_unknown_form_fields,
+    runtime,
+    uploaded_blobs,
+)
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
 bp = Blueprint("likenesses", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -208,6 +218,7 @@ def enroll() -> tuple[Response, int]:
     or a protected figure."""
     now = utcnow()
     owner = caller()
+    refuse_unknown_form_fields("display_name", "challenge", "mirrored")
     display_name = check_display_name(request.form.get("display_name") or None)
     challenge_id = request.form.get("challenge")
     if challenge_id is not None:
@@ -232,6 +243,7 @@ def verify_likeness(likeness_id: str) -> Response:
     now = utcnow()
     owner = caller()
     lk = likenesses_svc.owned_likeness(db(), owner, likeness_id, Action.LIKENESS_VERIFY)
+    refuse_unknown_form_fields("challenge", "mirrored")
     if lk.verification is Verification.LIVE:
         raise Conflict(f"likeness {lk.id} is already verified live", reason="already_live")
     return jsonify(_enrolled(_answer(owner, request.form.get("challenge"), now, lk, None)))
@@ -315,6 +327,7 @@ def add_figure() -> tuple[Response, int]:
     """Multipart: ``name``, any number of ``alias`` fields, photos of the figure in ``media``. Likenesses already
     enrolled with the figure's face go to ``pending_review`` (``reviews_opened``)."""
     admin = caller()
+    refuse_unknown_form_fields("name", "alias")
     rt = runtime()
     with admission.expensive(rt.throttles, "reference") as meter:
         images = reference_images(uploaded_blobs(), meter, what="a figure is added from photos")

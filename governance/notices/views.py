@@ -24,6 +24,7 @@ from governance.web import (
     optional_caller,
     page_request,
     page_response,
+    refuse_unknown_form_fields,
     runtime,
     uploaded_blobs,
 )
@@ -114,6 +115,7 @@ def notice_face(notice_id: str) -> Response:
     it down at once; not found, the notice stays in the queue. A used or expired challenge: 409, nothing
     changed; a failed live check: 422, the challenge spent."""
     notice = notices_svc.by_token(db(), notice_id, _token())
+    refuse_unknown_form_fields("challenge", "mirrored")
     ch = notices_svc.open_challenge(db(), notice, request.form.get("challenge"))
     raw = request.form.get("mirrored", "false").lower()
     if raw not in ("true", "false", "1", "0"):

@@ -15,7 +15,7 @@ from governance.ratelimit import retry_after
 from governance.uploads import media_kind
 from governance.verification import schemas as s
 from governance.verification import services as verification_svc
-from governance.web import db, guard, optional_caller, runtime, uploaded_blobs
+from governance.web import db, guard, optional_caller, refuse_unknown_form_fields, runtime, uploaded_blobs
 
 if TYPE_CHECKING:
     from media.limits import Meter
@@ -35,6 +35,7 @@ def verify() -> Response:
         raise RateLimited(f"at most {rt.settings.verify_per_minute} verifications a minute per client; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     with admission.expensive(rt.throttles, "verify", client) as meter:
+        refuse_unknown_form_fields()
         blobs = uploaded_blobs()
         if len(blobs) != 1:
             raise InvalidInput("send exactly one file in the multipart field 'media'")
