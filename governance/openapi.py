@@ -32,6 +32,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response as SpecResponse
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from governance import authz
 from governance.authz import Action, Principal
@@ -77,7 +78,7 @@ api = SpecTree(
     validation_error_model=Problem,
     validation_error_status=422,
     security_schemes=[SecurityScheme(name=BEARER, data=SecuritySchemeData(
-        type="http", scheme="bearer", description="an account's API token"))],
+        type=SecureType.HTTP, scheme="bearer", description="an account's API token"))],
 )
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -223,6 +224,9 @@ def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -
         op["security"] = [{}, {BEARER: []}]  # open to anyone; a token, if sent, must be valid
     else:
         op["security"] = [{BEARER: []}]
+    default = re.fullmatch(r"(\w+) <[A-Z]+>", op.get("summary", ""))
+    if default:  # spectree's placeholder for a view without a docstring: its name, read as words
+        op["summary"] = default.group(1).replace("_", " ").capitalize()
     if perm is not None and perm.note:
         op["description"] = (op.get("description") or "") + f"\n\nWho may call it: {perm.note}."
     responses: dict[str, Any] = {}

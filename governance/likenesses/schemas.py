@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from governance.likenesses.services.likenesses import MAX_DISPLAY_NAME
 from governance.openapi import Page, PageQuery
 
 ModeName = Literal["only_me", "approved", "mutuals", "everyone"]
-_FILES = {"items": {"type": "string", "format": "binary"}}
+_FILES: JsonDict = {"items": {"type": "string", "format": "binary"}}
 
 
 class DisputeBrief(BaseModel):

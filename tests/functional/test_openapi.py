@@ -141,3 +141,14 @@ def test_the_docs_and_the_document_are_public_but_a_bad_token_is_refused(api):
         assert _fetch(api, path)[0] == 200
         status, mimetype, _ = _fetch(api, path, "cg_not-a-token")
         assert status == 401 and mimetype == PROBLEM
+
+
+def test_the_document_is_valid_against_the_openapi_3_1_schema(api):
+    # the OpenAPI Initiative's schema of 3.1 documents, as schemathesis ships it
+    from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+
+    spec = _spec(api)
+    errors = [str(e) for e in OPENAPI_31_VALIDATOR.iter_errors(spec)]
+    assert not errors, errors[:5]
+    broken = {"paths": {"/v1/me": {"get": {"responses": {"200": {"content": 1}}}}}}
+    assert list(OPENAPI_31_VALIDATOR.iter_errors({**spec, **broken}))  # the validator does find faults

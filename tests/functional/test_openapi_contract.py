@@ -49,11 +49,10 @@ max-examples = {EXAMPLES}
 
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "415", "422", "429", "5xx"]
-
-[[operations]]
-include-path = "/sbr/v1/matches/byBinding"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "429", "400"]
 """
+#: (operation, check, status) failures that are the contract's allowances (module docstring), not defects
+ALLOWED = {("GET /sbr/v1/matches/byBinding", "positive_data_acceptance", 400),
+           ("POST /sbr/v1/matches/byBinding", "positive_data_acceptance", 400)}
 
 
 def map_query(ctx: Any, query: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -76,8 +75,9 @@ class Callers:
 
     def set(self, case: Any, data: str, ctx: Any) -> None:
         who = next(self.turn)
-        case.headers = dict(case.headers or {})
-        if who != "anonymous" and "Authorization" not in case.headers:
+        # schemathesis calls this only where it is not testing the auth itself (then it sends its own value)
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        if who != "anonymous":
             case.headers["Authorization"] = f"Bearer {self.tokens[who]}"
 
 
@@ -117,6 +117,8 @@ def run_contract(app: Any) -> tuple[int, int, list[str]]:
                     if check.status is Status.FAILURE and check.failure_info is not None:
                         interaction = event.recorder.interactions.get(case_id)
                         status = interaction.response.status_code if interaction and interaction.response else None
+                        if (event.recorder.label, check.name, status) in ALLOWED:
+                            continue
                         failures.append(f"{event.recorder.label} [{check.name}] -> {status}: "
                                         f"{check.failure_info.failure.title}\n{check.failure_info.code_sample}")
         elif isinstance(event, events.NonFatalError):
