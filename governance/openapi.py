@@ -183,11 +183,12 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
     variants = schema.get("anyOf")
     if isinstance(variants, list):
         rest = [v for v in variants if v != {"type": "null"}]
+        out = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
         if len(rest) == 1:
-            out = {k: v for k, v in schema.items() if k != "anyOf"}
             out.update(rest[0])
-            out.pop("default", None) if out.get("default") is None else None
-            return out
+        else:
+            out["anyOf"] = rest
+        return out
     return schema
 
 

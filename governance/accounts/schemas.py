@@ -93,4 +93,4 @@ class NotificationPage(Page):
 
 
 class NotificationQuery(PageQuery):
-    unread: Literal["true", "false", "1", "0"] | None = Field(None, description="true: only the unread ones")
+    unread: Literal["true", "false", "1", "0"] = Field("false", description="true: only the unread ones")

@@ -13,7 +13,7 @@ from governance.accounts import services as accounts_svc
 from governance.accounts.models import Account, Notification
 from governance.authz import Action
 from governance.columns import iso
-from governance.errors import InvalidInput
+from governance.errors import BadRequest, InvalidInput
 from governance.generations.services import generations as generations_svc
 from governance.openapi import PageQuery, operation
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
@@ -142,8 +142,12 @@ def remove_contact(ref: str) -> tuple[str, int]:
 @guard(Action.NOTIFICATION_LIST)
 @operation(ok={200: s.NotificationPage}, query=s.NotificationQuery, tags=["notifications"])
 def notifications() -> Response:
-    """``?unread=true``: only the unread ones. Newest first, paged (``limit``, ``cursor``; ``next``)."""
-    unread = request.args.get("unread") in ("1", "true")
+    """``?unread=true``: only the unread ones (``true``/``1``, ``false``/``0``; anything else is a 400). Newest
+    first, paged (``limit``, ``cursor``; ``next``)."""
+    raw = request.args.get("unread", "false")
+    if raw not in ("1", "true", "0", "false"):
+        raise BadRequest(f"unread must be true or false, got {raw!r}")
+    unread = raw in ("1", "true")
     me_ = caller()
     page = accounts_svc.page_notifications(db(), me_.id, page_request(f"notifications:{me_.id}"), unread_only=unread)
     return page_response("notifications", page, _notification_view)

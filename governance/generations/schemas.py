@@ -3,9 +3,10 @@ sees it, held generations' questions and answers. Descriptions only: the views a
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from governance.generations.services.generations import MAX_LIKENESSES, MAX_PROMPT, MAX_REASON
 from governance.openapi import Page, PageQuery
@@ -55,8 +56,10 @@ class GenerationPage(Page):
 
 class GenerationQuery(PageQuery):
     state: StateName | None = None
-    since: str | None = Field(None, min_length=1, description="ISO 8601 date or time with a zone (inclusive)")
-    until: str | None = Field(None, min_length=1, description="ISO 8601 date or time with a zone (exclusive)")
+    since: date | AwareDatetime | None = Field(None, description="a date (midnight UTC) or a time with a zone; "
+                                                                 "inclusive")
+    until: date | AwareDatetime | None = Field(None, description="a date (midnight UTC) or a time with a zone; "
+                                                                 "exclusive, after since (400 otherwise)")
 
 
 class ReviewOut(BaseModel):

@@ -47,3 +47,22 @@ def test_a_multipart_part_without_a_name_is_refused_not_a_500(api):
     r = api.call("POST", "/v1/verify", data=body, content_type="multipart/form-data; boundary=b")
     assert r.status_code == 422 and r.mimetype == PROBLEM
     assert r.get_json()["detail"] == "unknown form fields: ['1#\\x9a\\x0b', (unnamed)]; expected 'media'"
+
+
+def test_notifications_unread_takes_true_or_false_only(api):
+    # found by schemathesis' negative_data_rejection check: ?unread=0.5 (or null) was read as false, silently
+    token = api.account("ann")
+    for value in ("0.5", "null", "yes", ""):
+        r = api.call("GET", f"/v1/notifications?unread={value}", token)
+        assert r.status_code == 400 and r.mimetype == PROBLEM, value
+        assert "unread must be true or false" in r.get_json()["detail"]
+    for value in ("true", "1", "false", "0"):
+        assert api.call("GET", f"/v1/notifications?unread={value}", token).status_code == 200, value
+
+
+def test_the_generations_filters_are_documented_as_dates_or_zoned_times(api):
+    # found by schemathesis' positive_data_acceptance check: ?since=0 matched the document (any string) but is a 400
+    spec = api.call("GET", "/openapi.json").get_json()
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/v1/generations"]["get"]["parameters"]}
+    for name in ("since", "until"):
+        assert {v.get("format") for v in params[name]["anyOf"]} == {"date", "date-time"}, params[name]
