@@ -228,6 +228,9 @@ def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -
     default = re.fullmatch(r"(\w+) <[A-Z]+>", op.get("summary", ""))
     if default:  # spectree's placeholder for a view without a docstring: its name, read as words
         op["summary"] = default.group(1).replace("_", " ").capitalize()
+    for key in ("summary", "description"):  # docstrings are reStructuredText; the reference reads Markdown
+        if op.get(key):
+            op[key] = op[key].replace("``", "`")
     if perm is not None and perm.note:
         op["description"] = (op.get("description") or "") + f"\n\nWho may call it: {perm.note}."
     responses: dict[str, Any] = {}

@@ -16,9 +16,9 @@ RuleName = Literal["deny", "licensees_only", "allow", "attribution"]
 class CharacterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
-    aliases: list[str] = Field(default_factory=list, max_length=MAX_ALIASES)
+    aliases: list[str] | None = Field(None, max_length=MAX_ALIASES, description="null: none")
     rule: RuleName
-    licensees: list[str] = Field(default_factory=list, description="account names or ids (licensees_only)")
+    licensees: list[str] | None = Field(None, description="account names or ids (licensees_only); null: none")
     attribution: str | None = Field(None, description="the credit a release must show (attribution)")
 
 

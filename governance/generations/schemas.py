@@ -17,9 +17,9 @@ StateName = Literal["requested", "prechecked", "generating", "scanning", "sealin
 class GenerationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
-    likenesses: list[str] = Field(default_factory=list, max_length=MAX_LIKENESSES,
-                                  json_schema_extra={"uniqueItems": True},
-                                  description="likeness ids the video may show (each needs consent)")
+    likenesses: list[str] | None = Field(None, max_length=MAX_LIKENESSES, json_schema_extra={"uniqueItems": True},
+                                         description="likeness ids the video may show (each needs consent); "
+                                                     "null: none")
     seed: int | None = Field(None, ge=0, lt=2**63)
     remix_of: str | None = Field(None, description="the released generation this one remixes")
 

@@ -66,3 +66,15 @@ def test_the_generations_filters_are_documented_as_dates_or_zoned_times(api):
     params = {p["name"]: p["schema"] for p in spec["paths"]["/v1/generations"]["get"]["parameters"]}
     for name in ("since", "until"):
         assert {v.get("format") for v in params[name]["anyOf"]} == {"date", "date-time"}, params[name]
+
+
+def test_null_lists_are_documented_as_the_service_reads_them(api):
+    # found by schemathesis' negative_data_rejection check: {"aliases": null} and {"likenesses": null} are read as
+    # empty lists (the services say so), but the document said arrays only
+    spec = api.call("GET", "/openapi.json").get_json()["components"]["schemas"]
+    for model, field in (("CharacterIn", "aliases"), ("CharacterIn", "licensees"), ("GenerationCreate", "likenesses")):
+        assert {"type": "null"} in spec[model]["properties"][field]["anyOf"], (model, field)
+    rh = api.account("rita", "rights_holder")
+    r = api.call("POST", "/v1/characters", rh, json={"name": "Zorblax", "rule": "deny", "aliases": None,
+                                                      "licensees": None})
+    assert r.status_code == 201 and r.get_json()["aliases"] == [] and r.get_json()["licensees"] == []

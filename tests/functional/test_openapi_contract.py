@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,11 +37,13 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
+from governance import authz
 from governance.accounts.services import create_account
 from governance.app import create_app
+from governance.authz import Principal
 from governance.db import unit_of_work
 
-EXAMPLES = int(os.environ.get("CG_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("CG_FUZZ_EXAMPLES", "30"))
 WHO = ("admin", "creator", "rights_holder", "regulator", "anonymous")
 
 CONFIG = f"""
@@ -72,19 +76,27 @@ def _allowed(label: str, check: str, status: int | None, body: bytes) -> bool:
 
 
 class Callers:
-    """Schemathesis' auth provider: each request goes out as the next caller in turn (``WHO``); the tokens are
-    the accounts' own (a rotated one is followed: ``POST /v1/me/token`` answers with the new one)."""
+    """Schemathesis' auth provider: four requests in five go out as the next caller the authorization table admits
+    to the operation, the fifth as the next of all callers (``WHO``), so that refusals are fuzzed too. The tokens
+    are the accounts' own (a rotated one is followed: ``POST /v1/me/token`` answers with the new one)."""
 
     def __init__(self, tokens: dict[str, str]) -> None:
         self.tokens = tokens
-        self.turn = itertools.cycle(WHO)
+        self.count = itertools.count()
+        self.anyone = itertools.cycle(WHO)
+        self.admitted: dict[str, Iterator[str]] = {}
+        for p in authz.TABLE.values():
+            method, path = p.route.split()
+            label = method + " " + re.sub(r"<(?:[a-z]+:)?([^>]+)>", r"{\1}", path)
+            self.admitted[label] = itertools.cycle([w for w in WHO if Principal(w) in p.anyone])
 
     def get(self, case: Any, ctx: Any) -> str:
         return "callers"
 
     def set(self, case: Any, data: str, ctx: Any) -> None:
         _drop_valid_cursor(case)  # (every case but those testing the auth itself, which a 401 answers first)
-        who = next(self.turn)
+        admitted = self.admitted.get(case.operation.label)
+        who = next(self.anyone) if admitted is None or next(self.count) % 5 == 4 else next(admitted)
         # schemathesis calls this only where it is not testing the auth itself (then it sends its own value)
         case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
         if who != "anonymous":
@@ -117,10 +129,11 @@ def run_contract(app: Any) -> tuple[int, int, list[str]]:
     if only:
         schema = schema.include(path_regex=only)
     operations = sum(1 for _ in schema.get_all_operations())
-    requests, failures, statuses = 0, [], Counter[int]()
+    requests, failures, statuses, phases = 0, [], Counter[int](), Counter[str]()
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             requests += len(event.recorder.interactions)
+            phases[str(event.phase.value)] += len(event.recorder.interactions)
             for interaction in event.recorder.interactions.values():
                 if interaction.response is not None:
                     statuses[interaction.response.status_code] += 1
@@ -138,7 +151,7 @@ def run_contract(app: Any) -> tuple[int, int, list[str]]:
             failures.append(f"{event.label}: error {event.info.title}: {event.info.message}")
         elif isinstance(event, events.FatalError):
             raise AssertionError(f"schemathesis stopped: {event.exception}")
-    print("schemathesis: statuses", dict(sorted(statuses.items())))
+    print("schemathesis: statuses", dict(sorted(statuses.items())), "requests by phase", dict(phases))
     return operations, requests, failures
 
 
