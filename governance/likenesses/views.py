@@ -195,7 +195,7 @@ def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
 # -- enrollment ------------------------------------------------------------------------------------------------------
 @bp.post("/likenesses/challenges")
 @guard(Action.LIKENESS_CHALLENGE)
-@operation(ok={201: s.ChallengeOut}, errors=[429], tags=["enrollment"])
+@operation(ok={201: s.ChallengeOut}, errors=[409], tags=["enrollment"])
 def create_challenge() -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, created_at, ttl_s}``: head poses to perform in order on camera, then upload
     the video to ``POST /v1/likenesses`` (or ``/v1/likenesses/{id}/verification``) with ``challenge=<id>``."""

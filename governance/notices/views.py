@@ -94,7 +94,7 @@ def notice_status(notice_id: str) -> Response:
 
 @bp.post("/notices/<notice_id>/challenge")
 @guard(Action.NOTICE_CHALLENGE)
-@operation(ok={201: s.ChallengeOut}, query=s.TokenQuery, errors=[409, 429], tags=["notices"])
+@operation(ok={201: s.ChallengeOut}, query=s.TokenQuery, errors=[409], tags=["notices"])
 def notice_challenge(notice_id: str) -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, ttl_s}``: the live challenge of enrollment, for a filer on their own behalf."""
     notice = notices_svc.by_token(db(), notice_id, _token())
