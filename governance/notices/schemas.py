@@ -82,7 +82,8 @@ class NoticePage(Page):
 
 
 class NoticeListQuery(PageQuery):
-    state: Literal["queue", "all", "open", "taken_down", "rejected", "countered", "restored"] | None = None
+    state: Literal["", "queue", "all", "open", "taken_down", "rejected", "countered", "restored"] | None = Field(
+        None, description="queue (open and countered; also when empty or left out), all, or one state")
 
 
 class NoticeDecision(BaseModel):
