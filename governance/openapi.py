@@ -208,11 +208,20 @@ def build_spec(app: Flask) -> dict[str, Any]:
             doc, action = _doc_of(views[(path, method)])
             assert doc is not None, f"{method.upper()} {path} is not described"
             _complete(op, doc, action, path)
+    for form in _multipart_schemas(spec):  # a form field is sent or left out: it has no null
+        form["properties"] = {name: _strip_null(prop) for name, prop in form.get("properties", {}).items()}
     spec["security"] = [{BEARER: []}]
     spec["paths"] = dict(sorted(spec["paths"].items()))
     spec["tags"] = sorted(spec["tags"], key=lambda t: t["name"])
     app.extensions["consentgate.openapi"] = spec
     return dict(spec)
+
+
+def _multipart_schemas(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    refs = {op["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for ops in spec["paths"].values() for op in ops.values()
+            if "multipart/form-data" in op.get("requestBody", {}).get("content", {})}
+    return [spec["components"]["schemas"][ref] for ref in sorted(refs)]
 
 
 def _openapi_path(rule: str) -> str:
@@ -255,8 +264,6 @@ def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -
             param["schema"].setdefault("minLength", 1) if param["schema"].get("type") == "string" else None
     body = op.get("requestBody")
     if body is not None:
-        if "multipart/form-data" in body["content"]:
-            body["content"]["multipart/form-data"]["encoding"] = {"media": {"contentType": "image/*, video/*"}}
         if doc.optional_body:
             body["required"] = False
     if doc.body_media:

@@ -172,6 +172,8 @@ def wsgi_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(WSGITransport, "send", in_process)
 
 
+# Hypothesis warns when it would print a large generated value (an upload of some MB); it is not a fault of the app
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_the_app_keeps_its_openapi_contract(contract_app: Any, wsgi_transport: None) -> None:
     operations, requests, failures = run_contract(contract_app)
     print(f"schemathesis: {operations} operations, {requests} requests, {len(failures)} failures")
