@@ -32,6 +32,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response as SpecResponse
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.metadata import register_validated_function
 from spectree.models import SecureType
 
 from governance import authz
@@ -125,10 +126,9 @@ def operation(*, ok: Mapping[int, type[BaseModel] | None] | None = None, query: 
         metadata = api._function_metadata.pop(wrapper)
         api._function_metadata[view] = metadata
         medias = {s: (m,) if isinstance(m, str) else tuple(m) for s, m in (media or {}).items()}
+        is_paged = paged or (query is not None and "limit" in query.model_fields)
         _DOCS[view] = _Doc(tuple(sorted({*(ok or {}), *medias})), frozenset(errors), medias, body_media,
-                           json is not None, form is not None, paged or (query is not None and "limit" in
-                                                                           query.model_fields), optional_body)
-        from spectree.metadata import register_validated_function
+                           json is not None, form is not None, is_paged, optional_body)
         register_validated_function(view)
         return view
 
