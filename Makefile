@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models run test lint bench clean screenshots
+.PHONY: install models run test fuzz lint bench clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test: $(STAMP) models
 # each page they reach; needs Debian's chromium).
 screenshots: $(STAMP)
 	CONSENTGATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
+
+# The API against its own OpenAPI document (/openapi.json) with schemathesis: every check, every phase, 300 examples
+# per operation and phase instead of make test's 30 (docs/api.md says what each costs). CG_FUZZ_PATHS=REGEX narrows
+# it to some paths.
+fuzz: $(STAMP) models
+	CG_FUZZ_EXAMPLES=$${CG_FUZZ_EXAMPLES:-300} $(PY) -m pytest -q -s tests/functional/test_openapi_contract.py
 
 # mypy --strict on the libraries that promise it (tests/test_typing.py enforces it too); the rest with the
 # project's default settings ([tool.mypy] in pyproject.toml).

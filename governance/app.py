@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from governance import logs, pages, web
+from governance import logs, openapi, pages, web
 from governance.accounts import views as accounts_views
 from governance.characters import views as characters_views
 from governance.config import Settings
@@ -53,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(softbinding_views.bp)  # the C2PA Soft Binding Resolution API under its own prefix
     ops_views.init_app(app)
     pages.init_app(app)  # the pages at /: a second front door onto the same services
+    openapi.init_app(app)  # /openapi.json and /docs
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -122,6 +122,9 @@ class Action(StrEnum):
     SBR_MANIFEST = "sbr:manifest"
     SBR_ALGORITHMS = "sbr:algorithms"
     METRICS = "ops:metrics"
+    OPENAPI = "api:openapi"
+    DOCS = "api:docs"
+    DOCS_ASSET = "api:docs:asset"
     READINESS = "ops:readiness"
 
 
@@ -274,6 +277,11 @@ TABLE: dict[Action, Permission] = {
     # Open like /healthz: Prometheus and load balancers scrape without a token. Nothing in them names a person, an
     # account, a likeness or a prompt (labels are outcomes, rule families, stages, states); operators keep both
     # off the public listener (docs/operations.md).
+    # The API's contract and its reference pages: public, like the API they describe (governance/openapi.py)
+    Action.OPENAPI: _open("GET /openapi.json", EVERYONE, "the OpenAPI 3.1 document"),
+    Action.DOCS: _open("GET /docs", EVERYONE, "the API reference (Swagger UI), offline"),
+    Action.DOCS_ASSET: _open("GET /docs/assets/<name>", EVERYONE, "the reference's scripts and styles, from a "
+                                                                  "Python package"),
     Action.METRICS: _open("GET /metrics", EVERYONE, "counts and durations only: no ids, names or prompts"),
     Action.READINESS: _open("GET /readyz", EVERYONE, "503 while the database, the broker or the signer is "
                                                      "unreachable"),

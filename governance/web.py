@@ -166,8 +166,9 @@ def uploaded_blobs(field: str = "media") -> list[bytes]:
 
 
 def problem(e: BaseException) -> Response:
-    """The problem+json answer to ``e`` (:func:`governance.errors.problem_for`), with ``WWW-Authenticate`` on a 401
-    and ``Retry-After`` when the error says when to come back; a bug is logged with its traceback."""
+    """The problem+json answer to ``e`` (:func:`governance.errors.problem_for`), with ``WWW-Authenticate`` on a 401,
+    ``Allow`` on a 405 and ``Retry-After`` when the error says when to come back; a bug is logged with its
+    traceback."""
     found = problem_for(e, max_upload_bytes=runtime().settings.max_upload_bytes)
     if not found.expected:
         current_app.logger.error("unhandled error (%s)", found.type_, exc_info=e)
@@ -178,9 +179,37 @@ def problem(e: BaseException) -> Response:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="consentgate"'
     if "retry_after" in found.extra:
         resp.headers["Retry-After"] = str(found.extra["retry_after"])
+    valid_methods = getattr(e, "valid_methods", None)  # werkzeug's 405 knows the methods the path takes
+    if found.status == 405 and valid_methods:
+        resp.headers["Allow"] = ", ".join(sorted(valid_methods))  # RFC 9110 15.5.6: a 405 MUST send Allow
+    return resp
+
+
+def refuse_unknown_form_fields(*allowed: str) -> None:
+    """Refuse (422) a multipart form field other than ``allowed`` and the files' ``media``: a typo in a form must
+    not be ignored any more than in a JSON body. A page's form (the ``pages`` blueprint) also carries its CSRF token,
+    ``csrf_token``, which the pages check before any view code runs."""
+    known = set(allowed) | {"media"} | ({"csrf_token"} if request.blueprint == "pages" else set())
+    unknown = (set(request.form) | set(request.files)) - known
+    if unknown:  # a part's name can be anything a client sends, None included: shown escaped
+        names = sorted("(unnamed)" if k is None else ascii(k) for k in unknown)
+        raise InvalidInput(f"unknown form fields: [{', '.join(names)}]; expected 'media'"
+                           + (f" and some of {sorted(allowed)}" if allowed else ""))
+
+
+def options_response() -> Response:
+    """The automatic answer to ``OPTIONS``: ``Allow`` lists the methods of the route the path matched, not those of
+    every route whose pattern the path also fits (``/v1/likenesses/challenges`` takes POST; that
+    ``/v1/likenesses/<likeness_id>`` would also read it as an id does not make GET a method of the challenges)."""
+    rule = request.url_rule
+    methods = {m for r in current_app.url_map.iter_rules() if rule is not None and r.rule == rule.rule
+               for m in (r.methods or ())}
+    resp = current_app.response_class()
+    resp.allow.update(methods | {"OPTIONS"})
     return resp
 
 
 def init_app(app: Flask) -> None:
+    app.make_default_options_response = options_response  # type: ignore[method-assign]
     app.teardown_appcontext(_close_db)
     app.register_error_handler(Exception, problem)  # every error, werkzeug's HTTP answers included: one place

@@ -8,11 +8,14 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from governance import authz
+from governance.accounts import schemas as s
 from governance.accounts import services as accounts_svc
 from governance.accounts.models import Account, Notification
 from governance.authz import Action
 from governance.columns import iso
+from governance.errors import BadRequest
 from governance.generations.services import generations as generations_svc
+from governance.openapi import PageQuery, operation
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
 bp = Blueprint("accounts", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -35,6 +38,7 @@ def _secret(response: Response) -> Response:
 
 @bp.get("/me")
 @guard(Action.ME_READ)
+@operation(ok={200: s.MeOut}, tags=["accounts"])
 def me() -> Response:
     """Who you are; for an account that may request generations, its daily ``quota``: ``daily``, ``used`` today,
     ``left``, ``refused`` (requests the precheck refused today: they use none of it, but at most ``daily`` of
@@ -50,6 +54,7 @@ def me() -> Response:
 
 @bp.post("/me/token")
 @guard(Action.ME_TOKEN)
+@operation(ok={200: s.TokenOut}, tags=["accounts"])
 def rotate_my_token() -> Response:
     """A new API token for the caller; the one used for this request stops working at once."""
     me_ = caller()
@@ -60,6 +65,7 @@ def rotate_my_token() -> Response:
 
 @bp.post("/accounts")
 @guard(Action.ACCOUNT_CREATE)
+@operation(ok={201: s.AccountCreated}, json=s.AccountCreate, errors=[404, 409], tags=["accounts"])
 def create_account() -> tuple[Response, int]:
     admin = caller()
     body = json_body("name", "role", "daily_quota", "guardian")
@@ -81,6 +87,7 @@ def create_account() -> tuple[Response, int]:
 
 @bp.get("/accounts")
 @guard(Action.ACCOUNT_LIST)
+@operation(ok={200: s.AccountPage}, query=PageQuery, tags=["accounts"])
 def list_accounts() -> Response:
     """By name, paged (``limit``, ``cursor``; ``next``)."""
     page = accounts_svc.page_accounts(db(), page_request("accounts"))
@@ -90,6 +97,7 @@ def list_accounts() -> Response:
 
 @bp.post("/accounts/<ref>/token")
 @guard(Action.ACCOUNT_TOKEN)
+@operation(ok={200: s.TokenRevoked}, tags=["accounts"])
 def rotate_token(ref: str) -> Response:
     """An admin revokes an account's token (a leaked token stops working at once). No new token is returned:
     an admin holding one could act, and consent, as the person; the operator issues it instead."""
@@ -102,6 +110,7 @@ def rotate_token(ref: str) -> Response:
 
 @bp.get("/contacts")
 @guard(Action.CONTACT_LIST)
+@operation(ok={200: s.ContactPage}, query=PageQuery, tags=["contacts"])
 def contacts() -> Response:
     """The names you listed that belong to an account, each with whether they list you too; no ids, no roles."""
     me_ = caller()
@@ -111,6 +120,7 @@ def contacts() -> Response:
 
 @bp.put("/contacts/<ref>")
 @guard(Action.CONTACT_ADD)
+@operation(ok={204: None}, errors=[422], tags=["contacts"])
 def add_contact(ref: str) -> tuple[str, int]:
     """List an account by its name. The answer is the same whether the name exists or not."""
     accounts_svc.add_contact(db(), caller(), ref)
@@ -120,6 +130,7 @@ def add_contact(ref: str) -> tuple[str, int]:
 
 @bp.delete("/contacts/<ref>")
 @guard(Action.CONTACT_REMOVE)
+@operation(ok={204: None}, tags=["contacts"])
 def remove_contact(ref: str) -> tuple[str, int]:
     accounts_svc.remove_contact(db(), caller(), ref)
     db().commit()
@@ -128,9 +139,14 @@ def remove_contact(ref: str) -> tuple[str, int]:
 
 @bp.get("/notifications")
 @guard(Action.NOTIFICATION_LIST)
+@operation(ok={200: s.NotificationPage}, query=s.NotificationQuery, tags=["notifications"])
 def notifications() -> Response:
-    """``?unread=true``: only the unread ones. Newest first, paged (``limit``, ``cursor``; ``next``)."""
-    unread = request.args.get("unread") in ("1", "true")
+    """``?unread=true``: only the unread ones (``true``/``1``, ``false``/``0``; anything else is a 400). Newest
+    first, paged (``limit``, ``cursor``; ``next``)."""
+    raw = request.args.get("unread", "false")
+    if raw not in ("1", "true", "0", "false"):
+        raise BadRequest(f"unread must be true or false, got {raw!r}")
+    unread = raw in ("1", "true")
     me_ = caller()
     page = accounts_svc.page_notifications(db(), me_.id, page_request(f"notifications:{me_.id}"), unread_only=unread)
     return page_response("notifications", page, _notification_view)
@@ -138,6 +154,7 @@ def notifications() -> Response:
 
 @bp.post("/notifications/read")
 @guard(Action.NOTIFICATION_READ)
+@operation(ok={204: None}, tags=["notifications"])
 def mark_read() -> tuple[str, int]:
     accounts_svc.mark_read(db(), caller())
     db().commit()

@@ -9,13 +9,25 @@ from flask import Blueprint, Response, jsonify
 
 from governance import admission
 from governance.authz import Action
+from governance.characters import schemas as s
 from governance.characters import services as characters_svc
 from governance.characters.models import Character
 from governance.columns import iso
 from governance.errors import RateLimited
+from governance.openapi import PageQuery, operation
 from governance.ratelimit import retry_after
 from governance.uploads import reference_images
-from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
+from governance.web import (
+    caller,
+    db,
+    guard,
+    json_body,
+    page_request,
+    page_response,
+    refuse_unknown_form_fields,
+    runtime,
+    uploaded_blobs,
+)
 
 bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
@@ -27,6 +39,7 @@ def _character_view(c: Character) -> dict[str, Any]:
 
 @bp.post("/characters")
 @guard(Action.CHARACTER_CREATE)
+@operation(ok={201: s.CharacterOut}, json=s.CharacterIn, errors=[409], tags=["characters"])
 def create_character() -> tuple[Response, int]:
     owner = caller()
     body = json_body("name", "aliases", "rule", "licensees", "attribution")
@@ -38,6 +51,7 @@ def create_character() -> tuple[Response, int]:
 
 @bp.get("/characters")
 @guard(Action.CHARACTER_LIST)
+@operation(ok={200: s.CharacterPage}, query=PageQuery, tags=["characters"])
 def list_characters() -> Response:
     """Oldest first, paged (``limit``, ``cursor``; ``next``)."""
     return page_response("characters", characters_svc.page_characters(db(), page_request("characters")),
@@ -46,6 +60,7 @@ def list_characters() -> Response:
 
 @bp.post("/characters/<character_id>/references")
 @guard(Action.CHARACTER_REFERENCES)
+@operation(ok={201: s.ReferencesOut}, form=s.ReferencesForm, errors=[409, 415, 503], tags=["characters"])
 def add_character_references(character_id: str) -> tuple[Response, int]:
     """Reference images (multipart ``media``, photos or stills) the visual check compares outputs with."""
     return jsonify({"character": character_id, "references": add_references(character_id)}), 201
@@ -56,6 +71,7 @@ def add_references(character_id: str) -> int:
     has now. 409 when the service has no image encoder."""
     actor = caller()
     ch = characters_svc.owned_character(db(), actor, character_id, Action.CHARACTER_REFERENCES)
+    refuse_unknown_form_fields()
     with admission.expensive(runtime().throttles, "reference") as meter:
         images = reference_images(uploaded_blobs(), meter)
         total = characters_svc.add_references(db(), actor, ch, images, runtime().detectors.character_encoder)
@@ -65,6 +81,7 @@ def add_references(character_id: str) -> int:
 
 @bp.post("/characters/simulate")
 @guard(Action.CHARACTER_SIMULATE)
+@operation(ok={200: s.SimulationOut}, json=s.SimulateIn, errors=[409, 429], tags=["characters"])
 def simulate_character() -> Response:
     """What a rule would have done to past requests, before it is registered: k-anonymous counts only
     (characters_svc.simulate); rate-limited per account, since each call is a guess about other people."""
@@ -85,6 +102,7 @@ def simulate_rule(body: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/characters/<character_id>/usage")
 @guard(Action.CHARACTER_USAGE)
+@operation(ok={200: s.UsageOut}, tags=["characters"])
 def character_usage(character_id: str) -> Response:
     actor = caller()
     return jsonify(characters_svc.usage(db(), actor, characters_svc.owned_character(
@@ -93,6 +111,7 @@ def character_usage(character_id: str) -> Response:
 
 @bp.delete("/characters/<character_id>")
 @guard(Action.CHARACTER_DELETE)
+@operation(ok={204: None}, tags=["characters"])
 def delete_character(character_id: str) -> tuple[str, int]:
     actor = caller()
     characters_svc.delete_character(db(), actor, characters_svc.owned_character(

@@ -19,12 +19,14 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.columns import iso
 from governance.errors import Conflict, Gone
+from governance.generations import schemas as s
 from governance.generations.models import Generation, GenerationReview, GenerationState
 from governance.generations.services import consent_record as consent_record_svc
 from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
 from governance.likenesses.services import likenesses as likenesses_svc
+from governance.openapi import PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.runtime import require_free_space
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
@@ -86,6 +88,7 @@ def _review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
 # -- generations -----------------------------------------------------------------------------------------
 @bp.post("/generations")
 @guard(Action.GENERATION_CREATE)
+@operation(ok={202: s.GenerationAccepted}, json=s.GenerationCreate, errors=[404, 409, 429, 507], tags=["generations"])
 def create_generation() -> tuple[Response, int]:
     gen = start_generation(caller(), json_body("prompt", "likenesses", "seed", "remix_of"))
     resp = jsonify({"id": gen.id, "state": gen.state.value, "reasons": gen.reasons})
@@ -119,6 +122,7 @@ def start_generation(requester: Account, body: dict[str, Any]) -> Generation:
 
 @bp.get("/generations")
 @guard(Action.GENERATION_LIST)
+@operation(ok={200: s.GenerationPage}, query=s.GenerationQuery, tags=["generations"])
 def list_generations() -> Response:
     """Newest first, paged (``limit``, ``cursor``; ``next``). A regulator lists everyone's generations, anyone else
     those they requested; ``state``, ``since`` (inclusive) and ``until`` (exclusive) filter by state and by when
@@ -132,6 +136,7 @@ def list_generations() -> Response:
 
 @bp.get("/generations/<generation_id>")
 @guard(Action.GENERATION_READ)
+@operation(ok={200: s.GenerationOut}, tags=["generations"])
 def get_generation(generation_id: str) -> Response:
     gen = generations_svc.generation_for(db(), caller(), generation_id, Action.GENERATION_READ)
     return jsonify(_view_for(caller(), gen))
@@ -139,6 +144,7 @@ def get_generation(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/review")
 @guard(Action.GENERATION_REVIEWS)
+@operation(ok={200: s.ReviewsOut}, tags=["held generations"])
 def generation_reviews(generation_id: str) -> Response:
     """The questions about a held generation put to the caller (the owner of a likeness it may show), with
     the frames the face is in (base64 JPEG); nobody else's."""
@@ -149,6 +155,7 @@ def generation_reviews(generation_id: str) -> Response:
 
 @bp.post("/generations/<generation_id>/review")
 @guard(Action.GENERATION_REVIEW)
+@operation(ok={200: s.ReviewsOut}, json=s.ReviewDecision, errors=[409], tags=["held generations"])
 def review_generation(generation_id: str) -> Response:
     """``{"decision": "confirm"}`` (it is me: blocked) or ``{"decision": "dismiss"}`` (not me: the gate goes on,
     consent checked again at every stage)."""
@@ -180,6 +187,7 @@ def _reviews_answer(account: Account, gen: Generation, *, with_frames: bool) -> 
 
 @bp.get("/generations/<generation_id>/consent-record")
 @guard(Action.GENERATION_CONSENT_RECORD)
+@operation(ok={200: s.ConsentRecordOut}, errors=[409], tags=["generations"])
 def consent_record(generation_id: str) -> Response:
     """The openings of a sealed generation's public commitments: all of them for regulators and admins, their
     own to the requester and to owners of a likeness in it (404 to anyone who may not see the generation)."""
@@ -194,6 +202,7 @@ def consent_record(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/video")
 @guard(Action.GENERATION_VIDEO)
+@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["generations"])
 def download(generation_id: str) -> Response:
     gen, path = sealed_video(generation_id)
     return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
@@ -221,6 +230,8 @@ def _ensure_downloadable(gen: Generation) -> None:
 
 @bp.delete("/generations/<generation_id>")
 @guard(Action.GENERATION_TAKEDOWN)
+@operation(ok={204: None}, json=s.Takedown, query=s.TakedownQuery, optional_body=True, errors=[409, 410],
+           tags=["generations"])
 def take_down(generation_id: str) -> tuple[str, int]:
     """Take a video down. An admin who is not in it and did not request it must say why (JSON
     ``{"reason": ...}`` or ``?reason=``): the reason is audited and sent to everyone involved."""
@@ -244,6 +255,7 @@ def take_down_video(generation_id: str, reason: Any = None) -> None:
 
 @bp.get("/likenesses/<likeness_id>/generations")
 @guard(Action.LIKENESS_GENERATIONS)
+@operation(ok={200: s.GenerationPage}, query=PageQuery, tags=["likenesses"])
 def likeness_generations(likeness_id: str) -> Response:
     lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_GENERATIONS)
     page = generations_svc.page_for_likeness_owner(db(), lk, page_request(f"likeness-generations:{lk.id}"))

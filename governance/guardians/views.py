@@ -6,7 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from governance.authz import Action
+from governance.guardians import schemas as s
 from governance.guardians import services as guardians_svc
+from governance.openapi import PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 from governance.workflows import withdrawals
@@ -16,6 +18,7 @@ bp = Blueprint("guardians", __name__)  # nested in the v1 blueprint: /v1/...
 
 @bp.put("/accounts/<ref>/guardian")
 @guard(Action.GUARDIAN_LINK)
+@operation(ok={200: s.GuardianshipOut}, json=s.GuardianLink, errors=[409], tags=["guardians"])
 def link_guardian(ref: str) -> Response:
     """``{"guardian": name}``: the account is a minor's, linked to that guardian (its likenesses open to everyone
     or mutuals become ``approved``)."""
@@ -28,6 +31,7 @@ def link_guardian(ref: str) -> Response:
 
 @bp.delete("/accounts/<ref>/guardian")
 @guard(Action.GUARDIAN_UNLINK)
+@operation(ok={200: s.GuardianshipOut}, errors=[409], tags=["guardians"])
 def unlink_guardian(ref: str) -> Response:
     row = guardians_svc.unlink(db(), caller(), ref)
     db().commit()
@@ -36,6 +40,7 @@ def unlink_guardian(ref: str) -> Response:
 
 @bp.post("/accounts/<ref>/majority")
 @guard(Action.MINORITY_END)
+@operation(ok={200: s.MajorityOut}, json=s.MajorityIn, tags=["guardians"])
 def end_minority(ref: str) -> Response:
     """``{"reason": "how the holder's age was checked"}``: the account is no longer a minor's."""
     body = json_body("reason")
@@ -46,6 +51,7 @@ def end_minority(ref: str) -> Response:
 
 @bp.get("/guardian/approvals")
 @guard(Action.GUARDIAN_APPROVALS)
+@operation(ok={200: s.GuardianApprovalPage}, query=PageQuery, tags=["guardians"])
 def approvals() -> Response:
     """The grants your wards asked for, waiting for you; oldest first, paged (``limit``, ``cursor``; ``next``)."""
     me_ = caller()
@@ -55,6 +61,7 @@ def approvals() -> Response:
 
 @bp.post("/guardian/approvals/<approval_id>")
 @guard(Action.GUARDIAN_DECIDE)
+@operation(ok={200: s.GuardianApprovalOut}, json=s.GuardianDecision, errors=[409], tags=["guardians"])
 def decide(approval_id: str) -> Response:
     """``{"decision": "approve"|"deny"}``: approving makes the grant."""
     body = json_body("decision")

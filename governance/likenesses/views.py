@@ -20,15 +20,27 @@ from governance.authz import Action
 from governance.columns import iso, utcnow
 from governance.errors import Conflict, InvalidInput
 from governance.guardians import services as guardians_svc
+from governance.likenesses import schemas as s
 from governance.likenesses.models import Challenge, Dispute, Figure, Likeness
 from governance.likenesses.services import disputes as disputes_svc
 from governance.likenesses.services import enrollment as enrollment_svc
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.likenesses.services.likenesses import check_display_name, facts_of
+from governance.openapi import PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.uploads import challenge_video, enrollment_frames, reference_images
-from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, uploaded_blobs
+from governance.web import (
+    caller,
+    db,
+    guard,
+    json_body,
+    page_request,
+    page_response,
+    refuse_unknown_form_fields,
+    runtime,
+    uploaded_blobs,
+)
 from governance.workflows import withdrawals
 from policies.consent import HOW_TO_VERIFY, Verification, can_consent
 
@@ -107,6 +119,7 @@ def figure_view(figure: Figure) -> dict[str, Any]:
 # -- likenesses: list, read, mode, grants, delete -------------------------------------------------------------------
 @bp.get("/likenesses")
 @guard(Action.LIKENESS_LIST)
+@operation(ok={200: s.LikenessPage}, query=PageQuery, tags=["likenesses"])
 def my_likenesses() -> Response:
     """Oldest first, paged (``limit``, ``cursor``; ``next``)."""
     me_ = caller()
@@ -116,6 +129,7 @@ def my_likenesses() -> Response:
 
 @bp.get("/likenesses/<likeness_id>")
 @guard(Action.LIKENESS_READ)
+@operation(ok={200: s.LikenessOut}, tags=["likenesses"])
 def get_likeness(likeness_id: str) -> Response:
     lk = likenesses_svc.owned_likeness(db(), caller(), likeness_id, Action.LIKENESS_READ)
     grants = [{"account": g.grantee_id, "grant": g.id, "since": iso(g.created_at)}
@@ -125,6 +139,7 @@ def get_likeness(likeness_id: str) -> Response:
 
 @bp.patch("/likenesses/<likeness_id>")
 @guard(Action.LIKENESS_MODE)
+@operation(ok={200: s.LikenessOut}, json=s.ModeIn, errors=[409], tags=["likenesses"])
 def patch_likeness(likeness_id: str) -> Response:
     actor = caller()
     likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_MODE)
@@ -147,6 +162,7 @@ def change_mode(likeness_id: str, mode: Any) -> Likeness:
 
 @bp.delete("/likenesses/<likeness_id>")
 @guard(Action.LIKENESS_DELETE)
+@operation(ok={204: None}, tags=["likenesses"])
 def delete_likeness(likeness_id: str) -> tuple[str, int]:
     actor = caller()
     lk = likenesses_svc.owned_likeness(db(), actor, likeness_id, Action.LIKENESS_DELETE)
@@ -159,6 +175,7 @@ def delete_likeness(likeness_id: str) -> tuple[str, int]:
 
 @bp.put("/likenesses/<likeness_id>/grants/<account_ref>")
 @guard(Action.LIKENESS_GRANT)
+@operation(ok={200: s.GrantOut, 201: s.GrantOut, 202: s.GrantOut}, errors=[409, 422], tags=["likenesses"])
 def grant(likeness_id: str, account_ref: str) -> tuple[Response, int]:
     body, status = grant_to(likeness_id, account_ref)
     return jsonify(body), status
@@ -181,6 +198,7 @@ def grant_to(likeness_id: str, account_ref: str) -> tuple[dict[str, Any], int]:
 
 @bp.delete("/likenesses/<likeness_id>/grants/<account_ref>")
 @guard(Action.LIKENESS_REVOKE)
+@operation(ok={204: None}, tags=["likenesses"])
 def revoke(likeness_id: str, account_ref: str) -> tuple[str, int]:
     revoke_grant(likeness_id, account_ref)
     return "", 204
@@ -199,6 +217,7 @@ def revoke_grant(likeness_id: str, account_ref: str) -> None:
 # -- enrollment ------------------------------------------------------------------------------------------------------
 @bp.post("/likenesses/challenges")
 @guard(Action.LIKENESS_CHALLENGE)
+@operation(ok={201: s.ChallengeOut}, errors=[409], tags=["enrollment"])
 def create_challenge() -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, created_at, ttl_s}``: head poses to perform in order on camera, then upload
     the video to ``POST /v1/likenesses`` (or ``/v1/likenesses/{id}/verification``) with ``challenge=<id>``."""
@@ -217,6 +236,7 @@ def new_challenge() -> dict[str, Any]:
 
 @bp.post("/likenesses")
 @guard(Action.LIKENESS_ENROLL)
+@operation(ok={201: s.EnrolledOut}, form=s.EnrollForm, errors=[404, 409, 415, 503], tags=["enrollment"])
 def enroll() -> tuple[Response, int]:
     """Multipart ``media``. Photos (or a video without ``challenge``): a ``photo`` likeness, protective only. One
     selfie video with ``challenge=<id>``: verified live, a ``live`` likeness. Either is searched against every other
@@ -230,6 +250,7 @@ def enrolled_likeness() -> Likeness:
     ``mirrored`` and ``display_name`` as :func:`enroll` says)."""
     now = utcnow()
     owner = caller()
+    refuse_unknown_form_fields("display_name", "challenge", "mirrored")
     display_name = check_display_name(request.form.get("display_name") or None)
     challenge_id = request.form.get("challenge")
     if challenge_id is not None:
@@ -247,12 +268,14 @@ def enrolled_likeness() -> Likeness:
 
 @bp.post("/likenesses/<likeness_id>/verification")
 @guard(Action.LIKENESS_VERIFY)
+@operation(ok={200: s.EnrolledOut}, form=s.VerifyForm, errors=[409, 415, 503], tags=["enrollment"])
 def verify_likeness(likeness_id: str) -> Response:
     """Upgrade the caller's photo likeness to ``live``: multipart ``media`` (the selfie video) and
     ``challenge``; the face must match the likeness's template (else 422 ``face_mismatch``)."""
     now = utcnow()
     owner = caller()
     lk = likenesses_svc.owned_likeness(db(), owner, likeness_id, Action.LIKENESS_VERIFY)
+    refuse_unknown_form_fields("challenge", "mirrored")
     if lk.verification is Verification.LIVE:
         raise Conflict(f"likeness {lk.id} is already verified live", reason="already_live")
     return jsonify(_enrolled(_answer(owner, request.form.get("challenge"), now, lk, None)))
@@ -291,6 +314,7 @@ def _flag(name: str) -> bool:
 # -- disputes (admin) -----------------------------------------------------------------------------------------------
 @bp.get("/disputes")
 @guard(Action.DISPUTE_LIST)
+@operation(ok={200: s.DisputePage}, query=s.DisputeQuery, errors=[422], tags=["disputes"])
 def list_disputes() -> Response:
     """``?state=open`` (default), ``resolved`` or ``all``; oldest first, paged (``limit``, ``cursor``; ``next``)."""
     state = request.args.get("state", "open")
@@ -300,12 +324,14 @@ def list_disputes() -> Response:
 
 @bp.get("/disputes/<dispute_id>")
 @guard(Action.DISPUTE_READ)
+@operation(ok={200: s.DisputeOut}, tags=["disputes"])
 def get_dispute(dispute_id: str) -> Response:
     return jsonify(_dispute_admin_view(disputes_svc.get_dispute(db(), dispute_id)))
 
 
 @bp.post("/disputes/<dispute_id>/resolve")
 @guard(Action.DISPUTE_RESOLVE)
+@operation(ok={200: s.DisputeOut}, json=s.DisputeResolution, errors=[409], tags=["disputes"])
 def resolve_dispute(dispute_id: str) -> Response:
     """``{outcome, reason}``: the outcomes a dispute's kind allows are listed in its view (``outcomes``)."""
     admin = caller()
@@ -320,6 +346,7 @@ def resolve_dispute(dispute_id: str) -> Response:
 # -- protected public figures (admin) -----------------------------------------------------------------------------
 @bp.get("/figures")
 @guard(Action.FIGURE_LIST)
+@operation(ok={200: s.FigurePage}, query=PageQuery, tags=["figures"])
 def list_figures() -> Response:
     """By name, paged (``limit``, ``cursor``; ``next``)."""
     return page_response("figures", figures_svc.page_figures(db(), page_request("figures")), figure_view)
@@ -327,10 +354,12 @@ def list_figures() -> Response:
 
 @bp.post("/figures")
 @guard(Action.FIGURE_ADD)
+@operation(ok={201: s.FigureAdded}, form=s.FigureForm, errors=[409, 415, 503], tags=["figures"])
 def add_figure() -> tuple[Response, int]:
     """Multipart: ``name``, any number of ``alias`` fields, photos of the figure in ``media``. Likenesses already
     enrolled with the figure's face go to ``pending_review`` (``reviews_opened``)."""
     admin = caller()
+    refuse_unknown_form_fields("name", "alias")
     rt = runtime()
     with admission.expensive(rt.throttles, "reference") as meter:
         images = reference_images(uploaded_blobs(), meter, what="a figure is added from photos")
@@ -344,6 +373,7 @@ def add_figure() -> tuple[Response, int]:
 
 @bp.delete("/figures/<figure_id>")
 @guard(Action.FIGURE_REMOVE)
+@operation(ok={204: None}, tags=["figures"])
 def remove_figure(figure_id: str) -> tuple[str, int]:
     admin = caller()
     figures_svc.remove_figure(db(), admin.id, figures_svc.get_figure(db(), figure_id))

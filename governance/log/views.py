@@ -7,7 +7,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from governance.authz import Action
 from governance.errors import InvalidInput
+from governance.log import schemas as s
 from governance.log.services import translog
+from governance.openapi import operation
 from governance.web import db, guard, runtime
 from provenance import keys as provenance_keys
 
@@ -19,6 +21,7 @@ TRUST_ANCHOR_PATH = "/v1/log/trust-anchor"
 
 @bp.get("/log")
 @guard(Action.LOG_HEAD)
+@operation(ok={200: s.SignedHeadOut}, tags=["transparency log"])
 def log_head() -> Response:
     """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain. The body
     is the head exactly as signed and kept (clients store and compare heads); the root certificate the chain
@@ -31,6 +34,7 @@ def log_head() -> Response:
 
 @bp.get("/log/trust-anchor")
 @guard(Action.LOG_TRUST_ANCHOR)
+@operation(media={200: "application/x-pem-file"}, tags=["transparency log"])
 def log_trust_anchor() -> Response:
     """The root certificate (PEM) the signed tree head's chain, and every C2PA manifest's, is issued under: the
     trust anchor of ``SignedTreeHead.verify`` and ``consentgate log verify-head``."""
@@ -43,6 +47,7 @@ def log_trust_anchor() -> Response:
 
 @bp.get("/log/entries/<int:index>")
 @guard(Action.LOG_ENTRY)
+@operation(ok={200: s.InclusionOut}, query=s.InclusionQuery, errors=[422], tags=["transparency log"])
 def log_entry(index: int) -> Response:
     """The entry, its leaf hash and its inclusion proof in the tree of ``tree_size`` entries (default: all)."""
     return jsonify(translog.inclusion(db(), index, _int_arg("tree_size")))
@@ -50,6 +55,7 @@ def log_entry(index: int) -> Response:
 
 @bp.get("/log/consistency")
 @guard(Action.LOG_CONSISTENCY)
+@operation(ok={200: s.ConsistencyOut}, query=s.ConsistencyQuery, errors=[422], tags=["transparency log"])
 def log_consistency() -> Response:
     """The proof that the first ``old_size`` entries are a prefix of the tree of ``tree_size`` (default: all)."""
     old_size = _int_arg("old_size")

@@ -11,7 +11,9 @@ from governance import admission
 from governance.authz import Action
 from governance.columns import iso
 from governance.errors import InvalidInput, RateLimited
+from governance.notices import schemas as s
 from governance.notices import services as notices_svc
+from governance.openapi import operation
 from governance.ratelimit import retry_after
 from governance.uploads import challenge_video, media_kind
 from governance.web import (
@@ -22,6 +24,7 @@ from governance.web import (
     optional_caller,
     page_request,
     page_response,
+    refuse_unknown_form_fields,
     runtime,
     uploaded_blobs,
 )
@@ -42,6 +45,7 @@ def _form_or_json() -> tuple[dict[str, Any], bool]:
 
 @bp.post("/notices")
 @guard(Action.NOTICE_FILE)
+@operation(ok={201: s.NoticeFiled}, json=s.NoticeIn, form=s.NoticeForm, errors=[409, 415, 429, 503], tags=["notices"])
 def file_notice() -> tuple[Response, int]:
     """201 ``{id, state, token, link, ...}``: the private link is shown once. A video not released here: 422,
     nothing stored (an uploaded file is read like ``/v1/verify`` and never kept)."""
@@ -80,6 +84,7 @@ def _token() -> Any:
 
 @bp.get("/notices/<notice_id>/status")
 @guard(Action.NOTICE_STATUS)
+@operation(ok={200: s.NoticeOut}, query=s.TokenQuery, tags=["notices"])
 def notice_status(notice_id: str) -> Response:
     """The filer's private link (``?token=`` or the ``X-Notice-Token`` header): the state and the timeline."""
     resp = jsonify(notices_svc.filer_view(notices_svc.by_token(db(), notice_id, _token())))
@@ -89,6 +94,7 @@ def notice_status(notice_id: str) -> Response:
 
 @bp.post("/notices/<notice_id>/challenge")
 @guard(Action.NOTICE_CHALLENGE)
+@operation(ok={201: s.ChallengeOut}, query=s.TokenQuery, errors=[409], tags=["notices"])
 def notice_challenge(notice_id: str) -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, ttl_s}``: the live challenge of enrollment, for a filer on their own behalf."""
     notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)
@@ -103,11 +109,13 @@ def notice_challenge(notice_id: str) -> tuple[Response, int]:
 
 @bp.post("/notices/<notice_id>/face")
 @guard(Action.NOTICE_FACE)
+@operation(ok={200: s.NoticeFaceOut}, query=s.TokenQuery, form=s.FaceForm, errors=[409, 415, 503], tags=["notices"])
 def notice_face(notice_id: str) -> Response:
     """Multipart ``challenge`` and ``media`` (the selfie video performing it): the face found in the video takes
     it down at once; not found, the notice stays in the queue. A used or expired challenge: 409, nothing
     changed; a failed live check: 422, the challenge spent."""
     notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)
+    refuse_unknown_form_fields("challenge", "mirrored")
     ch = notices_svc.open_challenge(db(), notice, request.form.get("challenge"))
     raw = request.form.get("mirrored", "false").lower()
     if raw not in ("true", "false", "1", "0"):
@@ -126,6 +134,7 @@ def notice_face(notice_id: str) -> Response:
 
 @bp.get("/notices")
 @guard(Action.NOTICE_LIST)
+@operation(ok={200: s.NoticePage}, query=s.NoticeListQuery, errors=[422], tags=["notices"])
 def list_notices() -> Response:
     """``?state=queue`` (open and countered; the default), ``all`` or one state; oldest first, paged (``limit``,
     ``cursor``; ``next``)."""
@@ -136,12 +145,14 @@ def list_notices() -> Response:
 
 @bp.get("/notices/<notice_id>")
 @guard(Action.NOTICE_READ)
+@operation(ok={200: s.NoticeReviewed}, tags=["notices"])
 def read_notice(notice_id: str) -> Response:
     return jsonify(notices_svc.reviewer_view(notices_svc.reviewed(db(), notice_id)))
 
 
 @bp.post("/notices/<notice_id>/decision")
 @guard(Action.NOTICE_DECIDE)
+@operation(ok={200: s.NoticeReviewed}, json=s.NoticeDecision, errors=[409], tags=["notices"])
 def decide_notice(notice_id: str) -> Response:
     """``{"outcome": "take_down"|"reject"|"restore"|"keep_down", "reason"}`` (which ones depend on the state)."""
     body = json_body("outcome", "reason")
@@ -153,6 +164,7 @@ def decide_notice(notice_id: str) -> Response:
 
 @bp.post("/notices/<notice_id>/counter")
 @guard(Action.NOTICE_COUNTER)
+@operation(ok={200: s.NoticeOut}, json=s.CounterNotice, errors=[409], tags=["notices"])
 def counter_notice(notice_id: str) -> Response:
     """The requester of the video: ``{"statement", "good_faith": true}`` before the deadline."""
     body = json_body("statement", "good_faith")

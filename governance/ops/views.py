@@ -13,6 +13,8 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from governance import metrics
 from governance.authz import Action
 from governance.errors import Unavailable
+from governance.openapi import operation
+from governance.ops import schemas as s
 from governance.web import guard, runtime
 
 bp = Blueprint("ops", __name__)
@@ -20,6 +22,7 @@ bp = Blueprint("ops", __name__)
 
 @bp.get("/metrics")
 @guard(Action.METRICS)
+@operation(media={200: "text/plain"}, tags=["operations"])
 def prometheus() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -30,6 +33,7 @@ def prometheus() -> Response:
 
 @bp.get("/readyz")
 @guard(Action.READINESS)
+@operation(ok={200: s.ReadyOut}, errors=[503], tags=["operations"])
 def readyz() -> Response:
     """200 when this process can serve: the database answers, the job broker answers, the signer signs.
     503 (problem+json, each failing check named) otherwise, so a load balancer stops sending it traffic."""

@@ -7,8 +7,10 @@ from flask import Blueprint, Response, jsonify, send_file
 from governance.authz import Action
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import answer_held
+from governance.openapi import operation
 from governance.restrictions import approvals as approvals_svc
 from governance.restrictions import drafts
+from governance.restrictions import schemas as s
 from governance.restrictions import services as restrictions_svc
 from governance.web import caller, db, guard, json_body, runtime
 
@@ -17,6 +19,7 @@ bp = Blueprint("restrictions", __name__)  # nested in the v1 blueprint: /v1/...
 
 @bp.get("/likenesses/<likeness_id>/restrictions")
 @guard(Action.LIKENESS_RESTRICTIONS_READ)
+@operation(ok={200: s.RestrictionsOut}, tags=["likenesses"])
 def read_restrictions(likeness_id: str) -> Response:
     likeness, restrictions = restrictions_svc.read(db(), caller(), likeness_id)
     return jsonify({"likeness": likeness.id, **restrictions.to_dict(),
@@ -25,6 +28,7 @@ def read_restrictions(likeness_id: str) -> Response:
 
 @bp.put("/likenesses/<likeness_id>/restrictions")
 @guard(Action.LIKENESS_RESTRICTIONS_SET)
+@operation(ok={200: s.RestrictionsOut}, json=s.RestrictionsIn, tags=["likenesses"])
 def set_restrictions(likeness_id: str) -> Response:
     """``{"categories": [...], "phrases": [...], "note": "...", "draft_approval": false}``: replaces the
     likeness's restrictions."""
@@ -37,6 +41,7 @@ def set_restrictions(likeness_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/approval")
 @guard(Action.GENERATION_APPROVALS)
+@operation(ok={200: s.ApprovalsOut}, tags=["held generations"])
 def approvals(generation_id: str) -> Response:
     account = caller()
     gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_APPROVALS)
@@ -47,6 +52,7 @@ def approvals(generation_id: str) -> Response:
 
 @bp.post("/generations/<generation_id>/approval")
 @guard(Action.GENERATION_APPROVE)
+@operation(ok={200: s.ApprovalsOut}, json=s.ApprovalDecision, errors=[409], tags=["held generations"])
 def approve(generation_id: str) -> Response:
     """``{"decision": "approve"}`` (the job runs once every owner asked approved) or ``{"decision": "deny"}``
     (blocked)."""
@@ -58,6 +64,7 @@ def approve(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/draft")
 @guard(Action.GENERATION_DRAFT)
+@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["held generations"])
 def draft(generation_id: str) -> Response:
     """The sealed draft (visible label, watermark, manifest) an owner who approves drafts is asked about."""
     account = caller()
@@ -72,6 +79,7 @@ def draft(generation_id: str) -> Response:
 
 @bp.post("/generations/<generation_id>/draft")
 @guard(Action.GENERATION_DRAFT_DECIDE)
+@operation(ok={200: s.DraftsOut}, json=s.DraftDecision, errors=[409, 410], tags=["held generations"])
 def decide_draft(generation_id: str) -> Response:
     """``{"decision": "approve"}`` (released once every owner asked approved) or ``{"decision": "reject"}``."""
     videos = runtime().settings.videos_dir

@@ -20,7 +20,9 @@ from flask import Blueprint, Response, jsonify, request
 from governance import admission
 from governance.authz import Action
 from governance.errors import BadRequest, RateLimited
+from governance.openapi import operation
 from governance.ratelimit import retry_after
+from governance.softbinding import schemas as s
 from governance.softbinding import services
 from governance.web import db, guard, json_body, optional_caller, runtime
 
@@ -54,6 +56,7 @@ def _matches(found: list) -> Response:  # type: ignore[type-arg]
 
 @bp.get("/matches/byBinding")
 @guard(Action.SBR_BY_BINDING)
+@operation(ok={200: s.MatchesOut}, query=s.BindingQuery, errors=[400, 429], tags=["soft binding resolution"])
 def query_by_binding() -> Response:
     _limit()
     return _matches(services.by_binding(db(), runtime().indexes, request.args.get("alg"),
@@ -63,6 +66,8 @@ def query_by_binding() -> Response:
 
 @bp.post("/matches/byBinding")
 @guard(Action.SBR_BY_LARGE_BINDING)
+@operation(ok={200: s.MatchesOut}, query=s.MaxResultsQuery, json=s.BindingIn, errors=[429],
+           tags=["soft binding resolution"])
 def query_by_large_binding() -> Response:
     _limit()
     body = json_body("alg", "value")
@@ -72,6 +77,8 @@ def query_by_large_binding() -> Response:
 
 @bp.post("/matches/byContent")
 @guard(Action.SBR_BY_CONTENT)
+@operation(ok={200: s.MatchesOut}, query=s.ContentQuery, body_media=("video/mp4", "image/jpeg", "image/png"),
+           errors=[400, 415, 429, 503], tags=["soft binding resolution"])
 def query_by_content() -> Response:
     client = _limit()
     with admission.expensive(runtime().throttles, "verify", client) as meter:
@@ -85,6 +92,7 @@ def query_by_content() -> Response:
 
 @bp.get("/manifests/<manifest_id>")
 @guard(Action.SBR_MANIFEST)
+@operation(media={200: "application/c2pa"}, query=s.ManifestQuery, errors=[400, 429], tags=["soft binding resolution"])
 def manifest(manifest_id: str) -> Response:
     _limit()
     flag = request.args.get("returnActiveManifest", "false").lower()
@@ -96,6 +104,7 @@ def manifest(manifest_id: str) -> Response:
 
 @bp.get("/services/supportedAlgorithms")
 @guard(Action.SBR_ALGORITHMS)
+@operation(ok={200: s.AlgorithmsOut}, tags=["soft binding resolution"])
 def supported_algorithms() -> Response:
     from provenance.softbinding import SUPPORTED_ALGS
 

@@ -11,10 +11,12 @@ from flask import Blueprint, Response, jsonify, request
 from governance import admission
 from governance.authz import Action
 from governance.errors import InvalidInput, RateLimited
+from governance.openapi import operation
 from governance.ratelimit import retry_after
 from governance.uploads import media_kind
+from governance.verification import schemas as s
 from governance.verification import services as verification_svc
-from governance.web import db, guard, optional_caller, runtime, uploaded_blobs
+from governance.web import db, guard, optional_caller, refuse_unknown_form_fields, runtime, uploaded_blobs
 
 if TYPE_CHECKING:
     from media.limits import Meter
@@ -24,6 +26,7 @@ bp = Blueprint("verification", __name__)  # nested in the v1 blueprint (governan
 
 @bp.post("/verify")
 @guard(Action.VERIFY)
+@operation(ok={200: s.ReportOut}, form=s.VerifyForm, errors=[415, 429, 503], tags=["verification"])
 def verify() -> Response:
     return jsonify(verify_upload(uploaded_blobs))
 
@@ -40,6 +43,7 @@ def verify_upload(read: Callable[[], list[bytes]]) -> dict[str, Any]:
         raise RateLimited(f"at most {rt.settings.verify_per_minute} verifications a minute per client; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     with admission.expensive(rt.throttles, "verify", client) as meter:
+        refuse_unknown_form_fields()
         blobs = read()
         if len(blobs) != 1:
             raise InvalidInput("send exactly one file in the multipart field 'media'")

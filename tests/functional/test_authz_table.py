@@ -146,6 +146,9 @@ SPEC: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     "GET /sbr/v1/services/supportedAlgorithms":            {OWN: (200, 200, 200, 200, 200)},
     "GET /v1/notifications":                               {OWN: (200, 200, 200, 200, 401)},
     "POST /v1/notifications/read":                         {OWN: (204, 204, 204, 204, 401)},
+    "GET /openapi.json":                                   {OWN: (200, 200, 200, 200, 200)},
+    "GET /docs":                                           {OWN: (200, 200, 200, 200, 200)},
+    "GET /docs/assets/<name>":                             {OWN: (200, 200, 200, 200, 200)},
     "GET /metrics":                                        {OWN: (200, 200, 200, 200, 200)},
     "GET /readyz":                                         {OWN: (200, 200, 200, 200, 200)},
 }
@@ -448,6 +451,9 @@ REQUESTS: dict[str, Request] = {
     "GET /sbr/v1/services/supportedAlgorithms": (lambda c: "/sbr/v1/services/supportedAlgorithms", NONE),
     "GET /v1/notifications": (lambda c: "/v1/notifications", NONE),
     "POST /v1/notifications/read": (lambda c: "/v1/notifications/read", NONE),
+    "GET /openapi.json": (lambda c: "/openapi.json", NONE),
+    "GET /docs": (lambda c: "/docs", NONE),
+    "GET /docs/assets/<name>": (lambda c: "/docs/assets/swagger-ui.css", NONE),
     "GET /metrics": (lambda c: "/metrics", NONE),
     "GET /readyz": (lambda c: "/readyz", NONE),
 }
@@ -469,7 +475,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path, c2pa_dir: P
 def _routes(app: Flask) -> dict[str, Any]:
     out = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(("v1.", "ops.", "sbr.")):
+        if rule.endpoint.startswith(("v1.", "ops.", "sbr.", "openapi.")):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 out[f"{method} {rule.rule}"] = app.view_functions[rule.endpoint]
     return out

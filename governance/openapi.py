@@ -1,0 +1,365 @@
+"""The API's contract: an OpenAPI 3.1 document generated from the pydantic models each view is decorated with
+(:func:`operation`, read by spectree: ``docs/adr/0013-openapi-contract.md``), served at ``GET /openapi.json``,
+and browsable at ``GET /docs`` with Swagger UI's files from the ``flask-swagger-ui`` package, served by this app
+under ``/docs/assets/`` (no CDN: the service runs offline).
+
+The models only describe: the views keep parsing and refusing input themselves (``governance.web.json_body``
+and the services), so a refusal keeps the house's problem+json (RFC 9457) shape and wording; the schemathesis
+test (``tests/functional/test_openapi_contract.py``) holds the two to each other.
+
+Each operation's responses are its success models plus every problem+json error it can answer with, derived
+from the code: 401 everywhere (a token, when sent, must be valid; :func:`governance.web.guard`), 403 where the
+authorization table refuses some role, 404 where the path names something, 400/413/422 where a body is parsed,
+400 where a list is paged, and the ``errors`` the view's own code raises.
+
+    >>> from governance.app import create_app
+    >>> app = create_app({"data_dir": "/tmp/cg-doc-openapi", "worker": "none"})
+    >>> spec = app.test_client().get("/openapi.json").json
+    >>> spec["openapi"], sorted(spec["paths"]["/v1/me"]["get"]["responses"])
+    ('3.1.0', ['200', '401'])
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
+from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response as SpecResponse
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.metadata import register_validated_function
+from spectree.models import SecureType
+
+from governance import authz
+from governance.authz import Action, Principal
+from governance.errors import NotFound
+from governance.pagination import MAX_LIMIT
+from governance.web import guard
+
+API_VERSION = "1.0.0"
+BEARER = "bearer"
+PROBLEM_MEDIA = "application/problem+json"
+_ROLES = frozenset(p for p in Principal if p is not Principal.ANONYMOUS)
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as every error of this API is answered (``application/problem+json``): ``type`` is
+    ``https://consentgate.dev/problems/<slug>`` (the slugs are listed in docs/security.md), ``detail`` says what
+    was expected and what came; some problems add members (``retry_after`` seconds, ``limit``, ``state``...)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+def _component_name(model: Any) -> str:
+    return str(getattr(model, "__name__", model))
+
+
+api = SpecTree(
+    "flask",
+    title="ConsentGate API",
+    version=API_VERSION,
+    description="A consent, rights and provenance gate in front of an AI video generator. Errors are "
+                "application/problem+json (RFC 9457). Send `Authorization: Bearer <token>`; operations open to "
+                "anyone accept no token, but a token sent must be valid.",
+    openapi_version="3.1.0",
+    mode="strict",
+    annotations=False,
+    naming_strategy=_component_name,
+    nested_naming_strategy=lambda _parent, child: child,
+    validation_error_model=Problem,
+    validation_error_status=422,
+    security_schemes=[SecurityScheme(name=BEARER, data=SecuritySchemeData(
+        type=SecureType.HTTP, scheme="bearer", description="an account's API token"))],
+)
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """What :func:`operation` adds to what spectree makes of the models."""
+
+    ok: tuple[int, ...]
+    errors: frozenset[int]
+    media: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # binary answers: status -> media types
+    body_media: tuple[str, ...] = ()  # a raw binary request body's media types
+    json_body: bool = False
+    form: bool = False
+    paged: bool = False
+    optional_body: bool = False
+
+
+_DOCS: dict[Callable[..., Any], _Doc] = {}
+
+
+def operation(*, ok: Mapping[int, type[BaseModel] | None] | None = None, query: type[BaseModel] | None = None,
+              json: type[BaseModel] | None = None, form: type[BaseModel] | None = None,
+              media: Mapping[int, str | tuple[str, ...]] | None = None, body_media: tuple[str, ...] = (),
+              errors: Iterable[int] = (), tags: Iterable[str] = (), optional_body: bool = False,
+              paged: bool = False) -> Callable[[View], View]:
+    """Describe a view for the OpenAPI document (put it under ``@guard``; nothing changes at run time).
+
+    ``ok``: success status -> JSON model (None: no body, as a 204); ``media``: success status -> binary media
+    type(s) (a video, a PEM file); ``query``/``json``/``form``: the request's models (a form is
+    ``multipart/form-data``; files are ``format: binary`` fields); ``body_media``: a raw binary body's types;
+    ``errors``: the statuses the view's own code answers with, beyond those derived (module docstring);
+    ``paged``: the list takes ``limit`` and ``cursor``; ``optional_body``: the JSON body may be left out."""
+
+    def decorate(view: View) -> View:
+        responses = {f"HTTP_{status}": model for status, model in (ok or {}).items()}
+        for status in media or {}:
+            responses.setdefault(f"HTTP_{status}", None)
+        wrapper = api.validate(query=query, json=json, form=form, resp=SpecResponse(**responses),
+                               tags=list(tags), skip_validation=True)(view)
+        # spectree's wrapper would re-make each response (reading a sent file into memory): keep the view as it is
+        # and hand spectree's record of the operation over to it
+        metadata = api._function_metadata.pop(wrapper)
+        api._function_metadata[view] = metadata
+        medias = {s: (m,) if isinstance(m, str) else tuple(m) for s, m in (media or {}).items()}
+        is_paged = paged or (query is not None and "limit" in query.model_fields)
+        _DOCS[view] = _Doc(tuple(sorted({*(ok or {}), *medias})), frozenset(errors), medias, body_media,
+                           json is not None, form is not None, is_paged, optional_body)
+        register_validated_function(view)
+        return view
+
+    return decorate
+
+
+def _doc_of(view: Callable[..., Any]) -> tuple[_Doc | None, Action | None]:
+    action = getattr(view, "authz_action", None)
+    fn: Any = view
+    while fn is not None:
+        if fn in _DOCS:
+            return _DOCS[fn], action
+        fn = getattr(fn, "__wrapped__", None)
+    return None, action
+
+
+def _problem_ref() -> dict[str, Any]:
+    return {"$ref": "#/components/schemas/Problem"}
+
+
+_REASONS = {400: "Malformed request (problem+json)", 401: "No valid API token (problem+json)",
+            403: "Not allowed for this account (problem+json)", 404: "No such resource, or not yours (problem+json)",
+            405: "Method not allowed (problem+json)", 409: "Not in a state that allows this (problem+json)",
+            410: "Taken down or gone (problem+json)", 413: "The upload is too large (problem+json)",
+            415: "Not a supported image or video (problem+json)", 422: "Invalid input (problem+json)",
+            429: "Too many requests or quota reached (problem+json; Retry-After)",
+            503: "Busy or unavailable (problem+json; Retry-After)", 507: "Short of storage (problem+json)"}
+
+
+def _derived_errors(doc: _Doc, action: Action | None, path: str) -> set[int]:
+    out = {401}  # guard: anonymous where an account is needed, or any invalid token sent
+    if action is not None:
+        perm = authz.TABLE[action]
+        if not _ROLES <= perm.anyone:
+            out.add(403)
+        if perm.resource is not None and not _ROLES <= perm.other:
+            out.add(403)  # someone else's resource that the caller may see anyway (authz.require)
+    if "{" in path:
+        out.add(404)
+    if doc.json_body:
+        out |= {400, 413, 422}
+    if doc.form or doc.body_media:
+        out |= {413, 422}
+    if doc.paged:
+        out.add(400)
+    return out
+
+
+def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's ``anyOf [..., null]`` for an optional value (a query string
+    has no null: the parameter is simply left out)."""
+    variants = schema.get("anyOf")
+    if isinstance(variants, list):
+        rest = [v for v in variants if v != {"type": "null"}]
+        out = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+        if len(rest) == 1:
+            out.update(rest[0])
+        else:
+            out["anyOf"] = rest
+        return out
+    return schema
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app`` (computed once per app): spectree's paths and components, then each
+    operation's security, problem+json errors and binary media completed from :func:`operation` and the
+    authorization table."""
+    cached = app.extensions.get("consentgate.openapi")
+    if cached is not None:
+        return dict(cached)
+    with app.app_context():
+        spec = copy.deepcopy(api._generate_spec())
+    views = {(_openapi_path(str(rule)), method.lower()): app.view_functions[rule.endpoint]
+             for rule in app.url_map.iter_rules() for method in (rule.methods or ())}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            doc, action = _doc_of(views[(path, method)])
+            assert doc is not None, f"{method.upper()} {path} is not described"
+            _complete(op, doc, action, path)
+    for form in _multipart_schemas(spec):  # a form field is sent or left out: it has no null
+        form["properties"] = {name: _strip_null(prop) for name, prop in form.get("properties", {}).items()}
+    spec["security"] = [{BEARER: []}]
+    spec["paths"] = dict(sorted(spec["paths"].items()))
+    spec["tags"] = sorted(spec["tags"], key=lambda t: t["name"])
+    app.extensions["consentgate.openapi"] = spec
+    return dict(spec)
+
+
+def _multipart_schemas(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    refs = {op["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for ops in spec["paths"].values() for op in ops.values()
+            if "multipart/form-data" in op.get("requestBody", {}).get("content", {})}
+    return [spec["components"]["schemas"][ref] for ref in sorted(refs)]
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", rule)
+
+
+def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -> None:
+    perm = authz.TABLE[action] if action is not None else None
+    if perm is not None and Principal.ANONYMOUS in perm.anyone:
+        op["security"] = [{}, {BEARER: []}]  # open to anyone; a token, if sent, must be valid
+    else:
+        op["security"] = [{BEARER: []}]
+    default = re.fullmatch(r"(\w+) <[A-Z]+>", op.get("summary", ""))
+    if default:  # spectree's placeholder for a view without a docstring: its name, read as words
+        op["summary"] = default.group(1).replace("_", " ").capitalize()
+    for key in ("summary", "description"):  # docstrings are reStructuredText; the reference reads Markdown
+        if op.get(key):
+            op[key] = op[key].replace("``", "`")
+    if perm is not None and perm.note:
+        op["description"] = (op.get("description") or "") + f"\n\nWho may call it: {perm.note}."
+    responses: dict[str, Any] = {}
+    for status, resp in op["responses"].items():
+        code = int(status)
+        if code in doc.ok:
+            if code in doc.media:
+                resp = {"description": resp.get("description") or "OK",
+                        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in doc.media[code]}}
+            elif code == 204:
+                resp = {"description": "No content"}
+            responses[status] = resp
+    for code in sorted(_derived_errors(doc, action, path) | doc.errors):
+        responses[str(code)] = {"description": _REASONS.get(code, "Error (problem+json)"),
+                                "content": {PROBLEM_MEDIA: {"schema": _problem_ref()}}}
+    op["responses"] = responses
+    for param in op.get("parameters", []):
+        param["schema"] = _strip_null(param["schema"])
+        if param.get("description") == "":
+            del param["description"]
+        if param["in"] == "path":
+            param["schema"].setdefault("minLength", 1) if param["schema"].get("type") == "string" else None
+    body = op.get("requestBody")
+    if body is not None:
+        if doc.optional_body:
+            body["required"] = False
+    if doc.body_media:
+        op["requestBody"] = {"required": True, "content": {m: {"schema": {"type": "string", "format": "binary"}}
+                                                            for m in doc.body_media}}
+
+
+# -- the routes: /openapi.json, /docs and its assets ---------------------------------------------------------------
+bp = Blueprint("openapi", __name__)
+
+#: The Swagger UI files /docs references, all from the flask-swagger-ui package (its ``dist``: Swagger UI 5).
+DOCS_ASSETS = ("swagger-ui.css", "index.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+               "favicon-32x32.png", "docs-init.js")
+_PACKAGE_ASSETS = frozenset(DOCS_ASSETS) - {"docs-init.js"}
+
+_DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>ConsentGate API</title>
+  <link rel="stylesheet" href="/docs/assets/index.css">
+  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+  <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+</head>
+<body>
+  <main id="swagger-ui" aria-label="ConsentGate API reference"></main>
+  <noscript><p>The API reference needs JavaScript; the contract itself is at <a href="/openapi.json">/openapi.json</a>.
+  </p></noscript>
+  <script src="/docs/assets/swagger-ui-bundle.js"></script>
+  <script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
+  <script src="/docs/assets/docs-init.js"></script>
+</body>
+</html>
+"""
+
+# Kept in a file of its own (not inline), so the page works under a Content-Security-Policy without 'unsafe-inline'
+_DOCS_INIT = """window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout"
+  });
+};
+"""
+
+
+def _swagger_dist() -> Any:
+    return resources.files("flask_swagger_ui") / "dist"
+
+
+@bp.get("/openapi.json")
+@guard(Action.OPENAPI)
+def openapi_json() -> Response:
+    """This API's OpenAPI 3.1 document."""
+    resp = jsonify(build_spec(current_app))
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/docs")
+@guard(Action.DOCS)
+def docs_page() -> Response:
+    """The API reference (Swagger UI), browsable; every file it loads is served by this app."""
+    return Response(_DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/assets/<name>")
+@guard(Action.DOCS_ASSET)
+def docs_asset(name: str) -> Response:
+    """One of :data:`DOCS_ASSETS` (404 for any other name: nothing else of the package is served)."""
+    if name == "docs-init.js":
+        return Response(_DOCS_INIT, mimetype="text/javascript")
+    if name not in _PACKAGE_ASSETS:
+        raise NotFound(f"no docs asset {name!r}")
+    with resources.as_file(_swagger_dist() / name) as path:
+        return send_file(path, max_age=86400)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+# -- shapes every domain shares ----------------------------------------------------------------------------------
+class PageQuery(BaseModel):
+    """A page of a list (:mod:`governance.pagination`): ``limit`` rows (1-500, default 100) after ``cursor`` (the
+    ``next`` of the previous page; opaque, signed, bound to the list and the reader)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, min_length=1, max_length=1024)
+
+
+class Page(BaseModel):
+    """A page: the list's items under its own key, and ``next``, the URL of the next page (null on the last)."""
+
+    next: str | None
