@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install models run test fuzz lint bench clean screenshots
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the suite last passed with (see its header).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev,scale]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,scale]'
 	touch $(STAMP)
 
 install: $(STAMP) models
