@@ -23,6 +23,9 @@ RULES = {CharacterRule.DENY.value: "Not at all", CharacterRule.LICENSEES_ONLY.va
          CharacterRule.ATTRIBUTION.value: "Anyone, if the release credits you",
          CharacterRule.ALLOW.value: "Anyone"}
 
+#: What the green "Done" alert may say, by the code the redirect carries in ``done`` (never the link's own words).
+DONE = {"saved": "saved", "references": "reference images added"}
+
 
 def _list(text: str) -> list[str]:
     """A form's comma-separated (or one-per-line) list, blanks dropped."""
@@ -83,7 +86,7 @@ def _character_page(ch: Character, form: Any, status: int = 200, **extra: Any) -
     bars = [("Allowed by the rule", report["allowed_by_rule"]), ("Denied by the rule", report["denied_by_rule"]),
             ("Released", report["released"]), ("Blocked", report["blocked"])]
     html = render_template("character.html", ch=ch, report=report, rules=RULES, bars=bars, form=form,
-                           top=max([n for _, n in bars] + [1]), done=request.args.get("done"), **extra)
+                           top=max([n for _, n in bars] + [1]), done=DONE.get(request.args.get("done", "")), **extra)
     return html, status
 
 
@@ -121,6 +124,6 @@ def character_post(character_id: str) -> Response | tuple[str, int]:
 @bp.post("/characters/<character_id>/references")
 @page(Action.CHARACTER_REFERENCES)
 def character_references(character_id: str) -> Response:
-    total = add_references(character_id)
-    return redirect(url_for("pages.character", character_id=character_id,  # type: ignore[return-value]
-                            done=f"{total} reference image(s)"), 303)
+    add_references(character_id)  # the page shows how many it has now
+    return redirect(url_for("pages.character", character_id=character_id, done="references"),  # type: ignore[return-value]
+                    303)
