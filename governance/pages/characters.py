@@ -13,7 +13,7 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.characters.models import Character
-from governance.characters.views import add_references, simulate_rule
+from governance.characters.views import add_references, label_font, simulate_rule
 from governance.errors import Conflict, InvalidInput, RateLimited
 from governance.pages.site import bp, page
 from governance.web import caller, db
@@ -66,7 +66,7 @@ def characters_post() -> Response | tuple[str, int]:
                                simulation=result), 200
     try:
         ch = characters_svc.create_character(db(), caller(), body["name"], body["aliases"], body["rule"],
-                                             body["licensees"], body["attribution"])
+                                             body["licensees"], body["attribution"], label=label_font())
     except InvalidInput as e:
         return render_template("characters.html", characters=_mine(), rules=RULES, form=request.form,
                                simulation=None, error=e.detail), 422
@@ -112,7 +112,7 @@ def character_post(character_id: str) -> Response | tuple[str, int]:
         return _character_page(ch, request.form, simulation=result)
     try:
         characters_svc.update_character(db(), caller(), ch, body["name"], body["aliases"], body["rule"],
-                                        body["licensees"], body["attribution"])
+                                        body["licensees"], body["attribution"], label=label_font())
     except InvalidInput as e:
         db().rollback()
         ch = characters_svc.owned_character(db(), caller(), character_id, Action.CHARACTER_DELETE)

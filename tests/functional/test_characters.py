@@ -189,6 +189,43 @@ def test_attribution_rule_credits_the_rights_holder_in_label_and_manifest(api):
         assert words in _problem(api.call("POST", "/v1/characters", studio, json=body), 422)["detail"], body
 
 
+def test_a_credit_the_label_cannot_draw_is_refused_when_registered_and_never_costs_a_release(api):
+    """The label draws accented Latin, Greek and Cyrillic credits (the released video's manifest carries them); a
+    credit with characters its font lacks is refused at registration, edit and simulation (422, naming them,
+    nothing stored); a stored row with one (older than the check) blocks a request at the precheck with that
+    reason, before anything is generated, never an internal error at sealing."""
+    from governance.characters.models import Character
+    from governance.db import unit_of_work
+
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    r = api.call("POST", "/v1/characters", studio, json={"name": "Pingu Penguin", "rule": "attribution",
+                                                         "attribution": "Estudio Ñandú · Κινούμενα · Студия"})
+    assert r.status_code == 201, r.get_json()
+    done = api.wait(bob, api.generate(bob, "Pingu Penguin waddles on the ice")["id"])
+    assert done["state"] == "released", done["reasons"]
+    report = api.verify(api.download(bob, done["id"])).get_json()
+    assert report["c2pa"]["governance"]["attributions"][0]["credit"] == "Estudio Ñandú · Κινούμενα · Студия"
+
+    before = api.call("GET", "/v1/characters", studio).get_json()["characters"]
+    for method, path, body in [
+        ("POST", "/v1/characters", {"name": "Robo Pup", "rule": "attribution", "attribution": "Studio 人工 ✿"}),
+        ("POST", "/v1/characters/simulate", {"name": "Robo Pup", "rule": "attribution", "attribution": "Studio 人工"}),
+    ]:
+        problem = _problem(api.call(method, path, studio, json=body), 422)
+        assert "cannot draw" in problem["detail"] and "人工" in problem["detail"], problem
+        assert set(problem["undrawable"]) >= {"人", "工"}, problem
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == before  # nothing stored
+
+    with unit_of_work(api.rt.engine) as s:  # a row stored before the check existed
+        s.get(Character, r.get_json()["id"]).attribution = "Studio 人工"
+    r2 = api.call("POST", "/v1/generations", bob, json={"prompt": "Pingu Penguin on the ice again"})
+    assert r2.status_code == 202, r2.get_json()
+    blocked = r2.get_json()
+    assert blocked["state"] == "blocked", blocked  # at the precheck: nothing generated
+    assert any("cannot draw '人工'" in reason for reason in blocked["reasons"]), blocked["reasons"]
+    assert not any("internal error" in reason for reason in blocked["reasons"]), blocked["reasons"]
+
+
 def _png(rgb) -> bytes:
     import io
 

@@ -349,6 +349,11 @@ def test_a_rights_holder_edits_a_character_and_a_bad_edit_changes_nothing(api) -
                                                    "csrf_token": tok})
     assert r.status_code == 422 and "unknown licensee" in r.get_data(as_text=True)
     assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
+    r = api.client.post(f"/characters/{ch}", data={"name": "Moon Cat", "rule": "attribution",  # the label's font
+                                                   "attribution": "Moon Cat 月猫", "action": "save",  # has no CJK
+                                                   "csrf_token": tok})
+    assert r.status_code == 422 and "cannot draw" in r.get_data(as_text=True)
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
     other = api.account("studio3", "rights_holder")
     api.client.post("/sign-out", data={"csrf_token": tok})
     sign_in(api.client, other)
