@@ -386,8 +386,8 @@ def seal_order(session: Session, gen: Generation, faces: ScanResult, thorough_ev
     uncredited = [(a, missing) for a in attributions
                   if label is not None and (missing := label.cannot_draw(a["credit"]))]
     if uncredited:
-        block(session, gen, [f"the rights holder of {a['name']!r} requires the credit {a['credit']!r}, which the "
-                             f"visible label cannot draw ({missing!r}: its font has no glyph for them), so no "
+        block(session, gen, [f"the rights holder of {a['name']!r} requires the credit {a['credit']!r}, but the "
+                             f"visible label cannot draw {missing!r} of it (its font has no glyph for them), so no "
                              "release can credit it" for a, missing in uncredited], stage="seal", notify_owners=set())
         raise Stopped
     gen.content_id = secrets.token_hex(8)

@@ -340,3 +340,27 @@ def test_a_disguised_name_is_blocked_at_precheck_shown_as_written_and_counted_in
     assert api.generate(bob, "R0b0 Pup at the park")["state"] == "blocked"
     assert api.call("DELETE", f"/v1/characters/{pup['id']}", studio).status_code == 204
     assert api.wait(bob, api.generate(bob, "R0b0 Pup at the park")["id"])["state"] == "released"
+
+
+def test_a_credit_changed_after_the_precheck_to_one_the_label_cannot_draw_blocks_at_sealing_with_its_reason(make_api):
+    """A request passes the precheck; before the worker runs it, the stored credit becomes one the label cannot draw
+    (a row written past the check, or a label font changed): the generation is blocked at the seal stage, before
+    anything is sealed, saying why, never "internal error while sealing"."""
+    from governance.characters.models import Character
+    from governance.db import unit_of_work
+
+    api = make_api(worker="none", duration_s=1.0, daily_quota=10)
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    r = api.call("POST", "/v1/characters", studio, json={"name": "Pingu Penguin", "rule": "attribution",
+                                                         "attribution": "Estudio Ñandú"})
+    assert r.status_code == 201, r.get_json()
+    gen = api.call("POST", "/v1/generations", bob, json={"prompt": "Pingu Penguin waddles", "seed": 3}).get_json()
+    assert gen["state"] == "prechecked", gen
+    with unit_of_work(api.rt.engine) as s:
+        s.get(Character, r.get_json()["id"]).attribution = "Estudio 南島"
+    api.rt.pipeline.process(gen["id"])
+    done = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
+    assert done["state"] == "blocked", done
+    assert any("cannot draw '南島'" in reason for reason in done["reasons"]), done["reasons"]
+    assert not any("internal error" in reason for reason in done["reasons"]), done["reasons"]
+    assert not (api.rt.settings.videos_dir / f"{gen['id']}.mp4").exists()
