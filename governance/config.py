@@ -64,8 +64,9 @@ class Settings:
     # how long an owner who approves drafts has to approve one before the generation is blocked (seconds)
     draft_approval_ttl_s: float = 7 * 24 * 3600.0
     # the visible label's text after the "AI" mark: "en" ("AI-generated") or "zh" ("人工智能生成", GB 45438-2025),
-    # drawn with label_font, a font file with CJK glyphs (empty: the first installed of
-    # provenance.label.CJK_FONT_CANDIDATES, e.g. Debian's fonts-wqy-microhei)
+    # drawn with label_font, a font file (for zh with CJK glyphs; empty: provenance.label.label_font, the first
+    # installed of CJK_FONT_CANDIDATES for zh, e.g. Debian's fonts-wqy-microhei, of LATIN_FONT_CANDIDATES for en);
+    # characters' credits must be drawable with it (checked when registered)
     label_language: str = "en"
     label_font: str = ""
     duration_s: float = 4.0

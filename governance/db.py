@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from sqlmodel import Session, col, select
 from governance import models  # registers every table; Counter and IndexChange are its own
 from governance.columns import utcnow
 from governance.likenesses.models import Figure, Likeness
+from governance.log.models import LogEntry
 from governance.verification.models import ContentFingerprint
 
 T = TypeVar("T")
@@ -60,7 +62,12 @@ def _private_if_new(database: str | None) -> None:
         pass
 
 
-COUNTERS = ("likenesses", "fingerprints", "characters", "figures")
+#: Not a count but a time (whole seconds since the epoch, UTC): from when this database's transparency log records
+#: every takedown (revision 0014; ``log audit`` asks each takedown since for its entry). :func:`init_db` sets it
+#: once, when it first finds it missing: then, or the first takedown/withdrawal entry's time if the log has an
+#: earlier one (a database migrated to 0014 before the marker existed). Never bumped.
+LOG_EVENTS_SINCE = "log_events_since"
+COUNTERS = ("likenesses", "fingerprints", "characters", "figures", LOG_EVENTS_SINCE)
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -171,11 +178,30 @@ def init_db(engine: sa.Engine) -> None:
         with Session(engine) as session:
             if session.get(models.Counter, name) is not None:
                 continue
-            session.add(models.Counter(name=name, value=0))
+            session.add(models.Counter(name=name, value=_first_value(session, name)))
             try:
                 session.commit()
             except sa.exc.IntegrityError:  # it did
                 session.rollback()
+
+
+def _first_value(session: Session, name: str) -> int:
+    """A new counter's value: 0, or for :data:`LOG_EVENTS_SINCE` the time its docstring says."""
+    if name != LOG_EVENTS_SINCE:
+        return 0
+    first = session.exec(select(sa.func.min(LogEntry.created_at))
+                         .where(LogEntry.kind != "release")).one()  # type: ignore[call-overload]
+    since = utcnow()
+    if isinstance(first, datetime):
+        since = min(since, first if first.tzinfo else first.replace(tzinfo=UTC))
+    return int(since.timestamp())
+
+
+def logging_events_since(session: Session) -> datetime | None:
+    """When the transparency log began recording every takedown here (:data:`LOG_EVENTS_SINCE`), or None when the
+    database has no such marker (made without :func:`init_db`)."""
+    value = counter(session, LOG_EVENTS_SINCE)
+    return datetime.fromtimestamp(value, UTC) if value >= 0 else None
 
 
 def bump(session: Session, name: str) -> None:

@@ -29,6 +29,12 @@ Pillow's own font has no CJK glyphs and would draw empty boxes ("tofu"), so ever
 checked against the font before anything is drawn (:func:`missing_glyphs`), and a font that lacks one is
 refused.
 
+**The English label's font** is the first installed of :data:`LATIN_FONT_CANDIDATES` (Debian's
+``fonts-dejavu-core``, which ``.ci/run`` installs: Latin with its accents, Greek, Cyrillic), so a rights
+holder's credit such as "Estudio Ñandú" is drawn, not refused; Pillow's own font (ASCII only) when none is
+installed. :func:`label_font` says which file a label is drawn with, :func:`undrawable` which characters of a
+text it cannot draw: the service refuses such a credit when it is registered, not at every release.
+
 In the gate's pipeline the label goes on first and the invisible watermark after it
 (:func:`provenance.watermark.embed`), so the watermark also covers the badge area.
 
@@ -55,8 +61,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from provenance.errors import WatermarkError
 
-__all__ = ["CJK_FONT_CANDIDATES", "DWELL_S", "LABEL_TEXT", "MIN_TEXT_FRACTION", "LabelSpec", "Placement",
-           "add_visible_label", "declaration", "draw_label", "find_cjk_font", "label_schedule", "missing_glyphs"]
+__all__ = ["CJK_FONT_CANDIDATES", "DWELL_S", "LABEL_TEXT", "LATIN_FONT_CANDIDATES", "MIN_TEXT_FRACTION", "LabelSpec",
+           "Placement", "add_visible_label", "declaration", "draw_label", "find_cjk_font", "label_font",
+           "label_schedule", "missing_glyphs", "undrawable"]
 
 MIN_TEXT_FRACTION = 0.05
 """GB 45438-2025: the label's text height is at least 5 % of the picture's shorter side."""
@@ -76,6 +83,11 @@ CJK_FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback (Apache-2.0)
 )
 """Where Debian's CJK font packages put a font with the label's Chinese glyphs, tried in this order."""
+LATIN_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian fonts-dejavu-core (Bitstream Vera license, free)
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",  # fonts-liberation (SIL OFL 1.1)
+)
+"""The English label's font, the first of these installed (Latin with accents, Greek, Cyrillic); none: Pillow's own."""
 
 _FONT_FRACTION = 0.05  # main font size / shorter frame side
 _MIN_FONT = 8
@@ -193,7 +205,7 @@ class LabelSpec:
     """What the moving label says: ``text`` after the boxed "AI" mark (default: :data:`LABEL_TEXT` of
     ``language``, ``en`` or ``zh``), then ``handle`` (the creator's public handle, ``@name``) and ``issuer`` on
     the second line, ``credits`` (attributions) on further lines; ``font``, a TrueType/OpenType file to draw
-    with (for ``zh``, default :func:`find_cjk_font`; for ``en``, Pillow's own font).
+    with (default :func:`label_font`: for ``zh`` a CJK font, for ``en`` one of :data:`LATIN_FONT_CANDIDATES`).
 
     Raises :class:`WatermarkError` for an unknown language, no CJK font installed, or a font without a glyph
     for one of the label's characters (:func:`missing_glyphs`): never a label drawn with empty boxes."""
@@ -214,16 +226,33 @@ class LabelSpec:
                                                 "text"))
         object.__setattr__(self, "issuer", _clean(self.issuer, "issuer"))
         object.__setattr__(self, "credits", tuple(_clean(c, "credit") for c in self.credits))
-        font = self.font
-        if font is None and self.language != "en":
-            font = str(find_cjk_font())
-        elif font is not None:
-            font = str(find_cjk_font(font))
+        font = label_font(self.language, self.font)
         object.__setattr__(self, "font", font)
         missing = missing_glyphs(font, "AI" + "".join((str(self.text), self.handle, self.issuer, *self.credits)))
         if missing:
             raise WatermarkError(f"the label font {font or '(Pillow default)'} has no glyph for "
                                  f"{''.join(missing)!r}: it would draw empty boxes")
+
+
+def label_font(language: str = "en", path: str | Path | None = None) -> str | None:
+    """The font file a label in ``language`` is drawn with: ``path`` when given (it must be readable), else for
+    ``zh`` :func:`find_cjk_font`, for ``en`` the first installed of :data:`LATIN_FONT_CANDIDATES`, or None (Pillow's
+    own font) when none is. Raises :class:`WatermarkError` for an unreadable ``path`` or no CJK font."""
+    if path is not None:
+        return str(find_cjk_font(path))
+    if language != "en":
+        return str(find_cjk_font())
+    return next((name for name in LATIN_FONT_CANDIDATES if Path(name).is_file()), None)
+
+
+def undrawable(text: str, language: str = "en", font: str | Path | None = None) -> str:
+    """The characters of ``text`` (each once, in order; "" when none) that the label in ``language`` drawn with
+    ``font`` (default: :func:`label_font`) cannot draw: what a credit must not hold to appear on the label.
+
+    >>> undrawable("Studio Ghibli")
+    ''
+    """
+    return "".join(missing_glyphs(label_font(language, font), text))
 
 
 def find_cjk_font(path: str | Path | None = None) -> Path:

@@ -7,6 +7,7 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -35,6 +36,7 @@ from policies.characters import (
     normalize,
     unreadable,
 )
+from policies.decisions import Decision, Deny
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,26 @@ K_REQUESTERS = 5
 MIN_SAMPLE_REQUESTS = 20
 
 
+@dataclass(frozen=True)
+class LabelFont:
+    """The visible label every release's credits go on: its ``language`` (``en``/``zh``, setting
+    ``label_language``) and ``font`` file (setting ``label_font``; None: :func:`provenance.label.label_font`'s
+    default for the language). A credit the label cannot draw is refused when registered, never at a release."""
+
+    language: str = "en"
+    font: str | None = None
+
+    def cannot_draw(self, text: str) -> str:
+        """The characters of ``text`` the label's font has no glyph for, each once ("" when it draws them all)."""
+        from provenance.label import undrawable
+
+        return undrawable(text, self.language, self.font)
+
+
 def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
-            attribution: Any = None) -> tuple[CharacterPolicy, list[str]]:
-    """The character a rights holder describes, checked: its policy and its licensees' account ids."""
+            attribution: Any = None, label: LabelFont | None = None) -> tuple[CharacterPolicy, list[str]]:
+    """The character a rights holder describes, checked: its policy and its licensees' account ids. A credit
+    (``attribution``) with a character the visible ``label`` cannot draw is refused (422), naming them."""
     if not authz.allows(Action.CHARACTER_CREATE, authz.principal(owner), owner=True):
         raise Forbidden("only rights holders may register characters")
     if not isinstance(name, str):
@@ -78,13 +97,38 @@ def _policy(session: Session, owner: Account, name: Any, aliases: Any, rule: Any
                                  frozenset(licensee_ids), " ".join((attribution or "").split()))
     except PolicyError as e:
         raise InvalidInput(str(e)) from e
+    missing = (label or LabelFont()).cannot_draw(policy.attribution) if policy.attribution else ""
+    if missing:
+        raise InvalidInput(f"the attribution {policy.attribution!r} holds characters the visible label cannot draw "
+                           f"({missing!r}: its font has no glyph for them), and every release must show it there; "
+                           "write the credit without them", undrawable=list(missing))
     return policy, licensee_ids
 
 
+def uncreditable(session: Session, decisions: Sequence[Decision], label: LabelFont) -> list[Decision]:
+    """``decisions`` as they are, except that a character allowed under the attribution rule whose stored credit
+    the visible ``label`` cannot draw (a row older than that check, or a label font changed since) is denied, with
+    a reason saying so: refused before anything is generated, rather than failing at sealing every time."""
+    out: list[Decision] = []
+    for d in decisions:
+        character_id = character_of(d.rule)
+        if d.allowed and character_id is not None and d.rule.endswith(f":{CharacterRule.ATTRIBUTION.value}"):
+            ch = session.get(Character, character_id)
+            missing = (label.cannot_draw(ch.attribution) if ch is not None and ch.attribution else "")
+            if missing:
+                d = Deny(f"{d.reason}, but the visible label cannot draw {missing!r} of that credit (its font has "
+                         "no glyph for them), so no release can credit it; its rights holder must change the "
+                         "credit", d.rule, d.matched, d.disguises)
+        out.append(d)
+    return out
+
+
 def create_character(
-    session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any, attribution: Any = None
+    session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any, attribution: Any = None,
+    *, label: LabelFont | None = None
 ) -> Character:
-    policy, licensee_ids = _policy(session, owner, name, aliases, rule, licensees, attribution)
+    """Register a character (422 for a bad one, nothing stored: a credit the visible ``label`` cannot draw too)."""
+    policy, licensee_ids = _policy(session, owner, name, aliases, rule, licensees, attribution, label)
     ch = Character(owner_id=owner.id, name=policy.name, aliases=list(policy.aliases), rule=policy.rule,
                    licensees=licensee_ids, attribution=policy.attribution or None)
     session.add(ch)
@@ -103,7 +147,8 @@ def _distinct(requesters: Iterable[str]) -> int:
 
 
 def simulate(session: Session, owner: Account, name: Any, aliases: Any, rule: Any, licensees: Any,
-             last: Any = None, attribution: Any = None, *, now: datetime | None = None) -> dict[str, Any]:
+             last: Any = None, attribution: Any = None, *, now: datetime | None = None,
+             label: LabelFont | None = None) -> dict[str, Any]:
     """What a rule would have done to past requests, before it is registered: counts only, and only counts
     that rest on at least :data:`K_REQUESTERS` people (k-anonymity; Sweeney 2002, "k-anonymity: a model for
     protecting privacy", Int. J. Uncertainty, Fuzziness and Knowledge-Based Systems 10(5)).
@@ -120,7 +165,7 @@ def simulate(session: Session, owner: Account, name: Any, aliases: Any, rule: An
     must itself be used by k requesters, or one guessed alias could be counted beside a common name) and to
     whom it splits (``licensees_only`` with licensees: both sides need k requesters). Prompts and the
     words they used are never returned. The view rate-limits it per account (setting ``simulate_per_minute``)."""
-    policy, _ = _policy(session, owner, name, aliases, rule, licensees, attribution)
+    policy, _ = _policy(session, owner, name, aliases, rule, licensees, attribution, label)
     last = SIMULATE_LAST if last is None else last
     if isinstance(last, bool) or not isinstance(last, int) or not MIN_SAMPLE_REQUESTS <= last <= MAX_SIMULATE:
         raise InvalidInput(f"last must be a whole number from {MIN_SAMPLE_REQUESTS} to {MAX_SIMULATE}, got {last!r}")
@@ -229,13 +274,13 @@ def usage(session: Session, actor: Account, ch: Character, *, now: datetime | No
 
 
 def update_character(session: Session, actor: Account, ch: Character, name: Any, aliases: Any, rule: Any,
-                     licensees: Any, attribution: Any = None) -> Character:
+                     licensees: Any, attribution: Any = None, *, label: LabelFont | None = None) -> Character:
     """Replace a character's names, aliases, rule, licensees and credit, checked as at registration (422 for a bad
-    one, nothing changed); audited with what changed. Only the rights holder who registered it (the permission to
-    delete it: someone else's answers 404). Requests already screened keep the decision they got; the next
-    screening uses the new rule."""
+    one, nothing changed: a credit the visible ``label`` cannot draw too); audited with what changed. Only the
+    rights holder who registered it (the permission to delete it: someone else's answers 404). Requests already
+    screened keep the decision they got; the next screening uses the new rule."""
     _owner_only(actor, ch, Action.CHARACTER_DELETE)
-    policy, licensee_ids = _policy(session, actor, name, aliases, rule, licensees, attribution)
+    policy, licensee_ids = _policy(session, actor, name, aliases, rule, licensees, attribution, label)
     before = {"name": ch.name, "aliases": list(ch.aliases), "rule": CharacterRule(ch.rule).value,
               "licensees": list(ch.licensees), "attribution": ch.attribution}
     ch.name, ch.aliases, ch.rule = policy.name, list(policy.aliases), policy.rule

@@ -32,6 +32,12 @@ from governance.web import (
 bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
 
 
+def label_font() -> characters_svc.LabelFont:
+    """The visible label this service draws (settings ``label_language``, ``label_font``): what credits must fit."""
+    settings = runtime().settings
+    return characters_svc.LabelFont(settings.label_language, settings.label_font or None)
+
+
 def _character_view(c: Character) -> dict[str, Any]:
     return {"id": c.id, "owner": c.owner_id, "name": c.name, "aliases": c.aliases, "rule": c.rule.value,
             "licensees": c.licensees, "attribution": c.attribution, "created_at": iso(c.created_at)}
@@ -44,7 +50,7 @@ def create_character() -> tuple[Response, int]:
     owner = caller()
     body = json_body("name", "aliases", "rule", "licensees", "attribution")
     ch = characters_svc.create_character(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
-                                         body.get("licensees"), body.get("attribution"))
+                                         body.get("licensees"), body.get("attribution"), label=label_font())
     db().commit()
     return jsonify(_character_view(ch)), 201
 
@@ -97,7 +103,8 @@ def simulate_rule(body: dict[str, Any]) -> dict[str, Any]:
         raise RateLimited(f"at most {runtime().settings.simulate_per_minute} simulations a minute per account; "
                           f"retry in {retry_after(wait)} s", retry_after=retry_after(wait))
     return (characters_svc.simulate(db(), owner, body.get("name"), body.get("aliases"), body.get("rule"),
-                                    body.get("licensees"), body.get("last"), body.get("attribution")))
+                                    body.get("licensees"), body.get("last"), body.get("attribution"),
+                                    label=label_font()))
 
 
 @bp.get("/characters/<character_id>/usage")

@@ -374,18 +374,28 @@ class SealOrder:
 
 
 def seal_order(session: Session, gen: Generation, faces: ScanResult, thorough_every_s: float, *,
-               videos_dir: Path | None = None) -> SealOrder:
+               videos_dir: Path | None = None, label: characters_svc.LabelFont | None = None) -> SealOrder:
     """``sealing``: consent of every likeness named or found, again (a revocation during generation wins); a
     fresh 64-bit content id; the consent record sealed (its openings stay in the database). A remix's parent
-    (in ``videos_dir``) must still be released and stored, or the remix is blocked."""
+    (in ``videos_dir``) must still be released and stored, or the remix is blocked. A credit the visible
+    ``label`` cannot draw (a character only the scan found, or a credit changed since the precheck) blocks it
+    with that reason, before anything is sealed, never as an internal error of the seal."""
     parent = _remixed(session, gen, videos_dir) if videos_dir is not None else None
     checks = consent_or_stop(session, gen, involved_ids(gen), "seal")
+    attributions = _attributions(session, gen)
+    uncredited = [(a, missing) for a in attributions
+                  if label is not None and (missing := label.cannot_draw(a["credit"]))]
+    if uncredited:
+        block(session, gen, [f"the rights holder of {a['name']!r} requires the credit {a['credit']!r}, but the "
+                             f"visible label cannot draw {missing!r} of it (its font has no glyph for them), so no "
+                             "release can credit it" for a, missing in uncredited], stage="seal", notify_owners=set())
+        raise Stopped
     gen.content_id = secrets.token_hex(8)
     requester = session.get(Account, gen.requester_id)
     gen.grants_relied = consent_record.seal(session, gen, checks)
     session.add(gen)
     governance = _governance_assertion(gen, faces, thorough_every_s)
-    governance["attributions"] = _attributions(session, gen)
+    governance["attributions"] = attributions
     return SealOrder(gen.id, gen.content_id, requester.name if requester else gen.requester_id, governance, parent)
 
 

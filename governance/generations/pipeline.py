@@ -36,6 +36,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from governance import logs, metrics
+from governance.characters.services import LabelFont
 from governance.columns import utcnow
 from governance.db import unit_of_work
 from governance.errors import Unavailable, causes, describe_failure, public_text
@@ -609,7 +610,8 @@ class Pipeline:
         with gate.stage_transaction(self.db) as session:
             gen = self._expect(session, generation_id, GenerationState.SEALING)
             order = gate.seal_order(session, gen, seen.faces, self.settings.scan_thorough_every_s,
-                                    videos_dir=self.settings.videos_dir)
+                                    videos_dir=self.settings.videos_dir,
+                                    label=LabelFont(self.settings.label_language, self.settings.label_font or None))
         keys = self.keys
         sealer = gate.Sealer(self._generator().info, keys.watermark_key, keys.material, keys.sign_fn,
                              self.settings.tsa_url or None, label_language=self.settings.label_language,

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from governance import metrics
 from governance.accounts.models import Account
 from governance.authz import Action
+from governance.characters.views import label_font
 from governance.columns import iso
 from governance.errors import Conflict, Gone
 from governance.generations import schemas as s
@@ -106,7 +107,7 @@ def start_generation(requester: Account, body: dict[str, Any]) -> Generation:
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota,
                                              restriction_hold=rt.settings.restriction_model_hold,
-                                             remix_of=body.get("remix_of"))
+                                             remix_of=body.get("remix_of"), label=label_font())
     db().commit()
     seconds = time.monotonic() - started
     metrics.decisions(gen.decisions)

@@ -13,7 +13,7 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.characters.models import Character
-from governance.characters.views import add_references, simulate_rule
+from governance.characters.views import add_references, label_font, simulate_rule
 from governance.errors import Conflict, InvalidInput, RateLimited
 from governance.pages.site import bp, page
 from governance.web import caller, db
@@ -22,6 +22,9 @@ from policies.characters import CharacterRule
 RULES = {CharacterRule.DENY.value: "Not at all", CharacterRule.LICENSEES_ONLY.value: "Licensees only",
          CharacterRule.ATTRIBUTION.value: "Anyone, if the release credits you",
          CharacterRule.ALLOW.value: "Anyone"}
+
+#: What the green "Done" alert may say, by the code the redirect carries in ``done`` (never the link's own words).
+DONE = {"saved": "saved", "references": "reference images added"}
 
 
 def _list(text: str) -> list[str]:
@@ -63,7 +66,7 @@ def characters_post() -> Response | tuple[str, int]:
                                simulation=result), 200
     try:
         ch = characters_svc.create_character(db(), caller(), body["name"], body["aliases"], body["rule"],
-                                             body["licensees"], body["attribution"])
+                                             body["licensees"], body["attribution"], label=label_font())
     except InvalidInput as e:
         return render_template("characters.html", characters=_mine(), rules=RULES, form=request.form,
                                simulation=None, error=e.detail), 422
@@ -83,7 +86,7 @@ def _character_page(ch: Character, form: Any, status: int = 200, **extra: Any) -
     bars = [("Allowed by the rule", report["allowed_by_rule"]), ("Denied by the rule", report["denied_by_rule"]),
             ("Released", report["released"]), ("Blocked", report["blocked"])]
     html = render_template("character.html", ch=ch, report=report, rules=RULES, bars=bars, form=form,
-                           top=max([n for _, n in bars] + [1]), done=request.args.get("done"), **extra)
+                           top=max([n for _, n in bars] + [1]), done=DONE.get(request.args.get("done", "")), **extra)
     return html, status
 
 
@@ -109,7 +112,7 @@ def character_post(character_id: str) -> Response | tuple[str, int]:
         return _character_page(ch, request.form, simulation=result)
     try:
         characters_svc.update_character(db(), caller(), ch, body["name"], body["aliases"], body["rule"],
-                                        body["licensees"], body["attribution"])
+                                        body["licensees"], body["attribution"], label=label_font())
     except InvalidInput as e:
         db().rollback()
         ch = characters_svc.owned_character(db(), caller(), character_id, Action.CHARACTER_DELETE)
@@ -121,6 +124,6 @@ def character_post(character_id: str) -> Response | tuple[str, int]:
 @bp.post("/characters/<character_id>/references")
 @page(Action.CHARACTER_REFERENCES)
 def character_references(character_id: str) -> Response:
-    total = add_references(character_id)
-    return redirect(url_for("pages.character", character_id=character_id,  # type: ignore[return-value]
-                            done=f"{total} reference image(s)"), 303)
+    add_references(character_id)  # the page shows how many it has now
+    return redirect(url_for("pages.character", character_id=character_id, done="references"),  # type: ignore[return-value]
+                    303)

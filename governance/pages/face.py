@@ -27,7 +27,7 @@ from governance.likenesses.views import (
 )
 from governance.pages.site import bp, page
 from governance.web import caller, db, runtime
-from policies.consent import LikenessMode
+from policies.consent import LikenessMode, Verification
 
 _VIDEOS = 20  # the newest videos shown per likeness
 _NOTES = 20  # the newest notifications shown
@@ -35,6 +35,13 @@ _NOTES = 20  # the newest notifications shown
 MODES = {LikenessMode.ONLY_ME.value: "Only me", LikenessMode.APPROVED.value: "People I approve",
          LikenessMode.MUTUALS.value: "People I approve and mutual contacts",
          LikenessMode.EVERYONE.value: "Everyone"}
+
+#: What the green "Done" alert may say after a change, by the code the redirect carries in ``done``: a link cannot
+#: put its own words there (an unknown code shows nothing).
+DONE = {f"enrolled-{v.value}": f"enrolled ({v.value} verification)" for v in Verification} | {
+    "mode": "mode changed", "guardian-asked": "your guardian was asked to approve the grant", "granted": "granted",
+    "revoked": "revoked", "taken-down": "taken down", "contact-listed": "contact listed",
+    "contact-removed": "contact removed", "notifications-read": "notifications marked read"}
 
 
 def _likenesses(me: Account) -> list[dict[str, Any]]:
@@ -62,10 +69,12 @@ def my_face() -> str:
     notes = accounts_svc.list_notifications(db(), me.id, limit=_NOTES)
     contacts = accounts_svc.list_contacts(db(), me)
     return render_template("face.html", likenesses=_likenesses(me), modes=MODES, notes=notes,
-                           contacts=contacts, done=request.args.get("done"))
+                           contacts=contacts, done=DONE.get(request.args.get("done", "")))
 
 
 def _back(done: str) -> Response:
+    """Back to the page, its "Done" alert saying :data:`DONE`'s message for the code ``done``."""
+    assert done in DONE, done
     return redirect(url_for("pages.my_face", done=done), 303)  # type: ignore[return-value]
 
 
@@ -74,7 +83,7 @@ def _back(done: str) -> Response:
 def face_enroll() -> Response:
     """Photos or a video (``media``), or the live challenge's recording with ``challenge``: the API's enrollment."""
     lk = enrolled_likeness()
-    return _back(f"enrolled {lk.verification.value}")
+    return _back(f"enrolled-{lk.verification.value}")
 
 
 @bp.post("/me/face/challenge")
@@ -90,14 +99,14 @@ def face_challenge() -> Response:
 @page(Action.LIKENESS_MODE)
 def face_mode(likeness_id: str) -> Response:
     change_mode(likeness_id, request.form.get("mode"))
-    return _back("mode changed")
+    return _back("mode")
 
 
 @bp.post("/me/face/<likeness_id>/grants")
 @page(Action.LIKENESS_GRANT)
 def face_grant(likeness_id: str) -> Response:
     body, status = grant_to(likeness_id, request.form.get("account", "").strip())
-    return _back("guardian asked" if status == 202 else "granted")
+    return _back("guardian-asked" if status == 202 else "granted")
 
 
 @bp.post("/me/face/<likeness_id>/grants/<account_ref>/revoke")
@@ -111,7 +120,7 @@ def face_revoke(likeness_id: str, account_ref: str) -> Response:
 @page(Action.GENERATION_TAKEDOWN)
 def face_take_down(generation_id: str) -> Response:
     take_down_video(generation_id, request.form.get("reason") or None)
-    return _back("taken down")
+    return _back("taken-down")
 
 
 @bp.post("/me/contacts")
@@ -120,7 +129,7 @@ def face_contact_add() -> Response:
     """List an account by name (the page says the same whether the name exists or not, as the API does)."""
     accounts_svc.add_contact(db(), caller(), request.form.get("name", "").strip())
     db().commit()
-    return _back("contact listed")
+    return _back("contact-listed")
 
 
 @bp.post("/me/contacts/<name>/remove")
@@ -128,7 +137,7 @@ def face_contact_add() -> Response:
 def face_contact_remove(name: str) -> Response:
     accounts_svc.remove_contact(db(), caller(), name)
     db().commit()
-    return _back("contact removed")
+    return _back("contact-removed")
 
 
 @bp.post("/me/notifications/read")
@@ -136,4 +145,4 @@ def face_contact_remove(name: str) -> Response:
 def face_notifications_read() -> Response:
     accounts_svc.mark_read(db(), caller())
     db().commit()
-    return _back("notifications read")
+    return _back("notifications-read")

@@ -6,6 +6,7 @@ serializes (:func:`~governance.generations.views.generation_view`)."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from flask import Response, redirect, render_template, request, send_file, url_f
 
 from governance import pagination
 from governance.authz import Action
+from governance.columns import utcnow
 from governance.errors import Gone, InvalidInput
 from governance.generations.models import GenerationState
 from governance.generations.services import generations as generations_svc
@@ -86,6 +88,29 @@ def _stages(state: str) -> list[tuple[str, str]]:
     return [(order[0], "done"), (state, "failed" if state == "blocked" else "current")]
 
 
+#: How often the status fragment asks again (seconds): every second while the gate works on the generation; while
+#: it is held for a person (up to days: ``GOVERNANCE_DRAFT_APPROVAL_TTL_S``), a tenth of the time it has been held,
+#: from :data:`POLL_HELD_MIN_S` to :data:`POLL_HELD_MAX_S` (a tab left open asks 144 times a day, not 86,400).
+POLL_ACTIVE_S, POLL_HELD_MIN_S, POLL_HELD_MAX_S = 1, 15, 600
+
+
+def poll_seconds(state: GenerationState, final: bool, held_for_s: float) -> int | None:
+    """Seconds until the status fragment asks again, None once the answer is final (see :data:`POLL_ACTIVE_S`).
+
+    >>> poll_seconds(GenerationState.SCANNING, False, 0), poll_seconds(GenerationState.HELD, False, 30)
+    (1, 15)
+    >>> poll_seconds(GenerationState.HELD, False, 3600), poll_seconds(GenerationState.HELD, False, 86400)
+    (360, 600)
+    >>> poll_seconds(GenerationState.RELEASED, True, 0) is None
+    True
+    """
+    if final:
+        return None
+    if state is not GenerationState.HELD:
+        return POLL_ACTIVE_S
+    return int(min(POLL_HELD_MAX_S, max(POLL_HELD_MIN_S, held_for_s / 10)))
+
+
 def _view(generation_id: str) -> dict[str, Any]:
     me = caller()
     gen = generations_svc.generation_for(db(), me, generation_id, Action.GENERATION_READ)
@@ -93,6 +118,8 @@ def _view(generation_id: str) -> dict[str, Any]:
     out["final"] = gen.state.terminal or gen.taken_down_at is not None
     out["can_download"] = gen.state is GenerationState.RELEASED and gen.taken_down_at is None
     out["stages"] = _stages(gen.state.value)
+    since = gen.updated_at if gen.updated_at.tzinfo else gen.updated_at.replace(tzinfo=UTC)  # SQLite: naive UTC
+    out["poll_s"] = poll_seconds(gen.state, out["final"], (utcnow() - since).total_seconds())
     return out
 
 

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms import ValidationError
@@ -127,7 +127,8 @@ def _context() -> dict[str, Any]:
 @bp.errorhandler(Exception)
 def _error(e: Exception) -> Response | tuple[str, int]:
     """A page's error as a page: sign in when it needs an account, otherwise the problem's title and detail
-    with its status (the same mapping as the API's problem+json)."""
+    with its status (the same mapping as the API's problem+json), and, when the problem says when to come back
+    (``retry_after``, seconds: a rate limit, a quota), the API's ``Retry-After`` header and a line saying when."""
     if isinstance(e, Unauthenticated) and request.method in _SAFE:
         return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))  # type: ignore[return-value]
     if isinstance(e, CSRFError):
@@ -137,4 +138,9 @@ def _error(e: Exception) -> Response | tuple[str, int]:
         from flask import current_app
 
         current_app.logger.error("unhandled error on a page (%s)", found.type_, exc_info=e)
-    return render_template("error.html", status=found.status, title=found.title, detail=found.detail), found.status
+    retry = found.extra.get("retry_after")
+    resp = make_response(render_template("error.html", status=found.status, title=found.title, detail=found.detail,
+                                         retry_after=retry), found.status)
+    if retry is not None:
+        resp.headers["Retry-After"] = str(retry)
+    return resp

@@ -189,6 +189,43 @@ def test_attribution_rule_credits_the_rights_holder_in_label_and_manifest(api):
         assert words in _problem(api.call("POST", "/v1/characters", studio, json=body), 422)["detail"], body
 
 
+def test_a_credit_the_label_cannot_draw_is_refused_when_registered_and_never_costs_a_release(api):
+    """The label draws accented Latin, Greek and Cyrillic credits (the released video's manifest carries them); a
+    credit with characters its font lacks is refused at registration, edit and simulation (422, naming them,
+    nothing stored); a stored row with one (older than the check) blocks a request at the precheck with that
+    reason, before anything is generated, never an internal error at sealing."""
+    from governance.characters.models import Character
+    from governance.db import unit_of_work
+
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    r = api.call("POST", "/v1/characters", studio, json={"name": "Pingu Penguin", "rule": "attribution",
+                                                         "attribution": "Estudio Ñandú · Κινούμενα · Студия"})
+    assert r.status_code == 201, r.get_json()
+    done = api.wait(bob, api.generate(bob, "Pingu Penguin waddles on the ice")["id"])
+    assert done["state"] == "released", done["reasons"]
+    report = api.verify(api.download(bob, done["id"])).get_json()
+    assert report["c2pa"]["governance"]["attributions"][0]["credit"] == "Estudio Ñandú · Κινούμενα · Студия"
+
+    before = api.call("GET", "/v1/characters", studio).get_json()["characters"]
+    for method, path, body in [
+        ("POST", "/v1/characters", {"name": "Robo Pup", "rule": "attribution", "attribution": "Studio 人工 ✿"}),
+        ("POST", "/v1/characters/simulate", {"name": "Robo Pup", "rule": "attribution", "attribution": "Studio 人工"}),
+    ]:
+        problem = _problem(api.call(method, path, studio, json=body), 422)
+        assert "cannot draw" in problem["detail"] and "人工" in problem["detail"], problem
+        assert set(problem["undrawable"]) >= {"人", "工"}, problem
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == before  # nothing stored
+
+    with unit_of_work(api.rt.engine) as s:  # a row stored before the check existed
+        s.get(Character, r.get_json()["id"]).attribution = "Studio 人工"
+    r2 = api.call("POST", "/v1/generations", bob, json={"prompt": "Pingu Penguin on the ice again"})
+    assert r2.status_code == 202, r2.get_json()
+    blocked = r2.get_json()
+    assert blocked["state"] == "blocked", blocked  # at the precheck: nothing generated
+    assert any("cannot draw '人工'" in reason for reason in blocked["reasons"]), blocked["reasons"]
+    assert not any("internal error" in reason for reason in blocked["reasons"]), blocked["reasons"]
+
+
 def _png(rgb) -> bytes:
     import io
 
@@ -303,3 +340,27 @@ def test_a_disguised_name_is_blocked_at_precheck_shown_as_written_and_counted_in
     assert api.generate(bob, "R0b0 Pup at the park")["state"] == "blocked"
     assert api.call("DELETE", f"/v1/characters/{pup['id']}", studio).status_code == 204
     assert api.wait(bob, api.generate(bob, "R0b0 Pup at the park")["id"])["state"] == "released"
+
+
+def test_a_credit_changed_after_the_precheck_to_one_the_label_cannot_draw_blocks_at_sealing_with_its_reason(make_api):
+    """A request passes the precheck; before the worker runs it, the stored credit becomes one the label cannot draw
+    (a row written past the check, or a label font changed): the generation is blocked at the seal stage, before
+    anything is sealed, saying why, never "internal error while sealing"."""
+    from governance.characters.models import Character
+    from governance.db import unit_of_work
+
+    api = make_api(worker="none", duration_s=1.0, daily_quota=10)
+    studio, bob = api.account("studio", "rights_holder"), api.account("bob")
+    r = api.call("POST", "/v1/characters", studio, json={"name": "Pingu Penguin", "rule": "attribution",
+                                                         "attribution": "Estudio Ñandú"})
+    assert r.status_code == 201, r.get_json()
+    gen = api.call("POST", "/v1/generations", bob, json={"prompt": "Pingu Penguin waddles", "seed": 3}).get_json()
+    assert gen["state"] == "prechecked", gen
+    with unit_of_work(api.rt.engine) as s:
+        s.get(Character, r.get_json()["id"]).attribution = "Estudio 南島"
+    api.rt.pipeline.process(gen["id"])
+    done = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
+    assert done["state"] == "blocked", done
+    assert any("cannot draw '南島'" in reason for reason in done["reasons"]), done["reasons"]
+    assert not any("internal error" in reason for reason in done["reasons"]), done["reasons"]
+    assert not (api.rt.settings.videos_dir / f"{gen['id']}.mp4").exists()

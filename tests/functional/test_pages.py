@@ -349,6 +349,11 @@ def test_a_rights_holder_edits_a_character_and_a_bad_edit_changes_nothing(api) -
                                                    "csrf_token": tok})
     assert r.status_code == 422 and "unknown licensee" in r.get_data(as_text=True)
     assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
+    r = api.client.post(f"/characters/{ch}", data={"name": "Moon Cat", "rule": "attribution",  # the label's font
+                                                   "attribution": "Moon Cat 月猫", "action": "save",  # has no CJK
+                                                   "csrf_token": tok})
+    assert r.status_code == 422 and "cannot draw" in r.get_data(as_text=True)
+    assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
     other = api.account("studio3", "rights_holder")
     api.client.post("/sign-out", data={"csrf_token": tok})
     sign_in(api.client, other)
@@ -358,3 +363,25 @@ def test_a_rights_holder_edits_a_character_and_a_bad_edit_changes_nothing(api) -
                                                    "csrf_token": tok})
     assert r.status_code == 404
     assert api.call("GET", "/v1/characters", studio).get_json()["characters"] == [c]
+
+
+def test_the_done_alert_shows_only_the_pages_own_messages(api) -> None:
+    """``done`` is a code the page maps to its own words: a known code shows its message, anything else nothing."""
+    sign_in(api.client, api.account("ada"))
+    html = api.client.get("/me/face", query_string={"done": "granted"}).get_data(as_text=True)
+    assert 'id="done"' in html and "Done: granted." in html
+    for words in ("your likeness was shared with everyone", "<b>granted</b>", "granted "):
+        html = api.client.get("/me/face", query_string={"done": words}).get_data(as_text=True)
+        assert 'id="done"' not in html, words
+
+
+def test_a_rate_limited_page_says_when_to_retry(make_api) -> None:
+    """A page's 429 carries the API's ``Retry-After`` and says the same in words."""
+    api = make_api(verify_per_minute=1)
+    token = csrf(api.client, "/verify")
+    img = (TESTDATA / "c2pa" / "no_manifest.jpg").read_bytes()
+    assert post_file(api.client, "/verify", "a.jpg", img, csrf_token=token).status_code == 200
+    r = post_file(api.client, "/verify", "a.jpg", img, csrf_token=token)
+    assert r.status_code == 429, r.status_code
+    wait = int(r.headers["Retry-After"])
+    assert 1 <= wait <= 60 and f"try again in {wait} second" in r.get_data(as_text=True)

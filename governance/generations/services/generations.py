@@ -122,7 +122,7 @@ def quota_for(session: Session, account: Account, *, default_quota: int, now: da
 
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str],
-             restriction_hold: float | None = None
+             restriction_hold: float | None = None, label: characters_svc.LabelFont | None = None
              ) -> tuple[list[Decision], list[dict[str, Any]], set[str], list[restrictions_svc.Hold]]:
     """Consent for each named likeness, the rights-holder rules, protected public figures named in the prompt.
 
@@ -134,6 +134,9 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
     The owners' restrictions on how each usable likeness may be used (:mod:`governance.restrictions.services`):
     a broken one denies; a possibly broken one is returned as a hold for its owner's approval
     (``restriction_hold``: the embedding model's hold threshold, None without the model).
+
+    A character allowed when credited whose credit the visible ``label`` cannot draw is denied here
+    (:func:`~governance.characters.services.uncreditable`), before anything is generated.
 
     Returns (decisions, grants relied on, owners to notify, restriction holds).
     """
@@ -157,7 +160,8 @@ def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Se
     denials, holds = restrictions_svc.screen(session, requester, prompt, usable,
                                              restrictions_svc.model_for(restriction_hold), restriction_hold)
     decisions.extend(denials)
-    decisions.extend(characters_svc.matcher(session).screen(prompt, requester.id))
+    decisions.extend(characters_svc.uncreditable(session, characters_svc.matcher(session).screen(prompt, requester.id),
+                                                 label or characters_svc.LabelFont()))
     # Protected public figures (the operator's gallery): a prompt naming one is denied unless a live-verified
     # likeness an admin approved as them consents, attached or not (text-to-video could still draw them).
     for figure, said in figures_svc.named_in(session, prompt):
@@ -178,7 +182,7 @@ def remix_parent(session: Session, requester: Account, parent_id: object) -> Gen
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
                        *, default_quota: int, restriction_hold: float | None = None,
-                       remix_of: Any = None) -> Generation:
+                       remix_of: Any = None, label: characters_svc.LabelFont | None = None) -> Generation:
     """``remix_of``: the id of a released generation this one is made from. Every likeness its lineage named or
     showed joins the request's likenesses, so consent is asked for all of them at every stage
     (:mod:`governance.remix.lineage`)."""
@@ -201,7 +205,7 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
                             f"probing the rules is not free; this resets at {iso(quota.resets_at)}",
                             quota=quota.daily, refused=quota.refused, resets_at=iso(quota.resets_at),
                             retry_after=quota.retry_after_s)
-    decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold)
+    decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold, label)
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     session.add(gen)

@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from governance.columns import iso, utcnow
+from governance.db import logging_events_since
 from governance.errors import InvalidInput, LogDamaged, NotFound
 from governance.generations.models import GenerationState
 from governance.log.models import LogEntry, LogHead, LogNode
@@ -578,14 +579,17 @@ def _release_problems(session: Session, entries: Sequence[LogEntry], videos_dir:
     for e in entries:
         if e.kind == RELEASE and e.generation_id not in released:
             problems.append(f"log entry {e.index} names generation {e.generation_id}, which was not released here")
-    return problems + _event_problems(entries, released), len(released)
+    return problems + _event_problems(entries, released, logging_events_since(session)), len(released)
 
 
-def _event_problems(entries: Sequence[LogEntry], released: dict[str, Any]) -> list[str]:
+def _event_problems(entries: Sequence[LogEntry], released: dict[str, Any],
+                    logged_since: dt.datetime | None = None) -> list[str]:
     """Every version 3 entry names an earlier release entry of its generation and repeats its content id and
     hashes (and, for a lineage withdrawal, an earlier release as its origin); the last takedown or restore
-    logged for a generation is its state here; and once the log records takedowns (revision 0014), every
-    generation taken down since has its entry (older takedowns were never logged: they are not asked for)."""
+    logged for a generation is its state here; and once the log records takedowns (revision 0014:
+    ``logged_since``, :func:`governance.db.logging_events_since`, or without that marker the first version 3
+    entry), every generation taken down since has its entry, whether or not any entry was logged yet (older
+    takedowns were never logged: they are not asked for)."""
     problems = []
     by_index = {e.index: e for e in entries}
     down: dict[str, tuple[bool, int]] = {}  # generation -> (taken down, by entry)
@@ -612,10 +616,10 @@ def _event_problems(entries: Sequence[LogEntry], released: dict[str, Any]) -> li
             problems.append(f"log entry {index} says generation {gid} was "
                             f"{'taken down' if is_down else 'restored'}, but it is "
                             f"{'up' if is_down else 'taken down'} here")
+    since = min((t for t in (logged_since, first_event) if t is not None), default=None)
     for gid, row in sorted(released.items()):
         taken_down_at = _as_datetime(row[5])
-        if taken_down_at is not None and gid not in down and first_event is not None and \
-                _utc(taken_down_at) >= first_event:
+        if taken_down_at is not None and gid not in down and since is not None and _utc(taken_down_at) >= since:
             problems.append(f"generation {gid} was taken down at {iso(taken_down_at)} but the transparency log has "
                             "no takedown entry for it")
     return problems
