@@ -205,6 +205,12 @@ def consent_record(generation_id: str) -> Response:
 @guard(Action.GENERATION_VIDEO)
 @operation(media={200: "video/mp4"}, errors=[409, 410], tags=["generations"])
 def download(generation_id: str) -> Response:
+    return video_download(generation_id)
+
+
+def video_download(generation_id: str) -> Response:
+    """The caller's released video as an attachment (``<id>.mp4``, its SHA-256 as the ETag); refusals as
+    :func:`sealed_video`. The API's download and the pages' both answer with it."""
     gen, path = sealed_video(generation_id)
     return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
                      etag=gen.video_sha256 or True)

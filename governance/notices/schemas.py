@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from governance.likenesses.schemas import ChallengeOut as ChallengeOut  # a notice's live challenge is enrollment's
 from governance.notices.services import MAX_CONTACT, MAX_STATEMENT, MIN_STATEMENT
 from governance.openapi import Page, PageQuery
 
@@ -96,14 +97,6 @@ class CounterNotice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     statement: str = Field(min_length=MIN_STATEMENT, max_length=MAX_STATEMENT)
     good_faith: Literal[True]
-
-
-class ChallengeOut(BaseModel):
-    id: str
-    poses: list[str]
-    expires_at: str
-    created_at: str
-    ttl_s: float
 
 
 class FaceForm(BaseModel):

@@ -10,7 +10,7 @@ from datetime import UTC
 from typing import Any
 
 import numpy as np
-from flask import Response, redirect, render_template, request, send_file, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 from governance import pagination
 from governance.authz import Action
@@ -18,7 +18,7 @@ from governance.columns import utcnow
 from governance.errors import Gone, InvalidInput
 from governance.generations.models import GenerationState
 from governance.generations.services import generations as generations_svc
-from governance.generations.views import generation_view, sealed_video, start_generation
+from governance.generations.views import generation_view, sealed_video, start_generation, video_download
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.pages.site import bp, page
 from governance.web import caller, db, runtime
@@ -168,6 +168,4 @@ def generation_thumbnail(generation_id: str) -> Response:
 @bp.get("/generations/<generation_id>/video")
 @page(Action.GENERATION_VIDEO)
 def generation_video(generation_id: str) -> Response:
-    gen, path = sealed_video(generation_id)
-    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
-                     etag=gen.video_sha256 or True)
+    return video_download(generation_id)
