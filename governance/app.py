@@ -1,7 +1,8 @@
 """``create_app`` is the only place where the service is wired together.
 
     >>> from governance.app import create_app
-    >>> app = create_app({"data_dir": "/tmp/cg-doc", "worker": "none"})
+    >>> import tempfile  # a fresh data dir: a kept one may hold another revision's schema
+    >>> app = create_app({"data_dir": tempfile.mkdtemp(), "worker": "none"})
     >>> app.test_client().get("/healthz").json["status"]
     'ok'
 """

@@ -5,7 +5,8 @@ library function takes it.
 
     >>> from governance.config import Settings
     >>> from governance.container import Runtime
-    >>> rt = Runtime(Settings().with_overrides({"data_dir": "/tmp/cg-container-doc", "worker": "none"}))
+    >>> import tempfile  # a fresh data dir: a kept one may hold another revision's schema
+    >>> rt = Runtime(Settings().with_overrides({"data_dir": tempfile.mkdtemp(), "worker": "none"}))
     >>> type(rt.keys).__name__, type(rt.detectors).__name__, type(rt.indexes).__name__
     ('Keys', 'Detectors', 'Indexes')
     >>> rt.close()

@@ -13,7 +13,8 @@ authorization table refuses some role, 404 where the path names something, 400/4
 400 where a list is paged, and the ``errors`` the view's own code raises.
 
     >>> from governance.app import create_app
-    >>> app = create_app({"data_dir": "/tmp/cg-doc-openapi", "worker": "none"})
+    >>> import tempfile  # a fresh data dir: a kept one may hold another revision's schema
+    >>> app = create_app({"data_dir": tempfile.mkdtemp(), "worker": "none"})
     >>> spec = app.test_client().get("/openapi.json").json
     >>> spec["openapi"], sorted(spec["paths"]["/v1/me"]["get"]["responses"])
     ('3.1.0', ['200', '401'])

@@ -2,7 +2,8 @@
 browser. Each page module calls the domain services (or the small helpers the API views share), never the API.
 
     >>> from governance.app import create_app
-    >>> app = create_app({"data_dir": "/tmp/cg-doc-pages", "worker": "none"})
+    >>> import tempfile  # a fresh data dir: a kept one may hold another revision's schema
+    >>> app = create_app({"data_dir": tempfile.mkdtemp(), "worker": "none"})
     >>> app.test_client().get("/").status_code
     200
 """
