@@ -248,6 +248,9 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
     thumb = api.client.get(f"/generations/{gen['id']}/thumbnail.jpg")
     try:
         assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg" and thumb.data[:2] == b"\xff\xd8"
+        again = api.client.get(f"/generations/{gen['id']}/thumbnail.jpg",
+                               headers={"If-None-Match": thumb.headers["ETag"]})
+        assert again.status_code == 304 and not again.data  # the browser's copy: nothing decoded again
     finally:
         thumb.close()
     assert "New:</strong>" in html  # the owner was told of the use
