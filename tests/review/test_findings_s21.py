@@ -60,6 +60,26 @@ def _released_with_an_owner(api, faces_dir):
     return alice, bob, lk, gen["id"]
 
 
+def _released_remix(api, bob, gen_id):
+    """Bob's released remix of his generation ``gen_id``."""
+    r = api.call("POST", "/v1/generations", bob, json={"prompt": "the same walk, remixed", "likenesses": [],
+                                                       "remix_of": gen_id, "seed": 9})
+    assert r.status_code == 202, r.get_json()
+    remix = api.wait(bob, r.get_json()["id"])
+    assert remix["state"] == "released", remix["reasons"]
+    return remix
+
+
+def _taken_down_on_a_notice(api, admin, generation_id, statement):
+    """A notice filed for someone unable to file about ``generation_id``, decided ``take_down`` by ``admin``."""
+    notice = api.call("POST", "/v1/notices", json={"contact": "x@example.org", "on_behalf_of": "unable_to_file",
+                                                   "good_faith": True, "statement": statement,
+                                                   "generation_id": generation_id}).get_json()
+    assert api.call("POST", f"/v1/notices/{notice['id']}/decision", admin,
+                    json={"outcome": "take_down", "reason": "looks bad"}).status_code == 200
+    return notice
+
+
 def test_an_owners_takedown_of_a_video_a_notice_took_down_survives_the_notices_restore(api, faces_dir) -> None:
     """A notice takes Bob's video of Alice down; Alice, in it, takes it down too (204); Bob counters and a reviewer
     restores. The restore republishes the video Alice took down (her takedown left no trace: ``take_down`` found
@@ -94,11 +114,7 @@ def test_a_restored_ancestor_no_longer_marks_its_remix_withdrawn(api, faces_dir)
     /v1/verify (record, log events, summary), with no entry saying the ancestor is back."""
     admin = api.account("root", "admin")
     _alice, bob, _lk, gen_id = _released_with_an_owner(api, faces_dir)
-    r = api.call("POST", "/v1/generations", bob, json={"prompt": "the same walk, remixed", "likenesses": [],
-                                                       "remix_of": gen_id, "seed": 9})
-    assert r.status_code == 202, r.get_json()
-    remix = api.wait(bob, r.get_json()["id"])
-    assert remix["state"] == "released", remix["reasons"]
+    remix = _released_remix(api, bob, gen_id)
     video = api.download(bob, remix["id"])
     notice = api.call("POST", "/v1/notices", json={"contact": "x@example.org", "on_behalf_of": "unable_to_file",
                                                    "good_faith": True, "statement": "never agreed to this",
@@ -150,15 +166,8 @@ def test_a_remix_a_notice_took_down_keeps_its_file_for_the_restore(api, faces_di
     ``released``, not taken down, and its download is 410 "no longer stored" (``log audit``: BROKEN)."""
     admin, carol = api.account("root", "admin"), api.account("carol")
     _alice, bob, _lk, gen_id = _released_with_an_owner(api, faces_dir)
-    r = api.call("POST", "/v1/generations", bob, json={"prompt": "the same walk, remixed", "likenesses": [],
-                                                       "remix_of": gen_id, "seed": 9})
-    remix = api.wait(bob, r.get_json()["id"])
-    assert remix["state"] == "released", remix["reasons"]
-    notice = api.call("POST", "/v1/notices", json={"contact": "x@example.org", "on_behalf_of": "unable_to_file",
-                                                   "good_faith": True, "statement": "the remix is not agreed",
-                                                   "generation_id": remix["id"]}).get_json()
-    assert api.call("POST", f"/v1/notices/{notice['id']}/decision", admin,
-                    json={"outcome": "take_down", "reason": "looks bad"}).status_code == 200
+    remix = _released_remix(api, bob, gen_id)
+    notice = _taken_down_on_a_notice(api, admin, remix["id"], "the remix is not agreed")
     lake = api.generate(carol, "a quiet lake at dawn")
     assert api.wait(carol, lake["id"])["state"] == "released"
     assert api.call("DELETE", f"/v1/generations/{lake['id']}", carol).status_code == 204  # unrelated
@@ -332,15 +341,8 @@ def test_a_revocation_while_a_notice_holds_a_remix_down_is_not_undone_by_the_not
     counter-notice: a remix made under a grant Alice revoked is back up."""
     admin = api.account("root", "admin")
     alice, bob, lk, gen_id = _released_with_an_owner(api, faces_dir)
-    r = api.call("POST", "/v1/generations", bob, json={"prompt": "the same walk, remixed", "likenesses": [],
-                                                       "remix_of": gen_id, "seed": 9})
-    remix = api.wait(bob, r.get_json()["id"])
-    assert remix["state"] == "released", remix["reasons"]
-    notice = api.call("POST", "/v1/notices", json={"contact": "x@example.org", "on_behalf_of": "unable_to_file",
-                                                   "good_faith": True, "statement": "the remix is not agreed",
-                                                   "generation_id": remix["id"]}).get_json()
-    assert api.call("POST", f"/v1/notices/{notice['id']}/decision", admin,
-                    json={"outcome": "take_down", "reason": "looks bad"}).status_code == 200
+    remix = _released_remix(api, bob, gen_id)
+    notice = _taken_down_on_a_notice(api, admin, remix["id"], "the remix is not agreed")
     assert api.call("DELETE", f"/v1/likenesses/{lk['id']}/grants/bob", alice).status_code == 204
     assert api.call("POST", f"/v1/notices/{notice['id']}/counter", bob,
                     json={"statement": "she agreed to it", "good_faith": True}).status_code == 200
