@@ -334,3 +334,19 @@ def test_a_notice_nobody_decides_within_48_hours_is_escalated_once_per_stay_in_t
     with unit_of_work(api.rt.engine) as s:
         assert escalate_overdue(s) == [notice["id"]]
     assert len([n for n in api.notifications(admin) if n["kind"] == "notice:overdue"]) == 2
+
+
+def test_a_failing_periodic_sweep_is_logged_and_the_others_still_run(api, caplog):
+    """Pipeline.periodic runs every registered sweep in its own unit of work: one that fails is logged with its
+    name, and the next one (the notices' deadline among them) still runs."""
+    ran: list[str] = []
+
+    def broken(session):
+        raise RuntimeError("the disk is full")
+
+    api.rt.pipeline.every_sweep("a broken sweep", broken)
+    api.rt.pipeline.every_sweep("a recording sweep", lambda session: ran.append("ran"))
+    with caplog.at_level("WARNING"):
+        api.rt.pipeline.periodic()
+    assert ran == ["ran"]
+    assert any("a broken sweep could not be swept" in r.getMessage() for r in caplog.records)
