@@ -30,7 +30,7 @@ SIDES = (256, 512, 720, 1080)
 
 def stages(clip: Any, workdir: Path, repeat: int) -> dict[str, float]:
     """Seconds per stage (best of ``repeat``) for ``clip``; also checks the mark reads back."""
-    from detectors.faces import backend_from_settings
+    from detectors.backends import backend_from_settings
     from detectors.index import LikenessIndex
     from detectors.scan import scan_frames
     from media.video import write_video
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> None:
         print(f"goal 3 (<= 3x baseline and <= 5 s): {work:.2f} s = {work / base:.2f}x baseline: "
               f"{'met' if ok else 'NOT met'}")
         if args.curve:
-            from detectors.faces import backend_from_settings
+            from detectors.backends import backend_from_settings
             from detectors.index import LikenessIndex
             from detectors.scan import scan_frames
 
