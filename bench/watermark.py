@@ -435,9 +435,10 @@ def bench_timing() -> None:
 
 def bench_verify(tmp: Path) -> None:
     """What /v1/verify spends reading a video's watermark (under every key a deployment has used) and
-    fingerprint: one decode shared by both readers (the service's ``_read``) against a decode per reader
-    and per key (``detect_video`` per key, then ``fingerprint_video``: how verification worked before)."""
-    from governance.verification.services import _read
+    fingerprint: one decode shared by both readers (the service's ``read_upload``, which stops reading the mark
+    at the first early check where it verifies) against a decode per reader and per key (``detect_video`` per key,
+    then ``fingerprint_video``: how verification worked before)."""
+    from governance.verification.reading import read_upload
     from media.limits import Meter
 
     spec = GenerationSpec(prompt="a forest at sunset", seed=7, width=512, height=512, duration_s=10.0)
@@ -457,9 +458,9 @@ def bench_verify(tmp: Path) -> None:
                 found = next((f for f in (wm.detect_video(data, k, max_frames=240) for k in keys) if f), None)
                 fp = fpr.fingerprint_video(data)
             else:
-                read = _read(data, "video", watermark=True, fingerprint=True, meter=Meter())
-                evidence = read.watermark_evidence()
-                found = next((f for f in map(evidence.detect, keys) if f), None)
+                read = read_upload(data, "video", watermark_keys=keys, fingerprint=True, meter=Meter())
+                mark = read.watermark()
+                found = None if mark is None else mark[0]
                 fp = read.fingerprint()
             elapsed = time.perf_counter() - t0
             times[name] = min(times.get(name, elapsed), elapsed)
@@ -483,7 +484,7 @@ def bench_readback(tmp: Path) -> None:
             t1 = time.perf_counter()
             write_video(tmp / "readback.mp4", Clip(marked, clip.fps), crf=18)
             t2 = time.perf_counter()
-            found = wm.detect_video(tmp / "readback.mp4", KEY, max_frames=240)
+            found = wm.detect_video(tmp / "readback.mp4", KEY, max_frames=240, early=True)
             t3 = time.perf_counter()
             assert found is not None and found.payload == PAYLOAD
             for k, v in (("embed", t1 - t0), ("encode", t2 - t1), ("read", t3 - t2)):

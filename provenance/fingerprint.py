@@ -271,11 +271,14 @@ class FingerprintBuilder:
         moments = [min(n - 1, int((i + 0.5) * n / SAMPLES)) for i in range(SAMPLES)]
         picked = [thumbs[min(len(thumbs) - 1, int(round(m / self._stride)))] for m in moments]
         windows = _windows() if self.query_views else _windows()[:1]
-        described = [[_describe(square, w) for square, _ in picked] for w in windows]
+        squares = np.stack([square for square, _ in picked])
+        described = [_describe_many(squares, w) for w in windows]
         if self.query_views and self._borders is not None:  # a picture padded into the frame
             boxes = _box_windows(self._borders, self._size)
-            described += [[_describe(shaped, w) for _, shaped in picked] for w in boxes]
-        views = np.array(described)
+            if boxes:
+                shaped = np.stack([s for _, s in picked])
+                described += [_describe_many(shaped, w) for w in boxes]
+        views = np.stack(described)
         q = np.clip(np.rint(views * 127), -127, 127).astype(np.int8)
         if not self.query_views:
             return Fingerprint(q[0])
@@ -500,6 +503,80 @@ def _describe(thumb: np.ndarray, window: tuple[float, float, float, float]) -> n
     n = float(np.linalg.norm(desc))
     out: np.ndarray = desc / n if n > 1e-6 else desc
     return out
+
+
+def _describe_many(thumbs: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
+    """:func:`_describe` of each of ``thumbs`` ((N, H, W, 3) uint8 YCrCb, one shape) in ``window``: (N, _DIMS)
+    float32. Every step of :func:`_describe` (area resizes, Gaussian blurs, the band-pass) is linear and
+    separable, so the luma grid is ``A_y @ crop @ A_x.T`` and the colour cells ``C_y @ crop @ C_x.T``, with the
+    matrices taken from OpenCV's own operators (:func:`_window_ops`): one batched product for all N frames
+    instead of 5 OpenCV calls a frame (issue 12: 8x less time for a query's views). The descriptors equal
+    :func:`_describe`'s to float32 rounding (tests/provenance/test_fingerprint_batch.py)."""
+    n, th, tw = thumbs.shape[:3]
+    ys, xs, a_y, a_x, c_y, c_x, g16 = _window_ops(th, tw, tuple(float(v) for v in window))
+    sub = thumbs[:, ys, xs].astype(np.float32)
+    grid = a_y @ sub[..., 0] @ a_x.T  # (N, 16, 16)
+    grid = grid - g16 @ grid @ g16.T
+    grid = grid.reshape(n, -1)
+    grid = grid - grid.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(grid, axis=1, keepdims=True)
+    grid = np.divide(grid, norm, out=np.zeros_like(grid), where=norm > 1e-3)
+    chroma = np.stack([c_y @ (sub[..., c] - np.float32(128.0)) @ c_x.T for c in (1, 2)], axis=-1)  # (N, 2, 2, 2)
+    chroma = np.clip(chroma.reshape(n, -1) / np.float32(64.0), -1, 1)
+    desc = np.concatenate([np.float32(np.sqrt(1 - _CHROMA_WEIGHT**2)) * grid, np.float32(_CHROMA_WEIGHT) * chroma],
+                          axis=1)
+    norm = np.linalg.norm(desc, axis=1, keepdims=True)
+    out: np.ndarray = np.divide(desc, norm, out=desc.copy(), where=norm > 1e-6).astype(np.float32)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _window_ops(th: int, tw: int, window: tuple[float, float, float, float]
+                ) -> tuple[slice, slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The crop of an (th, tw) thumbnail ``window`` selects (as :func:`_describe` rounds it) and the matrices of
+    :func:`_describe_many`: ``A`` (16 x side) = area resize to 16 of the Gaussian blur of the area resize to 32,
+    ``C`` (2 x side) = area resize to 2 of the area resize to 32, per axis, and the 16 x 16 band-pass blur."""
+    y0, y1 = (min(max(v, 0.0), 1.0) * th for v in window[:2])
+    x0, x1 = (min(max(v, 0.0), 1.0) * tw for v in window[2:])
+    ys = slice(round(y0), max(round(y1), round(y0) + 1))
+    xs = slice(round(x0), max(round(x1), round(x0) + 1))
+    sh, sw = ys.stop - ys.start, xs.stop - xs.start
+    r16, g32, g16 = _resize_matrix(_WORK, _GRID), _blur_matrix(_WORK, _BLUR), _blur_matrix(_GRID, _BANDPASS)
+    r2 = _resize_matrix(_WORK, _CHROMA_GRID)
+    ops = []
+    for side in (sh, sw):
+        to_work = _resize_matrix(side, _WORK)
+        ops += [r16 @ g32 @ to_work, r2 @ to_work]
+    a_y, c_y, a_x, c_x = (m.astype(np.float32) for m in ops)
+    for m in (a_y, c_y, a_x, c_x):
+        m.flags.writeable = False
+    return ys, xs, a_y, a_x, c_y, c_x, g16.astype(np.float32)
+
+
+@lru_cache(maxsize=256)
+def _resize_matrix(src: int, dst: int) -> np.ndarray:
+    """(dst, src) float64: OpenCV's INTER_AREA resize of a length-``src`` axis to ``dst`` (area weights are
+    separable: resizing the rows of an identity image gives the axis's matrix)."""
+    import cv2
+
+    if src == dst:
+        return np.eye(src)
+    eye = np.eye(src, dtype=np.float64)
+    m: np.ndarray = cv2.resize(eye, (src, dst), interpolation=cv2.INTER_AREA)
+    return m
+
+
+@lru_cache(maxsize=16)
+def _blur_matrix(side: int, sigma: float) -> np.ndarray:
+    """(side, side) float64: OpenCV's Gaussian blur of sigma ``sigma`` (kernel and reflect-101 border as
+    ``cv2.GaussianBlur`` on float images) along one axis of length ``side``: the blur of each column of an image
+    that is constant along its rows."""
+    import cv2
+
+    eye = np.eye(side, dtype=np.float64)
+    # e_i repeated over 8 columns: the horizontal pass of a constant row leaves it as it is
+    cols = [cv2.GaussianBlur(np.repeat(eye[:, i:i + 1], 8, axis=1), (0, 0), sigma)[:, 4] for i in range(side)]
+    return np.stack(cols, axis=1)
 
 
 def _vectors(data: np.ndarray) -> np.ndarray:

@@ -47,8 +47,10 @@ footage: exact recovery after H.264 crf 23/28, H.265 crf 28, 0.5x-and-back, 0.75
 and (each with crf 28) reposts: mirrored, upscaled 2.8x or 3x and padded to 9:16 or 16:9 with black
 or blurred bars; crf 35 holds at 512p and on real footage, but fails on a dark, flat 256p scene, and
 a 0.5x downscale of a 256p clip at crf 28 leaves too little of the mark on flat generated scenes
-(the fingerprint still finds those). A 10 s 512x512 24 fps clip embeds in ~2 s and is read in ~0.5 s
-on 2 cores. Known limits: no robustness to rotation, aspect-ratio changes (the period search assumes
+(the fingerprint still finds those). A 10 s 512x512 24 fps clip embeds in ~0.8 s on 2 cores (its frames spread
+over threads, :func:`embed_threads`; ~1.4 s on one) and is read in ~0.5 s CPU; a reader that knows its keys
+(:class:`MarkReader`: verification, the gate's read-back) reads an intact or re-encoded one from its first 24
+frames (~60 ms), the full search after 240 frames only when the early checks find nothing. Known limits: no robustness to rotation, aspect-ratio changes (the period search assumes
 one scale for both axes) or rescales outside ~0.35x-3.75x; the same tile is used for every video
 made with one key, so averaging many marked videos could estimate it (a collusion / copy attack):
 rotate keys per deployment. The embedding is unchanged since format v2 (the key's domain
@@ -74,12 +76,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -91,14 +95,18 @@ from provenance.errors import WatermarkError
 __all__ = [
     "DEFAULT_STRENGTH",
     "FALSE_POSITIVE_BOUND",
+    "EARLY_CHECKS",
     "Evidence",
     "MAX_HYPOTHESES",
+    "MarkReader",
     "PAYLOAD_BYTES",
     "WatermarkDetection",
     "WatermarkKey",
     "detect",
     "detect_video",
+    "early_false_positive_bound",
     "embed",
+    "embed_threads",
     "embed_video",
     "parse_payload",
     "psnr",
@@ -146,6 +154,17 @@ call: 4 at the embedding periods (128 and 64 px, as is and mirrored), 2 for a 2x
 up to 4 autocorrelation periods in the full-size image and up to 4 in the half-size one."""
 FALSE_POSITIVE_BOUND = MAX_HYPOTHESES * 2.0 ** (-8 * _TAG_BYTES)
 """Probability, by design, that :func:`detect` reports a payload for input not marked with the key."""
+EARLY_CHECKS = (24, 48)
+"""Frame counts at which a :class:`MarkReader` (verification, the gate's read-back) tries its keys at the
+embedding periods before reading on, and stops once a mark's tag verifies: an intact or re-encoded clip reads in
+its first second instead of its first ten (issue 12, goal 4). Each check tag-checks at most
+:data:`NATIVE_HYPOTHESES` hypotheses, so a reader's false-positive probability per key is at most
+``(MAX_HYPOTHESES + len(EARLY_CHECKS) * NATIVE_HYPOTHESES) * 2**-32`` (:func:`early_false_positive_bound`), and a
+mark found at a check is the one the full read would find unless a tag collides (``2**-32``): nothing a full read
+recovers is lost, a rescaled copy (which only the period search finds) is read to the end as before."""
+NATIVE_HYPOTHESES = 6
+"""Hypotheses at the embedding periods: 128 and 64 px and, in the half-size image, 128 px (a 2x upscale), each as
+is and mirrored."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -229,14 +248,21 @@ def embed(
     resp = np.zeros((period, period))
     keep = max(0, min(len(clip), _MASK_CACHE_BYTES // (4 * h * w)))
     masks: list[np.ndarray] = []
-    for i, f in enumerate(clip):
-        y = _luma(f)
+
+    def measure(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        y = _luma(clip[i])
         hp, wgt = _detector(y)
-        host += _fold(hp * wgt, period)
         m = _mask(_activity(y))
-        resp += _fold(_highpass(m * unit, _DET_SIGMA) * wgt, period)
-        if i < keep:
-            masks.append(m)
+        return _fold(hp * wgt, period), _fold(_highpass(m * unit, _DET_SIGMA) * wgt, period), m if i < keep else None
+
+    # frames on several threads (OpenCV and numpy release the GIL), their folds summed in frame order: the same
+    # float64 sums, so the same output, as one thread gives
+    with _pool() as pool:
+        for host_i, resp_i, m in pool.map(measure, range(len(clip))):
+            host += host_i
+            resp += resp_i
+            if m is not None:
+                masks.append(m)
     host_c, resp_c = _cells(host, cell), _cells(resp, cell)
     msg = ~is_sync
     counts = np.bincount(bit_of_cell[msg], minlength=_CODED_BITS).astype(np.float64)
@@ -252,14 +278,41 @@ def embed(
     pattern = _tile_over(_upsample(chips * cell_sign * amp, cell), h, w)
     pattern *= strength / max(float(np.sqrt(np.mean(pattern * pattern))), 1e-9)
     out = np.empty_like(clip)
-    for i, f in enumerate(clip):
+
+    def mark(i: int) -> None:
+        f = clip[i]
         m = masks[i] if i < keep else _mask(_activity(_luma(f)))
         delta = np.rint(m * pattern)
         out[i] = cv2.add(f, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
         if i < keep:
             masks[i] = delta  # drop the mask as soon as it is used
-    del masks
+
+    with _pool() as pool:
+        for _ in pool.map(mark, range(len(clip))):
+            pass
+    masks.clear()
     return out[0] if single else out
+
+
+def embed_threads() -> int:
+    """Threads :func:`embed` spreads a clip's frames over: ``CONSENTGATE_EMBED_THREADS`` when set, else the
+    cores this process may use, at most 4 (a 10 s 512p clip: 1.7 s on one core, ~1 s on two; docs/performance.md).
+    Every count gives the same output."""
+    raw = os.environ.get("CONSENTGATE_EMBED_THREADS", "")
+    if raw.strip():
+        try:
+            n = int(raw)
+        except ValueError:
+            raise WatermarkError(f"CONSENTGATE_EMBED_THREADS must be a whole number, got {raw!r}") from None
+        if n < 1:
+            raise WatermarkError(f"CONSENTGATE_EMBED_THREADS must be >= 1, got {n}")
+        return n
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=embed_threads(), thread_name_prefix="watermark-embed")
 
 
 def detect(frames: np.ndarray | Iterable[np.ndarray], key: WatermarkKey) -> WatermarkDetection | None:
@@ -362,17 +415,91 @@ class Evidence:
             self._half += hp
         self.frames += 1
 
-    def detect(self, key: WatermarkKey) -> WatermarkDetection | None:
-        """The payload marked with ``key`` in the frames added so far, or ``None``."""
+    def detect(self, key: WatermarkKey, *, native_only: bool = False) -> WatermarkDetection | None:
+        """The payload marked with ``key`` in the frames added so far, or ``None``. ``native_only`` tries the
+        embedding periods alone (:data:`NATIVE_HYPOTHESES`; no search for a rescale): the cheap check a
+        :class:`MarkReader` makes before it has read every frame."""
         _check_key(key)
         if self._image is None:
             raise WatermarkError("no frames given")
         levels = [(self._image, 1)] + ([(self._half, 2)] if self._half is not None else [])
-        found = _Search(levels, key).run()
+        found = _Search(levels, key).run(native_only=native_only)
         if found is None:
             return None
         return WatermarkDetection(payload=found.payload, confidence=found.confidence, frames_used=self.frames,
                                   scale=found.scale, shift=found.shift, mirrored=found.mirrored)
+
+
+class MarkReader:
+    """Reads the mark of any of ``keys`` from luma frames fed one at a time, and says when it has read enough.
+
+    At each of ``checks`` frames (default :data:`EARLY_CHECKS`) it tries every key at the embedding periods
+    (:meth:`Evidence.detect` with ``native_only``) and stops once one verifies; otherwise it reads up to
+    ``max_frames`` and then runs the full search (every key, every hypothesis), as :func:`detect` does. So an intact
+    or re-encoded clip costs its first second, and whatever the full read finds is still found (see
+    :data:`EARLY_CHECKS` for the false-positive bound)::
+
+        reader = MarkReader(keys)
+        for luma in lumas:
+            if reader.add_luma(luma):
+                break
+        found = reader.result()  # (WatermarkDetection, WatermarkKey) or None
+
+    Raises :class:`WatermarkError` for no keys, a bad key, or a frame :meth:`Evidence.add_luma` refuses.
+    """
+
+    def __init__(self, keys: Iterable[WatermarkKey], *, max_frames: int = DETECT_MAX_FRAMES,
+                 checks: Iterable[int] = EARLY_CHECKS) -> None:
+        self.keys = tuple(keys)
+        if not self.keys:
+            raise WatermarkError("a mark reader needs at least one key")
+        for key in self.keys:
+            _check_key(key)
+        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+            raise WatermarkError(f"max_frames must be a whole number >= 1, got {max_frames!r}")
+        self.max_frames = max_frames
+        self.evidence = Evidence()
+        self._checks = frozenset(checks)
+        self._found: tuple[WatermarkDetection, WatermarkKey] | None = None
+        self._searched = False
+
+    @property
+    def done(self) -> bool:
+        """True once a mark verified at a check or ``max_frames`` frames were read: more frames add nothing."""
+        return self._found is not None or self.evidence.frames >= self.max_frames
+
+    def add_luma(self, luma: np.ndarray) -> bool:
+        """Add one (H, W) float32 luma frame (as :meth:`Evidence.add_luma`) unless :attr:`done`; returns
+        :attr:`done`."""
+        if self.done:
+            return True
+        self.evidence.add_luma(luma)
+        n = self.evidence.frames
+        if n in self._checks and n < self.max_frames:
+            self._found = self._first(native_only=True)
+        return self.done
+
+    def result(self) -> tuple[WatermarkDetection, WatermarkKey] | None:
+        """The verified mark and the key that made it, or ``None``; the full search runs once, on first call,
+        unless a check already found the mark. Raises :class:`WatermarkError` when no frame was added."""
+        if self._found is None and not self._searched:
+            self._searched = True
+            self._found = self._first(native_only=False)
+        return self._found
+
+    def _first(self, *, native_only: bool) -> tuple[WatermarkDetection, WatermarkKey] | None:
+        for key in self.keys:  # one evidence serves every key: it does not depend on the key
+            found = self.evidence.detect(key, native_only=native_only)
+            if found is not None:
+                return found, key
+        return None
+
+
+def early_false_positive_bound(checks: Iterable[int] = EARLY_CHECKS) -> float:
+    """Probability, by design, that a :class:`MarkReader` with ``checks`` reports a payload, per key, for input not
+    marked with that key: every tag check is a ``2**-32`` chance, and it makes at most :data:`MAX_HYPOTHESES` in
+    the full search plus :data:`NATIVE_HYPOTHESES` per check (union bound)."""
+    return (MAX_HYPOTHESES + len(tuple(checks)) * NATIVE_HYPOTHESES) * 2.0 ** (-8 * _TAG_BYTES)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -426,9 +553,12 @@ def embed_video(
 
 
 def detect_video(
-    source: str | os.PathLike[str] | bytes, key: WatermarkKey, *, max_frames: int | None = None
+    source: str | os.PathLike[str] | bytes, key: WatermarkKey, *, max_frames: int | None = None,
+    early: bool = False,
 ) -> WatermarkDetection | None:
-    """:func:`detect` on a video file (path or bytes), decoded frame by frame.
+    """:func:`detect` on a video file (path or bytes), decoded frame by frame. ``early``: stop decoding at the
+    first of :data:`EARLY_CHECKS` where the mark verifies (a :class:`MarkReader`; the gate's read-back);
+    otherwise every frame up to ``max_frames`` adds to the evidence.
 
     Raises :class:`WatermarkError` for a missing, empty or unreadable file, a still image, or a video
     without a single decodable frame, so that "no watermark" (``None``) always means a video was read.
@@ -437,13 +567,19 @@ def detect_video(
 
     _check_key(key)
     src = _video_source(source)
-    evidence = Evidence()
+    reader = MarkReader([key], max_frames=max_frames or 2**62, checks=EARLY_CHECKS if early else ())
     try:  # luma straight from the decoder's planes (no RGB frame), decoded a few frames ahead on a second thread
-        for _, planes in prefetch(lambda: iter_planes(src, max_frames=max_frames), 8, name="watermark-decode"):
-            evidence.add_luma(planes.luma)
+        with contextlib.closing(prefetch(lambda: iter_planes(src, max_frames=max_frames), 8,
+                                         name="watermark-decode")) as decoded:
+            for _, planes in decoded:
+                if reader.add_luma(planes.luma):
+                    break
     except MediaError as e:
         raise WatermarkError(f"not a readable video: {e}") from e
-    return evidence.detect(key)
+    if reader.evidence.frames == 0:
+        raise WatermarkError("not a readable video: no frame decoded")
+    found = reader.result()
+    return None if found is None else found[0]
 
 
 def _video_source(source: object) -> str | io.BytesIO:
@@ -512,7 +648,7 @@ class _Search:
         self.layout = _layout(key.secret)
         self.tried = 0
 
-    def run(self) -> _Found | None:
+    def run(self, *, native_only: bool = False) -> _Found | None:
         full = self.levels[0]
         h, w = full.image.shape
         natives = [(full, float(p)) for p in (_PERIOD, _PERIOD // 2) if min(h, w) >= p // 2]
@@ -523,6 +659,8 @@ class _Search:
                 found = self._try(synced)
                 if found is not None:
                     return found
+        if native_only:
+            return None
         # 2. A rescaled copy: candidate periods from the autocorrelation of the tiling, refined by sync.
         ranges = [(_MIN_PERIOD, _MAX_PERIOD), (_MAX_PERIOD / 2, _MAX_PERIOD)]
         for view, (lo, hi) in zip(self.levels, ranges, strict=False):

@@ -521,7 +521,7 @@ def seal(clip: Clip, order: SealOrder, sealer: Sealer, marked: Path, final: Path
                        f"content id {order.content_id}",
             "encoder": PROVIDER,
         })
-        found = detect_video(marked, sealer.watermark_key, max_frames=DETECT_MAX_FRAMES)
+        found = detect_video(marked, sealer.watermark_key, max_frames=DETECT_MAX_FRAMES, early=True)
         if found is not None and found.payload == payload:
             governance["watermark"] = {"strength": strength, "read_back_confidence": round(found.confidence, 3)}
             break

@@ -77,20 +77,16 @@ def by_content(session: Session, indexes: Indexes, watermark_keys: Sequence[Wate
     fmt = sniff(data[:HEAD_BYTES]) if data else None
     if fmt is None or fmt.kind not in ("video", "image") or not fmt.pixels:
         raise UnsupportedMedia("expected a video or an image in the request body")
-    read = read_upload(data, fmt.kind, watermark=True, fingerprint=fmt.kind == "video", meter=meter)
+    read = read_upload(data, fmt.kind, watermark_keys=watermark_keys, fingerprint=fmt.kind == "video", meter=meter)
     payload = None
-    try:
-        evidence = read.watermark_evidence()
-    except ProvenanceError:
-        evidence = None
-    except Exception as e:  # a container the decoder could not read at all
-        raise UnsupportedMedia(f"the asset cannot be decoded: {e}") from e
-    if evidence is not None:
-        for key in watermark_keys:
-            found = evidence.detect(key)
-            if found is not None:
-                payload = found.payload
-                break
+    if watermark_keys:
+        try:
+            mark = read.watermark()
+        except ProvenanceError:
+            mark = None
+        except Exception as e:  # a container the decoder could not read at all
+            raise UnsupportedMedia(f"the asset cannot be decoded: {e}") from e
+        payload = None if mark is None else mark[0].payload
     try:
         fp = read.fingerprint()
     except ProvenanceError:

@@ -92,7 +92,8 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
     if c2pa_error is not None and wm_applies is not None and fp_applies is not None:
         raise UnsupportedMedia(f"the file cannot be read: {c2pa_error}")
     try:
-        read = read_upload(data, kind, watermark=checking_marks, fingerprint=checking_prints, meter=meter)
+        read = read_upload(data, kind, watermark_keys=watermark_keys if checking_marks else (),
+                           fingerprint=checking_prints, meter=meter)
     except LimitExceeded as e:
         raise limit_error(e) from e
     watermark: dict[str, Any] = {"checked": False}
@@ -100,17 +101,12 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
         watermark.update(applies=False, reason=wm_applies)
     if checking_marks:
         try:
-            evidence = read.watermark_evidence()
-            found, key_id = None, None
-            for key in watermark_keys:  # one decode serves every key: the evidence does not depend on it
-                found = evidence.detect(key)
-                if found is not None:
-                    key_id = key.key_id
-                    break
-            watermark = {"checked": True, "found": found is not None, "keys_tried": len(watermark_keys)}
-            if found is not None:
+            mark = read.watermark()  # one decode serves every key: the evidence does not depend on it
+            watermark = {"checked": True, "found": mark is not None, "keys_tried": len(watermark_keys)}
+            if mark is not None:
+                found, key = mark
                 watermark.update(payload=found.payload.hex(), confidence=round(found.confidence, 4),
-                                 frames_used=found.frames_used, key_id=key_id)
+                                 frames_used=found.frames_used, key_id=key.key_id)
         except (MediaError, WatermarkError) as e:
             if c2pa_error is not None:
                 raise UnsupportedMedia(f"the file cannot be read as a video: {e}") from e
