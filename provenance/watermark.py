@@ -41,20 +41,19 @@ tag-checks at most :data:`MAX_HYPOTHESES` (16) hypotheses (period, shift, orient
 false-positive probability per call is at most 16 * 2**-32 ~ 3.7e-9 (:data:`FALSE_POSITIVE_BOUND`),
 by design.
 
-Measured (``python -m bench watermark``, docs/watermark.md): 256p and 512p, procedural and real
-footage: exact recovery after H.264 crf 23/28, H.265 crf 28, 0.5x-and-back, 0.75x, crops of 5-20 %
-(centred and off-centre) re-encoded, brightness/contrast +-20 %, noise, 24->30 fps and a 2 s trim,
-and (each with crf 28) reposts: mirrored, upscaled 2.8x or 3x and padded to 9:16 or 16:9 with black
-or blurred bars; crf 35 holds at 512p and on real footage, but fails on a dark, flat 256p scene, and
-a 0.5x downscale of a 256p clip at crf 28 leaves too little of the mark on flat generated scenes
-(the fingerprint still finds those). A 10 s 512x512 24 fps clip embeds in ~0.8 s on 2 cores (its frames spread
-over threads, :func:`embed_threads`; ~1.4 s on one) and is read in ~0.5 s CPU; a reader that knows its keys
-(:class:`MarkReader`: verification, the gate's read-back) reads an intact or re-encoded one from its first 24
-frames (~60 ms), the full search after 240 frames only when the early checks find nothing. Known limits: no robustness to rotation, aspect-ratio changes (the period search assumes
-one scale for both axes) or rescales outside ~0.35x-3.75x; the same tile is used for every video
-made with one key, so averaging many marked videos could estimate it (a collusion / copy attack):
-rotate keys per deployment. The embedding is unchanged since format v2 (the key's domain
-``consentgate/watermark/v2/``): every mark released so far reads back.
+Measured (``python -m bench watermark``, docs/watermark.md): 256p and 512p, procedural and real footage: exact
+recovery after H.264 crf 23/28, H.265 crf 28, 0.5x-and-back, 0.75x, crops of 5-20 % (centred and off-centre) re-
+encoded, brightness/contrast +-20 %, noise, 24->30 fps and a 2 s trim, and (each with crf 28) reposts: mirrored,
+upscaled 2.8x or 3x and padded to 9:16 or 16:9 with black or blurred bars; crf 35 holds at 512p and on real footage,
+but fails on a dark, flat 256p scene, and a 0.5x downscale of a 256p clip at crf 28 leaves too little of the mark on
+flat generated scenes (the fingerprint still finds those). A 10 s 512x512 24 fps clip embeds in ~0.8 s on 2 cores
+(its frames spread over threads, :func:`embed_threads`; ~1.4 s on one) and is read in ~0.5 s CPU; a reader that
+knows its keys (:class:`MarkReader`: verification, the gate's read-back) reads an intact or re-encoded one from its
+first 24 frames (~60 ms), the full search after 240 frames only when the early checks find nothing. Known limits: no
+robustness to rotation, aspect-ratio changes (the period search assumes one scale for both axes) or rescales outside
+~0.35x-3.75x; the same tile is used for every video made with one key, so averaging many marked videos could
+estimate it (a collusion / copy attack): rotate keys per deployment. The embedding is unchanged since format v2 (the
+key's domain ``consentgate/watermark/v2/``): every mark released so far reads back.
 
 Example::
 
