@@ -42,8 +42,8 @@ false-positive probability per call is at most 16 * 2**-32 ~ 3.7e-9 (:data:`FALS
 by design.
 
 Measured (``python -m bench watermark``, docs/watermark.md): 256p and 512p, procedural and real footage: exact
-recovery after H.264 crf 23/28, H.265 crf 28, 0.5x-and-back, 0.75x, crops of 5-20 % (centred and off-centre) re-
-encoded, brightness/contrast +-20 %, noise, 24->30 fps and a 2 s trim, and (each with crf 28) reposts: mirrored,
+recovery after H.264 crf 23/28, H.265 crf 28, 0.5x-and-back, 0.75x, crops of 5-20 % (centred and off-centre)
+re-encoded, brightness/contrast +-20 %, noise, 24->30 fps and a 2 s trim, and (each with crf 28) reposts: mirrored,
 upscaled 2.8x or 3x and padded to 9:16 or 16:9 with black or blurred bars; crf 35 holds at 512p and on real footage,
 but fails on a dark, flat 256p scene, and a 0.5x downscale of a 256p clip at crf 28 leaves too little of the mark on
 flat generated scenes (the fingerprint still finds those). A 10 s 512x512 24 fps clip embeds in ~0.8 s on 2 cores
