@@ -59,12 +59,27 @@ class Video:
 
 READER = "rgb"
 """How the attacked copies are read for the default watermark and the fingerprint: ``rgb`` (decoded RGB frames,
-the library's ``detect`` / ``fingerprint_frames``) or ``planes`` (``--reader planes``: what verification reads
-since issue 12, luma and thumbnails from the decoder's planes, ``media.video.iter_planes``)."""
+the library's ``detect`` / ``fingerprint_frames``), ``planes`` (``--reader planes``: luma and thumbnails from the
+decoder's planes, ``media.video.iter_planes``) or ``verify`` (``--reader verify``: the watermark exactly as
+verification reads it since issue 12, ``governance.verification.reading.read_upload``: planes, stopping at the
+first early check where the mark verifies; the fingerprint as ``planes``)."""
+
+
+def _verify_read(v: Video) -> wm.MarkReader:
+    """The watermark reader verification runs on ``v``'s file, after it read what it reads."""
+    from governance.verification.reading import read_upload
+    from media.limits import Meter
+
+    read = read_upload(v.data or b"", "video", watermark_keys=[KEY], fingerprint=False, meter=Meter())
+    read.watermark()  # raises what stopped the reader
+    assert read.marks is not None
+    return read.marks
 
 
 def _evidence(v: Video) -> wm.Evidence:
-    if READER == "planes" and v.data is not None:
+    if READER == "verify" and v.data is not None:
+        return _verify_read(v).evidence
+    if READER in ("planes", "verify") and v.data is not None:
         from media.video import iter_planes
 
         evidence = wm.Evidence()
@@ -75,7 +90,7 @@ def _evidence(v: Video) -> wm.Evidence:
 
 
 def _fingerprint(v: Video) -> fpr.Fingerprint:
-    if READER == "planes" and v.data is not None:
+    if READER in ("planes", "verify") and v.data is not None:
         from media.video import iter_planes
 
         builder = fpr.FingerprintBuilder()
@@ -247,6 +262,10 @@ class Default:
         """(the payload found or None, bit accuracy): of the 64 payload bits, the share the decoder got right
         at the hypothesis it trusted most (the one whose tag verified, or else the best-synchronised one)."""
         truth = np.unpackbits(np.frombuffer(PAYLOAD, np.uint8))
+        if READER == "verify" and v.data is not None:
+            mark = _verify_read(v).result()
+            if mark is not None:  # found at an early check or at the end: the payload verification reports
+                return mark[0].payload, float(np.mean(np.unpackbits(np.frombuffer(mark[0].payload, np.uint8)) == truth))
         best = [-np.inf, 0.0]
 
         class Probe(wm._Search):
@@ -369,7 +388,8 @@ def bench_watermarks(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
         for a in names:
             if label in applies[a]:
                 attacked = clean if a == names[0] else table[a](clean)
-                false_pos[a] += _evidence(attacked).detect(KEY) is not None
+                false_pos[a] += ((_verify_read(attacked).result() is not None) if READER == "verify"
+                                 else _evidence(attacked).detect(KEY) is not None)
         print(f"  {label}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     n = len(sources)
@@ -698,8 +718,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="256p only, two clips, 200 fingerprint clips")
     parser.add_argument("--no-baseline", action="store_true", help="skip imwatermark (it imports torch)")
     parser.add_argument("--fp-clips", type=int, default=None, help="released clips in the fingerprint test")
-    parser.add_argument("--reader", choices=("rgb", "planes"), default="rgb",
-                        help="how part 1 reads the attacked copies (planes: as verification does since issue 12)")
+    parser.add_argument("--reader", choices=("rgb", "planes", "verify"), default="rgb",
+                        help="how part 1 reads the attacked copies (planes: the decoder's planes; verify: as "
+                             "verification reads the mark, stopping early once it verifies)")
     parser.add_argument("--skip", choices=("watermark", "timing", "verify", "readback", "reposts", "fingerprint"),
                         action="append", default=[])
     args = parser.parse_args(argv)
