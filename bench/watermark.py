@@ -65,7 +65,7 @@ verification reads it since issue 12, ``governance.verification.reading.read_upl
 first early check where the mark verifies; the fingerprint as ``planes``)."""
 
 
-def _verify_read(v: Video) -> wm.MarkReader:
+def _as_verification_reads(v: Video) -> wm.MarkReader:
     """The watermark reader verification runs on ``v``'s file, after it read what it reads."""
     from governance.verification.reading import read_upload
     from media.limits import Meter
@@ -78,7 +78,7 @@ def _verify_read(v: Video) -> wm.MarkReader:
 
 def _evidence(v: Video) -> wm.Evidence:
     if READER == "verify" and v.data is not None:
-        return _verify_read(v).evidence
+        return _as_verification_reads(v).evidence
     if READER in ("planes", "verify") and v.data is not None:
         from media.video import iter_planes
 
@@ -263,7 +263,7 @@ class Default:
         at the hypothesis it trusted most (the one whose tag verified, or else the best-synchronised one)."""
         truth = np.unpackbits(np.frombuffer(PAYLOAD, np.uint8))
         if READER == "verify" and v.data is not None:
-            mark = _verify_read(v).result()
+            mark = _as_verification_reads(v).result()
             if mark is not None:  # found at an early check or at the end: the payload verification reports
                 return mark[0].payload, float(np.mean(np.unpackbits(np.frombuffer(mark[0].payload, np.uint8)) == truth))
         best = [-np.inf, 0.0]
@@ -388,7 +388,7 @@ def bench_watermarks(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
         for a in names:
             if label in applies[a]:
                 attacked = clean if a == names[0] else table[a](clean)
-                false_pos[a] += ((_verify_read(attacked).result() is not None) if READER == "verify"
+                false_pos[a] += ((_as_verification_reads(attacked).result() is not None) if READER == "verify"
                                  else _evidence(attacked).detect(KEY) is not None)
         print(f"  {label}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
