@@ -294,17 +294,17 @@ def embed(
 
 
 def embed_threads() -> int:
-    """Threads :func:`embed` spreads a clip's frames over: ``CONSENTGATE_EMBED_THREADS`` when set, else the
+    """Threads :func:`embed` spreads a clip's frames over: ``GOVERNANCE_EMBED_THREADS`` when set, else the
     cores this process may use, at most 4 (a 10 s 512p clip: 1.7 s on one core, ~1 s on two; docs/performance.md).
     Every count gives the same output."""
-    raw = os.environ.get("CONSENTGATE_EMBED_THREADS", "")
+    raw = os.environ.get("GOVERNANCE_EMBED_THREADS", "")
     if raw.strip():
         try:
             n = int(raw)
         except ValueError:
-            raise WatermarkError(f"CONSENTGATE_EMBED_THREADS must be a whole number, got {raw!r}") from None
+            raise WatermarkError(f"GOVERNANCE_EMBED_THREADS must be a whole number, got {raw!r}") from None
         if n < 1:
-            raise WatermarkError(f"CONSENTGATE_EMBED_THREADS must be >= 1, got {n}")
+            raise WatermarkError(f"GOVERNANCE_EMBED_THREADS must be >= 1, got {n}")
         return n
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(4, cores))

@@ -114,7 +114,7 @@ def test_embed_gives_the_same_frames_on_any_number_of_threads(monkeypatch: pytes
     frames = synthetic_clip(size=256, frames=9, seed=5)
     out = {}
     for n in ("1", "3"):
-        monkeypatch.setenv("CONSENTGATE_EMBED_THREADS", n)
+        monkeypatch.setenv("GOVERNANCE_EMBED_THREADS", n)
         assert embed_threads() == int(n)
         out[n] = embed(frames, PAYLOAD, KEY)
     np.testing.assert_array_equal(out["1"], out["3"])
@@ -122,11 +122,11 @@ def test_embed_gives_the_same_frames_on_any_number_of_threads(monkeypatch: pytes
 
 @pytest.mark.parametrize("raw", ["0", "-2", "two"])
 def test_a_bad_thread_count_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
-    monkeypatch.setenv("CONSENTGATE_EMBED_THREADS", raw)
-    with pytest.raises(WatermarkError, match="CONSENTGATE_EMBED_THREADS"):
+    monkeypatch.setenv("GOVERNANCE_EMBED_THREADS", raw)
+    with pytest.raises(WatermarkError, match="GOVERNANCE_EMBED_THREADS"):
         embed(synthetic_clip(size=128, frames=2), PAYLOAD, KEY)
 
 
 def test_without_the_setting_the_embed_uses_the_cores_up_to_four(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CONSENTGATE_EMBED_THREADS", raising=False)
+    monkeypatch.delenv("GOVERNANCE_EMBED_THREADS", raising=False)
     assert 1 <= embed_threads() <= 4
