@@ -238,7 +238,7 @@ def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=1).read()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # a busy server may not answer in 1 s
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit("bench decisions: the server did not start") from None
                 time.sleep(0.3)

@@ -18,12 +18,17 @@ __all__ = ["MB", "QUEUES", "ConfigError", "Settings"]
 
 MB = 1024 * 1024
 QUEUES = ("inprocess", "redis", "rabbitmq")
+SQLITE_SYNCHRONOUS = ("full", "normal")  # PRAGMA synchronous in WAL mode (governance.db.make_engine)
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: sqlite file under data_dir
+    # SQLite only (WAL journal): "full" syncs the log at every commit (a committed decision survives a power cut);
+    # "normal" syncs it at checkpoints only: durable against a crash of the process, but a power cut or an OS crash
+    # may lose the last commits (docs/performance.md, section 1; docs/operations.md)
+    sqlite_synchronous: str = "full"
     host: str = "127.0.0.1"
     port: int = 8080
     daily_quota: int = 30
@@ -144,6 +149,8 @@ class Settings:
             raise ConfigError(f"broker_maintenance_chance is per million, got {self.broker_maintenance_chance}")
         if not 0 <= self.metrics_port < 65536:
             raise ConfigError(f"metrics_port must be 0..65535, got {self.metrics_port}")
+        if self.sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+            raise ConfigError(f"sqlite_synchronous must be 'full' or 'normal', got {self.sqlite_synchronous!r}")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be 'text' or 'json', got {self.log_format!r}")
         if self.worker not in ("thread", "none"):

@@ -41,7 +41,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, engine: sa.Engine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.db_url)
+        self.engine = engine or make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
         references.bind(self.engine, references.store_for(settings))  # likenesses' face images, encrypted
         self.keys = Keys(settings)
         self.detectors = Detectors(settings)

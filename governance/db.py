@@ -33,7 +33,15 @@ def get_or_404(session: Session, model: type[T], key: Any, noun: str) -> T:
     return row
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
+    """An engine for ``url``. SQLite: WAL journal (readers never wait for the writer), foreign keys on, a writer
+    waits up to 30 s for the write lock (busy timeout) rather than failing, and ``sqlite_synchronous``
+    (``GOVERNANCE_SQLITE_SYNCHRONOUS``): ``"full"`` (the default) syncs the WAL at every commit, so a committed
+    decision survives a power cut; ``"normal"`` syncs only at checkpoints: a commit is still atomic and survives
+    a crash of the process, but a power cut or an OS crash may lose the last transactions (docs/performance.md,
+    section 1: ~0.6-9 ms of a commit, depending on the disk's load). ``ValueError`` for any other value."""
+    if sqlite_synchronous not in ("full", "normal"):
+        raise ValueError(f"sqlite_synchronous must be 'full' or 'normal', got {sqlite_synchronous!r}")
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -43,6 +51,7 @@ def make_engine(url: str) -> sa.Engine:
             cur = dbapi_conn.cursor()
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute(f"PRAGMA synchronous={sqlite_synchronous.upper()}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -259,10 +268,18 @@ def changes_since(session: Session, kind: str, after: int, upto: int) -> list[st
     return list(reversed(dict.fromkeys(reversed(rows))))
 
 
+_COUNTER = models.Counter.__table__.c  # type: ignore[attr-defined]
+#: Built once: constructing a statement and running it through the ORM cost ~5x the query itself (issue 12).
+_READ_COUNTER = sa.select(_COUNTER.value).where(_COUNTER.name == sa.bindparam("name"))
+
+
 def counter(session: Session, name: str) -> int:
-    """The counter's value as the database holds it now (-1: no such counter). One column, read past the ORM's
-    identity map: every decision reads two of these (measured ~10x cheaper than loading the row; issue 12)."""
-    value = session.execute(sa.select(col(models.Counter.value)).where(col(models.Counter.name) == name)).scalar()
+    """The counter's value as the database holds it now (-1: no such counter), in the session's transaction. One
+    column, read past the ORM (Core, on the session's connection): every decision reads two of these (issue 12:
+    ~10x cheaper than loading the row, and ~5x cheaper again than building the select and running it through the
+    ORM). Nothing is flushed first: counters change only by ``UPDATE`` statements that run at once (:func:`bump`,
+    the change feed), never by pending objects."""
+    value = session.connection().execute(_READ_COUNTER, {"name": name}).scalar()
     return -1 if value is None else int(value)
 
 

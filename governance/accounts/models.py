@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from governance.columns import new_id, optional_timestamp_field, timestamp_field
+from governance.columns import id_factory, optional_timestamp_field, timestamp_field
 
 
 class Role(StrEnum):
@@ -18,7 +18,7 @@ class Role(StrEnum):
 
 
 class Account(SQLModel, table=True):
-    id: str = Field(default_factory=lambda: new_id("acc"), primary_key=True)
+    id: str = Field(default_factory=id_factory("acc"), primary_key=True)
     name: str = Field(index=True, unique=True, max_length=64)
     role: Role
     token_hash: str = Field(index=True, unique=True, repr=False)
@@ -35,7 +35,7 @@ class Contact(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    id: str = Field(default_factory=lambda: new_id("ntf"), primary_key=True)
+    id: str = Field(default_factory=id_factory("ntf"), primary_key=True)
     account_id: str = Field(foreign_key="account.id", index=True)
     kind: str
     message: str

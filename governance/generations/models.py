@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.columns import json_field, new_id, optional_timestamp_field, timestamp_field
+from governance.columns import id_factory, json_field, optional_timestamp_field, timestamp_field
 
 NOTICE_ID_PREFIX = "ntc_"
 """How a takedown notice's id begins (:class:`governance.notices.models.Notice` makes its ids with it):
@@ -36,7 +36,7 @@ class Generation(SQLModel, table=True):
     # the daily quota counts a requester's generations since midnight on every request (migration 0010)
     __table_args__ = (sa.Index("ix_generation_requester_created", "requester_id", "created_at"),)
 
-    id: str = Field(default_factory=lambda: new_id("gen"), primary_key=True)
+    id: str = Field(default_factory=id_factory("gen"), primary_key=True)
     requester_id: str = Field(foreign_key="account.id", index=True)
     prompt: str
     seed: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]

@@ -10,12 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.columns import json_field, new_id, optional_timestamp_field, timestamp_field
+from governance.columns import id_factory, json_field, optional_timestamp_field, timestamp_field
 from policies.consent import LikenessMode, LikenessStatus, Verification
 
 
 class Likeness(SQLModel, table=True):
-    id: str = Field(default_factory=lambda: new_id("lk"), primary_key=True)
+    id: str = Field(default_factory=id_factory("lk"), primary_key=True)
     owner_id: str = Field(foreign_key="account.id", index=True)
     mode: LikenessMode = LikenessMode.APPROVED
     display_name: str | None = Field(default=None, max_length=120)
@@ -35,7 +35,7 @@ class Challenge(SQLModel, table=True):
     """A live challenge: the head poses an account must perform on camera, in order, before ``expires_at``.
     Used once (``used_at``), by the account that asked for it."""
 
-    id: str = Field(default_factory=lambda: new_id("chl"), primary_key=True)
+    id: str = Field(default_factory=id_factory("chl"), primary_key=True)
     account_id: str = Field(foreign_key="account.id", index=True)
     poses: list[str] = json_field(list)
     created_at: datetime = timestamp_field()
@@ -49,7 +49,7 @@ class Grant(SQLModel, table=True):
     # consent looks up a likeness's grants to one requester on every decision (migration 0010)
     __table_args__ = (sa.Index("ix_grant_likeness_grantee", "likeness_id", "grantee_id"),)
 
-    id: str = Field(default_factory=lambda: new_id("gr"), primary_key=True)
+    id: str = Field(default_factory=id_factory("gr"), primary_key=True)
     likeness_id: str = Field(foreign_key="likeness.id", index=True)
     grantee_id: str = Field(foreign_key="account.id", index=True)
     created_at: datetime = timestamp_field()
@@ -72,7 +72,7 @@ class Dispute(SQLModel, table=True):
     pending_review until every dispute on it is resolved); for a double claim ``holder_likeness_id`` is the
     earlier one. No foreign keys to likenesses: the record outlives the likenesses a resolution deletes."""
 
-    id: str = Field(default_factory=lambda: new_id("dsp"), primary_key=True)
+    id: str = Field(default_factory=id_factory("dsp"), primary_key=True)
     kind: DisputeKind
     state: DisputeState = Field(default=DisputeState.OPEN, index=True)
     likeness_id: str = Field(index=True)
@@ -93,7 +93,7 @@ class Figure(SQLModel, table=True):
     """A protected public figure in the operator's gallery: names a prompt may not use, and a face template an
     output may not show, unless a live-verified likeness an admin approved as them consents."""
 
-    id: str = Field(default_factory=lambda: new_id("fig"), primary_key=True)
+    id: str = Field(default_factory=id_factory("fig"), primary_key=True)
     name: str = Field(max_length=200)
     aliases: list[str] = json_field(list)
     backend: str

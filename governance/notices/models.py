@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.columns import new_id, utcnow
+from governance.columns import factory, id_factory, utcnow_factory
 from governance.generations.models import NOTICE_ID_PREFIX
 
 
@@ -41,7 +41,7 @@ class Notice(SQLModel, table=True):
     token. ``events``: the timeline the filer and the reviewers see (``{"at", "kind", "text"}``). Nothing of an
     uploaded video is kept: ``source`` says how the video was named, ``generation_id`` what it resolved to."""
 
-    id: str = Field(default_factory=lambda: new_id(NOTICE_ID_PREFIX.rstrip("_")), primary_key=True)
+    id: str = Field(default_factory=id_factory(NOTICE_ID_PREFIX.rstrip("_")), primary_key=True)
     token_hash: str = Field(index=True, unique=True, repr=False)
     contact: str = Field(max_length=200)
     on_behalf_of: OnBehalfOf
@@ -49,12 +49,12 @@ class Notice(SQLModel, table=True):
     generation_id: str = Field(foreign_key="generation.id", index=True)
     source: str  # "upload" (resolved by manifest, watermark or fingerprint), "content_id" or "generation_id"
     state: NoticeState = Field(default=NoticeState.OPEN, index=True)
-    facts: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # type: ignore[call-overload]
-    events: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
+    facts: dict[str, Any] = Field(default_factory=factory(dict), sa_type=sa.JSON)  # type: ignore[call-overload]
+    events: list[dict[str, Any]] = Field(default_factory=factory(list), sa_type=sa.JSON)  # type: ignore[call-overload]
     account_id: str | None = Field(default=None, foreign_key="account.id")
     protective_likeness_id: str | None = None
     counter_statement: str | None = Field(default=None, max_length=2000)
     counter_deadline: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     decided_by: str | None = None  # "face_match" or the reviewer's account id
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow_factory, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow_factory, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from governance.columns import utcnow
+from governance.columns import factory, utcnow_factory
 
 
 class LikenessRestriction(SQLModel, table=True):
@@ -16,12 +16,12 @@ class LikenessRestriction(SQLModel, table=True):
     likeness."""
 
     likeness_id: str = Field(foreign_key="likeness.id", primary_key=True)
-    categories: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
-    phrases: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
+    categories: list[str] = Field(default_factory=factory(list), sa_type=sa.JSON)  # type: ignore[call-overload]
+    phrases: list[str] = Field(default_factory=factory(list), sa_type=sa.JSON)  # type: ignore[call-overload]
     note: str = Field(default="", max_length=500)
     # draft approval: a generation using the face is held after sealing until the owner approves its preview
     draft_approval: bool = False
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow_factory, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
 
 
 class RestrictionApproval(SQLModel, table=True):
@@ -33,10 +33,10 @@ class RestrictionApproval(SQLModel, table=True):
     generation_id: str = Field(foreign_key="generation.id", primary_key=True)
     likeness_id: str = Field(primary_key=True, index=True)
     owner_id: str = Field(foreign_key="account.id", index=True)
-    reasons: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
-    rules: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
+    reasons: list[str] = Field(default_factory=factory(list), sa_type=sa.JSON)  # type: ignore[call-overload]
+    rules: list[str] = Field(default_factory=factory(list), sa_type=sa.JSON)  # type: ignore[call-overload]
     decision: str = Field(default="pending", index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow_factory, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
 
 
@@ -50,6 +50,6 @@ class DraftApproval(SQLModel, table=True):
     likeness_id: str = Field(primary_key=True, index=True)
     owner_id: str = Field(foreign_key="account.id", index=True)
     decision: str = Field(default="pending", index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow_factory, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]

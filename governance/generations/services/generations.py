@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, func, not_, or_
+import sqlalchemy as sa
+from sqlalchemy import and_, case, func, not_, or_
 from sqlmodel import Session, col, select
 
 from governance import authz
@@ -117,8 +118,28 @@ def quota_for(session: Session, account: Account, *, default_quota: int, now: da
     now = now or utcnow()
     daily = account.daily_quota if account.daily_quota is not None else default_quota
     resets = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
-    return Quota(daily, used_today(session, account.id, now), refused_today(session, account.id, now), resets,
-                 max(1, math.ceil((resets - now).total_seconds())))
+    used, refused = _counts_today(session, account.id, now)
+    return Quota(daily, used, refused, resets, max(1, math.ceil((resets - now).total_seconds())))
+
+
+_G = Generation.__table__.c  # type: ignore[attr-defined]
+#: (requests, refused at the precheck) of an account since a time: :func:`used_today` and :func:`refused_today` in one
+#: pass, built once (every generation request runs it; building and running a select through the ORM cost ~5x the
+#: query itself: issue 12).
+_COUNTS_SINCE = sa.select(
+    func.count(),
+    func.coalesce(func.sum(case((and_(_G.state == GenerationState.BLOCKED, _G.claimed_by.is_(None)), 1),
+                                else_=0)), 0),
+).where(_G.requester_id == sa.bindparam("account_id"), _G.created_at >= sa.bindparam("since"))
+
+
+def _counts_today(session: Session, account_id: str, now: datetime) -> tuple[int, int]:
+    """(:func:`used_today`, :func:`refused_today`) in one query (the session's pending rows are flushed first, as
+    the ORM's autoflush would)."""
+    session.flush()
+    total, refused = session.connection().execute(_COUNTS_SINCE, {"account_id": account_id,
+                                                                  "since": _midnight(now)}).one()
+    return int(total) - int(refused), int(refused)
 
 
 def precheck(session: Session, requester: Account, prompt: str, likeness_ids: Sequence[str],
