@@ -160,9 +160,9 @@ def verify_bytes(data: bytes, records: Records | None = None, *, trust_anchors: 
                 record["log_entry"]["same_file"] = hashlib.sha256(data).hexdigest() == entry.video_sha256
                 # what happened to it afterwards (taken down, an ancestor withdrawn, restored), each entry with
                 # its inclusion proof under the same head: the log alone proves the release was withdrawn
-                record["log_events"] = [_event_view(translog.inclusion(session, ev.index, proof["tree_size"]))
-                                        for ev in translog.events_of(session, entry)
-                                        if ev.index < proof["tree_size"]]  # type: ignore[operator]
+                size = int(proof["tree_size"])  # type: ignore[call-overload]
+                record["log_events"] = [_event_view(translog.inclusion(session, ev.index, size))
+                                        for ev in translog.events_of(session, entry) if ev.index < size]
             elif gen.released_at is not None:  # the log lost it: say so, never a silent null
                 record["log_entry"] = None
                 record["log_entry_problem"] = MISSING_FROM_LOG
