@@ -544,8 +544,7 @@ def _window_ops(th: int, tw: int, window: tuple[float, float, float, float]
     r16, g32, g16 = _resize_matrix(_WORK, _GRID), _blur_matrix(_WORK, _BLUR), _blur_matrix(_GRID, _BANDPASS)
     r2 = _resize_matrix(_WORK, _CHROMA_GRID)
     ops = []
-    for side in (sh, sw):
-        to_work = _resize_matrix(side, _WORK)
+    for to_work in _resize_axes(sh, sw, _WORK):
         ops += [r16 @ g32 @ to_work, r2 @ to_work]
     a_y, c_y, a_x, c_x = (m.astype(np.float32) for m in ops)
     for m in (a_y, c_y, a_x, c_x):
@@ -564,6 +563,32 @@ def _resize_matrix(src: int, dst: int) -> np.ndarray:
     eye = np.eye(src, dtype=np.float64)
     m: np.ndarray = cv2.resize(eye, (src, dst), interpolation=cv2.INTER_AREA)
     return m
+
+
+@lru_cache(maxsize=256)
+def _resize_axes(sh: int, sw: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(side, sh) and (side, sw) float64: OpenCV's INTER_AREA resize of an (sh, sw) image to (side, side) as
+    its row and column operators. OpenCV picks its method from both axes at once: when one axis is enlarged and
+    the other reduced it interpolates both, the reduced one too, so there a matrix taken from one axis alone
+    (:func:`_resize_matrix`, area weights) would differ (by up to 0.35 a weight; e.g. the 9:16 box of a 16:9
+    frame's 64 x 113 thumbnail) and the matrices are taken from resizes of this very shape instead (an image
+    constant along one axis stays so)."""
+    import cv2
+
+    if not min(sh, sw) < side < max(sh, sw):
+        return _resize_matrix(sh, side), _resize_matrix(sw, side)
+
+    def axis(n: int, other: int, rows: bool) -> np.ndarray:
+        cols = []
+        for i in range(n):
+            e = np.zeros(n)
+            e[i] = 1.0
+            img = np.repeat(e[:, None], other, axis=1) if rows else np.repeat(e[None, :], other, axis=0)
+            r = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+            cols.append(r[:, 0] if rows else r[0, :])
+        return np.stack(cols, axis=1)
+
+    return axis(sh, sw, True), axis(sw, sh, False)
 
 
 @lru_cache(maxsize=16)

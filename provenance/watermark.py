@@ -482,8 +482,8 @@ class MarkReader:
         """The verified mark and the key that made it, or ``None``; the full search runs once, on first call,
         unless a check already found the mark. Raises :class:`WatermarkError` when no frame was added."""
         if self._found is None and not self._searched:
-            self._searched = True
             self._found = self._first(native_only=False)
+            self._searched = True  # only once it ran: a reader with no frame raises again, never says "no mark"
         return self._found
 
     def _first(self, *, native_only: bool) -> tuple[WatermarkDetection, WatermarkKey] | None:
