@@ -117,6 +117,9 @@ class Settings:
     # with the reason
     io_retries: int = 3
     io_retry_base_s: float = 1.0
+    # threads a worker's watermark embed spreads a clip's frames over (0: the cores, at most 4; the output is the
+    # same for any count: provenance.watermark.embed)
+    embed_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.face_detector not in ("auto", "blazeface", "hog"):
@@ -133,6 +136,8 @@ class Settings:
             raise ConfigError("enroll_max_seconds and verify_max_seconds must be > 0")
         if self.verify_megapixels_per_minute < 0:
             raise ConfigError(f"verify_megapixels_per_minute must be >= 0, got {self.verify_megapixels_per_minute}")
+        if not 0 <= self.embed_threads <= 64:  # provenance.watermark.MAX_EMBED_THREADS
+            raise ConfigError(f"embed_threads must be from 0 (the cores, at most 4) to 64, got {self.embed_threads}")
         if self.daily_quota < 0:
             raise ConfigError(f"daily_quota must be >= 0, got {self.daily_quota}")
         if self.max_upload_bytes < 1024:

@@ -96,6 +96,7 @@ __all__ = [
     "FALSE_POSITIVE_BOUND",
     "EARLY_CHECKS",
     "Evidence",
+    "MAX_EMBED_THREADS",
     "MAX_HYPOTHESES",
     "MarkReader",
     "PAYLOAD_BYTES",
@@ -214,12 +215,15 @@ class WatermarkDetection:
 
 
 def embed(
-    frames: np.ndarray, payload: bytes, key: WatermarkKey, *, strength: float = DEFAULT_STRENGTH
+    frames: np.ndarray, payload: bytes, key: WatermarkKey, *, strength: float = DEFAULT_STRENGTH,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Return a marked copy of ``frames`` ((T, H, W, 3) or one (H, W, 3) uint8 RGB frame).
 
     ``payload`` must be exactly :data:`PAYLOAD_BYTES` bytes; frames at least 64x64 pixels.
-    Apply the visible label first: anything drawn after embedding weakens the mark under it.
+    Apply the visible label first: anything drawn after embedding weakens the mark under it. The frames are
+    spread over ``threads`` threads (default :func:`embed_threads`; 1 to :data:`MAX_EMBED_THREADS`); every count
+    gives the same output.
     """
     import cv2
 
@@ -228,6 +232,9 @@ def embed(
         raise WatermarkError(f"the payload must be exactly {PAYLOAD_BYTES} bytes, got {got}")
     if not 0 < strength <= 20:
         raise WatermarkError(f"strength must be in (0, 20], got {strength}")
+    workers = embed_threads() if threads is None else threads
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_EMBED_THREADS:
+        raise WatermarkError(f"threads must be a whole number from 1 to {MAX_EMBED_THREADS}, got {threads!r}")
     _check_key(key)
     single = isinstance(frames, np.ndarray) and frames.ndim == 3
     clip = _check_frames(frames)
@@ -256,7 +263,7 @@ def embed(
 
     # frames on several threads (OpenCV and numpy release the GIL), their folds summed in frame order: the same
     # float64 sums, so the same output, as one thread gives
-    with _pool() as pool:
+    with _pool(workers) as pool:
         for host_i, resp_i, m in pool.map(measure, range(len(clip))):
             host += host_i
             resp += resp_i
@@ -286,32 +293,27 @@ def embed(
         if i < keep:
             masks[i] = delta  # drop the mask as soon as it is used
 
-    with _pool() as pool:
+    with _pool(workers) as pool:
         for _ in pool.map(mark, range(len(clip))):
             pass
     masks.clear()
     return out[0] if single else out
 
 
+MAX_EMBED_THREADS = 64
+"""The most threads :func:`embed` takes: each holds a frame's working arrays (~10 float32 frames)."""
+
+
 def embed_threads() -> int:
-    """Threads :func:`embed` spreads a clip's frames over: ``GOVERNANCE_EMBED_THREADS`` when set, else the
-    cores this process may use, at most 4 (a 10 s 512p clip: 1.7 s on one core, ~1 s on two; docs/performance.md).
-    Every count gives the same output."""
-    raw = os.environ.get("GOVERNANCE_EMBED_THREADS", "")
-    if raw.strip():
-        try:
-            n = int(raw)
-        except ValueError:
-            raise WatermarkError(f"GOVERNANCE_EMBED_THREADS must be a whole number, got {raw!r}") from None
-        if n < 1:
-            raise WatermarkError(f"GOVERNANCE_EMBED_THREADS must be >= 1, got {n}")
-        return n
+    """Threads :func:`embed` spreads a clip's frames over by default: the cores this process may use, at most 4
+    (a 10 s 512p clip: ~1.4 s on one core, ~0.8 s on two; docs/performance.md). The service passes its
+    ``embed_threads`` setting (``GOVERNANCE_EMBED_THREADS``) instead when one is set."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(4, cores))
 
 
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=embed_threads(), thread_name_prefix="watermark-embed")
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="watermark-embed")
 
 
 def detect(frames: np.ndarray | Iterable[np.ndarray], key: WatermarkKey) -> WatermarkDetection | None:

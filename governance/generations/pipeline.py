@@ -615,7 +615,8 @@ class Pipeline:
         keys = self.keys
         sealer = gate.Sealer(self._generator().info, keys.watermark_key, keys.material, keys.sign_fn,
                              self.settings.tsa_url or None, label_language=self.settings.label_language,
-                             label_font=self.settings.label_font or None)
+                             label_font=self.settings.label_font or None,
+                             embed_threads=self.settings.embed_threads or None)
         sealed = gate.seal(clip, order, sealer, marked, final)
         self._emit("sealed", generation_id)
         return order, sealed

@@ -71,6 +71,7 @@ def by_content(session: Session, indexes: Indexes, watermark_keys: Sequence[Wate
     from media.formats import HEAD_BYTES, sniff
     from provenance.errors import ProvenanceError
     from provenance.softbinding import BindingQueryError, resolve_by_content
+    from provenance.watermark import EVIDENCE_MAX_SIDE
 
     if alg is not None and not isinstance(alg, str):
         raise BadRequest("alg must be a soft binding algorithm name")
@@ -78,6 +79,15 @@ def by_content(session: Session, indexes: Indexes, watermark_keys: Sequence[Wate
     if fmt is None or fmt.kind not in ("video", "image") or not fmt.pixels:
         raise UnsupportedMedia("expected a video or an image in the request body")
     read = read_upload(data, fmt.kind, watermark_keys=watermark_keys, fingerprint=fmt.kind == "video", meter=meter)
+    if not watermark_keys and fmt.kind == "image":  # nothing read the image: make sure it is one
+        from media.video import MediaError, load_image
+
+        try:
+            load_image(data, meter=meter, max_side=EVIDENCE_MAX_SIDE)
+        except MediaError as e:
+            raise UnsupportedMedia(f"the asset cannot be decoded: {e}") from e
+    if read.decode_error is not None and not watermark_keys:
+        raise UnsupportedMedia(f"the asset cannot be decoded: {read.decode_error}")
     payload = None
     if watermark_keys:
         try:

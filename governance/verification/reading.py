@@ -25,6 +25,7 @@ class Read:
     watermark_error: Exception | None = None
     prints: FingerprintBuilder | None = None
     fingerprint_error: Exception | None = None
+    decode_error: Exception | None = None  # what stopped the decoder (MediaError), whoever was reading
 
     def watermark(self) -> tuple[WatermarkDetection, WatermarkKey] | None:
         """The verified mark and the key that made it, or None; or the error that stopped the watermark's
@@ -66,6 +67,8 @@ def read_upload(data: bytes, kind: str, *, watermark_keys: Sequence[WatermarkKey
                 raise
             except (MediaError, WatermarkError) as e:
                 out.marks, out.watermark_error = None, e
+                if isinstance(e, MediaError):
+                    out.decode_error = e
         return out
     try:
         # the readers take luma and thumbnails straight from the decoder's planes (no full-size RGB frame), the
@@ -89,6 +92,7 @@ def read_upload(data: bytes, kind: str, *, watermark_keys: Sequence[WatermarkKey
     except LimitExceeded:
         raise
     except MediaError as e:
+        out.decode_error = e
         if out.marks is not None and not out.marks.done:
             out.marks, out.watermark_error = None, e
         if out.prints is not None:

@@ -16,6 +16,7 @@ from provenance.errors import WatermarkError
 from provenance.watermark import (
     EARLY_CHECKS,
     FALSE_POSITIVE_BOUND,
+    MAX_EMBED_THREADS,
     MAX_HYPOTHESES,
     NATIVE_HYPOTHESES,
     MarkReader,
@@ -109,24 +110,33 @@ def test_detect_video_early_reads_the_same_payload_from_fewer_frames(marked: np.
     assert detect_video(path, OTHER, max_frames=240, early=True) is None
 
 
-def test_embed_gives_the_same_frames_on_any_number_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embed_gives_the_same_frames_on_any_number_of_threads() -> None:
     """The embed spreads frames over threads (issue 12) and sums their folds in frame order: bit-identical."""
     frames = synthetic_clip(size=256, frames=9, seed=5)
-    out = {}
-    for n in ("1", "3"):
-        monkeypatch.setenv("GOVERNANCE_EMBED_THREADS", n)
-        assert embed_threads() == int(n)
-        out[n] = embed(frames, PAYLOAD, KEY)
-    np.testing.assert_array_equal(out["1"], out["3"])
+    one = embed(frames, PAYLOAD, KEY, threads=1)
+    for n in (3, MAX_EMBED_THREADS, None):
+        np.testing.assert_array_equal(embed(frames, PAYLOAD, KEY, threads=n), one)
 
 
-@pytest.mark.parametrize("raw", ["0", "-2", "two"])
-def test_a_bad_thread_count_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
-    monkeypatch.setenv("GOVERNANCE_EMBED_THREADS", raw)
-    with pytest.raises(WatermarkError, match="GOVERNANCE_EMBED_THREADS"):
-        embed(synthetic_clip(size=128, frames=2), PAYLOAD, KEY)
+@pytest.mark.parametrize("threads", [0, -2, MAX_EMBED_THREADS + 1, 2.0, True, "2"])
+def test_a_bad_thread_count_is_refused(threads: object) -> None:
+    with pytest.raises(WatermarkError, match="threads must be a whole number from 1 to 64"):
+        embed(synthetic_clip(size=128, frames=2), PAYLOAD, KEY, threads=threads)  # type: ignore[arg-type]
 
 
-def test_without_the_setting_the_embed_uses_the_cores_up_to_four(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GOVERNANCE_EMBED_THREADS", raising=False)
+def test_by_default_the_embed_uses_the_cores_up_to_four() -> None:
     assert 1 <= embed_threads() <= 4
+
+
+def test_the_service_setting_is_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GOVERNANCE_EMBED_THREADS`` is a setting like the others: a bad value stops the service at start (not
+    every seal later); the pipeline's sealer passes a good one to the embed."""
+    from governance.config import Settings
+    from governance.errors import ConfigError
+
+    for bad in (-1, 65):
+        with pytest.raises(ConfigError, match="embed_threads"):
+            Settings(embed_threads=bad)
+    assert Settings(embed_threads=3).embed_threads == 3 and Settings().embed_threads == 0
+    monkeypatch.setenv("GOVERNANCE_EMBED_THREADS", "2")
+    assert Settings.from_env().embed_threads == 2
