@@ -463,7 +463,10 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from governance.admission import decode_limits
+    """The report ``POST /v1/verify`` gives for FILE (the same function with the same keys and records: the data
+    dir's), printed; nothing is created or migrated that exists at the newest revision (docs/performance.md,
+    section 4, says what a run costs)."""
+    from governance.admission import decode_limits, keep_freed_memory
     from governance.container import Runtime
     from governance.verification.services import Records, verify_bytes
     from media.limits import Meter
@@ -471,6 +474,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise SystemExit(f"consentgate verify: no such file: {path}")
+    keep_freed_memory()  # one upload, then exit: no need to hand each frame's temporaries back to the kernel
     data = path.read_bytes()
     s = _settings(args)
     meter = Meter(decode_limits(s, "verify"))

@@ -24,12 +24,12 @@ from governance import references
 from governance.admission import Throttles
 from governance.config import Settings
 from governance.db import make_engine
-from governance.generations.pipeline import Pipeline
 from governance.log.services.heads import TreeHeads
 from governance.runtime import Detectors, Indexes, Keys, initialise, load_generator, readiness
 
 if TYPE_CHECKING:
     from generator.base import VideoGenerator
+    from governance.generations.pipeline import Pipeline
     from governance.identity import IdentityProof
 
 
@@ -71,7 +71,8 @@ class Runtime:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        from governance.notices.deadlines import escalate_overdue
+        from governance.generations.pipeline import Pipeline  # the gate and its services: ~120 ms of imports that
+        from governance.notices.deadlines import escalate_overdue  # a CLI command without jobs need not pay
 
         pipeline = Pipeline(self.settings, self.engine, detectors=self.detectors, indexes=self.indexes,
                             keys=self.keys, heads=self.heads, generator=lambda: self.generator)

@@ -239,12 +239,33 @@ class Keys:
 
     @cached_property
     def trust_anchor_pem(self) -> bytes:
-        """The root certificate verification trusts (no key and no KMS needed to read it)."""
-        if self.settings.c2pa_signer:
-            from provenance.keys import load_signer_material
+        """The root certificate verification trusts, ``keys/c2pa/root-ca.pem`` as stored: the same bytes the signer
+        loads (:func:`load_signer`), read without the key, the KMS or a certificate parser, and never making a CA
+        (the signer itself is loaded and checked at start, :func:`initialise`, and where it signs). So an offline
+        verification (``consentgate verify``) pays no ~0.1 s for the signer. Raises ``SigningError`` when the
+        file is missing or holds no PEM certificate."""
+        from provenance.errors import SigningError
 
-            return load_signer_material(self.settings.keys_dir / "c2pa", with_key=False).root_pem
-        return self.material.root_pem
+        path = self.settings.keys_dir / "c2pa" / "root-ca.pem"
+        try:
+            pem = path.read_bytes()
+        except OSError as e:
+            raise SigningError(f"cannot read the trust anchor {path}: {e}") from e
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            raise SigningError(f"{path} must hold a PEM certificate (the trust anchor), got none")
+        return pem
+
+    @cached_property
+    def chain_pem(self) -> bytes:
+        """The signing certificate chain (leaf first) as stored, ``keys/c2pa/signer-chain.pem``: what the signer
+        embeds, read without the key or the KMS. Raises ``SigningError`` when it cannot be read."""
+        from provenance.errors import SigningError
+
+        path = self.settings.keys_dir / "c2pa" / "signer-chain.pem"
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise SigningError(f"cannot read the signing chain {path}: {e}") from e
 
     @cached_property
     def trust_anchors(self) -> list[bytes]:

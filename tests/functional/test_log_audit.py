@@ -68,6 +68,33 @@ def test_every_head_the_service_signs_is_kept_and_verifies(database, make_api, c
     assert "hash chain:  intact" in out and "signed heads: 2 kept" in out and "releases:    2, each in the log" in out
 
 
+def test_a_process_that_did_not_sign_the_head_hands_out_the_kept_one(make_api):
+    """Issue 12: another process (``consentgate verify``, a second API process, a restart) gives the head already
+    kept for an unchanged log instead of signing and keeping one of its own; one whose signature was edited in the
+    database, or that another signing chain signed, is not handed out: a new head is signed and kept."""
+    from governance.log.services.heads import TreeHeads
+
+    api = make_api(**FAST)
+    _released(api, 1)
+    with api.rt.session() as s:
+        kept = s.exec(select(LogHead)).one()
+        head = TreeHeads(api.rt.keys, api.rt.engine).signed(s)  # a fresh process's heads: nothing cached
+        assert (head.timestamp, head.signature) == (kept.timestamp, kept.signature)
+        assert len(s.exec(select(LogHead)).all()) == 1
+    forged = "A" * len(kept.signature)
+    _sql(api, f"UPDATE loghead SET signature = '{forged}'")
+    with api.rt.session() as s:
+        head = TreeHeads(api.rt.keys, api.rt.engine).signed(s)
+        assert head.signature != forged
+        head.verify(api.rt.keys.trust_anchor_pem)
+        assert len(s.exec(select(LogHead)).all()) == 2  # the new head is kept
+    other_chain = kept.certificate_chain_pem.replace("-----END CERTIFICATE-----\n", "", 1)
+    _sql(api, f"UPDATE loghead SET certificate_chain_pem = '{other_chain}'")
+    with api.rt.session() as s:
+        assert TreeHeads(api.rt.keys, api.rt.engine).signed(s).certificate_chain_pem == kept.certificate_chain_pem
+        assert len(s.exec(select(LogHead)).all()) == 3
+
+
 def test_entries_cut_from_the_end_are_seen_by_the_audit_and_by_verify(database, make_api, capsys):
     api = make_api(**FAST, **database)
     first, second, third = _released(api, 3)

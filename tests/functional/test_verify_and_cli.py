@@ -48,6 +48,46 @@ def test_cli_accounts_and_offline_verify(tmp_path, c2pa_dir, capsys):
     assert "Invalid" in out and "summary:" in out
 
 
+def test_cli_report_is_the_http_report(make_api, c2pa_dir, tmp_path, capsys):
+    """``consentgate verify FILE --json`` on the service's data dir prints the very report ``POST /v1/verify`` gives
+    for the same file: a release (manifest, watermark, record, log entry with its signed head, fingerprint), the
+    same release remuxed (no manifest: found by its watermark) and a third party's file. (The CLI skips what an
+    offline check does not need, issue 12: this holds it to the same answer.)"""
+    from tests.media_tools import remux
+
+    api = make_api(duration_s=2.0, frame_size=256)
+    bob = api.account("bob")
+    gen = api.generate(bob, "a lighthouse at dusk")
+    assert api.wait(bob, gen["id"])["state"] == "released"
+    release = tmp_path / "release.mp4"
+    release.write_bytes(api.download(bob, gen["id"]))
+    reposted = tmp_path / "reposted.mp4"
+    remux(release, reposted)
+    var = str(api.rt.settings.data_dir)
+    heads_kept = _heads_kept(api)
+    for path in (release, reposted, c2pa_dir / "video1.mp4"):
+        r = api.verify(path.read_bytes(), path.name)
+        assert r.status_code == 200, r.get_json()
+        over_http = r.get_json()
+        assert main(["--data-dir", var, "verify", str(path), "--json"]) == 0
+        cli = json.loads(capsys.readouterr().out)
+        assert cli == over_http, path.name
+        if path != c2pa_dir / "video1.mp4":
+            assert over_http["watermark"]["found"] and over_http["record"]["generation_id"] == gen["id"]
+            assert over_http["fingerprint"]["checked"] and over_http["record"]["log_entry"]["signed_tree_head"]
+    assert over_http["c2pa"]["state"] == "Valid" and over_http["record"] is None
+    assert _heads_kept(api) == heads_kept  # the CLI handed out the kept head: it signed and wrote nothing
+
+
+def _heads_kept(api) -> int:
+    from sqlmodel import func, select
+
+    from governance.log.models import LogHead
+
+    with api.rt.session() as s:
+        return int(s.exec(select(func.count()).select_from(LogHead)).one())
+
+
 def test_cli_one_line_errors(tmp_path):
     env_run = [sys.executable, "-m", "governance", "--data-dir", str(tmp_path / "v")]
     r = subprocess.run([*env_run, "verify", str(tmp_path / "missing.mp4")], capture_output=True, text=True)

@@ -1,7 +1,8 @@
 """The transparency log's signed tree heads: :class:`TreeHeads` signs the log's current size and root with the
 service's C2PA signer (key file or KMS) when the log has grown, keeps every head it signs
-(:func:`governance.log.services.translog.keep_head`) and refuses to sign a log that no longer extends the last
-head kept."""
+(:func:`governance.log.services.translog.keep_head`), hands out the head already kept for an unchanged log (one
+that verifies under today's signing chain) instead of signing it again, and refuses to sign a log that no longer
+extends the last head kept."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from governance.errors import Unavailable
 from governance.log.services import translog
 
 if TYPE_CHECKING:
+    from governance.log.models import LogHead
     from governance.runtime import Keys
     from provenance.treehead import SignedTreeHead
 
@@ -44,6 +46,10 @@ class TreeHeads:
                 why = translog.departs_from(session, last) if last is not None else None
                 if why is not None:
                     raise Unavailable(f"the transparency log's head is not signed: {why} (run 'consentgate log audit')")
+                cached = self._kept(last, head.size, head.root_hash) if last is not None else None
+                if cached is not None:  # another process (a worker, the CLI, before a restart) signed this log
+                    self._signed = cached
+                    return cached
                 material = self.keys.material
                 try:
                     cached = SignedTreeHead.sign(head.size, head.root_hash, self.keys.signer(), material.alg,
@@ -57,3 +63,21 @@ class TreeHeads:
                     translog.keep_head(s, cached)
                 self._signed = cached
             return cached
+
+    def _kept(self, row: LogHead, size: int, root_hash: str) -> SignedTreeHead | None:
+        """The kept head ``row`` when it signs this very log (``size`` entries, ``root_hash``) under today's signing
+        chain and its signature holds; None otherwise (a new head is signed). So a process that did not sign the
+        head itself (``consentgate verify``, another API process, one restarted) gives the head the service already
+        signed for this log, rather than loading the key, signing a head of its own and keeping it."""
+        from provenance.errors import SigningError
+
+        if (row.tree_size, row.root_hash) != (size, root_hash):
+            return None
+        try:
+            if row.certificate_chain_pem.encode("ascii") != self.keys.chain_pem:
+                return None  # signed before the signing chain was retired: sign under today's
+            signed = translog.kept_head(row)
+            signed.verify()  # under its own leaf certificate: a row edited in the database is not handed out
+        except (SigningError, UnicodeEncodeError):
+            return None
+        return signed

@@ -343,7 +343,8 @@ def latest_head(session: Session) -> LogHead | None:
                         .limit(1)).first()
 
 
-def _signed(row: LogHead) -> SignedTreeHead:
+def kept_head(row: LogHead) -> SignedTreeHead:
+    """The signed tree head ``row`` keeps, as it was signed (its signature is not checked here)."""
     from provenance.treehead import SignedTreeHead
 
     return SignedTreeHead(row.tree_size, row.root_hash, row.timestamp, row.alg, row.signature,
@@ -500,7 +501,7 @@ def _head_problems(session: Session, entries: Sequence[LogEntry], heads: Sequenc
     for row in heads:
         what = f"the head signed at {row.timestamp} ({row.tree_size} entries)"
         try:
-            _verify_head(_signed(row), anchors)
+            _verify_head(kept_head(row), anchors)
         except SigningError as err:
             problems.append(f"{what} does not verify: {err}")
         if row.tree_size > n:
