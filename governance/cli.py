@@ -463,38 +463,13 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """The report ``POST /v1/verify`` gives for FILE (the same function with the same keys and records: the data
-    dir's), printed; nothing is created or migrated that exists at the newest revision (docs/performance.md,
-    section 4, says what a run costs)."""
-    from governance.admission import decode_limits, keep_freed_memory
-    from governance.container import Runtime
-    from governance.verification.services import Records, verify_bytes
-    from media.limits import Meter
-
+    """The report ``POST /v1/verify`` gives for FILE, printed: computed here with the data dir's keys and records
+    (the same function as the service; nothing is created or migrated that exists at the newest revision), or,
+    with ``--url``, asked of a running service (docs/performance.md, section 4, says what each costs)."""
     path = Path(args.file)
     if not path.is_file():
         raise SystemExit(f"consentgate verify: no such file: {path}")
-    keep_freed_memory()  # one upload, then exit: no need to hand each frame's temporaries back to the kernel
-    data = path.read_bytes()
-    s = _settings(args)
-    meter = Meter(decode_limits(s, "verify"))
-    if (s.keys_dir / "c2pa").exists():
-        from governance.db import init_db, is_current
-        from governance.runtime import check_database_present
-
-        check_database_present(s)  # never build an empty database beside an earlier service's keys
-        rt = Runtime(s)
-        try:
-            if not is_current(rt.engine):  # migrating loads Alembic: half a second a verify need not pay
-                init_db(rt.engine)
-            anchors, marks = rt.keys.present()
-            with rt.session() as session:
-                report = verify_bytes(data, Records(session, rt.indexes, rt.heads), trust_anchors=anchors,
-                                      watermark_keys=marks, meter=meter)
-        finally:
-            rt.close()
-    else:
-        report = verify_bytes(data, meter=meter)
+    report = _verify_at(args.url, path) if args.url else _verify_here(args, path)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -517,6 +492,70 @@ def cmd_verify(args: argparse.Namespace) -> int:
                   f"found {', '.join(found) or 'none'}; missing {', '.join(law['missing'])}"))
         print(f"summary:     {report['summary']}")
     return EXIT_OK if report["c2pa"]["state"] != "Invalid" else EXIT_FINDING
+
+
+def _verify_here(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    """The report of ``path`` computed in this process, against the data dir's keys and records (none: offline)."""
+    from governance.admission import decode_limits, keep_freed_memory
+    from governance.container import Runtime
+    from governance.verification.services import Records, verify_bytes
+    from media.limits import Meter
+
+    keep_freed_memory()  # one upload, then exit: no need to hand each frame's temporaries back to the kernel
+    data = path.read_bytes()
+    s = _settings(args)
+    meter = Meter(decode_limits(s, "verify"))
+    if not (s.keys_dir / "c2pa").exists():
+        return verify_bytes(data, meter=meter)
+    from governance.db import init_db, is_current
+    from governance.runtime import check_database_present
+
+    check_database_present(s)  # never build an empty database beside an earlier service's keys
+    rt = Runtime(s)
+    try:
+        if not is_current(rt.engine):  # migrating loads Alembic: half a second a verify need not pay
+            init_db(rt.engine)
+        anchors, marks = rt.keys.present()
+        with rt.session() as session:
+            return verify_bytes(data, Records(session, rt.indexes, rt.heads), trust_anchors=anchors,
+                                watermark_keys=marks, meter=meter)
+    finally:
+        rt.close()
+
+
+#: Seconds ``consentgate verify --url`` waits to connect, and for the service's answer (a verification of a
+#: large upload may wait for a free slot: GOVERNANCE_EXPENSIVE_SLOTS).
+VERIFY_CONNECT_S, VERIFY_READ_S = 10.0, 300.0
+
+
+def _verify_at(url: str, path: Path) -> dict[str, Any]:
+    """The report a running service at ``url`` (``http(s)://host[:port][/prefix]``) gives for ``path``:
+    ``POST {url}/v1/verify`` with the file in the multipart field ``media`` (urllib3, docs/adr/0017). No data dir,
+    no models, no database here: a client's start-up. Exits with one line when the service cannot be reached or
+    answers with a problem (its title and detail)."""
+    import urllib3
+
+    base = url.rstrip("/")
+    if not base.startswith(("http://", "https://")) or len(base.split("://", 1)[1]) == 0:
+        raise SystemExit(f"consentgate verify: --url must be an http:// or https:// address, got {url!r}")
+    try:
+        resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": (path.name, path.read_bytes())},
+                               timeout=urllib3.Timeout(connect=VERIFY_CONNECT_S, read=VERIFY_READ_S),
+                               retries=False, redirect=False)
+    except urllib3.exceptions.HTTPError as e:
+        raise SystemExit(f"consentgate verify: cannot reach {base}: {e}") from e
+    try:
+        body = json.loads(resp.data)
+    except ValueError:
+        body = None
+    if resp.status != 200 or not isinstance(body, dict):
+        what = ""
+        if isinstance(body, dict):
+            what = ": " + "; ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
+        elif resp.data:
+            what = ": " + resp.data[:200].decode("utf-8", "replace").strip().splitlines()[0]
+        raise SystemExit(f"consentgate verify: {base} answered {resp.status}{what}")
+    return body
 
 
 def _watermark_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -698,7 +737,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--watermark", action="store_true", help="the watermark key keys/watermark.key")
     retire.add_argument("--reason", help="why, for the audit log")
     retire.set_defaults(fn=cmd_keys_retire)
-    _reads_a_file(sub, "verify", "verify a video or image offline", cmd_verify)
+    verify = _reads_a_file(sub, "verify", "verify a video or image: here, with the data dir's keys and records, or "
+                                          "at a running service (--url)", cmd_verify)
+    verify.add_argument("--url", default="", help="ask the service at this address (http://host:port) instead of "
+                                                   "reading the data dir: the same report, a client's start-up")
     _reads_a_file(sub, "scan", "find enrolled likenesses in a video or image", cmd_scan).add_argument(
         "--thorough", action="store_true",
         help="also look for turned heads (three-quarter, profile) every 4 s and at cuts (slower)")

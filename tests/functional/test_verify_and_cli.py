@@ -254,3 +254,66 @@ def test_cli_db_revision_and_downgrade(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "database at revision 0001"
     assert main(["--data-dir", var, "db", "revision"]) == 0
     assert "(behind: the next start migrates it)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def served(make_api):
+    """An API served over real HTTP on a free local port (werkzeug's threaded server), and its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    api = make_api(duration_s=2.0, frame_size=256)
+    server = make_server("127.0.0.1", 0, api.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield api, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+def test_cli_verify_at_a_running_service_prints_its_report(served, c2pa_dir, tmp_path, capsys):
+    """``consentgate verify FILE --url URL`` (issue 12, goal 4b; docs/adr/0017): the report the service gives for
+    the file, as JSON and as text, without a data dir here."""
+    api, url = served
+    bob = api.account("bob")
+    gen = api.generate(bob, "a lighthouse at dusk")
+    assert api.wait(bob, gen["id"])["state"] == "released"
+    release = tmp_path / "release.mp4"
+    release.write_bytes(api.download(bob, gen["id"]))
+    nowhere = str(tmp_path / "no-data-dir")
+    for path in (release, c2pa_dir / "video1.mp4"):
+        over_http = api.verify(path.read_bytes(), path.name).get_json()
+        assert main(["--data-dir", nowhere, "verify", str(path), "--url", url + "/", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == over_http, path.name
+    assert main(["--data-dir", nowhere, "verify", str(release), "--url", url]) == 0
+    text = capsys.readouterr().out
+    assert f"generation {gen['id']} (released)" in text and "content id" in text
+    assert not (tmp_path / "no-data-dir").exists()  # nothing made here
+
+
+def test_cli_verify_at_a_service_fails_in_one_line(served, tmp_path):
+    """A service that cannot be reached, an address that is not HTTP and a problem answer each end in one line
+    naming what went wrong (exit 1, nothing printed as a report)."""
+    import socket
+
+    _, url = served
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    video = tmp_path / "x.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cases = [
+        (["verify", str(video), "--url", closed], f"cannot reach {closed}"),
+        (["verify", str(video), "--url", "ftp://example.org"], "--url must be an http:// or https:// address"),
+        (["verify", str(video), "--url", "http://"], "--url must be an http:// or https:// address"),
+        (["verify", str(text), "--url", url], f"{url} answered 415: "),
+        (["verify", str(tmp_path / "missing.mp4"), "--url", url], "no such file"),
+    ]
+    for argv, expected in cases:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        msg = str(e.value.code)
+        assert expected in msg and "\n" not in msg, (argv, msg)
