@@ -533,28 +533,45 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
     ``POST {url}/v1/verify`` with the file in the multipart field ``media`` (urllib3, docs/adr/0017). No data dir,
     no models, no database here: a client's start-up. Exits with one line when the service cannot be reached or
     answers with a problem (its title and detail)."""
+    from urllib.parse import urlsplit
+
     import urllib3
 
     base = url.rstrip("/")
-    if not base.startswith(("http://", "https://")) or len(base.split("://", 1)[1]) == 0:
-        raise SystemExit(f"consentgate verify: --url must be an http:// or https:// address, got {url!r}")
+    scheme, _, rest = base.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or "?" in rest or "#" in rest:
+        raise SystemExit(f"consentgate verify: --url must be an http:// or https:// address (no query or fragment), "
+                         f"got {redact_url(url)!r}")
+    base = f"{scheme.lower()}://{rest}"
+    shown = redact_url(base)  # never a password in a line printed
+    try:
+        password = urlsplit(base).password or ""
+    except ValueError:
+        password = ""
     try:
         resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": (path.name, path.read_bytes())},
                                timeout=urllib3.Timeout(connect=VERIFY_CONNECT_S, read=VERIFY_READ_S),
                                retries=False, redirect=False)
     except urllib3.exceptions.HTTPError as e:
-        raise SystemExit(f"consentgate verify: cannot reach {base}: {e}") from e
+        why = str(e).replace(password, "***") if password else str(e)
+        raise SystemExit(f"consentgate verify: cannot reach {shown}: {why}") from e
     try:
         body = json.loads(resp.data)
     except ValueError:
         body = None
-    if resp.status != 200 or not isinstance(body, dict):
+    if resp.status != 200 or not isinstance(body, dict) or not isinstance(body.get("c2pa"), dict):
         what = ""
-        if isinstance(body, dict):
+        if isinstance(body, dict) and (body.get("title") or body.get("detail")):
             what = ": " + "; ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
-        elif resp.data:
-            what = ": " + resp.data[:200].decode("utf-8", "replace").strip().splitlines()[0]
-        raise SystemExit(f"consentgate verify: {base} answered {resp.status}{what}")
+        elif resp.status == 200:
+            what = ": not a verification report (is this the service's address?)"
+        elif 300 <= resp.status < 400 and resp.headers.get("Location"):
+            what = f": redirects to {redact_url(resp.headers['Location'])}"
+        else:
+            lines = resp.data[:200].decode("utf-8", "replace").split()
+            what = (": " + " ".join(lines)) if lines else ""
+        what = "".join(ch if ch.isprintable() else "?" for ch in what)  # one line, no terminal control bytes
+        raise SystemExit(f"consentgate verify: {shown} answered {resp.status}{what}")
     return body
 
 

@@ -1,0 +1,138 @@
+"""Defects found by trying ``consentgate verify FILE --url URL`` (docs/adr/0017) as a new user would: answers
+that are not the service's report, a redirect, credentials in the address, an address with a query. Each test
+fails while its defect stands; the report names them. The service is a stand-in (``http.server`` in a thread)
+that answers each path with a fixed status, headers and body."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from governance.cli import main
+
+REPORT = {"c2pa": {"state": "absent", "failures": []}, "watermark": {"checked": True, "found": False},
+          "origin": "unknown", "summary": "no C2PA manifest"}
+
+#: path prefix -> (status, headers, body) the stand-in answers ``POST {prefix}/v1/verify`` with
+ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "/blank": (503, {"Content-Type": "text/plain"}, b"\n\n  \n"),
+    "/notreport": (200, {"Content-Type": "application/json"}, b'{"ok": true}'),
+    "/redirect": (301, {"Location": "https://cg.example.org/v1/verify"}, b""),
+    "/html": (502, {"Content-Type": "text/html"},
+              b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>\n"),
+    "/ok": (200, {"Content-Type": "application/json"}, json.dumps(REPORT).encode()),
+    "/control": (500, {"Content-Type": "text/plain"}, b"boom\x1b]0;pwned\x07 \x1b[2J"),
+}
+
+
+@pytest.fixture(scope="module")
+def stand_in() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, headers, body = ANSWERS.get(self.path.removesuffix("/v1/verify"), (404, {}, b"no"))
+            self.send_response(status)
+            for k, v in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    path = tmp_path / "x.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    return path
+
+
+def _one_line_exit(argv: list[str]) -> str:
+    """The one line ``main(argv)`` exits with (a SystemExit whose code is that line: exit 1)."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    msg = e.value.code
+    assert isinstance(msg, str), f"not a one-line exit: {msg!r}"
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_a_blank_error_answer_names_the_status_not_an_index_error(stand_in, media):
+    """S22-TRY-1: an error answer whose body is only whitespace (a proxy's 503) ended in
+    ``consentgate: IndexError: list index out of range`` instead of naming the service and its status."""
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/blank"])
+    assert msg.startswith(f"consentgate verify: {stand_in}/blank answered 503"), msg
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_200_that_is_not_a_report_is_refused_and_nothing_is_printed(stand_in, media, capsys, as_json):
+    """S22-TRY-2: a 200 JSON answer that is not a verification report (another service at that address, a gateway)
+    ended in ``consentgate: KeyError: 'c2pa'``; with ``--json`` it was first printed to stdout as if it were the
+    report, then the command failed."""
+    argv = ["verify", str(media), "--url", stand_in + "/notreport"] + (["--json"] if as_json else [])
+    msg = _one_line_exit(argv)
+    assert "answered 200" in msg and "not a verification report" in msg, msg
+    assert capsys.readouterr().out == ""
+
+
+def test_a_redirect_says_where_it_points(stand_in, media):
+    """S22-TRY-3: a service behind a proxy that redirects http to https answered ``301`` and the CLI said only
+    ``answered 301``: the Location (what the user should pass instead) was dropped."""
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/redirect"])
+    assert "answered 301" in msg and "https://cg.example.org/v1/verify" in msg, msg
+
+
+def test_an_html_error_page_is_shown_as_its_text_not_its_first_tag(stand_in, media):
+    """S22-TRY-4: a proxy's HTML error page was reduced to its first line, ``<html>``, hiding ``502 Bad Gateway``."""
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/html"])
+    assert "502 Bad Gateway" in msg, msg
+
+
+def test_terminal_control_bytes_of_an_answer_are_not_printed(stand_in, media):
+    """S22-TRY-5: the body of a non-JSON answer went to the terminal as is, escape sequences included (a hostile
+    or broken server could retitle or clear the user's terminal)."""
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/control"])
+    assert "answered 500: boom" in msg and "\x1b" not in msg and "\x07" not in msg, msg
+
+
+def test_a_password_in_the_address_is_not_printed(media):
+    """S22-TRY-6: ``--url http://user:secret@host`` printed the password in the error line (terminal scroll-back,
+    CI logs), though the project redacts URLs it prints elsewhere (``governance.config.redact_url``)."""
+    msg = _one_line_exit(["verify", str(media), "--url", "http://bob:s3cret@nonexistent.invalid"])
+    assert "cannot reach" in msg and "s3cret" not in msg, msg
+    msg = _one_line_exit(["verify", str(media), "--url", "http://bob:s3cret@nonexistent.invalid:99999"])
+    assert "s3cret" not in msg, msg
+
+
+@pytest.mark.parametrize("suffix", ["/?a=1", "#frag"])
+def test_an_address_with_a_query_or_fragment_is_refused_in_one_line(stand_in, media, suffix):
+    """S22-TRY-7: ``--url http://host/?a=1`` was posted to ``/?a=1/v1/verify`` (the query swallowed the path) and
+    the service's ``405`` came back with no hint why."""
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in + suffix])
+    assert "--url must be an http:// or https:// address" in msg, msg
+
+
+def test_the_scheme_is_case_insensitive(stand_in, media):
+    """S22-TRY-8: ``HTTP://host`` (RFC 3986: schemes are case-insensitive) was refused as not an http address."""
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "HTTP://") + "/blank"])
+    assert "answered 503" in msg, msg
+
+
+def test_a_real_report_still_prints(stand_in, media, capsys):
+    """What held: a 200 with a report prints it (``--json``: as is) and exits 0."""
+    assert main(["verify", str(media), "--url", stand_in + "/ok/", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == REPORT
