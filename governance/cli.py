@@ -468,7 +468,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with ``--url``, asked of a running service (docs/performance.md, section 4, says what each costs)."""
     path = Path(args.file)
     if not path.is_file():
-        raise SystemExit(f"consentgate verify: no such file: {path}")
+        what = "a directory, not a file" if path.is_dir() else "no such file"
+        raise SystemExit(f"consentgate verify: {what}: {path}")
     report = _verify_at(args.url, path) if args.url else _verify_here(args, path)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

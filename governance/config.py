@@ -314,5 +314,6 @@ def _parse(name: str, type_: Any, raw: str) -> Any:
         if t.startswith("float"):
             return float(raw)
     except ValueError as e:
-        raise ConfigError(f"GOVERNANCE_{name.upper()} must be a number, got {raw!r}") from e
+        what = "a whole number" if t == "int" else "a number"
+        raise ConfigError(f"GOVERNANCE_{name.upper()} must be {what}, got {raw!r}") from e
     return raw

@@ -136,3 +136,30 @@ def test_a_real_report_still_prints(stand_in, media, capsys):
     """What held: a 200 with a report prints it (``--json``: as is) and exits 0."""
     assert main(["verify", str(media), "--url", stand_in + "/ok/", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == REPORT
+
+
+def test_a_directory_as_file_is_named_as_such(tmp_path):
+    """S22-TRY-9: ``consentgate verify DIR`` said ``no such file: DIR`` of a directory that exists."""
+    msg = _one_line_exit(["verify", str(tmp_path), "--url", "http://127.0.0.1:9"])
+    assert "a directory, not a file" in msg, msg
+
+
+@pytest.mark.parametrize("raw", ["1.5", "abc"])
+def test_a_whole_number_setting_says_so(raw):
+    """S22-TRY-10: ``GOVERNANCE_EMBED_THREADS=1.5`` was refused with "must be a number, got '1.5'" (1.5 is one);
+    a whole-number setting says it wants a whole number."""
+    from governance.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match=r"GOVERNANCE_EMBED_THREADS must be a whole number, got "):
+        Settings.from_env({"GOVERNANCE_EMBED_THREADS": raw})
+
+
+@pytest.mark.parametrize(("raw", "threads"), [("0", 0), ("3", 3), ("64", 64), (" 3", 3)])
+def test_embed_threads_in_range_are_taken(raw, threads):
+    """What held: 0 (the cores, at most 4) to 64 are taken; -1 and 65 refused (docs/operations.md)."""
+    from governance.config import ConfigError, Settings
+
+    assert Settings.from_env({"GOVERNANCE_EMBED_THREADS": raw}).embed_threads == threads
+    for bad in ("-1", "65"):
+        with pytest.raises(ConfigError, match="embed_threads must be from 0"):
+            Settings.from_env({"GOVERNANCE_EMBED_THREADS": bad})
