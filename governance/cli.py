@@ -534,6 +534,7 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
     ``POST {url}/v1/verify`` with the file in the multipart field ``media`` (urllib3, docs/adr/0017). No data dir,
     no models, no database here: a client's start-up. Exits with one line when the service cannot be reached or
     answers with a problem (its title and detail)."""
+    import time
     from urllib.parse import urlsplit
 
     import urllib3
@@ -549,10 +550,19 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         password = urlsplit(base).password or ""
     except ValueError:
         password = ""
+    started = time.monotonic()
     try:
         resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": (path.name, path.read_bytes())},
                                timeout=urllib3.Timeout(connect=VERIFY_CONNECT_S, read=VERIFY_READ_S),
                                retries=False, redirect=False)
+    except urllib3.exceptions.ReadTimeoutError as e:
+        if base.startswith("https://") and time.monotonic() - started < VERIFY_READ_S:  # the TLS handshake's wait
+            raise SystemExit(f"consentgate verify: {shown} did not answer the TLS handshake within "
+                             f"{VERIFY_CONNECT_S:g} s (a plain-HTTP port? then use http://)") from e
+        raise SystemExit(f"consentgate verify: {shown} gave no answer within {VERIFY_READ_S:g} s") from e
+    except urllib3.exceptions.SSLError as e:
+        hint = " (a plain-HTTP port? then use http://)" if "WRONG_VERSION_NUMBER" in str(e) else ""
+        raise SystemExit(f"consentgate verify: TLS with {shown} failed: {e}{hint}") from e
     except urllib3.exceptions.HTTPError as e:
         why = str(e).replace(password, "***") if password else str(e)
         raise SystemExit(f"consentgate verify: cannot reach {shown}: {why}") from e

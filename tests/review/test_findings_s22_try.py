@@ -163,3 +163,22 @@ def test_embed_threads_in_range_are_taken(raw, threads):
     for bad in ("-1", "65"):
         with pytest.raises(ConfigError, match="embed_threads must be from 0"):
             Settings.from_env({"GOVERNANCE_EMBED_THREADS": bad})
+
+
+def test_https_to_a_plain_http_port_says_so(stand_in, media, monkeypatch):
+    """S22-TRY-11: ``--url https://host:PORT`` at a plain-HTTP port: waitress (the service's server) answers a TLS
+    hello with nothing, and the CLI waited the connect timeout, then said ``cannot reach ...: Read timed out.
+    (read timeout=10.0)``: it was reached, and nothing named the likely cause. A server that answers the hello in
+    plain HTTP (http.server) gave ``[SSL: WRONG_VERSION_NUMBER]`` alone."""
+    import socket
+
+    import governance.cli as cli
+
+    monkeypatch.setattr(cli, "VERIFY_CONNECT_S", 0.5)
+    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers, like waitress to TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        msg = _one_line_exit(["verify", str(media), "--url", f"https://127.0.0.1:{silent.getsockname()[1]}"])
+    assert "TLS handshake" in msg and "use http://" in msg and "cannot reach" not in msg, msg
+    msg = _one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "https://") + "/ok"])
+    assert "TLS with" in msg and "use http://" in msg, msg
