@@ -570,7 +570,9 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         body = json.loads(resp.data)
     except ValueError:
         body = None
-    if resp.status != 200 or not isinstance(body, dict) or not isinstance(body.get("c2pa"), dict):
+    report = isinstance(body, dict) and all(isinstance(body.get(k), dict) for k in ("c2pa", "watermark")) \
+        and "summary" in body  # what the printed report reads
+    if resp.status != 200 or not report:
         what = ""
         if isinstance(body, dict) and (body.get("title") or body.get("detail")):
             what = ": " + "; ".join(str(body[k]) for k in ("title", "detail") if body.get(k))

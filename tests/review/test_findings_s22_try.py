@@ -22,6 +22,7 @@ REPORT = {"c2pa": {"state": "absent", "failures": []}, "watermark": {"checked": 
 ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/blank": (503, {"Content-Type": "text/plain"}, b"\n\n  \n"),
     "/notreport": (200, {"Content-Type": "application/json"}, b'{"ok": true}'),
+    "/partial": (200, {"Content-Type": "application/json"}, b'{"c2pa": {"state": "absent", "failures": []}}'),
     "/redirect": (301, {"Location": "https://cg.example.org/v1/verify"}, b""),
     "/html": (502, {"Content-Type": "text/html"},
               b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>\n"),
@@ -78,12 +79,13 @@ def test_a_blank_error_answer_names_the_status_not_an_index_error(stand_in, medi
     assert msg.startswith(f"consentgate verify: {stand_in}/blank answered 503"), msg
 
 
+@pytest.mark.parametrize("where", ["/notreport", "/partial"])
 @pytest.mark.parametrize("as_json", [False, True])
-def test_a_200_that_is_not_a_report_is_refused_and_nothing_is_printed(stand_in, media, capsys, as_json):
+def test_a_200_that_is_not_a_report_is_refused_and_nothing_is_printed(stand_in, media, capsys, as_json, where):
     """S22-TRY-2: a 200 JSON answer that is not a verification report (another service at that address, a gateway)
     ended in ``consentgate: KeyError: 'c2pa'``; with ``--json`` it was first printed to stdout as if it were the
     report, then the command failed."""
-    argv = ["verify", str(media), "--url", stand_in + "/notreport"] + (["--json"] if as_json else [])
+    argv = ["verify", str(media), "--url", stand_in + where] + (["--json"] if as_json else [])
     msg = _one_line_exit(argv)
     assert "answered 200" in msg and "not a verification report" in msg, msg
     assert capsys.readouterr().out == ""
