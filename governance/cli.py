@@ -527,6 +527,9 @@ def _verify_here(args: argparse.Namespace, path: Path) -> dict[str, Any]:
 #: Seconds ``consentgate verify --url`` waits to connect, and for the service's answer (a verification of a
 #: large upload may wait for a free slot: GOVERNANCE_EXPENSIVE_SLOTS).
 VERIFY_CONNECT_S, VERIFY_READ_S = 10.0, 300.0
+#: The most of an answer ``consentgate verify --url`` reads (a report is kilobytes; its log proofs grow with log2 of
+#: the log's size).
+VERIFY_MAX_ANSWER = 16 * 2**20
 
 
 def _verify_at(url: str, path: Path) -> dict[str, Any]:
@@ -545,6 +548,8 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         raise SystemExit(f"consentgate verify: --url must be an http:// or https:// address (no query or fragment), "
                          f"got {redact_url(url)!r}")
     base = f"{scheme.lower()}://{rest}"
+    if base.endswith("/v1/verify"):  # the endpoint itself, as the README's curl example names it: the service is above
+        base = base[: -len("/v1/verify")].rstrip("/")
     shown = redact_url(base)  # never a password in a line printed
     try:
         password = urlsplit(base).password or ""
@@ -554,7 +559,11 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
     try:
         resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": (path.name, path.read_bytes())},
                                timeout=urllib3.Timeout(connect=VERIFY_CONNECT_S, read=VERIFY_READ_S),
-                               retries=False, redirect=False)
+                               retries=False, redirect=False, preload_content=False)
+        try:
+            data = resp.read(VERIFY_MAX_ANSWER + 1)  # a report is kilobytes: never hold an endless answer
+        finally:
+            resp.release_conn()
     except urllib3.exceptions.ReadTimeoutError as e:
         if base.startswith("https://") and time.monotonic() - started < VERIFY_READ_S:  # the TLS handshake's wait
             raise SystemExit(f"consentgate verify: {shown} did not answer the TLS handshake within "
@@ -566,8 +575,11 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
     except urllib3.exceptions.HTTPError as e:
         why = str(e).replace(password, "***") if password else str(e)
         raise SystemExit(f"consentgate verify: cannot reach {shown}: {why}") from e
+    if len(data) > VERIFY_MAX_ANSWER:
+        raise SystemExit(f"consentgate verify: {shown} answered {resp.status} with more than "
+                         f"{VERIFY_MAX_ANSWER // 2**20} MiB: not a verification report")
     try:
-        body = json.loads(resp.data)
+        body = json.loads(data)
     except ValueError:
         body = None
     report = isinstance(body, dict) and all(isinstance(body.get(k), dict) for k in ("c2pa", "watermark")) \
@@ -581,7 +593,7 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         elif 300 <= resp.status < 400 and resp.headers.get("Location"):
             what = f": redirects to {redact_url(resp.headers['Location'])}"
         else:
-            lines = resp.data[:200].decode("utf-8", "replace").split()
+            lines = data[:200].decode("utf-8", "replace").split()
             what = (": " + " ".join(lines)) if lines else ""
         what = "".join(ch if ch.isprintable() else "?" for ch in what)  # one line, no terminal control bytes
         raise SystemExit(f"consentgate verify: {shown} answered {resp.status}{what}")

@@ -28,6 +28,7 @@ ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
               b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>\n"),
     "/ok": (200, {"Content-Type": "application/json"}, json.dumps(REPORT).encode()),
     "/control": (500, {"Content-Type": "text/plain"}, b"boom\x1b]0;pwned\x07 \x1b[2J"),
+    "/huge": (200, {"Content-Type": "application/json"}, b" " * (16 * 2**20 + 10) + json.dumps(REPORT).encode()),
 }
 
 
@@ -184,3 +185,17 @@ def test_https_to_a_plain_http_port_says_so(stand_in, media, monkeypatch):
     assert "TLS handshake" in msg and "use http://" in msg and "cannot reach" not in msg, msg
     msg = _one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "https://") + "/ok"])
     assert "TLS with" in msg and "use http://" in msg, msg
+
+
+def test_an_answer_larger_than_any_report_is_not_read_whole(stand_in: str, media: Path) -> None:
+    """Reported and left at first: the whole answer was read into memory, however large (a hostile or broken
+    service could exhaust the client's memory). The CLI reads at most ``VERIFY_MAX_ANSWER`` (16 MiB)."""
+    line = _one_line_exit(["verify", str(media), "--url", stand_in + "/huge"])
+    assert "answered 200 with more than 16 MiB: not a verification report" in line
+
+
+def test_the_endpoint_itself_as_the_url_finds_the_service(stand_in: str, media: Path, capsys) -> None:
+    """Reported and left at first: ``--url http://host/v1/verify`` (the README's curl example names the endpoint)
+    answered a bare 404; the service is the address above the endpoint."""
+    assert main(["verify", str(media), "--url", stand_in + "/ok/v1/verify/", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == REPORT
