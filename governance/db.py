@@ -40,7 +40,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
     decision survives a power cut; ``"normal"`` syncs only at checkpoints: a commit is still atomic and survives
     a crash of the process, but a power cut or an OS crash may lose the last transactions (docs/performance.md,
     section 1: ~0.6-9 ms of a commit, depending on the disk's load). ``ValueError`` for any other value."""
-    if sqlite_synchronous not in ("full", "normal"):
+    from governance.config import SQLITE_SYNCHRONOUS
+
+    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be 'full' or 'normal', got {sqlite_synchronous!r}")
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

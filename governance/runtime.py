@@ -246,26 +246,27 @@ class Keys:
         file is missing or holds no PEM certificate."""
         from provenance.errors import SigningError
 
-        path = self.settings.keys_dir / "c2pa" / "root-ca.pem"
-        try:
-            pem = path.read_bytes()
-        except OSError as e:
-            raise SigningError(f"cannot read the trust anchor {path}: {e}") from e
+        pem = self._stored("root-ca.pem", "the trust anchor")
         if b"-----BEGIN CERTIFICATE-----" not in pem:
-            raise SigningError(f"{path} must hold a PEM certificate (the trust anchor), got none")
+            raise SigningError(f"{self.settings.keys_dir / 'c2pa' / 'root-ca.pem'} must hold a PEM certificate "
+                               "(the trust anchor), got none")
         return pem
 
     @cached_property
     def chain_pem(self) -> bytes:
         """The signing certificate chain (leaf first) as stored, ``keys/c2pa/signer-chain.pem``: what the signer
         embeds, read without the key or the KMS. Raises ``SigningError`` when it cannot be read."""
+        return self._stored("signer-chain.pem", "the signing chain")
+
+    def _stored(self, name: str, what: str) -> bytes:
+        """``keys/c2pa/<name>`` as stored; ``SigningError`` naming ``what`` when it cannot be read."""
         from provenance.errors import SigningError
 
-        path = self.settings.keys_dir / "c2pa" / "signer-chain.pem"
+        path = self.settings.keys_dir / "c2pa" / name
         try:
             return path.read_bytes()
         except OSError as e:
-            raise SigningError(f"cannot read the signing chain {path}: {e}") from e
+            raise SigningError(f"cannot read {what} {path}: {e}") from e
 
     @cached_property
     def trust_anchors(self) -> list[bytes]:

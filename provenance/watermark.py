@@ -436,9 +436,9 @@ class MarkReader:
 
     At each of ``checks`` frames (default :data:`EARLY_CHECKS`) it tries every key at the embedding periods
     (:meth:`Evidence.detect` with ``native_only``) and stops once one verifies; otherwise it reads up to
-    ``max_frames`` and then runs the full search (every key, every hypothesis), as :func:`detect` does. So an intact
-    or re-encoded clip costs its first second, and whatever the full read finds is still found (see
-    :data:`EARLY_CHECKS` for the false-positive bound)::
+    ``max_frames`` (None: every frame it is given) and then runs the full search (every key, every hypothesis), as
+    :func:`detect` does. So an intact or re-encoded clip costs its first second, and whatever the full read finds is
+    still found (see :data:`EARLY_CHECKS` for the false-positive bound)::
 
         reader = MarkReader(keys)
         for luma in lumas:
@@ -449,15 +449,16 @@ class MarkReader:
     Raises :class:`WatermarkError` for no keys, a bad key, or a frame :meth:`Evidence.add_luma` refuses.
     """
 
-    def __init__(self, keys: Iterable[WatermarkKey], *, max_frames: int = DETECT_MAX_FRAMES,
+    def __init__(self, keys: Iterable[WatermarkKey], *, max_frames: int | None = DETECT_MAX_FRAMES,
                  checks: Iterable[int] = EARLY_CHECKS) -> None:
         self.keys = tuple(keys)
         if not self.keys:
             raise WatermarkError("a mark reader needs at least one key")
         for key in self.keys:
             _check_key(key)
-        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
-            raise WatermarkError(f"max_frames must be a whole number >= 1, got {max_frames!r}")
+        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
+                                       or max_frames < 1):
+            raise WatermarkError(f"max_frames must be a whole number >= 1 or None (every frame), got {max_frames!r}")
         self.max_frames = max_frames
         self.evidence = Evidence()
         self._checks = frozenset(checks)
@@ -467,7 +468,7 @@ class MarkReader:
     @property
     def done(self) -> bool:
         """True once a mark verified at a check or ``max_frames`` frames were read: more frames add nothing."""
-        return self._found is not None or self.evidence.frames >= self.max_frames
+        return self._found is not None or (self.max_frames is not None and self.evidence.frames >= self.max_frames)
 
     def add_luma(self, luma: np.ndarray) -> bool:
         """Add one (H, W) float32 luma frame (as :meth:`Evidence.add_luma`) unless :attr:`done`; returns
@@ -476,7 +477,7 @@ class MarkReader:
             return True
         self.evidence.add_luma(luma)
         n = self.evidence.frames
-        if n in self._checks and n < self.max_frames:
+        if n in self._checks and not self.done:
             self._found = self._first(native_only=True)
         return self.done
 
@@ -568,7 +569,7 @@ def detect_video(
 
     _check_key(key)
     src = _video_source(source)
-    reader = MarkReader([key], max_frames=max_frames or 2**62, checks=EARLY_CHECKS if early else ())
+    reader = MarkReader([key], max_frames=max_frames, checks=EARLY_CHECKS if early else ())
     try:  # luma straight from the decoder's planes (no RGB frame), decoded a few frames ahead on a second thread
         with contextlib.closing(prefetch(lambda: iter_planes(src, max_frames=max_frames), 8,
                                          name="watermark-decode")) as decoded:

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -38,6 +38,9 @@ from policies.characters import (
 )
 from policies.decisions import Decision, Deny
 
+if TYPE_CHECKING:
+    from governance.config import Settings
+
 log = logging.getLogger(__name__)
 
 MAX_ALIASES = 50
@@ -58,6 +61,11 @@ class LabelFont:
 
     language: str = "en"
     font: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> LabelFont:
+        """The label a deployment draws (settings ``label_language`` and ``label_font``)."""
+        return cls(settings.label_language, settings.label_font or None)
 
     def cannot_draw(self, text: str) -> str:
         """The characters of ``text`` the label's font has no glyph for, each once ("" when it draws them all)."""

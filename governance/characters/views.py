@@ -34,8 +34,7 @@ bp = Blueprint("characters", __name__)  # nested in the v1 blueprint (governance
 
 def label_font() -> characters_svc.LabelFont:
     """The visible label this service draws (settings ``label_language``, ``label_font``): what credits must fit."""
-    settings = runtime().settings
-    return characters_svc.LabelFont(settings.label_language, settings.label_font or None)
+    return characters_svc.LabelFont.of(runtime().settings)
 
 
 def _character_view(c: Character) -> dict[str, Any]:

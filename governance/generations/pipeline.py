@@ -607,15 +607,14 @@ class Pipeline:
 
     def _seal(self, generation_id: str, clip: Clip, seen: gate.Sighting, marked: Path,
               final: Path) -> tuple[gate.SealOrder, gate.Sealed]:
+        label = LabelFont.of(self.settings)
         with gate.stage_transaction(self.db) as session:
             gen = self._expect(session, generation_id, GenerationState.SEALING)
             order = gate.seal_order(session, gen, seen.faces, self.settings.scan_thorough_every_s,
-                                    videos_dir=self.settings.videos_dir,
-                                    label=LabelFont(self.settings.label_language, self.settings.label_font or None))
+                                    videos_dir=self.settings.videos_dir, label=label)
         keys = self.keys
         sealer = gate.Sealer(self._generator().info, keys.watermark_key, keys.material, keys.sign_fn,
-                             self.settings.tsa_url or None, label_language=self.settings.label_language,
-                             label_font=self.settings.label_font or None,
+                             self.settings.tsa_url or None, label_language=label.language, label_font=label.font,
                              embed_threads=self.settings.embed_threads or None)
         sealed = gate.seal(clip, order, sealer, marked, final)
         self._emit("sealed", generation_id)

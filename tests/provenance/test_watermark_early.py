@@ -140,3 +140,35 @@ def test_the_service_setting_is_checked_at_start(monkeypatch: pytest.MonkeyPatch
     assert Settings(embed_threads=3).embed_threads == 3 and Settings().embed_threads == 0
     monkeypatch.setenv("GOVERNANCE_EMBED_THREADS", "2")
     assert Settings.from_env().embed_threads == 2
+
+
+def test_a_native_check_tries_no_more_hypotheses_than_the_bound_counts() -> None:
+    """``early_false_positive_bound`` counts NATIVE_HYPOTHESES tag checks per early check: a native-only search of
+    unmarked frames large enough for the half-size image (every native hypothesis tried, none verifying) makes at
+    most that many, and the full search more."""
+    from provenance.watermark import Evidence, _Search
+
+    evidence = Evidence.of(synthetic_clip(size=512, frames=3, seed=6))
+    levels = [(evidence._image, 1), (evidence._half, 2)]
+    assert evidence._half is not None
+    native = _Search(levels, KEY)
+    assert native.run(native_only=True) is None
+    assert 0 < native.tried <= NATIVE_HYPOTHESES
+    full = _Search(levels, KEY)
+    assert full.run() is None and native.tried < full.tried <= MAX_HYPOTHESES
+
+
+def test_a_reader_without_a_frame_budget_reads_every_frame_it_is_given(marked: np.ndarray) -> None:
+    reader = MarkReader([KEY], max_frames=None, checks=())
+    assert _feed(reader, marked) == len(marked) and not reader.done
+    found, _ = reader.result()
+    assert found.payload == PAYLOAD and found.frames_used == len(marked)
+
+
+def test_the_services_thread_bound_is_the_embeds() -> None:
+    from governance.config import Settings
+    from governance.errors import ConfigError
+
+    assert Settings(embed_threads=MAX_EMBED_THREADS).embed_threads == MAX_EMBED_THREADS
+    with pytest.raises(ConfigError):
+        Settings(embed_threads=MAX_EMBED_THREADS + 1)
