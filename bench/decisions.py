@@ -13,12 +13,16 @@ the labelled set's twelve plus made-up names, one in five with an alias) for eac
 2. **Over HTTP** (``--http``): ``consentgate serve`` (``--workers`` processes, see docs/operations.md) on a
    copy of the 10,000-character database; 8 clients ``POST /v1/generations`` (no worker runs: each request is
    a decision and a row) for ``--seconds``; decisions/s and p50 / p99 latency, against the **baseline**
-   ``GET /healthz`` at the same concurrency. Goal: >= 500 decisions/s.
+   ``GET /healthz`` at the same concurrency. Goal: >= 500 decisions/s. The requests come from ``--requesters``
+   accounts on the default daily quota (1000; ``--requesters 1``: one account with a quota of 10^9, whose quota
+   count grows with every request of the day); each client keeps its connection open (HTTP/1.1 keep-alive, as a
+   client library's pool does; ``--new-connections``: one connection per request).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -161,9 +166,13 @@ def _drop_pg(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _load(url: str, method: str, body: bytes | None, token: str | None, seconds: float, concurrency: int
-          ) -> tuple[float, np.ndarray, dict[int, int]]:
-    """(requests/s, latencies ms, status counts) for ``concurrency`` clients hammering ``url`` for ``seconds``."""
+def _load(url: str, method: str, body: bytes | None, tokens: list[str] | None, seconds: float, concurrency: int,
+          *, keepalive: bool = True) -> tuple[float, np.ndarray, dict[int, int]]:
+    """(requests/s, latencies ms, status counts) for ``concurrency`` clients hammering ``url`` for ``seconds``, each
+    request as a random one of ``tokens`` (none: no ``Authorization``). ``keepalive``: each client keeps its
+    connection open across requests (HTTP/1.1 persistent connections, as an HTTP client library's pool does),
+    reconnecting when the server closes it; otherwise a new connection per request."""
+    parts = urllib.parse.urlsplit(url)
     lat: list[float] = []
     codes: dict[int, int] = {}
     lock = threading.Lock()
@@ -171,26 +180,37 @@ def _load(url: str, method: str, body: bytes | None, token: str | None, seconds:
 
     def client(i: int) -> None:
         rng = random.Random(i)
+        conn: http.client.HTTPConnection | None = None
         while time.monotonic() < stop:
             data = body
             if body is not None:
                 data = json.dumps({"prompt": rng.choice(_SAMPLE)}).encode()
-            req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-            if token:
-                req.add_header("Authorization", f"Bearer {token}")
+            headers = {"Content-Type": "application/json"}
+            if tokens:
+                headers["Authorization"] = f"Bearer {rng.choice(tokens)}"
+            if not keepalive:
+                headers["Connection"] = "close"
             t0 = time.perf_counter()
             try:
-                with urllib.request.urlopen(req, timeout=60) as r:
-                    r.read()
-                    code = r.status
-            except urllib.error.HTTPError as e:
-                e.read()
-                code = e.code
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if conn is None:
+                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+                conn.request(method, parts.path, body=data, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                code = r.status
+                if not keepalive or r.will_close:
+                    conn.close()
+                    conn = None
+            except (http.client.HTTPException, ConnectionError, TimeoutError, OSError):
                 code = 0
+                if conn is not None:
+                    conn.close()
+                conn = None
             with lock:
                 lat.append((time.perf_counter() - t0) * 1000)
                 codes[code] = codes.get(code, 0) + 1
+        if conn is not None:
+            conn.close()
 
     started = time.monotonic()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
@@ -205,26 +225,42 @@ def _load(url: str, method: str, body: bytes | None, token: str | None, seconds:
 _SAMPLE: list[str] = []
 
 
-def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
-    """Serve the database at ``url`` with ``consentgate serve`` and load it."""
+def _requester_tokens(engine: Any, n: int) -> list[str]:
+    """API tokens of ``n`` requesters: with n > 1, n new accounts on the service's default daily quota (a service's
+    load comes from many people, each within their quota); with n == 1 the bench's requester alone, its quota
+    raised to 10^9 (the worst case for the quota's count: one account making every request of the day)."""
+    import sqlalchemy as sa
     from sqlmodel import Session
 
-    from governance.accounts.models import Account
+    from governance.accounts import models as accounts
     from governance.accounts.services import hash_token
+    from governance.columns import utcnow
 
+    tokens = [secrets.token_urlsafe(24) for _ in range(n)]
+    if n == 1:
+        with Session(engine) as s:
+            requester = s.get(accounts.Account, "acc_requester")
+            requester.token_hash = hash_token(tokens[0])
+            s.add(requester)
+            s.commit()
+        return tokens
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(sa.insert(accounts.Account), [
+            {"id": f"acc_r{i:05d}", "name": f"requester{i}", "role": accounts.Role.CREATOR.name,
+             "token_hash": hash_token(t), "daily_quota": None, "created_at": now} for i, t in enumerate(tokens)])
+    return tokens
+
+
+def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
+    """Serve the database at ``url`` with ``consentgate serve`` and load it."""
     data_dir = tmp / "var"
-    token = secrets.token_urlsafe(24)
     env = {**os.environ, "GOVERNANCE_DATA_DIR": str(data_dir), "GOVERNANCE_DATABASE_URL": url,
-           "GOVERNANCE_WORKER": "none", "GOVERNANCE_DAILY_QUOTA": str(10**9),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "GOVERNANCE_WORKER": "none", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     subprocess.run([sys.executable, "-m", "governance", "init"], env=env, check=True, capture_output=True)
     from governance.db import make_engine
     engine = make_engine(url)
-    with Session(engine) as s:
-        requester = s.get(Account, "acc_requester")
-        requester.token_hash = hash_token(token)
-        s.add(requester)
-        s.commit()
+    tokens = _requester_tokens(engine, args.requesters)
     engine.dispose()
     port = 18000 + random.randint(0, 999)
     cmd = [sys.executable, "-m", "governance", "serve", "--port", str(port)]
@@ -232,6 +268,7 @@ def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
         cmd += ["--workers", str(args.workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    keepalive = not args.new_connections
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -242,11 +279,17 @@ def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit("bench decisions: the server did not start") from None
                 time.sleep(0.3)
-        _load(base + "/v1/generations", "POST", b"{}", token, 3, args.concurrency)  # warm every worker
-        h_rate, h_lat, _ = _load(base + "/healthz", "GET", None, None, args.seconds, args.concurrency)
-        rate, lat, codes = _load(base + "/v1/generations", "POST", b"{}", token, args.seconds, args.concurrency)
+        # warm every worker (and its thread's connection); 1 s, so that no requester nears its quota
+        _load(base + "/v1/generations", "POST", b"{}", tokens, 1, args.concurrency, keepalive=keepalive)
+        h_rate, h_lat, _ = _load(base + "/healthz", "GET", None, None, args.seconds, args.concurrency,
+                                 keepalive=keepalive)
+        rate, lat, codes = _load(base + "/v1/generations", "POST", b"{}", tokens, args.seconds, args.concurrency,
+                                 keepalive=keepalive)
+        who = ("one requester (quota 10^9)" if args.requesters == 1
+               else f"{args.requesters:,} requesters (default daily quota)")
         print(f"\nover HTTP: consentgate serve with {args.workers} worker process(es), concurrency "
-              f"{args.concurrency}, {args.seconds:g} s each")
+              f"{args.concurrency}, {args.seconds:g} s each, {who}, "
+              f"{'a new connection per request' if not keepalive else 'persistent connections'}")
         print(f"  baseline GET /healthz        {h_rate:7.1f} req/s  {_pct(h_lat)}")
         print(f"  POST /v1/generations         {rate:7.1f} decisions/s  {_pct(lat)}  "
               f"{rate / h_rate:5.2f}x baseline  statuses {codes}")
@@ -266,6 +309,10 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--workers", type=int, default=2, help="server processes for --http")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--requesters", type=int, default=1000,
+                    help="--http: accounts the requests come from (1: one account with a quota of 10^9)")
+    ap.add_argument("--new-connections", action="store_true",
+                    help="--http: a new connection per request instead of persistent ones")
     args = ap.parse_args(argv)
     print(load())
     rng = random.Random(3)

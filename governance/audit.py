@@ -60,3 +60,11 @@ class Tag(StrEnum):
 
 def record(session: Session, tag: Tag, *, actor_id: str | None, subject: str | None, **data: Any) -> None:
     session.add(AuditEvent(tag=tag.value, actor_id=actor_id, subject=subject, data=data))
+
+
+def record_now(session: Session, tag: Tag, *, actor_id: str | None, subject: str | None, **data: Any) -> None:
+    """:func:`record`, inserted at once (:func:`governance.db.insert_now`, after what the session holds pending)
+    rather than at the next flush: for the paths every request takes (issue 12)."""
+    from governance.db import insert_now  # governance.db imports every model, this module's included
+
+    insert_now(session, [AuditEvent(tag=tag.value, actor_id=actor_id, subject=subject, data=data)])

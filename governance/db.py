@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from governance import models  # registers every table; Counter and IndexChange are its own
@@ -318,6 +319,48 @@ def serialize_consent(session: Session, account_ids: Iterable[str]) -> None:
     elif conn.dialect.name == "postgresql":
         for key in sorted({_consent_lock_key(a) for a in account_ids}):
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": _CONSENT_LOCK_CLASS, "key": key})
+
+
+#: Tables whose new rows the change feed must see (:func:`_feed_changes` reads them from a flush): never inserted
+#: past the unit of work.
+_FED_TABLES = frozenset(table.__table__ for watched in FEEDS.values() for table, _ in watched)  # type: ignore[attr-defined]
+
+
+def insert_now(session: Session, rows: Iterable[Any]) -> None:
+    """INSERT new ORM rows of one table now, in one Core statement on the session's connection (an ``executemany``
+    for several), and keep them in the session as persistent: as if they had been added and flushed, for a fraction
+    of the unit of work's cost (issue 12: a decision's three rows cost ~1 ms of CPU to flush, ~0.1 ms each this way).
+
+    ``rows``: transient instances (never added to a session) of one table, every column set (the model's
+    defaults fill them at construction); an integer primary key left None is the database's to assign (one row
+    at a time then, to read it back). Whatever the session holds pending is flushed first, so rows keep the
+    order they were made in (a row here may refer to one added before). Later changes to the rows are ordinary
+    ORM updates. Raises ValueError for rows of several tables, for a row already in a session, and for the
+    tables the change feed watches (:data:`FEEDS`): their inserts must go through a flush."""
+    rows = list(rows)
+    if not rows:
+        return
+    table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    if any(type(r).__table__ is not table for r in rows):  # type: ignore[attr-defined]
+        raise ValueError("insert_now: rows of one table at a time")
+    if table in _FED_TABLES:
+        raise ValueError(f"insert_now: {table.name} rows must be flushed, the change feed reads them from the flush")
+    if any(sa.inspect(r).session is not None or sa.inspect(r).key is not None for r in rows):
+        raise ValueError("insert_now: a row already in a session")
+    session.flush()
+    conn = session.connection()
+    columns = [c.key for c in table.columns]
+    auto = [c.key for c in table.primary_key.columns if c.autoincrement is True or (
+        c.autoincrement == "auto" and isinstance(c.type, sa.Integer) and not c.foreign_keys)]
+    if auto and any(getattr(r, auto[0]) is None for r in rows):
+        for r in rows:
+            values = {k: getattr(r, k) for k in columns if not (k in auto and getattr(r, k) is None)}
+            setattr(r, auto[0], conn.execute(table.insert(), values).inserted_primary_key[0])
+    else:
+        conn.execute(table.insert(), [{k: getattr(r, k) for k in columns} for r in rows])
+    for r in rows:
+        make_transient_to_detached(r)
+        session.add(r)
 
 
 @contextmanager

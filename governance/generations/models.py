@@ -33,11 +33,13 @@ class GenerationState(StrEnum):
 
 
 class Generation(SQLModel, table=True):
-    # the daily quota counts a requester's generations since midnight on every request (migration 0010)
-    __table_args__ = (sa.Index("ix_generation_requester_created", "requester_id", "created_at"),)
+    # the daily quota counts a requester's generations since midnight, and those refused at the precheck, on every
+    # request: from this index alone (it covers the state and the claim: migration 0015). It serves every query by
+    # requester too (a requester's generations, newest first), so requester_id has no index of its own.
+    __table_args__ = (sa.Index("ix_generation_quota", "requester_id", "created_at", "state", "claimed_by"),)
 
     id: str = Field(default_factory=id_factory("gen"), primary_key=True)
-    requester_id: str = Field(foreign_key="account.id", index=True)
+    requester_id: str = Field(foreign_key="account.id")  # indexed first in ix_generation_quota
     prompt: str
     seed: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
     likeness_ids: list[str] = json_field(list)

@@ -316,7 +316,7 @@ def test_0010_moves_reference_images_into_the_encrypted_store_and_back(engine, t
     assert (store.path("lk_000").stat().st_mode & 0o777) == 0o600
     assert refs["lk_000"].tobytes()[:64] not in store.path("lk_000").read_bytes()  # encrypted, not just packed
     names = {ix["name"] for t in ("generation", "grant") for ix in sa.inspect(engine).get_indexes(t)}
-    assert {"ix_generation_requester_created", "ix_grant_likeness_grantee"} <= names
+    assert {"ix_generation_quota", "ix_grant_likeness_grantee"} <= names  # 0015 made 0010's quota index covering
 
     downgrade(engine, "0009")
     with engine.connect() as conn:
@@ -335,3 +335,37 @@ def test_0010_without_a_store_refuses_and_moves_nothing(engine):
         blob = conn.execute(sa.text("SELECT template FROM likeness WHERE id = 'lk_000'")).scalar_one()
     with np.load(io.BytesIO(bytes(blob))) as npz:
         assert "reference" in npz.files
+
+
+def _quota_plan(engine: sa.Engine) -> str:
+    """How the database runs the daily quota's count (SQLite's query plan, PostgreSQL's EXPLAIN), as one string."""
+    from governance.generations.services.generations import _COUNTS_SINCE
+
+    compiled = _COUNTS_SINCE.compile(engine, compile_kwargs={"literal_binds": False})
+    params = {"account_id": "acc_x", "since": utcnow()}
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.construct_params(params)
+                                                                             [k] for k in compiled.positiontup))
+            return " | ".join(str(r[-1]) for r in rows)
+        conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: the planner would rather scan it
+        literal = _COUNTS_SINCE.params(**params).compile(engine, compile_kwargs={"literal_binds": True})
+        return " | ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {literal}"))
+
+
+def test_0015_makes_the_quota_count_read_its_index_alone_and_downgrades(engine):
+    """Head: the quota's count (requests and precheck refusals of a day) is answered from ix_generation_quota
+    alone, a covering index, and requester_id has no index of its own; 0013 restores both indexes it replaced,
+    and the upgrade again the covering one."""
+    init_db(engine)
+    names = lambda: {ix["name"] for ix in sa.inspect(engine).get_indexes("generation")}  # noqa: E731
+    assert "ix_generation_quota" in names() and not {"ix_generation_requester_created",
+                                                     "ix_generation_requester_id"} & names()
+    plan = _quota_plan(engine)
+    assert "ix_generation_quota" in plan, plan
+    assert ("COVERING INDEX" if engine.dialect.name == "sqlite" else "Index Only Scan") in plan, plan
+    downgrade(engine, "0013")
+    assert {"ix_generation_requester_created", "ix_generation_requester_id"} <= names()
+    assert "ix_generation_quota" not in names()
+    migrate(engine)
+    assert "ix_generation_quota" in names() and _drift(engine) == []
