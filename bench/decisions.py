@@ -193,7 +193,7 @@ def _load(url: str, method: str, body: bytes | None, tokens: list[str] | None, s
             t0 = time.perf_counter()
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+                    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
                 conn.request(method, parts.path, body=data, headers=headers)
                 r = conn.getresponse()
                 r.read()

@@ -350,12 +350,13 @@ def insert_now(session: Session, rows: Iterable[Any]) -> None:
     session.flush()
     conn = session.connection()
     columns = [c.key for c in table.columns]
-    auto = [c.key for c in table.primary_key.columns if c.autoincrement is True or (
-        c.autoincrement == "auto" and isinstance(c.type, sa.Integer) and not c.foreign_keys)]
-    if auto and any(getattr(r, auto[0]) is None for r in rows):
+    auto = table.autoincrement_column  # the integer key the database numbers, if the table has one
+    if auto is not None and any(getattr(r, auto.key) is None for r in rows):
         for r in rows:
-            values = {k: getattr(r, k) for k in columns if not (k in auto and getattr(r, k) is None)}
-            setattr(r, auto[0], conn.execute(table.insert(), values).inserted_primary_key[0])
+            values = {k: getattr(r, k) for k in columns if not (k == auto.key and getattr(r, k) is None)}
+            key = conn.execute(table.insert(), values).inserted_primary_key
+            assert key is not None  # an INSERT of one row always has one
+            setattr(r, auto.key, key[0])
     else:
         conn.execute(table.insert(), [{k: getattr(r, k) for k in columns} for r in rows])
     for r in rows:
