@@ -198,7 +198,7 @@ def _derived_errors(doc: _Doc, action: Action | None, path: str) -> set[int]:
 
 
 #: What ``send_file`` (a download's answer, ``media``) sets: the file's name, its validators and caching.
-FILE_HEADERS = {"Content-Disposition": "attachment; filename=\"<id>.mp4\" (the download's name)",
+FILE_HEADERS = {"Content-Disposition": "attachment; filename=\"<id>.mp4\" (a draft's: <id>.draft.mp4)",
                 "ETag": "the file's validator (a released video's: its SHA-256)",
                 "Last-Modified": "when the file was written", "Cache-Control": "no-cache: revalidate before reuse",
                 "Accept-Ranges": "bytes: a range of the file may be asked for"}
