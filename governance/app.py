@@ -24,6 +24,7 @@ from governance.guardians import views as guardians_views
 from governance.likenesses import views as likenesses_views
 from governance.log import views as log_views
 from governance.notices import views as notices_views
+from governance.ops import schemas as ops_schemas
 from governance.ops import views as ops_views
 from governance.restrictions import views as restrictions_views
 from governance.softbinding import views as softbinding_views
@@ -57,7 +58,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     openapi.init_app(app)  # /openapi.json and /docs
 
     @app.get("/healthz")
+    @openapi.operation(ok={200: ops_schemas.HealthOut}, checks_token=False, tags=["operations"])
     def healthz() -> Response:
+        """Liveness: 200 while the process serves HTTP, whatever is sent (no token is read: always 200)."""
         return jsonify({"status": "ok", "generator": settings.generator, "face_backend": settings.face_backend})
 
     if settings.worker == "thread" and settings.queue == "inprocess":

@@ -43,8 +43,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from waitress import serve
-
     from governance import logs
     from governance.app import create_app
 
@@ -66,8 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         serve_many(s, host, port, args.workers, args.threads or 4)
         return 0
-    serve(app, host=host, port=port, threads=args.threads or 8,
-          max_request_body_size=s.max_upload_bytes + 1_048_576)
+    from governance.serving import serve_one
+
+    serve_one(app, s, host, port, args.threads or 8)  # waitress, its own error answers problem+json too
     return 0
 
 

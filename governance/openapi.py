@@ -12,6 +12,14 @@ from the code: 401 everywhere (a token, when sent, must be valid; :func:`governa
 authorization table refuses some role, 404 where the path names something, 400/413/422 where a body is parsed,
 400 where a list is paged, and the ``errors`` the view's own code raises.
 
+Each response also declares the headers the service sets on it (OpenAPI's ``headers``, a schema and a description
+each): derived ones (:func:`_derived_headers`: ``WWW-Authenticate`` on every 401, ``Retry-After`` on 429 and 503,
+``Link`` on a paged list's 200, what ``send_file`` sets on a file's download) and the view's own, given to
+:func:`operation` as ``headers`` (``Location`` on a 202, ``Cache-Control: no-store`` on an answer carrying a token...).
+The API adds no header to every response beyond HTTP's own (``Content-Type``, ``Content-Length``, ``Date``,
+``Server``): those are not declared (:data:`GENERIC_HEADERS`). ``GET /healthz`` is in the document like every route
+a client calls; the document and its reference pages (``/openapi.json``, ``/docs``) and the HTML pages are not.
+
     >>> from governance.app import create_app
     >>> import tempfile  # a fresh data dir: a kept one may hold another revision's schema
     >>> app = create_app({"data_dir": tempfile.mkdtemp(), "worker": "none"})
@@ -46,6 +54,9 @@ API_VERSION = "1.0.0"
 BEARER = "bearer"
 PROBLEM_MEDIA = "application/problem+json"
 _ROLES = frozenset(p for p in Principal if p is not Principal.ANONYMOUS)
+#: Headers HTTP itself puts on every answer, left undeclared (lower-case): the body's framing, the date, the server.
+GENERIC_HEADERS = frozenset({"content-type", "content-length", "date", "server", "connection", "vary",
+                             "transfer-encoding", "keep-alive"})
 
 
 class Problem(BaseModel):
@@ -98,6 +109,8 @@ class _Doc:
     form: bool = False
     paged: bool = False
     optional_body: bool = False
+    headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)  # status -> {header: description}
+    checks_token: bool = True  # False: not guarded, no token is read (GET /healthz)
 
 
 _DOCS: dict[Callable[..., Any], _Doc] = {}
@@ -107,14 +120,19 @@ def operation(*, ok: Mapping[int, type[BaseModel] | None] | None = None, query: 
               json: type[BaseModel] | None = None, form: type[BaseModel] | None = None,
               media: Mapping[int, str | tuple[str, ...]] | None = None, body_media: tuple[str, ...] = (),
               errors: Iterable[int] = (), tags: Iterable[str] = (), optional_body: bool = False,
-              paged: bool = False) -> Callable[[View], View]:
+              paged: bool = False,
+              headers: Mapping[int, Mapping[str, str]] | None = None,
+              checks_token: bool = True) -> Callable[[View], View]:
     """Describe a view for the OpenAPI document (put it under ``@guard``; nothing changes at run time).
 
     ``ok``: success status -> JSON model (None: no body, as a 204); ``media``: success status -> binary media
     type(s) (a video, a PEM file); ``query``/``json``/``form``: the request's models (a form is
     ``multipart/form-data``; files are ``format: binary`` fields); ``body_media``: a raw binary body's types;
     ``errors``: the statuses the view's own code answers with, beyond those derived (module docstring);
-    ``paged``: the list takes ``limit`` and ``cursor``; ``optional_body``: the JSON body may be left out."""
+    ``paged``: the list takes ``limit`` and ``cursor``; ``optional_body``: the JSON body may be left out;
+    ``headers``: status -> {header name: description} the view itself sets on that answer, beyond the derived ones
+    (module docstring; declared as strings); ``checks_token=False``: a view outside the authorization table that
+    reads no token (no security, no 401: ``GET /healthz``)."""
 
     def decorate(view: View) -> View:
         responses = {f"HTTP_{status}": model for status, model in (ok or {}).items()}
@@ -129,7 +147,8 @@ def operation(*, ok: Mapping[int, type[BaseModel] | None] | None = None, query: 
         medias = {s: (m,) if isinstance(m, str) else tuple(m) for s, m in (media or {}).items()}
         is_paged = paged or (query is not None and "limit" in query.model_fields)
         _DOCS[view] = _Doc(tuple(sorted({*(ok or {}), *medias})), frozenset(errors), medias, body_media,
-                           json is not None, form is not None, is_paged, optional_body)
+                           json is not None, form is not None, is_paged, optional_body,
+                           {status: dict(h) for status, h in (headers or {}).items()}, checks_token)
         register_validated_function(view)
         return view
 
@@ -160,7 +179,7 @@ _REASONS = {400: "Malformed request (problem+json)", 401: "No valid API token (p
 
 
 def _derived_errors(doc: _Doc, action: Action | None, path: str) -> set[int]:
-    out = {401}  # guard: anonymous where an account is needed, or any invalid token sent
+    out = {401} if doc.checks_token else set()  # guard: anonymous where an account is needed, or a bad token sent
     if action is not None:
         perm = authz.TABLE[action]
         if not _ROLES <= perm.anyone:
@@ -175,6 +194,34 @@ def _derived_errors(doc: _Doc, action: Action | None, path: str) -> set[int]:
         out |= {413, 422}
     if doc.paged:
         out.add(400)
+    return out
+
+
+#: What ``send_file`` (a download's answer, ``media``) sets: the file's name, its validators and caching.
+FILE_HEADERS = {"Content-Disposition": "attachment; filename=\"<id>.mp4\" (a draft's: <id>.draft.mp4)",
+                "ETag": "the file's validator (a released video's: its SHA-256)",
+                "Last-Modified": "when the file was written", "Cache-Control": "no-cache: revalidate before reuse",
+                "Accept-Ranges": "bytes: a range of the file may be asked for"}
+
+
+#: ``Cache-Control: no-store`` on an answer carrying a secret (a token, a challenge, a private link): no cache keeps it.
+NO_STORE = {"Cache-Control": "no-store: the answer carries a secret or a private record; no cache may keep it"}
+
+
+def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "schema": schema or {"type": "string"}}
+
+
+def _derived_headers(doc: _Doc, code: int) -> dict[str, dict[str, Any]]:
+    """The headers ``governance.web`` sets on answer ``code`` of an operation described by ``doc``."""
+    out: dict[str, dict[str, Any]] = {}
+    if code == 401:
+        out["WWW-Authenticate"] = _header('Bearer realm="consentgate": send an API token')
+    if code in (429, 503):
+        out["Retry-After"] = _header("seconds to wait before retrying, when the service knows",
+                                     {"type": "string", "pattern": "^[0-9]+$"})
+    if code == 200 and doc.paged:
+        out["Link"] = _header('<URL>; rel="next": the next page (RFC 8288), absent on the last page')
     return out
 
 
@@ -208,6 +255,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         for method, op in ops.items():
             doc, action = _doc_of(views[(path, method)])
             assert doc is not None, f"{method.upper()} {path} is not described"
+            assert action is not None or not doc.checks_token, f"{method.upper()} {path} is not guarded"
             _complete(op, doc, action, path)
     for form in _multipart_schemas(spec):  # a form field is sent or left out: it has no null
         form["properties"] = {name: _strip_null(prop) for name, prop in form.get("properties", {}).items()}
@@ -231,7 +279,9 @@ def _openapi_path(rule: str) -> str:
 
 def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -> None:
     perm = authz.TABLE[action] if action is not None else None
-    if perm is not None and Principal.ANONYMOUS in perm.anyone:
+    if not doc.checks_token:
+        op["security"] = [{}]  # no token is read
+    elif perm is not None and Principal.ANONYMOUS in perm.anyone:
         op["security"] = [{}, {BEARER: []}]  # open to anyone; a token, if sent, must be valid
     else:
         op["security"] = [{BEARER: []}]
@@ -256,6 +306,11 @@ def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -
     for code in sorted(_derived_errors(doc, action, path) | doc.errors):
         responses[str(code)] = {"description": _REASONS.get(code, "Error (problem+json)"),
                                 "content": {PROBLEM_MEDIA: {"schema": _problem_ref()}}}
+    for status, resp in responses.items():
+        headers = {**_derived_headers(doc, int(status)),
+                   **{name: _header(text) for name, text in doc.headers.get(int(status), {}).items()}}
+        if headers:
+            resp["headers"] = dict(sorted(headers.items()))
     op["responses"] = responses
     for param in op.get("parameters", []):
         param["schema"] = _strip_null(param["schema"])

@@ -10,13 +10,107 @@ c2pa objects or job threads), each with ``--threads`` threads (gthread). ``conse
 Each worker process is a whole API process: its in-process job worker (``GOVERNANCE_WORKER=thread``) runs the jobs
 that process accepted, its rate limits and metrics are its own unless Redis backs them (``GOVERNANCE_REDIS_URL``),
 as with several API machines (docs/operations.md).
+
+The single process (:func:`serve_one`) is waitress. Its parser answers some requests itself, before the app sees
+them: a body over its bound (413), a malformed request line, header or chunk (400), headers over its limit (431),
+a transfer coding it does not know (501), and a 500 when serving a request raised. Out of the box those answers are
+waitress's plain-text pages; here they are RFC 9457 ``application/problem+json`` like every other error of the API,
+with the members :func:`governance.errors.problem_for` gives (the one mapping: waitress's error becomes werkzeug's
+exception of the same status first)::
+
+    >>> from waitress.utilities import RequestEntityTooLarge
+    >>> status, headers, body = waitress_problem(RequestEntityTooLarge("exceeds max_body of 10"), 1024, "/v1/x")
+    >>> status, headers[0], json.loads(body)["type"]
+    ('413 Request Entity Too Large', ('Content-Type', 'application/problem+json'), 'https://consentgate.dev/problems/too-large')
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
+from waitress.utilities import Error
+
 from governance.config import Settings
+from governance.errors import problem_for
+
+#: How far over the app's upload limit waitress still buffers a body (bytes). Between the limit and this bound the
+#: app answers its own 413 (it reads the Content-Length); above it waitress refuses the body without buffering it.
+BODY_SLACK_BYTES = 1_048_576
+
+
+def waitress_problem(error: Error, max_upload_bytes: int, path: str | None = None) -> tuple[str, list[tuple[str, str]],
+                                                                                           bytes]:
+    """The ``(status line, headers, body)`` a waitress parser ``error`` (``waitress.utilities.Error``: its ``code``,
+    ``reason`` and ``body``) answers with: a problem+json body with ``type``, ``title``, ``status``, ``detail``
+    (and ``instance``, the request's ``path``, when the parser got that far). A 413 says the upload limit,
+    ``max_upload_bytes``, as the app's own 413 does; a 500 says nothing of its cause (waitress has logged it)."""
+    from werkzeug.exceptions import HTTPException, default_exceptions
+
+    exc: BaseException
+    if error.code >= 500 and error.code != 501:
+        exc = RuntimeError(error.body)  # a bug: the generic internal problem, never a traceback
+    else:
+        kind = default_exceptions.get(error.code, HTTPException)
+        exc = kind(description=str(error.body))
+        if kind is HTTPException:
+            exc.code = error.code
+    found = problem_for(exc, max_upload_bytes=max_upload_bytes)
+    body = json.dumps(found.body(instance=path or None)).encode("utf-8")
+    return f"{error.code} {error.reason}", [("Content-Type", "application/problem+json")], body
+
+
+# Relies on waitress 3.0.2's extension points (constraints.txt pins it): ``BaseWSGIServer.channel_class`` (the
+# channel each accepted connection gets), ``HTTPChannel.error_task_class`` (the task that answers a request whose
+# parser set ``request.error``, and the 500 that ``HTTPChannel.service`` builds when a task raised) and
+# ``ErrorTask.execute`` (writes ``error.to_response()``). A waitress upgrade must re-check these three.
+class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's error task answering problem+json (:func:`waitress_problem`); it closes the connection after, as
+    waitress's own does (the rest of the request was not read)."""
+
+    max_upload_bytes = 0  # set by problem_channel
+
+    def execute(self) -> None:
+        path = getattr(self.request, "path", None)  # unset when the request line could not be parsed
+        status, headers, body = waitress_problem(self.request.error, self.max_upload_bytes,
+                                                 path if isinstance(path, str) else None)
+        self.status = status
+        self.response_headers.extend(headers)
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+def problem_channel(max_upload_bytes: int) -> type[HTTPChannel]:
+    """An ``HTTPChannel`` whose own error answers are problem+json naming ``max_upload_bytes`` on a 413."""
+    task = type("ProblemErrorTask", (ProblemErrorTask,), {"max_upload_bytes": max_upload_bytes})
+    channel: type[HTTPChannel] = type("ProblemChannel", (HTTPChannel,), {"error_task_class": task})
+    return channel
+
+
+def create_server(app: Any, max_upload_bytes: int, **adjustments: Any) -> Any:
+    """A waitress server (``waitress.create_server(app, **adjustments)``, not yet running: call ``.run()``) whose
+    own error answers are problem+json, buffering request bodies up to ``max_upload_bytes`` +
+    :data:`BODY_SLACK_BYTES` (unless ``max_request_body_size`` is given). Every listening socket it made (one per
+    address ``host`` resolves to) gets :func:`problem_channel`'s channel."""
+    import waitress
+
+    adjustments.setdefault("max_request_body_size", max_upload_bytes + BODY_SLACK_BYTES)
+    server = waitress.create_server(app, **adjustments)
+    channel = problem_channel(max_upload_bytes)
+    listeners = getattr(server, "map", None) or getattr(server, "_map", {})
+    for dispatcher in list(listeners.values()):
+        if isinstance(dispatcher, BaseWSGIServer):
+            dispatcher.channel_class = channel
+    return server
+
+
+def serve_one(app: Any, settings: Settings, host: str, port: int, threads: int) -> None:
+    """Serve ``app`` in this process with waitress (:func:`create_server`, ``threads`` threads) until stopped."""
+    create_server(app, settings.max_upload_bytes, host=host, port=port, threads=threads).run()
 
 
 def serve_many(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:

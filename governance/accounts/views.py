@@ -15,7 +15,7 @@ from governance.authz import Action
 from governance.columns import iso
 from governance.errors import BadRequest
 from governance.generations.services import generations as generations_svc
-from governance.openapi import PageQuery, operation
+from governance.openapi import NO_STORE, PageQuery, operation
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
 
 bp = Blueprint("accounts", __name__)  # nested in the v1 blueprint (governance.app): /v1/...
@@ -54,7 +54,7 @@ def me() -> Response:
 
 @bp.post("/me/token")
 @guard(Action.ME_TOKEN)
-@operation(ok={200: s.TokenOut}, tags=["accounts"])
+@operation(ok={200: s.TokenOut}, tags=["accounts"], headers={200: NO_STORE})
 def rotate_my_token() -> Response:
     """A new API token for the caller; the one used for this request stops working at once."""
     me_ = caller()
@@ -65,7 +65,8 @@ def rotate_my_token() -> Response:
 
 @bp.post("/accounts")
 @guard(Action.ACCOUNT_CREATE)
-@operation(ok={201: s.AccountCreated}, json=s.AccountCreate, errors=[404, 409], tags=["accounts"])
+@operation(ok={201: s.AccountCreated}, json=s.AccountCreate, errors=[404, 409], tags=["accounts"],
+           headers={201: NO_STORE})
 def create_account() -> tuple[Response, int]:
     admin = caller()
     body = json_body("name", "role", "daily_quota", "guardian")
@@ -97,7 +98,7 @@ def list_accounts() -> Response:
 
 @bp.post("/accounts/<ref>/token")
 @guard(Action.ACCOUNT_TOKEN)
-@operation(ok={200: s.TokenRevoked}, tags=["accounts"])
+@operation(ok={200: s.TokenRevoked}, tags=["accounts"], headers={200: NO_STORE})
 def rotate_token(ref: str) -> Response:
     """An admin revokes an account's token (a leaked token stops working at once). No new token is returned:
     an admin holding one could act, and consent, as the person; the operator issues it instead."""

@@ -27,7 +27,7 @@ from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
 from governance.likenesses.services import likenesses as likenesses_svc
-from governance.openapi import PageQuery, operation
+from governance.openapi import FILE_HEADERS, NO_STORE, PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.runtime import require_free_space
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
@@ -89,7 +89,8 @@ def _review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
 # -- generations -----------------------------------------------------------------------------------------
 @bp.post("/generations")
 @guard(Action.GENERATION_CREATE)
-@operation(ok={202: s.GenerationAccepted}, json=s.GenerationCreate, errors=[404, 409, 429, 507], tags=["generations"])
+@operation(ok={202: s.GenerationAccepted}, json=s.GenerationCreate, errors=[404, 409, 429, 507], tags=["generations"],
+           headers={202: {"Location": "/v1/generations/<id>: where to follow the generation"}})
 def create_generation() -> tuple[Response, int]:
     gen = start_generation(caller(), json_body("prompt", "likenesses", "seed", "remix_of"))
     resp = jsonify({"id": gen.id, "state": gen.state.value, "reasons": gen.reasons})
@@ -188,7 +189,7 @@ def _reviews_answer(account: Account, gen: Generation, *, with_frames: bool) -> 
 
 @bp.get("/generations/<generation_id>/consent-record")
 @guard(Action.GENERATION_CONSENT_RECORD)
-@operation(ok={200: s.ConsentRecordOut}, errors=[409], tags=["generations"])
+@operation(ok={200: s.ConsentRecordOut}, errors=[409], tags=["generations"], headers={200: NO_STORE})
 def consent_record(generation_id: str) -> Response:
     """The openings of a sealed generation's public commitments: all of them for regulators and admins, their
     own to the requester and to owners of a likeness in it (404 to anyone who may not see the generation)."""
@@ -203,7 +204,7 @@ def consent_record(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/video")
 @guard(Action.GENERATION_VIDEO)
-@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["generations"])
+@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["generations"], headers={200: FILE_HEADERS})
 def download(generation_id: str) -> Response:
     return video_download(generation_id)
 

@@ -27,7 +27,7 @@ from governance.likenesses.services import enrollment as enrollment_svc
 from governance.likenesses.services import figures as figures_svc
 from governance.likenesses.services import likenesses as likenesses_svc
 from governance.likenesses.services.likenesses import check_display_name, facts_of
-from governance.openapi import PageQuery, operation
+from governance.openapi import NO_STORE, PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.uploads import challenge_video, enrollment_frames, reference_images
 from governance.web import (
@@ -217,7 +217,7 @@ def revoke_grant(likeness_id: str, account_ref: str) -> None:
 # -- enrollment ------------------------------------------------------------------------------------------------------
 @bp.post("/likenesses/challenges")
 @guard(Action.LIKENESS_CHALLENGE)
-@operation(ok={201: s.ChallengeOut}, errors=[409], tags=["enrollment"])
+@operation(ok={201: s.ChallengeOut}, errors=[409], tags=["enrollment"], headers={201: NO_STORE})
 def create_challenge() -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, created_at, ttl_s}``: head poses to perform in order on camera, then upload
     the video to ``POST /v1/likenesses`` (or ``/v1/likenesses/{id}/verification``) with ``challenge=<id>``."""

@@ -21,7 +21,8 @@ TRUST_ANCHOR_PATH = "/v1/log/trust-anchor"
 
 @bp.get("/log")
 @guard(Action.LOG_HEAD)
-@operation(ok={200: s.SignedHeadOut}, tags=["transparency log"])
+@operation(ok={200: s.SignedHeadOut}, tags=["transparency log"],
+           headers={200: {"Link": '</v1/log/trust-anchor>; rel="trust-anchor": the root certificate to check under'}})
 def log_head() -> Response:
     """The signed tree head: size, Merkle root, time, and the signature under the C2PA signer's chain. The body
     is the head exactly as signed and kept (clients store and compare heads); the root certificate the chain
@@ -34,7 +35,10 @@ def log_head() -> Response:
 
 @bp.get("/log/trust-anchor")
 @guard(Action.LOG_TRUST_ANCHOR)
-@operation(media={200: "application/x-pem-file"}, tags=["transparency log"])
+@operation(media={200: "application/x-pem-file"}, tags=["transparency log"],
+           headers={200: {"Content-Disposition": 'inline; filename="root-ca.pem"',
+                          "X-Certificate-SHA256": "the certificate's SHA-256 fingerprint (of its DER), as "
+                                                  "openssl x509 -fingerprint -sha256 prints it"}})
 def log_trust_anchor() -> Response:
     """The root certificate (PEM) the signed tree head's chain, and every C2PA manifest's, is issued under: the
     trust anchor of ``SignedTreeHead.verify`` and ``consentgate log verify-head``."""

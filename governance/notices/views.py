@@ -13,7 +13,7 @@ from governance.columns import iso
 from governance.errors import InvalidInput, RateLimited
 from governance.notices import schemas as s
 from governance.notices import services as notices_svc
-from governance.openapi import operation
+from governance.openapi import NO_STORE, operation
 from governance.ratelimit import retry_after
 from governance.uploads import challenge_video, media_kind
 from governance.web import (
@@ -45,7 +45,8 @@ def _form_or_json() -> tuple[dict[str, Any], bool]:
 
 @bp.post("/notices")
 @guard(Action.NOTICE_FILE)
-@operation(ok={201: s.NoticeFiled}, json=s.NoticeIn, form=s.NoticeForm, errors=[409, 415, 429, 503], tags=["notices"])
+@operation(ok={201: s.NoticeFiled}, json=s.NoticeIn, form=s.NoticeForm, errors=[409, 415, 429, 503], tags=["notices"],
+           headers={201: NO_STORE})
 def file_notice() -> tuple[Response, int]:
     """201 ``{id, state, token, link, ...}``: the private link is shown once. A video not released here: 422,
     nothing stored (an uploaded file is read like ``/v1/verify`` and never kept)."""
@@ -84,7 +85,7 @@ def _token() -> Any:
 
 @bp.get("/notices/<notice_id>/status")
 @guard(Action.NOTICE_STATUS)
-@operation(ok={200: s.NoticeOut}, query=s.TokenQuery, tags=["notices"])
+@operation(ok={200: s.NoticeOut}, query=s.TokenQuery, tags=["notices"], headers={200: NO_STORE})
 def notice_status(notice_id: str) -> Response:
     """The filer's private link (``?token=`` or the ``X-Notice-Token`` header): the state and the timeline."""
     resp = jsonify(notices_svc.filer_view(notices_svc.by_token(db(), notice_id, _token())))
@@ -94,7 +95,7 @@ def notice_status(notice_id: str) -> Response:
 
 @bp.post("/notices/<notice_id>/challenge")
 @guard(Action.NOTICE_CHALLENGE)
-@operation(ok={201: s.ChallengeOut}, query=s.TokenQuery, errors=[409], tags=["notices"])
+@operation(ok={201: s.ChallengeOut}, query=s.TokenQuery, errors=[409], tags=["notices"], headers={201: NO_STORE})
 def notice_challenge(notice_id: str) -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, ttl_s}``: the live challenge of enrollment, for a filer on their own behalf."""
     notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)

@@ -22,7 +22,8 @@ bp = Blueprint("ops", __name__)
 
 @bp.get("/metrics")
 @guard(Action.METRICS)
-@operation(media={200: "text/plain"}, tags=["operations"])
+@operation(media={200: "text/plain"}, tags=["operations"],
+           headers={200: {"Cache-Control": "no-store: counts change with every request"}})
 def prometheus() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 

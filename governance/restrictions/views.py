@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, send_file
 from governance.authz import Action
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import answer_held
-from governance.openapi import operation
+from governance.openapi import FILE_HEADERS, operation
 from governance.restrictions import approvals as approvals_svc
 from governance.restrictions import drafts
 from governance.restrictions import schemas as s
@@ -64,7 +64,7 @@ def approve(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/draft")
 @guard(Action.GENERATION_DRAFT)
-@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["held generations"])
+@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["held generations"], headers={200: FILE_HEADERS})
 def draft(generation_id: str) -> Response:
     """The sealed draft (visible label, watermark, manifest) an owner who approves drafts is asked about."""
     account = caller()

@@ -11,7 +11,7 @@ from typing import Any
 
 from governance import authz
 from governance.authz import Action, Principal
-from governance.openapi import DOCS_ASSETS
+from governance.openapi import DOCS_ASSETS, GENERIC_HEADERS
 
 PROBLEM = "application/problem+json"
 _SELF = {Action.OPENAPI, Action.DOCS, Action.DOCS_ASSET}  # the document and its pages are not in the document
@@ -33,21 +33,55 @@ def _route(p: authz.Permission) -> str:
     return method + " " + re.sub(r"<(?:[a-z]+:)?([^>]+)>", r"{\1}", path)
 
 
+#: Routes a client calls that are outside the authorization table (no token is read).
+_UNGUARDED = {"GET /healthz"}
+
+
 def test_the_document_is_openapi_3_1_and_describes_every_operation(api):
     spec = _spec(api)
     assert spec["openapi"] == "3.1.0"
     ops = _operations(spec)
-    expected = {_route(p) for a, p in authz.TABLE.items() if a not in _SELF}
+    expected = {_route(p) for a, p in authz.TABLE.items() if a not in _SELF} | _UNGUARDED
     assert set(ops) == expected
-    assert len(ops) == len(authz.TABLE) - len(_SELF) >= 70
+    assert len(ops) == len(authz.TABLE) - len(_SELF) + len(_UNGUARDED) >= 71
     assert spec["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer",
                                                                "description": "an account's API token"}
+
+
+def _app_routes(api: Any) -> set[str]:
+    """Every route the app serves to API clients, as the document names it: all but the HTML pages (their own
+    front door, ``governance.pages``), the static files and the document's own (``/openapi.json``, ``/docs``)."""
+    out = set()
+    for rule in api.app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.startswith(("pages.", "openapi.")):
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            out.add(method + " " + re.sub(r"<(?:[a-z]+:)?([^>]+)>", r"{\1}", rule.rule))
+    return out
+
+
+def test_every_route_a_client_calls_is_in_the_document(api):
+    ops = set(_operations(_spec(api)))
+    routes = _app_routes(api)
+    assert routes - ops == set(), "routes missing from /openapi.json"
+    assert ops == routes
+    assert "GET /healthz" in ops  # registered by create_app itself, outside any domain's blueprint
+
+
+def test_healthz_is_documented_as_open_and_reading_no_token(api):
+    op = _operations(_spec(api))["GET /healthz"]
+    assert op["security"] == [{}] and list(op["responses"]) == ["200"]
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HealthOut"}
+    r = api.call("GET", "/healthz", "cg_not-a-token")  # no token is read: a load balancer's probe always passes
+    assert r.status_code == 200 and r.get_json()["status"] == "ok"
 
 
 def test_every_operation_documents_its_problem_json_errors(api):
     spec = _spec(api)
     for name, op in _operations(spec).items():
         errors = {int(s): r for s, r in op["responses"].items() if int(s) >= 400}
+        if name in _UNGUARDED:
+            continue
         assert 401 in errors, name  # a token, when sent, must be valid: every operation can answer 401
         for status, resp in errors.items():
             assert list(resp["content"]) == [PROBLEM], (name, status)
@@ -152,3 +186,73 @@ def test_the_document_is_valid_against_the_openapi_3_1_schema(api):
     assert not errors, errors[:5]
     broken = {"paths": {"/v1/me": {"get": {"responses": {"200": {"content": 1}}}}}}
     assert list(OPENAPI_31_VALIDATOR.iter_errors({**spec, **broken}))  # the validator does find faults
+
+
+# -- the headers each answer carries are declared on its response ---------------------------------------------------
+def _declared(spec: dict[str, Any], api: Any, method: str, path: str, status: int) -> set[str]:
+    """The headers (lower-case) the document declares on ``method path``'s answer ``status``."""
+    rule = api.app.url_map.bind("localhost").match(path.split("?")[0], method, return_rule=True)[0]
+    template = re.sub(r"<(?:[a-z]+:)?([^>]+)>", r"{\1}", rule.rule)
+    response = spec["paths"][template][method.lower()]["responses"][str(status)]
+    for name, header in response.get("headers", {}).items():
+        assert header["description"] and header["schema"], (method, path, name)
+    return {name.lower() for name in response.get("headers", {})}
+
+
+def _undeclared(spec: dict[str, Any], api: Any, method: str, path: str, r: Any) -> set[str]:
+    sent = {name.lower() for name in r.headers.keys()}
+    return sent - GENERIC_HEADERS - _declared(spec, api, method, path, r.status_code)
+
+
+def test_every_header_a_view_sets_is_declared_on_its_response(make_api):
+    """Each branch of the code that sets a header, driven for real; the contract test (test_openapi_contract.py)
+    checks the same on every answer schemathesis gets. HTTP's own headers (``GENERIC_HEADERS``) are not declared:
+    the API adds none of its own to every answer."""
+    api = make_api(verify_per_minute=1)
+    spec = _spec(api)
+    creator, admin = api.account("hd-creator"), api.account("hd-admin", "admin")
+    first = api.generate(creator, "a lighthouse at dusk")
+    api.generate(creator, "a harbour at dawn")
+    assert api.wait(creator, first["id"])["state"] == "released"
+    calls: list[tuple[str, str, str | None, dict[str, Any], int, set[str]]] = [
+        # method, path, token, request, status, headers that must be there
+        ("GET", "/healthz", None, {}, 200, set()),
+        ("GET", "/v1/me", "cg_not-a-token", {}, 401, {"www-authenticate"}),
+        ("GET", "/v1/generations?limit=1", creator, {}, 200, {"link"}),
+        ("GET", "/v1/accounts?limit=1", admin, {}, 200, {"link"}),
+        ("GET", f"/v1/generations/{first['id']}/video", creator, {}, 200,
+         {"content-disposition", "etag", "cache-control", "last-modified", "accept-ranges"}),
+        ("GET", "/v1/log", None, {}, 200, {"link"}),
+        ("GET", "/v1/log/trust-anchor", None, {}, 200, {"content-disposition", "x-certificate-sha256"}),
+        ("GET", "/metrics", None, {}, 200, {"cache-control"}),
+        ("GET", "/readyz", None, {}, 200, set()),
+        ("POST", "/v1/likenesses/challenges", creator, {}, 201, {"cache-control"}),
+        ("POST", "/v1/generations", creator, {"json": {"prompt": "a quiet field", "likenesses": []}}, 202,
+         {"location"}),
+        ("GET", "/v1/generations/gen_nope", creator, {}, 404, set()),
+        ("POST", "/v1/me/token", creator, {}, 200, {"cache-control"}),
+    ]
+    for method, path, token, kw, status, present in calls:
+        r = api.call(method, path, token, **kw)
+        try:
+            assert r.status_code == status, (method, path, r.get_data()[:300])
+            assert present <= {name.lower() for name in r.headers.keys()}, (method, path, dict(r.headers))
+            assert _undeclared(spec, api, method, path, r) == set(), (method, path, dict(r.headers))
+        finally:
+            r.close()
+    for _ in range(2):  # a verification allowance of one a minute: the second is refused with Retry-After
+        r = api.verify(b"not a video", "x.mp4")
+    assert r.status_code == 429 and "retry-after" in {n.lower() for n in r.headers.keys()}
+    assert _undeclared(spec, api, "POST", "/v1/verify", r) == set()
+
+
+def test_an_undeclared_header_is_caught(make_api):
+    """The comparison above does fail: a header the document does not declare on that answer is reported."""
+    api = make_api()
+    spec = _spec(api)
+    r = api.call("GET", "/v1/log")
+    r.headers["X-Surprise"] = "1"
+    assert _undeclared(spec, api, "GET", "/v1/log", r) == {"x-surprise"}
+    r = api.call("GET", "/v1/me", "cg_not-a-token")
+    r.headers["Retry-After"] = "5"  # declared on 429 and 503, not on a 401
+    assert _undeclared(spec, api, "GET", "/v1/me", r) == {"retry-after"}

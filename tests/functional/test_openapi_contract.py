@@ -21,6 +21,10 @@ Two allowances, both for what JSON Schema cannot say, and both narrow:
   which a query's schema cannot say.
 - A page ``cursor`` is never generated as valid: it is signed by the service, so any string a generator makes is
   refused (400) by design (tests/governance/test_pagination.py holds cursors to account).
+
+One check of ours joins schemathesis' own (:func:`declared_response_headers`): every header an answer carries is
+declared on the operation's response for that status, bar HTTP's own (``governance.openapi.GENERIC_HEADERS``);
+schemathesis checks the declared ones' values against their schemas.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from governance.accounts.services import create_account
 from governance.app import create_app
 from governance.authz import Principal
 from governance.db import unit_of_work
+from governance.openapi import GENERIC_HEADERS
 
 EXAMPLES = int(os.environ.get("CG_FUZZ_EXAMPLES", "30"))
 WHO = ("admin", "creator", "rights_holder", "regulator", "anonymous")
@@ -58,6 +63,22 @@ max-examples = {EXAMPLES}
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "415", "422", "429", "5xx"]
 """
 
+
+
+@schemathesis.check
+def declared_response_headers(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Fail when the answer carries a header its operation's response does not declare (HTTP's own aside)."""
+    if case.method.upper() != case.operation.method.upper():
+        return None  # schemathesis trying a method the path does not take (405 with Allow, or OPTIONS)
+    definition = case.operation.responses.find_by_status_code(response.status_code)
+    if definition is None:
+        return None  # an undocumented status: status_code_conformance reports it
+    declared = {name.lower() for name, _ in definition.headers.items()} if definition.headers else set()
+    undeclared = sorted({name.lower() for name in response.headers} - declared - GENERIC_HEADERS)
+    if undeclared:
+        raise AssertionError(f"{case.operation.label} answered {response.status_code} with headers its response "
+                             f"does not declare: {undeclared}")
+    return True
 
 
 def _drop_valid_cursor(case: Any) -> None:
@@ -146,7 +167,8 @@ def run_contract(app: Any) -> tuple[int, int, list[str]]:
                         if _allowed(event.recorder.label, check.name, status, body or b""):
                             continue
                         failures.append(f"{event.recorder.label} [{check.name}] -> {status}: "
-                                        f"{check.failure_info.failure.title}\n{check.failure_info.code_sample}")
+                                        f"{check.failure_info.failure.title}: {check.failure_info.failure.message}\n"
+                                        f"{check.failure_info.code_sample}")
         elif isinstance(event, events.NonFatalError):
             failures.append(f"{event.label}: error {event.info.title}: {event.info.message}")
         elif isinstance(event, events.FatalError):

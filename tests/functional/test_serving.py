@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,130 @@ def test_serve_with_two_workers_answers_from_two_processes_and_stops(tmp_path):
         out = proc.communicate(timeout=60)[0].decode(errors="replace")
     assert proc.returncode == 0, out
     assert "processes=2" in out
+
+
+# -- consentgate serve (one waitress process): waitress's own error answers are problem+json too -------------------
+# Below the app's limit the app reads the body; between the limit and waitress's bound (limit + 1 MiB) the app
+# answers 413 from the Content-Length; above the bound waitress refuses the body itself, before the app sees it.
+LIMIT = 4096
+BOUND = LIMIT + 1_048_576  # governance.serving.BODY_SLACK_BYTES over the limit
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """``python -m governance serve`` (one waitress process) with a 4 KiB upload limit: its port."""
+    port = _port()
+    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp_path_factory.mktemp("serve") / "var"),
+           "GOVERNANCE_WORKER": "none", "GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
+        yield port
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+
+
+def _exchange(port: int, head: bytes, body_chunks: Iterable[bytes] = ()) -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` then each of ``body_chunks`` (stopping when the server stops reading) on a fresh connection;
+    the answer's status, headers (lower-cased names) and body, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head)
+        for chunk in body_chunks:
+            try:
+                sock.sendall(chunk)
+            except OSError:  # waitress answered and closed: the rest is not read
+                break
+        data = b""
+        while True:
+            try:
+                got = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not got:
+                break
+            data += got
+    head_raw, _, body = data.partition(b"\r\n\r\n")
+    lines = head_raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if "content-length" in headers:
+        body = body[:int(headers["content-length"])]
+    return status, headers, body
+
+
+def _assert_problem(status: int, headers: dict[str, str], body: bytes, want: int, type_: str) -> dict[str, Any]:
+    assert status == want, body
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["type"] == f"https://consentgate.dev/problems/{type_}"
+    assert problem["status"] == want
+    assert problem["title"] and problem["detail"]
+    return problem
+
+
+def test_a_normal_request_is_still_served(one_process):
+    status, headers, body = _exchange(one_process, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_an_upload_between_the_limit_and_the_bound_gets_the_apps_413(one_process):
+    body = b"x" * (LIMIT + 10)
+    head = (f"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    problem = _assert_problem(*_exchange(one_process, head, [body]), 413, "too-large")
+    assert f"{LIMIT} bytes" in problem["detail"]
+
+
+def test_an_upload_over_the_limit_plus_one_mib_is_problem_json_not_waitress_text(one_process):
+    """The reported case: a body over waitress's bound got its plain-text 413 page."""
+    size = BOUND + 4096
+    head = (f"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {size}\r\n\r\n").encode()
+    problem = _assert_problem(*_exchange(one_process, head, (b"x" * 65536 for _ in range(size // 65536 + 1))),
+                              413, "too-large")
+    assert f"{LIMIT} bytes" in problem["detail"] and problem["instance"] == "/v1/verify"
+
+
+def test_a_content_length_far_above_the_bound_is_refused_before_any_body(one_process):
+    head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n"
+    _assert_problem(*_exchange(one_process, head), 413, "too-large")
+
+
+def test_a_chunked_body_over_the_bound_is_problem_json(one_process):
+    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+    head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    _assert_problem(*_exchange(one_process, head, (chunk for _ in range(BOUND // 65536 + 4))), 413, "too-large")
+
+
+@pytest.mark.parametrize(("raw", "want", "type_"), [
+    (b"GET\x01 / HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad-request"),  # malformed method
+    (b"GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n", 400, "bad-request"),  # malformed header line
+    (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n", 400, "bad-request"),
+    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "bad-request"),
+    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "internal"),
+    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n", 431, "bad-request"),
+], ids=["method", "header-line", "content-length", "chunk-size", "transfer-coding", "headers-too-large"])
+def test_waitress_parser_errors_are_problem_json(one_process, raw, want, type_):
+    _assert_problem(*_exchange(one_process, raw), want, type_)
+
+
+def test_a_500_from_waitress_says_nothing_of_its_cause():
+    from waitress.utilities import InternalServerError
+
+    from governance.serving import waitress_problem
+
+    status, headers, body = waitress_problem(InternalServerError('Traceback ... File "/srv/app.py"'), LIMIT)
+    assert status.startswith("500 ") and headers == [("Content-Type", "application/problem+json")]
+    problem = json.loads(body)
+    assert problem["type"].endswith("/internal") and "Traceback" not in problem["detail"]
+    assert "/srv" not in body.decode()
