@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from governance.accounts.models import Notification
 from governance.db import unit_of_work
-from governance.generations.models import Generation, GenerationLikeness
+from governance.generations.models import Generation, GenerationLikeness, GenerationState
 from governance.models import AuditEvent
 from governance.restrictions.models import RestrictionApproval
 
@@ -57,3 +57,45 @@ def test_blocks_and_holds_are_written_whole_on_postgres(pg_url, make_api, faces_
         approvals = s.exec(select(RestrictionApproval).where(RestrictionApproval.generation_id == held["id"])).all()
         assert [a.decision for a in approvals] == ["pending"]
         assert len(s.exec(select(Notification).where(Notification.generation_id == held["id"])).all()) == 2
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    from governance.accounts.models import Account, Role
+    from governance.db import init_db, make_engine
+
+    url = f"sqlite:///{tmp_path / 'g.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    eng = make_engine(url)
+    init_db(eng)
+    with unit_of_work(eng) as s:
+        s.add(Account(id="acc_a", name="a", role=Role.CREATOR, token_hash="h"))
+        s.add(Generation(id="gen_parent", requester_id="acc_a", prompt="a walk", seed=1,
+                         likeness_ids=["lk_parents"], state=GenerationState.RELEASED))
+    yield eng
+    eng.dispose()
+
+
+@pytest.mark.parametrize("named", [[], ["lk_unknown"]])
+def test_a_remix_is_linked_and_audited_remix_request_block_in_order(engine, named):
+    """The remix path (the edge to the parent, the lineage's likenesses named, the audit trail): the edge and its
+    remix event are the unit of work's, the generation and its request event are inserted at once; the ids still
+    follow what happened: remix, request, then the block (no consent for the lineage's likeness)."""
+    from governance.accounts.models import Account
+    from governance.generations.services.generations import request_generation
+    from governance.remix.models import GenerationEdge
+
+    with unit_of_work(engine) as s:
+        requester = s.get(Account, "acc_a")
+        gen = request_generation(s, requester, "the same walk, at night", named, 3, default_quota=10,
+                                 remix_of="gen_parent")
+        gen_id = gen.id
+    with unit_of_work(engine) as s:
+        events = s.exec(select(AuditEvent).order_by(AuditEvent.id)).all()  # type: ignore[arg-type]
+        assert [(e.tag, e.subject) for e in events] == [
+            ("generation:remix", gen_id), ("generation:request", gen_id), ("generation:block", gen_id)]
+        assert events[0].data == {"parent": "gen_parent"}
+        row = s.get(Generation, gen_id)
+        assert row is not None and row.state is GenerationState.BLOCKED and row.likeness_ids == [*named, "lk_parents"]
+        assert [(e.child_id, e.parent_id) for e in s.exec(select(GenerationEdge)).all()] == [(gen_id, "gen_parent")]
+        links = s.exec(select(GenerationLikeness).where(GenerationLikeness.generation_id == gen_id)).all()
+        assert sorted((x.likeness_id, x.named) for x in links) == sorted((x, True) for x in [*named, "lk_parents"])
