@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from governance import models  # registers every table; Counter and IndexChange are its own
@@ -335,8 +334,10 @@ def insert_now(session: Session, rows: Iterable[Any]) -> None:
     defaults fill them at construction); an integer primary key left None is the database's to assign (one row
     at a time then, to read it back). Whatever the session holds pending is flushed first, so rows keep the
     order they were made in (a row here may refer to one added before). Later changes to the rows are ordinary
-    ORM updates. Raises ValueError for rows of several tables, for a row already in a session, and for the
-    tables the change feed watches (:data:`FEEDS`): their inserts must go through a flush."""
+    ORM updates; a rollback (of the transaction, or of a savepoint they were inserted in) takes them out of the
+    session, transient again, as it does flushed rows. Raises ValueError for rows of several tables, for a row
+    already in a session, and for the tables the change feed watches (:data:`FEEDS`): their inserts must go
+    through a flush."""
     rows = list(rows)
     if not rows:
         return
@@ -350,18 +351,23 @@ def insert_now(session: Session, rows: Iterable[Any]) -> None:
     session.flush()
     conn = session.connection()
     columns = [c.key for c in table.columns]
-    auto = table.autoincrement_column  # the integer key the database numbers, if the table has one
+    auto = table.autoincrement_column  # the database numbers it (SQLAlchemy's reading of the key), or None
     if auto is not None and any(getattr(r, auto.key) is None for r in rows):
         for r in rows:
             values = {k: getattr(r, k) for k in columns if not (k == auto.key and getattr(r, k) is None)}
             key = conn.execute(table.insert(), values).inserted_primary_key
-            assert key is not None  # an INSERT of one row always has one
-            setattr(r, auto.key, key[0])
+            if key is None:  # never for a single-row INSERT; says so rather than index None
+                raise RuntimeError(f"insert_now: {table.name}: no primary key read back")
+            setattr(r, auto.key, key[list(table.primary_key.columns).index(auto)])
     else:
         conn.execute(table.insert(), [{k: getattr(r, k) for k in columns} for r in rows])
-    for r in rows:
-        make_transient_to_detached(r)
-        session.add(r)
+    # Pending, then made persistent the way a flush makes its rows (the session's own step, a private one): the
+    # transaction (or savepoint) records them as new, so its rollback takes them out of the session again, transient,
+    # as it does flushed rows; an expired leftover of a rolled-back row with the same key gives way to them.
+    # ``make_transient_to_detached`` + ``add`` kept them as persistent through a rollback: ghosts of rows the
+    # database never kept (review s23: on SQLite the next audit event reused the id and could not join the session).
+    session.add_all(rows)
+    session._register_persistent({sa.inspect(r) for r in rows})
 
 
 @contextmanager

@@ -110,3 +110,43 @@ def test_what_it_refuses(engine):
         assert list(s.new) == [added]  # a refused call flushed nothing
     with Session(engine) as other:
         assert other.exec(select(Generation)).all() == []
+
+
+def test_a_rollback_leaves_the_session_as_a_flush_would(engine):
+    """Rows inserted now and rolled back leave the session (transient again), as flushed ones do: the session goes
+    on without them. Kept as persistent, they were ghosts of rows the database never kept: on SQLite the next audit
+    event takes the same id (the rowid is reused) and could not join the session (review s23)."""
+    with Session(engine) as s:
+        gen = Generation(requester_id="acc_a", prompt="p", seed=1)
+        first = AuditEvent(tag="t", actor_id=None, subject=gen.id)
+        insert_now(s, [gen])
+        insert_now(s, [first])
+        s.rollback()
+        assert sa.inspect(gen).transient and sa.inspect(first).transient
+        assert gen not in s and first not in s
+        again = AuditEvent(tag="again", actor_id=None, subject=None)
+        insert_now(s, [again])  # SQLite: first's id again
+        assert s.get(AuditEvent, again.id) is again
+        s.commit()
+    with Session(engine) as s:
+        assert [e.tag for e in s.exec(select(AuditEvent)).all()] == ["again"]
+        assert s.exec(select(Generation)).all() == []
+
+
+def test_a_savepoint_rolled_back_takes_its_rows_out_of_the_session(engine):
+    """Rows inserted now inside a savepoint that rolls back are gone from the database and from the session; the
+    outer transaction commits what it did before, and a change to a row of the savepoint is no later UPDATE of a
+    missing row."""
+    with Session(engine) as s:
+        kept = Generation(requester_id="acc_a", prompt="kept", seed=1)
+        insert_now(s, [kept])
+        nested = s.begin_nested()
+        lost = Generation(requester_id="acc_a", prompt="lost", seed=2)
+        insert_now(s, [lost])
+        nested.rollback()
+        assert lost not in s and sa.inspect(lost).transient and kept in s
+        lost.state = GenerationState.BLOCKED  # an object the session no longer holds: nothing to write
+        kept.state = GenerationState.BLOCKED
+        s.commit()
+    with Session(engine) as s:
+        assert [(g.prompt, g.state) for g in s.exec(select(Generation)).all()] == [("kept", GenerationState.BLOCKED)]
