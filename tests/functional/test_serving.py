@@ -67,13 +67,15 @@ LIMIT = 4096
 BOUND = LIMIT + 1_048_576  # governance.serving.BODY_SLACK_BYTES over the limit
 
 
-def _start(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``python -m governance serve --port P *args`` with a 4 KiB upload limit, once it answers ``/healthz``."""
-    port = _port()
+def _start(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``python -m governance serve --port P *args`` with a 4 KiB upload limit, once it answers ``/healthz``: the
+    process, its port and the file its output goes to."""
+    port, log = _port(), tmp / "server.log"
     env = {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp / "var"), "GOVERNANCE_WORKER": "none",
            "GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port), *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port), *args],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -82,19 +84,19 @@ def _start(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
         except OSError:
             time.sleep(0.3)
     if proc.poll() is not None:
-        pytest.fail(proc.communicate()[0].decode(errors="replace"))
-    return proc, port
+        pytest.fail(log.read_text(errors="replace"))
+    return proc, port, log
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> str:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
-    return proc.communicate(timeout=60)[0].decode(errors="replace")
+    proc.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
     """``python -m governance serve`` (one waitress process) with a 4 KiB upload limit: its port."""
-    proc, port = _start(tmp_path_factory.mktemp("serve"))
+    proc, port, _ = _start(tmp_path_factory.mktemp("serve"))
     try:
         yield port
     finally:
@@ -103,15 +105,13 @@ def one_process(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def many_processes(tmp_path_factory):
-    """``python -m governance serve --workers 2`` (gunicorn) with a 4 KiB upload limit: its port and a callable
-    giving what the server has logged so far (read when it stops)."""
+    """``python -m governance serve --workers 2`` (gunicorn) with a 4 KiB upload limit: its port and its log."""
     pytest.importorskip("gunicorn")
-    proc, port = _start(tmp_path_factory.mktemp("serve-many"), "--workers", "2")
-    log: list[str] = []
+    proc, port, log = _start(tmp_path_factory.mktemp("serve-many"), "--workers", "2")
     try:
         yield port, log
     finally:
-        log.append(_stop(proc))
+        _stop(proc)
 
 
 @pytest.fixture(scope="module", params=["one process", "two workers"])
@@ -239,6 +239,16 @@ def test_gunicorn_parser_errors_are_problem_json(many_processes, raw, want, type
     status, headers, body = _exchange(many_processes[0], raw)
     _assert_problem(status, headers, body, want, type_)
     assert headers["connection"] == "close"  # as gunicorn's own page: the rest of the request was not read
+
+
+def test_gunicorn_still_logs_the_refused_request(many_processes):
+    """The problem+json answer replaces gunicorn's page only: its warning naming the client and the fault stays."""
+    port, log = many_processes
+    _assert_problem(*_exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nX-Logged\x01: v\r\n\r\n"), 400, "bad-request")
+    deadline = time.monotonic() + 10
+    while "X-LOGGED" not in log.read_text(errors="replace").upper() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "Invalid request from ip=127.0.0.1" in log.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("chunks", [b"zz\r\n", b"4\r\nabcdXY"], ids=["chunk-size", "chunk-terminator"])
