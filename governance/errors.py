@@ -174,14 +174,24 @@ def library_problems() -> tuple[tuple[type[BaseException], int, str, str], ...]:
     """The libraries' families met inside a request, most specific first: ``(family, status, type, title)``.
     A crossed decoding limit is the upload's fault (422); a file that is not the media expected, 415; the
     detectors, provenance and the generator failing on input the service accepted are the service's (500),
-    each with its own type; a busy generator, 503. (Built on first use: the libraries load lazily.)"""
+    each with its own type; a busy generator, 503. A request body gunicorn's parser refuses while the app reads it
+    (a malformed chunk, a body cut short: ``consentgate serve --workers N``) is the client's (400). (Built on first
+    use: the libraries load lazily.)"""
     from detectors.errors import DetectorError
     from generator.base import GeneratorBusy, GeneratorError
     from policies.characters import PolicyError
     from policies.restrictions import RestrictionError
     from provenance.errors import ProvenanceError
 
-    return (
+    body_errors: tuple[tuple[type[BaseException], int, str, str], ...] = ()
+    try:  # the ``scale`` extra: absent from the embedded setup
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:
+        pass
+    else:
+        body_errors = tuple((family, BadRequest.status, BadRequest.type_, BadRequest.title)
+                            for family in (ParseException, NoMoreData))
+    return body_errors + (
         (LimitExceeded, 422, "limit-exceeded", "The upload is over a decoding limit"),
         (MediaError, 415, "unsupported-media", "The upload is not a supported image or video"),
         (PolicyError, 422, "invalid-input", "The request could not be accepted"),

@@ -172,7 +172,9 @@ def _problem_ref() -> dict[str, Any]:
 _REASONS = {400: "Malformed request (problem+json)", 401: "No valid API token (problem+json)",
             403: "Not allowed for this account (problem+json)", 404: "No such resource, or not yours (problem+json)",
             405: "Method not allowed (problem+json)", 409: "Not in a state that allows this (problem+json)",
-            410: "Taken down or gone (problem+json)", 413: "The upload is too large (problem+json)",
+            410: "Taken down or gone (problem+json)", 412: "If-Match names no current version (problem+json)",
+            413: "The upload is too large (problem+json)",
+            416: "No range asked for lies within the file (problem+json; Content-Range: bytes */<size>)",
             415: "Not a supported image or video (problem+json)", 422: "Invalid input (problem+json)",
             429: "Too many requests or quota reached (problem+json; Retry-After)",
             503: "Busy or unavailable (problem+json; Retry-After)", 507: "Short of storage (problem+json)"}
@@ -203,6 +205,18 @@ FILE_HEADERS = {"Content-Disposition": "attachment; filename=\"<id>.mp4\" (a dra
                 "Last-Modified": "when the file was written", "Cache-Control": "no-cache: revalidate before reuse",
                 "Accept-Ranges": "bytes: a range of the file may be asked for"}
 
+#: A download (``governance.web.send_download``) honours conditional and range requests: its answers by status,
+#: the file's media on 200 and 206 (a range), :data:`NOT_MODIFIED` (304: no body) and :data:`DOWNLOAD_ERRORS`
+#: (412, 416: problem+json), each with the headers it carries (:data:`DOWNLOAD_HEADERS`).
+DOWNLOAD_MEDIA = {200: "video/mp4", 206: "video/mp4"}
+NOT_MODIFIED: dict[int, type[BaseModel] | None] = {304: None}
+DOWNLOAD_ERRORS = (412, 416)
+DOWNLOAD_HEADERS = {
+    200: FILE_HEADERS,
+    206: {**FILE_HEADERS, "Content-Range": "bytes <first>-<last>/<size>: the range sent, of the whole file's size"},
+    304: {name: FILE_HEADERS[name] for name in ("Content-Disposition", "ETag", "Cache-Control", "Accept-Ranges")},
+    416: {"Content-Range": "bytes */<size>: the file's size (no range asked for lies within it)"},
+}
 
 #: ``Cache-Control: no-store`` on an answer carrying a secret (a token, a challenge, a private link): no cache keeps it.
 NO_STORE = {"Cache-Control": "no-store: the answer carries a secret or a private record; no cache may keep it"}
@@ -302,6 +316,9 @@ def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -
                         "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in doc.media[code]}}
             elif code == 204:
                 resp = {"description": "No content"}
+            elif code == 304:
+                resp = {"description": "Not modified: the copy the request's If-None-Match / If-Modified-Since "
+                                       "names is current (no body)"}
             responses[status] = resp
     for code in sorted(_derived_errors(doc, action, path) | doc.errors):
         responses[str(code)] = {"description": _REASONS.get(code, "Error (problem+json)"),

@@ -22,6 +22,14 @@ exception of the same status first)::
     >>> status, headers, body = waitress_problem(RequestEntityTooLarge("exceeds max_body of 10"), 1024, "/v1/x")
     >>> status, headers[0], json.loads(body)["type"]
     ('413 Request Entity Too Large', ('Content-Type', 'application/problem+json'), 'https://consentgate.dev/problems/too-large')
+
+Several processes (:func:`serve_many`) are gunicorn's gthread workers, whose parser answers too: a malformed request
+line, method, version or header (400), a request line over ``limit_request_line`` (414), more header fields than
+``limit_request_fields`` or one over ``limit_request_field_size`` (431), a transfer coding it does not know (501),
+and a 500 when serving a request raised. :func:`problem_worker`'s worker answers those with the same problem+json
+(the status is gunicorn's own: its ``handle_error`` classifies and logs, only its HTML page is replaced). gunicorn
+reads a body only as the app reads it: a malformed chunk then is the app's 400 (``governance.errors``), and, with no
+body limit of gunicorn's own, an upload over the app's limit gets the app's 413.
 """
 
 from __future__ import annotations
@@ -48,19 +56,28 @@ def waitress_problem(error: Error, max_upload_bytes: int, path: str | None = Non
     ``reason`` and ``body``) answers with: a problem+json body with ``type``, ``title``, ``status``, ``detail``
     (and ``instance``, the request's ``path``, when the parser got that far). A 413 says the upload limit,
     ``max_upload_bytes``, as the app's own 413 does; a 500 says nothing of its cause (waitress has logged it)."""
+    return server_problem(error.code, error.reason, str(error.body), max_upload_bytes, path)
+
+
+def server_problem(code: int, reason: str, description: str, max_upload_bytes: int,
+                   path: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The ``(status line, headers, body)`` of a server's own error answer (waitress's or gunicorn's parser): status
+    ``code`` with its ``reason`` phrase, as the problem+json :func:`governance.errors.problem_for` gives werkzeug's
+    exception of that status described by ``description`` (``instance``: the request's ``path`` when known). A 500
+    is the generic internal problem: ``description`` is not shown."""
     from werkzeug.exceptions import HTTPException, default_exceptions
 
     exc: BaseException
-    if error.code >= 500 and error.code != 501:
-        exc = RuntimeError(error.body)  # a bug: the generic internal problem, never a traceback
+    if code >= 500 and code != 501:
+        exc = RuntimeError(description)  # a bug: the generic internal problem, never a traceback
     else:
-        kind = default_exceptions.get(error.code, HTTPException)
-        exc = kind(description=str(error.body))
+        kind = default_exceptions.get(code, HTTPException)
+        exc = kind(description=description)
         if kind is HTTPException:
-            exc.code = error.code
+            exc.code = code
     found = problem_for(exc, max_upload_bytes=max_upload_bytes)
     body = json.dumps(found.body(instance=path or None)).encode("utf-8")
-    return f"{error.code} {error.reason}", [("Content-Type", "application/problem+json")], body
+    return f"{code} {reason}", [("Content-Type", "application/problem+json")], body
 
 
 # Relies on waitress 3.0.2's extension points (constraints.txt pins it): ``BaseWSGIServer.channel_class`` (the
@@ -113,6 +130,70 @@ def serve_one(app: Any, settings: Settings, host: str, port: int, threads: int) 
     create_server(app, settings.max_upload_bytes, host=host, port=port, threads=threads).run()
 
 
+class _Page:
+    """Stands for the client's socket while gunicorn's ``handle_error`` runs: keeps the page it writes (from which
+    :class:`ProblemWorker` reads the status gunicorn chose) instead of sending it."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0  # gunicorn.util.write_nonblock: already non-blocking, leave the mode alone
+
+    def send(self, data: bytes) -> int:
+        self.data += bytes(data)
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.data += bytes(data)
+
+    def getpeername(self) -> Any:
+        return self.sock.getpeername()
+
+    def getsockname(self) -> Any:
+        return self.sock.getsockname()
+
+    def status(self) -> tuple[int, str]:
+        """The status code and reason of the page kept (500 when none was written or it cannot be read)."""
+        line = self.data.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0].startswith("HTTP/") and parts[1].isdigit():
+            return int(parts[1]), parts[2]
+        return 500, "Internal Server Error"
+
+
+# Relies on gunicorn 27.0.1's ``Worker.handle_error(req, client, addr, exc)`` (constraints.txt pins it): it
+# classifies ``exc`` into a status, logs (a warning for a client's error, the traceback for the app's, the access
+# log) and writes its page with ``gunicorn.util.write_error`` on ``client``; the gthread worker then closes the
+# connection. A gunicorn upgrade must re-check that this is still so.
+def problem_worker(max_upload_bytes: int) -> type[Any]:
+    """``ProblemWorker``: gunicorn's gthread worker (a ``worker_class``) whose own error answers are problem+json
+    (:func:`server_problem`, naming ``max_upload_bytes`` on a 413), sent with ``Connection: close`` as gunicorn's
+    page is. gunicorn (the ``scale`` extra) is imported here, not with this module."""
+    from gunicorn import util
+    from gunicorn.workers.gthread import ThreadWorker
+
+    def handle_error(self: Any, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        page = _Page(client)
+        ThreadWorker.handle_error(self, req, page, addr, exc)  # gunicorn's status and logging; its page is kept
+        code, reason = page.status()
+        request = req if req is not None else getattr(exc, "req", None)
+        path = getattr(request, "path", None)
+        status, headers, body = server_problem(code, reason, str(exc), max_upload_bytes,
+                                               path if isinstance(path, str) else None)
+        head = "".join(f"{name}: {value}\r\n" for name, value in
+                       [*headers, ("Content-Length", str(len(body))), ("Connection", "close")])
+        try:
+            util.write_nonblock(client, f"HTTP/1.1 {status}\r\n{head}\r\n".encode("latin-1") + body)
+        except Exception:  # the client went away: as gunicorn, nothing more to say
+            self.log.debug("Failed to send error message.")
+
+    worker: type[Any] = type("ProblemWorker", (ThreadWorker,), {"handle_error": handle_error,
+                                                                "__module__": __name__})
+    return worker
+
+
 def serve_many(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the app under gunicorn with ``workers`` processes of ``threads`` threads each, until stopped."""
     from gunicorn.app.base import BaseApplication
@@ -124,7 +205,7 @@ def serve_many(settings: Settings, host: str, port: int, workers: int, threads: 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": problem_worker(settings.max_upload_bytes),  # gthread, its own errors problem+json
         "threads": threads,
         "preload_app": False,  # every worker builds its own app (connections, signer, threads) after the fork
         "timeout": 300,  # an upload being verified or enrolled may take minutes on a busy machine

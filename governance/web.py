@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request, send_file
 from sqlmodel import Session
 
 from governance import authz, pagination
@@ -165,10 +166,27 @@ def uploaded_blobs(field: str = "media") -> list[bytes]:
     return [f.read() for f in files]
 
 
+def send_download(path: Path, *, mimetype: str, download_name: str, etag: str | bool = True) -> Response:
+    """The file at ``path`` as an attachment named ``download_name`` (``send_file``: its ``ETag``, ``Last-Modified``,
+    ``Cache-Control: no-cache``), honouring conditional and range requests: 206 with ``Content-Range`` for a
+    satisfiable ``Range``, 304 for a matching ``If-None-Match`` / ``If-Modified-Since``, 416 (problem+json with
+    ``Content-Range: bytes */<size>``, from :func:`problem`) for an unsatisfiable one. The one answer werkzeug
+    would give with the file as its body, a 412 (an ``If-Match`` sent along with validators that find the file
+    unchanged), is raised as ``PreconditionFailed`` (412, problem+json)."""
+    from werkzeug.exceptions import PreconditionFailed
+
+    resp = send_file(path, mimetype=mimetype, as_attachment=True, download_name=download_name, etag=etag,
+                     conditional=True)
+    if resp.status_code == 412:
+        resp.close()
+        raise PreconditionFailed("If-Match names no current version of the file")
+    return resp
+
+
 def problem(e: BaseException) -> Response:
     """The problem+json answer to ``e`` (:func:`governance.errors.problem_for`), with ``WWW-Authenticate`` on a 401,
-    ``Allow`` on a 405 and ``Retry-After`` when the error says when to come back; a bug is logged with its
-    traceback."""
+    ``Allow`` on a 405, ``Retry-After`` when the error says when to come back and ``Content-Range: bytes */<size>``
+    on a 416 (an unsatisfiable range of a download, RFC 9110 15.5.17); a bug is logged with its traceback."""
     found = problem_for(e, max_upload_bytes=runtime().settings.max_upload_bytes)
     if not found.expected:
         current_app.logger.error("unhandled error (%s)", found.type_, exc_info=e)
@@ -182,6 +200,9 @@ def problem(e: BaseException) -> Response:
     valid_methods = getattr(e, "valid_methods", None)  # werkzeug's 405 knows the methods the path takes
     if found.status == 405 and valid_methods:
         resp.headers["Allow"] = ", ".join(sorted(valid_methods))  # RFC 9110 15.5.6: a 405 MUST send Allow
+    length = getattr(e, "length", None)  # werkzeug's 416 knows the file's size
+    if found.status == 416 and isinstance(length, int):
+        resp.headers["Content-Range"] = f"{getattr(e, 'units', 'bytes')} */{length}"
     return resp
 
 

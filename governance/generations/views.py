@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request
 from sqlmodel import Session
 
 from governance import metrics
@@ -27,10 +27,18 @@ from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.services.generations import Visibility
 from governance.likenesses.services import likenesses as likenesses_svc
-from governance.openapi import FILE_HEADERS, NO_STORE, PageQuery, operation
+from governance.openapi import (
+    DOWNLOAD_ERRORS,
+    DOWNLOAD_HEADERS,
+    DOWNLOAD_MEDIA,
+    NO_STORE,
+    NOT_MODIFIED,
+    PageQuery,
+    operation,
+)
 from governance.remix import services as remix_svc
 from governance.runtime import require_free_space
-from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
+from governance.web import caller, db, guard, json_body, page_request, page_response, runtime, send_download
 from governance.workflows import takedowns
 
 log = logging.getLogger("governance.generations.pipeline")  # the gate's stage lines, the precheck's included
@@ -204,7 +212,8 @@ def consent_record(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/video")
 @guard(Action.GENERATION_VIDEO)
-@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["generations"], headers={200: FILE_HEADERS})
+@operation(media=DOWNLOAD_MEDIA, ok=NOT_MODIFIED, errors=[409, 410, *DOWNLOAD_ERRORS], headers=DOWNLOAD_HEADERS,
+           tags=["generations"])
 def download(generation_id: str) -> Response:
     return video_download(generation_id)
 
@@ -213,8 +222,7 @@ def video_download(generation_id: str) -> Response:
     """The caller's released video as an attachment (``<id>.mp4``, its SHA-256 as the ETag); refusals as
     :func:`sealed_video`. The API's download and the pages' both answer with it."""
     gen, path = sealed_video(generation_id)
-    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.mp4",
-                     etag=gen.video_sha256 or True)
+    return send_download(path, mimetype="video/mp4", download_name=f"{gen.id}.mp4", etag=gen.video_sha256 or True)
 
 
 def sealed_video(generation_id: str) -> tuple[Generation, Path]:

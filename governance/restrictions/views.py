@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, send_file
+from flask import Blueprint, Response, jsonify
 
 from governance.authz import Action
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import answer_held
-from governance.openapi import FILE_HEADERS, operation
+from governance.openapi import DOWNLOAD_ERRORS, DOWNLOAD_HEADERS, DOWNLOAD_MEDIA, NOT_MODIFIED, operation
 from governance.restrictions import approvals as approvals_svc
 from governance.restrictions import drafts
 from governance.restrictions import schemas as s
 from governance.restrictions import services as restrictions_svc
-from governance.web import caller, db, guard, json_body, runtime
+from governance.web import caller, db, guard, json_body, runtime, send_download
 
 bp = Blueprint("restrictions", __name__)  # nested in the v1 blueprint: /v1/...
 
@@ -64,7 +64,8 @@ def approve(generation_id: str) -> Response:
 
 @bp.get("/generations/<generation_id>/draft")
 @guard(Action.GENERATION_DRAFT)
-@operation(media={200: "video/mp4"}, errors=[409, 410], tags=["held generations"], headers={200: FILE_HEADERS})
+@operation(media=DOWNLOAD_MEDIA, ok=NOT_MODIFIED, errors=[409, 410, *DOWNLOAD_ERRORS], headers=DOWNLOAD_HEADERS,
+           tags=["held generations"])
 def draft(generation_id: str) -> Response:
     """The sealed draft (visible label, watermark, manifest) an owner who approves drafts is asked about."""
     account = caller()
@@ -74,7 +75,7 @@ def draft(generation_id: str) -> Response:
     if path is None:
         db().commit()
         raise drafts.gone(gen)
-    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name=f"{gen.id}.draft.mp4")
+    return send_download(path, mimetype="video/mp4", download_name=f"{gen.id}.draft.mp4")
 
 
 @bp.post("/generations/<generation_id>/draft")

@@ -214,6 +214,34 @@ def test_every_header_a_view_sets_is_declared_on_its_response(make_api):
     first = api.generate(creator, "a lighthouse at dusk")
     api.generate(creator, "a harbour at dawn")
     assert api.wait(creator, first["id"])["state"] == "released"
+    # a download honours range and conditional requests (send_download): each answer is the declared one
+    video = f"/v1/generations/{first['id']}/video"
+    r = api.call("GET", video, creator)
+    assert r.status_code == 200, r.get_data()[:300]
+    etag, size = r.headers["ETag"], len(r.get_data())
+    r.close()
+    downloads: list[tuple[dict[str, str], int, dict[str, str], str | None]] = [
+        # request headers, status, headers and their values, body's media type
+        ({"Range": "bytes=0-9"}, 206, {"content-range": f"bytes 0-9/{size}", "etag": etag}, "video/mp4"),
+        ({"Range": "bytes=0-9", "If-Range": etag}, 206, {"content-range": f"bytes 0-9/{size}"}, "video/mp4"),
+        ({"If-None-Match": etag}, 304, {"etag": etag}, None),
+        ({"Range": f"bytes={size + 10}-"}, 416, {"content-range": f"bytes */{size}"}, PROBLEM),
+        ({"If-None-Match": etag, "If-Match": '"another"'}, 412, {}, PROBLEM),
+    ]
+    for sent, status, present_values, media in downloads:
+        r = api.call("GET", video, creator, headers=dict(sent))
+        try:
+            assert r.status_code == status, (sent, r.get_data()[:300])
+            got = {name.lower(): value for name, value in r.headers.items()}
+            assert present_values.items() <= got.items(), (sent, got)
+            assert _undeclared(spec, api, "GET", video, r) == set(), (sent, got)
+            declared = spec["paths"]["/v1/generations/{generation_id}/video"]["get"]["responses"][str(status)]
+            assert set(declared.get("content", {})) == ({media} if media else set())
+            assert r.mimetype == (media or r.mimetype) and (media is not None or r.get_data() == b"")
+            if media == PROBLEM:
+                assert r.get_json()["status"] == status
+        finally:
+            r.close()
     calls: list[tuple[str, str, str | None, dict[str, Any], int, set[str]]] = [
         # method, path, token, request, status, headers that must be there
         ("GET", "/healthz", None, {}, 200, set()),

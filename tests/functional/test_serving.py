@@ -67,27 +67,59 @@ LIMIT = 4096
 BOUND = LIMIT + 1_048_576  # governance.serving.BODY_SLACK_BYTES over the limit
 
 
+def _start(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``python -m governance serve --port P *args`` with a 4 KiB upload limit, once it answers ``/healthz``: the
+    process, its port and the file its output goes to."""
+    port, log = _port(), tmp / "server.log"
+    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp / "var"), "GOVERNANCE_WORKER": "none",
+           "GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "PYTHONPATH": str(ROOT)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port), *args],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.3)
+    if proc.poll() is not None:
+        pytest.fail(log.read_text(errors="replace"))
+    return proc, port, log
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
     """``python -m governance serve`` (one waitress process) with a 4 KiB upload limit: its port."""
-    port = _port()
-    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp_path_factory.mktemp("serve") / "var"),
-           "GOVERNANCE_WORKER": "none", "GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc, port, _ = _start(tmp_path_factory.mktemp("serve"))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
-        assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
         yield port
     finally:
-        proc.terminate()
-        proc.communicate(timeout=60)
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def many_processes(tmp_path_factory):
+    """``python -m governance serve --workers 2`` (gunicorn) with a 4 KiB upload limit: its port and its log."""
+    pytest.importorskip("gunicorn")
+    proc, port, log = _start(tmp_path_factory.mktemp("serve-many"), "--workers", "2")
+    try:
+        yield port, log
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module", params=["one process", "two workers"])
+def either(request):
+    """The port of each way of serving: one waitress process, or gunicorn with two workers."""
+    if request.param == "one process":
+        return request.getfixturevalue("one_process")
+    return request.getfixturevalue("many_processes")[0]
 
 
 def _exchange(port: int, head: bytes, body_chunks: Iterable[bytes] = ()) -> tuple[int, dict[str, str], bytes]:
@@ -128,17 +160,19 @@ def _assert_problem(status: int, headers: dict[str, str], body: bytes, want: int
     return problem
 
 
-def test_a_normal_request_is_still_served(one_process):
-    status, headers, body = _exchange(one_process, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+def test_a_normal_request_is_still_served(either):
+    status, headers, body = _exchange(either, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert status == 200 and headers["content-type"] == "application/json"
     assert json.loads(body)["status"] == "ok"
 
 
-def test_an_upload_between_the_limit_and_the_bound_gets_the_apps_413(one_process):
+def test_an_upload_over_the_limit_gets_the_apps_413(either):
+    """Under waitress: a body between the limit and waitress's bound. gunicorn has no body limit of its own: any
+    body over the app's limit gets the app's 413 (the app reads the Content-Length)."""
     body = b"x" * (LIMIT + 10)
     head = (f"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-    problem = _assert_problem(*_exchange(one_process, head, [body]), 413, "too-large")
+    problem = _assert_problem(*_exchange(either, head, [body]), 413, "too-large")
     assert f"{LIMIT} bytes" in problem["detail"]
 
 
@@ -185,3 +219,56 @@ def test_a_500_from_waitress_says_nothing_of_its_cause():
     problem = json.loads(body)
     assert problem["type"].endswith("/internal") and "Traceback" not in problem["detail"]
     assert "/srv" not in body.decode()
+
+
+# -- consentgate serve --workers N (gunicorn): its parser's answers are problem+json too ------------------------------
+@pytest.mark.parametrize(("raw", "want", "type_"), [
+    (b"GET\x01 / HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad-request"),  # malformed method
+    (b"GET / HTTP/9.9\r\nHost: t\r\n\r\n", 400, "bad-request"),  # a version gunicorn does not speak
+    (b"GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n", 400, "bad-request"),  # malformed header line
+    (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n", 400, "bad-request"),
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "bad-request"),  # limit_request_line 4094
+    (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(120)) + b"\r\n",
+     431, "bad-request"),  # limit_request_fields 100
+    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, "bad-request"),  # field 8190
+    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "bad-request"),  # no length
+    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: br, chunked\r\n\r\n", 501, "internal"),
+], ids=["method", "version", "header-line", "content-length", "request-line-too-long", "too-many-headers",
+        "header-field-too-large", "not-chunked", "transfer-coding"])
+def test_gunicorn_parser_errors_are_problem_json(many_processes, raw, want, type_):
+    status, headers, body = _exchange(many_processes[0], raw)
+    _assert_problem(status, headers, body, want, type_)
+    assert headers["connection"] == "close"  # as gunicorn's own page: the rest of the request was not read
+
+
+def test_gunicorn_still_logs_the_refused_request(many_processes):
+    """The problem+json answer replaces gunicorn's page only: its warning naming the client and the fault stays."""
+    port, log = many_processes
+    _assert_problem(*_exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nX-Logged\x01: v\r\n\r\n"), 400, "bad-request")
+    deadline = time.monotonic() + 10
+    while "X-LOGGED" not in log.read_text(errors="replace").upper() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "Invalid request from ip=127.0.0.1" in log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\n", b"4\r\nabcdXY"], ids=["chunk-size", "chunk-terminator"])
+def test_a_malformed_chunk_under_gunicorn_is_problem_json(many_processes, chunks):
+    head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b\r\n" \
+           b"Transfer-Encoding: chunked\r\n\r\n"
+    _assert_problem(*_exchange(many_processes[0], head + chunks), 400, "bad-request")
+
+
+def test_a_chunked_upload_over_the_limit_under_gunicorn_gets_the_apps_413(many_processes):
+    chunk = b"%x\r\n%s\r\n" % (1024, b"x" * 1024)
+    head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b\r\n" \
+           b"Transfer-Encoding: chunked\r\n\r\n"
+    problem = _assert_problem(*_exchange(many_processes[0], head + chunk * 8 + b"0\r\n\r\n"), 413, "too-large")
+    assert f"{LIMIT} bytes" in problem["detail"]
+
+
+def test_a_500_from_gunicorn_says_nothing_of_its_cause():
+    from governance.serving import server_problem
+
+    status, headers, body = server_problem(500, "Internal Server Error", 'Traceback ... File "/srv/app.py"', LIMIT)
+    assert status == "500 Internal Server Error" and headers == [("Content-Type", "application/problem+json")]
+    assert "/srv" not in body.decode() and json.loads(body)["type"].endswith("/internal")
