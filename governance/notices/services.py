@@ -393,13 +393,26 @@ def decide(session: Session, reviewer: Account, notice: Notice, outcome: Any, re
     return notice
 
 
-def counter(session: Session, account: Account, notice_id: str, body: Mapping[str, Any]) -> Notice:
-    """The video's requester answers a takedown: ``{"statement", "good_faith": true}``, before the deadline.
-    Someone else (or an unknown id) is told 404; a notice not taken down, or past its deadline, 409."""
-    notice = session.get(Notice, notice_id, with_for_update=True, populate_existing=True)
+def requested_by(session: Session, account: Account, notice_id: str, *, for_update: bool = False) -> Notice:
+    """The notice ``notice_id`` about a video ``account`` requested; anyone else (or an unknown id) is told 404
+    alike. ``for_update`` as :func:`by_token`."""
+    notice = session.get(Notice, notice_id, with_for_update=for_update, populate_existing=for_update)
     gen = session.get(Generation, notice.generation_id) if notice is not None else None
     if notice is None or gen is None or gen.requester_id != account.id:
         raise NotFound(f"no notice {notice_id!r}")
+    return notice
+
+
+def counter_open(notice: Notice) -> bool:
+    """Whether the video's requester may still file a counter-notice on ``notice`` (taken down, deadline ahead)."""
+    return notice.state is NoticeState.TAKEN_DOWN and notice.counter_deadline is not None and \
+        _aware(notice.counter_deadline) > utcnow()
+
+
+def counter(session: Session, account: Account, notice_id: str, body: Mapping[str, Any]) -> Notice:
+    """The video's requester answers a takedown: ``{"statement", "good_faith": true}``, before the deadline.
+    Someone else (or an unknown id) is told 404; a notice not taken down, or past its deadline, 409."""
+    notice = requested_by(session, account, notice_id, for_update=True)
     if notice.state is not NoticeState.TAKEN_DOWN or notice.counter_deadline is None:
         raise Conflict(f"notice {notice.id} is {notice.state.value}: a counter-notice answers a takedown that is "
                        "still open to one")

@@ -3,6 +3,7 @@ queue (admins decide, regulators read) and the requester's counter-notice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -13,6 +14,7 @@ from governance.columns import iso
 from governance.errors import InvalidInput, RateLimited
 from governance.notices import schemas as s
 from governance.notices import services as notices_svc
+from governance.notices.models import Notice
 from governance.openapi import NO_STORE, operation
 from governance.ratelimit import retry_after
 from governance.uploads import challenge_video, media_kind
@@ -43,21 +45,20 @@ def _form_or_json() -> tuple[dict[str, Any], bool]:
     return json_body("contact", "on_behalf_of", "good_faith", "statement", "generation_id", "content_id"), False
 
 
-@bp.post("/notices")
-@guard(Action.NOTICE_FILE)
-@operation(ok={201: s.NoticeFiled}, json=s.NoticeIn, form=s.NoticeForm, errors=[409, 415, 429, 503], tags=["notices"],
-           headers={201: NO_STORE})
-def file_notice() -> tuple[Response, int]:
-    """201 ``{id, state, token, link, ...}``: the private link is shown once. A video not released here: 422,
-    nothing stored (an uploaded file is read like ``/v1/verify`` and never kept)."""
+def file_from(read: Callable[[], tuple[dict[str, Any], bool]], *, form: bool) -> tuple[Notice, str]:
+    """File a notice for the caller of this request (an account, or anonymous by address), committed: the rate
+    limit is taken first, then ``read()`` gives the filing's fields and whether a file came in ``media`` (``form``:
+    a multipart form's text fields, where ``good_faith`` is the text ``true``). Returns the notice and its private
+    token (shown once). Raises what the API answers: 429, 422 (nothing stored), 409 (already taken down). Shared by
+    ``POST /v1/notices`` and the report page."""
     account = optional_caller()
     client = f"account:{account.id}" if account else f"addr:{request.remote_addr}"
     wait = runtime().throttles.verify.acquire(client)  # anonymous: filings share the verification rate limit
     if wait:
         raise RateLimited(f"at most {runtime().settings.verify_per_minute} filings or verifications a minute per "
                           f"client; retry in {retry_after(wait)} s", retry_after=retry_after(wait))
-    body, uploaded = _form_or_json()
-    filing = notices_svc.Filing.parse(body, uploaded=uploaded, form=request.mimetype == "multipart/form-data")
+    body, uploaded = read()
+    filing = notices_svc.Filing.parse(body, uploaded=uploaded, form=form)
     report = None
     if filing.video is None:
         from governance.verification.views import report_of
@@ -73,6 +74,17 @@ def file_notice() -> tuple[Response, int]:
         gen, source = notices_svc.resolve_named(db(), *filing.video), filing.video[0]
     notice, token = notices_svc.file(db(), filing, gen, source, notices_svc.facts_of(db(), gen, report))
     db().commit()
+    return notice, token
+
+
+@bp.post("/notices")
+@guard(Action.NOTICE_FILE)
+@operation(ok={201: s.NoticeFiled}, json=s.NoticeIn, form=s.NoticeForm, errors=[409, 415, 429, 503], tags=["notices"],
+           headers={201: NO_STORE})
+def file_notice() -> tuple[Response, int]:
+    """201 ``{id, state, token, link, ...}``: the private link is shown once. A video not released here: 422,
+    nothing stored (an uploaded file is read like ``/v1/verify`` and never kept)."""
+    notice, token = file_from(_form_or_json, form=request.mimetype == "multipart/form-data")
     resp = jsonify({**notices_svc.filer_view(notice), "token": token,
                     "link": f"/v1/notices/{notice.id}/status?token={token}"})
     resp.headers["Cache-Control"] = "no-store"
@@ -98,14 +110,20 @@ def notice_status(notice_id: str) -> Response:
 @operation(ok={201: s.ChallengeOut}, query=s.TokenQuery, errors=[409], tags=["notices"], headers={201: NO_STORE})
 def notice_challenge(notice_id: str) -> tuple[Response, int]:
     """201 ``{id, poses, expires_at, ttl_s}``: the live challenge of enrollment, for a filer on their own behalf."""
-    notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)
+    resp = jsonify(issue_challenge(notice_id, _token()))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp, 201
+
+
+def issue_challenge(notice_id: str, token: Any) -> dict[str, Any]:
+    """A live challenge for the filer of ``notice_id`` (its private ``token``), committed: ``{id, poses, expires_at,
+    created_at, ttl_s}``. 404 a wrong token; 409 not filed for ``self`` or no longer open. Shared with the pages."""
+    notice = notices_svc.by_token(db(), notice_id, token, for_update=True)
     ttl = runtime().settings.challenge_ttl_s
     ch = notices_svc.challenge(db(), notice, ttl)
     db().commit()
-    resp = jsonify({"id": ch.id, "poses": list(ch.poses), "expires_at": iso(ch.expires_at),
-                    "created_at": iso(ch.created_at), "ttl_s": ttl})
-    resp.headers["Cache-Control"] = "no-store"
-    return resp, 201
+    return {"id": ch.id, "poses": list(ch.poses), "expires_at": iso(ch.expires_at), "created_at": iso(ch.created_at),
+            "ttl_s": ttl}
 
 
 @bp.post("/notices/<notice_id>/face")
@@ -115,7 +133,16 @@ def notice_face(notice_id: str) -> Response:
     """Multipart ``challenge`` and ``media`` (the selfie video performing it): the face found in the video takes
     it down at once; not found, the notice stays in the queue. A used or expired challenge: 409, nothing
     changed; a failed live check: 422, the challenge spent."""
-    notice = notices_svc.by_token(db(), notice_id, _token(), for_update=True)
+    notice, outcome = answer_challenge(notice_id, _token())
+    return jsonify({**notices_svc.filer_view(notice), "face_found": outcome.found})
+
+
+def answer_challenge(notice_id: str, token: Any) -> tuple[Notice, notices_svc.FaceOutcome]:
+    """This request's multipart ``challenge``, ``media`` (the selfie video) and optional ``mirrored`` answer the
+    live challenge of ``notice_id``'s filer (its private ``token``), committed. 404 a wrong token or challenge;
+    409 used or expired (nothing decoded); a failed live check: 422 raised after the spent challenge is committed.
+    Shared with the pages."""
+    notice = notices_svc.by_token(db(), notice_id, token, for_update=True)
     refuse_unknown_form_fields("challenge", "mirrored")
     ch = notices_svc.open_challenge(db(), notice, request.form.get("challenge"))
     raw = request.form.get("mirrored", "false").lower()
@@ -130,7 +157,7 @@ def notice_face(notice_id: str) -> Response:
     db().commit()
     if outcome.refusal is not None:
         raise outcome.refusal
-    return jsonify({**notices_svc.filer_view(notice), "face_found": outcome.found})
+    return notice, outcome
 
 
 @bp.get("/notices")

@@ -16,7 +16,7 @@ from governance import pagination
 from governance.authz import Action
 from governance.columns import utcnow
 from governance.errors import Gone, InvalidInput
-from governance.generations.models import GenerationState
+from governance.generations.models import NOTICE_ID_PREFIX, GenerationState
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import generation_view, sealed_video, start_generation, video_download
 from governance.likenesses.services import likenesses as likenesses_svc
@@ -118,6 +118,9 @@ def _view(generation_id: str) -> dict[str, Any]:
     out["final"] = gen.state.terminal or gen.taken_down_at is not None
     out["can_download"] = gen.state is GenerationState.RELEASED and gen.taken_down_at is None
     out["stages"] = _stages(gen.state.value)
+    # taken down on a takedown notice: its requester may answer it (the counter-notice page)
+    out["notice"] = gen.taken_down_by if gen.taken_down_by and gen.taken_down_by.startswith(NOTICE_ID_PREFIX) \
+        and gen.requester_id == me.id else None
     since = gen.updated_at if gen.updated_at.tzinfo else gen.updated_at.replace(tzinfo=UTC)  # SQLite: naive UTC
     out["poll_s"] = poll_seconds(gen.state, out["final"], (utcnow() - since).total_seconds())
     return out

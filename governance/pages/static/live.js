@@ -1,4 +1,4 @@
-/* The live challenge on the "My face" page: ask the service for a challenge, show its poses, record the selfie with
+/* The live challenge on the "My face" page and a takedown notice's status page: ask the service for a challenge, show its poses, record the selfie with
    getUserMedia + MediaRecorder (a second facing the camera, 1.2 seconds per pose, a second back), upload
    it with the challenge id. No library; the CSRF token comes from the page's <meta name="csrf-token">. */
 (function () {
@@ -24,7 +24,7 @@
     return "";
   }
   if (!navigator.mediaDevices || !window.MediaRecorder) {
-    say("This browser cannot record video here; enroll with photos or a video file below instead.");
+    say(root.dataset.noRecorder || "This browser cannot record video here; enroll with photos or a video file below instead.");
     startBtn.disabled = true;
     return;
   }
@@ -51,7 +51,7 @@
     try {
       stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
     } catch (e) {
-      say("The camera could not be opened (" + e.name + "). Allow the camera, or enroll with photos below.");
+      say("The camera could not be opened (" + e.name + "). " + (root.dataset.noCamera || "Allow the camera, or enroll with photos below."));
       recBtn.disabled = false;
       return;
     }
