@@ -132,6 +132,7 @@ def test_a_filer_uploads_the_video_and_proves_their_face_live_and_it_comes_down(
     status = f"/notices/{notice_id}?token={token}"
     html = api.client.get(status).get_data(as_text=True)
     assert 'id="live"' in html and f"/notices/{notice_id}/challenge?token={token}" in html
+    assert 'data-kind="next"' not in html  # the API's directions in the timeline: the page has its live check
     tok = csrf(api.client, "/report")  # the session's token (the status page has it in its meta tag)
     # the challenge needs the CSRF token and the right private token
     assert api.client.post(f"/notices/{notice_id}/challenge?token={token}").status_code == 400
