@@ -190,5 +190,15 @@ def view(r: DraftApproval) -> dict[str, Any]:
             "decided_at": iso(r.decided_at)}
 
 
+def waiting_for(session: Session, account: Account) -> list[str]:
+    """The ids of the generations whose draft waits for ``account``'s answer (pending, not yet expired), the one
+    expiring first first."""
+    now = utcnow()
+    rows = session.exec(select(DraftApproval).where(
+        DraftApproval.owner_id == account.id, DraftApproval.decision == "pending")
+        .order_by(DraftApproval.expires_at)).all()  # type: ignore[arg-type]
+    return list(dict.fromkeys(r.generation_id for r in rows if _aware(r.expires_at) > now))
+
+
 def for_account(session: Session, account: Account, gen: Generation) -> list[DraftApproval]:
     return _mine(session, account, gen)

@@ -185,6 +185,14 @@ def for_account(session: Session, account: Account, gen: Generation) -> list[Res
         .order_by(RestrictionApproval.likeness_id)).all())  # type: ignore[arg-type]
 
 
+def waiting_for(session: Session, account: Account) -> list[str]:
+    """The ids of the generations with an approval still pending for ``account``, oldest question first."""
+    rows = session.exec(select(RestrictionApproval.generation_id).where(
+        RestrictionApproval.owner_id == account.id, RestrictionApproval.decision == "pending")
+        .order_by(RestrictionApproval.created_at)).all()  # type: ignore[arg-type]
+    return list(dict.fromkeys(rows))
+
+
 def is_approver(session: Session, account_id: str, generation_id: str) -> bool:
     row = session.exec(select(RestrictionApproval.likeness_id).where(
         RestrictionApproval.generation_id == generation_id, RestrictionApproval.owner_id == account_id)
