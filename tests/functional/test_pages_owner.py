@@ -101,7 +101,8 @@ def test_a_held_prompt_awaits_the_owner_who_approves_it_from_the_page(api, faces
     assert gen["state"] == "held"
     client, tok = _browser(api, alice)
     face = client.get("/me/face").get_data(as_text=True)
-    assert _waiting(face) == 1 and 'id="nav-awaiting"' in face  # the nav counts it
+    assert _waiting(face) == 1 and 'id="nav-awaiting"' in face  # the nav counts it, and so do the notifications
+    assert re.search(r'id="awaiting-note"><a href="/me/requests">1 question about the use of a face awaits', face)
     html = client.get("/me/requests").get_data(as_text=True)
     assert f'data-approval="{gen["id"]}"' in html and "a cowboy holds a gun at dusk" in html
     assert "may be violence" in html and lk["id"] in html
@@ -129,7 +130,7 @@ def test_a_held_prompt_awaits_the_owner_who_approves_it_from_the_page(api, faces
     assert r.status_code == 303
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "Done: you approved the use of your face." in html and f'data-approval="{gen["id"]}"' not in html
-    assert _waiting(html) == 0
+    assert _waiting(html) == 0 and 'id="awaiting-note"' not in client.get("/me/face").get_data(as_text=True)
     assert api.wait(bob, gen["id"])["state"] == "released"
     # answered once: a second answer is refused
     r = client.post(f"/me/requests/{gen['id']}/approval", data={"decision": "deny", "csrf_token": tok})
