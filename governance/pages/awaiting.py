@@ -30,7 +30,7 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.columns import iso
 from governance.errors import NotFound
-from governance.generations.models import Generation, GenerationState
+from governance.generations.models import Generation
 from governance.generations.services import generations as generations_svc
 from governance.generations.services import reviews as reviews_svc
 from governance.generations.views import answer_held, review_view
@@ -54,16 +54,14 @@ CATEGORIES = {c.value: c.described for c in Category}
 
 
 def _held(me: Account, ids: list[str], action: Action) -> list[Generation]:
-    """The held generations among ``ids``, read as the API's view for ``action`` reads them (one the account may
-    no longer see is left out, as the API would answer 404)."""
+    """The generations ``ids`` (held, as the services' ``waiting_for`` lists them), read as the API's view for
+    ``action`` reads them (one the account may no longer see is left out, as the API would answer 404)."""
     out = []
     for gid in ids:
         try:
-            gen = generations_svc.generation_for(db(), me, gid, action)
+            out.append(generations_svc.generation_for(db(), me, gid, action))
         except NotFound:
             continue
-        if gen.state is GenerationState.HELD:
-            out.append(gen)
     return out
 
 

@@ -186,9 +186,12 @@ def for_account(session: Session, account: Account, gen: Generation) -> list[Res
 
 
 def waiting_for(session: Session, account: Account) -> list[str]:
-    """The ids of the generations with an approval still pending for ``account``, oldest question first."""
-    rows = session.exec(select(RestrictionApproval.generation_id).where(
-        RestrictionApproval.owner_id == account.id, RestrictionApproval.decision == "pending")
+    """The ids of the generations with an approval still pending for ``account`` that are held (another owner's
+    answer may have blocked one already), oldest question first."""
+    rows = session.exec(select(RestrictionApproval.generation_id)
+        .join(Generation, Generation.id == RestrictionApproval.generation_id)  # type: ignore[arg-type]
+        .where(RestrictionApproval.owner_id == account.id, RestrictionApproval.decision == "pending",
+               Generation.state == GenerationState.HELD)
         .order_by(RestrictionApproval.created_at)).all()  # type: ignore[arg-type]
     return list(dict.fromkeys(rows))
 

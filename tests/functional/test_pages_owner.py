@@ -155,8 +155,9 @@ def test_a_denied_prompt_is_blocked_and_the_page_names_only_the_owners_likeness(
     assert r.status_code == 303 and "done=denied" in r.headers["Location"]
     body = api.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
     assert body["state"] == "blocked" and "did not approve this use" in body["reasons"][-1]
-    # blocked: nothing waits for dana any more
-    assert f'data-approval="{gen["id"]}"' not in danas.get("/me/requests").get_data(as_text=True)
+    # blocked: nothing waits for dana any more, and her count says so
+    theirs = danas.get("/me/requests").get_data(as_text=True)
+    assert f'data-approval="{gen["id"]}"' not in theirs and _waiting(theirs) == 0
 
 
 # -- a draft held for the owner ---------------------------------------------------------------------------------
