@@ -223,12 +223,20 @@ def test_an_owner_restricts_her_face_and_answers_the_prompts_held_for_her(server
     assert server.api("GET", f"/v1/generations/{held[1]}", quin).get_json()["state"] == "blocked"
 
 
-def test_a_guardian_approves_a_wards_grant_request(server, new_page) -> None:
-    admin, gina = server.account("root", "admin"), server.account("gina")
-    r = server.api("POST", "/v1/accounts", admin, json={"name": "tim", "role": "creator", "guardian": "gina"})
-    tim = r.get_json()["token"]
+def test_an_admin_links_a_guardian_who_approves_a_wards_grant_request(server, new_page) -> None:
+    admin, gina, tim = server.account("root", "admin"), server.account("gina"), server.account("tim")
     server.account("ben")
-    lk = _live_likeness(server, tim, "biden.jpg", mode=None)  # a minor's: "approved", each grant the guardian's
+    lk = _live_likeness(server, tim, "biden.jpg", mode=None)
+    desk = new_page(server)
+    sign_in(desk, admin)
+    desk.get_by_role("link", name="Guardians").first.click()
+    check_page(desk, "admin-guardians")
+    desk.get_by_label("The minor's account (name or id)").first.fill("tim")
+    desk.get_by_label("Their guardian's account (name or id)").fill("gina")
+    desk.get_by_role("button", name="Link the guardian").click()
+    desk.wait_for_url(re.compile(r".*done=linked"))
+    check_page(desk, "admin-guardians-done")
+    # tim's grant now waits for gina
     assert server.api("PUT", f"/v1/likenesses/{lk}/grants/ben", tim).status_code == 202
     page = new_page(server)
     sign_in(page, gina)

@@ -261,3 +261,44 @@ def test_the_pages_awaiting_you_send_the_anonymous_to_sign_in(api) -> None:
         assert r.status_code == 302 and r.headers["Location"].startswith(f"/sign-in?next={path}")
     r = api.client.post("/me/requests/gen_0000000000000000/approval", data={"decision": "approve"})
     assert r.status_code == 400  # no token, no session: refused before anything runs
+
+
+# -- an admin links guardians ------------------------------------------------------------------------------------
+def test_an_admin_links_unlinks_and_ends_a_minority_from_the_page(api, faces_dir) -> None:
+    admin, gina, tim = api.account("root", "admin"), api.account("gina"), api.account("tim")
+    lk = api.enroll_as_live(tim, faces_dir / "obama.jpg")
+    assert api.call("PATCH", f"/v1/likenesses/{lk['id']}", tim, json={"mode": "everyone"}).status_code == 200
+    client, tok = _browser(api, admin)
+    assert 'href="/admin/guardians"' in client.get("/").get_data(as_text=True)  # in an admin's nav
+    # the service's refusals, on the page, and nothing written
+    for form, status, words in [({"account": "tim", "guardian": "nobody"}, 404, "nobody"),
+                                ({"account": "tim", "guardian": "tim"}, 422, "its own guardian"),
+                                ({"account": "tim", "guardian": ""}, 422, "account name (or id)")]:
+        r = client.post("/admin/guardians/link", data={**form, "csrf_token": tok})
+        assert r.status_code == status and words in r.get_data(as_text=True), (form, r.get_data(as_text=True)[-800:])
+    assert client.post("/admin/guardians/link", data={"account": "tim", "guardian": "gina"}).status_code == 400
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", tim).get_json()["mode"] == "everyone"
+    assert _audits(api, "account:guardian:link") == 0
+
+    r = client.post("/admin/guardians/link", data={"account": "tim", "guardian": "gina", "csrf_token": tok})
+    assert r.status_code == 303 and "done=linked" in r.headers["Location"]
+    assert "Done: the account is a minor" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert api.call("GET", f"/v1/likenesses/{lk['id']}", tim).get_json()["mode"] == "approved"
+    assert any(n["kind"].startswith("guardian:") for n in api.notifications(gina))
+    r = client.post("/admin/guardians/majority", data={"account": "tim", "reason": "", "csrf_token": tok})
+    assert r.status_code == 422
+    r = client.post("/admin/guardians/unlink", data={"account": "tim", "csrf_token": tok})
+    assert r.status_code == 303 and "done=unlinked" in r.headers["Location"]
+    assert client.post("/admin/guardians/unlink", data={"account": "tim", "csrf_token": tok}).status_code == 404
+    r = client.post("/admin/guardians/majority", data={"account": "tim", "reason": "passport seen by staff",
+                                                       "csrf_token": tok})
+    assert r.status_code == 303 and "done=majority" in r.headers["Location"]
+    assert client.post("/admin/guardians/majority", data={"account": "tim", "reason": "again, twice",
+                                                          "csrf_token": tok}).status_code == 404
+    assert _audits(api, "account:guardian:link") == 1 and _audits(api, "account:minority:end") == 1
+    # not an admin's: refused like the API (403), the link missing from the nav
+    ginas, gina_tok = _browser(api, gina)
+    assert 'href="/admin/guardians"' not in ginas.get("/").get_data(as_text=True)
+    assert ginas.get("/admin/guardians").status_code == 403
+    r = ginas.post("/admin/guardians/link", data={"account": "tim", "guardian": "gina", "csrf_token": gina_tok})
+    assert r.status_code == 403
