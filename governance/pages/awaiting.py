@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from governance.accounts.models import Account
 from governance.authz import Action
@@ -98,8 +99,17 @@ def waiting_count(me: Account | None) -> int:
 
 @bp.app_context_processor
 def _count() -> dict[str, Any]:
-    """``waiting_count()`` for the nav: asked only when the template draws it (a signed-in page)."""
-    return {"waiting_count": lambda: waiting_count(g.get("page_account"))}
+    """``waiting_count()`` for the nav: asked only when the template draws it (a signed-in page). The error page
+    draws the nav too, sometimes after the database failed the request (a transaction to roll back, a database
+    gone): there the count is left out (0) rather than failing the error page itself."""
+
+    def count() -> int:
+        try:
+            return waiting_count(g.get("page_account"))
+        except SQLAlchemyError:
+            return 0
+
+    return {"waiting_count": count}
 
 
 @bp.get("/me/requests")
