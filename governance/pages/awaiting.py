@@ -104,10 +104,13 @@ def _count() -> dict[str, Any]:
     gone): there the count is left out (0) rather than failing the error page itself."""
 
     def count() -> int:
-        try:
-            return waiting_count(g.get("page_account"))
-        except SQLAlchemyError:
-            return 0
+        if "waiting_count" not in g:  # once per request: the nav and My face's notifications both ask
+            try:
+                g.waiting_count = waiting_count(g.get("page_account"))
+            except SQLAlchemyError:
+                g.waiting_count = 0
+        n: int = g.waiting_count
+        return n
 
     return {"waiting_count": count}
 
