@@ -83,7 +83,7 @@ def _view_for(reader: Account, gen: Generation) -> dict[str, Any]:
     return generation_view(gen, generations_svc.visibility_for(db(), reader, gen))
 
 
-def _review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
+def review_view(row: GenerationReview, *, with_frames: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"likeness": row.likeness_id, "decision": row.decision, "distance": round(row.distance, 4),
                            "first_frame": row.first_frame, "last_frame": row.last_frame, "pose": row.pose,
                            "box": list(row.box), "created_at": iso(row.created_at)}
@@ -174,14 +174,17 @@ def review_generation(generation_id: str) -> Response:
 
 
 def answer_held(generation_id: str, action: Action,
-                decide: Callable[[Session, Account, Generation, Any], bool | None]) -> tuple[Account, Generation,
-                                                                                            bool | None]:
+                decide: Callable[[Session, Account, Generation, Any], bool | None],
+                decision: Callable[[], Any] | None = None) -> tuple[Account, Generation, bool | None]:
     """A held generation's question answered (a face's review, a prompt's approval, a draft's): the caller's
-    ``{"decision"}`` through ``decide``, committed, and the job submitted when ``decide`` says it must run again
-    (True). Returns the caller, the generation and what ``decide`` returned."""
+    decision through ``decide``, committed, and the job submitted when ``decide`` says it must run again
+    (True). The decision is read, once the generation is found, by ``decision`` (the pages: their form's field),
+    by default the API's JSON body ``{"decision"}``. Returns the caller, the generation and what ``decide``
+    returned."""
     account = caller()
     gen = generations_svc.generation_for(db(), account, generation_id, action)
-    submit = decide(db(), account, gen, json_body("decision").get("decision"))
+    answer = decision() if decision is not None else json_body("decision").get("decision")
+    submit = decide(db(), account, gen, answer)
     db().commit()
     if submit:
         runtime().pipeline.submit(gen.id)
@@ -192,7 +195,7 @@ def _reviews_answer(account: Account, gen: Generation, *, with_frames: bool) -> 
     """The questions about ``gen`` put to ``account``, as both review endpoints answer them."""
     rows = reviews_svc.for_account(db(), account, gen)
     return jsonify({"generation": gen.id, "state": gen.state.value,
-                    "reviews": [_review_view(r, with_frames=with_frames) for r in rows]})
+                    "reviews": [review_view(r, with_frames=with_frames) for r in rows]})
 
 
 @bp.get("/generations/<generation_id>/consent-record")

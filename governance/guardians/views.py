@@ -3,11 +3,14 @@ the minor's grant requests."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
 from governance.authz import Action
 from governance.guardians import schemas as s
 from governance.guardians import services as guardians_svc
+from governance.guardians.models import Guardianship
 from governance.openapi import PageQuery, operation
 from governance.remix import services as remix_svc
 from governance.web import caller, db, guard, json_body, page_request, page_response, runtime
@@ -23,10 +26,17 @@ def link_guardian(ref: str) -> Response:
     """``{"guardian": name}``: the account is a minor's, linked to that guardian (its likenesses open to everyone
     or mutuals become ``approved``)."""
     body = json_body("guardian")
-    row = withdrawals.mark_minor(db(), caller(), ref, body.get("guardian"))
+    return jsonify(guardians_svc.guardianship_view(link_guardian_of(ref, body.get("guardian")), db()))
+
+
+def link_guardian_of(ref: str, guardian: Any) -> Guardianship:
+    """Mark ``ref``'s account a minor's, linked to ``guardian`` (a name or id), by the caller (an admin),
+    committed; the files of the remixes its suspended grants took down are deleted. Refusals as
+    :func:`governance.guardians.services.mark_minor`'s (404, 422, 403). The API's view and the admin page's."""
+    row = withdrawals.mark_minor(db(), caller(), ref, guardian)
     db().commit()
     remix_svc.sweep_withdrawn_files(db(), runtime().settings.videos_dir)  # remixes its suspended grants took down
-    return jsonify(guardians_svc.guardianship_view(row, db()))
+    return row
 
 
 @bp.delete("/accounts/<ref>/guardian")

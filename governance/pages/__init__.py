@@ -20,6 +20,17 @@ if TYPE_CHECKING:  # not imported at run time: ``governance.models`` imports thi
 def init_app(app: Flask) -> None:
     """Register the pages at ``/`` with their session cookie and CSRF protection. (Imported here, not at the top:
     ``governance.models`` imports this package's tables, and the pages import the whole service.)"""
-    from governance.pages import characters, core, face, framing, generate, notices, site, verify  # noqa: F401  (each module adds its pages, or its hooks, to site.bp)
+    from governance.pages import (  # noqa: F401  (each module adds its pages, or its hooks, to site.bp)
+        awaiting,
+        characters,
+        core,
+        face,
+        framing,
+        generate,
+        guardians,
+        notices,
+        site,
+        verify,
+    )
 
     site.init_app(app)

@@ -26,8 +26,10 @@ from governance.likenesses.views import (
     verification_fields,
 )
 from governance.pages.site import bp, page
+from governance.restrictions import services as restrictions_svc
 from governance.web import caller, db, runtime
 from policies.consent import LikenessMode, Verification
+from policies.restrictions import Category
 
 _VIDEOS = 20  # the newest videos shown per likeness
 _NOTES = 20  # the newest notifications shown
@@ -41,7 +43,11 @@ MODES = {LikenessMode.ONLY_ME.value: "Only me", LikenessMode.APPROVED.value: "Pe
 DONE = {f"enrolled-{v.value}": f"enrolled ({v.value} verification)" for v in Verification} | {
     "mode": "mode changed", "guardian-asked": "your guardian was asked to approve the grant", "granted": "granted",
     "revoked": "revoked", "taken-down": "taken down", "contact-listed": "contact listed",
-    "contact-removed": "contact removed", "notifications-read": "notifications marked read"}
+    "contact-removed": "contact removed", "notifications-read": "notifications marked read",
+    "restricted": "restrictions saved"}
+
+#: The categories an owner can restrict, in the order the form lists them, with their words.
+CATEGORIES = {c.value: c.described for c in Category}
 
 
 def _likenesses(me: Account) -> list[dict[str, Any]]:
@@ -56,8 +62,11 @@ def _likenesses(me: Account) -> list[dict[str, Any]]:
                                      limit=_VIDEOS)
         videos = [generation_view(g, generations_svc.visibility_for(db(), me, g))
                   for g in generations_svc.page_for_likeness_owner(db(), lk, req).items]
+        _lk, restricted = restrictions_svc.read(db(), me, lk.id)
         out.append({"id": lk.id, "display_name": lk.display_name, "mode": lk.mode.value,
                     "created_at": iso(lk.created_at), "grants": grants, "videos": videos,
+                    "restrictions": {**restricted.to_dict(),
+                                     "draft_approval": restrictions_svc.draft_approval(db(), lk.id)},
                     **verification_fields(lk)})
     return out
 
@@ -69,7 +78,7 @@ def my_face() -> str:
     notes = accounts_svc.list_notifications(db(), me.id, limit=_NOTES)
     contacts = accounts_svc.list_contacts(db(), me)
     return render_template("face.html", likenesses=_likenesses(me), modes=MODES, notes=notes,
-                           contacts=contacts, done=DONE.get(request.args.get("done", "")))
+                           contacts=contacts, categories=CATEGORIES, done=DONE.get(request.args.get("done", "")))
 
 
 def _back(done: str) -> Response:
@@ -100,6 +109,21 @@ def face_challenge() -> Response:
 def face_mode(likeness_id: str) -> Response:
     change_mode(likeness_id, request.form.get("mode"))
     return _back("mode")
+
+
+@bp.post("/me/face/<likeness_id>/restrictions")
+@page(Action.LIKENESS_RESTRICTIONS_SET)
+def face_restrictions(likeness_id: str) -> Response:
+    """The form as the API's body (``PUT /v1/likenesses/<id>/restrictions``): ``categories`` (checkboxes),
+    ``phrases`` (one per line; blank lines dropped), ``note``, ``draft_approval`` (a checkbox). The service's
+    refusal (422, naming what is wrong) is the page's, and nothing is stored then."""
+    f = request.form
+    body = {"categories": f.getlist("categories"),
+            "phrases": [line.strip() for line in f.get("phrases", "").splitlines() if line.strip()],
+            "note": f.get("note", ""), "draft_approval": f.get("draft_approval") == "on"}
+    restrictions_svc.update(db(), caller(), likeness_id, body)
+    db().commit()
+    return _back("restricted")
 
 
 @bp.post("/me/face/<likeness_id>/grants")

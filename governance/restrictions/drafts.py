@@ -190,5 +190,17 @@ def view(r: DraftApproval) -> dict[str, Any]:
             "decided_at": iso(r.decided_at)}
 
 
+def waiting_for(session: Session, account: Account) -> list[str]:
+    """The ids of the generations whose draft waits for ``account``'s answer (pending, held, not yet expired),
+    the one expiring first first."""
+    now = utcnow()
+    rows = session.exec(select(DraftApproval)
+        .join(Generation, Generation.id == DraftApproval.generation_id)  # type: ignore[arg-type]
+        .where(DraftApproval.owner_id == account.id, DraftApproval.decision == "pending",
+               Generation.state == GenerationState.HELD)
+        .order_by(DraftApproval.expires_at)).all()  # type: ignore[arg-type]
+    return list(dict.fromkeys(r.generation_id for r in rows if _aware(r.expires_at) > now))
+
+
 def for_account(session: Session, account: Account, gen: Generation) -> list[DraftApproval]:
     return _mine(session, account, gen)

@@ -185,6 +185,17 @@ def for_account(session: Session, account: Account, gen: Generation) -> list[Res
         .order_by(RestrictionApproval.likeness_id)).all())  # type: ignore[arg-type]
 
 
+def waiting_for(session: Session, account: Account) -> list[str]:
+    """The ids of the generations with an approval still pending for ``account`` that are held (another owner's
+    answer may have blocked one already), oldest question first."""
+    rows = session.exec(select(RestrictionApproval.generation_id)
+        .join(Generation, Generation.id == RestrictionApproval.generation_id)  # type: ignore[arg-type]
+        .where(RestrictionApproval.owner_id == account.id, RestrictionApproval.decision == "pending",
+               Generation.state == GenerationState.HELD)
+        .order_by(RestrictionApproval.created_at)).all()  # type: ignore[arg-type]
+    return list(dict.fromkeys(rows))
+
+
 def is_approver(session: Session, account_id: str, generation_id: str) -> bool:
     row = session.exec(select(RestrictionApproval.likeness_id).where(
         RestrictionApproval.generation_id == generation_id, RestrictionApproval.owner_id == account_id)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
+from governance.accounts.models import Account
 from governance.authz import Action
+from governance.generations.models import Generation
 from governance.generations.services import generations as generations_svc
 from governance.generations.views import answer_held
 from governance.openapi import DOWNLOAD_ERRORS, DOWNLOAD_HEADERS, DOWNLOAD_MEDIA, NOT_MODIFIED, operation
@@ -68,6 +73,13 @@ def approve(generation_id: str) -> Response:
            tags=["held generations"])
 def draft(generation_id: str) -> Response:
     """The sealed draft (visible label, watermark, manifest) an owner who approves drafts is asked about."""
+    return draft_download(generation_id)
+
+
+def draft_download(generation_id: str) -> Response:
+    """The sealed draft of a held generation as an attachment (``<id>.draft.mp4``), for an owner asked about it:
+    404 as for reading the generation, 409 with no draft waiting for the caller, 410 once it expired (the
+    generation blocked, committed). The API's draft and the pages' both answer with it."""
     account = caller()
     gen = generations_svc.generation_for(db(), account, generation_id, Action.GENERATION_DRAFT)
     videos = runtime().settings.videos_dir
@@ -83,10 +95,18 @@ def draft(generation_id: str) -> Response:
 @operation(ok={200: s.DraftsOut}, json=s.DraftDecision, errors=[409, 410], tags=["held generations"])
 def decide_draft(generation_id: str) -> Response:
     """``{"decision": "approve"}`` (released once every owner asked approved) or ``{"decision": "reject"}``."""
-    videos = runtime().settings.videos_dir
-    account, gen, submit = answer_held(generation_id, Action.GENERATION_DRAFT_DECIDE,
-                                       lambda s, a, g, decision: drafts.decide(s, a, g, decision, videos))
-    if submit is None:
-        raise drafts.gone(gen)
+    account, gen = answer_draft(generation_id)
     return jsonify({"generation": gen.id, "state": gen.state.value,
                     "drafts": [drafts.view(r) for r in drafts.for_account(db(), account, gen)]})
+
+
+def answer_draft(generation_id: str, decision: Callable[[], Any] | None = None) -> tuple[Account, Generation]:
+    """The caller's answer to the draft of a held generation (``decision`` reads it, by default from the API's JSON
+    body, see :func:`~governance.generations.views.answer_held`), committed; 410 when the draft had expired (the
+    generation is blocked). Returns the caller and the generation."""
+    videos = runtime().settings.videos_dir
+    account, gen, submit = answer_held(generation_id, Action.GENERATION_DRAFT_DECIDE,
+                                       lambda s, a, g, d: drafts.decide(s, a, g, d, videos), decision)
+    if submit is None:
+        raise drafts.gone(gen)
+    return account, gen

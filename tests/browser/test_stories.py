@@ -149,6 +149,108 @@ def test_a_rights_holder_simulates_a_rule_and_registers_a_character(make_server,
 
 
 
+def _live_likeness(server, token: str, photo: str, mode: str | None = "everyone") -> str:
+    """A likeness enrolled from a photo through the API, then marked live in the database (the live check's own
+    story is above): able to consent; its mode set to ``mode`` (None: left as enrolled)."""
+    from governance.columns import utcnow
+    from governance.db import unit_of_work
+    from governance.likenesses.models import Likeness
+    from policies.consent import Verification
+
+    from .conftest import TESTDATA
+
+    path = TESTDATA / "faces" / photo
+    r = server.api("POST", "/v1/likenesses", token, data={"media": (path.open("rb"), path.name)},
+                   content_type="multipart/form-data")
+    assert r.status_code == 201, r.get_json()
+    lk = r.get_json()["id"]
+    with unit_of_work(server.rt.engine) as s:
+        row = s.get(Likeness, lk)
+        row.verification, row.verified_at = Verification.LIVE, utcnow()
+    if mode is not None:
+        assert server.api("PATCH", f"/v1/likenesses/{lk}", token, json={"mode": mode}).status_code == 200
+    return lk
+
+
+def _settled(server, token: str, gen: str, states: tuple[str, ...] = ("released", "blocked")) -> str:
+    deadline = time.monotonic() + 120
+    while (state := server.api("GET", f"/v1/generations/{gen}", token).get_json()["state"]) not in states:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    return state
+
+
+def test_an_owner_restricts_her_face_and_answers_the_prompts_held_for_her(server, new_page) -> None:
+    pia, quin = server.account("pia"), server.account("quin")
+    lk = _live_likeness(server, pia, "lin-manuel-miranda.png")  # a face no other story enrolls
+    page = new_page(server)
+    sign_in(page, pia)
+    page.get_by_role("link", name="My face").first.click()
+    form = page.locator(f'form[data-restrictions="{lk}"]')
+    form.get_by_label("Violence").check()
+    form.get_by_label("Words or phrases it must never say").fill("I love crypto")
+    form.get_by_label("A note to people who use it").fill("no ads, please")
+    form.get_by_role("button", name="Save restrictions").click()
+    page.wait_for_url(re.compile(r".*done=restricted"))
+    assert page.locator(f'form[data-restrictions="{lk}"]').get_by_label("Violence").is_checked()
+    check_page(page, "my-face-restrictions")
+    got = server.api("GET", f"/v1/likenesses/{lk}/restrictions", pia).get_json()
+    assert got["categories"] == ["violence"] and got["phrases"] == ["I love crypto"]
+
+    # quin's prompts may show violence: each is held, and waits for pia on her page
+    held = []
+    for seed in (1, 2):
+        r = server.api("POST", "/v1/generations", quin, json={"prompt": "a cowboy holds a gun at dusk",
+                                                              "likenesses": [lk], "seed": seed})
+        assert r.status_code == 202 and r.get_json()["state"] == "held", r.get_json()
+        held.append(r.get_json()["id"])
+    page.reload()
+    nav = page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("Awaiting you"))
+    assert nav.locator(".count").get_attribute("data-count") == "2"
+    nav.click()
+    page.wait_for_url(re.compile(r".*/me/requests$"))
+    first = page.locator(f'[data-approval="{held[0]}"]')
+    assert "a cowboy holds a gun at dusk" in first.inner_text() and "may be violence" in first.inner_text()
+    check_page(page, "awaiting-you")
+    first.get_by_role("button", name="Approve the prompt a cowboy holds a gun at dusk").click()
+    page.wait_for_url(re.compile(r".*done=approved"))
+    assert page.get_by_role("status").inner_text().startswith("Done: you approved")
+    assert _settled(server, quin, held[0]) == "released"
+    page.locator(f'[data-approval="{held[1]}"]').get_by_role("button", name=re.compile("^Deny")).click()
+    page.wait_for_url(re.compile(r".*done=denied"))
+    assert page.locator("[data-approval]").count() == 0 and page.locator("#no-approvals").is_visible()
+    check_page(page, "awaiting-you-done")
+    assert server.api("GET", f"/v1/generations/{held[1]}", quin).get_json()["state"] == "blocked"
+
+
+def test_an_admin_links_a_guardian_who_approves_a_wards_grant_request(server, new_page) -> None:
+    admin, gina, tim = server.account("root", "admin"), server.account("gina"), server.account("tim")
+    server.account("ben")
+    lk = _live_likeness(server, tim, "biden.jpg", mode=None)
+    desk = new_page(server)
+    sign_in(desk, admin)
+    desk.get_by_role("link", name="Guardians").first.click()
+    check_page(desk, "admin-guardians")
+    desk.get_by_label("The minor's account (name or id)").first.fill("tim")
+    desk.get_by_label("Their guardian's account (name or id)").fill("gina")
+    desk.get_by_role("button", name="Link the guardian").click()
+    desk.wait_for_url(re.compile(r".*done=linked"))
+    check_page(desk, "admin-guardians-done")
+    # tim's grant now waits for gina
+    assert server.api("PUT", f"/v1/likenesses/{lk}/grants/ben", tim).status_code == 202
+    page = new_page(server)
+    sign_in(page, gina)
+    page.get_by_role("link", name=re.compile("Awaiting you")).first.click()
+    page.locator("#wards a").click()
+    page.wait_for_url(re.compile(r".*/me/guardian$"))
+    check_page(page, "guardian")
+    page.get_by_role("button", name="Approve: let ben use tim's face").click()
+    page.wait_for_url(re.compile(r".*done=ward-approved"))
+    assert page.locator("#none").is_visible()
+    check_page(page, "guardian-done")
+    assert len(server.api("GET", f"/v1/likenesses/{lk}", tim).get_json()["grants"]) == 1
+
+
 def test_sign_in_a_wrong_token_and_a_refusal_read_well(server, new_page) -> None:
     page = new_page(server)
     page.goto("/generate")  # an account's page sends the anonymous to sign in, and back afterwards

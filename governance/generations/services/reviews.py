@@ -110,6 +110,17 @@ def hold(session: Session, gen: Generation, asked: Sequence[tuple[str, str, Trac
            generation_id=gen.id)
 
 
+def waiting_for(session: Session, account: Account) -> list[str]:
+    """The ids of the generations with a question still pending for ``account`` that are held (another owner's
+    answer may have blocked one already), oldest question first."""
+    rows = session.exec(select(GenerationReview.generation_id)
+        .join(Generation, Generation.id == GenerationReview.generation_id)  # type: ignore[arg-type]
+        .where(GenerationReview.owner_id == account.id, GenerationReview.decision == "pending",
+               Generation.state == GenerationState.HELD)
+        .order_by(GenerationReview.created_at)).all()  # type: ignore[arg-type]
+    return list(dict.fromkeys(rows))
+
+
 def is_reviewer(session: Session, account_id: str, generation_id: str) -> bool:
     row = session.exec(select(GenerationReview.likeness_id).where(
         GenerationReview.generation_id == generation_id, GenerationReview.owner_id == account_id).limit(1)).first()
