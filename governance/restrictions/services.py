@@ -28,6 +28,7 @@ from governance.audit import Tag, record
 from governance.authz import Action
 from governance.columns import iso, utcnow
 from governance.errors import InvalidInput
+from governance.generations import questions
 from governance.generations.models import Generation, GenerationState
 from governance.likenesses.models import Likeness
 from governance.likenesses.services.likenesses import owned_likeness
@@ -188,12 +189,7 @@ def for_account(session: Session, account: Account, gen: Generation) -> list[Res
 def waiting_for(session: Session, account: Account) -> list[str]:
     """The ids of the generations with an approval still pending for ``account`` that are held (another owner's
     answer may have blocked one already), oldest question first."""
-    rows = session.exec(select(RestrictionApproval.generation_id)
-        .join(Generation, Generation.id == RestrictionApproval.generation_id)  # type: ignore[arg-type]
-        .where(RestrictionApproval.owner_id == account.id, RestrictionApproval.decision == "pending",
-               Generation.state == GenerationState.HELD)
-        .order_by(RestrictionApproval.created_at)).all()  # type: ignore[arg-type]
-    return list(dict.fromkeys(rows))
+    return questions.waiting_for(session, RestrictionApproval, account.id)
 
 
 def is_approver(session: Session, account_id: str, generation_id: str) -> bool:

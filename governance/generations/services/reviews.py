@@ -30,6 +30,7 @@ from governance.audit import Tag, record
 from governance.authz import Action
 from governance.columns import utcnow
 from governance.errors import InvalidInput
+from governance.generations import questions
 from governance.generations.models import Generation, GenerationReview, GenerationState
 from governance.generations.services.generations import answer_pending, block, is_owner, link_likenesses
 
@@ -113,12 +114,7 @@ def hold(session: Session, gen: Generation, asked: Sequence[tuple[str, str, Trac
 def waiting_for(session: Session, account: Account) -> list[str]:
     """The ids of the generations with a question still pending for ``account`` that are held (another owner's
     answer may have blocked one already), oldest question first."""
-    rows = session.exec(select(GenerationReview.generation_id)
-        .join(Generation, Generation.id == GenerationReview.generation_id)  # type: ignore[arg-type]
-        .where(GenerationReview.owner_id == account.id, GenerationReview.decision == "pending",
-               Generation.state == GenerationState.HELD)
-        .order_by(GenerationReview.created_at)).all()  # type: ignore[arg-type]
-    return list(dict.fromkeys(rows))
+    return questions.waiting_for(session, GenerationReview, account.id)
 
 
 def is_reviewer(session: Session, account_id: str, generation_id: str) -> bool:
