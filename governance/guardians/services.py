@@ -183,8 +183,8 @@ def _suspend_grants(session: Session, admin: Account | None, minor: Account, gua
             grantee = session.get(Account, g.grantee_id)
             notify(session, guardian.id, "guardian:grant:requested",
                    f"{minor.name!r} had let {grantee.name if grantee else g.grantee_id!r} use their likeness "
-                   f"{lk.id} before you were linked; that grant is suspended until you approve or deny it: "
-                   f"POST /v1/guardian/approvals/{a.id}", likeness_id=lk.id)
+                   f"{lk.id} before you were linked; that grant is suspended until you approve or deny it: on the "
+                   f"page /me/guardian, or POST /v1/guardian/approvals/{a.id}", likeness_id=lk.id)
             notify(session, g.grantee_id, "grant:suspended",
                    f"your grant on likeness {lk.id} is suspended: its owner is a minor and the guardian must "
                    "approve it first", likeness_id=lk.id)
@@ -227,8 +227,8 @@ def request_grant(session: Session, minor: Account, likeness: Likeness, grantee_
     record(session, Tag.GUARDIAN_APPROVAL, actor_id=minor.id, subject=likeness.id, approval=a.id,
            grantee=grantee.id, decision="requested")
     notify(session, row.guardian_id, "guardian:grant:requested",
-           f"{minor.name!r} asks to let {grantee.name!r} use their likeness {likeness.id}; approve or deny it: "
-           f"POST /v1/guardian/approvals/{a.id}", likeness_id=likeness.id)
+           f"{minor.name!r} asks to let {grantee.name!r} use their likeness {likeness.id}; approve or deny it: on the "
+           f"page /me/guardian, or POST /v1/guardian/approvals/{a.id}", likeness_id=likeness.id)
     return a
 
 

@@ -342,7 +342,8 @@ def _take_down(session: Session, notice: Notice, gen: Generation, decided_by: st
     for account_id in sorted({gen.requester_id} | involved_owner_ids(session, gen)):
         notify(session, account_id, "generation:takedown",
                f"generation {gen.id} was taken down on takedown notice {notice.id}: {why}. Its requester may file a "
-               f"counter-notice until {iso(notice.counter_deadline)} (POST /v1/notices/{notice.id}/counter)",
+               f"counter-notice until {iso(notice.counter_deadline)} (on the page /notices/{notice.id}/counter, or "
+               f"POST /v1/notices/{notice.id}/counter)",
                generation_id=gen.id)
 
 

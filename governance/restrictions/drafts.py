@@ -74,8 +74,8 @@ def hold(session: Session, gen: Generation, asked: list[tuple[str, str]], sealed
            why="draft_approval")
     for likeness_id, owner_id in asked:
         notify(session, owner_id, "likeness:use:draft",
-               f"generation {gen.id} uses your likeness {likeness_id}: watch the draft (GET /v1/generations/{gen.id}/"
-               f"draft) and approve or reject it (POST /v1/generations/{gen.id}/draft) before "
+               f"generation {gen.id} uses your likeness {likeness_id}: watch the draft and approve or reject it "
+               f"(on the page /me/requests, or GET and POST /v1/generations/{gen.id}/draft) before "
                f"{iso(now + timedelta(seconds=ttl_s))}", generation_id=gen.id, likeness_id=likeness_id)
     notify(session, gen.requester_id, "generation:held",
            f"generation {gen.id} is sealed and waits for the person in it to approve the draft", generation_id=gen.id)

@@ -172,7 +172,7 @@ def hold(session: Session, gen: Generation, holds: Sequence[Hold], requester: Ac
         notify(session, h.owner_id, "likeness:use:approval",
                f"{requester.name} asks to use your likeness {h.likeness_id} in generation {gen.id} with the prompt "
                f"{gen.prompt!r}, which may break your restrictions ({'; '.join(d.reason for d in h.decisions)}); "
-               f"approve or deny it: POST /v1/generations/{gen.id}/approval",
+               f"approve or deny it: on the page /me/requests, or POST /v1/generations/{gen.id}/approval",
                generation_id=gen.id, likeness_id=h.likeness_id)
     notify(session, gen.requester_id, "generation:held",
            f"generation {gen.id} is held: its prompt may break a restriction the person in it set; their answer "

@@ -104,7 +104,7 @@ def hold(session: Session, gen: Generation, asked: Sequence[tuple[str, str, Trac
             notify(session, owner_id, "likeness:use:held",
                    f"{who}'s generation {gen.id} may show your likeness {likeness_id} (frames {m.first_frame}-"
                    f"{m.last_frame}); it is held until you confirm or dismiss it "
-                   f"(POST /v1/generations/{gen.id}/review)",
+                   f"(on the page /me/requests, or POST /v1/generations/{gen.id}/review)",
                    generation_id=gen.id, likeness_id=likeness_id)
     notify(session, gen.requester_id, "generation:held",
            f"generation {gen.id} is held: a face in it may be someone who has not consented; their answer decides",
