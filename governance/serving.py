@@ -29,12 +29,14 @@ line, method, version or header (400), a request line over ``limit_request_line`
 and a 500 when serving a request raised. :func:`problem_worker`'s worker answers those with the same problem+json
 (the status is gunicorn's own: its ``handle_error`` classifies and logs, only its HTML page is replaced). gunicorn
 reads a body only as the app reads it: a malformed chunk then is the app's 400 (``governance.errors``), and, with no
-body limit of gunicorn's own, an upload over the app's limit gets the app's 413.
+body limit of gunicorn's own, an upload over the app's limit gets the app's 413 (a chunked one is read up to one byte
+past the limit first, by :class:`BoundedBody`, so that the app knows its length as under waitress).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -194,6 +196,42 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
     return worker
 
 
+class BoundedBody:
+    """WSGI middleware giving the app a chunked request's body as waitress does: read here, up to one byte past
+    ``max_upload_bytes``, into a spooled file, with its ``CONTENT_LENGTH`` set. gunicorn hands the app a chunked body
+    as a stream it terminates (``wsgi.input_terminated``), which werkzeug limits to ``MAX_CONTENT_LENGTH``; but
+    ``request.get_data()`` (a JSON body, ``/sbr/v1/matches/byContent``) stops at the limit without raising, so a
+    body over it was cut there and parsed (a 400 "malformed JSON at column 4097", or a truncated asset). With the
+    length known (and ``Transfer-Encoding`` gone: the body is no longer chunked), a body over the limit gets the
+    app's 413 like any other, and one at the limit is read whole. Requests that send a ``Content-Length`` pass
+    through untouched. A malformed chunk raises gunicorn's parser error here, which its worker answers as a 400
+    problem (:func:`problem_worker`)."""
+
+    def __init__(self, app: Any, max_upload_bytes: int) -> None:
+        self.app, self.max_upload_bytes = app, max_upload_bytes
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self.app(environ, start_response)
+        body = tempfile.SpooledTemporaryFile(max_size=BODY_SLACK_BYTES)
+        stream, left = environ["wsgi.input"], self.max_upload_bytes + 1
+        while left > 0:
+            data = stream.read(min(left, 65536))
+            if not data:
+                break
+            body.write(data)
+            left -= len(data)
+        size = body.tell()
+        body.seek(0)
+        environ = {**environ, "wsgi.input": body, "CONTENT_LENGTH": str(size)}
+        environ.pop("wsgi.input_terminated", None)
+        environ.pop("HTTP_TRANSFER_ENCODING")  # werkzeug ignores a length sent with chunked (waitress drops it too)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            body.close()
+
+
 def serve_many(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the app under gunicorn with ``workers`` processes of ``threads`` threads each, until stopped."""
     from gunicorn.app.base import BaseApplication
@@ -221,6 +259,6 @@ def serve_many(settings: Settings, host: str, port: int, workers: int, threads: 
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app({"data_dir": settings.data_dir})
+            return BoundedBody(create_app({"data_dir": settings.data_dir}), settings.max_upload_bytes)
 
     _Gunicorn().run()

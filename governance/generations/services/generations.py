@@ -23,7 +23,7 @@ from governance.audit import Tag, record, record_now
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.columns import iso, utcnow
-from governance.db import insert_now
+from governance.db import insert_now, serialize_quota
 from governance.errors import BadRequest, Conflict, InvalidInput, QuotaExceeded
 from governance.generations.models import (
     NOTICE_ID_PREFIX,
@@ -216,6 +216,7 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         if len(likeness_ids) > MAX_LIKENESSES:
             raise InvalidInput(f"a remix of {parent.id} would show {len(likeness_ids)} likenesses with its lineage's; "
                                f"at most {MAX_LIKENESSES} per generation")
+    serialize_quota(session, requester.id)  # the count below and the insert after it, one request at a time
     quota = quota_for(session, requester, default_quota=default_quota)
     if quota.left == 0:
         raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
