@@ -160,3 +160,22 @@ def test_concurrent_requests_do_not_exceed_the_daily_quota(either):
         statuses = list(pool.map(lambda n: _generate(port, token, n), range(20)))
     assert statuses.count(202) == QUOTA, statuses
     assert statuses.count(429) == 20 - QUOTA, statuses
+
+
+def test_concurrent_requests_do_not_exceed_the_daily_quota_on_postgres(pg_url, make_api):  # pg_url first (conftest)
+    """The same race on PostgreSQL, where the requests of one account wait on an advisory lock (another account's
+    request does not: it is served while they queue)."""
+    pytest.importorskip("psycopg")
+    api = make_api(database_url=pg_url, daily_quota=QUOTA, worker="none")
+    assert api.rt.engine.dialect.name == "postgresql"
+    racer, other = api.account("racer"), api.account("other")
+
+    def generate(n: int) -> int:
+        r = api.call("POST", "/v1/generations", racer, json={"prompt": f"a cat, take {n}", "likenesses": []})
+        return int(r.status_code)
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(generate, range(12)))
+    assert statuses.count(202) == QUOTA and statuses.count(429) == 12 - QUOTA, statuses
+    r = api.call("POST", "/v1/generations", other, json={"prompt": "a dog", "likenesses": []})
+    assert r.status_code == 202, r.get_json()
