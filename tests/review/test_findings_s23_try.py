@@ -179,3 +179,74 @@ def test_concurrent_requests_do_not_exceed_the_daily_quota_on_postgres(pg_url, m
     assert statuses.count(202) == QUOTA and statuses.count(429) == 12 - QUOTA, statuses
     r = api.call("POST", "/v1/generations", other, json={"prompt": "a dog", "likenesses": []})
     assert r.status_code == 202, r.get_json()
+
+
+# -- Finding 3: NaN and Infinity were taken as JSON ---------------------------------------------------------------
+# Request: POST /v1/generations {"prompt": "x", "likenesses": [], "seed": NaN}   (also Infinity, -Infinity)
+# Answer: 422 "seed must be an integer in [0, 2**63)": the body was parsed (Python's decoder takes the three words),
+# though it is not JSON (RFC 8259); the README: "one that does not parse is a 400 saying `malformed JSON`".
+@pytest.mark.parametrize("word", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_malformed_json(api, word):
+    alice = api.account("alice")
+    r = api.call("POST", "/v1/generations", alice, data=f'{{"prompt": "a cat", "likenesses": [], "seed": {word}}}',
+                 content_type="application/json")
+    assert r.status_code == 400, r.get_json()
+    assert r.content_type == "application/problem+json"
+    assert r.get_json()["detail"].startswith("malformed JSON") and word.lstrip("-") in r.get_json()["detail"]
+    # the rejection's other side: the same body with a number is a decision (202)
+    r = api.call("POST", "/v1/generations", alice, json={"prompt": "a cat", "likenesses": [], "seed": 7})
+    assert r.status_code == 202, r.get_json()
+
+
+# -- Finding 4: answers whose problem type is documented for another status --------------------------------------
+# docs/security.md's table gives each type its status ("bad-request" 400, "internal" 500: "a bug: the detail is
+# generic, the operator's log has the traceback"), and tests/governance/test_errors.py holds the table to the code's
+# types. But the servers' own answers and the downloads' carry those types with other statuses:
+#   GET /healthz with a 300 KB header (waitress)  -> 431 {"type": ".../bad-request", "title": "Request Header Fields
+#                                                   Too Large", ..., "instance": "/"}  (instance "/" too: the path was
+#                                                   never parsed)
+#   GET /aaaa...(5000) (gunicorn)                 -> 414 ".../bad-request"
+#   POST ... Transfer-Encoding: gzip (waitress)   -> 501 ".../internal", detail "Transfer-Encoding requested is not
+#                                                   supported." (a client's request, not a bug; and not generic)
+#   GET /v1/generations/{id}/video, Range: bytes=99999999-  -> 416 ".../bad-request"; If-Match: "nope" -> 412
+# A client dispatching on `type` cannot tell these from a 400 or a 500. Each needs a slug of its own, in the table,
+# and the tests of test_serving.py / test_openapi.py that pin the present types changed with it: not a small fix.
+@pytest.mark.xfail(strict=True, reason="414/412/416/431 answer type bad-request (documented 400) and 501 answers "
+                                       "internal (documented 500, 'a bug'): each needs its own documented slug")
+@pytest.mark.parametrize(("code", "reason"), [(412, "Precondition Failed"), (414, "URI Too Long"),
+                                              (416, "Range Not Satisfiable"),
+                                              (431, "Request Header Fields Too Large"), (501, "Not Implemented")])
+def test_every_answers_type_is_documented_for_its_status(code, reason):
+    import re
+
+    from governance.serving import server_problem
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    table = text.split("<!-- problem-types:start -->")[1].split("<!-- problem-types:end -->")[0]
+    documented = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| `([a-z-]+)` \| (\d{3}) \|", table, re.M)}
+    _, _, body = server_problem(code, reason, "what the server said", LIMIT, "/v1/x")
+    slug = json.loads(body)["type"].rsplit("/", 1)[1]
+    assert documented.get(slug) == code, (slug, documented.get(slug))
+
+
+# -- Finding 5: /v1/me says "left": 2 while every request is refused ---------------------------------------------
+# An account with a quota of 2 that has had 2 requests refused at the precheck (a character's rule):
+#   GET /v1/me -> {"quota": {"daily": 2, "used": 0, "left": 2, "refused": 2, ...}}
+#   POST /v1/generations (any prompt) -> 429 quota-exceeded "'bob' has had 2 requests refused at the precheck today"
+# A client that checks `left` before asking (the README: "for creators the daily `quota`") is told it has 2 left
+# and is refused every time until midnight. Whether `left` should count the refusals' bound (min of the two), or a
+# new member should say so, is the API's owner's call: it changes a documented field.
+@pytest.mark.xfail(strict=True, reason="quota.left ignores the bound on refused requests; the fix changes a "
+                                       "documented field and needs the owner's decision")
+def test_me_says_no_requests_left_once_refusals_used_the_quota(make_api):
+    api = make_api(daily_quota=QUOTA, worker="none")
+    studio, bob = api.account("studio", role="rights_holder"), api.account("bob")
+    r = api.call("POST", "/v1/characters", studio, json={"name": "Captain Comet", "aliases": [], "rule": "deny"})
+    assert r.status_code == 201, r.get_json()
+    for _ in range(QUOTA):
+        r = api.call("POST", "/v1/generations", bob, json={"prompt": "Captain Comet on a beach", "likenesses": []})
+        assert r.status_code == 202 and r.get_json()["state"] == "blocked"
+    r = api.call("POST", "/v1/generations", bob, json={"prompt": "a dog on a beach", "likenesses": []})
+    assert r.status_code == 429
+    quota = api.call("GET", "/v1/me", bob).get_json()["quota"]
+    assert quota["left"] == 0, quota
