@@ -42,7 +42,7 @@ from typing import Any
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
-from waitress.utilities import Error
+from waitress.utilities import Error, RequestHeaderFieldsTooLarge
 
 from governance.config import Settings
 from governance.errors import problem_for
@@ -94,6 +94,8 @@ class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
 
     def execute(self) -> None:
         path = getattr(self.request, "path", None)  # unset when the request line could not be parsed
+        if isinstance(self.request.error, RequestHeaderFieldsTooLarge):
+            path = None  # waitress parsed a stand-in request line ("GET / HTTP/1.0"), not the client's: no instance
         status, headers, body = waitress_problem(self.request.error, self.max_upload_bytes,
                                                  path if isinstance(path, str) else None)
         self.status = status

@@ -250,3 +250,20 @@ def test_me_says_no_requests_left_once_refusals_used_the_quota(make_api):
     assert r.status_code == 429
     quota = api.call("GET", "/v1/me", bob).get_json()["quota"]
     assert quota["left"] == 0, quota
+
+
+# -- Finding 6: waitress's 431 named "/" as the instance, whatever the request's path -----------------------------
+# Request (consentgate serve): GET /healthz with a 300 KB header
+# Answer: 431 {"type": ".../bad-request", "title": "Request Header Fields Too Large", ..., "instance": "/"}: waitress
+# parses a stand-in request line "GET / HTTP/1.0" when the headers are over its bound, and that path was reported.
+def test_waitress_431_names_no_instance_it_did_not_read(one_process):
+    port, _ = one_process
+    status, headers, body = _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000
+                                      + b"\r\n\r\n")
+    assert status == 431 and headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == 431 and "instance" not in problem, problem
+    # the rejection's other side: a parser error after the request line still names the path it read
+    status, _, body = _exchange(port, b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                b"zz\r\n")
+    assert status == 400 and json.loads(body)["instance"] == "/v1/verify"
