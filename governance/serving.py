@@ -177,11 +177,14 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
     page is. gunicorn (the ``scale`` extra) is imported here, not with this module."""
     from gunicorn import util
     from gunicorn.workers.gthread import ThreadWorker
+    from werkzeug.http import HTTP_STATUS_CODES
 
     def handle_error(self: Any, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         page = _Page(client)
         ThreadWorker.handle_error(self, req, page, addr, exc)  # gunicorn's status and logging; its page is kept
         code, reason = page.status()
+        if code != 400 and reason == "Bad Request":  # gunicorn keeps its 400's phrase on the 501 and 500 it sets
+            reason = HTTP_STATUS_CODES.get(code, reason)
         request = req if req is not None else getattr(exc, "req", None)
         path = getattr(request, "path", None)
         status, headers, body = server_problem(code, reason, str(exc), max_upload_bytes,

@@ -267,3 +267,26 @@ def test_waitress_431_names_no_instance_it_did_not_read(one_process):
     status, _, body = _exchange(port, b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 b"zz\r\n")
     assert status == 400 and json.loads(body)["instance"] == "/v1/verify"
+
+
+# -- Finding 7: gunicorn's 501 went out as "501 Bad Request" -------------------------------------------------------
+# Request (consentgate serve --workers 2): POST /v1/verify, Transfer-Encoding: xchunked
+# Answer: "HTTP/1.1 501 Bad Request" with a problem whose title is "Not Implemented": gunicorn's handle_error sets
+# status_int = 501 for an unsupported transfer coding but leaves its reason "Bad Request", and the problem worker
+# reused that reason.
+def test_gunicorn_501_has_its_own_reason_phrase(two_workers):
+    port, _ = two_workers
+    raw = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    assert _raw_status_line(port, raw) == b"HTTP/1.1 501 Not Implemented"
+    # the rejection's other side: a 400 keeps its own phrase
+    status_line = _raw_status_line(port, b"GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+
+
+def _raw_status_line(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw)
+        data = b""
+        while got := sock.recv(65536):
+            data += got
+    return data.split(b"\r\n", 1)[0]
