@@ -209,14 +209,24 @@ class BoundedBody:
     body over it was cut there and parsed (a 400 "malformed JSON at column 4097", or a truncated asset). With the
     length known (and ``Transfer-Encoding`` gone: the body is no longer chunked), a body over the limit gets the
     app's 413 like any other, and one at the limit is read whole. Requests that send a ``Content-Length`` pass
-    through untouched. A malformed chunk raises gunicorn's parser error here, which its worker answers as a 400
+    through untouched. A transfer coding besides ``chunked`` (gunicorn passes ``gzip``, ``deflate`` and ``compress``
+    on, undecoded, and the app reads no coded body) is a 501 problem, as waitress answers it. A malformed chunk
+    raises gunicorn's parser error here, which its worker answers as a 400
     problem (:func:`problem_worker`)."""
 
     def __init__(self, app: Any, max_upload_bytes: int) -> None:
         self.app, self.max_upload_bytes = app, max_upload_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
+        if codings and codings != ["chunked"]:  # gunicorn passes gzip, deflate and compress on, undecoded
+            status, headers, body = server_problem(501, "Not Implemented", "Transfer-Encoding "
+                                                   f"{', '.join(codings)!r} is not supported: send the body chunked "
+                                                   "or with a Content-Length", self.max_upload_bytes,
+                                                   environ.get("PATH_INFO") or None)
+            start_response(status, [*headers, ("Content-Length", str(len(body))), ("Connection", "close")])
+            return [body]
+        if environ.get("CONTENT_LENGTH") or codings != ["chunked"]:
             return self.app(environ, start_response)
         body = tempfile.SpooledTemporaryFile(max_size=BODY_SLACK_BYTES)
         stream, left = environ["wsgi.input"], self.max_upload_bytes + 1

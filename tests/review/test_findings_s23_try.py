@@ -318,3 +318,25 @@ def test_an_http11_request_without_host_is_a_400_problem(either):
     port, _ = either
     status, headers, _ = _exchange(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert status == 400 and headers["content-type"] == "application/problem+json"
+
+
+# -- Finding 10: under gunicorn a gzip-coded chunked body reached the app undecoded -------------------------------
+# Request (consentgate serve --workers 2): POST /v1/generations, Transfer-Encoding: gzip, chunked, a gzipped JSON
+# body -> 400 "malformed JSON ... the body is not UTF-8 text": gunicorn accepts gzip, deflate and compress and hands
+# the coded bytes on; the app decodes none. waitress answers the same request 501 (docs/operations.md: "an unknown
+# transfer coding (501)").
+def test_a_transfer_coding_besides_chunked_is_501_under_either_server(either):
+    import gzip
+
+    port, tmp = either
+    token = _creator(tmp, f"gzipper{port}")
+    body = gzip.compress(b'{"prompt": "a walk on the beach", "likenesses": []}')
+    head = (f"POST /v1/generations HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n").encode()
+    status, headers, answer = _exchange(port, head + _chunked(body))
+    assert status == 501, answer
+    assert headers["content-type"] == "application/problem+json" and json.loads(answer)["status"] == 501
+    # the rejection's other side: the same body plain and chunked is a decision
+    plain = b'{"prompt": "a walk on the beach", "likenesses": []}'
+    status, _, answer = _exchange(port, head.replace(b"gzip, chunked", b"chunked") + _chunked(plain))
+    assert status == 202, answer
