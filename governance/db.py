@@ -320,6 +320,29 @@ def serialize_consent(session: Session, account_ids: Iterable[str]) -> None:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": _CONSENT_LOCK_CLASS, "key": key})
 
 
+_QUOTA_LOCK_CLASS = 0x51756F74  # "Quot": the advisory lock class of an account's daily generation quota
+
+
+def serialize_quota(session: Session, account_id: str) -> None:
+    """Take, for the rest of the caller's transaction, the lock that orders the generation requests of
+    ``account_id``: the request that counts the account's requests of the day against its quota and then inserts
+    its own holds it from the count to the commit, so concurrent requests of one account are counted one after
+    another and never pass the quota together (``POST /v1/generations``).
+
+    - SQLite: the database's write lock, taken now with ``BEGIN IMMEDIATE`` (as :func:`serialize_consent`): the
+      count then sees every request committed before it.
+    - PostgreSQL: a transaction-level advisory lock for the account, of its own class: other accounts' requests
+      do not wait. Call it before any other lock of the transaction (no generation request takes another)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        dbapi: Any = conn.connection.driver_connection
+        if not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"),
+                     {"cls": _QUOTA_LOCK_CLASS, "key": _consent_lock_key(account_id)})
+
+
 #: Tables whose new rows the change feed must see (:func:`_feed_changes` reads them from a flush): never inserted
 #: past the unit of work.
 _FED_TABLES = frozenset(table.__table__ for watched in FEEDS.values() for table, _ in watched)  # type: ignore[attr-defined]

@@ -29,18 +29,20 @@ line, method, version or header (400), a request line over ``limit_request_line`
 and a 500 when serving a request raised. :func:`problem_worker`'s worker answers those with the same problem+json
 (the status is gunicorn's own: its ``handle_error`` classifies and logs, only its HTML page is replaced). gunicorn
 reads a body only as the app reads it: a malformed chunk then is the app's 400 (``governance.errors``), and, with no
-body limit of gunicorn's own, an upload over the app's limit gets the app's 413.
+body limit of gunicorn's own, an upload over the app's limit gets the app's 413 (a chunked one is read up to one byte
+past the limit first, by :class:`BoundedBody`, so that the app knows its length as under waitress).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
-from waitress.utilities import Error
+from waitress.utilities import Error, RequestHeaderFieldsTooLarge
 
 from governance.config import Settings
 from governance.errors import problem_for
@@ -92,6 +94,8 @@ class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
 
     def execute(self) -> None:
         path = getattr(self.request, "path", None)  # unset when the request line could not be parsed
+        if isinstance(self.request.error, RequestHeaderFieldsTooLarge):
+            path = None  # waitress parsed a stand-in request line ("GET / HTTP/1.0"), not the client's: no instance
         status, headers, body = waitress_problem(self.request.error, self.max_upload_bytes,
                                                  path if isinstance(path, str) else None)
         self.status = status
@@ -173,11 +177,14 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
     page is. gunicorn (the ``scale`` extra) is imported here, not with this module."""
     from gunicorn import util
     from gunicorn.workers.gthread import ThreadWorker
+    from werkzeug.http import HTTP_STATUS_CODES
 
     def handle_error(self: Any, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         page = _Page(client)
         ThreadWorker.handle_error(self, req, page, addr, exc)  # gunicorn's status and logging; its page is kept
         code, reason = page.status()
+        if code != 400 and reason == "Bad Request":  # gunicorn keeps its 400's phrase on the 501 and 500 it sets
+            reason = HTTP_STATUS_CODES.get(code, reason)
         request = req if req is not None else getattr(exc, "req", None)
         path = getattr(request, "path", None)
         status, headers, body = server_problem(code, reason, str(exc), max_upload_bytes,
@@ -192,6 +199,52 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
     worker: type[Any] = type("ProblemWorker", (ThreadWorker,), {"handle_error": handle_error,
                                                                 "__module__": __name__})
     return worker
+
+
+class BoundedBody:
+    """WSGI middleware giving the app a chunked request's body as waitress does: read here, up to one byte past
+    ``max_upload_bytes``, into a spooled file, with its ``CONTENT_LENGTH`` set. gunicorn hands the app a chunked body
+    as a stream it terminates (``wsgi.input_terminated``), which werkzeug limits to ``MAX_CONTENT_LENGTH``; but
+    ``request.get_data()`` (a JSON body, ``/sbr/v1/matches/byContent``) stops at the limit without raising, so a
+    body over it was cut there and parsed (a 400 "malformed JSON at column 4097", or a truncated asset). With the
+    length known (and ``Transfer-Encoding`` gone: the body is no longer chunked), a body over the limit gets the
+    app's 413 like any other, and one at the limit is read whole. Requests that send a ``Content-Length`` pass
+    through untouched. A transfer coding besides ``chunked`` (gunicorn passes ``gzip``, ``deflate`` and ``compress``
+    on, undecoded, and the app reads no coded body) is a 501 problem, as waitress answers it. A malformed chunk
+    raises gunicorn's parser error here, which its worker answers as a 400
+    problem (:func:`problem_worker`)."""
+
+    def __init__(self, app: Any, max_upload_bytes: int) -> None:
+        self.app, self.max_upload_bytes = app, max_upload_bytes
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
+        if codings and codings != ["chunked"]:  # gunicorn passes gzip, deflate and compress on, undecoded
+            status, headers, body = server_problem(501, "Not Implemented", "Transfer-Encoding "
+                                                   f"{', '.join(codings)!r} is not supported: send the body chunked "
+                                                   "or with a Content-Length", self.max_upload_bytes,
+                                                   environ.get("PATH_INFO") or None)
+            start_response(status, [*headers, ("Content-Length", str(len(body))), ("Connection", "close")])
+            return [body]
+        if environ.get("CONTENT_LENGTH") or codings != ["chunked"]:
+            return self.app(environ, start_response)
+        body = tempfile.SpooledTemporaryFile(max_size=BODY_SLACK_BYTES)
+        stream, left = environ["wsgi.input"], self.max_upload_bytes + 1
+        while left > 0:
+            data = stream.read(min(left, 65536))
+            if not data:
+                break
+            body.write(data)
+            left -= len(data)
+        size = body.tell()
+        body.seek(0)
+        environ = {**environ, "wsgi.input": body, "CONTENT_LENGTH": str(size)}
+        environ.pop("wsgi.input_terminated", None)
+        environ.pop("HTTP_TRANSFER_ENCODING")  # werkzeug ignores a length sent with chunked (waitress drops it too)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            body.close()
 
 
 def serve_many(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
@@ -221,6 +274,6 @@ def serve_many(settings: Settings, host: str, port: int, workers: int, threads: 
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app({"data_dir": settings.data_dir})
+            return BoundedBody(create_app({"data_dir": settings.data_dir}), settings.max_upload_bytes)
 
     _Gunicorn().run()

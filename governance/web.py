@@ -97,7 +97,7 @@ def json_body(*allowed: str) -> dict[str, Any]:
     if not request.is_json:
         raise BadRequest("expected a JSON object body with Content-Type: application/json")
     try:
-        body = json.loads(request.get_data(cache=True))
+        body = json.loads(request.get_data(cache=True), parse_constant=_not_json)
     except RecursionError as e:  # the decoder gives up on deep nesting with an error that is not a ValueError
         raise BadRequest("the JSON body is nested too deeply") from e
     except UnicodeDecodeError as e:
@@ -113,6 +113,11 @@ def json_body(*allowed: str) -> dict[str, Any]:
         raise InvalidInput(f"unknown fields: {sorted(unknown)}; expected some of {sorted(allowed)}")
     _check_text(body, "")
     return body
+
+
+def _not_json(word: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``: Python's decoder takes them, JSON (RFC 8259) has no such values."""
+    raise ValueError(f"{word} is not a JSON value (RFC 8259 has no NaN or Infinity)")
 
 
 def _json_kind(value: Any) -> str:

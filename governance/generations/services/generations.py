@@ -23,7 +23,7 @@ from governance.audit import Tag, record, record_now
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.columns import iso, utcnow
-from governance.db import insert_now
+from governance.db import insert_now, serialize_quota
 from governance.errors import BadRequest, Conflict, InvalidInput, QuotaExceeded
 from governance.generations.models import (
     NOTICE_ID_PREFIX,
@@ -216,18 +216,12 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         if len(likeness_ids) > MAX_LIKENESSES:
             raise InvalidInput(f"a remix of {parent.id} would show {len(likeness_ids)} likenesses with its lineage's; "
                                f"at most {MAX_LIKENESSES} per generation")
-    quota = quota_for(session, requester, default_quota=default_quota)
-    if quota.left == 0:
-        raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
-                            f"quota resets at {iso(quota.resets_at)}", quota=quota.daily,
-                            resets_at=iso(quota.resets_at), retry_after=quota.retry_after_s)
-    if quota.refused >= quota.daily:
-        raise QuotaExceeded(f"{requester.name!r} has had {quota.refused} requests refused at the precheck today "
-                            f"(UTC), as many as the daily quota allows: refused requests use no generation, but "
-                            f"probing the rules is not free; this resets at {iso(quota.resets_at)}",
-                            quota=quota.daily, refused=quota.refused, resets_at=iso(quota.resets_at),
-                            retry_after=quota.retry_after_s)
+    _refuse_over_quota(requester, quota_for(session, requester, default_quota=default_quota))  # no precheck for it
     decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold, label)
+    # Counted again under the account's lock, held to the commit: concurrent requests of one account insert one
+    # after another, each counting the others (without it, 20 at once on a quota of 2 got 7-9 generations).
+    serialize_quota(session, requester.id)
+    _refuse_over_quota(requester, quota_for(session, requester, default_quota=default_quota))
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     verdict = all_of(decisions)
@@ -256,6 +250,21 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
     elif not verdict.allowed:
         _tell_blocked(session, gen, denied, stage="precheck", notify_owners=owners, requester=requester)
     return gen
+
+
+def _refuse_over_quota(requester: Account, quota: Quota) -> None:
+    """429 (:class:`QuotaExceeded`) when ``quota`` has no generation left today, or as many refusals at the precheck
+    as it has generations."""
+    if quota.left == 0:
+        raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
+                            f"quota resets at {iso(quota.resets_at)}", quota=quota.daily,
+                            resets_at=iso(quota.resets_at), retry_after=quota.retry_after_s)
+    if quota.refused >= quota.daily:
+        raise QuotaExceeded(f"{requester.name!r} has had {quota.refused} requests refused at the precheck today "
+                            f"(UTC), as many as the daily quota allows: refused requests use no generation, but "
+                            f"probing the rules is not free; this resets at {iso(quota.resets_at)}",
+                            quota=quota.daily, refused=quota.refused, resets_at=iso(quota.resets_at),
+                            retry_after=quota.retry_after_s)
 
 
 def _mark_blocked(gen: Generation, reasons: Sequence[str]) -> None:
