@@ -218,10 +218,6 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
                                f"at most {MAX_LIKENESSES} per generation")
     _refuse_over_quota(requester, quota_for(session, requester, default_quota=default_quota))  # no precheck for it
     decisions, relied, owners, holds = precheck(session, requester, prompt, likeness_ids, restriction_hold, label)
-    # Counted again under the account's lock, held to the commit: concurrent requests of one account insert one
-    # after another, each counting the others (without it, 20 at once on a quota of 2 got 7-9 generations).
-    serialize_quota(session, requester.id)
-    _refuse_over_quota(requester, quota_for(session, requester, default_quota=default_quota))
     gen = Generation(requester_id=requester.id, prompt=prompt, seed=seed, likeness_ids=likeness_ids,
                      decisions=[d.to_dict() for d in decisions], grants_relied=relied)
     verdict = all_of(decisions)
@@ -230,20 +226,26 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
         _mark_blocked(gen, denied)
     elif not holds:
         gen.state = GenerationState.PRECHECKED
-    # Every decision writes these rows: inserted now, in a statement each, rather than flushed by the unit of work
-    # (issue 12: the flush was a third of a decision's CPU).
-    insert_now(session, [gen])
-    insert_now(session, [GenerationLikeness(generation_id=gen.id, likeness_id=lid, named=True)
-                         for lid in likeness_ids])
-    if parent is not None:
-        lineage.link(session, gen, parent)
     named: dict[str, bool] = {}
     for d in decisions:
         character_id = character_of(d.rule)
         if character_id is not None:
             named[character_id] = named.get(character_id, True) and d.allowed
-    insert_now(session, [GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed)
-                         for character_id, allowed in named.items()])
+    links = [GenerationLikeness(generation_id=gen.id, likeness_id=lid, named=True) for lid in likeness_ids]
+    characters = [GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed)
+                  for character_id, allowed in named.items()]
+    # Counted again under the account's lock, held to the commit: concurrent requests of one account insert one
+    # after another, each counting the others (without it, 20 at once on a quota of 2 got 7-9 generations). On
+    # SQLite the lock is the database's write lock, so everything that can be made before it is (the rows above).
+    serialize_quota(session, requester.id)
+    _refuse_over_quota(requester, quota_for(session, requester, default_quota=default_quota))
+    # Every decision writes these rows: inserted now, in a statement each, rather than flushed by the unit of work
+    # (issue 12: the flush was a third of a decision's CPU).
+    insert_now(session, [gen])
+    insert_now(session, links)
+    if parent is not None:
+        lineage.link(session, gen, parent)
+    insert_now(session, characters)
     record_now(session, Tag.GENERATION_REQUEST, actor_id=requester.id, subject=gen.id, likenesses=likeness_ids)
     if verdict.allowed and holds:
         restrictions_svc.hold(session, gen, holds, requester)
