@@ -562,7 +562,9 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         try:
             data = resp.read(VERIFY_MAX_ANSWER + 1)  # a report is kilobytes: never hold an endless answer
         finally:
-            resp.release_conn()
+            # One request a run: the connection closes with the answer. Released to the pool instead, an answer cut
+            # at the limit left its connection with unread bytes, open until the garbage collector found it.
+            resp.close()
     except urllib3.exceptions.ReadTimeoutError as e:
         if base.startswith("https://") and time.monotonic() - started < VERIFY_READ_S:  # the TLS handshake's wait
             raise SystemExit(f"consentgate verify: {shown} did not answer the TLS handshake within "

@@ -149,8 +149,9 @@ def _generate(port: int, token: str, n: int) -> int:
         with urllib.request.urlopen(req, timeout=60) as r:
             return int(r.status)
     except urllib.error.HTTPError as e:
-        assert e.headers["Content-Type"] == "application/problem+json"
-        return int(e.code)
+        with e:  # the error holds the answer's connection: closed here, not left to the garbage collector
+            assert e.headers["Content-Type"] == "application/problem+json"
+            return int(e.code)
 
 
 def test_concurrent_requests_do_not_exceed_the_daily_quota(either):
