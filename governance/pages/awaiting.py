@@ -132,12 +132,20 @@ def _decision() -> Callable[[], Any]:
     return lambda: request.form.get("decision")
 
 
+def _answer(generation_id: str, action: Action, decide: Callable[..., bool | None], yes: str,
+            done: tuple[str, str]) -> Response:
+    """The form's ``decision`` to a held generation's question, through the API's own
+    :func:`~governance.generations.views.answer_held`; back to the page saying ``done[0]`` when it was ``yes``,
+    ``done[1]`` otherwise."""
+    answer_held(generation_id, action, decide, _decision())
+    return _back(done[0] if request.form.get("decision") == yes else done[1])
+
+
 @bp.post("/me/requests/<generation_id>/approval")
 @page(Action.GENERATION_APPROVE)
 def awaiting_approve(generation_id: str) -> Response:
     """``decision``: ``approve`` or ``deny`` (the API's ``POST /v1/generations/<id>/approval``)."""
-    answer_held(generation_id, Action.GENERATION_APPROVE, approvals_svc.decide, _decision())
-    return _back("approved" if request.form.get("decision") == "approve" else "denied")
+    return _answer(generation_id, Action.GENERATION_APPROVE, approvals_svc.decide, "approve", ("approved", "denied"))
 
 
 @bp.get("/me/requests/<generation_id>/draft.mp4")
@@ -159,8 +167,7 @@ def awaiting_draft_decide(generation_id: str) -> Response:
 @page(Action.GENERATION_REVIEW)
 def awaiting_review(generation_id: str) -> Response:
     """``decision``: ``confirm`` (it is me) or ``dismiss`` (not me) (the API's ``POST /v1/generations/<id>/review``)."""
-    answer_held(generation_id, Action.GENERATION_REVIEW, reviews_svc.decide, _decision())
-    return _back("confirmed" if request.form.get("decision") == "confirm" else "dismissed")
+    return _answer(generation_id, Action.GENERATION_REVIEW, reviews_svc.decide, "confirm", ("confirmed", "dismissed"))
 
 
 @bp.get("/me/guardian")

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers import ROOT, exchange, free_port, start, stop
 
 
 def _children(pid: int) -> list[int]:
@@ -33,7 +25,7 @@ def test_serve_with_two_workers_answers_from_two_processes_and_stops(tmp_path):
     pytest.importorskip("gunicorn")
     if not Path("/proc/self/task").exists():
         pytest.skip("counts processes through /proc")
-    port = _port()
+    port = free_port()
     env = {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp_path / "var"), "GOVERNANCE_WORKER": "none",
            "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port), "--workers", "2"],
@@ -65,53 +57,28 @@ def test_serve_with_two_workers_answers_from_two_processes_and_stops(tmp_path):
 # answers 413 from the Content-Length; above the bound waitress refuses the body itself, before the app sees it.
 LIMIT = 4096
 BOUND = LIMIT + 1_048_576  # governance.serving.BODY_SLACK_BYTES over the limit
-
-
-def _start(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """``python -m governance serve --port P *args`` with a 4 KiB upload limit, once it answers ``/healthz``: the
-    process, its port and the file its output goes to."""
-    port, log = _port(), tmp / "server.log"
-    env = {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp / "var"), "GOVERNANCE_WORKER": "none",
-           "GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "PYTHONPATH": str(ROOT)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port), *args],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.3)
-    if proc.poll() is not None:
-        pytest.fail(log.read_text(errors="replace"))
-    return proc, port, log
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.wait(timeout=60)
+SETTINGS = {"GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT)}
 
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
     """``python -m governance serve`` (one waitress process) with a 4 KiB upload limit: its port."""
-    proc, port, _ = _start(tmp_path_factory.mktemp("serve"))
+    proc, port, _ = start(tmp_path_factory.mktemp("serve"), settings=SETTINGS)
     try:
         yield port
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
 def many_processes(tmp_path_factory):
     """``python -m governance serve --workers 2`` (gunicorn) with a 4 KiB upload limit: its port and its log."""
     pytest.importorskip("gunicorn")
-    proc, port, log = _start(tmp_path_factory.mktemp("serve-many"), "--workers", "2")
+    proc, port, log = start(tmp_path_factory.mktemp("serve-many"), "--workers", "2", settings=SETTINGS)
     try:
         yield port, log
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="module", params=["one process", "two workers"])
@@ -120,34 +87,6 @@ def either(request):
     if request.param == "one process":
         return request.getfixturevalue("one_process")
     return request.getfixturevalue("many_processes")[0]
-
-
-def _exchange(port: int, head: bytes, body_chunks: Iterable[bytes] = ()) -> tuple[int, dict[str, str], bytes]:
-    """Send ``head`` then each of ``body_chunks`` (stopping when the server stops reading) on a fresh connection;
-    the answer's status, headers (lower-cased names) and body, read until the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head)
-        for chunk in body_chunks:
-            try:
-                sock.sendall(chunk)
-            except OSError:  # waitress answered and closed: the rest is not read
-                break
-        data = b""
-        while True:
-            try:
-                got = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not got:
-                break
-            data += got
-    head_raw, _, body = data.partition(b"\r\n\r\n")
-    lines = head_raw.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    if "content-length" in headers:
-        body = body[:int(headers["content-length"])]
-    return status, headers, body
 
 
 def _assert_problem(status: int, headers: dict[str, str], body: bytes, want: int, type_: str) -> dict[str, Any]:
@@ -161,7 +100,7 @@ def _assert_problem(status: int, headers: dict[str, str], body: bytes, want: int
 
 
 def test_a_normal_request_is_still_served(either):
-    status, headers, body = _exchange(either, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    status, headers, body = exchange(either, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert status == 200 and headers["content-type"] == "application/json"
     assert json.loads(body)["status"] == "ok"
 
@@ -172,7 +111,7 @@ def test_an_upload_over_the_limit_gets_the_apps_413(either):
     body = b"x" * (LIMIT + 10)
     head = (f"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-    problem = _assert_problem(*_exchange(either, head, [body]), 413, "too-large")
+    problem = _assert_problem(*exchange(either, head, [body]), 413, "too-large")
     assert f"{LIMIT} bytes" in problem["detail"]
 
 
@@ -181,20 +120,20 @@ def test_an_upload_over_the_limit_plus_one_mib_is_problem_json_not_waitress_text
     size = BOUND + 4096
     head = (f"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
             f"Content-Length: {size}\r\n\r\n").encode()
-    problem = _assert_problem(*_exchange(one_process, head, (b"x" * 65536 for _ in range(size // 65536 + 1))),
+    problem = _assert_problem(*exchange(one_process, head, (b"x" * 65536 for _ in range(size // 65536 + 1))),
                               413, "too-large")
     assert f"{LIMIT} bytes" in problem["detail"] and problem["instance"] == "/v1/verify"
 
 
 def test_a_content_length_far_above_the_bound_is_refused_before_any_body(one_process):
     head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n"
-    _assert_problem(*_exchange(one_process, head), 413, "too-large")
+    _assert_problem(*exchange(one_process, head), 413, "too-large")
 
 
 def test_a_chunked_body_over_the_bound_is_problem_json(one_process):
     chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
     head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-    _assert_problem(*_exchange(one_process, head, (chunk for _ in range(BOUND // 65536 + 4))), 413, "too-large")
+    _assert_problem(*exchange(one_process, head, (chunk for _ in range(BOUND // 65536 + 4))), 413, "too-large")
 
 
 @pytest.mark.parametrize(("raw", "want", "type_"), [
@@ -206,7 +145,7 @@ def test_a_chunked_body_over_the_bound_is_problem_json(one_process):
     (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n", 431, "bad-request"),
 ], ids=["method", "header-line", "content-length", "chunk-size", "transfer-coding", "headers-too-large"])
 def test_waitress_parser_errors_are_problem_json(one_process, raw, want, type_):
-    _assert_problem(*_exchange(one_process, raw), want, type_)
+    _assert_problem(*exchange(one_process, raw), want, type_)
 
 
 def test_a_500_from_waitress_says_nothing_of_its_cause():
@@ -236,7 +175,7 @@ def test_a_500_from_waitress_says_nothing_of_its_cause():
 ], ids=["method", "version", "header-line", "content-length", "request-line-too-long", "too-many-headers",
         "header-field-too-large", "not-chunked", "transfer-coding"])
 def test_gunicorn_parser_errors_are_problem_json(many_processes, raw, want, type_):
-    status, headers, body = _exchange(many_processes[0], raw)
+    status, headers, body = exchange(many_processes[0], raw)
     _assert_problem(status, headers, body, want, type_)
     assert headers["connection"] == "close"  # as gunicorn's own page: the rest of the request was not read
 
@@ -244,7 +183,7 @@ def test_gunicorn_parser_errors_are_problem_json(many_processes, raw, want, type
 def test_gunicorn_still_logs_the_refused_request(many_processes):
     """The problem+json answer replaces gunicorn's page only: its warning naming the client and the fault stays."""
     port, log = many_processes
-    _assert_problem(*_exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nX-Logged\x01: v\r\n\r\n"), 400, "bad-request")
+    _assert_problem(*exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nX-Logged\x01: v\r\n\r\n"), 400, "bad-request")
     deadline = time.monotonic() + 10
     while "X-LOGGED" not in log.read_text(errors="replace").upper() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -255,14 +194,14 @@ def test_gunicorn_still_logs_the_refused_request(many_processes):
 def test_a_malformed_chunk_under_gunicorn_is_problem_json(many_processes, chunks):
     head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b\r\n" \
            b"Transfer-Encoding: chunked\r\n\r\n"
-    _assert_problem(*_exchange(many_processes[0], head + chunks), 400, "bad-request")
+    _assert_problem(*exchange(many_processes[0], head + chunks), 400, "bad-request")
 
 
 def test_a_chunked_upload_over_the_limit_under_gunicorn_gets_the_apps_413(many_processes):
     chunk = b"%x\r\n%s\r\n" % (1024, b"x" * 1024)
     head = b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b\r\n" \
            b"Transfer-Encoding: chunked\r\n\r\n"
-    problem = _assert_problem(*_exchange(many_processes[0], head + chunk * 8 + b"0\r\n\r\n"), 413, "too-large")
+    problem = _assert_problem(*exchange(many_processes[0], head + chunk * 8 + b"0\r\n\r\n"), 413, "too-large")
     assert f"{LIMIT} bytes" in problem["detail"]
 
 

@@ -5,11 +5,9 @@ the real server, as a user meets it."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,42 +16,24 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import ROOT, exchange, server_env, start, stop
+
 LIMIT = 4096  # GOVERNANCE_MAX_UPLOAD_BYTES of the servers below
 QUOTA = 2  # GOVERNANCE_DAILY_QUOTA of the servers below
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+SETTINGS = {"GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "GOVERNANCE_DAILY_QUOTA": str(QUOTA)}
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "GOVERNANCE_DATA_DIR": str(tmp / "var"), "GOVERNANCE_WORKER": "none",
-            "GOVERNANCE_MAX_UPLOAD_BYTES": str(LIMIT), "GOVERNANCE_DAILY_QUOTA": str(QUOTA), "PYTHONPATH": str(ROOT)}
+    return server_env(tmp, SETTINGS)
 
 
 def _serve(tmp: Path, *args: str) -> Iterator[tuple[int, Path]]:
     """``python -m governance serve`` (``args`` added) on a fresh data dir, once it answers: its port and data dir."""
-    port, log = _port(), tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "governance", "serve", "--port", str(port), *args],
-                                cwd=ROOT, env=_env(tmp), stdout=out, stderr=subprocess.STDOUT)
+    proc, port, _ = start(tmp, *args, settings=SETTINGS)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
-        if proc.poll() is not None:
-            pytest.fail(log.read_text(errors="replace"))
         yield port, tmp
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -79,26 +59,6 @@ def _creator(tmp: Path, name: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(raw)
-        data = b""
-        while True:
-            try:
-                got = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not got:
-                break
-            data += got
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    if "content-length" in headers:
-        body = body[:int(headers["content-length"])]
-    return int(lines[0].split()[1]), headers, body
-
-
 def _chunked(body: bytes, size: int = 8192) -> bytes:
     parts = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size)]
     return b"".join(parts) + b"0\r\n\r\n"
@@ -116,7 +76,7 @@ def test_a_chunked_json_body_over_the_limit_is_413_under_either_server(either):
     body = b'{"prompt": "a walk on the beach", "likenesses": []' + b" " * (LIMIT * 50) + b"}"
     head = (f"POST /v1/generations HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
-    status, headers, answer = _exchange(port, head + _chunked(body))
+    status, headers, answer = exchange(port, head + _chunked(body))
     assert status == 413, answer
     assert headers["content-type"] == "application/problem+json"
     problem = json.loads(answer)
@@ -132,7 +92,7 @@ def test_a_chunked_json_body_at_the_limit_is_still_read_whole(either):
     assert len(body) == LIMIT
     head = (f"POST /v1/generations HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
-    status, _, answer = _exchange(port, head + _chunked(body))
+    status, _, answer = exchange(port, head + _chunked(body))
     assert status == 202, answer
 
 
@@ -259,13 +219,13 @@ def test_me_says_no_requests_left_once_refusals_used_the_quota(make_api):
 # parses a stand-in request line "GET / HTTP/1.0" when the headers are over its bound, and that path was reported.
 def test_waitress_431_names_no_instance_it_did_not_read(one_process):
     port, _ = one_process
-    status, headers, body = _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000
+    status, headers, body = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000
                                       + b"\r\n\r\n")
     assert status == 431 and headers["content-type"] == "application/problem+json"
     problem = json.loads(body)
     assert problem["status"] == 431 and "instance" not in problem, problem
     # the rejection's other side: a parser error after the request line still names the path it read
-    status, _, body = _exchange(port, b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    status, _, body = exchange(port, b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 b"zz\r\n")
     assert status == 400 and json.loads(body)["instance"] == "/v1/verify"
 
@@ -302,7 +262,7 @@ def _raw_status_line(port: int, raw: bytes) -> bytes:
 @pytest.mark.xfail(strict=True, reason="the servers' own 413/414/431/501 answers are declared on no operation")
 def test_the_servers_own_statuses_are_in_the_document(one_process):
     port, _ = one_process
-    status, _, _ = _exchange(port, b"GET /v1/me HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
+    status, _, _ = exchange(port, b"GET /v1/me HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
     assert status == 431
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=30) as r:
         spec = json.loads(r.read())
@@ -317,7 +277,7 @@ def test_the_servers_own_statuses_are_in_the_document(one_process):
 @pytest.mark.xfail(strict=True, reason="neither server refuses an HTTP/1.1 request without Host (RFC 9112 3.2)")
 def test_an_http11_request_without_host_is_a_400_problem(either):
     port, _ = either
-    status, headers, _ = _exchange(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+    status, headers, _ = exchange(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert status == 400 and headers["content-type"] == "application/problem+json"
 
 
@@ -334,10 +294,10 @@ def test_a_transfer_coding_besides_chunked_is_501_under_either_server(either):
     body = gzip.compress(b'{"prompt": "a walk on the beach", "likenesses": []}')
     head = (f"POST /v1/generations HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
             "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n").encode()
-    status, headers, answer = _exchange(port, head + _chunked(body))
+    status, headers, answer = exchange(port, head + _chunked(body))
     assert status == 501, answer
     assert headers["content-type"] == "application/problem+json" and json.loads(answer)["status"] == 501
     # the rejection's other side: the same body plain and chunked is a decision
     plain = b'{"prompt": "a walk on the beach", "likenesses": []}'
-    status, _, answer = _exchange(port, head.replace(b"gzip, chunked", b"chunked") + _chunked(plain))
+    status, _, answer = exchange(port, head.replace(b"gzip, chunked", b"chunked") + _chunked(plain))
     assert status == 202, answer
