@@ -19,6 +19,7 @@ __all__ = ["MB", "QUEUES", "ConfigError", "Settings"]
 MB = 1024 * 1024
 QUEUES = ("inprocess", "redis", "rabbitmq")
 SQLITE_SYNCHRONOUS = ("full", "normal")  # PRAGMA synchronous in WAL mode (governance.db.make_engine)
+REQUEST_COMMITS = ("asynchronous", "synchronous")  # how a generation request's transaction commits (ADR 0018)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class Settings:
     # "normal" syncs it at checkpoints only: durable against a crash of the process, but a power cut or an OS crash
     # may lose the last commits (docs/performance.md, section 1; docs/operations.md)
     sqlite_synchronous: str = "full"
+    # how the transaction of a generation request (its precheck's decision, rows and audit event) commits:
+    # "asynchronous" does not wait for the disk (governance.db.commit_asynchronously: a power cut may lose the last
+    # requests, never a consent change, release or log entry, and nothing that depends on a lost request survives
+    # it); "synchronous" waits as every other transaction does (docs/adr/0018-asynchronous-request-commits.md)
+    request_commit: str = "asynchronous"
     host: str = "127.0.0.1"
     port: int = 8080
     daily_quota: int = 30
@@ -156,6 +162,8 @@ class Settings:
             raise ConfigError(f"metrics_port must be 0..65535, got {self.metrics_port}")
         if self.sqlite_synchronous not in SQLITE_SYNCHRONOUS:
             raise ConfigError(f"sqlite_synchronous must be 'full' or 'normal', got {self.sqlite_synchronous!r}")
+        if self.request_commit not in REQUEST_COMMITS:
+            raise ConfigError(f"request_commit must be 'asynchronous' or 'synchronous', got {self.request_commit!r}")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be 'text' or 'json', got {self.log_format!r}")
         if self.worker not in ("thread", "none"):

@@ -48,17 +48,65 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn, record):  # type: ignore[no-untyped-def]
             _private_if_new(engine.url.database)
             cur = dbapi_conn.cursor()
-            if ":memory:" not in url:
+            if engine.url.database not in (None, "", ":memory:") and "mode=memory" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute(f"PRAGMA synchronous={sqlite_synchronous.upper()}")
+                record.info[_SYNCHRONOUS] = sqlite_synchronous.upper()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        @sa.event.listens_for(engine, "begin")
+        def _synchronous_again(conn):  # type: ignore[no-untyped-def]
+            _restore_synchronous(conn.info, conn.connection.driver_connection)
+
+        @sa.event.listens_for(engine, "checkin")
+        def _synchronous_again_in_pool(dbapi_conn, record):  # type: ignore[no-untyped-def]
+            if dbapi_conn is not None:
+                _restore_synchronous(record.info, dbapi_conn)
+
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+#: Keys of a SQLite connection's ``info``: the ``PRAGMA synchronous`` it was configured with, and whether
+#: :func:`commit_asynchronously` lowered it for the transaction under way.
+_SYNCHRONOUS = "sqlite_synchronous"
+_LOWERED = "sqlite_synchronous_lowered"
+
+
+def _restore_synchronous(info: dict[Any, Any], dbapi_conn: Any) -> None:
+    """Put back the configured ``PRAGMA synchronous`` of a connection whose last transaction committed
+    asynchronously, before its next transaction (or as it returns to the pool)."""
+    if info.get(_LOWERED) and not dbapi_conn.in_transaction:  # (in one, SQLite refuses: the next call restores it)
+        dbapi_conn.execute(f"PRAGMA synchronous={info[_SYNCHRONOUS]}")
+        del info[_LOWERED]
+
+
+def commit_asynchronously(session: Session) -> None:
+    """Let the caller's transaction commit without waiting for its write-ahead log to reach the disk: PostgreSQL's
+    *asynchronous commit* (``SET LOCAL synchronous_commit TO off``, for this transaction only); on SQLite, in WAL
+    mode, ``PRAGMA synchronous=NORMAL`` for this transaction, and the configured level again for the connection's
+    next one.
+
+    What it trades (docs/adr/0018): the commit is atomic and survives a crash of the process either way; a power cut
+    or an OS crash may lose it if no synchronous commit followed it. Both databases write their log in order, so
+    the next synchronous commit (any consent change, release or log entry) makes every earlier one durable too: a
+    transaction that depends on this one (it reads its rows) can never survive one that it lost.
+
+    Call it before the transaction's first write: SQLite cannot change the level of a transaction under way (it
+    then stays synchronous, which is always safe). SQLite at ``synchronous=normal`` already commits this way, and
+    an in-memory database has no log: nothing to do for either."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        dbapi: Any = conn.connection.driver_connection
+        if conn.info.get(_SYNCHRONOUS) == "FULL" and not conn.info.get(_LOWERED) and not dbapi.in_transaction:
+            dbapi.execute("PRAGMA synchronous=NORMAL")
+            conn.info[_LOWERED] = True
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
 
 
 def _private_if_new(database: str | None) -> None:

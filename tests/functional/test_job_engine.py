@@ -144,6 +144,30 @@ def test_double_delivery_runs_once(make_api, prefix):
     assert web.leftovers() == []
 
 
+def test_a_job_whose_request_the_database_lost_is_dropped(make_api, prefix):
+    """A request commits without waiting for the disk (docs/adr/0018), so a power cut may lose it after its job
+    reached the broker: the worker finds nothing to claim, drops the job and writes nothing."""
+    from sqlmodel import select
+
+    from governance.models import AuditEvent
+
+    web = make_api(queue="redis", queue_prefix=prefix, worker="none", **FAST)
+    lost = "gen_0123456789abcdef"
+    web.rt.pipeline.engine.submit(lost)
+    runs: list[str] = []
+    worker = _worker(web.rt.settings, "w0")
+    worker.pipeline.on("generated", runs.append)
+    try:
+        assert worker.pipeline.run_worker(max_jobs=1, poll_s=0.05) >= 1
+    finally:
+        worker.close()
+    assert runs == []
+    assert _state(web, lost) is None
+    with web.rt.session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.subject == lost)).all() == []
+    assert web.leftovers() == []
+
+
 def test_a_transient_failure_is_retried_by_the_engine_with_backoff_then_blocked_with_the_reason(make_api, prefix):
     """A full disk at every try: Dramatiq re-delivers the job after each backoff the pipeline asks for
     (io_retry_base_s, twice that); after the last try it is blocked, saying why and how often it was tried."""
