@@ -289,7 +289,8 @@ def over_http(args: argparse.Namespace, url: str, tmp: Path) -> None:
                else f"{args.requesters:,} requesters (default daily quota)")
         print(f"\nover HTTP: consentgate serve with {args.workers} worker process(es), concurrency "
               f"{args.concurrency}, {args.seconds:g} s each, {who}, "
-              f"{'a new connection per request' if not keepalive else 'persistent connections'}")
+              f"{'a new connection per request' if not keepalive else 'persistent connections'}, requests commit "
+              f"{os.environ.get('GOVERNANCE_REQUEST_COMMIT') or 'asynchronous'} (GOVERNANCE_REQUEST_COMMIT, ADR 0018)")
         print(f"  baseline GET /healthz        {h_rate:7.1f} req/s  {_pct(h_lat)}")
         print(f"  POST /v1/generations         {rate:7.1f} decisions/s  {_pct(lat)}  "
               f"{rate / h_rate:5.2f}x baseline  statuses {codes}")
