@@ -60,7 +60,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     @app.get("/healthz")
     @openapi.operation(ok={200: ops_schemas.HealthOut}, checks_token=False, tags=["operations"])
     def healthz() -> Response:
-        """Liveness: 200 while the process serves HTTP, whatever is sent (no token is read: always 200)."""
+        """Liveness: 200 while the process serves HTTP (no token is read), to any request the server takes: one
+        it refuses first (an HTTP/1.1 request without ``Host``, a malformed header) gets the server's 400."""
         return jsonify({"status": "ok", "generator": settings.generator, "face_backend": settings.face_backend})
 
     if settings.worker == "thread" and settings.queue == "inprocess":

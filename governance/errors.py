@@ -25,6 +25,11 @@ from typing import Any
 from media.errors import ConsentGateError, LimitExceeded, MediaError
 
 PROBLEM_BASE = "https://consentgate.dev/problems/"
+#: The type of a problem whose status has no type of its own here (RFC 9457 section 4.2.1: nothing beyond the
+#: status's meaning; its title is the status's phrase). Every status the service and its servers answer today has
+#: its own type (:func:`problem_types`), so none is sent; it stands for a status that comes to be answered before it
+#: gets one, rather than another status's type.
+BLANK = "about:blank"
 
 
 class GovernanceError(ConsentGateError):
@@ -132,6 +137,58 @@ class Busy(GovernanceError):
     title = "The service is busy"
 
 
+class PreconditionFailed(GovernanceError):
+    """A conditional request's precondition is false: on a download, an ``If-Match`` naming no current version of
+    the file (``governance.web.send_download``)."""
+
+    status = 412
+    type_ = "precondition-failed"
+    title = "A precondition of the request is not met"
+
+
+class RangeNotSatisfiable(GovernanceError):
+    """No range a download's ``Range`` asks for lies within the file (RFC 9110 15.5.17); the answer carries
+    ``Content-Range: bytes */<size>``."""
+
+    status = 416
+    type_ = "range-not-satisfiable"
+    title = "No range asked for lies within the file"
+
+
+# The servers' own answers (waitress's and gunicorn's parsers, governance.serving), before any operation runs.
+class UriTooLong(GovernanceError):
+    """The request line is longer than the server reads (gunicorn's ``limit_request_line``)."""
+
+    status = 414
+    type_ = "uri-too-long"
+    title = "The request's target is too long"
+
+
+class ExpectationFailed(GovernanceError):
+    """An ``Expect`` the server cannot meet (anything but ``100-continue``: gunicorn)."""
+
+    status = 417
+    type_ = "expectation-failed"
+    title = "The request's expectation cannot be met"
+
+
+class HeadersTooLarge(GovernanceError):
+    """The request's header fields are over the server's bound (their total under waitress; their number or one
+    field's size under gunicorn)."""
+
+    status = 431
+    type_ = "headers-too-large"
+    title = "The request's header fields are too large"
+
+
+class NotImplementedByServer(GovernanceError):
+    """The request needs something the server does not implement: a transfer coding other than ``chunked``."""
+
+    status = 501
+    type_ = "not-implemented"
+    title = "The server does not implement what the request needs"
+
+
 class InsufficientStorage(GovernanceError):
     status = 507
     type_ = "insufficient-storage"
@@ -204,15 +261,19 @@ def library_problems() -> tuple[tuple[type[BaseException], int, str, str], ...]:
 
 
 def _http_problems() -> dict[int, type[GovernanceError]]:
-    """werkzeug's own answers (routing, body size) as the service's errors: ``{status: class}``."""
+    """werkzeug's own answers (routing, body size, a download's conditions and ranges) and the servers' (their
+    statuses, ``governance.serving``) as the service's errors: ``{status: class}``."""
     return {400: BadRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
-            409: Conflict, 410: Gone, 413: TooLarge, 415: UnsupportedMedia, 429: RateLimited, 503: Unavailable}
+            409: Conflict, 410: Gone, 412: PreconditionFailed, 413: TooLarge, 414: UriTooLong,
+            415: UnsupportedMedia, 416: RangeNotSatisfiable, 417: ExpectationFailed, 429: RateLimited,
+            431: HeadersTooLarge, 501: NotImplementedByServer, 503: Unavailable}
 
 
 def problem_for(e: BaseException, *, max_upload_bytes: int | None = None) -> Problem:
     """The problem ``e`` answers with (the one mapping from exceptions to RFC 9457 problems). An
     ``HTTPException`` from werkzeug becomes the service's class for its status (a 413 says the upload limit,
-    ``max_upload_bytes``); an unexpected exception is ``internal`` with a generic detail (``expected`` False)."""
+    ``max_upload_bytes``), and one of a status without a class of its own, :data:`BLANK`; an unexpected exception is
+    ``internal`` with a generic detail (``expected`` False)."""
     from werkzeug.exceptions import HTTPException
 
     if isinstance(e, HTTPException):
@@ -221,9 +282,8 @@ def problem_for(e: BaseException, *, max_upload_bytes: int | None = None) -> Pro
         detail = e.description or e.name or "error"
         if status == 413 and max_upload_bytes is not None:
             detail = f"uploads are limited to {max_upload_bytes} bytes ({max_upload_bytes / 1_048_576:.1f} MB)"
-        if cls is None:
-            kind = BadRequest if status < 500 else GovernanceError
-            return Problem(status, kind.type_, e.name or kind.title, public_text(detail))
+        if cls is None:  # never another status's type: a client dispatching on ``type`` would misread it
+            return Problem(status, BLANK, e.name or "Error", public_text(detail))
         e = cls(detail)
     if isinstance(e, GovernanceError):
         return Problem(e.status, e.type_, e.title, public_text(e.detail), dict(e.extra))
@@ -241,8 +301,10 @@ def problem_for(e: BaseException, *, max_upload_bytes: int | None = None) -> Pro
 
 def problem_body(status: int, type_: str, title: str, detail: str, instance: str | None = None,
                  **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": PROBLEM_BASE + type_, "title": title, "status": status,
-                            "detail": public_text(detail)}
+    """An RFC 9457 problem's members: ``type`` is ``type_`` under :data:`PROBLEM_BASE` (or :data:`BLANK` itself),
+    ``instance`` only when given, ``extra`` members added (text without server paths: :func:`public_text`)."""
+    body: dict[str, Any] = {"type": type_ if type_ == BLANK else PROBLEM_BASE + type_, "title": title,
+                            "status": status, "detail": public_text(detail)}
     if instance:
         body["instance"] = instance
     body.update({k: _public(v) for k, v in extra.items()})

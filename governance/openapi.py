@@ -10,7 +10,12 @@ test (``tests/functional/test_openapi_contract.py``) holds the two to each other
 Each operation's responses are its success models plus every problem+json error it can answer with, derived
 from the code: 401 everywhere (a token, when sent, must be valid; :func:`governance.web.guard`), 403 where the
 authorization table refuses some role, 404 where the path names something, 400/413/422 where a body is parsed,
-400 where a list is paged, and the ``errors`` the view's own code raises.
+400 where a list is paged, and the ``errors`` the view's own code raises. The servers' own answers
+(``governance.serving``: a malformed request line or header, a request without ``Host`` (400), a body over the
+server's bound (413), a request line too long (414), an ``Expect`` not met (417), header fields too large (431), a
+transfer coding other than ``chunked`` (501)) can come to any operation before it runs: each of those statuses is one
+shared response in ``components/responses`` (:data:`SERVER_RESPONSES`) that every operation references, the
+operation's own 400 or 413 included (one answer, one model, for a client generated from the document).
 
 Each response also declares the headers the service sets on it (OpenAPI's ``headers``, a schema and a description
 each): derived ones (:func:`_derived_headers`: ``WWW-Authenticate`` on every 401, ``Retry-After`` on 429 and 503,
@@ -25,7 +30,9 @@ a client calls; the document and its reference pages (``/openapi.json``, ``/docs
     >>> app = create_app({"data_dir": tempfile.mkdtemp(), "worker": "none"})
     >>> spec = app.test_client().get("/openapi.json").json
     >>> spec["openapi"], sorted(spec["paths"]["/v1/me"]["get"]["responses"])
-    ('3.1.0', ['200', '401'])
+    ('3.1.0', ['200', '400', '401', '413', '414', '417', '431', '501'])
+    >>> spec["paths"]["/v1/me"]["get"]["responses"]["431"]
+    {'$ref': '#/components/responses/HeadersTooLarge'}
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from spectree.models import SecureType
 
 from governance import authz
 from governance.authz import Action, Principal
-from governance.errors import NotFound
+from governance.errors import PROBLEM_BASE, NotFound, problem_types
 from governance.pagination import MAX_LIMIT
 from governance.web import guard
 
@@ -61,8 +68,9 @@ GENERIC_HEADERS = frozenset({"content-type", "content-length", "date", "server",
 
 class Problem(BaseModel):
     """An RFC 9457 problem, as every error of this API is answered (``application/problem+json``): ``type`` is
-    ``https://consentgate.dev/problems/<slug>`` (the slugs are listed in docs/security.md), ``detail`` says what
-    was expected and what came; some problems add members (``retry_after`` seconds, ``limit``, ``state``...)."""
+    ``https://consentgate.dev/problems/<slug>``, one slug per status (the slugs and their statuses are listed in
+    docs/security.md and in this schema's ``type``), ``detail`` says what was expected and what came; some problems
+    add members (``retry_after`` seconds, ``limit``, ``state``...)."""
 
     model_config = ConfigDict(extra="allow")
     type: str
@@ -169,19 +177,46 @@ def _problem_ref() -> dict[str, Any]:
     return {"$ref": "#/components/schemas/Problem"}
 
 
-_REASONS = {400: "Malformed request (problem+json)", 401: "No valid API token (problem+json)",
+_REASONS = {401: "No valid API token (problem+json)",
             403: "Not allowed for this account (problem+json)", 404: "No such resource, or not yours (problem+json)",
             405: "Method not allowed (problem+json)", 409: "Not in a state that allows this (problem+json)",
-            410: "Taken down or gone (problem+json)", 412: "If-Match names no current version (problem+json)",
-            413: "The upload is too large (problem+json)",
-            416: "No range asked for lies within the file (problem+json; Content-Range: bytes */<size>)",
+            410: "Taken down or gone (problem+json)",
+            412: "If-Match names no current version (problem+json `precondition-failed`)",
+            416: "No range asked for lies within the file (problem+json `range-not-satisfiable`; Content-Range: "
+                 "bytes */<size>)",
             415: "Not a supported image or video (problem+json)", 422: "Invalid input (problem+json)",
             429: "Too many requests or quota reached (problem+json; Retry-After)",
             503: "Busy or unavailable (problem+json; Retry-After)", 507: "Short of storage (problem+json)"}
 
 
+#: The servers' own answers, which any operation may get before it runs (``governance.serving``), as shared responses
+#: (``components/responses``): status -> (name, description). An operation's own 400 or 413 is the same answer.
+SERVER_RESPONSES: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Malformed request (problem+json `bad-request`): a request line, header or chunk the server "
+                        "cannot parse, an HTTP/1.1 request without `Host` or with two; where the operation reads a "
+                        "JSON body, malformed JSON or a wrong `Content-Type`; where it pages, a bad `limit` or "
+                        "`cursor`"),
+    413: ("TooLarge", "The request body is over the upload limit (problem+json `too-large`; the detail says the "
+                      "limit): the operation's own answer, or the server's for a body far over it"),
+    414: ("UriTooLong", "The request line is over the server's limit (problem+json `uri-too-long`)"),
+    417: ("ExpectationFailed", "An `Expect` other than `100-continue` (problem+json `expectation-failed`)"),
+    431: ("HeadersTooLarge", "The request's header fields are over the server's bound (problem+json "
+                             "`headers-too-large`)"),
+    501: ("NotImplemented", "A transfer coding other than `chunked` (problem+json `not-implemented`): send the body "
+                           "chunked or with a `Content-Length`"),
+}
+
+
+def _server_responses() -> dict[str, Any]:
+    """:data:`SERVER_RESPONSES` as ``components/responses``."""
+    return {name: {"description": text, "content": {PROBLEM_MEDIA: {"schema": _problem_ref()}}}
+            for name, text in SERVER_RESPONSES.values()}
+
+
 def _derived_errors(doc: _Doc, action: Action | None, path: str) -> set[int]:
-    out = {401} if doc.checks_token else set()  # guard: anonymous where an account is needed, or a bad token sent
+    out = set(SERVER_RESPONSES)  # the servers' own, before any operation
+    if doc.checks_token:
+        out.add(401)  # guard: anonymous where an account is needed, or a bad token sent
     if action is not None:
         perm = authz.TABLE[action]
         if not _ROLES <= perm.anyone:
@@ -274,6 +309,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
     for form in _multipart_schemas(spec):  # a form field is sent or left out: it has no null
         form["properties"] = {name: _strip_null(prop) for name, prop in form.get("properties", {}).items()}
     spec["security"] = [{BEARER: []}]
+    spec["components"]["responses"] = _server_responses()
+    problem = spec["components"]["schemas"]["Problem"]["properties"]["type"]
+    problem["description"] = (f"{PROBLEM_BASE} and one of these slugs (status): " + ", ".join(
+        f"{slug} ({status})" for slug, status in sorted(problem_types().items(), key=lambda t: (t[1], t[0]))))
     spec["paths"] = dict(sorted(spec["paths"].items()))
     spec["tags"] = sorted(spec["tags"], key=lambda t: t["name"])
     app.extensions["consentgate.openapi"] = spec
@@ -321,12 +360,16 @@ def _complete(op: dict[str, Any], doc: _Doc, action: Action | None, path: str) -
                                        "names is current (no body)"}
             responses[status] = resp
     for code in sorted(_derived_errors(doc, action, path) | doc.errors):
-        responses[str(code)] = {"description": _REASONS.get(code, "Error (problem+json)"),
-                                "content": {PROBLEM_MEDIA: {"schema": _problem_ref()}}}
+        if code in SERVER_RESPONSES:
+            responses[str(code)] = {"$ref": f"#/components/responses/{SERVER_RESPONSES[code][0]}"}
+        else:
+            responses[str(code)] = {"description": _REASONS.get(code, "Error (problem+json)"),
+                                    "content": {PROBLEM_MEDIA: {"schema": _problem_ref()}}}
     for status, resp in responses.items():
         headers = {**_derived_headers(doc, int(status)),
                    **{name: _header(text) for name, text in doc.headers.get(int(status), {}).items()}}
         if headers:
+            assert "$ref" not in resp, f"{path}: a shared response ({status}) carries no headers of an operation's"
             resp["headers"] = dict(sorted(headers.items()))
     op["responses"] = responses
     for param in op.get("parameters", []):

@@ -11,12 +11,16 @@ Each worker process is a whole API process: its in-process job worker (``GOVERNA
 that process accepted, its rate limits and metrics are its own unless Redis backs them (``GOVERNANCE_REDIS_URL``),
 as with several API machines (docs/operations.md).
 
+Under both, :class:`RequireHost` stands in front of the app: an HTTP/1.1 request without ``Host``, or with more than
+one, is a 400 problem (RFC 9112 section 3.2), which neither server refuses by itself in every case.
+
 The single process (:func:`serve_one`) is waitress. Its parser answers some requests itself, before the app sees
 them: a body over its bound (413), a malformed request line, header or chunk (400), headers over its limit (431),
 a transfer coding it does not know (501), and a 500 when serving a request raised. Out of the box those answers are
 waitress's plain-text pages; here they are RFC 9457 ``application/problem+json`` like every other error of the API,
 with the members :func:`governance.errors.problem_for` gives (the one mapping: waitress's error becomes werkzeug's
-exception of the same status first)::
+exception of the same status first, and each status has its own problem type: ``too-large``, ``bad-request``,
+``headers-too-large``, ``not-implemented``, ``internal``; docs/security.md)::
 
     >>> from waitress.utilities import RequestEntityTooLarge
     >>> status, headers, body = waitress_problem(RequestEntityTooLarge("exceeds max_body of 10"), 1024, "/v1/x")
@@ -24,10 +28,11 @@ exception of the same status first)::
     ('413 Request Entity Too Large', ('Content-Type', 'application/problem+json'), 'https://consentgate.dev/problems/too-large')
 
 Several processes (:func:`serve_many`) are gunicorn's gthread workers, whose parser answers too: a malformed request
-line, method, version or header (400), a request line over ``limit_request_line`` (414), more header fields than
-``limit_request_fields`` or one over ``limit_request_field_size`` (431), a transfer coding it does not know (501),
-and a 500 when serving a request raised. :func:`problem_worker`'s worker answers those with the same problem+json
-(the status is gunicorn's own: its ``handle_error`` classifies and logs, only its HTML page is replaced). gunicorn
+line, method, version or header (400), a request line over ``limit_request_line`` (414), an ``Expect`` other than
+``100-continue`` (417), more header fields than ``limit_request_fields`` or one over ``limit_request_field_size``
+(431), a transfer coding it does not know (501), and a 500 when serving a request raised. :func:`problem_worker`'s
+worker answers those with the same problem+json (the status is gunicorn's own: its ``handle_error`` classifies and
+logs, only its HTML page is replaced). gunicorn
 reads a body only as the app reads it: a malformed chunk then is the app's 400 (``governance.errors``), and, with no
 body limit of gunicorn's own, an upload over the app's limit gets the app's 413 (a chunked one is read up to one byte
 past the limit first, by :class:`BoundedBody`, so that the app knows its length as under waitress).
@@ -65,8 +70,9 @@ def server_problem(code: int, reason: str, description: str, max_upload_bytes: i
                    path: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
     """The ``(status line, headers, body)`` of a server's own error answer (waitress's or gunicorn's parser): status
     ``code`` with its ``reason`` phrase, as the problem+json :func:`governance.errors.problem_for` gives werkzeug's
-    exception of that status described by ``description`` (``instance``: the request's ``path`` when known). A 500
-    is the generic internal problem: ``description`` is not shown."""
+    exception of that status described by ``description`` (``instance``: the request's ``path`` when known): the
+    problem type of that status (``uri-too-long`` for a 414, ``headers-too-large`` for a 431, ``not-implemented``
+    for a 501...: ``governance.errors``). A 500 is the generic internal problem: ``description`` is not shown."""
     from werkzeug.exceptions import HTTPException, default_exceptions
 
     exc: BaseException
@@ -115,12 +121,12 @@ def problem_channel(max_upload_bytes: int) -> type[HTTPChannel]:
 def create_server(app: Any, max_upload_bytes: int, **adjustments: Any) -> Any:
     """A waitress server (``waitress.create_server(app, **adjustments)``, not yet running: call ``.run()``) whose
     own error answers are problem+json, buffering request bodies up to ``max_upload_bytes`` +
-    :data:`BODY_SLACK_BYTES` (unless ``max_request_body_size`` is given). Every listening socket it made (one per
-    address ``host`` resolves to) gets :func:`problem_channel`'s channel."""
+    :data:`BODY_SLACK_BYTES` (unless ``max_request_body_size`` is given), ``app`` behind :class:`RequireHost`. Every
+    listening socket it made (one per address ``host`` resolves to) gets :func:`problem_channel`'s channel."""
     import waitress
 
     adjustments.setdefault("max_request_body_size", max_upload_bytes + BODY_SLACK_BYTES)
-    server = waitress.create_server(app, **adjustments)
+    server = waitress.create_server(RequireHost(app), **adjustments)
     channel = problem_channel(max_upload_bytes)
     listeners = getattr(server, "map", None) or getattr(server, "_map", {})
     for dispatcher in list(listeners.values()):
@@ -220,12 +226,12 @@ class BoundedBody:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
         if codings and codings != ["chunked"]:  # gunicorn passes gzip, deflate and compress on, undecoded
-            status, headers, body = server_problem(501, "Not Implemented", "Transfer-Encoding "
+            status, headers, page = server_problem(501, "Not Implemented", "Transfer-Encoding "
                                                    f"{', '.join(codings)!r} is not supported: send the body chunked "
                                                    "or with a Content-Length", self.max_upload_bytes,
                                                    environ.get("PATH_INFO") or None)
-            start_response(status, [*headers, ("Content-Length", str(len(body))), ("Connection", "close")])
-            return [body]
+            start_response(status, [*headers, ("Content-Length", str(len(page))), ("Connection", "close")])
+            return [page]
         if environ.get("CONTENT_LENGTH") or codings != ["chunked"]:
             return self.app(environ, start_response)
         body = tempfile.SpooledTemporaryFile(max_size=BODY_SLACK_BYTES)
@@ -245,6 +251,35 @@ class BoundedBody:
             return self.app(environ, start_response)
         finally:
             body.close()
+
+
+class RequireHost:
+    """WSGI middleware in front of the app under both servers (:func:`create_server`, :func:`serve_many`): a 400
+    problem (``bad-request``; the request was framed, so the connection may serve the next) for an HTTP/1.1 request
+    without a ``Host`` header, and for any request whose ``Host`` holds more than one value. RFC 9112 section 3.2:
+    "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that lacks a Host
+    header field and to any request message that contains more than one Host header field line or a Host header
+    field with an invalid field value." Neither server refuses a missing ``Host``; gunicorn refuses a second
+    ``Host`` line itself, waitress joins the lines with ``", "`` (a host never holds a comma: RFC 3986's
+    ``reg-name`` admits one, no DNS name or address does). An HTTP/1.0 request may leave ``Host`` out; an empty
+    ``Host`` (a target without an authority) is taken. A load balancer's health check must therefore send ``Host``
+    over HTTP/1.1 (docs/operations.md)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        host = environ.get("HTTP_HOST")
+        if host is None and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+            why = "an HTTP/1.1 request must carry a Host header (RFC 9112 section 3.2); none came"
+        elif host is not None and "," in host:
+            why = "a request must carry one Host header naming one host (RFC 9112 section 3.2); more came"
+        else:
+            return self.app(environ, start_response)
+        status, headers, body = server_problem(400, "Bad Request", why, max_upload_bytes=0,  # named on a 413 only
+                                               path=environ.get("PATH_INFO") or None)
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
 
 def serve_many(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
@@ -274,6 +309,6 @@ def serve_many(settings: Settings, host: str, port: int, workers: int, threads: 
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return BoundedBody(create_app({"data_dir": settings.data_dir}), settings.max_upload_bytes)
+            return RequireHost(BoundedBody(create_app({"data_dir": settings.data_dir}), settings.max_upload_bytes))
 
     _Gunicorn().run()

@@ -16,7 +16,7 @@ from governance import authz, pagination
 from governance.accounts.models import Account
 from governance.accounts.services import authenticate
 from governance.container import Runtime
-from governance.errors import BadRequest, InvalidInput, Unauthenticated, problem_for
+from governance.errors import BadRequest, InvalidInput, PreconditionFailed, Unauthenticated, problem_for
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -174,12 +174,11 @@ def uploaded_blobs(field: str = "media") -> list[bytes]:
 def send_download(path: Path, *, mimetype: str, download_name: str, etag: str | bool = True) -> Response:
     """The file at ``path`` as an attachment named ``download_name`` (``send_file``: its ``ETag``, ``Last-Modified``,
     ``Cache-Control: no-cache``), honouring conditional and range requests: 206 with ``Content-Range`` for a
-    satisfiable ``Range``, 304 for a matching ``If-None-Match`` / ``If-Modified-Since``, 416 (problem+json with
-    ``Content-Range: bytes */<size>``, from :func:`problem`) for an unsatisfiable one. The one answer werkzeug
-    would give with the file as its body, a 412 (an ``If-Match`` sent along with validators that find the file
-    unchanged), is raised as ``PreconditionFailed`` (412, problem+json)."""
-    from werkzeug.exceptions import PreconditionFailed
-
+    satisfiable ``Range``, 304 for a matching ``If-None-Match`` / ``If-Modified-Since``, 416 (problem+json
+    ``range-not-satisfiable`` with ``Content-Range: bytes */<size>``, from :func:`problem`) for an unsatisfiable
+    one. The one answer werkzeug would give with the file as its body, a 412 (an ``If-Match`` sent along with
+    validators that find the file unchanged), is raised as :class:`~governance.errors.PreconditionFailed` (412,
+    problem+json ``precondition-failed``)."""
     resp = send_file(path, mimetype=mimetype, as_attachment=True, download_name=download_name, etag=etag,
                      conditional=True)
     if resp.status_code == 412:

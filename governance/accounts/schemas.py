@@ -21,14 +21,19 @@ class AccountOut(BaseModel):
 
 
 class QuotaOut(BaseModel):
-    """Generations a UTC day: ``daily``, ``used`` today, ``left``, ``refused`` at the precheck today (free, at most
-    ``daily`` a day), ``resets_at`` (the next midnight UTC, ISO 8601)."""
+    """Generations a UTC day: ``daily``, ``used`` today, ``left`` (the requests you may still send today before a
+    429), ``refused`` at the precheck today (free, at most ``daily`` a day), ``resets_at`` (the next midnight UTC,
+    ISO 8601)."""
 
-    daily: int
-    used: int
-    left: int
-    refused: int
-    resets_at: str
+    daily: int = Field(description="generations a UTC day (the account's own quota, else the service's)")
+    used: int = Field(description="generations requested today (UTC) that the precheck let through, whatever "
+                                  "became of them")
+    left: int = Field(description="requests you may still send today before one is refused with 429: the smaller "
+                                  "of daily - used and daily - refused (each request uses a generation or, refused "
+                                  "at the precheck, one of the daily refusals); 0 until resets_at")
+    refused: int = Field(description="requests refused at the precheck today: they use no generation, but at most "
+                                     "daily are taken a day")
+    resets_at: str = Field(description="the next midnight UTC (ISO 8601), when used and refused start again at 0")
 
 
 class MeOut(AccountOut):

@@ -41,8 +41,9 @@ def _secret(response: Response) -> Response:
 @operation(ok={200: s.MeOut}, tags=["accounts"])
 def me() -> Response:
     """Who you are; for an account that may request generations, its daily ``quota``: ``daily``, ``used`` today,
-    ``left``, ``refused`` (requests the precheck refused today: they use none of it, but at most ``daily`` of
-    them are accepted a day) and ``resets_at`` (the next midnight UTC)."""
+    ``refused`` (requests the precheck refused today: they use none of it, but at most ``daily`` of them are
+    accepted a day), ``left`` (the requests you may still send today before a 429: the smaller of ``daily - used``
+    and ``daily - refused``) and ``resets_at`` (the next midnight UTC)."""
     me_ = caller()
     out: dict[str, Any] = account_view(me_)
     if authz.allows(Action.GENERATION_CREATE, authz.principal(me_), owner=True):

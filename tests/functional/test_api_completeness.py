@@ -317,7 +317,8 @@ def test_me_shows_the_quota_and_only_generation_work_uses_it(make_api):
         r = api.call("POST", "/v1/generations", bob, json={"prompt": "Robo Pup flies", "seed": 1})
         assert r.status_code == 202 and r.get_json()["state"] == "blocked"
     quota = api.call("GET", "/v1/me", bob).get_json()["quota"]
-    assert (quota["used"], quota["left"], quota["refused"]) == (0, 3, 2)
+    # no generation used, but one more refusal would spend the refusals' bound: one request is sure to be taken
+    assert (quota["used"], quota["left"], quota["refused"]) == (0, 1, 2)
 
     api.generate(bob, "a quiet lake")  # prechecked: waiting for a worker is generation work
     with unit_of_work(api.rt.engine) as s:  # one that a worker took and a later stage blocked counts too
@@ -350,7 +351,9 @@ def test_refusals_at_the_precheck_are_free_but_bounded_by_the_quota(make_api):
     api.generate(bob, "a quiet lake")  # one generation: 1 of 2 used
     for _ in range(2):
         assert api.generate(bob, "Robo Pup flies")["state"] == "blocked"
-    assert api.call("GET", "/v1/me", bob).get_json()["quota"]["left"] == 1  # refusals used none of it
+    quota = api.call("GET", "/v1/me", bob).get_json()["quota"]
+    assert (quota["used"], quota["refused"]) == (1, 2)  # the refusals used no generation...
+    assert quota["left"] == 0  # ...but spent their own bound: /v1/me says the next request is a 429, as it is
     for prompt in ("Robo Pup again", "a windy beach"):  # refused or not, the same answer: no oracle
         r = api.call("POST", "/v1/generations", bob, json={"prompt": prompt})
         body = _problem(r, 429)

@@ -11,7 +11,7 @@ from typing import Any
 
 from governance import authz
 from governance.authz import Action, Principal
-from governance.openapi import DOCS_ASSETS, GENERIC_HEADERS
+from governance.openapi import DOCS_ASSETS, GENERIC_HEADERS, SERVER_RESPONSES
 
 PROBLEM = "application/problem+json"
 _SELF = {Action.OPENAPI, Action.DOCS, Action.DOCS_ASSET}  # the document and its pages are not in the document
@@ -68,9 +68,20 @@ def test_every_route_a_client_calls_is_in_the_document(api):
     assert "GET /healthz" in ops  # registered by create_app itself, outside any domain's blueprint
 
 
+def _resolve(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """A response, or the shared one (``components/responses``) it references."""
+    ref = response.get("$ref")
+    if ref is None:
+        return response
+    assert ref.startswith("#/components/responses/") and set(response) == {"$ref"}, response
+    shared: dict[str, Any] = spec["components"]["responses"][ref.rsplit("/", 1)[1]]
+    return shared
+
+
 def test_healthz_is_documented_as_open_and_reading_no_token(api):
     op = _operations(_spec(api))["GET /healthz"]
-    assert op["security"] == [{}] and list(op["responses"]) == ["200"]
+    assert op["security"] == [{}] and [s for s in op["responses"] if int(s) < 400] == ["200"]
+    assert set(op["responses"]) - {"200"} == {str(s) for s in SERVER_RESPONSES}  # the servers' own, only
     assert op["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HealthOut"}
     r = api.call("GET", "/healthz", "cg_not-a-token")  # no token is read: a load balancer's probe always passes
     assert r.status_code == 200 and r.get_json()["status"] == "ok"
@@ -84,6 +95,8 @@ def test_every_operation_documents_its_problem_json_errors(api):
             continue
         assert 401 in errors, name  # a token, when sent, must be valid: every operation can answer 401
         for status, resp in errors.items():
+            resp = _resolve(spec, resp)
+            assert resp["description"], (name, status)
             assert list(resp["content"]) == [PROBLEM], (name, status)
             assert resp["content"][PROBLEM]["schema"] == {"$ref": "#/components/schemas/Problem"}
         assert any(200 <= int(s) < 300 for s in op["responses"]), name
@@ -91,6 +104,26 @@ def test_every_operation_documents_its_problem_json_errors(api):
             assert 404 in errors, name
         if "application/json" in op.get("requestBody", {}).get("content", {}):
             assert {400, 413, 422} <= set(errors), name
+
+
+def test_every_operation_declares_the_servers_own_answers_through_one_shared_response(api):
+    """What waitress and gunicorn answer before any operation runs (a malformed request or no ``Host``: 400; a body
+    over the server's bound: 413; a request line too long: 414; an ``Expect`` not met: 417; headers too large: 431;
+    a transfer coding besides chunked: 501) can come to every operation: each status is one entry of
+    ``components/responses``, referenced by every operation (its own 400 or 413 included), problem+json."""
+    spec = _spec(api)
+    shared = spec["components"]["responses"]
+    assert set(shared) == {name for name, _ in SERVER_RESPONSES.values()}
+    for name, resp in shared.items():
+        assert resp["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}, name
+        assert "problem+json `" in resp["description"], name  # names its problem type
+    for label, op in _operations(spec).items():
+        for status, (name, _) in SERVER_RESPONSES.items():
+            assert op["responses"].get(str(status)) == {"$ref": f"#/components/responses/{name}"}, (label, status)
+    problem_type = spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+    for slug in ("uri-too-long (414)", "headers-too-large (431)", "not-implemented (501)",
+                 "range-not-satisfiable (416)", "precondition-failed (412)", "expectation-failed (417)"):
+        assert slug in problem_type
 
 
 def test_who_may_call_is_the_authorization_tables(api):

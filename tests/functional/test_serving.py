@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import urllib.request
+from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +143,8 @@ def test_a_chunked_body_over_the_bound_is_problem_json(one_process):
     (b"GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n", 400, "bad-request"),  # malformed header line
     (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n", 400, "bad-request"),
     (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "bad-request"),
-    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "internal"),
-    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n", 431, "bad-request"),
+    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "not-implemented"),
+    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n", 431, "headers-too-large"),
 ], ids=["method", "header-line", "content-length", "chunk-size", "transfer-coding", "headers-too-large"])
 def test_waitress_parser_errors_are_problem_json(one_process, raw, want, type_):
     _assert_problem(*exchange(one_process, raw), want, type_)
@@ -166,14 +168,16 @@ def test_a_500_from_waitress_says_nothing_of_its_cause():
     (b"GET / HTTP/9.9\r\nHost: t\r\n\r\n", 400, "bad-request"),  # a version gunicorn does not speak
     (b"GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n", 400, "bad-request"),  # malformed header line
     (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n", 400, "bad-request"),
-    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "bad-request"),  # limit_request_line 4094
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "uri-too-long"),  # limit_request_line 4094
     (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(120)) + b"\r\n",
-     431, "bad-request"),  # limit_request_fields 100
-    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, "bad-request"),  # field 8190
+     431, "headers-too-large"),  # limit_request_fields 100
+    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, "headers-too-large"),  # 8190
     (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "bad-request"),  # no length
-    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: br, chunked\r\n\r\n", 501, "internal"),
+    (b"POST /v1/verify HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: br, chunked\r\n\r\n", 501, "not-implemented"),
+    (b"GET / HTTP/1.1\r\nHost: t\r\nExpect: a-miracle\r\n\r\n", 417, "expectation-failed"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "bad-request"),  # two Host lines: gunicorn's own
 ], ids=["method", "version", "header-line", "content-length", "request-line-too-long", "too-many-headers",
-        "header-field-too-large", "not-chunked", "transfer-coding"])
+        "header-field-too-large", "not-chunked", "transfer-coding", "expectation", "two-hosts"])
 def test_gunicorn_parser_errors_are_problem_json(many_processes, raw, want, type_):
     status, headers, body = exchange(many_processes[0], raw)
     _assert_problem(status, headers, body, want, type_)
@@ -211,3 +215,106 @@ def test_a_500_from_gunicorn_says_nothing_of_its_cause():
     status, headers, body = server_problem(500, "Internal Server Error", 'Traceback ... File "/srv/app.py"', LIMIT)
     assert status == "500 Internal Server Error" and headers == [("Content-Type", "application/problem+json")]
     assert "/srv" not in body.decode() and json.loads(body)["type"].endswith("/internal")
+
+
+# -- every status the servers answer has its own documented problem type -------------------------------------------
+def _documented() -> dict[str, int]:
+    import re
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    table = text.split("<!-- problem-types:start -->")[1].split("<!-- problem-types:end -->")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| `([a-z-]+)` \| (\d{3}) \|", table, re.M)}
+
+
+#: Every status gunicorn 27.0.1's ``Worker.handle_error`` sets (constraints.txt pins it: a gunicorn upgrade re-reads
+#: its classification), with its reason phrase.
+GUNICORN_STATUSES = {400: "Bad Request", 403: "Forbidden", 414: "URI Too Long", 417: "Expectation Failed",
+                     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented"}
+
+
+def _waitress_statuses() -> dict[int, str]:
+    """Every status one of waitress's parser errors (``waitress.utilities.Error`` and its subclasses) answers."""
+    from waitress import utilities
+
+    errors = [getattr(utilities, name) for name in dir(utilities)]
+    return {e.code: e.reason for e in errors if isinstance(e, type) and issubclass(e, utilities.Error)}
+
+
+def test_every_status_either_server_answers_has_a_type_of_its_own():
+    """The servers' problem (``server_problem``) for each status they answer carries a type documented with that
+    status, never ``about:blank`` and never another status's slug; ``GUNICORN_STATUSES`` is checked against
+    gunicorn's source, so a status added by an upgrade is not missed."""
+    import inspect
+
+    from governance.serving import server_problem
+
+    statuses = {**_waitress_statuses(), **GUNICORN_STATUSES}
+    assert set(_waitress_statuses()) == {400, 413, 431, 500, 501}
+    if importlib_util.find_spec("gunicorn") is not None:
+        from gunicorn.workers.base import Worker
+
+        source = inspect.getsource(Worker.handle_error)
+        assert {int(c) for c in re.findall(r"status_int = (\d{3})", source)} == set(GUNICORN_STATUSES)
+    documented = _documented()
+    for code, reason in sorted(statuses.items()):
+        status, headers, body = server_problem(code, reason, "what the server said", LIMIT, "/v1/x")
+        problem = json.loads(body)
+        assert status == f"{code} {reason}" and problem["status"] == code
+        slug = problem["type"].removeprefix("https://consentgate.dev/problems/")
+        assert documented.get(slug) == code, (code, problem["type"])
+
+
+def test_a_status_without_a_type_of_its_own_is_about_blank_not_another_statuss():
+    """The rejection path of the registry: a status no class claims (none is answered today) is RFC 9457's
+    ``about:blank`` with the status's phrase as title."""
+    from governance.serving import server_problem
+
+    status, _, body = server_problem(418, "I'm a teapot", "short and stout", LIMIT, "/v1/x")
+    problem = json.loads(body)
+    assert status == "418 I'm a teapot"
+    assert (problem["type"], problem["title"], problem["status"]) == ("about:blank", "I'm a teapot", 418)
+
+
+# -- RFC 9112 section 3.2: an HTTP/1.1 request carries exactly one Host (governance.serving.RequireHost) -----------
+@pytest.mark.parametrize("raw", [
+    b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"POST /v1/verify HTTP/1.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 5\r\n"
+    b"Connection: close\r\n\r\nhello",
+], ids=["get", "post-with-body"])
+def test_an_http11_request_without_host_is_a_400_problem_naming_its_path(either, raw):
+    problem = _assert_problem(*exchange(either, raw), 400, "bad-request")
+    assert "Host" in problem["detail"] and "RFC 9112" in problem["detail"]
+    assert problem["instance"] == raw.split(b" ")[1].decode()
+
+
+def test_two_host_lines_are_a_400_under_waitress_too(one_process):
+    """gunicorn refuses a second ``Host`` line itself (the gunicorn table above); waitress joins the two with ", "."""
+    raw = b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"
+    problem = _assert_problem(*exchange(one_process, raw), 400, "bad-request")
+    assert "one Host" in problem["detail"]
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /healthz HTTP/1.0\r\n\r\n",  # HTTP/1.0 has no Host requirement
+    b"GET /healthz HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",  # an empty Host: a target with no authority
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n",
+], ids=["http-1.0", "empty-host", "host-and-port"])
+def test_a_request_with_its_host_or_without_the_need_is_served(either, raw):
+    status, headers, body = exchange(either, raw)
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+
+
+def test_after_a_refused_host_the_connection_serves_the_next_request(either):
+    """The refusal is the app's answer to a framed request, so the connection stays usable (a 400 with the body left
+    unread must not leave that body to be read as the next request)."""
+    import socket
+
+    raw = (b"POST /v1/verify HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+           b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", either), timeout=30) as sock:
+        sock.sendall(raw)
+        data = b""
+        while got := sock.recv(65536):
+            data += got
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)  # the 400's JSON body ends with no newline
+    assert statuses == [b"400", b"200"], data

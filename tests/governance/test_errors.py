@@ -75,6 +75,51 @@ def test_werkzeug_answers_become_the_services_types() -> None:
     assert (p.status, p.type_) == (405, "method-not-allowed")
 
 
+@pytest.mark.parametrize("error, status, type_", [
+    ("PreconditionFailed", 412, "precondition-failed"),
+    ("RequestURITooLarge", 414, "uri-too-long"),
+    ("RequestedRangeNotSatisfiable", 416, "range-not-satisfiable"),
+    ("ExpectationFailed", 417, "expectation-failed"),
+    ("RequestHeaderFieldsTooLarge", 431, "headers-too-large"),
+    ("NotImplemented", 501, "not-implemented"),
+])
+def test_werkzeugs_other_statuses_have_types_of_their_own(error: str, status: int, type_: str) -> None:
+    """A download's 412 and 416 and the servers' 414, 417, 431 and 501 (``governance.serving``, through werkzeug's
+    exception of the status) each have their own type, documented with that status."""
+    import werkzeug.exceptions
+
+    p = problem_for(getattr(werkzeug.exceptions, error)())
+    assert (p.status, p.type_) == (status, type_) and problem_types()[type_] == status
+
+
+def test_a_status_with_no_type_of_its_own_is_about_blank() -> None:
+    """RFC 9457 section 4.2.1: no other status's type (a client dispatching on ``type`` would misread it), the
+    status's phrase as title."""
+    from werkzeug.exceptions import ImATeapot
+
+    p = problem_for(ImATeapot("short and stout"))
+    assert (p.status, p.type_, p.title, p.detail) == (418, "about:blank", "I'm a teapot", "short and stout")
+    assert p.body("/v1/x")["type"] == "about:blank"
+    assert "about:blank" not in problem_types()
+
+
+def test_no_type_serves_two_statuses() -> None:
+    """``problem_types()`` keeps one status a type; this looks at every class and library family behind it."""
+    import governance.app  # noqa: F401  (every domain's errors)
+    from governance.errors import library_problems
+
+    def family(cls: type[GovernanceError]) -> list[type[GovernanceError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in family(sub))]
+
+    pairs = [(cls.type_, cls.status) for cls in family(GovernanceError)] + [(ConfigError.type_, ConfigError.status)]
+    pairs += [(type_, status) for _family, status, type_, _title in library_problems()]
+    seen: dict[str, set[int]] = {}
+    for type_, status in pairs:
+        seen.setdefault(type_, set()).add(status)
+    assert {t: s for t, s in seen.items() if len(s) > 1} == {}
+    assert len(seen) == len(problem_types()) >= 29
+
+
 def test_every_problem_type_is_documented_with_its_status() -> None:
     text = (ROOT / "docs" / "security.md").read_text()
     table = text.split("<!-- problem-types:start -->")[1].split("<!-- problem-types:end -->")[0]

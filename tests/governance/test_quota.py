@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session
 
 from governance.accounts.models import Account, Role
 from governance.columns import utcnow
 from governance.db import init_db, make_engine
 from governance.generations.models import Generation, GenerationState
-from governance.generations.services.generations import quota_for, refused_today, used_today
+from governance.generations.services.generations import Quota, quota_for, refused_today, used_today
 
 
 def test_quota_counts_match_used_and_refused_today_and_see_the_sessions_own_rows() -> None:
@@ -38,3 +39,20 @@ def test_quota_counts_match_used_and_refused_today_and_see_the_sessions_own_rows
         assert (q.used, q.refused) == (3, 3) == (used_today(s, "acc_a", now), refused_today(s, "acc_a", now))
         assert quota_for(s, s.get(Account, "acc_b"), default_quota=30, now=now).refused == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize(("daily", "used", "refused", "left"), [
+    (3, 0, 0, 3),  # a fresh day
+    (3, 1, 0, 2),  # generations used
+    (3, 0, 2, 1),  # refusals used none of the generations, but one more refusal would end the day's requests
+    (2, 0, 2, 0),  # every request is refused until midnight (review s23-try, finding 5)
+    (2, 2, 0, 0),  # every generation used
+    (3, 2, 1, 1),  # the nearer bound counts
+    (2, 5, 7, 0),  # a quota lowered below today's counts: never negative
+    (0, 0, 0, 0),  # no generations for this account
+])
+def test_left_is_what_the_nearer_of_the_two_bounds_leaves(daily: int, used: int, refused: int, left: int) -> None:
+    """``left`` is the number of requests that are sure to be taken: each uses a generation or a refusal, and a
+    request is refused once either count reaches ``daily`` (``_refuse_over_quota``)."""
+    now = utcnow()
+    assert Quota(daily, used, refused, now, 1).left == left

@@ -172,8 +172,6 @@ def test_nan_and_infinity_are_malformed_json(api, word):
 #   GET /v1/generations/{id}/video, Range: bytes=99999999-  -> 416 ".../bad-request"; If-Match: "nope" -> 412
 # A client dispatching on `type` cannot tell these from a 400 or a 500. Each needs a slug of its own, in the table,
 # and the tests of test_serving.py / test_openapi.py that pin the present types changed with it: not a small fix.
-@pytest.mark.xfail(strict=True, reason="414/412/416/431 answer type bad-request (documented 400) and 501 answers "
-                                       "internal (documented 500, 'a bug'): each needs its own documented slug")
 @pytest.mark.parametrize(("code", "reason"), [(412, "Precondition Failed"), (414, "URI Too Long"),
                                               (416, "Range Not Satisfiable"),
                                               (431, "Request Header Fields Too Large"), (501, "Not Implemented")])
@@ -197,8 +195,6 @@ def test_every_answers_type_is_documented_for_its_status(code, reason):
 # A client that checks `left` before asking (the README: "for creators the daily `quota`") is told it has 2 left
 # and is refused every time until midnight. Whether `left` should count the refusals' bound (min of the two), or a
 # new member should say so, is the API's owner's call: it changes a documented field.
-@pytest.mark.xfail(strict=True, reason="quota.left ignores the bound on refused requests; the fix changes a "
-                                       "documented field and needs the owner's decision")
 def test_me_says_no_requests_left_once_refusals_used_the_quota(make_api):
     api = make_api(daily_quota=QUOTA, worker="none")
     studio, bob = api.account("studio", role="rights_holder"), api.account("bob")
@@ -259,7 +255,6 @@ def _raw_status_line(port: int, raw: bytes) -> bytes:
 # transfer coding -> 501. /openapi.json lists for GET /v1/me only 200 and 401 (docs/api.md: the document lists
 # "every status it can answer"), so a client generated from it has no model for these answers. Declaring them on
 # every operation (or saying in the document that any operation may get them) is the document owner's call.
-@pytest.mark.xfail(strict=True, reason="the servers' own 413/414/431/501 answers are declared on no operation")
 def test_the_servers_own_statuses_are_in_the_document(one_process):
     port, _ = one_process
     status, _, _ = exchange(port, b"GET /v1/me HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
@@ -274,7 +269,6 @@ def test_the_servers_own_statuses_are_in_the_document(one_process):
 # answer 400 to an HTTP/1.1 request that lacks a Host header (or has more than one: gunicorn refuses two, waitress
 # serves them). Both servers' behaviour, not the app's; a fix (a check in front of the app) is small but changes
 # what load balancers' health checks must send, so it is left to the operator's docs.
-@pytest.mark.xfail(strict=True, reason="neither server refuses an HTTP/1.1 request without Host (RFC 9112 3.2)")
 def test_an_http11_request_without_host_is_a_400_problem(either):
     port, _ = either
     status, headers, _ = exchange(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")

@@ -101,8 +101,9 @@ def refused_today(session: Session, account_id: str, now: datetime | None = None
 @dataclass(frozen=True)
 class Quota:
     """An account's daily generation quota: ``daily`` generations a UTC day (the account's own, else the
-    service's ``GOVERNANCE_DAILY_QUOTA``), ``used`` today as :func:`used_today` counts, ``left`` (never
-    negative) and ``resets_at``, the next midnight UTC (``retry_after_s``: whole seconds until then, at least 1)."""
+    service's ``GOVERNANCE_DAILY_QUOTA``), ``used`` today as :func:`used_today` counts, ``refused`` as
+    :func:`refused_today` counts, ``left`` (the requests it may still send today: :attr:`left`) and ``resets_at``,
+    the next midnight UTC (``retry_after_s``: whole seconds until then, at least 1)."""
 
     daily: int
     used: int
@@ -112,7 +113,12 @@ class Quota:
 
     @property
     def left(self) -> int:
-        return max(0, self.daily - self.used)
+        """How many more requests the account may send today before one is refused with 429 (never negative). A
+        request is taken while both bounds have room (:func:`_refuse_over_quota`: ``used`` < ``daily`` and
+        ``refused`` < ``daily``), and each one taken adds to one of the two: a generation, or a refusal at the
+        precheck. The requester cannot know which before sending, so what is left is the smaller of what each
+        bound leaves; ``daily - used`` (the generations left) is the larger when refusals used more."""
+        return max(0, min(self.daily - self.used, self.daily - self.refused))
 
 
 def quota_for(session: Session, account: Account, *, default_quota: int, now: datetime | None = None) -> Quota:
@@ -256,8 +262,8 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
 
 def _refuse_over_quota(requester: Account, quota: Quota) -> None:
     """429 (:class:`QuotaExceeded`) when ``quota`` has no generation left today, or as many refusals at the precheck
-    as it has generations."""
-    if quota.left == 0:
+    as it has generations (together: ``quota.left`` is 0)."""
+    if quota.used >= quota.daily:
         raise QuotaExceeded(f"{requester.name!r} has used all {quota.daily} generations for today (UTC); the "
                             f"quota resets at {iso(quota.resets_at)}", quota=quota.daily,
                             resets_at=iso(quota.resets_at), retry_after=quota.retry_after_s)
