@@ -57,7 +57,7 @@ from governance.errors import PROBLEM_BASE, NotFound, problem_types
 from governance.pagination import MAX_LIMIT
 from governance.web import guard
 
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"  # 1.1.0: a problem type per status, the servers' own answers declared, quota.left is what a client may still send
 BEARER = "bearer"
 PROBLEM_MEDIA = "application/problem+json"
 _ROLES = frozenset(p for p in Principal if p is not Principal.ANONYMOUS)
