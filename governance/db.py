@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -60,10 +61,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _synchronous_again(conn):  # type: ignore[no-untyped-def]
+            _give_back_turn(conn.info)
             _restore_synchronous(conn.info, conn.connection.driver_connection)
 
         @sa.event.listens_for(engine, "checkin")
         def _synchronous_again_in_pool(dbapi_conn, record):  # type: ignore[no-untyped-def]
+            _give_back_turn(record.info)
             if dbapi_conn is not None:
                 _restore_synchronous(record.info, dbapi_conn)
 
@@ -338,6 +341,79 @@ def counter(session: Session, name: str) -> int:
 _CONSENT_LOCK_CLASS = 0x436F6E43
 
 
+#: How long a thread waits for its process's turn to take a SQLite database's write lock before it asks SQLite
+#: directly (whose own busy timeout, ``make_engine``'s 30 s, then applies as it always did).
+_TURN_WAIT_S = 30.0
+_TURN = "sqlite_write_turn"  # the key, in a connection's and a session's ``info``, of the turn its transaction holds
+_turns: dict[str, threading.Lock] = {}
+_turns_guard = threading.Lock()
+
+
+class _Turn:
+    """One transaction's turn at a database's write lock in this process, given back once (by whichever of the
+    session's end of transaction, the connection's next transaction or its return to the pool comes first)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock: threading.Lock | None = lock
+
+    def give_back(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+
+def _give_back_turn(info: dict[Any, Any]) -> None:
+    turn = info.pop(_TURN, None)
+    if turn is not None:
+        turn.give_back()
+
+
+def _forget_turns_in_child() -> None:
+    """A forked process (gunicorn's workers) starts with turns of its own: a lock held by a thread of the parent
+    would never be released in the child."""
+    global _turns_guard
+    _turns_guard = threading.Lock()
+    _turns.clear()
+
+
+os.register_at_fork(after_in_child=_forget_turns_in_child)
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _turn_ends_with_the_transaction(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        _give_back_turn(session.info)
+
+
+def _begin_immediate(session: Session, conn: sa.Connection) -> None:
+    """``BEGIN IMMEDIATE`` on ``conn`` unless its transaction has begun (it then holds the write lock or will
+    take it at its first write), after this process's other threads that take the lock here have had their turn.
+
+    Why a turn (issue 12, docs/performance.md section 1, fourth pass): SQLite's busy handler, which a connection
+    finding the lock taken waits in, sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so four threads of one
+    process waiting on each other left the cores idle for most of a short write (~0.5 ms) and made the p99 of
+    ``POST /v1/generations`` 100-140 ms. Threads now queue on a lock of the process that wakes the next one at once;
+    only writers of other processes (and transactions that never call this) meet the busy handler. The turn is
+    given back when the session's transaction ends, and at the latest when the connection begins another
+    transaction or returns to the pool. A thread that waits :data:`_TURN_WAIT_S` for it goes on without it."""
+    dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection (deferred BEGIN before DML)
+    if dbapi.in_transaction:
+        return
+    with _turns_guard:
+        lock = _turns.setdefault(str(conn.engine.url.database), threading.Lock())
+    turn = _Turn(lock) if lock.acquire(timeout=_TURN_WAIT_S) else None
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout
+    except BaseException:
+        if turn is not None:
+            turn.give_back()
+        raise
+    if turn is not None:
+        conn.info[_TURN] = session.info[_TURN] = turn
+
+
 def _consent_lock_key(account_id: str) -> int:
     """An account's consent lock key: 32 bits of a hash (accounts that share one just wait on each other)."""
     return int.from_bytes(hashlib.sha256(account_id.encode()).digest()[:4], "big", signed=True)
@@ -352,17 +428,15 @@ def serialize_consent(session: Session, account_ids: Iterable[str]) -> None:
     release, whichever comes second waits until the other has committed, then sees it.
 
     - SQLite: the database's write lock, taken now with ``BEGIN IMMEDIATE`` (the sqlite3 module would only
-      begin at the first write, after the reads). A transaction that has written already holds it. Readers
-      are not held up (WAL).
+      begin at the first write, after the reads), after this process's other writers (:func:`_begin_immediate`).
+      A transaction that has written already holds it. Readers are not held up (WAL).
     - PostgreSQL: a transaction-level advisory lock per account, taken in ascending key order. Call this once
       per transaction, before any row lock (``FOR UPDATE``) or other advisory lock: every transaction then
       takes its locks in one order (consent locks, likeness rows by id, the log-append lock), so none
       deadlock."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection (deferred BEGIN before DML)
-        if not dbapi.in_transaction:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout
+        _begin_immediate(session, conn)
     elif conn.dialect.name == "postgresql":
         for key in sorted({_consent_lock_key(a) for a in account_ids}):
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": _CONSENT_LOCK_CLASS, "key": key})
@@ -383,9 +457,7 @@ def serialize_quota(session: Session, account_id: str) -> None:
       do not wait. Call it before any other lock of the transaction (no generation request takes another)."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        dbapi: Any = conn.connection.driver_connection
-        if not dbapi.in_transaction:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate(session, conn)
     elif conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"),
                      {"cls": _QUOTA_LOCK_CLASS, "key": _consent_lock_key(account_id)})
