@@ -32,8 +32,9 @@ class Settings:
     sqlite_synchronous: str = "full"
     # how the transaction of a generation request (its precheck's decision, rows and audit event) commits:
     # "asynchronous" does not wait for the disk (governance.db.commit_asynchronously: a power cut may lose the last
-    # requests, never a consent change, release or log entry, and nothing that depends on a lost request survives
-    # it); "synchronous" waits as every other transaction does (docs/adr/0018-asynchronous-request-commits.md)
+    # requests, never a consent change, release, log entry or notice to a likeness owner, and nothing that depends
+    # on a lost request survives it; a request that notifies anyone but its requester waits); "synchronous" waits as
+    # every other transaction does (docs/adr/0018-asynchronous-request-commits.md)
     request_commit: str = "asynchronous"
     host: str = "127.0.0.1"
     port: int = 8080

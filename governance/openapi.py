@@ -57,7 +57,8 @@ from governance.errors import PROBLEM_BASE, NotFound, problem_types
 from governance.pagination import MAX_LIMIT
 from governance.web import guard
 
-API_VERSION = "1.1.0"  # 1.1.0: a problem type per status, the servers' own answers declared, quota.left is what a client may still send
+# 1.1.0: a problem type per status, the servers' own answers declared, quota.left is what a client may still send
+API_VERSION = "1.1.0"
 BEARER = "bearer"
 PROBLEM_MEDIA = "application/problem+json"
 _ROLES = frozenset(p for p in Principal if p is not Principal.ANONYMOUS)

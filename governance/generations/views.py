@@ -19,7 +19,6 @@ from governance.accounts.models import Account
 from governance.authz import Action
 from governance.characters.views import label_font
 from governance.columns import iso
-from governance.db import commit_asynchronously
 from governance.errors import Conflict, Gone
 from governance.generations import schemas as s
 from governance.generations.models import Generation, GenerationReview, GenerationState
@@ -114,12 +113,11 @@ def start_generation(requester: Account, body: dict[str, Any]) -> Generation:
     rt = runtime()
     require_free_space(rt.settings)  # 507 rather than a job that fails on a full disk
     started = time.monotonic()
-    if rt.settings.request_commit == "asynchronous":
-        commit_asynchronously(db())  # before the request's first write (docs/adr/0018)
     gen = generations_svc.request_generation(db(), requester, body.get("prompt"), body.get("likenesses"),
                                              body.get("seed"), default_quota=rt.settings.daily_quota,
                                              restriction_hold=rt.settings.restriction_model_hold,
-                                             remix_of=body.get("remix_of"), label=label_font())
+                                             remix_of=body.get("remix_of"), label=label_font(),
+                                             asynchronously=rt.settings.request_commit == "asynchronous")
     db().commit()
     seconds = time.monotonic() - started
     metrics.decisions(gen.decisions)

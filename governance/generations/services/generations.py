@@ -23,7 +23,7 @@ from governance.audit import Tag, record, record_now
 from governance.authz import Action
 from governance.characters import services as characters_svc
 from governance.columns import iso, utcnow
-from governance.db import insert_now, serialize_quota
+from governance.db import commit_asynchronously, insert_now, serialize_quota
 from governance.errors import BadRequest, Conflict, InvalidInput, QuotaExceeded
 from governance.generations.models import (
     NOTICE_ID_PREFIX,
@@ -210,10 +210,17 @@ def remix_parent(session: Session, requester: Account, parent_id: object) -> Gen
 
 def request_generation(session: Session, requester: Account, prompt: Any, likeness_ids: Any, seed: Any,
                        *, default_quota: int, restriction_hold: float | None = None,
-                       remix_of: Any = None, label: characters_svc.LabelFont | None = None) -> Generation:
+                       remix_of: Any = None, label: characters_svc.LabelFont | None = None,
+                       asynchronously: bool = False) -> Generation:
     """``remix_of``: the id of a released generation this one is made from. Every likeness its lineage named or
     showed joins the request's likenesses, so consent is asked for all of them at every stage
-    (:mod:`governance.remix.lineage`)."""
+    (:mod:`governance.remix.lineage`).
+
+    ``asynchronously`` (``GOVERNANCE_REQUEST_COMMIT=asynchronous``, docs/adr/0018): let the caller's transaction
+    commit without waiting for the disk (:func:`governance.db.commit_asynchronously`) when it tells nobody but the
+    requester. A request refused at the precheck notifies the owners of the likenesses it named (and a minor's
+    guardian), and one held asks them for approval: such a transaction waits for the disk, so that a power cut
+    cannot take back a notice another person may already have read (review s24, finding 1)."""
     authz.admit(Action.GENERATION_CREATE, requester)
     prompt, likeness_ids, seed = _validate(prompt, likeness_ids, seed)
     parent = remix_parent(session, requester, remix_of) if remix_of is not None else None
@@ -240,6 +247,9 @@ def request_generation(session: Session, requester: Account, prompt: Any, likene
     links = [GenerationLikeness(generation_id=gen.id, likeness_id=lid, named=True) for lid in likeness_ids]
     characters = [GenerationCharacter(generation_id=gen.id, character_id=character_id, allowed=allowed)
                   for character_id, allowed in named.items()]
+    told = owners if not verdict.allowed else {h.owner_id for h in holds}  # whom _tell_blocked / hold notify
+    if asynchronously and not told - {requester.id, ""}:
+        commit_asynchronously(session)  # before the lock below: SQLite sets it before the transaction begins
     # Counted again under the account's lock, held to the commit: concurrent requests of one account insert one
     # after another, each counting the others (without it, 20 at once on a quota of 2 got 7-9 generations). On
     # SQLite the lock is the database's write lock, so everything that can be made before it is (the rows above).
