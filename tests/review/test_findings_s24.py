@@ -342,3 +342,42 @@ def test_a_lowered_connection_thrown_away_comes_back_synchronous(engine: sa.Engi
         s.rollback()
     with Session(engine) as s:
         assert s.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+# -- Finding 3 (low, design decision: xfail): a writer may now wait twice the busy timeout before "database is locked"
+# docs/security.md: "A waiting writer waits up to the busy timeout (30 s, db.make_engine)". Since the write turns a
+# writer first waits up to _TURN_WAIT_S (30 s) for its process's turn, then up to its connection's busy timeout again
+# in BEGIN IMMEDIATE: 60 s in all behind a writer of its own process that holds the lock (a request thread, a
+# load balancer's 60 s timeout...). Here a connection with a 200 ms busy timeout, behind a transaction of the same
+# process that holds the turn for 3 s, is not refused after 200 ms as it would be behind another process's writer:
+# it waits the 3 s and goes on. Keeping one budget (the turn's wait counted against the busy timeout, which then
+# needs a PRAGMA busy_timeout on the slow path) or documenting two is the lead's call; docs/security.md now says
+# what the code does.
+@pytest.mark.xfail(strict=True, reason="design decision: the turn's wait is not counted against the busy timeout "
+                                       "(up to _TURN_WAIT_S + the busy timeout in all)")
+def test_a_writer_behind_its_own_process_waits_no_longer_than_its_busy_timeout(engine: sa.Engine,
+                                                                              tmp_path: Path) -> None:
+    impatient = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    sa.event.listen(impatient, "connect", lambda dbapi, _r: dbapi.execute("PRAGMA busy_timeout=200"))
+    outcome: list[str] = []
+
+    def write() -> None:
+        try:
+            with Session(impatient) as s:
+                serialize_quota(s, "acc_2")
+                s.rollback()
+            outcome.append("went on")
+        except sa.exc.OperationalError as e:
+            outcome.append(str(e.orig))
+
+    try:
+        with Session(engine) as s:
+            serialize_quota(s, "acc_1")  # this thread's turn and the write lock, held until the other gives up
+            t = threading.Thread(target=write)
+            t.start()
+            t.join(3)  # (it gives up after its 200 ms busy timeout, or waits here for the turn)
+            s.rollback()
+        t.join(60)
+        assert outcome == ["database is locked"]
+    finally:
+        impatient.dispose()
