@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -341,9 +342,6 @@ def counter(session: Session, name: str) -> int:
 _CONSENT_LOCK_CLASS = 0x436F6E43
 
 
-#: How long a thread waits for its process's turn to take a SQLite database's write lock before it asks SQLite
-#: directly (whose own busy timeout, ``make_engine``'s 30 s, then applies as it always did).
-_TURN_WAIT_S = 30.0
 _TURN = "sqlite_write_turn"  # the key, in a connection's and a session's ``info``, of the turn its transaction holds
 _turns: dict[str, threading.Lock] = {}
 _turns_guard = threading.Lock()
@@ -397,19 +395,33 @@ def _begin_immediate(session: Session, conn: sa.Connection) -> None:
     ``POST /v1/generations`` 100-140 ms. Threads now queue on a lock of the process that wakes the next one at once;
     only writers of other processes (and transactions that never call this) meet the busy handler. The turn is
     given back when the session's transaction ends, and at the latest when the connection begins another
-    transaction or returns to the pool. A thread that waits :data:`_TURN_WAIT_S` for it goes on without it."""
+    transaction or returns to the pool.
+
+    One budget: the wait for the turn counts against the connection's busy timeout (``PRAGMA busy_timeout``, 30 s
+    from :func:`make_engine`), so a writer behind one of its own process is refused ("database is locked") no later
+    than it would be behind another process's writer."""
     dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection (deferred BEGIN before DML)
     if dbapi.in_transaction:
         return
     with _turns_guard:
         lock = _turns.setdefault(str(conn.engine.url.database), threading.Lock())
-    turn = _Turn(lock) if lock.acquire(timeout=_TURN_WAIT_S) else None
+    if lock.acquire(blocking=False):  # the common case: nobody of this process is writing
+        turn: _Turn | None = _Turn(lock)
+        budget_ms = None
+    else:
+        budget_ms = int(dbapi.execute("PRAGMA busy_timeout").fetchone()[0])
+        started = time.monotonic()
+        turn = _Turn(lock) if lock.acquire(timeout=budget_ms / 1000) else None
+        dbapi.execute(f"PRAGMA busy_timeout={max(0, budget_ms - int((time.monotonic() - started) * 1000))}")
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout (left)
     except BaseException:
         if turn is not None:
             turn.give_back()
         raise
+    finally:
+        if budget_ms is not None:
+            dbapi.execute(f"PRAGMA busy_timeout={budget_ms}")
     if turn is not None:
         conn.info[_TURN] = session.info[_TURN] = turn
 

@@ -272,7 +272,7 @@ def _turn_free(engine: sa.Engine) -> bool:
 
 def _another_thread_writes(engine: sa.Engine, account_id: str) -> None:
     """A writer of another thread that must get its turn at once (a turn never given back would hold it for
-    ``_TURN_WAIT_S``): it waits for the turn with no patience at all."""
+    the busy timeout): it waits for the turn with no patience at all."""
     failures: list[BaseException] = []
 
     def write() -> None:
@@ -297,7 +297,7 @@ def test_a_session_joined_to_an_outer_transaction_gives_its_turn_back(engine: sa
     """``Session(bind=conn)`` inside the connection's own transaction, as tests and scripts do: the session's end
     gives the turn back; a session dropped without ending keeps it only until its connection begins another
     transaction or returns to the pool (nothing in the service binds a session to a connection: an idle connection
-    of a script holding a turn would make the process's other writers wait up to ``_TURN_WAIT_S``)."""
+    of a script holding a turn would make the process's other writers wait up to their busy timeout)."""
     with engine.connect() as conn:
         conn.begin()
         with Session(bind=conn) as s:
@@ -344,17 +344,10 @@ def test_a_lowered_connection_thrown_away_comes_back_synchronous(engine: sa.Engi
         assert s.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
-# -- Finding 3 (low, design decision: xfail): a writer may now wait twice the busy timeout before "database is locked"
-# docs/security.md: "A waiting writer waits up to the busy timeout (30 s, db.make_engine)". Since the write turns a
-# writer first waits up to _TURN_WAIT_S (30 s) for its process's turn, then up to its connection's busy timeout again
-# in BEGIN IMMEDIATE: 60 s in all behind a writer of its own process that holds the lock (a request thread, a
-# load balancer's 60 s timeout...). Here a connection with a 200 ms busy timeout, behind a transaction of the same
-# process that holds the turn for 3 s, is not refused after 200 ms as it would be behind another process's writer:
-# it waits the 3 s and goes on. Keeping one budget (the turn's wait counted against the busy timeout, which then
-# needs a PRAGMA busy_timeout on the slow path) or documenting two is the lead's call; docs/security.md now says
-# what the code does.
-@pytest.mark.xfail(strict=True, reason="design decision: the turn's wait is not counted against the busy timeout "
-                                       "(up to _TURN_WAIT_S + the busy timeout in all)")
+# -- Finding 3 (low, fixed): a writer could wait twice the busy timeout before "database is locked": first up to 30 s
+# for its process's turn, then up to its connection's busy timeout again in BEGIN IMMEDIATE. The turn's wait now counts
+# against the busy timeout. Here a connection with a 200 ms busy timeout, behind a transaction of the same process that
+# holds the turn for 3 s, is refused after its 200 ms, as it would be behind another process's writer.
 def test_a_writer_behind_its_own_process_waits_no_longer_than_its_busy_timeout(engine: sa.Engine,
                                                                               tmp_path: Path) -> None:
     impatient = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
