@@ -54,9 +54,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
             _private_if_new(engine.url.database)
             cur = dbapi_conn.cursor()
             if engine.url.database not in (None, "", ":memory:") and "mode=memory" not in url:
-                cur.execute("PRAGMA journal_mode=WAL")
+                journal = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 cur.execute(f"PRAGMA synchronous={sqlite_synchronous.upper()}")
-                record.info[_SYNCHRONOUS] = sqlite_synchronous.upper()
+                if str(journal).lower() == "wal":  # (NORMAL outside WAL risks corruption, not only loss: never lowered)
+                    record.info[_SYNCHRONOUS] = sqlite_synchronous.upper()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
