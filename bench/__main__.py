@@ -7,7 +7,7 @@ import importlib
 import sys
 
 ALL = ("decisions", "seal", "verify", "library", "watermark", "faces", "insightface", "liveness", "limits", "names",
-       "restrictions", "scale", "label")
+       "restrictions", "scale", "label", "recorder")
 
 
 def main(argv: list[str]) -> int:

@@ -18,8 +18,10 @@ measured against what was needed::
 
 What is checked, in the order a refusal is reported (the first failing check wins):
 
-1. the video: at least :attr:`LiveThresholds.min_fps` frames a second, long enough for the poses,
-   at most :attr:`LiveThresholds.max_seconds` (``frame_rate``, ``too_short``, ``too_long``);
+1. the video: its frames' timestamps in time order (``unreadable``) with no pause longer than
+   :attr:`LiveThresholds.max_gap_s` between two frames (``track_break``); at least
+   :attr:`LiveThresholds.min_fps` frames a second, long enough for the poses, at most
+   :attr:`LiveThresholds.max_seconds` (``frame_rate``, ``too_short``, ``too_long``);
 2. a face: found at all, large enough, and never a second one (``no_face``, ``face_too_small``,
    ``multiple_faces``);
 3. motion: the face region changes between frames; a still image replayed as a video is
@@ -30,6 +32,16 @@ What is checked, in the order a refusal is reported (the first failing check win
    of the video against the rest's; each turned pose's mean against the frontal mean);
 5. the challenge: every asked pose held for :attr:`LiveThresholds.hold_s` (``pose_not_reached``), in
    the asked order with no other turn in between (``pose_order``).
+
+Time comes from the frames' timestamps. A browser's MediaRecorder writes a variable-rate WebM: the
+camera runs at its rate (say 20 frames a second), frames are dropped whenever the machine is busy, and
+the header states no rate (FFmpeg then reports the time base's 1000, or the average of a few early
+frames). So a recording's duration is the span of its timestamps plus one frame, its rate (``frame_rate``)
+the frames over that duration, and every rule written in frames (a pose held, the face lost, a jump
+between frames) counts time in the camera's nominal frames (the median interval between frames): a frame
+standing for a dropped one counts as both. The frames are not resampled onto an even grid, which would
+repeat frames, and repeated frames read as a replayed still. A video whose frames carry no timestamps is
+timed by its header's rate.
 
 How head pose is measured is in :mod:`detectors.headpose`; the thresholds, how they were measured and
 what the check proves and does not are in ``docs/enrollment.md`` ("The live check").
@@ -91,6 +103,8 @@ _SEGMENT: Final = 3  # the identity check compares stretches of at least this ma
 _ACROSS_POSES: Final = 1.2  # a turned pose's mean may be this much further from the frontal mean
 _PER_BIN: Final = 2  # a template keeps at most this many embeddings per pose bin
 _DUPLICATE: Final = 0.06  # embeddings closer than this add nothing to a bin
+_MAX_FPS: Final = 240.0  # verify_video stops decoding past this many frames a second (media.video.Clip allows 240)
+_ON_GRID: Final = 0.25  # timestamps within this many frame intervals of an even grid: a constant-rate video
 
 #: Gives the frames at the asked indices again, scaled as :func:`track_head` scaled them.
 _Picker = Callable[[Sequence[int]], dict[int, np.ndarray]]
@@ -211,7 +225,8 @@ class HeadTrack:
     centre moved since the last frame with a face, in units of the face's size, ``scale_step`` the
     ratio of its size to that frame's (>= 1); ``followed`` is True where the detector lost the face and
     its landmarks were placed from the previous frame; ``others`` counts other faces at least half its
-    size. ``boxes`` holds the followed face's box per frame (``None`` without a face)."""
+    size; ``time`` is when the frame was shown, in seconds from the first frame. ``boxes`` holds the
+    followed face's box per frame (``None`` without a face)."""
 
     yaw: np.ndarray
     pitch: np.ndarray
@@ -222,12 +237,13 @@ class HeadTrack:
     scale_step: np.ndarray
     followed: np.ndarray
     others: np.ndarray
+    time: np.ndarray
     boxes: tuple[Box | None, ...]
     scale: float
 
     def __post_init__(self) -> None:
         for name in ("yaw", "pitch", "face_px", "face_change", "frame_change", "jump", "scale_step", "followed",
-                     "others"):
+                     "others", "time"):
             arr = np.array(getattr(self, name))
             if arr.shape != (len(self.boxes),):
                 raise DetectorError(f"HeadTrack.{name} must have one value per frame ({len(self.boxes)}), "
@@ -281,19 +297,42 @@ def _centre_and_size(points: np.ndarray) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2.0, float(math.sqrt(max(1.0, float((hi - lo).prod()))))
 
 
-def track_head(frames: Iterable[np.ndarray], fps: float, *, landmarks: LandmarkDetector | None = None) -> HeadTrack:
+def track_head(frames: Iterable[np.ndarray], fps: float | None = None, *, times: Iterable[float] | None = None,
+               landmarks: LandmarkDetector | None = None) -> HeadTrack:
     """Follow the main face through ``frames`` (RGB uint8 ``(H, W, 3)`` images: a ``(T, H, W, 3)`` array,
-    a sequence or any iterable, read once, in order) recorded at ``fps`` and measure its pose and motion
-    in every frame (see :class:`HeadTrack`).
+    a sequence or any iterable, read once, in order) and measure its pose and motion in every frame (see
+    :class:`HeadTrack`). The frames are timed by ``fps`` (a constant rate) or by ``times`` (when each was
+    shown, in seconds, non-decreasing: a variable-rate recording); exactly one of the two is given.
 
     The face is found by dlib's HOG detector in every frame (the one overlapping the last frame's face
     most, else the largest). Where the detector loses it (a head turned past ~40 degrees), its landmarks
     are placed inside its last box, moved with it, for up to 1 s, as long as the face patch keeps a
     normalised correlation of 0.5 with the previous frame's. Cost: ~13 ms of CPU a 640x360 frame."""
+    if (fps is None) == (times is None):
+        raise DetectorError("track_head times the frames by fps or by times: give exactly one")
+    if times is None:
+        rate = float(fps)  # type: ignore[arg-type]
+        if not rate > 0:
+            raise DetectorError(f"fps must be positive, got {fps!r}")
+        return _track(((i / rate, f) for i, f in enumerate(frames)), landmarks)
+    stamps = iter(times)
+
+    def timed() -> Iterator[tuple[float, np.ndarray]]:
+        for frame in frames:
+            t = next(stamps, None)
+            if t is None:
+                raise DetectorError("track_head needs one time per frame: the times ran out first")
+            yield float(t), frame
+        if next(stamps, None) is not None:
+            raise DetectorError("track_head needs one time per frame: more times than frames")
+
+    return _track(timed(), landmarks)
+
+
+def _track(timed: Iterable[tuple[float, np.ndarray]], landmarks: LandmarkDetector | None) -> HeadTrack:
+    """:func:`track_head` on ``(seconds, frame)`` pairs."""
     import cv2
 
-    if not fps > 0:
-        raise DetectorError(f"fps must be positive, got {fps!r}")
     landmarks = landmarks or default_landmarks()
     rows: list[tuple[float, float, float, float, float, float, float, bool, int]] = []
     boxes: list[Box | None] = []
@@ -302,11 +341,13 @@ def track_head(frames: Iterable[np.ndarray], fps: float, *, landmarks: LandmarkD
     last_box: Box | None = None  # the face in the previous frame
     last_centre: np.ndarray | None = None  # the landmarks' centre and size in the last frame with a face
     last_size = 0.0
-    followed_run = 0
-    max_follow = max(1, round(_FOLLOW_MAX_S * fps))
+    followed_from = 0.0  # when the detector last saw the face
+    times: list[float] = []
     scale = 1.0
     nan = float("nan")
-    for frame in frames:
+    for shown_at, frame in timed:
+        step = shown_at - times[-1] if times else 0.0
+        times.append(shown_at)
         img, scale = _work_frame(frame)
         height, width = img.shape[:2]
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -327,13 +368,12 @@ def track_head(frames: Iterable[np.ndarray], fps: float, *, landmarks: LandmarkD
                     pick = int(np.argmax(overlaps))
             box, points = found[pick]
             others = sum(1 for i, (b, _) in enumerate(found) if i != pick and b.size >= _SECOND_FACE * box.size)
-            followed_run = 0
+            followed_from = shown_at
         elif last_box is not None and last_centre is not None and prev_gray is not None \
-                and followed_run < max_follow:
+                and shown_at - followed_from <= _FOLLOW_MAX_S + step / 2:  # up to 1 s, to the nearest frame
             box, points = _follow(landmarks, img, gray, prev_gray, last_box, last_centre)
             if box is not None:
                 followed = True
-                followed_run += 1
         if box is not None and points is not None:
             try:
                 pose = head_pose(points, width, height)
@@ -358,9 +398,10 @@ def track_head(frames: Iterable[np.ndarray], fps: float, *, landmarks: LandmarkD
         prev_gray, prev_thumb = gray, thumb
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
     f32 = [np.array(c, np.float32) for c in cols[:7]]
+    shown = np.array(times, np.float64)
     return HeadTrack(yaw=f32[0], pitch=f32[1], face_px=f32[2], face_change=f32[3], frame_change=f32[4], jump=f32[5],
                      scale_step=f32[6], followed=np.array(cols[7], bool), others=np.array(cols[8], np.int32),
-                     boxes=tuple(boxes), scale=scale)
+                     time=shown - shown[0] if shown.size else shown, boxes=tuple(boxes), scale=scale)
 
 
 def _follow(landmarks: LandmarkDetector, img: np.ndarray, gray: np.ndarray, prev_gray: np.ndarray, last: Box,
@@ -406,14 +447,15 @@ class LiveResult:
     ``poses``: the challenge; ``spans``: one :class:`PoseSpan` per asked pose, in order; ``yaw`` and
     ``pitch``: ``(T,)`` float32 degrees per frame, NaN where no face was measured (read-only; yaw > 0
     is a turn to the person's left, a ``mirrored`` recording's yaw already flipped);
-    ``fps``; ``views``: for each of :data:`~detectors.enroll.POSE_BINS` a ``(k, dim)`` float32 array of
-    embeddings of the face in that pose (``k`` from 0 to 2; every asked turn's bin holds at least
-    one); ``reference``: an RGB crop of the most frontal face, square, the face in the middle (as
-    :func:`detectors.faces.crop_face` cuts it); ``backend``: the embedding backend's name;
-    ``identity_distance``: the largest distance found, within one pose, between the mean embedding of a
-    stretch of the video and the rest's; ``pose_distance``: the largest between a turned pose's mean and
-    the frontal mean (both below their thresholds, or this would be a refusal); ``thresholds``: what was
-    required."""
+    ``fps``: frames a second, over the recording's duration as its timestamps measure it (so
+    ``duration_s``, ``frame_count / fps``, is that duration); ``views``: for each of
+    :data:`~detectors.enroll.POSE_BINS` a ``(k, dim)`` float32 array of embeddings of the face in that
+    pose (``k`` from 0 to 2; every asked turn's bin holds at least one); ``reference``: an RGB crop of
+    the most frontal face, square, the face in the middle (as :func:`detectors.faces.crop_face` cuts it);
+    ``backend``: the embedding backend's name; ``identity_distance``: the largest distance found, within
+    one pose, between the mean embedding of a stretch of the video and the rest's; ``pose_distance``:
+    the largest between a turned pose's mean and the frontal mean (both below their thresholds, or this
+    would be a refusal); ``thresholds``: what was required."""
 
     poses: tuple[str, ...]
     spans: tuple[PoseSpan, ...]
@@ -504,9 +546,10 @@ class _Event:
     frames: tuple[int, ...]
 
 
-def _events(labels: Sequence[str | None], hold: int) -> list[_Event]:
-    """Runs of one pose held at least ``hold`` frames, in time order; a run broken by up to 2 frames
-    without a pose (a blink of the landmarks) is one run."""
+def _events(labels: Sequence[str | None], hold: int, weights: np.ndarray) -> list[_Event]:
+    """Runs of one pose held at least ``hold`` nominal frames (each frame weighs the nominal frames it
+    stands for, ``weights``: 1 at a constant rate) and at least 2 frames, in time order; a run broken by
+    up to 2 frames without a pose (a blink of the landmarks) is one run."""
     runs: list[list[int]] = []
     run_pose: list[str] = []
     for t, lab in enumerate(labels):
@@ -518,19 +561,23 @@ def _events(labels: Sequence[str | None], hold: int) -> list[_Event]:
         else:
             runs.append([t])
             run_pose.append(lab)
-    return [_Event(p, r[0], r[-1], tuple(r)) for p, r in zip(run_pose, runs, strict=True) if len(r) >= hold]
+    return [_Event(p, r[0], r[-1], tuple(r)) for p, r in zip(run_pose, runs, strict=True)
+            if len(r) >= 2 and float(weights[r].sum()) >= hold - 1e-6]
 
 
-def _longest_run(labels: Sequence[str | None], pose: str) -> int:
+def _longest_run(labels: Sequence[str | None], pose: str, clock: _Clock) -> str:
+    """The longest run of consecutive frames in ``pose``: how many, and how long they stand for."""
     best = cur = 0
-    for lab in labels:
-        cur = cur + 1 if lab == pose else 0
-        best = max(best, cur)
-    return best
+    span = weight = 0.0
+    for lab, w in zip(labels, clock.weights.tolist(), strict=True):
+        cur, weight = (cur + 1, weight + w) if lab == pose else (0, 0.0)
+        if (cur, weight) > (best, span):
+            best, span = cur, weight
+    return f"{best} frames in a row ({span / clock.fps:.2f} s)"
 
 
 def _never_reached(pose: str, yaw: np.ndarray, pitch: np.ndarray, labels: Sequence[str | None],
-                   th: LiveThresholds, hold: int) -> str:
+                   th: LiveThresholds, clock: _Clock) -> str:
     ok = np.isfinite(yaw) & np.isfinite(pitch)
     y, p = yaw[ok], pitch[ok]
     if pose == "center":
@@ -538,8 +585,8 @@ def _never_reached(pose: str, yaw: np.ndarray, pitch: np.ndarray, labels: Sequen
         if max(abs(y[k]), abs(p[k])) > th.center:
             return (f"pose 'center' never reached: the head never came within {th.center:.0f} deg of facing the "
                     f"camera (closest: yaw {y[k]:.0f}, pitch {p[k]:.0f} deg)")
-        return (f"pose 'center' never held: the head faced the camera for at most {_longest_run(labels, pose)} "
-                f"frames in a row, need {hold} ({th.hold_s:g} s)")
+        return (f"pose 'center' never held: the head faced the camera for at most "
+                f"{_longest_run(labels, pose, clock)}, need {th.hold_s:g} s")
     what, values, need = {
         "left": ("max yaw to the left", y, th.turn_yaw), "right": ("max yaw to the right", -y, th.turn_yaw),
         "up": ("max pitch", p, th.turn_pitch), "down": ("max downward pitch", -p, th.turn_pitch),
@@ -549,7 +596,7 @@ def _never_reached(pose: str, yaw: np.ndarray, pitch: np.ndarray, labels: Sequen
         shown = f"{best:.0f}" if round(best) < need else f"{best:.1f}"  # never "25 deg, need 25"
         return f"pose '{pose}' never reached: {what} {shown} deg, need {need:g}"
     return (f"pose '{pose}' never held: {what} {best:.0f} deg (need {need:g}), but for at most "
-            f"{_longest_run(labels, pose)} frames in a row, need {hold} ({th.hold_s:g} s)")
+            f"{_longest_run(labels, pose, clock)}, need {th.hold_s:g} s")
 
 
 def _frames(e: _Event) -> str:
@@ -596,13 +643,83 @@ def _fail(reason: str, message: str) -> LivenessError:
     return LivenessError(reason, message)
 
 
-def _check_video(n: int, fps: float, asked: tuple[str, ...], th: LiveThresholds) -> None:
+@dataclass(frozen=True, eq=False)
+class _Clock:
+    """When each of ``T`` frames was shown. ``times``: ``(T,)`` seconds from the first frame; ``fps``: the
+    camera's nominal rate (1 / the median interval between frames); ``pos``: ``(T,)`` time in nominal
+    frames (``times * fps``; at a constant rate, the frame's index); ``rate``: frames a second over
+    ``duration``, the span of the timestamps plus one frame (``T / rate``). Rules written in frames
+    count ``pos``, so a frame that stands for a dropped one counts as both."""
+
+    times: np.ndarray
+    pos: np.ndarray
+    fps: float
+    rate: float
+    duration: float
+
+    @classmethod
+    def constant(cls, n: int, fps: float) -> _Clock:
+        """``n`` frames at ``fps`` (not checked here: :func:`_check_video` refuses a rate that is not positive)."""
+        index = np.arange(n, dtype=np.float64)
+        ok = math.isfinite(fps) and fps > 0
+        return cls(index / fps if ok else index, index, fps, fps, n / fps if ok else math.nan)
+
+    @classmethod
+    def measured(cls, times: np.ndarray) -> _Clock:
+        """From timestamps that :func:`_measured_clock` accepted (at least 2, non-decreasing, spanning time)."""
+        t = np.asarray(times, np.float64) - float(times[0])
+        steps = np.diff(t)
+        typical = float(np.median(steps[steps > 0]))
+        rate = (t.size - 1) / float(t[-1])
+        return cls(t, t / typical, 1.0 / typical, rate, t.size / rate)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """``(T,)``: the nominal frames each frame stands for, until the next one (the last: 1)."""
+        return np.append(np.diff(self.pos), 1.0)
+
+
+def _check_step(i: int, before: float, now: float, th: LiveThresholds) -> None:
+    """Frame ``i``'s timestamp ``now`` (seconds) after frame ``i - 1``'s ``before``: never earlier (equal
+    happens: a browser stamps a late frame with its predecessor's time), never more than ``max_gap_s`` later."""
+    if not math.isfinite(now):
+        raise _fail("unreadable", f"frame {i} has no timestamp ({now!r}) while the frames before it have one")
+    if now < before:
+        raise _fail("unreadable", f"the frames' timestamps go backwards at frame {i} ({before:.3f} s, then "
+                                  f"{now:.3f} s): a recording's frames are in time order")
+    if now - before > th.max_gap_s + 1e-9:
+        raise _fail("track_break", f"the video skips {now - before:.1f} s between frames {i - 1} and {i} (at "
+                                   f"{before:.1f} s): a live video is one continuous take, at most "
+                                   f"{th.max_gap_s:g} s between frames")
+
+
+def _measured_clock(times: Sequence[float] | np.ndarray, asked: tuple[str, ...], th: LiveThresholds) -> _Clock:
+    """The clock of frames shown at ``times`` (seconds), checked: in time order with no pause longer than
+    ``max_gap_s`` (:func:`_check_step`), spanning some time."""
+    t = np.asarray(times, np.float64)
+    if t.ndim != 1:
+        raise _fail("unreadable", f"expected one timestamp per frame, got shape {t.shape}")
+    if t.size and not math.isfinite(float(t[0])):
+        raise _fail("unreadable", f"frame 0 has no timestamp ({float(t[0])!r})")
+    for i in range(1, t.size):
+        _check_step(i, float(t[i - 1]), float(t[i]), th)
+    if t.size < 2:
+        need = max(th.min_seconds, th.min_seconds_per_pose * len(asked))
+        raise _fail("too_short", f"the video has {t.size} frame{'' if t.size == 1 else 's'}; {len(asked)} poses "
+                                 f"need at least {need:.1f} s")
+    if t[-1] == t[0]:
+        raise _fail("unreadable", f"all {t.size} frames carry the same timestamp ({float(t[0]):.3f} s)")
+    return _Clock.measured(t)
+
+
+def _check_video(clock: _Clock, asked: tuple[str, ...], th: LiveThresholds) -> None:
+    fps = clock.rate
     if not math.isfinite(fps) or fps <= 0:
         raise _fail("unreadable", f"the video's frame rate is not a positive number ({fps!r})")
     if fps < th.min_fps:
         raise _fail("frame_rate", f"the video runs at {fps:.1f} frames a second; at least {th.min_fps:.0f} are "
                                   "needed to follow the head's motion")
-    seconds = n / fps
+    seconds = clock.duration
     need = max(th.min_seconds, th.min_seconds_per_pose * len(asked))
     if seconds < need:
         raise _fail("too_short", f"the video lasts {seconds:.1f} s; {len(asked)} poses need at least {need:.1f} s")
@@ -632,7 +749,7 @@ def _check_face(track: HeadTrack, pick: _Picker, th: LiveThresholds, landmarks: 
                                       f"{crowded[0]}): only the person enrolling may be in the video")
 
 
-def _check_motion(track: HeadTrack, fps: float, th: LiveThresholds) -> None:
+def _check_motion(track: HeadTrack, clock: _Clock, th: LiveThresholds) -> None:
     change = track.face_change[np.isfinite(track.face_change)]
     if change.size < 2:
         return
@@ -647,16 +764,17 @@ def _check_motion(track: HeadTrack, fps: float, th: LiveThresholds) -> None:
                                       f"(face region change < {th.still_level:g} gray levels); a still image "
                                       "replayed as a video is not accepted")
     holds = jumps + 1
-    raise _fail("slideshow", f"{holds} still images shown about {len(track.boxes) / fps / holds:.1f} s each, one "
+    raise _fail("slideshow", f"{holds} still images shown about {clock.duration / holds:.1f} s each, one "
                              f"after another ({still:.0%} of consecutive frames near-identical, {jumps} abrupt "
                              "changes): a slideshow is not a live video")
 
 
-def _check_continuity(track: HeadTrack, fps: float, th: LiveThresholds) -> None:
+def _check_continuity(track: HeadTrack, clock: _Clock, th: LiveThresholds) -> None:
     has = track.has_face
     present = np.flatnonzero(has)
     first, last = int(present[0]), int(present[-1])
     n = len(has)
+    fps, pos, times = clock.fps, clock.pos, clock.times
     cuts = np.flatnonzero(np.nan_to_num(track.frame_change, nan=0.0) > th.cut_level)
     if cuts.size:
         t = int(cuts[0])
@@ -664,18 +782,22 @@ def _check_continuity(track: HeadTrack, fps: float, th: LiveThresholds) -> None:
                                    f"{track.frame_change[t]:.0f} > {th.cut_level:g} gray levels): a live video is "
                                    "one continuous take")
     slack = th.edge_slack_s * fps
-    if first > slack or (n - 1 - last) > slack:
-        where = f"the first {first / fps:.1f} s" if first > slack else f"the last {(n - 1 - last) / fps:.1f} s"
+    lead, tail = pos[first] - pos[0], pos[n - 1] - pos[last]
+    if lead > slack + 1e-6 or tail > slack + 1e-6:
+        where = (f"the first {times[first] - times[0]:.1f} s" if lead > slack + 1e-6
+                 else f"the last {times[n - 1] - times[last]:.1f} s")
         raise _fail("no_face", f"the face is out of view for {where}; it must stay in view throughout")
     gap_limit = max(1, round(th.max_gap_s * fps))
-    steps = np.diff(present)
-    gaps = np.flatnonzero(steps > gap_limit)
+    steps = np.diff(pos[present])
+    gaps = np.flatnonzero((steps > gap_limit + 1e-6) & (np.diff(present) > 1))
     if gaps.size:
         a, b = int(present[gaps[0]]), int(present[gaps[0] + 1])
-        raise _fail("track_break", f"the face is lost for {(b - a - 1) / fps:.1f} s (frames {a + 1}-{b - 1}); it "
-                                   f"may leave the view for at most {th.max_gap_s:g} s")
+        lost = (pos[b] - pos[a] - 1) / fps
+        raise _fail("track_break", f"the face is lost for {lost:.1f} s (frames {a + 1}-{b - 1}); it may leave the "
+                                   f"view for at most {th.max_gap_s:g} s")
     for i in range(1, present.size):
-        t, elapsed = int(present[i]), int(steps[i - 1])
+        t = int(present[i])
+        elapsed = max(1, round(float(steps[i - 1])))
         jump = float(track.jump[t]) / elapsed
         grow = float(track.scale_step[t]) ** (1.0 / elapsed)
         if jump > th.max_jump or grow > th.max_scale_step:
@@ -686,7 +808,7 @@ def _check_continuity(track: HeadTrack, fps: float, th: LiveThresholds) -> None:
 
 
 def _samples(track: HeadTrack, spans: Sequence[PoseSpan], yaw: np.ndarray, pitch: np.ndarray,
-             fps: float) -> list[int]:
+             clock: _Clock) -> list[int]:
     """Frames to embed: the peak of every performed pose, the most frontal frame, and frames spread
     evenly (at least every 0.4 s, at least 8, at most 24), preferring frames where the detector saw the
     face over followed ones."""
@@ -698,7 +820,7 @@ def _samples(track: HeadTrack, spans: Sequence[PoseSpan], yaw: np.ndarray, pitch
     frontal = np.maximum(np.abs(yaw), np.abs(pitch))
     picks.add(int(good[int(np.nanargmin(frontal[good]))]))
     first, last = int(good[0]), int(good[-1])
-    span_s = (last - first) / fps
+    span_s = float(clock.times[last] - clock.times[first])
     count = min(_MAX_SAMPLES - len(picks), max(_MIN_SAMPLES, math.ceil(span_s / _SAMPLE_EVERY_S) + 1))
     for target in np.linspace(first, last, num=max(count, 1)):
         picks.add(int(good[int(np.argmin(np.abs(good - target)))]))
@@ -792,71 +914,93 @@ def _views(samples: list[int], emb: np.ndarray, labels: Sequence[str | None], ya
 
 def verify_challenge(
     frames: np.ndarray | Sequence[np.ndarray],
-    fps: float,
+    fps: float | None,
     poses: Sequence[str],
     backend: FaceBackend | None = None,
     *,
+    times: Sequence[float] | np.ndarray | None = None,
     thresholds: LiveThresholds = LiveThresholds(),  # noqa: B008 (frozen, so one shared default is safe)
     landmarks: LandmarkDetector | None = None,
     mirrored: bool = False,
 ) -> LiveResult:
-    """Check that ``frames`` (RGB uint8: ``(T, H, W, 3)`` or a sequence of ``(H, W, 3)``, recorded at
-    ``fps``) show one live person performing the challenge ``poses`` (from :func:`random_poses`), and
-    return what was measured (:class:`LiveResult`). Frames are as the camera saw them (what browsers'
+    """Check that ``frames`` (RGB uint8: ``(T, H, W, 3)`` or a sequence of ``(H, W, 3)``) show one live
+    person performing the challenge ``poses`` (from :func:`random_poses`), and return what was measured
+    (:class:`LiveResult`). The frames were recorded at a constant ``fps``, or (``fps=None``) shown at
+    ``times``: one timestamp per frame, in seconds, as a variable-rate recording's decoder reads them
+    (the module docstring says how they are used). Frames are as the camera saw them (what browsers'
     MediaRecorder and phone cameras store); a client that records the mirror image it previews says
     ``mirrored=True``, or every ``left`` reads as ``right``.
 
     Refusals raise :class:`~detectors.errors.LivenessError` in the order the module docstring lists;
-    a challenge that is not 3-5 of :data:`POSES` without repeats is a caller's bug (``ValueError``).
-    ``backend`` embeds faces for the identity check and the template views (default: dlib, as
-    :func:`detectors.faces.default_backend`); head pose always comes from dlib's 68 landmarks
-    (``landmarks``, default :func:`detectors.headpose.default_landmarks`). Cost, in CPU time: ~7 ms a
-    320x320 frame (~13 ms at 640x360) plus ~0.13 s for each of 8-24 embeddings; 3.2 s for a 6 s,
-    20 fps, 320x320 video of 5 poses (measured).
+    a challenge that is not 3-5 of :data:`POSES` without repeats, or both or neither of ``fps`` and
+    ``times``, is a caller's bug (``ValueError``). ``backend`` embeds faces for the identity check and
+    the template views (default: dlib, as :func:`detectors.faces.default_backend`); head pose always
+    comes from dlib's 68 landmarks (``landmarks``, default :func:`detectors.headpose.default_landmarks`).
+    Cost, in CPU time: ~7 ms a 320x320 frame (~13 ms at 640x360) plus ~0.13 s for each of 8-24
+    embeddings; 3.2 s for a 6 s, 20 fps, 320x320 video of 5 poses (measured).
 
     Whether the recording was made within the challenge's expiry, and by the account it was issued to,
     is for the caller to check; this function sees only pixels."""
     asked = _check_poses(poses)
+    if (fps is None) == (times is None):
+        raise ValueError("verify_challenge times the frames by fps or by times: give exactly one")
     if isinstance(frames, np.ndarray) and frames.ndim != 4:
         raise _fail("unreadable", f"expected RGB frames as a (T, H, W, 3) array, got shape {frames.shape}")
     shapes = {getattr(f, "shape", None) for f in frames}
     if len(frames) and (len(shapes) != 1 or getattr(frames[0], "dtype", None) != np.uint8):
         raise _fail("unreadable", f"frames must be RGB uint8 images of one size, got shapes {sorted(map(str, shapes))}")
-    _check_video(len(frames), float(fps), asked, thresholds)
+    if times is None:
+        rate = float(fps)  # type: ignore[arg-type]
+        clock = _Clock.constant(len(frames), rate)
+
+        def clock_of(_: np.ndarray) -> _Clock:
+            return _Clock.constant(len(frames), rate)
+    else:
+        if len(times) != len(frames):
+            raise _fail("unreadable", f"expected one timestamp per frame, got {len(times)} for {len(frames)} frames")
+        clock = _measured_clock(times, asked, thresholds)
+
+        def clock_of(_: np.ndarray) -> _Clock:
+            return clock
+    _check_video(clock, asked, thresholds)
 
     def pick(wanted: Sequence[int]) -> dict[int, np.ndarray]:
         return {t: _work_frame(frames[t])[0] for t in wanted}
 
-    return _verify(frames, fps, asked, pick, backend, thresholds, landmarks, mirrored)
+    timed = zip(clock.times.tolist(), frames, strict=True)
+    return _verify(timed, clock_of, asked, pick, backend, thresholds, landmarks, mirrored)
 
 
-def _verify(frames: Iterable[np.ndarray], fps: float, asked: tuple[str, ...], pick: _Picker,
-            backend: FaceBackend | None, th: LiveThresholds, landmarks: LandmarkDetector | None, mirrored: bool,
-            ) -> LiveResult:
-    """The checks from the face on: ``frames`` are read once, in order; ``pick`` returns chosen frames
-    again (scaled as :func:`track_head` scales them) for the identity check and the reference crop."""
+def _verify(timed: Iterable[tuple[float, np.ndarray]], clock_of: Callable[[np.ndarray], _Clock],
+            asked: tuple[str, ...], pick: _Picker, backend: FaceBackend | None, th: LiveThresholds,
+            landmarks: LandmarkDetector | None, mirrored: bool) -> LiveResult:
+    """The checks from the face on: ``timed`` (``(seconds, frame)``) is read once, in order; ``clock_of``
+    times the frames from the seconds read (refusing what :func:`_measured_clock` refuses); ``pick``
+    returns chosen frames again (scaled as :func:`track_head` scales them) for the identity check and the
+    reference crop."""
     landmarks = landmarks or default_landmarks()
     backend = backend or default_backend()
     try:
-        track = track_head(frames, fps, landmarks=landmarks)
+        track = _track(timed, landmarks)
     except DetectorError as e:
         if isinstance(e, LivenessError):
             raise
         raise _fail("unreadable", f"the frames cannot be analysed: {e}") from e
-    _check_video(track.frame_count, float(fps), asked, th)
+    clock = clock_of(track.time)
+    _check_video(clock, asked, th)
     _check_face(track, pick, th, landmarks)
-    _check_motion(track, fps, th)
-    _check_continuity(track, fps, th)
+    _check_motion(track, clock, th)
+    _check_continuity(track, clock, th)
 
     sign = -1.0 if mirrored else 1.0
     yaw, pitch = sign * _smoothed(track.yaw), _smoothed(track.pitch)
     labels = _labels(yaw, pitch, th)
-    hold = max(2, math.ceil(th.hold_s * fps - 1e-9))
-    events = _events(labels, hold)
+    hold = max(2, math.ceil(th.hold_s * clock.fps - 1e-9))
+    events = _events(labels, hold, clock.weights)
     matched, order_problem = _match(asked, events)
     spans = [_span(p, e, yaw, pitch) for p, e in zip(asked, matched, strict=False)]
 
-    samples = _samples(track, spans, yaw, pitch, fps)
+    samples = _samples(track, spans, yaw, pitch, clock)
     images = pick(samples)
     looks: list[tuple[int, np.ndarray]] = []
     for t in samples:
@@ -875,7 +1019,7 @@ def _verify(frames: Iterable[np.ndarray], fps: float, asked: tuple[str, ...], pi
     reached = {e.pose for e in events}
     for pose in asked:
         if pose not in reached:
-            raise _fail("pose_not_reached", _never_reached(pose, yaw, pitch, labels, th, hold))
+            raise _fail("pose_not_reached", _never_reached(pose, yaw, pitch, labels, th, clock))
     if order_problem is not None:
         raise _fail("pose_order", order_problem)
 
@@ -884,7 +1028,7 @@ def _verify(frames: Iterable[np.ndarray], fps: float, asked: tuple[str, ...], pi
     ref_box = track.boxes[ref_t]
     assert ref_box is not None  # every embedded frame has a face
     reference = crop_face(images[ref_t], ref_box)
-    return LiveResult(poses=asked, spans=tuple(spans), yaw=sign * track.yaw, pitch=track.pitch, fps=float(fps),
+    return LiveResult(poses=asked, spans=tuple(spans), yaw=sign * track.yaw, pitch=track.pitch, fps=float(clock.rate),
                       views=views, reference=reference, backend=backend.name, identity_distance=within,
                       pose_distance=between, thresholds=th)
 
@@ -907,12 +1051,17 @@ def verify_video(
     """:func:`verify_challenge` on a video file (a path or its bytes), decoded with :mod:`media.video`.
     The video is decoded twice, frames scaled to at most 640 px: once, in order, to measure every
     frame, and once more for the 8-24 frames embedded; no more than two frames are held at a time
-    besides those. A video longer than ``thresholds.max_seconds`` is refused (``too_long``) without
-    decoding the rest, and one that cannot be decoded is ``unreadable``. The frame rate is the
-    container's average rate."""
+    besides those. Frames are timed by their timestamps (a browser's WebM is variable-rate: see the
+    module docstring); timestamps within a quarter frame of an even grid at the rate :func:`media.video.probe`
+    measures are that constant rate, and a video whose frames carry none is timed by that rate. Decoding
+    stops at the first frame shown after ``thresholds.max_seconds`` (``too_long``), at timestamps that go
+    backwards (``unreadable``) or pause longer than ``thresholds.max_gap_s`` (``track_break``), and at more
+    than 240 frames a second (``frame_rate``); a video whose header already says it is too long is
+    refused without decoding, and one that cannot be decoded is ``unreadable``."""
     from media.video import MediaError, probe, video_source
 
     asked = _check_poses(poses)
+    th = thresholds
     try:
         src = video_source(source)
         info = probe(_rewound(src))
@@ -921,26 +1070,60 @@ def verify_video(
     fps = info.fps
     if not fps > 0:
         raise _fail("unreadable", "the video has no frame rate")
-    if info.duration_s > thresholds.max_seconds + 1.0 / fps:
-        raise _fail("too_long", f"the video lasts {info.duration_s:.1f} s; at most {thresholds.max_seconds:.0f} s "
+    if info.duration_s > th.max_seconds + 1.0 / fps:
+        raise _fail("too_long", f"the video lasts {info.duration_s:.1f} s; at most {th.max_seconds:.0f} s "
                                 "are accepted")
-    limit = math.floor(thresholds.max_seconds * fps) + 1
+    cap = math.floor(th.max_seconds * _MAX_FPS) + 1  # frames within max_seconds at most
+    stamped: list[bool] = []
 
-    def decoded(wanted: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        from media.video import iter_frames
+    def first_pass() -> Iterator[tuple[float, np.ndarray]]:
+        """Every frame, in order, with its time from the first frame's (seconds), checked as it comes."""
+        start = before = 0.0
+        for t, seconds, frame in _decoded(src, cap + 1):
+            if t == 0:
+                stamped.append(seconds is not None)
+                start = before = seconds if seconds is not None else 0.0
+            if not stamped[0]:
+                if seconds is not None:
+                    raise _fail("unreadable", f"frame {t} has a timestamp while the first frame has none")
+                if t > th.max_seconds * fps:
+                    return
+                yield t / fps, frame
+                continue
+            now = seconds if seconds is not None else math.nan
+            if t:
+                _check_step(t, before, now, th)
+            if t >= cap:
+                raise _fail("frame_rate", f"the video holds more than {cap} frames in its first "
+                                          f"{th.max_seconds:g} s; at most {_MAX_FPS:.0f} a second are accepted")
+            before = now
+            yield now - start, frame
+            if now - start > th.max_seconds:
+                return
 
-        last = max(wanted) if wanted else limit
-        try:
-            for t, frame in iter_frames(_rewound(src), max_frames=last + 1):
-                if wanted is None or t in wanted:
-                    yield t, _work_frame(frame)[0]
-        except MediaError as e:
-            raise _fail("unreadable", f"the video cannot be read: {e}") from e
+    def clock_of(times: np.ndarray) -> _Clock:
+        n = times.size
+        if stamped and not stamped[0]:
+            return _Clock.constant(n, fps)
+        on_grid = np.abs(times - np.arange(n) / fps) <= _ON_GRID / fps
+        return _Clock.constant(n, fps) if n and bool(on_grid.all()) else _measured_clock(times, asked, th)
 
     def pick(wanted: Sequence[int]) -> dict[int, np.ndarray]:
-        return dict(decoded(set(wanted))) if wanted else {}
+        chosen = set(wanted)
+        return {t: frame for t, _, frame in _decoded(src, max(chosen) + 1) if t in chosen} if chosen else {}
 
-    return _verify((frame for _, frame in decoded()), fps, asked, pick, backend, thresholds, landmarks, mirrored)
+    return _verify(first_pass(), clock_of, asked, pick, backend, th, landmarks, mirrored)
+
+
+def _decoded(src: str | io.BytesIO, max_frames: int) -> Iterator[tuple[int, float | None, np.ndarray]]:
+    """``(index, seconds or None, frame scaled for the checks)`` of the first ``max_frames`` frames."""
+    from media.video import MediaError, iter_timed_frames
+
+    try:
+        for t, seconds, frame in iter_timed_frames(_rewound(src), max_frames=max_frames):
+            yield t, seconds, _work_frame(frame)[0]
+    except MediaError as e:
+        raise _fail("unreadable", f"the video cannot be read: {e}") from e
 
 
 def _rewound(src: str | io.BytesIO) -> str | io.BytesIO:

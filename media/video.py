@@ -39,7 +39,7 @@ from media.limits import DEFAULT_LIMITS, Limits, Meter
 
 __all__ = [
     "DEFAULT_CRF", "Clip", "LimitExceeded", "MediaError", "Planes", "VideoInfo", "iter_frames", "iter_planes",
-    "load_image", "prefetch", "probe", "read_video", "sample_frames", "sniff_kind",
+    "iter_timed_frames", "load_image", "prefetch", "probe", "read_video", "sample_frames", "sniff_kind",
     "upright", "video_source", "write_video",
 ]
 
@@ -92,10 +92,11 @@ class Clip:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video's header and first frame say. ``width``/``height`` are the upright (displayed) size;
-    ``rotation`` is the display matrix's counter-clockwise rotation in degrees (0, 90, 180, 270) and
-    ``mirrored`` whether it also flips. ``frame_count`` and ``duration_s`` are the header's claims (0
-    when it makes none, as browser-recorded WebM): decoders never rely on them."""
+    """What a video's header, its first packets and its first frame say. ``width``/``height`` are the
+    upright (displayed) size; ``rotation`` is the display matrix's counter-clockwise rotation in degrees
+    (0, 90, 180, 270) and ``mirrored`` whether it also flips. ``fps`` is frames a second as the first
+    packets' timestamps measure it (:func:`probe`). ``frame_count`` and ``duration_s`` are the header's
+    claims (0 when it makes none, as browser-recorded WebM): decoders never rely on them."""
 
     width: int
     height: int
@@ -134,7 +135,9 @@ def _open(source: Source, limits: Limits | None):  # type: ignore[no-untyped-def
 
 
 def _declared(stream, container) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
-    """(fps, duration in seconds, frame count) as the header states them (0 when it does not)."""
+    """(fps, duration in seconds, frame count) as the header states them (0 when it does not). The rate is
+    FFmpeg's average rate, else its guess (for a WebM without a default duration, the time base: 1000);
+    :func:`probe` measures it instead."""
     import av
 
     rate = stream.average_rate or stream.guessed_rate or Fraction(24)
@@ -166,8 +169,24 @@ def _refuse_early(stream, container, limits: Limits) -> None:  # type: ignore[no
     limits.check("seconds", duration, "duration declared in the header")
 
 
+#: :func:`probe` reads at most this many video packets to measure the frame rate (6 s at 20 fps, 2 s at 60) ...
+_RATE_PACKETS: Final = 120
+#: ... ignoring the latest this many timestamps read, which may lie past frames not read yet: a decoder
+#: reorders at most 16 frames (H.264's and HEVC's largest decoded picture buffer).
+_REORDER: Final = 16
+#: A measured rate within this fraction of the header's is the header's (its exact value, 30000/1001 say).
+_RATE_AGREES: Final = 0.01
+
+
 def probe(source: Source, *, limits: Limits | None = DEFAULT_LIMITS) -> VideoInfo:
-    """Read stream metadata and the first frame's orientation, without decoding the rest."""
+    """Read stream metadata, the first frame's orientation and the frame rate, without decoding the rest.
+
+    The frame rate (``VideoInfo.fps``) is measured from the presentation timestamps of the first 120 video
+    packets: frames counted over the time they span. A browser's MediaRecorder writes variable-rate WebM
+    whose header states no rate (FFmpeg then guesses 1000 from the time base, or averages a burst of
+    early frames), and drops frames when the machine is busy, so the header cannot be trusted. Where the
+    measurement agrees with the header's rate within 1 %, the header's exact value is kept; where the
+    packets carry no timestamps, the header's rate is all there is."""
     container = _open(source, limits)
     try:
         if not container.streams.video:
@@ -178,10 +197,10 @@ def probe(source: Source, *, limits: Limits | None = DEFAULT_LIMITS) -> VideoInf
         fps, duration, frames = _declared(vs, container)
         w, h = vs.codec_context.width, vs.codec_context.height
         rotation, mirrored = 0, False
-        try:
-            first = next(iter(container.decode(vs)), None)
-        except (MediaError, ValueError, OSError, _ffmpeg_error()):
-            first = None
+        first, stamps, ended = _first_frame(container, vs)
+        measured = _measured_rate(stamps, vs.time_base, ended)
+        if measured is not None and abs(measured / fps - 1) > _RATE_AGREES:
+            fps = measured
         if first is not None:
             w, h = first.width, first.height
             matrix = _display_matrix(first)
@@ -194,6 +213,43 @@ def probe(source: Source, *, limits: Limits | None = DEFAULT_LIMITS) -> VideoInf
                          rotation=rotation, mirrored=mirrored)
     finally:
         container.close()
+
+
+def _first_frame(container, stream) -> tuple[Any, list[int], bool]:  # type: ignore[no-untyped-def]
+    """The first decodable frame of ``stream`` (``None`` when there is none) and the timestamps of the
+    video packets read, at most :data:`_RATE_PACKETS` (more only while no frame has come out yet), with
+    whether the stream ended within them. Corrupt data ends the reading, not the probe."""
+    first = None
+    stamps: list[int] = []
+    ended = True
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                stamps.append(int(packet.pts))
+            if first is None:
+                decoded = packet.decode()
+                first = decoded[0] if decoded else None
+            if first is not None and len(stamps) >= _RATE_PACKETS:
+                ended = False
+                break
+    except (MediaError, ValueError, OSError, _ffmpeg_error()):
+        ended = False
+    return first, stamps, ended
+
+
+def _measured_rate(stamps: list[int], time_base: Fraction | None, ended: bool) -> float | None:
+    """Frames a second over the span of the packets' presentation timestamps (in ``time_base`` units),
+    or ``None`` when they cannot tell (fewer than 3, no time base, no span). Unless the stream ``ended``
+    within them, the latest :data:`_REORDER` timestamps are left out: they may come before frames that
+    were not read yet."""
+    if time_base is None or not time_base:
+        return None
+    pts = sorted(stamps)
+    if not ended and len(pts) > 2 * _REORDER:
+        pts = pts[:-_REORDER]
+    if len(pts) < 3 or pts[-1] <= pts[0]:
+        return None
+    return float(Fraction(len(pts) - 1) / (Fraction(pts[-1] - pts[0]) * time_base))
 
 
 def _ffmpeg_error() -> type[Exception]:
@@ -263,6 +319,19 @@ def iter_frames(source: Source, *, every: int = 1, max_frames: int | None = None
     for index, frame in _decode(source, limits, meter, max_frames):
         if index % every == 0:
             yield index, upright(frame, reformatter)
+
+
+def iter_timed_frames(source: Source, *, max_frames: int | None = None, limits: Limits | None = DEFAULT_LIMITS,
+                      meter: Meter | None = None) -> Iterator[tuple[int, float | None, np.ndarray]]:
+    """Yield ``(index, seconds, rgb_frame)`` for every decoded frame, as :func:`iter_frames` (upright, under
+    ``limits``, one frame in memory), with the frame's presentation time: its timestamp in seconds
+    (``pts * time_base``, from the start of the stream's clock, not necessarily 0 at the first frame), or
+    ``None`` for a frame that carries none. A variable-rate recording (a browser's WebM) is timed only by
+    these: its frames are not evenly spaced, so an index over a rate is not a time."""
+    reformatter = _reformatter()
+    for index, frame in _decode(source, limits, meter, max_frames):
+        seconds = frame.time  # type: ignore[attr-defined]
+        yield index, (float(seconds) if seconds is not None else None), upright(frame, reformatter)
 
 
 _LUMA_601 = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as libx264's RGB->YUV and cv2's YCrCb

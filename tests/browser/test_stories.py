@@ -90,8 +90,11 @@ def test_an_owner_enrolls_with_the_live_challenge_then_grants_and_revokes(server
         time.sleep(0.2)
     page.reload()
     row = page.locator(f'tr[data-generation="{gen}"]')
-    row.locator("img.thumb").wait_for()
-    assert row.locator("img.thumb").evaluate("img => img.complete && img.naturalWidth > 0")
+    thumb = row.locator("img.thumb")
+    thumb.wait_for()
+    # on a busy machine the image is still loading when its element appears: wait until it loaded or broke
+    page.wait_for_function("img => img.complete", arg=thumb.element_handle())
+    assert thumb.evaluate("img => img.naturalWidth > 0"), "the thumbnail did not load"
     check_page(page, "my-face")
     row.get_by_role("button", name="Take down the video finn and olga on a bench").click()
     page.wait_for_url(re.compile(r".*done=taken"))

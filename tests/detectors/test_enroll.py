@@ -151,6 +151,21 @@ def test_selfie_video_with_a_head_turn_enrolls(backend, miranda_selfie, template
     assert np.linalg.norm(template.embeddings - photo_emb, axis=1).min() < 0.5
 
 
+def test_a_browser_recorded_selfie_file_enrolls(backend, challenge, photo, templates, tmp_path):
+    """A WebM as MediaRecorder writes it: no duration and no rate in its header, which FFmpeg reads as 1000 fps.
+    Sampled at that rate, 15 s were 15,000 frames, and the stride kept only the first one ("only 1 of 1 frames
+    show a usable face"); media.video.probe now measures 20 fps from the timestamps."""
+    from detectors.enroll import enroll_video
+    from tests.media_tools import encode_timed
+
+    frames = challenge.challenge_frames(photo("obama.jpg"), ("left", "right", "up"), fps=20.0)
+    path = tmp_path / "selfie.webm"
+    path.write_bytes(encode_timed(frames, [k * 50 for k in range(len(frames))]))
+    template = enroll_video(path, backend)
+    assert template.embeddings.shape[0] >= 3
+    assert np.linalg.norm(template.embeddings - templates["obama"].embeddings[0], axis=1).min() < 0.5
+
+
 def test_replayed_still_photo_is_single_pose(backend, photo):
     small = cv2.resize(photo("obama.jpg"), (569, 455), interpolation=cv2.INTER_AREA)
     assert reason_video(replayed_photo(small), backend) == "single_pose"

@@ -7,6 +7,7 @@ they pass the pose check, which is the point of docs/enrollment.md's "what it do
 
 from __future__ import annotations
 
+import io
 import itertools
 import random
 import re
@@ -27,7 +28,8 @@ from detectors.liveness import (
     verify_challenge,
     verify_video,
 )
-from media.video import read_video
+from media.video import iter_timed_frames, read_video
+from tests.media_tools import encode_timed
 
 FIVE = ("left", "up", "right", "center", "down")
 THREE = ("left", "down", "right")
@@ -282,3 +284,124 @@ def test_track_head_measures_every_frame(biden_video):
     assert np.isnan(track.face_change[0])
     assert np.mean(track.face_change[1:] < TH.still_level) < 0.1, track.face_change
     assert float(np.nanmax(track.jump)) < TH.max_jump
+
+
+# -- time: a browser's variable-rate recording ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dropped(challenge, photo) -> tuple[np.ndarray, list[int]]:
+    """A challenge filmed at 20 fps of which a busy browser kept about 65 % of the frames (never more than 2
+    dropped in a row), stamped in milliseconds with a few ms of jitter, one late frame stamped with its
+    predecessor's time: what Chromium's MediaRecorder wrote on 2 loaded cores (docs/enrollment.md, "Time")."""
+    frames = challenge.challenge_frames(photo("obama.jpg"), THREE, fps=20.0)
+    rng = np.random.default_rng(5)
+    keep = [0]
+    for i in range(1, len(frames) - 1):
+        if rng.random() < 0.65 or i - keep[-1] >= 3:
+            keep.append(i)
+    keep.append(len(frames) - 1)
+    times = [i * 50 + (int(rng.integers(-4, 5)) if 0 < i < len(frames) - 1 else 0) for i in keep]
+    times[10] = times[9]
+    return frames[keep], times
+
+
+def test_a_variable_rate_recording_is_timed_by_its_timestamps(challenge, dropped, backend):
+    import av
+
+    frames, times = dropped
+    data = encode_timed(frames, times)  # the header says 1000 fps and no duration, as Chromium's
+    with av.open(io.BytesIO(data)) as c:
+        assert c.streams.video[0].average_rate == 1000 and c.duration is None
+    result = verify_video(data, THREE, backend)
+    seconds = (times[-1] - times[0]) / 1000
+    assert result.frame_count == len(frames) == 51
+    assert result.duration_s == pytest.approx(seconds * len(frames) / (len(frames) - 1))  # the span plus one frame
+    assert result.fps == pytest.approx((len(frames) - 1) / seconds) and 12 < result.fps < 13
+    assert [s.pose for s in result.spans] == list(THREE)
+    # the file's frames, given with the times the decoder reads, are judged the same
+    decoded = list(iter_timed_frames(data))
+    assert [round(t * 1000) for _, t, _ in decoded] == times
+    again = verify_challenge(np.stack([f for _, _, f in decoded]), None, THREE, backend,
+                             times=[t for _, t, _ in decoded])
+    assert again.to_dict() == result.to_dict()
+
+
+def test_a_recording_at_4_frames_a_second_is_refused_for_its_real_rate(challenge, dropped, backend, photo):
+    frames = challenge.challenge_frames(photo("obama.jpg"), THREE, fps=20.0)[::5]  # 16 frames over 4 s
+    data = encode_timed(frames, [k * 250 for k in range(len(frames))], declared_fps=20)
+    with pytest.raises(LivenessError) as info:
+        verify_video(data, THREE, backend)  # 16 frames at the header's 20 fps would "last 0.8 s"
+    assert info.value.reason == "frame_rate"
+    assert info.value.message.startswith("the video runs at 4.0 frames a second; at least 10 are needed")
+
+
+def test_a_constant_rate_file_is_timed_exactly_as_its_frame_count_over_its_rate(biden_video, challenge, backend):
+    from_file = verify_video(biden_video, THREE, backend)
+    frames, fps = challenge.decode(biden_video)
+    from_frames = verify_challenge(frames, fps, THREE, backend)
+    assert from_file.fps == fps == 15.0 and from_file.duration_s == len(frames) / 15.0
+    assert from_file.to_dict() == from_frames.to_dict()
+    np.testing.assert_array_equal(from_file.yaw, from_frames.yaw)
+
+
+def test_timestamps_that_go_backwards_are_unreadable(challenge, dropped, backend):
+    frames, times = dropped
+    back = list(times)
+    back[20], back[21] = back[21], back[20]
+    data = encode_timed(frames, back, fmt="mp4", dts_ms=[k - 1000 for k in range(len(back))])
+    with pytest.raises(LivenessError) as info:
+        verify_video(data, THREE, backend)
+    assert info.value.reason == "unreadable"
+    assert info.value.message == (f"the frames' timestamps go backwards at frame 21 ({back[20] / 1000:.3f} s, then "
+                                  f"{back[21] / 1000:.3f} s): a recording's frames are in time order")
+
+
+@pytest.mark.parametrize("pause_ms", [2_000, 100_000])
+def test_a_pause_in_the_timestamps_is_a_break_in_the_take(challenge, dropped, backend, pause_ms):
+    frames, times = dropped
+    paused = [t + (pause_ms if k >= 30 else 0) for k, t in enumerate(times)]
+    with pytest.raises(LivenessError) as info:
+        verify_video(encode_timed(frames, paused), THREE, backend)
+    assert info.value.reason == "track_break"
+    skipped = (paused[30] - paused[29]) / 1000
+    assert info.value.message.startswith(f"the video skips {skipped:.1f} s between frames 29 and 30 (at "
+                                         f"{paused[29] / 1000:.1f} s): a live video is one continuous take")
+
+
+def test_timestamps_given_with_frames_are_checked(dropped, backend):
+    frames, times = dropped
+    seconds = np.array(times) / 1000
+    with pytest.raises(ValueError):
+        verify_challenge(frames, 20.0, THREE, backend, times=seconds)  # both
+    with pytest.raises(ValueError):
+        verify_challenge(frames, None, THREE, backend)  # neither
+    cases = {
+        "unreadable": [seconds[:-1], np.zeros(len(frames)), np.where(np.arange(len(frames)) == 7, np.nan, seconds)],
+        "too_short": [seconds[:1]],
+    }
+    for reason, bad in cases.items():
+        for t in bad:
+            n = len(t) if reason == "too_short" else len(frames)
+            with pytest.raises(LivenessError) as info:
+                verify_challenge(frames[:n], None, THREE, backend, times=t)
+            assert info.value.reason == reason, (t, info.value.message)
+
+
+def test_more_than_240_frames_a_second_stop_the_decoding(challenge, backend):
+    th = LiveThresholds(min_seconds=1.0, max_seconds=2.0)  # 481 frames at most
+    frames = np.zeros((500, 16, 16, 3), np.uint8)
+    with pytest.raises(LivenessError) as info:
+        verify_video(encode_timed(frames, list(range(500))), THREE, backend, thresholds=th)
+    assert info.value.reason == "frame_rate" and "at most 240 a second" in info.value.message
+
+
+def test_a_pose_held_across_dropped_frames_counts_the_time_they_stand_for():
+    from detectors.liveness import _Clock, _events
+
+    labels = [None, "left", "left", "left", None]
+    # at 20 fps a 0.2 s hold is 4 frames: 3 frames in a row are not enough ...
+    assert _events(labels, 4, _Clock.constant(5, 20.0).weights) == []
+    # ... unless one of them stands for a dropped frame: the 3 frames then span 0.2 s
+    clock = _Clock.measured(np.array([0.0, 0.05, 0.15, 0.2, 0.25]))
+    assert clock.fps == pytest.approx(20.0)
+    [event] = _events(labels, 4, clock.weights)
+    assert (event.pose, event.first, event.last) == ("left", 1, 3)

@@ -1,6 +1,10 @@
 /* The live challenge on the "My face" page and a takedown notice's status page: ask the service for a challenge, show its poses, record the selfie with
    getUserMedia + MediaRecorder (a second facing the camera, 1.2 seconds per pose, a second back), upload
-   it with the challenge id. No library; the CSRF token comes from the page's <meta name="csrf-token">. */
+   it with the challenge id. No library; the CSRF token comes from the page's <meta name="csrf-token">.
+   The camera is asked for about 640x480 at 24 frames a second (ideal values: a camera that cannot is used
+   as it is): the live check works on frames of at most 640 px and needs 10 frames a second, and every
+   larger or faster frame costs a weak laptop encoding time. When the machine is busy the browser drops
+   frames; the service times the recording by its frames' timestamps, so that only lowers the frame rate. */
 (function () {
   "use strict";
   var root = document.getElementById("live");
@@ -16,6 +20,11 @@
   var challenge = null;
   function say(text) { status.textContent = text; }
   function sleep(ms) { return new Promise(function (res) { setTimeout(res, ms); }); }
+  // VP9 first: in Chromium, recording VP8 costs more CPU than VP9 and drops frames when the machine is busy.
+  // On 2 busy cores, 5.6 s of 640x480 at 20 fps cost 0.9 s of CPU in VP9 (86-111 of 111 frames kept) and
+  // 2.3 s in VP8 (a median of 44 kept): `python -m bench recorder`, docs/performance.md. Other browsers take the
+  // first type they support.
+  var CAMERA = {width: {ideal: 640}, height: {ideal: 480}, frameRate: {ideal: 24}};
   function pickType() {
     var types = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4"];
     for (var i = 0; i < types.length; i++) {
@@ -49,7 +58,7 @@
     recBtn.disabled = true;
     var stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
+      stream = await navigator.mediaDevices.getUserMedia({video: CAMERA, audio: false});
     } catch (e) {
       say("The camera could not be opened (" + e.name + "). " + (root.dataset.noCamera || "Allow the camera, or enroll with photos below."));
       recBtn.disabled = false;
