@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Literal
 
-from governance import metrics
 from governance.config import MB, Settings
 from governance.errors import Busy, LimitReached, RateLimited
 from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter, retry_after
@@ -136,6 +135,8 @@ def expensive(throttles: Throttles, purpose: Purpose, client: str | None = None)
             if cost is not None and meter.pixels:
                 cost.charge(client, meter.megapixels)  # type: ignore[arg-type]
             if purpose == "verify" and meter.pixels:
+                from governance import metrics  # the server's (a CLI that only reads decode_limits never loads it)
+
                 metrics.VERIFY_MEGAPIXELS.inc(meter.megapixels)
             release_memory()
 
