@@ -269,6 +269,18 @@ _LUMA_601 = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as libx264's 
 _PLANAR = {"yuv420p": False, "yuvj420p": True}  # 8-bit 4:2:0 formats read from their planes (True: full range)
 
 
+def _full_range_lut(offset: int, scale: float, centre: int) -> np.ndarray:
+    """(256,) uint8: each video-range value ``v`` as ``rint((v - offset) * scale + centre)`` clipped to 0-255, in
+    float32 as :meth:`Planes.ycrcb` computed it per pixel (a table of the same arithmetic gives the same bytes)."""
+    v = np.arange(256, dtype=np.float32)
+    out: np.ndarray = np.clip(np.rint((v - np.float32(offset)) * np.float32(scale) + np.float32(centre)), 0, 255)
+    return out.astype(np.uint8)
+
+
+#: Video range (BT.601: luma 16-235, chroma 16-240 around 128) to full range, per 8-bit value.
+_Y_FULL, _C_FULL = _full_range_lut(16, 255 / 219, 0), _full_range_lut(128, 255 / 224, 128)
+
+
 class Planes:
     """One decoded frame as a reader of luma and thumbnails needs it, without an RGB frame of full size.
 
@@ -313,13 +325,12 @@ class Planes:
             small = cv2.resize(np.ascontiguousarray(self._rgb), (width, height), interpolation=cv2.INTER_AREA)
             out: np.ndarray = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)
             return out
-        y, cr, cb = (cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        y, cr, cb = (cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA)
                      for p in (self._y, self._cr, self._cb))
         if not self._full_range:
-            y = (y - 16) * np.float32(255 / 219)
-            cr = (cr - 128) * np.float32(255 / 224) + 128
-            cb = (cb - 128) * np.float32(255 / 224) + 128
-        return np.clip(np.rint(cv2.merge([y, cr, cb])), 0, 255).astype(np.uint8)
+            y, cr, cb = _Y_FULL[y], _C_FULL[cr], _C_FULL[cb]
+        merged: np.ndarray = cv2.merge([y, cr, cb])
+        return merged
 
     def rgb(self) -> np.ndarray:
         """The whole frame as (H, W, 3) uint8 RGB (converted on demand for planar frames)."""

@@ -89,3 +89,35 @@ def test_evidence_from_planes_reads_the_mark_as_from_rgb(clip_path, tmp_path):
         by_planes.add_luma(p.luma)
         by_rgb.add(f)
     assert by_planes.detect(key).payload == by_rgb.detect(key).payload == b"planes!!"
+
+
+def test_video_range_thumbnails_are_the_full_range_formula_for_every_value():
+    """``Planes.ycrcb`` of video-range planes (tables since issue 12's third pass): each area-averaged value ``v`` is
+    ``rint((v - 16) * 255 / 219)`` for luma and ``rint((v - 128) * 255 / 224 + 128)`` for chroma in float32, clipped
+    to 0-255, for all 256 values (the ends past 16-235 and 16-240 included)."""
+    import av
+
+    from media.video import Planes
+
+    frame = av.VideoFrame(64, 32, "yuv420p")  # luma 64 x 32, chroma 32 x 16: each plane holds every byte value
+    luma = (np.arange(64 * 32) % 256).astype(np.uint8).reshape(32, 64)
+    cb = (np.arange(32 * 16) % 256).astype(np.uint8).reshape(16, 32)
+    cr = cb[::-1, ::-1].copy()
+    for plane, data in ((0, luma), (1, cb), (2, cr)):
+        rows = np.zeros((data.shape[0], frame.planes[plane].line_size), np.uint8)
+        rows[:, : data.shape[1]] = data
+        frame.planes[plane].update(rows.tobytes())
+    planes = Planes(frame)
+
+    def full(v: np.ndarray, offset: int, scale: float, centre: int) -> np.ndarray:
+        x = (v.astype(np.float32) - np.float32(offset)) * np.float32(scale) + np.float32(centre)
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+    whole = planes.ycrcb(64, 32)  # luma at its own size: every value as stored
+    assert np.array_equal(whole[..., 0], full(luma, 16, 255 / 219, 0))
+    assert whole[..., 0].min() == 0 and whole[..., 0].max() == 255  # 0-15 and 236-255 clip
+    half = planes.ycrcb(32, 16)  # chroma at its own size; luma area-averaged 2 x 2
+    assert np.array_equal(half[..., 1], full(cr, 128, 255 / 224, 128))  # cv2's order: Y, Cr, Cb
+    assert np.array_equal(half[..., 2], full(cb, 128, 255 / 224, 128))
+    averaged = cv2.resize(luma, (32, 16), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(half[..., 0], full(averaged, 16, 255 / 219, 0))
