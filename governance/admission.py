@@ -19,7 +19,7 @@ import ctypes
 import ctypes.util
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Literal
@@ -138,7 +138,7 @@ def expensive(throttles: Throttles, purpose: Purpose, client: str | None = None)
                 from governance import metrics  # the server's (a CLI that only reads decode_limits never loads it)
 
                 metrics.VERIFY_MEGAPIXELS.inc(meter.megapixels)
-            release_memory()
+            release_memory_after_answer()
 
 
 _libc: ctypes.CDLL | None | bool = False
@@ -167,6 +167,28 @@ def release_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+#: The ``flask.g`` key under which a request keeps what is to run once its answer is sent (:data:`AFTER_ANSWER`
+#: callables, each once, in order): :mod:`governance.web` hands them to the response to run when the server closes it.
+AFTER_ANSWER = "after_answer"
+
+
+def release_memory_after_answer() -> None:
+    """:func:`release_memory`, in a request once its answer has been sent (:data:`AFTER_ANSWER`), elsewhere now.
+
+    ``malloc_trim`` walks every heap of the process: 1-18 ms after a verification of the 10 s 512p clip (median 4 ms,
+    docs/performance.md section 4, third pass), which the client of an expensive request used to wait for on top of
+    the work itself. Once the response is closed the memory bound still holds (the next expensive request's slot is
+    taken meanwhile, at worst, with one more request's freed memory not yet handed back)."""
+    from flask import g, has_request_context
+
+    if not has_request_context():
+        release_memory()
+        return
+    later: list[Callable[[], None]] = g.setdefault(AFTER_ANSWER, [])
+    if release_memory not in later:
+        later.append(release_memory)
 
 
 #: glibc's ``mallopt`` parameters (``malloc.h``): free space at the top of a heap above which it is handed back

@@ -93,3 +93,61 @@ def test_keep_freed_memory_stops_the_heap_churn_of_a_fresh_process() -> None:
         pytest.skip("not glibc: nothing to set")
     faults = {mode: int(r.stdout) for mode, r in runs.items()}
     assert faults["keep"] * 2 < faults["default"], faults
+
+
+def _served_app(monkeypatch: pytest.MonkeyPatch, calls: list[str]):  # type: ignore[no-untyped-def]
+    """A Flask app with the service's request plumbing and one view doing expensive work; ``release_memory`` records
+    when it runs."""
+    from types import SimpleNamespace
+
+    from flask import Flask, Response
+
+    from governance import admission, web
+    from governance.admission import Throttles, expensive
+
+    monkeypatch.setattr(admission, "release_memory", lambda: calls.append("released"))
+    app = Flask(__name__)
+    web.init_app(app)
+    throttles = Throttles(Settings())
+    app.extensions["consentgate"] = SimpleNamespace(settings=Settings())  # what the problem+json handler reads
+
+    @app.get("/work")
+    def work() -> Response:
+        with expensive(throttles, "verify", "addr:test") as meter:
+            meter.add_frame(1000)
+        calls.append("view done")
+        return Response(iter([b"the ", b"answer"]))  # the body is written after the view returns
+
+    @app.get("/fail")
+    def fail() -> Response:
+        with expensive(throttles, "verify", "addr:test"):
+            raise LimitExceeded("seconds", 61.0, 60.0, "decoded video: 61 s; at most 60 s allowed (seconds)")
+
+    return app
+
+
+def test_an_expensive_request_frees_memory_once_its_answer_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``malloc_trim`` (1-18 ms) runs when the server closes the response, after the body is written: the client does
+    not wait for it (issue 12); once per request, whatever the answer."""
+    calls: list[str] = []
+    client = _served_app(monkeypatch, calls).test_client()
+    resp = client.get("/work", buffered=False)
+    assert calls == ["view done"]  # answered, not yet released
+    assert b"".join(resp.response) == b"the answer"
+    resp.close()  # what the WSGI server does once the body is written
+    assert calls == ["view done", "released"]
+    calls.clear()
+    refused = client.get("/fail", buffered=False)  # an error answer (problem+json) frees it too, after it is sent
+    assert refused.status_code == 422 and calls == []
+    refused.close()
+    assert calls == ["released"]
+
+
+def test_expensive_work_outside_a_request_frees_memory_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from governance import admission
+
+    calls: list[str] = []
+    monkeypatch.setattr(admission, "release_memory", lambda: calls.append("released"))
+    with admission.expensive(admission.Throttles(Settings()), "enroll"):
+        assert calls == []
+    assert calls == ["released"]
