@@ -15,7 +15,6 @@ from sqlmodel import Session
 from governance import authz, pagination
 from governance.accounts.models import Account
 from governance.accounts.services import authenticate
-from governance.admission import AFTER_ANSWER
 from governance.container import Runtime
 from governance.errors import BadRequest, InvalidInput, Unauthenticated, problem_for
 
@@ -236,24 +235,7 @@ def options_response() -> Response:
     return resp
 
 
-def _after_answer(resp: Response) -> Response:
-    """Hand what the request left to run after its answer (:data:`governance.admission.AFTER_ANSWER`: freeing
-    memory after an expensive request) to the response, which runs it when the server closes it, once the body is
-    written: the client does not wait for it."""
-    for fn in g.pop(AFTER_ANSWER, ()):
-        resp.call_on_close(fn)
-    return resp
-
-
-def _after_answer_left(_exc: BaseException | None) -> None:
-    """Run now what :func:`_after_answer` did not get to (a request that ended without a response to hand it to)."""
-    for fn in g.pop(AFTER_ANSWER, ()):
-        fn()
-
-
 def init_app(app: Flask) -> None:
     app.make_default_options_response = options_response  # type: ignore[method-assign]
     app.teardown_appcontext(_close_db)
-    app.after_request(_after_answer)
-    app.teardown_request(_after_answer_left)
     app.register_error_handler(Exception, problem)  # every error, werkzeug's HTTP answers included: one place
