@@ -177,7 +177,7 @@ def release_memory() -> None:
     Decoding frees its frames at once, but glibc keeps freed blocks in the thread's arena, so a server's
     resident size only grows with the largest request each of its threads ever served (measured in
     docs/limits.md). :class:`MemoryReturn` calls it once expensive work has stopped for a moment; the call itself
-    takes 1-18 ms after a verification (docs/performance.md section 4, third pass).
+    takes 1-18 ms after a verification (docs/performance.md section 4c).
     """
     libc = _glibc()
     if libc is not None:
@@ -192,14 +192,15 @@ class MemoryReturn:
     """Hands freed heap memory back to the operating system (:func:`release_memory`) once the process is quiet: no
     expensive request holds a slot (``busy()`` is false) and none has ended (:meth:`done`) for ``quiet_s`` seconds.
 
-    Why not after every request, as before (issue 12, docs/performance.md section 4, third pass): ``malloc_trim(0)``
-    hands back every free page of every heap, so the next request faults the same pages in again. Verifying the 10 s
-    512p clip back to back took 21,000 page faults a request with a trim after each and 8,000 without (in process;
-    +25 ms of system time, ~10 % of the request). Requests that follow each other closely reuse the memory the
-    previous one freed; the peak is unchanged (at most ``expensive_slots`` requests decode at once either way), and
-    the memory goes back ``quiet_s`` after the last one, so the resident size between bursts is what it was with a
-    trim after each request (docs/limits.md). A thread of its own waits for the quiet moment, started at the first
-    :meth:`done`; ``release`` (default :func:`release_memory`) is what runs then."""
+    Why not after every request, as before (issue 12, docs/performance.md section 4c): ``malloc_trim(0)`` hands back
+    every free page of every heap, so the next request faults the same pages in again. Verifying the 10 s 512p clip
+    back to back in process: 5,300-6,100 page faults a verification with a trim after each, 3,100-3,300 without, ~8 ms
+    more system time (21,700 against 8,400, and 26 ms, while every decoded frame waited for the garbage collector).
+    Requests that follow each other closely reuse the memory the previous one freed; the peak is unchanged (at most
+    ``expensive_slots`` requests decode at once either way), and the memory goes back ``quiet_s`` after the last one,
+    so the resident size between bursts is what it was with a trim after each request (docs/limits.md). A thread of
+    its own waits for the quiet moment, started at the first :meth:`done`; ``release`` (default
+    :func:`release_memory`) is what runs then."""
 
     def __init__(self, busy: Callable[[], bool], quiet_s: float = QUIET_S,
                  release: Callable[[], None] | None = None) -> None:

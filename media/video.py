@@ -476,7 +476,7 @@ class _Orientation:
     container of side data on the frame, and the container points back to it. The frame, and the decoder's picture
     buffer it holds, then outlive the reader's last reference until a full collection: verifying the 10 s 512p clip
     so held all 240 decoded frames (~90 MB), the decoder could not reuse its buffers, and the next verification
-    allocated and faulted in fresh ones (issue 12, docs/performance.md section 4, third pass). So the side data is
+    allocated and faulted in fresh ones (issue 12, docs/performance.md section 4c). So the side data is
     read for the first frame, and again only for a frame whose rotation differs from the last one read
     (``frame.rotation``: PyAV reads it from the same matrix without making Python objects). The matrix is the
     stream's (an MP4's ``tkhd``, which the decoder attaches to every frame) in every video seen here; a mirror
