@@ -19,12 +19,12 @@ import ctypes
 import ctypes.util
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Literal
 
-from governance import metrics
 from governance.config import MB, Settings
 from governance.errors import Busy, LimitReached, RateLimited
 from governance.ratelimit import Limiter, RateLimiter, RedisRateLimiter, retry_after
@@ -62,16 +62,27 @@ class Slots:
             raise ValueError(f"slots must be >= 1, got {n}")
         self.n = n
         self._sem = threading.BoundedSemaphore(n)
+        self._taken = 0  # slots held now (read by busy(); changed under the semaphore's own accounting)
+        self._lock = threading.Lock()
 
     @contextmanager
     def take(self, what: str) -> Iterator[None]:
         if not self._sem.acquire(blocking=False):
             raise Busy(f"{what}: all {self.n} slots for decoding uploads are in use; retry in a moment",
                        retry_after=1)
+        with self._lock:
+            self._taken += 1
         try:
             yield
         finally:
+            with self._lock:
+                self._taken -= 1
             self._sem.release()
+
+    def busy(self) -> bool:
+        """Whether an expensive request holds a slot now."""
+        with self._lock:
+            return self._taken > 0
 
 
 class Throttles:
@@ -84,6 +95,7 @@ class Throttles:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.slots = Slots(settings.expensive_slots)
+        self.memory = MemoryReturn(self.slots.busy)
 
     @cached_property
     def verify(self) -> Limiter:
@@ -108,7 +120,8 @@ class Throttles:
         return RateLimiter(per_minute)
 
     def close(self) -> None:
-        """Close the Redis connections of the shared limiters made so far."""
+        """Close the Redis connections of the shared limiters made so far, and hand freed memory back now."""
+        self.memory.close()
         for name in ("verify", "verify_cost", "simulate"):
             close = getattr(self.__dict__.get(name), "close", None)
             if close is not None:
@@ -136,8 +149,10 @@ def expensive(throttles: Throttles, purpose: Purpose, client: str | None = None)
             if cost is not None and meter.pixels:
                 cost.charge(client, meter.megapixels)  # type: ignore[arg-type]
             if purpose == "verify" and meter.pixels:
+                from governance import metrics  # the server's (a CLI that only reads decode_limits never loads it)
+
                 metrics.VERIFY_MEGAPIXELS.inc(meter.megapixels)
-            release_memory()
+            throttles.memory.done()
 
 
 _libc: ctypes.CDLL | None | bool = False
@@ -161,11 +176,80 @@ def release_memory() -> None:
 
     Decoding frees its frames at once, but glibc keeps freed blocks in the thread's arena, so a server's
     resident size only grows with the largest request each of its threads ever served (measured in
-    docs/limits.md); trimming after each expensive request costs well under a millisecond.
+    docs/limits.md). :class:`MemoryReturn` calls it once expensive work has stopped for a moment; the call itself
+    takes 1-18 ms after a verification (docs/performance.md section 4c).
     """
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+#: Seconds without expensive work after which :class:`MemoryReturn` hands freed memory back.
+QUIET_S = 0.2
+
+
+class MemoryReturn:
+    """Hands freed heap memory back to the operating system (:func:`release_memory`) once the process is quiet: no
+    expensive request holds a slot (``busy()`` is false) and none has ended (:meth:`done`) for ``quiet_s`` seconds.
+
+    Why not after every request, as before (issue 12, docs/performance.md section 4c): ``malloc_trim(0)`` hands back
+    every free page of every heap, so the next request faults the same pages in again. Verifying the 10 s 512p clip
+    back to back in process: 5,300-6,100 page faults a verification with a trim after each, 3,100-3,300 without, ~8 ms
+    more system time (21,700 against 8,400, and 26 ms, while every decoded frame waited for the garbage collector).
+    Requests that follow each other closely reuse the memory the previous one freed; the peak is unchanged (at most
+    ``expensive_slots`` requests decode at once either way), and the memory goes back ``quiet_s`` after the last one,
+    so the resident size between bursts is what it was with a trim after each request (docs/limits.md). A thread of
+    its own waits for the quiet moment, started at the first :meth:`done`; ``release`` (default
+    :func:`release_memory`) is what runs then."""
+
+    def __init__(self, busy: Callable[[], bool], quiet_s: float = QUIET_S,
+                 release: Callable[[], None] | None = None) -> None:
+        self.busy, self.quiet_s = busy, quiet_s
+        self._release = release
+        self._due: float | None = None  # monotonic time of the next release, None: nothing freed since the last
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def done(self) -> None:
+        """An expensive request ended: release ``quiet_s`` from now, unless another one ends or runs meanwhile."""
+        with self._cond:
+            if self._closed:
+                return
+            self._due = time.monotonic() + self.quiet_s
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="memory-return", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Stop the thread, handing back now what is still held."""
+        with self._cond:
+            pending, self._due, self._closed = self._due is not None, None, True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
+        if pending:
+            self._now()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                wait = self._due - time.monotonic()  # type: ignore[operator]
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue  # re-read: a later request may have moved it, or close() come
+                self._due = None
+            if not self.busy():  # else the request running now calls done() when it ends
+                self._now()
+
+    def _now(self) -> None:
+        (self._release or release_memory)()
 
 
 #: glibc's ``mallopt`` parameters (``malloc.h``): free space at the top of a heap above which it is handed back

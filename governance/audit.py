@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from governance.models import AuditEvent
+from governance.bookkeeping import AuditEvent
 
 
 class Tag(StrEnum):

@@ -511,7 +511,7 @@ def _verify_here(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     from governance.runtime import check_database_present
 
     check_database_present(s)  # never build an empty database beside an earlier service's keys
-    rt = Runtime(s)
+    rt = Runtime(s, metrics=False)  # one report, then exit: no metrics to serve
     try:
         if not is_current(rt.engine):  # migrating loads Alembic: half a second a verify need not pay
             init_db(rt.engine)

@@ -39,13 +39,21 @@ class Runtime:
     (slots and rate limits); ``heads`` (the log's signed tree heads); and, built on first use, ``generator``,
     ``identity_proof`` and the job ``pipeline``."""
 
-    def __init__(self, settings: Settings, engine: sa.Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: sa.Engine | None = None, *, metrics: bool = True) -> None:
+        """``metrics``: record this process's Prometheus metrics (the server and the workers, which serve them);
+        False for a one-shot command (``consentgate verify``), which serves none and so need not load
+        prometheus_client."""
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
         references.bind(self.engine, references.store_for(settings))  # likenesses' face images, encrypted
         self.keys = Keys(settings)
         self.detectors = Detectors(settings)
-        self.indexes = Indexes(self.detectors)
+        on_sync = None
+        if metrics:
+            from governance.metrics import index_synced
+
+            on_sync = index_synced
+        self.indexes = Indexes(self.detectors, on_sync=on_sync)
         self.throttles = Throttles(settings)
         self.heads = TreeHeads(self.keys, self.engine)
 

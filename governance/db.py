@@ -16,11 +16,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from governance import models  # registers every table; Counter and IndexChange are its own
+from governance.bookkeeping import Counter, IndexChange
 from governance.columns import utcnow
-from governance.likenesses.models import Figure, Likeness
 from governance.log.models import LogEntry
-from governance.verification.models import ContentFingerprint
 
 T = TypeVar("T")
 
@@ -230,7 +228,7 @@ def is_current(engine: sa.Engine) -> bool:
     try:
         with engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            counters = conn.execute(sa.select(sa.func.count()).select_from(models.Counter)).scalar()
+            counters = conn.execute(sa.select(sa.func.count()).select_from(Counter)).scalar()
     except sa.exc.DBAPIError:
         return False
     return version == head_revision() and counters == len(COUNTERS)
@@ -240,9 +238,9 @@ def init_db(engine: sa.Engine) -> None:
     migrate(engine)
     for name in COUNTERS:  # one transaction each: a process starting alongside may create any of them first
         with Session(engine) as session:
-            if session.get(models.Counter, name) is not None:
+            if session.get(Counter, name) is not None:
                 continue
-            session.add(models.Counter(name=name, value=_first_value(session, name)))
+            session.add(Counter(name=name, value=_first_value(session, name)))
             try:
                 session.commit()
             except sa.exc.IntegrityError:  # it did
@@ -270,44 +268,55 @@ def logging_events_since(session: Session) -> datetime | None:
 
 def bump(session: Session, name: str) -> None:
     """Increment a counter atomically, inside the caller's transaction."""
-    session.execute(sa.update(models.Counter).where(models.Counter.name == name)  # type: ignore[arg-type]
-                    .values(value=models.Counter.value + 1))
+    session.execute(sa.update(Counter).where(Counter.name == name)  # type: ignore[arg-type]
+                    .values(value=Counter.value + 1))
 
 
-#: What the change feed follows: the counter (``kind``) and the table and key of the rows it watches.
-FEEDS: dict[str, tuple[tuple[type[Any], str], ...]] = {
-    "likenesses": ((Likeness, "id"), (Figure, "id")),  # the face index holds figures too
-    "fingerprints": ((ContentFingerprint, "generation_id"),),
+#: What the change feed follows: the counter (``kind``) and the name and key column of the tables it watches
+#: (:class:`~governance.likenesses.models.Likeness`, :class:`~governance.likenesses.models.Figure`,
+#: :class:`~governance.verification.models.ContentFingerprint`). By name, so that this module, which every service
+#: imports, does not import those domains' models (a verification needs none of the likenesses' tables).
+FEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "likenesses": (("likeness", "id"), ("figure", "id")),  # the face index holds figures too
+    "fingerprints": (("contentfingerprint", "generation_id"),),
 }
+#: Table name -> (feed, key column).
+_WATCHED = {table: (kind, key) for kind, watched in FEEDS.items() for table, key in watched}
+
+
+def _watched(obj: Any) -> tuple[str, str] | None:
+    """(feed, key column) of a row of a table the change feed watches, else None."""
+    table = getattr(type(obj), "__table__", None)
+    return None if table is None else _WATCHED.get(table.name)
 
 
 def _feed_changes(session: Session, _ctx: Any) -> None:
     """After every flush, note each likeness, figure or fingerprint added, deleted or given a new template in the change
-    feed (:class:`~governance.models.IndexChange`), in the same transaction. The versions come from the feed's
+    feed (:class:`~governance.bookkeeping.IndexChange`), in the same transaction. The versions come from the feed's
     counter, bumped with ``UPDATE ... RETURNING`` whose row lock holds until the commit: transactions that change
     the same feed get versions in the order they commit, so a reader that has applied version N misses nothing
     by reading ``version > N`` (:func:`changes_since`). A bulk ``DELETE`` that bypasses the ORM is not seen."""
-    changed: dict[str, list[str]] = {}
-    for kind, watched in FEEDS.items():
-        keys = []
-        for table, key in watched:
-            keys += [getattr(o, key) for o in (*session.new, *session.deleted) if isinstance(o, table)]
-            if hasattr(table, "template"):
-                keys += [getattr(o, key) for o in session.dirty if isinstance(o, table)
-                         and sa.inspect(o).attrs.template.history.has_changes()]
-        if keys:
-            changed[kind] = list(dict.fromkeys(keys))
+    found: dict[str, list[str]] = {}
+    for o in (*session.new, *session.deleted):
+        watched = _watched(o)
+        if watched is not None:
+            found.setdefault(watched[0], []).append(getattr(o, watched[1]))
+    for o in session.dirty:  # a likeness or figure given a new template
+        watched = _watched(o)
+        if watched is not None and hasattr(type(o), "template") and sa.inspect(o).attrs.template.history.has_changes():
+            found.setdefault(watched[0], []).append(getattr(o, watched[1]))
+    changed = {kind: list(dict.fromkeys(found[kind])) for kind in FEEDS if kind in found}
     if not changed:
         return
     conn = session.connection()
     for kind, keys in changed.items():
-        top = conn.execute(sa.update(models.Counter).where(col(models.Counter.name) == kind)
-                           .values(value=col(models.Counter.value) + len(keys))
-                           .returning(col(models.Counter.value))).scalar()
+        top = conn.execute(sa.update(Counter).where(col(Counter.name) == kind)
+                           .values(value=col(Counter.value) + len(keys))
+                           .returning(col(Counter.value))).scalar()
         if top is None:  # a database made before the counters (init_db makes them): nothing follows it yet
             continue
         first = int(top) - len(keys) + 1
-        conn.execute(sa.insert(models.IndexChange), [  # type: ignore[arg-type]
+        conn.execute(sa.insert(IndexChange), [  # type: ignore[arg-type]
             {"kind": kind, "version": first + i, "key": k, "created_at": utcnow()} for i, k in enumerate(keys)])
 
 
@@ -317,13 +326,13 @@ sa.event.listen(Session, "after_flush", _feed_changes)
 def changes_since(session: Session, kind: str, after: int, upto: int) -> list[str]:
     """The keys the feed ``kind`` changed at versions ``after < v <= upto``, oldest first, each once (at its
     last change)."""
-    version = col(models.IndexChange.version)
-    rows = session.exec(select(models.IndexChange.key).where(
-        col(models.IndexChange.kind) == kind, version > after, version <= upto).order_by(version)).all()
+    version = col(IndexChange.version)
+    rows = session.exec(select(IndexChange.key).where(
+        col(IndexChange.kind) == kind, version > after, version <= upto).order_by(version)).all()
     return list(reversed(dict.fromkeys(reversed(rows))))
 
 
-_COUNTER = models.Counter.__table__.c  # type: ignore[attr-defined]
+_COUNTER = Counter.__table__.c  # type: ignore[attr-defined]
 #: Built once: constructing a statement and running it through the ORM cost ~5x the query itself (issue 12).
 _READ_COUNTER = sa.select(_COUNTER.value).where(_COUNTER.name == sa.bindparam("name"))
 
@@ -478,7 +487,7 @@ def serialize_quota(session: Session, account_id: str) -> None:
 
 #: Tables whose new rows the change feed must see (:func:`_feed_changes` reads them from a flush): never inserted
 #: past the unit of work.
-_FED_TABLES = frozenset(table.__table__ for watched in FEEDS.values() for table, _ in watched)  # type: ignore[attr-defined]
+_FED_TABLES = frozenset(_WATCHED)
 
 
 def insert_now(session: Session, rows: Iterable[Any]) -> None:
@@ -500,7 +509,7 @@ def insert_now(session: Session, rows: Iterable[Any]) -> None:
     table = type(rows[0]).__table__  # type: ignore[attr-defined]
     if any(type(r).__table__ is not table for r in rows):  # type: ignore[attr-defined]
         raise ValueError("insert_now: rows of one table at a time")
-    if table in _FED_TABLES:
+    if table.name in _FED_TABLES:
         raise ValueError(f"insert_now: {table.name} rows must be flushed, the change feed reads them from the flush")
     if any(sa.inspect(r).session is not None or sa.inspect(r).key is not None for r in rows):
         raise ValueError("insert_now: a row already in a session")

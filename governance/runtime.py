@@ -364,8 +364,12 @@ class Indexes:
     index (released videos), each brought up to the database through its change feed when asked
     (:meth:`sync_index`, :meth:`sync_fingerprints`): O(changes), not O(rows), after the first time."""
 
-    def __init__(self, detectors: Detectors) -> None:
+    def __init__(self, detectors: Detectors, *, on_sync: Callable[[str, int, float], None] | None = None) -> None:
+        """``on_sync(kind, applied, seconds)`` is told of every sync (``kind``: ``likenesses`` or ``fingerprints``;
+        ``applied``: changes applied, every row the first time): the process's metrics
+        (:func:`governance.metrics.index_synced`), or None for a one-shot command that serves none."""
         self.detectors = detectors
+        self.on_sync = on_sync
         self._lock = threading.Lock()
         self._indexed: set[str] = set()
         self._fingerprinted: set[str] = set()
@@ -418,8 +422,6 @@ class Indexes:
                 every_id: Callable[[], set[str]]) -> set[str]:
         """Bring ``index`` (holding ``known`` keys) up to the database through the change feed ``kind``; the
         first call (or a counter that went back: another database) loads every row. Returns the keys held."""
-        from governance import metrics
-
         started = time.perf_counter()
         version = counter(session, kind)  # read first: changes committed later are past it and read next time
         last = self._versions.get(kind)
@@ -441,7 +443,8 @@ class Indexes:
             known = _sync(index, known, every_id(), load)
             applied = len(known)
         self._versions[kind] = version
-        metrics.index_synced(kind, applied, time.perf_counter() - started)
+        if self.on_sync is not None:
+            self.on_sync(kind, applied, time.perf_counter() - started)
         return known
 
     def lag(self, session: Session) -> dict[str, int]:

@@ -315,10 +315,10 @@ def iter_frames(source: Source, *, every: int = 1, max_frames: int | None = None
     """
     if every < 1:
         raise ValueError("every must be >= 1")
-    reformatter = _reformatter()
+    reformatter, orientation = _reformatter(), _Orientation()
     for index, frame in _decode(source, limits, meter, max_frames):
         if index % every == 0:
-            yield index, upright(frame, reformatter)
+            yield index, upright(frame, reformatter, orientation=orientation)
 
 
 def iter_timed_frames(source: Source, *, max_frames: int | None = None, limits: Limits | None = DEFAULT_LIMITS,
@@ -338,6 +338,18 @@ _LUMA_601 = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as libx264's 
 _PLANAR = {"yuv420p": False, "yuvj420p": True}  # 8-bit 4:2:0 formats read from their planes (True: full range)
 
 
+def _full_range_lut(offset: int, scale: float, centre: int) -> np.ndarray:
+    """(256,) uint8: each video-range value ``v`` as ``rint((v - offset) * scale + centre)`` clipped to 0-255, in
+    float32 as :meth:`Planes.ycrcb` computed it per pixel (a table of the same arithmetic gives the same bytes)."""
+    v = np.arange(256, dtype=np.float32)
+    out: np.ndarray = np.clip(np.rint((v - np.float32(offset)) * np.float32(scale) + np.float32(centre)), 0, 255)
+    return out.astype(np.uint8)
+
+
+#: Video range (BT.601: luma 16-235, chroma 16-240 around 128) to full range, per 8-bit value.
+_Y_FULL, _C_FULL = _full_range_lut(16, 255 / 219, 0), _full_range_lut(128, 255 / 224, 128)
+
+
 class Planes:
     """One decoded frame as a reader of luma and thumbnails needs it, without an RGB frame of full size.
 
@@ -350,16 +362,17 @@ class Planes:
     ``shape`` is (H, W) upright.
     """
 
-    def __init__(self, frame: Any, reformatter: Any = None) -> None:
+    def __init__(self, frame: Any, reformatter: Any = None, *, orientation: _Orientation | None = None) -> None:
         name = frame.format.name
-        if name in _PLANAR and _display_matrix(frame) is None:
+        matrix = orientation.matrix(frame) if orientation is not None else _display_matrix(frame)
+        if name in _PLANAR and matrix is None:
             self._full_range = _PLANAR[name] or getattr(frame, "color_range", 1) == 2
             self._y = _plane(frame, 0, frame.height, frame.width)
             ch, cw = (frame.height + 1) // 2, (frame.width + 1) // 2
             self._cb, self._cr = _plane(frame, 1, ch, cw), _plane(frame, 2, ch, cw)
             self._rgb: np.ndarray | None = None
         else:
-            self._rgb = upright(frame, reformatter)
+            self._rgb = upright(frame, reformatter, orientation=orientation)
         h, w = (self._y.shape if self._rgb is None else self._rgb.shape[:2])
         self.shape: tuple[int, int] = (int(h), int(w))
 
@@ -382,13 +395,12 @@ class Planes:
             small = cv2.resize(np.ascontiguousarray(self._rgb), (width, height), interpolation=cv2.INTER_AREA)
             out: np.ndarray = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)
             return out
-        y, cr, cb = (cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        y, cr, cb = (cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA)
                      for p in (self._y, self._cr, self._cb))
         if not self._full_range:
-            y = (y - 16) * np.float32(255 / 219)
-            cr = (cr - 128) * np.float32(255 / 224) + 128
-            cb = (cb - 128) * np.float32(255 / 224) + 128
-        return np.clip(np.rint(cv2.merge([y, cr, cb])), 0, 255).astype(np.uint8)
+            y, cr, cb = _Y_FULL[y], _C_FULL[cr], _C_FULL[cb]
+        merged: np.ndarray = cv2.merge([y, cr, cb])
+        return merged
 
     def rgb(self) -> np.ndarray:
         """The whole frame as (H, W, 3) uint8 RGB (converted on demand for planar frames)."""
@@ -418,9 +430,9 @@ def iter_planes(source: Source, *, max_frames: int | None = None, limits: Limits
     """Yield ``(index, Planes)`` for every decoded frame, under ``limits`` as :func:`iter_frames`: for a reader
     of luma and small thumbnails (the watermark's evidence, the fingerprint) this skips the full-size RGB
     conversion, which costs as much as the decode itself (``python -m bench verify``)."""
-    reformatter = _reformatter()
+    reformatter, orientation = _reformatter(), _Orientation()
     for index, frame in _decode(source, limits, meter, max_frames):
-        yield index, Planes(frame, reformatter)
+        yield index, Planes(frame, reformatter, orientation=orientation)
 
 
 def prefetch(make: Callable[[], Iterator[T]], depth: int = 16, *, name: str = "decode") -> Generator[T, None, None]:
@@ -479,7 +491,7 @@ def sample_frames(source: Source, count: int, *, per_second: float | None = None
         raise ValueError("count must be >= 1")
     kept: list[np.ndarray] = []
     stride, candidates, due = 1, 0, None
-    reformatter = _reformatter()
+    reformatter, orientation = _reformatter(), _Orientation()
     for index, frame in _decode(source, limits, meter):
         if per_second is not None:
             t = frame.time if frame.time is not None else index / 30.0  # type: ignore[attr-defined]
@@ -489,7 +501,7 @@ def sample_frames(source: Source, count: int, *, per_second: float | None = None
         candidates += 1
         if (candidates - 1) % stride:
             continue
-        kept.append(_shrink(upright(frame, reformatter), max_side))
+        kept.append(_shrink(upright(frame, reformatter, orientation=orientation), max_side))
         if len(kept) >= 2 * count:
             kept = kept[::2]
             stride *= 2
@@ -517,11 +529,38 @@ def _reformatter() -> Any:
     return VideoReformatter()
 
 
-def upright(frame, reformatter=None) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """An ``av.VideoFrame`` as (H, W, 3) uint8 RGB, turned and mirrored as its display matrix says."""
+def upright(frame, reformatter=None, *, orientation=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """An ``av.VideoFrame`` as (H, W, 3) uint8 RGB, turned and mirrored as its display matrix says (read through
+    ``orientation``, the decode's :class:`_Orientation`, when the caller decodes many frames)."""
     rgb: np.ndarray = (reformatter or _reformatter()).reformat(frame, format="rgb24").to_ndarray()
-    matrix = _display_matrix(frame)
+    matrix = orientation.matrix(frame) if orientation is not None else _display_matrix(frame)
     return rgb if matrix is None else orient(rgb, matrix)
+
+
+class _Orientation:
+    """The display matrices of the frames of one decode, read without holding every frame until the garbage
+    collector runs.
+
+    Reading a frame's side data (``frame.side_data``) ties the frame into a reference cycle: PyAV keeps the
+    container of side data on the frame, and the container points back to it. The frame, and the decoder's picture
+    buffer it holds, then outlive the reader's last reference until a full collection: verifying the 10 s 512p clip
+    so held all 240 decoded frames (~90 MB), the decoder could not reuse its buffers, and the next verification
+    allocated and faulted in fresh ones (issue 12, docs/performance.md section 4c). So the side data is
+    read for the first frame, and again only for a frame whose rotation differs from the last one read
+    (``frame.rotation``: PyAV reads it from the same matrix without making Python objects). The matrix is the
+    stream's (an MP4's ``tkhd``, which the decoder attaches to every frame) in every video seen here; a mirror
+    that a stream would switch on or off in mid-stream without turning would go unseen."""
+
+    def __init__(self) -> None:
+        self._rotation: int | None = None
+        self._matrix: np.ndarray | None = None
+
+    def matrix(self, frame: Any) -> np.ndarray | None:
+        """The display matrix of ``frame`` (as :func:`_display_matrix`), or None when it has none."""
+        rotation = int(frame.rotation)
+        if rotation != self._rotation:
+            self._rotation, self._matrix = rotation, _display_matrix(frame)
+        return self._matrix
 
 
 def _display_matrix(frame) -> np.ndarray | None:  # type: ignore[no-untyped-def]

@@ -93,3 +93,86 @@ def test_keep_freed_memory_stops_the_heap_churn_of_a_fresh_process() -> None:
         pytest.skip("not glibc: nothing to set")
     faults = {mode: int(r.stdout) for mode, r in runs.items()}
     assert faults["keep"] * 2 < faults["default"], faults
+
+
+def _returner(calls: list[str], busy: list[bool], quiet_s: float = 0.05):  # type: ignore[no-untyped-def]
+    from governance.admission import MemoryReturn
+
+    return MemoryReturn(lambda: busy[0], quiet_s, release=lambda: calls.append("released"))
+
+
+def _wait_for(calls: list[str], n: int, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(calls) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_freed_memory_goes_back_once_expensive_work_has_stopped() -> None:
+    """Requests that follow each other closely keep the memory the last one freed (no trim, no faulting it in
+    again); it goes back ``quiet_s`` after the last one, once (issue 12, third pass)."""
+    import time
+
+    calls: list[str] = []
+    returner = _returner(calls, [False])
+    try:
+        for _ in range(5):  # a burst: each ends before the quiet time has passed
+            returner.done()
+            time.sleep(0.01)
+        assert calls == []
+        _wait_for(calls, 1)
+        assert calls == ["released"]
+        time.sleep(0.15)
+        assert calls == ["released"]  # nothing freed since: nothing to hand back
+        returner.done()
+        _wait_for(calls, 2)
+        assert calls == ["released", "released"]
+    finally:
+        returner.close()
+
+
+def test_memory_is_not_handed_back_while_a_request_decodes() -> None:
+    import time
+
+    calls: list[str] = []
+    busy = [True]
+    returner = _returner(calls, busy)
+    try:
+        returner.done()  # one ended while another still holds a slot
+        time.sleep(0.2)
+        assert calls == []  # that one hands it back when it ends
+        busy[0] = False
+        returner.done()
+        _wait_for(calls, 1)
+        assert calls == ["released"]
+    finally:
+        returner.close()
+
+
+def test_closing_hands_back_what_is_still_held() -> None:
+    calls: list[str] = []
+    returner = _returner(calls, [False], quiet_s=60.0)
+    returner.done()
+    returner.close()
+    assert calls == ["released"]
+    returner.done()  # closed: nothing more
+    assert calls == ["released"]
+
+
+def test_expensive_work_hands_its_memory_back_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from governance import admission
+
+    calls: list[str] = []
+    monkeypatch.setattr(admission, "release_memory", lambda: calls.append("released"))
+    throttles = admission.Throttles(Settings())
+    throttles.memory.quiet_s = 0.05
+    try:
+        with admission.expensive(throttles, "verify", "addr:test") as meter:
+            meter.add_frame(1000)
+            assert throttles.slots.busy()
+        assert not throttles.slots.busy() and calls == []
+        _wait_for(calls, 1)
+        assert calls == ["released"]
+    finally:
+        throttles.close()

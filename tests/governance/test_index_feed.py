@@ -13,12 +13,12 @@ from sqlmodel import Session, select
 
 from governance import metrics
 from governance.accounts.models import Account, Role
+from governance.bookkeeping import IndexChange
 from governance.config import Settings
 from governance.container import Runtime
 from governance.db import changes_since, counter, init_db, make_engine, unit_of_work
 from governance.generations.models import Generation
 from governance.likenesses.models import Likeness
-from governance.models import IndexChange
 from governance.verification.models import ContentFingerprint
 
 
@@ -120,6 +120,31 @@ def test_fingerprint_index_follows_the_change_feed(url, tmp_path):
                                           .order_by(IndexChange.version))] == ["gen0", "gen1", "gen2"]
     finally:
         rt.close()
+
+
+def test_a_runtime_without_metrics_syncs_and_records_nothing(tmp_path):
+    """``Runtime(..., metrics=False)`` (``consentgate verify``): its indexes follow the feed as a server's do, and no
+    sync reaches the process's metrics; a runtime with them (the default) records each sync."""
+    url = f"sqlite:///{tmp_path}/feed.db"
+    engine = make_engine(url)
+    init_db(engine)
+    settings = Settings(data_dir=tmp_path / "var", database_url=url)
+    quiet, served = Runtime(settings, engine, metrics=False), Runtime(settings, engine)
+    try:
+        with unit_of_work(engine) as s:
+            s.add(Account(id="acc", name="owner", role=Role.CREATOR, token_hash="h"))
+            for i in range(3):
+                s.add(Likeness(id=f"lk_{i:016x}", owner_id="acc", backend="dlib-resnet-v1", template=_template(i),
+                               embeddings=2))
+        with Session(engine) as s:
+            before = _applied("likenesses")
+            assert len(quiet.indexes.sync_index(s)) == 3
+            assert _applied("likenesses") == before
+            assert len(served.indexes.sync_index(s)) == 3
+            assert _applied("likenesses") - before == 3
+    finally:
+        quiet.close()
+        served.close()
 
 
 def test_concurrent_writers_get_versions_in_commit_order(pg_url, tmp_path):

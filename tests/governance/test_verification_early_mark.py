@@ -1,6 +1,6 @@
 """Verification's read of the mark since issue 12 (``read_upload(..., watermark_keys=...)``, a
 :class:`provenance.watermark.MarkReader`): decoding stops at the first early check where a mark verifies unless the
-fingerprint needs every frame, and the report says what the early read found (24 frames, the key that made it)."""
+fingerprint needs every frame, and the report says what the early read found (8 frames, the key that made it)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_the_report_names_the_early_read(marked_mp4: bytes) -> None:
     report = verify_bytes(marked_mp4, watermark_keys=[OTHER, KEY], meter=Meter())
     wm = report["watermark"]
     assert wm["checked"] and wm["found"] and wm["keys_tried"] == 2
-    assert wm["payload"] == PAYLOAD.hex() and wm["frames_used"] == 24 and wm["key_id"] == KEY.key_id
+    assert wm["payload"] == PAYLOAD.hex() and wm["frames_used"] == EARLY_CHECKS[0] and wm["key_id"] == KEY.key_id
     assert report["content_id_source"] == "watermark"
     unmarked = verify_bytes(marked_mp4, watermark_keys=[OTHER], meter=Meter())["watermark"]
     assert unmarked == {"checked": True, "found": False, "keys_tried": 1}

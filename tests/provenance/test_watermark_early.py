@@ -49,10 +49,10 @@ def _feed(reader: MarkReader, frames: np.ndarray) -> int:
 
 def test_an_intact_mark_is_read_at_the_first_check(marked: np.ndarray) -> None:
     reader = MarkReader([OTHER, KEY])
-    assert _feed(reader, marked) == EARLY_CHECKS[0] == 24
+    assert _feed(reader, marked) == EARLY_CHECKS[0] == 8
     found, key = reader.result()
-    assert found.payload == PAYLOAD and found.frames_used == 24 and key is KEY
-    assert reader.done and reader.add_luma(_luma(marked[0])) and reader.evidence.frames == 24  # nothing more read
+    assert found.payload == PAYLOAD and found.frames_used == 8 and key is KEY
+    assert reader.done and reader.add_luma(_luma(marked[0])) and reader.evidence.frames == 8  # nothing more read
 
 
 def test_a_rescaled_mark_is_read_to_the_end_and_still_found(marked: np.ndarray) -> None:
@@ -76,9 +76,9 @@ def test_unmarked_frames_are_read_to_max_frames_and_give_none() -> None:
 
 def test_a_clip_shorter_than_the_first_check_gets_the_full_search(marked: np.ndarray) -> None:
     reader = MarkReader([KEY])
-    assert _feed(reader, marked[:10]) == 10 and not reader.done
+    assert _feed(reader, marked[:6]) == 6 and not reader.done
     found, _ = reader.result()
-    assert found.payload == PAYLOAD and found.frames_used == 10
+    assert found.payload == PAYLOAD and found.frames_used == 6
 
 
 def test_a_reader_needs_keys_and_a_frame_budget() -> None:
@@ -95,7 +95,8 @@ def test_a_reader_needs_keys_and_a_frame_budget() -> None:
 def test_the_early_false_positive_bound_counts_every_check() -> None:
     assert NATIVE_HYPOTHESES < MAX_HYPOTHESES
     assert early_false_positive_bound(()) == FALSE_POSITIVE_BOUND
-    assert early_false_positive_bound() == pytest.approx((16 + 2 * 6) * 2.0**-32)
+    assert early_false_positive_bound() == pytest.approx((16 + 3 * 6) * 2.0**-32)
+    assert early_false_positive_bound((24, 48)) == pytest.approx((16 + 2 * 6) * 2.0**-32)
     assert early_false_positive_bound() < 1e-8
 
 
@@ -106,7 +107,7 @@ def test_detect_video_early_reads_the_same_payload_from_fewer_frames(marked: np.
     early = detect_video(path, KEY, max_frames=240, early=True)
     assert full is not None and early is not None
     assert early.payload == full.payload == PAYLOAD
-    assert (full.frames_used, early.frames_used) == (72, 24)
+    assert (full.frames_used, early.frames_used) == (72, EARLY_CHECKS[0])
     assert detect_video(path, OTHER, max_frames=240, early=True) is None
 
 

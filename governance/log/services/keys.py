@@ -26,9 +26,9 @@ from typing import Literal
 from sqlmodel import Session, func, select
 
 from governance.audit import Tag, record
+from governance.bookkeeping import AuditEvent
 from governance.config import ConfigError, Settings
 from governance.generations.models import Generation
-from governance.models import AuditEvent
 
 Kind = Literal["c2pa", "watermark"]
 KINDS: tuple[Kind, ...] = ("c2pa", "watermark")
