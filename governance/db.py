@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -353,22 +354,29 @@ _CONSENT_LOCK_CLASS = 0x436F6E43
 
 
 _TURN = "sqlite_write_turn"  # the key, in a connection's and a session's ``info``, of the turn its transaction holds
-_turns: dict[str, threading.Lock] = {}
+_turns: dict[str, threading.Lock] = {}  # database path -> the lock this process's writers queue on
+_turn_files: dict[str, int] = {}  # database path -> this process's descriptor of its turn file (-1: none)
 _turns_guard = threading.Lock()
+#: The longest pause between two tries at the turn file's lock, in seconds (the first is 0.1 ms).
+_TURN_FILE_POLL_S = 0.0005
 
 
 class _Turn:
-    """One transaction's turn at a database's write lock in this process, given back once (by whichever of the
-    session's end of transaction, the connection's next transaction or its return to the pool comes first)."""
+    """One transaction's turn at a database's write lock, given back once (by whichever of the session's end of
+    transaction, the connection's next transaction or its return to the pool comes first): the process's lock,
+    and the turn file's lock where there is one."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_fd", "_lock")
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self, lock: threading.Lock, fd: int | None) -> None:
         self._lock: threading.Lock | None = lock
+        self._fd = fd
 
     def give_back(self) -> None:
         lock, self._lock = self._lock, None
         if lock is not None:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             lock.release()
 
 
@@ -380,10 +388,14 @@ def _give_back_turn(info: dict[Any, Any]) -> None:
 
 def _forget_turns_in_child() -> None:
     """A forked process (gunicorn's workers) starts with turns of its own: a lock held by a thread of the parent
-    would never be released in the child."""
+    would never be released in the child, and a descriptor shared with the parent shares its file lock."""
     global _turns_guard
     _turns_guard = threading.Lock()
     _turns.clear()
+    for fd in _turn_files.values():
+        if fd >= 0:
+            os.close(fd)  # (the parent keeps its own descriptor, and its lock, if it holds one)
+    _turn_files.clear()
 
 
 os.register_at_fork(after_in_child=_forget_turns_in_child)
@@ -395,33 +407,81 @@ def _turn_ends_with_the_transaction(session: Session, transaction: Any) -> None:
         _give_back_turn(session.info)
 
 
+def _turn_file(database: str) -> int | None:
+    """This process's descriptor of ``<database>-turns`` (an empty file, made 0600 beside the database like its
+    ``-wal`` and ``-shm``; only its lock is used), or None where there is no such file to share (in-memory and
+    ``file:`` URI databases) or it cannot be made (a read-only directory: the process's lock alone then)."""
+    fd = _turn_files.get(database)
+    if fd is None:
+        fd = -1
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                fd = os.open(database + "-turns", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                fd = -1
+        _turn_files[database] = fd
+    return fd if fd >= 0 else None
+
+
+def _lock_file_by(fd: int, deadline: float) -> bool:
+    """The turn file's lock (``flock``), tried every 0.1-0.5 ms until ``deadline`` (``time.monotonic``)."""
+    pause = 0.0001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+        time.sleep(pause)
+        pause = min(2 * pause, _TURN_FILE_POLL_S)
+
+
 def _begin_immediate(session: Session, conn: sa.Connection) -> None:
     """``BEGIN IMMEDIATE`` on ``conn`` unless its transaction has begun (it then holds the write lock or will
-    take it at its first write), after this process's other threads that take the lock here have had their turn.
+    take it at its first write), in turn with the other writers that take the lock here, of this process and of
+    the others serving the same database.
 
-    Why a turn (issue 12, docs/performance.md section 1, fourth pass): SQLite's busy handler, which a connection
-    finding the lock taken waits in, sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so four threads of one
-    process waiting on each other left the cores idle for most of a short write (~0.5 ms) and made the p99 of
-    ``POST /v1/generations`` 100-140 ms. Threads now queue on a lock of the process that wakes the next one at once;
-    only writers of other processes (and transactions that never call this) meet the busy handler. The turn is
-    given back when the session's transaction ends, and at the latest when the connection begins another
-    transaction or returns to the pool.
+    Why turns (issue 12, docs/performance.md section 1, fourth pass): SQLite's busy handler, which a connection
+    finding the lock taken waits in, sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so writers waiting on each
+    other left the cores idle for most of a short write (~0.5 ms) and made the p99 of ``POST /v1/generations``
+    120-135 ms (2 processes, 4 threads each). A writer now queues first on a lock of its process (which wakes the
+    next thread at once), then on the lock of the database's turn file (``flock``; the one thread of each process
+    that holds its process's turn tries it every 0.1-0.5 ms): p99 28 ms, and 650-690 decisions/s against 550-650.
+    Only transactions that never call this (the pipeline's stages) meet the busy handler. The turn is given back
+    when the session's transaction ends, and at the latest when the connection begins another transaction or
+    returns to the pool. (The process's lock alone, without the file, measured worse than neither: 450-500/s, one
+    thread of each process left polling SQLite.)
 
     One budget: the wait for the turn counts against the connection's busy timeout (``PRAGMA busy_timeout``, 30 s
-    from :func:`make_engine`), so a writer behind one of its own process is refused ("database is locked") no later
-    than it would be behind another process's writer."""
+    from :func:`make_engine`), so a writer is refused ("database is locked") no later than it would be by SQLite."""
     dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection (deferred BEGIN before DML)
     if dbapi.in_transaction:
         return
+    database = str(conn.engine.url.database or "")
     with _turns_guard:
-        lock = _turns.setdefault(str(conn.engine.url.database), threading.Lock())
+        lock = _turns.setdefault(database, threading.Lock())
+        fd = _turn_file(database)
+    budget_ms: int | None = None
+    started = 0.0
     if lock.acquire(blocking=False):  # the common case: nobody of this process is writing
-        turn: _Turn | None = _Turn(lock)
-        budget_ms = None
+        ours = True
     else:
         budget_ms = int(dbapi.execute("PRAGMA busy_timeout").fetchone()[0])
         started = time.monotonic()
-        turn = _Turn(lock) if lock.acquire(timeout=budget_ms / 1000) else None
+        ours = lock.acquire(timeout=budget_ms / 1000)
+    if ours and fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if budget_ms is None:
+                budget_ms = int(dbapi.execute("PRAGMA busy_timeout").fetchone()[0])
+                started = time.monotonic()
+            if not _lock_file_by(fd, started + budget_ms / 1000):
+                lock.release()
+                ours = False
+    turn = _Turn(lock, fd) if ours else None
+    if budget_ms is not None:
         dbapi.execute(f"PRAGMA busy_timeout={max(0, budget_ms - int((time.monotonic() - started) * 1000))}")
     try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock up to the busy timeout (left)

@@ -108,3 +108,52 @@ def test_a_forked_process_starts_with_turns_of_its_own(engine: sa.Engine) -> Non
         _, status = os.waitpid(pid, 0)
         s.rollback()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+_HOLDER = """
+import sys
+from sqlmodel import Session
+from governance.db import make_engine, serialize_quota
+engine = make_engine(sys.argv[1])
+with Session(engine) as s:
+    serialize_quota(s, "acc_other")  # its turn, the turn file's lock and SQLite's write lock
+    print("holding", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+    s.rollback()
+engine.dispose()
+"""
+
+
+def test_writers_of_two_processes_take_turns_through_the_turn_file(engine: sa.Engine, tmp_path: Path) -> None:
+    import stat
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        impatient = make_engine(url)
+        sa.event.listen(impatient, "connect", lambda dbapi, _r: dbapi.execute("PRAGMA busy_timeout=300"))
+        try:
+            with Session(impatient) as s, pytest.raises(sa.exc.OperationalError, match="database is locked"):
+                serialize_quota(s, "acc_1")  # behind the other process for its whole budget: refused
+            assert not _turn(impatient).locked()  # and its own process's turn given back
+        finally:
+            impatient.dispose()
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other process ends its transaction
+        assert holder.wait(60) == 0
+        with Session(engine) as s:  # now this one's turn comes at once
+            serialize_quota(s, "acc_1")
+            s.add(_account(1))
+            s.commit()
+    finally:
+        holder.kill()
+        holder.wait()
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
+    mode = stat.S_IMODE(os.stat(tmp_path / "g.db-turns").st_mode)
+    assert mode == 0o600 and os.path.getsize(tmp_path / "g.db-turns") == 0
