@@ -6,6 +6,7 @@ import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,6 +101,18 @@ def c2pa_dir(testdata: Path) -> Path:
 
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+@pytest.fixture
+def sqlite_file_engine(tmp_path: Path) -> Iterator[Any]:
+    """An engine on a migrated SQLite database in a file, ``tmp_path / "g.db"`` (WAL, ``synchronous=FULL``: as the
+    service runs it), disposed afterwards."""
+    from governance.db import init_db, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    init_db(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ configured. On SQLite (``PRAGMA synchronous`` of the transaction) and PostgreSQL
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,8 @@ def _level(session: Session) -> Any:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
-    init_db(engine)
-    yield engine
-    engine.dispose()
+def sqlite_engine(sqlite_file_engine: sa.Engine) -> sa.Engine:
+    return sqlite_file_engine
 
 
 def test_sqlite_the_transaction_commits_at_normal_and_the_next_one_at_full_again(sqlite_engine: sa.Engine) -> None:

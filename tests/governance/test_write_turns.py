@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,12 @@ from sqlmodel import Session, select
 
 from governance import db
 from governance.accounts.models import Account, Role
-from governance.db import init_db, make_engine, serialize_consent, serialize_quota
+from governance.db import make_engine, serialize_consent, serialize_quota
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
-    init_db(engine)
-    yield engine
-    engine.dispose()
+def engine(sqlite_file_engine: sa.Engine) -> sa.Engine:
+    return sqlite_file_engine
 
 
 def _turn(engine: sa.Engine) -> threading.Lock:

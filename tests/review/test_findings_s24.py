@@ -21,7 +21,7 @@ from governance import db
 from governance.accounts.models import Account, Role
 from governance.accounts.services import create_account
 from governance.app import create_app
-from governance.db import init_db, make_engine, serialize_consent, serialize_quota, unit_of_work
+from governance.db import make_engine, serialize_consent, serialize_quota, unit_of_work
 from governance.likenesses.models import Likeness, Verification
 from tests.servers import start, stop
 
@@ -258,11 +258,8 @@ def test_the_pipeline_consent_changes_and_refusals_after_requests_all_wait_for_t
 
 # -- Attacks on the write turns that held: no turn outlives its transaction, whatever the session is bound to -------
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
-    init_db(engine)
-    yield engine
-    engine.dispose()
+def engine(sqlite_file_engine: sa.Engine) -> sa.Engine:
+    return sqlite_file_engine
 
 
 def _turn_free(engine: sa.Engine) -> bool:
