@@ -254,14 +254,16 @@ def enroll(
 def _video_frames(source: str | os.PathLike[str] | np.ndarray | Sequence[np.ndarray], max_samples: int,
                   max_seconds: float) -> list[np.ndarray]:
     if isinstance(source, (str, os.PathLike)):
-        from media.video import MediaError, iter_frames, probe
+        from media.video import MediaError, iter_frames, probe, sample_frames
 
         try:
             info = probe(source)
             limit = max(1, round(max_seconds * info.fps))
-            total = min(limit, info.frame_count) if info.frame_count > 0 else limit
-            every = max(1, total // max_samples)
-            frames = [f for _, f in iter_frames(source, every=every, max_frames=limit)]
+            if info.frame_count > 0:
+                every = max(1, min(limit, info.frame_count) // max_samples)
+                frames = [f for _, f in iter_frames(source, every=every, max_frames=limit)]
+            else:  # a browser's recording states no length: spread the samples over what it really holds
+                frames = sample_frames(source, max_samples, max_frames=limit)
         except MediaError as e:
             raise EnrollmentError("unreadable", f"the selfie video cannot be read: {e}") from e
     else:

@@ -478,8 +478,10 @@ def prefetch(make: Callable[[], Iterator[T]], depth: int = 16, *, name: str = "d
 
 
 def sample_frames(source: Source, count: int, *, per_second: float | None = None, max_side: int | None = None,
-                  limits: Limits | None = DEFAULT_LIMITS, meter: Meter | None = None) -> list[np.ndarray]:
-    """Up to ``count`` upright frames spread evenly over the whole video, in bounded memory.
+                  max_frames: int | None = None, limits: Limits | None = DEFAULT_LIMITS,
+                  meter: Meter | None = None) -> list[np.ndarray]:
+    """Up to ``count`` upright frames spread evenly over the whole video (over its first ``max_frames`` frames
+    when given: the rest is not decoded), in bounded memory.
 
     ``per_second`` takes at most that many frames a second as candidates (by their timestamps), so a
     short clip gives few frames. The length is not trusted from the header: every frame is decoded
@@ -492,7 +494,7 @@ def sample_frames(source: Source, count: int, *, per_second: float | None = None
     kept: list[np.ndarray] = []
     stride, candidates, due = 1, 0, None
     reformatter, orientation = _reformatter(), _Orientation()
-    for index, frame in _decode(source, limits, meter):
+    for index, frame in _decode(source, limits, meter, max_frames):
         if per_second is not None:
             t = frame.time if frame.time is not None else index / 30.0  # type: ignore[attr-defined]
             if due is not None and t < due:

@@ -166,6 +166,26 @@ def test_a_browser_recorded_selfie_file_enrolls(backend, challenge, photo, templ
     assert np.linalg.norm(template.embeddings - templates["obama"].embeddings[0], axis=1).min() < 0.5
 
 
+def test_a_selfie_file_without_a_stated_length_is_sampled_over_what_it_holds(tmp_path):
+    """A browser's WebM states no frame count: the samples spread over the frames it really holds (3 s here), not
+    over the 15 s the stride assumed (which kept 5 of 60 frames, spaced 12 apart)."""
+    from detectors.enroll import _video_frames
+    from tests.media_tools import encode_timed
+
+    frames = np.zeros((60, 64, 64, 3), np.uint8)
+    for k in range(60):
+        frames[k, :, : k + 4] = 200  # a bar that grows one column a frame: which frame a sample is shows in it
+    path = tmp_path / "selfie.webm"
+    path.write_bytes(encode_timed(frames, [k * 50 for k in range(60)]))
+    picked = _video_frames(path, max_samples=24, max_seconds=15.0)
+    widths = [int((f[32] > 100).any(axis=1).sum()) - 4 for f in picked]
+    assert len(picked) == 24
+    assert widths[0] <= 1 and widths[-1] >= 56  # from the start to the end
+    assert max(np.diff(widths)) <= 4  # evenly: no gap of 12
+    first_second = _video_frames(path, max_samples=24, max_seconds=1.0)  # only what max_seconds covers is decoded
+    assert int((first_second[-1][32] > 100).any(axis=1).sum()) - 4 <= 20
+
+
 def test_replayed_still_photo_is_single_pose(backend, photo):
     small = cv2.resize(photo("obama.jpg"), (569, 455), interpolation=cv2.INTER_AREA)
     assert reason_video(replayed_photo(small), backend) == "single_pose"
