@@ -135,9 +135,22 @@ class Api:
     def notifications(self, token: str) -> list[dict[str, Any]]:
         return self.call("GET", "/v1/notifications", token).get_json()["notifications"]
 
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until the in-process worker thread has finished its jobs. A job's state turns terminal in its last
+        transaction and its files go right after (quarantine, an unreleased video), so a test that saw the state
+        checks the files only after this (the full suite's load once caught a blocked video still there)."""
+        if self.rt.settings.worker == "thread":
+            self.rt.pipeline.wait_idle(timeout)
+
     def leftovers(self) -> list[Path]:
         """Files in quarantine (must always be empty once jobs are done)."""
+        self.settle()
         return list(self.rt.settings.quarantine_dir.iterdir())
+
+    def videos(self) -> list[Path]:
+        """Files in the videos folder once jobs are done: released videos only."""
+        self.settle()
+        return list(self.rt.settings.videos_dir.iterdir())
 
 
 def challenge_helper() -> Any:

@@ -230,4 +230,4 @@ def test_consent_change_uncommitted_when_the_release_starts_is_seen(database, ma
     assert racer.state_at_commit is GenerationState.SEALING
     assert done["state"] == "blocked", done
     assert any("consent no longer holds at release" in r for r in done["reasons"]), done["reasons"]
-    assert not any(api.rt.settings.videos_dir.iterdir())
+    assert api.videos() == []

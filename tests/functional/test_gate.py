@@ -130,7 +130,7 @@ def test_revocation_during_generation_wins(api, faces_dir):
     assert any("consent no longer holds at seal" in r for r in done["reasons"])
     assert "content_id" not in done
     assert api.call("GET", f"/v1/generations/{gen['id']}/video", bob).status_code == 409
-    assert not any(api.rt.settings.videos_dir.iterdir())
+    assert api.videos() == []
     assert api.leftovers() == []
 
 
@@ -287,4 +287,4 @@ def test_a_mark_that_cannot_be_read_back_blocks_the_release(api, monkeypatch):
     done = api.wait(bob, api.generate(bob, "a quiet lake")["id"])
     assert done["state"] == "blocked"
     assert any("could not be read back" in r and "nothing is released unmarked" in r for r in done["reasons"])
-    assert api.leftovers() == [] and not any(api.rt.settings.videos_dir.iterdir())
+    assert api.leftovers() == [] and api.videos() == []
