@@ -437,6 +437,11 @@ def _lock_file_by(fd: int, deadline: float) -> bool:
         pause = min(2 * pause, _TURN_FILE_POLL_S)
 
 
+def _busy_timeout_ms(dbapi: Any) -> int:
+    """The connection's busy timeout (``PRAGMA busy_timeout``), in milliseconds: a writer's whole budget."""
+    return int(dbapi.execute("PRAGMA busy_timeout").fetchone()[0])
+
+
 def _begin_immediate(session: Session, conn: sa.Connection) -> None:
     """``BEGIN IMMEDIATE`` on ``conn`` unless its transaction has begun (it then holds the write lock or will
     take it at its first write), in turn with the other writers that take the lock here, of this process and of
@@ -467,16 +472,14 @@ def _begin_immediate(session: Session, conn: sa.Connection) -> None:
     if lock.acquire(blocking=False):  # the common case: nobody of this process is writing
         ours = True
     else:
-        budget_ms = int(dbapi.execute("PRAGMA busy_timeout").fetchone()[0])
-        started = time.monotonic()
+        budget_ms, started = _busy_timeout_ms(dbapi), time.monotonic()
         ours = lock.acquire(timeout=budget_ms / 1000)
     if ours and fd is not None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if budget_ms is None:
-                budget_ms = int(dbapi.execute("PRAGMA busy_timeout").fetchone()[0])
-                started = time.monotonic()
+                budget_ms, started = _busy_timeout_ms(dbapi), time.monotonic()
             if not _lock_file_by(fd, started + budget_ms / 1000):
                 lock.release()
                 ours = False

@@ -42,17 +42,22 @@ def _applied(kind: str) -> float:
     return metrics.INDEX_CHANGES.labels(index=kind)._value.get()
 
 
+def _enroll(engine, n: int) -> None:
+    """An owner and ``n`` likenesses of theirs, committed."""
+    with unit_of_work(engine) as s:
+        s.add(Account(id="acc", name="owner", role=Role.CREATOR, token_hash="h"))
+        for i in range(n):
+            s.add(Likeness(id=f"lk_{i:016x}", owner_id="acc", backend="dlib-resnet-v1", template=_template(i),
+                           embeddings=2))
+
+
 def test_likeness_index_follows_the_change_feed(url, tmp_path):
     engine = make_engine(url)
     init_db(engine)
     settings = Settings(data_dir=tmp_path / "var", database_url=url)
     a, b = Runtime(settings, engine), Runtime(settings, engine)
     try:
-        with unit_of_work(engine) as s:
-            s.add(Account(id="acc", name="owner", role=Role.CREATOR, token_hash="h"))
-            for i in range(20):
-                s.add(Likeness(id=f"lk_{i:016x}", owner_id="acc", backend="dlib-resnet-v1", template=_template(i),
-                               embeddings=2))
+        _enroll(engine, 20)
         with Session(engine) as s:
             assert len(b.indexes.sync_index(s)) == 20  # the first sync loads everything once
             version = counter(s, "likenesses")
@@ -131,11 +136,7 @@ def test_a_runtime_without_metrics_syncs_and_records_nothing(tmp_path):
     settings = Settings(data_dir=tmp_path / "var", database_url=url)
     quiet, served = Runtime(settings, engine, metrics=False), Runtime(settings, engine)
     try:
-        with unit_of_work(engine) as s:
-            s.add(Account(id="acc", name="owner", role=Role.CREATOR, token_hash="h"))
-            for i in range(3):
-                s.add(Likeness(id=f"lk_{i:016x}", owner_id="acc", backend="dlib-resnet-v1", template=_template(i),
-                               embeddings=2))
+        _enroll(engine, 3)
         with Session(engine) as s:
             before = _applied("likenesses")
             assert len(quiet.indexes.sync_index(s)) == 3
