@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.config import ConfigError, Settings, redact_url
-
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from governance.config import Settings
     from governance.container import Runtime
+
+# Imports are made where they are used: ``consentgate verify --url`` is a client's start-up (docs/adr/0017,
+# docs/performance.md section 4c), which the service's settings, ORM and media libraries would double.
 
 
 #: What ``consentgate`` exits with (README, "Command line"): 0 done; 1 the command failed (one line on stderr
@@ -27,6 +28,8 @@ EXIT_OK, EXIT_FAILED, EXIT_FINDING, EXIT_NO_WATERMARK = 0, 1, 2, 3
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from governance.config import Settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
@@ -140,6 +143,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
                             s.metrics_port) if s.metrics_port else None
 
     def stop(signum: int, _frame: Any) -> None:
+        import logging
+
         logging.getLogger("governance.worker").info("signal %d: finishing the current job, taking no new one",
                                                     signum)
         rt.pipeline.request_stop()
@@ -147,6 +152,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
+        from governance.urls import redact_url
+
         cleaned = rt.pipeline.clean_quarantine()
         broker = redact_url(s.redis_url if s.queue == "redis" else s.amqp_url)
         print(f"worker {rt.pipeline.worker_id!r} on {s.queue} {broker} (metrics on :{s.metrics_port or '-'}; "
@@ -541,6 +548,8 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
 
     import urllib3
 
+    from governance.urls import redact_url
+
     base = url.rstrip("/")
     scheme, _, rest = base.partition("://")
     if scheme.lower() not in ("http", "https") or not rest or "?" in rest or "#" in rest:
@@ -556,7 +565,10 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         password = ""
     started = time.monotonic()
     try:
-        resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": (path.name, path.read_bytes())},
+        # The part's type is declared, not guessed (urllib3 would read the system's mime.types for it): the service
+        # reads the container from the bytes, never from a declared type.
+        media = (path.name, path.read_bytes(), "application/octet-stream")
+        resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": media},
                                timeout=urllib3.Timeout(connect=VERIFY_CONNECT_S, read=VERIFY_READ_S),
                                retries=False, redirect=False, preload_content=False)
         try:
@@ -819,13 +831,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args))
     except SystemExit:
         raise
-    except ConfigError as e:
-        print(f"consentgate: configuration error: {e}", file=sys.stderr)
-        return EXIT_FINDING
     except Exception as e:  # one line, never a traceback, for the person at the terminal
-        from governance.errors import GovernanceError
+        import logging
+
+        from governance.errors import ConfigError, GovernanceError
         from media.errors import ConsentGateError
 
+        if isinstance(e, ConfigError):
+            print(f"consentgate: configuration error: {e}", file=sys.stderr)
+            return EXIT_FINDING
         if isinstance(e, GovernanceError):
             print(f"consentgate: {e.detail}", file=sys.stderr)
         elif isinstance(e, ConsentGateError):

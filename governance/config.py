@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from governance.errors import ConfigError
+from governance.urls import redact_url
 
-__all__ = ["MB", "QUEUES", "ConfigError", "Settings"]
+__all__ = ["MB", "QUEUES", "ConfigError", "Settings", "redact_url"]
 
 MB = 1024 * 1024
 QUEUES = ("inprocess", "redis", "rabbitmq")
@@ -267,6 +268,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings ``env`` (default: ``os.environ``) gives through its ``GOVERNANCE_*`` variables, each parsed to
+        its field's type (an empty value keeps the default), then ``overrides``. Raises :class:`ConfigError` for a
+        value that does not parse or a combination the service cannot run with; a password never shows::
+
+            >>> s = Settings.from_env({"GOVERNANCE_DAILY_QUOTA": "5",
+            ...                        "GOVERNANCE_REDIS_URL": "redis://:s3cret@127.0.0.1:6379/0"})
+            >>> s.daily_quota, "s3cret" in repr(s)
+            (5, False)
+            >>> Settings.from_env({"GOVERNANCE_DAILY_QUOTA": "-1"})
+            Traceback (most recent call last):
+            governance.errors.ConfigError: daily_quota must be >= 0, got -1
+        """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -289,28 +302,6 @@ class Settings:
 
 
 _URLS = frozenset({"database_url", "redis_url", "amqp_url"})
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``, for logs and reprs::
-
-        >>> redact_url("postgresql+psycopg://app:s3cret@db:5432/cg")
-        'postgresql+psycopg://app:***@db:5432/cg'
-        >>> redact_url("redis://:s3cret@127.0.0.1:6379/0"), redact_url("sqlite:////var/cg.db")
-        ('redis://:***@127.0.0.1:6379/0', 'sqlite:////var/cg.db')
-    """
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # not a URL the parser takes (a bad port): show nothing of it
-        return "<unparsable URL>"
-    if not password:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 def _parse(name: str, type_: Any, raw: str) -> Any:

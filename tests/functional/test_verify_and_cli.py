@@ -292,6 +292,31 @@ def test_cli_verify_at_a_running_service_prints_its_report(served, c2pa_dir, tmp
     assert not (tmp_path / "no-data-dir").exists()  # nothing made here
 
 
+def test_cli_verify_at_a_service_imports_only_a_client(served, c2pa_dir, tmp_path):
+    """What keeps ``consentgate verify --url`` a client's start-up (issue 12, goal 4b; docs/adr/0017): a fresh
+    process that asks the service prints the report without importing the settings, the ORM, the media or
+    crypto libraries the service needs (each costs tens of milliseconds before the first byte is sent)."""
+    import os
+
+    _, url = served
+    probe = ("import sys\n"
+             "from governance.cli import main\n"
+             f"code = main(['verify', {str(c2pa_dir / 'video1.mp4')!r}, '--url', {url!r}])\n"
+             "print('MODULES', ' '.join(sorted(sys.modules)))\n"
+             "sys.exit(code)\n")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "GOVERNANCE_DATA_DIR": str(tmp_path / "no-data-dir")})
+    assert run.returncode == 0, run.stderr
+    assert "summary:" in run.stdout
+    loaded = set(run.stdout.rsplit("MODULES ", 1)[1].split())
+    heavy = {"sqlalchemy", "sqlmodel", "numpy", "av", "cv2", "c2pa", "cryptography", "PIL", "governance.config",
+             "governance.errors", "media.errors"}
+    assert not heavy & loaded, sorted(heavy & loaded)
+    assert "urllib3" in loaded  # the client it does use (ADR 0017)
+    assert not (tmp_path / "no-data-dir").exists()
+
+
 def test_cli_verify_at_a_service_fails_in_one_line(served, tmp_path):
     """A service that cannot be reached, an address that is not HTTP and a problem answer each end in one line
     naming what went wrong (exit 1, nothing printed as a report)."""
