@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -540,13 +541,12 @@ VERIFY_MAX_ANSWER = 16 * 2**20
 
 def _verify_at(url: str, path: Path) -> dict[str, Any]:
     """The report a running service at ``url`` (``http(s)://host[:port][/prefix]``) gives for ``path``:
-    ``POST {url}/v1/verify`` with the file in the multipart field ``media`` (urllib3, docs/adr/0017). No data dir,
-    no models, no database here: a client's start-up. Exits with one line when the service cannot be reached or
-    answers with a problem (its title and detail)."""
-    import time
+    ``POST {url}/v1/verify`` with the file in the multipart field ``media`` (the standard library's ``http.client``
+    and ``ssl``, docs/adr/0017). No data dir, no models, no database here: a client's start-up. Exits with one line
+    when the service cannot be reached or answers with a problem (its title and detail)."""
+    import http.client
+    import ssl  # http.client has imported it already
     from urllib.parse import urlsplit
-
-    import urllib3
 
     from governance.urls import redact_url
 
@@ -560,36 +560,39 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         base = base[: -len("/v1/verify")].rstrip("/")
     shown = redact_url(base)  # never a password in a line printed
     try:
-        password = urlsplit(base).password or ""
-    except ValueError:
-        password = ""
-    started = time.monotonic()
+        parts = urlsplit(base)
+        host, port, password = parts.hostname, parts.port, parts.password or ""
+    except ValueError as e:  # a port that is not a number or out of range
+        raise SystemExit(f"consentgate verify: cannot reach {shown}: {e}") from e
+    if not host:
+        raise SystemExit(f"consentgate verify: --url must be an http:// or https:// address (no query or fragment), "
+                         f"got {shown!r}")
+    https = parts.scheme == "https"
+    conn = _connection(https, host, port)
+    connected = False
     try:
-        # The part's type is declared, not guessed (urllib3 would read the system's mime.types for it): the service
-        # reads the container from the bytes, never from a declared type.
-        media = (path.name, path.read_bytes(), "application/octet-stream")
-        resp = urllib3.request("POST", f"{base}/v1/verify", fields={"media": media},
-                               timeout=urllib3.Timeout(connect=VERIFY_CONNECT_S, read=VERIFY_READ_S),
-                               retries=False, redirect=False, preload_content=False)
-        try:
-            data = resp.read(VERIFY_MAX_ANSWER + 1)  # a report is kilobytes: never hold an endless answer
-        finally:
-            # One request a run: the connection closes with the answer. Released to the pool instead, an answer cut
-            # at the limit left its connection with unread bytes, open until the garbage collector found it.
-            resp.close()
-    except urllib3.exceptions.ReadTimeoutError as e:
-        if base.startswith("https://") and time.monotonic() - started < VERIFY_READ_S:  # the TLS handshake's wait
+        conn.connect()  # TCP, and for https the TLS handshake: VERIFY_CONNECT_S each
+        connected = True
+        status, location, data = _post_file(conn, f"{parts.path}/v1/verify", path)
+    except TimeoutError as e:
+        if connected:
+            raise SystemExit(f"consentgate verify: {shown} gave no answer within {VERIFY_READ_S:g} s") from e
+        if conn.sock is not None:  # connected, but no TLS answer: what waitress does with a TLS hello
             raise SystemExit(f"consentgate verify: {shown} did not answer the TLS handshake within "
                              f"{VERIFY_CONNECT_S:g} s (a plain-HTTP port? then use http://)") from e
-        raise SystemExit(f"consentgate verify: {shown} gave no answer within {VERIFY_READ_S:g} s") from e
-    except urllib3.exceptions.SSLError as e:
+        raise SystemExit(f"consentgate verify: cannot reach {shown}: no connection within "
+                         f"{VERIFY_CONNECT_S:g} s") from e
+    except ssl.SSLError as e:
         hint = " (a plain-HTTP port? then use http://)" if "WRONG_VERSION_NUMBER" in str(e) else ""
         raise SystemExit(f"consentgate verify: TLS with {shown} failed: {e}{hint}") from e
-    except urllib3.exceptions.HTTPError as e:
-        why = str(e).replace(password, "***") if password else str(e)
-        raise SystemExit(f"consentgate verify: cannot reach {shown}: {why}") from e
+    except (OSError, http.client.HTTPException) as e:
+        why = str(e) or type(e).__name__
+        raise SystemExit(f"consentgate verify: cannot reach {shown}: "
+                         f"{why.replace(password, '***') if password else why}") from e
+    finally:
+        conn.close()
     if len(data) > VERIFY_MAX_ANSWER:
-        raise SystemExit(f"consentgate verify: {shown} answered {resp.status} with more than "
+        raise SystemExit(f"consentgate verify: {shown} answered {status} with more than "
                          f"{VERIFY_MAX_ANSWER // 2**20} MiB: not a verification report")
     try:
         body = json.loads(data)
@@ -597,20 +600,78 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         body = None
     report = isinstance(body, dict) and all(isinstance(body.get(k), dict) for k in ("c2pa", "watermark")) \
         and "summary" in body  # what the printed report reads
-    if resp.status != 200 or not report:
+    if status != 200 or not report:
         what = ""
         if isinstance(body, dict) and (body.get("title") or body.get("detail")):
             what = ": " + "; ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
-        elif resp.status == 200:
+        elif status == 200:
             what = ": not a verification report (is this the service's address?)"
-        elif 300 <= resp.status < 400 and resp.headers.get("Location"):
-            what = f": redirects to {redact_url(resp.headers['Location'])}"
+        elif 300 <= status < 400 and location:
+            what = f": redirects to {redact_url(location)}"
         else:
             lines = data[:200].decode("utf-8", "replace").split()
             what = (": " + " ".join(lines)) if lines else ""
         what = "".join(ch if ch.isprintable() else "?" for ch in what)  # one line, no terminal control bytes
-        raise SystemExit(f"consentgate verify: {shown} answered {resp.status}{what}")
+        raise SystemExit(f"consentgate verify: {shown} answered {status}{what}")
+    assert isinstance(body, dict)
     return body
+
+
+def _connection(https: bool, host: str, port: int | None) -> Any:
+    """An unopened ``http.client`` connection to ``host``: TLS with the system's trust store and hostname checks
+    for ``https``; ``VERIFY_CONNECT_S`` to connect (and, for TLS, to shake hands)."""
+    import http.client
+    import ssl
+
+    if not https:
+        return http.client.HTTPConnection(host, port, timeout=VERIFY_CONNECT_S)
+    return http.client.HTTPSConnection(host, port, timeout=VERIFY_CONNECT_S, context=ssl.create_default_context())
+
+
+#: Bytes of the file sent at a time (the upload is streamed from disk, never held whole in memory).
+_UPLOAD_CHUNK = 2**20
+
+
+def _post_file(conn: Any, target: str, path: Path) -> tuple[int, str, bytes]:
+    """``POST target`` on the connected ``conn`` with ``path`` as the multipart/form-data field ``media`` (RFC 7578:
+    one part, a random boundary, the file name escaped as HTML's form encoding does), streamed from disk with its
+    length declared. Returns the status, the ``Location`` header ("" without one) and at most ``VERIFY_MAX_ANSWER`` + 1
+    bytes of the answer. Raises ``TimeoutError`` (no answer within ``VERIFY_READ_S``), ``OSError`` and
+    ``http.client.HTTPException`` as the connection meets them.
+
+    A service that refuses the upload before reading it all (413) may close while the body is still being sent:
+    its answer is read all the same."""
+    import secrets
+
+    boundary = f"consentgate-{secrets.token_hex(16)}"
+    name = path.name.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")  # HTML's form encoding
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode("utf-8", "surrogateescape")
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+
+        def body() -> Iterator[bytes]:  # exactly the length declared, should the file grow meanwhile
+            yield head
+            left = size
+            while left and (chunk := f.read(min(_UPLOAD_CHUNK, left))):
+                left -= len(chunk)
+                yield chunk
+            if left:
+                raise OSError(f"{path} shrank while it was being sent")
+            yield tail
+
+        conn.sock.settimeout(VERIFY_READ_S)  # connected (and TLS done): now the answer may take its time
+        try:
+            conn.request("POST", target, body=body(), headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(head) + size + len(tail)), "Accept": "application/json",
+                "User-Agent": "consentgate-cli"})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the service stopped reading: its answer (a 413 problem) is what to show
+    resp = conn.getresponse()
+    data = resp.read(VERIFY_MAX_ANSWER + 1)  # a report is kilobytes: never hold an endless answer
+    return resp.status, resp.getheader("Location") or "", data
 
 
 def _watermark_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]

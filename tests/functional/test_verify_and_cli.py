@@ -295,7 +295,8 @@ def test_cli_verify_at_a_running_service_prints_its_report(served, c2pa_dir, tmp
 def test_cli_verify_at_a_service_imports_only_a_client(served, c2pa_dir, tmp_path):
     """What keeps ``consentgate verify --url`` a client's start-up (issue 12, goal 4b; docs/adr/0017): a fresh
     process that asks the service prints the report without importing the settings, the ORM, the media or
-    crypto libraries the service needs (each costs tens of milliseconds before the first byte is sent)."""
+    crypto libraries the service needs, nor a third-party HTTP client (each costs tens of milliseconds before the
+    first byte is sent)."""
     import os
 
     _, url = served
@@ -311,10 +312,44 @@ def test_cli_verify_at_a_service_imports_only_a_client(served, c2pa_dir, tmp_pat
     assert "summary:" in run.stdout
     loaded = set(run.stdout.rsplit("MODULES ", 1)[1].split())
     heavy = {"sqlalchemy", "sqlmodel", "numpy", "av", "cv2", "c2pa", "cryptography", "PIL", "governance.config",
-             "governance.errors", "media.errors"}
+             "governance.errors", "media.errors", "urllib3", "requests"}
     assert not heavy & loaded, sorted(heavy & loaded)
-    assert "urllib3" in loaded  # the client it does use (ADR 0017)
+    assert "http.client" in loaded  # the client it does use (ADR 0017)
     assert not (tmp_path / "no-data-dir").exists()
+
+
+def test_cli_verify_at_a_service_sends_any_file_name(served, c2pa_dir, tmp_path, capsys):
+    """The file's name goes in the multipart header (RFC 7578), escaped as HTML's form encoding does: quotes, a
+    line break and non-ASCII letters neither break the upload nor change the report."""
+    api, url = served
+    source = c2pa_dir / "video1.mp4"
+    expected = api.verify(source.read_bytes(), source.name).get_json()
+    for name in ('say "cheese".mp4', "line\nbreak.mp4", "vidéo-视频.mp4"):
+        path = tmp_path / name
+        path.write_bytes(source.read_bytes())
+        assert main(["verify", str(path), "--url", url, "--json"]) == 0, name
+        assert json.loads(capsys.readouterr().out) == expected, name
+
+
+def test_cli_verify_at_the_real_server_shows_its_413_when_it_stops_reading(tmp_path):
+    """``consentgate serve`` (waitress) answers an upload over GOVERNANCE_MAX_UPLOAD_BYTES with a 413 problem as soon
+    as the declared length is over, and closes without reading the rest: the client's send then fails with a broken
+    pipe, and the line must still be the service's answer, not "cannot reach" (the upload is streamed from disk;
+    sparse here, so nothing large is written)."""
+    from tests.servers import start, stop
+
+    proc, port, _ = start(tmp_path, settings={"GOVERNANCE_MAX_UPLOAD_BYTES": str(2**20)})
+    try:
+        big = tmp_path / "big.mp4"
+        with big.open("wb") as f:
+            f.truncate(256 * 2**20)
+        with pytest.raises(SystemExit) as e:
+            main(["verify", str(big), "--url", f"http://127.0.0.1:{port}"])
+        msg = str(e.value.code)
+        assert msg.startswith(f"consentgate verify: http://127.0.0.1:{port} answered 413: "), msg
+        assert "\n" not in msg
+    finally:
+        stop(proc)
 
 
 def test_cli_verify_at_a_service_fails_in_one_line(served, tmp_path):
@@ -327,6 +362,10 @@ def test_cli_verify_at_a_service_fails_in_one_line(served, tmp_path):
     text.write_text("not a video")
     video = tmp_path / "x.mp4"
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    big = tmp_path / "big.mp4"  # over the service's 8 MiB upload limit (sparse: no disk written)
+    with big.open("wb") as f:
+        f.write(video.read_bytes())
+        f.truncate(64 * 2**20)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -336,6 +375,7 @@ def test_cli_verify_at_a_service_fails_in_one_line(served, tmp_path):
         (["verify", str(video), "--url", "http://"], "--url must be an http:// or https:// address"),
         (["verify", str(text), "--url", url], f"{url} answered 415: "),
         (["verify", str(tmp_path / "missing.mp4"), "--url", url], "no such file"),
+        (["verify", str(big), "--url", url], f"{url} answered 413: "),  # refused before the service read it all
     ]
     for argv, expected in cases:
         with pytest.raises(SystemExit) as e:
