@@ -279,6 +279,46 @@ def test_an_owner_enrolls_live_grants_revokes_and_takes_a_video_down_from_the_pa
     assert r.status_code == 404
 
 
+def test_the_live_check_reads_the_container_from_the_bytes_never_the_name_or_declared_type(api) -> None:
+    """The recorder (static/live.js) names its upload selfie.webm or selfie.mp4 and declares the recorder's type;
+    the service sniffs the bytes, so a wrong name or type neither lets a photo or junk through nor refuses a video."""
+    from sqlmodel import select
+
+    from governance.bookkeeping import AuditEvent
+    from governance.db import unit_of_work
+    from governance.likenesses.models import Challenge
+
+    from .conftest import LIVE_POSES, challenge_video
+
+    def upload(name: str, declared: str, data: bytes, challenge: str) -> Any:
+        fields: MultiDict[str, Any] = MultiDict({"csrf_token": tok, "challenge": challenge, "mirrored": "false"})
+        fields.add("media", FileStorage(io.BytesIO(data), filename=name, content_type=declared))
+        boundary, body = encode_multipart(fields)
+        return api.client.post("/me/face/enroll", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+    sign_in(api.client, api.account("lou"))
+    tok = csrf(api.client, "/me/face")
+    ch_id = api.client.post("/me/face/challenge", headers={"X-CSRFToken": tok}).get_json()["id"]
+    with unit_of_work(api.rt.engine) as s:
+        s.get(Challenge, ch_id).poses = list(LIVE_POSES)
+    photo = (TESTDATA / "faces" / "obama.jpg").read_bytes()
+    for name, declared, data, status in [("selfie.mp4", "video/mp4", photo, 422),  # a photo is no selfie video
+                                         ("selfie.webm", "video/webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 400, 415),
+                                         ("selfie.mp4", "video/mp4", b"no video at all", 415)]:
+        r = upload(name, declared, data, ch_id)
+        assert r.status_code == status and 'role="alert"' in r.get_data(as_text=True), (name, r.status_code)
+    with api.rt.session() as s:
+        assert s.get(Challenge, ch_id).used_at is None  # refused before the live check: the challenge is unused
+    video = challenge_video(TESTDATA / "faces" / "obama.jpg", LIVE_POSES)  # H.264 in MP4
+    assert video[4:8] == b"ftyp"
+    r = upload("selfie.webm", "video/webm", video, ch_id)
+    assert r.status_code == 303 and "done=enrolled-live" in r.headers["Location"], r.get_data(as_text=True)[:2000]
+    with api.rt.session() as s:
+        [passed] = [e.data for e in s.exec(select(AuditEvent).where(AuditEvent.tag == "likeness:verify")).all()
+                    if e.data["challenge"] == ch_id]
+    assert passed["live_check"]["media"] == "video/mp4"
+
+
 def test_photos_enroll_a_protective_likeness_and_bad_uploads_are_refused(api) -> None:
     sign_in(api.client, api.account("kim"))
     tok = csrf(api.client, "/me/face")

@@ -171,12 +171,16 @@ def check_live(video: bytes, poses: Sequence[str], backend: FaceBackend, *, mirr
                ) -> tuple[Template, dict[str, Any]]:
     """Run the live check on the video's bytes (:func:`detectors.liveness.verify_video`: decoded in bounded
     memory; ``mirrored`` for clients that upload the mirror image they preview); return the template of the
-    views it binned by pose (``Template.bins``) and its summary (poses, spans, distances; no pixels). Raises
+    views it binned by pose (``Template.bins``) and its summary (poses, spans, distances; no pixels), with
+    ``media``: the container read, sniffed from the bytes (:func:`media.formats.sniff`: ``"video/mp4"``,
+    ``"video/webm"``...; an upload's name and declared type are never read). Raises
     :class:`detectors.errors.LivenessError` with the refusal's reason."""
     from detectors.liveness import verify_video
+    from media.formats import HEAD_BYTES, sniff
 
     result = verify_video(video, poses, backend, mirrored=mirrored)
-    return result.template(), result.to_dict()
+    fmt = sniff(video[:HEAD_BYTES])  # None only for bytes governance.uploads.challenge_video would have refused
+    return result.template(), {**result.to_dict(), "media": fmt.mime if fmt is not None else None}
 
 
 def _refused(session: Session, owner: Account, ch: Challenge, reason: str, message: str,

@@ -23,20 +23,29 @@
   // VP9 first: in Chromium, recording VP8 costs more CPU than VP9 and drops frames when the machine is busy.
   // On 2 busy cores, 5.6 s of 640x480 at 20 fps cost 0.9 s of CPU in VP9 (86-111 of 111 frames kept) and
   // 2.3 s in VP8 (a median of 44 kept): `python -m bench recorder`, docs/performance.md. Other browsers take the
-  // first type they support.
+  // first type they support (Safari: MP4 only). MP4 names H.264 (avc1) first: Chromium 156 records a bare
+  // "video/mp4" as VP9 in MP4, and H.264 cost it 0.3-0.4x the CPU of VP9 (same bench). Each is recorded in Chromium
+  // by tests/browser/test_live_recorder.py. The service reads the container from the bytes, never from the
+  // upload's name or type; the name still says what was recorded (selfie.webm or selfie.mp4).
   var CAMERA = {width: {ideal: 640}, height: {ideal: 480}, frameRate: {ideal: 24}};
+  var TYPES = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4;codecs=avc1", "video/mp4"];
+  var NAMES = {"video/webm": "selfie.webm", "video/mp4": "selfie.mp4"};
   function pickType() {
-    var types = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4"];
-    for (var i = 0; i < types.length; i++) {
-      if (window.MediaRecorder && MediaRecorder.isTypeSupported(types[i])) { return types[i]; }
+    for (var i = 0; i < TYPES.length; i++) {
+      if (MediaRecorder.isTypeSupported(TYPES[i])) { return TYPES[i]; }
     }
     return "";
   }
-  if (!navigator.mediaDevices || !window.MediaRecorder) {
+  function fileName(mime) { return NAMES[mime.split(";")[0].trim().toLowerCase()] || ""; }  // "" if not ours
+  // No recorder, or one that records none of the types the service reads: say so before a challenge is spent.
+  var type = window.MediaRecorder && navigator.mediaDevices ? pickType() : "";
+  if (!type) {
     say(root.dataset.noRecorder || "This browser cannot record video here; enroll with photos or a video file below instead.");
+    root.dataset.recorder = "none";
     startBtn.disabled = true;
     return;
   }
+  root.dataset.recorder = type;
   startBtn.addEventListener("click", async function () {
     startBtn.disabled = true;
     var r = await fetch(root.dataset.challengeUrl, {method: "POST", headers: {"X-CSRFToken": csrf}});
@@ -67,8 +76,7 @@
     preview.srcObject = stream;
     preview.hidden = false;
     var chunks = [];
-    var type = pickType();
-    var rec = new MediaRecorder(stream, type ? {mimeType: type} : {});
+    var rec = new MediaRecorder(stream, {mimeType: type});
     rec.ondataavailable = function (e) { if (e.data && e.data.size) { chunks.push(e.data); } };
     var stopped = new Promise(function (res) { rec.onstop = res; });
     var items = Array.prototype.slice.call(poses.children);
@@ -88,12 +96,13 @@
     await stopped;
     stream.getTracks().forEach(function (t) { t.stop(); });
     preview.hidden = true;
+    var mime = rec.mimeType || type;  // what the browser recorded, e.g. "video/mp4;codecs=avc1.64001e"
     say("Uploading your recording…");
     var form = new FormData();
     form.append("csrf_token", csrf);
     form.append("challenge", challenge.id);
     form.append("mirrored", "false");
-    form.append("media", new Blob(chunks, {type: rec.mimeType || "video/webm"}), "selfie.webm");
+    form.append("media", new Blob(chunks, {type: mime}), fileName(mime) || fileName(type));
     var up = await fetch(root.dataset.enrollUrl, {method: "POST", body: form});
     if (up.ok && up.redirected) { window.location.assign(up.url); return; }
     var doc = new DOMParser().parseFromString(await up.text(), "text/html");
