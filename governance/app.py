@@ -45,8 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["consentgate"] = rt
 
+    logs.init_app(app)  # first: its clock starts before any other hook runs
     web.init_app(app)
-    logs.init_app(app)
     v1 = Blueprint("v1", __name__, url_prefix="/v1")  # every domain's views, so every API endpoint is v1.<domain>.*
     for views in (accounts_views, likenesses_views, generations_views, characters_views, verification_views,
                   log_views, restrictions_views, notices_views, guardians_views):

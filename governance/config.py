@@ -15,7 +15,7 @@ from typing import Any
 from governance.errors import ConfigError
 from governance.urls import redact_url
 
-__all__ = ["MB", "QUEUES", "ConfigError", "Settings", "redact_url"]
+__all__ = ["MB", "QUEUES", "ConfigError", "Settings", "redact_url", "sqlite_file"]
 
 MB = 1024 * 1024
 QUEUES = ("inprocess", "redis", "rabbitmq")
@@ -250,9 +250,8 @@ class Settings:
 
     @property
     def sqlite_path(self) -> Path | None:
-        """The SQLite database file, or None on another database."""
-        url = self.db_url
-        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") and ":memory:" not in url else None
+        """The SQLite database file (absolute, :func:`sqlite_file`), or None on another database or in memory."""
+        return sqlite_file(self.db_url)
 
     @property
     def keys_dir(self) -> Path:
@@ -302,6 +301,49 @@ class Settings:
 
 
 _URLS = frozenset({"database_url", "redis_url", "amqp_url"})
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite database ``url`` names, absolute, as the driver opens it; None for a database in memory, a
+    temporary one (SQLite's empty name) or another database. Both forms of the URL name a file:
+
+    - a path (``sqlite:///relative.db``: to the working directory; ``sqlite:////abs/cg.db``), taken as it is;
+    - with ``uri=true`` (SQLAlchemy hands the name to SQLite as a URI), SQLite's ``file:`` URI
+      (https://www.sqlite.org/uri.html, section 3): ``sqlite:///file:/abs/cg.db?mode=rwc&uri=true``, also
+      ``file:///abs/cg.db`` or ``file://localhost/abs/cg.db`` (another authority: None, SQLite refuses it), a relative
+      ``file:cg.db``, ``%HH`` escapes decoded; ``file::memory:``, ``mode=memory`` and ``vfs=memdb`` are in memory.
+      A name without ``file:`` is a path there too.
+
+    ::
+
+        >>> str(sqlite_file("sqlite:///file:/srv/cg%20data/cg.db?mode=rwc&uri=true"))
+        '/srv/cg data/cg.db'
+        >>> sqlite_file("sqlite:///file:mem?mode=memory&uri=true"), sqlite_file("postgresql://db/cg")
+        (None, None)
+    """
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.util import asbool
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    query = {k: v if isinstance(v, str) else v[-1] for k, v in parsed.query.items()}
+    if asbool(query.get("uri", False)) and name.startswith("file:"):
+        if query.get("mode") == "memory" or query.get("vfs") == "memdb":
+            return None
+        name = name.removeprefix("file:")
+        if name.startswith("//"):
+            authority, slash, rest = name[2:].partition("/")
+            if authority not in ("", "localhost"):
+                return None
+            name = slash + rest
+        name = unquote(name.partition("#")[0])
+    if name in ("", ":memory:"):
+        return None
+    return Path(os.path.abspath(name))
 
 
 def _parse(name: str, type_: Any, raw: str) -> Any:

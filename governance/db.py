@@ -41,16 +41,19 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
     decision survives a power cut; ``"normal"`` syncs only at checkpoints: a commit is still atomic and survives
     a crash of the process, but a power cut or an OS crash may lose the last transactions (docs/performance.md,
     section 1: ~0.6-9 ms of a commit, depending on the disk's load). ``ValueError`` for any other value."""
-    from governance.config import SQLITE_SYNCHRONOUS
+    from governance.config import SQLITE_SYNCHRONOUS, sqlite_file
 
     if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be 'full' or 'normal', got {sqlite_synchronous!r}")
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        path = sqlite_file(url)  # the file, whichever form the URL names it in (None: in memory)
+        database = str(path) if path is not None else str(engine.url.database or "")
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, record):  # type: ignore[no-untyped-def]
-            _private_if_new(engine.url.database)
+            _private_if_new(path)
+            record.info[_DATABASE] = database
             cur = dbapi_conn.cursor()
             if engine.url.database not in (None, "", ":memory:") and "mode=memory" not in url:
                 journal = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -113,14 +116,16 @@ def commit_asynchronously(session: Session) -> None:
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
 
 
-def _private_if_new(database: str | None) -> None:
+def _private_if_new(path: Path | None) -> None:
     """A SQLite file just made (still empty) gets mode 0600 whatever the umask, before anything is written:
-    it holds face templates (biometric data). Its -wal and -shm files take the same mode from it."""
-    if not database or database == ":memory:" or database.startswith("file:"):
+    it holds face templates (biometric data). Its -wal and -shm files take the same mode from it (SQLite gives them
+    the database's). ``path`` is the file whichever form its URL took (:func:`governance.config.sqlite_file`: a path
+    or a ``file:`` URI); None (in memory): nothing to do."""
+    if path is None:
         return
     try:
-        if os.stat(database).st_size == 0:
-            os.chmod(database, 0o600)
+        if os.stat(path).st_size == 0:
+            os.chmod(path, 0o600)
     except FileNotFoundError:
         pass
 
@@ -354,6 +359,9 @@ _CONSENT_LOCK_CLASS = 0x436F6E43
 
 
 _TURN = "sqlite_write_turn"  # the key, in a connection's and a session's ``info``, of the turn its transaction holds
+#: The key, in a SQLite connection's ``info``, of its database: the file's absolute path (whichever form the URL named
+#: it in), or the URL's name of a database in memory. Writers of one file share its turns.
+_DATABASE = "sqlite_database"
 _turns: dict[str, threading.Lock] = {}  # database path -> the lock this process's writers queue on
 _turn_files: dict[str, int] = {}  # database path -> this process's descriptor of its turn file (-1: none)
 _turns_guard = threading.Lock()
@@ -409,12 +417,13 @@ def _turn_ends_with_the_transaction(session: Session, transaction: Any) -> None:
 
 def _turn_file(database: str) -> int | None:
     """This process's descriptor of ``<database>-turns`` (an empty file, made 0600 beside the database like its
-    ``-wal`` and ``-shm``; only its lock is used), or None where there is no such file to share (in-memory and
-    ``file:`` URI databases) or it cannot be made (a read-only directory: the process's lock alone then)."""
+    ``-wal`` and ``-shm``; only its lock is used), ``database`` being the file's absolute path (``_DATABASE``,
+    whether the URL named it by path or by ``file:`` URI), or None where there is no such file to share (a database
+    in memory) or it cannot be made (a read-only directory: the process's lock alone then)."""
     fd = _turn_files.get(database)
     if fd is None:
         fd = -1
-        if database and database != ":memory:" and not database.startswith("file:"):
+        if os.path.isabs(database):
             try:
                 fd = os.open(database + "-turns", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
@@ -463,7 +472,7 @@ def _begin_immediate(session: Session, conn: sa.Connection) -> None:
     dbapi: Any = conn.connection.driver_connection  # the sqlite3.Connection (deferred BEGIN before DML)
     if dbapi.in_transaction:
         return
-    database = str(conn.engine.url.database or "")
+    database = str(conn.info.get(_DATABASE) or conn.engine.url.database or "")  # set on connecting (make_engine)
     with _turns_guard:
         lock = _turns.setdefault(database, threading.Lock())
         fd = _turn_file(database)

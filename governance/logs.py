@@ -8,9 +8,10 @@ any ``stage``, ``seconds`` and ``state`` the pipeline attached::
      "generation_id": "gen_0123456789abcdef", "stage": "scanning", "seconds": 2.14,
      "message": "generation gen_0123456789abcdef: scanning done in 2.14 s"}
 
-Every HTTP request ends with one record of the ``governance.request`` logger (:func:`init_app`) carrying
-``method``, ``path`` (never the query string), ``status``, ``duration_ms`` and ``account_id`` (``-`` when no
-valid token was sent). No header is logged, so never a token::
+Every HTTP request ends with one record of the ``governance.request`` logger (:func:`log_request`: the app's
+answers through :func:`init_app`, and those the servers' front gives itself, ``governance.serving.RequireHost``)
+carrying ``method``, ``path`` (never the query string; ``*`` for the asterisk-form of ``OPTIONS *``), ``status``,
+``duration_ms`` and ``account_id`` (``-`` when no valid token was sent). No header is logged, so never a token::
 
     {"ts": "...", "level": "INFO", "logger": "governance.request", "worker": "api:8080", "generation_id": "-",
      "method": "GET", "path": "/v1/me", "status": 200, "duration_ms": 3.1, "account_id": "acc_0123456789abcdef",
@@ -22,8 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -60,9 +63,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def log_request(method: str, path: str, status: int, started: float | None, account_id: str = "-") -> None:
+    """The one record a request ends with (module docstring): ``method``, ``path`` (no query string), ``status``,
+    the time since ``started`` (a ``time.perf_counter()`` reading; None: 0.0) in milliseconds rounded to 0.1, and
+    ``account_id`` (``-``: no valid token was read)."""
+    ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else 0.0
+    logging.getLogger(REQUEST_LOGGER).info("%s %s %d %.1f ms", method, path, status, ms,
+                                           extra={"method": method, "path": path, "status": status,
+                                                  "duration_ms": ms, "account_id": account_id})
+
+
+def asterisk_form(environ: Mapping[str, Any]) -> bool:
+    """Whether a request's target is the asterisk-form, ``*`` (RFC 9112 section 3.2.4), as the client sent it:
+    waitress and werkzeug keep it in ``REQUEST_URI``, gunicorn in ``RAW_URI`` (``PATH_INFO`` where neither is set).
+    Its ``PATH_INFO`` is ``*`` too, which werkzeug's ``request.path`` reads as ``/*``, another target."""
+    target = environ.get("REQUEST_URI", environ.get("RAW_URI", environ.get("PATH_INFO")))
+    return target == "*"
+
+
+def request_target() -> str:
+    """The current request's target for logs and problems: ``request.path`` (no query string), or ``*`` for the
+    asterisk-form (:func:`asterisk_form`)."""
+    return "*" if asterisk_form(request.environ) else request.path
+
+
 def init_app(app: Flask) -> None:
-    """Log one record per request when its response is ready (errors included: they are responses by then)."""
-    request_log = logging.getLogger(REQUEST_LOGGER)
+    """Log one record per request when its response is ready (errors included: they are responses by then). Call it
+    before the other ``init_app``: its clock then starts before their hooks run."""
 
     @app.before_request
     def _start_clock() -> None:
@@ -70,14 +97,9 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _log_request(response: Response) -> Response:
-        started = g.get("request_started")
-        ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else 0.0
         caller = g.get("caller")
-        account_id = getattr(caller, "id", None) or "-"
-        path = request.path  # the query string may hold a cursor or a reason: left out
-        request_log.info("%s %s %d %.1f ms", request.method, path, response.status_code, ms,
-                         extra={"method": request.method, "path": path, "status": response.status_code,
-                                "duration_ms": ms, "account_id": account_id})
+        log_request(request.method, request_target(), response.status_code, g.get("request_started"),
+                    getattr(caller, "id", None) or "-")
         return response
 
 

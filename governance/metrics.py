@@ -47,6 +47,9 @@ SUBMIT_FAILURES = Counter("consentgate_submit_failures", "Jobs that could not be
                           "(the sweeper hands them over later)")
 RESUBMITTED = Counter("consentgate_jobs_resubmitted", "Jobs the sweeper handed to the broker again")
 STAGE_TIMEOUTS = Counter("consentgate_stage_timeouts", "Stages interrupted at their time limit", ["stage"])
+HTTP_RESPONSES = Counter("consentgate_http_responses", "HTTP answers by status code: every answer of the app, and "
+                         "the refusals the servers' front gives itself (governance.serving.RequireHost: a request "
+                         "without Host or with several)", ["status"])
 VERIFY_REQUESTS = Counter("consentgate_verify_requests", "POST /v1/verify requests by HTTP status class",
                           ["status"])
 VERIFY_SECONDS = Histogram("consentgate_verify_duration_seconds", "Time to answer a verification",
@@ -72,6 +75,11 @@ def reason_label(rule: str) -> str:
     ``character:deny``, ``default``, ...)."""
     parts = [p for p in str(rule or "none").split(":") if p and not _ID.match(p)]
     return ":".join(parts)[:64] or "none"
+
+
+def responded(status: int) -> None:
+    """An HTTP answer with ``status`` was given (:data:`HTTP_RESPONSES`; the code is the label: a bounded set)."""
+    HTTP_RESPONSES.labels(status=str(status)).inc()
 
 
 def decisions(rows: Iterable[dict[str, Any]]) -> None:

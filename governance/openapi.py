@@ -13,9 +13,11 @@ authorization table refuses some role, 404 where the path names something, 400/4
 400 where a list is paged, and the ``errors`` the view's own code raises. The servers' own answers
 (``governance.serving``: a malformed request line or header, a request without ``Host`` (400), a body over the
 server's bound (413), a request line too long (414), an ``Expect`` not met (417), header fields too large (431), a
-transfer coding other than ``chunked`` (501)) can come to any operation before it runs: each of those statuses is one
-shared response in ``components/responses`` (:data:`SERVER_RESPONSES`) that every operation references, the
-operation's own 400 or 413 included (one answer, one model, for a client generated from the document).
+transfer coding other than ``chunked`` (501)) can come to any operation before it runs, and so can a 500 (the
+service's unexpected-error handler, ``governance.web.problem``: problem+json ``internal`` or a failing component's
+type, the detail naming no cause; the servers' own when serving raised): each of those statuses is one shared
+response in ``components/responses`` (:data:`SERVER_RESPONSES`) that every operation references, the operation's
+own 400 or 413 included (one answer, one model, for a client generated from the document).
 
 Each response also declares the headers the service sets on it (OpenAPI's ``headers``, a schema and a description
 each): derived ones (:func:`_derived_headers`: ``WWW-Authenticate`` on every 401, ``Retry-After`` on 429 and 503,
@@ -30,7 +32,7 @@ a client calls; the document and its reference pages (``/openapi.json``, ``/docs
     >>> app = create_app({"data_dir": tempfile.mkdtemp(), "worker": "none"})
     >>> spec = app.test_client().get("/openapi.json").json
     >>> spec["openapi"], sorted(spec["paths"]["/v1/me"]["get"]["responses"])
-    ('3.1.0', ['200', '400', '401', '413', '414', '417', '431', '501'])
+    ('3.1.0', ['200', '400', '401', '413', '414', '417', '431', '500', '501'])
     >>> spec["paths"]["/v1/me"]["get"]["responses"]["431"]
     {'$ref': '#/components/responses/HeadersTooLarge'}
 """
@@ -58,7 +60,8 @@ from governance.pagination import MAX_LIMIT
 from governance.web import guard
 
 # 1.1.0: a problem type per status, the servers' own answers declared, quota.left is what a client may still send
-API_VERSION = "1.1.0"
+# 1.2.0: the 500 declared on every operation (components/responses/Internal): an answer added, none changed
+API_VERSION = "1.2.0"
 BEARER = "bearer"
 PROBLEM_MEDIA = "application/problem+json"
 _ROLES = frozenset(p for p in Principal if p is not Principal.ANONYMOUS)
@@ -190,8 +193,10 @@ _REASONS = {401: "No valid API token (problem+json)",
             503: "Busy or unavailable (problem+json; Retry-After)", 507: "Short of storage (problem+json)"}
 
 
-#: The servers' own answers, which any operation may get before it runs (``governance.serving``), as shared responses
-#: (``components/responses``): status -> (name, description). An operation's own 400 or 413 is the same answer.
+#: The servers' own answers, which any operation may get before it runs (``governance.serving``), and the 500 any
+#: operation may answer (the unexpected-error handler, ``governance.web.problem``; the servers' own when serving
+#: raised), as shared responses (``components/responses``): status -> (name, description). An operation's own 400
+#: or 413 is the same answer.
 SERVER_RESPONSES: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Malformed request (problem+json `bad-request`): a request line, header or chunk the server "
                         "cannot parse, an HTTP/1.1 request without `Host` or with two; where the operation reads a "
@@ -203,6 +208,10 @@ SERVER_RESPONSES: dict[int, tuple[str, str]] = {
     417: ("ExpectationFailed", "An `Expect` other than `100-continue` (problem+json `expectation-failed`)"),
     431: ("HeadersTooLarge", "The request's header fields are over the server's bound (problem+json "
                              "`headers-too-large`)"),
+    500: ("Internal", "The service failed, not the request (problem+json `internal`, an unexpected error: the "
+                      "detail names no cause, the operator's log has it; or the type of a part that failed on input "
+                      "the service had accepted: `configuration`, `reference-unavailable`, `log-damaged`, "
+                      "`detector-failed`, `provenance-failed`, `generator-failed`)"),
     501: ("NotImplemented", "A transfer coding other than `chunked` (problem+json `not-implemented`): send the body "
                            "chunked or with a `Content-Length`"),
 }

@@ -12,7 +12,12 @@ that process accepted, its rate limits and metrics are its own unless Redis back
 as with several API machines (docs/operations.md).
 
 Under both, :class:`RequireHost` stands in front of the app: an HTTP/1.1 request without ``Host``, or with more than
-one, is a 400 problem (RFC 9112 section 3.2), which neither server refuses by itself in every case.
+one, is a 400 problem (RFC 9112 section 3.2), which neither server refuses by itself in every case. Its refusals
+end with the request log's record and count in ``consentgate_http_responses_total`` as the app's answers do.
+
+``OPTIONS *`` (the asterisk-form target, RFC 9112 section 3.2.4) is answered by the app under both
+(:func:`governance.web.server_options`: 200 with ``Allow``); another method with ``*`` is a 400 problem, the app's
+under waitress, gunicorn's parser's under gunicorn (same detail: :func:`governance.web.asterisk_refusal`).
 
 The single process (:func:`serve_one`) is waitress. Its parser answers some requests itself, before the app sees
 them: a body over its bound (413), a malformed request line, header or chunk (400), headers over its limit (431),
@@ -42,15 +47,19 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import Error, RequestHeaderFieldsTooLarge
+from werkzeug.wrappers import Request
 
+from governance import metrics
 from governance.config import Settings
 from governance.errors import problem_for
+from governance.logs import asterisk_form, log_request
 
 #: How far over the app's upload limit waitress still buffers a body (bytes). Between the limit and this bound the
 #: app answers its own 413 (it reads the Content-Length); above it waitress refuses the body without buffering it.
@@ -182,6 +191,7 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
     (:func:`server_problem`, naming ``max_upload_bytes`` on a 413), sent with ``Connection: close`` as gunicorn's
     page is. gunicorn (the ``scale`` extra) is imported here, not with this module."""
     from gunicorn import util
+    from gunicorn.http.errors import InvalidRequestLine
     from gunicorn.workers.gthread import ThreadWorker
     from werkzeug.http import HTTP_STATUS_CODES
 
@@ -193,7 +203,13 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
             reason = HTTP_STATUS_CODES.get(code, reason)
         request = req if req is not None else getattr(exc, "req", None)
         path = getattr(request, "path", None)
-        status, headers, body = server_problem(code, reason, str(exc), max_upload_bytes,
+        description = str(exc)
+        line = getattr(exc, "req", None) if isinstance(exc, InvalidRequestLine) else None
+        if isinstance(line, str) and line.split(" ")[1:2] == ["*"]:  # "GET * HTTP/1.1": only OPTIONS may send *
+            from governance.web import asterisk_refusal
+
+            description = asterisk_refusal(line.split(" ")[0])
+        status, headers, body = server_problem(code, reason, description, max_upload_bytes,
                                                path if isinstance(path, str) else None)
         head = "".join(f"{name}: {value}\r\n" for name, value in
                        [*headers, ("Content-Length", str(len(body))), ("Connection", "close")])
@@ -263,12 +279,17 @@ class RequireHost:
     ``Host`` line itself, waitress joins the lines with ``", "`` (a host never holds a comma: RFC 3986's
     ``reg-name`` admits one, no DNS name or address does). An HTTP/1.0 request may leave ``Host`` out; an empty
     ``Host`` (a target without an authority) is taken. A load balancer's health check must therefore send ``Host``
-    over HTTP/1.1 (docs/operations.md). The answer to a ``HEAD`` is the same without its body."""
+    over HTTP/1.1 (docs/operations.md). The answer to a ``HEAD`` is the same without its body.
+
+    A refusal ends as the app's answers do: one record of the request log
+    (:func:`governance.logs.log_request`: method, path, 400, its time, account ``-``: no token was read) and one
+    count of ``consentgate_http_responses_total{status="400"}`` (:func:`governance.metrics.responded`)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
         host = environ.get("HTTP_HOST")
         if host is None and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
             why = "an HTTP/1.1 request must carry a Host header (RFC 9112 section 3.2); none came"
@@ -276,9 +297,13 @@ class RequireHost:
             why = "a request must carry one Host header naming one host (RFC 9112 section 3.2); more came"
         else:
             return self.app(environ, start_response)
+        target = "*" if asterisk_form(environ) else None  # "*" names no resource: no instance
         status, headers, body = server_problem(400, "Bad Request", why, max_upload_bytes=0,  # named on a 413 only
-                                               path=environ.get("PATH_INFO") or None)
+                                               path=None if target else environ.get("PATH_INFO") or None)
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        request = Request(environ)  # the method and path as the app's record has them (werkzeug's decoding)
+        log_request(request.method, target or request.path, 400, started)
+        metrics.responded(400)
         # A HEAD's answer has no content (RFC 9110 section 9.3.2; Content-Length still says what a GET would get).
         # werkzeug leaves it out of the app's answers; this one comes before werkzeug, and waitress would send it,
         # to be read as the start of the next answer on the connection (review s24, finding 2).

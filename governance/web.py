@@ -17,6 +17,7 @@ from governance.accounts.models import Account
 from governance.accounts.services import authenticate
 from governance.container import Runtime
 from governance.errors import BadRequest, InvalidInput, PreconditionFailed, Unauthenticated, problem_for
+from governance.logs import request_target
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -194,7 +195,8 @@ def problem(e: BaseException) -> Response:
     found = problem_for(e, max_upload_bytes=runtime().settings.max_upload_bytes)
     if not found.expected:
         current_app.logger.error("unhandled error (%s)", found.type_, exc_info=e)
-    resp = jsonify(found.body(instance=request.path))
+    target = request_target()  # the asterisk-form's "*" names no resource: no instance
+    resp = jsonify(found.body(instance=None if target == "*" else target))
     resp.status_code = found.status
     resp.mimetype = PROBLEM_JSON
     if found.status == 401:
@@ -234,7 +236,34 @@ def options_response() -> Response:
     return resp
 
 
+def asterisk_refusal(method: str) -> str:
+    """The detail of the 400 (problem+json ``bad-request``) to a request whose target is ``*`` and whose method is
+    not OPTIONS (RFC 9112 section 3.2.4: "The asterisk-form of request-target is only used for a server-wide OPTIONS
+    request"), under either server: the app's (:func:`server_options`) and gunicorn's parser's
+    (``governance.serving.problem_worker``)."""
+    return (f"the request target '*' (asterisk-form) is only for OPTIONS, asking what the server supports (RFC 9112 "
+            f"section 3.2.4); {method[:32]!r} came: send it to a resource's path")
+
+
+def server_options() -> Response | None:
+    """``OPTIONS *``, a request about the server rather than a resource (RFC 9110 section 9.3.7: "applies to the
+    server in general"; RFC 9112 section 3.2.4): 200, no content (``Content-Length: 0``, as RFC 9110 section 9.3.7
+    requires of a successful answer without content) and ``Allow`` listing every method some route of the service
+    takes (``OPTIONS`` among them), sorted. Any other method with the target ``*`` is a 400 problem
+    (:func:`asterisk_refusal`). None (a ``before_request`` hook's "go on") for every other target. Without it
+    werkzeug read ``*`` as the path ``/*``: 404 to the OPTIONS, 404 to the rest."""
+    if request_target() != "*":
+        return None
+    if request.method != "OPTIONS":
+        raise BadRequest(asterisk_refusal(request.method))
+    methods = {m for rule in current_app.url_map.iter_rules() for m in (rule.methods or ())} | {"OPTIONS"}
+    resp = current_app.response_class()
+    resp.headers["Allow"] = ", ".join(sorted(methods))
+    return resp
+
+
 def init_app(app: Flask) -> None:
     app.make_default_options_response = options_response  # type: ignore[method-assign]
+    app.before_request(server_options)
     app.teardown_appcontext(_close_db)
     app.register_error_handler(Exception, problem)  # every error, werkzeug's HTTP answers included: one place

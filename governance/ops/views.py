@@ -1,7 +1,7 @@
 """Operations endpoints: ``GET /metrics`` (Prometheus) and ``GET /readyz`` (readiness), outside ``/v1``.
 
-Both are open like ``/healthz`` (see :data:`governance.authz.TABLE`); the request hooks here also time and count
-``POST /v1/verify`` for the metrics.
+Both are open like ``/healthz`` (see :data:`governance.authz.TABLE`); the request hooks here also count every
+answer by status (``consentgate_http_responses_total``) and time and count ``POST /v1/verify`` for the metrics.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def init_app(app: Flask) -> None:
             g.verify_started = time.perf_counter()
 
     @app.after_request
-    def _count_verify(resp: Response) -> Response:
+    def _count(resp: Response) -> Response:
+        metrics.responded(resp.status_code)
         started = g.pop("verify_started", None)
         if started is not None:
             metrics.VERIFY_REQUESTS.labels(status=f"{resp.status_code // 100}xx").inc()

@@ -11,7 +11,8 @@ from typing import Any
 
 from governance import authz
 from governance.authz import Action, Principal
-from governance.openapi import DOCS_ASSETS, GENERIC_HEADERS, SERVER_RESPONSES
+from governance.errors import problem_types
+from governance.openapi import API_VERSION, DOCS_ASSETS, GENERIC_HEADERS, SERVER_RESPONSES
 
 PROBLEM = "application/problem+json"
 _SELF = {Action.OPENAPI, Action.DOCS, Action.DOCS_ASSET}  # the document and its pages are not in the document
@@ -109,11 +110,16 @@ def test_every_operation_documents_its_problem_json_errors(api):
 def test_every_operation_declares_the_servers_own_answers_through_one_shared_response(api):
     """What waitress and gunicorn answer before any operation runs (a malformed request or no ``Host``: 400; a body
     over the server's bound: 413; a request line too long: 414; an ``Expect`` not met: 417; headers too large: 431;
-    a transfer coding besides chunked: 501) can come to every operation: each status is one entry of
-    ``components/responses``, referenced by every operation (its own 400 or 413 included), problem+json."""
+    a transfer coding besides chunked: 501) and the 500 of the unexpected-error handler can come to every operation:
+    each status is one entry of ``components/responses``, referenced by every operation (its own 400 or 413
+    included), problem+json."""
     spec = _spec(api)
     shared = spec["components"]["responses"]
     assert set(shared) == {name for name, _ in SERVER_RESPONSES.values()}
+    assert set(SERVER_RESPONSES) == {400, 413, 414, 417, 431, 500, 501}
+    internal = shared[SERVER_RESPONSES[500][0]]["description"]
+    for slug in sorted(t for t, status in problem_types().items() if status == 500):  # each 500 type is named
+        assert f"`{slug}`" in internal, slug
     for name, resp in shared.items():
         assert resp["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}, name
         assert "problem+json `" in resp["description"], name  # names its problem type
@@ -124,6 +130,36 @@ def test_every_operation_declares_the_servers_own_answers_through_one_shared_res
     for slug in ("uri-too-long (414)", "headers-too-large (431)", "not-implemented (501)",
                  "range-not-satisfiable (416)", "precondition-failed (412)", "expectation-failed (417)"):
         assert slug in problem_type
+
+
+def _sql(api: Any, statement: str) -> None:
+    import sqlalchemy as sa
+
+    with api.rt.engine.begin() as conn:
+        conn.execute(sa.text(statement))
+
+
+def test_a_500_of_the_unexpected_error_handler_is_the_declared_internal_response(api):
+    """The reported case: an operation that fails unexpectedly answers 500 problem+json (``governance.web.problem``)
+    and no operation declared it. Here a table is gone from under the service (a restore gone wrong): the answer is
+    the shared ``Internal`` response, its body the ``Problem`` schema, the cause not named, and the document's
+    version says an answer was added (1.1.0 to 1.2.0, a minor step: nothing a client relied on changed)."""
+    from jsonschema import Draft202012Validator
+
+    spec = _spec(api)
+    assert spec["info"]["version"] == API_VERSION == "1.2.0"
+    assert api.call("GET", "/v1/log").status_code == 200
+    _sql(api, "DROP TABLE logentry")
+    r = api.call("GET", "/v1/log")
+    assert r.status_code == 500 and r.mimetype == PROBLEM
+    body = r.get_json()
+    assert body["type"].endswith("/internal") and "logentry" not in r.get_data(as_text=True)
+    declared = spec["paths"]["/v1/log"]["get"]["responses"]["500"]
+    assert declared == {"$ref": "#/components/responses/Internal"}
+    assert list(_resolve(spec, declared)["content"]) == [PROBLEM]
+    schema = {**spec["components"]["schemas"]["Problem"], "$defs": {}}
+    assert list(Draft202012Validator(schema).iter_errors(body)) == []
+    assert list(Draft202012Validator(schema).iter_errors({"type": body["type"]}))  # the schema does find faults
 
 
 def test_who_may_call_is_the_authorization_tables(api):

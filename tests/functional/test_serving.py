@@ -318,3 +318,156 @@ def test_after_a_refused_host_the_connection_serves_the_next_request(either):
             data += got
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)  # the 400's JSON body ends with no newline
     assert statuses == [b"400", b"200"], data
+
+
+# -- RequireHost's refusals end in the request log and the metrics like every answer (reported s25) ------------------
+# Found: a 400 for a missing Host never reached the request log (governance.request) nor /metrics, under either
+# server: RequireHost answers before the app and its hooks. The records are read from the server's JSON log; a record
+# is written before the answer is sent, so it is in the file once the answer is read.
+@pytest.fixture(scope="module", params=["one process", "two workers"])
+def json_logged(request, tmp_path_factory):
+    """Each way of serving with JSON logs (``GOVERNANCE_LOG_FORMAT=json``): its port and the file of its output."""
+    args = ("--workers", "2") if request.param == "two workers" else ()
+    if args:
+        pytest.importorskip("gunicorn")
+    proc, port, log = start(tmp_path_factory.mktemp("serve-json"), *args,
+                            settings={**SETTINGS, "GOVERNANCE_LOG_FORMAT": "json"})
+    try:
+        yield port, log
+    finally:
+        stop(proc)
+
+
+def _request_records(log: Path, path: str) -> list[dict[str, Any]]:
+    """The request log's records (``governance.request``) of ``path``, in the order written."""
+    records = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record["logger"] == "governance.request" and record["path"] == path:
+                records.append(record)
+    return records
+
+
+_HTTP_RESPONSES = re.compile(r'^consentgate_http_responses_total\{status="(\d{3})"\} ([0-9.e+]+)$', re.M)
+
+
+def _answers_by_status(conn: Any) -> dict[int, float]:
+    """``GET /metrics`` on ``conn`` (one keep-alive connection: one worker process, whose counters these are):
+    ``consentgate_http_responses_total`` by status."""
+    conn.request("GET", "/metrics", headers={"Host": "t"})
+    r = conn.getresponse()
+    text = r.read().decode()
+    assert r.status == 200, text
+    return {int(code): float(value) for code, value in _HTTP_RESPONSES.findall(text)}
+
+
+def _send_without_host(conn: Any, method: str, target: str) -> tuple[int, bytes]:
+    conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+    conn.endheaders()
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+@pytest.mark.parametrize(("method", "target"), [("GET", "/v1/no-host-probe"), ("HEAD", "/healthz"),
+                                                ("OPTIONS", "*")], ids=["get", "head", "options-asterisk"])
+def test_a_refused_host_is_logged_and_counted_as_every_answer(json_logged, method, target):
+    import http.client
+
+    port, log = json_logged
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        before = _answers_by_status(conn)
+        status, body = _send_without_host(conn, method, target)
+        assert status == 400 and (body == b"" if method == "HEAD" else b"RFC 9112 section 3.2" in body)
+        after = _answers_by_status(conn)  # the same connection, so the same process
+    finally:
+        conn.close()
+    assert after.get(400, 0) - before.get(400, 0) == 1
+    assert after.get(200, 0) - before.get(200, 0) == 1  # the first scrape (its own count comes after its body)
+    refused = [r for r in _request_records(log, target) if r["method"] == method and r["status"] == 400]
+    assert len(refused) == 1, refused
+    record = refused[0]
+    served = _request_records(log, "/healthz")[0]  # an answer of the app: the shape to match
+    assert set(record) == set(served) and served["status"] == 200
+    assert record["level"] == "INFO" and record["account_id"] == "-" and record["generation_id"] == "-"
+    assert isinstance(record["duration_ms"], float) and record["duration_ms"] >= 0
+    assert record["message"] == f"{method} {target} 400 {record['duration_ms']:.1f} ms"
+
+
+@pytest.mark.parametrize("json_logged", ["one process"], indirect=True)  # gunicorn's parser refuses it itself
+def test_two_host_lines_refused_under_waitress_are_logged(json_logged):
+    port, log = json_logged
+    raw = b"GET /v1/two-hosts-probe HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"
+    _assert_problem(*exchange(port, raw), 400, "bad-request")
+    assert [(r["method"], r["status"]) for r in _request_records(log, "/v1/two-hosts-probe")] == [("GET", 400)]
+
+
+# -- OPTIONS * (RFC 9110 section 9.3.7, RFC 9112 section 3.2.4): about the server, not a resource --------------------
+def _statuses(port: int, raw: bytes) -> tuple[list[bytes], bytes]:
+    """Every answer's status line code on one connection that sent ``raw`` (its last request closing it)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw)
+        data = b""
+        while got := sock.recv(65536):
+            data += got
+    return re.findall(rb"HTTP/1\.1 (\d{3}) ", data), data
+
+
+def test_options_asterisk_is_200_with_allow_and_the_connection_goes_on(either):
+    raw = b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n" b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    statuses, data = _statuses(either, raw)
+    assert statuses == [b"200", b"200"], data
+    head, _, rest = data.partition(b"\r\n\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (line.partition(":") for line in head.decode("latin-1").split("\r\n")[1:])}
+    assert headers["content-length"] == "0" and rest.startswith(b"HTTP/1.1 200 ")  # no content: the next answer
+    allow = [m.strip() for m in headers["allow"].split(",")]
+    assert allow == sorted(allow) and {"GET", "HEAD", "POST", "DELETE", "OPTIONS"} <= set(allow), allow
+
+
+def test_options_asterisk_allows_every_method_some_route_takes(api):
+    """In process: ``Allow`` is the union of the routes' methods, nothing more (no ``CONNECT``, ``TRACE``)."""
+    r = api.client.open("*", method="OPTIONS")
+    assert r.status_code == 200 and r.data == b""
+    routes = {m for rule in api.app.url_map.iter_rules() for m in rule.methods}
+    assert r.headers["Allow"].split(", ") == sorted(routes | {"OPTIONS"})
+    assert not {"CONNECT", "TRACE"} & set(r.headers["Allow"].split(", "))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "PUT"])
+def test_another_method_to_the_asterisk_is_a_400_problem_saying_only_options(either, method):
+    raw = f"{method} * HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    problem = _assert_problem(*exchange(either, raw), 400, "bad-request")
+    assert "only for OPTIONS" in problem["detail"] and "RFC 9112 section 3.2.4" in problem["detail"]
+    assert f"{method!r} came" in problem["detail"]
+    assert "instance" not in problem  # "*" names no resource ("/*" would be another one)
+
+
+def test_a_head_to_the_asterisk_under_waitress_is_a_400_without_a_body(one_process):
+    """The app's 400, so the connection goes on: the answer to a HEAD has no content (RFC 9110 section 9.3.2)."""
+    statuses, data = _statuses(one_process, b"HEAD * HTTP/1.1\r\nHost: t\r\n\r\n"
+                                            b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert statuses == [b"400", b"200"], data
+    assert data.partition(b"\r\n\r\n")[2].startswith(b"HTTP/1.1 200 "), data
+
+
+@pytest.mark.parametrize("raw", [
+    b"OPTIONS /* HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",  # a path: no such resource
+    b"OPTIONS /v1/no-such-thing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+], ids=["slash-asterisk", "unknown-path"])
+def test_options_to_a_path_that_is_no_resource_is_still_a_404(either, raw):
+    problem = _assert_problem(*exchange(either, raw), 404, "not-found")
+    assert problem["instance"] == raw.split(b" ")[1].decode()
+
+
+def test_options_asterisk_is_in_the_request_log_as_sent(json_logged):
+    port, log = json_logged
+    before = len([r for r in _request_records(log, "*") if r["status"] == 200])
+    status, headers, _ = exchange(port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status == 200 and "OPTIONS" in headers["allow"]
+    records = [r for r in _request_records(log, "*") if r["status"] == 200]
+    assert len(records) == before + 1 and records[-1]["method"] == "OPTIONS"
+    assert not _request_records(log, "/*")  # werkzeug's reading of it
