@@ -1,9 +1,9 @@
 """The live check's recorder (``governance/pages/static/live.js``) with each kind of browser it meets, in Chromium.
 
-The page records the first of its types that ``MediaRecorder.isTypeSupported`` admits (WebM/VP9 first in Chromium,
+The page records the first of its types that ``MediaRecorder.isTypeSupported`` admits (MP4/H.264 first in Chromium,
 docs/performance.md section 6). To meet the other kinds of browser, a script Playwright adds before the page's own
-(``add_init_script``) narrows the types Chromium's ``isTypeSupported`` admits, as a browser that records only MP4
-(Safari), or MP4 without H.264, or none of the page's types would; the page is unchanged and the recording is
+(``add_init_script``) narrows the types Chromium's ``isTypeSupported`` admits, as a browser that records only WebM
+(Firefox), or MP4 without H.264, or none of the page's types would; the page is unchanged and the recording is
 Chromium's own encoder's. What arrived (the multipart part's name, declared type and bytes) is copied on its way in
 by a WSGI wrapper around the service, which passes it on as it came (Chromium's DevTools protocol does not hand out
 a request body holding a Blob); what the service read is in the audit event of the pass (``live_check.media``,
@@ -75,10 +75,12 @@ def _media_part(content_type: str, body: bytes) -> tuple[str, str, bytes]:
 
 
 @pytest.mark.parametrize(("admit", "picked", "name", "container", "codec"), [
-    (None, "video/webm;codecs=vp9", "selfie.webm", "video/webm", "vp9"),  # Chromium as it is
-    (["video/mp4;codecs=avc1", "video/mp4"], "video/mp4;codecs=avc1", "selfie.mp4", "video/mp4", "h264"),  # Safari
+    (None, "video/mp4;codecs=avc1", "selfie.mp4", "video/mp4", "h264"),  # Chromium as it is
+    (["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm"], "video/webm;codecs=vp9", "selfie.webm",
+     "video/webm", "vp9"),  # a browser that records WebM only (Firefox)
+    (["video/webm;codecs=vp8", "video/webm"], "video/webm;codecs=vp8", "selfie.webm", "video/webm", "vp8"),
     (["video/mp4"], "video/mp4", "selfie.mp4", "video/mp4", "vp9"),  # MP4 without H.264: Chromium writes VP9 in it
-], ids=["webm", "mp4-h264", "mp4-vp9"])
+], ids=["mp4-h264", "webm-vp9", "webm-vp8", "mp4-vp9"])
 def test_the_live_check_passes_with_the_container_the_browser_records(server, arrivals, new_page,
                                                                       admit: list[str] | None, picked: str, name: str,
                                                                       container: str, codec: str) -> None:

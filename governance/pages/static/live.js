@@ -20,15 +20,15 @@
   var challenge = null;
   function say(text) { status.textContent = text; }
   function sleep(ms) { return new Promise(function (res) { setTimeout(res, ms); }); }
-  // VP9 first: in Chromium, recording VP8 costs more CPU than VP9 and drops frames when the machine is busy.
-  // On 2 busy cores, 5.6 s of 640x480 at 20 fps cost 0.9 s of CPU in VP9 (86-111 of 111 frames kept) and
-  // 2.3 s in VP8 (a median of 44 kept): `python -m bench recorder`, docs/performance.md. Other browsers take the
-  // first type they support (Safari: MP4 only). MP4 names H.264 (avc1) first: Chromium 156 records a bare
-  // "video/mp4" as VP9 in MP4, and H.264 cost it 0.3-0.4x the CPU of VP9 (same bench). Each is recorded in Chromium
-  // by tests/browser/test_live_recorder.py. The service reads the container from the bytes, never from the
+  // H.264 in MP4 first, then VP9: a recording that drops frames on a busy laptop fails the live check, and in
+  // Chromium, on 2 busy cores, 5.6 s of 640x480 at 20 fps cost 0.33 s of CPU in H.264 (109-111 of 111 frames
+  // kept), 0.9 s in VP9 (86-111 kept) and 2.3 s in VP8 (a median of 44 kept): `python -m bench recorder`,
+  // docs/performance.md section 6. A bare "video/mp4" comes last: Chromium 156 records it as VP9 in MP4. Other
+  // browsers take the first type they support (Firefox: WebM; Safari: MP4). Each is recorded in Chromium by
+  // tests/browser/test_live_recorder.py. The service reads the container from the bytes, never from the
   // upload's name or type; the name still says what was recorded (selfie.webm or selfie.mp4).
   var CAMERA = {width: {ideal: 640}, height: {ideal: 480}, frameRate: {ideal: 24}};
-  var TYPES = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4;codecs=avc1", "video/mp4"];
+  var TYPES = ["video/mp4;codecs=avc1", "video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4"];
   var NAMES = {"video/webm": "selfie.webm", "video/mp4": "selfie.mp4"};
   function pickType() {
     for (var i = 0; i < TYPES.length; i++) {
