@@ -162,6 +162,31 @@ def sign_in(page: Any, token: str) -> None:
     assert page.get_by_text("Signed in as").is_visible()
 
 
+def start_live_check(page: Any, server: Any) -> str:
+    """Press "Start the live check" on ``page`` (the face or notice page), wait for the poses, and set the drawn
+    challenge's poses to :data:`LIVE_POSES`, which the fake camera performs. The challenge's id."""
+    from governance.db import unit_of_work
+    from governance.likenesses.models import Challenge
+
+    page.get_by_role("button", name="Start the live check").click()
+    page.locator("#live-poses li").first.wait_for()
+    challenge = page.locator("#live").get_attribute("data-challenge")
+    with unit_of_work(server.rt.engine) as s:
+        row = s.get(Challenge, challenge)
+        assert row is not None, challenge
+        row.poses = list(LIVE_POSES)
+    return str(challenge)
+
+
+def record_live_check(page: Any, moved_on: str = "done=") -> None:
+    """Press "Record" and wait until the page has moved on (``moved_on`` in its address's query: a page whose
+    address already holds ``done=`` names more of it) or says the check did not pass (the test then reads which)."""
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_function("moved => location.search.includes(moved) || "
+                           "document.getElementById('live-status').textContent.includes('did not pass')",
+                           arg=moved_on, timeout=60_000)
+
+
 def check_page(page: Any, name: str) -> None:
     """axe-core on the page as it stands: no serious or critical violation (the page's name is in the message);
     with ``CONSENTGATE_SCREENSHOTS=1``, the page at phone and desktop widths to ``docs/pages/<name>-*.png``."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import LIVE_POSES, check_page, require_chromium, sign_in
+from .conftest import check_page, record_live_check, require_chromium, sign_in, start_live_check
 
 require_chromium()
 
@@ -87,8 +87,6 @@ def test_the_live_check_passes_with_the_container_the_browser_records(server, ar
     from sqlmodel import select
 
     from governance.bookkeeping import AuditEvent
-    from governance.db import unit_of_work
-    from governance.likenesses.models import Challenge
     from media.formats import HEAD_BYTES, sniff
     from media.video import probe
 
@@ -103,16 +101,9 @@ def test_the_live_check_passes_with_the_container_the_browser_records(server, ar
         _admit_only(page, admit)
         page.reload()
     assert page.locator("#live").get_attribute("data-recorder") == picked
-    page.get_by_role("button", name="Start the live check").click()
-    page.locator("#live-poses li").first.wait_for()
-    challenge = page.locator("#live").get_attribute("data-challenge")
-    with unit_of_work(server.rt.engine) as s:  # the fake camera performs LIVE_POSES
-        s.get(Challenge, challenge).poses = list(LIVE_POSES)
+    challenge = start_live_check(page, server)
     already = len(arrivals.bodies)
-    page.get_by_role("button", name="Record").click()
-    page.wait_for_function("location.search.includes('done=') || "
-                           "document.getElementById('live-status').textContent.includes('did not pass')",
-                           timeout=60_000)
+    record_live_check(page)
     assert "done=enrolled" in page.url, page.locator("#live-status").inner_text()
     assert page.locator('[data-verification="live"]').is_visible()
     [(content_type, body)] = arrivals.bodies[already:]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .conftest import LIVE_POSES, check_page, require_chromium, sign_in
+from .conftest import check_page, record_live_check, require_chromium, sign_in, start_live_check
 
 require_chromium()
 
@@ -101,22 +101,15 @@ def test_an_anonymous_person_reports_a_video_a_reviewer_takes_it_down_and_the_re
 
 
 def test_a_person_proves_their_face_live_and_the_video_comes_down_at_once(server, new_page) -> None:
-    from governance.db import unit_of_work
-    from governance.likenesses.models import Challenge
 
     # an impostor enrolls the face the fake camera shows (live, in the browser) and releases a video of it
     impostor = server.account("imogen")
     page = new_page(server)
     sign_in(page, impostor)
     page.goto("/me/face")
-    page.get_by_role("button", name="Start the live check").click()
-    page.locator("#live-poses li").first.wait_for()
-    with unit_of_work(server.rt.engine) as s:  # the fake camera performs LIVE_POSES
-        row = s.get(Challenge, page.locator("#live").get_attribute("data-challenge"))
-        assert row is not None
-        row.poses = list(LIVE_POSES)
-    page.get_by_role("button", name="Record").click()
-    page.wait_for_url(re.compile(r".*done=enrolled"), timeout=60_000)
+    start_live_check(page, server)
+    record_live_check(page)
+    assert "done=enrolled" in page.url, page.locator("#live-status").inner_text()
     lk = page.locator("[data-likeness]").get_attribute("data-likeness")
     gen = _released(server, impostor, "a walk on the beach", [lk])
 
@@ -124,17 +117,9 @@ def test_a_person_proves_their_face_live_and_the_video_comes_down_at_once(server
     filer.goto(f"/report?generation_id={gen}")
     _file(filer, "Myself", "This video shows my face; I never agreed to it.")
     filer.wait_for_url(re.compile(r".*/notices/ntc_[0-9a-f]+\?token=.*"))
-    filer.get_by_role("button", name="Start the live check").click()
-    filer.locator("#live-poses li").first.wait_for()
+    start_live_check(filer, server)
     check_page(filer, "notice-challenge")
-    with unit_of_work(server.rt.engine) as s:
-        row = s.get(Challenge, filer.locator("#live").get_attribute("data-challenge"))
-        assert row is not None
-        row.poses = list(LIVE_POSES)
-    filer.get_by_role("button", name="Record").click()
-    filer.wait_for_function("location.search.includes('done=face') || "
-                            "document.getElementById('live-status').textContent.includes('did not pass')",
-                            timeout=60_000)
+    record_live_check(filer, "done=face")
     assert "done=face-found" in filer.url, filer.locator("#live-status").inner_text()
     assert filer.locator("#notice").get_attribute("data-state") == "taken_down"
     check_page(filer, "notice-face-found")

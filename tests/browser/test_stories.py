@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from .conftest import LIVE_POSES, check_page, require_chromium, sign_in
+from .conftest import check_page, record_live_check, require_chromium, sign_in, start_live_check
 
 require_chromium()
 
@@ -55,24 +55,15 @@ def test_a_creator_generates_and_downloads_and_a_visitor_verifies_it_and_a_tampe
 
 
 def test_an_owner_enrolls_with_the_live_challenge_then_grants_and_revokes(server, new_page) -> None:
-    from governance.db import unit_of_work
-    from governance.likenesses.models import Challenge
 
     finn = server.account("finn")
     page = new_page(server)
     sign_in(page, server.account("olga"))
     page.get_by_role("link", name="My face").first.click()
     check_page(page, "my-face-empty")
-    page.get_by_role("button", name="Start the live check").click()
-    page.locator("#live-poses li").first.wait_for()
+    start_live_check(page, server)
     check_page(page, "my-face-challenge")
-    challenge = page.locator("#live").get_attribute("data-challenge")
-    with unit_of_work(server.rt.engine) as s:  # the fake camera performs LIVE_POSES
-        s.get(Challenge, challenge).poses = list(LIVE_POSES)
-    page.get_by_role("button", name="Record").click()
-    page.wait_for_function("location.search.includes('done=') || "
-                           "document.getElementById('live-status').textContent.includes('did not pass')",
-                           timeout=60_000)
+    record_live_check(page)
     assert "done=enrolled" in page.url, page.locator("#live-status").inner_text()
     assert page.locator('[data-verification="live"]').is_visible()
     lk = page.locator("[data-likeness]").get_attribute("data-likeness")

@@ -101,24 +101,16 @@ def test_a_database_in_memory_or_elsewhere_names_no_file(url):
     assert sqlite_file(url) is None
 
 
-def test_a_file_uri_with_another_host_names_no_file_and_sqlite_refuses_it(tmp_path):
-    url = f"sqlite:///file://db.example{tmp_path}/cg.db?uri=true"
-    assert sqlite_file(url) is None
+@pytest.mark.parametrize(("query", "names", "refusal"), [
+    ("file://db.example{tmp}/cg.db?uri=true", None, "invalid uri authority"),  # another host: no file, SQLite refuses
+    ("file:{tmp}/missing.db?mode=ro&uri=true", "missing.db", "unable to open database file"),  # read-only, missing
+], ids=["another-host", "read-only-missing"])
+def test_a_uri_sqlite_refuses_makes_nothing(tmp_path, query, names, refusal):
+    url = "sqlite:///" + query.format(tmp=tmp_path)
+    assert sqlite_file(url) == (tmp_path / names if names else None)
     engine = make_engine(url)
     try:
-        with pytest.raises(sa.exc.OperationalError, match="invalid uri authority"):
-            engine.connect()
-    finally:
-        engine.dispose()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_read_only_uri_to_a_missing_file_is_refused_and_makes_nothing(tmp_path):
-    url = f"sqlite:///file:{tmp_path}/missing.db?mode=ro&uri=true"
-    assert sqlite_file(url) == tmp_path / "missing.db"
-    engine = make_engine(url)
-    try:
-        with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+        with pytest.raises(sa.exc.OperationalError, match=refusal):
             engine.connect()
     finally:
         engine.dispose()
