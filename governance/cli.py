@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -543,10 +543,27 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
     """The report a running service at ``url`` (``http(s)://host[:port][/prefix]``) gives for ``path``:
     ``POST {url}/v1/verify`` with the file in the multipart field ``media`` (the standard library's ``http.client``
     and ``ssl``, docs/adr/0017). No data dir, no models, no database here: a client's start-up. Exits with one line
-    when the service cannot be reached or answers with a problem (its title and detail)."""
+    (no control bytes, never a password) when the file cannot be read, the service cannot be reached or answers
+    with a problem (its title and detail)."""
+    try:
+        return _ask(url, path)
+    except SystemExit as e:
+        raise SystemExit(_one_line(str(e.code))) from e.__cause__
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every character a terminal would act on (line breaks, escapes, bells) as ``?``."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+class _FileUnread(Exception):
+    """The file being sent could not be read whole (unreadable, or it shrank): the file's fault, not the service's."""
+
+
+def _ask(url: str, path: Path) -> dict[str, Any]:
     import http.client
     import ssl  # http.client has imported it already
-    from urllib.parse import urlsplit
+    from urllib.parse import quote, unquote, urlsplit
 
     from governance.urls import redact_url
 
@@ -568,12 +585,21 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         raise SystemExit(f"consentgate verify: --url must be an http:// or https:// address (no query or fragment), "
                          f"got {shown!r}")
     https = parts.scheme == "https"
+    host = unquote(host)  # an IPv6 zone, [fe80::1%25eth0] (RFC 6874)
+    target = quote(parts.path, safe="/%:@!$&'()*+,;=~") + "/v1/verify"  # as a browser sends a path: %-encoded
+    try:
+        upload = path.open("rb")
+    except OSError as e:
+        raise SystemExit(f"consentgate verify: cannot read {path}: {e.strerror or e}") from e
     conn = _connection(https, host, port)
     connected = False
     try:
         conn.connect()  # TCP, and for https the TLS handshake: VERIFY_CONNECT_S each
         connected = True
-        status, location, data = _post_file(conn, f"{parts.path}/v1/verify", path)
+        with _deadline(VERIFY_READ_S):
+            status, location, data = _post_file(conn, target, path, upload)
+    except _FileUnread as e:
+        raise SystemExit(f"consentgate verify: cannot read {path}: {e}") from e
     except TimeoutError as e:
         if connected:
             raise SystemExit(f"consentgate verify: {shown} gave no answer within {VERIFY_READ_S:g} s") from e
@@ -587,10 +613,16 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         raise SystemExit(f"consentgate verify: TLS with {shown} failed: {e}{hint}") from e
     except (OSError, http.client.HTTPException) as e:
         why = str(e) or type(e).__name__
+        if isinstance(e, http.client.IncompleteRead):
+            more = f", {e.expected} more expected" if e.expected is not None else ""
+            why = f"the answer was cut short (IncompleteRead: {len(e.partial)} bytes read{more})"
+        elif isinstance(e, http.client.BadStatusLine):  # not HTTP at all (an SSH or SMTP port): its first line
+            why = f"not an HTTP answer: {why.strip()[:80]!r}"
         raise SystemExit(f"consentgate verify: cannot reach {shown}: "
                          f"{why.replace(password, '***') if password else why}") from e
     finally:
         conn.close()
+        upload.close()
     if len(data) > VERIFY_MAX_ANSWER:
         raise SystemExit(f"consentgate verify: {shown} answered {status} with more than "
                          f"{VERIFY_MAX_ANSWER // 2**20} MiB: not a verification report")
@@ -611,17 +643,43 @@ def _verify_at(url: str, path: Path) -> dict[str, Any]:
         else:
             lines = data[:200].decode("utf-8", "replace").split()
             what = (": " + " ".join(lines)) if lines else ""
-        what = "".join(ch if ch.isprintable() else "?" for ch in what)  # one line, no terminal control bytes
         raise SystemExit(f"consentgate verify: {shown} answered {status}{what}")
     assert isinstance(body, dict)
     return body
 
 
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise ``TimeoutError`` in the block once ``seconds`` have passed in all, however the service trickles its
+    answer (each read's own timeout restarts with every byte). A timer signal, so only on the main thread (the
+    command's); elsewhere each read's timeout alone applies."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"no whole answer within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _connection(https: bool, host: str, port: int | None) -> Any:
-    """An unopened ``http.client`` connection to ``host``: TLS with the system's trust store and hostname checks
-    for ``https``; ``VERIFY_CONNECT_S`` to connect (and, for TLS, to shake hands)."""
+    """An unopened ``http.client`` connection to ``host`` (a name, an IPv4 or a bare IPv6 address) on ``port``, by
+    default the scheme's (80, 443): TLS with the system's trust store and hostname checks for ``https``;
+    ``VERIFY_CONNECT_S`` to connect (and, for TLS, to shake hands)."""
     import http.client
     import ssl
+
+    port = port or (443 if https else 80)  # never None: http.client would read "::1" as host ":" and port 1
 
     if not https:
         return http.client.HTTPConnection(host, port, timeout=VERIFY_CONNECT_S)
@@ -632,45 +690,65 @@ def _connection(https: bool, host: str, port: int | None) -> Any:
 _UPLOAD_CHUNK = 2**20
 
 
-def _post_file(conn: Any, target: str, path: Path) -> tuple[int, str, bytes]:
-    """``POST target`` on the connected ``conn`` with ``path`` as the multipart/form-data field ``media`` (RFC 7578:
-    one part, a random boundary, the file name escaped as HTML's form encoding does), streamed from disk with its
-    length declared. Returns the status, the ``Location`` header ("" without one) and at most ``VERIFY_MAX_ANSWER`` + 1
-    bytes of the answer. Raises ``TimeoutError`` (no answer within ``VERIFY_READ_S``), ``OSError`` and
+def _form_name(path: Path) -> str:
+    """``path``'s name for the multipart header's ``filename`` (RFC 7578 4.2; escaped as HTML's form encoding does,
+    and further): UTF-8, with ``"``, ``\\``, control characters and bytes that are not UTF-8 (a Linux name may hold
+    any) %-escaped, so that any parser reads back the one quoted string. The service never reads the name."""
+    out = []
+    for ch in os.fsdecode(os.fsencode(path.name)):
+        if ch in '"\\%' or not ch.isprintable() or "\udc80" <= ch <= "\udcff":
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _post_file(conn: Any, target: str, path: Path, upload: BinaryIO) -> tuple[int, str, bytes]:
+    """``POST target`` on the connected ``conn`` with ``upload`` (``path``, opened) as the multipart/form-data field
+    ``media`` (RFC 7578: one part, a random boundary, :func:`_form_name`), streamed with its length declared.
+    Returns the status, the ``Location`` header ("" without one) and at most ``VERIFY_MAX_ANSWER`` + 1 bytes of the
+    answer. Raises :class:`_FileUnread` when the file cannot be read whole, ``TimeoutError`` (no answer within
+    ``VERIFY_READ_S``), ``http.client.IncompleteRead`` for an answer shorter than it declared, and ``OSError`` or
     ``http.client.HTTPException`` as the connection meets them.
 
-    A service that refuses the upload before reading it all (413) may close while the body is still being sent:
-    its answer is read all the same."""
+    A service that refuses the upload before reading it all (413) may close while the body is still being sent (a
+    broken pipe; over TLS an EOF): its answer is read all the same."""
+    import http.client
     import secrets
+    import ssl
 
     boundary = f"consentgate-{secrets.token_hex(16)}"
-    name = path.name.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")  # HTML's form encoding
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode("utf-8", "surrogateescape")
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"{_form_name(path)}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
-    with path.open("rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    size = os.fstat(upload.fileno()).st_size
 
-        def body() -> Iterator[bytes]:  # exactly the length declared, should the file grow meanwhile
-            yield head
-            left = size
-            while left and (chunk := f.read(min(_UPLOAD_CHUNK, left))):
-                left -= len(chunk)
-                yield chunk
-            if left:
-                raise OSError(f"{path} shrank while it was being sent")
-            yield tail
+    def body() -> Iterator[bytes]:  # exactly the length declared, should the file grow meanwhile
+        yield head
+        left = size
+        while left:
+            try:
+                chunk = upload.read(min(_UPLOAD_CHUNK, left))
+            except OSError as e:
+                raise _FileUnread(e.strerror or str(e)) from e
+            if not chunk:
+                raise _FileUnread(f"it shrank while it was being sent ({size - left} of {size} bytes sent)")
+            left -= len(chunk)
+            yield chunk
+        yield tail
 
-        conn.sock.settimeout(VERIFY_READ_S)  # connected (and TLS done): now the answer may take its time
-        try:
-            conn.request("POST", target, body=body(), headers={
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
-                "Content-Length": str(len(head) + size + len(tail)), "Accept": "application/json",
-                "User-Agent": "consentgate-cli"})
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the service stopped reading: its answer (a 413 problem) is what to show
+    conn.sock.settimeout(VERIFY_READ_S)  # connected (and TLS done): now the answer may take its time
+    try:
+        conn.request("POST", target, body=body(), headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)), "Accept": "application/json",
+            "User-Agent": "consentgate-cli"})
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError):
+        pass  # the service stopped reading: its answer (a 413 problem) is what to show
     resp = conn.getresponse()
     data = resp.read(VERIFY_MAX_ANSWER + 1)  # a report is kilobytes: never hold an endless answer
+    if resp.length and len(data) <= VERIFY_MAX_ANSWER:  # fewer bytes than its Content-Length said: cut short
+        raise http.client.IncompleteRead(data, resp.length)
     return resp.status, resp.getheader("Location") or "", data
 
 
