@@ -304,46 +304,95 @@ _URLS = frozenset({"database_url", "redis_url", "amqp_url"})
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file a SQLite database ``url`` names, absolute, as the driver opens it; None for a database in memory, a
-    temporary one (SQLite's empty name) or another database. Both forms of the URL name a file:
+    """The file a SQLite database ``url`` names, absolute, exactly as SQLite opens it; None for a database in memory,
+    a temporary one (SQLite's empty name), a name SQLite or SQLAlchemy refuses to open (an authority other than
+    ``localhost``, a host in the URL) or another database.
 
-    - a path (``sqlite:///relative.db``: to the working directory; ``sqlite:////abs/cg.db``), taken as it is;
-    - with ``uri=true`` (SQLAlchemy hands the name to SQLite as a URI), SQLite's ``file:`` URI
-      (https://www.sqlite.org/uri.html, section 3): ``sqlite:///file:/abs/cg.db?mode=rwc&uri=true``, also
-      ``file:///abs/cg.db`` or ``file://localhost/abs/cg.db`` (another authority: None, SQLite refuses it), a relative
-      ``file:cg.db``, ``%HH`` escapes decoded; ``file::memory:``, ``mode=memory`` and ``vfs=memdb`` are in memory.
-      A name without ``file:`` is a path there too.
+    The name is the one SQLAlchemy hands to ``sqlite3.connect`` (the dialect's ``create_connect_args``: the URL's
+    path %-decoded, and with ``uri=true`` the other options appended as ``?key=value&...``), read by SQLite's own
+    rules (https://www.sqlite.org/uri.html):
+
+    - without ``uri=true``, or with it on a name that does not start ``file:``, the name is a file name, taken
+      literally: ``sqlite:////srv/cg.db``; ``sqlite:///relative.db`` (to the working directory);
+      ``sqlite:////srv/cg.db?uri=true&mode=rwc`` is the file ``/srv/cg.db?mode=rwc``, as SQLite makes it;
+    - with ``uri=true``, a name starting ``file:`` is a URI: its path runs to the first ``?`` or ``#`` and is
+      %-decoded once more by SQLite (``%HH`` with two hex digits; ``%00`` ends it), after ``//`` an authority that
+      must be empty or ``localhost`` (``file:///srv/cg.db``, ``file://localhost/srv/cg.db``); a relative
+      ``file:cg.db`` is to the working directory; ``file::memory:``, the last ``mode=memory`` and the last
+      ``vfs=memdb`` are in memory. A ``?`` in the file's name must reach SQLite as ``%3F``: in the URL, ``%253F``.
 
     ::
 
         >>> str(sqlite_file("sqlite:///file:/srv/cg%20data/cg.db?mode=rwc&uri=true"))
         '/srv/cg data/cg.db'
+        >>> str(sqlite_file("sqlite:////srv/cg.db?uri=true&mode=rwc"))
+        '/srv/cg.db?mode=rwc'
         >>> sqlite_file("sqlite:///file:mem?mode=memory&uri=true"), sqlite_file("postgresql://db/cg")
         (None, None)
     """
-    from urllib.parse import unquote
-
     from sqlalchemy.engine import make_url
-    from sqlalchemy.util import asbool
+    from sqlalchemy.exc import ArgumentError
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
-    name = parsed.database or ""
-    query = {k: v if isinstance(v, str) else v[-1] for k, v in parsed.query.items()}
-    if asbool(query.get("uri", False)) and name.startswith("file:"):
-        if query.get("mode") == "memory" or query.get("vfs") == "memdb":
-            return None
-        name = name.removeprefix("file:")
-        if name.startswith("//"):
-            authority, slash, rest = name[2:].partition("/")
-            if authority not in ("", "localhost"):
-                return None
-            name = slash + rest
-        name = unquote(name.partition("#")[0])
-    if name in ("", ":memory:"):
+    try:
+        args, options = parsed.get_dialect()().create_connect_args(parsed)
+    except ArgumentError:  # (a host, a port or a user in the URL: no file is opened)
         return None
-    return Path(os.path.abspath(name))
+    name = os.fsencode(args[0])
+    if options.get("uri") and name.startswith(b"file:"):
+        found = _sqlite_uri_file(name[len(b"file:"):])
+        if found is None:
+            return None
+        name = found
+    if name in (b"", b":memory:"):
+        return None
+    return Path(os.path.abspath(os.fsdecode(name)))
+
+
+def _sqlite_uri_file(uri: bytes) -> bytes | None:
+    """The file name SQLite reads from a ``file:`` URI (``uri``: what follows ``file:``, as bytes), as its
+    ``sqlite3ParseUri`` does; None for a database in memory or an authority it refuses."""
+    uri = uri.partition(b"#")[0]
+    if uri.startswith(b"//"):
+        authority, slash, rest = uri[2:].partition(b"/")
+        if authority not in (b"", b"localhost"):
+            return None
+        uri = slash + rest
+    path, _, query = uri.partition(b"?")
+    mode = vfs = b""
+    for option in query.split(b"&"):
+        key, _, value = option.partition(b"=")
+        key, value = _sqlite_unquote(key), _sqlite_unquote(value)
+        if key == b"mode":
+            mode = value
+        elif key == b"vfs":
+            vfs = value
+    if mode == b"memory" or vfs == b"memdb":
+        return None
+    return _sqlite_unquote(path)
+
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _sqlite_unquote(part: bytes) -> bytes:
+    """``part`` with SQLite's decoding of a URI's path, option name or value: ``%HH`` (two hex digits) is the byte,
+    another ``%`` is kept; a ``%00`` ends the part."""
+    out = bytearray()
+    i = 0
+    while i < len(part):
+        if part[i] == 0x25 and i + 2 < len(part) and part[i + 1] in _HEX and part[i + 2] in _HEX:
+            octet = int(part[i + 1:i + 3], 16)
+            if octet == 0:
+                break
+            out.append(octet)
+            i += 3
+        else:
+            out.append(part[i])
+            i += 1
+    return bytes(out)
 
 
 def _parse(name: str, type_: Any, raw: str) -> Any:

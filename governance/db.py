@@ -55,7 +55,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> sa.Engine:
             _private_if_new(path)
             record.info[_DATABASE] = database
             cur = dbapi_conn.cursor()
-            if engine.url.database not in (None, "", ":memory:") and "mode=memory" not in url:
+            if path is not None:  # a file (in memory or temporary: no WAL, the default synchronous)
                 journal = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 cur.execute(f"PRAGMA synchronous={sqlite_synchronous.upper()}")
                 if str(journal).lower() == "wal":  # (NORMAL outside WAL risks corruption, not only loss: never lowered)

@@ -76,9 +76,21 @@ def log_request(method: str, path: str, status: int, started: float | None, acco
 def asterisk_form(environ: Mapping[str, Any]) -> bool:
     """Whether a request's target is the asterisk-form, ``*`` (RFC 9112 section 3.2.4), as the client sent it:
     waitress and werkzeug keep it in ``REQUEST_URI``, gunicorn in ``RAW_URI`` (``PATH_INFO`` where neither is set).
-    Its ``PATH_INFO`` is ``*`` too, which werkzeug's ``request.path`` reads as ``/*``, another target."""
+    Its ``PATH_INFO`` is ``*`` too, which werkzeug's ``request.path`` reads as ``/*``, another target.
+
+    An ``OPTIONS`` whose target is the absolute-form of an ``http`` or ``https`` URI with an empty path and no
+    query (``OPTIONS http://host:8080 HTTP/1.1``) is the same request: RFC 9112 section 3.2.4, the last proxy
+    forwards it as ``OPTIONS *``; RFC 9110 section 7.1, the asterisk-form's target URI has an empty path. (Both
+    servers take the absolute-form, section 3.2.2; werkzeug read its empty path as ``/``, and redirected there.) With
+    another method that target is the origin's ``/`` (RFC 9112 section 3.2.1), not the asterisk."""
     target = environ.get("REQUEST_URI", environ.get("RAW_URI", environ.get("PATH_INFO")))
-    return target == "*"
+    if target == "*":
+        return True
+    if environ.get("REQUEST_METHOD") != "OPTIONS" or not isinstance(target, str):
+        return False
+    scheme, sep, authority = target.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(authority) and not any(
+        c in authority for c in "/?#")
 
 
 def request_target() -> str:

@@ -102,8 +102,8 @@ def server_problem(code: int, reason: str, description: str, max_upload_bytes: i
 # parser set ``request.error``, and the 500 that ``HTTPChannel.service`` builds when a task raised) and
 # ``ErrorTask.execute`` (writes ``error.to_response()``). A waitress upgrade must re-check these three.
 class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
-    """waitress's error task answering problem+json (:func:`waitress_problem`); it closes the connection after, as
-    waitress's own does (the rest of the request was not read)."""
+    """waitress's error task answering problem+json (:func:`waitress_problem`), to a ``HEAD`` without its content; it
+    closes the connection after, as waitress's own does (the rest of the request was not read)."""
 
     max_upload_bytes = 0  # set by problem_channel
 
@@ -117,7 +117,22 @@ class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
         self.response_headers.extend(headers)
         self.set_close_on_finish()
         self.content_length = len(body)
-        self.write(body)
+        # A HEAD's answer has no content (RFC 9110 section 9.3.2; Content-Length still says what a GET would get).
+        # waitress leaves a body out only by status, trusting the app for a HEAD: its own answers sent it.
+        self.write(b"" if _waitress_method(self.request) == "HEAD" else body)
+
+
+def _waitress_method(request: Any) -> str | None:
+    """The method of the request waitress's parser refused, where it read the request line: its ``command``, set
+    once the headers are parsed, or else the first word of its ``first_line``, kept before them. None when unknown
+    (the line was not read; a 431's stand-in line "GET / HTTP/1.0" is not the client's)."""
+    if isinstance(request.error, RequestHeaderFieldsTooLarge):
+        return None
+    command = getattr(request, "command", None)
+    if isinstance(command, str):
+        return command
+    line = getattr(request, "first_line", None)
+    return line.split(b" ", 1)[0].decode("latin-1") if isinstance(line, bytes) else None
 
 
 def problem_channel(max_upload_bytes: int) -> type[HTTPChannel]:
@@ -182,6 +197,26 @@ class _Page:
         return 500, "Internal Server Error"
 
 
+def _gunicorn_method(request: Any, line: str | None, exc: BaseException) -> str | None:
+    """The method of the request gunicorn refused with ``exc``, where its parser got that far: the parsed request's
+    (``request``: the worker's, or the one an ``InvalidHeader`` names); else that of the request being parsed when
+    ``exc`` was raised (its ``Request`` sets ``method`` from the line before any check of the rest, and most errors
+    carry no reference to it: found in the traceback's frames); else the first word of the refused request
+    ``line`` (a line without three parts). None when unknown."""
+    from gunicorn.http.message import Request as ParsedRequest
+
+    method = getattr(request, "method", None)
+    if isinstance(method, str):
+        return method
+    tb = exc.__traceback__
+    while tb is not None:
+        parsing = tb.tb_frame.f_locals.get("self")
+        if isinstance(parsing, ParsedRequest) and isinstance(parsing.method, str):
+            return parsing.method
+        tb = tb.tb_next
+    return line.split(" ", 1)[0] if line is not None else None
+
+
 # Relies on gunicorn 27.0.1's ``Worker.handle_error(req, client, addr, exc)`` (constraints.txt pins it): it
 # classifies ``exc`` into a status, logs (a warning for a client's error, the traceback for the app's, the access
 # log) and writes its page with ``gunicorn.util.write_error`` on ``client``; the gthread worker then closes the
@@ -189,7 +224,9 @@ class _Page:
 def problem_worker(max_upload_bytes: int) -> type[Any]:
     """``ProblemWorker``: gunicorn's gthread worker (a ``worker_class``) whose own error answers are problem+json
     (:func:`server_problem`, naming ``max_upload_bytes`` on a 413), sent with ``Connection: close`` as gunicorn's
-    page is. gunicorn (the ``scale`` extra) is imported here, not with this module."""
+    page is; to a ``HEAD`` the same without its content (RFC 9110 section 9.3.2; ``Content-Length`` still says what a
+    GET would get, as :class:`RequireHost`'s answer and waitress's do). gunicorn (the ``scale`` extra) is imported
+    here, not with this module."""
     from gunicorn import util
     from gunicorn.http.errors import InvalidRequestLine
     from gunicorn.workers.gthread import ThreadWorker
@@ -213,6 +250,10 @@ def problem_worker(max_upload_bytes: int) -> type[Any]:
                                                path if isinstance(path, str) else None)
         head = "".join(f"{name}: {value}\r\n" for name, value in
                        [*headers, ("Content-Length", str(len(body))), ("Connection", "close")])
+        if _gunicorn_method(request, line, exc) == "HEAD":
+            # A HEAD's answer has no content (RFC 9110 section 9.3.2); its Content-Length says what a GET would get,
+            # as RequireHost's and waitress's answers to a HEAD do.
+            body = b""
         try:
             util.write_nonblock(client, f"HTTP/1.1 {status}\r\n{head}\r\n".encode("latin-1") + body)
         except Exception:  # the client went away: as gunicorn, nothing more to say

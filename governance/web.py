@@ -251,7 +251,8 @@ def server_options() -> Response | None:
     requires of a successful answer without content) and ``Allow`` listing every method some route of the service
     takes (``OPTIONS`` among them), sorted. Any other method with the target ``*`` is a 400 problem
     (:func:`asterisk_refusal`). None (a ``before_request`` hook's "go on") for every other target. Without it
-    werkzeug read ``*`` as the path ``/*``: 404 to the OPTIONS, 404 to the rest."""
+    werkzeug read ``*`` as the path ``/*``: 404 to the OPTIONS, 404 to the rest. ``OPTIONS http://host`` (the
+    absolute-form with an empty path) is this same request (:func:`governance.logs.asterisk_form`)."""
     if request_target() != "*":
         return None
     if request.method != "OPTIONS":

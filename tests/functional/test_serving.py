@@ -455,6 +455,46 @@ def test_a_head_to_the_asterisk_under_waitress_is_a_400_without_a_body(one_proce
 
 
 @pytest.mark.parametrize("raw", [
+    b"HEAD /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n",  # gunicorn: the error names the request
+    b"HEAD /healthz HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n",  # neither server's error names it
+    b"HEAD * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",  # gunicorn's parser refuses it (review s25, 12)
+], ids=["bad-length", "bad-header-line", "asterisk"])
+def test_a_head_refused_by_either_server_has_no_content_and_the_length_a_get_gets(either, raw):
+    """Whoever refuses a HEAD (the server's parser or the app), its answer has no content (RFC 9110 section
+    9.3.2), and its ``Content-Length`` is that of the answer to the same request by another method (section 8.6; a
+    POST, as long a name as HEAD, since the asterisk's detail names the method): both servers' own refusals sent
+    the problem's JSON after the head (``governance.serving``: waitress's error task, gunicorn's worker)."""
+    status, headers, body = exchange(either, raw)
+    get_status, get_headers, get_body = exchange(either, raw.replace(b"HEAD ", b"POST ", 1))
+    assert status == get_status == 400 and headers["content-type"] == "application/problem+json", (status, body)
+    assert body == b"" and get_body, body
+    assert headers.get("content-length") == get_headers.get("content-length") == str(len(get_body)), headers
+
+
+@pytest.mark.parametrize("target", [b"http://t", b"HTTPS://t:8080", b"http://user@t"])
+def test_options_in_absolute_form_with_an_empty_path_is_the_asterisk(either, target):
+    """``OPTIONS http://t`` is ``OPTIONS *`` (RFC 9112 section 3.2.4: a proxy forwards it so; RFC 9110 section
+    7.1) under both servers: 200 with the asterisk's ``Allow``, no redirect to ``/`` (review s25, finding 13)."""
+    status, headers, _ = exchange(either, b"OPTIONS " + target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    _, asterisk, _ = exchange(either, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status == 200 and headers["allow"] == asterisk["allow"] and headers["content-length"] == "0", headers
+
+
+@pytest.mark.parametrize(("sent", "same_as"), [
+    (b"OPTIONS http://t/ HTTP/1.1", b"OPTIONS / HTTP/1.1"),  # a path: the resource's OPTIONS
+    (b"OPTIONS http://t/v1/no-such-thing HTTP/1.1", b"OPTIONS /v1/no-such-thing HTTP/1.1"),
+    (b"GET http://t HTTP/1.1", b"GET http://t HTTP/1.1"),  # another method: the origin's "/", never a 400 of "*"
+], ids=["slash", "path", "get"])
+def test_an_absolute_form_with_a_path_or_another_method_is_not_the_asterisk(either, sent, same_as):
+    tail = b"\r\nHost: t\r\nConnection: close\r\n\r\n"
+    status, headers, _ = exchange(either, sent + tail)
+    want, want_headers, _ = exchange(either, same_as + tail)
+    assert status == want and headers.get("allow") == want_headers.get("allow"), (status, headers)
+    asterisk = exchange(either, b"OPTIONS * HTTP/1.1" + tail)[1]["allow"]
+    assert headers.get("allow") != asterisk
+
+
+@pytest.mark.parametrize("raw", [
     b"OPTIONS /* HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",  # a path: no such resource
     b"OPTIONS /v1/no-such-thing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
 ], ids=["slash-asterisk", "unknown-path"])

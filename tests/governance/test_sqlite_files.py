@@ -1,5 +1,6 @@
 """Every SQLite file the service makes is private (0600) whichever form its URL takes: a path
-(``sqlite:////srv/cg.db``) or SQLite's ``file:`` URI (``sqlite:///file:/srv/cg.db?mode=rwc&uri=true``). The
+(``sqlite:////srv/cg.db``, with ``uri=true`` or not) or SQLite's ``file:`` URI
+(``sqlite:///file:/srv/cg.db?mode=rwc&uri=true``), read as SQLite reads the name SQLAlchemy hands it. The
 database holds face templates; its ``-wal`` and ``-shm`` take its mode, its ``-turns`` file is made 0600
 (``governance.db``). Reported (s25): a ``file:`` URL skipped the step, the file kept the umask's mode."""
 
@@ -26,6 +27,7 @@ URL_FORMS: dict[str, Callable[[Path], str]] = {
     "file-uri": lambda p: f"sqlite:///file:{quote(str(p))}?mode=rwc&uri=true",
     "file-uri-empty-authority": lambda p: f"sqlite:///file://{quote(str(p))}?uri=true",
     "file-uri-localhost": lambda p: f"sqlite:///file://localhost{quote(str(p))}?uri=true",
+    "path-with-uri-true": lambda p: f"sqlite:///{p}?uri=true",  # not file:, so a file name (no option to append)
 }
 
 
@@ -60,6 +62,26 @@ def test_a_new_database_and_its_siblings_are_0600_whatever_the_url_form(tmp_path
     finally:
         engine.dispose()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cg data"]  # nothing made under another name
+
+
+@pytest.mark.parametrize(("tail", "made"), [
+    ("file:{tmp}/q%253Fx.db?uri=true", "q?x.db"),  # a "?" in the name: %3F as SQLite reads it, %253F in the URL
+    ("file:{tmp}/a%2500b.db?uri=true", "a"),  # SQLite's %00 ends the path
+    ("file:{tmp}/a%25zz.db?uri=true", "a%zz.db"),  # not an escape: kept
+    ("file:{tmp}/cg.db?uri=true&mode=%256Demory", None),  # the options are decoded too: in memory
+    ("{tmp}/cg.db?uri=true&mode=rwc", "cg.db?mode=rwc"),  # a file name: SQLAlchemy appends the options to it
+], ids=["escaped-question-mark", "nul", "percent", "mode-escaped", "name-with-options"])
+def test_sqlite_file_is_the_file_sqlite_makes(tmp_path, permissive_umask, tail, made):
+    """Read by SQLite's rules from the name SQLAlchemy hands it (review s25, finding 11): the file made, 0600."""
+    url = "sqlite:///" + tail.format(tmp=tmp_path)
+    assert sqlite_file(url) == (tmp_path / made if made else None)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x)")
+    finally:
+        engine.dispose()
+    assert {p.name: _mode(p) for p in tmp_path.iterdir()} == ({made: 0o600} if made else {})
 
 
 def test_a_relative_file_uri_is_the_file_beside_the_working_directory(tmp_path, permissive_umask, monkeypatch):
