@@ -15,6 +15,8 @@ import pytest
 
 from governance.cli import main
 
+from .conftest import one_line_exit
+
 REPORT = {"c2pa": {"state": "absent", "failures": []}, "watermark": {"checked": True, "found": False},
           "origin": "unknown", "summary": "no C2PA manifest"}
 
@@ -56,27 +58,10 @@ def stand_in() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def media(tmp_path: Path) -> Path:
-    path = tmp_path / "x.jpg"
-    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
-    return path
-
-
-def _one_line_exit(argv: list[str]) -> str:
-    """The one line ``main(argv)`` exits with (a SystemExit whose code is that line: exit 1)."""
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    msg = e.value.code
-    assert isinstance(msg, str), f"not a one-line exit: {msg!r}"
-    assert "\n" not in msg, msg
-    return msg
-
-
 def test_a_blank_error_answer_names_the_status_not_an_index_error(stand_in, media):
     """S22-TRY-1: an error answer whose body is only whitespace (a proxy's 503) ended in
     ``consentgate: IndexError: list index out of range`` instead of naming the service and its status."""
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/blank"])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in + "/blank"])
     assert msg.startswith(f"consentgate verify: {stand_in}/blank answered 503"), msg
 
 
@@ -87,7 +72,7 @@ def test_a_200_that_is_not_a_report_is_refused_and_nothing_is_printed(stand_in, 
     ended in ``consentgate: KeyError: 'c2pa'``; with ``--json`` it was first printed to stdout as if it were the
     report, then the command failed."""
     argv = ["verify", str(media), "--url", stand_in + where] + (["--json"] if as_json else [])
-    msg = _one_line_exit(argv)
+    msg = one_line_exit(argv)
     assert "answered 200" in msg and "not a verification report" in msg, msg
     assert capsys.readouterr().out == ""
 
@@ -95,29 +80,29 @@ def test_a_200_that_is_not_a_report_is_refused_and_nothing_is_printed(stand_in, 
 def test_a_redirect_says_where_it_points(stand_in, media):
     """S22-TRY-3: a service behind a proxy that redirects http to https answered ``301`` and the CLI said only
     ``answered 301``: the Location (what the user should pass instead) was dropped."""
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/redirect"])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in + "/redirect"])
     assert "answered 301" in msg and "https://cg.example.org/v1/verify" in msg, msg
 
 
 def test_an_html_error_page_is_shown_as_its_text_not_its_first_tag(stand_in, media):
     """S22-TRY-4: a proxy's HTML error page was reduced to its first line, ``<html>``, hiding ``502 Bad Gateway``."""
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/html"])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in + "/html"])
     assert "502 Bad Gateway" in msg, msg
 
 
 def test_terminal_control_bytes_of_an_answer_are_not_printed(stand_in, media):
     """S22-TRY-5: the body of a non-JSON answer went to the terminal as is, escape sequences included (a hostile
     or broken server could retitle or clear the user's terminal)."""
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in + "/control"])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in + "/control"])
     assert "answered 500: boom" in msg and "\x1b" not in msg and "\x07" not in msg, msg
 
 
 def test_a_password_in_the_address_is_not_printed(media):
     """S22-TRY-6: ``--url http://user:secret@host`` printed the password in the error line (terminal scroll-back,
     CI logs), though the project redacts URLs it prints elsewhere (``governance.config.redact_url``)."""
-    msg = _one_line_exit(["verify", str(media), "--url", "http://bob:s3cret@nonexistent.invalid"])
+    msg = one_line_exit(["verify", str(media), "--url", "http://bob:s3cret@nonexistent.invalid"])
     assert "cannot reach" in msg and "s3cret" not in msg, msg
-    msg = _one_line_exit(["verify", str(media), "--url", "http://bob:s3cret@nonexistent.invalid:99999"])
+    msg = one_line_exit(["verify", str(media), "--url", "http://bob:s3cret@nonexistent.invalid:99999"])
     assert "s3cret" not in msg, msg
 
 
@@ -125,13 +110,13 @@ def test_a_password_in_the_address_is_not_printed(media):
 def test_an_address_with_a_query_or_fragment_is_refused_in_one_line(stand_in, media, suffix):
     """S22-TRY-7: ``--url http://host/?a=1`` was posted to ``/?a=1/v1/verify`` (the query swallowed the path) and
     the service's ``405`` came back with no hint why."""
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in + suffix])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in + suffix])
     assert "--url must be an http:// or https:// address" in msg, msg
 
 
 def test_the_scheme_is_case_insensitive(stand_in, media):
     """S22-TRY-8: ``HTTP://host`` (RFC 3986: schemes are case-insensitive) was refused as not an http address."""
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "HTTP://") + "/blank"])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "HTTP://") + "/blank"])
     assert "answered 503" in msg, msg
 
 
@@ -143,7 +128,7 @@ def test_a_real_report_still_prints(stand_in, media, capsys):
 
 def test_a_directory_as_file_is_named_as_such(tmp_path):
     """S22-TRY-9: ``consentgate verify DIR`` said ``no such file: DIR`` of a directory that exists."""
-    msg = _one_line_exit(["verify", str(tmp_path), "--url", "http://127.0.0.1:9"])
+    msg = one_line_exit(["verify", str(tmp_path), "--url", "http://127.0.0.1:9"])
     assert "a directory, not a file" in msg, msg
 
 
@@ -181,16 +166,16 @@ def test_https_to_a_plain_http_port_says_so(stand_in, media, monkeypatch):
     with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers, like waitress to TLS
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
-        msg = _one_line_exit(["verify", str(media), "--url", f"https://127.0.0.1:{silent.getsockname()[1]}"])
+        msg = one_line_exit(["verify", str(media), "--url", f"https://127.0.0.1:{silent.getsockname()[1]}"])
     assert "TLS handshake" in msg and "use http://" in msg and "cannot reach" not in msg, msg
-    msg = _one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "https://") + "/ok"])
+    msg = one_line_exit(["verify", str(media), "--url", stand_in.replace("http://", "https://") + "/ok"])
     assert "TLS with" in msg and "use http://" in msg, msg
 
 
 def test_an_answer_larger_than_any_report_is_not_read_whole(stand_in: str, media: Path) -> None:
     """Reported and left at first: the whole answer was read into memory, however large (a hostile or broken
     service could exhaust the client's memory). The CLI reads at most ``VERIFY_MAX_ANSWER`` (16 MiB)."""
-    line = _one_line_exit(["verify", str(media), "--url", stand_in + "/huge"])
+    line = one_line_exit(["verify", str(media), "--url", stand_in + "/huge"])
     assert "answered 200 with more than 16 MiB: not a verification report" in line
 
 

@@ -29,6 +29,8 @@ from governance import cli
 from governance.cli import main
 from tests.servers import start, stop
 
+from .conftest import one_line_exit
+
 REPORT = {"c2pa": {"state": "absent", "failures": []}, "watermark": {"checked": True, "found": False},
           "origin": "unknown", "summary": "no C2PA manifest"}
 REPORT_BYTES = json.dumps(REPORT).encode()
@@ -125,23 +127,6 @@ def report_server(sock: socket.socket, seen: list[bytes]) -> None:
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "VERIFY_CONNECT_S", 2.0)
     monkeypatch.setattr(cli, "VERIFY_READ_S", 1.0)
-
-
-@pytest.fixture
-def media(tmp_path: Path) -> Path:
-    path = tmp_path / "x.jpg"
-    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
-    return path
-
-
-def one_line_exit(argv: list[str]) -> str:
-    """The one line ``main(argv)`` exits with; asserts it is one printable line (no terminal control bytes)."""
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    msg = e.value.code
-    assert isinstance(msg, str), f"not a one-line exit: {msg!r}"
-    assert msg.isprintable(), f"not one printable line: {msg!r}"
-    return msg
 
 
 def make_cert(directory: Path, *, dns: tuple[str, ...] = ("localhost",),
