@@ -1,13 +1,14 @@
 """Run benchmarks: ``python -m bench`` runs them all; ``python -m bench NAME [flags]`` runs one with its flags
-(``python -m bench watermark --quick``, ``python -m bench faces --only search``, ``python -m bench names``)."""
+(``python -m bench watermark --quick``, ``python -m bench faces --only search``, ``python -m bench names``,
+``python -m bench selfie --quick``)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("decisions", "seal", "verify", "library", "watermark", "faces", "insightface", "liveness", "limits", "names",
-       "restrictions", "scale", "label", "recorder")
+ALL = ("decisions", "seal", "verify", "library", "watermark", "faces", "insightface", "liveness", "selfie", "limits",
+       "names", "restrictions", "scale", "label", "recorder")
 
 
 def main(argv: list[str]) -> int:
