@@ -390,7 +390,7 @@ class Pipeline:
             except _Retry as e:
                 delay = delays[min(tries_before, len(delays) - 1)]
                 metrics.RETRIES.labels(reason=e.kind).inc()
-                log.warning("generation %s failed transiently while %s (%s); trying again in %.1f s",
+                log.warning("generation %s failed transiently while %s (%s); trying again in %g s",
                             generation_id, e.stage, e.reason, delay)
                 return RetryLater(delay, f"{e.stage}: {e.reason}")
             except _Leased as e:

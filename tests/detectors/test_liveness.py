@@ -218,9 +218,12 @@ def test_a_splice_of_two_people_hidden_by_a_cross_fade(challenge, photo, backend
     err = refusal(frames, fps, THREE, backend)
     # Here the dissolve keeps the face tracked and the identity check refuses it; CI's clean install (newer
     # av/OpenCV/numpy wheels: pyproject pins ranges) once lost the face in the ghosted frames instead and
-    # refused it as a broken take. Both are the refusal a splice must get; anything else (accepted, or
-    # refused for a pose) is the defect this test is for.
-    expected = {"identity_changed": "not show the same person", "track_break": "continuous take|leave the view"}
+    # refused it as a broken take, and a full suite's run (encoder threads under load) once found the ghost of
+    # the second face beside the first for 3 frames. Each is a refusal a splice must get: a dissolve between two
+    # people shows two faces for a moment; anything else (accepted, or refused for a pose) is the defect this
+    # test is for.
+    expected = {"identity_changed": "not show the same person", "track_break": "continuous take|leave the view",
+                "multiple_faces": "second face is in view"}
     assert err.reason in expected and re.search(expected[err.reason], err.message), (err.reason, err.message)
 
 

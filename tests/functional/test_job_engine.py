@@ -168,9 +168,15 @@ def test_a_job_whose_request_the_database_lost_is_dropped(make_api, prefix):
     assert web.leftovers() == []
 
 
-def test_a_transient_failure_is_retried_by_the_engine_with_backoff_then_blocked_with_the_reason(make_api, prefix):
+def test_a_transient_failure_is_retried_by_the_engine_with_backoff_then_blocked_with_the_reason(make_api, prefix,
+                                                                                                  caplog):
     """A full disk at every try: Dramatiq re-delivers the job after each backoff the pipeline asks for
-    (io_retry_base_s, twice that); after the last try it is blocked, saying why and how often it was tried."""
+    (io_retry_base_s, twice that: the delays it logs, and no try comes before its delay has passed); after the last
+    try it is blocked, saying why and how often it was tried. (The gaps between tries are not compared with each
+    other: each is the delay plus a generation, whose time under load varies more than the delays differ.)"""
+    import logging
+    import re
+
     from governance import metrics
 
     web = make_api(queue="redis", queue_prefix=prefix, worker="none", io_retries=2, **FAST)
@@ -186,13 +192,17 @@ def test_a_transient_failure_is_retried_by_the_engine_with_backoff_then_blocked_
     worker = _worker(web.rt.settings, "w-full")
     worker.pipeline.on("generated", disk_full)
     try:
-        assert worker.pipeline.run_worker(max_jobs=3, poll_s=0.05) == 3
+        with caplog.at_level(logging.WARNING, logger="governance.generations.pipeline"):
+            assert worker.pipeline.run_worker(max_jobs=3, poll_s=0.05) == 3
     finally:
         worker.close()
     body = web.call("GET", f"/v1/generations/{gen['id']}", bob).get_json()
     assert body["state"] == "blocked"
     assert "No space left on device" in body["reasons"][-1] and "tried 3 time(s)" in body["reasons"][-1]
-    assert len(tries) == 3 and tries[2] - tries[1] >= tries[1] - tries[0] > 0
+    asked = [float(m.group(1)) for r in caplog.records
+             if gen["id"] in r.getMessage() and (m := re.search(r"trying again in ([0-9.e-]+) s", r.getMessage()))]
+    assert asked == [0.05, 0.1] == list(web.rt.settings.io_retry_delays)
+    assert len(tries) == 3 and tries[1] - tries[0] >= asked[0] and tries[2] - tries[1] >= asked[1]
     assert metrics.RETRIES.labels(reason="storage")._value.get() == before + 2
     assert web.rt.pipeline.engine.depth() == 0  # acknowledged, not dead-lettered
     assert web.leftovers() == []
