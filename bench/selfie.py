@@ -34,7 +34,6 @@ switch accepted with a face of the other person that may become a template row).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import sys
 import time
@@ -44,16 +43,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
+from bench.liveness import helper  # tests/detectors/challenge_video.py, loaded by path
 from bench.media_clips import load
 from detectors.enroll import MIN_VIDEO_FRAMES as MIN_FACES  # fewer usable faces are "too_short" before anything else
 from detectors.matching import MATCH_THRESHOLD as THRESHOLD  # dlib's, what enroll_video judges with
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
-HELPER = Path(__file__).resolve().parents[1] / "tests" / "detectors" / "challenge_video.py"
 RATE = Fraction(30000, 1001)
 HAMILTON = range(84, 211)  # Lin-Manuel Miranda alone, close up, turning his head
 PHOTOS = {"obama.jpg": "obama", "biden2.jpg": "biden", "alex-lacamoire.png": "lacamoire",
@@ -66,14 +64,6 @@ OLD_STEP, OLD_MEAN = 0.55, 0.50  # the replaced rule (dlib threshold 0.50 x 1.1;
 
 
 # -- the clips ------------------------------------------------------------------------------------------------
-def _helper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("challenge_video", HELPER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _real_clip() -> np.ndarray:
     from media.video import iter_frames
 
@@ -88,7 +78,7 @@ def clips(quick: bool) -> dict[str, tuple[str, np.ndarray]]:
     from media.video import load_image
 
     out: dict[str, tuple[str, np.ndarray]] = {"miranda (real)": ("miranda", _real_clip())}
-    cv = _helper()
+    cv = helper()
     names = list(PHOTOS)[:2] if quick else list(PHOTOS)
     for seed, name in enumerate(names):
         square = cv.challenge_frames(load_image(FACES / name), ("left", "right", "up"), size=360,
