@@ -374,25 +374,12 @@ def _sqlite_uri_file(uri: bytes) -> bytes | None:
     return _sqlite_unquote(path)
 
 
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-
-
 def _sqlite_unquote(part: bytes) -> bytes:
     """``part`` with SQLite's decoding of a URI's path, option name or value: ``%HH`` (two hex digits) is the byte,
-    another ``%`` is kept; a ``%00`` ends the part."""
-    out = bytearray()
-    i = 0
-    while i < len(part):
-        if part[i] == 0x25 and i + 2 < len(part) and part[i + 1] in _HEX and part[i + 2] in _HEX:
-            octet = int(part[i + 1:i + 3], 16)
-            if octet == 0:
-                break
-            out.append(octet)
-            i += 3
-        else:
-            out.append(part[i])
-            i += 1
-    return bytes(out)
+    another ``%`` is kept (the standard library's ``unquote_to_bytes``); a ``%00`` ends the part."""
+    from urllib.parse import unquote_to_bytes
+
+    return unquote_to_bytes(part).partition(b"\0")[0]
 
 
 def _parse(name: str, type_: Any, raw: str) -> Any:
