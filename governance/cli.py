@@ -714,10 +714,9 @@ def _post_file(conn: Any, target: str, path: Path, upload: BinaryIO) -> tuple[in
     A service that refuses the upload before reading it all (413) may close while the body is still being sent (a
     broken pipe; over TLS an EOF): its answer is read all the same."""
     import http.client
-    import secrets
     import ssl
 
-    boundary = f"consentgate-{secrets.token_hex(16)}"
+    boundary = f"consentgate-{os.urandom(16).hex()}"  # what secrets.token_hex reads, without importing it (1 ms)
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"{_form_name(path)}\"\r\n"
             f"Content-Type: application/octet-stream\r\n\r\n").encode()
     tail = f"\r\n--{boundary}--\r\n".encode()

@@ -20,6 +20,7 @@ phones record portrait video) is applied to every frame, and :func:`probe` repor
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
@@ -426,13 +427,25 @@ def _plane(frame: Any, index: int, height: int, width: int) -> np.ndarray:
 
 
 def iter_planes(source: Source, *, max_frames: int | None = None, limits: Limits | None = DEFAULT_LIMITS,
-                meter: Meter | None = None) -> Iterator[tuple[int, Planes]]:
+                meter: Meter | None = None, ahead: int = 0, name: str = "decode"
+                ) -> Generator[tuple[int, Planes], None, None]:
     """Yield ``(index, Planes)`` for every decoded frame, under ``limits`` as :func:`iter_frames`: for a reader
     of luma and small thumbnails (the watermark's evidence, the fingerprint) this skips the full-size RGB
-    conversion, which costs as much as the decode itself (``python -m bench verify``)."""
+    conversion, which costs as much as the decode itself (``python -m bench verify``).
+
+    ``ahead`` > 0 decodes on a second thread (named ``name``), up to that many frames ahead of the reader
+    (:func:`prefetch`; close the iterator to stop it early), and makes each :class:`Planes` on the reader's
+    thread: the decoding thread then does as little as it can while it holds the interpreter's lock, which the
+    reader's work would otherwise keep it waiting for (issue 12, fifth pass: ~4 ms of a 10 s clip's
+    verification, docs/performance.md 4e)."""
     reformatter, orientation = _reformatter(), _Orientation()
-    for index, frame in _decode(source, limits, meter, max_frames):
-        yield index, Planes(frame, reformatter, orientation=orientation)
+    if ahead <= 0:
+        for index, frame in _decode(source, limits, meter, max_frames):
+            yield index, Planes(frame, reformatter, orientation=orientation)
+        return
+    with contextlib.closing(prefetch(lambda: _decode(source, limits, meter, max_frames), ahead, name=name)) as frames:
+        for index, frame in frames:
+            yield index, Planes(frame, reformatter, orientation=orientation)
 
 
 def prefetch(make: Callable[[], Iterator[T]], depth: int = 16, *, name: str = "decode") -> Generator[T, None, None]:

@@ -77,7 +77,13 @@ class BorderStats:
     def add(self, luma: np.ndarray) -> None:
         """Add one frame's (H, W) luma (any resolution; over :data:`_SMALL` px it is area-reduced first);
         every frame must have the first one's size."""
-        h, w = luma.shape
+        self.add_many(luma[None])
+
+    def add_many(self, lumas: np.ndarray) -> None:
+        """Add frames given as one (K, H, W) array of luma, as :meth:`add` each in turn (the same sums, to the
+        bit: the per-frame means are taken alike and summed in frame order), in a few array operations instead
+        of a dozen a frame (issue 12: a verification's reader adds every frame)."""
+        k, h, w = lumas.shape
         if self._size is None:
             s = min(1.0, _SMALL / max(h, w))
             self._size, self._small = (h, w), (max(1, round(h * s)), max(1, round(w * s)))
@@ -85,19 +91,23 @@ class BorderStats:
             self._step = [np.zeros(self._small[0] - 1), np.zeros(self._small[1] - 1)]
         elif self._size != (h, w):
             raise ValueError(f"frames of one video must have one size, got {self._size} then {(h, w)}")
+        if k == 0:
+            return
         sh, sw = self._small
-        small: np.ndarray = luma.astype(np.float32)
+        small: np.ndarray = lumas.astype(np.float32)
         if (sh, sw) != (h, w):
-            small = cv2.resize(small, (sw, sh), interpolation=cv2.INTER_AREA)
+            small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in small])
+        # the per-frame float32 means, then added to the float64 sums one frame after another (a reduction over
+        # the frames' axis, which is not the contiguous one, goes in order), as the frame-by-frame sums did
         if sw > 1:
-            dx = np.abs(np.diff(small, axis=1))
-            self._detail[0] += dx.mean(axis=1)
-            self._step[1] += dx.mean(axis=0)
+            dx = np.abs(np.diff(small, axis=2))
+            self._detail[0] = _summed(self._detail[0], dx.mean(axis=2))
+            self._step[1] = _summed(self._step[1], dx.mean(axis=1))
         if sh > 1:
-            dy = np.abs(np.diff(small, axis=0))
-            self._detail[1] += dy.mean(axis=0)
-            self._step[0] += dy.mean(axis=1)
-        self.frames += 1
+            dy = np.abs(np.diff(small, axis=1))
+            self._detail[1] = _summed(self._detail[1], dy.mean(axis=1))
+            self._step[0] = _summed(self._step[0], dy.mean(axis=2))
+        self.frames += k
 
     def box(self) -> Box | None:
         """The picture inside flat bars on two opposite sides (or on all four), or ``None`` when there are none."""
@@ -111,6 +121,13 @@ class BorderStats:
         if cut == [0, 0]:
             return None
         return Box(cut[0], h - cut[0], cut[1], w - cut[1], h, w)
+
+
+def _summed(total: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``total`` (float64) plus each row of ``rows`` in turn: numpy reduces a C-ordered array's first axis row after
+    row, so the sum is the loop's, bit for bit."""
+    out: np.ndarray = np.concatenate([total[None], rows]).sum(axis=0)
+    return out
 
 
 def _bar_size(detail: np.ndarray, step: np.ndarray) -> int | None:

@@ -54,7 +54,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO
@@ -94,6 +94,7 @@ _CHROMA_GRID = 2
 _CHROMA_WEIGHT = 0.35  # share of a frame descriptor's norm given to colour
 _MARGIN = 0.15  # per side, left out of the stored view
 _THUMB = 64  # every frame is first reduced to a 64 x 64 thumbnail
+_BORDER_BATCH = 32  # frames whose border statistics are taken together (at most 32 x 64 x 256 bytes held)
 _THUMB_LONG = 4  # a query also keeps one of the frame's shape, 64 px on the short side and at most 4x that
 _WORK = 32
 _BLUR = 0.8  # Gaussian sigma on the 32 x 32 working image
@@ -223,6 +224,7 @@ class FingerprintBuilder:
         self._stride = 1
         self._seen = 0
         self._borders: BorderStats | None = BorderStats() if query_views else None
+        self._lumas: list[np.ndarray] = []  # shaped thumbnails' luma not yet added to the border statistics
         self._size: tuple[int, int] | None = None
 
     @property
@@ -258,9 +260,17 @@ class FingerprintBuilder:
             if self._size is None:
                 self._size = frame_shape
             if frame_shape != self._size:
-                self._borders = None  # frames of changing size: no bars to find
+                self._borders, self._lumas = None, []  # frames of changing size: no bars to find
             else:
-                self._borders.add(thumbs[1][..., 0])  # the luma of the thumbnail that keeps the frame's shape
+                self._lumas.append(thumbs[1][..., 0])  # the luma of the thumbnail that keeps the frame's shape
+                if len(self._lumas) >= _BORDER_BATCH:
+                    self._add_borders()
+
+    def _add_borders(self) -> None:
+        """Hand the lumas waiting for the border statistics over, in one batch."""
+        if self._borders is not None and self._lumas:
+            self._borders.add_many(np.stack(self._lumas))
+        self._lumas = []
 
     def fingerprint(self) -> Fingerprint:
         """The fingerprint of the frames added so far (at least one)."""
@@ -272,14 +282,16 @@ class FingerprintBuilder:
         picked = [thumbs[min(len(thumbs) - 1, int(round(m / self._stride)))] for m in moments]
         windows = _windows() if self.query_views else _windows()[:1]
         squares = _planes(np.stack([square for square, _ in picked]))
-        described = [_describe_planes(squares, w) for w in windows]
+        described = [_describe_windows(squares, windows)]
+        self._add_borders()
         if self.query_views and self._borders is not None:  # a picture padded into the frame
             boxes = _box_windows(self._borders, self._size)
             if boxes:
-                shaped = _planes(np.stack([s for _, s in picked]))
-                described += [_describe_planes(shaped, w) for w in boxes]
-        views = np.stack(described)
-        q = np.clip(np.rint(views * 127), -127, 127).astype(np.int8)
+                same = all(s is square for square, s in picked)  # a square frame's shaped thumbnail is its square
+                described.append(_describe_windows(squares if same else _planes(np.stack([s for _, s in picked])),
+                                                   boxes))
+        views = described[0] if len(described) == 1 else np.concatenate(described)
+        q = _quantize(views)
         if not self.query_views:
             return Fingerprint(q[0])
         return Fingerprint(q[0], views=np.concatenate([q[1:], q[..., _mirror_order()]]))
@@ -361,6 +373,8 @@ class FingerprintIndex:
         """Distance from ``fp`` (best query view) to every stored row, and the rows' keys."""
         if not isinstance(fp, Fingerprint):
             raise FingerprintError(f"expected a Fingerprint, got {type(fp).__name__}")
+        if not len(self):  # nothing released yet: no query vectors to make (~1.5 ms for a 311-view query)
+            return np.zeros(0, np.float32), []
         q = fp.query_vectors()
         with self._lock:
             d = 1.0 - np.max(self._matrix[: self._size] @ q.T, axis=1, initial=-1.0)
@@ -511,40 +525,97 @@ def _describe_many(thumbs: np.ndarray, window: tuple[float, float, float, float]
     """:func:`_describe` of each of ``thumbs`` ((N, H, W, 3) uint8 YCrCb, one shape) in ``window``: (N, _DIMS)
     float32. Every step of :func:`_describe` (area resizes, Gaussian blurs, the band-pass) is linear and
     separable, so the luma grid is ``A_y @ crop @ A_x.T`` and the colour cells ``C_y @ crop @ C_x.T``, with the
-    matrices taken from OpenCV's own operators (:func:`_window_ops`): one batched product for all N frames
-    instead of 5 OpenCV calls a frame (issue 12: 8x less time for a query's views). The descriptors equal
-    :func:`_describe`'s to float32 rounding (tests/provenance/test_fingerprint_batch.py)."""
-    return _describe_planes(_planes(thumbs), window)
+    matrices taken from OpenCV's own operators (:func:`_window_ops`): batched products for all N frames instead
+    of 5 OpenCV calls a frame (issue 12). The descriptors equal :func:`_describe`'s to float32 rounding
+    (tests/provenance/test_fingerprint_batch.py)."""
+    described: np.ndarray = _describe_windows(_planes(thumbs), [window])[0]
+    return described
 
 
 def _planes(thumbs: np.ndarray) -> np.ndarray:
     """(N, H, W, 3) uint8 YCrCb thumbnails as (3, N, H, W) float32 planes, chroma centred on 0: what
-    :func:`_describe_planes` reads, made once for all the windows of a fingerprint."""
+    :func:`_describe_windows` reads, made once for all the windows of a fingerprint."""
     planes = np.ascontiguousarray(np.moveaxis(thumbs, -1, 0), dtype=np.float32)
     planes[1:] -= np.float32(128.0)
     return planes
 
 
-def _describe_planes(planes: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
-    """:func:`_describe_many` of thumbnails given as :func:`_planes` (each plane's crop a view, rows contiguous:
-    the same values as cropping and converting the thumbnails per window, issue 12 third pass: a quarter less
-    time for a query's views)."""
+def _describe_windows(planes: np.ndarray, windows: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
+    """:func:`_describe_many` of thumbnails given as :func:`_planes` ((3, N, H, W) float32), in each of
+    ``windows``: (len(windows), N, _DIMS) float32.
+
+    The windows of one crop size share their matrices (:func:`_window_ops` depends on the crop's size, not on
+    where it lies), and the crops of one size come from a few row and column offsets (5 x 5 for each crop of
+    :func:`_windows`): the row operator is applied once per distinct row offset, across the whole width, and the
+    column operator once per distinct column offset to all of those rows at once; the band-pass, centring and
+    norms then run over every window together. A query's 125 crop views cost a tenth as many products as one
+    window at a time (issue 12, fifth pass: 11 -> ~2 ms for the bench clip's query; docs/performance.md 4e). The
+    values are :func:`_describe`'s to float32 rounding (tests/provenance/test_fingerprint_batch.py)."""
     n, th, tw = planes.shape[1:]
-    ys, xs, a_y, a_x, c_y, c_x, g16 = _window_ops(th, tw, tuple(float(v) for v in window))
-    sub = planes[:, :, ys, xs]  # (3, N, sh, sw)
-    grid = a_y @ sub[0] @ a_x.T  # (N, 16, 16)
-    grid = grid - g16 @ grid @ g16.T
-    grid = grid.reshape(n, -1)
-    grid = grid - grid.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(grid, axis=1, keepdims=True)
-    grid = np.divide(grid, norm, out=np.zeros_like(grid), where=norm > 1e-3)
-    chroma = np.stack([c_y @ sub[c] @ c_x.T for c in (1, 2)], axis=-1)  # (N, 2, 2, 2)
-    chroma = np.clip(chroma.reshape(n, -1) / np.float32(64.0), -1, 1)
-    desc = np.concatenate([np.float32(np.sqrt(1 - _CHROMA_WEIGHT**2)) * grid, np.float32(_CHROMA_WEIGHT) * chroma],
-                          axis=1)
-    norm = np.linalg.norm(desc, axis=1, keepdims=True)
-    out: np.ndarray = np.divide(desc, norm, out=desc.copy(), where=norm > 1e-6).astype(np.float32)
+    count = len(windows)
+    grids = np.empty((count, n, _GRID, _GRID), np.float32)
+    chroma = np.empty((2, count, n, _CHROMA_GRID, _CHROMA_GRID), np.float32)  # (Cr, Cb) first: moved last at the end
+    groups: dict[tuple[int, int], list[tuple[int, slice, slice]]] = {}
+    for i, window in enumerate(windows):
+        ys, xs = _window_ops(th, tw, tuple(float(v) for v in window))[:2]
+        groups.setdefault((ys.stop - ys.start, xs.stop - xs.start), []).append((i, ys, xs))
+    g16 = None
+    for members in groups.values():
+        first = members[0]
+        _, _, a_y, a_x, c_y, c_x, g16 = _window_ops(th, tw, tuple(float(v) for v in windows[first[0]]))
+        rows = sorted({ys.start for _, ys, _ in members})
+        at = {start: k for k, start in enumerate(rows)}
+        sh = first[1].stop - first[1].start
+        # (N, 16 * rows, W) and (2, N, 2 * rows, W): each distinct row crop through its operator, full width
+        luma = np.concatenate([a_y @ planes[0, :, r:r + sh] for r in rows], axis=1)
+        colour = np.concatenate([c_y @ planes[1:, :, r:r + sh] for r in rows], axis=2)
+        by_column: dict[int, list[tuple[int, slice, slice]]] = {}
+        for member in members:
+            by_column.setdefault(member[2].start, []).append(member)
+        for same in by_column.values():
+            xs = same[0][2]
+            g = luma[:, :, xs] @ a_x.T  # (N, 16 * rows, 16)
+            c = colour[:, :, :, xs] @ c_x.T  # (2, N, 2 * rows, 2)
+            for i, ys, _ in same:
+                k = at[ys.start]
+                grids[i] = g[:, _GRID * k:_GRID * (k + 1)]
+                chroma[:, i] = c[:, :, _CHROMA_GRID * k:_CHROMA_GRID * (k + 1)]
+    if g16 is None:
+        return np.empty((0, n, _DIMS), np.float32)
+    # the band-pass of every grid, as products of 16 x 16 matrices (one large product would wake OpenBLAS's threads,
+    # which spin on the core the decoder needs: 30 % more CPU for the whole verification, docs/performance.md 4e)
+    grids -= (g16 @ grids) @ np.ascontiguousarray(g16.T)
+    flat = grids.reshape(count * n, -1)
+    flat -= flat.mean(axis=1, keepdims=True)
+    out = np.empty((count * n, _DIMS), np.float32)
+    layout, colours = out[:, :_GRID * _GRID], out[:, _GRID * _GRID:]
+    norm = _norms(flat)  # a flat layout (norm ~0) stays all zeros
+    scale = np.divide(np.float32(np.sqrt(1 - _CHROMA_WEIGHT**2)), norm, out=np.zeros_like(norm), where=norm > 1e-3)
+    np.multiply(flat, scale, out=layout)
+    colours[:] = np.moveaxis(chroma, 0, -1).reshape(count * n, -1)
+    colours /= np.float32(64.0)
+    np.clip(colours, -1, 1, out=colours)
+    colours *= np.float32(_CHROMA_WEIGHT)
+    norm = _norms(out)
+    out *= np.divide(np.float32(1), norm, out=np.ones_like(norm), where=norm > 1e-6)
+    described: np.ndarray = out.reshape(count, n, _DIMS)
+    return described
+
+
+def _norms(rows: np.ndarray) -> np.ndarray:
+    """(M, 1) float32: the Euclidean norm of each row of an (M, D) float32 array."""
+    sq = np.einsum("ij,ij->i", rows, rows)
+    out: np.ndarray = np.sqrt(sq, out=sq)[:, None]
     return out
+
+
+def _quantize(views: np.ndarray) -> np.ndarray:
+    """Unit-norm float descriptors as the stored int8 values: ``rint(x * 127)`` clipped to +-127."""
+    scaled = np.multiply(views, np.float32(127))
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -127, 127, out=scaled)
+    q: np.ndarray = scaled.astype(np.int8)
+    return q
 
 
 @lru_cache(maxsize=1024)

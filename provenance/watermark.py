@@ -569,14 +569,13 @@ def detect_video(
     Raises :class:`WatermarkError` for a missing, empty or unreadable file, a still image, or a video
     without a single decodable frame, so that "no watermark" (``None``) always means a video was read.
     """
-    from media.video import MediaError, iter_planes, prefetch
+    from media.video import MediaError, iter_planes
 
     _check_key(key)
     src = _video_source(source)
     reader = MarkReader([key], max_frames=max_frames, checks=EARLY_CHECKS if early else ())
     try:  # luma straight from the decoder's planes (no RGB frame), decoded a few frames ahead on a second thread
-        with contextlib.closing(prefetch(lambda: iter_planes(src, max_frames=max_frames), 8,
-                                         name="watermark-decode")) as decoded:
+        with contextlib.closing(iter_planes(src, max_frames=max_frames, ahead=8, name="watermark-decode")) as decoded:
             for _, planes in decoded:
                 if reader.add_luma(planes.luma):
                     break

@@ -52,7 +52,7 @@ def read_upload(data: bytes, kind: str, *, watermark_keys: Sequence[WatermarkKey
     conversion of whole frames). Frames stream through, so memory stays about one frame. A reader whose input
     fails is dropped with its error; the other one goes on. A crossed limit (:class:`~media.limits.LimitExceeded`)
     stops both and is raised."""
-    from media.video import LimitExceeded, MediaError, iter_planes, load_image, prefetch
+    from media.video import LimitExceeded, MediaError, iter_planes, load_image
     from provenance.errors import FingerprintError, WatermarkError
     from provenance.fingerprint import FingerprintBuilder
     from provenance.watermark import EVIDENCE_MAX_SIDE, MarkReader
@@ -74,8 +74,7 @@ def read_upload(data: bytes, kind: str, *, watermark_keys: Sequence[WatermarkKey
         # the readers take luma and thumbnails straight from the decoder's planes (no full-size RGB frame), the
         # decode running a few frames ahead on a second thread
         # (a frame or eight beyond the last one read may be decoded, and counted by the meter, meanwhile)
-        with contextlib.closing(prefetch(lambda: iter_planes(io.BytesIO(data), meter=meter), 8,
-                                         name="verify-decode")) as decoded:
+        with contextlib.closing(iter_planes(io.BytesIO(data), meter=meter, ahead=8, name="verify-decode")) as decoded:
             for _, planes in decoded:
                 if out.marks is not None and not out.marks.done:
                     try:

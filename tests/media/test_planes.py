@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media.video import Clip, iter_frames, iter_planes, prefetch, write_video
+from media.video import Clip, MediaError, iter_frames, iter_planes, prefetch, write_video
 from provenance.errors import FingerprintError, WatermarkError
 from provenance.fingerprint import FingerprintBuilder
 from provenance.watermark import Evidence
@@ -60,6 +60,24 @@ def test_prefetch_hands_on_the_producers_error_and_stops_early():
     many = prefetch(lambda: iter(range(10_000)), 4)
     assert next(many) == 0
     many.close()  # the thread stops; nothing hangs
+
+
+def test_planes_decoded_ahead_are_the_planes_decoded_inline(clip_path):
+    """``iter_planes(ahead=N)`` decodes on a second thread and makes the planes on the reader's: the same frames,
+    in order, upright; a decode error reaches the reader; closing it early stops the decoding thread."""
+    import threading
+
+    inline = [(i, p.luma, p.ycrcb(16, 16)) for i, p in iter_planes(clip_path)]
+    ahead = [(i, p.luma, p.ycrcb(16, 16)) for i, p in iter_planes(clip_path, ahead=2, name="test-decode")]
+    assert [i for i, *_ in ahead] == [i for i, *_ in inline] == list(range(6))
+    for (_, y1, t1), (_, y2, t2) in zip(inline, ahead, strict=True):
+        assert np.array_equal(y1, y2) and np.array_equal(t1, t2)
+    early = iter_planes(clip_path, ahead=1, name="test-decode-early")
+    next(early)
+    early.close()
+    assert not any(t.name == "test-decode-early" and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(MediaError, match="not a readable video container"):
+        next(iter_planes(b"not a video at all", ahead=2))
 
 
 def test_readers_refuse_what_is_not_a_frame():

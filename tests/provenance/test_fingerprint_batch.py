@@ -47,3 +47,29 @@ def test_the_axis_matrices_are_opencvs_operators() -> None:
     work = cv2.resize(img, (32, 32), interpolation=cv2.INTER_AREA)
     g = fp._blur_matrix(32, 0.8)
     np.testing.assert_allclose(g @ work @ g.T, cv2.GaussianBlur(work, (0, 0), 0.8), atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (64, 113), (200, 64)])
+def test_every_window_at_once_equals_each_window_alone(shape: tuple[int, int]) -> None:
+    """:func:`provenance.fingerprint._describe_windows` over a query's windows together (crops of one size share
+    their row products; the band-pass and the norms run over all of them) gives each window's per-frame
+    descriptor: the 125 crop views, the box views of the frame's shape, and windows of odd sizes in between."""
+    thumbs = _thumbs(shape, seed=3 + sum(shape))
+    windows = [*fp._windows(), *fp._box_windows(fp.BorderStats(), shape), (0.1, 0.7, 0.2, 0.95), (0.0, 1.0, 0.0, 1.0),
+               (0.1, 0.7, 0.25, 0.95)]
+    together = fp._describe_windows(fp._planes(thumbs), windows)
+    assert together.shape == (len(windows), fp.SAMPLES, fp._DIMS) and together.dtype == np.float32
+    for k, window in enumerate(windows):
+        one = np.stack([fp._describe(t, window) for t in thumbs])
+        np.testing.assert_allclose(together[k], one, rtol=0, atol=5e-6, err_msg=str(window))
+
+
+def test_a_flat_frame_among_others_keeps_its_zero_layout() -> None:
+    """The guard against a zero norm is taken per frame and window when all are described together: a flat grey
+    frame has no layout and its neutral colour, the textured frames beside it are unit vectors."""
+    thumbs = _thumbs((64, 64), seed=5)
+    thumbs[3] = 128
+    together = fp._describe_windows(fp._planes(thumbs), fp._windows()[:7])
+    assert not together[:, 3].any()
+    norms = np.linalg.norm(np.delete(together, 3, axis=1), axis=2)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)

@@ -208,6 +208,28 @@ def test_no_bars_are_found_in_pictures_without_them(footage: np.ndarray, tmp_pat
         stats.add(np.zeros((64, 65), np.float32))
 
 
+def test_frames_added_together_give_the_sums_of_frames_added_one_by_one() -> None:
+    """``BorderStats.add_many`` (what the fingerprint's reader uses, in batches) sums to the bit what ``add`` sums
+    frame after frame, whatever the batches, for frames the statistics take as they are and for frames they
+    reduce first; and it refuses a batch of another size as ``add`` does."""
+    rng = np.random.default_rng(8)
+    for shape in ((90, 160), (300, 500)):
+        frames = rng.integers(0, 256, (40, *shape), dtype=np.uint8)
+        frames[:, :, : shape[1] // 5] = 0  # bars left and right
+        frames[:, :, -shape[1] // 5 :] = 0
+        one, many = BorderStats(), BorderStats()
+        for f in frames:
+            one.add(f)
+        for part in (frames[:1], frames[1:17], frames[17:17], frames[17:]):
+            many.add_many(part)
+        assert one.frames == many.frames == 40
+        for a, b in zip([*one._detail, *one._step], [*many._detail, *many._step], strict=True):
+            assert np.array_equal(a, b)
+        assert one.box() == many.box() is not None
+        with pytest.raises(ValueError, match="one size"):
+            many.add_many(np.zeros((2, shape[0] + 1, shape[1]), np.uint8))
+
+
 def test_aspect_boxes() -> None:
     assert aspect_boxes(1280, 720)[0] == Box(280, 1000, 0, 720, 1280, 720)  # a square picture in 9:16
     assert Box(0, 720, 280, 1000, 720, 1280) in aspect_boxes(720, 1280)  # ...and in 16:9

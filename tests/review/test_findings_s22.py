@@ -53,11 +53,17 @@ def test_a_padded_repost_query_gets_the_views_the_per_frame_descriptor_gave(monk
     frames[:, :, 120:] = 0
     batched = fp.fingerprint_frames(frames)
 
-    def per_frame(thumbs: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
-        return np.stack([fp._describe(t, window) for t in thumbs]).astype(np.float32)
+    def per_frame(planes: np.ndarray, windows: list[tuple[float, float, float, float]]) -> np.ndarray:
+        # the planes back to the YCrCb thumbnails they were made from (whole numbers: exact), then each window of
+        # each frame by the reference definition
+        thumbs = (np.moveaxis(planes, 0, -1) + np.float32([0, 128, 128])).astype(np.uint8)
+        return np.stack([np.stack([fp._describe(t, w) for t in thumbs]) for w in windows]).astype(np.float32)
 
-    monkeypatch.setattr(fp, "_describe_many", per_frame)
+    calls = []
+    monkeypatch.setattr(fp, "_describe_windows", lambda planes, windows: calls.append(len(windows)) or
+                        per_frame(planes, windows))
     reference = fp.fingerprint_frames(frames)
+    assert sum(calls) > len(fp._windows()), "the reference did not describe the query's windows"
     assert batched.views is not None and reference.views is not None
     np.testing.assert_array_equal(batched.data, reference.data)
     assert int(np.abs(batched.views.astype(int) - reference.views).max()) <= 1
