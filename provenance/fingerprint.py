@@ -498,8 +498,8 @@ def _mirror_order() -> np.ndarray:
 
 def _describe(thumb: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
     """One frame's descriptor in one window: band-passed 12 x 12 luma layout plus a little colour. The reference
-    definition, step by step with OpenCV; fingerprints compute it in batches (:func:`_describe_many`), and the tests
-    hold the two equal (tests/provenance/test_fingerprint_batch.py)."""
+    definition, step by step with OpenCV; fingerprints compute it in batches (:func:`_describe_windows`), and the
+    tests hold the two equal (tests/provenance/test_fingerprint_batch.py)."""
     import cv2
 
     th, tw = thumb.shape[:2]
