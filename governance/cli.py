@@ -846,12 +846,26 @@ def cmd_watermark_detect(args: argparse.Namespace) -> int:
     return EXIT_OK if found is not None else EXIT_NO_WATERMARK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="consentgate", description="Consent, rights and provenance gate for AI video")
-    p.add_argument("--data-dir", help="state folder (default: $GOVERNANCE_DATA_DIR or ./var)")
-    sub = p.add_subparsers(dest="command", required=True)
+#: The top-level commands, each with the function that adds its parser (and its own commands) to the
+#: subparsers: :func:`build_parser` adds them all, or only the one a command line names.
+_COMMANDS: dict[str, Callable[[Any], None]] = {}
+
+
+def _command(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    def register(add: Callable[[Any], None]) -> Callable[[Any], None]:
+        _COMMANDS[name] = add
+        return add
+    return register
+
+
+@_command("init")
+def _add_init(sub: Any) -> None:
     sub.add_parser("init", help="create the database, signing CA and watermark key (idempotent)").set_defaults(
         fn=cmd_init)
+
+
+@_command("db")
+def _add_db(sub: Any) -> None:
     db = sub.add_parser("db", help="the database's migrations").add_subparsers(dest="db_cmd", required=True)
     db.add_parser("revision", help="the migration the database is at, and the newest").set_defaults(
         fn=cmd_db_revision)
@@ -859,6 +873,10 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("revision")
     down.add_argument("--yes", action="store_true", help="yes, drop what the later migrations added")
     down.set_defaults(fn=cmd_db_downgrade)
+
+
+@_command("serve")
+def _add_serve(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -866,6 +884,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="API processes (default 1: one waitress process; more: gunicorn, docs/operations.md)")
     serve.add_argument("--threads", type=int, help="threads per process (default 8 with one process, 4 with more)")
     serve.set_defaults(fn=cmd_serve)
+
+
+@_command("worker")
+def _add_worker(sub: Any) -> None:
     worker = sub.add_parser("worker", help="run generation jobs from the broker (GOVERNANCE_QUEUE=redis or rabbitmq)")
     worker.add_argument("--gpu", type=int, help="the GPU this worker owns (sets CUDA_VISIBLE_DEVICES; metrics on "
                                                 "GOVERNANCE_METRICS_PORT + GPU)")
@@ -873,6 +895,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--metrics-port", type=int, help="serve /metrics here (0: not at all)")
     worker.add_argument("--max-jobs", type=int, help="stop after this many jobs")
     worker.set_defaults(fn=cmd_worker)
+
+
+@_command("accounts")
+def _add_accounts(sub: Any) -> None:
     accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="accounts_cmd", required=True)
     create = accounts.add_parser("create", help="create an account and print its API token")
     create.add_argument("name")
@@ -898,6 +924,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = accounts.add_parser("rotate-token", help="replace an account's API token (the old one stops working)")
     rotate.add_argument("account", help="the account's name or id")
     rotate.set_defaults(fn=cmd_accounts_rotate_token)
+
+
+@_command("figures")
+def _add_figures(sub: Any) -> None:
     figures = sub.add_parser("figures", help="the protected public-figure gallery").add_subparsers(
         dest="figures_cmd", required=True)
     fadd = figures.add_parser("add", help="add a figure from photos of them (one face each)")
@@ -911,6 +941,10 @@ def build_parser() -> argparse.ArgumentParser:
     fremove = figures.add_parser("remove", help="remove a figure from the gallery")
     fremove.add_argument("figure", help="the figure's id")
     fremove.set_defaults(fn=cmd_figures_remove)
+
+
+@_command("log")
+def _add_log(sub: Any) -> None:
     log = sub.add_parser("log", help="the transparency log").add_subparsers(dest="log_cmd", required=True)
     audit = log.add_parser("audit", help="recompute the log and check every node, signed head and release against "
                                          "it (exit 2 when anything was altered or removed)")
@@ -922,6 +956,10 @@ def build_parser() -> argparse.ArgumentParser:
     vhead.add_argument("--anchor", required=True, help="the root certificate (PEM) the head's chain must lead to")
     vhead.add_argument("--sha256", help="the anchor's SHA-256 fingerprint as the operator published it (hex)")
     vhead.set_defaults(fn=cmd_log_verify_head)
+
+
+@_command("keys")
+def _add_keys(sub: Any) -> None:
     keys = sub.add_parser("keys", help="the signing chain and the watermark key").add_subparsers(
         dest="keys_cmd", required=True)
     retire = keys.add_parser("retire", help="retire a key on purpose (audited) so the next start makes a new one")
@@ -930,13 +968,25 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--watermark", action="store_true", help="the watermark key keys/watermark.key")
     retire.add_argument("--reason", help="why, for the audit log")
     retire.set_defaults(fn=cmd_keys_retire)
+
+
+@_command("verify")
+def _add_verify(sub: Any) -> None:
     verify = _reads_a_file(sub, "verify", "verify a video or image: here, with the data dir's keys and records, or "
                                           "at a running service (--url)", cmd_verify)
     verify.add_argument("--url", default="", help="ask the service at this address (http://host:port) instead of "
                                                    "reading the data dir: the same report, a client's start-up")
+
+
+@_command("scan")
+def _add_scan(sub: Any) -> None:
     _reads_a_file(sub, "scan", "find enrolled likenesses in a video or image", cmd_scan).add_argument(
         "--thorough", action="store_true",
         help="also look for turned heads (three-quarter, profile) every 4 s and at cuts (slower)")
+
+
+@_command("watermark")
+def _add_watermark(sub: Any) -> None:
     wm = sub.add_parser("watermark", help="embed or detect the invisible watermark").add_subparsers(
         dest="watermark_cmd", required=True)
     emb = wm.add_parser("embed", help="mark a video with a 64-bit payload")
@@ -950,6 +1000,18 @@ def build_parser() -> argparse.ArgumentParser:
     _reads_a_file(wm, "detect", "read the payload from a video (exit 3 when none is found)",
                   cmd_watermark_detect).add_argument(
         "--key", help="watermark key file (default: the service's, under the data dir)")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``consentgate`` command line; ``only`` (a top-level command's name) leaves the other commands out, for
+    :func:`main` to parse a command line that names it (argparse builds ~30 parsers for the whole tree, ~5 ms of
+    every run's start-up; docs/performance.md 4e)."""
+    p = argparse.ArgumentParser(prog="consentgate", description="Consent, rights and provenance gate for AI video")
+    p.add_argument("--data-dir", help="state folder (default: $GOVERNANCE_DATA_DIR or ./var)")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, add in _COMMANDS.items():
+        if only is None or name == only:
+            add(sub)
     return p
 
 
@@ -963,8 +1025,41 @@ def _reads_a_file(sub: Any, name: str, help: str, fn: Callable[[argparse.Namespa
     return command
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed by the parser of the one command it names, the others left unbuilt; when that parser stops
+    (help, a usage error), the whole parser parses it again, so what it prints and exits with are the whole
+    parser's. A command line the single parser accepts, the whole one reads alike: the other commands' parsers
+    play no part in it."""
+    import contextlib
+    import io
+
+    command = _named_command(argv)
+    if command is not None:
+        quiet = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                return build_parser(command).parse_args(argv)
+        except SystemExit:
+            pass
+    return build_parser().parse_args(argv)
+
+
+def _named_command(argv: list[str]) -> str | None:
+    """The top-level command ``argv`` names after the global ``--data-dir DIR`` (or ``--data-dir=DIR``), or None
+    (none, an abbreviation or another option first: the whole parser reads it)."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--data-dir":
+            i += 2
+        elif argv[i].startswith("--data-dir="):
+            i += 1
+        else:
+            return argv[i] if argv[i] in _COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
     try:
         return int(args.fn(args))
     except SystemExit:
