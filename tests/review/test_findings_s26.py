@@ -1,7 +1,7 @@
-"""Gaps found by the session-26 review of issue 12's fifth pass (the query's windows described together, the border
-statistics in batches, ``iter_planes(ahead=N)``). The code under review gave the right answers; what it lacked were
-tests that fail when those parts break: each test here fails under the mutation its docstring names (none of the
-suite's tests did), and the report lists them."""
+"""Findings of the session-26 review of issue 12's fifth pass (the query's windows described together, the border
+statistics in batches, ``iter_planes(ahead=N)``). One defect: an empty batch of border statistics fixed their frame
+size. The rest are gaps: the code gave the right answers, but no test of the suite failed when those parts broke;
+each test here fails under the mutation its docstring names, and the report lists them."""
 
 from __future__ import annotations
 
@@ -175,3 +175,22 @@ def test_planes_ahead_of_a_sideways_phone_video_are_the_inline_ones() -> None:
     for (i, s, y, t), (j, s2, y2, t2) in zip(inline, ahead, strict=True):
         assert i == j and s == s2 and s[0] > s[1]  # upright: portrait
         assert np.array_equal(y, y2) and np.array_equal(t, t2)
+
+
+def test_an_empty_batch_of_border_statistics_adds_nothing() -> None:
+    """``BorderStats.add_many`` is documented as ``add`` of each frame in turn, but an empty batch given first fixed
+    the statistics' frame size (from its (0, H, W) shape): the first real frame, of another size, was then refused
+    as "frames of one video must have one size", though no frame had been added."""
+    rng = np.random.default_rng(26)
+    frames = rng.integers(0, 256, (3, 64, 114), dtype=np.uint8)
+    stats, one = BorderStats(), BorderStats()
+    stats.add_many(np.zeros((0, 90, 160), np.uint8))
+    assert stats.frames == 0 and stats.box() is None
+    stats.add_many(frames)
+    for f in frames:
+        one.add(f)
+    assert stats.frames == one.frames == 3
+    for a, b in zip([*stats._detail, *stats._step], [*one._detail, *one._step], strict=True):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="one size"):  # a real frame of another size is still refused
+        stats.add(np.zeros((90, 160), np.uint8))
