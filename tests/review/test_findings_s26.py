@@ -156,6 +156,7 @@ def test_planes_ahead_are_decoded_on_the_named_thread_and_made_on_the_readers(
     frames.close()
     assert not any(t.name == "s26-decode" and t.is_alive() for t in threading.enumerate())
     assert meter.threads == {"s26-decode"} and made == [reader]
+    assert 1 <= meter.frames <= 1 + 2 + 1  # the one read, ``ahead`` queued, one in the decoder's hand: no more
     made.clear()
     inline = _ThreadMeter()
     assert len(list(iter_planes(clip_path, meter=inline))) == 12
