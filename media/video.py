@@ -433,10 +433,12 @@ def iter_planes(source: Source, *, max_frames: int | None = None, limits: Limits
     of luma and small thumbnails (the watermark's evidence, the fingerprint) this skips the full-size RGB
     conversion, which costs as much as the decode itself (``python -m bench verify``).
 
-    ``ahead`` > 0 decodes on a second thread (named ``name``), up to that many frames ahead of the reader
-    (:func:`prefetch`; close the iterator to stop it early), and makes each :class:`Planes` on the reader's
-    thread: the decoding thread then does as little as it can while it holds the interpreter's lock, which the
-    reader's work would otherwise keep it waiting for (issue 12, fifth pass: ~4 ms of a 10 s clip's
+    ``ahead`` > 0 decodes on a second thread (named ``name``) ahead of the reader (:func:`prefetch`: ``ahead``
+    frames wait in its queue and one more in the decoder's hand, so up to ``ahead + 1`` frames beyond the one being
+    read are decoded, and counted by ``meter``; close the iterator to stop it early; what the decoder raises, a
+    :class:`~media.limits.LimitExceeded` too, is raised to the reader in order), and makes each :class:`Planes` on
+    the reader's thread: the decoding thread then does as little as it can while it holds the interpreter's lock,
+    which the reader's work would otherwise keep it waiting for (issue 12, fifth pass: ~4 ms of a 10 s clip's
     verification, docs/performance.md 4e)."""
     reformatter, orientation = _reformatter(), _Orientation()
     if ahead <= 0:
@@ -449,10 +451,10 @@ def iter_planes(source: Source, *, max_frames: int | None = None, limits: Limits
 
 
 def prefetch(make: Callable[[], Iterator[T]], depth: int = 16, *, name: str = "decode") -> Generator[T, None, None]:
-    """Run the iterator ``make()`` on a second thread, ``depth`` items ahead of the consumer: FFmpeg and the
-    numpy/OpenCV work of a reader both release the GIL, so decoding overlaps the reading (two cores: up to
-    twice as fast). Whatever the iterator raises is raised here, in order; closing this generator early stops
-    the thread."""
+    """Run the iterator ``make()`` on a second thread, up to ``depth + 1`` items ahead of the consumer (``depth`` in the
+    queue, one waiting to go in): FFmpeg and the numpy/OpenCV work of a reader both release the GIL, so decoding
+    overlaps the reading (two cores: up to twice as fast). Whatever the iterator raises is raised here, in order;
+    closing this generator early stops the thread."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     end = object()

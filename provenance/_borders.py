@@ -84,6 +84,8 @@ class BorderStats:
         bit: the per-frame means are taken alike and summed in frame order), in a few array operations instead
         of a dozen a frame (issue 12: a verification's reader adds every frame)."""
         k, h, w = lumas.shape
+        if k == 0:  # no frame: nothing to add, and no size to fix (add of each frame in turn does nothing)
+            return
         if self._size is None:
             s = min(1.0, _SMALL / max(h, w))
             self._size, self._small = (h, w), (max(1, round(h * s)), max(1, round(w * s)))
@@ -91,8 +93,6 @@ class BorderStats:
             self._step = [np.zeros(self._small[0] - 1), np.zeros(self._small[1] - 1)]
         elif self._size != (h, w):
             raise ValueError(f"frames of one video must have one size, got {self._size} then {(h, w)}")
-        if k == 0:
-            return
         sh, sw = self._small
         small: np.ndarray = lumas.astype(np.float32)
         if (sh, sw) != (h, w):

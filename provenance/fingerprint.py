@@ -94,7 +94,8 @@ _CHROMA_GRID = 2
 _CHROMA_WEIGHT = 0.35  # share of a frame descriptor's norm given to colour
 _MARGIN = 0.15  # per side, left out of the stored view
 _THUMB = 64  # every frame is first reduced to a 64 x 64 thumbnail
-_BORDER_BATCH = 32  # frames whose border statistics are taken together (at most 32 x 64 x 256 bytes held)
+_BORDER_BATCH = 32  # frames whose border statistics are taken together (their lumas, views of up to 32 shaped
+# thumbnails of at most 64 x 256 x 3 bytes, are held until then)
 _THUMB_LONG = 4  # a query also keeps one of the frame's shape, 64 px on the short side and at most 4x that
 _WORK = 32
 _BLUR = 0.8  # Gaussian sigma on the 32 x 32 working image
@@ -545,12 +546,14 @@ def _describe_windows(planes: np.ndarray, windows: Sequence[tuple[float, float, 
     ``windows``: (len(windows), N, _DIMS) float32.
 
     The windows of one crop size share their matrices (:func:`_window_ops` depends on the crop's size, not on
-    where it lies), and the crops of one size come from a few row and column offsets (5 x 5 for each crop of
-    :func:`_windows`): the row operator is applied once per distinct row offset, across the whole width, and the
-    column operator once per distinct column offset to all of those rows at once; the band-pass, centring and
-    norms then run over every window together. A query's 125 crop views cost a tenth as many products as one
-    window at a time (issue 12, fifth pass: 11 -> ~2 ms for the bench clip's query; docs/performance.md 4e). The
-    values are :func:`_describe`'s to float32 rounding (tests/provenance/test_fingerprint_batch.py)."""
+    where it lies), and the crops of one size come from a few row and column offsets (rounded to pixels, the 5 x 5
+    windows of each crop of :func:`_windows` fall into 1-4 sizes, each from at most 5 row and 5 column offsets): the
+    row operator is applied once per distinct row offset, across the whole width, and the column operator once per
+    distinct column offset to all of those rows at once; the band-pass, centring and norms then run over every
+    window together. A square frame's 126 windows take 164 row and column products (15 crop sizes) instead of 756
+    one window at a time, and the band-pass one pair of products instead of one pair per window (issue 12, fifth
+    pass: 11 -> ~2 ms for the bench clip's query; docs/performance.md 4e). The values are :func:`_describe`'s to
+    float32 rounding (tests/provenance/test_fingerprint_batch.py)."""
     n, th, tw = planes.shape[1:]
     count = len(windows)
     grids = np.empty((count, n, _GRID, _GRID), np.float32)

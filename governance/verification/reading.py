@@ -73,7 +73,7 @@ def read_upload(data: bytes, kind: str, *, watermark_keys: Sequence[WatermarkKey
     try:
         # the readers take luma and thumbnails straight from the decoder's planes (no full-size RGB frame), the
         # decode running a few frames ahead on a second thread
-        # (a frame or eight beyond the last one read may be decoded, and counted by the meter, meanwhile)
+        # (up to nine frames beyond the last one read may be decoded, and counted by the meter, meanwhile)
         with contextlib.closing(iter_planes(io.BytesIO(data), meter=meter, ahead=8, name="verify-decode")) as decoded:
             for _, planes in decoded:
                 if out.marks is not None and not out.marks.done:

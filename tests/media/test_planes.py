@@ -74,6 +74,7 @@ def test_planes_decoded_ahead_are_the_planes_decoded_inline(clip_path):
         assert np.array_equal(y1, y2) and np.array_equal(t1, t2)
     early = iter_planes(clip_path, ahead=1, name="test-decode-early")
     next(early)
+    assert any(t.name == "test-decode-early" and t.is_alive() for t in threading.enumerate())  # there is one to stop
     early.close()
     assert not any(t.name == "test-decode-early" and t.is_alive() for t in threading.enumerate())
     with pytest.raises(MediaError, match="not a readable video container"):
