@@ -164,12 +164,17 @@ def sign_in(page: Any, token: str) -> None:
 
 def start_live_check(page: Any, server: Any) -> str:
     """Press "Start the live check" on ``page`` (the face or notice page), wait for the poses, and set the drawn
-    challenge's poses to :data:`LIVE_POSES`, which the fake camera performs. The challenge's id."""
+    challenge's poses to :data:`LIVE_POSES`, which the fake camera performs. The challenge's id (a new one: on a
+    page that already showed a challenge, the old poses stay listed until the new challenge comes)."""
     from governance.db import unit_of_work
     from governance.likenesses.models import Challenge
 
+    before = page.locator("#live").get_attribute("data-challenge")
     page.get_by_role("button", name="Start the live check").click()
-    page.locator("#live-poses li").first.wait_for()
+    page.wait_for_function("""before => {
+        const now = document.getElementById("live").dataset.challenge;
+        return now && now !== before && document.querySelector("#live-poses li") !== null;
+    }""", arg=before)
     challenge = page.locator("#live").get_attribute("data-challenge")
     with unit_of_work(server.rt.engine) as s:
         row = s.get(Challenge, challenge)

@@ -46,11 +46,35 @@
     return;
   }
   root.dataset.recorder = type;
+  // Every way an attempt can end short of a pass or a new page: the camera released, one plain sentence in the
+  // status, Start usable again and Record hidden until Start has drawn a new challenge.
+  function release(stream) {
+    if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }
+    preview.srcObject = null;
+    preview.hidden = true;
+  }
+  function startAgain(text) {
+    say(text);
+    startBtn.disabled = false;
+    recBtn.hidden = true;
+    recBtn.disabled = false;
+  }
+  // What an error says about itself, if anything: a DOMException's message, else its name.
+  function reason(err) { return err ? String(err.message || err.name || "") : ""; }
+  var NETWORK = "the network failed (the service could not be reached). Check your connection, then press Start";
   startBtn.addEventListener("click", async function () {
     startBtn.disabled = true;
-    var r = await fetch(root.dataset.challengeUrl, {method: "POST", headers: {"X-CSRFToken": csrf}});
+    var r;
+    try {
+      r = await fetch(root.dataset.challengeUrl, {method: "POST", headers: {"X-CSRFToken": csrf}});
+      if (r.ok) { challenge = await r.json(); }
+    } catch (e) {  // a SyntaxError: an answer came but not the challenge (a proxy's page); else no answer came
+      var unread = "the service's answer could not be read. Press Start";
+      say("The live check could not start: " + (e.name === "SyntaxError" ? unread : NETWORK) + " again.");
+      startBtn.disabled = false;
+      return;
+    }
     if (!r.ok) { say("The live check could not start (error " + r.status + "). Try again."); startBtn.disabled = false; return; }
-    challenge = await r.json();
     root.dataset.challenge = challenge.id;
     poses.textContent = "";
     challenge.poses.forEach(function (p) {
@@ -76,26 +100,66 @@
     preview.srcObject = stream;
     preview.hidden = false;
     var chunks = [];
-    var rec = new MediaRecorder(stream, {mimeType: type});
-    rec.ondataavailable = function (e) { if (e.data && e.data.size) { chunks.push(e.data); } };
-    var stopped = new Promise(function (res) { rec.onstop = res; });
+    // A recording cut short (the recorder's `error`; the camera's track `ended`: unplugged, or taken by another
+    // app; the recorder stopping before the page stops it) is never uploaded: the service would refuse it and
+    // the challenge would be spent for nothing.
+    var broke = null, stopping = false, done = false, onBreak;
+    var broken = new Promise(function (res) { onBreak = res; });
+    function fail(why) { if (broke === null && !done) { broke = why; onBreak(); } }
+    var rec, stopped;
+    try {
+      rec = new MediaRecorder(stream, {mimeType: type});
+      rec.ondataavailable = function (e) { if (e.data && e.data.size) { chunks.push(e.data); } };
+      rec.onerror = function (e) {
+        var why = reason(e.error) || (e.message ? String(e.message) : "");
+        fail("the browser's recorder failed" + (why ? " (" + why + ")" : ""));
+      };
+      stopped = new Promise(function (res) { rec.onstop = res; });
+      rec.addEventListener("stop", function () { if (!stopping) { fail("the browser stopped the recording"); } });
+      stream.getTracks().forEach(function (t) {
+        t.addEventListener("ended", function () {
+          fail("the camera was turned off, unplugged or taken by another app");
+        });
+      });
+      rec.start(250);
+    } catch (e) {
+      done = true;
+      release(stream);
+      var why = reason(e);
+      startAgain("The recording could not start: the browser's recorder failed" + (why ? " (" + why + ")" : "") +
+                 ". Nothing was sent. Press Start for a new challenge.");
+      return;
+    }
     var items = Array.prototype.slice.call(poses.children);
     function light(i) { items.forEach(function (li, j) { li.classList.toggle("now", j === i); }); }
-    rec.start(250);
+    function step(ms) { return Promise.race([sleep(ms), broken]); }  // a pose's time, cut short by a failure
     say("Recording: face the camera.");
-    await sleep(1000);
-    for (var i = 0; i < items.length; i++) {
+    await step(1000);
+    for (var i = 0; i < items.length && broke === null; i++) {
       light(i);
       say("Recording: " + items[i].textContent + ".");
-      await sleep(1200);
+      await step(1200);
     }
+    if (broke === null) {
+      light(-1);
+      say("Recording: face the camera again.");
+      await step(1000);
+    }
+    if (broke === null) {
+      stopping = true;
+      rec.stop();
+      await Promise.race([stopped, broken]);  // an error while the recorder finishes still spoils the recording
+    }
+    done = true;
     light(-1);
-    say("Recording: face the camera again.");
-    await sleep(1000);
-    rec.stop();
-    await stopped;
-    stream.getTracks().forEach(function (t) { t.stop(); });
-    preview.hidden = true;
+    if (broke !== null) {
+      stopping = true;
+      try { if (rec.state !== "inactive") { rec.stop(); } } catch (e) { /* already stopped by its failure */ }
+      release(stream);
+      startAgain("The recording stopped: " + broke + ". Nothing was sent. Press Start for a new challenge.");
+      return;
+    }
+    release(stream);
     var mime = rec.mimeType || type;  // what the browser recorded, e.g. "video/mp4;codecs=avc1.64001e"
     say("Uploading your recording…");
     var form = new FormData();
@@ -103,14 +167,18 @@
     form.append("challenge", challenge.id);
     form.append("mirrored", "false");
     form.append("media", new Blob(chunks, {type: mime}), fileName(mime) || fileName(type));
-    var up = await fetch(root.dataset.enrollUrl, {method: "POST", body: form});
-    if (up.ok && up.redirected) { window.location.assign(up.url); return; }
-    var doc = new DOMParser().parseFromString(await up.text(), "text/html");
+    var up, page;
+    try {
+      up = await fetch(root.dataset.enrollUrl, {method: "POST", body: form});
+      if (up.ok && up.redirected) { window.location.assign(up.url); return; }
+      page = await up.text();
+    } catch (e) {
+      startAgain("Your recording could not be sent: " + NETWORK + " for a new challenge.");
+      return;
+    }
+    var doc = new DOMParser().parseFromString(page, "text/html");
     var alert = doc.querySelector("[role=alert]");
-    say("The live check did not pass: " + (alert ? alert.textContent.trim() : "error " + up.status) +
-        " Press Start for a new challenge.");
-    startBtn.disabled = false;
-    recBtn.hidden = true;
-    recBtn.disabled = false;
+    startAgain("The live check did not pass: " + (alert ? alert.textContent.trim() : "error " + up.status) +
+               " Press Start for a new challenge.");
   });
 }());
