@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -1002,11 +1002,13 @@ def _add_watermark(sub: Any) -> None:
         "--key", help="watermark key file (default: the service's, under the data dir)")
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None,
+                 parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``consentgate`` command line; ``only`` (a top-level command's name) leaves the other commands out, for
     :func:`main` to parse a command line that names it (argparse builds ~30 parsers for the whole tree, ~5 ms of
-    every run's start-up; docs/performance.md 4e)."""
-    p = argparse.ArgumentParser(prog="consentgate", description="Consent, rights and provenance gate for AI video")
+    every run's start-up; docs/performance.md 4e). ``parser_class`` is the class of every parser in the tree (its
+    subparsers take their parent's class)."""
+    p = parser_class(prog="consentgate", description="Consent, rights and provenance gate for AI video")
     p.add_argument("--data-dir", help="state folder (default: $GOVERNANCE_DATA_DIR or ./var)")
     sub = p.add_subparsers(dest="command", required=True)
     for name, add in _COMMANDS.items():
@@ -1025,21 +1027,39 @@ def _reads_a_file(sub: Any, name: str, help: str, fn: Callable[[argparse.Namespa
     return command
 
 
+class _Refused(Exception):
+    """The one command's parser stopped where an ``ArgumentParser`` prints and exits (help, a usage error)."""
+
+
+class _OneCommandParser(argparse.ArgumentParser):
+    """A parser that prints nothing and never exits: where argparse would print help or usage, or exit, it raises
+    :class:`_Refused`, for :func:`_parse` to hand the line to the whole parser. Nothing of the process is touched on
+    the way (``sys.stdout``/``sys.stderr`` are not swapped: that is not thread-safe, and would swallow what the rest
+    of the process prints meanwhile)."""
+
+    def print_usage(self, file: Any = None) -> None:
+        raise _Refused
+
+    def print_help(self, file: Any = None) -> None:
+        raise _Refused
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _Refused
+
+    def error(self, message: str) -> NoReturn:
+        raise _Refused
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     """``argv`` parsed by the parser of the one command it names, the others left unbuilt; when that parser stops
-    (help, a usage error), the whole parser parses it again, so what it prints and exits with are the whole
-    parser's. A command line the single parser accepts, the whole one reads alike: the other commands' parsers
-    play no part in it."""
-    import contextlib
-    import io
-
+    (help, a usage error: it prints nothing), the whole parser parses it again, so what it prints and exits with
+    are the whole parser's. A command line the single parser accepts, the whole one reads alike: the other
+    commands' parsers play no part in it."""
     command = _named_command(argv)
     if command is not None:
-        quiet = io.StringIO()
         try:
-            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-                return build_parser(command).parse_args(argv)
-        except SystemExit:
+            return build_parser(command, _OneCommandParser).parse_args(argv)
+        except _Refused:
             pass
     return build_parser().parse_args(argv)
 
