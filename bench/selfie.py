@@ -25,7 +25,7 @@ the clip, here every 5th frame; the API 4 a second, every 7th-8th; a browser tha
 further), from every starting frame, at most 40 faces, at least 5 (fewer are ``too_short``). A switch counts
 when its faces show both people.
 
-Each sequence is judged by enrollment's rule (:func:`detectors.enroll._video_split`, :func:`detectors.enroll._trusted`)
+Each sequence is judged by enrollment's rule (:func:`detectors.enroll._video_faces`, the one enrollment applies)
 and by the rule it replaced (two successive faces within 0.55, every face within 0.50 of the mean of all): how many
 one-person sequences each refuses (FNMR), and how many switches each lets through (FMR: for the new rule, a
 switch accepted with a face of the other person that may become a template row).
@@ -338,13 +338,13 @@ class Verdict:
 
 
 def judge(seq: Sequence) -> Verdict:
-    from detectors.enroll import _trusted, _video_split
+    from detectors.enroll import _video_faces
 
     faces = seq.faces.astype(np.float32)
-    trusted = _trusted(faces, THRESHOLD)
-    refused = _video_split(faces, THRESHOLD) is not None or not trusted
-    kept_other = not refused and bool((seq.other[trusted] == 1).any())
-    return Verdict(old_rule(faces), refused, 0 if refused else len(faces) - len(trusted), kept_other)
+    judged = _video_faces(faces, THRESHOLD)
+    refused = not judged.one_person
+    kept_other = not refused and bool((seq.other[judged.trusted] == 1).any())
+    return Verdict(old_rule(faces), refused, 0 if refused else len(faces) - len(judged.trusted), kept_other)
 
 
 def _stats(seq: Sequence) -> dict[str, float]:

@@ -220,9 +220,12 @@ def _video_split(emb: np.ndarray, threshold: float) -> _Split | None:
     its own compression noise, expression and pose, so that rule refused 24 % of one person's sampled videos (57 % of
     the real clip's); means of several faces average that out, and a switch to someone else persists.
     """
-    n = len(emb)
-    if n < 2:
-        return None
+    return _video_faces(emb, threshold).split
+
+
+def _worst_split(emb: np.ndarray, far: np.ndarray, threshold: float) -> _Split | None:
+    """:func:`_video_split` of the ``(n, d)`` embeddings (n >= 2), given each one's distance from the mean of the
+    others (``far``, :func:`_from_the_others`)."""
     worst: _Split | None = None
 
     def consider(faces: tuple[int, ...], distance: float, limit: float) -> None:
@@ -230,7 +233,6 @@ def _video_split(emb: np.ndarray, threshold: float) -> _Split | None:
         if distance > limit and (worst is None or distance / limit > worst.distance / worst.limit):
             worst = _Split(faces, distance, limit)
 
-    far = _from_the_others(emb)
     k = int(np.argmax(far))
     consider((k,), float(far[k]), threshold * _VIDEO_LOOK)
     for faces, distance in _groups(emb):
@@ -238,12 +240,29 @@ def _video_split(emb: np.ndarray, threshold: float) -> _Split | None:
     return worst
 
 
-def _trusted(emb: np.ndarray, threshold: float) -> list[int]:
-    """The faces of a selfie video that may become template rows: within ``threshold`` of the mean of the others
-    (all of them when there is only one)."""
+@dataclass(frozen=True)
+class _VideoFaces:
+    """What enrollment makes of a selfie video's faces: the worst sign of a second person (:func:`_video_split`),
+    the faces that may become template rows (``trusted``: within the threshold of the mean of the others; all of
+    them when there is one face) and each face's distance from that mean (``far``; empty for one face)."""
+
+    split: _Split | None
+    trusted: list[int]
+    far: np.ndarray
+
+    @property
+    def one_person(self) -> bool:
+        """Accepted: no sign of a second person, and at least one face near the others."""
+        return self.split is None and bool(self.trusted)
+
+
+def _video_faces(emb: np.ndarray, threshold: float) -> _VideoFaces:
+    """The judgement of the ``(n, d)`` embeddings of a selfie video's faces, in time order (the rule of
+    :func:`_same_person_in_video`, which turns a refusal into its error; ``python -m bench selfie`` measures it)."""
     if len(emb) < 2:
-        return list(range(len(emb)))
-    return [int(k) for k in np.flatnonzero(_from_the_others(emb) <= threshold)]
+        return _VideoFaces(None, list(range(len(emb))), np.zeros(0))
+    far = _from_the_others(emb)
+    return _VideoFaces(_worst_split(emb, far, threshold), [int(k) for k in np.flatnonzero(far <= threshold)], far)
 
 
 def _spans(numbers: Sequence[int]) -> str:
@@ -262,7 +281,8 @@ def _same_person_in_video(accepted: list[_Candidate], emb: np.ndarray, threshold
     others. ``multiple_people`` when :func:`_video_split` finds more than one person, or when no face is that
     near the others, naming the sampled frames (their positions among the frames given, from 0) and distances."""
     n = len(accepted)
-    split = _video_split(emb, threshold)
+    judged = _video_faces(emb, threshold)
+    split = judged.split
     if split is not None:
         frames = [accepted[k].image for k in split.faces]
         if len(frames) == 1:
@@ -274,12 +294,11 @@ def _same_person_in_video(accepted: list[_Candidate], emb: np.ndarray, threshold
             "multiple_people", f"the faces in sampled frames {_spans(frames)} do not look like the same person as the "
             f"other {n - len(frames)} (their mean faces are {split.distance:.3f} apart, more than {split.limit:.3f}); "
             "the video must show only the person enrolling")
-    trusted = _trusted(emb, threshold)
-    if not trusted:
+    if not judged.trusted:
         raise EnrollmentError(
             "multiple_people", f"no face of the {n} is within {threshold:.2f} of the mean face of the others (the "
-            f"nearest is {float(_from_the_others(emb).min()):.3f}): they do not agree on one person")
-    return trusted
+            f"nearest is {float(judged.far.min()):.3f}): they do not agree on one person")
+    return judged.trusted
 
 
 def enroll(

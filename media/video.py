@@ -261,7 +261,7 @@ def _ffmpeg_error() -> type[Exception]:
 
 
 def _decode(source: Source, limits: Limits | None, meter: Meter | None,
-            max_frames: int | None = None) -> Iterator[tuple[int, object]]:
+            max_frames: int | None = None) -> Generator[tuple[int, object], None, None]:
     """Yield ``(index, av.VideoFrame)`` of the first video stream, counting every limit as it goes."""
     import av
 
@@ -441,11 +441,9 @@ def iter_planes(source: Source, *, max_frames: int | None = None, limits: Limits
     which the reader's work would otherwise keep it waiting for (issue 12, fifth pass: ~4 ms of a 10 s clip's
     verification, docs/performance.md 4e)."""
     reformatter, orientation = _reformatter(), _Orientation()
-    if ahead <= 0:
-        for index, frame in _decode(source, limits, meter, max_frames):
-            yield index, Planes(frame, reformatter, orientation=orientation)
-        return
-    with contextlib.closing(prefetch(lambda: _decode(source, limits, meter, max_frames), ahead, name=name)) as frames:
+    frames = (_decode(source, limits, meter, max_frames) if ahead <= 0
+              else prefetch(lambda: _decode(source, limits, meter, max_frames), ahead, name=name))
+    with contextlib.closing(frames):
         for index, frame in frames:
             yield index, Planes(frame, reformatter, orientation=orientation)
 

@@ -291,8 +291,7 @@ class FingerprintBuilder:
                 same = all(s is square for square, s in picked)  # a square frame's shaped thumbnail is its square
                 described.append(_describe_windows(squares if same else _planes(np.stack([s for _, s in picked])),
                                                    boxes))
-        views = described[0] if len(described) == 1 else np.concatenate(described)
-        q = _quantize(views)
+        q = _quantize(np.concatenate(described))
         if not self.query_views:
             return Fingerprint(q[0])
         return Fingerprint(q[0], views=np.concatenate([q[1:], q[..., _mirror_order()]]))
@@ -558,17 +557,14 @@ def _describe_windows(planes: np.ndarray, windows: Sequence[tuple[float, float, 
     count = len(windows)
     grids = np.empty((count, n, _GRID, _GRID), np.float32)
     chroma = np.empty((2, count, n, _CHROMA_GRID, _CHROMA_GRID), np.float32)  # (Cr, Cb) first: moved last at the end
-    groups: dict[tuple[int, int], list[tuple[int, slice, slice]]] = {}
+    groups: dict[tuple[int, int], list[tuple[int, slice, slice]]] = {}  # crop size -> (window, rows, columns)
     for i, window in enumerate(windows):
         ys, xs = _window_ops(th, tw, tuple(float(v) for v in window))[:2]
         groups.setdefault((ys.stop - ys.start, xs.stop - xs.start), []).append((i, ys, xs))
-    g16 = None
-    for members in groups.values():
-        first = members[0]
-        _, _, a_y, a_x, c_y, c_x, g16 = _window_ops(th, tw, tuple(float(v) for v in windows[first[0]]))
+    for (sh, _), members in groups.items():
+        _, _, a_y, a_x, c_y, c_x = _window_ops(th, tw, tuple(float(v) for v in windows[members[0][0]]))
         rows = sorted({ys.start for _, ys, _ in members})
         at = {start: k for k, start in enumerate(rows)}
-        sh = first[1].stop - first[1].start
         # (N, 16 * rows, W) and (2, N, 2 * rows, W): each distinct row crop through its operator, full width
         luma = np.concatenate([a_y @ planes[0, :, r:r + sh] for r in rows], axis=1)
         colour = np.concatenate([c_y @ planes[1:, :, r:r + sh] for r in rows], axis=2)
@@ -583,19 +579,18 @@ def _describe_windows(planes: np.ndarray, windows: Sequence[tuple[float, float, 
                 k = at[ys.start]
                 grids[i] = g[:, _GRID * k:_GRID * (k + 1)]
                 chroma[:, i] = c[:, :, _CHROMA_GRID * k:_CHROMA_GRID * (k + 1)]
-    if g16 is None:
-        return np.empty((0, n, _DIMS), np.float32)
     # the band-pass of every grid, as products of 16 x 16 matrices (one large product would wake OpenBLAS's threads,
     # which spin on the core the decoder needs: 30 % more CPU for the whole verification, docs/performance.md 4e)
-    grids -= (g16 @ grids) @ np.ascontiguousarray(g16.T)
-    flat = grids.reshape(count * n, -1)
+    g16, g16t = _bandpass()
+    grids -= (g16 @ grids) @ g16t
+    flat = grids.reshape(count * n, _GRID * _GRID)
     flat -= flat.mean(axis=1, keepdims=True)
     out = np.empty((count * n, _DIMS), np.float32)
     layout, colours = out[:, :_GRID * _GRID], out[:, _GRID * _GRID:]
     norm = _norms(flat)  # a flat layout (norm ~0) stays all zeros
     scale = np.divide(np.float32(np.sqrt(1 - _CHROMA_WEIGHT**2)), norm, out=np.zeros_like(norm), where=norm > 1e-3)
     np.multiply(flat, scale, out=layout)
-    colours[:] = np.moveaxis(chroma, 0, -1).reshape(count * n, -1)
+    colours[:] = np.moveaxis(chroma, 0, -1).reshape(count * n, 2 * _CHROMA_GRID * _CHROMA_GRID)
     colours /= np.float32(64.0)
     np.clip(colours, -1, 1, out=colours)
     colours *= np.float32(_CHROMA_WEIGHT)
@@ -614,25 +609,22 @@ def _norms(rows: np.ndarray) -> np.ndarray:
 
 def _quantize(views: np.ndarray) -> np.ndarray:
     """Unit-norm float descriptors as the stored int8 values: ``rint(x * 127)`` clipped to +-127."""
-    scaled = np.multiply(views, np.float32(127))
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, -127, 127, out=scaled)
-    q: np.ndarray = scaled.astype(np.int8)
+    q: np.ndarray = np.clip(np.rint(views * np.float32(127)), -127, 127).astype(np.int8)
     return q
 
 
 @lru_cache(maxsize=1024)
 def _window_ops(th: int, tw: int, window: tuple[float, float, float, float]
-                ) -> tuple[slice, slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                ) -> tuple[slice, slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The crop of an (th, tw) thumbnail ``window`` selects (as :func:`_describe` rounds it) and the matrices of
     :func:`_describe_many`: ``A`` (16 x side) = area resize to 16 of the Gaussian blur of the area resize to 32,
-    ``C`` (2 x side) = area resize to 2 of the area resize to 32, per axis, and the 16 x 16 band-pass blur."""
+    ``C`` (2 x side) = area resize to 2 of the area resize to 32, per axis (the band-pass: :func:`_bandpass`)."""
     y0, y1 = (min(max(v, 0.0), 1.0) * th for v in window[:2])
     x0, x1 = (min(max(v, 0.0), 1.0) * tw for v in window[2:])
     ys = slice(round(y0), max(round(y1), round(y0) + 1))
     xs = slice(round(x0), max(round(x1), round(x0) + 1))
     sh, sw = ys.stop - ys.start, xs.stop - xs.start
-    r16, g32, g16 = _resize_matrix(_WORK, _GRID), _blur_matrix(_WORK, _BLUR), _blur_matrix(_GRID, _BANDPASS)
+    r16, g32 = _resize_matrix(_WORK, _GRID), _blur_matrix(_WORK, _BLUR)
     r2 = _resize_matrix(_WORK, _CHROMA_GRID)
     ops = []
     for to_work in _resize_axes(sh, sw, _WORK):
@@ -640,7 +632,18 @@ def _window_ops(th: int, tw: int, window: tuple[float, float, float, float]
     a_y, c_y, a_x, c_x = (m.astype(np.float32) for m in ops)
     for m in (a_y, c_y, a_x, c_x):
         m.flags.writeable = False
-    return ys, xs, a_y, a_x, c_y, c_x, g16.astype(np.float32)
+    return ys, xs, a_y, a_x, c_y, c_x
+
+
+@lru_cache(maxsize=1)
+def _bandpass() -> tuple[np.ndarray, np.ndarray]:
+    """The 16 x 16 grid's band-pass blur ``G`` and ``G.T`` (float32, read-only): a grid ``X`` is band-passed as
+    ``X - G @ X @ G.T``."""
+    g = _blur_matrix(_GRID, _BANDPASS).astype(np.float32)
+    gt = np.ascontiguousarray(g.T)
+    for m in (g, gt):
+        m.flags.writeable = False
+    return g, gt
 
 
 @lru_cache(maxsize=256)

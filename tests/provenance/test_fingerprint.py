@@ -164,3 +164,19 @@ def test_bad_input_gives_clear_errors(faces_dir: Path, tmp_path: Path) -> None:
         Fingerprint.from_bytes(b"CGFP\x01")
     with pytest.raises(FingerprintError, match="empty string"):
         FingerprintIndex().add("", fingerprint_frames(np.zeros((1, 32, 32, 3), np.uint8)))
+
+
+def test_an_empty_index_matches_nothing_and_still_refuses_what_is_not_a_fingerprint(
+        released: dict[str, np.ndarray]) -> None:
+    """Nothing released yet (or every release removed): no match and no distance, without the query's vectors;
+    a lookup with something else than a fingerprint is refused all the same."""
+    key, frames = next(iter(released.items()))
+    fp = fingerprint_frames(frames)
+    idx = FingerprintIndex()
+    assert idx.match(fp) == [] and idx.distances(fp) == []
+    idx.add(key, fingerprint_frames(frames, query_views=False))
+    assert [m.key for m in idx.match(fp)] == [key]
+    idx.remove(key)
+    assert idx.match(fp) == [] and idx.distances(fp) == []
+    with pytest.raises(FingerprintError, match="expected a Fingerprint"):
+        idx.match("not a fingerprint")  # type: ignore[arg-type]

@@ -73,3 +73,8 @@ def test_a_flat_frame_among_others_keeps_its_zero_layout() -> None:
     assert not together[:, 3].any()
     norms = np.linalg.norm(np.delete(together, 3, axis=1), axis=2)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+
+
+def test_no_window_describes_to_an_empty_array_of_the_right_shape() -> None:
+    planes = fp._planes(_thumbs((64, 64), seed=9))
+    assert fp._describe_windows(planes, []).shape == (0, fp.SAMPLES, fp._DIMS)
